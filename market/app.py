@@ -1,0 +1,156 @@
+"""The web application: create_app() and the lifespan that owns the connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from market import db, i18n, logs, money
+from market.accounts.api import AccountsApi, provide_caller
+from market.accounts.web import AccountPages, OperatorPages
+from market.clock import Clock, SystemClock
+from market.deps import SettingsDep, ViewerDep
+from market.settings import ROOT
+from market.web import (
+    error_handler,
+    page,
+    provide_clock,
+    provide_pool,
+    provide_redis,
+    provide_settings,
+    provide_viewer,
+)
+
+
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
+    postgres: str
+    redis: str
+
+
+@get("/healthz", operation_id="healthz", tags=["operations"], cache=False)
+async def healthz(state: State) -> Response[Health]:
+    """200 when PostgreSQL and Redis both answer, else 503 naming what is down."""
+
+    async def pg() -> str:
+        async with state.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1", timeout=2)
+        return "ok"
+
+    async def rd() -> str:
+        await state.redis.ping()
+        return "ok"
+
+    results = []
+    for check in (pg, rd):
+        try:
+            results.append(await asyncio.wait_for(check(), timeout=3))
+        except Exception as exc:
+            results.append(f"down: {type(exc).__name__}")
+    health = Health(postgres=results[0], redis=results[1])
+    ok = results == ["ok", "ok"]
+    return Response(health, status_code=200 if ok else 503)
+
+
+@get("/", operation_id="web_home", include_in_schema=False)
+async def home(request: Request[Any, Any, State], viewer: ViewerDep) -> Template:
+    return page(request, "home.html", viewer)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
+    if settings.database_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs database and Redis URLs; `market serve` resolves them")
+    database_url, redis_url = settings.database_url, settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await db.create_pool(database_url, max_size=settings.db_pool_max)
+        redis: ArqRedis = await create_pool(redis_settings(redis_url))
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await app.state.pool.close()
+
+    def engine_callback(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.globals["format_cny"] = money.format_cny
+        env.globals["langs"] = i18n.LANGS
+        env.globals["tz"] = settings.timezone
+        env.filters["local"] = _local_time(settings.timezone)
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            home,
+            AccountPages,
+            OperatorPages,
+            AccountsApi,
+            create_static_files_router(
+                path="/static", directories=[ROOT / "static"], include_in_schema=False
+            ),
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "clock": clock or SystemClock()}),
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "redis": Provide(provide_redis, sync_to_thread=False),
+            "viewer": Provide(provide_viewer),
+            "caller": Provide(provide_caller),
+        },
+        middleware=[logs.request_id_middleware],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="ipx_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="lax",
+            # The API authenticates by bearer token only, never by cookie, so a forged
+            # cross-site request carries no credential there.
+            exclude=["^/api/"],
+        ),
+        template_config=TemplateConfig(
+            directory=ROOT / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=engine_callback,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="IP Collateral Disposal Exchange API",
+            version="1",
+            path="/schema",
+        ),
+        exception_handlers={Exception: error_handler},
+        debug=False,
+    )
+
+
+def _local_time(tz_name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz_name)
+
+    def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if value is None:
+            return ""
+        return str(value.astimezone(zone).strftime(fmt))
+
+    return local

@@ -1,0 +1,295 @@
+"""The `market` command.
+
+market run              everything a newcomer needs: services, migrations, demo data,
+                        web server and worker; Ctrl-C stops it all
+market serve            the web server only          market worker   the arq worker only
+market migrate          apply new migrations         market seed-demo   demo data
+market services up|down|status                       market audit verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from types import FrameType
+
+from market import logs
+from market.settings import Settings, SettingsError, load
+
+
+class CliError(Exception):
+    """Printed as one line, exit status 1."""
+
+
+def _services(settings: Settings) -> object:
+    from market.services import EmbeddedServices
+
+    return EmbeddedServices(
+        settings.data_dir,
+        pg_port=settings.pg_port,
+        redis_port=settings.redis_port,
+        postgres=settings.embedded_postgres,
+        redis=settings.embedded_redis,
+    )
+
+
+@contextlib.contextmanager
+def resolved(settings: Settings) -> Iterator[Settings]:
+    """Settings with both URLs: the given ones, or embedded servers started (and stopped) here."""
+    if not settings.embedded_postgres and not settings.embedded_redis:
+        yield settings
+        return
+    from market.services import EmbeddedServices
+
+    services = _services(settings)
+    assert isinstance(services, EmbeddedServices)
+    services.start()
+    try:
+        yield settings.with_urls(
+            settings.database_url or services.database_url,
+            settings.redis_url or services.redis_url,
+        )
+    finally:
+        services.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line before anything starts, rather than a server's backtrace later."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CliError(
+                f"port {port} on {host} is taken by another program; stop it or set MARKET_PORT"
+            ) from None
+
+
+def _exit_on_sigterm() -> None:
+    # SIGTERM becomes SystemExit, so `finally` blocks stop the embedded servers.
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    assert settings.database_url and settings.redis_url
+    env["DATABASE_URL"] = settings.database_url
+    env["REDIS_URL"] = settings.redis_url
+    env["MARKET_SECRET_KEY"] = settings.secret_key
+    return env
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from market import db
+
+    assert settings.database_url
+    conn = await db.connect(settings.database_url)
+    try:
+        return await db.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    with resolved(settings) as s:
+        done = asyncio.run(_migrate(s))
+    print("applied: " + ", ".join(done) if done else "database is up to date")
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from market.demo import seed_demo
+
+    with resolved(settings) as s:
+        asyncio.run(_migrate(s))
+        logins = asyncio.run(seed_demo(s, force=True))
+    _print_logins(logins)
+
+
+def _print_logins(logins: list[tuple[str, str, str]]) -> None:
+    if not logins:
+        print("demo data already present")
+        return
+    print("demo logins (e-mail / password):")
+    for who, email, password in logins:
+        print(f"  {who:<28} {email:<28} {password}")
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the web server in this process (granian; see docs/operations.md for why)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ.update(_child_env(settings))
+    Granian(
+        target="market.asgi:app",
+        factory=True,
+        address=host or settings.host,
+        port=port or settings.port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_access=False,
+    ).serve()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    _exit_on_sigterm()
+    _check_port_free(args.host or settings.host, args.port or settings.port)
+    with resolved(settings) as s:
+        serve(s, args.host, args.port)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    from arq.worker import run_worker
+
+    from workers.settings import WorkerSettings, worker_context, worker_redis
+
+    with resolved(settings) as s:
+        run_worker(WorkerSettings, redis_settings=worker_redis(s), ctx=worker_context(s))  # type: ignore[arg-type]
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    """Services, migrations, demo data, then the web server and worker as child processes."""
+    from market.demo import seed_demo
+
+    _exit_on_sigterm()
+    _check_port_free(settings.host, settings.port)
+    with resolved(settings) as s:
+        applied = asyncio.run(_migrate(s))
+        if applied:
+            print("migrations applied: " + ", ".join(applied))
+        logins = asyncio.run(seed_demo(s, force=False))
+        env = _child_env(s)
+        exe = [sys.executable, "-m", "market.cli"]
+        children = [
+            subprocess.Popen([*exe, "serve"], env=env),  # noqa: S603 - our own command
+            subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
+        ]
+        url = f"http://{s.host}:{s.port}"
+        print(f"\nIP collateral exchange running at {url}  (health: {url}/healthz)")
+        print(f"data folder: {s.data_dir.resolve()}  — Ctrl-C stops everything")
+        _print_logins(logins)
+        try:
+            while all(c.poll() is None for c in children):
+                time.sleep(0.5)
+            failed = [c.args for c in children if c.poll() not in (None, 0)]
+            if failed:
+                raise CliError("a child process stopped unexpectedly; see the log above")
+        finally:
+            for c in children:
+                if c.poll() is None:
+                    c.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 15
+            for c in children:
+                try:
+                    c.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    c.kill()
+                    c.wait()
+
+
+def cmd_services(settings: Settings, args: argparse.Namespace) -> None:
+    from market import services
+
+    if args.action == "up":
+        svc = _services(settings)
+        assert isinstance(svc, services.EmbeddedServices)
+        svc.start(detach=True)
+        print(f"DATABASE_URL={svc.database_url}" if settings.embedded_postgres else "")
+        print(f"REDIS_URL={svc.redis_url}" if settings.embedded_redis else "")
+    elif args.action == "down":
+        stopped = services.stop_recorded(settings.data_dir)
+        print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+    else:
+        for info in services.status(settings.data_dir):
+            state = f"running pid {info.pid} {info.url}" if info.running else "stopped"
+            print(f"{info.name:<9} {state}")
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    from market import audit, db
+
+    async def verify(s: Settings) -> tuple[int, list[audit.Break]]:
+        assert s.database_url
+        conn = await db.connect(s.database_url)
+        try:
+            return await audit.verify(conn)
+        finally:
+            await conn.close()
+
+    with resolved(settings) as s:
+        checked, breaks = asyncio.run(verify(s))
+    if breaks:
+        for b in breaks:
+            print(f"BROKEN {b}")
+        raise SystemExit(1)
+    print(f"audit log intact: {checked} rows verified")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="market", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="services + migrations + demo data + web + worker")
+    serve_p = sub.add_parser("serve", help="web server")
+    serve_p.add_argument("--host")
+    serve_p.add_argument("--port", type=int)
+    sub.add_parser("worker", help="background worker")
+    sub.add_parser("migrate", help="apply new migrations")
+    sub.add_parser("seed-demo", help="create demo organisations, users and data")
+    svc = sub.add_parser("services", help="embedded PostgreSQL and Redis")
+    svc.add_argument("action", choices=["up", "down", "status"])
+    aud = sub.add_parser("audit", help="audit log")
+    aud.add_argument("action", choices=["verify"])
+    return p
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "serve": cmd_serve,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "seed-demo": cmd_seed_demo,
+    "services": cmd_services,
+    "audit": cmd_audit,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    from market.db import MigrationError
+
+    try:
+        settings = load()
+        logs.setup(settings.log_level)
+        COMMANDS[args.command](settings, args)
+    except KeyboardInterrupt:
+        pass
+    except (CliError, SettingsError, MigrationError) as exc:
+        print(f"market: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Exception as exc:
+        from market.services import ServiceError
+
+        if isinstance(exc, ServiceError | OSError):
+            print(f"market: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

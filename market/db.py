@@ -1,0 +1,175 @@
+"""PostgreSQL: the connection pool, the migration runner and the named-query loader.
+
+Schema changes are plain numbered files in sql/migrations/, applied in order exactly once
+under an advisory lock and recorded with a checksum (issue 2). Queries are named blocks in
+sql/queries/<area>.sql, loaded once; services pick them by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from market.settings import ROOT
+
+MIGRATIONS_DIR = ROOT / "sql" / "migrations"
+QUERIES_DIR = ROOT / "sql" / "queries"
+# An arbitrary constant: every process that migrates takes this lock first, so two
+# processes starting at once apply each file once.
+_MIGRATION_LOCK = 7_240_001
+
+Pool = asyncpg.Pool
+# What services take: a plain connection or one borrowed from the pool.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects, encoded by msgspec (fast, strict).
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: msgspec.json.encode(v).decode(),
+        decoder=msgspec.json.decode,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+class MigrationError(Exception):
+    """A migration problem told in one line."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def discover_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_words.sql")
+        found.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise MigrationError(f"migration numbers must run 1, 2, 3… without gaps; found {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the migrations not yet applied; return their names.
+
+    Refuses (MigrationError) when an applied file was edited or removed, because the
+    database would no longer match what the code was written against.
+    """
+    migrations = discover_migrations(folder)
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version    integer PRIMARY KEY,
+                   name       text NOT NULL,
+                   checksum   text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        applied = {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
+        by_version = {m.version: m for m in migrations}
+        for version, row in sorted(applied.items()):
+            known = by_version.get(version)
+            if known is None:
+                raise MigrationError(
+                    f"migration {row['name']} is applied but its file is gone; restore it"
+                )
+            if known.checksum != row["checksum"]:
+                raise MigrationError(
+                    f"migration {known.name}.sql was edited after it was applied; "
+                    "add a new migration instead"
+                )
+        done: list[str] = []
+        for m in migrations:
+            if m.version in applied:
+                continue
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    m.version,
+                    m.name,
+                    m.checksum,
+                )
+            done.append(m.name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+# --- named queries ----------------------------------------------------------------------
+
+_NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+class Queries:
+    """The named blocks of one sql/queries/<area>.sql file.
+
+    `Q = Queries("accounts")` then `await conn.fetchrow(Q.user_by_email, email)`.
+    A misspelt name fails at import time of the module that uses it, not at first call.
+    """
+
+    def __init__(self, area: str, folder: Path = QUERIES_DIR) -> None:
+        text = (folder / f"{area}.sql").read_text(encoding="utf-8")
+        self._area = area
+        self._sql: dict[str, str] = {}
+        parts = _NAME_LINE.split(text)
+        # parts = [preamble, name1, body1, name2, body2, ...]
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in self._sql:
+                raise ValueError(f"sql/queries/{area}.sql: query {name!r} is defined twice")
+            self._sql[name] = body.strip()
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self._sql[name]
+        except KeyError:
+            raise AttributeError(f"sql/queries/{self._area}.sql has no query {name!r}") from None
+
+    def names(self) -> list[str]:
+        return list(self._sql)
+
+
+def returned(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row a RETURNING or a just-checked SELECT must have produced."""
+    if row is None:
+        raise RuntimeError("expected a row from the database, got none")
+    return row

@@ -1,0 +1,128 @@
+"""`market seed-demo`: a small, realistic exchange to click through.
+
+Organisations of every kind with one user each; later areas add their portfolios here.
+Seeding is skipped when organisations exist already, unless forced (then it adds only
+what is missing, keyed by e-mail, so running it twice never duplicates).
+"""
+
+from __future__ import annotations
+
+from market import db
+from market.accounts import services as accounts
+from market.clock import SystemClock
+from market.settings import Settings
+from market.validators import _credit_check_char
+
+DEMO_PASSWORD = "ipx-demo-2026"
+
+
+def demo_credit_code(body17: str) -> str:
+    return body17 + _credit_check_char(body17)
+
+
+# (who, kind, name, name_en, credit-code body, status, e-mail, person)
+DEMO_ORGS = [
+    (
+        "exchange operator",
+        "operator",
+        "成都知识产权交易中心",
+        "Chengdu IP Exchange",
+        "91510100MA61R8XQ0",
+        "approved",
+        "operator@ipx.demo",
+        "王运营",
+    ),
+    (
+        "bank (pledgee)",
+        "bank",
+        "中国建设银行北京中关村支行",
+        "CCB Beijing Zhongguancun",
+        "91110108MA00A1B2C",
+        "approved",
+        "bank@ipx.demo",
+        "李信贷",
+    ),
+    (
+        "guarantee pool manager",
+        "pool",
+        "中山市知识产权质押融资风险补偿基金",
+        "Zhongshan IP Pledge Risk Compensation Fund",
+        "12442000MB2C3D4E5",
+        "approved",
+        "pool@ipx.demo",
+        "陈基金",
+    ),
+    (
+        "backstop acquirer",
+        "acquirer",
+        "北京知识产权运营管理有限公司 (收储)",
+        "Beijing IP Operation (acquirer)",
+        "91110000MA01F6G7H",
+        "approved",
+        "acquirer@ipx.demo",
+        "赵收储",
+    ),
+    (
+        "buyer (approved)",
+        "buyer",
+        "深圳市华创芯片科技有限公司",
+        "Shenzhen Huachuang Chip Tech",
+        "91440300MA5J8K9L0",
+        "approved",
+        "buyer@ipx.demo",
+        "张竞买",
+    ),
+    (
+        "buyer (awaiting approval)",
+        "buyer",
+        "杭州云帆数据服务有限公司",
+        "Hangzhou Yunfan Data",
+        "91330106MA2M3N4P5",
+        "pending",
+        "newbuyer@ipx.demo",
+        "刘新",
+    ),
+]
+
+
+async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, str]]:
+    """Create the demo organisations; returns (who, e-mail, password) for each new login."""
+    assert settings.database_url
+    clock = SystemClock()
+    conn = await db.connect(settings.database_url)
+    try:
+        if not force and await conn.fetchval("SELECT count(*) FROM organisations"):
+            return []
+        logins = []
+        pw_hash = None
+        for who, kind, name, name_en, body, status, email, person in DEMO_ORGS:
+            if await conn.fetchval("SELECT 1 FROM users WHERE email = $1", email):
+                continue
+            async with conn.transaction():
+                org = await accounts.create_organisation(
+                    conn,
+                    at=clock.now(),
+                    kind=kind,
+                    name=name,
+                    name_en=name_en,
+                    credit_code=demo_credit_code(body),
+                    status=status,
+                )
+                if pw_hash is None:
+                    from market.accounts.passwords import hash_password
+
+                    pw_hash = await hash_password(DEMO_PASSWORD)
+                await accounts.create_user(
+                    conn,
+                    at=clock.now(),
+                    org_id=org.id,
+                    email=email,
+                    display_name=person,
+                    password="",
+                    password_hash=pw_hash,
+                    role="admin",
+                )
+            logins.append((who, email, DEMO_PASSWORD))
+        return logins
+    finally:
+        await conn.close()

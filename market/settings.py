@@ -1,0 +1,129 @@
+"""Every setting of the exchange, read from the environment once.
+
+Defaults make `make run` work on a machine with nothing but Python: no URLs means
+embedded PostgreSQL and Redis under the data folder (see market/services.py).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: sql/, templates/, static/ live here
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None  # None → embedded PostgreSQL
+    redis_url: str | None = None  # None → embedded Redis
+    data_dir: Path = Path(".market")
+    secret_key: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pg_port: int = 55432  # embedded PostgreSQL; 5432 is often taken by a system server
+    redis_port: int = 56379
+    timezone: str = "Asia/Shanghai"  # display only; everything is stored in UTC
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "IP Exchange <noreply@ipx.example.cn>"
+    log_level: str = "INFO"
+    # Login throttling (issue 2: "login rate-limited"): this many failures for one e-mail
+    # address, or 4x as many from one client address, within the window lock further tries.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    session_ttl_seconds: int = 12 * 3600
+    db_pool_max: int = 20
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry Secure when the public address is HTTPS (issue 2)."""
+        return self.public_base_url.startswith("https://")
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def with_urls(self, database_url: str, redis_url: str) -> Settings:
+        return msgspec.structs.replace(self, database_url=database_url, redis_url=redis_url)
+
+
+_ENV = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "data_dir": "MARKET_DATA_DIR",
+    "secret_key": "MARKET_SECRET_KEY",
+    "public_base_url": "MARKET_PUBLIC_URL",
+    "host": "MARKET_HOST",
+    "port": "MARKET_PORT",
+    "pg_port": "MARKET_PG_PORT",
+    "redis_port": "MARKET_REDIS_PORT",
+    "timezone": "MARKET_TIMEZONE",
+    "smtp_host": "MARKET_SMTP_HOST",
+    "smtp_port": "MARKET_SMTP_PORT",
+    "smtp_user": "MARKET_SMTP_USER",
+    "smtp_password": "MARKET_SMTP_PASSWORD",
+    "smtp_starttls": "MARKET_SMTP_STARTTLS",
+    "mail_from": "MARKET_MAIL_FROM",
+    "log_level": "MARKET_LOG_LEVEL",
+    "login_max_failures": "MARKET_LOGIN_MAX_FAILURES",
+    "login_window_seconds": "MARKET_LOGIN_WINDOW_SECONDS",
+    "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
+    "db_pool_max": "MARKET_DB_POOL_MAX",
+}
+
+
+class SettingsError(Exception):
+    pass
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment; a bad value names the variable."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field, var in _ENV.items():
+        value = env.get(var)
+        if value is not None and value != "":
+            raw[field] = value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"bad setting: {exc}") from exc
+    for name in ("database_url", "redis_url"):
+        url = getattr(settings, name)
+        if url is not None and not urlsplit(url).scheme:
+            raise SettingsError(f"{_ENV[name]} must be a URL, got {url!r}")
+    if not settings.secret_key:
+        settings = msgspec.structs.replace(settings, secret_key=_dev_secret(settings.data_dir))
+    return settings
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A secret kept under the data folder so sessions survive restarts in development.
+
+    Production sets MARKET_SECRET_KEY; this only spares a newcomer one more step.
+    """
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret

@@ -1,0 +1,182 @@
+"""What every web page shares: the signed-in viewer, the language, rendering, errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.response import Redirect, Template
+from redis.asyncio import Redis
+
+from market import i18n
+from market.accounts import sessions
+from market.accounts.models import Viewer
+from market.accounts.services import load_viewer
+from market.clock import Clock
+from market.errors import AppError, BadRequest, ErrorBody, LoginRequired, RateLimited
+from market.logs import request_id_var
+from market.settings import Settings
+
+log = logging.getLogger("market.web")
+LANG_COOKIE = "ipx_lang"
+
+
+# --- dependencies (named in app.py) ----------------------------------------------------
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+def provide_pool(state: State) -> asyncpg.Pool:
+    pool: asyncpg.Pool = state.pool
+    return pool
+
+
+def provide_redis(state: State) -> Redis:
+    redis: Redis = state.redis
+    return redis
+
+
+async def provide_viewer(request: Request[Any, Any, State]) -> Viewer | None:
+    """The signed-in user, or None. Loaded once per request from the session cookie."""
+    cached = request.scope.get("state", {}).get("viewer", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    viewer = None
+    token = request.cookies.get(sessions.COOKIE)
+    if token:
+        state = request.app.state
+        uid = await sessions.user_id(state.redis, token, state.settings.session_ttl_seconds)
+        if uid is not None:
+            viewer = await load_viewer(state.pool, uid)
+    request.scope.setdefault("state", {})["viewer"] = viewer
+    return viewer
+
+
+def require(viewer: Viewer | None) -> Viewer:
+    if viewer is None:
+        raise LoginRequired("sign in to see this page")
+    return viewer
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def language(request: Request[Any, Any, Any], viewer: Viewer | None = None) -> i18n.Lang:
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in i18n.LANGS:
+        return i18n.pick(chosen)
+    if viewer is not None:
+        return viewer.language
+    return i18n.DEFAULT
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    viewer: Viewer | None = None,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    lang = language(request, viewer)
+    return Template(
+        template_name=template,
+        context={
+            "viewer": viewer,
+            "lang": lang,
+            "_": i18n.translator(lang),
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def field_of_msgspec(message: str) -> str | None:
+    """Pull the field out of msgspec's messages: "… unknown field `x`", "… - at `$.a.b`"."""
+    if "unknown field `" in message:
+        return message.split("unknown field `", 1)[1].split("`", 1)[0]
+    if "required field `" in message:
+        return message.split("required field `", 1)[1].split("`", 1)[0]
+    if "at `$." in message:
+        path = message.rsplit("at `$.", 1)[1].rstrip("`")
+        return path.removeprefix("data.") if path != "data" else None
+    return None
+
+
+def _as_app_error(exc: Exception) -> AppError:
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, ValidationException):
+        # Litestar decodes bodies with msgspec; its detail is the first problem found.
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        first = extra[0] if extra and isinstance(extra[0], dict) else {}
+        detail = str(first.get("message", "")) or "the request does not match its schema"
+        field = field_of_msgspec(detail) or (str(first["key"]) if first.get("key") else None)
+        code = "unknown_field" if "unknown field" in detail else "invalid"
+        message = f"{field}: {detail}" if field and field not in detail else detail
+        return BadRequest(message, field=field, code=code)
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        code = {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "bad_request"
+        )
+        if exc.status_code == 400 and isinstance(exc.__cause__, SerializationException):
+            code = "malformed"
+            message = f"the request body is not valid JSON: {exc.detail}"
+        else:
+            message = exc.detail or "request refused"
+        error = AppError(message, code=code)
+        error.status = exc.status_code
+        return error
+    log.exception("unhandled error", exc_info=exc)
+    error = AppError("internal error; the exchange has logged it with the request id")
+    error.status, error.code = 500, "internal"
+    return error
+
+
+def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error = _as_app_error(exc)
+    rid = request_id_var.get()
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if _is_api(request):
+        return Response(
+            error.body(rid),
+            status_code=error.status,
+            headers=headers,
+            media_type="application/json",
+        )
+    if isinstance(error, LoginRequired):
+        return Redirect(f"/login?next={request.url.path}")
+    viewer = request.scope.get("state", {}).get("viewer")
+    lang = language(request, viewer if isinstance(viewer, Viewer) else None)
+    _ = i18n.translator(lang)
+    generic = {403: "error.403", 404: "error.404", 500: "error.500"}
+    message = _(generic[error.status]) if error.status in generic else error.message
+    body = ErrorBody(status=error.status, code=error.code, message=message, request_id=rid)
+    return Template(
+        template_name="error.html",
+        context={"error": body, "viewer": viewer, "lang": lang, "_": _, "path": request.url.path},
+        status_code=error.status,
+        headers=headers,
+    )

@@ -1,0 +1,137 @@
+"""A smoke test in a real headless Chromium against the real server (granian)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from market.clock import SystemClock
+from market.settings import ROOT, Settings
+from tests.factories import PASSWORD, credit_code, make_org
+
+CHROMIUM = os.environ.get("MARKET_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+
+
+def _chromium() -> str:
+    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if path:
+        return path
+    message = "Chromium is missing: install Debian's package with 'apt-get install chromium'"
+    if os.environ.get("CI"):
+        pytest.fail(message)  # CI must never pass by skipping the browser
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "MARKET_SECRET_KEY": settings.secret_key,
+        "MARKET_DATA_DIR": str(settings.data_dir),
+        "MARKET_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "market.cli", "serve", "--port", str(port)], cwd=ROOT, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+async def test_register_then_operator_approves_in_chromium(
+    server: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    executable = _chromium()
+    _, _, operator_email = await make_org(pool, SystemClock().now(), kind="operator")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(server + "/")
+            assert "知识产权质物处置" in await page.inner_text("h1")
+            await page.click("[data-testid=lang-switch]")
+            assert "Disposal of pledged IP" in await page.inner_text("h1")
+            await page.click("[data-testid=lang-switch]")
+
+            # A buyer registers; a wrong credit code is refused next to its field.
+            await page.goto(server + "/register")
+            await page.fill("input[name=name]", "无锡芯动半导体有限公司")
+            good = credit_code(909090)
+            await page.fill(
+                "input[name=credit_code]", good[:-1] + ("1" if good[-1] != "1" else "2")
+            )
+            await page.fill("input[name=display_name]", "吴工")
+            await page.fill("input[name=email]", "wu@xindong.test")
+            await page.fill("input[name=password]", "a long password 123")
+            await page.click("form.card button[type=submit]")
+            assert "check" in await page.inner_text("#err-credit_code")
+            await page.fill("input[name=credit_code]", good)
+            await page.fill("input[name=password]", "a long password 123")
+            await page.click("form.card button[type=submit]")
+            assert "待" in await page.inner_text("[role=status]")
+
+            # The operator signs in and approves it.
+            await page.goto(server + "/login")
+            await page.fill("input[name=email]", operator_email)
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("form.card button[type=submit]")
+            await page.goto(server + "/operator/organisations")
+            row = page.locator("tr", has_text="无锡芯动半导体有限公司")
+            await row.locator("button", has_text="通过").click()
+            await page.wait_for_load_state()
+            assert await page.locator("tr", has_text="无锡芯动半导体有限公司").count() == 0
+            await page.screenshot(path=str(tmp_path / "operator.png"))
+        finally:
+            await browser.close()
+    async with pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM organisations WHERE credit_code = $1", good
+        )
+    assert status == "approved"
