@@ -22,8 +22,12 @@ from litestar.template import TemplateConfig
 from market import db, i18n, logs, money
 from market.accounts.api import AccountsApi, provide_caller
 from market.accounts.web import AccountPages, OperatorPages
+from market.cases.routes import ROUTES as CASES_ROUTES
+from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SystemClock
+from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
+from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -104,6 +108,10 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
             AccountPages,
             OperatorPages,
             AccountsApi,
+            *COLLATERAL_ROUTES,
+            *CASES_ROUTES,
+            *LOTS_ROUTES,
+            *CATALOGUE_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),

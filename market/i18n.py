@@ -24,6 +24,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "nav.lots": ("拍品", "Lots"),
     "nav.account": ("我的账户", "My account"),
     "nav.operator": ("运营审核", "Operator"),
+    "nav.collateral": ("质押资产", "Collateral"),
+    "nav.cases": ("处置案件", "Disposal cases"),
     "nav.login": ("登录", "Sign in"),
     "nav.logout": ("退出", "Sign out"),
     "nav.register": ("竞买人注册", "Register as buyer"),
@@ -117,6 +119,19 @@ CATALOG: dict[str, tuple[str, str]] = {
     "error.back": ("返回首页", "Back to the home page"),
     "form.fix": ("请更正以下问题：", "Please correct the following:"),
 }
+
+
+# Each area keeps its own texts; a key defined twice is a mistake caught here at import.
+from market.cases.messages import MESSAGES as _CASES  # noqa: E402
+from market.catalogue.messages import MESSAGES as _CATALOGUE  # noqa: E402
+from market.collateral.messages import MESSAGES as _COLLATERAL  # noqa: E402
+from market.lots.messages import MESSAGES as _LOTS  # noqa: E402
+
+for _area in (_COLLATERAL, _CASES, _LOTS, _CATALOGUE):
+    _twice = set(_area) & set(CATALOG)
+    if _twice:
+        raise RuntimeError(f"texts defined twice: {sorted(_twice)}")
+    CATALOG.update(_area)
 
 
 def translator(lang: str) -> Callable[..., str]:

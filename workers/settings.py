@@ -14,6 +14,10 @@ from arq.connections import RedisSettings
 
 from market import audit, db
 from market.clock import Clock, SystemClock
+from market.collateral.jobs import CRON as COLLATERAL_CRON
+from market.collateral.jobs import JOBS as COLLATERAL_JOBS
+from market.lots.jobs import CRON as LOTS_CRON
+from market.lots.jobs import JOBS as LOTS_JOBS
 from market.settings import Settings
 
 log = logging.getLogger("market.worker")
@@ -44,10 +48,12 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [verify_audit_chain]
+    functions: ClassVar[list[Any]] = [verify_audit_chain, *COLLATERAL_JOBS, *LOTS_JOBS]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
-        cron(verify_audit_chain, hour={19}, minute={0}, unique=True, run_at_startup=False)
+        cron(verify_audit_chain, hour={19}, minute={0}, unique=True, run_at_startup=False),
+        *COLLATERAL_CRON,
+        *LOTS_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

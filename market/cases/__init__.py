@@ -1,0 +1,1 @@
+"""Disposal cases: the creditor's claim, valuation and disclosure documents."""

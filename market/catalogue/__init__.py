@@ -1,0 +1,1 @@
+"""The public catalogue: search of published lots and the lot page."""

@@ -1,0 +1,1 @@
+"""The banks' collateral registry: pledgors, IP assets, pledges, loans, CSV import, monitoring."""

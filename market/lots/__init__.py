@@ -1,0 +1,1 @@
+"""Lots: terms, the lifecycle state machine and the bank's lot editor."""
