@@ -7,6 +7,8 @@ never return error values, so a handler cannot forget to check.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -16,16 +18,26 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     message: str
     field: str | None = None
     request_id: str | None = None
+    # Several problems at once, e.g. every bad line of a CSV file: [{line, column, reason}].
+    details: list[dict[str, Any]] | None = None
 
 
 class AppError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = details
         if code is not None:
             self.code = code
 
@@ -36,6 +48,7 @@ class AppError(Exception):
             message=self.message,
             field=self.field,
             request_id=request_id,
+            details=self.details,
         )
 
 
