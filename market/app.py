@@ -147,7 +147,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
             path="/schema",
         ),
         exception_handlers={Exception: error_handler},
-        # Disclosure documents (≤ 20 MB each, market/cases) and portfolio CSVs are the largest bodies.
+        # Disclosure documents (≤ 20 MB, market/cases) and portfolio CSVs: the largest bodies.
         request_max_body_size=32 * 1024 * 1024,
         debug=False,
     )

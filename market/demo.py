@@ -1,6 +1,8 @@
 """`market seed-demo`: a small, realistic exchange to click through.
 
-Organisations of every kind with one user each; later areas add their portfolios here.
+Organisations of every kind with one user each; the demo bank's pledged portfolio
+(market/collateral/demo.py) and its disposal cases with lots in every state of the
+lifecycle (market/lots/demo.py).
 Seeding is skipped when organisations exist already, unless forced (then it adds only
 what is missing, keyed by e-mail, so running it twice never duplicates).
 """
@@ -10,6 +12,9 @@ from __future__ import annotations
 from market import db
 from market.accounts import services as accounts
 from market.clock import SystemClock
+from market.collateral.demo import seed_demo_portfolio
+from market.lots.demo import seed_cases_and_lots
+from market.lots.services import policy_for
 from market.settings import Settings
 from market.validators import _credit_check_char
 
@@ -123,6 +128,23 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
                     role="admin",
                 )
             logins.append((who, email, DEMO_PASSWORD))
-        return logins
+        bank = await conn.fetchrow(
+            "SELECT u.id AS user_id, u.org_id FROM users u WHERE u.email = 'bank@ipx.demo'"
+        )
+        if bank is not None:
+            await seed_demo_portfolio(conn, clock.now(), bank["org_id"], bank["user_id"])
+            has_cases = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM disposal_cases WHERE bank_org_id = $1)",
+                bank["org_id"],
+            )
     finally:
         await conn.close()
+    if bank is not None and not has_cases:
+        pool = await db.create_pool(settings.database_url, min_size=1, max_size=4)
+        try:
+            viewer = await accounts.load_viewer(pool, bank["user_id"])
+            assert viewer is not None
+            await seed_cases_and_lots(pool, clock.now(), policy_for(settings), viewer)
+        finally:
+            await pool.close()
+    return logins

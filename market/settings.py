@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_window_seconds: int = 900
     session_ttl_seconds: int = 12 * 3600
     db_pool_max: int = 20
+    # Announcement period before bidding opens (issue 3: 30 days by default for property
+    # rights such as IP; one exchange-wide setting so a demo can use minutes).
+    announcement_period_seconds: int = 30 * 86400
 
     @property
     def secure_cookies(self) -> bool:
@@ -80,6 +83,7 @@ _ENV = {
     "login_window_seconds": "MARKET_LOGIN_WINDOW_SECONDS",
     "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
     "db_pool_max": "MARKET_DB_POOL_MAX",
+    "announcement_period_seconds": "MARKET_ANNOUNCEMENT_SECONDS",
 }
 
 

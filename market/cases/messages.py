@@ -1,3 +1,159 @@
 """UI texts of this area: key → (简体中文, English). Merged into market/i18n.py."""
 
-MESSAGES: dict[str, tuple[str, str]] = {}
+from market.cases.checklist import ITEMS
+from market.cases.valuation import LABELS
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "cases.title": ("处置案件", "Disposal cases"),
+    "cases.new": ("开立处置案件", "Open a disposal case"),
+    "cases.none": ("尚无处置案件。", "No disposal cases yet."),
+    "cases.reference": ("案件编号", "Case"),
+    "cases.status": ("状态", "Status"),
+    "cases.status.open": ("处置中", "Open"),
+    "cases.status.closed": ("已结案", "Closed"),
+    "cases.loan": ("贷款编号", "Loan"),
+    "cases.pledgor": ("出质人", "Pledgor"),
+    "cases.claim_total": ("债权总额", "Claim total"),
+    "cases.valuation": ("评估价值", "Valuation"),
+    "cases.missing_count": ("缺少披露项", "Missing disclosure items"),
+    "cases.opened": ("开立时间", "Opened"),
+    "cases.not_valued": ("未评估", "Not valued"),
+    "cases.back": ("返回案件列表", "Back to the cases"),
+    # new case
+    "cases.new.pick": ("选择违约贷款", "Choose a defaulted loan"),
+    "cases.new.no_loans": (
+        "没有可开立案件的违约贷款（违约贷款均已有处置中的案件，或尚未登记违约）。",
+        "No defaulted loan without an open case (all have one, or none is marked defaulted).",
+    ),
+    "cases.new.choose": ("选择", "Choose"),
+    "cases.new.hint": (
+        "债权本金与利息默认取该贷款的未偿余额，可修改；处置质物默认为该笔质押的全部资产。",
+        "Principal and interest default to what the loan still owes and may be edited; the "
+        "collateral defaults to every asset of its pledge.",
+    ),
+    "cases.new.submit": ("开立案件", "Open the case"),
+    "cases.default_date": ("违约日期", "Default date"),
+    "cases.npl_class": ("五级分类", "NPL class"),
+    "cases.npl.substandard": ("次级", "Substandard"),
+    "cases.npl.doubtful": ("可疑", "Doubtful"),
+    "cases.npl.loss": ("损失", "Loss"),
+    "cases.outstanding_principal": ("未还本金", "Outstanding principal"),
+    "cases.outstanding_interest": ("欠息", "Outstanding interest"),
+    "cases.asset_count": ("质押资产数", "Pledged assets"),
+    "cases.pledge_no": ("质押登记号", "Pledge registration"),
+    # claim
+    "cases.claim": ("债权", "Claim"),
+    "cases.claim.principal": ("本金（元）", "Principal (CNY)"),
+    "cases.claim.interest": ("利息（元）", "Interest (CNY)"),
+    "cases.claim.costs": ("实现债权的费用（元）", "Costs of enforcement (CNY)"),
+    "cases.claim.total": ("合计", "Total"),
+    "cases.claim.save": ("保存债权", "Save the claim"),
+    "cases.claim.locked": (
+        "已有拍品公告，债权与披露文件不可再修改。",
+        "A lot of this case is published: the claim and documents can no longer change.",
+    ),
+    "cases.notes": ("备注", "Notes"),
+    "cases.saved": ("已保存。", "Saved."),
+    # collateral
+    "cases.collateral": ("处置质物", "Collateral"),
+    "cases.asset.kind": ("类型", "Kind"),
+    "cases.asset.number": ("号码", "Number"),
+    "cases.asset.title": ("名称", "Title"),
+    "cases.asset.legal_status": ("法律状态", "Legal status"),
+    "cases.asset.annuity": ("年费缴至", "Annuity paid through"),
+    "cases.asset.term_ends": ("保护期届满", "Term ends"),
+    "cases.kind.patent": ("专利", "Patent"),
+    "cases.kind.trademark": ("商标", "Trademark"),
+    "cases.kind.software_copyright": ("软件著作权", "Software copyright"),
+    "cases.legal.pending": ("审查中", "Pending"),
+    "cases.legal.valid": ("有效", "Valid"),
+    "cases.legal.lapsed": ("已失效", "Lapsed"),
+    "cases.legal.invalidated": ("已被宣告无效", "Invalidated"),
+    "cases.legal.expired": ("已届满", "Expired"),
+    "cases.flags": ("监测预警", "Monitoring"),
+    "cases.flags.none": ("无", "None"),
+    "cases.flag.annuity_due": ("年费已到期未缴", "Annuity due"),
+    "cases.flag.annuity_grace": ("年费滞纳（6 个月宽限期内）", "Annuity overdue (grace period)"),
+    "cases.flag.lapsed": ("已失效", "Lapsed"),
+    "cases.flag.expiring": ("即将届满", "Expiring soon"),
+    "cases.flag.expired": ("已届满", "Expired"),
+    "cases.flag.invalidated": ("已被宣告无效", "Invalidated"),
+    # valuation
+    "cases.valuation.current": ("当前评估", "Current valuation"),
+    "cases.valuation.none": ("尚未评估。", "Not valued yet."),
+    "cases.valuation.method": ("评估方式", "Method"),
+    "cases.method.appraisal": ("评估机构评估", "Appraisal"),
+    "cases.method.internal": ("内部评估", "Internal valuation"),
+    "cases.valuation.valued_on": ("评估基准日", "Valuation date"),
+    "cases.valuation.valid_until": ("有效期至", "Valid until"),
+    "cases.valuation.objection_until": ("异议期至", "Objections until"),
+    "cases.valuation.appraiser": ("评估机构", "Appraiser"),
+    "cases.valuation.report_no": ("报告编号", "Report number"),
+    "cases.valuation.explanation": ("评估说明", "Explanation"),
+    "cases.valuation.history": ("历次评估", "Earlier valuations"),
+    "cases.valuation.superseded": ("被取代时间", "Superseded"),
+    "cases.appraisal.title": ("录入评估报告", "Record an appraisal"),
+    "cases.appraisal.hint": (
+        "评估报告自评估基准日起一年内有效；录入后有 5 日异议期，异议期内拍品不能公告。",
+        "An appraisal is valid one year from its valuation date; it has a 5-day objection "
+        "window once recorded, during which no lot may be published.",
+    ),
+    "cases.appraisal.value": ("评估价值（元）", "Appraised value (CNY)"),
+    "cases.appraisal.submit": ("录入评估", "Record the appraisal"),
+    "cases.internal.title": (
+        "内部评估（参照 GB/T 42748-2023）",
+        "Internal valuation (GB/T 42748-2023)",
+    ),
+    "cases.internal.hint": (
+        "债权总额低于 1,000 万元的贷款可用内部评估代替付费评估（赣州）。"
+        "各指标评分 0–100，越高越好；法律价值得分低于 40 时一票否决。"
+        "价值 = 基准价值 × 综合得分 / 60（系数限定 0.2–1.5）。",
+        "Loans under CNY 10 m may use an internal valuation instead of a paid appraisal "
+        "(Ganzhou). Score each indicator 0–100, higher is better; a legal score below 40 vetoes "
+        "the valuation. Value = base × weighted score / 60 (factor 0.2–1.5).",
+    ),
+    "cases.internal.not_allowed": (
+        "债权总额不低于 1,000 万元：须委托评估机构出具评估报告。",
+        "The claim is CNY 10 m or more: commission an appraisal.",
+    ),
+    "cases.internal.base": ("基准价值（元）", "Base value (CNY)"),
+    "cases.internal.basis": (
+        "基准价值依据（收益法、成本法或市场法）",
+        "Basis of the base value (income, cost or market approach)",
+    ),
+    "cases.internal.indicator": ("指标", "Indicator"),
+    "cases.internal.weight": ("权重", "Weight"),
+    "cases.internal.score": ("评分", "Score"),
+    "cases.internal.submit": ("计算并保存", "Calculate and save"),
+    # disclosure
+    "cases.disclosure": ("信息披露", "Disclosure"),
+    "cases.disclosure.hint": (
+        "缺少必备披露项时，拍品不能公告。",
+        "A lot cannot be published while a required item is missing.",
+    ),
+    "cases.disclosure.item": ("披露项", "Item"),
+    "cases.disclosure.present": ("已齐备", "Present"),
+    "cases.disclosure.missing": ("缺少", "Missing"),
+    "cases.disclosure.by_valuation": (
+        "由内部评估说明满足",
+        "Satisfied by the internal valuation's explanation",
+    ),
+    "cases.disclosure.complete": ("披露项已齐备。", "Every required item is present."),
+    "cases.doc.file": ("文件", "File"),
+    "cases.doc.size": ("大小", "Size"),
+    "cases.doc.uploaded": ("上传时间", "Uploaded"),
+    "cases.doc.upload": ("上传", "Upload"),
+    "cases.doc.download": ("下载", "Download"),
+    "cases.doc.remove": ("撤下", "Remove"),
+    "cases.doc.types": (
+        "接受 PDF、PNG、JPEG、DOCX、XLSX 与纯文本文件（按内容识别），单个文件不超过 20 MB。",
+        "PDF, PNG, JPEG, DOCX, XLSX and plain text (judged by content), up to 20 MB each.",
+    ),
+    # lots
+    "cases.lots": ("拍品", "Lots"),
+    "cases.lots.new": ("新建拍品", "New lot"),
+    "cases.lots.none": ("尚无拍品。", "No lots yet."),
+    "cases.lots.title": ("标题", "Title"),
+    **{f"cases.ind.{key}": (zh, en) for key, (zh, en) in LABELS.items()},
+    **{f"cases.item.{i.key}": (i.zh, i.en) for i in ITEMS},
+}

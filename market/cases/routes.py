@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-ROUTES: list[ControllerRouterHandler] = []
+from market.cases.api import CasesApi
+from market.cases.web import CasePages
+
+ROUTES: list[ControllerRouterHandler] = [CasePages, CasesApi]

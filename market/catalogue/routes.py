@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-ROUTES: list[ControllerRouterHandler] = []
+from market.catalogue.api import CatalogueApi
+from market.catalogue.web import CataloguePages
+
+ROUTES: list[ControllerRouterHandler] = [CataloguePages, CatalogueApi]

@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-ROUTES: list[ControllerRouterHandler] = []
+from market.collateral.api import CollateralApi
+from market.collateral.web import CollateralPages
+
+ROUTES: list[ControllerRouterHandler] = [CollateralPages, CollateralApi]

@@ -1,8 +1,55 @@
-"""arq jobs of this area, registered by workers/settings.py."""
+"""The lots' timed transitions: bidding opens on time, overdue pauses end.
+
+Two paths reach the same idempotent function, so neither has to be perfect:
+* at publication the web process enqueues `advance_lots` deferred to the announced opening
+  instant (job id per lot and round: enqueuing twice is harmless);
+* a cron run every minute, and once at worker start-up, catches whatever was missed —
+  a worker that was down, or a Redis that lost its queue — and opens every lot due by now.
+The auction engine does not wait for either: a lot whose opening instant has passed takes
+bids (issue 4); the worker only writes down the state the clock already implies.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-JOBS: list[Any] = []  # arq job functions
-CRON: list[Any] = []  # arq cron jobs
+from arq import cron
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+from market.lots import services
+
+log = logging.getLogger("market.lots")
+
+
+async def advance_lots(ctx: dict[str, Any]) -> dict[str, list[int]]:
+    at = ctx["clock"].now()
+    policy = services.policy_for(ctx["settings"])
+    opened = await services.open_due_lots(ctx["pool"], at, policy)
+    ended = await services.expire_pauses(ctx["pool"], at, policy)
+    if opened or ended:
+        log.info("lots opened for bidding: %s; pauses expired: %s", opened, ended)
+    return {"opened": opened, "pauses_expired": ended}
+
+
+async def schedule_opening(redis: ArqRedis, lot_id: int, round: int, at: datetime) -> None:
+    """Ask the worker to run at the announced instant (best effort; the cron is the net).
+
+    arq defers by the wall clock, whatever the app's clock says; an instant already past
+    runs at once. A Redis failure here must not fail a change that is already committed.
+    """
+    delay = at - datetime.now(UTC)
+    try:
+        await redis.enqueue_job(
+            "advance_lots",
+            _job_id=f"lot-open:{lot_id}:{round}",
+            _defer_by=delay if delay > timedelta(0) else None,
+        )
+    except (RedisError, OSError):
+        log.warning("could not schedule the opening of lot %s; the minute cron will", lot_id)
+
+
+JOBS: list[Any] = [advance_lots]
+CRON: list[Any] = [cron(advance_lots, second={0}, unique=True, run_at_startup=True)]

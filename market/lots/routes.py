@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-ROUTES: list[ControllerRouterHandler] = []
+from market.lots.api import LotsApi
+from market.lots.web import LotPages
+
+ROUTES: list[ControllerRouterHandler] = [LotPages, LotsApi]

@@ -98,14 +98,23 @@ CREATE TABLE collateral_imports (
     sha256         bytea NOT NULL CHECK (length(sha256) = 32),
     content        bytea NOT NULL,
     status         text NOT NULL CHECK (status IN ('queued', 'validating', 'writing', 'done', 'rejected', 'failed')),
+    -- 'web': uploaded in the page, run by the worker (a stuck one is re-queued);
+    -- 'api': run inside the request (a stuck one is marked failed, never re-run later).
+    via            text NOT NULL DEFAULT 'web' CHECK (via IN ('web', 'api', 'demo')),
     total_rows     integer NOT NULL DEFAULT 0,
-    processed_rows integer NOT NULL DEFAULT 0,
-    errors         jsonb NOT NULL DEFAULT '[]',   -- [{line, column, reason}]
+    processed_rows integer NOT NULL DEFAULT 0,    -- rows validated
+    written_rows   integer NOT NULL DEFAULT 0,    -- rows copied into the write transaction
+    error_count    integer NOT NULL DEFAULT 0,    -- all errors; `errors` keeps the first 200
+    errors         jsonb NOT NULL DEFAULT '[]',   -- [{line, column, key, reason}]
     summary        jsonb NOT NULL DEFAULT '{}',   -- counts created / updated
     created_at     timestamptz NOT NULL,
+    started_at     timestamptz,                   -- claimed by a run
     finished_at    timestamptz
 );
 CREATE INDEX collateral_imports_bank ON collateral_imports (bank_org_id, created_at DESC);
+-- What the sweeper looks at: imports not yet finished.
+CREATE INDEX collateral_imports_unfinished ON collateral_imports (created_at)
+    WHERE status IN ('queued', 'validating', 'writing');
 
 -- Monitoring signals (大数据监测): the daily job raises a flag once and resolves it when the
 -- condition clears; the notification issue delivers them to the bank.

@@ -13,17 +13,21 @@ CREATE TABLE disposal_cases (
     notes              text NOT NULL DEFAULT '',
     opened_by          bigint NOT NULL REFERENCES users (id),
     opened_at          timestamptz NOT NULL,
+    updated_at         timestamptz,  -- last claim edit
     closed_at          timestamptz
 );
 -- One open case per loan: a second "open case" click cannot create a twin.
 CREATE UNIQUE INDEX disposal_cases_open_loan ON disposal_cases (loan_id) WHERE status = 'open';
 CREATE INDEX disposal_cases_bank ON disposal_cases (bank_org_id, opened_at DESC);
+-- The NNNNNN of a case reference: one exchange-wide counter, so references never repeat.
+CREATE SEQUENCE disposal_case_numbers OWNED BY disposal_cases.reference;
 
 CREATE TABLE case_assets (
     case_id  bigint NOT NULL REFERENCES disposal_cases (id),
     asset_id bigint NOT NULL REFERENCES ip_assets (id),
     PRIMARY KEY (case_id, asset_id)
 );
+CREATE INDEX case_assets_asset ON case_assets (asset_id);
 
 -- A valuation of the case's collateral: an appraisal (valid one year, 5-day objection
 -- window) or an internal valuation in the spirit of GB/T 42748-2023 with its inputs and
@@ -46,6 +50,7 @@ CREATE TABLE valuations (
     CONSTRAINT appraisal_names_appraiser CHECK (method <> 'appraisal' OR appraiser IS NOT NULL)
 );
 CREATE UNIQUE INDEX valuations_current ON valuations (case_id) WHERE superseded_at IS NULL;
+CREATE INDEX valuations_history ON valuations (case_id, created_at DESC);
 
 -- Document bytes, stored once per content (sha256) in PostgreSQL, the source of truth.
 CREATE TABLE document_blobs (
@@ -53,6 +58,9 @@ CREATE TABLE document_blobs (
     content    bytea NOT NULL,
     size_bytes integer NOT NULL CHECK (size_bytes > 0)
 );
+-- PDFs, images and Office files are compressed already; stored uncompressed, a download
+-- can read the bytes in slices (substring) without decompressing the whole value each time.
+ALTER TABLE document_blobs ALTER COLUMN content SET STORAGE EXTERNAL;
 
 CREATE TABLE case_documents (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -52,10 +52,13 @@ CREATE INDEX lots_to_close ON lots (bidding_ends_at) WHERE status = 'bidding';
 CREATE INDEX lots_paused ON lots (resume_by) WHERE status = 'paused';
 -- the public catalogue: only published states are searched
 CREATE INDEX lots_catalogue_search ON lots USING gin (search) WHERE status <> 'draft';
+CREATE INDEX lots_catalogue_search_live ON lots USING gin (search) WHERE status IN ('announced', 'bidding');
 CREATE INDEX lots_catalogue_ipc ON lots USING gin (ipc_keys) WHERE status <> 'draft';
-CREATE INDEX lots_catalogue_ending ON lots (status, bidding_ends_at) WHERE status <> 'draft';
-CREATE INDEX lots_catalogue_price ON lots (status, start_price_fen) WHERE status <> 'draft';
-CREATE INDEX lots_catalogue_published ON lots (published_at DESC) WHERE status <> 'draft';
+CREATE INDEX lots_catalogue_ending ON lots (bidding_ends_at, id) WHERE status IN ('announced', 'bidding');
+CREATE INDEX lots_catalogue_price ON lots ((coalesce(current_price_fen, start_price_fen)), id);
+CREATE INDEX lots_catalogue_published ON lots (published_at DESC NULLS LAST, id DESC) WHERE status <> 'draft';
+CREATE INDEX lots_catalogue_region ON lots (region text_pattern_ops) WHERE status <> 'draft';
+CREATE INDEX lots_catalogue_closed ON lots (status, published_at DESC NULLS LAST, id DESC) WHERE status NOT IN ('draft', 'announced', 'bidding');
 
 CREATE TABLE lot_assets (
     lot_id   bigint NOT NULL REFERENCES lots (id),

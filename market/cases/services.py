@@ -1,0 +1,659 @@
+"""Disposal cases: open a case on a defaulted loan, value its collateral, disclose documents.
+
+Each write is one transaction with its audit row (chain = the bank's organisation), so a
+refused request changes nothing. Every query names the bank: another bank's case, loan
+or document is "not found" (404), never "forbidden".
+
+Concurrency: opening a case locks the loan row, so two "open case" clicks take turns and
+the second sees the first's case (409); the unique partial index disposal_cases_open_loan
+is the backstop. Claim edits, valuations and documents lock the case row, so a valuation
+supersedes exactly the one before it (valuations_current) and an upload cannot slip in
+next to a removal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from market import audit
+from market.cases import checklist, filetypes
+from market.cases.checklist import DisclosureStatus
+from market.cases.models import (
+    AppraisalIn,
+    CaseAssetOut,
+    CaseForLot,
+    CaseOut,
+    CaseSummary,
+    Claim,
+    ClaimChange,
+    DocumentOut,
+    FlagOut,
+    InternalIn,
+    LotRef,
+    OpenCase,
+    ValuationIn,
+    ValuationOut,
+)
+from market.cases.policy import (
+    CHINA,
+    DEFAULT_DOCUMENT_POLICY,
+    DEFAULT_VALUATION_POLICY,
+    UNPUBLISHED_LOT_STATES,
+    DocumentPolicy,
+    ValuationPolicy,
+)
+from market.cases.valuation import (
+    DEFAULT_DIMENSION_WEIGHTS,
+    DEFAULT_INDICATOR_WEIGHTS,
+    InternalPolicy,
+    add_months,
+    appraisal_dates,
+    internal_valuation,
+)
+from market.db import Conn, Queries, returned
+from market.errors import Conflict, Invalid, NotFound
+from market.money import format_cny
+
+Q = Queries("cases")
+_UNPUBLISHED = sorted(UNPUBLISHED_LOT_STATES)
+
+
+def china_today(at: datetime) -> date:
+    return at.astimezone(CHINA).date()
+
+
+def _reference(at: datetime, number: int) -> str:
+    return f"CZ-{china_today(at).year}-{number:06d}"
+
+
+def _document(row: asyncpg.Record) -> DocumentOut:
+    return DocumentOut(
+        id=row["id"],
+        item=row["item"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        sha256=bytes(row["sha256"]).hex(),
+        uploaded_at=row["uploaded_at"],
+    )
+
+
+def _valuation(row: asyncpg.Record) -> ValuationOut:
+    return msgspec.convert(dict(row), ValuationOut)
+
+
+async def _published(conn: Conn, bank_org_id: int, case_id: int) -> bool:
+    return bool(await conn.fetchval(Q.case_has_published_lot, bank_org_id, case_id, _UNPUBLISHED))
+
+
+async def _lock_open_case(conn: Conn, bank_org_id: int, case_id: int) -> asyncpg.Record:
+    case = await conn.fetchrow(Q.lock_case, bank_org_id, case_id)
+    if case is None:
+        raise NotFound("no such disposal case")
+    if case["status"] != "open":
+        raise Conflict(f"case {case['reference']} is closed; it can no longer change")
+    return case
+
+
+# --- opening a case ---------------------------------------------------------------------
+
+
+async def open_case(
+    pool: asyncpg.Pool, at: datetime, *, bank_org_id: int, user_id: int, data: OpenCase
+) -> CaseOut:
+    """Open a disposal case on one of the bank's defaulted loans."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            loan = await conn.fetchrow(Q.lock_loan, bank_org_id, data.loan_id)
+            if loan is None:
+                raise NotFound("no such loan", field="loan_id")
+            if loan["default_date"] is None and loan["npl_class"] is None:
+                raise Invalid(
+                    "loan is performing: 该贷款未违约（无违约日期，亦未列为不良），"
+                    "不能开立处置案件 / it has no default date and no NPL class",
+                    field="loan_id",
+                )
+            twin = await conn.fetchval(Q.open_case_of_loan, bank_org_id, data.loan_id)
+            if twin is not None:
+                raise Conflict(
+                    "该贷款已有未结处置案件 / this loan already has an open disposal case",
+                    field="loan_id",
+                )
+            in_pledge = (
+                []
+                if loan["pledge_id"] is None
+                else [
+                    r["id"]
+                    for r in await conn.fetch(Q.pledge_assets, bank_org_id, loan["pledge_id"])
+                ]
+            )
+            if not in_pledge:
+                raise Invalid(
+                    "该贷款没有登记质押资产 / the loan has no pledged assets to dispose of",
+                    field="loan_id",
+                )
+            if data.asset_ids is None:
+                asset_ids = in_pledge
+            else:
+                strangers = sorted(set(data.asset_ids) - set(in_pledge))
+                if strangers:
+                    raise Invalid(
+                        f"资产 {strangers} 不属于该贷款的质押 / assets {strangers} are not "
+                        "in this loan's pledge",
+                        field="asset_ids",
+                    )
+                asset_ids = sorted(set(data.asset_ids))
+            principal = (
+                loan["outstanding_principal_fen"]
+                if data.principal_fen is None
+                else data.principal_fen
+            )
+            interest = (
+                loan["outstanding_interest_fen"] if data.interest_fen is None else data.interest_fen
+            )
+            reference = _reference(at, await conn.fetchval(Q.next_case_number))
+            case_id: int = await conn.fetchval(
+                Q.insert_case,
+                bank_org_id,
+                data.loan_id,
+                reference,
+                principal,
+                interest,
+                data.costs_fen,
+                data.notes.strip(),
+                user_id,
+                at,
+            )
+            await conn.execute(Q.insert_case_assets, case_id, asset_ids)
+            await audit.append(
+                conn,
+                at=at,
+                chain_org_id=bank_org_id,
+                actor_user_id=user_id,
+                actor_org_id=bank_org_id,
+                action="case.open",
+                object_kind="disposal_case",
+                object_id=case_id,
+                after={
+                    "reference": reference,
+                    "loan_id": data.loan_id,
+                    "claim_principal_fen": principal,
+                    "claim_interest_fen": interest,
+                    "claim_costs_fen": data.costs_fen,
+                    "asset_ids": asset_ids,
+                },
+            )
+            return await load_case(conn, bank_org_id, case_id)
+    except asyncpg.UniqueViolationError:
+        # Only reachable by a race the loan lock already prevents; the index decides.
+        raise Conflict(
+            "该贷款已有未结处置案件 / this loan already has an open disposal case",
+            field="loan_id",
+        ) from None
+
+
+async def defaulted_loans(pool: asyncpg.Pool, bank_org_id: int) -> list[asyncpg.Record]:
+    """The bank's defaulted loans without an open case: what a new case can be opened on."""
+    async with pool.acquire() as conn:
+        return list(await conn.fetch(Q.defaulted_loans, bank_org_id))
+
+
+async def loan_for_new_case(
+    pool: asyncpg.Pool, bank_org_id: int, loan_id: int
+) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+    """A loan of the bank and its pledge's assets, to prefill the new-case form."""
+    async with pool.acquire() as conn:
+        loan = await conn.fetchrow(Q.loan_for_new_case, bank_org_id, loan_id)
+        if loan is None:
+            raise NotFound("no such loan", field="loan_id")
+        assets = (
+            []
+            if loan["pledge_id"] is None
+            else list(await conn.fetch(Q.pledge_assets, bank_org_id, loan["pledge_id"]))
+        )
+    return loan, assets
+
+
+# --- reading cases ----------------------------------------------------------------------
+
+
+async def load_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseOut:
+    row = await conn.fetchrow(Q.case_row, bank_org_id, case_id)
+    if row is None:
+        raise NotFound("no such disposal case")
+    flags: dict[int, list[FlagOut]] = {}
+    for f in await conn.fetch(Q.case_asset_flags, bank_org_id, case_id):
+        flags.setdefault(f["asset_id"], []).append(
+            FlagOut(kind=f["kind"], detail=f["detail"] or {}, raised_at=f["raised_at"])
+        )
+    assets = [
+        CaseAssetOut(
+            id=a["id"],
+            kind=a["kind"],
+            number=a["number"],
+            title=a["title"],
+            legal_status=a["legal_status"],
+            patent_type=a["patent_type"],
+            term_ends_on=a["term_ends_on"],
+            annuity_paid_through=a["annuity_paid_through"],
+            flags=flags.get(a["id"], []),
+        )
+        for a in await conn.fetch(Q.case_assets, bank_org_id, case_id)
+    ]
+    valuations = [_valuation(v) for v in await conn.fetch(Q.valuations, bank_org_id, case_id)]
+    current = valuations[0] if valuations and valuations[0].superseded_at is None else None
+    documents = [_document(d) for d in await conn.fetch(Q.case_documents, bank_org_id, case_id)]
+    lots = [
+        LotRef(id=t["id"], reference=t["reference"], title=t["title"], status=t["status"])
+        for t in await conn.fetch(Q.case_lots, bank_org_id, case_id)
+    ]
+    published = any(t.status not in UNPUBLISHED_LOT_STATES for t in lots)
+    principal, interest, costs = (
+        row["claim_principal_fen"],
+        row["claim_interest_fen"],
+        row["claim_costs_fen"],
+    )
+    return CaseOut(
+        id=row["id"],
+        reference=row["reference"],
+        status=row["status"],
+        loan_id=row["loan_id"],
+        loan_no=row["loan_no"],
+        pledgor_name=row["pledgor_name"],
+        claim=Claim(
+            principal_fen=principal,
+            interest_fen=interest,
+            costs_fen=costs,
+            total_fen=principal + interest + costs,
+        ),
+        notes=row["notes"],
+        editable=row["status"] == "open" and not published,
+        assets=assets,
+        valuation=current,
+        valuation_history=[v for v in valuations if v is not current],
+        documents=documents,
+        disclosure=checklist.disclosure(
+            {a.kind for a in assets},
+            {d.item for d in documents},
+            current.method if current else None,
+        ),
+        lots=lots,
+        opened_at=row["opened_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def get_case(pool: asyncpg.Pool, bank_org_id: int, case_id: int) -> CaseOut:
+    async with pool.acquire() as conn:
+        return await load_case(conn, bank_org_id, case_id)
+
+
+async def list_cases(
+    pool: asyncpg.Pool,
+    bank_org_id: int,
+    *,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[CaseSummary]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.list_cases, bank_org_id, status, limit, offset)
+    return [
+        CaseSummary(
+            id=r["id"],
+            reference=r["reference"],
+            status=r["status"],
+            loan_id=r["loan_id"],
+            loan_no=r["loan_no"],
+            pledgor_name=r["pledgor_name"],
+            claim_total_fen=r["claim_total_fen"],
+            valuation_fen=r["valuation_fen"],
+            valuation_method=r["valuation_method"],
+            valuation_valid_until=r["valuation_valid_until"],
+            missing_items=checklist.disclosure(
+                r["asset_kinds"], r["items"], r["valuation_method"]
+            ).missing,
+            opened_at=r["opened_at"],
+        )
+        for r in rows
+    ]
+
+
+async def disclosure_status(conn: Conn, bank_org_id: int, case_id: int) -> DisclosureStatus:
+    """Checklist items required for this case's assets, those present, those missing."""
+    row = await conn.fetchrow(Q.disclosure_facts, bank_org_id, case_id)
+    if row is None:
+        raise NotFound("no such disposal case")
+    return checklist.disclosure(row["asset_kinds"], row["items"], row["valuation_method"])
+
+
+async def case_for_lot(conn: Conn, bank_org_id: int, case_id: int) -> CaseForLot:
+    """What the lots area needs of a case; NotFound for another bank's case."""
+    row = await conn.fetchrow(Q.case_row, bank_org_id, case_id)
+    if row is None:
+        raise NotFound("no such disposal case")
+    assets = await conn.fetch(Q.case_assets, bank_org_id, case_id)
+    valuation = await conn.fetchrow(Q.current_valuation, bank_org_id, case_id)
+    status = await disclosure_status(conn, bank_org_id, case_id)
+    return CaseForLot(
+        case_id=row["id"],
+        reference=row["reference"],
+        status=row["status"],
+        asset_ids=[a["id"] for a in assets],
+        valuation_fen=valuation["value_fen"] if valuation else None,
+        valuation_method=valuation["method"] if valuation else None,
+        valuation_valid_until=valuation["valid_until"] if valuation else None,
+        objection_until=valuation["objection_until"] if valuation else None,
+        missing_items=status.missing,
+    )
+
+
+# --- the claim --------------------------------------------------------------------------
+
+
+async def change_claim(
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    bank_org_id: int,
+    user_id: int,
+    case_id: int,
+    data: ClaimChange,
+) -> CaseOut:
+    """Edit principal, interest, costs or notes while no lot of the case is published."""
+    async with pool.acquire() as conn, conn.transaction():
+        case = await _lock_open_case(conn, bank_org_id, case_id)
+        if await _published(conn, bank_org_id, case_id):
+            raise Conflict(
+                "已有拍品公告，债权不可再修改 / a lot of this case is published; "
+                "the claim can no longer change"
+            )
+        before = {
+            "claim_principal_fen": case["claim_principal_fen"],
+            "claim_interest_fen": case["claim_interest_fen"],
+            "claim_costs_fen": case["claim_costs_fen"],
+            "notes": case["notes"],
+        }
+
+        def pick(new: Any, key: str) -> Any:
+            return before[key] if new is None else new
+
+        after = {
+            "claim_principal_fen": pick(data.principal_fen, "claim_principal_fen"),
+            "claim_interest_fen": pick(data.interest_fen, "claim_interest_fen"),
+            "claim_costs_fen": pick(data.costs_fen, "claim_costs_fen"),
+            "notes": pick(None if data.notes is None else data.notes.strip(), "notes"),
+        }
+        if after != before:
+            await conn.execute(Q.update_claim, bank_org_id, case_id, *after.values(), at)
+            await audit.append(
+                conn,
+                at=at,
+                chain_org_id=bank_org_id,
+                actor_user_id=user_id,
+                actor_org_id=bank_org_id,
+                action="case.claim_change",
+                object_kind="disposal_case",
+                object_id=case_id,
+                before=before,
+                after=after,
+            )
+        return await load_case(conn, bank_org_id, case_id)
+
+
+# --- valuation --------------------------------------------------------------------------
+
+
+def _internal_policy(data: InternalIn) -> InternalPolicy:
+    return InternalPolicy(
+        dimension_weights=data.dimension_weights or dict(DEFAULT_DIMENSION_WEIGHTS),
+        indicator_weights=data.indicator_weights or dict(DEFAULT_INDICATOR_WEIGHTS),
+    )
+
+
+def _decimal_map(weights: dict[str, Decimal]) -> dict[str, str]:
+    return {k: str(v) for k, v in weights.items()}
+
+
+async def record_valuation(
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    bank_org_id: int,
+    user_id: int,
+    case_id: int,
+    data: ValuationIn,
+    policy: ValuationPolicy = DEFAULT_VALUATION_POLICY,
+) -> ValuationOut:
+    """Record an appraisal or an internal valuation; it supersedes the case's previous one."""
+    today = china_today(at)
+    async with pool.acquire() as conn, conn.transaction():
+        case = await _lock_open_case(conn, bank_org_id, case_id)
+        objection_until: date | None
+        if isinstance(data, AppraisalIn):
+            dates = appraisal_dates(data.valued_on, today, policy)
+            value_fen, valued_on = data.value_fen, data.valued_on
+            valid_until, objection_until = dates.valid_until, dates.objection_until
+            appraiser, report_no = data.appraiser.strip(), data.report_no.strip()
+            explanation = ""
+            inputs: dict[str, Any] = {
+                "appraiser": appraiser,
+                "report_no": report_no,
+                "value_fen": value_fen,
+                "valued_on": valued_on.isoformat(),
+                "validity_months": policy.appraisal_validity_months,
+                "objection_days": policy.objection_days,
+            }
+        else:
+            claim_total = (
+                case["claim_principal_fen"] + case["claim_interest_fen"] + case["claim_costs_fen"]
+            )
+            if claim_total >= policy.internal_max_claim_fen:
+                limit = format_cny(policy.internal_max_claim_fen)
+                raise Invalid(
+                    f"债权总额 {format_cny(claim_total)} 不低于 {limit}：按赣州规则，仅 1,000 万元"
+                    f"以下的贷款可用内部评估代替付费评估，请委托评估机构出具评估报告 / the claim "
+                    f"totals {format_cny(claim_total)}; only loans under {limit} may use an "
+                    "internal valuation instead of a paid appraisal (DOMAIN.md, Ganzhou)",
+                    field="method",
+                )
+            internal = _internal_policy(data)
+            scores = msgspec.structs.asdict(data.scores)
+            result = internal_valuation(
+                data.base_value_fen, scores, basis=data.basis, policy=internal
+            )
+            if result.vetoed:
+                raise Invalid(result.verdict, field="scores", code="vetoed")
+            value_fen, valued_on = result.value_fen, today
+            valid_until = add_months(today, policy.internal_validity_months)
+            objection_until, appraiser, report_no = None, None, None
+            explanation = result.explanation
+            inputs = {
+                "base_value_fen": data.base_value_fen,
+                "basis": data.basis.strip(),
+                "scores": scores,
+                "dimension_weights": _decimal_map(internal.dimension_weights),
+                "indicator_weights": _decimal_map(internal.indicator_weights),
+                "veto_legal_below": str(internal.veto_legal_below),
+                "par_score": str(internal.par_score),
+                "factor_bounds": [str(internal.factor_min), str(internal.factor_max)],
+                "dimension_scores": _decimal_map(result.dimension_scores),
+                "weighted_score": str(result.weighted_score),
+                "factor": str(result.factor),
+            }
+        superseded = [
+            r["id"] for r in await conn.fetch(Q.supersede_valuation, bank_org_id, case_id, at)
+        ]
+        row = returned(
+            await conn.fetchrow(
+                Q.insert_valuation,
+                case_id,
+                "appraisal" if isinstance(data, AppraisalIn) else "internal",
+                value_fen,
+                valued_on,
+                valid_until,
+                objection_until,
+                appraiser,
+                report_no,
+                inputs,
+                explanation,
+                user_id,
+                at,
+            )
+        )
+        await audit.append(
+            conn,
+            at=at,
+            chain_org_id=bank_org_id,
+            actor_user_id=user_id,
+            actor_org_id=bank_org_id,
+            action="valuation.record",
+            object_kind="valuation",
+            object_id=row["id"],
+            before={"superseded_valuation_ids": superseded},
+            after={
+                "case_id": case_id,
+                "method": row["method"],
+                "value_fen": value_fen,
+                "valued_on": valued_on.isoformat(),
+                "valid_until": valid_until.isoformat(),
+                "objection_until": objection_until.isoformat() if objection_until else None,
+                "inputs": inputs,
+            },
+        )
+    return _valuation(row)
+
+
+# --- disclosure documents ---------------------------------------------------------------
+
+
+async def upload_document(
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    bank_org_id: int,
+    user_id: int,
+    case_id: int,
+    item: str,
+    filename: str,
+    content: bytes,
+    policy: DocumentPolicy = DEFAULT_DOCUMENT_POLICY,
+) -> DocumentOut:
+    """Attach a document to a checklist item; its type is judged by its bytes."""
+    name, kind = filetypes.check(filename, content, max_bytes=policy.max_bytes)
+    digest = hashlib.sha256(content).digest()
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_open_case(conn, bank_org_id, case_id)
+        status = await disclosure_status(conn, bank_org_id, case_id)
+        if item not in status.required:
+            raise Invalid(
+                f"“{item}”不是本案披露清单中的项目 / not an item of this case's checklist; "
+                f"items: {', '.join(status.required)}",
+                field="item",
+            )
+        # Skip sending 20 MB to the server when the bytes are there already.
+        if not await conn.fetchval(Q.blob_exists, digest):
+            await conn.execute(Q.insert_blob, digest, content, len(content))
+        row = returned(
+            await conn.fetchrow(
+                Q.insert_document,
+                case_id,
+                item,
+                name,
+                kind.content_type,
+                len(content),
+                digest,
+                user_id,
+                at,
+            )
+        )
+        document = _document(row)
+        await audit.append(
+            conn,
+            at=at,
+            chain_org_id=bank_org_id,
+            actor_user_id=user_id,
+            actor_org_id=bank_org_id,
+            action="document.upload",
+            object_kind="case_document",
+            object_id=document.id,
+            after={
+                "case_id": case_id,
+                "item": item,
+                "filename": name,
+                "content_type": kind.content_type,
+                "size_bytes": len(content),
+                "sha256": document.sha256,
+            },
+        )
+    return document
+
+
+async def remove_document(
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    bank_org_id: int,
+    user_id: int,
+    case_id: int,
+    document_id: int,
+) -> None:
+    """Withdraw a document (kept, marked removed) while no lot of the case is published."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_open_case(conn, bank_org_id, case_id)
+        if await _published(conn, bank_org_id, case_id):
+            raise Conflict(
+                "已有拍品公告，披露文件不可撤下 / a lot of this case is published; its "
+                "disclosure documents stay"
+            )
+        row = await conn.fetchrow(Q.remove_document, bank_org_id, case_id, document_id, at)
+        if row is None:
+            raise NotFound("no such document")
+        await audit.append(
+            conn,
+            at=at,
+            chain_org_id=bank_org_id,
+            actor_user_id=user_id,
+            actor_org_id=bank_org_id,
+            action="document.remove",
+            object_kind="case_document",
+            object_id=document_id,
+            before={
+                "case_id": case_id,
+                "item": row["item"],
+                "filename": row["filename"],
+                "sha256": bytes(row["sha256"]).hex(),
+            },
+        )
+
+
+async def find_document(
+    pool: asyncpg.Pool, bank_org_id: int, case_id: int, document_id: int
+) -> DocumentOut:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(Q.document_meta, bank_org_id, case_id, document_id)
+    if row is None:
+        raise NotFound("no such document")
+    return _document(row)
+
+
+async def document_bytes(
+    pool: asyncpg.Pool,
+    document: DocumentOut,
+    policy: DocumentPolicy = DEFAULT_DOCUMENT_POLICY,
+) -> AsyncIterator[bytes]:
+    """The document's bytes in chunks, read slice by slice (find_document checked access)."""
+    digest = bytes.fromhex(document.sha256)
+    async with pool.acquire() as conn:
+        for offset in range(0, document.size_bytes, policy.chunk_bytes):
+            chunk = await conn.fetchval(Q.blob_chunk, digest, offset + 1, policy.chunk_bytes)
+            if not chunk:
+                return
+            yield bytes(chunk)

@@ -1,0 +1,27 @@
+"""The one lock that orders writers of a bank's registry."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from market.db import Conn, Queries
+
+Q = Queries("collateral")
+
+# First key of the two-key advisory lock: this area's namespace (market/db.py uses
+# 7_240_001 with the one-key form, which PostgreSQL keeps apart from the two-key form).
+BANK_REGISTRY_LOCK: Final = 7_240_003
+
+
+async def lock_bank_registry(conn: Conn, bank_org_id: int) -> None:
+    """Wait for, then hold until the transaction ends, the bank's registry write lock.
+
+    Taken first thing in every transaction that rewrites a bank's registry (a CSV import,
+    the monitoring run), before any row lock: two such transactions of one bank run one
+    after the other and cannot deadlock on each other's rows.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("the registry lock is held by a transaction; open one first")
+    if not 0 < bank_org_id < 2**31:
+        raise ValueError("organisation ids fit the lock's int4 key")
+    await conn.execute(Q.lock_bank, BANK_REGISTRY_LOCK, bank_org_id)

@@ -1,0 +1,214 @@
+"""Demo disposal cases and lots in every state of the lifecycle, for `market seed-demo`.
+
+Everything goes through the services, with instants in the past where a state needs
+history (an auction that already failed, a relist, a fixed-price sale…), so the demo's
+audit log and transitions read like a real bank's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from market.accounts.models import Viewer
+from market.cases import services as cases
+from market.cases.checklist import required_items
+from market.cases.models import AppraisalIn, InternalIn, OpenCase, Scores
+from market.lots import services as lots
+from market.lots.models import (
+    FixedPriceInput,
+    LotDraft,
+    PauseInput,
+    PublishInput,
+    RelistInput,
+    WithdrawInput,
+)
+from market.lots.terms import TermsInput, TermsPolicy
+
+# What each demo lot goes through: (title suffix, the state it should end in).
+PLAN = [
+    "draft",
+    "announced",
+    "bidding",
+    "paused",
+    "withdrawn",
+    "failed",
+    "relisted",
+    "sold",
+    "returned",
+]
+
+
+def _pdf(title: str) -> bytes:
+    # A minimal PDF is enough for the checklist: the type is judged by its bytes.
+    return f"%PDF-1.4\n% {title}\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".encode()
+
+
+def _terms(start_fen: int, starts: datetime, hours: int = 48) -> TermsInput:
+    return TermsInput(
+        start_price_fen=start_fen,
+        deposit_fen=start_fen // 10,
+        bidding_starts_at=starts,
+        bidding_ends_at=starts + timedelta(hours=hours),
+    )
+
+
+async def seed_cases_and_lots(
+    pool: asyncpg.Pool, now: datetime, policy: TermsPolicy, bank: Viewer
+) -> list[str]:
+    """Open cases on the bank's defaulted loans and take one lot into each state."""
+    made: list[str] = []
+    loans = await cases.defaulted_loans(pool, bank.org_id)
+    ann = policy.announcement_period
+    long_ago = now - ann - timedelta(days=70)  # room for two rounds and a fixed-price sale
+    slots: list[tuple[int, list[int], int, str]] = []  # (case, assets, valuation, title)
+    for loan in loans:
+        opened = long_ago - timedelta(days=5)
+        case = await cases.open_case(
+            pool,
+            opened,
+            bank_org_id=bank.org_id,
+            user_id=bank.user_id,
+            data=OpenCase(loan_id=loan["id"]),
+        )
+        claim = case.claim.principal_fen + case.claim.interest_fen
+        if claim >= 10_000_000_00:
+            valuation: AppraisalIn | InternalIn = AppraisalIn(
+                appraiser="北京中和资产评估有限公司",
+                report_no=f"中和评报字[2026]第{case.id:04d}号",
+                value_fen=claim * 6 // 10,
+                valued_on=opened.date(),
+            )
+        else:
+            valuation = InternalIn(
+                base_value_fen=claim * 7 // 10,
+                basis="收益法：参照同类专利许可费率 3%，剩余经济寿命 8 年",
+                scores=Scores(
+                    legal_stability=80,
+                    remaining_term=70,
+                    ownership_clarity=90,
+                    encumbrance=60,
+                    advancement=75,
+                    maturity=70,
+                    substitutability=65,
+                    claim_breadth=70,
+                    market_size=60,
+                    profitability=55,
+                    licence_history=50,
+                ),
+            )
+        value = (
+            await cases.record_valuation(
+                pool,
+                opened,
+                bank_org_id=bank.org_id,
+                user_id=bank.user_id,
+                case_id=case.id,
+                data=valuation,
+            )
+        ).value_fen
+        for item in required_items({a.kind for a in case.assets}):
+            if item == "valuation_report" and isinstance(valuation, InternalIn):
+                continue
+            await cases.upload_document(
+                pool,
+                opened,
+                bank_org_id=bank.org_id,
+                user_id=bank.user_id,
+                case_id=case.id,
+                item=item,
+                filename=f"{item}.pdf",
+                content=_pdf(item),
+            )
+        # Two lots a case: the first asset alone, then the rest as a package.
+        first, rest = case.assets[:1], case.assets[1:]
+        share = value // len(case.assets)
+        slots.append((case.id, [a.id for a in first], share, first[0].title))
+        if rest:
+            title = f"{rest[0].title} 等{len(rest)}项专利包" if len(rest) > 1 else rest[0].title
+            slots.append((case.id, [a.id for a in rest], value - share, title))
+    for state, (case_id, asset_ids, lot_value, title) in zip(PLAN, slots, strict=False):
+        start = max(lot_value * 8 // 10 // 100_00 * 100_00, 10_000_00)  # 80 %, round yuan
+        t0 = long_ago if state not in ("draft", "announced") else now
+        if state in {"bidding", "paused"}:
+            t0 = now - ann - timedelta(hours=2)
+        if state == "relisted":  # failed three days ago, relisted yesterday
+            t0 = now - ann - timedelta(days=5)
+        lot = await lots.create_lot(
+            pool,
+            t0,
+            policy,
+            bank,
+            case_id,
+            LotDraft(
+                title=title,
+                description="银行不良知识产权质押贷款质物处置（演示数据）",
+                asset_ids=asset_ids,
+                valuation_fen=lot_value,
+                terms=_terms(start, t0 + ann + timedelta(hours=1)),
+            ),
+        )
+        made.append(f"{lot.reference} {state}")
+        if state == "draft":
+            continue
+        await lots.act(pool, t0, policy, bank, lot.id, PublishInput())
+        if state == "announced":
+            continue
+        if state == "withdrawn":
+            await lots.act(
+                pool,
+                t0 + timedelta(days=1),
+                policy,
+                bank,
+                lot.id,
+                WithdrawInput(reason="借款人已清偿全部欠款"),
+            )
+            continue
+        opens = t0 + ann + timedelta(hours=1)
+        await lots.open_due_lots(pool, opens, policy)
+        if state == "bidding":
+            continue
+        if state == "paused":
+            await lots.act(
+                pool,
+                now - timedelta(minutes=30),
+                policy,
+                bank,
+                lot.id,
+                PauseInput(reason="案外人提出权属异议，法院通知暂缓"),
+            )
+            continue
+        ends = opens + timedelta(hours=48)
+        async with pool.acquire() as conn, conn.transaction():
+            await lots.close_round(conn, ends, policy, lot.id, sold=state == "sold")
+        if state in ("failed", "sold"):
+            continue
+        relist_at = ends + timedelta(days=1)
+        starts2 = relist_at + policy.relist_notice
+        await lots.act(
+            pool,
+            relist_at,
+            policy,
+            bank,
+            lot.id,
+            RelistInput(terms=_terms(start * 8 // 10, starts2)),
+        )
+        if state == "relisted":
+            continue
+        await lots.open_due_lots(pool, starts2, policy)
+        ends2 = starts2 + timedelta(hours=48)
+        async with pool.acquire() as conn, conn.transaction():
+            await lots.close_round(conn, ends2, policy, lot.id, sold=False)
+        sale_from = ends2 + timedelta(days=1)
+        await lots.act(
+            pool,
+            sale_from,
+            policy,
+            bank,
+            lot.id,
+            FixedPriceInput(ends_at=sale_from + timedelta(days=20)),
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await lots.close_round(conn, sale_from + timedelta(days=20), policy, lot.id, sold=False)
+    return made

@@ -1,0 +1,168 @@
+"""Reading the registry: what cases and lots call, the API and the pages, tenancy; the demo."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from market.clock import FrozenClock
+from market.collateral import services
+from market.collateral.demo import seed_demo_portfolio
+from market.collateral.monitoring import business_day
+from market.errors import NotFound
+from market.validators import patent_application_number
+from tests.collateral.factories import make_portfolio
+from tests.factories import make_org, make_token, sign_in
+
+
+async def _loan_ids(pool: asyncpg.Pool, bank: int) -> list[int]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id FROM loans WHERE bank_org_id = $1 ORDER BY id", bank)
+    return [r["id"] for r in rows]
+
+
+async def test_loan_for_case_has_pledgor_pledge_and_assets(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    other, _, _ = await make_org(pool, clock.now(), kind="bank")
+    await make_portfolio(pool, clock.now(), bank, user, rows=15, seed=41)
+    loan_id = (await _loan_ids(pool, bank))[0]
+    async with pool.acquire() as conn:
+        loan = await services.loan_for_case(conn, bank, loan_id)
+        assert loan.id == loan_id and loan.pledge is not None and loan.pledge.assets
+        assert loan.pledgor.name.endswith("有限公司")
+        assert loan.pledge.pledgor_id == loan.pledgor.id
+        assert 0 < loan.rate_bp < 1000 and loan.outstanding_principal_fen <= loan.principal_fen
+        patent = next(a for a in loan.pledge.assets if a.kind == "patent")
+        assert patent_application_number(patent.number) == patent.number
+        assert patent.patent_type in ("invention", "utility_model")
+        assert patent.filing_date is not None and patent.term_ends_on is not None
+        assert patent.term_ends_on.year - patent.filing_date.year in (10, 20)
+        assert patent.owners[0] == loan.pledgor.name
+        with pytest.raises(NotFound):
+            await services.loan_for_case(conn, other, loan_id)
+        with pytest.raises(NotFound):
+            await services.loan_for_case(conn, bank, 999_999)
+
+
+async def test_assets_by_ids_keeps_order_and_leaves_out_others(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    a_bank, a_user, _ = await make_org(pool, clock.now(), kind="bank")
+    b_bank, b_user, _ = await make_org(pool, clock.now(), kind="bank")
+    await make_portfolio(pool, clock.now(), a_bank, a_user, rows=5, seed=42)
+    await make_portfolio(pool, clock.now(), b_bank, b_user, rows=5, seed=43)
+    async with pool.acquire() as conn:
+        mine = [
+            r["id"]
+            for r in await conn.fetch("SELECT id FROM ip_assets WHERE bank_org_id = $1", a_bank)
+        ]
+        theirs = [
+            r["id"]
+            for r in await conn.fetch("SELECT id FROM ip_assets WHERE bank_org_id = $1", b_bank)
+        ]
+        asked = [mine[3], theirs[0], mine[1], mine[3]]
+        found = await services.assets_by_ids(conn, a_bank, asked)
+    assert [a.id for a in found] == [mine[3], mine[1]]
+
+
+async def test_api_reads_and_tenancy(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, other_user, _ = await make_org(pool, clock.now(), kind="bank")
+    await make_portfolio(pool, clock.now(), bank, user, rows=6, seed=44)
+    loan_id = (await _loan_ids(pool, bank))[0]
+    mine = {
+        "authorization": f"Bearer {await make_token(pool, clock.now(), user, ['collateral:read'])}"
+    }
+    theirs = {
+        "authorization": f"Bearer {await make_token(pool, clock.now(), other_user, ['collateral:read'])}"
+    }
+    r = await client.get(f"/api/v1/collateral/loans/{loan_id}", headers=mine)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["pledge"]["assets"] and body["pledgor"]["credit_code"]
+    asset_id = body["pledge"]["assets"][0]["id"]
+    assert (
+        await client.get(f"/api/v1/collateral/loans/{loan_id}", headers=theirs)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/collateral/assets/{asset_id}", headers=mine)
+    ).status_code == 200
+    assert (
+        await client.get(f"/api/v1/collateral/assets/{asset_id}", headers=theirs)
+    ).status_code == 404
+    flags = await client.get(f"/api/v1/collateral/assets/{asset_id}/flags", headers=mine)
+    assert flags.status_code == 200 and isinstance(flags.json(), list)
+    assert (
+        await client.get(f"/api/v1/collateral/assets/{asset_id}/flags", headers=theirs)
+    ).status_code == 404
+
+
+async def test_pages_show_the_registry_and_hide_others(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank, user, email = await make_org(pool, clock.now(), kind="bank")
+    other, other_user, _ = await make_org(pool, clock.now(), kind="bank")
+    await make_portfolio(pool, clock.now(), bank, user, rows=120, seed=45)
+    await make_portfolio(pool, clock.now(), other, other_user, rows=3, seed=46)
+    await sign_in(client, email)
+    page = await client.get("/bank/collateral")
+    assert page.status_code == 200 and "质押资产登记" in page.text
+    assert page.text.count("/bank/collateral/assets/") == 50  # one page of assets
+    assert "assets_page=2" in page.text
+    second = await client.get("/bank/collateral", params={"assets_page": 3})
+    assert second.status_code == 200 and second.text.count("/bank/collateral/assets/") == 20
+    loan_id = (await _loan_ids(pool, bank))[0]
+    their_loan = (await _loan_ids(pool, other))[0]
+    loan_page = await client.get(f"/bank/collateral/loans/{loan_id}")
+    assert loan_page.status_code == 200 and "/bank/collateral/assets/" in loan_page.text
+    assert (await client.get(f"/bank/collateral/loans/{their_loan}")).status_code == 404
+    async with pool.acquire() as conn:
+        asset_id = await conn.fetchval(
+            "SELECT id FROM ip_assets WHERE bank_org_id = $1 LIMIT 1", bank
+        )
+        their_asset = await conn.fetchval(
+            "SELECT id FROM ip_assets WHERE bank_org_id = $1 LIMIT 1", other
+        )
+    assert (await client.get(f"/bank/collateral/assets/{asset_id}")).status_code == 200
+    assert (await client.get(f"/bank/collateral/assets/{their_asset}")).status_code == 404
+    # The English page works too.
+    client.cookies.set("ipx_lang", "en")
+    assert "Collateral registry" in (await client.get("/bank/collateral")).text
+
+
+async def test_demo_portfolio(pool: asyncpg.Pool, clock: FrozenClock) -> None:
+    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    async with pool.acquire() as conn:
+        first = await seed_demo_portfolio(conn, clock.now(), bank, user)
+        again = await seed_demo_portfolio(conn, clock.now(), bank, user)
+        kinds = dict(
+            await conn.fetch(
+                "SELECT kind, count(*) FROM ip_assets WHERE bank_org_id = $1 GROUP BY kind", bank
+            )
+        )
+        defaulted = await conn.fetch(
+            "SELECT npl_class FROM loans WHERE bank_org_id = $1 AND default_date IS NOT NULL", bank
+        )
+        flags = {
+            r["kind"]
+            for r in await conn.fetch("SELECT kind FROM monitoring_flags WHERE resolved_at IS NULL")
+        }
+        numbers = [
+            r["number"]
+            for r in await conn.fetch("SELECT number FROM ip_assets WHERE kind = 'patent'")
+        ]
+    assert first["pledgors"] == 8 and first["rows"] == 23 and first["loans"] == 10
+    assert kinds == {"patent": 20, "trademark": 2, "software_copyright": 1}
+    assert len(defaulted) == 6 and all(d["npl_class"] for d in defaulted)
+    assert {"annuity_grace", "expiring"} <= flags
+    assert all(patent_application_number(n) == n for n in numbers)
+    assert again["assets"] == 23 and again["flags_raised"] == 0  # seeding twice adds nothing
+    assert business_day(clock.now()) == date(2026, 1, 5)

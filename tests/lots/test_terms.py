@@ -1,0 +1,154 @@
+"""Terms: each numbered rule of issue 3 refuses what breaks it, naming field and rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from market.errors import Invalid
+from market.lots.terms import (
+    STATUTORY_COMMISSION,
+    Fee,
+    FeeTier,
+    PreemptiveHolder,
+    TermsInput,
+    TermsPolicy,
+    default_increment,
+    fee_fen,
+    validate,
+)
+
+POLICY = TermsPolicy()
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+VALUATION = 1_000_000_00  # CNY 1 m
+
+
+def terms(**overrides: object) -> TermsInput:
+    base: dict[str, object] = {
+        "start_price_fen": 700_000_00,
+        "deposit_fen": 70_000_00,
+        "bidding_starts_at": NOW + timedelta(days=30),
+        "bidding_ends_at": NOW + timedelta(days=31),
+    }
+    base.update(overrides)
+    return TermsInput(**base)  # type: ignore[arg-type]
+
+
+def refused(data: TermsInput, **kwargs: object) -> Invalid:
+    with pytest.raises(Invalid) as info:
+        validate(POLICY, data, valuation_fen=VALUATION, publish_at=NOW, **kwargs)  # type: ignore[arg-type]
+    return info.value
+
+
+def test_valid_terms_take_defaults() -> None:
+    t = validate(POLICY, terms(), valuation_fen=VALUATION, publish_at=NOW)
+    assert t.increment_fen == 2_000_00  # 0.5 % of 700,000 = 3,500 → round figure 2,000
+    assert (t.extension_window_s, t.extension_s, t.payment_days) == (300, 300, 10)
+
+
+def test_start_at_69_percent_of_valuation_refused() -> None:
+    error = refused(terms(start_price_fen=690_000_00))
+    assert error.field == "start_price_fen"
+    assert "70 %" in error.message and "valuation" in error.message
+
+
+def test_start_at_exactly_70_percent_accepted() -> None:
+    validate(POLICY, terms(start_price_fen=700_000_00), valuation_fen=VALUATION, publish_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("deposit", "ok"),
+    [(34_999_99, False), (35_000_00, True), (140_000_00, True), (140_000_01, False)],
+)
+def test_deposit_between_5_and_20_percent(deposit: int, ok: bool) -> None:
+    data = terms(deposit_fen=deposit)
+    if ok:
+        validate(POLICY, data, valuation_fen=VALUATION, publish_at=NOW)
+    else:
+        error = refused(data)
+        assert error.field == "deposit_fen" and "5 %" in error.message and "20 %" in error.message
+
+
+def test_deposit_of_4_and_21_percent_refused() -> None:
+    start = 700_000_00
+    for pct in (4, 21):
+        error = refused(terms(deposit_fen=start * pct // 100))
+        assert error.field == "deposit_fen"
+
+
+def test_bidding_window_of_23_hours_refused() -> None:
+    start = NOW + timedelta(days=30)
+    error = refused(terms(bidding_starts_at=start, bidding_ends_at=start + timedelta(hours=23)))
+    assert error.field == "bidding_ends_at" and "24 hours" in error.message
+
+
+def test_announcement_period_enforced() -> None:
+    error = refused(
+        terms(bidding_starts_at=NOW + timedelta(days=29), bidding_ends_at=NOW + timedelta(days=31))
+    )
+    assert error.field == "bidding_starts_at" and "30 days" in error.message
+
+
+def test_second_round_21_percent_below_first_refused() -> None:
+    first = 700_000_00
+    relist = terms(
+        start_price_fen=first * 79 // 100,
+        deposit_fen=first * 79 // 1000,
+        bidding_starts_at=NOW + timedelta(days=15),
+        bidding_ends_at=NOW + timedelta(days=16),
+    )
+    error = refused(relist, round=2, first_start_fen=first)
+    assert error.field == "start_price_fen" and "20 %" in error.message
+    ok = terms(
+        start_price_fen=first * 80 // 100,
+        deposit_fen=first * 8 // 100,
+        bidding_starts_at=NOW + timedelta(days=15),
+        bidding_ends_at=NOW + timedelta(days=16),
+    )
+    t = validate(
+        POLICY, ok, valuation_fen=VALUATION, publish_at=NOW, round=2, first_start_fen=first
+    )
+    assert t.start_price_fen == 560_000_00  # below 70 % of valuation is fine in round 2
+
+
+def test_relist_needs_15_days_notice() -> None:
+    first = 700_000_00
+    data = terms(
+        start_price_fen=first,
+        bidding_starts_at=NOW + timedelta(days=14),
+        bidding_ends_at=NOW + timedelta(days=16),
+    )
+    assert refused(data, round=2, first_start_fen=first).field == "bidding_starts_at"
+
+
+def test_preemptive_ranks_without_gaps() -> None:
+    holders = (PreemptiveHolder(rank=1, name="甲"), PreemptiveHolder(rank=3, name="乙"))
+    assert refused(terms(preemptive_holders=holders)).field == "preemptive_holders"
+
+
+def test_commission_above_statutory_ceiling_refused() -> None:
+    tiers = (FeeTier(up_to_fen=2_000_000_00, rate_bp=600), *STATUTORY_COMMISSION[1:])
+    error = refused(terms(fee=Fee(kind="commission", tiers=tiers)))
+    assert error.field == "fee" and "5 %" in error.message
+
+
+def test_commission_is_marginal() -> None:
+    fee = Fee()
+    assert fee_fen(fee, 1_000_000_00) == 50_000_00  # 5 % of 1 m
+    # 5 % of 2 m + 3 % of 3 m = 100,000 + 90,000
+    assert fee_fen(fee, 5_000_000_00) == 190_000_00
+    # 100k + 240k (3 % of 8 m) + 800k (2 % of 40 m) + 500k (1 % of 50 m) + 0.5 % of 50 m
+    assert fee_fen(fee, 150_000_000_00) == (100_000 + 240_000 + 800_000 + 500_000 + 250_000) * 100
+    assert fee_fen(Fee(kind="buyer_premium", premium_bp=300), 1_000_000_00) == 30_000_00
+
+
+@given(st.integers(min_value=1, max_value=10**12))
+def test_default_increment_is_a_round_figure_near_half_a_percent(start: int) -> None:
+    inc = default_increment(POLICY, start)
+    assert inc >= 100
+    digits = str(inc // 100).rstrip("0")
+    assert digits in {"1", "2", "5"}
+    assert inc <= max(100, (start * 50 + 5_000) // 10_000)
