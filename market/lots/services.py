@@ -157,35 +157,12 @@ async def create_lot(
 ) -> LotOut:
     async with pool.acquire() as conn, conn.transaction():
         lot_id: int = await conn.fetchval(Q.next_lot_id)
-        valuation, asset_ids = await _basis(conn, viewer.org_id, case_id, lot_id, data)
-        checked = terms.validate(policy, data.terms, valuation_fen=valuation, publish_at=at)
-        region, kinds, keys, doc = await _catalogue_fields(
-            conn, viewer.org_id, asset_ids, data.title, data.description
+        checked, asset_ids, columns = await _prepare(
+            conn, at, policy, viewer.org_id, case_id, lot_id, data
         )
         reference = f"LOT-{at.year}-{lot_id:06d}"
-        await conn.execute(
-            Q.insert_lot,
-            lot_id,
-            case_id,
-            viewer.org_id,
-            reference,
-            data.title.strip(),
-            data.description,
-            valuation,
-            checked.start_price_fen,
-            checked.deposit_fen,
-            checked.increment_fen,
-            msgspec.to_builtins(checked),
-            checked.bidding_starts_at,
-            checked.bidding_ends_at,
-            region,
-            kinds,
-            keys,
-            doc,
-            at,
-        )
-        await conn.execute(Q.set_lot_assets, lot_id, asset_ids)
-        await _save_holders(conn, lot_id, checked)
+        await conn.execute(Q.insert_lot, lot_id, case_id, viewer.org_id, reference, *columns)
+        await _save_children(conn, lot_id, asset_ids, checked)
         await conn.execute(
             Q.insert_transition, lot_id, "create", "draft", "draft", 1, "", viewer.user_id, at
         )
@@ -208,7 +185,47 @@ async def create_lot(
         return await _load(conn, viewer.org_id, lot_id)
 
 
-async def _save_holders(conn: Conn, lot_id: int, checked: terms.Terms) -> None:
+async def _prepare(
+    conn: Conn,
+    at: datetime,
+    policy: terms.TermsPolicy,
+    bank_org_id: int,
+    case_id: int,
+    lot_id: int,
+    data: LotDraft,
+) -> tuple[terms.Terms, list[int], tuple[Any, ...]]:
+    """Check a draft and compute what a new or edited draft row holds, in the order the
+    insert_lot and update_draft queries share after their own leading parameters."""
+    valuation, asset_ids = await _basis(conn, bank_org_id, case_id, lot_id, data)
+    checked = terms.validate(policy, data.terms, valuation_fen=valuation, publish_at=at)
+    region, kinds, keys, doc = await _catalogue_fields(
+        conn, bank_org_id, asset_ids, data.title, data.description
+    )
+    columns = (
+        data.title.strip(),
+        data.description,
+        valuation,
+        checked.start_price_fen,
+        checked.deposit_fen,
+        checked.increment_fen,
+        msgspec.to_builtins(checked),
+        checked.bidding_starts_at,
+        checked.bidding_ends_at,
+        region,
+        kinds,
+        keys,
+        doc,
+        at,
+    )
+    return checked, asset_ids, columns
+
+
+async def _save_children(
+    conn: Conn, lot_id: int, asset_ids: list[int], checked: terms.Terms
+) -> None:
+    """The lot's assets and pre-emptive holders, replaced as a whole."""
+    await conn.execute(Q.clear_lot_assets, lot_id)
+    await conn.execute(Q.set_lot_assets, lot_id, asset_ids)
     await conn.execute(Q.clear_holders, lot_id)
     for h in checked.preemptive_holders:
         await conn.execute(Q.insert_holder, lot_id, h.rank, h.name, h.credit_code)
@@ -236,33 +253,11 @@ async def update_draft(
                 field="version",
                 code="stale_version",
             )
-        valuation, asset_ids = await _basis(conn, viewer.org_id, row["case_id"], lot_id, data)
-        checked = terms.validate(policy, data.terms, valuation_fen=valuation, publish_at=at)
-        region, kinds, keys, doc = await _catalogue_fields(
-            conn, viewer.org_id, asset_ids, data.title, data.description
+        checked, asset_ids, columns = await _prepare(
+            conn, at, policy, viewer.org_id, row["case_id"], lot_id, data
         )
-        await conn.execute(
-            Q.update_draft,
-            lot_id,
-            data.version,
-            data.title.strip(),
-            data.description,
-            valuation,
-            checked.start_price_fen,
-            checked.deposit_fen,
-            checked.increment_fen,
-            msgspec.to_builtins(checked),
-            checked.bidding_starts_at,
-            checked.bidding_ends_at,
-            region,
-            kinds,
-            keys,
-            doc,
-            at,
-        )
-        await conn.execute(Q.clear_lot_assets, lot_id)
-        await conn.execute(Q.set_lot_assets, lot_id, asset_ids)
-        await _save_holders(conn, lot_id, checked)
+        await conn.execute(Q.update_draft, lot_id, data.version, *columns)
+        await _save_children(conn, lot_id, asset_ids, checked)
         await audit.append(
             conn,
             at=at,
