@@ -521,3 +521,9 @@ def _resolve_proxies(state: AuctionState, bids: list[AcceptedBid], at: datetime)
     if loser_last > price:
         _record(state, bids, loser, loser_last, "proxy", at)
     _record(state, bids, winner, final, "proxy", at)
+
+
+def restore_proxies(state: AuctionState, proxies: Mapping[int, ProxyMax]) -> None:
+    """Put stored proxy maxima back into a state rebuilt from the database."""
+    state.proxies = dict(proxies)
+    state.top_proxies = sorted(state.proxies, key=lambda r: _key(state.proxies[r]))[:_TOP]

@@ -6,6 +6,7 @@
     failed, round 1 ──relist (≤ 20 % lower, 15 days' notice)──▶ announced, round 2
     failed, round 2 ──fixed_price (变卖, ≤ 60 days at round 2's start)──▶ bidding, round 3
     round 3 closes unsold ──▶ returned to the bank
+    sold ──default (悔拍: the winner did not pay)──▶ failed (round 3: returned), so it relists
 
 `apply(policy, state, action)` returns the new state or raises IllegalTransition with the
 reason (the API answers 409). No I/O and no clock: every action carries its instant.
@@ -24,7 +25,7 @@ from market.lots.terms import TermsPolicy
 Status = Literal[
     "draft", "announced", "bidding", "sold", "failed", "paused", "withdrawn", "returned"
 ]
-TERMINAL: frozenset[str] = frozenset({"sold", "withdrawn", "returned"})
+TERMINAL: frozenset[str] = frozenset({"withdrawn", "returned"})
 
 
 class IllegalTransition(Conflict):
@@ -76,6 +77,12 @@ class FixedPrice(msgspec.Struct, frozen=True, tag="fixed_price"):
     ends_at: datetime
 
 
+class Default(msgspec.Struct, frozen=True, tag="default"):
+    """The winner did not pay by the deadline (悔拍): the sale is void (issue 4)."""
+
+    at: datetime
+
+
 class Withdraw(msgspec.Struct, frozen=True, tag="withdraw"):
     at: datetime
     reason: str
@@ -95,7 +102,16 @@ class ExpirePause(msgspec.Struct, frozen=True, tag="expire_pause"):
 
 
 Action = (
-    Publish | OpenBidding | Close | Relist | FixedPrice | Withdraw | Pause | Resume | ExpirePause
+    Publish
+    | OpenBidding
+    | Close
+    | Default
+    | Relist
+    | FixedPrice
+    | Withdraw
+    | Pause
+    | Resume
+    | ExpirePause
 )
 
 
@@ -109,6 +125,8 @@ def _refuse(state: LotState, action: Action, why: str) -> IllegalTransition:
 def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
     if state.status in TERMINAL:
         raise _refuse(state, action, "the lot's disposal is over")
+    if state.status == "sold" and not isinstance(action, Default):
+        raise _refuse(state, action, "the lot is sold; only the winner's default reopens it")
     replace = msgspec.structs.replace
     match action:
         case Publish(at=at, missing=missing):
@@ -141,6 +159,16 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
                 return replace(state, status="sold")
             # The fixed-price sale is the last chance: unsold, the lot goes back to the bank.
             return replace(state, status="returned" if state.round == 3 else "failed")
+        case Default():
+            if state.status != "sold":
+                raise _refuse(state, action, "only a sale can be defaulted on")
+            # The round failed after all: relist (round 1), fixed-price sale (round 2), or,
+            # after a fixed-price sale, back to the bank.
+            return replace(
+                state,
+                status="returned" if state.round == 3 else "failed",
+                reason="winner did not pay (悔拍)",
+            )
         case Relist(at=at, start_price_fen=start, bidding_starts_at=starts, bidding_ends_at=ends):
             if state.status != "failed" or state.round != 1:
                 raise _refuse(state, action, "only a failed first round is relisted, once")

@@ -465,6 +465,14 @@ async def close_round(
     )
 
 
+async def default_sale(conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int) -> None:
+    """The closer's hand-back when a winner did not pay (悔拍, issue 4): the round failed."""
+    row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+    await _transition(
+        conn, at, policy, row, lifecycle.Default(at=at), actor_user_id=None, actor_org_id=None
+    )
+
+
 # --- on time: the worker's transitions -----------------------------------------------------
 
 

@@ -32,6 +32,8 @@ ALLOWED_EDGES = {
     ("paused", "withdrawn"),
     ("failed", "announced"),
     ("failed", "bidding"),
+    ("sold", "failed"),  # the winner's default (悔拍) reopens the round…
+    ("sold", "returned"),  # …or, after a fixed-price sale, returns the lot
 }
 
 
@@ -52,8 +54,10 @@ def test_happy_path_to_sold() -> None:
     s = lc.apply(POLICY, s, lc.OpenBidding(at=T0 + timedelta(days=30)))
     s = lc.apply(POLICY, s, lc.Close(at=T0 + timedelta(days=31), sold=True))
     assert s.status == "sold"
-    with pytest.raises(lc.IllegalTransition, match="over"):
+    with pytest.raises(lc.IllegalTransition, match="sold"):
         lc.apply(POLICY, s, lc.Pause(at=T0 + timedelta(days=32), reason="x"))
+    defaulted = lc.apply(POLICY, s, lc.Default(at=T0 + timedelta(days=42)))
+    assert (defaulted.status, defaulted.round) == ("failed", 1)  # relisted next
 
 
 def test_publish_refused_while_something_is_missing() -> None:
@@ -199,6 +203,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(missing=st.booleans())
     def publish(self, missing: bool) -> None:
         self.attempt(lc.Publish(at=self.now, missing=("valuation_report",) if missing else ()))
+
+    @rule()
+    def default(self) -> None:
+        self.attempt(lc.Default(at=self.now))
 
     @rule()
     def open_bidding(self) -> None:
