@@ -19,6 +19,10 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from auctions.bidding import TokenBucket
+from auctions.live import LiveHub
+from auctions.routes import ROUTES as AUCTION_ROUTES
+from auctions.writer import bidding_writers
 from market import db, i18n, logs, money
 from market.accounts.api import AccountsApi, provide_caller
 from market.accounts.web import AccountPages, OperatorPages
@@ -88,9 +92,14 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
         app.state.pool = await db.create_pool(database_url, max_size=settings.db_pool_max)
         redis: ArqRedis = await create_pool(redis_settings(redis_url))
         app.state.redis = redis
+        app.state.writers = bidding_writers(app.state.pool, redis, app.state.clock, settings)
+        app.state.bid_limiter = TokenBucket(settings.bid_rate_per_second, settings.bid_burst)
+        app.state.live_hub = LiveHub(redis)
         try:
             yield
         finally:
+            await app.state.writers.stop()
+            await app.state.live_hub.close()
             await redis.aclose()
             await app.state.pool.close()
 
@@ -112,6 +121,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
             *CASES_ROUTES,
             *LOTS_ROUTES,
             *CATALOGUE_ROUTES,
+            *AUCTION_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),

@@ -122,12 +122,15 @@ CATALOG: dict[str, tuple[str, str]] = {
 
 
 # Each area keeps its own texts; a key defined twice is a mistake caught here at import.
+from auctions.messages import MESSAGES as _AUCTIONS  # noqa: E402
+from auctions.messages_closing import MESSAGES as _CLOSING  # noqa: E402
+from auctions.messages_live import MESSAGES as _LIVE  # noqa: E402
 from market.cases.messages import MESSAGES as _CASES  # noqa: E402
 from market.catalogue.messages import MESSAGES as _CATALOGUE  # noqa: E402
 from market.collateral.messages import MESSAGES as _COLLATERAL  # noqa: E402
 from market.lots.messages import MESSAGES as _LOTS  # noqa: E402
 
-for _area in (_COLLATERAL, _CASES, _LOTS, _CATALOGUE):
+for _area in (_COLLATERAL, _CASES, _LOTS, _CATALOGUE, _AUCTIONS, _CLOSING, _LIVE):
     _twice = set(_area) & set(CATALOG)
     if _twice:
         raise RuntimeError(f"texts defined twice: {sorted(_twice)}")

@@ -43,6 +43,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Announcement period before bidding opens (issue 3: 30 days by default for property
     # rights such as IP; one exchange-wide setting so a demo can use minutes).
     announcement_period_seconds: int = 30 * 86400
+    # Per-bidder rate limit (issue 4): generous for people, it stops one runaway system
+    # from flooding a lot's writer.
+    bid_rate_per_second: float = 100.0
+    bid_burst: float = 200.0
+    # "writer": one writer per hot lot (auctions/writer.py); "direct": one transaction
+    # per bid, kept only so bench/bidding.py can measure the difference.
+    bid_path: str = "writer"
 
     @property
     def secure_cookies(self) -> bool:
@@ -84,6 +91,9 @@ _ENV = {
     "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
     "db_pool_max": "MARKET_DB_POOL_MAX",
     "announcement_period_seconds": "MARKET_ANNOUNCEMENT_SECONDS",
+    "bid_rate_per_second": "MARKET_BID_RATE",
+    "bid_burst": "MARKET_BID_BURST",
+    "bid_path": "MARKET_BID_PATH",
 }
 
 

@@ -19,7 +19,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from auctions.bidding import forget_caches
 from market import db
+from market.accounts.services import _token_cache
 from market.app import create_app
 from market.clock import FrozenClock
 from market.settings import ROOT, Settings
@@ -72,12 +74,13 @@ async def test_urls(server_urls: tuple[str, str]) -> tuple[str, str]:
         await db.migrate(conn)
     finally:
         await conn.close()
-    return test_pg, _with_db(rd, str(9 + WORKER_N))
+    # Databases 9-15 of a default Redis (16 databases), one per test worker.
+    return test_pg, _with_db(rd, str(9 + WORKER_N % 7))
 
 
 @pytest.fixture(scope="session")
 async def _session_pool(test_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(test_urls[0], min_size=1, max_size=80)
+    pool = await db.create_pool(test_urls[0], min_size=1, max_size=30)
     yield pool
     await pool.close()
 
@@ -105,6 +108,9 @@ async def pool(_session_pool: asyncpg.Pool, redis: Redis) -> asyncpg.Pool:
             + " RESTART IDENTITY CASCADE"
         )
         await conn.execute("SET session_replication_role = DEFAULT")
+    # In-process caches keyed by ids that RESTART IDENTITY hands out again.
+    forget_caches()
+    _token_cache.clear()
     return _session_pool
 
 

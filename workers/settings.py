@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from arq import cron
 from arq.connections import RedisSettings
 
+from auctions.jobs import CRON as AUCTION_CRON
+from auctions.jobs import JOBS as AUCTION_JOBS
 from market import audit, db
 from market.clock import Clock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
@@ -48,12 +50,18 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [verify_audit_chain, *COLLATERAL_JOBS, *LOTS_JOBS]
+    functions: ClassVar[list[Any]] = [
+        verify_audit_chain,
+        *COLLATERAL_JOBS,
+        *LOTS_JOBS,
+        *AUCTION_JOBS,
+    ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
         cron(verify_audit_chain, hour={19}, minute={0}, unique=True, run_at_startup=False),
         *COLLATERAL_CRON,
         *LOTS_CRON,
+        *AUCTION_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

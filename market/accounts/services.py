@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -324,6 +325,7 @@ async def revoke_token(pool: asyncpg.Pool, at: datetime, viewer: Viewer, token_i
         if existing["revoked_at"] is not None:
             return  # revoking twice is harmless
         await conn.execute(Q.revoke_token, token_id, viewer.org_id, at, viewer.user_id)
+        _token_cache.clear()  # revocation is rare; forgetting every cached token is simplest
         await audit.append(
             conn,
             at=at,
@@ -338,26 +340,40 @@ async def revoke_token(pool: asyncpg.Pool, at: datetime, viewer: Viewer, token_i
         )
 
 
+# Validated tokens, for a few seconds: the bid path answers thousands of requests a second
+# and must not read the token table for each. A revocation in this process clears the
+# cache at once; another process sees it within TOKEN_CACHE_SECONDS. The secret's hash is
+# compared on every request all the same.
+TOKEN_CACHE_SECONDS = 5.0
+_token_cache: dict[str, tuple[float, bytes, ApiCaller, datetime | None]] = {}
+
+
 async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -> ApiCaller:
     """Resolve `Authorization: Bearer ipx_<public id>_<secret>`; every failure is the same 401."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) != 12:
         raise Unauthorized("invalid API token")
+    digest = hashlib.sha256(parts[2].encode()).digest()
+    cached = _token_cache.get(parts[1])
+    if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
+        _, known, caller, expires_at = cached
+        if hmac.compare_digest(known, digest) and (expires_at is None or expires_at > at):
+            return caller
     async with pool.acquire() as conn:
         row = await conn.fetchrow(Q.token_for_auth, parts[1])
-        digest = hashlib.sha256(parts[2].encode()).digest()
         if (
             row is None
             or not hmac.compare_digest(row["secret_sha256"], digest)
             or row["revoked_at"] is not None
             or (row["expires_at"] is not None and row["expires_at"] <= at)
         ):
+            _token_cache.pop(parts[1], None)
             raise Unauthorized("invalid, expired or revoked API token")
         # "last used" is for the token list page; a write on every call would cost the hot
         # paths, so it is refreshed at most every five minutes.
         if row["last_used_at"] is None or at - row["last_used_at"] > timedelta(minutes=5):
             await conn.execute(Q.touch_token, row["id"], at)
-    return ApiCaller(
+    caller = ApiCaller(
         token_id=row["id"],
         org_id=row["org_id"],
         org_kind=row["org_kind"],
@@ -365,6 +381,8 @@ async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -
         user_id=row["created_by"],
         scopes=frozenset(row["scopes"]),
     )
+    _token_cache[parts[1]] = (time.monotonic(), row["secret_sha256"], caller, row["expires_at"])
+    return caller
 
 
 def require_scope(caller: ApiCaller, scope: str) -> None:

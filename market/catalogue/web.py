@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Template
 
+from auctions.web_bidding import bid_panel
 from market import i18n
 from market.accounts.models import Viewer
 from market.catalogue import services
@@ -157,19 +158,9 @@ class CataloguePages(Controller):
         viewer: ViewerDep,
         reference: FromPath[str],
     ) -> Template:
-        """A published lot: schedule, terms, valuation, assets, risk warnings, documents."""
-        detail = await services.lot_detail(pool, reference)
-        now = clock.now()
-        _ = i18n.translator(language(request, viewer))
-        return page(
-            request,
-            "catalogue/lot.html",
-            viewer,
-            lot=detail,
-            now=now,
-            remaining=lambda until: remaining(_, now, until),
-            checklist_label=_checklist_label(language(request, viewer)),
-        )
+        """A published lot: schedule, terms, valuation, assets, risk warnings, documents,
+        and its live bidding (auctions/web_bidding.py)."""
+        return await lot_page(request, pool, clock.now(), viewer, reference)
 
     @get(
         "/lots/{reference:str}/documents/{document_id:int}",
@@ -189,6 +180,34 @@ class CataloguePages(Controller):
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+
+async def lot_page(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    now: datetime,
+    viewer: Viewer | None,
+    reference: str,
+    *,
+    status_code: int = 200,
+    panel: dict[str, Any] | None = None,
+) -> Template:
+    """The lot page; `panel` is the bid panel's context when a bid was just posted."""
+    detail = await services.lot_detail(pool, reference)
+    _ = i18n.translator(language(request, viewer))
+    if panel is None:
+        panel = await bid_panel(pool, viewer, reference, now)
+    return page(
+        request,
+        "catalogue/lot.html",
+        viewer,
+        status_code=status_code,
+        lot=detail,
+        now=now,
+        remaining=lambda until: remaining(_, now, until),
+        checklist_label=_checklist_label(language(request, viewer)),
+        **panel,
+    )
 
 
 def content_disposition(filename: str) -> str:

@@ -377,6 +377,12 @@ async def _transition(
         outcome,
         at if outcome else None,
     )
+    if after.status == "withdrawn":
+        # A withdrawn lot holds nobody's money: every confirmed deposit of the round goes
+        # back (issue 4). Imported here: the auction engine builds on the lots area.
+        from auctions.deposits import release_round_deposits
+
+        await release_round_deposits(conn, at, row["id"], after.round)
     await audit.append(
         conn,
         at=at,
@@ -473,6 +479,24 @@ async def default_sale(conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_
     )
 
 
+async def open_if_due(conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int) -> bool:
+    """Open bidding now if the announced instant has passed (the bid writer's path: bids
+    never wait for the worker). The caller holds or takes the lot row's lock."""
+    row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+    if row["status"] != "announced" or row["bidding_starts_at"] > at:
+        return False
+    await _transition(
+        conn,
+        row["bidding_starts_at"],
+        policy,
+        row,
+        lifecycle.OpenBidding(at=row["bidding_starts_at"]),
+        actor_user_id=None,
+        actor_org_id=None,
+    )
+    return True
+
+
 # --- on time: the worker's transitions -----------------------------------------------------
 
 
@@ -486,16 +510,8 @@ async def open_due_lots(
         async with pool.acquire() as conn, conn.transaction():
             ids = [r["id"] for r in await conn.fetch(Q.due_to_open, at, batch)]
             for lot_id in ids:
-                row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
-                await _transition(
-                    conn,
-                    at,
-                    policy,
-                    row,
-                    lifecycle.OpenBidding(at=at),
-                    actor_user_id=None,
-                    actor_org_id=None,
-                )
+                # Recorded at the announced instant, however late the worker came.
+                await open_if_due(conn, at, policy, lot_id)
         opened += ids
         if len(ids) < batch:
             return opened

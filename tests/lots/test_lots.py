@@ -192,6 +192,11 @@ async def test_worker_opens_bidding_at_the_instant_and_catches_up(
     # The worker is down for a day; on its return it opens everything that came due.
     clock.advance(days=1)
     assert sorted((await advance_lots(ctx))["opened"]) == [lots[1].id, lots[2].id]
+    async with pool.acquire() as conn:
+        late = await conn.fetchval(
+            "SELECT at FROM lot_transitions WHERE lot_id=$1 AND action='open'", lots[2].id
+        )
+    assert late == lots[2].bidding_starts_at  # the announced instant, not the catch-up time
     assert (await advance_lots(ctx))["opened"] == []  # and running again changes nothing
     for lot in lots:
         assert (await services.get_lot(pool, org, lot.id)).status == "bidding"

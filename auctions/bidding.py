@@ -1,0 +1,203 @@
+"""Placing a bid: from an HTTP request to the lot's writer and back (issue 4, item 4).
+
+The path: resolve the lot and the caller's registration → per-bidder rate limit →
+Idempotency-Key lookup → a refusal the cached state proves is answered at once, without
+a write → otherwise the lot's writer (auctions/writer.py) decides and commits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+from msgspec import Meta
+
+from auctions import rules
+from auctions.registration import bidder_for
+from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
+from market.db import Queries
+from market.errors import AppError, Forbidden, NotFound, RateLimited
+
+Q = Queries("auctions")
+
+
+class BidBody(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="bid",
+):
+    amount_fen: Annotated[int, Meta(gt=0)]
+
+
+class ProxyBody(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="proxy",
+):
+    max_fen: Annotated[int, Meta(gt=0)]
+
+
+class MatchBody(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="match",
+):
+    pass
+
+
+BidRequest = BidBody | ProxyBody | MatchBody
+
+
+class TokenBucket:
+    """Per-bidder rate limit, in this process (issue 4: "per-bidder rate limit").
+
+    Each registration may place `rate` commands a second with bursts of `burst`. Kept in
+    memory, not Redis: it protects this process's writer, costs no round trip on the hot
+    path, and several processes only multiply a limit that is generous for people anyway.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens: dict[int, tuple[float, float]] = {}
+
+    def allow(self, key: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens, last = self.tokens.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.tokens[key] = (tokens, now)
+            return False
+        self.tokens[key] = (tokens - 1, now)
+        return True
+
+
+@dataclass(frozen=True)
+class LotRef:
+    id: int
+    round: int
+    status: str
+
+
+def command_for(
+    body: BidRequest, registration_id: int, at: datetime
+) -> rules.Bid | rules.SetProxy | rules.Match:
+    match body:
+        case BidBody(amount_fen=amount):
+            return rules.Bid(registration_id=registration_id, amount_fen=amount, at=at)
+        case ProxyBody(max_fen=maximum):
+            return rules.SetProxy(registration_id=registration_id, max_fen=maximum, at=at)
+        case MatchBody():
+            return rules.Match(registration_id=registration_id, at=at)
+    raise AssertionError(body)  # pragma: no cover
+
+
+async def place(
+    *,
+    pool: asyncpg.Pool,
+    writers: Writers,
+    limiter: TokenBucket,
+    at: datetime,
+    org_id: int,
+    reference: str,
+    body: BidRequest,
+    raw: bytes,
+    idempotency_key: str | None,
+) -> tuple[int, BidAnswer]:
+    """Returns (HTTP status, answer): 201 accepted, 409 refused by the rules, 403 not
+    registered or deposit not confirmed, 422 a reused Idempotency-Key."""
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+        raise AppError("Idempotency-Key is 1 to 200 characters", field="Idempotency-Key")
+    lot_id, round_ = await _lot(pool, reference)
+    registration_id = await _registration(pool, lot_id, round_, org_id)
+    if not limiter.allow(registration_id):
+        raise RateLimited("too many bids in a short time; slow down", retry_after=1)
+    command = command_for(body, registration_id, at)
+    writer = writers.for_lot(lot_id)
+    refusal = None if idempotency_key else provable_refusal(writer.state, command)
+    if refusal is not None and writer.state is not None:
+        cached = writer.state
+        assert cached.price_fen is not None
+        least = cached.price_fen + cached.increment_fen
+        return 409, BidAnswer(
+            lot_id=lot_id,
+            accepted=False,
+            at=at,
+            code=refusal,
+            message=f"the bid must be at least {least} fen (current price plus one increment)",
+            price_fen=cached.price_fen,
+            ends_at=cached.ends_at,
+            bid_count=cached.bid_count,
+        )
+    pending = Pending(
+        command=command,
+        registration_id=registration_id,
+        idempotency_key=idempotency_key,
+        request_sha256=request_hash(raw),
+    )
+    answer = await writer.submit(pending)
+    return _status(answer), answer
+
+
+# Look-ups the bid path would otherwise make on every request. A lot's id never changes
+# and its round only on a relist (a stale round is caught by the writer, which checks each
+# registration's round under the lot's lock); a registration, once made, stays.
+LOT_CACHE_SECONDS = 2.0
+_lots: dict[str, tuple[float, int, int]] = {}
+_registrations: dict[tuple[int, int, int], int] = {}
+
+
+async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
+    cached = _lots.get(reference)
+    if cached is not None and time.monotonic() - cached[0] < LOT_CACHE_SECONDS:
+        return cached[1], cached[2]
+    async with pool.acquire() as conn:
+        lot = await conn.fetchrow(Q.lot_by_reference, reference)
+    if lot is None:
+        raise NotFound("no such lot")
+    _lots[reference] = (time.monotonic(), lot["id"], lot["round"])
+    return lot["id"], lot["round"]
+
+
+async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: int) -> int:
+    key = (lot_id, round_, org_id)
+    if key in _registrations:
+        return _registrations[key]
+    async with pool.acquire() as conn:
+        bidder = await bidder_for(conn, lot_id, round_, org_id)
+    if bidder is None:
+        raise Forbidden(
+            "register for this round of the lot, and pay the deposit, to bid", code="not_registered"
+        )
+    _registrations[key] = bidder.registration_id
+    return bidder.registration_id
+
+
+def _status(answer: BidAnswer) -> int:
+    if answer.accepted:
+        return 201
+    return {"not_registered": 403, "deposit_not_confirmed": 403, "idempotency_key_reused": 422}.get(
+        answer.code or "", 409
+    )
+
+
+def answer_json(answer: BidAnswer) -> Any:
+    return msgspec.to_builtins(answer)
+
+
+def forget_caches() -> None:
+    """Drop the look-up caches (tests that truncate tables reuse ids)."""
+    _lots.clear()
+    _registrations.clear()

@@ -1,0 +1,391 @@
+"""Taking part in an auction (issue 4 item 1): registration (报名) and bidder codes.
+
+An approved buyer or acquirer organisation registers for the current round of an
+announced or bidding lot, once per (lot, round, organisation). Refused: an organisation
+not approved (403), one barred from any of the lot's assets because it defaulted on it
+before (悔拍, issue 4: 403), a lot not open for registration (409).
+
+Each registration gets
+* an anonymous `bidder_code`, shown in the bid history instead of the buyer's name until
+  the close (issue 4): random, unique within the lot and round. A pre-emptive right holder
+  (优先购买权人, issue 4 "priority codes with their rank") gets a code that starts with
+  `P` and its rank, e.g. `P1K7QX`; nobody else's code starts with `P` and a digit, so every
+  bidder sees who holds a priority;
+* a `transfer_reference` (`BZJ` + 10 characters) the buyer writes on its bank transfer of
+  the deposit, by which the operator confirms it (auctions/deposits.py);
+* `deposit_fen`, the lot's deposit when it registered.
+
+Concurrency: the unique key (lot_id, round, buyer_org_id) decides, not a pre-check. The
+insert says ON CONFLICT DO NOTHING on it, so of two simultaneous registrations of one
+organisation the second waits for the first's commit and then finds that row; both
+answer the same registration. A clash of bidder code or transfer reference (another
+organisation drew the same) fails only a savepoint, and a new code is drawn.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Final, Literal
+
+import asyncpg
+import msgspec
+
+from market import audit
+from market.db import Conn, Queries, returned
+from market.errors import Conflict, Forbidden, NotFound
+
+Q = Queries("registration")
+
+DepositStatus = Literal["awaiting", "confirmed", "released", "applied", "forfeited"]
+SaleStatus = Literal["awaiting_payment", "paid", "defaulted"]
+REGISTERING_KINDS: Final = ("buyer", "acquirer")
+OPEN_STATUSES: Final = ("announced", "bidding")
+
+# Codes a person reads off a screen or types into a bank transfer: no I/O/0/1.
+ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+BIDDER_CODE_LENGTH: Final = 6  # 32^6 ≈ 10^9 codes: a clash within one lot is rare
+TRANSFER_PREFIX: Final = "BZJ"  # 保证金
+TRANSFER_BODY_LENGTH: Final = 10
+_DRAWS: Final = 12  # clashes are retried with new draws; twelve in a row means a bug
+_CLASH_CONSTRAINTS: Final = (
+    "registrations_lot_id_round_bidder_code_key",
+    "registrations_transfer_reference_key",
+)
+_MAX_REFERENCE: Final = 60
+_MAX_ID: Final = 2**63 - 1  # bigint
+
+
+class PayTo(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a deposit is transferred to."""
+
+    account_name: str
+    bank: str
+    account_number: str
+
+
+# The exchange's deposit account (收款账户). A setting-like constant: the figures below are
+# placeholders for the real account the exchange opens with its bank.
+EXCHANGE_DEPOSIT_ACCOUNT: Final = PayTo(
+    account_name="成都知识产权交易中心保证金专户",
+    bank="中国银行股份有限公司成都高新技术产业开发区支行",
+    account_number="1234 5678 9012 3456 789",
+)
+
+
+class Registration(msgspec.Struct, frozen=True, kw_only=True):
+    """A registration as its own organisation (and the operator) sees it."""
+
+    id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    bidder_code: str
+    preemptive_rank: int | None
+    deposit_fen: int
+    transfer_reference: str
+    deposit_status: DepositStatus
+    confirmed_at: datetime | None
+    settled_at: datetime | None
+    created_at: datetime
+    pay_to: PayTo = EXCHANGE_DEPOSIT_ACCOUNT
+
+
+class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
+    """What the bid endpoint needs to know about a bidder."""
+
+    registration_id: int
+    bidder_code: str
+    deposit_status: DepositStatus
+    preemptive_rank: int | None
+
+    @property
+    def may_bid(self) -> bool:
+        return self.deposit_status == "confirmed"
+
+
+def draw(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def bidder_code(preemptive_rank: int | None) -> str:
+    """`P<rank>` + random for a pre-emptive holder; otherwise random, never `P<digit>…`.
+
+    Ranks run 1…20 (market/lots/terms.py), so a priority code stays within the column's
+    CHECK `^[A-Z0-9]{4,8}$`.
+    """
+    if preemptive_rank is not None:
+        prefix = f"P{preemptive_rank}"
+        return prefix + draw(max(BIDDER_CODE_LENGTH - len(prefix), 2))
+    first = secrets.choice(ALPHABET.replace("P", ""))
+    return first + draw(BIDDER_CODE_LENGTH - 1)
+
+
+def transfer_reference() -> str:
+    return TRANSFER_PREFIX + draw(TRANSFER_BODY_LENGTH)
+
+
+def normalise_transfer_reference(text: str) -> str:
+    """As the operator copies it from a bank statement: spaces dropped, upper case."""
+    return "".join(text.split()).upper()
+
+
+def _check_reference(reference: str) -> None:
+    if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable():
+        raise NotFound("no published lot with this reference")
+
+
+async def load(conn: Conn, registration_id: int, buyer_org_id: int) -> Registration:
+    """One registration of `buyer_org_id`; another organisation's is not found."""
+    if not 0 < registration_id <= _MAX_ID:
+        raise NotFound("no such registration")
+    row = await conn.fetchrow(Q.registration_out, registration_id, buyer_org_id)
+    if row is None:
+        raise NotFound("no such registration")
+    return msgspec.convert(dict(row), Registration)
+
+
+async def register(
+    pool: asyncpg.Pool, at: datetime, *, org_id: int, user_id: int, reference: str
+) -> tuple[Registration, bool]:
+    """Register `org_id` for the lot's current round; (registration, created).
+
+    A second registration of the same organisation answers the first (created=False).
+    """
+    _check_reference(reference)
+    async with pool.acquire() as conn, conn.transaction():
+        lot = await conn.fetchrow(Q.lot_for_registration, reference)
+        if lot is None:
+            raise NotFound("no published lot with this reference")
+        org = returned(await conn.fetchrow(Q.registrant, org_id))
+        if org["kind"] not in REGISTERING_KINDS:
+            raise Forbidden(
+                "only buyer and acquirer organisations register for auctions",
+                code="not_a_buyer",
+            )
+        if org["status"] != "approved":
+            raise Forbidden(
+                f"the organisation is {org['status']}: only organisations the exchange "
+                "approved register for auctions",
+                code="not_approved",
+            )
+        if lot["status"] not in OPEN_STATUSES:
+            raise Conflict(
+                f"lot {reference} is {lot['status']}: registration is open only while a lot "
+                "is announced or bidding",
+                code="lot_not_open",
+            )
+        barred = await conn.fetch(Q.barred_assets, lot["id"], org_id)
+        if barred:
+            raise Forbidden(
+                "the organisation defaulted as the winner of these assets before (悔拍) and "
+                "is barred from bidding on them again",
+                code="barred",
+            )
+        existing = await conn.fetchval(Q.registration_by_key, lot["id"], lot["round"], org_id)
+        if existing is not None:
+            return await load(conn, existing, org_id), False
+        # No credit code matches nobody (NULL), never a holder listed with an empty one.
+        code = (org["credit_code"] or "").strip().upper() or None
+        rank = await conn.fetchval(Q.preemptive_rank, lot["id"], org_id, code)
+        registration_id = await _insert(conn, at, lot, org_id, user_id, rank)
+        if registration_id is None:
+            # A concurrent registration of the same organisation committed first.
+            existing = returned(
+                await conn.fetchrow(Q.registration_by_key, lot["id"], lot["round"], org_id)
+            )["id"]
+            return await load(conn, existing, org_id), False
+        registration = await load(conn, registration_id, org_id)
+        await audit.append(
+            conn,
+            at=at,
+            chain_org_id=org_id,
+            actor_user_id=user_id,
+            actor_org_id=org_id,
+            action="registration.create",
+            object_kind="registration",
+            object_id=registration_id,
+            after={
+                "lot": reference,
+                "round": registration.round,
+                "bidder_code": registration.bidder_code,
+                "preemptive_rank": registration.preemptive_rank,
+                "deposit_fen": registration.deposit_fen,
+                "transfer_reference": registration.transfer_reference,
+            },
+        )
+        return registration, True
+
+
+async def _insert(
+    conn: Conn,
+    at: datetime,
+    lot: asyncpg.Record,
+    org_id: int,
+    user_id: int,
+    rank: int | None,
+) -> int | None:
+    """The new registration's id, or None if the organisation's row exists already."""
+    for _ in range(_DRAWS):
+        try:
+            async with conn.transaction():  # a savepoint: a clash undoes only this attempt
+                new_id: int | None = await conn.fetchval(
+                    Q.insert_registration,
+                    lot["id"],
+                    lot["round"],
+                    org_id,
+                    user_id,
+                    bidder_code(rank),
+                    rank,
+                    lot["deposit_fen"],
+                    transfer_reference(),
+                    at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name in _CLASH_CONSTRAINTS:
+                continue
+            raise
+        return new_id
+    raise RuntimeError(f"no free bidder code or transfer reference after {_DRAWS} draws")
+
+
+async def get_registration(
+    pool: asyncpg.Pool, buyer_org_id: int, registration_id: int
+) -> Registration:
+    async with pool.acquire() as conn:
+        return await load(conn, registration_id, buyer_org_id)
+
+
+async def list_registrations(
+    pool: asyncpg.Pool, buyer_org_id: int, limit: int = 200
+) -> list[Registration]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.org_registrations, buyer_org_id, limit)
+    return [msgspec.convert(dict(r), Registration) for r in rows]
+
+
+async def registration_for_viewer(
+    pool: asyncpg.Pool, org_id: int | None, org_kind: str | None, reference: str
+) -> Registration | None:
+    """The panel's registration: the organisation's for the lot's current round, or None
+    (also for visitors and organisations that do not bid)."""
+    if org_id is None or org_kind not in REGISTERING_KINDS:
+        return None
+    _check_reference(reference)
+    async with pool.acquire() as conn:
+        found = await conn.fetchval(Q.current_registration, reference, org_id)
+        return None if found is None else await load(conn, found, org_id)
+
+
+async def bidder_for(conn: Conn, lot_id: int, round: int, org_id: int) -> Eligibility | None:
+    """The bidder `org_id` is in this round of the lot, or None if it did not register.
+
+    One probe of the unique index (lot_id, round, buyer_org_id); the caller checks
+    `deposit_status == "confirmed"` (refusal "deposit not confirmed", issue 4 item 4).
+    """
+    row = await conn.fetchrow(Q.bidder_for, lot_id, round, org_id)
+    if row is None:
+        return None
+    return Eligibility(
+        registration_id=row["id"],
+        bidder_code=row["bidder_code"],
+        deposit_status=row["deposit_status"],
+        preemptive_rank=row["preemptive_rank"],
+    )
+
+
+# --- my auctions --------------------------------------------------------------------------
+
+
+class MyBid(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    amount_fen: int
+    kind: str
+    at: datetime
+
+
+class MySale(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    price_fen: int
+    fee_kind: str
+    fee_fen: int
+    balance_due_fen: int
+    due_at: datetime
+    payment_reference: str
+    status: SaleStatus
+    paid_at: datetime | None
+    overdue: bool  # still unpaid past its deadline
+
+
+class MyAuction(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of "我的竞拍": a registration with its lot, bids and sale."""
+
+    registration: Registration
+    lot_status: str
+    lot_round: int
+    auction_kind: str
+    current_price_fen: int | None
+    bidding_starts_at: datetime | None
+    bidding_ends_at: datetime | None
+    leading: bool
+    bid_count: int
+    highest_fen: int | None
+    last_bid_at: datetime | None
+    bids: list[MyBid]  # the latest few, newest first
+    sale: MySale | None
+
+    @property
+    def payment_due(self) -> bool:
+        return self.sale is not None and self.sale.status == "awaiting_payment"
+
+
+_REGISTRATION_FIELDS: Final = frozenset(Registration.__struct_fields__) - {"pay_to"}
+
+
+async def my_auctions(
+    pool: asyncpg.Pool, buyer_org_id: int, now: datetime, *, limit: int = 200, bids: int = 5
+) -> list[MyAuction]:
+    """The organisation's registrations, newest first; only its own (tenancy in the SQL)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.my_auctions, buyer_org_id, limit)
+        recent = await conn.fetch(Q.my_bids, buyer_org_id, [r["id"] for r in rows], bids)
+    by_registration: dict[int, list[MyBid]] = {}
+    for b in recent:
+        by_registration.setdefault(b["registration_id"], []).append(
+            MyBid(seq=b["seq"], amount_fen=b["amount_fen"], kind=b["kind"], at=b["at"])
+        )
+    out = []
+    for r in rows:
+        sale = None
+        if r["sale_id"] is not None:
+            sale = MySale(
+                id=r["sale_id"],
+                price_fen=r["price_fen"],
+                fee_kind=r["fee_kind"],
+                fee_fen=r["fee_fen"],
+                balance_due_fen=r["balance_due_fen"],
+                due_at=r["due_at"],
+                payment_reference=r["payment_reference"],
+                status=r["sale_status"],
+                paid_at=r["paid_at"],
+                overdue=r["sale_status"] == "awaiting_payment" and r["due_at"] < now,
+            )
+        out.append(
+            MyAuction(
+                registration=msgspec.convert({k: r[k] for k in _REGISTRATION_FIELDS}, Registration),
+                lot_status=r["lot_status"],
+                lot_round=r["lot_round"],
+                auction_kind=r["auction_kind"],
+                current_price_fen=r["current_price_fen"],
+                bidding_starts_at=r["bidding_starts_at"],
+                bidding_ends_at=r["bidding_ends_at"],
+                leading=bool(r["leading"]),
+                bid_count=r["bid_count"],
+                highest_fen=r["highest_fen"],
+                last_bid_at=r["last_bid_at"],
+                bids=by_registration.get(r["id"], []),
+                sale=sale,
+            )
+        )
+    return out

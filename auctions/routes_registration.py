@@ -1,0 +1,10 @@
+"""The pages and API controllers of taking part in auctions; market/app.py registers them."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from auctions.api_registration import RegistrationApi
+from auctions.web_registration import RegistrationPages
+
+ROUTES: list[ControllerRouterHandler] = [RegistrationPages, RegistrationApi]

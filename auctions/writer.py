@@ -1,0 +1,569 @@
+"""One writer per hot lot: bids queue up, are applied in order, and commit together.
+
+Why: with one PostgreSQL transaction per bid, every bid of a hot lot waits for the lot
+row's lock and for its own commit flush, so a lot takes a few hundred bids a second at
+best (issue 4, item 7). Here each lot has a writer task in the app process. Requests put
+their command on the lot's queue and wait; the writer takes everything queued (up to
+MAX_BATCH), and in ONE transaction:
+
+1. locks the lot row (`SELECT … FOR UPDATE`) — the same lock the closer and every other
+   process's writer take, so batches of one lot never interleave, whichever process runs
+   them; if the row's `auction_seq` or end differs from the cached state, someone else
+   wrote, and the state is rebuilt from the database (auctions/state.py);
+2. opens bidding if the announced instant has passed and the worker has not yet;
+3. checks each command's registration (deposit confirmed?) and Idempotency-Key;
+4. applies the commands in arrival order with the pure rules (auctions/rules.py);
+5. writes the accepted bids, proxy maxima, the lot's live values, the answers to keyed
+   requests and the outbox rows (outbid, extended) — then commits, durably
+   (synchronous_commit stays on).
+
+Only after the commit does it answer each waiting request and publish the new state on
+Redis (auctions/live.py fans it out). If the transaction fails, nothing was written: the
+cached state is dropped (the next batch reloads it) and every request of the batch gets
+a retryable 503. A refusal that the cached state already proves — a bid below the
+current price plus one increment, when prices only rise — is answered by the caller
+without queueing (see `provable_refusal`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from auctions import rules, state
+from market.clock import Clock
+from market.db import Conn, Queries, returned
+from market.lots import services as lots
+from market.lots.terms import TermsPolicy
+
+Q = Queries("auctions")
+log = logging.getLogger("market.auctions")
+MAX_BATCH = 512  # bounded so one batch's transaction stays short
+
+
+class PlacedBid(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    code: str  # the bidder code, never the bidder's identity
+    amount_fen: int
+    kind: str
+    at: datetime
+
+
+class BidAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    lot_id: int
+    accepted: bool
+    at: datetime  # when the exchange received the command: its clock decides
+    code: str | None = None  # why it was refused
+    message: str | None = None
+    bids: list[PlacedBid] = []
+    price_fen: int | None = None
+    leader_code: str | None = None
+    ends_at: datetime | None = None
+    bid_count: int = 0
+
+
+class WriterUnavailable(Exception):
+    """The batch could not be committed; nothing was written. Retry."""
+
+
+@dataclass
+class Pending:
+    command: rules.Bid | rules.SetProxy | rules.Match
+    registration_id: int
+    idempotency_key: str | None = None
+    request_sha256: bytes = b""
+    future: asyncio.Future[BidAnswer] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def request_hash(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
+
+
+def provable_refusal(
+    cached: rules.AuctionState | None, command: rules.Bid | rules.SetProxy | rules.Match
+) -> str | None:
+    """A refusal the cached state proves whatever happened since: prices only rise, so a
+    bid below the cached price plus one increment is below the real one too."""
+    if cached is None or cached.kind != "english" or cached.price_fen is None:
+        return None
+    if (
+        isinstance(command, rules.Bid)
+        and command.amount_fen < cached.price_fen + cached.increment_fen
+    ):
+        return "too_low"
+    return None
+
+
+class LotWriter:
+    def __init__(
+        self,
+        lot_id: int,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        policy: TermsPolicy,
+        publish: Any = None,
+        on_extended: Any = None,
+    ) -> None:
+        self.lot_id = lot_id
+        self.pool = pool
+        self.clock = clock
+        self.policy = policy
+        self.publish = publish  # async (lot_id, message dict) -> None
+        self.on_extended = on_extended  # async (lot_id, round, ends_at) -> None
+        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.state: rules.AuctionState | None = None
+        self.round: int | None = None
+        self.codes: dict[int, str] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, pending: Pending) -> BidAnswer:
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name=f"lot-writer-{self.lot_id}")
+        await self.queue.put(pending)
+        return await pending.future
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                answers, message, extended = await self._commit(batch)
+            except Exception:  # any failure: nothing was committed, all retry
+                log.exception(
+                    "bid batch of lot %s failed; %d requests told to retry", self.lot_id, len(batch)
+                )
+                self.state = None
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(WriterUnavailable("please retry"))
+                continue
+            for p, answer in zip(batch, answers, strict=True):
+                if not p.future.done():
+                    p.future.set_result(answer)
+            if message is not None and self.publish is not None:
+                try:
+                    await self.publish(self.lot_id, message)
+                except Exception:  # live updates are best effort
+                    log.warning("could not publish lot %s", self.lot_id)
+            if extended is not None and self.on_extended is not None:
+                try:
+                    await self.on_extended(self.lot_id, self.round, extended)
+                except Exception:  # the closing sweeper is the net
+                    log.warning("could not reschedule the close of lot %s", self.lot_id)
+
+    async def _state_for(self, conn: Conn, at: datetime) -> tuple[Any, rules.AuctionState]:
+        row = returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+        if row["status"] == "announced" and row["bidding_starts_at"] <= at:
+            # The announced instant has come; the worker may not have run yet.
+            await lots.open_if_due(conn, at, self.policy, self.lot_id)
+            row = returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+        cached = self.state
+        fresh = (
+            cached is not None
+            and self.round == row["round"]
+            and cached.seq == row["auction_seq"]
+            and cached.ends_at == row["bidding_ends_at"]
+            and cached.closed == (row["status"] not in ("announced", "bidding"))
+        )
+        if not fresh:
+            loaded = await state.load_locked(conn, self.lot_id)
+            assert loaded is not None
+            row, cached = loaded
+            self.round = row["round"]
+        assert cached is not None
+        if row["status"] not in ("announced", "bidding", "paused"):
+            cached.closed = True  # sold, failed, withdrawn…: refuse everything
+        return row, cached
+
+    async def _commit(
+        self, batch: list[Pending]
+    ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]:
+        at_commit = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row, st = await self._state_for(conn, at_commit)
+            regs = {
+                r["id"]: r
+                for r in await conn.fetch(
+                    Q.batch_registrations, list({p.registration_id for p in batch})
+                )
+            }
+            keyed = [p for p in batch if p.idempotency_key]
+            stored: dict[tuple[int, str], Any] = {}
+            if keyed:
+                for r in await conn.fetch(
+                    Q.stored_answers,
+                    [p.registration_id for p in keyed],
+                    [p.idempotency_key for p in keyed],
+                ):
+                    # Answers from PostgreSQL were stored final, bidder codes and all.
+                    stored[(r["registration_id"], r["idempotency_key"])] = {
+                        **dict(r),
+                        "final": True,
+                    }
+            for reg in regs.values():
+                self.codes[reg["id"]] = reg["bidder_code"]
+                if reg["preemptive_rank"] and reg["round"] == row["round"]:
+                    st.holders[reg["id"]] = reg["preemptive_rank"]
+            ends_before = st.ends_at
+            answers: list[BidAnswer] = []
+            accepted: list[rules.AcceptedBid] = []
+            proxies: list[tuple[int, rules.ProxyMax, datetime]] = []
+            new_answers: list[tuple[Pending, int, BidAnswer]] = []
+            outbid: list[tuple[int, int]] = []  # (displaced registration, seq that displaced it)
+            final: list[bool] = []
+            for p in batch:
+                key = (p.registration_id, p.idempotency_key or "")
+                if p.idempotency_key and key in stored:
+                    answers.append(self._replay(stored[key], p))
+                    final.append(bool(stored[key].get("final")))
+                    continue
+                final.append(False)
+                answer, status = self._apply_one(
+                    st, row, regs.get(p.registration_id), p, accepted, proxies, outbid
+                )
+                answers.append(answer)
+                if p.idempotency_key:
+                    stored[key] = {
+                        "request_sha256": p.request_sha256,
+                        "status_code": status,
+                        "response": msgspec.to_builtins(answer),
+                    }
+                    new_answers.append((p, status, answer))
+            # Codes of bidders moved by proxies outside this batch, for the public history.
+            missing = {b.registration_id for b in accepted} - set(self.codes)
+            if st.leader is not None and st.leader not in self.codes:
+                missing.add(st.leader)
+            if missing:
+                for r in await conn.fetch(Q.bidder_codes, list(missing)):
+                    self.codes[r["id"]] = r["bidder_code"]
+            await self._write(
+                conn,
+                row,
+                st,
+                accepted,
+                proxies,
+                new_answers,
+                outbid,
+                at_commit,
+                st.ends_at != ends_before,
+            )
+        self.state = st
+        message = self._message(st, accepted) if accepted else None
+        extended = st.ends_at if st.ends_at != ends_before else None
+        coded = [a if done else self._with_codes(a) for a, done in zip(answers, final, strict=True)]
+        return coded, message, extended
+
+    def _apply_one(
+        self,
+        st: rules.AuctionState,
+        row: Any,
+        reg: Any,
+        p: Pending,
+        accepted: list[rules.AcceptedBid],
+        proxies: list[tuple[int, rules.ProxyMax, datetime]],
+        outbid: list[tuple[int, int]],
+    ) -> tuple[BidAnswer, int]:
+        at = p.command.at
+        if reg is None or reg["lot_id"] != self.lot_id or reg["round"] != row["round"]:
+            return self._refused(
+                st, at, "not_registered", "register for this round of the lot first"
+            ), 403
+        if row["status"] == "paused":
+            return self._refused(
+                st, at, "lot_paused", "the auction is paused (中止); bids wait for its resumption"
+            ), 409
+        if reg["deposit_status"] != "confirmed":
+            return self._refused(
+                st, at, "deposit_not_confirmed", "your deposit has not been confirmed yet"
+            ), 403
+        leader = st.leader
+        try:
+            outcome = rules.apply(st, p.command)
+        except rules.Refused as exc:
+            return self._refused(st, at, exc.code, exc.message), 409
+        accepted.extend(outcome.bids)
+        if outcome.proxy is not None:
+            proxies.append((p.registration_id, outcome.proxy, at))
+        for b in outcome.bids:
+            if leader is not None and leader != b.registration_id:
+                outbid.append((leader, b.seq))
+            leader = b.registration_id
+        return BidAnswer(
+            lot_id=self.lot_id,
+            accepted=True,
+            at=at,
+            bids=[
+                PlacedBid(
+                    seq=b.seq,
+                    code=str(b.registration_id),
+                    amount_fen=b.amount_fen,
+                    kind=b.kind,
+                    at=b.at,
+                )
+                for b in outcome.bids
+            ],
+            price_fen=st.price_fen,
+            leader_code=None if st.leader is None else str(st.leader),
+            ends_at=st.ends_at,
+            bid_count=st.bid_count,
+        ), 201
+
+    def _refused(self, st: rules.AuctionState, at: datetime, code: str, message: str) -> BidAnswer:
+        return BidAnswer(
+            lot_id=self.lot_id,
+            accepted=False,
+            at=at,
+            code=code,
+            message=message,
+            price_fen=st.price_fen,
+            ends_at=st.ends_at,
+            bid_count=st.bid_count,
+            leader_code=None if st.leader is None else str(st.leader),
+        )
+
+    def _with_codes(self, answer: BidAnswer) -> BidAnswer:
+        """Answers are built with registration ids; the public sees bidder codes."""
+
+        def code(value: str | None) -> str | None:
+            return None if value is None else self.codes.get(int(value), value)
+
+        if answer.leader_code is None and not answer.bids:
+            return answer
+        return msgspec.structs.replace(
+            answer,
+            leader_code=code(answer.leader_code),
+            bids=[msgspec.structs.replace(b, code=code(b.code) or b.code) for b in answer.bids],
+        )
+
+    def _replay(self, stored: Any, p: Pending) -> BidAnswer:
+        if stored["request_sha256"] != p.request_sha256:
+            return BidAnswer(
+                lot_id=self.lot_id,
+                accepted=False,
+                at=p.command.at,
+                code="idempotency_key_reused",
+                message="this Idempotency-Key was used for another request",
+            )
+        return msgspec.convert(stored["response"], BidAnswer)
+
+    async def _write(
+        self,
+        conn: Conn,
+        row: Any,
+        st: rules.AuctionState,
+        accepted: list[rules.AcceptedBid],
+        proxies: list[tuple[int, rules.ProxyMax, datetime]],
+        new_answers: list[tuple[Pending, int, BidAnswer]],
+        outbid: list[tuple[int, int]],
+        at: datetime,
+        extended: bool,
+    ) -> None:
+        round_ = row["round"]
+        if accepted:
+            await conn.execute(
+                Q.insert_bids,
+                self.lot_id,
+                round_,
+                [b.seq for b in accepted],
+                [b.registration_id for b in accepted],
+                [b.amount_fen for b in accepted],
+                [b.kind for b in accepted],
+                [b.at for b in accepted],
+            )
+        if proxies:
+            latest = {reg: (proxy, set_at) for reg, proxy, set_at in proxies}
+            await conn.execute(
+                Q.upsert_proxies,
+                self.lot_id,
+                list(latest),
+                [p.max_fen for p, _ in latest.values()],
+                [p.seq for p, _ in latest.values()],
+                [t for _, t in latest.values()],
+            )
+        if accepted or proxies:
+            await conn.execute(
+                Q.save_auction,
+                self.lot_id,
+                None if st.kind == "sealed" else st.price_fen,
+                None if st.kind == "sealed" else st.leader,
+                st.bid_count,
+                st.seq,
+                st.ends_at,
+                st.first_bid_at,
+                at,
+            )
+        if new_answers:
+            await conn.execute(
+                Q.insert_answers,
+                [p.registration_id for p, _, _ in new_answers],
+                [p.idempotency_key for p, _, _ in new_answers],
+                [p.request_sha256 for p, _, _ in new_answers],
+                [status for _, status, _ in new_answers],
+                [msgspec.to_builtins(self._with_codes(a)) for _, _, a in new_answers],
+                at,
+            )
+        await self._outbox(conn, round_, st, accepted, outbid, at, extended)
+
+    async def _outbox(
+        self,
+        conn: Conn,
+        round_: int,
+        st: rules.AuctionState,
+        accepted: list[rules.AcceptedBid],
+        outbid: list[tuple[int, int]],
+        at: datetime,
+        extended: bool,
+    ) -> None:
+        """Outbid notices (never for one's own bid) and the end's extension."""
+        if st.kind == "sealed":
+            return
+        # Tell each displaced bidder once per batch, about the latest price.
+        displaced = {reg: seq for reg, seq in outbid if reg != st.leader}
+        events: list[tuple[str, int | None, int | None, dict[str, Any], str]] = []
+        if displaced:
+            who = {r["id"]: r for r in await conn.fetch(Q.registration_recipients, list(displaced))}
+            for reg, seq in displaced.items():
+                events.append(
+                    (
+                        "outbid",
+                        who[reg]["buyer_org_id"],
+                        who[reg]["user_id"],
+                        {
+                            "registration_id": reg,
+                            "price_fen": st.price_fen,
+                            "ends_at": st.ends_at.isoformat(),
+                        },
+                        f"outbid:{self.lot_id}:{round_}:{seq}:{reg}",
+                    )
+                )
+        if extended and accepted:
+            events.append(
+                (
+                    "extended",
+                    None,
+                    None,
+                    {"ends_at": st.ends_at.isoformat()},
+                    f"extended:{self.lot_id}:{round_}:{accepted[-1].seq}",
+                )
+            )
+        if events:
+            await conn.execute(
+                Q.insert_outbox,
+                [e[0] for e in events],
+                [e[1] for e in events],
+                [e[2] for e in events],
+                self.lot_id,
+                [e[3] for e in events],
+                [e[4] for e in events],
+                at,
+            )
+
+    def _message(self, st: rules.AuctionState, accepted: list[rules.AcceptedBid]) -> dict[str, Any]:
+        sealed = st.kind == "sealed"
+        return {
+            "lot_id": self.lot_id,
+            "round": self.round,
+            "price_fen": None if sealed else st.price_fen,
+            "leader_code": None if sealed or st.leader is None else self.codes.get(st.leader),
+            "ends_at": st.ends_at.isoformat(),
+            "bid_count": st.bid_count,
+            "bids": []
+            if sealed
+            else [
+                {
+                    "seq": b.seq,
+                    "code": self.codes.get(b.registration_id, "?"),
+                    "amount_fen": b.amount_fen,
+                    "kind": b.kind,
+                    "at": b.at.isoformat(),
+                }
+                for b in accepted
+            ],
+            "server_time": self.clock.now().isoformat(),
+        }
+
+
+class DirectLotWriter(LotWriter):
+    """The plain path, kept to measure the writer against (bench/bidding.py): every
+    request is its own transaction, locking the lot row and rebuilding its state."""
+
+    async def submit(self, pending: Pending) -> BidAnswer:
+        self.state = None
+        answers, message, extended = await self._commit([pending])
+        self.state = None  # never answer from a cache on this path
+        if message is not None and self.publish is not None:
+            await self.publish(self.lot_id, message)
+        if extended is not None and self.on_extended is not None:
+            await self.on_extended(self.lot_id, self.round, extended)
+        return answers[0]
+
+
+class Writers:
+    """The writers of this process, one per lot that has taken bids lately."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        policy: TermsPolicy,
+        publish: Any = None,
+        on_extended: Any = None,
+        *,
+        direct: bool = False,
+    ) -> None:
+        self.writer_class = DirectLotWriter if direct else LotWriter
+        self.pool, self.clock, self.policy = pool, clock, policy
+        self.publish, self.on_extended = publish, on_extended
+        self.by_lot: dict[int, LotWriter] = {}
+
+    def for_lot(self, lot_id: int) -> LotWriter:
+        writer = self.by_lot.get(lot_id)
+        if writer is None:
+            writer = self.writer_class(
+                lot_id, self.pool, self.clock, self.policy, self.publish, self.on_extended
+            )
+            self.by_lot[lot_id] = writer
+        return writer
+
+    async def stop(self) -> None:
+        for writer in self.by_lot.values():
+            await writer.stop()
+
+
+def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any) -> Writers:
+    """This process's writers: they publish each batch on Redis for the live pages and ask
+    the worker to close at the new end when a batch extended it."""
+
+    async def publish(lot_id: int, message: dict[str, Any]) -> None:
+        await redis.publish(f"lot:{lot_id}", msgspec.json.encode(message))
+
+    async def on_extended(lot_id: int, round_: int, ends_at: datetime) -> None:
+        from auctions.jobs import schedule_close
+
+        await schedule_close(redis, lot_id, round_, ends_at)
+
+    return Writers(
+        pool,
+        clock,
+        lots.policy_for(settings),
+        publish,
+        on_extended,
+        direct=settings.bid_path == "direct",
+    )

@@ -1,0 +1,151 @@
+"""The operator records a buyer's payment over the API and on the payments page: the
+amount must be the balance due (422, nothing written), a second recording changes
+nothing, overdue sales stand out, and only the operator may do it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from auctions.routes_closing import ROUTES
+from market.app import create_app
+from market.clock import FrozenClock
+from market.settings import Settings
+from tests.auctions.test_closing import (
+    INCREMENT,
+    START,
+    check_books,
+    close_one,
+    make_scene,
+    place_bids,
+    value,
+)
+from tests.factories import csrf, make_org, make_token, sign_in
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app as market/app.py builds it; closing's routes are added if not wired yet."""
+    app = create_app(settings, clock)
+    if "/api/v1/operator/payments" not in {route.path for route in app.routes}:
+        for controller in ROUTES:
+            app.register(controller)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
+        yield c
+
+
+async def sold(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> tuple[Any, Any]:
+    op_org, op_user, op_email = await make_org(pool, clock.now(), kind="operator")
+    scene = await make_scene(pool, clock, settings, buyers=2, waiting=0, operator=(op_org, op_user))
+    a, b = scene.buyers
+    await place_bids(
+        pool,
+        scene.lot.id,
+        [
+            (a.registration_id, START, scene.ends_at - timedelta(hours=2)),
+            (b.registration_id, START + INCREMENT, scene.ends_at - timedelta(hours=1)),
+        ],
+    )
+    clock.set(scene.ends_at)
+    result = await close_one(pool, settings, clock.now(), scene.lot.id)
+    assert result is not None and result.sale is not None
+    scene.ctx["operator_email"] = op_email
+    return scene, result.sale
+
+
+async def test_payment_api(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene, sale = await sold(pool, clock, settings)
+    token = await make_token(pool, clock.now(), scene.operator_user, ["operator:write"])
+    auth = {"Authorization": f"Bearer {token}"}
+    url = "/api/v1/operator/payments"
+    body = {"payment_reference": sale.payment_reference, "amount_fen": sale.balance_due_fen}
+
+    assert (await client.post(url, json=body)).status_code == 401
+    buyer = scene.buyers[1]
+    buyer_token = await make_token(pool, clock.now(), buyer.user_id, ["bids:write"])
+    r = await client.post(url, json=body, headers={"Authorization": f"Bearer {buyer_token}"})
+    assert r.status_code == 403
+
+    r = await client.get(url, headers=auth)
+    assert r.status_code == 200
+    assert [(s["sale_id"], s["overdue"]) for s in r.json()] == [(sale.id, False)]
+
+    r = await client.post(
+        url, json={**body, "amount_fen": sale.balance_due_fen + 100}, headers=auth
+    )
+    assert r.status_code == 422 and r.json()["field"] == "amount_fen", r.text
+    assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "awaiting_payment"
+    assert (
+        await value(pool, "SELECT count(*) FROM ledger_entries WHERE source_kind='sale_payment'")
+        == 0
+    )
+    r = await client.post(url, json={**body, "payment_reference": "JKNOSUCHREF2"}, headers=auth)
+    assert r.status_code == 404 and r.json()["field"] == "payment_reference"
+    r = await client.post(url, json={**body, "note": "x"}, headers=auth)
+    assert r.status_code == 400 and r.json()["field"] == "note"
+
+    clock.advance(days=2)
+    r = await client.post(url, json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["id"]) == ("paid", sale.id)
+    r2 = await client.post(url, json=body, headers=auth)
+    assert r2.status_code == 200 and r2.json() == r.json()  # recorded once
+    assert (
+        await value(pool, "SELECT count(*) FROM ledger_entries WHERE source_kind='sale_payment'")
+        == 1
+    )
+    statuses = await check_books(pool)
+    assert statuses[scene.buyers[1].registration_id] == "applied"
+    assert (await client.get(url, headers=auth)).json() == []
+    assert (
+        await value(
+            pool,
+            "SELECT count(*) FROM audit_log WHERE action='sale.pay' AND object_id=$1",
+            str(sale.id),
+        )
+        == 1
+    )
+
+
+async def test_payments_page(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene, sale = await sold(pool, clock, settings)
+    # A buyer may not see the page.
+    _, _, buyer_email = await make_org(pool, clock.now(), kind="buyer")
+    await sign_in(client, buyer_email)
+    assert (await client.get("/operator/payments")).status_code == 403
+    await client.post("/logout", data={"_csrf_token": await csrf(client)})
+
+    await sign_in(client, scene.ctx["operator_email"])
+    r = await client.get("/operator/payments")
+    assert r.status_code == 200
+    assert f'data-sale="{sale.id}"' in r.text and sale.payment_reference in r.text
+    assert 'class="overdue"' not in r.text
+    clock.set(sale.due_at)  # the deadline has come; the default sweep has not run yet
+    r = await client.get("/operator/payments")
+    assert f'<tr data-sale="{sale.id}" class="overdue">' in r.text
+
+    form = {"_csrf_token": await csrf(client), "payment_reference": sale.payment_reference}
+    r = await client.post("/operator/payments", data={**form, "amount": "1.00"})
+    assert r.status_code == 422
+    assert 'id="err-amount"' in r.text and 'aria-invalid="true"' in r.text
+    r = await client.post("/operator/payments", data={**form, "amount": "12万"})
+    assert r.status_code == 422 and 'id="err-amount"' in r.text
+    assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "awaiting_payment"
+
+    yuan, fen = divmod(sale.balance_due_fen, 100)
+    r = await client.post("/operator/payments", data={**form, "amount": f"{yuan:,}.{fen:02d}"})
+    assert r.status_code == 200, r.text
+    assert 'role="status"' in r.text and f'data-sale="{sale.id}"' not in r.text
+    assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "paid"
+    await check_books(pool)

@@ -1,0 +1,421 @@
+"""Taking part over HTTP: the register form and API, the registration panel, "我的竞拍"
+with its tenancy, and the operator's deposit confirmation page and API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import jinja2
+import pytest
+from litestar.testing import AsyncTestClient
+
+from auctions import registration
+from auctions.messages import MESSAGES
+from auctions.routes_registration import ROUTES
+from market import i18n, money
+from market.app import create_app
+from market.catalogue.services import lot_detail
+from market.clock import FrozenClock
+from market.settings import ROOT, Settings
+from tests.auctions.test_registration import (
+    DEPOSIT,
+    buyer,
+    confirm,
+    insert_sale,
+    published_lot,
+    register,
+    scalar,
+    withdraw,
+)
+from tests.factories import csrf, make_org, make_token, sign_in, viewer
+
+
+@pytest.fixture(autouse=True)
+def texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This area's texts, until market/i18n.py merges them."""
+    for key, value in MESSAGES.items():
+        if key not in i18n.CATALOG:
+            monkeypatch.setitem(i18n.CATALOG, key, value)
+
+
+@pytest.fixture
+async def web(
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The app with this area's routes (registered here until market/app.py wires them)."""
+    app = create_app(settings, clock)
+    if not any(route.path == "/my/auctions" for route in app.routes):
+        for handler in ROUTES:
+            app.register(handler)
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def signed_in_buyer(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, **kw: Any
+) -> tuple[int, int]:
+    org, user, email = await make_org(pool, clock.now(), **kw)
+    r = await sign_in(web, email)
+    assert r.status_code in (302, 303), r.text
+    return org, user
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+async def test_register_from_the_lot_page(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    org, _ = await signed_in_buyer(web, pool, clock)
+    token = await csrf(web)
+    r = await web.post(
+        f"/lots/{lot.reference}/register", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code in (302, 303), r.text
+    assert r.headers["location"] == f"/lots/{lot.reference}#registration"
+    assert await scalar(pool, "SELECT buyer_org_id FROM registrations") == org
+    # A second click changes nothing.
+    r = await web.post(
+        f"/lots/{lot.reference}/register", data={"_csrf_token": token}, follow_redirects=False
+    )
+    assert r.status_code in (302, 303)
+    assert await scalar(pool, "SELECT count(*) FROM registrations") == 1
+
+
+async def test_register_form_needs_the_csrf_token(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    await signed_in_buyer(web, pool, clock)
+    r = await web.post(f"/lots/{lot.reference}/register", data={}, follow_redirects=False)
+    assert r.status_code == 403
+    assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
+
+
+async def test_register_refusals_say_why(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    await signed_in_buyer(web, pool, clock, status="pending")
+    r = await web.post(
+        f"/lots/{lot.reference}/register",
+        data={"_csrf_token": await csrf(web)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403
+    assert "尚未通过交易所审核" in r.text and 'data-code="not_approved"' in r.text
+    closed = await published_lot(pool, clock, settings)
+    await withdraw(pool, clock, settings, closed)
+    await signed_in_buyer(web, pool, clock)
+    r = await web.post(
+        f"/lots/{closed.reference}/register",
+        data={"_csrf_token": await csrf(web)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 409 and 'data-code="lot_not_open"' in r.text
+    assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
+
+
+async def test_register_page_needs_a_signed_in_user(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    r = await web.post(
+        f"/lots/{lot.reference}/register",
+        data={"_csrf_token": await csrf(web)},
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
+
+
+async def test_register_over_the_api(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    _, user = await buyer(pool, clock)
+    token = await make_token(pool, clock.now(), user, ["bids:write"])
+    url = f"/api/v1/lots/{lot.reference}/registrations"
+    r = await web.post(url, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["deposit_status"] == "awaiting" and body["deposit_fen"] == DEPOSIT
+    assert body["transfer_reference"].startswith("BZJ")
+    assert body["pay_to"]["account_name"] == registration.EXCHANGE_DEPOSIT_ACCOUNT.account_name
+    again = await web.post(url, headers=bearer(token))
+    assert again.status_code == 200 and again.json() == body
+    r = await web.get(f"/api/v1/registrations/{body['id']}", headers=bearer(token))
+    assert r.status_code == 200 and r.json()["bidder_code"] == body["bidder_code"]
+    r = await web.get("/api/v1/registrations", headers=bearer(token))
+    assert [x["id"] for x in r.json()] == [body["id"]]
+    r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
+    assert r.status_code == 404
+
+
+async def test_api_refusals(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    url = f"/api/v1/lots/{lot.reference}/registrations"
+    _, pending_user = await buyer(pool, clock, status="pending")
+    pending = await make_token(pool, clock.now(), pending_user, ["bids:write"])
+    r = await web.post(url, headers=bearer(pending))
+    assert r.status_code == 403 and r.json()["code"] == "not_approved"
+    _, reader_user = await buyer(pool, clock)
+    reader = await make_token(pool, clock.now(), reader_user, ["account:read"])
+    r = await web.post(url, headers=bearer(reader))
+    assert r.status_code == 403 and "bids:write" in r.json()["message"]
+    r = await web.post(url)
+    assert r.status_code == 401
+    assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
+
+
+async def test_another_buyers_registration_is_404_in_the_api(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    mine = await register(pool, clock, lot, await buyer(pool, clock))
+    _, other_user = await buyer(pool, clock)
+    other = await make_token(pool, clock.now(), other_user, ["bids:write"])
+    r = await web.get(f"/api/v1/registrations/{mine.id}", headers=bearer(other))
+    assert r.status_code == 404
+    assert mine.transfer_reference not in r.text
+    r = await web.get("/api/v1/registrations", headers=bearer(other))
+    assert r.status_code == 200 and r.json() == []
+    r = await web.get(f"/api/v1/registrations/{2**63}", headers=bearer(other))
+    assert r.status_code in (400, 404)
+
+
+# --- the registration panel ---------------------------------------------------------------
+
+
+def panel_env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROOT / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals["format_cny"] = money.format_cny
+    env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": v.strftime(fmt) if v else ""
+    return env
+
+
+async def test_the_panel_shows_each_state(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """Rendered as catalogue/lot.html will include it: with the public LotDetail (whose
+    deposit is under terms) and the page's viewer."""
+    lot = await published_lot(pool, clock, settings)
+    detail = await lot_detail(pool, lot.reference)
+    org, user = await buyer(pool, clock)
+    me = await viewer(pool, user)
+    template = panel_env().get_template("auctions/_registration_panel.html")
+
+    def render(**context: Any) -> str:
+        base = {"lot": detail, "registration": None, "viewer": None, "csrf_input": "<csrf>"}
+        return template.render(_=i18n.translator("zh"), **{**base, **context})
+
+    assert "登录后报名参拍" in render()
+    offer = render(viewer=me)
+    assert f'action="/lots/{lot.reference}/register"' in offer and "¥70,000.00" in offer
+    pending = await viewer(pool, (await buyer(pool, clock, status="pending"))[1])
+    assert "尚未通过交易所审核" in render(viewer=pending)
+    bank = await viewer(pool, (await buyer(pool, clock, kind="bank"))[1])
+    assert "register" not in render(viewer=bank).split("<h2>")[1].split("</h2>")[1]
+    reg = await registration.registration_for_viewer(pool, org, "buyer", lot.reference)
+    assert reg is None
+    await register(pool, clock, lot, (org, user))
+    reg = await registration.registration_for_viewer(pool, org, "buyer", lot.reference)
+    assert reg is not None
+    awaiting = render(viewer=me, registration=reg)
+    assert reg.bidder_code in awaiting and reg.transfer_reference in awaiting
+    assert "待确认" in awaiting and registration.EXCHANGE_DEPOSIT_ACCOUNT.bank in awaiting
+    assert "action=" not in awaiting
+    await confirm(pool, clock, reg, await buyer(pool, clock, kind="operator"))
+    reg = await registration.registration_for_viewer(pool, org, "buyer", lot.reference)
+    assert reg is not None
+    confirmed = render(viewer=me, registration=reg)
+    assert "已确认" in confirmed and reg.transfer_reference not in confirmed
+    english = template.render(
+        _=i18n.translator("en"), lot=detail, registration=reg, viewer=me, csrf_input=""
+    )
+    assert "Confirmed" in english and "Bidder code" in english
+
+
+# --- my auctions ----------------------------------------------------------------------------
+
+
+async def test_my_auctions_shows_only_the_buyers_own(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings, open_bidding=True)
+    other_lot = await published_lot(pool, clock, settings)
+    operator = await buyer(pool, clock, kind="operator")
+    stranger = await register(pool, clock, other_lot, await buyer(pool, clock))
+    org, user = await signed_in_buyer(web, pool, clock)
+    mine = await register(pool, clock, lot, (org, user))
+    await confirm(pool, clock, mine, operator)
+    rival_org = await buyer(pool, clock)
+    rival = await register(pool, clock, lot, rival_org)
+    at = clock.now() + timedelta(days=30, hours=2)
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)"
+            " VALUES ($1, 1, $2, $3, $4, $5, $6)",
+            [
+                (lot.id, 1, mine.id, 700_000_00, "manual", at),
+                (lot.id, 2, rival.id, 702_000_00, "manual", at),
+                (lot.id, 3, mine.id, 704_000_00, "proxy", at),
+            ],
+        )
+        await conn.execute(
+            "UPDATE lots SET current_price_fen = 704000000, leader_registration_id = $2,"
+            " bid_count = 3, auction_seq = 3 WHERE id = $1",
+            lot.id,
+            mine.id,
+        )
+    r = await web.get("/my/auctions")
+    assert r.status_code == 200, r.text
+    assert mine.bidder_code in r.text and mine.transfer_reference not in r.text  # confirmed
+    assert stranger.bidder_code not in r.text and stranger.transfer_reference not in r.text
+    assert rival.bidder_code not in r.text and "¥702,000.00" not in r.text
+    assert 'data-testid="leading"' in r.text and "¥704,000.00" in r.text
+    assert "共 2 次" in r.text and "代理出价" in r.text
+    assert 'data-testid="payments-due"' not in r.text
+    rows = await registration.my_auctions(pool, org, clock.now())
+    assert [x.registration.id for x in rows] == [mine.id]
+    assert rows[0].leading and rows[0].bid_count == 2 and rows[0].highest_fen == 704_000_00
+    assert [b.seq for b in rows[0].bids] == [3, 1]
+
+
+async def test_my_auctions_highlights_payments_due(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings, open_bidding=True)
+    org, user = await signed_in_buyer(web, pool, clock)
+    mine = await register(pool, clock, lot, (org, user))
+    await confirm(pool, clock, mine, await buyer(pool, clock, kind="operator"))
+    awaiting_lot = await published_lot(pool, clock, settings)
+    awaiting = await register(pool, clock, awaiting_lot, (org, user))
+    sale = await insert_sale(pool, clock.now(), mine, org, due_in=timedelta(days=-1))
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE lots SET status = 'sold' WHERE id = $1", lot.id)
+    r = await web.get("/my/auctions")
+    assert r.status_code == 200
+    due = r.text.split('data-testid="payments-due"')[1].split("</section>")[0]
+    assert f'data-sale="{sale}"' in due and f"CJK{mine.id:010d}" in due
+    assert "¥680,000.00" in due and "已逾期" in due  # 750,000 − 70,000 deposit
+    # The deposit still to pay shows how to pay it.
+    assert awaiting.transfer_reference in r.text
+    assert 'data-testid="leading"' not in r.text
+
+
+async def test_my_auctions_is_for_buyers(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    r = await web.get("/my/auctions", follow_redirects=False)
+    assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
+    await signed_in_buyer(web, pool, clock, kind="bank")
+    assert (await web.get("/my/auctions")).status_code == 403
+
+
+# --- the operator's deposits ----------------------------------------------------------------
+
+
+async def test_operator_page_requires_an_operator(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    r = await web.get("/operator/deposits", follow_redirects=False)
+    assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
+    await signed_in_buyer(web, pool, clock)
+    assert (await web.get("/operator/deposits")).status_code == 403
+    r = await web.post(
+        "/operator/deposits/confirm",
+        data={"_csrf_token": await csrf(web), "transfer_reference": "BZJ", "amount": "1"},
+    )
+    assert r.status_code == 403
+
+
+async def test_operator_confirms_on_the_page(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    reg = await register(pool, clock, lot, await buyer(pool, clock, name="成都新材料有限公司"))
+    await signed_in_buyer(web, pool, clock, kind="operator")
+    r = await web.get("/operator/deposits")
+    assert r.status_code == 200
+    assert reg.transfer_reference in r.text and "成都新材料有限公司" in r.text
+    assert "¥70,000.00" in r.text and lot.reference in r.text
+    token = await csrf(web)
+    form = {"_csrf_token": token, "transfer_reference": reg.transfer_reference}
+    r = await web.post("/operator/deposits/confirm", data={**form, "amount": "7,000"})
+    assert r.status_code == 422
+    assert "¥7,000.00" in r.text and 'id="err-amount"' in r.text
+    assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 0
+    r = await web.post("/operator/deposits/confirm", data={**form, "amount": "七万"})
+    assert r.status_code == 422 and 'id="err-amount"' in r.text
+    r = await web.post(
+        "/operator/deposits/confirm", data={**form, "amount": "70,000.00"}, follow_redirects=False
+    )
+    assert r.status_code in (302, 303)
+    r = await web.get(r.headers["location"])
+    assert f"已确认转账编号 {reg.transfer_reference}" in r.text
+    assert 'data-testid="awaiting"' not in r.text  # the queue is empty now
+    r = await web.post("/operator/deposits/confirm", data={**form, "amount": "70000"})
+    assert r.status_code == 200 and "未重复记账" in r.text
+    assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 1
+    assert await scalar(pool, "SELECT deposit_status FROM registrations") == "confirmed"
+
+
+async def test_operator_confirms_over_the_api(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    org, user = await buyer(pool, clock)
+    reg = await register(pool, clock, lot, (org, user))
+    _, operator_user = await buyer(pool, clock, kind="operator")
+    operator = await make_token(pool, clock.now(), operator_user, ["operator:write"])
+    buyer_token = await make_token(pool, clock.now(), user, ["bids:write"])
+    url = "/api/v1/operator/deposits/confirm"
+    body = {"transfer_reference": reg.transfer_reference, "amount_fen": DEPOSIT}
+    r = await web.post(url, json=body, headers=bearer(buyer_token))
+    assert r.status_code == 403
+    r = await web.post(url, json={**body, "amount_fen": 1}, headers=bearer(operator))
+    assert r.status_code == 422 and r.json()["field"] == "amount_fen"
+    assert "¥0.01" in r.json()["message"]
+    r = await web.post(url, json={**body, "extra": 1}, headers=bearer(operator))
+    assert r.status_code == 400 and r.json()["field"] == "extra"
+    r = await web.post(url, json=body, headers=bearer(operator))
+    assert r.status_code == 200, r.text
+    assert r.json()["changed"] is True
+    assert r.json()["registration"]["deposit_status"] == "confirmed"
+    r = await web.post(url, json=body, headers=bearer(operator))
+    assert r.status_code == 200 and r.json()["changed"] is False
+    assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 1
+    r = await web.get(f"/api/v1/registrations/{reg.id}", headers=bearer(buyer_token))
+    assert r.json()["deposit_status"] == "confirmed"
+
+
+async def test_the_lot_page_carries_the_panel(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    r = await web.get(f"/lots/{lot.reference}")
+    assert r.status_code == 200 and "登录后报名参拍" in r.text
+    await signed_in_buyer(web, pool, clock)
+    r = await web.get(f"/lots/{lot.reference}")
+    assert f'action="/lots/{lot.reference}/register"' in r.text
+    r = await web.post(
+        f"/lots/{lot.reference}/register", data={"_csrf_token": await csrf(web)}
+    )  # follows the redirect back to the lot page
+    assert r.status_code == 200
+    code = await scalar(pool, "SELECT bidder_code FROM registrations")
+    reference = await scalar(pool, "SELECT transfer_reference FROM registrations")
+    assert code in r.text and reference in r.text and "待确认" in r.text
