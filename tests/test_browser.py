@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from market.clock import SystemClock
-from market.settings import ROOT, Settings
+from market.settings import Settings
 from tests.factories import PASSWORD, credit_code, make_org
+from tests.servers import running_server
 
 CHROMIUM = os.environ.get("MARKET_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -33,42 +29,10 @@ def _chromium() -> str:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "MARKET_SECRET_KEY": settings.secret_key,
-        "MARKET_DATA_DIR": str(settings.data_dir),
-        "MARKET_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "serve", "--port", str(port)], cwd=ROOT, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+    with running_server(settings) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 async def test_register_then_operator_approves_in_chromium(

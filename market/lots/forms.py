@@ -104,6 +104,7 @@ def draft_from_form(form: dict[str, str], asset_ids: list[int], zone: ZoneInfo) 
         description=form.get("description", ""),
         asset_ids=asset_ids,
         valuation_fen=_money(form, "lot_valuation", required=False),
+        auction_kind="sealed" if form.get("auction_kind") == "sealed" else "english",
         terms=terms_from_form(form, zone),
     )
 
@@ -125,6 +126,7 @@ def form_values(draft: Any, zone: ZoneInfo) -> dict[str, str]:
     return {
         "title": draft.title,
         "lot_valuation": yuan(draft.valuation_fen),
+        "auction_kind": draft.auction_kind,
         "description": draft.description,
         "start_price": yuan(t.start_price_fen),
         "deposit": yuan(t.deposit_fen),

@@ -13,6 +13,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Required when the lot offers part of the collateral; "
         "lots together carry at most the case's valuation",
     ),
+    "lot.auction_kind": ("竞价方式", "Auction type"),
+    "lot.kind.english": ("网络竞价（增价拍卖）", "Online ascending auction"),
+    "lot.kind.sealed": ("密封报价（招标）", "Sealed-bid tender"),
     "lot.terms": ("竞价规则", "Terms"),
     "lot.start_price": ("起拍价（元）", "Starting price (CNY)"),
     "lot.start_hint": (

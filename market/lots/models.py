@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -17,6 +17,8 @@ class LotDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     title: Annotated[str, Meta(min_length=1, max_length=300)]
     description: Annotated[str, Meta(max_length=20_000)] = ""
     asset_ids: list[int] | None = None
+    # English ascending auction (default) or a sealed-bid tender (issue 4, item 3).
+    auction_kind: Literal["english", "sealed"] = "english"
     # Only for a lot offering part of the case's collateral: its share of the valuation.
     valuation_fen: Annotated[int, Meta(gt=0)] | None = None
     terms: TermsInput
@@ -76,6 +78,7 @@ class LotOut(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     status: str
     round: int
+    auction_kind: str
     valuation_fen: int
     start_price_fen: int
     deposit_fen: int

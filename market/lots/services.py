@@ -216,6 +216,7 @@ async def _prepare(
         keys,
         doc,
         at,
+        data.auction_kind,
     )
     return checked, asset_ids, columns
 
@@ -331,6 +332,9 @@ async def _transition(
         )
     name = type(action).__struct_config__.tag
     assert isinstance(name, str)
+    if after.round != before.round:
+        # Round 2 is an English auction again; round 3 is the fixed-price sale (变卖).
+        await conn.execute(Q.new_round, row["id"], "fixed_price" if after.round == 3 else "english")
     await conn.execute(
         Q.save_state,
         row["id"],

@@ -6,10 +6,10 @@ SELECT nextval(pg_get_serial_sequence('lots', 'id'))
 INSERT INTO lots (id, case_id, bank_org_id, reference, title, description, status, round,
                   valuation_fen, start_price_fen, deposit_fen, increment_fen, first_start_fen,
                   terms, bidding_starts_at, bidding_ends_at, region, asset_kinds, ipc_keys,
-                  search, created_at, updated_at)
+                  search, created_at, updated_at, auction_kind)
 OVERRIDING SYSTEM VALUE
 VALUES ($1, $2, $3, $4, $5, $6, 'draft', 1, $7, $8, $9, $10, $8, $11, $12, $13, $14, $15, $16,
-        to_tsvector('simple', $17), $18, $18)
+        to_tsvector('simple', $17), $18, $18, $19)
 
 -- name: update_draft
 -- The lot editor saves only a draft, and only the version it read (optimistic lock).
@@ -17,7 +17,7 @@ UPDATE lots SET title = $3, description = $4, valuation_fen = $5, start_price_fe
        deposit_fen = $7, increment_fen = $8, first_start_fen = $6, terms = $9,
        bidding_starts_at = $10, bidding_ends_at = $11, region = $12, asset_kinds = $13,
        ipc_keys = $14, search = to_tsvector('simple', $15), updated_at = $16,
-       version = version + 1
+       auction_kind = $17, version = version + 1
 WHERE id = $1 AND version = $2 AND status = 'draft'
 RETURNING id
 
@@ -38,6 +38,12 @@ UPDATE lots SET status = $2, round = $3, start_price_fen = $4, announced_at = $5
        resume_by = $10, status_reason = $11, terms = $12, deposit_fen = $13,
        increment_fen = $14, updated_at = $15, version = version + 1,
        published_at = coalesce(published_at, CASE WHEN $2 = 'announced' THEN $15::timestamptz END)
+WHERE id = $1
+
+-- name: new_round
+-- A relist or a fixed-price sale starts a fresh auction: no price, no leader, no bids.
+UPDATE lots SET auction_kind = $2, current_price_fen = NULL, leader_registration_id = NULL,
+       bid_count = 0, auction_seq = 0, first_bid_at = NULL
 WHERE id = $1
 
 -- name: insert_transition

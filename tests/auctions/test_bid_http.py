@@ -144,3 +144,102 @@ async def test_withdrawal_releases_confirmed_deposits(
         total = await conn.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM ledger_legs")
     assert [r["deposit_status"] for r in statuses] == ["released"]
     assert total == 0
+
+
+async def test_relisted_round_starts_a_fresh_auction(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    from auctions.closing import close_due
+    from market.lots.models import RelistInput
+
+    policy = lots.policy_for(settings)
+    lot, bank = await _lot(pool, clock, settings)
+    _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
+    op = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
+    }
+    await _buyer(client, pool, clock, lot.reference, op)
+    clock.set(lot.bidding_ends_at)  # nobody bid: round 1 fails
+    await lots.open_due_lots(pool, clock.now(), policy)  # the worker's part
+    assert await close_due(pool, clock.now() + timedelta(seconds=5), policy) == [lot.id]
+    starts = clock.now() + timedelta(days=16)
+    await lots.act(
+        pool,
+        clock.now(),
+        policy,
+        bank,
+        lot.id,
+        RelistInput(
+            terms=TermsInput(
+                start_price_fen=START * 8 // 10,
+                deposit_fen=START // 10,
+                bidding_starts_at=starts,
+                bidding_ends_at=starts + timedelta(days=1),
+            )
+        ),
+    )
+    buyer = await _buyer(client, pool, clock, lot.reference, op)  # registers for round 2
+    clock.set(starts)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    r = await client.post(url, json={"type": "bid", "amount_fen": START * 8 // 10}, headers=buyer)
+    assert r.status_code == 201, r.text
+    assert r.json()["price_fen"] == START * 8 // 10 and r.json()["bids"][0]["seq"] == 1
+    async with pool.acquire() as conn:
+        rounds = await conn.fetch(
+            "SELECT round, count(*) FROM bids WHERE lot_id=$1 GROUP BY 1", lot.id
+        )
+    assert [tuple(r) for r in rounds] == [(2, 1)]
+
+
+async def test_sealed_tender_hides_bids_until_the_close(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    from auctions.closing import close_due
+
+    policy = lots.policy_for(settings)
+    bank_org, bank_user, _ = await make_org(pool, clock.now(), kind="bank")
+    bank = await viewer(pool, bank_user)
+    case_id, _ = await make_case(
+        pool, clock.now(), bank_org, bank_user, valuation_fen=START * 10 // 7
+    )
+    starts = clock.now() + timedelta(days=30, hours=1)
+    lot = await lots.create_lot(
+        pool,
+        clock.now(),
+        policy,
+        bank,
+        case_id,
+        LotDraft(
+            title="密封报价测试",
+            auction_kind="sealed",
+            terms=TermsInput(
+                start_price_fen=START,
+                deposit_fen=START // 10,
+                bidding_starts_at=starts,
+                bidding_ends_at=starts + timedelta(days=1),
+            ),
+        ),
+    )
+    await lots.act(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
+    op = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
+    }
+    a = await _buyer(client, pool, clock, lot.reference, op)
+    b = await _buyer(client, pool, clock, lot.reference, op)
+    clock.set(starts)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    ra = await client.post(url, json={"type": "bid", "amount_fen": START + 123_45}, headers=a)
+    rb = await client.post(url, json={"type": "bid", "amount_fen": START + 99}, headers=b)
+    assert ra.status_code == 201 and rb.status_code == 201
+    assert ra.json().get("price_fen") is None and rb.json().get("leader_code") is None
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT current_price_fen, leader_registration_id FROM lots WHERE id=$1", lot.id
+        )
+    assert row["current_price_fen"] is None and row["leader_registration_id"] is None
+    clock.set(lot.bidding_ends_at)
+    assert await close_due(pool, clock.now() + timedelta(seconds=5), policy) == [lot.id]
+    async with pool.acquire() as conn:
+        sale = await conn.fetchrow("SELECT price_fen FROM sales WHERE lot_id=$1", lot.id)
+    assert sale["price_fen"] == START + 123_45  # the highest sealed bid wins

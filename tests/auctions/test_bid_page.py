@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +16,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
@@ -28,8 +23,9 @@ from market.app import create_app
 from market.clock import FrozenClock, SystemClock
 from market.money import format_cny
 from market.settings import ROOT, Settings
-from tests.auctions.test_live import START, Scene, bidding_scene, free_port, numsub, wire
+from tests.auctions.test_live import START, Scene, bidding_scene, numsub
 from tests.factories import PASSWORD, csrf, make_org, sign_in
+from tests.servers import running_server
 from tests.test_browser import _chromium
 
 
@@ -37,7 +33,7 @@ from tests.test_browser import _chromium
 async def client(
     settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = wire(create_app(settings, clock))
+    app = create_app(settings, clock)
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
         yield c
 
@@ -276,66 +272,10 @@ async def test_a_lot_not_yet_open_shows_when_it_starts(
 # --- in Chromium, against the real server --------------------------------------------------
 
 
-def served_app() -> Litestar:
-    """The server's app factory (granian --factory): market.asgi's, with this issue's
-    routes and texts until market/app.py and market/i18n.py carry them."""
-    from market import asgi
-
-    return wire(asgi.app())
-
-
 @pytest.fixture
 def server(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "MARKET_SECRET_KEY": settings.secret_key,
-        "MARKET_DATA_DIR": str(settings.data_dir),
-        "MARKET_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-ws",
-            "--no-access-log",
-            "tests.auctions.test_bid_page:served_app",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+    with running_server(settings) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.browser

@@ -4,16 +4,12 @@ nothing, overdue sales stand out, and only the operator may do it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 from litestar.testing import AsyncTestClient
 
-from auctions.routes_closing import ROUTES
-from market.app import create_app
 from market.clock import FrozenClock
 from market.settings import Settings
 from tests.auctions.test_closing import (
@@ -26,19 +22,6 @@ from tests.auctions.test_closing import (
     value,
 )
 from tests.factories import csrf, make_org, make_token, sign_in
-
-
-@pytest.fixture
-async def client(
-    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
-) -> AsyncIterator[AsyncTestClient[Any]]:
-    """The app as market/app.py builds it; closing's routes are added if not wired yet."""
-    app = create_app(settings, clock)
-    if "/api/v1/operator/payments" not in {route.path for route in app.routes}:
-        for controller in ROUTES:
-            app.register(controller)
-    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
-        yield c
 
 
 async def sold(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> tuple[Any, Any]:

@@ -31,7 +31,6 @@ from auctions.bidding import BidBody, ProxyBody, place
 from auctions.deposits import confirm_deposit
 from auctions.registration import Registration, register
 from auctions.writer import BidAnswer
-from market import i18n
 from market.app import create_app
 from market.clock import Clock, FrozenClock
 from market.lots import services as lots
@@ -42,30 +41,6 @@ from tests.factories import make_org, viewer
 from tests.lots.factories import make_case
 
 START, DEPOSIT = 700_000_00, 70_000_00
-
-
-# --- the app with this issue's pages, as market/app.py will wire them ------------------------
-
-
-def wire(app: Litestar) -> Litestar:
-    """Add the live and registration routes and texts if market/app.py and market/i18n.py
-    do not carry them yet; a no-op once they do."""
-    from auctions.messages import MESSAGES as REGISTRATION_TEXTS
-    from auctions.messages_live import MESSAGES as LIVE_TEXTS
-    from auctions.routes_live import ROUTES as LIVE_ROUTES
-    from auctions.routes_registration import ROUTES as REGISTRATION_ROUTES
-
-    paths = {route.path for route in app.routes}
-    if "/lots/{reference:str}/events" not in paths:
-        for controller in LIVE_ROUTES:
-            app.register(controller)
-    if "/lots/{reference:str}/register" not in paths:
-        for controller in REGISTRATION_ROUTES:
-            app.register(controller)
-    for texts in (REGISTRATION_TEXTS, LIVE_TEXTS):
-        for key, value in texts.items():
-            i18n.CATALOG.setdefault(key, value)
-    return app
 
 
 # --- a lot in bidding with registered buyers ---------------------------------------------------
@@ -211,7 +186,7 @@ class Served:
 async def served(
     settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> AsyncIterator[Served]:
-    app = wire(create_app(settings, clock))
+    app = create_app(settings, clock)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

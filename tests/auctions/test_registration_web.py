@@ -13,8 +13,6 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from auctions import registration
-from auctions.messages import MESSAGES
-from auctions.routes_registration import ROUTES
 from market import i18n, money
 from market.app import create_app
 from market.catalogue.services import lot_detail
@@ -33,23 +31,11 @@ from tests.auctions.test_registration import (
 from tests.factories import csrf, make_org, make_token, sign_in, viewer
 
 
-@pytest.fixture(autouse=True)
-def texts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This area's texts, until market/i18n.py merges them."""
-    for key, value in MESSAGES.items():
-        if key not in i18n.CATALOG:
-            monkeypatch.setitem(i18n.CATALOG, key, value)
-
-
 @pytest.fixture
 async def web(
     settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> AsyncIterator[AsyncTestClient[Any]]:
-    """The app with this area's routes (registered here until market/app.py wires them)."""
     app = create_app(settings, clock)
-    if not any(route.path == "/my/auctions" for route in app.routes):
-        for handler in ROUTES:
-            app.register(handler)
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
         yield client
 
