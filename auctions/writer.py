@@ -124,6 +124,11 @@ class LotWriter:
         self.state: rules.AuctionState | None = None
         self.round: int | None = None
         self.codes: dict[int, str] = {}
+        # Registrations seen with a confirmed deposit. Safe to keep: a deposit stays
+        # confirmed while its round is bidding (it is settled only by the close or a
+        # withdrawal, after which the lot itself refuses bids), and a registration's lot
+        # and round never change.
+        self.confirmed: dict[int, Any] = {}
         self.task: asyncio.Task[None] | None = None
 
     async def submit(self, pending: Pending) -> BidAnswer:
@@ -198,11 +203,19 @@ class LotWriter:
         at_commit = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             row, st = await self._state_for(conn, at_commit)
-            regs = {
-                r["id"]: r
-                for r in await conn.fetch(
-                    Q.batch_registrations, list({p.registration_id for p in batch})
-                )
+            unknown = list({p.registration_id for p in batch} - set(self.confirmed))
+            regs = (
+                {r["id"]: r for r in await conn.fetch(Q.batch_registrations, unknown)}
+                if unknown
+                else {}
+            )
+            for reg_id, reg in regs.items():
+                if reg["deposit_status"] == "confirmed":
+                    self.confirmed[reg_id] = reg
+            regs |= {
+                p.registration_id: self.confirmed[p.registration_id]
+                for p in batch
+                if p.registration_id in self.confirmed
             }
             keyed = [p for p in batch if p.idempotency_key]
             stored: dict[tuple[int, str], Any] = {}
@@ -375,10 +388,14 @@ class LotWriter:
         at: datetime,
         extended: bool,
     ) -> None:
+        """The batch in as few round trips as the rows allow: bids, live values and
+        outbox rows together; proxies and keyed answers only when there are any."""
         round_ = row["round"]
-        if accepted:
+        if accepted or proxies:
+            events = await self._events(conn, round_, st, accepted, outbid, extended)
+            sealed = st.kind == "sealed"
             await conn.execute(
-                Q.insert_bids,
+                Q.save_batch,
                 self.lot_id,
                 round_,
                 [b.seq for b in accepted],
@@ -386,6 +403,18 @@ class LotWriter:
                 [b.amount_fen for b in accepted],
                 [b.kind for b in accepted],
                 [b.at for b in accepted],
+                None if sealed else st.price_fen,
+                None if sealed else st.leader,
+                st.bid_count,
+                st.seq,
+                st.ends_at,
+                st.first_bid_at,
+                at,
+                [e[0] for e in events],
+                [e[1] for e in events],
+                [e[2] for e in events],
+                [e[3] for e in events],
+                [e[4] for e in events],
             )
         if proxies:
             latest = {reg: (proxy, set_at) for reg, proxy, set_at in proxies}
@@ -397,18 +426,6 @@ class LotWriter:
                 [p.seq for p, _ in latest.values()],
                 [t for _, t in latest.values()],
             )
-        if accepted or proxies:
-            await conn.execute(
-                Q.save_auction,
-                self.lot_id,
-                None if st.kind == "sealed" else st.price_fen,
-                None if st.kind == "sealed" else st.leader,
-                st.bid_count,
-                st.seq,
-                st.ends_at,
-                st.first_bid_at,
-                at,
-            )
         if new_answers:
             await conn.execute(
                 Q.insert_answers,
@@ -419,40 +436,40 @@ class LotWriter:
                 [msgspec.to_builtins(self._with_codes(a)) for _, _, a in new_answers],
                 at,
             )
-        await self._outbox(conn, round_, st, accepted, outbid, at, extended)
 
-    async def _outbox(
+    async def _events(
         self,
         conn: Conn,
         round_: int,
         st: rules.AuctionState,
         accepted: list[rules.AcceptedBid],
         outbid: list[tuple[int, int]],
-        at: datetime,
         extended: bool,
-    ) -> None:
+    ) -> list[tuple[str, int | None, int | None, dict[str, Any], str]]:
         """Outbid notices (never for one's own bid) and the end's extension."""
         if st.kind == "sealed":
-            return
+            return []
         # Tell each displaced bidder once per batch, about the latest price.
         displaced = {reg: seq for reg, seq in outbid if reg != st.leader}
         events: list[tuple[str, int | None, int | None, dict[str, Any], str]] = []
-        if displaced:
-            who = {r["id"]: r for r in await conn.fetch(Q.registration_recipients, list(displaced))}
-            for reg, seq in displaced.items():
-                events.append(
-                    (
-                        "outbid",
-                        who[reg]["buyer_org_id"],
-                        who[reg]["user_id"],
-                        {
-                            "registration_id": reg,
-                            "price_fen": st.price_fen,
-                            "ends_at": st.ends_at.isoformat(),
-                        },
-                        f"outbid:{self.lot_id}:{round_}:{seq}:{reg}",
-                    )
+        unknown = [reg for reg in displaced if reg not in self.confirmed]
+        who = dict(self.confirmed)
+        if unknown:  # leaders who bid through another process's writer
+            who |= {r["id"]: r for r in await conn.fetch(Q.batch_registrations, unknown)}
+        for reg, seq in displaced.items():
+            events.append(
+                (
+                    "outbid",
+                    who[reg]["buyer_org_id"],
+                    who[reg]["user_id"],
+                    {
+                        "registration_id": reg,
+                        "price_fen": st.price_fen,
+                        "ends_at": st.ends_at.isoformat(),
+                    },
+                    f"outbid:{self.lot_id}:{round_}:{seq}:{reg}",
                 )
+            )
         if extended and accepted:
             events.append(
                 (
@@ -463,17 +480,7 @@ class LotWriter:
                     f"extended:{self.lot_id}:{round_}:{accepted[-1].seq}",
                 )
             )
-        if events:
-            await conn.execute(
-                Q.insert_outbox,
-                [e[0] for e in events],
-                [e[1] for e in events],
-                [e[2] for e in events],
-                self.lot_id,
-                [e[3] for e in events],
-                [e[4] for e in events],
-                at,
-            )
+        return events
 
     def _message(self, st: rules.AuctionState, accepted: list[rules.AcceptedBid]) -> dict[str, Any]:
         sealed = st.kind == "sealed"

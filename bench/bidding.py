@@ -5,7 +5,8 @@ approved buyers with API tokens, registered with confirmed deposits on one hot l
 1,000 other lots, and drives the bid API with wrk (C, so the load generator costs little
 CPU) for BENCH_SECONDS (default 30) per scenario:
 
-  hot_lot      64 bidders on one lot, each bid the last price it saw + 1..20 increments
+  hot_lot      64 bidders on one lot, raising by the least increment as a hot lot's last
+               minutes go (a bid that arrives behind a higher one is refused, too low)
   many_lots    the same bidders spread over 1,000 lots
   rejects_only bids far below the price: refusals the cached state proves
 
@@ -67,13 +68,23 @@ end
 function init(args)
   accepted, rejected, other = 0, 0, 0
   seen = {}
+  steps = {}
   math.randomseed(os.time() * 1000 + tid)
 end
 function request()
   local lot = lots[1]
   if mode == "many" then lot = lots[math.random(#lots)] end
+  -- Bidders in the last minutes raise by the least increment: each thread walks its own
+  -- ascending steps (two threads interleave), jumping past the price it last saw.
   local amount = start
-  if mode ~= "rejects" then amount = (seen[lot[2]] or start) + inc * math.random(1, 20) end
+  if mode ~= "rejects" then
+    local id = lot[2]
+    local step = steps[id] or tid
+    local least = math.floor(((seen[id] or start) - start) / inc) + 1
+    if step < least then step = least end
+    steps[id] = step + 2
+    amount = start + inc * step
+  end
   wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   wrk.headers["Content-Type"] = "application/json"
   return wrk.format("POST", "/api/v1/lots/" .. lot[1] .. "/bids", nil,

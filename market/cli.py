@@ -140,7 +140,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         address=host or settings.host,
         port=port or settings.port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=settings.web_workers,
         log_access=False,
     ).serve()
 

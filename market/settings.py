@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    # App processes behind the one port; they share nothing but PostgreSQL and Redis.
+    web_workers: int = 1
     pg_port: int = 55432  # embedded PostgreSQL; 5432 is often taken by a system server
     redis_port: int = 56379
     timezone: str = "Asia/Shanghai"  # display only; everything is stored in UTC
@@ -76,6 +78,7 @@ _ENV = {
     "public_base_url": "MARKET_PUBLIC_URL",
     "host": "MARKET_HOST",
     "port": "MARKET_PORT",
+    "web_workers": "MARKET_WEB_WORKERS",
     "pg_port": "MARKET_PG_PORT",
     "redis_port": "MARKET_REDIS_PORT",
     "timezone": "MARKET_TIMEZONE",

@@ -24,7 +24,7 @@ ORDER BY registration_id, seq DESC
 -- name: batch_registrations
 -- The registrations a batch speaks for: deposits are checked inside the batch's
 -- transaction, so a deposit confirmed a moment ago counts and a stale cache cannot lie.
-SELECT id, lot_id, round, bidder_code, deposit_status, preemptive_rank
+SELECT id, lot_id, round, bidder_code, deposit_status, preemptive_rank, buyer_org_id, user_id
 FROM registrations WHERE id = ANY($1::bigint[])
 
 -- name: bidder_codes
@@ -36,23 +36,12 @@ SELECT registration_id, idempotency_key, request_sha256, status_code, response
 FROM bid_requests
 WHERE (registration_id, idempotency_key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
 
--- name: insert_bids
-INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)
-SELECT $1, $2, unnest($3::int[]), unnest($4::bigint[]), unnest($5::bigint[]),
-       unnest($6::text[]), unnest($7::timestamptz[])
-
 -- name: upsert_proxies
 INSERT INTO proxy_maxima (registration_id, lot_id, max_fen, seq, set_at)
 SELECT unnest($2::bigint[]), $1, unnest($3::bigint[]), unnest($4::int[]),
        unnest($5::timestamptz[])
 ON CONFLICT (registration_id) DO UPDATE
 SET max_fen = EXCLUDED.max_fen, seq = EXCLUDED.seq, set_at = EXCLUDED.set_at
-
--- name: save_auction
--- The round's live values after a batch.
-UPDATE lots SET current_price_fen = $2, leader_registration_id = $3, bid_count = $4,
-       auction_seq = $5, bidding_ends_at = $6, first_bid_at = $7, updated_at = $8
-WHERE id = $1
 
 -- name: insert_answers
 INSERT INTO bid_requests (registration_id, idempotency_key, request_sha256, status_code,
@@ -61,15 +50,22 @@ SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::bytea[]), unnest($4:
        unnest($5::jsonb[]), $6
 ON CONFLICT DO NOTHING
 
--- name: insert_outbox
-INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload, dedupe_key,
-                    created_at)
-SELECT unnest($1::text[]), unnest($2::bigint[]), unnest($3::bigint[]), $4,
-       unnest($5::jsonb[]), unnest($6::text[]), $7
-ON CONFLICT (dedupe_key) DO NOTHING
-
--- name: registration_recipients
-SELECT id, buyer_org_id, user_id FROM registrations WHERE id = ANY($1::bigint[])
-
 -- name: lot_by_reference
 SELECT id, round, status, auction_kind FROM lots WHERE reference = $1 AND status <> 'draft'
+
+-- name: save_batch
+-- One round trip for a batch's accepted bids, the lot's live values and its outbox rows.
+WITH new_bids AS (
+    INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)
+    SELECT $1, $2, unnest($3::int[]), unnest($4::bigint[]), unnest($5::bigint[]),
+           unnest($6::text[]), unnest($7::timestamptz[])
+), live AS (
+    UPDATE lots SET current_price_fen = $8, leader_registration_id = $9, bid_count = $10,
+           auction_seq = $11, bidding_ends_at = $12, first_bid_at = $13, updated_at = $14
+    WHERE id = $1
+)
+INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload, dedupe_key,
+                    created_at)
+SELECT unnest($15::text[]), unnest($16::bigint[]), unnest($17::bigint[]), $1,
+       unnest($18::jsonb[]), unnest($19::text[]), $14
+ON CONFLICT (dedupe_key) DO NOTHING
