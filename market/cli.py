@@ -79,6 +79,9 @@ def _exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+    # Ctrl-C must stop everything even when started from a shell that ignores SIGINT for
+    # background jobs (Python would then keep the ignore it inherited).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
