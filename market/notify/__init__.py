@@ -1,0 +1,1 @@
+"""Notifications (issue 5): outbox relay, delivery and the channels (inbox, email, webhooks)."""

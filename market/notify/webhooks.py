@@ -1,0 +1,294 @@
+"""Webhooks for organisations' systems (issue 5, item 3): one POST per delivery.
+
+Three formats an endpoint can choose:
+
+* ``json`` — for a bank's own systems. The body is the `WebhookMessage` as JSON, with
+  headers::
+
+      X-IPX-Event: outbid
+      X-IPX-Timestamp: 1767578400                  (unix seconds when we sent it)
+      X-IPX-Signature: sha256=<hex>                (HMAC-SHA256 with the endpoint's secret
+                                                    over b"<timestamp>." + raw body)
+      Idempotency-Key: ipx-delivery-42             (the same on every retry of a delivery)
+
+  A receiver verifies before trusting anything: take the raw body bytes as received (not
+  re-serialised JSON), compute ``hmac_sha256(secret, timestamp + "." + body)`` in hex,
+  compare with the header's hex part in constant time, and refuse a timestamp more than a
+  few minutes from its own clock (replays). `verify()` below does exactly that for
+  receivers written in Python. Then it should record Idempotency-Key and ignore a key it
+  has already processed: a delivery whose answer was lost in transit is sent again.
+  Answer 2xx quickly; 429 and 5xx are retried, any other status is a terminal failure.
+
+* ``wecom`` — 企业微信群机器人: ``{"msgtype": "markdown", "markdown": {"content": …}}``
+  posted to the robot's URL (which carries its key); content at most 4,096 bytes.
+* ``dingtalk`` — 钉钉自定义机器人: ``{"msgtype": "markdown", "markdown": {"title", "text"}}``;
+  with a secret, the "加签" parameters ``timestamp`` (ms) and ``sign`` are appended to the URL.
+
+Robots answer HTTP 200 with ``{"errcode": N, "errmsg": …}``; only errcode 0 delivered, and
+their rate-limit codes are transient. A robot reply without an errcode is taken at its HTTP
+status (a relay in front of the robot may answer plainly).
+
+`send()` returns when delivered and raises TransientDeliveryError (retry later) or
+TerminalDeliveryError (do not retry) otherwise. Errors name the host only: a robot URL's
+query string is its credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit
+
+import httpx
+import msgspec
+
+from market.notify.errors import TerminalDeliveryError, TransientDeliveryError
+
+WebhookFormat = Literal["json", "wecom", "dingtalk"]
+FORMATS: tuple[WebhookFormat, ...] = ("json", "wecom", "dingtalk")
+
+USER_AGENT = "IPX-Webhooks/1.0"
+# Brief for issue 5 (webhooks): a short timeout, so a stuck receiver delays nobody else's
+# notifications; a retry comes later. Each phase (connect, write, read) gets this much, and
+# a whole attempt twice as much, so a receiver that trickles its answer cannot hold us.
+TIMEOUT_SECONDS = 5.0
+# How much of a receiver's answer we read: enough for a robot's errcode and an error text.
+MAX_RESPONSE_BYTES = 64 * 1024
+# Verification tolerance: a signed request older or newer than this is refused (replay).
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+# 企业微信群机器人: a markdown message's content is at most 4096 bytes of UTF-8.
+WECOM_MAX_BYTES = 4096
+# 钉钉: no precise ceiling is published for a markdown robot message; 20,000 bytes keeps a
+# notification far from any limit while leaving room for every template we send.
+DINGTALK_MAX_BYTES = 20_000
+# Robot errcodes that mean "too many messages, try later"; every other non-zero is terminal.
+# 钉钉 130101: send too fast (more than 20 a minute); 企业微信 45009: API frequency limit;
+# -1 on both: system busy.
+TRANSIENT_ERRCODES: dict[str, frozenset[int]] = {
+    "wecom": frozenset({45009, -1}),
+    "dingtalk": frozenset({130101, -1}),
+}
+
+
+class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of webhook_endpoints: where one organisation wants its notifications."""
+
+    id: int
+    org_id: int
+    url: str
+    format: WebhookFormat
+    secret: str  # json: HMAC key; dingtalk: the robot's 加签 secret or ""; wecom: ""
+    events: tuple[str, ...]  # empty: every event of the organisation
+    active: bool
+    created_at: datetime
+
+
+class WebhookMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one notification says; also the json format's body, field for field."""
+
+    event: str
+    notification_id: int  # the outbox row's id: the same for every channel and retry
+    created_at: datetime
+    title: str  # rendered in the recipient organisation's language
+    text: str
+    lot_reference: str | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+# --- signatures -------------------------------------------------------------------------
+
+
+def signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256(secret, b"<timestamp>." + body)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(
+    secret: str,
+    timestamp: int | str,
+    body: bytes | str,
+    signature_header: str,
+    now: datetime,
+    tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
+) -> bool:
+    """Whether a json-format request is ours and fresh: for tests and Python receivers.
+
+    `timestamp` and `signature_header` are the X-IPX-Timestamp and X-IPX-Signature headers
+    as received; `body` the raw request body.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    try:
+        sent_at = int(str(timestamp))
+    except ValueError:
+        return False
+    if abs(now.timestamp() - sent_at) > tolerance:
+        return False
+    expected = signature(secret, str(timestamp), raw)
+    return hmac.compare_digest(expected.encode(), signature_header.strip().encode())
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """钉钉加签: base64(HMAC-SHA256(secret, "<timestamp>\\n<secret>")), before URL-encoding."""
+    mac = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def truncate_utf8(text: str, limit: int, ellipsis: str = "…") -> str:
+    """`text` cut to at most `limit` bytes of UTF-8 without splitting a character."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    room = limit - len(ellipsis.encode())
+    # errors="ignore" drops the partial character a byte cut may leave at the end.
+    return raw[:room].decode(errors="ignore") + ellipsis
+
+
+# --- the request of each format ---------------------------------------------------------
+
+
+def _base_headers(idempotency_key: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "Idempotency-Key": idempotency_key,
+    }
+
+
+def build_request(
+    endpoint: WebhookEndpoint, message: WebhookMessage, *, idempotency_key: str, now: datetime
+) -> tuple[str, bytes, dict[str, str]]:
+    """(url, body, headers) of the POST that delivers `message` to `endpoint`."""
+    headers = _base_headers(idempotency_key)
+    url = endpoint.url
+    if endpoint.format == "json":
+        body = msgspec.json.encode(message)
+        timestamp = int(now.timestamp())
+        headers["X-IPX-Event"] = message.event
+        headers["X-IPX-Timestamp"] = str(timestamp)
+        headers["X-IPX-Signature"] = signature(endpoint.secret, timestamp, body)
+    elif endpoint.format == "wecom":
+        content = truncate_utf8(f"**{message.title}**\n{message.text}", WECOM_MAX_BYTES)
+        body = msgspec.json.encode({"msgtype": "markdown", "markdown": {"content": content}})
+    else:
+        text = truncate_utf8(f"#### {message.title}\n\n{message.text}", DINGTALK_MAX_BYTES)
+        body = msgspec.json.encode(
+            {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
+        )
+        if endpoint.secret:
+            # DingTalk refuses a timestamp more than an hour from its clock, so it is taken
+            # at each attempt, never reused from the first one.
+            ms = int(now.timestamp() * 1000)
+            sign = quote_plus(dingtalk_sign(endpoint.secret, ms))
+            url += f"{'&' if '?' in url else '?'}timestamp={ms}&sign={sign}"
+    return url, body, headers
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from receivers; our own schedule applies
+    return max(seconds, 0.0)
+
+
+def _snippet(data: bytes) -> str:
+    text = data[:200].decode(errors="replace").strip()
+    return f": {text}" if text else ""
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+) -> tuple[int, httpx.Headers, bytes]:
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    try:
+        async with asyncio.timeout(2 * timeout_s):
+            async with client.stream(
+                "POST",
+                url,
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s),
+                follow_redirects=False,
+            ) as response:
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) >= MAX_RESPONSE_BYTES:
+                        break
+                return response.status_code, response.headers, bytes(data)
+    except (httpx.TimeoutException, TimeoutError):
+        raise TransientDeliveryError(f"{host} did not answer within {timeout_s:g} s") from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise TerminalDeliveryError(f"cannot send to this URL: {type(exc).__name__}") from None
+    except httpx.TransportError as exc:
+        raise TransientDeliveryError(
+            f"could not reach {host}: {type(exc).__name__} {exc}".strip()
+        ) from None
+
+
+def _check_status(host: str, status: int, headers: httpx.Headers, data: bytes) -> None:
+    if 200 <= status < 300:
+        return
+    message = f"{host} answered HTTP {status}{_snippet(data)}"
+    if status in (408, 429) or status >= 500:
+        raise TransientDeliveryError(
+            message, status=status, retry_after=_retry_after(headers.get("retry-after"))
+        )
+    # 3xx included: we never follow redirects (the endpoint's URL should be the final one,
+    # and following could carry a signed body somewhere nobody registered).
+    raise TerminalDeliveryError(message, status=status)
+
+
+def _check_errcode(fmt: WebhookFormat, host: str, status: int, data: bytes) -> None:
+    try:
+        answer = msgspec.json.decode(data) if data.strip() else None
+    except msgspec.DecodeError:
+        return
+    if not isinstance(answer, dict) or "errcode" not in answer:
+        return
+    code = answer["errcode"]
+    if code == 0:
+        return
+    errmsg = str(answer.get("errmsg", ""))[:200]
+    message = f"{fmt} robot at {host} refused: errcode {code} {errmsg}".strip()
+    if isinstance(code, int) and code in TRANSIENT_ERRCODES[fmt]:
+        raise TransientDeliveryError(message, status=status)
+    raise TerminalDeliveryError(message, status=status)
+
+
+async def send(
+    endpoint: WebhookEndpoint,
+    message: WebhookMessage,
+    *,
+    idempotency_key: str,
+    client: httpx.AsyncClient,
+    now: datetime,
+    timeout_s: float = TIMEOUT_SECONDS,
+) -> None:
+    """Deliver `message` to `endpoint` once; raise Transient/TerminalDeliveryError if not.
+
+    `idempotency_key` must be the same on every attempt of one delivery (e.g.
+    ``ipx-delivery-{id}``) so the receiver can drop a repeat. `now` is the clock's time of
+    this attempt: it goes into the signature timestamps.
+    """
+    url, body, headers = build_request(endpoint, message, idempotency_key=idempotency_key, now=now)
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    status, response_headers, data = await _post(client, url, body, headers, timeout_s)
+    _check_status(host, status, response_headers, data)
+    if endpoint.format != "json":
+        _check_errcode(endpoint.format, host, status, data)
