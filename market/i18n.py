@@ -129,9 +129,20 @@ from market.cases.messages import MESSAGES as _CASES  # noqa: E402
 from market.catalogue.messages import MESSAGES as _CATALOGUE  # noqa: E402
 from market.collateral.messages import MESSAGES as _COLLATERAL  # noqa: E402
 from market.lots.messages import MESSAGES as _LOTS  # noqa: E402
+from market.notify.messages_interests import MESSAGES as _INTERESTS  # noqa: E402
 from market.notify.messages_webhooks import MESSAGES as _WEBHOOKS  # noqa: E402
 
-for _area in (_COLLATERAL, _CASES, _LOTS, _CATALOGUE, _AUCTIONS, _CLOSING, _LIVE, _WEBHOOKS):
+for _area in (
+    _COLLATERAL,
+    _CASES,
+    _LOTS,
+    _CATALOGUE,
+    _AUCTIONS,
+    _CLOSING,
+    _LIVE,
+    _WEBHOOKS,
+    _INTERESTS,
+):
     _twice = set(_area) & set(CATALOG)
     if _twice:
         raise RuntimeError(f"texts defined twice: {sorted(_twice)}")

@@ -17,6 +17,7 @@ import msgspec
 from market.collateral.models import FlagKind
 from market.collateral.rules import add_months
 from market.db import Conn, Queries
+from market.notify import events
 
 Q = Queries("collateral")
 
@@ -173,6 +174,7 @@ async def refresh_flags(
             [k for _, k in to_raise],
             [msgspec.json.encode(wanted[key]).decode() for key in to_raise],
         )
+        await events.monitoring_flags_raised(conn, at, bank_org_id, to_raise)
     if to_resolve:
         await conn.execute(
             Q.resolve_flags,

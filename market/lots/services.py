@@ -37,6 +37,7 @@ from market.lots.models import (
     WithdrawInput,
 )
 from market.money import format_cny
+from market.notify import events
 from market.settings import Settings
 
 Q = Queries("lots")
@@ -387,6 +388,7 @@ async def _transition(
         from auctions.deposits import release_round_deposits
 
         await release_round_deposits(conn, at, row["id"], after.round)
+    await events.lot_changed(conn, at, row["id"], before, after)
     await audit.append(
         conn,
         at=at,

@@ -1,0 +1,236 @@
+"""Saved interests (订阅, issue 5 item 1): a buyer names what it looks for, and every lot
+published afterwards that matches is announced to it (`lot_matched`, events.py).
+
+An interest holds up to three kinds of criteria; a lot matches when every kind the
+interest gives holds:
+* IPC prefixes — any of them is a prefix of one of the lot's IPC codes (`H01M`, `H01M 4/`,
+  `H01M 4/525`), compared as the catalogue's compact keys (catalogue.text.ipc_filter_key
+  against lots.ipc_keys);
+* keywords — any of them is found by the catalogue's search in the lot's title,
+  description and assets (catalogue.text.search_query against lots.search): "锂电池"
+  finds "一种锂电池正极材料", as the catalogue would;
+* a price range on the start price, in fen, either end open.
+
+Keywords are stored as the tsquery text `search_query` makes of them ("'锂电' & '电池'"):
+the publication then matches all interests with one statement, PostgreSQL evaluating
+the very query the catalogue would run. What a buyer sees is `keyword_text` of it — the
+tokens joined back ("锂电池"), which `search_query` maps to the same query again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Final
+
+import asyncpg
+import msgspec
+from msgspec import Meta
+
+from market import audit
+from market.accounts.models import OrgKind
+from market.catalogue.text import ipc_filter_key, search_query, tokens
+from market.db import Conn, Queries, returned
+from market.errors import Conflict, Forbidden, Invalid, NotFound
+
+Q = Queries("events")
+
+# Who looks for lots to buy: the organisations that register for auctions (issue 4).
+INTERESTED_KINDS: Final = ("buyer", "acquirer")
+# Bounds on the work every publication does for every interest; a buyer with more to
+# follow widens a prefix instead.
+MAX_INTERESTS: Final = 20
+MAX_TERMS: Final = 10
+MAX_KEYWORD: Final = 50
+_MAX_ID: Final = 2**63 - 1
+
+Term = Annotated[str, Meta(min_length=1, max_length=MAX_KEYWORD)]
+
+
+class InterestInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a buyer follows; at least one criterion."""
+
+    ipc_prefixes: Annotated[list[Term], Meta(max_length=MAX_TERMS)] = msgspec.field(
+        default_factory=list
+    )
+    keywords: Annotated[list[Term], Meta(max_length=MAX_TERMS)] = msgspec.field(
+        default_factory=list
+    )
+    price_min_fen: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
+    price_max_fen: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
+
+
+class InterestOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    ipc_prefixes: list[str]  # compact keys: "H01M", "H01M4/", "H01M4/525"
+    keywords: list[str]  # as searched (keyword_text)
+    price_min_fen: int | None
+    price_max_fen: int | None
+    created_at: datetime
+
+
+class Checked(msgspec.Struct, frozen=True, kw_only=True):
+    """An interest as stored: IPC keys, keyword queries, price range."""
+
+    ipc_prefixes: list[str]
+    keyword_queries: list[str]
+    price_min_fen: int | None
+    price_max_fen: int | None
+
+
+def check(data: InterestInput) -> Checked:
+    """Normalise an interest, or Invalid naming the field."""
+    prefixes: list[str] = []
+    for text in data.ipc_prefixes:
+        try:
+            key = ipc_filter_key(text)
+        except ValueError as exc:
+            raise Invalid(f"ipc_prefixes: {exc}", field="ipc_prefixes") from None
+        if key not in prefixes:
+            prefixes.append(key)
+    queries: list[str] = []
+    for text in data.keywords:
+        query = search_query(text)
+        if query is None:
+            raise Invalid(
+                f"keywords: '{text.strip()}' has no letters or digits to search for",
+                field="keywords",
+            )
+        if query not in queries:
+            queries.append(query)
+    low, high = data.price_min_fen, data.price_max_fen
+    if low is not None and high is not None and low > high:
+        raise Invalid("price_max_fen: the highest price is below the lowest", field="price_max_fen")
+    if not prefixes and not queries and low is None and high is None:
+        raise Invalid(
+            "give at least one IPC class, keyword or price limit: an empty interest would "
+            "match every lot",
+            field="ipc_prefixes",
+            code="empty_interest",
+        )
+    return Checked(
+        ipc_prefixes=prefixes, keyword_queries=queries, price_min_fen=low, price_max_fen=high
+    )
+
+
+_TOKEN = re.compile(r"'((?:[^']|'')*)'(:\*)?")
+
+
+def keyword_text(query: str) -> str:
+    """The words of a stored keyword query: "'锂电' & '电池'" → "锂电池".
+
+    Overlapping bigrams chain back into their run; everything else is joined by spaces.
+    `search_query(keyword_text(q)) == q` for every q that search_query made.
+    """
+    words: list[str] = []
+    chain = False  # the last word was built from bigrams, so the next may continue it
+    for match in _TOKEN.finditer(query):
+        token = match[1].replace("''", "'").replace("\\\\", "\\")
+        cjk_pair = not match[2] and _is_cjk_pair(token)
+        if cjk_pair and chain and words[-1][-1] == token[0]:
+            words[-1] += token[1]
+        else:
+            words.append(token)
+        chain = cjk_pair
+    return " ".join(words)
+
+
+def _is_cjk_pair(token: str) -> bool:
+    # A run of two CJK characters is cut into its bigram and its last character; a
+    # two-letter word of any alphabet stays one token.
+    return len(token) == 2 and len(list(tokens(token))) == 2
+
+
+def _out(row: asyncpg.Record) -> InterestOut:
+    return InterestOut(
+        id=row["id"],
+        ipc_prefixes=list(row["ipc_prefixes"]),
+        keywords=[keyword_text(q) for q in row["keywords"]],
+        price_min_fen=row["price_min_fen"],
+        price_max_fen=row["price_max_fen"],
+        created_at=row["created_at"],
+    )
+
+
+def _interested(org_kind: OrgKind) -> None:
+    if org_kind not in INTERESTED_KINDS:
+        raise Forbidden("only buyers and acquirers save interests in lots", code="not_a_buyer")
+
+
+async def list_interests(pool: asyncpg.Pool, user_id: int) -> list[InterestOut]:
+    async with pool.acquire() as conn:
+        return [_out(r) for r in await conn.fetch(Q.user_interests, user_id)]
+
+
+async def create_interest(
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    user_id: int,
+    org_id: int,
+    org_kind: OrgKind,
+    data: InterestInput,
+) -> InterestOut:
+    """Save an interest of the user (at most MAX_INTERESTS; 409 beyond)."""
+    _interested(org_kind)
+    checked = check(data)
+    async with pool.acquire() as conn, conn.transaction():
+        returned(await conn.fetchrow(Q.lock_user, user_id))
+        if await conn.fetchval(Q.count_interests, user_id) >= MAX_INTERESTS:
+            raise Conflict(
+                f"at most {MAX_INTERESTS} saved interests; delete one first",
+                code="too_many_interests",
+            )
+        row = returned(
+            await conn.fetchrow(
+                Q.insert_interest,
+                user_id,
+                checked.ipc_prefixes,
+                checked.keyword_queries,
+                checked.price_min_fen,
+                checked.price_max_fen,
+                at,
+            )
+        )
+        await _audit(conn, at, user_id, org_id, "interest.create", row["id"], after=checked)
+        return _out(row)
+
+
+async def delete_interest(
+    pool: asyncpg.Pool, at: datetime, *, user_id: int, org_id: int, interest_id: int
+) -> InterestOut:
+    """Delete one of the user's interests; another user's answers 404."""
+    if not 0 < interest_id <= _MAX_ID:
+        raise NotFound("no such saved interest")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(Q.delete_interest, interest_id, user_id)
+        if row is None:
+            raise NotFound("no such saved interest")
+        gone = _out(row)
+        await _audit(conn, at, user_id, org_id, "interest.delete", interest_id, before=gone)
+        return gone
+
+
+async def _audit(
+    conn: Conn,
+    at: datetime,
+    user_id: int,
+    org_id: int,
+    action: str,
+    interest_id: int,
+    *,
+    before: object = None,
+    after: object = None,
+) -> None:
+    await audit.append(
+        conn,
+        at=at,
+        chain_org_id=org_id,
+        actor_user_id=user_id,
+        actor_org_id=org_id,
+        action=action,
+        object_kind="saved_interest",
+        object_id=interest_id,
+        before=msgspec.to_builtins(before),
+        after=msgspec.to_builtins(after),
+    )
