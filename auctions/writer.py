@@ -1,28 +1,30 @@
-"""One writer per hot lot: bids queue up, are applied in order, and commit together.
+"""The single writer: bids queue up, are applied in order, and commit together.
 
 Why: with one PostgreSQL transaction per bid, every bid of a hot lot waits for the lot
 row's lock and for its own commit flush, so a lot takes a few hundred bids a second at
-best (issue 4, item 7). Here each lot has a writer task in the app process. Requests put
-their command on the lot's queue and wait; the writer takes everything queued (up to
-MAX_BATCH), and in ONE transaction:
+best (issue 4, item 7). Here requests put their command on this process's queue and wait;
+one writer task (`Batcher`) takes everything queued, for every lot (up to MAX_BATCH), and
+in ONE transaction:
 
-1. locks the lot row (`SELECT … FOR UPDATE`) — the same lock the closer and every other
-   process's writer take, so batches of one lot never interleave, whichever process runs
-   them; if the row's `auction_seq` or end differs from the cached state, someone else
-   wrote, and the state is rebuilt from the database (auctions/state.py);
-2. opens bidding if the announced instant has passed and the worker has not yet;
+1. locks the batch's lot rows in id order (`SELECT … FOR UPDATE`) — the lock the closer,
+   the lifecycle and every other process's writer take, so batches of one lot never
+   interleave, whichever process runs them; for each lot whose row's `auction_seq` or end
+   differs from the cached state, someone else wrote, and its state is rebuilt from the
+   database (auctions/state.py);
+2. opens bidding where the announced instant has passed and the worker has not yet;
 3. checks each command's registration (deposit confirmed?) and Idempotency-Key;
-4. applies the commands in arrival order with the pure rules (auctions/rules.py);
-5. writes the accepted bids, proxy maxima, the lot's live values, the answers to keyed
+4. applies each lot's commands in arrival order with the pure rules (auctions/rules.py);
+5. writes the accepted bids, proxy maxima, the lots' live values, the answers to keyed
    requests and the outbox rows (outbid, extended) — then commits, durably
    (synchronous_commit stays on).
 
-Only after the commit does it answer each waiting request and publish the new state on
-Redis (auctions/live.py fans it out). If the transaction fails, nothing was written: the
-cached state is dropped (the next batch reloads it) and every request of the batch gets
-a retryable 503. A refusal that the cached state already proves — a bid below the
-current price plus one increment, when prices only rise — is answered by the caller
-without queueing (see `provable_refusal`).
+Only after the commit does it answer each waiting request and publish each lot's new state
+on Redis (auctions/live.py fans it out). If the transaction fails, nothing was written:
+the lots are retried one by one in transactions of their own, so one lot's failure costs
+the others nothing; a lot that fails alone drops its cached state (the next batch reloads
+it) and its requests get a retryable 503. A refusal that the cached state already proves —
+a bid below the current price plus one increment, when prices only rise — is answered by
+the caller without queueing (see `provable_refusal`).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class LotWriter:
         self.policy = policy
         self.publish = publish  # async (lot_id, message dict) -> None
         self.on_extended = on_extended  # async (lot_id, round, ends_at) -> None
-        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.batcher: Batcher | None = None  # set by Writers for the batched path
         self.state: rules.AuctionState | None = None
         self.round: int | None = None
         self.codes: dict[int, str] = {}
@@ -129,52 +131,37 @@ class LotWriter:
         # withdrawal, after which the lot itself refuses bids), and a registration's lot
         # and round never change.
         self.confirmed: dict[int, Any] = {}
-        self.task: asyncio.Task[None] | None = None
 
     async def submit(self, pending: Pending) -> BidAnswer:
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run(), name=f"lot-writer-{self.lot_id}")
-        await self.queue.put(pending)
-        return await pending.future
+        assert self.batcher is not None
+        return await self.batcher.submit(self, pending)
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+    async def after_commit(
+        self,
+        answers: list[BidAnswer],
+        batch: list[Pending],
+        message: dict[str, Any] | None,
+        extended: datetime | None,
+    ) -> None:
+        """Answer the waiting requests, then publish and reschedule the close."""
+        for p, answer in zip(batch, answers, strict=True):
+            if not p.future.done():
+                p.future.set_result(answer)
+        if message is not None and self.publish is not None:
             try:
-                answers, message, extended = await self._commit(batch)
-            except Exception:  # any failure: nothing was committed, all retry
-                log.exception(
-                    "bid batch of lot %s failed; %d requests told to retry", self.lot_id, len(batch)
-                )
-                self.state = None
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(WriterUnavailable("please retry"))
-                continue
-            for p, answer in zip(batch, answers, strict=True):
-                if not p.future.done():
-                    p.future.set_result(answer)
-            if message is not None and self.publish is not None:
-                try:
-                    await self.publish(self.lot_id, message)
-                except Exception:  # live updates are best effort
-                    log.warning("could not publish lot %s", self.lot_id)
-            if extended is not None and self.on_extended is not None:
-                try:
-                    await self.on_extended(self.lot_id, self.round, extended)
-                except Exception:  # the closing sweeper is the net
-                    log.warning("could not reschedule the close of lot %s", self.lot_id)
+                await self.publish(self.lot_id, message)
+            except Exception:  # live updates are best effort
+                log.warning("could not publish lot %s", self.lot_id)
+        if extended is not None and self.on_extended is not None:
+            try:
+                await self.on_extended(self.lot_id, self.round, extended)
+            except Exception:  # the closing sweeper is the net
+                log.warning("could not reschedule the close of lot %s", self.lot_id)
 
-    async def _state_for(self, conn: Conn, at: datetime) -> tuple[Any, rules.AuctionState]:
-        row = returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+    async def _state_for(
+        self, conn: Conn, at: datetime, locked: Any = None
+    ) -> tuple[Any, rules.AuctionState]:
+        row = locked or returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
         if row["status"] == "announced" and row["bidding_starts_at"] <= at:
             # The announced instant has come; the worker may not have run yet.
             await lots.open_if_due(conn, at, self.policy, self.lot_id)
@@ -200,88 +187,111 @@ class LotWriter:
     async def _commit(
         self, batch: list[Pending]
     ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]:
-        at_commit = self.clock.now()
+        """This lot's batch in a transaction of its own."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row, st = await self._state_for(conn, at_commit)
+            answers, message, extended, st = await self._apply(conn, batch, self.clock.now())
+        self.state = st
+        return answers, message, extended
+
+    def learn(self, registrations: dict[int, Any]) -> None:
+        """Registrations read for a batch; the confirmed ones are kept (see `confirmed`)."""
+        for reg_id, reg in registrations.items():
+            if reg["deposit_status"] == "confirmed" and reg["lot_id"] == self.lot_id:
+                self.confirmed[reg_id] = reg
+
+    async def _apply(
+        self,
+        conn: Conn,
+        batch: list[Pending],
+        at_commit: datetime,
+        *,
+        locked: Any = None,
+        registrations: dict[int, Any] | None = None,
+    ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None, rules.AuctionState]:
+        """Decide and write this lot's batch in the caller's transaction; the caller sets
+        `self.state` only once that transaction has committed. `locked` and
+        `registrations` are what a multi-lot batch already read for every lot at once."""
+        row, st = await self._state_for(conn, at_commit, locked)
+        if registrations is None:
             unknown = list({p.registration_id for p in batch} - set(self.confirmed))
-            regs = (
+            registrations = (
                 {r["id"]: r for r in await conn.fetch(Q.batch_registrations, unknown)}
                 if unknown
                 else {}
             )
-            for reg_id, reg in regs.items():
-                if reg["deposit_status"] == "confirmed":
-                    self.confirmed[reg_id] = reg
-            regs |= {
-                p.registration_id: self.confirmed[p.registration_id]
-                for p in batch
-                if p.registration_id in self.confirmed
-            }
-            keyed = [p for p in batch if p.idempotency_key]
-            stored: dict[tuple[int, str], Any] = {}
-            if keyed:
-                for r in await conn.fetch(
-                    Q.stored_answers,
-                    [p.registration_id for p in keyed],
-                    [p.idempotency_key for p in keyed],
-                ):
-                    # Answers from PostgreSQL were stored final, bidder codes and all.
-                    stored[(r["registration_id"], r["idempotency_key"])] = {
-                        **dict(r),
-                        "final": True,
-                    }
-            for reg in regs.values():
-                self.codes[reg["id"]] = reg["bidder_code"]
-                if reg["preemptive_rank"] and reg["round"] == row["round"]:
-                    st.holders[reg["id"]] = reg["preemptive_rank"]
-            ends_before = st.ends_at
-            answers: list[BidAnswer] = []
-            accepted: list[rules.AcceptedBid] = []
-            proxies: list[tuple[int, rules.ProxyMax, datetime]] = []
-            new_answers: list[tuple[Pending, int, BidAnswer]] = []
-            outbid: list[tuple[int, int]] = []  # (displaced registration, seq that displaced it)
-            final: list[bool] = []
-            for p in batch:
-                key = (p.registration_id, p.idempotency_key or "")
-                if p.idempotency_key and key in stored:
-                    answers.append(self._replay(stored[key], p))
-                    final.append(bool(stored[key].get("final")))
-                    continue
-                final.append(False)
-                answer, status = self._apply_one(
-                    st, row, regs.get(p.registration_id), p, accepted, proxies, outbid
-                )
-                answers.append(answer)
-                if p.idempotency_key:
-                    stored[key] = {
-                        "request_sha256": p.request_sha256,
-                        "status_code": status,
-                        "response": msgspec.to_builtins(answer),
-                    }
-                    new_answers.append((p, status, answer))
-            # Codes of bidders moved by proxies outside this batch, for the public history.
-            missing = {b.registration_id for b in accepted} - set(self.codes)
-            if st.leader is not None and st.leader not in self.codes:
-                missing.add(st.leader)
-            if missing:
-                for r in await conn.fetch(Q.bidder_codes, list(missing)):
-                    self.codes[r["id"]] = r["bidder_code"]
-            await self._write(
-                conn,
-                row,
-                st,
-                accepted,
-                proxies,
-                new_answers,
-                outbid,
-                at_commit,
-                st.ends_at != ends_before,
+        self.learn(registrations)
+        regs = {
+            r: registrations[r] for r in {p.registration_id for p in batch} if r in registrations
+        }
+        regs |= {
+            p.registration_id: self.confirmed[p.registration_id]
+            for p in batch
+            if p.registration_id in self.confirmed
+        }
+        keyed = [p for p in batch if p.idempotency_key]
+        stored: dict[tuple[int, str], Any] = {}
+        if keyed:
+            for r in await conn.fetch(
+                Q.stored_answers,
+                [p.registration_id for p in keyed],
+                [p.idempotency_key for p in keyed],
+            ):
+                # Answers from PostgreSQL were stored final, bidder codes and all.
+                stored[(r["registration_id"], r["idempotency_key"])] = {
+                    **dict(r),
+                    "final": True,
+                }
+        for reg in regs.values():
+            self.codes[reg["id"]] = reg["bidder_code"]
+            if reg["preemptive_rank"] and reg["round"] == row["round"]:
+                st.holders[reg["id"]] = reg["preemptive_rank"]
+        ends_before = st.ends_at
+        answers: list[BidAnswer] = []
+        accepted: list[rules.AcceptedBid] = []
+        proxies: list[tuple[int, rules.ProxyMax, datetime]] = []
+        new_answers: list[tuple[Pending, int, BidAnswer]] = []
+        outbid: list[tuple[int, int]] = []  # (displaced registration, seq that displaced it)
+        final: list[bool] = []
+        for p in batch:
+            key = (p.registration_id, p.idempotency_key or "")
+            if p.idempotency_key and key in stored:
+                answers.append(self._replay(stored[key], p))
+                final.append(bool(stored[key].get("final")))
+                continue
+            final.append(False)
+            answer, status = self._apply_one(
+                st, row, regs.get(p.registration_id), p, accepted, proxies, outbid
             )
-        self.state = st
+            answers.append(answer)
+            if p.idempotency_key:
+                stored[key] = {
+                    "request_sha256": p.request_sha256,
+                    "status_code": status,
+                    "response": msgspec.to_builtins(answer),
+                }
+                new_answers.append((p, status, answer))
+        # Codes of bidders moved by proxies outside this batch, for the public history.
+        missing = {b.registration_id for b in accepted} - set(self.codes)
+        if st.leader is not None and st.leader not in self.codes:
+            missing.add(st.leader)
+        if missing:
+            for r in await conn.fetch(Q.bidder_codes, list(missing)):
+                self.codes[r["id"]] = r["bidder_code"]
+        await self._write(
+            conn,
+            row,
+            st,
+            accepted,
+            proxies,
+            new_answers,
+            outbid,
+            at_commit,
+            st.ends_at != ends_before,
+        )
         message = self._message(st, accepted) if accepted else None
         extended = st.ends_at if st.ends_at != ends_before else None
         coded = [a if done else self._with_codes(a) for a, done in zip(answers, final, strict=True)]
-        return coded, message, extended
+        return coded, message, extended, st
 
     def _apply_one(
         self,
@@ -522,8 +532,92 @@ class DirectLotWriter(LotWriter):
         return answers[0]
 
 
+class Batcher:
+    """This process's one writer task: it takes everything queued, for every lot, and
+    commits it in one transaction. The lots' rows are locked in id order, as every batcher
+    in every process locks them, so two processes' batches can wait on each other but
+    never deadlock; each lot's commands are still applied in their arrival order."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        self.pool, self.clock = pool, clock
+        self.queue: asyncio.Queue[tuple[LotWriter, Pending]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, writer: LotWriter, pending: Pending) -> BidAnswer:
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="bid-writer")
+        await self.queue.put((writer, pending))
+        return await pending.future
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while len(items) < MAX_BATCH and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            groups: dict[int, tuple[LotWriter, list[Pending]]] = {}
+            for writer, pending in items:
+                groups.setdefault(writer.lot_id, (writer, []))[1].append(pending)
+            try:
+                done = await self._commit_all(groups)
+            except Exception:  # one lot's failure must not fail the others: retry alone
+                log.exception("bid batch over %d lots failed; retrying lot by lot", len(groups))
+                done = {}
+                for lot_id, (writer, batch) in groups.items():
+                    writer.state = None  # mutated before the failed commit: reload
+                    try:
+                        answers, message, extended = await writer._commit(batch)
+                    except Exception:  # nothing of this lot was committed: its requests retry
+                        log.exception("bid batch of lot %s failed", lot_id)
+                        writer.state = None
+                        for p in batch:
+                            if not p.future.done():
+                                p.future.set_exception(WriterUnavailable("please retry"))
+                        continue
+                    done[lot_id] = (answers, message, extended)
+            for lot_id, (answers, message, extended) in done.items():
+                writer, batch = groups[lot_id]
+                await writer.after_commit(answers, batch, message, extended)
+
+    async def _commit_all(
+        self, groups: dict[int, tuple[LotWriter, list[Pending]]]
+    ) -> dict[int, tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]]:
+        at = self.clock.now()
+        applied = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Every lot's row and every unknown registration in two statements, not two
+            # per lot: a batch over many lots then costs about one statement per lot.
+            locked = {r["id"]: r for r in await conn.fetch(Q.lock_lots, sorted(groups))}
+            unknown = {
+                p.registration_id
+                for writer, batch in groups.values()
+                for p in batch
+                if p.registration_id not in writer.confirmed
+            }
+            registrations = (
+                {r["id"]: r for r in await conn.fetch(Q.batch_registrations, list(unknown))}
+                if unknown
+                else {}
+            )
+            for lot_id in sorted(groups):
+                writer, batch = groups[lot_id]
+                applied[lot_id] = await writer._apply(
+                    conn, batch, at, locked=locked.get(lot_id), registrations=registrations
+                )
+        result = {}
+        for lot_id, (answers, message, extended, st) in applied.items():
+            groups[lot_id][0].state = st  # committed: the cache may now show it
+            result[lot_id] = (answers, message, extended)
+        return result
+
+
 class Writers:
-    """The writers of this process, one per lot that has taken bids lately."""
+    """The lots' states of this process, and the one batcher that writes them."""
 
     def __init__(
         self,
@@ -539,6 +633,7 @@ class Writers:
         self.pool, self.clock, self.policy = pool, clock, policy
         self.publish, self.on_extended = publish, on_extended
         self.by_lot: dict[int, LotWriter] = {}
+        self.batcher = Batcher(pool, clock)
 
     def for_lot(self, lot_id: int) -> LotWriter:
         writer = self.by_lot.get(lot_id)
@@ -546,12 +641,12 @@ class Writers:
             writer = self.writer_class(
                 lot_id, self.pool, self.clock, self.policy, self.publish, self.on_extended
             )
+            writer.batcher = self.batcher
             self.by_lot[lot_id] = writer
         return writer
 
     async def stop(self) -> None:
-        for writer in self.by_lot.values():
-            await writer.stop()
+        await self.batcher.stop()
 
 
 def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any) -> Writers:

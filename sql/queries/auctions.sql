@@ -69,3 +69,11 @@ INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload,
 SELECT unnest($15::text[]), unnest($16::bigint[]), unnest($17::bigint[]), $1,
        unnest($18::jsonb[]), unnest($19::text[]), $14
 ON CONFLICT (dedupe_key) DO NOTHING
+
+-- name: lock_lots
+-- The rows of a batch's lots, locked in id order: every batcher takes them in this order,
+-- so batches of different processes can wait on each other but never deadlock.
+SELECT id, status, round, auction_kind, terms, start_price_fen, increment_fen,
+       bidding_starts_at, bidding_ends_at, current_price_fen, leader_registration_id,
+       bid_count, auction_seq, first_bid_at, bank_org_id
+FROM lots WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
