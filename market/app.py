@@ -32,6 +32,7 @@ from market.clock import Clock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
+from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
 from market.settings import ROOT
@@ -126,6 +127,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
             *AUCTION_ROUTES,
             *WEBHOOK_ROUTES,
             *INTEREST_ROUTES,
+            *NOTIFY_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),

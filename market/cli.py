@@ -242,6 +242,16 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
     print(f"audit log intact: {checked} rows verified")
 
 
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> None:
+    from market.notify.jobs import replay_command
+
+    if not args.ids and not args.all_failed:
+        raise CliError("name deliveries with --id N (repeatable) or use --all-failed")
+    with resolved(settings) as s:
+        count = asyncio.run(replay_command(s, args.ids or [], all_failed=args.all_failed))
+    print(f"{count} deliveries queued again")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="market", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -258,6 +268,16 @@ def parser() -> argparse.ArgumentParser:
     svc.add_argument("action", choices=["up", "down", "status"])
     aud = sub.add_parser("audit", help="audit log")
     aud.add_argument("action", choices=["verify"])
+    notify = sub.add_parser("notify", help="notifications")
+    notify.add_argument("action", choices=["replay"])
+    notify.add_argument(
+        "--id",
+        dest="ids",
+        type=int,
+        action="append",
+        help="a failed delivery to send again (repeatable)",
+    )
+    notify.add_argument("--all-failed", action="store_true", help="every failed delivery")
     return p
 
 
@@ -269,6 +289,7 @@ COMMANDS = {
     "seed-demo": cmd_seed_demo,
     "services": cmd_services,
     "audit": cmd_audit,
+    "notify": cmd_notify,
 }
 
 

@@ -129,6 +129,7 @@ from market.cases.messages import MESSAGES as _CASES  # noqa: E402
 from market.catalogue.messages import MESSAGES as _CATALOGUE  # noqa: E402
 from market.collateral.messages import MESSAGES as _COLLATERAL  # noqa: E402
 from market.lots.messages import MESSAGES as _LOTS  # noqa: E402
+from market.notify.messages import MESSAGES as _NOTIFY  # noqa: E402
 from market.notify.messages_interests import MESSAGES as _INTERESTS  # noqa: E402
 from market.notify.messages_webhooks import MESSAGES as _WEBHOOKS  # noqa: E402
 
@@ -142,6 +143,7 @@ for _area in (
     _LIVE,
     _WEBHOOKS,
     _INTERESTS,
+    _NOTIFY,
 ):
     _twice = set(_area) & set(CATALOG)
     if _twice:

@@ -20,6 +20,8 @@ from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
 from market.lots.jobs import JOBS as LOTS_JOBS
+from market.notify.jobs import CRON as NOTIFY_CRON
+from market.notify.jobs import JOBS as NOTIFY_JOBS
 from market.notify.jobs_events import CRON as EVENTS_CRON
 from market.notify.jobs_events import JOBS as EVENTS_JOBS
 from market.settings import Settings
@@ -58,6 +60,7 @@ class WorkerSettings:
         *LOTS_JOBS,
         *AUCTION_JOBS,
         *EVENTS_JOBS,
+        *NOTIFY_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -66,6 +69,7 @@ class WorkerSettings:
         *LOTS_CRON,
         *AUCTION_CRON,
         *EVENTS_CRON,
+        *NOTIFY_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,0 +1,110 @@
+"""The relay: outbox rows → delivery rows → arq jobs (issue 5 item 2).
+
+`relay_once` takes the oldest unrelayed outbox rows `FOR UPDATE SKIP LOCKED` — several
+relays at once each take different rows, never the same — expands each into its
+deliveries (recipients.py: recipients × channels), inserts them `ON CONFLICT DO NOTHING`
+(unique per outbox row, channel and target), sets `relayed_at` and commits; only then
+does it queue the `deliver` jobs. A crash before the commit leaves the rows unrelayed for
+the next pass; a crash after it leaves pending deliveries that `requeue_due` queues.
+
+`requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
+data (a restart without persistence, a flush), so a cron queues every pending delivery
+whose try is due, with the same job ids — a duplicate is refused by arq or, if it
+slips through after a job finished, finds nothing to do (delivery.py).
+
+An outbid e-mail is due `outbid_email_delay_s` after the bid, so that rapid outbids
+collapse into one message (delivery.py); every other delivery is due at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Final
+
+import asyncpg
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+from market.db import Queries
+from market.notify import recipients
+from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, enqueue_rows
+
+Q = Queries("notify")
+log = logging.getLogger("market.notify")
+
+BATCH: Final = 500
+REQUEUE_LIMIT: Final = 20_000
+RELAY_JOB_ID: Final = "relay"
+
+
+async def relay_once(
+    pool: asyncpg.Pool,
+    redis: ArqRedis | None,
+    at: datetime,
+    batch: int = BATCH,
+    *,
+    policy: NotifyPolicy = DEFAULT_POLICY,
+) -> int:
+    """Relay up to `batch` outbox rows; returns how many were relayed by this call."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(Q.claim_outbox, batch)
+        if not rows:
+            return 0
+        created: dict[int, datetime] = {r["id"]: r["created_at"] for r in rows}
+        event = {r["id"]: r["event"] for r in rows}
+        planned = await recipients.plan(conn, rows)
+        outbid_delay = timedelta(seconds=policy.outbid_email_delay_s)
+
+        def due(p: recipients.Planned) -> datetime:
+            if p.channel == "email" and event[p.outbox_id] == "outbid":
+                return max(at, created[p.outbox_id] + outbid_delay)
+            return at
+
+        new = await conn.fetch(
+            Q.insert_deliveries,
+            [p.outbox_id for p in planned],
+            [p.channel for p in planned],
+            [p.target for p in planned],
+            [due(p) for p in planned],
+            at,
+        )
+        await conn.execute(Q.mark_relayed, list(created), at)
+    await enqueue_rows(redis, new, at)
+    return len(rows)
+
+
+async def relay_all(
+    pool: asyncpg.Pool,
+    redis: ArqRedis | None,
+    at: datetime,
+    batch: int = BATCH,
+    *,
+    policy: NotifyPolicy = DEFAULT_POLICY,
+) -> int:
+    """Relay until the outbox is drained (as of this call); returns the rows relayed."""
+    total = 0
+    while True:
+        n = await relay_once(pool, redis, at, batch, policy=policy)
+        total += n
+        if n < batch:
+            return total
+
+
+async def requeue_due(
+    pool: asyncpg.Pool, redis: ArqRedis, at: datetime, limit: int = REQUEUE_LIMIT
+) -> int:
+    """Queue every pending delivery due by `at` (module docstring); returns how many
+    jobs were newly queued (those already queued are not counted)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.due_deliveries, at, limit)
+    return await enqueue_rows(redis, rows, at)
+
+
+async def kick(redis: ArqRedis) -> None:
+    """Ask a worker to relay now: for producers, after their commit (best effort — the
+    relay cron runs every second anyway). Kicks while one is queued coalesce."""
+    try:
+        await redis.enqueue_job("relay", _job_id=RELAY_JOB_ID)
+    except (RedisError, OSError) as exc:
+        log.warning("could not kick the relay (%s); its cron will run", exc)

@@ -1,0 +1,15 @@
+"""The web pages and API controllers of notifications, registered by market/app.py."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from market.notify.api import InboxApi
+from market.notify.web import FailedNotificationPages, InboxPages, PreferencePages
+
+ROUTES: list[ControllerRouterHandler] = [
+    InboxPages,
+    PreferencePages,
+    FailedNotificationPages,
+    InboxApi,
+]

@@ -1,0 +1,262 @@
+"""Message templates (issue 5 item 6): a folder per event with subject, text and HTML,
+both languages, CNY amounts, Asia/Shanghai times; and the e-mail they make."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from typing import Any
+
+import msgspec
+import pytest
+
+from market.notify.email import build_message, classify, mail_domain, message_id
+from market.notify.errors import TerminalDeliveryError, TransientDeliveryError
+from market.notify.recipients import EVENTS
+from market.notify.render import TEMPLATES, RenderError, has_templates, render
+from market.settings import Settings
+
+LOT = {
+    "id": 1,
+    "reference": "LOT-2026-000123",
+    "title": "锂电池正极材料专利包",
+    "status": "bidding",
+    "round": 1,
+    "bidding_starts_at": datetime(2026, 1, 5, 2, 0, tzinfo=UTC),
+    "bidding_ends_at": datetime(2026, 1, 6, 2, 0, tzinfo=UTC),
+    "current_price_fen": 120_000_000,
+    "start_price_fen": 100_000_000,
+    "deposit_fen": 10_000_000,
+}
+SALE = {
+    "sale_id": 3,
+    "lot_id": 1,
+    "round": 1,
+    "price_fen": 120_000_000,
+    "fee_kind": "buyer_premium",
+    "fee_fen": 1_200_000,
+    "deposit_fen": 10_000_000,
+    "balance_due_fen": 111_200_000,
+    "due_at": "2026-01-16T16:30:00+00:00",
+    "payment_reference": "JK9Q2M",
+    "status": "awaiting_payment",
+    "closed_at": "2026-01-06T02:00:00+00:00",
+}
+# Payloads as the producers write them (auctions/*, market/notify/events.py).
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "outbid": {
+        "registration_id": 4,
+        "price_fen": 120_000_000,
+        "ends_at": "2026-01-06T02:05:00+00:00",
+    },
+    "extended": {"ends_at": "2026-01-06T02:05:00+00:00"},
+    "ending_soon": {
+        "lot_reference": "LOT-2026-000123",
+        "lead_s": 600,
+        "ends_at": "2026-01-06T02:00:00+00:00",
+        "price_fen": 120_000_000,
+        "bidder_code": "K7Q2",
+        "deposit_status": "confirmed",
+    },
+    "bidding_opened": {
+        "start_price_fen": 100_000_000,
+        "increment_fen": 500_000,
+        "starts_at": "2026-01-05T02:00:00+00:00",
+        "ends_at": "2026-01-06T02:00:00+00:00",
+        "deposit_status": "awaiting",
+        "bidder_code": "K7Q2",
+    },
+    "deposit_confirmed": {
+        "registration_id": 4,
+        "lot_reference": "LOT-2026-000123",
+        "round": 1,
+        "bidder_code": "K7Q2",
+        "amount_fen": 10_000_000,
+        "transfer_reference": "BZJ8X2",
+    },
+    "deposit_released": {
+        "registration_id": 4,
+        "lot_reference": "LOT-2026-000123",
+        "round": 1,
+        "bidder_code": "K7Q2",
+        "amount_fen": 10_000_000,
+        "transfer_reference": "BZJ8X2",
+    },
+    "won": SALE,
+    "lost": {"lot_id": 1, "round": 1, "registration_id": 5, "price_fen": 120_000_000},
+    "payment_due": SALE,
+    "payment_overdue": SALE,
+    "defaulted": SALE,
+    "lot_matched": {
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "start_price_fen": 100_000_000,
+        "deposit_fen": 10_000_000,
+        "starts_at": "2026-01-05T02:00:00+00:00",
+        "ends_at": "2026-01-06T02:00:00+00:00",
+    },
+    "monitoring_flag": {
+        "flag_id": 9,
+        "kind": "expiring",
+        "detail": {
+            "as_of": "2026-01-05",
+            "legal_status": "valid",
+            "ends_on": "2026-03-01",
+            "days": 55,
+        },
+        "raised_at": "2026-01-05T02:00:00+00:00",
+        "asset_id": 12,
+        "asset_kind": "patent",
+        "asset_number": "ZL201910000001.2",
+        "asset_title": "一种正极材料",
+    },
+}
+
+
+def test_every_event_has_its_folder_in_both_languages() -> None:
+    assert set(PAYLOADS) == set(EVENTS)
+    for event in EVENTS:
+        assert has_templates(event), event
+        for part in ("subject.txt", "body.txt", "body.html"):
+            text = (TEMPLATES / "email" / event / part).read_text(encoding="utf-8")
+            assert "lang == 'zh'" in text and "{% else %}" in text, (event, part)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_event_renders_in_each_language_and_channel(event: str, lang: str) -> None:
+    lot = None if event == "monitoring_flag" else LOT
+    for channel in ("email", "inbox", "webhook"):
+        r = render(
+            event,
+            lang,
+            payload=PAYLOADS[event],
+            lot=lot,
+            name="王小明",
+            base_url="https://ipx.example.cn",
+            channel=channel,
+        )  # type: ignore[arg-type]
+        chinese = re.search(
+            r"[\u4e00-\u9fff]",
+            r.subject.replace("锂电池正极材料专利包", "").replace("一种正极材料", ""),
+        )
+        assert bool(chinese) == (lang == "zh"), r.subject
+        assert "\n" not in r.subject and r.subject
+        assert "None" not in r.text and "None" not in r.subject, r.text
+        assert ("您好" in r.text or "Dear" in r.text) == (channel == "email")
+        assert r.html.startswith("<!doctype html>")
+
+
+def test_amounts_in_cny_and_times_in_beijing() -> None:
+    zh = render(
+        "won", "zh", payload=SALE, lot=LOT, name="王小明", base_url="https://ipx.example.cn"
+    )
+    en = render("won", "en", payload=SALE, lot=LOT, name="Wang", base_url="https://ipx.example.cn")
+    assert zh.subject == "恭喜竞得：LOT-2026-000123 成交价 ¥1,200,000.00"
+    assert en.subject == "You won LOT-2026-000123 at ¥1,200,000.00"
+    # 16:30 UTC on the 16th is 00:30 on the 17th in Beijing.
+    assert "请于 2026-01-17 00:30（北京时间）前支付余款 ¥1,112,000.00" in zh.text
+    assert "（含买方佣金 ¥12,000.00）" in zh.text
+    assert "by 2026-01-17 00:30 Beijing time" in en.text and "¥1,112,000.00" in en.text
+    assert "王小明，您好：" in zh.text and "https://ipx.example.cn/lots/LOT-2026-000123" in zh.text
+    assert '<a href="https://ipx.example.cn/lots/LOT-2026-000123">' in zh.html
+    out = render(
+        "outbid", "en", payload=PAYLOADS["outbid"], lot=LOT, name=None, base_url="https://x"
+    )
+    assert out.subject == "You have been outbid on LOT-2026-000123: now ¥1,200,000.00"
+    assert "2026-01-06 10:05 Beijing time" in out.text
+
+
+def test_ending_soon_tells_the_current_end_and_price() -> None:
+    moved = {
+        **LOT,
+        "bidding_ends_at": datetime(2026, 1, 6, 2, 7, tzinfo=UTC),
+        "current_price_fen": 125_000_000,
+    }
+    r = render(
+        "ending_soon",
+        "zh",
+        payload=PAYLOADS["ending_soon"],
+        lot=moved,
+        name=None,
+        base_url="https://x",
+    )
+    assert r.subject == "即将结束：LOT-2026-000123 将于 2026-01-06 10:07 结束竞价"
+    assert "当前价为 ¥1,250,000.00" in r.text
+    sealed = render(
+        "ending_soon",
+        "en",
+        payload={**PAYLOADS["ending_soon"], "price_fen": None},
+        lot=LOT,
+        name=None,
+        base_url="https://x",
+    )
+    assert "price" not in sealed.text  # a sealed auction's price is not told
+
+
+def test_html_escapes_what_users_typed() -> None:
+    lot = {**LOT, "title": '<script>alert("x")</script>'}
+    r = render(
+        "lost", "en", payload=PAYLOADS["lost"], lot=lot, name="<b>Eve</b>", base_url="https://x"
+    )
+    assert "<script>" not in r.html and "&lt;script&gt;" in r.html
+    assert "<b>Eve</b>" not in r.html
+    assert '<script>alert("x")</script>' in r.text  # plain text is not HTML
+
+
+def test_a_broken_or_missing_template_is_a_render_error() -> None:
+    with pytest.raises(RenderError):
+        render("no_such_event", "zh", payload={}, lot=None, name=None, base_url="https://x")
+    with pytest.raises(RenderError):
+        render(
+            "won", "zh", payload={"price_fen": "12.00"}, lot=LOT, name=None, base_url="https://x"
+        )
+
+
+def test_the_email_message(settings: Settings) -> None:
+    r = render("won", "zh", payload=SALE, lot=LOT, name="王小明", base_url="https://ipx.example.cn")
+    at = datetime(2026, 1, 6, 2, 0, tzinfo=UTC)
+    msg = build_message(settings, to="buyer@example.cn", rendered=r, outbox_id=42, sent_at=at)
+    assert msg.sender == "noreply@ipx.example.cn" and msg.recipients == ("buyer@example.cn",)
+    assert all(len(line) <= 78 for line in msg.raw.split(b"\r\n"))  # RFC 5322 2.1.1
+    parsed = message_from_bytes(msg.raw, policy=policy.default)
+    assert not parsed.defects
+    assert parsed["Subject"] == r.subject  # RFC 2047-encoded and back
+    assert parsed["From"] == settings.mail_from and parsed["To"] == "buyer@example.cn"
+    assert parsed["Date"].datetime == at
+    assert parsed["Message-ID"] == message_id(42, "buyer@example.cn", settings.mail_from)
+    assert re.fullmatch(r"<outbox-42\.[0-9a-f]{16}@ipx\.example\.cn>", parsed["Message-ID"])
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    text, html = (p.get_content() for p in parsed.iter_parts())
+    assert text == r.text and html == r.html
+    # A display name in Chinese is encoded too.
+    zh_from = msgspec.structs.replace(settings, mail_from="知识产权交易所 <noreply@ipx.cn>")
+    again = build_message(zh_from, to="b@x.cn", rendered=r, outbox_id=1, sent_at=at)
+    assert (
+        message_from_bytes(again.raw, policy=policy.default)["From"]
+        == "知识产权交易所 <noreply@ipx.cn>"
+    )
+    # Stable per notification and address, different across either.
+    assert message_id(42, "a@x.cn", "X <n@ipx.cn>") == message_id(42, "a@x.cn", "X <n@ipx.cn>")
+    assert message_id(42, "a@x.cn", "n@ipx.cn") != message_id(42, "b@x.cn", "n@ipx.cn")
+    assert message_id(42, "a@x.cn", "n@ipx.cn") != message_id(43, "a@x.cn", "n@ipx.cn")
+    assert mail_domain("IP Exchange <noreply@ipx.example.cn>") == "ipx.example.cn"
+
+
+def test_smtp_failures_are_classified() -> None:
+    import aiosmtplib
+
+    assert isinstance(
+        classify(aiosmtplib.SMTPResponseException(550, "no such user")), TerminalDeliveryError
+    )
+    assert isinstance(
+        classify(aiosmtplib.SMTPResponseException(451, "try later")), TransientDeliveryError
+    )
+    assert isinstance(classify(aiosmtplib.SMTPServerDisconnected("gone")), TransientDeliveryError)
+    assert isinstance(classify(ConnectionRefusedError()), TransientDeliveryError)
+    refused = aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(550, "unknown", "x@y.cn")]
+    )
+    assert isinstance(classify(refused), TerminalDeliveryError)
