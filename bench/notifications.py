@@ -39,7 +39,7 @@ from market.cli import _child_env, resolved  # noqa: E402
 from market.settings import load  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-RATE = int(os.environ.get("BENCH_RATE", "400"))  # outbox rows per second (×2 deliveries)
+RATE = int(os.environ.get("BENCH_RATE", "250"))  # outbox rows per second (×2 deliveries)
 USERS = int(os.environ.get("BENCH_USERS", "200"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 TICK = 0.02  # commit every 20 ms: a steady stream, not one burst

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -95,24 +95,33 @@ def policy_of(ctx: dict[str, Any]) -> NotifyPolicy:
 # --- the queue --------------------------------------------------------------------------
 
 
-def job_id(delivery_id: int, attempts: int) -> str:
-    return f"deliver:{delivery_id}:{attempts}"
+def job_id(delivery_id: int, attempts: int, suffix: str = "") -> str:
+    return f"deliver:{delivery_id}:{attempts}{suffix}"
 
 
 async def enqueue(
-    redis: ArqRedis, delivery_id: int, attempts: int, delay: timedelta | None = None
+    redis: ArqRedis,
+    delivery_id: int,
+    attempts: int,
+    delay: timedelta | None = None,
+    suffix: str = "",
 ) -> bool:
     """Queue one try (True if newly queued). arq defers by the wall clock."""
     job = await redis.enqueue_job(
         "deliver",
         delivery_id,
-        _job_id=job_id(delivery_id, attempts),
+        _job_id=job_id(delivery_id, attempts, suffix),
         _defer_by=delay if delay is not None and delay > timedelta(0) else None,
     )
     return job is not None
 
 
-async def enqueue_rows(redis: ArqRedis | None, rows: Sequence[asyncpg.Record], at: datetime) -> int:
+async def enqueue_rows(
+    redis: ArqRedis | None,
+    rows: Sequence[asyncpg.Record],
+    at: datetime,
+    suffix: Callable[[asyncpg.Record], str] | None = None,
+) -> int:
     """Queue the tries of these (id, attempts, next_attempt_at) rows, best effort.
 
     A Redis failure here loses nothing: the rows are committed and `requeue_due` finds them.
@@ -130,6 +139,7 @@ async def enqueue_rows(redis: ArqRedis | None, rows: Sequence[asyncpg.Record], a
                         r["id"],
                         r["attempts"],
                         None if r["next_attempt_at"] is None else r["next_attempt_at"] - at,
+                        suffix(r) if suffix is not None else "",
                     )
                     for r in rows[start : start + ENQUEUE_CHUNK]
                 )
@@ -313,7 +323,11 @@ async def deliver_one(
             attempts = row["attempts"] + 1
             if attempts > len(policy.retry_schedule_s):
                 return await _failed(conn, row, f"after {attempts} attempts: {exc.message}")
-            wait = max(float(policy.retry_schedule_s[attempts - 1]), exc.retry_after or 0.0)
+            # A receiver's Retry-After is honoured, up to the schedule's longest wait.
+            wait = min(
+                max(float(policy.retry_schedule_s[attempts - 1]), exc.retry_after or 0.0),
+                float(max(policy.retry_schedule_s)),
+            )
             at = now + timedelta(seconds=wait)
             retry_error = exc.message
             retry = await conn.fetchrow(Q.mark_retry, delivery_id, attempts, at, _clip(exc.message))

@@ -10,7 +10,10 @@ the next pass; a crash after it leaves pending deliveries that `requeue_due` que
 `requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
 data (a restart without persistence, a flush), so a cron queues every pending delivery
 whose try is due, with the same job ids — a duplicate is refused by arq or, if it
-slips through after a job finished, finds nothing to do (delivery.py).
+slips through after a job finished, finds nothing to do (delivery.py). A delivery overdue
+by more than `STUCK_AFTER` gets a second job id (`…:late{n}`), once per such interval:
+its job may be held by a worker killed mid-job, which arq hands to another worker only
+after the job timeout; the copies are harmless, the delivery row decides.
 
 An outbid e-mail is due `outbid_email_delay_s` after the bid, so that rapid outbids
 collapse into one message (delivery.py); every other delivery is due at once.
@@ -36,6 +39,8 @@ log = logging.getLogger("market.notify")
 BATCH: Final = 500
 REQUEUE_LIMIT: Final = 20_000
 RELAY_JOB_ID: Final = "relay"
+# A delivery due this long ago is not waiting in a healthy queue (requeue_due).
+STUCK_AFTER: Final = timedelta(minutes=2)
 
 
 async def relay_once(
@@ -98,7 +103,16 @@ async def requeue_due(
     jobs were newly queued (those already queued are not counted)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.due_deliveries, at, limit)
-    return await enqueue_rows(redis, rows, at)
+    stuck_before = at - STUCK_AFTER
+    bucket = int(at.timestamp()) // int(STUCK_AFTER.total_seconds())
+
+    def suffix(row: asyncpg.Record) -> str:
+        # Long overdue: its queued job may belong to a worker that was killed, which arq
+        # only gives to another worker after the job timeout (10 min). A second id gets it
+        # done now; whichever copy runs second finds it sent (delivery.py).
+        return f":late{bucket}" if row["next_attempt_at"] < stuck_before else ""
+
+    return await enqueue_rows(redis, rows, at, suffix)
 
 
 async def kick(redis: ArqRedis) -> None:

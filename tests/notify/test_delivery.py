@@ -480,3 +480,29 @@ async def test_policy_numbers_are_validated() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad} should be refused")
+
+
+async def test_a_job_held_by_a_killed_worker_is_queued_again_under_a_late_id(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, redis: Redis
+) -> None:
+    scene = await make_scene(pool, clock, settings, buyers=1)
+    (a,) = scene.buyers
+    await owe(pool, clock.now(), "won", user_id=a.user_id, lot_id=scene.lot.id, payload=SALE)
+    arq = await arq_pool(settings)
+    await relay.relay_once(pool, arq, clock.now())
+    (d,) = await rows(pool, "SELECT id FROM deliveries WHERE channel='inbox'")
+    # A worker took the job and was killed: arq keeps it "in progress" until its timeout.
+    await redis.set(f"arq:in-progress:deliver:{d['id']}:0", b"1", ex=600)
+    assert await relay.requeue_due(pool, arq, clock.now()) == 0  # same ids: already queued
+    clock.advance(seconds=relay.STUCK_AFTER.total_seconds() + 1)
+    assert await relay.requeue_due(pool, arq, clock.now()) == 2  # inbox and e-mail, late ids
+    queued = {k.decode() for k in await redis.zrange("arq:queue", 0, -1)}
+    late = [j for j in queued if j.startswith(f"deliver:{d['id']}:0:late")]
+    assert len(late) == 1
+    assert await relay.requeue_due(pool, arq, clock.now()) == 0  # once per interval
+    ctx = job_ctx(pool, settings, clock, redis=arq)
+    assert await deliver(ctx, d["id"]) == "sent"  # the late copy
+    assert await deliver(ctx, d["id"]) == "done"  # the original, once its worker's lock lapses
+    assert await value(pool, "SELECT count(*) FROM inbox") == 1
+    await delivery.close_channels(ctx)
+    await arq.aclose()

@@ -77,6 +77,7 @@ async def test_inbox_lists_counts_and_marks_read(
     assert 'hx-trigger="every 15s"' in count.text and count.headers["cache-control"] == "no-store"
     page = await client.get("/inbox")
     assert page.status_code == 200
+    assert "<h1>消息中心</h1>" in page.text and "未读 2 条" in page.text
     assert "¥1,210,000.00" in page.text and "¥1,205,000.00" in page.text
     assert f'href="/lots/{scene.lot.reference}"' in page.text
     mine = [
