@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -328,21 +329,11 @@ async def close_due(
     Catches up after downtime: everything due is closed, each at its own effective end,
     one lot per transaction so a lot that cannot close (logged) holds up no other.
     """
-    closed: list[int] = []
-    broken: list[int] = []
-    while True:
-        async with pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(Q.due_to_close, at, broken, batch)]
-        for lot_id in ids:
-            try:
-                async with pool.acquire() as conn, conn.transaction():
-                    if await close_lot(conn, at, policy, lot_id) is not None:
-                        closed.append(lot_id)
-            except Exception:
-                log.exception("lot %s could not be closed; the next sweep retries", lot_id)
-                broken.append(lot_id)
-        if len(ids) < batch:
-            return closed
+
+    async def close(conn: Conn, lot_id: int) -> object:
+        return await close_lot(conn, at, policy, lot_id)
+
+    return await _sweep(pool, Q.due_to_close, at, batch, close, "lot %s could not be closed")
 
 
 async def lots_ending_before(
@@ -520,18 +511,35 @@ async def default_overdue(
     pool: asyncpg.Pool, at: datetime, policy: TermsPolicy, batch: int = 100
 ) -> list[int]:
     """Void every sale unpaid at its deadline (due_at ≤ at); returns the sale ids."""
+
+    async def void(conn: Conn, sale_id: int) -> object:
+        return await default_sale(conn, at, policy, sale_id)
+
+    return await _sweep(pool, Q.overdue_sales, at, batch, void, "sale %s could not be defaulted")
+
+
+async def _sweep(
+    pool: asyncpg.Pool,
+    query: str,
+    at: datetime,
+    batch: int,
+    act: Callable[[Conn, int], Awaitable[object]],
+    failure: str,
+) -> list[int]:
+    """Run `act` on every row `query` finds due, one transaction each, so a row that fails
+    (logged, skipped until the next sweep) holds up no other; returns the ids acted on."""
     done: list[int] = []
     broken: list[int] = []
     while True:
         async with pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(Q.overdue_sales, at, broken, batch)]
-        for sale_id in ids:
+            ids = [r["id"] for r in await conn.fetch(query, at, broken, batch)]
+        for row_id in ids:
             try:
                 async with pool.acquire() as conn, conn.transaction():
-                    if await default_sale(conn, at, policy, sale_id) is not None:
-                        done.append(sale_id)
+                    if await act(conn, row_id) is not None:
+                        done.append(row_id)
             except Exception:
-                log.exception("sale %s could not be defaulted; the next sweep retries", sale_id)
-                broken.append(sale_id)
+                log.exception(failure + "; the next sweep retries", row_id)
+                broken.append(row_id)
         if len(ids) < batch:
             return done
