@@ -54,6 +54,8 @@ from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
 from market.money import format_cny
+from market.pools import accounts as pool_accounts
+from market.pools import services as pools
 
 Q = Queries("closing")
 log = logging.getLogger("auctions.closing")
@@ -132,12 +134,6 @@ def _sale_out(row: asyncpg.Record) -> SaleOut:
 
 def _receivable(sale: asyncpg.Record) -> ledger.Account:
     return sale_receivable_account(sale["id"], sale["lot_id"], sale["buyer_org_id"])
-
-
-def _proceeds(lot_id: int) -> ledger.Account:
-    return ledger.Account(
-        f"proceeds:lot:{lot_id}", "liability", f"处置价款 proceeds of lot {lot_id}", lot_id=lot_id
-    )
 
 
 def payment_reference() -> str:
@@ -290,7 +286,7 @@ async def _record_sale(
         at=end,
         legs=[
             ledger.debit(_receivable(row), price + premium),
-            ledger.credit(_proceeds(sale.lot_id), price),
+            ledger.credit(pool_accounts.proceeds(sale.lot_id), price),
             ledger.credit(PREMIUM, premium),
         ],
         memo=f"lot {sale.lot_id} round {sale.round} sold for {format_cny(price)}",
@@ -405,6 +401,8 @@ async def record_payment(
             )
         if sale["deposit_fen"] > 0:
             await apply_deposit(conn, at, sale["registration_id"], sale["id"])
+        # The price is money back on the case: route it through the waterfall (issue 6).
+        await pools.receipt_for_sale(conn, at=at, sale_id=sale["id"], forfeit=False)
         out = _sale_out(paid)
         await audit.append(
             conn,
@@ -467,6 +465,7 @@ async def default_sale(
     out = _sale_out(returned(await conn.fetchrow(Q.mark_defaulted, sale_id)))
     if sale["deposit_fen"] > 0:
         await forfeit_deposit(conn, at, sale["registration_id"], sale["lot_id"])
+        await pools.receipt_for_sale(conn, at=at, sale_id=sale_id, forfeit=True)
     closed_entry = await conn.fetchval(ledger.Q.existing_entry, "sale_closed", str(sale_id))
     if closed_entry is None:
         raise RuntimeError(f"sale {sale_id} has no sale_closed posting to reverse")

@@ -35,6 +35,7 @@ from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
+from market.pools.routes import ROUTES as POOL_ROUTES
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -128,6 +129,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Litestar:
             *WEBHOOK_ROUTES,
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,
+            *POOL_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),

@@ -132,6 +132,9 @@ from market.lots.messages import MESSAGES as _LOTS  # noqa: E402
 from market.notify.messages import MESSAGES as _NOTIFY  # noqa: E402
 from market.notify.messages_interests import MESSAGES as _INTERESTS  # noqa: E402
 from market.notify.messages_webhooks import MESSAGES as _WEBHOOKS  # noqa: E402
+from market.pools.messages_bank import MESSAGES as _POOL_BANK  # noqa: E402
+from market.pools.messages_pool import MESSAGES as _POOL  # noqa: E402
+from market.pools.messages_reconciliation import MESSAGES as _RECONCILIATION  # noqa: E402
 
 for _area in (
     _COLLATERAL,
@@ -144,6 +147,9 @@ for _area in (
     _WEBHOOKS,
     _INTERESTS,
     _NOTIFY,
+    _POOL,
+    _POOL_BANK,
+    _RECONCILIATION,
 ):
     _twice = set(_area) & set(CATALOG)
     if _twice:

@@ -571,7 +571,12 @@ async def test_payment_applies_the_deposit_once(
     assert statuses[winner.registration_id] == "applied"
     assert await balance(pool, f"sale:receivable:{sale.id}") == 0
     assert await balance(pool, f"deposit:reg:{winner.registration_id}") == 0
-    assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == -sale.price_fen
+    # The price was routed through the waterfall at once (issue 6): commission to the
+    # exchange, the rest to the bank's claim; one receipt however many clicks.
+    assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == 0
+    assert await value(pool, "SELECT count(*) FROM receipts WHERE source=$1", f"sale:{sale.id}") == 1
+    assert await balance(pool, "income:commission") == -sale.fee_fen
+    assert await balance(pool, f"payable:org:{scene.bank_org}") == -(sale.price_fen - sale.fee_fen)
     entries = await value(pool, "SELECT count(*) FROM ledger_entries")
 
     clock.advance(hours=1)
@@ -601,7 +606,15 @@ async def test_unpaid_sale_defaults_after_the_deadline(
     statuses = await check_books(pool)
     assert statuses[winner.registration_id] == "forfeited"
     assert statuses[loser.registration_id] == "released"
-    assert await balance(pool, f"forfeit:lot:{scene.lot.id}") == -DEPOSIT
+    # Forfeited, then routed through the waterfall at once (issue 6): the account is empty
+    # and one receipt of the deposit stands.
+    assert await balance(pool, f"forfeit:lot:{scene.lot.id}") == 0
+    assert (
+        await value(
+            pool, "SELECT amount_fen FROM receipts WHERE source=$1", f"forfeit:sale:{sale.id}"
+        )
+        == DEPOSIT
+    )
     assert await balance(pool, f"sale:receivable:{sale.id}") == 0  # sale_voided reversed it
     assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == 0
     voided = await rows(
