@@ -657,7 +657,7 @@ async def record_receipt(
                 s.payee_org_id,
                 s.pool_id,
                 s.pledgor_id,
-                s.party,
+                s.party if s.payee_kind == "party" else None,
                 fen,
                 transfer_reference(),
                 at,

@@ -169,7 +169,7 @@ SELECT * FROM compensation_claims WHERE id = $1 FOR UPDATE
 -- name: decide_claim
 UPDATE compensation_claims
 SET status = $2, loss_fen = $3, amount_fen = $4, explanation = $5, reason = $6,
-    decided_by = $7, decided_at = $8, paid_at = CASE WHEN $2 = 'paid' THEN $8 END
+    decided_by = $7, decided_at = $8, paid_at = CASE WHEN $2::text = 'paid' THEN $8::timestamptz END
 WHERE id = $1
 RETURNING *
 
