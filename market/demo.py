@@ -2,7 +2,8 @@
 
 Organisations of every kind with one user each; the demo bank's pledged portfolio
 (market/collateral/demo.py) and its disposal cases with lots in every state of the
-lifecycle (market/lots/demo.py).
+lifecycle (market/lots/demo.py); guarantee pools with claims, recoveries and a bank
+statement to reconcile (market/pools/demo.py).
 Seeding is skipped when organisations exist already, unless forced (then it adds only
 what is missing, keyed by e-mail, so running it twice never duplicates).
 """
@@ -15,6 +16,7 @@ from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
 from market.lots.demo import seed_cases_and_lots
 from market.lots.services import policy_for
+from market.pools.demo import seed_demo_pools
 from market.settings import Settings
 from market.validators import _credit_check_char
 
@@ -56,6 +58,36 @@ DEMO_ORGS = [
         "approved",
         "pool@ipx.demo",
         "陈基金",
+    ),
+    (
+        "pool manager (Shenzhen)",
+        "pool",
+        "深圳市知识产权质押融资风险补偿资金池管理中心",
+        "Shenzhen IP Pledge Risk Compensation Pool",
+        "12440300MB2D5F6G7",
+        "approved",
+        "pool-sz@ipx.demo",
+        "黄资金",
+    ),
+    (
+        "pool manager (Dongguan)",
+        "pool",
+        "东莞市知识产权质押融资风险补偿基金管理中心",
+        "Dongguan IP Pledge Risk Compensation Fund",
+        "12441900MB2E7H8J9",
+        "approved",
+        "pool-dg@ipx.demo",
+        "梁基金",
+    ),
+    (
+        "pool manager (Shanghai)",
+        "pool",
+        "上海市知识产权质押融资风险补偿资金管理中心",
+        "Shanghai IP Pledge Risk Compensation Centre",
+        "12310000MB2F3K4L5",
+        "approved",
+        "pool-sh@ipx.demo",
+        "周补偿",
     ),
     (
         "backstop acquirer",
@@ -147,4 +179,15 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
             await seed_cases_and_lots(pool, clock.now(), policy_for(settings), viewer)
         finally:
             await pool.close()
+    if bank is not None:
+        pool = await db.create_pool(settings.database_url, min_size=1, max_size=4)
+        try:
+            pools_demo = await seed_demo_pools(pool, clock.now(), settings.data_dir)
+        finally:
+            await pool.close()
+        if pools_demo is not None and pools_demo.statement is not None:
+            print(
+                "demo bank statement to reconcile (sign in as pool@ipx.demo): "
+                f"{pools_demo.statement.resolve()}"
+            )
     return logins

@@ -19,6 +19,7 @@ from market.accounts.services import load_viewer
 from market.clock import Clock
 from market.errors import AppError, BadRequest, ErrorBody, LoginRequired, RateLimited
 from market.logs import request_id_var
+from market.money import parse_cny
 from market.settings import Settings
 
 log = logging.getLogger("market.web")
@@ -62,6 +63,34 @@ async def provide_viewer(request: Request[Any, Any, State]) -> Viewer | None:
             viewer = await load_viewer(state.pool, uid)
     request.scope.setdefault("state", {})["viewer"] = viewer
     return viewer
+
+
+REQUIRED = "必填 / required"
+
+
+def form_yuan(
+    values: dict[str, str],
+    errors: dict[str, str],
+    name: str,
+    *,
+    max_fen: int,
+    required: bool = True,
+) -> int | None:
+    """A form field typed in yuan, as fen; a problem goes into `errors[name]`."""
+    text = values.get(name, "").strip()
+    if not text:
+        if required:
+            errors[name] = REQUIRED
+        return None
+    try:
+        fen = parse_cny(text)
+    except ValueError as exc:
+        errors[name] = str(exc)
+        return None
+    if fen > max_fen:
+        errors[name] = "amount is too large"
+        return None
+    return fen
 
 
 def require(viewer: Viewer | None) -> Viewer:

@@ -16,7 +16,14 @@ Language = Literal["zh", "en"]
 # Which kinds of organisation may hold which scope (a buyer cannot hold "collateral:write").
 SCOPES_BY_KIND: dict[str, frozenset[str]] = {
     "bank": frozenset(
-        {"account:read", "collateral:read", "collateral:write", "lots:write", "pools:read"}
+        {
+            "account:read",
+            "collateral:read",
+            "collateral:write",
+            "lots:write",
+            "pools:read",
+            "pools:write",
+        }
     ),
     "buyer": frozenset({"account:read", "bids:write"}),
     "pool": frozenset({"account:read", "pools:read", "pools:write"}),

@@ -28,10 +28,8 @@ from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
 from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_WEIGHTS, DIMENSIONS
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import AppError, Forbidden
-from market.money import format_cny, parse_cny
-from market.web import field_of_msgspec, page, require
-
-REQUIRED = "必填 / required"
+from market.money import format_cny
+from market.web import REQUIRED, field_of_msgspec, form_yuan, page, require
 
 # Service field names → form field names (the forms take yuan, the services fen).
 _FORM_FIELD = {
@@ -65,20 +63,7 @@ def _yuan(fen: int) -> str:
 def _parse_yuan(
     values: dict[str, str], errors: dict[str, str], name: str, *, required: bool = True
 ) -> int | None:
-    text = values.get(name, "").strip()
-    if not text:
-        if required:
-            errors[name] = REQUIRED
-        return None
-    try:
-        fen = parse_cny(text)
-    except ValueError as exc:
-        errors[name] = str(exc)
-        return None
-    if fen > CLAIM_PART_MAX_FEN:
-        errors[name] = "amount is too large"
-        return None
-    return fen
+    return form_yuan(values, errors, name, max_fen=CLAIM_PART_MAX_FEN, required=required)
 
 
 async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:

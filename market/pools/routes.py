@@ -4,4 +4,20 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-ROUTES: list[ControllerRouterHandler] = []
+from market.pools.api_bank import BankPoolsApi, OperatorReceiptsApi
+from market.pools.api_pool import PoolsApi
+from market.pools.reconciliation_api import ReconciliationApi
+from market.pools.reconciliation_web import ReconciliationPages
+from market.pools.web_bank import BankPoolPages, OperatorReceiptPages
+from market.pools.web_pool import PoolPages
+
+ROUTES: list[ControllerRouterHandler] = [
+    BankPoolPages,
+    BankPoolsApi,
+    OperatorReceiptPages,
+    OperatorReceiptsApi,
+    PoolPages,
+    PoolsApi,
+    ReconciliationApi,
+    ReconciliationPages,
+]

@@ -96,7 +96,8 @@ WHERE r.case_id = $1 AND r.status = 'routed'
 SELECT c.id, c.payee_org_id,
        c.amount_fen - coalesce((SELECT sum(d.amount_fen) FROM distributions d
                                 JOIN receipts r ON r.id = d.receipt_id
-                                WHERE d.cost_id = c.id AND r.status = 'routed'), 0) AS outstanding_fen
+                                WHERE d.cost_id = c.id AND r.status = 'routed'), 0)::bigint
+           AS outstanding_fen
 FROM case_costs c WHERE c.case_id = $1 ORDER BY c.recorded_at, c.id
 
 -- name: bearers
@@ -141,7 +142,8 @@ SELECT * FROM receipts WHERE id = $1 FOR UPDATE
 UPDATE receipts SET status = 'reversed', reversal_id = $2, reversed_at = $3 WHERE id = $1
 
 -- name: payouts_of_receipt
-SELECT * FROM payouts WHERE receipt_id = $1 ORDER BY id
+-- Locked: a statement settling one of them at the same moment goes first or sees the reversal.
+SELECT * FROM payouts WHERE receipt_id = $1 ORDER BY id FOR UPDATE
 
 -- name: mark_payouts_reversed
 UPDATE payouts SET status = 'reversed' WHERE receipt_id = $1 AND status = 'expected'

@@ -574,7 +574,9 @@ async def test_payment_applies_the_deposit_once(
     # The price was routed through the waterfall at once (issue 6): commission to the
     # exchange, the rest to the bank's claim; one receipt however many clicks.
     assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == 0
-    assert await value(pool, "SELECT count(*) FROM receipts WHERE source=$1", f"sale:{sale.id}") == 1
+    assert (
+        await value(pool, "SELECT count(*) FROM receipts WHERE source=$1", f"sale:{sale.id}") == 1
+    )
     assert await balance(pool, "income:commission") == -sale.fee_fen
     assert await balance(pool, f"payable:org:{scene.bank_org}") == -(sale.price_fen - sale.fee_fen)
     entries = await value(pool, "SELECT count(*) FROM ledger_entries")

@@ -1,0 +1,928 @@
+"""What a pool manager looks at (issue 6 item 5): the figures of one pool, their charts, the
+ledger postings behind each figure, the claims to decide and the rule versions.
+
+Read side: every function takes a pool row the caller has already checked is the viewer's
+own (`services.own_pool`: another organisation's pool is 404). Write side: deciding a claim
+and adding a rule version call `services.decide_claim` / `services.add_rule_version` in one
+transaction each; their concurrency is theirs (the pool row is locked first, so two managers
+approving one claim at once approve it once — the second gets 409 `decided`).
+
+Definitions (the same on the page, in the API and in the drill-down):
+* exposure: the principal enrolled in the pool (`pool_enrolments`), and how many loans;
+* compensation paid: claims `paid` (a parked deposit counts once released at write-off);
+  `parked`: guarantee deposits still held — shown separately, never in the recovery rate;
+* recoveries received / outstanding: the pool's payouts `received` / `expected` (a reversed
+  receipt's payouts count in neither);
+* recovery rate: received ÷ compensation paid, in basis points, rounded down; none while
+  nothing was paid;
+* months are calendar months in Asia/Shanghai.
+
+Each money figure is also the sum of the legs on one of the pool's ledger accounts over a
+set of entry kinds (`FIGURES`), so the drill-down lists exactly the postings that make it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, Literal, NamedTuple, get_args
+
+import asyncpg
+import msgspec
+
+from market.cases.policy import CHINA
+from market.cases.services import china_today
+from market.db import Conn, Queries
+from market.errors import Invalid, NotFound
+from market.money import format_cny
+from market.pools import accounts, services
+from market.pools.rules import (
+    BP,
+    FUND,
+    FuseLoan,
+    PoolRule,
+    add_months,
+    fuse_status,
+    parse_rule,
+)
+
+Q = Queries("pool_pages")
+QP = Queries("pools")
+
+ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
+RECEIPT_KINDS: tuple[str, ...] = get_args(ReceiptKind)
+ClaimStatus = Literal["filed", "parked", "paid", "rejected"]
+CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
+POSTINGS_LIMIT = 500
+CLAIMS_LIMIT = 500
+
+
+# --- shapes (the API returns these as JSON; the pages render them) -------------------------
+
+
+class PoolOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    capital_fen: int
+
+
+class Tally(msgspec.Struct, frozen=True, kw_only=True):
+    count: int
+    amount_fen: int
+
+
+class ClaimFigures(msgspec.Struct, frozen=True, kw_only=True):
+    filed: Tally  # every claim ever filed (amounts as they stand now)
+    pending: Tally  # waiting for a decision (status filed)
+    paid: Tally
+    parked: Tally
+    rejected: Tally
+
+
+class MonthRow(msgspec.Struct, frozen=True, kw_only=True):
+    month: str  # YYYY-MM, Asia/Shanghai
+    compensation_fen: int
+    recoveries_fen: int
+
+
+class BankRow(msgspec.Struct, frozen=True, kw_only=True):
+    bank_org_id: int
+    bank_name: str
+    loans: int
+    principal_fen: int
+    paid_fen: int
+    parked_fen: int
+    pending: int
+    received_fen: int
+    outstanding_fen: int
+
+
+class PathRow(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    received_fen: int
+    outstanding_fen: int
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True):
+    year: int
+    annual_budget_fen: int
+    used_fen: int
+    remaining_fen: int
+
+
+class LimitRow(msgspec.Struct, frozen=True, kw_only=True):
+    bank_org_id: int
+    bank_name: str
+    limit_bp: int
+    enrolled_fen: int
+    limit_fen: int
+    used_fen: int
+    remaining_fen: int
+
+
+class Text(msgspec.Struct, frozen=True):
+    zh: str
+    en: str
+
+
+class FuseRow(msgspec.Struct, frozen=True, kw_only=True):
+    bank_org_id: int
+    bank_name: str
+    ratio_bp: int
+    threshold_bp: int
+    tripped: bool
+    renewed_fen: int
+    renewable_fen: int | None
+    lines: list[Text]
+
+
+class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
+    pool: PoolOut
+    as_of: date
+    rule_version: int | None  # the version in force today
+    exposure: Tally  # enrolled loans and their principal
+    claims: ClaimFigures
+    compensation_paid_fen: int
+    parked_fen: int
+    recoveries_received_fen: int
+    recoveries_outstanding_fen: int
+    recovery_rate_bp: int | None
+    fund_balance_fen: int
+    monthly: list[MonthRow]
+    by_bank: list[BankRow]
+    by_path: list[PathRow]
+    budget: Budget | None
+    limits: list[LimitRow]
+    fuses: list[FuseRow]
+
+
+def pool_out(row: asyncpg.Record) -> PoolOut:
+    return PoolOut(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        name_en=row["name_en"],
+        capital_fen=row["capital_fen"],
+    )
+
+
+async def pools_of(conn: Conn, org_id: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(Q.pools_of_org, org_id))
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def month_start(day: date) -> datetime:
+    return datetime.combine(date(day.year, day.month, 1), time(), CHINA)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """'2026-01' → its first instant and the next month's, in Asia/Shanghai."""
+    try:
+        first = date.fromisoformat(month + "-01")
+    except ValueError:
+        raise Invalid("a month is written YYYY-MM", field="month") from None
+    if len(month) != 7:
+        raise Invalid("a month is written YYYY-MM", field="month")
+    return month_start(first), month_start(add_months(first, 1))
+
+
+def last_months(today: date, n: int = 12) -> list[str]:
+    first = date(today.year, today.month, 1)
+    return [add_months(first, k - n + 1).strftime("%Y-%m") for k in range(n)]
+
+
+def rate_bp(received_fen: int, paid_fen: int) -> int | None:
+    return received_fen * BP // paid_fen if paid_fen else None
+
+
+async def rule_in_force(conn: Conn, pool_id: int, today: date) -> tuple[int, PoolRule] | None:
+    row = await conn.fetchrow(QP.rule_in_force, pool_id, today)
+    if row is None:
+        return None
+    return row["version"], parse_rule(row["rule"])
+
+
+async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard:
+    pool_id = pool["id"]
+    today = china_today(at)
+    exposure = await conn.fetchrow(Q.exposure, pool_id)
+    assert exposure is not None
+    claim_rows = {r["status"]: r for r in await conn.fetch(Q.claim_totals, pool_id)}
+
+    def tally(rows: dict[str, asyncpg.Record], status: str) -> Tally:
+        r = rows.get(status)
+        return (
+            Tally(count=r["n"], amount_fen=r["amount_fen"]) if r else Tally(count=0, amount_fen=0)
+        )
+
+    claims = ClaimFigures(
+        filed=Tally(
+            count=sum(r["n"] for r in claim_rows.values()),
+            amount_fen=sum(r["amount_fen"] for r in claim_rows.values()),
+        ),
+        pending=tally(claim_rows, "filed"),
+        paid=tally(claim_rows, "paid"),
+        parked=tally(claim_rows, "parked"),
+        rejected=tally(claim_rows, "rejected"),
+    )
+    payout_rows = {r["status"]: r for r in await conn.fetch(Q.recovery_totals, pool_id)}
+    received = tally(payout_rows, "received").amount_fen
+    outstanding = tally(payout_rows, "expected").amount_fen
+
+    months = last_months(today)
+    start = month_start(date.fromisoformat(months[0] + "-01"))
+    end = month_start(add_months(date(today.year, today.month, 1), 1))
+    paid_by_month = {
+        r["month"]: r["fen"] for r in await conn.fetch(Q.compensation_by_month, pool_id, start, end)
+    }
+    got_by_month = {
+        r["month"]: r["fen"] for r in await conn.fetch(Q.recoveries_by_month, pool_id, start, end)
+    }
+    monthly = [
+        MonthRow(
+            month=m, compensation_fen=paid_by_month.get(m, 0), recoveries_fen=got_by_month.get(m, 0)
+        )
+        for m in months
+    ]
+    by_bank = [
+        BankRow(**{k: r[k] for k in BankRow.__struct_fields__})
+        for r in await conn.fetch(Q.by_bank, pool_id)
+    ]
+    paths = {r["kind"]: r for r in await conn.fetch(Q.by_path, pool_id)}
+    by_path = [
+        PathRow(
+            kind=k,
+            received_fen=paths[k]["received_fen"] if k in paths else 0,
+            outstanding_fen=paths[k]["outstanding_fen"] if k in paths else 0,
+        )
+        for k in RECEIPT_KINDS
+    ]
+
+    current = await rule_in_force(conn, pool_id, today)
+    budget: Budget | None = None
+    limits: list[LimitRow] = []
+    fuses: list[FuseRow] = []
+    if current is not None:
+        rule = current[1]
+        if rule.annual_budget_fen is not None:
+            y0 = datetime.combine(date(today.year, 1, 1), time(), CHINA)
+            y1 = datetime.combine(date(today.year + 1, 1, 1), time(), CHINA)
+            used = int(await conn.fetchval(QP.budget_used, pool_id, y0, y1, None))
+            budget = Budget(
+                year=today.year,
+                annual_budget_fen=rule.annual_budget_fen,
+                used_fen=used,
+                remaining_fen=max(0, rule.annual_budget_fen - used),
+            )
+        if rule.aggregate_limit_bp is not None:
+            for b in by_bank:
+                limit = b.principal_fen * rule.aggregate_limit_bp // BP
+                used = b.paid_fen + b.parked_fen
+                limits.append(
+                    LimitRow(
+                        bank_org_id=b.bank_org_id,
+                        bank_name=b.bank_name,
+                        limit_bp=rule.aggregate_limit_bp,
+                        enrolled_fen=b.principal_fen,
+                        limit_fen=limit,
+                        used_fen=used,
+                        remaining_fen=max(0, limit - used),
+                    )
+                )
+        if rule.fuse is not None:
+            loans: dict[int, tuple[str, list[FuseLoan]]] = {}
+            for r in await conn.fetch(Q.fuse_loans, pool_id):
+                loans.setdefault(r["bank_org_id"], (r["bank_name"], []))[1].append(
+                    FuseLoan(
+                        balance_fen=r["balance_fen"],
+                        non_performing=r["non_performing"],
+                        renewal=r["renewal"],
+                    )
+                )
+            for bank_id, (name, bank_loans) in loans.items():
+                status = fuse_status(rule.fuse, bank_loans)
+                fuses.append(
+                    FuseRow(
+                        bank_org_id=bank_id,
+                        bank_name=name,
+                        ratio_bp=status.ratio_bp,
+                        threshold_bp=rule.fuse.npl_threshold_bp,
+                        tripped=status.tripped,
+                        renewed_fen=status.renewed_fen,
+                        renewable_fen=status.renewable_fen,
+                        lines=[Text(x.zh, x.en) for x in status.lines],
+                    )
+                )
+
+    fund = accounts.pool_fund(pool_id, pool["org_id"]).code
+    return Dashboard(
+        pool=pool_out(pool),
+        as_of=today,
+        rule_version=current[0] if current else None,
+        exposure=Tally(count=exposure["loans"], amount_fen=exposure["principal_fen"]),
+        claims=claims,
+        compensation_paid_fen=claims.paid.amount_fen,
+        parked_fen=claims.parked.amount_fen,
+        recoveries_received_fen=received,
+        recoveries_outstanding_fen=outstanding,
+        recovery_rate_bp=rate_bp(received, claims.paid.amount_fen),
+        fund_balance_fen=int(await conn.fetchval(Q.account_balance, fund)),
+        monthly=monthly,
+        by_bank=by_bank,
+        by_path=by_path,
+        budget=budget,
+        limits=limits,
+        fuses=fuses,
+    )
+
+
+# --- drill-down: the postings behind a figure ------------------------------------------------
+
+
+class FigureSpec(NamedTuple):
+    accounts: tuple[str, ...]  # the pool's accounts the figure sums legs of
+    kinds: tuple[str, ...] | None  # entry source kinds; None: any
+    sign: int  # +1 debit-positive, -1 for a liability read as an amount owed
+
+
+FIGURES: dict[str, FigureSpec] = {
+    # debit pool:N:recoverable when a claim is paid, or a parked deposit released
+    "compensation_paid": FigureSpec(("recoverable",), ("claim_paid", "claim_released"), 1),
+    # debit pool:N:parked when parked, credit it when released: what is still held
+    "parked": FigureSpec(("parked",), ("claim_parked", "claim_released"), 1),
+    # payable:pool:N is debited when the pool's statement shows the transfer
+    "recoveries_received": FigureSpec(("payable",), ("payout_received",), 1),
+    # credited by a receipt, debited by its reversal or by the transfer received
+    "recoveries_outstanding": FigureSpec(
+        ("payable",), ("receipt", "receipt_reversed", "payout_received"), -1
+    ),
+    "fund": FigureSpec(("fund",), None, 1),
+    "all": FigureSpec(("fund", "capital", "recoverable", "parked", "payable"), None, 1),
+}
+
+
+def account_code(pool: asyncpg.Record, which: str) -> str:
+    pid, org = pool["id"], pool["org_id"]
+    made = {
+        "fund": accounts.pool_fund,
+        "capital": accounts.pool_capital,
+        "recoverable": accounts.pool_recoverable,
+        "parked": accounts.pool_parked,
+    }
+    if which == "payable":
+        return accounts.payable("pool", pid, org).code
+    return made[which](pid, org).code
+
+
+class DrillFilter(msgspec.Struct, frozen=True, kw_only=True):
+    month: str | None = None
+    bank_org_id: int | None = None
+    kind: str | None = None
+
+
+class LegOut(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    name: str
+    amount_fen: int  # debit > 0, credit < 0
+
+
+class PostingOut(msgspec.Struct, frozen=True, kw_only=True):
+    entry_id: int
+    source_kind: str
+    source_id: str
+    memo: str
+    at: datetime
+    reverses: int | None
+    bank_org_id: int | None
+    receipt_kind: str | None
+    focus_fen: int  # this entry's part of the figure (signed as the figure)
+    legs: list[LegOut]
+
+
+class PostingsOut(msgspec.Struct, frozen=True, kw_only=True):
+    figure: str
+    accounts: list[str]
+    filter: DrillFilter
+    total_fen: int | None  # the figure these postings make (None for "all")
+    entries: int  # how many match; `postings` holds at most POSTINGS_LIMIT, newest first
+    postings: list[PostingOut]
+
+
+OTHER_PAYEES = "other"
+
+
+def _visible(code: str, owner_org_id: int | None, own: set[str]) -> bool:
+    """A pool manager sees its own accounts and the exchange's (clearing, proceeds,
+    commission); what a receipt owes other payees is summed into one line."""
+    if code in own:
+        return True
+    return owner_org_id is None and not code.startswith("payable:")
+
+
+def check_filter(figure: str, filt: DrillFilter) -> None:
+    if figure not in FIGURES:
+        raise Invalid(f"figure is one of {', '.join(FIGURES)}", field="figure")
+    if filt.month is not None:
+        month_bounds(filt.month)
+    if filt.kind is not None and filt.kind not in RECEIPT_KINDS:
+        raise Invalid(f"kind is one of {', '.join(RECEIPT_KINDS)}", field="kind")
+
+
+async def postings(
+    conn: Conn,
+    pool: asyncpg.Record,
+    figure: str,
+    filt: DrillFilter,
+    *,
+    limit: int = POSTINGS_LIMIT,
+) -> PostingsOut:
+    check_filter(figure, filt)
+    spec = FIGURES[figure]
+    focus = [account_code(pool, a) for a in spec.accounts]
+    own = {account_code(pool, a) for a in FIGURES["all"].accounts}
+    start, end = month_bounds(filt.month) if filt.month else (None, None)
+    rows = await conn.fetch(
+        Q.postings,
+        focus,
+        list(spec.kinds) if spec.kinds is not None else None,
+        start,
+        end,
+        filt.bank_org_id,
+        filt.kind,
+        limit,
+    )
+    legs: dict[int, list[LegOut]] = {}
+    others: dict[int, int] = {}
+    for r in await conn.fetch(Q.legs_of_entries, [r["id"] for r in rows]):
+        if _visible(r["code"], r["owner_org_id"], own):
+            legs.setdefault(r["entry_id"], []).append(
+                LegOut(account=r["code"], name=r["name"], amount_fen=r["amount_fen"])
+            )
+        else:
+            others[r["entry_id"]] = others.get(r["entry_id"], 0) + r["amount_fen"]
+    for entry_id, fen in others.items():
+        legs.setdefault(entry_id, []).append(
+            LegOut(account=OTHER_PAYEES, name="其他收款方 other payees", amount_fen=fen)
+        )
+    return PostingsOut(
+        figure=figure,
+        accounts=focus,
+        filter=filt,
+        total_fen=(None if figure == "all" else (spec.sign * rows[0]["total_fen"] if rows else 0)),
+        entries=rows[0]["entries"] if rows else 0,
+        postings=[
+            PostingOut(
+                entry_id=r["id"],
+                source_kind=r["source_kind"],
+                source_id=r["source_id"],
+                memo=r["memo"],
+                at=r["at"],
+                reverses=r["reverses"],
+                bank_org_id=r["bank_org_id"],
+                receipt_kind=r["receipt_kind"],
+                focus_fen=spec.sign * r["focus_fen"],
+                legs=legs.get(r["id"], []),
+            )
+            for r in rows
+        ],
+    )
+
+
+class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    receipt_id: int
+    case_id: int
+    case_reference: str
+    bank_org_id: int
+    bank_name: str
+    receipt_kind: str
+    amount_fen: int
+    reference: str
+    status: str
+    created_at: datetime
+    received_at: datetime | None
+
+
+async def payouts(
+    conn: Conn, pool: asyncpg.Record, status: str | None, filt: DrillFilter
+) -> list[PayoutOut]:
+    start, end = month_bounds(filt.month) if filt.month else (None, None)
+    rows = await conn.fetch(
+        Q.pool_payouts, pool["id"], status, filt.bank_org_id, filt.kind, start, end
+    )
+    return [PayoutOut(**{k: r[k] for k in PayoutOut.__struct_fields__}) for r in rows]
+
+
+async def enrolments(
+    conn: Conn, pool: asyncpg.Record, bank_org_id: int | None
+) -> list[asyncpg.Record]:
+    return list(await conn.fetch(Q.enrolments, pool["id"], bank_org_id))
+
+
+# --- claims ----------------------------------------------------------------------------------
+
+
+class ClaimOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    pool_id: int
+    pool_code: str
+    bank_org_id: int
+    bank_name: str
+    loan_id: int
+    loan_no: str
+    rule_version: int
+    timing: str
+    status: str
+    loss_fen: int
+    amount_fen: int
+    explanation: list[Text]
+    reason: str | None
+    filed_by: str
+    filed_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    paid_at: datetime | None
+
+
+def _claim(r: asyncpg.Record) -> ClaimOut:
+    return ClaimOut(
+        id=r["id"],
+        pool_id=r["pool_id"],
+        pool_code=r["pool_code"],
+        bank_org_id=r["bank_org_id"],
+        bank_name=r["bank_name"],
+        loan_id=r["loan_id"],
+        loan_no=r["loan_no"],
+        rule_version=r["rule_version"],
+        timing=r["timing"],
+        status=r["status"],
+        loss_fen=r["loss_fen"],
+        amount_fen=r["amount_fen"],
+        explanation=[Text(x["zh"], x["en"]) for x in r["explanation"]],
+        reason=r["reason"],
+        filed_by=r["filed_by_name"],
+        filed_at=r["filed_at"],
+        decided_by=r["decided_by_name"],
+        decided_at=r["decided_at"],
+        paid_at=r["paid_at"],
+    )
+
+
+async def claims(
+    conn: Conn,
+    org_id: int,
+    *,
+    pool_id: int | None = None,
+    status: str | None = None,
+    bank_org_id: int | None = None,
+    claim_id: int | None = None,
+    limit: int = CLAIMS_LIMIT,
+) -> list[ClaimOut]:
+    if status is not None and status not in CLAIM_STATUSES:
+        raise Invalid(f"status is one of {', '.join(CLAIM_STATUSES)}", field="status")
+    rows = await conn.fetch(Q.claims_of_org, org_id, pool_id, status, bank_org_id, limit, claim_id)
+    return [_claim(r) for r in rows]
+
+
+class Preview(msgspec.Struct, frozen=True, kw_only=True):
+    """What approving a filed claim would pay now (the budget or limit may have moved)."""
+
+    eligible: bool
+    amount_fen: int
+    lines: list[Text]
+
+
+async def preview(conn: Conn, at: datetime, claim: ClaimOut) -> Preview:
+    view = await services.assess_loan(
+        conn, at, claim.bank_org_id, claim.loan_id, exclude_claim=claim.id
+    )
+    a = view.assessment
+    return Preview(
+        eligible=a.eligible,
+        amount_fen=a.amount_fen,
+        lines=[Text(x.zh, x.en) for x in a.lines],
+    )
+
+
+Decision = Literal["approve", "reject"]
+
+
+async def decide(
+    db: asyncpg.Pool,
+    at: datetime,
+    *,
+    org_id: int,
+    user_id: int,
+    claim_id: int,
+    decision: str,
+    reason: str,
+    pool_id: int | None = None,
+) -> ClaimOut:
+    """Approve or reject one claim, in one transaction (`services.decide_claim` locks the
+    pool, then the claim: of two approvals at once, the second gets 409 `decided`)."""
+    if decision not in ("approve", "reject"):
+        raise Invalid("decision is approve or reject", field="decision")
+    if len(reason) > 2000:
+        raise Invalid("a reason is at most 2,000 characters", field="reason")
+    async with db.acquire() as conn, conn.transaction():
+        if pool_id is not None:
+            await services.own_pool(conn, org_id, pool_id)
+            owner = await conn.fetchval(
+                "SELECT pool_id FROM compensation_claims WHERE id = $1", claim_id
+            )
+            if owner != pool_id:
+                raise NotFound("no such claim")
+        await services.decide_claim(
+            conn,
+            at=at,
+            pool_org_id=org_id,
+            user_id=user_id,
+            claim_id=claim_id,
+            approve=decision == "approve",
+            reason=reason,
+        )
+        return (await claims(conn, org_id, claim_id=claim_id, limit=1))[0]
+
+
+# --- rule versions ---------------------------------------------------------------------------
+
+
+class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    version: int
+    effective_from: date
+    note: str
+    rule: dict[str, Any]
+    description: list[Text]
+    loans: int  # enrolled under this version (they keep it)
+    in_force: bool  # the version a loan enrolled today gets
+    created_at: datetime
+    created_by: str | None
+
+
+class NewRuleVersion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    rule: dict[str, Any]
+    effective_from: date
+    note: str = ""
+
+
+def _pct(bp: int) -> str:
+    return f"{bp / 100:g} %"
+
+
+def describe_rule(rule: PoolRule) -> list[Text]:
+    """The rule read aloud, one line per clause, in both languages."""
+    out: list[Text] = []
+    ratio = " : ".join(f"{p.label or p.name} {p.weight}" for p in rule.shares)
+    if rule.tiers:
+        tiers = ", ".join(
+            (
+                f"≤ {format_cny(t.principal_up_to_fen)}"
+                if t.principal_up_to_fen is not None
+                else "以上"
+            )
+            + f" {_pct(t.rate_bp)}"
+            for t in rule.tiers
+        )
+        tiers_en = ", ".join(
+            (
+                f"up to {format_cny(t.principal_up_to_fen)}"
+                if t.principal_up_to_fen is not None
+                else "above"
+            )
+            + f" {_pct(t.rate_bp)}"
+            for t in rule.tiers
+        )
+        out.append(
+            Text(
+                f"按登记本金分级补偿：{tiers}；其余按 {ratio} 分担",
+                f"Tiered by enrolled principal: {tiers_en}; the rest shared {ratio}",
+            )
+        )
+    else:
+        fund = next(p for p in rule.shares if p.name == FUND)
+        total = sum(p.weight for p in rule.shares)
+        out.append(
+            Text(
+                f"损失分担 {ratio}（资金池 {fund.weight}/{total}）",
+                f"Loss shared {ratio} (the pool bears {fund.weight}/{total})",
+            )
+        )
+    if rule.basis == "principal_loss":
+        out.append(Text("补偿基数：本金损失", "Basis: the principal loss"))
+    else:
+        out.append(
+            Text("补偿基数：净损失（债权减回收）", "Basis: the net loss (claim less recoveries)")
+        )
+    if rule.cap_per_loan_fen is not None:
+        c = format_cny(rule.cap_per_loan_fen)
+        out.append(Text(f"单笔贷款补偿上限 {c}", f"At most {c} per loan"))
+    if rule.aggregate_limit_bp is not None:
+        p = _pct(rule.aggregate_limit_bp)
+        out.append(
+            Text(
+                f"补偿总额不超过该银行登记本金的 {p}",
+                f"Compensation to a bank at most {p} of its enrolled principal",
+            )
+        )
+    if rule.annual_budget_fen is not None:
+        b = format_cny(rule.annual_budget_fen)
+        out.append(Text(f"年度补偿预算 {b}", f"Annual budget {b}"))
+    wait = []
+    if rule.wait_months:
+        wait.append((f"{rule.wait_months} 个月", f"{rule.wait_months} months"))
+    if rule.wait_days:
+        wait.append((f"{rule.wait_days} 天", f"{rule.wait_days} days"))
+    wait_zh = " ".join(w[0] for w in wait)
+    wait_en = " and ".join(w[1] for w in wait)
+    if rule.timing == "after_loss":
+        out.append(
+            Text(
+                "损失确定（处置结案或核销）后补偿",
+                "Paid once the loss is realised (case closed or written off)",
+            )
+        )
+    elif rule.timing == "advance":
+        out.append(
+            Text(
+                f"前补偿：贷款不良满 {wait_zh} 后，无需核销",
+                f"In advance: {wait_en} after the loan turned non-performing, no write-off needed",
+            )
+        )
+    else:
+        out.append(
+            Text(
+                f"保证金：贷款不良满 {wait_zh} 后存入保证金账户，核销完成后兑付",
+                f"Guarantee deposit: parked {wait_en} after the loan turned non-performing, "
+                "paid out once the write-off completes",
+            )
+        )
+    if rule.max_loan_fen is not None:
+        m = format_cny(rule.max_loan_fen)
+        out.append(Text(f"单笔贷款不超过 {m} 方可登记", f"Loans up to {m} may be enrolled"))
+    if rule.fuse is not None:
+        f = rule.fuse
+        out.append(
+            Text(
+                f"熔断：不良率达 {_pct(f.npl_threshold_bp)} 时，续贷不超过余额的 "
+                f"{_pct(f.renewable_share_bp)}，续贷按 {_pct(f.renewal_weight_bp)} 计入不良率",
+                f"Fuse: at an NPL ratio of {_pct(f.npl_threshold_bp)}, renewals at most "
+                f"{_pct(f.renewable_share_bp)} of the balance, renewals counted at "
+                f"{_pct(f.renewal_weight_bp)}",
+            )
+        )
+    return out
+
+
+async def rule_versions(conn: Conn, pool_id: int, today: date) -> list[RuleVersionOut]:
+    current = await conn.fetchrow(QP.rule_in_force, pool_id, today)
+    return [
+        RuleVersionOut(
+            id=r["id"],
+            version=r["version"],
+            effective_from=r["effective_from"],
+            note=r["note"],
+            rule=r["rule"],
+            description=describe_rule(parse_rule(r["rule"])),
+            loans=r["loans"],
+            in_force=current is not None and current["id"] == r["id"],
+            created_at=r["created_at"],
+            created_by=r["created_by_name"],
+        )
+        for r in await conn.fetch(Q.rule_versions, pool_id)
+    ]
+
+
+async def add_version(
+    db: asyncpg.Pool,
+    at: datetime,
+    *,
+    org_id: int,
+    user_id: int,
+    pool_id: int,
+    data: NewRuleVersion,
+) -> RuleVersionOut:
+    """A new rule version, in force from `effective_from` (today or later: a version never
+    reaches back; loans enrolled before keep theirs). Invalid names the rule's field as
+    `rule.<path>`."""
+    today = china_today(at)
+    if data.effective_from < today:
+        raise Invalid(
+            f"a new version takes effect today ({today}) or later", field="effective_from"
+        )
+    if len(data.note) > 2000:
+        raise Invalid("a note is at most 2,000 characters", field="note")
+    try:
+        rule = parse_rule(data.rule)
+    except Invalid as exc:
+        raise Invalid(exc.message, field=f"rule.{exc.field}" if exc.field else "rule") from exc
+    async with db.acquire() as conn, conn.transaction():
+        await services.own_pool(conn, org_id, pool_id)
+        row = await services.add_rule_version(
+            conn,
+            at=at,
+            pool_id=pool_id,
+            rule=rule,
+            effective_from=data.effective_from,
+            note=data.note.strip(),
+            actor_user_id=user_id,
+        )
+        versions = await rule_versions(conn, pool_id, today)
+    return next(v for v in versions if v.id == row["id"])
+
+
+# --- charts: server-rendered SVG bars ---------------------------------------------------------
+
+
+class Bar(msgspec.Struct, frozen=True, kw_only=True):
+    x: float
+    y: float
+    width: float
+    height: float
+    series: int
+    value_fen: int
+    href: str | None
+
+
+class Group(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    short: str  # what fits under the bars
+    x: float  # the label's centre
+    bars: list[Bar]
+
+
+class Tick(msgspec.Struct, frozen=True, kw_only=True):
+    y: float
+    label: str
+
+
+class Chart(msgspec.Struct, frozen=True, kw_only=True):
+    width: int
+    height: int
+    left: int
+    plot_top: int
+    plot_bottom: int
+    groups: list[Group]
+    ticks: list[Tick]
+
+
+CHART_W, CHART_H, LEFT, TOP, BOTTOM = 720, 240, 110, 12, 40
+
+
+def _axis(fen: int) -> str:
+    return "¥" + f"{fen // 100:,}"
+
+
+def bar_chart(rows: list[tuple[str, list[int], list[str | None]]], *, short: int = 10) -> Chart:
+    """Grouped vertical bars, one group per row (label, values per series, links per bar).
+    Heights are proportional to the largest value; the y axis has 0, half and the top."""
+    top = max((v for _, values, _ in rows for v in values), default=0) or 1
+    plot_w = CHART_W - LEFT - 10
+    plot_h = CHART_H - TOP - BOTTOM
+    base = TOP + plot_h
+    groups: list[Group] = []
+    n = max(1, len(rows))
+    group_w = plot_w / n
+    for i, (label, values, hrefs) in enumerate(rows):
+        k = max(1, len(values))
+        bar_w = group_w * 0.8 / k
+        x0 = LEFT + i * group_w + group_w * 0.1
+        bars = []
+        for j, (value, href) in enumerate(zip(values, hrefs, strict=True)):
+            h = round(plot_h * value / top, 1)
+            bars.append(
+                Bar(
+                    x=round(x0 + j * bar_w, 1),
+                    y=round(base - h, 1),
+                    width=round(max(bar_w - 1, 1), 1),
+                    height=h,
+                    series=j,
+                    value_fen=value,
+                    href=href,
+                )
+            )
+        groups.append(
+            Group(
+                label=label,
+                short=label if len(label) <= short else label[: short - 1] + "…",
+                x=round(LEFT + i * group_w + group_w / 2, 1),
+                bars=bars,
+            )
+        )
+    ticks = [
+        Tick(y=float(base), label=_axis(0)),
+        Tick(y=round(base - plot_h / 2, 1), label=_axis(top // 2)),
+        Tick(y=float(TOP), label=_axis(top)),
+    ]
+    return Chart(
+        width=CHART_W,
+        height=CHART_H,
+        left=LEFT,
+        plot_top=TOP,
+        plot_bottom=base,
+        groups=groups,
+        ticks=ticks,
+    )

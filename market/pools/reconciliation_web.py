@@ -1,0 +1,244 @@
+"""The reconciliation pages of pools and banks: import a statement, the statements, open
+exceptions with their reasons, matching by hand, and CSV statements of payouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from market.accounts.models import Viewer
+from market.collateral.csv_import import ImportRejected
+from market.collateral.models import RowError
+from market.deps import ClockDep, PoolDep, ViewerDep
+from market.errors import AppError, Invalid
+from market.pools import reconciliation as recon
+from market.pools import services
+from market.web import language, page, require
+
+
+def _reconciler(viewer: Viewer | None) -> Viewer:
+    me = require(viewer)
+    recon.require_reconciler(me.org_kind, me.org_status)
+    return me
+
+
+async def _index(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    *,
+    errors: dict[str, str] | None = None,
+    rejected: list[RowError] | None = None,
+    values: dict[str, str] | None = None,
+    matched: int | None = None,
+    status_code: int = 200,
+) -> Template:
+    async with pool.acquire() as conn:
+        statements = await recon.list_statements(conn, me.org_id, limit=50)
+        exceptions = await recon.open_lines(conn, me.org_id)
+        expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
+        cases = await recon.cases_with_payouts(conn, me.org_id)
+        pools = (
+            list(await conn.fetch(services.Q.pools_of_org, me.org_id))
+            if me.org_kind == "pool"
+            else []
+        )
+    by_amount: dict[int, list[recon.PayoutOut]] = {}
+    for p in expected:
+        by_amount.setdefault(p.amount_fen, []).append(p)
+    return page(
+        request,
+        "pools/reconciliation_index.html",
+        me,
+        status_code=status_code,
+        statements=statements,
+        exceptions=exceptions,
+        expected=expected,
+        by_amount=by_amount,
+        cases=cases,
+        pools=pools,
+        errors=errors or {},
+        rejected=rejected or [],
+        values=values or {},
+        matched=matched,
+        max_mb=recon.MAX_FILE_BYTES // (1024 * 1024),
+    )
+
+
+def _csv(body: bytes, filename: str) -> Response[bytes]:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers=recon.csv_response_headers(filename),
+    )
+
+
+def _lang(request: Request[Any, Any, State], me: Viewer, lang: str | None) -> str:
+    return lang if lang in ("zh", "en") else language(request, me)
+
+
+class ReconciliationPages(Controller):
+    path = "/reconciliation"
+    include_in_schema = False
+
+    @get("/", operation_id="web_reconciliation")
+    async def index(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        matched: FromQuery[int | None] = None,
+    ) -> Template:
+        me = _reconciler(viewer)
+        return await _index(request, pool, me, matched=matched)
+
+    @post("/statements", operation_id="web_reconciliation_upload")
+    async def upload(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        viewer: ViewerDep,
+    ) -> Template | Redirect:
+        """Import the statement now (one transaction), then show it line by line."""
+        me = _reconciler(viewer)
+        form = await request.form()
+        upload = form.get("file")
+        try:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise Invalid("choose a CSV file to upload", field="file")
+            data = await upload.read()
+            async with pool.acquire() as conn, conn.transaction():
+                out = await recon.import_statement(
+                    conn,
+                    at=clock.now(),
+                    org_id=me.org_id,
+                    user_id=me.user_id,
+                    filename=upload.filename,
+                    data=data,
+                )
+        except ImportRejected as exc:
+            return await _index(
+                request,
+                pool,
+                me,
+                errors={"file": exc.message},
+                rejected=exc.errors,
+                status_code=exc.status,
+            )
+        except AppError as exc:
+            if exc.status in (401, 403):
+                raise
+            return await _index(
+                request, pool, me, errors={"file": exc.message}, status_code=exc.status
+            )
+        return Redirect(f"/reconciliation/statements/{out.statement.id}", status_code=303)
+
+    @get("/statements/{statement_id:int}", operation_id="web_reconciliation_statement")
+    async def statement(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        statement_id: FromPath[int],
+    ) -> Template:
+        me = _reconciler(viewer)
+        async with pool.acquire() as conn:
+            detail = await recon.statement_detail(conn, me.org_id, statement_id)
+        return page(request, "pools/reconciliation_statement.html", me, detail=detail)
+
+    @post("/lines/{line_id:int}/match", operation_id="web_reconciliation_match")
+    async def match(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        viewer: ViewerDep,
+        line_id: FromPath[int],
+    ) -> Template | Redirect:
+        me = _reconciler(viewer)
+        form = await request.form()
+        reference = str(form.get("reference") or "")
+        note = str(form.get("note") or "")
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                line = await recon.match_line(
+                    conn,
+                    at=clock.now(),
+                    org_id=me.org_id,
+                    user_id=me.user_id,
+                    line_id=line_id,
+                    reference=reference,
+                    note=note,
+                )
+        except AppError as exc:
+            if exc.status in (401, 403) or (exc.status == 404 and exc.field != "reference"):
+                raise
+            return await _index(
+                request,
+                pool,
+                me,
+                errors={f"line-{line_id}": exc.message},
+                values={f"line-{line_id}": reference, f"note-{line_id}": note},
+                status_code=exc.status,
+            )
+        return Redirect(f"/reconciliation?matched={line.line_no}", status_code=303)
+
+    @get("/template.csv", operation_id="web_reconciliation_template")
+    async def template(
+        self,
+        request: Request[Any, Any, State],
+        viewer: ViewerDep,
+        lang: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        me = _reconciler(viewer)
+        return _csv(recon.template_csv(_lang(request, me, lang)), "statement-example.csv")
+
+    @get("/exports/pool/{pool_id:int}", operation_id="web_reconciliation_export_pool")
+    async def export_pool(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        pool_id: FromPath[int],
+        lang: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        """Every payout to one of the manager's pools (another's pool: 404)."""
+        me = _reconciler(viewer)
+        async with pool.acquire() as conn:
+            code, rows = await recon.pool_statement(conn, me.org_id, pool_id)
+        body = recon.export_csv(rows, _lang(request, me, lang))
+        return _csv(body, f"statement-pool-{code}.csv")
+
+    @get("/exports/bank", operation_id="web_reconciliation_export_bank")
+    async def export_bank(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        lang: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        me = _reconciler(viewer)
+        async with pool.acquire() as conn:
+            rows = await recon.bank_statement(conn, me.org_id, me.org_kind)
+        return _csv(recon.export_csv(rows, _lang(request, me, lang)), "statement-bank.csv")
+
+    @get("/exports/case/{case_id:int}", operation_id="web_reconciliation_export_case")
+    async def export_case(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        case_id: FromPath[int],
+        lang: FromQuery[str | None] = None,
+    ) -> Response[bytes]:
+        me = _reconciler(viewer)
+        async with pool.acquire() as conn:
+            reference, rows = await recon.case_statement(conn, me.org_id, case_id)
+        body = recon.export_csv(rows, _lang(request, me, lang))
+        return _csv(body, f"statement-case-{reference}.csv")

@@ -1,0 +1,912 @@
+"""Reconciliation (issue 6 item 4): a pool or a bank imports the bank statement of the
+transfers it received; lines are matched to expected payouts by reference, amount and
+date; the rest are listed with reasons and matched by hand, audited; statements of payouts
+per pool, per bank and per case export as CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from market.clock import FrozenClock
+from market.collateral.csv_import import ImportRejected
+from market.errors import AppError, Conflict, Invalid, NotFound
+from market.ledger import balance
+from market.pools import reconciliation as recon
+from market.pools import services
+from market.pools.reconciliation import Expected, StatementLine, classify, edit_distance
+from tests.factories import csrf, make_token, sign_in
+from tests.pools.scene import SHENZHEN, Loan, PoolOrg, claim_and_pay, make_loan, make_pool, receive
+
+Client = AsyncTestClient[Any]
+DAY = date(2026, 1, 5)  # the FrozenClock's day in Asia/Shanghai
+
+
+@dataclass
+class Scene:
+    pool_org: PoolOrg
+    loan: Loan
+    pool_payouts: list[asyncpg.Record]  # the pool's expected payouts, oldest first
+    bank_payouts: list[asyncpg.Record]
+
+
+async def scene(
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    receipts: tuple[int, ...] = (20_000_000, 10_000_000, 5_000_000, 4_000_000),
+) -> Scene:
+    """A Shenzhen-rule pool (fund 1 : bank 1) that paid CNY 1.5 m on a CNY 3 m written-off
+    loan; each receipt on the case is then split half to the pool, half to the bank."""
+    at = clock.now()
+    p = await make_pool(pool, at, SHENZHEN)
+    loan = await make_loan(pool, at, principal_fen=300_000_000, enrol_in=p)
+    async with pool.acquire() as conn, conn.transaction():
+        await services.write_off(
+            conn,
+            at=at,
+            bank_org_id=loan.bank_org,
+            user_id=loan.bank_user,
+            loan_id=loan.loan_id,
+            on=DAY,
+        )
+    await claim_and_pay(pool, at, loan, p)
+    for fen in receipts:
+        await receive(pool, at, loan.case_id, fen)
+    rows = await pool.fetch("SELECT * FROM payouts WHERE case_id = $1 ORDER BY id", loan.case_id)
+    return Scene(
+        p,
+        loan,
+        [r for r in rows if r["payee_kind"] == "pool"],
+        [r for r in rows if r["payee_kind"] == "bank"],
+    )
+
+
+def statement_csv(
+    *lines: tuple[str, str, str, str, str], header: str = "交易日期,金额,附言,对方户名,流水号"
+) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(header.split(","))
+    for line in lines:
+        w.writerow(line)
+    return out.getvalue().encode("utf-8")
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
+
+
+def typo(reference: str) -> str:
+    """One character changed (as a person retyping the reference would)."""
+    last = reference[-1]
+    return reference[:-1] + ("A" if last != "A" else "B")
+
+
+async def do_import(
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    org: int,
+    user: int,
+    data: bytes,
+    name: str = "statement.csv",
+) -> recon.ImportOut:
+    async with pool.acquire() as conn, conn.transaction():
+        return await recon.import_statement(
+            conn, at=clock.now(), org_id=org, user_id=user, filename=name, data=data
+        )
+
+
+async def do_match(
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    org: int,
+    user: int,
+    line_id: int,
+    reference: str,
+    note: str = "",
+) -> recon.LineOut:
+    async with pool.acquire() as conn, conn.transaction():
+        return await recon.match_line(
+            conn,
+            at=clock.now(),
+            org_id=org,
+            user_id=user,
+            line_id=line_id,
+            reference=reference,
+            note=note,
+        )
+
+
+async def received_entries(pool: asyncpg.Pool, payout_id: int) -> int:
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger_entries WHERE source_kind = 'payout_received' AND source_id = $1",
+            str(payout_id),
+        )
+    )
+
+
+# --- the issue's must-show ------------------------------------------------------------------
+
+
+async def test_matched_amount_mismatch_reference_typo_and_unknown_each_classified(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a, b, c, _d = s.pool_payouts
+    # Receipts of 200,000 / 100,000 / 50,000 / 40,000 split 1 : 1 → the pool expects half.
+    assert [p["amount_fen"] for p in s.pool_payouts] == [
+        10_000_000,
+        5_000_000,
+        2_500_000,
+        2_000_000,
+    ]
+    wrong_ref = typo(c["reference"])
+    data = statement_csv(
+        # 1. matched: the reference in lower case with spaces, inside a longer message
+        (
+            "2026-01-05",
+            yuan(a["amount_fen"]),
+            f"回款 {a['reference'][:6].lower()} {a['reference'][6:].lower()}",
+            "知识产权交易所",
+            "T0001",
+        ),
+        # 2. amount mismatch: the right reference, CNY 100 short
+        ("2026/1/5", yuan(b["amount_fen"] - 10_000), b["reference"], "知识产权交易所", "T0002"),
+        # 3. reference typo: one character wrong, the right amount
+        ("20260105", yuan(c["amount_fen"]), wrong_ref, "知识产权交易所", "T0003"),
+        # 4. unknown: a transfer that has nothing to do with any expected recovery
+        ("2026-01-05", "12,345.67", "货款 合同ZS-2025-118", "中山某贸易公司", "T0004"),
+    )
+    out = await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)
+
+    by_line = {ln.line_no: ln for ln in out.lines}
+    assert [by_line[n].status for n in (2, 3, 4, 5)] == [
+        "matched",
+        "amount_mismatch",
+        "reference_typo",
+        "unknown",
+    ]
+    assert out.counts == {
+        "matched": 1,
+        "amount_mismatch": 1,
+        "reference_typo": 1,
+        "unknown": 1,
+        "manual": 0,
+    }
+    matched, mismatch, wrong, unknown = (by_line[n] for n in (2, 3, 4, 5))
+    assert matched.payout_id == a["id"] and matched.payout_reference == a["reference"]
+    assert mismatch.payout_id is None and mismatch.candidate_id == b["id"]
+    assert mismatch.reason_en == (
+        f"{b['reference']} expects ¥{yuan(b['amount_fen'])}, got ¥{yuan(b['amount_fen'] - 10_000)}"
+        " (difference -¥100.00)"
+    )
+    assert "应收 ¥50,000.00，实收 ¥49,900.00" in mismatch.reason_zh
+    assert wrong.payout_id is None and wrong.candidate_id == c["id"]
+    assert wrong.candidate_reference == c["reference"]
+    assert f"closest open one is {c['reference']} (1 character off, same amount" in wrong.reason_en
+    assert unknown.payout_id is None and unknown.candidate_id is None
+    assert "fits an open transfer" in unknown.reason_en
+
+    # Only the matched line moved money: its payout is received, with one ledger entry.
+    status = dict(
+        await pool.fetch("SELECT id, status FROM payouts WHERE case_id = $1", s.loan.case_id)
+    )
+    assert status[a["id"]] == "received"
+    assert status[b["id"]] == status[c["id"]] == "expected"
+    assert await received_entries(pool, a["id"]) == 1
+    assert await received_entries(pool, b["id"]) == 0
+    # The pool's recoverable compensation turned back into fund money for that payout only.
+    async with pool.acquire() as conn:
+        recoverable = await balance(conn, f"pool:{s.pool_org.pool_id}:recoverable")
+    assert recoverable == 150_000_000 - a["amount_fen"]
+    audit = await pool.fetchrow("SELECT * FROM audit_log WHERE action = 'statement.import'")
+    assert (
+        audit["chain_org_id"] == s.pool_org.org_id and audit["actor_user_id"] == s.pool_org.user_id
+    )
+    assert audit["after"]["counts"]["matched"] == 1 and audit["after"]["settled"] == [
+        a["reference"]
+    ]
+
+
+# --- all or nothing, once per file ------------------------------------------------------------
+
+
+async def api_headers(pool: asyncpg.Pool, clock: FrozenClock, user: int) -> dict[str, str]:
+    token = await make_token(pool, clock.now(), user, ["pools:read", "pools:write"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def written(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
+    return (
+        await pool.fetchval("SELECT count(*) FROM statements"),
+        await pool.fetchval("SELECT count(*) FROM statement_lines"),
+        await pool.fetchval("SELECT count(*) FROM payouts WHERE status = 'received'"),
+        await pool.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'statement%'"),
+    )
+
+
+async def test_a_bad_line_rejects_the_file_naming_line_and_column_and_writes_nothing(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a = s.pool_payouts[0]
+    headers = await api_headers(pool, clock, s.pool_org.user_id)
+    data = statement_csv(
+        ("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"),  # fine, would match
+        ("2026-01-05", "1,5", "HKXXXX", "交易所", "T2"),  # European decimal comma
+        ("2026-02-30", "100.00", "HKYYYY", "交易所", "T3"),  # no such day
+        ("2026-01-06", "100.00", "HKZZZZ", "交易所", "T1"),  # tomorrow, and T1 again
+    )
+    r = await client.post(
+        "/api/v1/reconciliation/statements?filename=一月.csv",
+        content=data,
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_csv" and body["field"] == "file"
+    assert body["message"].startswith(
+        "一月.csv was not imported, nothing was written: line 3, column 金额:"
+    )
+    problems = [(d["line"], d["column"], d["key"]) for d in body["details"]]
+    assert problems == [
+        (3, "金额", "amount"),
+        (4, "交易日期", "value_date"),
+        (5, "交易日期", "value_date"),
+        (5, "流水号", "bank_txn_id"),
+    ]
+    reasons = [d["reason"] for d in body["details"]]
+    assert "groups of three digits" in reasons[0]
+    assert "not a calendar date" in reasons[1]
+    assert "2026-01-06 is after today (2026-01-05)" in reasons[2]
+    assert "listed twice (also line 2)" in reasons[3]
+    assert await written(pool) == (0, 0, 0, 0)
+
+    # A file without the reference column is refused at its header line.
+    r = await client.post(
+        "/api/v1/reconciliation/statements",
+        content="日期,金额\r\n2026-01-05,100\r\n".encode(),
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 422 and r.json()["details"][0]["line"] == 1
+    assert "add '附言' (or 'reference')" in r.json()["message"]
+    assert await written(pool) == (0, 0, 0, 0)
+
+
+async def test_the_same_file_twice_is_refused_and_known_transactions_are_skipped(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a, b = s.pool_payouts[:2]
+    headers = {**await api_headers(pool, clock, s.pool_org.user_id), "Content-Type": "text/csv"}
+    first = statement_csv(("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"))
+    r = await client.post(
+        "/api/v1/reconciliation/statements?filename=week1.csv", content=first, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    statement_id = r.json()["statement"]["id"]
+    assert r.json()["counts"]["matched"] == 1
+
+    again = await client.post(
+        "/api/v1/reconciliation/statements?filename=copy.csv", content=first, headers=headers
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "duplicate_statement"
+    assert f"imported already as statement {statement_id} (week1.csv" in again.json()["message"]
+    assert await written(pool) == (1, 1, 1, 1)
+
+    # The month's statement repeats week 1's transfer (same 流水号): skipped, not a second
+    # transfer; the new one is matched.
+    month = statement_csv(
+        ("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"),
+        ("2026-01-05", yuan(b["amount_fen"]), b["reference"], "交易所", "T2"),
+    )
+    r = await client.post(
+        "/api/v1/reconciliation/statements?filename=month.csv", content=month, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert [sk["line_no"] for sk in out["skipped"]] == [2]
+    assert "imported already (statement" in out["skipped"][0]["reason"]
+    assert [ln["status"] for ln in out["lines"]] == ["matched"]
+    assert out["statement"]["line_count"] == 2 and out["statement"]["lines_recorded"] == 1
+    assert await received_entries(pool, a["id"]) == 1 and await received_entries(pool, b["id"]) == 1
+
+
+async def test_concurrent_uploads_of_one_file_import_it_once(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a = s.pool_payouts[0]
+    data = statement_csv(("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"))
+    results = await asyncio.gather(
+        *(do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(x, recon.ImportOut) for x in results) == 1
+    assert sum(isinstance(x, Conflict) for x in results) == 2
+    assert await written(pool) == (1, 1, 1, 1)
+    assert await received_entries(pool, a["id"]) == 1
+
+
+# --- matching by hand ------------------------------------------------------------------------
+
+
+async def test_a_manual_match_is_audited_and_moves_the_money_once(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    b, c = s.pool_payouts[1:3]
+    data = statement_csv(
+        ("2026-01-05", yuan(b["amount_fen"] - 10_000), b["reference"], "交易所", "T1"),
+        ("2026-01-05", yuan(c["amount_fen"]), typo(c["reference"]), "交易所", "T2"),
+    )
+    out = await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)
+    mismatch, wrong = out.lines
+    headers = await api_headers(pool, clock, s.pool_org.user_id)
+
+    # The amount must be equal: the short transfer cannot settle b.
+    r = await client.post(
+        f"/api/v1/reconciliation/lines/{mismatch.id}/match",
+        json={"reference": b["reference"]},
+        headers=headers,
+    )
+    assert r.status_code == 422 and r.json()["code"] == "amount_differs"
+    assert r.json()["message"] == (
+        f"line 2 received ¥49,900.00 but {b['reference']} expects ¥50,000.00; a line settles one "
+        "transfer of the same amount — settle a difference with the payer"
+    )
+    # The typo line is c: matched by hand, by reference typed in lower case with spaces.
+    typed = c["reference"][:5].lower() + " " + c["reference"][5:].lower()
+    r = await client.post(
+        f"/api/v1/reconciliation/lines/{wrong.id}/match",
+        json={"reference": typed, "note": "电话确认，附言笔误"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    line = r.json()
+    assert line["status"] == "manual" and line["payout_reference"] == c["reference"]
+    assert line["matched_by"] and line["matched_at"]
+
+    payout = await pool.fetchrow("SELECT * FROM payouts WHERE id = $1", c["id"])
+    assert payout["status"] == "received" and payout["received_entry_id"] is not None
+    assert await received_entries(pool, c["id"]) == 1
+    async with pool.acquire() as conn:
+        assert (
+            await balance(conn, f"pool:{s.pool_org.pool_id}:recoverable")
+            == 150_000_000 - c["amount_fen"]
+        )
+        assert await balance(conn, f"payable:pool:{s.pool_org.pool_id}") == -sum(
+            p["amount_fen"] for p in s.pool_payouts if p["id"] != c["id"]
+        )
+    audit = await pool.fetchrow("SELECT * FROM audit_log WHERE action = 'statement_line.match'")
+    assert audit["chain_org_id"] == s.pool_org.org_id
+    assert audit["actor_user_id"] == s.pool_org.user_id and audit["object_id"] == str(wrong.id)
+    assert audit["before"]["status"] == "reference_typo"
+    assert audit["after"] == {
+        "status": "manual",
+        "payout_id": c["id"],
+        "reference": c["reference"],
+        "amount_fen": c["amount_fen"],
+        "note": "电话确认，附言笔误",
+    }
+
+    # Again: the line is settled (409), and nothing moves a second time.
+    r = await client.post(
+        f"/api/v1/reconciliation/lines/{wrong.id}/match",
+        json={"payout_id": c["id"]},
+        headers=headers,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "settled_already"
+    assert await received_entries(pool, c["id"]) == 1
+    exceptions = (await client.get("/api/v1/reconciliation/exceptions", headers=headers)).json()
+    assert [e["id"] for e in exceptions] == [mismatch.id]
+
+
+async def test_two_people_matching_two_lines_to_one_payout_at_once_one_wins(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    d = s.pool_payouts[3]
+    # Two transfers of d's amount without a reference: d is the pool's only open payout of
+    # that amount, so both lines propose it, and both wait for a person.
+    data = statement_csv(
+        ("2026-01-05", yuan(d["amount_fen"]), "", "交易所", "T1"),
+        ("2026-01-05", yuan(d["amount_fen"]), "回款", "交易所", "T2"),
+    )
+    out = await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)
+    assert [ln.status for ln in out.lines] == ["reference_typo", "reference_typo"]
+    assert {ln.candidate_id for ln in out.lines} == {d["id"]}
+    assert "the only open transfer" in out.lines[0].reason_en
+
+    results = await asyncio.gather(
+        *(
+            do_match(pool, clock, s.pool_org.org_id, s.pool_org.user_id, ln.id, d["reference"])
+            for ln in out.lines
+        ),
+        return_exceptions=True,
+    )
+    won = [x for x in results if isinstance(x, recon.LineOut)]
+    lost = [x for x in results if isinstance(x, AppError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert isinstance(lost[0], Conflict) and "received already" in lost[0].message
+    assert await received_entries(pool, d["id"]) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM statement_lines WHERE payout_id = $1", d["id"])
+        == 1
+    )
+    assert (
+        await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'statement_line.match'")
+        == 1
+    )
+
+
+async def test_an_import_racing_a_manual_match_for_one_payout_settles_it_once(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    c = s.pool_payouts[2]
+    first = await do_import(
+        pool,
+        clock,
+        s.pool_org.org_id,
+        s.pool_org.user_id,
+        statement_csv(("2026-01-05", yuan(c["amount_fen"]), typo(c["reference"]), "交易所", "T1")),
+    )
+    (typo_line,) = first.lines
+    second = statement_csv(("2026-01-05", yuan(c["amount_fen"]), c["reference"], "交易所", "T9"))
+    results = await asyncio.gather(
+        do_match(pool, clock, s.pool_org.org_id, s.pool_org.user_id, typo_line.id, c["reference"]),
+        do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, second, "second.csv"),
+        return_exceptions=True,
+    )
+    assert await received_entries(pool, c["id"]) == 1
+    settled = await pool.fetch("SELECT status FROM statement_lines WHERE payout_id = $1", c["id"])
+    assert len(settled) == 1
+    if isinstance(results[0], recon.LineOut):  # the person was first: the import sees it received
+        assert isinstance(results[1], recon.ImportOut)
+        assert results[1].lines[0].status == "unknown"
+        assert "received already" in results[1].lines[0].reason_en
+    else:  # the import was first: the manual match is refused
+        assert isinstance(results[0], Conflict)
+        assert isinstance(results[1], recon.ImportOut) and results[1].lines[0].status == "matched"
+
+
+async def test_two_statements_naming_one_payout_settle_it_once(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a = s.pool_payouts[0]
+    files = [
+        statement_csv(("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", f"T{n}"))
+        for n in (1, 2)
+    ]
+    results = await asyncio.gather(
+        *(do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, f) for f in files)
+    )
+    statuses = sorted(r.lines[0].status for r in results)
+    assert statuses == ["matched", "unknown"]
+    assert await received_entries(pool, a["id"]) == 1
+
+
+# --- tenancy ---------------------------------------------------------------------------------
+
+
+async def test_a_pool_and_a_bank_see_and_settle_only_their_own_payouts(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    other = await scene(pool, clock)  # another pool, another bank, another case
+    mine, theirs = s.pool_payouts[0], other.pool_payouts[0]
+    bank_payout = s.bank_payouts[0]
+
+    # Pool 1's statement names pool 2's payout and the bank's: neither is pool 1's to settle.
+    data = statement_csv(
+        ("2026-01-05", yuan(mine["amount_fen"]), mine["reference"], "交易所", "T1"),
+        ("2026-01-05", yuan(theirs["amount_fen"]), theirs["reference"], "交易所", "T2"),
+        (
+            "2026-01-05",
+            yuan(bank_payout["amount_fen"] + 1),
+            bank_payout["reference"],
+            "交易所",
+            "T3",
+        ),
+    )
+    out = await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)
+    assert out.lines[0].status == "matched"
+    assert all(ln.payout_id is None for ln in out.lines[1:])
+    assert all(ln.candidate_id not in (theirs["id"], bank_payout["id"]) for ln in out.lines[1:])
+    assert (
+        await pool.fetchval("SELECT status FROM payouts WHERE id = $1", theirs["id"]) == "expected"
+    )
+    # …nor can pool 1 match a line to them by hand: to pool 1 they do not exist.
+    with pytest.raises(NotFound, match="you have no transfer"):
+        await do_match(
+            pool, clock, s.pool_org.org_id, s.pool_org.user_id, out.lines[1].id, theirs["reference"]
+        )
+    # Pool 2 cannot see or match pool 1's statement and lines.
+    with pytest.raises(NotFound):
+        async with pool.acquire() as conn:
+            await recon.statement_detail(conn, other.pool_org.org_id, out.statement.id)
+    with pytest.raises(NotFound, match="no such statement line"):
+        await do_match(
+            pool,
+            clock,
+            other.pool_org.org_id,
+            other.pool_org.user_id,
+            out.lines[1].id,
+            theirs["reference"],
+        )
+
+    # Through the API: the other pool's statement, export and payouts are not there.
+    h2 = await api_headers(pool, clock, other.pool_org.user_id)
+    assert (
+        await client.get(f"/api/v1/reconciliation/statements/{out.statement.id}", headers=h2)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/reconciliation/exports/pools/{s.pool_org.pool_id}", headers=h2)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/reconciliation/exports/cases/{s.loan.case_id}", headers=h2)
+    ).status_code == 404
+    listed = (await client.get("/api/v1/reconciliation/payouts", headers=h2)).json()
+    assert {p["id"] for p in listed} == {p["id"] for p in other.pool_payouts}
+    assert (await client.get("/api/v1/reconciliation/statements", headers=h2)).json() == []
+    assert (await client.get("/api/v1/reconciliation/exceptions", headers=h2)).json() == []
+
+    # The bank reconciles its own payouts only: the pool's reference is unknown to it.
+    bank_data = statement_csv(
+        ("2026-01-05", yuan(bank_payout["amount_fen"]), bank_payout["reference"], "交易所", "B1"),
+        (
+            "2026-01-05",
+            yuan(s.pool_payouts[1]["amount_fen"]),
+            s.pool_payouts[1]["reference"],
+            "交易所",
+            "B2",
+        ),
+    )
+    bank_out = await do_import(pool, clock, s.loan.bank_org, s.loan.bank_user, bank_data)
+    # (the amount is also that of the bank's own other open payout: that one is proposed)
+    assert [ln.status for ln in bank_out.lines] == ["matched", "reference_typo"]
+    assert bank_out.lines[1].candidate_id == s.bank_payouts[1]["id"]
+    assert (
+        await pool.fetchval("SELECT status FROM payouts WHERE id = $1", s.pool_payouts[1]["id"])
+        == "expected"
+    )
+    async with pool.acquire() as conn:
+        bank_rows = await recon.bank_statement(conn, s.loan.bank_org, "bank")
+        assert {p.id for p in bank_rows} == {p["id"] for p in s.bank_payouts}
+        other_bank = await recon.bank_statement(conn, other.loan.bank_org, "bank")
+        assert {p.id for p in other_bank} == {p["id"] for p in other.bank_payouts}
+        # The bank owning a case sees its whole waterfall; another bank: 404.
+        _ref, case_rows = await recon.case_statement(conn, s.loan.bank_org, s.loan.case_id)
+        assert {p.id for p in case_rows} == {p["id"] for p in s.pool_payouts + s.bank_payouts}
+        with pytest.raises(NotFound):
+            await recon.case_statement(conn, other.loan.bank_org, s.loan.case_id)
+        # A pool sees only its own payouts on a case; a pool from elsewhere: 404.
+        _ref, pool_rows = await recon.case_statement(conn, s.pool_org.org_id, s.loan.case_id)
+        assert {p.id for p in pool_rows} == {p["id"] for p in s.pool_payouts}
+        with pytest.raises(NotFound):
+            await recon.pool_statement(conn, other.pool_org.org_id, s.pool_org.pool_id)
+
+
+async def test_only_pools_and_banks_reconcile(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    from tests.factories import make_org
+
+    _org, user, email = await make_org(pool, clock.now(), kind="buyer")
+    with pytest.raises(AppError) as refused:
+        await do_import(pool, clock, _org, user, statement_csv(("2026-01-05", "1.00", "x", "", "")))
+    assert refused.value.status == 403
+    assert (await sign_in(client, email)).status_code in (302, 303)
+    assert (await client.get("/reconciliation")).status_code == 403
+
+
+# --- statements of payouts as CSV ---------------------------------------------------------------
+
+
+def read_export(body: bytes) -> list[list[str]]:
+    assert body.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads the Chinese
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+async def test_exports_per_pool_bank_and_case(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock, receipts=(20_000_000, 10_000_000))
+    a, b = s.pool_payouts
+    out = await do_import(
+        pool,
+        clock,
+        s.pool_org.org_id,
+        s.pool_org.user_id,
+        statement_csv(("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1")),
+    )
+    # b's receipt bounced and was reversed: its payouts are no longer expected.
+    async with pool.acquire() as conn, conn.transaction():
+        await services.reverse_receipt(
+            conn, at=clock.now(), receipt_id=b["receipt_id"], actor_user_id=None, reason="退票"
+        )
+    assert (await sign_in(client, s.pool_org.email)).status_code in (302, 303)
+    r = await client.get(f"/reconciliation/exports/pool/{s.pool_org.pool_id}?lang=zh")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert f"statement-pool-{s.pool_org.code}.csv" in r.headers["content-disposition"]
+    rows = read_export(r.content)
+    assert rows[0] == [
+        "转账编号",
+        "金额（元）",
+        "状态",
+        "案件编号",
+        "回款类型",
+        "收款方",
+        "应收日期",
+        "到账日期",
+        "对账单",
+        "对账单行号",
+        "入账日期",
+        "匹配方式",
+    ]
+    case_ref = await pool.fetchval(
+        "SELECT reference FROM disposal_cases WHERE id = $1", s.loan.case_id
+    )
+    assert rows[1:] == [
+        [
+            a["reference"],
+            "100000.00",
+            "已到账",
+            case_ref,
+            "拍卖成交",
+            s.pool_org.code,
+            "2026-01-05",
+            "2026-01-05",
+            str(out.statement.id),
+            "2",
+            "2026-01-05",
+            "自动匹配",
+        ],
+        [
+            b["reference"],
+            "50000.00",
+            "已撤销",
+            case_ref,
+            "拍卖成交",
+            s.pool_org.code,
+            "2026-01-05",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]
+    en = read_export(
+        (await client.get(f"/reconciliation/exports/pool/{s.pool_org.pool_id}?lang=en")).content
+    )
+    assert en[0][:3] == ["reference", "amount (CNY)", "status"] and en[1][2] == "Received"
+    # The pool's case statement shows its own payouts of the case; the bank's export is
+    # for banks.
+    r = await client.get(f"/reconciliation/exports/case/{s.loan.case_id}")
+    assert [row[0] for row in read_export(r.content)[1:]] == [a["reference"], b["reference"]]
+    assert (await client.get("/reconciliation/exports/bank")).status_code == 403
+
+    # The bank: its own payouts; for its case, every payout of the waterfall.
+    headers = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), s.loan.bank_user, ['pools:read'])}"
+    }
+    bank_rows = read_export(
+        (await client.get("/api/v1/reconciliation/exports/bank", headers=headers)).content
+    )
+    assert [row[0] for row in bank_rows[1:]] == [p["reference"] for p in s.bank_payouts]
+    assert {row[5] for row in bank_rows[1:]} == {
+        await pool.fetchval("SELECT name FROM organisations WHERE id = $1", s.loan.bank_org)
+    }
+    case_rows = read_export(
+        (
+            await client.get(
+                f"/api/v1/reconciliation/exports/cases/{s.loan.case_id}?lang=en", headers=headers
+            )
+        ).content
+    )
+    assert len(case_rows) == 1 + len(s.pool_payouts) + len(s.bank_payouts)
+    # The pool's statement line is the pool's business: the bank sees the payout, not the line.
+    pool_row = next(row for row in case_rows if row[0] == a["reference"])
+    assert pool_row[2] == "Received" and pool_row[8:] == ["", "", "", ""]
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+async def upload(client: Client, data: bytes, name: str = "对账单.csv") -> Any:
+    return await client.post(
+        "/reconciliation/statements",
+        files={"file": (name, data, "text/csv")},
+        data={"_csrf_token": await csrf(client)},
+        follow_redirects=False,
+    )
+
+
+async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a, b, c, _d = s.pool_payouts
+    assert (await sign_in(client, s.pool_org.email)).status_code in (302, 303)
+    page = await client.get("/reconciliation")
+    assert page.status_code == 200
+    assert "导入对账单" in page.text and c["reference"] in page.text  # expected recoveries listed
+    assert f"/reconciliation/exports/pool/{s.pool_org.pool_id}" in page.text
+
+    bad = await upload(client, statement_csv(("2026-01-05", "abc", "x", "", "")))
+    assert bad.status_code == 422
+    assert (
+        'data-testid="rejected"' in bad.text and "金额" in bad.text and "not an amount" in bad.text
+    )
+    assert await written(pool) == (0, 0, 0, 0)
+
+    data = statement_csv(
+        ("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"),
+        ("2026-01-05", yuan(b["amount_fen"] + 1), b["reference"], "交易所", "T2"),
+        ("2026-01-05", yuan(c["amount_fen"]), typo(c["reference"]), "交易所", "T3"),
+    )
+    r = await upload(client, data)
+    assert r.status_code == 303, r.text
+    shown = await client.get(r.headers["location"])
+    assert shown.status_code == 200
+    assert (
+        'data-status="matched"' in shown.text
+        and "金额不符" in shown.text
+        and "附言疑似有误" in shown.text
+    )
+    assert "共 3 行：自动匹配 1，人工匹配 0，待处理 2。" in shown.text
+
+    again = await upload(client, data, "again.csv")
+    assert again.status_code == 409 and "imported already" in again.text
+
+    page = await client.get("/reconciliation")
+    lines = await pool.fetch("SELECT id, line_no, status FROM statement_lines ORDER BY line_no")
+    typo_id = next(ln["id"] for ln in lines if ln["status"] == "reference_typo")
+    mismatch_id = next(ln["id"] for ln in lines if ln["status"] == "amount_mismatch")
+    assert f'data-testid="exception-{typo_id}"' in page.text
+    assert f'value="{c["reference"]}"' in page.text  # the candidate is proposed
+    assert f"最接近的是 {c['reference']}" in page.text
+
+    token = await csrf(client)
+    r = await client.post(
+        f"/reconciliation/lines/{mismatch_id}/match",
+        data={"_csrf_token": token, "reference": b["reference"]},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422 and 'data-testid="match-error"' in r.text and "expects" in r.text
+    r = await client.post(
+        f"/reconciliation/lines/{typo_id}/match",
+        data={"_csrf_token": token, "reference": c["reference"], "note": "核对无误"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = await client.get(r.headers["location"])
+    assert (
+        "已人工匹配第 4 行" in page.text and f'data-testid="exception-{typo_id}"' not in page.text
+    )
+
+    # English, through the language switch.
+    await client.post("/lang", data={"lang": "en", "next": "/reconciliation", "_csrf_token": token})
+    page = await client.get("/reconciliation")
+    assert "Open exceptions" in page.text and f"{b['reference']} expects" in page.text
+
+
+async def test_a_bank_reconciles_through_its_page(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock, receipts=(20_000_000,))
+    (p,) = s.bank_payouts
+    bank_email = await pool.fetchval("SELECT email FROM users WHERE id = $1", s.loan.bank_user)
+    assert (await sign_in(client, bank_email)).status_code in (302, 303)
+    r = await upload(
+        client, statement_csv(("2026-01-05", yuan(p["amount_fen"]), p["reference"], "", ""))
+    )
+    assert r.status_code == 303
+    assert await pool.fetchval("SELECT status FROM payouts WHERE id = $1", p["id"]) == "received"
+    page = await client.get("/reconciliation")
+    assert (
+        "/reconciliation/exports/bank" in page.text
+        and f"/reconciliation/exports/case/{s.loan.case_id}" in page.text
+    )
+
+
+# --- reading the file (pure) ---------------------------------------------------------------------
+
+
+def test_a_gb18030_portal_export_with_preamble_english_headers_and_outgoing_rows() -> None:
+    text = (
+        "账号,44001234567890\r\n"
+        "户名,中山市风险补偿资金池\r\n"
+        "\r\n"
+        "Value Date,Debit,Credit (CNY),Remarks,Purpose,Payer,Transaction ID,Balance\r\n"
+        '2026年1月5日,,"1,234.56",转账,HK7KX3M9PQ2R,知识产权交易所,="000123",9\r\n'
+        "2026.01.04,500.00,,手续费,,,000124,8\r\n"
+        "2026-01-03 10:22:01,,-3.00,冲正,,,000125,8\r\n"
+        "合计,500.00,1234.56,,,,,\r\n"
+    )
+    parsed = recon.parse_statement(text.encode("gb18030"), today=DAY, filename="x.csv")
+    assert parsed.encoding == "gb18030" and parsed.outgoing == 2
+    assert parsed.lines == [
+        StatementLine(5, date(2026, 1, 5), 123_456, "转账 HK7KX3M9PQ2R", "知识产权交易所", "000123")
+    ]
+
+
+def test_a_utf8_bom_file_and_excel_scientific_transaction_ids() -> None:
+    data = "\ufeff交易日期,金额,附言,流水号\r\n2026-01-05,10,HK1,2.02601E+11\r\n".encode()
+    with pytest.raises(ImportRejected) as bad:
+        recon.parse_statement(data, today=DAY, filename="x.csv")
+    assert bad.value.errors[0].line == 2 and bad.value.errors[0].column == "流水号"
+    assert "scientific notation" in bad.value.errors[0].reason
+    with pytest.raises(Invalid, match="neither UTF-8 nor GB18030"):
+        recon.parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
+
+
+def expected(pid: int, ref: str, fen: int, status: str = "expected", on: date = DAY) -> Expected:
+    return Expected(id=pid, reference=ref, amount_fen=fen, status=status, created_on=on)
+
+
+def line(n: int, ref: str, fen: int, on: date = DAY) -> StatementLine:
+    return StatementLine(n, on, fen, ref, "", None)
+
+
+def test_classification_edge_cases() -> None:
+    payouts = [
+        expected(1, "HKAAAAAAAAAA", 100),
+        expected(2, "HKBBBBBBBBBB", 200, status="received"),
+        expected(3, "HKCCCCCCCCCC", 300, status="reversed"),
+        expected(4, "HKDDDDDDDDDD", 400, on=DAY + timedelta(days=1)),
+        expected(5, "HKEEEEEEEEEE", 500),
+        expected(6, "HKFFFFFFFFFF", 500),
+    ]
+    out = classify(
+        [
+            line(2, "hkaaaaaaaaaa", 100),
+            line(3, "HKAAAAAAAAAA", 100),  # the same transfer twice in one file
+            line(4, "HKBBBBBBBBBB", 200),
+            line(5, "HKCCCCCCCCCC", 300),
+            line(6, "HKDDDDDDDDDD", 400),  # dated before the payout existed
+            line(7, "HKAEAAAAAAAA", 999),  # close to A, but A is settled by line 2 now
+            line(8, "", 500),  # two open payouts of CNY 5: cannot tell which
+            line(9, "HKEEEEEEEEFE", 500),  # swap of two neighbours: distance 1
+        ],
+        payouts,
+        {2: (7, 3)},
+    )
+    assert [o.status for o in out] == [
+        "matched",
+        "unknown",
+        "unknown",
+        "unknown",
+        "unknown",
+        "unknown",
+        "unknown",
+        "reference_typo",
+    ]
+    assert "matched by line 2 of this statement" in out[1].reason
+    assert "(statement 7, line 3)" in out[2].reason
+    assert "reversed" in out[3].reason
+    assert out[4].candidate_id == 4 and "before HKDDDDDDDDDD was due" in out[4].reason
+    assert "fits 2 open transfers" in out[6].reason
+    assert out[7].candidate_id == 5 and "1 character off, same amount" in out[7].reason
+
+
+def test_edit_distance() -> None:
+    assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9PQ2R", 2) == 0
+    assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9P2QR", 2) == 1  # neighbours swapped
+    assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9PQ", 2) == 2
+    assert edit_distance("HK7KX3M9PQ2R", "HKZZZZZZZZZZ", 2) == 3  # over the limit: limit + 1
+    assert recon.reason_in(recon.reason("中文", "English"), "en") == "English"
