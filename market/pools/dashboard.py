@@ -19,6 +19,8 @@ Definitions (the same on the page, in the API and in the drill-down):
 
 Each money figure is also the sum of the legs on one of the pool's ledger accounts over a
 set of entry kinds (`FIGURES`), so the drill-down lists exactly the postings that make it.
+
+The charts' geometry is market.pools.charts; a rule read aloud, market.pools.rule_text.
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.db import Conn, Queries
 from market.errors import Invalid, NotFound
-from market.money import format_cny
 from market.pools import accounts, services
+from market.pools.rule_text import Text, describe_rule
 from market.pools.rules import (
     BP,
-    FUND,
     FuseLoan,
     PoolRule,
     add_months,
@@ -119,11 +120,6 @@ class LimitRow(msgspec.Struct, frozen=True, kw_only=True):
     limit_fen: int
     used_fen: int
     remaining_fen: int
-
-
-class Text(msgspec.Struct, frozen=True):
-    zh: str
-    en: str
 
 
 class FuseRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -669,114 +665,6 @@ class NewRuleVersion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     note: str = ""
 
 
-def _pct(bp: int) -> str:
-    return f"{bp / 100:g} %"
-
-
-def describe_rule(rule: PoolRule) -> list[Text]:
-    """The rule read aloud, one line per clause, in both languages."""
-    out: list[Text] = []
-    ratio = " : ".join(f"{p.label or p.name} {p.weight}" for p in rule.shares)
-    if rule.tiers:
-        tiers = ", ".join(
-            (
-                f"≤ {format_cny(t.principal_up_to_fen)}"
-                if t.principal_up_to_fen is not None
-                else "以上"
-            )
-            + f" {_pct(t.rate_bp)}"
-            for t in rule.tiers
-        )
-        tiers_en = ", ".join(
-            (
-                f"up to {format_cny(t.principal_up_to_fen)}"
-                if t.principal_up_to_fen is not None
-                else "above"
-            )
-            + f" {_pct(t.rate_bp)}"
-            for t in rule.tiers
-        )
-        out.append(
-            Text(
-                f"按登记本金分级补偿：{tiers}；其余按 {ratio} 分担",
-                f"Tiered by enrolled principal: {tiers_en}; the rest shared {ratio}",
-            )
-        )
-    else:
-        fund = next(p for p in rule.shares if p.name == FUND)
-        total = sum(p.weight for p in rule.shares)
-        out.append(
-            Text(
-                f"损失分担 {ratio}（资金池 {fund.weight}/{total}）",
-                f"Loss shared {ratio} (the pool bears {fund.weight}/{total})",
-            )
-        )
-    if rule.basis == "principal_loss":
-        out.append(Text("补偿基数：本金损失", "Basis: the principal loss"))
-    else:
-        out.append(
-            Text("补偿基数：净损失（债权减回收）", "Basis: the net loss (claim less recoveries)")
-        )
-    if rule.cap_per_loan_fen is not None:
-        c = format_cny(rule.cap_per_loan_fen)
-        out.append(Text(f"单笔贷款补偿上限 {c}", f"At most {c} per loan"))
-    if rule.aggregate_limit_bp is not None:
-        p = _pct(rule.aggregate_limit_bp)
-        out.append(
-            Text(
-                f"补偿总额不超过该银行登记本金的 {p}",
-                f"Compensation to a bank at most {p} of its enrolled principal",
-            )
-        )
-    if rule.annual_budget_fen is not None:
-        b = format_cny(rule.annual_budget_fen)
-        out.append(Text(f"年度补偿预算 {b}", f"Annual budget {b}"))
-    wait = []
-    if rule.wait_months:
-        wait.append((f"{rule.wait_months} 个月", f"{rule.wait_months} months"))
-    if rule.wait_days:
-        wait.append((f"{rule.wait_days} 天", f"{rule.wait_days} days"))
-    wait_zh = " ".join(w[0] for w in wait)
-    wait_en = " and ".join(w[1] for w in wait)
-    if rule.timing == "after_loss":
-        out.append(
-            Text(
-                "损失确定（处置结案或核销）后补偿",
-                "Paid once the loss is realised (case closed or written off)",
-            )
-        )
-    elif rule.timing == "advance":
-        out.append(
-            Text(
-                f"前补偿：贷款不良满 {wait_zh} 后，无需核销",
-                f"In advance: {wait_en} after the loan turned non-performing, no write-off needed",
-            )
-        )
-    else:
-        out.append(
-            Text(
-                f"保证金：贷款不良满 {wait_zh} 后存入保证金账户，核销完成后兑付",
-                f"Guarantee deposit: parked {wait_en} after the loan turned non-performing, "
-                "paid out once the write-off completes",
-            )
-        )
-    if rule.max_loan_fen is not None:
-        m = format_cny(rule.max_loan_fen)
-        out.append(Text(f"单笔贷款不超过 {m} 方可登记", f"Loans up to {m} may be enrolled"))
-    if rule.fuse is not None:
-        f = rule.fuse
-        out.append(
-            Text(
-                f"熔断：不良率达 {_pct(f.npl_threshold_bp)} 时，续贷不超过余额的 "
-                f"{_pct(f.renewable_share_bp)}，续贷按 {_pct(f.renewal_weight_bp)} 计入不良率",
-                f"Fuse: at an NPL ratio of {_pct(f.npl_threshold_bp)}, renewals at most "
-                f"{_pct(f.renewable_share_bp)} of the balance, renewals counted at "
-                f"{_pct(f.renewal_weight_bp)}",
-            )
-        )
-    return out
-
-
 async def rule_versions(conn: Conn, pool_id: int, today: date) -> list[RuleVersionOut]:
     current = await conn.fetchrow(QP.rule_in_force, pool_id, today)
     return [
@@ -832,97 +720,3 @@ async def add_version(
         )
         versions = await rule_versions(conn, pool_id, today)
     return next(v for v in versions if v.id == row["id"])
-
-
-# --- charts: server-rendered SVG bars ---------------------------------------------------------
-
-
-class Bar(msgspec.Struct, frozen=True, kw_only=True):
-    x: float
-    y: float
-    width: float
-    height: float
-    series: int
-    value_fen: int
-    href: str | None
-
-
-class Group(msgspec.Struct, frozen=True, kw_only=True):
-    label: str
-    short: str  # what fits under the bars
-    x: float  # the label's centre
-    bars: list[Bar]
-
-
-class Tick(msgspec.Struct, frozen=True, kw_only=True):
-    y: float
-    label: str
-
-
-class Chart(msgspec.Struct, frozen=True, kw_only=True):
-    width: int
-    height: int
-    left: int
-    plot_top: int
-    plot_bottom: int
-    groups: list[Group]
-    ticks: list[Tick]
-
-
-CHART_W, CHART_H, LEFT, TOP, BOTTOM = 720, 240, 110, 12, 40
-
-
-def _axis(fen: int) -> str:
-    return "¥" + f"{fen // 100:,}"
-
-
-def bar_chart(rows: list[tuple[str, list[int], list[str | None]]], *, short: int = 10) -> Chart:
-    """Grouped vertical bars, one group per row (label, values per series, links per bar).
-    Heights are proportional to the largest value; the y axis has 0, half and the top."""
-    top = max((v for _, values, _ in rows for v in values), default=0) or 1
-    plot_w = CHART_W - LEFT - 10
-    plot_h = CHART_H - TOP - BOTTOM
-    base = TOP + plot_h
-    groups: list[Group] = []
-    n = max(1, len(rows))
-    group_w = plot_w / n
-    for i, (label, values, hrefs) in enumerate(rows):
-        k = max(1, len(values))
-        bar_w = group_w * 0.8 / k
-        x0 = LEFT + i * group_w + group_w * 0.1
-        bars = []
-        for j, (value, href) in enumerate(zip(values, hrefs, strict=True)):
-            h = round(plot_h * value / top, 1)
-            bars.append(
-                Bar(
-                    x=round(x0 + j * bar_w, 1),
-                    y=round(base - h, 1),
-                    width=round(max(bar_w - 1, 1), 1),
-                    height=h,
-                    series=j,
-                    value_fen=value,
-                    href=href,
-                )
-            )
-        groups.append(
-            Group(
-                label=label,
-                short=label if len(label) <= short else label[: short - 1] + "…",
-                x=round(LEFT + i * group_w + group_w / 2, 1),
-                bars=bars,
-            )
-        )
-    ticks = [
-        Tick(y=float(base), label=_axis(0)),
-        Tick(y=round(base - plot_h / 2, 1), label=_axis(top // 2)),
-        Tick(y=float(TOP), label=_axis(top)),
-    ]
-    return Chart(
-        width=CHART_W,
-        height=CHART_H,
-        left=LEFT,
-        plot_top=TOP,
-        plot_bottom=base,
-        groups=groups,
-        ticks=ticks,
-    )

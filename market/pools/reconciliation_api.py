@@ -16,6 +16,7 @@ from market.accounts.services import require_scope
 from market.collateral.api import CSV_TYPES, UnsupportedMediaType
 from market.deps import CallerDep, ClockDep, PoolDep
 from market.pools import reconciliation as recon
+from market.pools import statement_export
 from market.pools.reconciliation import (
     ImportOut,
     LineOut,
@@ -37,7 +38,9 @@ def _org(caller: ApiCaller, scope: str) -> int:
 
 def _csv(body: bytes, filename: str) -> Response[bytes]:
     return Response(
-        body, media_type="text/csv; charset=utf-8", headers=recon.csv_response_headers(filename)
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers=statement_export.csv_response_headers(filename),
     )
 
 
@@ -151,7 +154,7 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             code, rows = await recon.pool_statement(conn, org, pool_id)
-        return _csv(recon.export_csv(rows, lang), f"statement-pool-{code}.csv")
+        return _csv(statement_export.export_csv(rows, lang), f"statement-pool-{code}.csv")
 
     @get("/exports/bank", operation_id="export_bank_statement")
     async def export_bank(
@@ -161,7 +164,7 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             rows = await recon.bank_statement(conn, org, caller.org_kind)
-        return _csv(recon.export_csv(rows, lang), "statement-bank.csv")
+        return _csv(statement_export.export_csv(rows, lang), "statement-bank.csv")
 
     @get("/exports/cases/{case_id:int}", operation_id="export_case_statement")
     async def export_case(
@@ -176,4 +179,4 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             reference, rows = await recon.case_statement(conn, org, case_id)
-        return _csv(recon.export_csv(rows, lang), f"statement-case-{reference}.csv")
+        return _csv(statement_export.export_csv(rows, lang), f"statement-case-{reference}.csv")

@@ -17,7 +17,7 @@ from market.collateral.models import RowError
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import AppError, Invalid
 from market.pools import reconciliation as recon
-from market.pools import services
+from market.pools import services, statement_csv, statement_export
 from market.web import language, page, require
 
 
@@ -66,7 +66,7 @@ async def _index(
         rejected=rejected or [],
         values=values or {},
         matched=matched,
-        max_mb=recon.MAX_FILE_BYTES // (1024 * 1024),
+        max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
     )
 
 
@@ -74,7 +74,7 @@ def _csv(body: bytes, filename: str) -> Response[bytes]:
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers=recon.csv_response_headers(filename),
+        headers=statement_export.csv_response_headers(filename),
     )
 
 
@@ -197,7 +197,9 @@ class ReconciliationPages(Controller):
         lang: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         me = _reconciler(viewer)
-        return _csv(recon.template_csv(_lang(request, me, lang)), "statement-example.csv")
+        return _csv(
+            statement_export.template_csv(_lang(request, me, lang)), "statement-example.csv"
+        )
 
     @get("/exports/pool/{pool_id:int}", operation_id="web_reconciliation_export_pool")
     async def export_pool(
@@ -212,7 +214,7 @@ class ReconciliationPages(Controller):
         me = _reconciler(viewer)
         async with pool.acquire() as conn:
             code, rows = await recon.pool_statement(conn, me.org_id, pool_id)
-        body = recon.export_csv(rows, _lang(request, me, lang))
+        body = statement_export.export_csv(rows, _lang(request, me, lang))
         return _csv(body, f"statement-pool-{code}.csv")
 
     @get("/exports/bank", operation_id="web_reconciliation_export_bank")
@@ -226,7 +228,9 @@ class ReconciliationPages(Controller):
         me = _reconciler(viewer)
         async with pool.acquire() as conn:
             rows = await recon.bank_statement(conn, me.org_id, me.org_kind)
-        return _csv(recon.export_csv(rows, _lang(request, me, lang)), "statement-bank.csv")
+        return _csv(
+            statement_export.export_csv(rows, _lang(request, me, lang)), "statement-bank.csv"
+        )
 
     @get("/exports/case/{case_id:int}", operation_id="web_reconciliation_export_case")
     async def export_case(
@@ -240,5 +244,5 @@ class ReconciliationPages(Controller):
         me = _reconciler(viewer)
         async with pool.acquire() as conn:
             reference, rows = await recon.case_statement(conn, me.org_id, case_id)
-        body = recon.export_csv(rows, _lang(request, me, lang))
+        body = statement_export.export_csv(rows, _lang(request, me, lang))
         return _csv(body, f"statement-case-{reference}.csv")

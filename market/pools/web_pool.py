@@ -26,8 +26,8 @@ from market.cases.services import china_today
 from market.db import Conn
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import AppError, Forbidden
+from market.pools import charts, services
 from market.pools import dashboard as dash
-from market.pools import services
 from market.web import language, page, require
 
 REQUIRED = "必填 / required"
@@ -50,9 +50,9 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     }
 
 
-def _charts(d: dash.Dashboard, _: Any) -> dict[str, dash.Chart]:
+def _charts(d: dash.Dashboard, _: Any) -> dict[str, charts.Chart]:
     base = f"/pool/{d.pool.id}/postings?figure="
-    monthly = dash.bar_chart(
+    monthly = charts.bar_chart(
         [
             (
                 m.month,
@@ -66,7 +66,7 @@ def _charts(d: dash.Dashboard, _: Any) -> dict[str, dash.Chart]:
         ],
         short=7,
     )
-    by_bank = dash.bar_chart(
+    by_bank = charts.bar_chart(
         [
             (
                 b.bank_name,
@@ -80,7 +80,7 @@ def _charts(d: dash.Dashboard, _: Any) -> dict[str, dash.Chart]:
             for b in d.by_bank
         ]
     )
-    by_path = dash.bar_chart(
+    by_path = charts.bar_chart(
         [
             (
                 _("pool.path." + p.kind),

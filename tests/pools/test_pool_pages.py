@@ -17,8 +17,8 @@ from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
 from market.errors import Conflict
+from market.pools import charts, services
 from market.pools import dashboard as dash
-from market.pools import services
 from market.pools.rules import parse_rule
 from tests.factories import csrf, make_org, make_token, sign_in
 from tests.pools.scene import (
@@ -326,13 +326,13 @@ async def test_bad_drill_filters_name_the_field(pool: asyncpg.Pool) -> None:
 
 
 def test_bar_chart_geometry() -> None:
-    c = dash.bar_chart([("a", [100, 50], [None, None]), ("b", [0, 200], ["/x", "/y"])])
+    c = charts.bar_chart([("a", [100, 50], [None, None]), ("b", [0, 200], ["/x", "/y"])])
     heights = [bar.height for g in c.groups for bar in g.bars]
     plot = c.plot_bottom - c.plot_top
     assert heights == [plot / 2, plot / 4, 0, plot]
     assert all(bar.y + bar.height == c.plot_bottom for g in c.groups for bar in g.bars)
     assert [t.label for t in c.ticks] == ["¥0", "¥1", "¥2"]
-    empty = dash.bar_chart([])
+    empty = charts.bar_chart([])
     assert empty.groups == []
 
 

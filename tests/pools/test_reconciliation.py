@@ -22,7 +22,8 @@ from market.errors import AppError, Conflict, Invalid, NotFound
 from market.ledger import balance
 from market.pools import reconciliation as recon
 from market.pools import services
-from market.pools.reconciliation import Expected, StatementLine, classify, edit_distance
+from market.pools.matching import Expected, classify, edit_distance, reason, reason_in
+from market.pools.statement_csv import StatementLine, parse_statement
 from tests.factories import csrf, make_token, sign_in
 from tests.pools.scene import SHENZHEN, Loan, PoolOrg, claim_and_pay, make_loan, make_pool, receive
 
@@ -838,7 +839,7 @@ def test_a_gb18030_portal_export_with_preamble_english_headers_and_outgoing_rows
         "2026-01-03 10:22:01,,-3.00,冲正,,,000125,8\r\n"
         "合计,500.00,1234.56,,,,,\r\n"
     )
-    parsed = recon.parse_statement(text.encode("gb18030"), today=DAY, filename="x.csv")
+    parsed = parse_statement(text.encode("gb18030"), today=DAY, filename="x.csv")
     assert parsed.encoding == "gb18030" and parsed.outgoing == 2
     assert parsed.lines == [
         StatementLine(5, date(2026, 1, 5), 123_456, "转账 HK7KX3M9PQ2R", "知识产权交易所", "000123")
@@ -848,11 +849,11 @@ def test_a_gb18030_portal_export_with_preamble_english_headers_and_outgoing_rows
 def test_a_utf8_bom_file_and_excel_scientific_transaction_ids() -> None:
     data = "\ufeff交易日期,金额,附言,流水号\r\n2026-01-05,10,HK1,2.02601E+11\r\n".encode()
     with pytest.raises(ImportRejected) as bad:
-        recon.parse_statement(data, today=DAY, filename="x.csv")
+        parse_statement(data, today=DAY, filename="x.csv")
     assert bad.value.errors[0].line == 2 and bad.value.errors[0].column == "流水号"
     assert "scientific notation" in bad.value.errors[0].reason
     with pytest.raises(Invalid, match="neither UTF-8 nor GB18030"):
-        recon.parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
+        parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
 
 
 def expected(pid: int, ref: str, fen: int, status: str = "expected", on: date = DAY) -> Expected:
@@ -909,4 +910,4 @@ def test_edit_distance() -> None:
     assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9P2QR", 2) == 1  # neighbours swapped
     assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9PQ", 2) == 2
     assert edit_distance("HK7KX3M9PQ2R", "HKZZZZZZZZZZ", 2) == 3  # over the limit: limit + 1
-    assert recon.reason_in(recon.reason("中文", "English"), "en") == "English"
+    assert reason_in(reason("中文", "English"), "en") == "English"
