@@ -45,7 +45,7 @@ from market import db  # noqa: E402
 from market.cli import _child_env, resolved  # noqa: E402
 from market.lots import services as lots  # noqa: E402
 from market.lots.models import LotDraft, PublishInput  # noqa: E402
-from market.lots.terms import TermsInput  # noqa: E402
+from market.lots.terms import TermsInput, TermsPolicy  # noqa: E402
 from market.settings import load  # noqa: E402
 from tests.factories import make_org, make_token, viewer  # noqa: E402
 from tests.lots.factories import make_case  # noqa: E402
@@ -116,18 +116,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def seed(url: str) -> tuple[list[str], list[tuple[str, int]], int]:
-    """(tokens, [(lot reference, lot id)] hot lot first, increment)."""
-    conn = await db.connect(url)
-    await db.migrate(conn)
-    await conn.close()
-    pool = await db.create_pool(url, max_size=8)
-    now = datetime.now(UTC)
-    settings = load()
-    policy = lots.policy_for(settings)
+async def seed_lots(
+    pool: asyncpg.Pool, now: datetime, policy: TermsPolicy, *, bidders: int, copies: int
+) -> tuple[list[tuple[int, int, str]], list[tuple[str, int]], int]:
+    """`bidders` approved buyers, each registered with a confirmed deposit on one lot open
+    for bidding and on `copies` copies of it. Returns (buyers as (org id, user id, e-mail),
+    [(lot reference, lot id)] the first lot first, the increment). Also used by
+    bench/notification_drill.py."""
     bank_org, bank_user, _ = await make_org(pool, now, kind="bank")
-    buyers = [await make_org(pool, now, kind="buyer") for _ in range(BIDDERS)]
-    tokens = [await make_token(pool, now, user, ["bids:write"]) for _, user, _ in buyers]
+    buyers = [await make_org(pool, now, kind="buyer") for _ in range(bidders)]
     case_id, _ = await make_case(
         pool, now - timedelta(days=40), bank_org, bank_user, valuation_fen=START * 10 // 7
     )
@@ -153,7 +150,7 @@ async def seed(url: str) -> tuple[list[str], list[tuple[str, int]], int]:
     await lots.act(pool, created, policy, bank, lot.id, PublishInput())
     await lots.open_due_lots(pool, now, policy)
     async with pool.acquire() as c, c.transaction():
-        # 1,000 more lots in bidding: copies of the hot lot (the bid path reads only the row).
+        # More lots in bidding: copies of the first (the bid path reads only the row).
         await c.execute(
             """INSERT INTO lots (case_id, bank_org_id, reference, title, description, status,
                    round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
@@ -165,7 +162,7 @@ async def seed(url: str) -> tuple[list[str], list[tuple[str, int]], int]:
                    bidding_ends_at, created_at, updated_at, published_at
                FROM lots, generate_series(1, $2) g WHERE id = $1""",
             lot.id,
-            MANY,
+            copies,
         )
         # Every buyer registered on every lot with a confirmed deposit (set-based: a
         # benchmark's set-up, not the registration path under test).
@@ -185,8 +182,21 @@ async def seed(url: str) -> tuple[list[str], list[tuple[str, int]], int]:
                 "SELECT reference, id FROM lots WHERE status = 'bidding' ORDER BY id"
             )
         ]
+    return buyers, refs, lot.increment_fen
+
+
+async def seed(url: str) -> tuple[list[str], list[tuple[str, int]], int]:
+    """(tokens, [(lot reference, lot id)] hot lot first, increment)."""
+    conn = await db.connect(url)
+    await db.migrate(conn)
+    await conn.close()
+    pool = await db.create_pool(url, max_size=8)
+    now = datetime.now(UTC)
+    policy = lots.policy_for(load())
+    buyers, refs, increment = await seed_lots(pool, now, policy, bidders=BIDDERS, copies=MANY)
+    tokens = [await make_token(pool, now, user, ["bids:write"]) for _, user, _ in buyers]
     await pool.close()
-    return tokens, refs, lot.increment_fen
+    return tokens, refs, increment
 
 
 def run_wrk(base: str, script: Path) -> dict[str, int]:

@@ -156,12 +156,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
-    from arq.worker import run_worker
-
-    from workers.settings import WorkerSettings, worker_context, worker_redis
+    from workers.settings import run
 
     with resolved(settings) as s:
-        run_worker(WorkerSettings, redis_settings=worker_redis(s), ctx=worker_context(s))  # type: ignore[arg-type]
+        run(s)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:

@@ -175,6 +175,45 @@ class EmbeddedServices:
                 _record_path(self.data_dir, name).unlink(missing_ok=True)
         self._ports.clear()
 
+    def restart(
+        self, name: Name, *, immediate: bool = False, wipe: bool = False
+    ) -> tuple[int, int]:
+        """Stop one server this object started and start it again on the same port, for
+        fault drills (bench/notification_drill.py); returns (old pid, new pid).
+
+        * immediate — PostgreSQL is stopped by `pg_ctl stop -m immediate` (no checkpoint:
+          the next start runs crash recovery), Redis is SIGKILLed (no last AOF write);
+        * wipe — Redis only: its data folder is deleted, so it comes back empty.
+
+        Call it from the thread that called start() (see the class docstring).
+        """
+        if wipe and name != "redis":
+            raise ValueError("only Redis's data can be wiped")
+        owned, port = self._owned.pop(name), self._ports.pop(name)
+        if not immediate:
+            _terminate(name, owned.process, owned.popen)
+        elif name == "postgres":
+            pg_ctl = [str(_pg_bin() / "pg_ctl"), "stop", "-D", str(self.data_dir / "pg")]
+            subprocess.run(  # noqa: S603 - fixed binaries, arguments are not shell-parsed
+                [*pg_ctl, "-m", "immediate", "-w", "-t", str(int(STOP_TIMEOUT))],
+                env=_pg_env(),
+                capture_output=True,
+                check=True,
+                timeout=STOP_TIMEOUT + 5,
+                **_as_account(_pg_account()),
+            )
+        else:
+            owned.process.kill()
+        if not _gone(owned.process, STOP_TIMEOUT):
+            raise ServiceError(f"{name} pid {owned.process.pid} did not stop")
+        if owned.popen is not None:
+            owned.popen.wait(5)  # reap our child
+        _record_path(self.data_dir, name).unlink(missing_ok=True)
+        if wipe:
+            shutil.rmtree(self.data_dir / "redis", ignore_errors=True)
+        self._launch(name, port, detach=owned.popen is None)
+        return owned.process.pid, self._owned[name].process.pid
+
     def __enter__(self) -> EmbeddedServices:
         self.start()
         return self

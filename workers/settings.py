@@ -6,11 +6,19 @@ is idempotent by a row it writes in the same transaction as its effect.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from typing import Any, ClassVar
 
+import asyncpg
 from arq import cron
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
@@ -89,5 +97,48 @@ def worker_context(settings: Settings, clock: Clock | None = None) -> dict[str, 
 
 
 def worker_redis(settings: Settings) -> RedisSettings:
+    """The worker's Redis. A command or a connection that fails for want of Redis is
+    retried for about 13 s, with growing pauses, so a Redis restart does not stop the
+    worker: arq's main loop ends on the first error that reaches it, and redis-py retries
+    neither a refused connection (an OSError) nor anything else by default.
+    bench/notification_drill.py restarts Redis under running workers."""
     assert settings.redis_url is not None
-    return RedisSettings.from_dsn(settings.redis_url)
+    errors = (RedisConnectionError, RedisTimeoutError, OSError)
+    return dataclasses.replace(
+        RedisSettings.from_dsn(settings.redis_url),
+        retry_on_error=list(errors),
+        retry=Retry(
+            ExponentialBackoff(cap=2.0, base=0.05),
+            retries=10,
+            supported_errors=errors,  # type: ignore[arg-type]  # OSError: the refused connect
+        ),
+    )
+
+
+def run(settings: Settings) -> None:
+    """`market worker`: the worker, until it is told to stop (SIGINT, SIGTERM).
+
+    arq's main loop ends on the first error that reaches it. worker_redis retries most
+    of what a Redis restart causes, not all (a connection lost between WATCH and EXEC
+    raises WatchError), and a worker may start while PostgreSQL is down. Then it starts
+    again after a pause, 1 s doubling to 30 s, rather than leave the exchange without a
+    worker until someone notices; the jobs it had in hand are found again (relay.py).
+    """
+    from arq.worker import run_worker
+
+    pause = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            run_worker(
+                WorkerSettings,  # type: ignore[arg-type]
+                redis_settings=worker_redis(settings),
+                ctx=worker_context(settings),
+            )
+            return
+        except (RedisError, OSError, asyncpg.PostgresError) as exc:
+            if time.monotonic() - started > 60:
+                pause = 1.0  # it had been running well: not a failing start
+            log.warning("worker stopped by %r; starting again in %.0f s", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 30.0)

@@ -9,8 +9,10 @@
 
 No job keeps its result (`keep_result=0`): the ids are reused on purpose — a delivery
 whose try was early (an outbid e-mail's deferral, a retry) is queued again under the same
-id by the cron, and a kept result would make arq refuse it for an hour. The database row
-is what makes a job run twice harmless, not arq's memory.
+id by the cron, and a kept result would make arq refuse it for an hour. (arq does keep
+one when it fails a job before running it, e.g. its data lost with Redis: the requeue
+gives such a delivery a new id, relay.orphaned.) The database row is what makes a job
+run twice harmless, not arq's memory.
 
 The worker's start-up calls `open_channels(ctx)` (the SMTP connections and HTTP client
 every job of the process shares) and its shutdown `close_channels(ctx)`. The context may

@@ -10,10 +10,12 @@ the next pass; a crash after it leaves pending deliveries that `requeue_due` que
 `requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
 data (a restart without persistence, a flush), so a cron queues every pending delivery
 whose try is due, with the same job ids — a duplicate is refused by arq or, if it
-slips through after a job finished, finds nothing to do (delivery.py). A delivery overdue
-by more than `STUCK_AFTER` gets a second job id (`…:late{n}`), once per such interval:
-its job may be held by a worker killed mid-job, which arq hands to another worker only
-after the job timeout; the copies are harmless, the delivery row decides.
+slips through after a job finished, finds nothing to do (delivery.py). A delivery whose
+job id is taken by a job that will not deliver it — held by a worker killed mid-job,
+which arq hands to another worker only after the job timeout (10 minutes), or failed by
+arq itself before it ran — gets a second job id (`…:late{n}`): at the next requeue once
+`orphaned` recognises it, else when it is overdue by more than `STUCK_AFTER`, once per
+such interval. The copies are harmless, the delivery row decides.
 
 An outbid e-mail is due `outbid_email_delay_s` after the bid, so that rapid outbids
 collapse into one message (delivery.py); every other delivery is due at once.
@@ -22,16 +24,18 @@ collapse into one message (delivery.py); every other delivery is due at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
 import asyncpg
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, result_key_prefix
 from redis.exceptions import RedisError
 
 from market.db import Queries
 from market.notify import recipients
-from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, enqueue_rows
+from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, enqueue_rows, job_id
 
 Q = Queries("notify")
 log = logging.getLogger("market.notify")
@@ -41,6 +45,9 @@ REQUEUE_LIMIT: Final = 20_000
 RELAY_JOB_ID: Final = "relay"
 # A delivery due this long ago is not waiting in a healthy queue (requeue_due).
 STUCK_AFTER: Final = timedelta(minutes=2)
+# A delivery due this long ago whose job id is taken, with no job holding its row, waits
+# for a job that will not come (orphaned).
+ORPHAN_AFTER: Final = timedelta(seconds=10)
 
 
 async def relay_once(
@@ -103,16 +110,55 @@ async def requeue_due(
     jobs were newly queued (those already queued are not counted)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.due_deliveries, at, limit)
+    orphans = await orphaned(pool, redis, rows, at)
     stuck_before = at - STUCK_AFTER
     bucket = int(at.timestamp()) // int(STUCK_AFTER.total_seconds())
 
     def suffix(row: asyncpg.Record) -> str:
-        # Long overdue: its queued job may belong to a worker that was killed, which arq
-        # only gives to another worker after the job timeout (10 min). A second id gets it
-        # done now; whichever copy runs second finds it sent (delivery.py).
-        return f":late{bucket}" if row["next_attempt_at"] < stuck_before else ""
+        # Its job id is taken by a job that will not deliver it (orphaned), or may be:
+        # long overdue. A second id gets it done now; whichever copy runs second finds
+        # it sent (delivery.py).
+        late = row["id"] in orphans or row["next_attempt_at"] < stuck_before
+        return f":late{bucket}" if late else ""
 
     return await enqueue_rows(redis, rows, at, suffix)
+
+
+async def orphaned(
+    pool: asyncpg.Pool, redis: ArqRedis, rows: Sequence[asyncpg.Record], at: datetime
+) -> set[int]:
+    """The ids among these due deliveries whose job id is taken by a job that will not
+    deliver them:
+
+    * held by a worker that died: arq marks a job in progress when a worker takes it and
+      clears the mark when the job ends; a worker killed in between leaves the mark for
+      the job timeout, and no worker runs that job id meanwhile;
+    * failed by arq before it ran (its data lost with Redis, too many tries): arq then
+      keeps a result under the id for an hour, whatever the function's keep_result, and
+      refuses to queue the id again.
+
+    A running delivery job holds its row's lock from its start to its commit
+    (delivery.py). So a delivery overdue by ORPHAN_AFTER whose job id is taken so, and
+    whose row nobody has locked, is an orphan. (A live job still waiting for a database
+    connection looks the same: its copy is harmless.)
+    """
+    late = [r for r in rows if r["next_attempt_at"] < at - ORPHAN_AFTER]
+    if not late:
+        return set()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for r in late:
+                job = job_id(r["id"], r["attempts"])
+                pipe.exists(in_progress_key_prefix + job, result_key_prefix + job)
+            taken = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("could not look for orphaned delivery jobs (%s)", exc)
+        return set()
+    held = [r["id"] for r, n in zip(late, taken, strict=True) if n]
+    if not held:
+        return set()
+    async with pool.acquire() as conn, conn.transaction():
+        return {r["id"] for r in await conn.fetch(Q.unlocked_pending, held)}
 
 
 async def kick(redis: ArqRedis) -> None:

@@ -80,6 +80,13 @@ WHERE status = 'pending' AND next_attempt_at <= $1
 ORDER BY next_attempt_at
 LIMIT $2
 
+-- name: unlocked_pending
+-- Of these deliveries, the pending ones that no running job holds (a delivery job locks
+-- its row from its start to its commit): relay.orphaned. Run in a transaction.
+SELECT id FROM deliveries
+WHERE id = ANY($1::bigint[]) AND status = 'pending'
+FOR UPDATE SKIP LOCKED
+
 -- name: lock_delivery
 -- The delivery with what its message needs (the event, the lot now, the reader), for one
 -- job at a time: a second copy of the job finds the row locked and skips it. The reader
