@@ -39,7 +39,7 @@ from market.cli import _child_env, resolved  # noqa: E402
 from market.settings import load  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-RATE = int(os.environ.get("BENCH_RATE", "250"))  # outbox rows per second (×2 deliveries)
+RATE = int(os.environ.get("BENCH_RATE", "275"))  # outbox rows per second (×2 deliveries)
 USERS = int(os.environ.get("BENCH_USERS", "200"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 TICK = 0.02  # commit every 20 ms: a steady stream, not one burst
@@ -61,13 +61,14 @@ SALE = {
 
 def run_worker() -> None:
     """`bench/notifications.py --worker`: the notification jobs, as `market worker` runs
-    them (settings from the environment), polling the queue every 20 ms."""
+    them (settings from the environment; poll delay and concurrency as WorkerSettings, or
+    BENCH_POLL / BENCH_MAX_JOBS)."""
     from arq.worker import Worker
 
     from market.clock import SystemClock
     from market.notify.delivery import close_channels, open_channels
     from market.notify.jobs import CRON, JOBS
-    from workers.settings import worker_redis
+    from workers.settings import WorkerSettings, worker_redis
 
     settings = load()
 
@@ -87,8 +88,8 @@ def run_worker() -> None:
         on_startup=startup,
         on_shutdown=shutdown,
         ctx={"settings": settings, "clock": SystemClock()},
-        poll_delay=0.02,
-        max_jobs=40,
+        poll_delay=float(os.environ.get("BENCH_POLL", WorkerSettings.poll_delay)),
+        max_jobs=int(os.environ.get("BENCH_MAX_JOBS", WorkerSettings.max_jobs)),
         keep_result=0,
         handle_signals=True,
     )

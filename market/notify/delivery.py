@@ -268,91 +268,162 @@ async def deliver_one(
     """One try of one delivery (module docstring); the next try, if any, is queued on
     `redis` (else the requeue cron queues it when due)."""
     now = clock.now()
-    retry: asyncpg.Record | None = None
-    retry_error = ""
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q.lock_delivery, delivery_id)
+        row = await conn.fetchrow(Q.lock_deliveries, [delivery_id])
         if row is None:
             return Outcome(status="busy")  # another copy holds it, or no such delivery
-        if row["status"] != "pending":
-            return Outcome(status="done")
-        if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
-            return Outcome(status="not_due")
-        lot = _lot_of(row)
-        reason = await _skip_reason(conn, row, lot, now, policy)
+        outcome, retry = await _attempt(conn, row, settings, now, channels, policy)
+    if retry is not None:
+        await enqueue_rows(redis, [retry], now)
+    return outcome
+
+
+async def deliver_inbox_now(
+    conn: Conn,
+    settings: Settings,
+    now: datetime,
+    delivery_ids: Sequence[int],
+    policy: NotifyPolicy = DEFAULT_POLICY,
+) -> set[int]:
+    """Deliver these new inbox deliveries inside the caller's transaction (the relay's):
+    an inbox message is a row in our own database, so it needs no job of its own — that
+    halves the jobs a typical event costs. The messages are written in one round trip.
+    All of it runs in one savepoint: should anything fail, nothing of it stays, the
+    deliveries remain pending for their jobs as before, and the relay goes on.
+    Returns the ids that reached a final state (sent, skipped, failed)."""
+    done: set[int] = set()
+    if not delivery_ids:
+        return done
+    try:
+        async with conn.transaction():
+            sent: list[tuple[Any, ...]] = []
+            for row in await conn.fetch(Q.lock_deliveries, list(delivery_ids)):
+                if row["channel"] != "inbox" or row["status"] != "pending":
+                    continue
+                try:
+                    prepared = await _prepare(conn, row, settings, now, policy)
+                except templates.RenderError as exc:
+                    await _failed(conn, row, str(exc))
+                    done.add(row["id"])
+                    continue
+                except TerminalDeliveryError as exc:
+                    await _failed(conn, row, exc.message)
+                    done.add(row["id"])
+                    continue
+                if isinstance(prepared, str):
+                    await conn.execute(Q.mark_skipped, row["id"], prepared)
+                else:
+                    sent.append(_inbox_args(row, now, prepared))
+                done.add(row["id"])
+            if sent:
+                await conn.executemany(Q.inbox_sent, sent)
+    except Exception:
+        log.exception("inbox deliveries %s left to their jobs", list(delivery_ids)[:5])
+        return set()
+    return done
+
+
+async def _prepare(
+    conn: Conn, row: asyncpg.Record, settings: Settings, now: datetime, policy: NotifyPolicy
+) -> str | templates.Rendered:
+    """The message of a pending, due delivery — or why it is skipped (a str). Raises
+    RenderError, or TerminalDeliveryError for an inbox whose reader is gone."""
+    lot = _lot_of(row)
+    reason = await _skip_reason(conn, row, lot, now, policy)
+    if reason is not None:
+        return reason
+    if row["channel"] == "inbox" and row["reader_id"] is None:
+        raise TerminalDeliveryError("inbox: the user no longer exists")
+    lang: Lang = pick(row["reader_language"])
+    return templates.render(
+        row["event"],
+        lang,
+        payload=row["payload"] or {},
+        lot=lot,
+        name=row["reader_name"],
+        base_url=settings.public_base_url,
+        tz=settings.timezone,
+        channel=row["channel"],
+    )
+
+
+def _inbox_args(
+    row: asyncpg.Record, now: datetime, rendered: templates.Rendered
+) -> tuple[Any, ...]:
+    return (
+        row["id"],
+        now,
+        row["reader_id"],
+        row["outbox_id"],
+        row["event"],
+        rendered.subject,
+        rendered.text,
+        row["lot_id"],
+        row["created_at"],
+    )
+
+
+async def _attempt(
+    conn: Conn,
+    row: asyncpg.Record,
+    settings: Settings,
+    now: datetime,
+    channels: Channels,
+    policy: NotifyPolicy,
+) -> tuple[Outcome, asyncpg.Record | None]:
+    """One try of the delivery in `row`, locked by the caller's transaction; the second
+    value is the row of the next try to queue, if there is one."""
+    delivery_id = row["id"]
+    if row["status"] != "pending":
+        return Outcome(status="done"), None
+    if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
+        return Outcome(status="not_due"), None
+    try:
+        prepared = await _prepare(conn, row, settings, now, policy)
         endpoint = None
-        if reason is None and row["channel"] == "webhook":
+        if not isinstance(prepared, str) and row["channel"] == "webhook":
             endpoint = await endpoints.by_id(conn, int(row["target"]))
             if endpoint is None or not endpoint.active:
-                reason = "webhook endpoint deactivated"
-        if reason is not None:
-            await conn.execute(Q.mark_skipped, delivery_id, reason)
-            return Outcome(status="skipped", error=reason)
-        lang: Lang = pick(row["reader_language"])
-        try:
-            rendered = templates.render(
-                row["event"],
-                lang,
-                payload=row["payload"] or {},
-                lot=lot,
-                name=row["reader_name"],
-                base_url=settings.public_base_url,
-                tz=settings.timezone,
-                channel=row["channel"],
+                prepared = "webhook endpoint deactivated"
+        if isinstance(prepared, str):
+            await conn.execute(Q.mark_skipped, delivery_id, prepared)
+            return Outcome(status="skipped", error=prepared), None
+        if row["channel"] == "email":
+            msg = mail.build_message(
+                settings,
+                to=row["target"],
+                rendered=prepared,
+                outbox_id=row["outbox_id"],
+                sent_at=now,
             )
-            if row["channel"] == "inbox":
-                if row["reader_id"] is None:
-                    raise TerminalDeliveryError("inbox: the user no longer exists")
-            elif row["channel"] == "email":
-                msg = mail.build_message(
-                    settings,
-                    to=row["target"],
-                    rendered=rendered,
-                    outbox_id=row["outbox_id"],
-                    sent_at=now,
-                )
-                await channels.mailer.send(msg)
-            else:
-                assert endpoint is not None
-                await _send_webhook(channels.http, row, endpoint, rendered, now)
-        except templates.RenderError as exc:
-            return await _failed(conn, row, str(exc))
-        except TerminalDeliveryError as exc:
-            return await _failed(conn, row, exc.message)
-        except TransientDeliveryError as exc:
-            attempts = row["attempts"] + 1
-            if attempts > len(policy.retry_schedule_s):
-                return await _failed(conn, row, f"after {attempts} attempts: {exc.message}")
-            # A receiver's Retry-After is honoured, up to the schedule's longest wait.
-            wait = min(
-                max(float(policy.retry_schedule_s[attempts - 1]), exc.retry_after or 0.0),
-                float(max(policy.retry_schedule_s)),
-            )
-            at = now + timedelta(seconds=wait)
-            retry_error = exc.message
-            retry = await conn.fetchrow(Q.mark_retry, delivery_id, attempts, at, _clip(exc.message))
-        except DeliveryError as exc:  # neither kind: a channel that did not say
-            return await _failed(conn, row, exc.message)
-        else:
-            if row["channel"] == "inbox":
-                await conn.execute(
-                    Q.inbox_sent,
-                    delivery_id,
-                    now,
-                    row["reader_id"],
-                    row["outbox_id"],
-                    row["event"],
-                    rendered.subject,
-                    rendered.text,
-                    row["lot_id"],
-                    row["created_at"],
-                )
-            else:
-                await conn.execute(Q.mark_sent, delivery_id, now)
-            return Outcome(status="sent")
-    assert retry is not None
-    await enqueue_rows(redis, [retry], now)
-    return Outcome(status="retry", retry_at=retry["next_attempt_at"], error=retry_error)
+            await channels.mailer.send(msg)
+        elif row["channel"] == "webhook":
+            assert endpoint is not None
+            await _send_webhook(channels.http, row, endpoint, prepared, now)
+    except templates.RenderError as exc:
+        return await _failed(conn, row, str(exc)), None
+    except TerminalDeliveryError as exc:
+        return await _failed(conn, row, exc.message), None
+    except TransientDeliveryError as exc:
+        attempts = row["attempts"] + 1
+        if attempts > len(policy.retry_schedule_s):
+            return await _failed(conn, row, f"after {attempts} attempts: {exc.message}"), None
+        # A receiver's Retry-After is honoured, up to the schedule's longest wait.
+        wait = min(
+            max(float(policy.retry_schedule_s[attempts - 1]), exc.retry_after or 0.0),
+            float(max(policy.retry_schedule_s)),
+        )
+        at = now + timedelta(seconds=wait)
+        retry = await conn.fetchrow(Q.mark_retry, delivery_id, attempts, at, _clip(exc.message))
+        assert retry is not None
+        return Outcome(status="retry", retry_at=retry["next_attempt_at"], error=exc.message), retry
+    except DeliveryError as exc:  # neither kind: a channel that did not say
+        return await _failed(conn, row, exc.message), None
+    if row["channel"] == "inbox":
+        await conn.execute(Q.inbox_sent, *_inbox_args(row, now, prepared))
+    else:
+        await conn.execute(Q.mark_sent, delivery_id, now)
+    return Outcome(status="sent"), None
 
 
 async def _send_webhook(

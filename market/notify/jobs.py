@@ -40,7 +40,11 @@ log = logging.getLogger("market.notify")
 
 async def relay(ctx: dict[str, Any]) -> int:
     n = await relaying.relay_all(
-        ctx["pool"], ctx.get("redis"), ctx["clock"].now(), policy=policy_of(ctx)
+        ctx["pool"],
+        ctx.get("redis"),
+        ctx["clock"].now(),
+        policy=policy_of(ctx),
+        settings=ctx["settings"],
     )
     if n:
         log.debug("relayed %d outbox rows", n)

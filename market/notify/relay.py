@@ -4,7 +4,10 @@
 relays at once each take different rows, never the same — expands each into its
 deliveries (recipients.py: recipients × channels), inserts them `ON CONFLICT DO NOTHING`
 (unique per outbox row, channel and target), sets `relayed_at` and commits; only then
-does it queue the `deliver` jobs. A crash before the commit leaves the rows unrelayed for
+does it queue the `deliver` jobs. Inbox deliveries due now are delivered in that same
+transaction by the worker's relay (an inbox message is a row in our own database: it
+needs no job, and an event then costs one job, not two); a retry or a requeue of one
+goes through a job like any other delivery. A crash before the commit leaves the rows unrelayed for
 the next pass; a crash after it leaves pending deliveries that `requeue_due` queues.
 
 `requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
@@ -35,7 +38,14 @@ from redis.exceptions import RedisError
 
 from market.db import Queries
 from market.notify import recipients
-from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, enqueue_rows, job_id
+from market.notify.delivery import (
+    DEFAULT_POLICY,
+    NotifyPolicy,
+    deliver_inbox_now,
+    enqueue_rows,
+    job_id,
+)
+from market.settings import Settings
 
 Q = Queries("notify")
 log = logging.getLogger("market.notify")
@@ -57,8 +67,11 @@ async def relay_once(
     batch: int = BATCH,
     *,
     policy: NotifyPolicy = DEFAULT_POLICY,
+    settings: Settings | None = None,
 ) -> int:
-    """Relay up to `batch` outbox rows; returns how many were relayed by this call."""
+    """Relay up to `batch` outbox rows; returns how many were relayed by this call.
+    With `settings` (the worker's), inbox deliveries due now are delivered in the same
+    transaction (delivery.deliver_inbox_now) instead of queuing a job each."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(Q.claim_outbox, batch)
         if not rows:
@@ -82,6 +95,10 @@ async def relay_once(
             at,
         )
         await conn.execute(Q.mark_relayed, list(created), at)
+        if settings is not None:
+            inbox = [r["id"] for r in new if r["channel"] == "inbox" and r["next_attempt_at"] <= at]
+            done = await deliver_inbox_now(conn, settings, at, inbox, policy)
+            new = [r for r in new if r["id"] not in done]
     await enqueue_rows(redis, new, at)
     return len(rows)
 
@@ -93,11 +110,12 @@ async def relay_all(
     batch: int = BATCH,
     *,
     policy: NotifyPolicy = DEFAULT_POLICY,
+    settings: Settings | None = None,
 ) -> int:
     """Relay until the outbox is drained (as of this call); returns the rows relayed."""
     total = 0
     while True:
-        n = await relay_once(pool, redis, at, batch, policy=policy)
+        n = await relay_once(pool, redis, at, batch, policy=policy, settings=settings)
         total += n
         if n < batch:
             return total

@@ -67,7 +67,7 @@ SELECT d.outbox_id, d.channel, d.target, 'pending', d.next_attempt_at, $5
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
      AS d (outbox_id, channel, target, next_attempt_at)
 ON CONFLICT (outbox_id, channel, target) DO NOTHING
-RETURNING id, attempts, next_attempt_at
+RETURNING id, channel, attempts, next_attempt_at
 
 -- name: mark_relayed
 UPDATE outbox SET relayed_at = $2 WHERE id = ANY($1::bigint[])
@@ -87,8 +87,8 @@ SELECT id FROM deliveries
 WHERE id = ANY($1::bigint[]) AND status = 'pending'
 FOR UPDATE SKIP LOCKED
 
--- name: lock_delivery
--- The delivery with what its message needs (the event, the lot now, the reader), for one
+-- name: lock_deliveries
+-- Deliveries with what their messages need (the event, the lot now, the reader), for one
 -- job at a time: a second copy of the job finds the row locked and skips it. The reader
 -- is the inbox's user, the e-mail's addressee, or the event's user for a webhook.
 SELECT d.id, d.outbox_id, d.channel, d.target, d.status, d.attempts, d.next_attempt_at,
@@ -107,7 +107,8 @@ LEFT JOIN lots l ON l.id = o.lot_id
 LEFT JOIN users ui ON d.channel <> 'email' AND ui.id = (
     CASE WHEN d.channel = 'inbox' THEN d.target::bigint ELSE o.recipient_user_id END)
 LEFT JOIN users ue ON d.channel = 'email' AND ue.email = d.target
-WHERE d.id = $1
+WHERE d.id = ANY($1::bigint[])
+ORDER BY d.id
 FOR UPDATE OF d SKIP LOCKED
 
 -- name: newer_outbid

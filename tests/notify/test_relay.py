@@ -205,3 +205,30 @@ async def test_relay_job_drains_and_requeue_is_registered(
     requeue = next(c for c in jobs.CRON if c.name == "cron:requeue_pending")
     assert requeue.run_at_startup and requeue.second == {0, 30}
     assert all(f.keep_result_s == 0 for f in jobs.JOBS)
+
+
+async def test_the_workers_relay_delivers_inbox_messages_itself(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, redis: Redis
+) -> None:  # `redis`: the fixture empties the test's Redis database first
+    """An inbox message is a row in our database: the worker's relay writes it in its own
+    transaction and queues a job only for the other channels."""
+    scene = await make_scene(pool, clock, settings, buyers=1)
+    (a,) = scene.buyers
+    won = await owe(pool, clock.now(), "won", user_id=a.user_id, lot_id=scene.lot.id)
+    arq = await arq_pool(settings)
+    try:
+        ctx = {"pool": pool, "clock": clock, "settings": settings, "redis": arq}
+        assert await jobs.relay(ctx) == 1
+        states = {
+            r["channel"]: r["status"]
+            for r in await rows(
+                pool, "SELECT channel, status FROM deliveries WHERE outbox_id=$1", won
+            )
+        }
+        assert states == {"inbox": "sent", "email": "pending"}
+        assert await value(pool, "SELECT count(*) FROM inbox WHERE outbox_id=$1", won) == 1
+        queued = await arq.queued_jobs()
+        email_id = await value(pool, "SELECT id FROM deliveries WHERE channel='email'")
+        assert [j.args for j in queued] == [(email_id,)]
+    finally:
+        await arq.aclose()
