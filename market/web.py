@@ -176,6 +176,13 @@ def _as_app_error(exc: Exception) -> AppError:
         error = AppError(message, code=code)
         error.status = exc.status_code
         return error
+    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
+        # An id or an amount beyond PostgreSQL's bigint, in a body or a path: the client's
+        # value, refused by the driver before the statement ran (nothing was written).
+        return BadRequest(
+            "a number in the request is out of range (at most 9223372036854775807)",
+            code="out_of_range",
+        )
     log.exception("unhandled error", exc_info=exc)
     error = AppError("internal error; the exchange has logged it with the request id")
     error.status, error.code = 500, "internal"
