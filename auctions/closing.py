@@ -32,7 +32,6 @@ defaulter is barred from every asset of the lot, and the lot goes back to the li
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -40,7 +39,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from auctions import rules, state
+from auctions import registration, rules, state
 from auctions.deposits import (
     CLEARING,
     apply_deposit,
@@ -60,8 +59,6 @@ from market.pools import services as pools
 Q = Queries("closing")
 log = logging.getLogger("auctions.closing")
 
-# Payment references go on bank transfers and are read aloud on the phone: no 0/O, 1/I.
-_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _REFERENCE_LENGTH = 10
 _REFERENCE_ATTEMPTS = 5
 
@@ -138,8 +135,7 @@ def _receivable(sale: asyncpg.Record) -> ledger.Account:
 
 def payment_reference() -> str:
     """`JK` + 10 characters: what the buyer writes on the transfer of the balance."""
-    tail = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
-    return "JK" + tail
+    return "JK" + registration.draw(_REFERENCE_LENGTH)
 
 
 async def _outbox(

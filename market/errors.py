@@ -100,3 +100,15 @@ class LoginRequired(AppError):
 
     status = 401
     code = "login_required"
+
+
+def field_of_msgspec(message: str) -> str | None:
+    """Pull the field out of msgspec's messages: "… unknown field `x`", "… - at `$.a.b`"."""
+    if "unknown field `" in message:
+        return message.split("unknown field `", 1)[1].split("`", 1)[0]
+    if "required field `" in message:
+        return message.split("required field `", 1)[1].split("`", 1)[0]
+    if "at `$." in message:
+        path = message.rsplit("at `$.", 1)[1].rstrip("`")
+        return path.removeprefix("data.") if path != "data" else None
+    return None

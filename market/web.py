@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 from litestar import Request, Response
@@ -17,7 +18,14 @@ from market.accounts import sessions
 from market.accounts.models import Viewer
 from market.accounts.services import load_viewer
 from market.clock import Clock
-from market.errors import AppError, BadRequest, ErrorBody, LoginRequired, RateLimited
+from market.errors import (
+    AppError,
+    BadRequest,
+    ErrorBody,
+    LoginRequired,
+    RateLimited,
+    field_of_msgspec,
+)
 from market.logs import request_id_var
 from market.money import parse_cny
 from market.settings import Settings
@@ -140,18 +148,6 @@ def _is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def field_of_msgspec(message: str) -> str | None:
-    """Pull the field out of msgspec's messages: "… unknown field `x`", "… - at `$.a.b`"."""
-    if "unknown field `" in message:
-        return message.split("unknown field `", 1)[1].split("`", 1)[0]
-    if "required field `" in message:
-        return message.split("required field `", 1)[1].split("`", 1)[0]
-    if "at `$." in message:
-        path = message.rsplit("at `$.", 1)[1].rstrip("`")
-        return path.removeprefix("data.") if path != "data" else None
-    return None
-
-
 def _as_app_error(exc: Exception) -> AppError:
     if isinstance(exc, AppError):
         return exc
@@ -176,6 +172,9 @@ def _as_app_error(exc: Exception) -> AppError:
         error = AppError(message, code=code)
         error.status = exc.status_code
         return error
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError):
+        # A NUL character in some text: PostgreSQL cannot store it; nothing was written.
+        return BadRequest("the request contains a NUL character, which text cannot hold")
     if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
         # An id or an amount beyond PostgreSQL's bigint, in a body or a path: the client's
         # value, refused by the driver before the statement ran (nothing was written).
@@ -183,6 +182,8 @@ def _as_app_error(exc: Exception) -> AppError:
             "a number in the request is out of range (at most 9223372036854775807)",
             code="out_of_range",
         )
+    if isinstance(exc, RecursionError):
+        return BadRequest("the request is nested too deeply", code="malformed")
     log.exception("unhandled error", exc_info=exc)
     error = AppError("internal error; the exchange has logged it with the request id")
     error.status, error.code = 500, "internal"
@@ -216,3 +217,11 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[A
         status_code=error.status,
         headers=headers,
     )
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266 attachment with an ASCII fallback and the UTF-8 name (RFC 5987)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

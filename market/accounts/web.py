@@ -16,8 +16,8 @@ from market.accounts import services, sessions
 from market.accounts.models import SCOPES_BY_KIND, NewToken, RegisterBuyer, Viewer
 from market.db import Queries
 from market.deps import ClockDep, PoolDep, RedisDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden, Invalid, RateLimited, Unauthorized
-from market.web import LANG_COOKIE, field_of_msgspec, page, require
+from market.errors import AppError, Forbidden, Invalid, RateLimited, Unauthorized, field_of_msgspec
+from market.web import LANG_COOKIE, page, require
 
 Q = Queries("accounts")
 

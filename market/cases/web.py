@@ -27,9 +27,9 @@ from market.cases.models import (
 from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
 from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_WEIGHTS, DIMENSIONS
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Forbidden
+from market.errors import AppError, Forbidden, field_of_msgspec
 from market.money import format_cny
-from market.web import REQUIRED, field_of_msgspec, form_yuan, page, require
+from market.web import REQUIRED, form_yuan, page, require
 
 # Service field names → form field names (the forms take yuan, the services fen).
 _FORM_FIELD = {

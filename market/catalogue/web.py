@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import asyncpg
 from litestar import Controller, Request, Response, get
@@ -28,7 +28,7 @@ from market.catalogue.models import (
 )
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import Invalid
-from market.web import language, page
+from market.web import content_disposition, language, page
 
 # For the region box's suggestions; any prefix of a region works.
 PROVINCES: Final = (
@@ -208,14 +208,6 @@ async def lot_page(
         checklist_label=_checklist_label(language(request, viewer)),
         **panel,
     )
-
-
-def content_disposition(filename: str) -> str:
-    """RFC 6266 attachment with an ASCII fallback and the UTF-8 name (RFC 5987)."""
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _checklist_label(lang: str) -> Callable[[str], str]:

@@ -19,11 +19,11 @@ from litestar.response import Redirect, Template
 from market.accounts.models import Viewer
 from market.accounts.services import require_scope
 from market.deps import CallerDep, ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Forbidden
+from market.errors import AppError, Forbidden, field_of_msgspec
 from market.notify import endpoints
 from market.notify.endpoints import NewWebhook, WebhookOut, WebhookTestResult
 from market.notify.webhooks import FORMATS
-from market.web import field_of_msgspec, page, require
+from market.web import page, require
 
 PAGE = "/account/webhooks"
 

@@ -33,6 +33,7 @@ import msgspec
 
 from market.cases.policy import CHINA
 from market.cases.services import china_today
+from market.collateral.rules import add_months
 from market.db import Conn, Queries
 from market.errors import Invalid, NotFound
 from market.pools import accounts, services
@@ -41,7 +42,6 @@ from market.pools.rules import (
     BP,
     FuseLoan,
     PoolRule,
-    add_months,
     fuse_status,
     parse_rule,
 )

@@ -33,15 +33,24 @@ LineStatus = Literal["matched", "amount_mismatch", "reference_typo", "unknown", 
 MAX_TYPO_DISTANCE: Final = 2
 
 
+# A stored reason holds both languages, Chinese first. A newline parts them: the reasons
+# quote a statement's cells, which may contain " / " but never a line break.
+_LANGUAGES = "\n"
+
+
 def reason(zh: str, en: str) -> str:
-    """A stored reason: Chinese first, then English (`reason_in` picks one)."""
-    return f"{zh} / {en}"
+    """A stored reason: Chinese, then English (`reason_parts` splits it)."""
+    return f"{zh}{_LANGUAGES}{en}"
+
+
+def reason_parts(text: str) -> tuple[str, str]:
+    """(Chinese, English) of a stored reason."""
+    zh, sep, en = text.partition(_LANGUAGES)
+    return (zh, en) if sep else (text, text)
 
 
 def reason_in(text: str, lang: str) -> str:
-    zh, sep, en = text.partition(" / ")
-    if not sep:
-        return text
+    zh, en = reason_parts(text)
     return en if lang == "en" else zh
 
 

@@ -61,7 +61,14 @@ from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.money import format_cny
 from market.pools import services
-from market.pools.matching import Expected, LineStatus, classify, reason, reference_tokens
+from market.pools.matching import (
+    Expected,
+    LineStatus,
+    classify,
+    reason,
+    reason_parts,
+    reference_tokens,
+)
 from market.pools.statement_csv import MAX_LINES, StatementLine, check_upload, parse_statement
 
 Q = Queries("reconciliation")
@@ -155,7 +162,7 @@ class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _line_out(r: asyncpg.Record) -> LineOut:
-    zh, _, en = r["reason"].partition(" / ")
+    zh, en = reason_parts(r["reason"])
     return LineOut(
         id=r["id"],
         statement_id=r["statement_id"],
@@ -167,7 +174,7 @@ def _line_out(r: asyncpg.Record) -> LineOut:
         bank_txn_id=r["bank_txn_id"],
         status=r["status"],
         reason_zh=zh,
-        reason_en=en or zh,
+        reason_en=en,
         payout_id=r["payout_id"],
         payout_reference=r["payout_reference"],
         candidate_id=r["candidate_id"],

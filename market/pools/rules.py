@@ -24,15 +24,16 @@ and a pool manager read the same reasoning. `fuse_status()` evaluates a bank's N
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
+from market.collateral.rules import add_months
 from market.errors import Invalid
-from market.money import MAX_FEN, allocate, format_cny
+from market.money import MAX_FEN, allocate
+from market.money import format_cny as cny
 
 BP = 10_000  # basis points in 100 %
 FUND = "fund"  # the pool itself among a rule's parties
@@ -161,13 +162,6 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[Line, ...]
 
 
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year = day.year + month // 12
-    month = month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def eligible_from(rule: PoolRule, npl_since: date) -> date:
     return add_months(npl_since, rule.wait_months) + timedelta(days=rule.wait_days)
 
@@ -181,10 +175,6 @@ def loss_basis(rule: PoolRule, facts: ClaimFacts) -> int:
     if rule.basis == "net_loss":
         return net
     return min(net, facts.claim_principal_fen)
-
-
-def _cny(fen: int) -> str:
-    return format_cny(fen)
 
 
 def _pct(bp: int) -> str:
@@ -225,12 +215,12 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
     if rule.basis == "net_loss":
         lines.append(
             Line(
-                f"净损失 {_cny(loss)}（债权减已回收）",
-                f"Net loss {_cny(loss)} (claim less recoveries)",
+                f"净损失 {cny(loss)}（债权减已回收）",
+                f"Net loss {cny(loss)} (claim less recoveries)",
             )
         )
     else:
-        lines.append(Line(f"本金损失 {_cny(loss)}", f"Principal loss {_cny(loss)}"))
+        lines.append(Line(f"本金损失 {cny(loss)}", f"Principal loss {cny(loss)}"))
 
     fund_index = next(i for i, p in enumerate(rule.shares) if p.name == FUND)
     if rule.tiers:
@@ -241,20 +231,18 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
             or facts.enrolled_principal_fen <= t.principal_up_to_fen
         )
         fund_part, others_part = allocate(loss, [tier.rate_bp, BP - tier.rate_bp])
-        bound = (
-            "以上" if tier.principal_up_to_fen is None else f"≤ {_cny(tier.principal_up_to_fen)}"
-        )
+        bound = "以上" if tier.principal_up_to_fen is None else f"≤ {cny(tier.principal_up_to_fen)}"
         bound_en = (
             "any amount"
             if tier.principal_up_to_fen is None
-            else f"up to {_cny(tier.principal_up_to_fen)}"
+            else f"up to {cny(tier.principal_up_to_fen)}"
         )
         lines.append(
             Line(
-                f"分级补偿：登记本金 {_cny(facts.enrolled_principal_fen)}（档位 {bound}）"
-                f"补偿 {_pct(tier.rate_bp)} = {_cny(fund_part)}",
-                f"Tier: enrolled principal {_cny(facts.enrolled_principal_fen)} ({bound_en}) → "
-                f"{_pct(tier.rate_bp)} = {_cny(fund_part)}",
+                f"分级补偿：登记本金 {cny(facts.enrolled_principal_fen)}（档位 {bound}）"
+                f"补偿 {_pct(tier.rate_bp)} = {cny(fund_part)}",
+                f"Tier: enrolled principal {cny(facts.enrolled_principal_fen)} ({bound_en}) → "
+                f"{_pct(tier.rate_bp)} = {cny(fund_part)}",
             )
         )
         rest = [(i, p) for i, p in enumerate(rule.shares) if i != fund_index]
@@ -268,8 +256,8 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         ratio = " : ".join(f"{p.name} {p.weight}" for p in rule.shares)
         lines.append(
             Line(
-                f"分担比例 {ratio}：资金池承担 {_cny(parts[fund_index])}",
-                f"Shares {ratio}: the pool's part is {_cny(parts[fund_index])}",
+                f"分担比例 {ratio}：资金池承担 {cny(parts[fund_index])}",
+                f"Shares {ratio}: the pool's part is {cny(parts[fund_index])}",
             )
         )
 
@@ -278,9 +266,9 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         amount = max(0, amount - facts.already_compensated_fen)
         lines.append(
             Line(
-                f"扣除本笔贷款已补偿 {_cny(facts.already_compensated_fen)} 后为 {_cny(amount)}",
-                f"Less {_cny(facts.already_compensated_fen)} already paid on this loan: "
-                f"{_cny(amount)}",
+                f"扣除本笔贷款已补偿 {cny(facts.already_compensated_fen)} 后为 {cny(amount)}",
+                f"Less {cny(facts.already_compensated_fen)} already paid on this loan: "
+                f"{cny(amount)}",
             )
         )
     if rule.cap_per_loan_fen is not None:
@@ -289,8 +277,8 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
             amount = room
             lines.append(
                 Line(
-                    f"单笔上限 {_cny(rule.cap_per_loan_fen)}：补偿 {_cny(amount)}",
-                    f"Cap per loan {_cny(rule.cap_per_loan_fen)}: {_cny(amount)}",
+                    f"单笔上限 {cny(rule.cap_per_loan_fen)}：补偿 {cny(amount)}",
+                    f"Cap per loan {cny(rule.cap_per_loan_fen)}: {cny(amount)}",
                 )
             )
     if rule.aggregate_limit_bp is not None:
@@ -298,13 +286,13 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         room = max(0, limit - facts.bank_compensated_fen)
         lines.append(
             Line(
-                f"补偿限额：登记本金 {_cny(facts.bank_enrolled_principal_fen)} × "
+                f"补偿限额：登记本金 {cny(facts.bank_enrolled_principal_fen)} × "
                 f"{_pct(rule.aggregate_limit_bp)} = "
-                f"{_cny(limit)}，已用 {_cny(facts.bank_compensated_fen)}，尚余 {_cny(room)}",
-                f"Limit: enrolled principal {_cny(facts.bank_enrolled_principal_fen)} × "
-                f"{_pct(rule.aggregate_limit_bp)} = {_cny(limit)}, "
-                f"used {_cny(facts.bank_compensated_fen)}, "
-                f"{_cny(room)} left",
+                f"{cny(limit)}，已用 {cny(facts.bank_compensated_fen)}，尚余 {cny(room)}",
+                f"Limit: enrolled principal {cny(facts.bank_enrolled_principal_fen)} × "
+                f"{_pct(rule.aggregate_limit_bp)} = {cny(limit)}, "
+                f"used {cny(facts.bank_compensated_fen)}, "
+                f"{cny(room)} left",
             )
         )
         amount = min(amount, room)
@@ -312,22 +300,22 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         room = max(0, rule.annual_budget_fen - facts.budget_used_fen)
         lines.append(
             Line(
-                f"年度预算 {_cny(rule.annual_budget_fen)}，本年已用 {_cny(facts.budget_used_fen)}，"
-                f"尚余 {_cny(room)}",
-                f"Annual budget {_cny(rule.annual_budget_fen)}, used this year "
-                f"{_cny(facts.budget_used_fen)}, {_cny(room)} left",
+                f"年度预算 {cny(rule.annual_budget_fen)}，本年已用 {cny(facts.budget_used_fen)}，"
+                f"尚余 {cny(room)}",
+                f"Annual budget {cny(rule.annual_budget_fen)}, used this year "
+                f"{cny(facts.budget_used_fen)}, {cny(room)} left",
             )
         )
         amount = min(amount, room)
     if rule.timing == "parked":
         lines.append(
             Line(
-                f"保证金：{_cny(amount)} 存入保证金账户，核销完成后兑付",
-                f"Guarantee deposit: {_cny(amount)} is parked and paid out once the write-off"
+                f"保证金：{cny(amount)} 存入保证金账户，核销完成后兑付",
+                f"Guarantee deposit: {cny(amount)} is parked and paid out once the write-off"
                 " completes",
             )
         )
-    lines.append(Line(f"资金池应补偿 {_cny(amount)}", f"The pool owes {_cny(amount)}"))
+    lines.append(Line(f"资金池应补偿 {cny(amount)}", f"The pool owes {cny(amount)}"))
     others = tuple(
         (p.name, p.org_id, parts[i])
         for i, p in enumerate(rule.shares)
@@ -373,10 +361,10 @@ def fuse_status(fuse: Fuse, loans: list[FuseLoan]) -> FuseStatus:
         lines = (
             Line(
                 f"不良率 {_pct(ratio)} ≥ 熔断线 {_pct(fuse.npl_threshold_bp)}：续贷不得超过余额的 "
-                f"{_pct(fuse.renewable_share_bp)}，尚可续贷 {_cny(room)}",
+                f"{_pct(fuse.renewable_share_bp)}，尚可续贷 {cny(room)}",
                 f"NPL ratio {_pct(ratio)} ≥ fuse {_pct(fuse.npl_threshold_bp)}: renewals "
                 "limited to "
-                f"{_pct(fuse.renewable_share_bp)} of the balance, {_cny(room)} left",
+                f"{_pct(fuse.renewable_share_bp)} of the balance, {cny(room)} left",
             ),
         )
     else:

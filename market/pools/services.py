@@ -19,7 +19,6 @@ Lock order everywhere: pool, claim, case, receipt, payout.
 
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime, time
 from typing import Literal
 
@@ -27,11 +26,12 @@ import asyncpg
 import msgspec
 
 from auctions.deposits import CLEARING, forfeit_account
+from auctions.registration import draw
 from market import audit, ledger
 from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.db import Conn, Queries, returned
-from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.errors import Conflict, Invalid, NotFound
 from market.money import format_cny
 from market.pools import accounts
 from market.pools.rules import Assessment, ClaimFacts, PoolRule, assess, dump_rule, parse_rule
@@ -41,12 +41,10 @@ Q = Queries("pools")
 
 ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
 
-# Transfer references: read aloud on the phone, so no 0/O, 1/I (as payment references).
-_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
 
 def transfer_reference(prefix: str = "HK") -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    """What the exchange writes on a payout's transfer: read aloud, so no 0/O, 1/I."""
+    return prefix + draw(10)
 
 
 def _year_bounds(day: date) -> tuple[datetime, datetime]:
@@ -796,8 +794,3 @@ async def receipt_for_sale(
         from_account=accounts.proceeds(sale["lot_id"]),
         lot_id=sale["lot_id"],
     )
-
-
-def require_pool_org(org_kind: str) -> None:
-    if org_kind != "pool":
-        raise Forbidden("only pool managers do this")
