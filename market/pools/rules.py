@@ -49,7 +49,7 @@ class Party(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     name: PartyName
     weight: Annotated[int, Meta(ge=0, le=1_000_000)]
-    org_id: int | None = None  # a party that is an organisation here (it can reconcile)
+    org_id: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None  # an organisation here
     label: str = ""  # shown to people, e.g. "保险公司 insurer"
 
 

@@ -14,7 +14,8 @@ Concurrency, by write path:
   so a replay finds the first receipt and posts nothing; the ledger entry is keyed too;
 * a payout received: the payout row is locked and a statement line can settle a payout
   only once (unique index).
-Lock order everywhere: pool, claim, case, receipt, payout.
+Lock order: pool, claim, case, receipt, payout; a write-off locks the loan, then the
+case, then the loan's parked claims (never filed ones, which a decision locks first).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ async def create_pool(
     effective_from: date,
     actor_user_id: int | None,
 ) -> asyncpg.Record:
-    kind = await conn.fetchval("SELECT kind FROM organisations WHERE id = $1", org_id)
+    kind = await conn.fetchval(Q.org_kind, org_id)
     if kind != "pool":
         raise Invalid("a pool is run by a pool organisation", field="org_id")
     row = await conn.fetchrow(Q.insert_pool, org_id, code, name, name_en, capital_fen, at)
@@ -111,6 +112,14 @@ async def add_rule_version(
     pool = await conn.fetchrow(Q.pool_locked, pool_id)
     if pool is None:
         raise NotFound("no such pool")
+    named = [p.org_id for p in rule.shares if p.org_id is not None]
+    if named:
+        found = {r["id"] for r in await conn.fetch(Q.orgs_exist, named)}
+        for i, party in enumerate(rule.shares):
+            if party.org_id is not None and party.org_id not in found:
+                raise Invalid(
+                    f"no organisation has the id {party.org_id}", field=f"shares[{i}].org_id"
+                )
     row = returned(
         await conn.fetchrow(
             Q.insert_rule_version, pool_id, dump_rule(rule), effective_from, note, actor_user_id, at
@@ -155,6 +164,7 @@ async def enrol(
     pool_code: str,
     renewal: bool,
 ) -> asyncpg.Record:
+    pool_code = pool_code.strip().upper()
     loan = await conn.fetchrow(Q.loan_of_bank, loan_id, bank_org_id)
     if loan is None:
         raise NotFound("no such loan", field="loan_id")
@@ -186,7 +196,6 @@ async def enrol(
     )
     if row is None:
         raise Conflict("this loan is enrolled in a pool already", field="loan_id")
-    await conn.execute("UPDATE loans SET pool_code = $2 WHERE id = $1", loan_id, pool_code)
     await audit.append(
         conn,
         at=at,
@@ -327,7 +336,7 @@ async def decide_claim(
 ) -> asyncpg.Record:
     """Approve (pay or park) or reject a filed claim. The amount is computed again now,
     under the pool lock: the budget or limit may have been used since it was filed."""
-    claim = await conn.fetchrow("SELECT * FROM compensation_claims WHERE id = $1", claim_id)
+    claim = await conn.fetchrow(Q.claim_by_id, claim_id)
     if claim is None:
         raise NotFound("no such claim")
     pool = await conn.fetchrow(Q.pool_locked, claim["pool_id"])
@@ -425,6 +434,11 @@ async def write_off(
         raise Invalid("only a defaulted loan can be written off", field="loan_id")
     if on > china_today(at):
         raise Invalid("a write-off date cannot be in the future", field="written_off_on")
+    if on < loan["default_date"]:
+        raise Invalid(
+            f"a loan is written off on or after its default ({loan['default_date']})",
+            field="written_off_on",
+        )
     if await conn.fetchrow(Q.mark_written_off, loan_id, on, at) is None:
         raise Conflict("this loan was written off already", field="loan_id")
     case = await conn.fetchrow(Q.case_of_loan, loan_id)
@@ -610,17 +624,16 @@ async def record_receipt(
     slices = route(amount_fen, commission_fen, await case_state(conn, case))
 
     # One payout per payee: the transfer the exchange makes, found later on a statement.
-    totals: dict[tuple[str, int | str], int] = {}
-    for s in slices:
-        key = _payee_key(s)
+    keys = [_payee_key(s) for s in slices]
+    payees: dict[tuple[str, int | str], tuple[Slice, int]] = {}
+    for key, s in zip(keys, slices, strict=True):
         if key is not None:
-            totals[key] = totals.get(key, 0) + s.amount_fen
+            first, fen = payees.get(key, (s, 0))
+            payees[key] = (first, fen + s.amount_fen)
     legs = [ledger.debit(from_account, amount_fen)]
     if commission_fen:
         legs.append(ledger.credit(accounts.COMMISSION, commission_fen))
-    examples = {key: s for s in slices if (key := _payee_key(s)) is not None}
-    for key, fen in totals.items():
-        s = examples[key]
+    for key, (s, fen) in payees.items():
         legs.append(ledger.credit(accounts.payable(key[0], key[1], s.payee_org_id), fen))
     posted = await ledger.post(
         conn,
@@ -644,8 +657,7 @@ async def record_receipt(
         )
     )
     payout_ids: dict[tuple[str, int | str], int] = {}
-    for key, fen in totals.items():
-        s = examples[key]
+    for key, (s, fen) in payees.items():
         for _attempt in range(5):
             pid = await conn.fetchval(
                 Q.insert_payout,
@@ -676,7 +688,7 @@ async def record_receipt(
         [s.claim_id for s in slices],
         [s.party for s in slices],
         [s.cost_id for s in slices],
-        [payout_ids.get(k) if (k := _payee_key(s)) is not None else None for s in slices],
+        [payout_ids.get(k) if k is not None else None for k in keys],
         [s.amount_fen for s in slices],
     )
     return receipt
@@ -707,7 +719,7 @@ async def reverse_receipt(
         at=at,
         memo=reason,
     )
-    await conn.execute(Q.mark_receipt_reversed, receipt_id, posted.entry_id, at)
+    out = returned(await conn.fetchrow(Q.mark_receipt_reversed, receipt_id, posted.entry_id, at))
     await conn.execute(Q.mark_payouts_reversed, receipt_id)
     await audit.append(
         conn,
@@ -721,7 +733,7 @@ async def reverse_receipt(
         before={"status": "routed"},
         after={"status": "reversed", "reason": reason},
     )
-    return returned(await conn.fetchrow("SELECT * FROM receipts WHERE id = $1", receipt_id))
+    return out
 
 
 async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> asyncpg.Record:

@@ -25,12 +25,6 @@ SELECT * FROM pools WHERE code = $1
 -- name: pools_of_org
 SELECT * FROM pools WHERE org_id = $1 ORDER BY code
 
--- name: all_pools
-SELECT p.*, o.name AS org_name FROM pools p JOIN organisations o ON o.id = p.org_id ORDER BY p.code
-
--- name: rule_versions
-SELECT * FROM pool_rule_versions WHERE pool_id = $1 ORDER BY version
-
 -- name: rule_in_force
 -- The newest version already in force on a day: what a loan enrolled that day keeps.
 SELECT * FROM pool_rule_versions
@@ -140,6 +134,7 @@ SELECT * FROM receipts WHERE id = $1 FOR UPDATE
 
 -- name: mark_receipt_reversed
 UPDATE receipts SET status = 'reversed', reversal_id = $2, reversed_at = $3 WHERE id = $1
+RETURNING *
 
 -- name: payouts_of_receipt
 -- Locked: a statement settling one of them at the same moment goes first or sees the reversal.
@@ -154,9 +149,6 @@ SELECT * FROM payouts WHERE id = $1 FOR UPDATE
 -- name: mark_payout_received
 UPDATE payouts SET status = 'received', received_at = $2, received_entry_id = $3 WHERE id = $1
 RETURNING *
-
--- name: distributions_of_receipt
-SELECT * FROM distributions WHERE receipt_id = $1 ORDER BY position
 
 -- name: insert_claim
 INSERT INTO compensation_claims (pool_id, enrolment_id, loan_id, bank_org_id, timing, status,
@@ -208,3 +200,13 @@ RETURNING *
 SELECT s.*, l.case_id, c.bank_org_id
 FROM sales s JOIN lots l ON l.id = s.lot_id JOIN disposal_cases c ON c.id = l.case_id
 WHERE s.id = $1
+
+-- name: org_kind
+SELECT kind FROM organisations WHERE id = $1
+
+-- name: claim_by_id
+SELECT * FROM compensation_claims WHERE id = $1
+
+-- name: orgs_exist
+-- Which of these organisation ids exist (a rule's parties may name one).
+SELECT id FROM organisations WHERE id = ANY($1::bigint[])

@@ -227,3 +227,50 @@ async def test_guarantee_deposit_is_parked_until_the_write_off(
     )
     assert await balance(pool, f"pool:{p.pool_id}:parked") == 0
     assert await balance(pool, f"pool:{p.pool_id}:recoverable") == 80_000_000
+
+
+async def test_a_rule_naming_an_unknown_organisation_is_refused(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    sh = await make_pool(pool, clock.now(), SHANGHAI_ADVANCE)
+    rule = {
+        "shares": [
+            {"name": "fund", "weight": 50},
+            {"name": "bank", "weight": 30},
+            {"name": "insurer", "weight": 20, "org_id": 987654},
+        ]
+    }
+    with pytest.raises(Invalid) as info:
+        async with pool.acquire() as conn, conn.transaction():
+            await services.add_rule_version(
+                conn,
+                at=clock.now(),
+                pool_id=sh.pool_id,
+                rule=parse_rule(rule),
+                effective_from=date(2027, 1, 1),
+                note="",
+                actor_user_id=sh.user_id,
+            )
+    assert info.value.field == "shares[2].org_id"
+    assert await pool.fetchval("SELECT count(*) FROM pool_rule_versions") == 1
+
+
+async def test_a_write_off_before_the_default_is_refused(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    sh = await make_pool(pool, clock.now(), SHANGHAI_ADVANCE)
+    loan = await make_loan(
+        pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 10, 1), enrol_in=sh
+    )
+    with pytest.raises(Invalid) as info:
+        async with pool.acquire() as conn, conn.transaction():
+            await services.write_off(
+                conn,
+                at=clock.now(),
+                bank_org_id=loan.bank_org,
+                user_id=loan.bank_user,
+                loan_id=loan.loan_id,
+                on=date(1, 1, 1),
+            )
+    assert info.value.field == "written_off_on"
+    assert await pool.fetchval("SELECT written_off_on FROM loans WHERE id=$1", loan.loan_id) is None
