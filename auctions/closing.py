@@ -44,6 +44,7 @@ from auctions.deposits import (
     CLEARING,
     apply_deposit,
     forfeit_deposit,
+    proceeds_account,
     release_deposit,
     sale_receivable_account,
 )
@@ -53,7 +54,6 @@ from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
 from market.money import format_cny
-from market.pools import accounts as pool_accounts
 from market.pools import services as pools
 
 Q = Queries("closing")
@@ -282,7 +282,7 @@ async def _record_sale(
         at=end,
         legs=[
             ledger.debit(_receivable(row), price + premium),
-            ledger.credit(pool_accounts.proceeds(sale.lot_id), price),
+            ledger.credit(proceeds_account(sale.lot_id), price),
             ledger.credit(PREMIUM, premium),
         ],
         memo=f"lot {sale.lot_id} round {sale.round} sold for {format_cny(price)}",

@@ -98,6 +98,13 @@ def sale_receivable_account(sale_id: int, lot_id: int, buyer_org_id: int | None 
     )
 
 
+def proceeds_account(lot_id: int) -> Account:
+    """A sale's price, until the waterfall routes it (market/pools/services.py)."""
+    return Account(
+        f"proceeds:lot:{lot_id}", "liability", f"处置价款 proceeds of lot {lot_id}", lot_id=lot_id
+    )
+
+
 def forfeit_account(lot_id: int) -> Account:
     return Account(
         f"forfeit:lot:{lot_id}",

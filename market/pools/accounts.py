@@ -60,9 +60,3 @@ def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:
         f"应付 {payee_kind} {key} payable",
         owner_org_id=org_id,
     )
-
-
-def proceeds(lot_id: int) -> Account:
-    return Account(
-        f"proceeds:lot:{lot_id}", "liability", f"处置价款 proceeds of lot {lot_id}", lot_id=lot_id
-    )

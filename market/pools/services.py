@@ -26,7 +26,7 @@ from typing import Literal
 import asyncpg
 import msgspec
 
-from auctions.deposits import CLEARING, forfeit_account
+from auctions.deposits import CLEARING, forfeit_account, proceeds_account
 from auctions.registration import draw
 from market import audit, ledger
 from market.cases.policy import CHINA
@@ -803,6 +803,6 @@ async def receipt_for_sale(
         source=f"sale:{sale_id}",
         amount_fen=sale["price_fen"],
         commission_fen=commission,
-        from_account=accounts.proceeds(sale["lot_id"]),
+        from_account=proceeds_account(sale["lot_id"]),
         lot_id=sale["lot_id"],
     )
