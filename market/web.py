@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 from litestar import Request, Response
-from litestar.datastructures import State
+from litestar.datastructures import State, UploadFile
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 
 from market import i18n
 from market.accounts import sessions
-from market.accounts.models import Viewer
+from market.accounts.models import OrgKind, Viewer
 from market.accounts.services import load_viewer
 from market.clock import Clock
 from market.errors import (
     AppError,
     BadRequest,
     ErrorBody,
+    Forbidden,
     LoginRequired,
     RateLimited,
     field_of_msgspec,
@@ -74,6 +76,52 @@ async def provide_viewer(request: Request[Any, Any, State]) -> Viewer | None:
 
 
 REQUIRED = "必填 / required"
+WHOLE_NUMBER = "须为整数 / a whole number"
+A_DATE = "日期格式为 YYYY-MM-DD / a date as YYYY-MM-DD"
+ID_MAX = 2**63 - 1  # PostgreSQL's bigint
+
+
+async def form_values(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """A posted form's text fields (not the CSRF token, not uploaded files)."""
+    form = await request.form()
+    return {
+        k: str(v) for k, v in form.items() if k != "_csrf_token" and not isinstance(v, UploadFile)
+    }
+
+
+def parse_id(text: str) -> int | None:
+    """An id typed or chosen in a form: ASCII digits, 1 … bigint's maximum; else None.
+    (`"²".isdigit()` is true and `int("²")` fails, so `isdigit` alone will not do.)"""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 1 <= number <= ID_MAX else None
+
+
+def form_id(values: dict[str, str], errors: dict[str, str], name: str) -> int | None:
+    """A form field holding an id (a loan, a case …); a problem goes into `errors[name]`."""
+    text = values.get(name, "").strip()
+    if not text:
+        errors[name] = REQUIRED
+        return None
+    number = parse_id(text)
+    if number is None:
+        errors[name] = WHOLE_NUMBER
+    return number
+
+
+def form_date(values: dict[str, str], errors: dict[str, str], name: str) -> date | None:
+    """A form field holding a day as YYYY-MM-DD; a problem goes into `errors[name]`."""
+    text = values.get(name, "").strip()
+    if not text:
+        errors[name] = REQUIRED
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors[name] = A_DATE
+        return None
 
 
 def form_yuan(
@@ -105,6 +153,15 @@ def require(viewer: Viewer | None) -> Viewer:
     if viewer is None:
         raise LoginRequired("sign in to see this page")
     return viewer
+
+
+def require_org(viewer: Viewer | None, kind: OrgKind, refusal: str) -> Viewer:
+    """The signed-in user of an approved organisation of `kind`; anyone else: 403 `refusal`
+    (a pending, rejected or suspended organisation acts on nothing)."""
+    me = require(viewer)
+    if me.org_kind != kind or not me.approved:
+        raise Forbidden(refusal)
+    return me
 
 
 # --- rendering --------------------------------------------------------------------------

@@ -3,7 +3,6 @@ valuation, disclosure documents and lots. Bank users only; another bank's case i
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -29,7 +28,16 @@ from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import AppError, Forbidden, field_of_msgspec
 from market.money import format_cny
-from market.web import REQUIRED, form_yuan, page, require
+from market.web import (
+    REQUIRED,
+    form_date,
+    form_id,
+    form_values,
+    form_yuan,
+    page,
+    parse_id,
+    require,
+)
 
 # Service field names → form field names (the forms take yuan, the services fen).
 _FORM_FIELD = {
@@ -67,13 +75,11 @@ def _parse_yuan(
 
 
 async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:
+    """The form's text fields, and the ids of the assets ticked (`asset_ids`, repeated)."""
+    values = await form_values(request)
+    values.pop("asset_ids", None)
     form = await request.form()
-    ids = [int(v) for v in form.getall("asset_ids", []) if str(v).isdigit()]
-    values = {
-        k: str(v)
-        for k, v in form.items()
-        if k not in ("_csrf_token", "asset_ids") and not isinstance(v, UploadFile)
-    }
+    ids = [n for v in form.getall("asset_ids", []) if (n := parse_id(str(v))) is not None]
     return values, ids
 
 
@@ -114,13 +120,10 @@ class CasePages(Controller):
         values, asset_ids = await _fields(request)
         errors: dict[str, str] = {}
         status = 422
-        loan_text = values.get("loan_id", "")
-        loan_id = int(loan_text) if loan_text.isdigit() else None
+        loan_id = form_id(values, errors, "loan_id")
         principal = _parse_yuan(values, errors, "principal")
         interest = _parse_yuan(values, errors, "interest")
         costs = _parse_yuan(values, errors, "costs", required=False) or 0
-        if loan_id is None:
-            errors["loan_id"] = REQUIRED
         if not asset_ids:
             errors["asset_ids"] = "请至少选择一项质物 / choose at least one asset"
         if not errors:
@@ -351,15 +354,7 @@ def _appraisal_body(values: dict[str, str], errors: dict[str, str]) -> dict[str,
         if not values.get(name, "").strip():
             errors[name] = REQUIRED
     value = _parse_yuan(values, errors, "value")
-    valued_on = None
-    text = values.get("valued_on", "").strip()
-    if not text:
-        errors["valued_on"] = REQUIRED
-    else:
-        try:
-            valued_on = date.fromisoformat(text)
-        except ValueError:
-            errors["valued_on"] = "日期格式为 YYYY-MM-DD / a date as YYYY-MM-DD"
+    valued_on = form_date(values, errors, "valued_on")
     return {
         "method": "appraisal",
         "appraiser": values.get("appraiser", "").strip(),
@@ -376,7 +371,7 @@ def _internal_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, 
     scores: dict[str, int] = {}
     for key in DEFAULT_INDICATOR_WEIGHTS:
         text = values.get(f"score_{key}", "").strip()
-        if text.isdigit() and 0 <= int(text) <= 100:
+        if text.isascii() and text.isdigit() and int(text) <= 100:
             scores[key] = int(text)
         else:
             errors[f"score_{key}"] = "评分为 0–100 的整数 / a whole number 0–100"

@@ -89,21 +89,21 @@ class ImportRejected(Invalid):
 # --- decoding --------------------------------------------------------------------------
 
 
-class _Undecodable(Exception):
-    pass
+class Undecodable(Exception):
+    """The bytes are not text in an encoding the import reads; the message says why."""
 
 
 def decode(data: bytes) -> tuple[str, str]:
     """(text, encoding): a BOM means UTF-8; else strict UTF-8; else strict GB18030."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _Undecodable(
+        raise Undecodable(
             "file is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8' or 'CSV'"
         )
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data.decode("utf-8-sig"), "utf-8-sig"
         except UnicodeDecodeError:
-            raise _Undecodable("file starts with a UTF-8 BOM but is not UTF-8") from None
+            raise Undecodable("file starts with a UTF-8 BOM but is not UTF-8") from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -111,16 +111,20 @@ def decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError:
-        raise _Undecodable("file is neither UTF-8 nor GB18030") from None
+        raise Undecodable("file is neither UTF-8 nor GB18030") from None
 
 
 # --- validation ------------------------------------------------------------------------
 
 
-class _Errors:
-    def __init__(self) -> None:
+class RowErrors:
+    """The problems of a file: all counted, the first ERROR_LIMIT by line (then by the
+    column order `keys`) shown."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
         self.count = 0
         self.items: list[RowError] = []
+        self.order = {key: i for i, key in enumerate(keys)}
 
     def add(self, line: int, column: str, key: str, reason: str) -> None:
         self.count += 1
@@ -131,8 +135,8 @@ class _Errors:
         return self.count > 0
 
     def first(self) -> list[RowError]:
-        order = {c.key: i for i, c in enumerate(fmt.COLUMNS)}
-        return sorted(self.items, key=lambda e: (e.line, order.get(e.key, -1)))[:ERROR_LIMIT]
+        by_line = sorted(self.items, key=lambda e: (e.line, self.order.get(e.key, -1)))
+        return by_line[:ERROR_LIMIT]
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ _DATES_NOT_AFTER_TODAY: Final = (
 )
 
 
-def _layout(header: list[str], errs: _Errors) -> tuple[list[_Slot], list[int]]:
+def _layout(header: list[str], errs: RowErrors) -> tuple[list[_Slot], list[int]]:
     """Which column each header cell is; unknown, duplicate or missing columns are errors."""
     slots: list[_Slot] = []
     unnamed: list[int] = []
@@ -223,6 +227,16 @@ def _layout(header: list[str], errs: _Errors) -> tuple[list[_Slot], list[int]]:
                 f"required column is missing: add '{column.header}' (or '{column.key}')",
             )
     return slots, unnamed
+
+
+def cell_text(cells: Sequence[str], index: int) -> str:
+    """A cell's text, stripped (empty past the row's end); ="000123", Excel's way to keep a
+    code as text, unwrapped."""
+    cell = cells[index].strip() if index < len(cells) else ""
+    if cell.startswith('="'):
+        m = _FORMULA_TEXT.fullmatch(cell)
+        cell = m[1].strip() if m else cell
+    return cell
 
 
 class _Failure(str):
@@ -261,7 +275,7 @@ def _parse_row(
     unnamed: list[int],
     width: int,
     today: date,
-    errs: _Errors,
+    errs: RowErrors,
     header_of: dict[str, str],
     cache: _Cache,
 ) -> Row | None:
@@ -275,10 +289,7 @@ def _parse_row(
             errs.add(line, "", "", f"cell {extra + 1} has a value but its column has no header")
     for slot in slots:
         key = slot.column.key
-        cell = cells[slot.index].strip() if slot.index < size else ""
-        if cell.startswith('="'):
-            m = _FORMULA_TEXT.fullmatch(cell)
-            cell = m[1].strip() if m else cell
+        cell = cell_text(cells, slot.index)
         raw[key] = cell
         if not cell:
             if slot.column.required:
@@ -380,7 +391,7 @@ def _check_asset(values: dict[str, Any], bad: set[str], err: Callable[[str, str]
             err("asset_number", str(exc))
 
 
-def _check_groups(rows: list[Row], errs: _Errors, header_of: dict[str, str]) -> None:
+def _check_groups(rows: list[Row], errs: RowErrors, header_of: dict[str, str]) -> None:
     """Across rows: a pledge's rows agree; a pledgor, loan and asset are one thing each."""
     pledges: dict[str, Row] = {}
     pledgors: dict[str, Row] = {}
@@ -443,10 +454,10 @@ def _check_groups(rows: list[Row], errs: _Errors, header_of: dict[str, str]) -> 
 
 async def validate(data: bytes, *, today: date, progress: Progress | None = None) -> Validated:
     """Decode and check every row; never raises for bad content (see Validated.errors)."""
-    errs = _Errors()
+    errs = RowErrors([c.key for c in fmt.COLUMNS])
     try:
         text, encoding = decode(data)
-    except _Undecodable as exc:
+    except Undecodable as exc:
         errs.add(0, "", "", str(exc))
         return Validated("", [], 0, errs.first(), errs.count)
     records: list[list[str]] = []
@@ -655,12 +666,12 @@ def clean_filename(name: str | None) -> str:
     return base or DEFAULT_FILENAME
 
 
-def check_upload(data: bytes) -> None:
+def check_upload(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> None:
     if not data:
         raise Invalid("the file is empty", field="file")
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > max_bytes:
         raise Invalid(
-            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it",
+            f"the file is larger than {max_bytes // (1024 * 1024)} MB; split it",
             field="file",
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from market.accounts.models import ApiCaller
+from market.accounts.models import ApiCaller, OrgKind
 from market.accounts.services import require_scope
 from market.deps import CallerDep, ClockDep, PoolDep
 from market.errors import Forbidden, Invalid
@@ -30,19 +30,27 @@ from market.pools.bank import (
 )
 
 
+def acting_org(caller: ApiCaller, scope: str, kind: OrgKind, refusal: str) -> int:
+    """The organisation a token acts for, once it holds the scope and the organisation is
+    an approved one of `kind`; else 403 (a pending or suspended organisation acts on
+    nothing)."""
+    require_scope(caller, scope)
+    if caller.org_kind != kind or caller.org_status != "approved":
+        raise Forbidden(refusal)
+    return caller.org_id
+
+
 def bank_of(caller: ApiCaller, scope: str) -> int:
     """The bank organisation a token acts for, once it holds the scope."""
-    require_scope(caller, scope)
-    if caller.org_kind != "bank":
-        raise Forbidden("only banks enrol loans and claim compensation")
-    return caller.org_id
+    return acting_org(
+        caller, scope, "bank", "only approved banks enrol loans and claim compensation"
+    )
 
 
 def operator_of(caller: ApiCaller) -> int:
-    require_scope(caller, "operator:write")
-    if caller.org_kind != "operator":
-        raise Forbidden("only the exchange operator records receipts")
-    return caller.org_id
+    return acting_org(
+        caller, "operator:write", "operator", "only the exchange operator records receipts"
+    )
 
 
 class BankPoolsApi(Controller):
@@ -165,8 +173,8 @@ class BankPoolsApi(Controller):
                 amount_fen=data.amount_fen,
                 memo=data.memo.strip(),
             )
-            money = await bank.case_money(conn, org, case_id)
-        return next(c for c in money.costs if c.id == row["id"])
+            [cost] = await bank.costs(conn, case_id, row["id"])
+        return cost
 
     @post("/cases/{case_id:int}/close", operation_id="bank_close_case", status_code=200)
     async def close_case(
@@ -226,14 +234,15 @@ class OperatorReceiptsApi(Controller):
         """Reverse a receipt that did not really arrive: a new negating posting. Refused
         (409) once a payout of it was received."""
         operator_of(caller)
-        if not data.reason.strip():
+        reason = data.reason.strip()
+        if not reason:
             raise Invalid("say why the receipt is reversed", field="reason")
         async with pool.acquire() as conn, conn.transaction():
-            receipt = await bank.reverse_receipt(
+            receipt = await services.reverse_receipt(
                 conn,
                 at=clock.now(),
-                operator_user_id=caller.user_id,
                 receipt_id=receipt_id,
-                reason=data.reason,
+                actor_user_id=caller.user_id,
+                reason=reason,
             )
             return await bank.receipt_out(conn, receipt)

@@ -14,20 +14,17 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from market.accounts.models import ApiCaller
-from market.accounts.services import require_scope
 from market.cases.services import china_today
 from market.deps import CallerDep, ClockDep, PoolDep
-from market.errors import Forbidden, Invalid
+from market.errors import Invalid
 from market.pools import dashboard as dash
 from market.pools import services
+from market.pools.api_bank import acting_org
 
 
 def pool_org_of(caller: ApiCaller, scope: str) -> int:
     """The pool organisation a token acts for, once it holds the scope."""
-    require_scope(caller, scope)
-    if caller.org_kind != "pool":
-        raise Forbidden("only pool managers see pools")
-    return caller.org_id
+    return acting_org(caller, scope, "pool", "only approved pool managers see pools")
 
 
 class DecisionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

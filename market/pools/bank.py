@@ -18,7 +18,7 @@ meets the unique source and answers 409.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import asyncpg
 import msgspec
@@ -36,10 +36,12 @@ Q = Queries("pool_bank")
 QP = Queries("pools")
 
 Fen = Annotated[int, Meta(gt=0, le=CLAIM_PART_MAX_FEN)]
-ManualKind = Literal["licence_fee", "royalty", "other"]
-MANUAL_KINDS: tuple[str, ...] = ("licence_fee", "royalty", "other")
-COST_KINDS: tuple[str, ...] = ("appraisal", "auction", "other")
+ManualKind = Literal["licence_fee", "royalty", "other"]  # of services.ReceiptKind
+MANUAL_KINDS: tuple[str, ...] = get_args(ManualKind)
+CostKind = Literal["appraisal", "auction", "other"]
+COST_KINDS: tuple[str, ...] = get_args(CostKind)
 REFERENCE_MAX = 60
+REASON_MAX = 500
 
 
 # --- input ------------------------------------------------------------------------------
@@ -58,7 +60,7 @@ class WriteOffIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class CostIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    kind: Literal["appraisal", "auction", "other"]
+    kind: CostKind
     amount_fen: Fen
     memo: Annotated[str, Meta(max_length=500)] = ""
 
@@ -74,7 +76,7 @@ class ReceiptIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 class ReverseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    reason: Annotated[str, Meta(min_length=1, max_length=REASON_MAX)]
 
 
 # --- output -----------------------------------------------------------------------------
@@ -301,13 +303,20 @@ async def enrolled_loans(
     return out
 
 
-async def preview(conn: Conn, at: datetime, bank_org_id: int, loan_id: int) -> PreviewOut:
-    """The claim preview of one of the bank's enrolled loans (404 for another bank's)."""
+async def preview(
+    conn: Conn,
+    at: datetime,
+    bank_org_id: int,
+    loan_id: int,
+    loan_claims: list[ClaimOut] | None = None,
+) -> PreviewOut:
+    """The claim preview of one of the bank's enrolled loans (404 for another bank's).
+    `loan_claims`: the loan's claims when the caller has them already."""
     view = await services.assess_loan(conn, at, bank_org_id, loan_id)
     a = view.assessment
-    pending = await conn.fetchval(
-        "SELECT id FROM compensation_claims WHERE loan_id = $1 AND status = 'filed'", loan_id
-    )
+    if loan_claims is None:
+        loan_claims = await claims(conn, bank_org_id, loan_id)
+    pending = next((c.id for c in loan_claims if c.status == "filed"), None)
     return PreviewOut(
         loan_id=loan_id,
         pool_code=view.pool_code,
@@ -397,12 +406,9 @@ async def receipts_of_case(conn: Conn, case_id: int) -> list[ReceiptOut]:
     ]
 
 
-async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut:
-    """One of the bank's cases: its costs and receipts (404 for another bank's case)."""
-    c = await conn.fetchrow(Q.case_of_bank, case_id, bank_org_id)
-    if c is None:
-        raise NotFound("no such case")
-    costs = [
+async def costs(conn: Conn, case_id: int, cost_id: int | None = None) -> list[CostOut]:
+    """A case's disposal costs (or the one `cost_id`), each with what was repaid of it."""
+    return [
         CostOut(
             id=r["id"],
             kind=r["kind"],
@@ -412,8 +418,15 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
             memo=r["memo"],
             recorded_at=r["recorded_at"],
         )
-        for r in await conn.fetch(Q.costs_of_case, case_id)
+        for r in await conn.fetch(Q.costs_of_case, case_id, cost_id)
     ]
+
+
+async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut:
+    """One of the bank's cases: its costs and receipts (404 for another bank's case)."""
+    c = await conn.fetchrow(Q.case_of_bank, case_id, bank_org_id)
+    if c is None:
+        raise NotFound("no such case")
     return CaseMoneyOut(
         id=c["id"],
         reference=c["reference"],
@@ -426,7 +439,7 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
         claim_costs_fen=c["claim_costs_fen"],
         opened_at=c["opened_at"],
         closed_at=c["closed_at"],
-        costs=costs,
+        costs=await costs(conn, case_id),
         receipts=await receipts_of_case(conn, case_id),
     )
 
@@ -468,18 +481,12 @@ async def record_manual_receipt(
         if case_id is not None:
             raise NotFound("no such case")
         raise Invalid(f"no case has the reference {case_reference!r}", field="case_reference")
-    await conn.fetchrow(QP.case_locked, case["id"])
     source = f"manual:{reference}"
-    existing = await conn.fetchrow(Q.receipt_by_source, source)
-    if existing is not None:
-        if existing["case_id"] != case["id"] or existing["amount_fen"] != data.amount_fen:
-            raise Conflict(
-                f"the reference {reference} was recorded already (receipt {existing['id']}, "
-                "another case or amount)",
-                field="reference",
-                code="duplicate_reference",
-            )
-        return existing, False
+    # `record_receipt` answers a source seen before with that receipt (or 409 for another
+    # case or amount); whether this call made it is known only here, under the case lock
+    # it takes too: a second operator waits for the first and then finds the receipt.
+    await conn.fetchrow(QP.case_locked, case["id"])
+    created = await conn.fetchrow(QP.receipt_by_source, source) is None
     try:
         async with conn.transaction():  # a savepoint: the unique source may still collide
             receipt = await services.record_receipt(
@@ -492,12 +499,14 @@ async def record_manual_receipt(
                 commission_fen=data.commission_fen,
                 from_account=CLEARING,
             )
-    except asyncpg.UniqueViolationError:
+    except (Conflict, asyncpg.UniqueViolationError):
         raise Conflict(
-            f"the reference {reference} was recorded already on another case",
+            f"the reference {reference} was recorded already (another case or amount)",
             field="reference",
             code="duplicate_reference",
         ) from None
+    if not created:
+        return receipt, False
     await audit.append(
         conn,
         at=at,
@@ -516,19 +525,6 @@ async def record_manual_receipt(
         },
     )
     return receipt, True
-
-
-async def reverse_receipt(
-    conn: Conn, *, at: datetime, operator_user_id: int, receipt_id: int, reason: str
-) -> asyncpg.Record:
-    """A receipt that did not really arrive: a negating posting (services.reverse_receipt)."""
-    if not reason.strip():
-        raise Invalid("say why the receipt is reversed", field="reason")
-    if await conn.fetchrow(Q.receipt_by_id, receipt_id) is None:
-        raise NotFound("no such receipt")
-    return await services.reverse_receipt(
-        conn, at=at, receipt_id=receipt_id, actor_user_id=operator_user_id, reason=reason.strip()
-    )
 
 
 async def receipt_out(conn: Conn, receipt: asyncpg.Record) -> ReceiptOut:

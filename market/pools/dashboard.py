@@ -49,8 +49,7 @@ from market.pools.rules import (
 Q = Queries("pool_pages")
 QP = Queries("pools")
 
-ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
-RECEIPT_KINDS: tuple[str, ...] = get_args(ReceiptKind)
+RECEIPT_KINDS: tuple[str, ...] = get_args(services.ReceiptKind)
 ClaimStatus = Literal["filed", "parked", "paid", "rejected"]
 CLAIM_STATUSES: tuple[str, ...] = get_args(ClaimStatus)
 POSTINGS_LIMIT = 500
@@ -133,6 +132,19 @@ class FuseRow(msgspec.Struct, frozen=True, kw_only=True):
     lines: list[Text]
 
 
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool's headline figures (the pool selector's row; the top of its dashboard)."""
+
+    pool: PoolOut
+    exposure: Tally  # enrolled loans and their principal
+    claims: ClaimFigures
+    compensation_paid_fen: int
+    parked_fen: int
+    recoveries_received_fen: int
+    recoveries_outstanding_fen: int
+    recovery_rate_bp: int | None
+
+
 class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     pool: PoolOut
     as_of: date
@@ -164,7 +176,13 @@ def pool_out(row: asyncpg.Record) -> PoolOut:
 
 
 async def pools_of(conn: Conn, org_id: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(Q.pools_of_org, org_id))
+    return list(await conn.fetch(QP.pools_of_org, org_id))
+
+
+async def bank_name(conn: Conn, pool: asyncpg.Record, bank_org_id: int) -> str | None:
+    """The name of a bank with loans enrolled in the pool (None for any other id)."""
+    name: str | None = await conn.fetchval(Q.enrolled_bank_name, pool["id"], bank_org_id)
+    return name
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -201,32 +219,44 @@ async def rule_in_force(conn: Conn, pool_id: int, today: date) -> tuple[int, Poo
     return row["version"], parse_rule(row["rule"])
 
 
-async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard:
+def _tally(rows: dict[str, asyncpg.Record], status: str) -> Tally:
+    r = rows.get(status)
+    return Tally(count=r["n"], amount_fen=r["amount_fen"]) if r else Tally(count=0, amount_fen=0)
+
+
+async def summary(conn: Conn, pool: asyncpg.Record) -> Summary:
     pool_id = pool["id"]
-    today = china_today(at)
     exposure = await conn.fetchrow(Q.exposure, pool_id)
     assert exposure is not None
     claim_rows = {r["status"]: r for r in await conn.fetch(Q.claim_totals, pool_id)}
-
-    def tally(rows: dict[str, asyncpg.Record], status: str) -> Tally:
-        r = rows.get(status)
-        return (
-            Tally(count=r["n"], amount_fen=r["amount_fen"]) if r else Tally(count=0, amount_fen=0)
-        )
-
     claims = ClaimFigures(
         filed=Tally(
             count=sum(r["n"] for r in claim_rows.values()),
             amount_fen=sum(r["amount_fen"] for r in claim_rows.values()),
         ),
-        pending=tally(claim_rows, "filed"),
-        paid=tally(claim_rows, "paid"),
-        parked=tally(claim_rows, "parked"),
-        rejected=tally(claim_rows, "rejected"),
+        pending=_tally(claim_rows, "filed"),
+        paid=_tally(claim_rows, "paid"),
+        parked=_tally(claim_rows, "parked"),
+        rejected=_tally(claim_rows, "rejected"),
     )
     payout_rows = {r["status"]: r for r in await conn.fetch(Q.recovery_totals, pool_id)}
-    received = tally(payout_rows, "received").amount_fen
-    outstanding = tally(payout_rows, "expected").amount_fen
+    received = _tally(payout_rows, "received").amount_fen
+    return Summary(
+        pool=pool_out(pool),
+        exposure=Tally(count=exposure["loans"], amount_fen=exposure["principal_fen"]),
+        claims=claims,
+        compensation_paid_fen=claims.paid.amount_fen,
+        parked_fen=claims.parked.amount_fen,
+        recoveries_received_fen=received,
+        recoveries_outstanding_fen=_tally(payout_rows, "expected").amount_fen,
+        recovery_rate_bp=rate_bp(received, claims.paid.amount_fen),
+    )
+
+
+async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard:
+    pool_id = pool["id"]
+    today = china_today(at)
+    head = await summary(conn, pool)
 
     months = last_months(today)
     start = month_start(date.fromisoformat(months[0] + "-01"))
@@ -315,16 +345,16 @@ async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard
 
     fund = accounts.pool_fund(pool_id, pool["org_id"]).code
     return Dashboard(
-        pool=pool_out(pool),
+        pool=head.pool,
         as_of=today,
         rule_version=current[0] if current else None,
-        exposure=Tally(count=exposure["loans"], amount_fen=exposure["principal_fen"]),
-        claims=claims,
-        compensation_paid_fen=claims.paid.amount_fen,
-        parked_fen=claims.parked.amount_fen,
-        recoveries_received_fen=received,
-        recoveries_outstanding_fen=outstanding,
-        recovery_rate_bp=rate_bp(received, claims.paid.amount_fen),
+        exposure=head.exposure,
+        claims=head.claims,
+        compensation_paid_fen=head.compensation_paid_fen,
+        parked_fen=head.parked_fen,
+        recoveries_received_fen=head.recoveries_received_fen,
+        recoveries_outstanding_fen=head.recoveries_outstanding_fen,
+        recovery_rate_bp=head.recovery_rate_bp,
         fund_balance_fen=int(await conn.fetchval(Q.account_balance, fund)),
         monthly=monthly,
         by_bank=by_bank,
@@ -626,10 +656,8 @@ async def decide(
     async with db.acquire() as conn, conn.transaction():
         if pool_id is not None:
             await services.own_pool(conn, org_id, pool_id)
-            owner = await conn.fetchval(
-                "SELECT pool_id FROM compensation_claims WHERE id = $1", claim_id
-            )
-            if owner != pool_id:
+            claim = await conn.fetchrow(QP.claim_by_id, claim_id)
+            if claim is None or claim["pool_id"] != pool_id:
                 raise NotFound("no such claim")
         await services.decide_claim(
             conn,

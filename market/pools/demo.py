@@ -39,7 +39,9 @@ from typing import Any
 import asyncpg
 
 from market.cases.policy import CHINA
+from market.cases.services import china_today
 from market.db import Conn
+from market.money import format_cny
 from market.pools import bank, services
 from market.pools.rules import parse_rule
 
@@ -169,8 +171,6 @@ async def seed_demo_pools(pool: asyncpg.Pool, now: datetime, data_dir: Path) -> 
     path = data_dir / "demo" / STATEMENT_NAME
     async with pool.acquire() as conn:
         if await conn.fetchval("SELECT 1 FROM pools WHERE code = 'ZS-RCF'"):
-            async with conn.transaction():
-                await _sync_pool_codes(conn)
             if not path.exists():
                 await _write_statement(conn, now, path)
             return DemoPools(pools=0, claims=0, receipts=0, statement=path)
@@ -195,19 +195,9 @@ async def seed_demo_pools(pool: asyncpg.Pool, now: datetime, data_dir: Path) -> 
             return None
         async with conn.transaction():
             made = await _seed(conn, now, people, loans)
-            await _sync_pool_codes(conn)
         await _write_statement(conn, now, path)
     made.statement = path
     return made
-
-
-async def _sync_pool_codes(conn: Conn) -> None:
-    """The portfolio import writes each loan's pool code from its CSV; an enrolment is
-    the authority, so a re-import must not leave a loan naming another pool."""
-    await conn.execute(
-        "UPDATE loans l SET pool_code = p.code FROM pool_enrolments e JOIN pools p"
-        " ON p.id = e.pool_id WHERE e.loan_id = l.id AND l.pool_code IS DISTINCT FROM p.code"
-    )
 
 
 async def _seed(
@@ -216,7 +206,7 @@ async def _seed(
     people: dict[str, asyncpg.Record | None],
     loans: dict[str, asyncpg.Record],
 ) -> DemoPools:
-    today = now.astimezone(CHINA).date()
+    today = china_today(now)
 
     def ago(days: int, hour: int = 10) -> datetime:
         return _at(today - timedelta(days=days), hour)
@@ -272,7 +262,7 @@ async def _seed(
             bank_org_id=the_bank["org_id"],
             user_id=the_bank["user_id"],
             loan_id=loans[loan_no]["id"],
-            on=at.astimezone(CHINA).date(),
+            on=china_today(at),
         )
 
     async def claim(loan_no: str, at: datetime) -> int:
@@ -367,11 +357,11 @@ async def _seed(
     await settle(settlement, ago(32))
     bounced = await receive("SZ-ZGC-2021-0912", "other", "SET-SZ-2025-002", 5_000_000, ago(15))
     if bounced is not None:
-        await bank.reverse_receipt(
+        await services.reverse_receipt(
             conn,
             at=ago(13),
-            operator_user_id=op["user_id"],
             receipt_id=bounced["id"],
+            actor_user_id=op["user_id"],
             reason="退票：付款行退回 / the transfer bounced",
         )
 
@@ -415,10 +405,6 @@ def _typo(reference: str) -> str:
     return "".join(chars)
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
 async def _write_statement(conn: Conn, now: datetime, path: Path) -> None:
     """The Zhongshan pool's bank statement: the transfers its account received. Lines:
     matched, amount mismatch, reference typo, unknown."""
@@ -430,24 +416,29 @@ async def _write_statement(conn: Conn, now: datetime, path: Path) -> None:
     )
     if len(expected) < 3:
         return
-    today = now.astimezone(CHINA).date()
+    today = china_today(now)
 
     def day(at: datetime) -> str:
-        return min(at.astimezone(CHINA).date() + timedelta(days=1), today).isoformat()
+        return min(china_today(at) + timedelta(days=1), today).isoformat()
 
     payer = "成都知识产权交易中心"
     m, short, typo = expected[0], expected[1], expected[2]
     rows = [
-        (day(m["created_at"]), _yuan(m["amount_fen"]), f"{m['reference']} 处置回款", payer),
+        (
+            day(m["created_at"]),
+            format_cny(m["amount_fen"], symbol=False),
+            f"{m['reference']} 处置回款",
+            payer,
+        ),
         (
             day(short["created_at"]),
-            _yuan(short["amount_fen"] - 2_000),  # CNY 20 bank charge taken off
+            format_cny(short["amount_fen"] - 2_000, symbol=False),  # CNY 20 bank charge taken off
             f"{short['reference']} 处置回款",
             payer,
         ),
         (
             day(typo["created_at"]),
-            _yuan(typo["amount_fen"]),
+            format_cny(typo["amount_fen"], symbol=False),
             f"{_typo(typo['reference'])} 回款",
             payer,
         ),

@@ -48,15 +48,16 @@ import hashlib
 import re
 import unicodedata
 from datetime import date, datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import asyncpg
 import msgspec
+from msgspec import Meta
 
 from market import audit
-from market.cases.policy import CHINA
 from market.cases.services import china_today
-from market.collateral.csv_import import clean_filename
+from market.collateral.csv_import import check_upload, clean_filename
+from market.collateral.locks import xact_lock
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.money import format_cny
@@ -69,13 +70,21 @@ from market.pools.matching import (
     reason_parts,
     reference_tokens,
 )
-from market.pools.statement_csv import MAX_LINES, StatementLine, check_upload, parse_statement
+from market.pools.statement_csv import (
+    MAX_FILE_BYTES,
+    MAX_LINES,
+    StatementLine,
+    control_character,
+    parse_statement,
+)
 
 Q = Queries("reconciliation")
 
 OPEN_STATUSES: Final = ("amount_mismatch", "reference_typo", "unknown")
 IMPORT_LOCK: Final = 7_240_006  # first key of the two-key advisory lock (see locks.py)
 DEFAULT_FILENAME: Final = "statement.csv"
+MAX_MATCH_REFERENCE: Final = 100  # what a person types to name a payout
+MAX_NOTE: Final = 500
 
 
 # --- what the API answers ----------------------------------------------------------------------
@@ -137,8 +146,8 @@ class MatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Which expected payout a statement line is: its id or its reference."""
 
     payout_id: int | None = None
-    reference: str | None = None
-    note: str = ""
+    reference: Annotated[str, Meta(max_length=MAX_MATCH_REFERENCE)] | None = None
+    note: Annotated[str, Meta(max_length=MAX_NOTE)] = ""
 
 
 class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -242,18 +251,14 @@ def require_reconciler(org_kind: str, org_status: str) -> None:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _day(at: datetime) -> date:
-    return at.astimezone(CHINA).date()
-
-
 def _expected(r: asyncpg.Record) -> Expected:
     return Expected(
         id=r["id"],
         reference=r["reference"],
         amount_fen=r["amount_fen"],
         status=r["status"],
-        created_on=_day(r["created_at"]),
-        received_on=_day(r["received_at"]) if r["received_at"] else None,
+        created_on=china_today(r["created_at"]),
+        received_on=china_today(r["received_at"]) if r["received_at"] else None,
     )
 
 
@@ -276,11 +281,9 @@ async def import_statement(
     org = returned(await conn.fetchrow(Q.org_of, org_id))
     require_reconciler(org["kind"], org["status"])
     name = clean_filename(filename or DEFAULT_FILENAME)
-    check_upload(data)
+    check_upload(data, max_bytes=MAX_FILE_BYTES)
     parsed = parse_statement(data, today=china_today(at), filename=name)
-    if not 0 < org_id < 2**31:
-        raise ValueError("organisation ids fit the lock's int4 key")
-    await conn.execute(Q.lock_org_statements, IMPORT_LOCK, org_id)
+    await xact_lock(conn, IMPORT_LOCK, org_id)
     sha = hashlib.sha256(data).digest()
     total = len(parsed.lines)
     statement = await conn.fetchrow(Q.insert_statement, org_id, name, sha, total, user_id, at)
@@ -288,7 +291,7 @@ async def import_statement(
         first = returned(await conn.fetchrow(Q.statement_by_sha, org_id, sha))
         raise Conflict(
             f"{name} was imported already as statement {first['id']} "
-            f"({first['filename']}, {_day(first['imported_at']).isoformat()}); "
+            f"({first['filename']}, {china_today(first['imported_at']).isoformat()}); "
             "nothing was written",
             field="file",
             code="duplicate_statement",
@@ -319,45 +322,33 @@ async def import_statement(
     mentioned = [
         _expected(r) for r in await conn.fetch(Q.lock_payouts_by_reference, org_id, tokens)
     ]
-    received_where: dict[int, tuple[int, int]] = {}
-    for p in mentioned:
-        if p.status == "received":
-            where = await conn.fetchrow(Q.line_of_payout, p.id)
-            if where is not None:
-                received_where[p.id] = (where["statement_id"], where["line_no"])
+    received = [p.id for p in mentioned if p.status == "received"]
+    received_where = {
+        r["payout_id"]: (r["statement_id"], r["line_no"])
+        for r in await conn.fetch(Q.lines_of_payouts, received)
+    }
     payouts = {p.id: p for p in map(_expected, await conn.fetch(Q.open_payouts, org_id))}
     payouts.update({p.id: p for p in mentioned})
     outcomes = classify(lines, list(payouts.values()), received_where)
     counts = dict.fromkeys(("matched", *OPEN_STATUSES, "manual"), 0)
+    await conn.execute(
+        Q.insert_lines,
+        statement["id"],
+        org_id,
+        at,
+        [ln.line_no for ln in lines],
+        [ln.value_date for ln in lines],
+        [ln.amount_fen for ln in lines],
+        [ln.reference for ln in lines],
+        [ln.counterparty for ln in lines],
+        [ln.bank_txn_id for ln in lines],
+        [o.status for o in outcomes],
+        [o.reason for o in outcomes],
+        [o.payout_id for o in outcomes],
+        [o.candidate_id for o in outcomes],
+    )
     settled: list[str] = []
-    for ln, outcome in zip(lines, outcomes, strict=True):
-        line_id = await conn.fetchval(
-            Q.insert_line,
-            statement["id"],
-            org_id,
-            ln.line_no,
-            ln.value_date,
-            ln.amount_fen,
-            ln.reference,
-            ln.counterparty,
-            ln.bank_txn_id,
-            outcome.status,
-            outcome.reason,
-            outcome.payout_id,
-            outcome.candidate_id,
-            None,
-            at if outcome.status == "matched" else None,
-        )
-        if line_id is None:  # cannot happen under the import lock; kept safe anyway
-            skipped.append(
-                SkippedLine(
-                    line_no=ln.line_no,
-                    reason=reason(
-                        f"流水号 {ln.bank_txn_id} 已导入", f"transaction {ln.bank_txn_id} is known"
-                    ),
-                )
-            )
-            continue
+    for outcome in outcomes:
         counts[outcome.status] += 1
         if outcome.payout_id is not None:
             paid = await services.mark_payout_received(conn, at=at, payout_id=outcome.payout_id)
@@ -409,10 +400,17 @@ async def match_line(
     note: str = "",
 ) -> LineOut:
     """A person settles an open statement line with an expected payout of their own
-    organisation, of the same amount; audited, the payout marked received. In the
-    caller's transaction: line lock, then payout lock (see the module docstring)."""
+    organisation, of the same amount (named by its id or its reference, not both); audited,
+    the payout marked received. In the caller's transaction: line lock, then payout lock
+    (see the module docstring)."""
     if not conn.is_in_transaction():
         raise RuntimeError("match_line runs inside one transaction")
+    texts = (("reference", reference or "", MAX_MATCH_REFERENCE), ("note", note, MAX_NOTE))
+    for name, text, most in texts:  # the API's schema checks the lengths; a form does not
+        if len(text) > most:
+            raise Invalid(f"the {name} has at most {most} characters", field=name)
+        if why := control_character(text):
+            raise Invalid(f"the {name} {why}", field=name)
     line = await conn.fetchrow(Q.line_locked, line_id, org_id)
     if line is None:
         raise NotFound("no such statement line")
@@ -423,19 +421,23 @@ async def match_line(
             code="settled_already",
         )
     ref = normalise_reference(reference or "")
+    if payout_id is not None and ref:
+        raise Invalid(
+            "name the expected transfer by its payout_id or by its reference, not both",
+            field="payout_id",
+        )
     if payout_id is None and not ref:
         raise Invalid("say which expected transfer this line is: its reference", field="reference")
-    found = await conn.fetchrow(Q.owned_payout, org_id, payout_id or 0, ref)
-    shown = ref or f"#{payout_id}"
-    if found is None:
-        raise NotFound(f"you have no transfer {shown}", field="reference")
-    payout = returned(await conn.fetchrow(Q.payout_locked, found["id"]))
+    field = "payout_id" if payout_id is not None else "reference"
+    payout = await conn.fetchrow(Q.owned_payout, org_id, payout_id, ref)
+    if payout is None:
+        raise NotFound(f"you have no transfer {ref or f'#{payout_id}'}", field=field)
     if payout["status"] != "expected":
         where = await conn.fetchrow(Q.line_of_payout, payout["id"])
         extra = f" (statement {where['statement_id']}, line {where['line_no']})" if where else ""
         raise Conflict(
             f"transfer {payout['reference']} is {payout['status']} already{extra}",
-            field="reference",
+            field=field,
             code="not_expected",
         )
     if payout["amount_fen"] != line["amount_fen"]:
@@ -443,7 +445,7 @@ async def match_line(
             f"line {line['line_no']} received {format_cny(line['amount_fen'])} but "
             f"{payout['reference']} expects {format_cny(payout['amount_fen'])}; a line settles "
             "one transfer of the same amount — settle a difference with the payer",
-            field="reference",
+            field=field,
             code="amount_differs",
         )
     try:
@@ -451,7 +453,7 @@ async def match_line(
     except asyncpg.UniqueViolationError:
         raise Conflict(
             f"transfer {payout['reference']} is settled by another line already",
-            field="reference",
+            field=field,
             code="not_expected",
         ) from None
     await services.mark_payout_received(conn, at=at, payout_id=payout["id"])

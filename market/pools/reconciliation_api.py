@@ -36,14 +36,6 @@ def _org(caller: ApiCaller, scope: str) -> int:
     return caller.org_id
 
 
-def _csv(body: bytes, filename: str) -> Response[bytes]:
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers=statement_export.csv_response_headers(filename),
-    )
-
-
 class ReconciliationApi(Controller):
     path = "/api/v1/reconciliation"
     tags = ["reconciliation"]
@@ -154,7 +146,8 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             code, rows = await recon.pool_statement(conn, org, pool_id)
-        return _csv(statement_export.export_csv(rows, lang), f"statement-pool-{code}.csv")
+        body = statement_export.export_csv(rows, lang)
+        return statement_export.csv_response(body, f"statement-pool-{code}.csv")
 
     @get("/exports/bank", operation_id="export_bank_statement")
     async def export_bank(
@@ -164,7 +157,8 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             rows = await recon.bank_statement(conn, org, caller.org_kind)
-        return _csv(statement_export.export_csv(rows, lang), "statement-bank.csv")
+        body = statement_export.export_csv(rows, lang)
+        return statement_export.csv_response(body, "statement-bank.csv")
 
     @get("/exports/cases/{case_id:int}", operation_id="export_case_statement")
     async def export_case(
@@ -179,4 +173,5 @@ class ReconciliationApi(Controller):
         org = _org(caller, READ)
         async with pool.acquire() as conn:
             reference, rows = await recon.case_statement(conn, org, case_id)
-        return _csv(statement_export.export_csv(rows, lang), f"statement-case-{reference}.csv")
+        body = statement_export.export_csv(rows, lang)
+        return statement_export.csv_response(body, f"statement-case-{reference}.csv")

@@ -16,8 +16,8 @@ from market.collateral.csv_import import ImportRejected
 from market.collateral.models import RowError
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import AppError, Invalid
+from market.pools import dashboard, statement_csv, statement_export
 from market.pools import reconciliation as recon
-from market.pools import services, statement_csv, statement_export
 from market.web import language, page, require
 
 
@@ -43,11 +43,7 @@ async def _index(
         exceptions = await recon.open_lines(conn, me.org_id)
         expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
         cases = await recon.cases_with_payouts(conn, me.org_id)
-        pools = (
-            list(await conn.fetch(services.Q.pools_of_org, me.org_id))
-            if me.org_kind == "pool"
-            else []
-        )
+        pools = await dashboard.pools_of(conn, me.org_id) if me.org_kind == "pool" else []
     by_amount: dict[int, list[recon.PayoutOut]] = {}
     for p in expected:
         by_amount.setdefault(p.amount_fen, []).append(p)
@@ -67,14 +63,8 @@ async def _index(
         values=values or {},
         matched=matched,
         max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
-    )
-
-
-def _csv(body: bytes, filename: str) -> Response[bytes]:
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers=statement_export.csv_response_headers(filename),
+        max_reference=recon.MAX_MATCH_REFERENCE,
+        max_note=recon.MAX_NOTE,
     )
 
 
@@ -197,7 +187,7 @@ class ReconciliationPages(Controller):
         lang: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         me = _reconciler(viewer)
-        return _csv(
+        return statement_export.csv_response(
             statement_export.template_csv(_lang(request, me, lang)), "statement-example.csv"
         )
 
@@ -215,7 +205,7 @@ class ReconciliationPages(Controller):
         async with pool.acquire() as conn:
             code, rows = await recon.pool_statement(conn, me.org_id, pool_id)
         body = statement_export.export_csv(rows, _lang(request, me, lang))
-        return _csv(body, f"statement-pool-{code}.csv")
+        return statement_export.csv_response(body, f"statement-pool-{code}.csv")
 
     @get("/exports/bank", operation_id="web_reconciliation_export_bank")
     async def export_bank(
@@ -228,7 +218,7 @@ class ReconciliationPages(Controller):
         me = _reconciler(viewer)
         async with pool.acquire() as conn:
             rows = await recon.bank_statement(conn, me.org_id, me.org_kind)
-        return _csv(
+        return statement_export.csv_response(
             statement_export.export_csv(rows, _lang(request, me, lang)), "statement-bank.csv"
         )
 
@@ -245,4 +235,4 @@ class ReconciliationPages(Controller):
         async with pool.acquire() as conn:
             reference, rows = await recon.case_statement(conn, me.org_id, case_id)
         body = statement_export.export_csv(rows, _lang(request, me, lang))
-        return _csv(body, f"statement-case-{reference}.csv")
+        return statement_export.csv_response(body, f"statement-case-{reference}.csv")

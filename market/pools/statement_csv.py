@@ -25,14 +25,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from market.collateral.csv_import import ImportRejected, _Undecodable, decode
-from market.collateral.models import RowError
-from market.errors import Invalid
+from market.collateral.csv_import import (
+    ImportRejected,
+    RowErrors,
+    Undecodable,
+    cell_text,
+    decode,
+)
 from market.money import parse_cny
 
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 MAX_LINES: Final = 20_000
-ERROR_LIMIT: Final = 200
 HEADER_SEARCH_ROWS: Final = 30  # bank portals put account details above the header
 MAX_REFERENCE: Final = 500
 MAX_COUNTERPARTY: Final = 200
@@ -148,7 +151,9 @@ _ALIAS: Final = {alias: (c, rank) for c in COLUMNS for rank, alias in enumerate(
 _CNY: Final = frozenset({"CNY", "RMB", "人民币", "156", "元"})
 _TOTAL_ROWS: Final = frozenset({"合计", "总计", "小计", "本页合计", "TOTAL", "SUBTOTAL"})
 _SCIENTIFIC: Final = re.compile(r"[0-9](?:\.[0-9]+)?E\+?[0-9]+", re.IGNORECASE)
-_FORMULA_TEXT: Final = re.compile(r'="(.*)"', re.DOTALL)
+# Control characters a cell may not hold (a NUL cannot even be stored); line breaks and
+# tabs inside a quoted cell are whitespace, folded like spaces.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _DATE: Final = re.compile(
     r"(?P<y>[0-9]{4})(?:[-/.年](?P<m>[0-9]{1,2})[-/.月](?P<d>[0-9]{1,2})日?"
     r"|(?P<m2>[0-9]{2})(?P<d2>[0-9]{2}))(?:$|[ T].*)"
@@ -178,21 +183,6 @@ class ParsedStatement:
     encoding: str
     lines: list[StatementLine]
     outgoing: int  # outgoing payments in the file, skipped
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.count = 0
-        self.items: list[RowError] = []
-
-    def add(self, line: int, column: str, key: str, why: str) -> None:
-        self.count += 1
-        if len(self.items) < 5_000:
-            self.items.append(RowError(line=line, column=column, key=key, reason=why))
-
-    def first(self) -> list[RowError]:
-        order = {c.key: i for i, c in enumerate(COLUMNS)}
-        return sorted(self.items, key=lambda e: (e.line, order.get(e.key, -1)))[:ERROR_LIMIT]
 
 
 @dataclass(frozen=True)
@@ -226,11 +216,13 @@ def _layout(cells: Sequence[str]) -> tuple[dict[str, list[_Slot]], list[str]]:
 
 
 def _cell(cells: Sequence[str], slot: _Slot) -> str:
-    cell = cells[slot.index].strip() if slot.index < len(cells) else ""
-    if cell.startswith('="'):
-        m = _FORMULA_TEXT.fullmatch(cell)
-        cell = m[1].strip() if m else cell
-    return cell
+    return cell_text(cells, slot.index)
+
+
+def control_character(text: str) -> str | None:
+    """Why a text cannot be kept, if it holds a control character (a NUL, say)."""
+    m = _CONTROL.search(text)
+    return f"contains a control character (U+{ord(m[0]):04X})" if m else None
 
 
 def parse_date(text: str) -> date:
@@ -252,14 +244,14 @@ def _negative(text: str) -> bool:
 def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStatement:
     """Decode and check every line; ImportRejected (422) naming line and column if any
     line is bad — nothing is written then."""
-    errs = _Errors()
+    errs = RowErrors([c.key for c in COLUMNS])
 
     def reject() -> ImportRejected:
         return ImportRejected(filename, errs.first(), errs.count)
 
     try:
         text, encoding = decode(data)
-    except _Undecodable as exc:
+    except Undecodable as exc:
         errs.add(0, "", "", str(exc))
         raise reject() from None
     try:
@@ -324,6 +316,12 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         if (not amount_text and debit_text) or (amount_text and _negative(amount_text)):
             outgoing += 1  # money paid out, not a transfer received
             continue
+        for key, slots in layout.items():
+            for slot in slots:
+                if why := control_character(_cell(cells, slot)):
+                    errs.add(line_no, slot.header, key, why)
+        if errs.count > before:
+            continue  # the line's other checks would quote the same bad cell
         amount = 0
         if not amount_text:
             err("amount", "required; this cell cannot be empty")
@@ -388,13 +386,3 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         errs.add(header_at + 2, "", "", "the file has a header but no transfers")
         raise reject()
     return ParsedStatement(encoding, lines, outgoing)
-
-
-def check_upload(data: bytes) -> None:
-    if not data:
-        raise Invalid("the file is empty", field="file")
-    if len(data) > MAX_FILE_BYTES:
-        raise Invalid(
-            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it",
-            field="file",
-        )

@@ -1,7 +1,7 @@
 """The CSV files reconciliation hands out: a statement of payouts (`export_csv`, for a
 pool, a bank or a case; the rows come from market.pools.reconciliation), the example
-statement showing the columns an import reads (`template_csv`), and the headers of a CSV
-download.
+statement showing the columns an import reads (`template_csv`), and the response that
+downloads one (`csv_response`).
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Final
 
+from litestar import Response
+
 from market import i18n
-from market.cases.policy import CHINA
+from market.cases.services import china_today
 from market.pools.reconciliation import PayoutOut
+from market.web import content_disposition
 
 EXPORT_COLUMNS: Final = (
     "reference",
@@ -30,10 +32,6 @@ EXPORT_COLUMNS: Final = (
     "value_date",
     "matched",
 )
-
-
-def _day(at: datetime) -> date:
-    return at.astimezone(CHINA).date()
 
 
 def _safe(text: str) -> str:
@@ -60,8 +58,8 @@ def export_csv(rows: Sequence[PayoutOut], lang: str) -> bytes:
                 _safe(p.case_reference),
                 _(f"recon.receipt.{p.receipt_kind}"),
                 _safe(p.payee),
-                _day(p.created_at).isoformat(),
-                _day(p.received_at).isoformat() if p.received_at else "",
+                china_today(p.created_at).isoformat(),
+                china_today(p.received_at).isoformat() if p.received_at else "",
                 str(p.statement_id or ""),
                 str(p.line_no or ""),
                 p.value_date.isoformat() if p.value_date else "",
@@ -82,14 +80,14 @@ def template_csv(lang: str) -> bytes:
     return ("\ufeff" + head + "\r\n" + row + "\r\n").encode("utf-8")
 
 
-def csv_response_headers(filename: str) -> dict[str, str]:
-    from urllib.parse import quote
-
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
-    return {
-        "Content-Disposition": (
-            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store",
-    }
+def csv_response(body: bytes, filename: str) -> Response[bytes]:
+    """A CSV file to download, kept out of shared caches."""
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": content_disposition(filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -12,13 +12,12 @@ form is shown again with the message next to the field (4xx) and writes nothing.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -27,10 +26,18 @@ from market.cases.policy import CLAIM_PART_MAX_FEN
 from market.cases.services import china_today
 from market.clock import Clock
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Forbidden
+from market.errors import AppError, Invalid, field_of_msgspec
 from market.pools import bank, services
-from market.pools.bank import COST_KINDS, MANUAL_KINDS, Q, ReceiptIn
-from market.web import REQUIRED, form_yuan, page, require
+from market.pools.bank import COST_KINDS, MANUAL_KINDS, REASON_MAX, Q, ReceiptIn
+from market.web import (
+    REQUIRED,
+    form_date,
+    form_id,
+    form_values,
+    form_yuan,
+    page,
+    require_org,
+)
 
 SAVED = frozenset(
     {"enrolled", "claim", "written_off", "cost", "closed", "recorded", "same", "reversed"}
@@ -41,46 +48,21 @@ _FORM_FIELD = {"amount_fen": "amount", "commission_fen": "commission"}
 
 
 def _bank(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "bank":
-        raise Forbidden("only banks enrol loans in guarantee pools")
-    return me
+    return require_org(viewer, "bank", "only approved banks enrol loans in guarantee pools")
 
 
 def _operator(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "operator":
-        raise Forbidden("only the exchange operator records receipts")
-    return me
+    return require_org(viewer, "operator", "only the exchange operator records receipts")
 
 
-def _field(exc: AppError, default: str = "form") -> str:
-    return _FORM_FIELD.get(exc.field or "", exc.field or default)
-
-
-async def _values(request: Request[Any, Any, Any]) -> dict[str, str]:
-    form = await request.form()
-    return {
-        k: str(v) for k, v in form.items() if k != "_csrf_token" and not isinstance(v, UploadFile)
-    }
+def _field(field: str | None, default: str = "form") -> str:
+    return _FORM_FIELD.get(field or "", field or default)
 
 
 def _yuan(
     values: dict[str, str], errors: dict[str, str], name: str, *, required: bool = True
 ) -> int | None:
     return form_yuan(values, errors, name, max_fen=CLAIM_PART_MAX_FEN, required=required)
-
-
-def _day(values: dict[str, str], errors: dict[str, str], name: str) -> date | None:
-    text = values.get(name, "").strip()
-    if not text:
-        errors[name] = REQUIRED
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors[name] = "日期格式为 YYYY-MM-DD / a date as YYYY-MM-DD"
-        return None
 
 
 class BankPoolPages(Controller):
@@ -104,16 +86,14 @@ class BankPoolPages(Controller):
         self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
     ) -> Template | Redirect:
         me = _bank(viewer)
-        values = await _values(request)
+        values = await form_values(request)
         errors: dict[str, str] = {}
         status = 422
-        loan_text = values.get("loan_id", "").strip()
+        loan_id = form_id(values, errors, "loan_id")
         code = values.get("pool_code", "").strip().upper()
-        if not loan_text.isdigit():
-            errors["loan_id"] = REQUIRED
         if not code:
             errors["pool_code"] = REQUIRED
-        if not errors:
+        if not errors and loan_id is not None:
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     await services.enrol(
@@ -121,14 +101,14 @@ class BankPoolPages(Controller):
                         at=clock.now(),
                         bank_org_id=me.org_id,
                         user_id=me.user_id,
-                        loan_id=int(loan_text),
+                        loan_id=loan_id,
                         pool_code=code,
                         renewal=values.get("renewal") in ("on", "true", "1"),
                     )
             except AppError as exc:
                 if exc.status == 404 and exc.field is None:
                     raise
-                errors, status = {_field(exc, "loan_id"): exc.message}, exc.status
+                errors, status = {_field(exc.field, "loan_id"): exc.message}, exc.status
             else:
                 return Redirect("/bank/pools?saved=enrolled#loans", status_code=303)
         return await _render_index(
@@ -174,10 +154,10 @@ class BankPoolPages(Controller):
         loan_id: FromPath[int],
     ) -> Template | Redirect:
         me = _bank(viewer)
-        values = await _values(request)
+        values = await form_values(request)
         errors: dict[str, str] = {}
         status = 422
-        on = _day(values, errors, "written_off_on")
+        on = form_date(values, errors, "written_off_on")
         if on is not None:
             try:
                 async with pool.acquire() as conn, conn.transaction():
@@ -231,7 +211,7 @@ class BankPoolPages(Controller):
         case_id: FromPath[int],
     ) -> Template | Redirect:
         me = _bank(viewer)
-        values = await _values(request)
+        values = await form_values(request)
         errors: dict[str, str] = {}
         status = 422
         kind = values.get("kind", "")
@@ -257,7 +237,7 @@ class BankPoolPages(Controller):
             except AppError as exc:
                 if exc.status == 404:
                     raise
-                errors, status = {_field(exc): exc.message}, exc.status
+                errors, status = {_field(exc.field): exc.message}, exc.status
             else:
                 return Redirect(f"/bank/pools/cases/{case_id}?saved=cost#costs", status_code=303)
         return await _render_case(
@@ -314,7 +294,7 @@ class OperatorReceiptPages(Controller):
         self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
     ) -> Template | Redirect:
         me = _operator(viewer)
-        values = await _values(request)
+        values = await form_values(request)
         errors: dict[str, str] = {}
         status = 422
         case_reference = values.get("case_reference", "").strip()
@@ -349,9 +329,9 @@ class OperatorReceiptPages(Controller):
                         data=data,
                     )
             except msgspec.ValidationError as exc:
-                errors = {"form": str(exc)}
+                errors = {_field(field_of_msgspec(str(exc))): str(exc)}
             except AppError as exc:
-                errors, status = {_field(exc): exc.message}, exc.status
+                errors, status = {_field(exc.field): exc.message}, exc.status
             else:
                 outcome = "recorded" if created else "same"
                 return Redirect(
@@ -372,15 +352,20 @@ class OperatorReceiptPages(Controller):
         receipt_id: FromPath[int],
     ) -> Template | Redirect:
         me = _operator(viewer)
-        values = await _values(request)
+        values = await form_values(request)
+        reason = values.get("reason", "").strip()
         try:
+            if not reason:
+                raise Invalid("say why the receipt is reversed", field="reason")
+            if len(reason) > REASON_MAX:
+                raise Invalid(f"a reason has at most {REASON_MAX} characters", field="reason")
             async with pool.acquire() as conn, conn.transaction():
-                await bank.reverse_receipt(
+                await services.reverse_receipt(
                     conn,
                     at=clock.now(),
-                    operator_user_id=me.user_id,
                     receipt_id=receipt_id,
-                    reason=values.get("reason", ""),
+                    actor_user_id=me.user_id,
+                    reason=reason,
                 )
         except AppError as exc:
             if exc.status == 404:
@@ -418,7 +403,7 @@ async def _render_index(
     async with pool.acquire() as conn:
         loans = await bank.enrolled_loans(conn, me.org_id)
         previews = {
-            loan.loan_id: await bank.preview(conn, now, me.org_id, loan.loan_id)
+            loan.loan_id: await bank.preview(conn, now, me.org_id, loan.loan_id, loan.claims)
             for loan in loans
             if loan.default_date is not None
         }

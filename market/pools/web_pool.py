@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -25,29 +25,18 @@ from market.accounts.models import Viewer
 from market.cases.services import china_today
 from market.db import Conn
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Forbidden
+from market.errors import AppError
 from market.pools import charts, services
 from market.pools import dashboard as dash
-from market.web import language, page, require
+from market.web import REQUIRED, form_date, form_values, language, page, require_org
 
-REQUIRED = "必填 / required"
 SERIES_COLOURS = ("#9b1c1c", "#1e6b3a", "#5b6575")
 # `?pool=` (the handler's `pool` is the database pool)
 PoolQuery = Annotated[int | None, QueryParameter(name="pool")]
 
 
 def manager(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "pool":
-        raise Forbidden("only pool managers see pools")
-    return me
-
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    form = await request.form()
-    return {
-        k: str(v) for k, v in form.items() if k != "_csrf_token" and not isinstance(v, UploadFile)
-    }
+    return require_org(viewer, "pool", "only approved pool managers see pools")
 
 
 def _charts(d: dash.Dashboard, _: Any) -> dict[str, charts.Chart]:
@@ -116,7 +105,7 @@ class PoolPages(Controller):
             pools = await dash.pools_of(conn, me.org_id)
             if len(pools) == 1:
                 return await self._dashboard(request, conn, me, pools[0], pools, at)
-            summaries = [await dash.dashboard(conn, p, at) for p in pools]
+            summaries = [await dash.summary(conn, p) for p in pools]
         return page(request, "pools/pool_select.html", me, summaries=summaries, rate=_rate)
 
     @get("/{pool_id:int}", operation_id="web_pool_dashboard")
@@ -179,11 +168,7 @@ class PoolPages(Controller):
             payouts = (
                 await dash.payouts(conn, row, status[figure], filt) if figure in status else None
             )
-            bank_name = (
-                await conn.fetchval("SELECT name FROM organisations WHERE id = $1", bank)
-                if bank is not None
-                else None
-            )
+            bank_name = await dash.bank_name(conn, row, bank) if bank is not None else None
         return page(
             request,
             "pools/pool_postings.html",
@@ -254,7 +239,7 @@ class PoolPages(Controller):
         claim_id: FromPath[int],
     ) -> Template | Redirect:
         me = manager(viewer)
-        values = await _form(request)
+        values = await form_values(request)
         try:
             await dash.decide(
                 pool,
@@ -323,7 +308,7 @@ class PoolPages(Controller):
         pool_id: FromPath[int],
     ) -> Template | Redirect:
         me = manager(viewer)
-        values = await _form(request)
+        values = await form_values(request)
         errors: dict[str, str] = {}
         status = 422
         raw: Any = None
@@ -333,17 +318,9 @@ class PoolPages(Controller):
         else:
             try:
                 raw = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
                 errors["rule"] = f"不是有效的 JSON / not valid JSON: {exc}"
-        effective: date | None = None
-        day = values.get("effective_from", "").strip()
-        if not day:
-            errors["effective_from"] = REQUIRED
-        else:
-            try:
-                effective = date.fromisoformat(day)
-            except ValueError:
-                errors["effective_from"] = "日期格式为 YYYY-MM-DD / a date as YYYY-MM-DD"
+        effective = form_date(values, errors, "effective_from")
         if not errors and not isinstance(raw, dict):
             errors["rule"] = "规则是一个 JSON 对象 / the rule is a JSON object {…}"
         if not errors:

@@ -81,12 +81,13 @@ JOIN pledgors pl ON pl.id = l.pledgor_id
 WHERE c.id = $1 AND c.bank_org_id = $2
 
 -- name: costs_of_case
+-- A case's costs, or the one cost $2 (null: all).
 SELECT cc.id, cc.kind, cc.amount_fen, cc.memo, cc.recorded_at, o.name AS payee_name,
        coalesce((SELECT sum(d.amount_fen) FROM distributions d
                  JOIN receipts r ON r.id = d.receipt_id
                  WHERE d.cost_id = cc.id AND r.status = 'routed'), 0)::bigint AS repaid_fen
 FROM case_costs cc JOIN organisations o ON o.id = cc.payee_org_id
-WHERE cc.case_id = $1
+WHERE cc.case_id = $1 AND ($2::bigint IS NULL OR cc.id = $2)
 ORDER BY cc.recorded_at, cc.id
 
 -- name: receipts_of_case
@@ -121,9 +122,6 @@ SELECT c.id, c.reference, c.bank_org_id, c.status FROM disposal_cases c
 WHERE ($1::bigint IS NOT NULL AND c.id = $1) OR ($2::text IS NOT NULL AND c.reference = $2)
 LIMIT 1
 
--- name: receipt_by_source
-SELECT * FROM receipts WHERE source = $1
-
 -- name: recent_receipts
 SELECT r.id, r.case_id, r.kind, r.source, r.amount_fen, r.commission_fen, r.status,
        r.received_at, r.reversed_at, c.reference AS case_reference, o.name AS bank_name,
@@ -134,9 +132,6 @@ JOIN disposal_cases c ON c.id = r.case_id
 JOIN organisations o ON o.id = c.bank_org_id
 ORDER BY r.received_at DESC, r.id DESC
 LIMIT $1
-
--- name: receipt_by_id
-SELECT * FROM receipts WHERE id = $1
 
 -- name: open_case_references
 SELECT c.reference, l.loan_no FROM disposal_cases c JOIN loans l ON l.id = c.loan_id

@@ -2,9 +2,6 @@
 -- to the postings behind them, claims to decide and rule versions. market/pools/dashboard.py.
 -- Every query is scoped by pool id; the caller checked the pool is the viewer's own.
 
--- name: pools_of_org
-SELECT * FROM pools WHERE org_id = $1 ORDER BY code
-
 -- name: exposure
 SELECT count(*)::bigint AS loans, coalesce(sum(enrolled_principal_fen), 0)::bigint AS principal_fen
 FROM pool_enrolments WHERE pool_id = $1
@@ -157,6 +154,12 @@ WHERE p.pool_id = $1 AND p.payee_kind = 'pool'
   AND ($6::timestamptz IS NULL OR coalesce(p.received_at, p.created_at) < $6)
 ORDER BY coalesce(p.received_at, p.created_at) DESC, p.id DESC
 LIMIT 500
+
+-- name: enrolled_bank_name
+-- The drill-down's bank filter ($2), named only if it has loans enrolled in the pool $1.
+SELECT o.name FROM organisations o
+WHERE o.id = $2
+  AND EXISTS (SELECT 1 FROM pool_enrolments e WHERE e.pool_id = $1 AND e.bank_org_id = o.id)
 
 -- name: enrolments
 -- The loans behind the exposure figure ($2: one bank, or null).

@@ -5,10 +5,6 @@
 -- owes that organisation — a pool organisation's pools' payouts, a bank's own payouts
 -- (payee_org_id is the pool's organisation for a pool payout, the bank for a bank's).
 
--- name: lock_org_statements
--- Serialises the statement imports of one organisation until the transaction ends.
-SELECT pg_advisory_xact_lock($1::int, $2::int)
-
 -- name: org_of
 SELECT id, kind, status, name FROM organisations WHERE id = $1
 
@@ -46,26 +42,33 @@ WHERE p.payee_org_id = $1 AND p.status = 'expected' AND p.payee_kind <> 'pledgor
 ORDER BY p.id
 
 -- name: owned_payout
--- One payout of the org, by id ($2) or by reference ($3).
+-- One payout of the org, by id ($2) or, with no id, by reference ($3); locked.
 SELECT p.* FROM payouts p
-WHERE (p.id = $2 OR p.reference = $3)
+WHERE (p.id = $2 OR ($2::bigint IS NULL AND p.reference = $3))
   AND p.payee_org_id = $1 AND p.payee_kind <> 'pledgor'
   AND (p.payee_kind <> 'pool' OR p.pool_id IN (SELECT id FROM pools WHERE org_id = $1))
-
--- name: payout_locked
-SELECT * FROM payouts WHERE id = $1 FOR UPDATE
+FOR UPDATE OF p
 
 -- name: line_of_payout
 SELECT statement_id, line_no, value_date FROM statement_lines WHERE payout_id = $1
 
--- name: insert_line
--- A transfer whose bank transaction id is on an earlier statement is skipped (NULL).
+-- name: lines_of_payouts
+-- The statement line that settled each of the payouts $1 (those settled by a line).
+SELECT payout_id, statement_id, line_no FROM statement_lines WHERE payout_id = ANY($1::bigint[])
+
+-- name: insert_lines
+-- The statement's lines, one array per column (the import left out the transactions of
+-- earlier statements, under its lock). matched_at: $3 for a matched line.
 INSERT INTO statement_lines (statement_id, org_id, line_no, value_date, amount_fen, reference,
                              counterparty, bank_txn_id, status, reason, payout_id, candidate_id,
-                             matched_by, matched_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-ON CONFLICT (org_id, bank_txn_id) WHERE bank_txn_id IS NOT NULL DO NOTHING
-RETURNING id
+                             matched_at)
+SELECT $1, $2, t.line_no, t.value_date, t.amount_fen, t.reference, t.counterparty, t.bank_txn_id,
+       t.status, t.reason, t.payout_id, t.candidate_id,
+       CASE WHEN t.status = 'matched' THEN $3::timestamptz END
+FROM unnest($4::integer[], $5::date[], $6::bigint[], $7::text[], $8::text[], $9::text[],
+            $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+     AS t(line_no, value_date, amount_fen, reference, counterparty, bank_txn_id, status, reason,
+          payout_id, candidate_id)
 
 -- name: line_locked
 SELECT * FROM statement_lines WHERE id = $1 AND org_id = $2 FOR UPDATE

@@ -217,3 +217,33 @@ async def test_who_may_see_case_pages(
     r = await client.get(f"/bank/cases/new?loan_id={loan.loan_id}")
     assert r.status_code == 404
     assert loan.loan_no not in (await client.get("/bank/cases")).text
+
+
+async def test_numbers_that_are_not_ascii_digits_are_named_not_500(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank = await signed_in_bank(client, pool, clock)
+    loan = await make_loan(pool, clock.now(), bank)
+    assets = [str(a) for a in loan.asset_ids]
+    for bad in ("²", "abc", str(2**63)):  # "²".isdigit() is true; int("²") fails
+        r = await open_via_page(client, bad, asset_ids=assets)
+        assert r.status_code == 422, bad  # (a hidden field: no loan, no form to show it in)
+    r = await open_via_page(client, loan.loan_id, asset_ids=["²", str(2**63)])
+    assert r.status_code == 422 and 'id="err-asset_ids"' in r.text
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM disposal_cases") == 0
+
+    case_url = (await open_via_page(client, loan.loan_id, asset_ids=assets)).headers["location"]
+    scores = {f"score_{k}": "80" for k in INDICATORS}
+    r = await client.post(
+        f"{case_url}/valuations",
+        data={
+            "_csrf_token": await csrf(client),
+            "method": "internal",
+            "base_value": "2,000,000",
+            "basis": "收益法",
+            **scores,
+            "score_market_size": "⁸⁰",
+        },
+    )
+    assert r.status_code == 422 and 'data-testid="err-internal-score_market_size"' in r.text

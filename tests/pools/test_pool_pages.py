@@ -833,3 +833,58 @@ async def test_api_tenancy(client: Client, pool: asyncpg.Pool, clock: FrozenCloc
     bank = {"Authorization": f"Bearer {await make_token(pool, T2, s.bank_a[1], ['pools:read'])}"}
     assert (await client.get("/api/v1/pools", headers=bank)).status_code == 403
     assert (await client.get(f"/api/v1/pools/{pid}/dashboard", headers=bank)).status_code == 403
+
+
+# --- mended: input that used to be a 500 or a leak ----------------------------------------
+
+
+async def test_deeply_nested_rule_is_named_not_500(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    p = await make_pool(pool, clock.now(), ZHONGSHAN)
+    await signed_in(client, p.email)
+    token = await csrf(client)
+    r = await client.post(
+        f"/pool/{p.pool_id}/rules",
+        data={
+            "_csrf_token": token,
+            "rule": "[" * 100_000 + "]" * 100_000,
+            "effective_from": clock.now().date().isoformat(),
+        },
+    )
+    assert r.status_code == 422 and "not valid JSON" in text_of(r.text, "err-rule")
+    count = "SELECT count(*) FROM pool_rule_versions WHERE pool_id = $1"
+    assert await pool.fetchval(count, p.pool_id) == 1
+
+
+async def test_the_drill_down_names_only_a_bank_of_the_pool(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await build(pool)
+    clock.set(T2)
+    stranger, _user, _email = await make_org(pool, T2, kind="bank", name="局外银行")
+    await signed_in(client, s.p.email)
+    url = f"/pool/{s.p.pool_id}/postings?figure=all&bank="
+    assert text_of((await client.get(f"{url}{s.bank_a[0]}")).text, "filter-bank") == "甲银行"
+    r = await client.get(f"{url}{stranger}")
+    assert r.status_code == 200 and "局外银行" not in r.text
+    assert text_of(r.text, "filter-bank") == str(stranger)
+
+
+async def test_a_pool_organisation_not_approved_sees_nothing(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    p = await make_pool(pool, clock.now(), ZHONGSHAN)
+    auth = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), p.user_id, ['pools:read'])}"
+    }
+    await signed_in(client, p.email)
+    assert (await client.get("/pool")).status_code == 200
+    for status in ("suspended", "pending", "rejected"):
+        await pool.execute("UPDATE organisations SET status = $2 WHERE id = $1", p.org_id, status)
+        for path in ("/pool", f"/pool/{p.pool_id}", "/pool/claims", "/pool/rules"):
+            assert (await client.get(path)).status_code == 403, (status, path)
+    # (the token was not used before: its caller is not cached as approved)
+    assert (await client.get("/api/v1/pools", headers=auth)).status_code == 403
+    r = await client.get(f"/api/v1/pools/{p.pool_id}/dashboard", headers=auth)
+    assert r.status_code == 403

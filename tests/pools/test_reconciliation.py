@@ -283,6 +283,24 @@ async def test_a_bad_line_rejects_the_file_naming_line_and_column_and_writes_not
     assert await written(pool) == (0, 0, 0, 0)
 
 
+async def test_a_nul_in_a_statement_is_named_by_line_and_column(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a = s.pool_payouts[0]
+    headers = {**await api_headers(pool, clock, s.pool_org.user_id), "Content-Type": "text/csv"}
+    data = statement_csv(
+        ("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"),
+        ("2026-01-05", "100.00", "HK", "交易所", "T2\x00"),
+    )
+    r = await client.post("/api/v1/reconciliation/statements", content=data, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["message"].endswith(
+        "line 3, column 流水号: contains a control character (U+0000)"
+    )
+    assert await written(pool) == (0, 0, 0, 0)
+
+
 async def test_the_same_file_twice_is_refused_and_known_transactions_are_skipped(
     client: Client, pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
@@ -411,6 +429,54 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
     assert await received_entries(pool, c["id"]) == 1
     exceptions = (await client.get("/api/v1/reconciliation/exceptions", headers=headers)).json()
     assert [e["id"] for e in exceptions] == [mismatch.id]
+
+
+async def test_a_match_names_one_payout_with_printable_text(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock)
+    a, c = s.pool_payouts[0], s.pool_payouts[2]
+    data = statement_csv(("2026-01-05", yuan(c["amount_fen"]), typo(c["reference"]), "", "T1"))
+    (line,) = (await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)).lines
+    headers = await api_headers(pool, clock, s.pool_org.user_id)
+    url = f"/api/v1/reconciliation/lines/{line.id}/match"
+
+    # An id and a reference of two different payouts: which one? Refused, nothing settled.
+    r = await client.post(
+        url, json={"payout_id": a["id"], "reference": c["reference"]}, headers=headers
+    )
+    assert r.status_code == 422 and r.json()["field"] == "payout_id", r.text
+    # A payout id the organisation does not have is reported on payout_id.
+    r = await client.post(url, json={"payout_id": 2**62}, headers=headers)
+    assert r.status_code == 404 and r.json()["field"] == "payout_id", r.text
+    # A control character is refused with its field (a NUL would not even be stored); an
+    # endless note is refused by the schema.
+    r = await client.post(
+        url, json={"reference": c["reference"], "note": "ok\u0000"}, headers=headers
+    )
+    assert r.status_code == 422 and r.json()["field"] == "note", r.text
+    assert "control character (U+0000)" in r.json()["message"]
+    r = await client.post(
+        url, json={"reference": c["reference"], "note": "x" * 501}, headers=headers
+    )
+    assert r.status_code == 400 and r.json()["field"] == "note", r.text
+    # The page's form: the same checks, shown at the line.
+    assert (await sign_in(client, s.pool_org.email)).status_code in (302, 303)
+    r = await client.post(
+        f"/reconciliation/lines/{line.id}/match",
+        data={"_csrf_token": await csrf(client), "reference": c["reference"] + "\x00"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422 and 'data-testid="match-error"' in r.text
+    assert await pool.fetchval("SELECT status FROM payouts WHERE id = $1", c["id"]) == "expected"
+    assert await pool.fetchval("SELECT status FROM payouts WHERE id = $1", a["id"]) == "expected"
+    assert (
+        await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'statement_line.match'")
+        == 0
+    )
+    # By id alone, it settles.
+    r = await client.post(url, json={"payout_id": c["id"]}, headers=headers)
+    assert r.status_code == 200 and r.json()["payout_id"] == c["id"], r.text
 
 
 async def test_two_people_matching_two_lines_to_one_payout_at_once_one_wins(
@@ -854,6 +920,26 @@ def test_a_utf8_bom_file_and_excel_scientific_transaction_ids() -> None:
     assert "scientific notation" in bad.value.errors[0].reason
     with pytest.raises(Invalid, match="neither UTF-8 nor GB18030"):
         parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
+
+
+def test_a_control_character_in_a_cell_is_refused_at_its_line_and_column() -> None:
+    data = statement_csv(
+        ("2026-01-05", "10.00", "HK1\x00", "交易所", "T1"),
+        ("2026-01-05", "10.00", "HK2", "交易所\x07", "T2"),
+        ("2026-01-05", "10.00", "HK3\n回款\t", "交易所", "T3"),  # line breaks and tabs: spaces
+    )
+    with pytest.raises(ImportRejected) as bad:
+        parse_statement(data, today=DAY, filename="x.csv")
+    assert [(e.line, e.column, e.key) for e in bad.value.errors] == [
+        (2, "附言", "reference"),
+        (3, "对方户名", "counterparty"),
+    ]
+    assert "control character (U+0000)" in bad.value.errors[0].reason
+    assert "control character (U+0007)" in bad.value.errors[1].reason
+    ok = parse_statement(
+        statement_csv(("2026-01-05", "1", "A\nB\tC", "", "")), today=DAY, filename="x.csv"
+    )
+    assert ok.lines[0].reference == "A B C"
 
 
 def expected(pid: int, ref: str, fen: int, status: str = "expected", on: date = DAY) -> Expected:
