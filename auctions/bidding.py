@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -21,6 +21,7 @@ from auctions.registration import bidder_for
 from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
 from market.db import Queries
 from market.errors import AppError, Forbidden, NotFound, RateLimited
+from market.money import MAX_FEN
 
 Q = Queries("auctions")
 
@@ -33,7 +34,7 @@ class BidBody(
     tag_field="type",
     tag="bid",
 ):
-    amount_fen: Annotated[int, Meta(gt=0)]
+    amount_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
 
 
 class ProxyBody(
@@ -44,7 +45,7 @@ class ProxyBody(
     tag_field="type",
     tag="proxy",
 ):
-    max_fen: Annotated[int, Meta(gt=0)]
+    max_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
 
 
 class MatchBody(
@@ -191,10 +192,6 @@ def _status(answer: BidAnswer) -> int:
     return {"not_registered": 403, "deposit_not_confirmed": 403, "idempotency_key_reused": 422}.get(
         answer.code or "", 409
     )
-
-
-def answer_json(answer: BidAnswer) -> Any:
-    return msgspec.to_builtins(answer)
 
 
 def forget_caches() -> None:

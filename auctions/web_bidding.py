@@ -142,10 +142,27 @@ async def bid_panel(
 ) -> dict[str, Any]:
     """The lot page's context for the live board, the bid forms and the registration
     panel (`registration`, templates/auctions/_registration_panel.html)."""
-    state = await live.snapshot(pool, reference, now)
     reg = None
     if viewer is not None:
         reg = await registration_for_viewer(pool, viewer.org_id, viewer.org_kind, reference)
+    return await bid_panel_for(
+        pool, viewer, reg, reference, now, result=result, errors=errors, values=values
+    )
+
+
+async def bid_panel_for(
+    pool: asyncpg.Pool,
+    viewer: Viewer | None,
+    reg: Registration | None,
+    reference: str,
+    now: datetime,
+    *,
+    result: BidResult | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`bid_panel` for a viewer whose registration (`reg`) is already loaded."""
+    state = await live.snapshot(pool, reference, now)
     note = _note(state, reg, now)
     can_bid = (
         _may_bid(viewer)
@@ -254,6 +271,8 @@ class LivePages(Controller):
         would give: 201 accepted, 409 refused by the rules, 403, 422, 429, 503."""
         at = clock.now()  # the exchange's clock decides, as received
         me = require(viewer)
+        # Loaded once, for the answer and the panel: a bid changes no registration.
+        own = await registration_for_viewer(pool, me.org_id, me.org_kind, reference)
         raw = await request.body()
         form = await request.form()
         values = {k: str(form.get(k) or "").strip() for k in ("type", "amount", "max_amount")}
@@ -284,7 +303,6 @@ class LivePages(Controller):
                 raise
             except AppError as exc:
                 raise _Refused(exc.status, exc.code, exc.message) from None
-            own = await registration_for_viewer(pool, me.org_id, me.org_kind, reference)
             result = _result(kind, body, status, answer, own.bidder_code if own else None)
             if answer.accepted:
                 values = {}  # a refusal keeps what the buyer typed, an accepted bid not
@@ -297,8 +315,8 @@ class LivePages(Controller):
             result = BidResult(
                 status=exc.status, accepted=False, kind=kind, code=exc.code, message=exc.message
             )
-        panel = await bid_panel(
-            pool, me, reference, clock.now(), result=result, errors=errors, values=values
+        panel = await bid_panel_for(
+            pool, me, own, reference, clock.now(), result=result, errors=errors, values=values
         )
         if request.headers.get("HX-Request") == "true":
             response = page(

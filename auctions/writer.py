@@ -136,17 +136,14 @@ class LotWriter:
         assert self.batcher is not None
         return await self.batcher.submit(self, pending)
 
-    async def after_commit(
-        self,
-        answers: list[BidAnswer],
-        batch: list[Pending],
-        message: dict[str, Any] | None,
-        extended: datetime | None,
-    ) -> None:
-        """Answer the waiting requests, then publish and reschedule the close."""
+    def answer(self, batch: list[Pending], answers: list[BidAnswer]) -> None:
+        """Answer the batch's waiting requests (once it has committed)."""
         for p, answer in zip(batch, answers, strict=True):
             if not p.future.done():
                 p.future.set_result(answer)
+
+    async def announce(self, message: dict[str, Any] | None, extended: datetime | None) -> None:
+        """Publish the committed batch and reschedule the close: best effort, both."""
         if message is not None and self.publish is not None:
             try:
                 await self.publish(self.lot_id, message)
@@ -174,7 +171,12 @@ class LotWriter:
             and cached.ends_at == row["bidding_ends_at"]
             and cached.closed == (row["status"] not in ("announced", "bidding"))
         )
-        if not fresh:
+        if fresh:
+            # Work on a copy: `provable_refusal` reads `self.state` while this batch is
+            # applied, and it may show only committed prices (one O(bidders) copy a batch).
+            assert cached is not None
+            cached = rules.clone(cached)
+        else:
             loaded = await state.load_locked(conn, self.lot_id)
             assert loaded is not None
             row, cached = loaded
@@ -569,7 +571,7 @@ class Batcher:
                 log.exception("bid batch over %d lots failed; retrying lot by lot", len(groups))
                 done = {}
                 for lot_id, (writer, batch) in groups.items():
-                    writer.state = None  # mutated before the failed commit: reload
+                    writer.state = None  # reload, lest the cache caused the failure
                     try:
                         answers, message, extended = await writer._commit(batch)
                     except Exception:  # nothing of this lot was committed: its requests retry
@@ -580,9 +582,17 @@ class Batcher:
                                 p.future.set_exception(WriterUnavailable("please retry"))
                         continue
                     done[lot_id] = (answers, message, extended)
-            for lot_id, (answers, message, extended) in done.items():
+            # Every lot's bidders first, then the Redis round trips, all lots at once.
+            for lot_id, (answers, _, _) in done.items():
                 writer, batch = groups[lot_id]
-                await writer.after_commit(answers, batch, message, extended)
+                writer.answer(batch, answers)
+            await asyncio.gather(
+                *(
+                    groups[lot_id][0].announce(message, extended)
+                    for lot_id, (_, message, extended) in done.items()
+                    if message is not None or extended is not None
+                )
+            )
 
     async def _commit_all(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]

@@ -189,9 +189,9 @@ class EmbeddedServices:
         """
         if wipe and name != "redis":
             raise ValueError("only Redis's data can be wiped")
-        owned, port = self._owned.pop(name), self._ports.pop(name)
+        owned, port = self._owned[name], self._ports[name]
         if not immediate:
-            _terminate(name, owned.process, owned.popen)
+            _terminate(name, owned.process, owned.popen)  # waits, kills if it must, reaps
         elif name == "postgres":
             pg_ctl = [str(_pg_bin() / "pg_ctl"), "stop", "-D", str(self.data_dir / "pg")]
             subprocess.run(  # noqa: S603 - fixed binaries, arguments are not shell-parsed
@@ -206,8 +206,10 @@ class EmbeddedServices:
             owned.process.kill()
         if not _gone(owned.process, STOP_TIMEOUT):
             raise ServiceError(f"{name} pid {owned.process.pid} did not stop")
-        if owned.popen is not None:
+        if immediate and owned.popen is not None:
             owned.popen.wait(5)  # reap our child
+        # Forgotten only once stopped: a stop that failed leaves it for stop() to end.
+        del self._owned[name], self._ports[name]
         _record_path(self.data_dir, name).unlink(missing_ok=True)
         if wipe:
             shutil.rmtree(self.data_dir / "redis", ignore_errors=True)

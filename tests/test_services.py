@@ -238,3 +238,20 @@ def test_detached_servers_are_reused_and_stopped_by_record(data_dir: Path) -> No
     assert [info.running for info in status(data_dir)] == [False, False]
     assert leftovers(data_dir) == []
     assert stop_recorded(data_dir) == []
+
+
+def test_a_failed_restart_keeps_the_server_known(data_dir: Path) -> None:
+    """pg_ctl fails (here: the server's pid file is gone): the running server must still
+    be the object's to stop, not forgotten and left running."""
+    services = EmbeddedServices(data_dir, pg_port=0, redis=False)
+    services.start()
+    try:
+        url = services.database_url
+        (data_dir / "pg" / "postmaster.pid").unlink()
+        with pytest.raises(subprocess.CalledProcessError):
+            services.restart("postgres", immediate=True)
+        assert services.database_url == url  # still known, still running
+        assert asyncio.run(read_and_write(url, "x")) == ["x"]
+    finally:
+        services.stop()
+    assert leftovers(data_dir) == []

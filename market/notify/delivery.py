@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -217,23 +217,27 @@ def _lot_of(row: asyncpg.Record) -> dict[str, Any] | None:
     return {"id": row["lot_id"], **{f: row[f"lot_{f}"] for f in _LOT_FIELDS}}
 
 
-async def _skip_reason(
-    conn: Conn,
-    row: asyncpg.Record,
-    lot: dict[str, Any] | None,
-    now: datetime,
-    policy: NotifyPolicy,
+async def _newer_outbids(
+    conn: Conn, rows: Sequence[asyncpg.Record], policy: NotifyPolicy
+) -> dict[int, int]:
+    """Outbox id → the later outbid of the same bidder on the same lot, within the
+    collapse window, that supersedes it: one query for all the rows' outbid events."""
+    ids = [
+        r["outbox_id"]
+        for r in rows
+        if r["event"] == "outbid" and r["recipient_user_id"] is not None and r["lot_id"]
+    ]
+    if not ids:
+        return {}
+    window = timedelta(seconds=policy.outbid_collapse_s)
+    return {r["outbox_id"]: r["newer_id"] for r in await conn.fetch(Q.newer_outbids, ids, window)}
+
+
+def _skip_reason(
+    row: asyncpg.Record, lot: dict[str, Any] | None, now: datetime, newer: Mapping[int, int]
 ) -> str | None:
-    if row["event"] == "outbid" and row["recipient_user_id"] is not None and row["lot_id"]:
-        newer = await conn.fetchval(
-            Q.newer_outbid,
-            row["recipient_user_id"],
-            row["lot_id"],
-            row["outbox_id"],
-            row["created_at"] + timedelta(seconds=policy.outbid_collapse_s),
-        )
-        if newer is not None:
-            return f"superseded by #{newer}"
+    if row["event"] == "outbid" and row["outbox_id"] in newer:
+        return f"superseded by #{newer[row['outbox_id']]}"
     if row["event"] == "ending_soon" and (
         lot is None
         or lot["status"] != "bidding"
@@ -297,23 +301,22 @@ async def deliver_inbox_now(
     try:
         async with conn.transaction():
             sent: list[tuple[Any, ...]] = []
-            for row in await conn.fetch(Q.lock_deliveries, list(delivery_ids)):
-                if row["channel"] != "inbox" or row["status"] != "pending":
-                    continue
+            rows = [
+                row
+                for row in await conn.fetch(Q.lock_deliveries, list(delivery_ids))
+                if row["channel"] == "inbox" and row["status"] == "pending"
+            ]
+            newer = await _newer_outbids(conn, rows, policy)
+            for row in rows:
                 try:
-                    prepared = await _prepare(conn, row, settings, now, policy)
-                except templates.RenderError as exc:
-                    await _failed(conn, row, str(exc))
-                    done.add(row["id"])
-                    continue
+                    prepared = _prepare(row, settings, now, newer)
                 except TerminalDeliveryError as exc:
                     await _failed(conn, row, exc.message)
-                    done.add(row["id"])
-                    continue
-                if isinstance(prepared, str):
-                    await conn.execute(Q.mark_skipped, row["id"], prepared)
                 else:
-                    sent.append(_inbox_args(row, now, prepared))
+                    if isinstance(prepared, str):
+                        await conn.execute(Q.mark_skipped, row["id"], prepared)
+                    else:
+                        sent.append(_inbox_args(row, now, prepared))
                 done.add(row["id"])
             if sent:
                 await conn.executemany(Q.inbox_sent, sent)
@@ -323,28 +326,32 @@ async def deliver_inbox_now(
     return done
 
 
-async def _prepare(
-    conn: Conn, row: asyncpg.Record, settings: Settings, now: datetime, policy: NotifyPolicy
+def _prepare(
+    row: asyncpg.Record, settings: Settings, now: datetime, newer: Mapping[int, int]
 ) -> str | templates.Rendered:
-    """The message of a pending, due delivery — or why it is skipped (a str). Raises
-    RenderError, or TerminalDeliveryError for an inbox whose reader is gone."""
+    """The message of a pending, due delivery — or why it is skipped (a str); `newer` is
+    `_newer_outbids` of the rows. Raises TerminalDeliveryError for a broken template or
+    an inbox whose reader is gone."""
     lot = _lot_of(row)
-    reason = await _skip_reason(conn, row, lot, now, policy)
+    reason = _skip_reason(row, lot, now, newer)
     if reason is not None:
         return reason
     if row["channel"] == "inbox" and row["reader_id"] is None:
         raise TerminalDeliveryError("inbox: the user no longer exists")
     lang: Lang = pick(row["reader_language"])
-    return templates.render(
-        row["event"],
-        lang,
-        payload=row["payload"] or {},
-        lot=lot,
-        name=row["reader_name"],
-        base_url=settings.public_base_url,
-        tz=settings.timezone,
-        channel=row["channel"],
-    )
+    try:
+        return templates.render(
+            row["event"],
+            lang,
+            payload=row["payload"] or {},
+            lot=lot,
+            name=row["reader_name"],
+            base_url=settings.public_base_url,
+            tz=settings.timezone,
+            channel=row["channel"],
+        )
+    except templates.RenderError as exc:  # nothing is sent until someone fixes it
+        raise TerminalDeliveryError(str(exc)) from exc
 
 
 def _inbox_args(
@@ -379,7 +386,8 @@ async def _attempt(
     if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
         return Outcome(status="not_due"), None
     try:
-        prepared = await _prepare(conn, row, settings, now, policy)
+        newer = await _newer_outbids(conn, [row], policy)
+        prepared = _prepare(row, settings, now, newer)
         endpoint = None
         if not isinstance(prepared, str) and row["channel"] == "webhook":
             endpoint = await endpoints.by_id(conn, int(row["target"]))
@@ -400,10 +408,6 @@ async def _attempt(
         elif row["channel"] == "webhook":
             assert endpoint is not None
             await _send_webhook(channels.http, row, endpoint, prepared, now)
-    except templates.RenderError as exc:
-        return await _failed(conn, row, str(exc)), None
-    except TerminalDeliveryError as exc:
-        return await _failed(conn, row, exc.message), None
     except TransientDeliveryError as exc:
         attempts = row["attempts"] + 1
         if attempts > len(policy.retry_schedule_s):
@@ -417,7 +421,7 @@ async def _attempt(
         retry = await conn.fetchrow(Q.mark_retry, delivery_id, attempts, at, _clip(exc.message))
         assert retry is not None
         return Outcome(status="retry", retry_at=retry["next_attempt_at"], error=exc.message), retry
-    except DeliveryError as exc:  # neither kind: a channel that did not say
+    except DeliveryError as exc:  # terminal, or a channel that did not say which
         return await _failed(conn, row, exc.message), None
     if row["channel"] == "inbox":
         await conn.execute(Q.inbox_sent, *_inbox_args(row, now, prepared))
@@ -439,7 +443,7 @@ async def _send_webhook(
         created_at=row["created_at"],
         title=rendered.subject,
         text=rendered.text,
-        lot_reference=(row["payload"] or {}).get("lot_reference"),
+        lot_reference=row["lot_reference"] or (row["payload"] or {}).get("lot_reference"),
         payload=dict(row["payload"] or {}),
     )
     try:

@@ -135,7 +135,6 @@ class Mailer:
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(size)
         self._idle: list[aiosmtplib.SMTP] = []
-        self.sent = 0
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -175,7 +174,6 @@ class Mailer:
                     await _close(client)
                 raise classify(exc) from exc
             self._idle.append(client)
-            self.sent += 1
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

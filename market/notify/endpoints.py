@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import asyncpg
@@ -26,29 +26,15 @@ from msgspec import Meta
 from market import audit
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
-from market.notify import webhooks
+from market.notify import recipients, webhooks
 from market.notify.errors import DeliveryError, TransientDeliveryError
 from market.notify.messages_webhooks import MESSAGES
 from market.notify.webhooks import WebhookEndpoint, WebhookFormat, WebhookMessage
 
 Q = Queries("webhooks")
 
-# The events an endpoint can subscribe to (issue 5, item 1; the shared notify design).
-EVENTS: tuple[str, ...] = (
-    "outbid",
-    "extended",
-    "deposit_confirmed",
-    "deposit_released",
-    "won",
-    "lost",
-    "payment_due",
-    "payment_overdue",
-    "defaulted",
-    "bidding_opened",
-    "ending_soon",
-    "lot_matched",
-    "monitoring_flag",
-)
+# The events an endpoint can subscribe to: every event the outbox carries (issue 5).
+EVENTS: Final = recipients.EVENTS
 TEST_EVENT = "test"
 # Active endpoints per organisation: each is one more POST per notification, so the
 # fan-out of one event stays bounded (issue 5: delivery p99 ≤ 1 s at 500/s).

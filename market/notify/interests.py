@@ -32,6 +32,7 @@ from market.accounts.models import OrgKind
 from market.catalogue.text import ipc_filter_key, search_query, tokens
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.money import MAX_FEN
 
 Q = Queries("events")
 
@@ -56,8 +57,8 @@ class InterestInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     keywords: Annotated[list[Term], Meta(max_length=MAX_TERMS)] = msgspec.field(
         default_factory=list
     )
-    price_min_fen: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
-    price_max_fen: Annotated[int, Meta(ge=0, le=2**63 - 1)] | None = None
+    price_min_fen: Annotated[int, Meta(ge=0, le=MAX_FEN)] | None = None
+    price_max_fen: Annotated[int, Meta(ge=0, le=MAX_FEN)] | None = None
 
 
 class InterestOut(msgspec.Struct, frozen=True, kw_only=True):

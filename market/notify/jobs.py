@@ -14,9 +14,9 @@ one when it fails a job before running it, e.g. its data lost with Redis: the re
 gives such a delivery a new id, relay.orphaned.) The database row is what makes a job
 run twice harmless, not arq's memory.
 
-The worker's start-up calls `open_channels(ctx)` (the SMTP connections and HTTP client
-every job of the process shares) and its shutdown `close_channels(ctx)`. The context may
-hold `notify_policy` (a delivery.NotifyPolicy) to change the numbers.
+The worker's start-up calls `delivery.open_channels(ctx)` (the SMTP connections and HTTP
+client every job of the process shares) and its shutdown `close_channels(ctx)`. The
+context may hold `notify_policy` (a delivery.NotifyPolicy) to change the numbers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from arq.worker import func
 from market import db
 from market.clock import SystemClock
 from market.notify import relay as relaying
-from market.notify.delivery import close_channels, deliver, open_channels, policy_of, replay
+from market.notify.delivery import deliver, policy_of, replay
 from market.settings import Settings
 
 log = logging.getLogger("market.notify")
@@ -57,17 +57,6 @@ async def requeue_pending(ctx: dict[str, Any]) -> int:
         log.info("queued %d due deliveries that were not in the queue", n)
     return n
 
-
-__all__ = [
-    "CRON",
-    "JOBS",
-    "close_channels",
-    "deliver",
-    "open_channels",
-    "relay",
-    "replay_command",
-    "requeue_pending",
-]
 
 JOBS: list[Any] = [
     func(deliver, keep_result=0, timeout=120),

@@ -20,15 +20,10 @@ log = logging.getLogger("market.notify")
 
 
 def lead_times(ctx: dict[str, Any]) -> tuple[timedelta, ...]:
-    """ctx["reminder_leads"] if given (tests, tools), else the setting `reminder_leads`
-    ('24h,1h,10m') once settings has it, else the defaults of issue 5."""
+    """ctx["reminder_leads"] if given (tests, tools), else the defaults of issue 5;
+    reminders.remind_ending_soon checks them."""
     given: tuple[timedelta, ...] | None = ctx.get("reminder_leads")
-    if given is not None:
-        return reminders.check_leads(given)
-    text: str | None = getattr(ctx.get("settings"), "reminder_leads", None)
-    if text:
-        return reminders.parse_leads(text)
-    return reminders.DEFAULT_LEADS
+    return reminders.DEFAULT_LEADS if given is None else given
 
 
 async def remind_ending_soon(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -52,22 +52,7 @@ EVENTS: Final[tuple[str, ...]] = (
 # E-mail on by default (issue 5 brief): everything a bidder must act on or would regret
 # missing. `extended` is not among them: it reaches every registered bidder at each late
 # bid, and the outbid and ending-soon messages already tell the one who must act.
-EMAIL_DEFAULT: Final[frozenset[str]] = frozenset(
-    {
-        "won",
-        "lost",
-        "payment_due",
-        "payment_overdue",
-        "defaulted",
-        "deposit_confirmed",
-        "deposit_released",
-        "outbid",
-        "ending_soon",
-        "bidding_opened",
-        "lot_matched",
-        "monitoring_flag",
-    }
-)
+EMAIL_DEFAULT: Final[frozenset[str]] = frozenset(EVENTS) - {"extended"}
 
 
 class Planned(msgspec.Struct, frozen=True):

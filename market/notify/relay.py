@@ -96,7 +96,7 @@ async def relay_once(
         )
         await conn.execute(Q.mark_relayed, list(created), at)
         if settings is not None:
-            inbox = [r["id"] for r in new if r["channel"] == "inbox" and r["next_attempt_at"] <= at]
+            inbox = [r["id"] for r in new if r["channel"] == "inbox"]  # always due now
             done = await deliver_inbox_now(conn, settings, at, inbox, policy)
             new = [r for r in new if r["id"] not in done]
     await enqueue_rows(redis, new, at)

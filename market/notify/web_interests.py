@@ -19,11 +19,11 @@ from litestar.response import Redirect, Template
 from market.accounts.models import Viewer
 from market.accounts.services import require_scope
 from market.deps import CallerDep, ClockDep, PoolDep, ViewerDep
-from market.errors import Conflict, Forbidden, Invalid
-from market.money import parse_cny
+from market.errors import Conflict, Forbidden, Invalid, field_of_msgspec
+from market.money import MAX_FEN
 from market.notify import interests
 from market.notify.interests import InterestInput, InterestOut
-from market.web import page, require
+from market.web import form_yuan, page, require
 
 # Commas of both widths, 、 and semicolons separate values; spaces do not, since an IPC
 # symbol ("H01M 4/525") and a keyword ("solid state") may hold them.
@@ -43,13 +43,11 @@ def _values(text: str) -> list[str]:
 
 
 def _price(values: dict[str, str], name: str) -> int | None:
-    text = values[name]
-    if not text:
-        return None
-    try:
-        return parse_cny(text)
-    except ValueError as exc:
-        raise Invalid(f"{exc}", field=name) from None
+    errors: dict[str, str] = {}
+    fen = form_yuan(values, errors, name, max_fen=MAX_FEN, required=False)
+    if errors:
+        raise Invalid(errors[name], field=name)
+    return fen
 
 
 def _from_form(values: dict[str, str]) -> InterestInput:
@@ -64,8 +62,8 @@ def _from_form(values: dict[str, str]) -> InterestInput:
     except msgspec.ValidationError as exc:
         # "Expected `array` of length <= 10 - at `$.keywords`" and the like.
         message = str(exc)
-        field = message.rsplit("$.", 1)[-1].rstrip("`[]0123456789") if "$." in message else None
-        raise Invalid(message, field=field) from None
+        field = field_of_msgspec(message)
+        raise Invalid(message, field=field and field.split("[", 1)[0]) from None
 
 
 class InterestPages(Controller):

@@ -111,13 +111,19 @@ WHERE d.id = ANY($1::bigint[])
 ORDER BY d.id
 FOR UPDATE OF d SKIP LOCKED
 
--- name: newer_outbid
--- A later outbid of the same bidder on the same lot within the collapse window.
-SELECT id FROM outbox
-WHERE event = 'outbid' AND recipient_user_id = $1 AND lot_id = $2 AND id > $3
-  AND created_at <= $4
-ORDER BY id DESC
-LIMIT 1
+-- name: newer_outbids
+-- For each of these outbid events, the latest later outbid of the same bidder on the same
+-- lot within the collapse window ($2 after it), if there is one.
+SELECT o.id AS outbox_id, n.id AS newer_id
+FROM outbox o
+CROSS JOIN LATERAL (
+    SELECT id FROM outbox
+    WHERE event = 'outbid' AND recipient_user_id = o.recipient_user_id AND lot_id = o.lot_id
+      AND id > o.id AND created_at <= o.created_at + $2::interval
+    ORDER BY id DESC
+    LIMIT 1
+) n
+WHERE o.id = ANY($1::bigint[])
 
 -- name: mark_sent
 UPDATE deliveries SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL

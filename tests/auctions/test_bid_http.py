@@ -243,3 +243,34 @@ async def test_sealed_tender_hides_bids_until_the_close(
     async with pool.acquire() as conn:
         sale = await conn.fetchrow("SELECT price_fen FROM sales WHERE lot_id=$1", lot.id)
     assert sale["price_fen"] == START + 123_45  # the highest sealed bid wins
+
+
+async def test_amounts_beyond_bigint_are_a_400_naming_the_field(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """An on-grid amount too large to store is refused at the door, not by a failed batch."""
+    from market.money import MAX_FEN
+
+    lot, _ = await _lot(pool, clock, settings)
+    _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
+    op = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
+    }
+    alice = await _buyer(client, pool, clock, lot.reference, op)
+    clock.set(lot.bidding_starts_at)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    steps = (MAX_FEN - START) // lot.increment_fen + 1
+    huge = START + steps * lot.increment_fen  # on the increment grid, above bigint
+    assert huge > MAX_FEN
+    for body, name in (
+        ({"type": "bid", "amount_fen": huge}, "amount_fen"),
+        ({"type": "proxy", "max_fen": huge}, "max_fen"),
+    ):
+        r = await client.post(url, json=body, headers=alice)
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == name
+    r = await client.post(url, json={"type": "bid", "amount_fen": START}, headers=alice)
+    assert r.status_code == 201, r.text  # the lot's writer is unharmed
+    async with pool.acquire() as conn:
+        amounts = await conn.fetch("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id)
+    assert [b["amount_fen"] for b in amounts] == [START]

@@ -28,7 +28,7 @@ from auctions.closing import close_due
 from auctions.deposits import confirm_deposit
 from auctions.registration import register
 from auctions.state import load_locked
-from auctions.writer import BidAnswer, Writers
+from auctions.writer import BidAnswer, Writers, provable_refusal
 from market.clock import FrozenClock
 from market.lots import services as lots
 from market.lots.models import LotDraft, PublishInput
@@ -319,4 +319,50 @@ async def test_retried_idempotency_key_makes_one_bid(
     assert status == 422 and answer.code == "idempotency_key_reused"
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
+    await writers.stop()
+
+
+async def test_refusals_are_proved_only_against_committed_prices(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a batch is applied but not yet committed, the cached state still shows the
+    committed price: a bid between the two is not refused as too low without a write."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    writers = Writers(pool, clock, world["policy"])
+
+    async def bid(org: int, amount: int) -> tuple[int, BidAnswer]:
+        body = BidBody(amount_fen=amount)
+        return await place(
+            pool=pool,
+            writers=writers,
+            limiter=TokenBucket(100, 100),
+            at=clock.now(),
+            org_id=org,
+            reference=lot.reference,
+            body=body,
+            raw=msgspec.json.encode(body),
+            idempotency_key=None,
+        )
+
+    assert (await bid(a, START + INC))[0] == 201
+    writer = writers.for_lot(lot.id)
+    entered, release = asyncio.Event(), asyncio.Event()
+    write = writer._write
+
+    async def held(*args: Any, **kwargs: Any) -> None:
+        entered.set()
+        await release.wait()
+        await write(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_write", held)
+    pending = asyncio.create_task(bid(b, START + 5 * INC))
+    await entered.wait()  # applied, not committed
+    assert writer.state is not None and writer.state.price_fen == START + INC
+    between = rules.Bid(registration_id=1, amount_fen=START + 3 * INC, at=clock.now())
+    assert provable_refusal(writer.state, between) is None
+    release.set()
+    assert (await pending)[0] == 201
+    assert writer.state.price_fen == START + 5 * INC  # committed: now the cache shows it
     await writers.stop()
