@@ -7,6 +7,7 @@ a write → otherwise the lot's writer (auctions/writer.py) decides and commits.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ import msgspec
 from msgspec import Meta
 
 from auctions import rules
-from auctions.registration import bidder_for
+from auctions.registration import registration_ids
 from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
 from market.db import Queries
 from market.errors import AppError, Forbidden, NotFound, RateLimited
@@ -158,6 +159,9 @@ async def place(
 LOT_CACHE_SECONDS = 2.0
 _lots: dict[str, tuple[float, int, int]] = {}
 _registrations: dict[tuple[int, int, int], int] = {}
+# Registrations not yet cached, asked for by requests of the same event-loop turn: one
+# query answers them all (64 bidders' first bids, or a burst over many lots).
+_wanted: dict[tuple[int, int, int], asyncio.Future[int | None]] = {}
 
 
 async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
@@ -174,16 +178,35 @@ async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
 
 async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: int) -> int:
     key = (lot_id, round_, org_id)
-    if key in _registrations:
-        return _registrations[key]
-    async with pool.acquire() as conn:
-        bidder = await bidder_for(conn, lot_id, round_, org_id)
-    if bidder is None:
+    found = _registrations.get(key)
+    if found is None:
+        wanted = _wanted.get(key)
+        if wanted is None:
+            loop = asyncio.get_running_loop()
+            if not _wanted:  # the first miss of this turn fetches, after the turn
+                loop.call_soon(loop.create_task, _fetch_registrations(pool))
+            wanted = _wanted[key] = loop.create_future()
+        found = await asyncio.shield(wanted)  # one waiter's cancellation spares the others
+    if found is None:
         raise Forbidden(
             "register for this round of the lot, and pay the deposit, to bid", code="not_registered"
         )
-    _registrations[key] = bidder.registration_id
-    return bidder.registration_id
+    return found
+
+
+async def _fetch_registrations(pool: asyncpg.Pool) -> None:
+    batch = dict(_wanted)
+    _wanted.clear()  # misses from now on start the next fetch
+    try:
+        async with pool.acquire() as conn:
+            found = await registration_ids(conn, list(batch))
+    except Exception as exc:  # each waiting request answers it as its own error
+        for future in batch.values():
+            future.set_exception(exc)
+        return
+    _registrations.update(found)
+    for key, future in batch.items():
+        future.set_result(found.get(key))
 
 
 def _status(answer: BidAnswer) -> int:
@@ -198,3 +221,4 @@ def forget_caches() -> None:
     """Drop the look-up caches (tests that truncate tables reuse ids)."""
     _lots.clear()
     _registrations.clear()
+    _wanted.clear()

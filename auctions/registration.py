@@ -92,19 +92,6 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     pay_to: PayTo = EXCHANGE_DEPOSIT_ACCOUNT
 
 
-class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
-    """What the bid endpoint needs to know about a bidder."""
-
-    registration_id: int
-    bidder_code: str
-    deposit_status: DepositStatus
-    preemptive_rank: int | None
-
-    @property
-    def may_bid(self) -> bool:
-        return self.deposit_status == "confirmed"
-
-
 def draw(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
@@ -278,21 +265,16 @@ async def registration_for_viewer(
         return None if found is None else await load(conn, found, org_id)
 
 
-async def bidder_for(conn: Conn, lot_id: int, round: int, org_id: int) -> Eligibility | None:
-    """The bidder `org_id` is in this round of the lot, or None if it did not register.
-
-    One probe of the unique index (lot_id, round, buyer_org_id); the caller checks
-    `deposit_status == "confirmed"` (refusal "deposit not confirmed", issue 4 item 4).
-    """
-    row = await conn.fetchrow(Q.bidder_for, lot_id, round, org_id)
-    if row is None:
-        return None
-    return Eligibility(
-        registration_id=row["id"],
-        bidder_code=row["bidder_code"],
-        deposit_status=row["deposit_status"],
-        preemptive_rank=row["preemptive_rank"],
+async def registration_ids(
+    conn: Conn, keys: list[tuple[int, int, int]]
+) -> dict[tuple[int, int, int], int]:
+    """(lot id, round, buyer organisation) → registration id, for those registered. The
+    caller checks the deposit under the lot's lock (the writer); a registration, once made,
+    keeps its lot, round and buyer, so the answer may be cached."""
+    rows = await conn.fetch(
+        Q.registration_ids, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
     )
+    return {(r["lot_id"], r["round"], r["buyer_org_id"]): r["id"] for r in rows}
 
 
 # --- my auctions --------------------------------------------------------------------------

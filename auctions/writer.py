@@ -49,6 +49,7 @@ from market.lots.terms import TermsPolicy
 Q = Queries("auctions")
 log = logging.getLogger("market.auctions")
 MAX_BATCH = 512  # bounded so one batch's transaction stays short
+ANNOUNCE_BACKLOG = 10_000  # committed batches waiting for Redis (see Batcher._announce)
 
 
 class PlacedBid(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +92,48 @@ def request_hash(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
+@dataclass
+class Writes:
+    """What a batch writes, for every lot in it, gathered as the lots are decided and
+    written by `flush` in one statement (plus one for proxies and one for keyed answers
+    when there are any): a batch over many lots costs the same round trips as one lot."""
+
+    bids: list[tuple[int, int, int, int, int, str, datetime]] = field(default_factory=list)
+    live: list[tuple[int, int | None, int | None, int, int, datetime, datetime | None]] = field(
+        default_factory=list
+    )
+    events: list[tuple[str, int | None, int | None, int, dict[str, Any], str]] = field(
+        default_factory=list
+    )
+    proxies: list[tuple[int, int, int, int, datetime]] = field(default_factory=list)
+    answers: list[tuple[int, str, bytes, int, Any]] = field(default_factory=list)
+
+    async def flush(self, conn: Conn, at: datetime) -> None:
+        if self.live:
+            await conn.execute(
+                Q.save_batch,
+                *(list(column) for column in _columns(self.bids, 7)),
+                *(list(column) for column in _columns(self.live, 7)),
+                at,
+                *(list(column) for column in _columns(self.events, 6)),
+            )
+        if self.proxies:
+            latest = {p[0]: p for p in self.proxies}  # a registration's last maximum wins
+            await conn.execute(
+                Q.upsert_proxies, *(list(column) for column in _columns(latest.values(), 5))
+            )
+        if self.answers:
+            await conn.execute(
+                Q.insert_answers, *(list(column) for column in _columns(self.answers, 5)), at
+            )
+
+
+def _columns(rows: Any, width: int) -> list[tuple[Any, ...]]:
+    """Rows as columns, for `unnest`; `width` empty columns when there are no rows."""
+    columns = list(zip(*rows, strict=True))
+    return columns or [()] * width
+
+
 def provable_refusal(
     cached: rules.AuctionState | None, command: rules.Bid | rules.SetProxy | rules.Match
 ) -> str | None:
@@ -113,15 +156,11 @@ class LotWriter:
         pool: asyncpg.Pool,
         clock: Clock,
         policy: TermsPolicy,
-        publish: Any = None,
-        on_extended: Any = None,
     ) -> None:
         self.lot_id = lot_id
         self.pool = pool
         self.clock = clock
         self.policy = policy
-        self.publish = publish  # async (lot_id, message dict) -> None
-        self.on_extended = on_extended  # async (lot_id, round, ends_at) -> None
         self.batcher: Batcher | None = None  # set by Writers for the batched path
         self.state: rules.AuctionState | None = None
         self.round: int | None = None
@@ -141,19 +180,6 @@ class LotWriter:
         for p, answer in zip(batch, answers, strict=True):
             if not p.future.done():
                 p.future.set_result(answer)
-
-    async def announce(self, message: dict[str, Any] | None, extended: datetime | None) -> None:
-        """Publish the committed batch and reschedule the close: best effort, both."""
-        if message is not None and self.publish is not None:
-            try:
-                await self.publish(self.lot_id, message)
-            except Exception:  # live updates are best effort
-                log.warning("could not publish lot %s", self.lot_id)
-        if extended is not None and self.on_extended is not None:
-            try:
-                await self.on_extended(self.lot_id, self.round, extended)
-            except Exception:  # the closing sweeper is the net
-                log.warning("could not reschedule the close of lot %s", self.lot_id)
 
     async def _state_for(
         self, conn: Conn, at: datetime, locked: Any = None
@@ -190,8 +216,11 @@ class LotWriter:
         self, batch: list[Pending]
     ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]:
         """This lot's batch in a transaction of its own."""
+        at = self.clock.now()
+        writes = Writes()
         async with self.pool.acquire() as conn, conn.transaction():
-            answers, message, extended, st = await self._apply(conn, batch, self.clock.now())
+            answers, message, extended, st = await self._apply(conn, batch, at, writes)
+            await writes.flush(conn, at)
         self.state = st
         return answers, message, extended
 
@@ -206,13 +235,15 @@ class LotWriter:
         conn: Conn,
         batch: list[Pending],
         at_commit: datetime,
+        writes: Writes,
         *,
         locked: Any = None,
         registrations: dict[int, Any] | None = None,
     ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None, rules.AuctionState]:
-        """Decide and write this lot's batch in the caller's transaction; the caller sets
-        `self.state` only once that transaction has committed. `locked` and
-        `registrations` are what a multi-lot batch already read for every lot at once."""
+        """Decide this lot's batch in the caller's transaction and add its rows to
+        `writes`; the caller flushes them, and sets `self.state` only once that
+        transaction has committed. `locked` and `registrations` are what a multi-lot
+        batch already read for every lot at once."""
         row, st = await self._state_for(conn, at_commit, locked)
         if registrations is None:
             unknown = list({p.registration_id for p in batch} - set(self.confirmed))
@@ -251,10 +282,10 @@ class LotWriter:
         answers: list[BidAnswer] = []
         accepted: list[rules.AcceptedBid] = []
         proxies: list[tuple[int, rules.ProxyMax, datetime]] = []
-        new_answers: list[tuple[Pending, int, BidAnswer]] = []
+        new_answers: list[tuple[int, int]] = []  # (index in the batch, HTTP status)
         outbid: list[tuple[int, int]] = []  # (displaced registration, seq that displaced it)
         final: list[bool] = []
-        for p in batch:
+        for i, p in enumerate(batch):
             key = (p.registration_id, p.idempotency_key or "")
             if p.idempotency_key and key in stored:
                 answers.append(self._replay(stored[key], p))
@@ -271,7 +302,7 @@ class LotWriter:
                     "status_code": status,
                     "response": msgspec.to_builtins(answer),
                 }
-                new_answers.append((p, status, answer))
+                new_answers.append((i, status))
         # Codes of bidders moved by proxies outside this batch, for the public history.
         missing = {b.registration_id for b in accepted} - set(self.codes)
         if st.leader is not None and st.leader not in self.codes:
@@ -279,20 +310,20 @@ class LotWriter:
         if missing:
             for r in await conn.fetch(Q.bidder_codes, list(missing)):
                 self.codes[r["id"]] = r["bidder_code"]
+        coded = [a if done else self._with_codes(a) for a, done in zip(answers, final, strict=True)]
         await self._write(
             conn,
-            row,
+            writes,
+            row["round"],
             st,
             accepted,
             proxies,
-            new_answers,
+            [(batch[i], status, coded[i]) for i, status in new_answers],
             outbid,
-            at_commit,
             st.ends_at != ends_before,
         )
         message = self._message(st, accepted) if accepted else None
         extended = st.ends_at if st.ends_at != ends_before else None
-        coded = [a if done else self._with_codes(a) for a, done in zip(answers, final, strict=True)]
         return coded, message, extended, st
 
     def _apply_one(
@@ -391,63 +422,52 @@ class LotWriter:
     async def _write(
         self,
         conn: Conn,
-        row: Any,
+        writes: Writes,
+        round_: int,
         st: rules.AuctionState,
         accepted: list[rules.AcceptedBid],
         proxies: list[tuple[int, rules.ProxyMax, datetime]],
         new_answers: list[tuple[Pending, int, BidAnswer]],
         outbid: list[tuple[int, int]],
-        at: datetime,
         extended: bool,
     ) -> None:
-        """The batch in as few round trips as the rows allow: bids, live values and
-        outbox rows together; proxies and keyed answers only when there are any."""
-        round_ = row["round"]
+        """This lot's rows: bids, live values and outbox rows when anything changed;
+        proxies and keyed answers when there are any (answers carry bidder codes)."""
+        lot = self.lot_id
         if accepted or proxies:
-            events = await self._events(conn, round_, st, accepted, outbid, extended)
             sealed = st.kind == "sealed"
-            await conn.execute(
-                Q.save_batch,
-                self.lot_id,
-                round_,
-                [b.seq for b in accepted],
-                [b.registration_id for b in accepted],
-                [b.amount_fen for b in accepted],
-                [b.kind for b in accepted],
-                [b.at for b in accepted],
-                None if sealed else st.price_fen,
-                None if sealed else st.leader,
-                st.bid_count,
-                st.seq,
-                st.ends_at,
-                st.first_bid_at,
-                at,
-                [e[0] for e in events],
-                [e[1] for e in events],
-                [e[2] for e in events],
-                [e[3] for e in events],
-                [e[4] for e in events],
+            writes.bids.extend(
+                (lot, round_, b.seq, b.registration_id, b.amount_fen, b.kind, b.at)
+                for b in accepted
             )
-        if proxies:
-            latest = {reg: (proxy, set_at) for reg, proxy, set_at in proxies}
-            await conn.execute(
-                Q.upsert_proxies,
-                self.lot_id,
-                list(latest),
-                [p.max_fen for p, _ in latest.values()],
-                [p.seq for p, _ in latest.values()],
-                [t for _, t in latest.values()],
+            writes.live.append(
+                (
+                    lot,
+                    None if sealed else st.price_fen,
+                    None if sealed else st.leader,
+                    st.bid_count,
+                    st.seq,
+                    st.ends_at,
+                    st.first_bid_at,
+                )
             )
-        if new_answers:
-            await conn.execute(
-                Q.insert_answers,
-                [p.registration_id for p, _, _ in new_answers],
-                [p.idempotency_key for p, _, _ in new_answers],
-                [p.request_sha256 for p, _, _ in new_answers],
-                [status for _, status, _ in new_answers],
-                [msgspec.to_builtins(self._with_codes(a)) for _, _, a in new_answers],
-                at,
+            for event, org, user, payload, key in await self._events(
+                conn, round_, st, accepted, outbid, extended
+            ):
+                writes.events.append((event, org, user, lot, payload, key))
+        writes.proxies.extend(
+            (reg, lot, proxy.max_fen, proxy.seq, set_at) for reg, proxy, set_at in proxies
+        )
+        writes.answers.extend(
+            (
+                p.registration_id,
+                p.idempotency_key or "",
+                p.request_sha256,
+                status,
+                msgspec.to_builtins(answer),
             )
+            for p, status, answer in new_answers
+        )
 
     async def _events(
         self,
@@ -527,11 +547,14 @@ class DirectLotWriter(LotWriter):
         self.state = None
         answers, message, extended = await self._commit([pending])
         self.state = None  # never answer from a cache on this path
-        if message is not None and self.publish is not None:
-            await self.publish(self.lot_id, message)
-        if extended is not None and self.on_extended is not None:
-            await self.on_extended(self.lot_id, self.round, extended)
+        if message is not None or extended is not None:
+            assert self.batcher is not None and self.round is not None
+            self.batcher.announce([(self.lot_id, self.round, message, extended)])
         return answers[0]
+
+
+# A lot's committed batch: (lot id, round, its live message, its new end), one of the two.
+Announcement = tuple[int, int | None, dict[str, Any] | None, datetime | None]
 
 
 class Batcher:
@@ -540,10 +563,18 @@ class Batcher:
     in every process locks them, so two processes' batches can wait on each other but
     never deadlock; each lot's commands are still applied in their arrival order."""
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, clock: Clock, publish: Any = None, on_extended: Any = None
+    ) -> None:
         self.pool, self.clock = pool, clock
+        self.publish = publish  # async ([(lot_id, message dict)]) -> None
+        self.on_extended = on_extended  # async (lot_id, round, ends_at) -> None
         self.queue: asyncio.Queue[tuple[LotWriter, Pending]] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.announcements: asyncio.Queue[list[Announcement]] = asyncio.Queue(
+            maxsize=ANNOUNCE_BACKLOG
+        )
+        self.announcer: asyncio.Task[None] | None = None
 
     async def submit(self, writer: LotWriter, pending: Pending) -> BidAnswer:
         if self.task is None or self.task.done():
@@ -552,10 +583,11 @@ class Batcher:
         return await pending.future
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        for task in (self.task, self.announcer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _run(self) -> None:
         while True:
@@ -582,17 +614,47 @@ class Batcher:
                                 p.future.set_exception(WriterUnavailable("please retry"))
                         continue
                     done[lot_id] = (answers, message, extended)
-            # Every lot's bidders first, then the Redis round trips, all lots at once.
+            # Every lot's bidders first; the Redis round trips go to the announcer, so the
+            # next batch need not wait for them.
             for lot_id, (answers, _, _) in done.items():
                 writer, batch = groups[lot_id]
                 writer.answer(batch, answers)
-            await asyncio.gather(
-                *(
-                    groups[lot_id][0].announce(message, extended)
-                    for lot_id, (_, message, extended) in done.items()
-                    if message is not None or extended is not None
-                )
-            )
+            news = [
+                (lot_id, groups[lot_id][0].round, message, extended)
+                for lot_id, (_, message, extended) in done.items()
+                if message is not None or extended is not None
+            ]
+            if news:
+                self.announce(news)
+
+    def announce(self, news: list[Announcement]) -> None:
+        """Queue a committed batch's publishes and close reschedules for the announcer task,
+        which sends them one batch after another, so a live page sees them in order. Both
+        are best effort (the page re-reads the lot on reconnect; the sweeper closes lots
+        whose close was not rescheduled): a backlog beyond ANNOUNCE_BACKLOG batches —
+        Redis gone — is dropped rather than held in memory."""
+        if self.announcer is None or self.announcer.done():
+            self.announcer = asyncio.create_task(self._announcer(), name="bid-announcer")
+        try:
+            self.announcements.put_nowait(news)
+        except asyncio.QueueFull:
+            log.warning("live updates are behind by %d batches; dropping one", ANNOUNCE_BACKLOG)
+
+    async def _announcer(self) -> None:
+        while True:
+            news = await self.announcements.get()
+            messages = [(lot_id, m) for lot_id, _, m, _ in news if m is not None]
+            if messages and self.publish is not None:
+                try:
+                    await self.publish(messages)
+                except Exception:  # live updates are best effort
+                    log.warning("could not publish the live updates of %d lots", len(messages))
+            for lot_id, round_, _, extended in news:
+                if extended is not None and self.on_extended is not None:
+                    try:
+                        await self.on_extended(lot_id, round_, extended)
+                    except Exception:  # the closing sweeper is the net
+                        log.warning("could not reschedule the close of lot %s", lot_id)
 
     async def _commit_all(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
@@ -614,11 +676,13 @@ class Batcher:
                 if unknown
                 else {}
             )
+            writes = Writes()
             for lot_id in sorted(groups):
                 writer, batch = groups[lot_id]
                 applied[lot_id] = await writer._apply(
-                    conn, batch, at, locked=locked.get(lot_id), registrations=registrations
+                    conn, batch, at, writes, locked=locked.get(lot_id), registrations=registrations
                 )
+            await writes.flush(conn, at)
         result = {}
         for lot_id, (answers, message, extended, st) in applied.items():
             groups[lot_id][0].state = st  # committed: the cache may now show it
@@ -641,16 +705,13 @@ class Writers:
     ) -> None:
         self.writer_class = DirectLotWriter if direct else LotWriter
         self.pool, self.clock, self.policy = pool, clock, policy
-        self.publish, self.on_extended = publish, on_extended
         self.by_lot: dict[int, LotWriter] = {}
-        self.batcher = Batcher(pool, clock)
+        self.batcher = Batcher(pool, clock, publish, on_extended)
 
     def for_lot(self, lot_id: int) -> LotWriter:
         writer = self.by_lot.get(lot_id)
         if writer is None:
-            writer = self.writer_class(
-                lot_id, self.pool, self.clock, self.policy, self.publish, self.on_extended
-            )
+            writer = self.writer_class(lot_id, self.pool, self.clock, self.policy)
             writer.batcher = self.batcher
             self.by_lot[lot_id] = writer
         return writer
@@ -663,8 +724,11 @@ def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any)
     """This process's writers: they publish each batch on Redis for the live pages and ask
     the worker to close at the new end when a batch extended it."""
 
-    async def publish(lot_id: int, message: dict[str, Any]) -> None:
-        await redis.publish(f"lot:{lot_id}", msgspec.json.encode(message))
+    async def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
+        async with redis.pipeline(transaction=False) as pipe:  # one round trip a batch
+            for lot_id, message in messages:
+                pipe.publish(f"lot:{lot_id}", msgspec.json.encode(message))
+            await pipe.execute()
 
     async def on_extended(lot_id: int, round_: int, ends_at: datetime) -> None:
         from auctions.jobs import schedule_close

@@ -51,6 +51,9 @@ from tests.factories import make_org, make_token, viewer  # noqa: E402
 from tests.lots.factories import make_case  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
+# A subset while working on one part, e.g. BENCH_PATHS=writer BENCH_SCENARIOS=hot_lot.
+PATHS = os.environ.get("BENCH_PATHS", "writer,direct").split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hot_lot,many_lots,rejects_only").split(",")
 BIDDERS = 64
 MANY = 1_000
 START, DEPOSIT = 1_000_000, 100_000  # CNY 10,000 start; increment by the terms' default
@@ -240,7 +243,7 @@ def main() -> None:
         admin_url = settings.database_url
         env_base = _child_env(settings)
 
-        for path in ("writer", "direct"):
+        for path in PATHS:
 
             async def fresh() -> None:
                 admin = await asyncpg.connect(admin_url)
@@ -268,6 +271,8 @@ def main() -> None:
                         ("many_lots", "many", refs[1:]),
                         ("rejects_only", "rejects", refs[:1]),
                     ):
+                        if scenario not in SCENARIOS:
+                            continue
                         script = Path(tmp) / f"{scenario}.lua"
                         script.write_text(
                             LUA

@@ -42,10 +42,24 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=60,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo on release: the exchange sets no session state on pooled connections
+    (no SET, LISTEN, session advisory lock or cursor outside a transaction; temp tables are
+    ON COMMIT DROP; the migration lock takes a connection of its own). asyncpg still rolls
+    back an open transaction first. The default reset (RESET ALL, UNLISTEN *,
+    pg_advisory_unlock_all, CLOSE ALL) would cost a round trip on every release, i.e. on
+    every request; the bid path measured it at about 6 % of the app's CPU."""
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

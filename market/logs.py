@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -38,17 +39,22 @@ def _valid(header: str) -> bool:
     return 0 < len(header) <= 64 and all(c.isalnum() or c in "-_." for c in header)
 
 
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The proxy's X-Request-ID when it is a sane one, else a new id."""
+    incoming = ""
+    for name, value in headers:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            break
+    return incoming if _valid(incoming) else secrets.token_hex(8)
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        rid = incoming if _valid(incoming) else secrets.token_hex(8)
+        rid = request_id(scope["headers"])
         token = request_id_var.set(rid)
         scope_state: Any = scope.setdefault("state", {})
         scope_state["request_id"] = rid

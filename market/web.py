@@ -247,19 +247,24 @@ def _as_app_error(exc: Exception) -> AppError:
     return error
 
 
-def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def api_error(exc: Exception, rid: str) -> tuple[int, dict[str, str], ErrorBody]:
+    """What the API answers for an exception: status, headers and the JSON body (here and
+    in the bid API's fast path, auctions/api_bidding.py)."""
     error = _as_app_error(exc)
+    return error.status, _headers(error), error.body(rid)
+
+
+def _headers(error: AppError) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else {}
+
+
+def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id_var.get()
-    headers = {}
-    if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(error.retry_after)
     if _is_api(request):
-        return Response(
-            error.body(rid),
-            status_code=error.status,
-            headers=headers,
-            media_type="application/json",
-        )
+        status, headers, body = api_error(exc, rid)
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
+    error = _as_app_error(exc)
+    headers = _headers(error)
     if isinstance(error, LoginRequired):
         return Redirect(f"/login?next={request.url.path}")
     viewer = request.scope.get("state", {}).get("viewer")

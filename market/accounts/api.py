@@ -23,11 +23,14 @@ from market.errors import Forbidden, Unauthorized
 
 async def provide_caller(request: Request[Any, Any, State]) -> ApiCaller:
     """The organisation an API request acts for, from its bearer token (issue 2)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, credential = header.partition(" ")
+    return await caller_for(request.app.state, request.headers.get("authorization", ""))
+
+
+async def caller_for(state: State, authorization: str) -> ApiCaller:
+    """The caller named by an Authorization header (also the bid API's fast path)."""
+    scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential:
         raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
-    state = request.app.state
     return await services.authenticate_token(state.pool, state.clock.now(), credential.strip())
 
 

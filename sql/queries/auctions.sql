@@ -38,8 +38,7 @@ WHERE (registration_id, idempotency_key) IN (SELECT * FROM unnest($1::bigint[], 
 
 -- name: upsert_proxies
 INSERT INTO proxy_maxima (registration_id, lot_id, max_fen, seq, set_at)
-SELECT unnest($2::bigint[]), $1, unnest($3::bigint[]), unnest($4::int[]),
-       unnest($5::timestamptz[])
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::timestamptz[])
 ON CONFLICT (registration_id) DO UPDATE
 SET max_fen = EXCLUDED.max_fen, seq = EXCLUDED.seq, set_at = EXCLUDED.set_at
 
@@ -54,20 +53,25 @@ ON CONFLICT DO NOTHING
 SELECT id, round, status, auction_kind FROM lots WHERE reference = $1 AND status <> 'draft'
 
 -- name: save_batch
--- One round trip for a batch's accepted bids, the lot's live values and its outbox rows.
+-- One round trip for a batch's accepted bids, its lots' live values and its outbox rows,
+-- whatever the number of lots.
 WITH new_bids AS (
     INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)
-    SELECT $1, $2, unnest($3::int[]), unnest($4::bigint[]), unnest($5::bigint[]),
-           unnest($6::text[]), unnest($7::timestamptz[])
+    SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::int[], $4::bigint[],
+                         $5::bigint[], $6::text[], $7::timestamptz[])
 ), live AS (
-    UPDATE lots SET current_price_fen = $8, leader_registration_id = $9, bid_count = $10,
-           auction_seq = $11, bidding_ends_at = $12, first_bid_at = $13, updated_at = $14
-    WHERE id = $1
+    UPDATE lots l SET current_price_fen = v.price_fen, leader_registration_id = v.leader,
+           bid_count = v.bid_count, auction_seq = v.seq, bidding_ends_at = v.ends_at,
+           first_bid_at = v.first_bid_at, updated_at = $15
+    FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::int[], $12::int[],
+                $13::timestamptz[], $14::timestamptz[])
+         AS v (lot_id, price_fen, leader, bid_count, seq, ends_at, first_bid_at)
+    WHERE l.id = v.lot_id
 )
 INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload, dedupe_key,
                     created_at)
-SELECT unnest($15::text[]), unnest($16::bigint[]), unnest($17::bigint[]), $1,
-       unnest($18::jsonb[]), unnest($19::text[]), $14
+SELECT e.*, $15 FROM unnest($16::text[], $17::bigint[], $18::bigint[], $19::bigint[],
+                            $20::jsonb[], $21::text[]) AS e
 ON CONFLICT (dedupe_key) DO NOTHING
 
 -- name: lock_lots

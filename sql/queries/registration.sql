@@ -49,10 +49,12 @@ WHERE r.id = $1 AND r.buyer_org_id = $2
 SELECT r.id FROM registrations r JOIN lots l ON l.id = r.lot_id AND r.round = l.round
 WHERE l.reference = $1 AND l.status <> 'draft' AND r.buyer_org_id = $2
 
--- name: bidder_for
--- The bid endpoint's check: one index probe on (lot_id, round, buyer_org_id).
-SELECT id, bidder_code, deposit_status, preemptive_rank FROM registrations
-WHERE lot_id = $1 AND round = $2 AND buyer_org_id = $3
+-- name: registration_ids
+-- The bid endpoint's look-up for every (lot, round, buyer) that missed its cache at once:
+-- one probe of the unique index (lot_id, round, buyer_org_id) per key, in one statement.
+SELECT r.lot_id, r.round, r.buyer_org_id, r.id
+FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]) AS k (lot_id, round, buyer_org_id)
+JOIN registrations r USING (lot_id, round, buyer_org_id)
 
 -- name: registration_by_reference
 -- Unlocked: only to find the lot, which is locked before the registration (lock order).

@@ -72,20 +72,29 @@ async def _buyer(
     return auth
 
 
-async def test_bid_api_end_to_end(
-    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
-) -> None:
-    lot, _ = await _lot(pool, clock, settings)
+async def _cast(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, reference: str
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], int]:
+    """Alice (deposit confirmed), Bob (deposit not yet paid), an outsider who did not
+    register: their Authorization headers, and the outsider's user id."""
     _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
     op = {
         "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
     }
-    alice = await _buyer(client, pool, clock, lot.reference, op)
-    bob = await _buyer(client, pool, clock, lot.reference, None)  # deposit not yet paid
+    alice = await _buyer(client, pool, clock, reference, op)
+    bob = await _buyer(client, pool, clock, reference, None)
     _, outsider_user, _ = await make_org(pool, clock.now(), kind="buyer")
     outsider = {
         "Authorization": f"Bearer {await make_token(pool, clock.now(), outsider_user, ['bids:write'])}"
     }
+    return alice, bob, outsider, outsider_user
+
+
+async def test_bid_api_end_to_end(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot, _ = await _lot(pool, clock, settings)
+    alice, bob, outsider, _ = await _cast(client, pool, clock, lot.reference)
     url = f"/api/v1/lots/{lot.reference}/bids"
 
     r = await client.post(url, json={"type": "bid", "amount_fen": START}, headers=alice)
@@ -274,3 +283,59 @@ async def test_amounts_beyond_bigint_are_a_400_naming_the_field(
     async with pool.acquire() as conn:
         amounts = await conn.fetch("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id)
     assert [b["amount_fen"] for b in amounts] == [START]
+
+
+async def test_the_fast_path_answers_as_the_route_does(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """`Exchange` answers the bid API without Litestar's routing (auctions/api_bidding.py):
+    every kind of answer must be the route's own, byte for byte but the request id."""
+    lot, _ = await _lot(pool, clock, settings)
+    alice, bob, outsider, outsider_user = await _cast(client, pool, clock, lot.reference)
+    reader = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), outsider_user, ['account:read'])}"
+    }
+    clock.set(lot.bidding_starts_at)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    key = {"Idempotency-Key": "fast-or-route"}
+    first = await client.post(url, json={"type": "bid", "amount_fen": START}, headers=alice | key)
+    assert first.status_code == 201, first.text
+    bid = b'{"type":"bid","amount_fen":%d}'
+    json_type = {"Content-Type": "application/json"}
+    cases: list[tuple[str, str, dict[str, str], bytes]] = [
+        ("replayed", url, alice | key, bid % START),
+        ("key reused", url, alice | key, bid % (START + 50_000)),
+        ("too low, from the cache", url, alice, bid % (START + 100)),
+        ("already leading, from the writer", url, alice, bid % (START + 5_000)),
+        ("deposit not confirmed", url, bob, bid % (START + 5_000)),
+        ("not registered", url, outsider, bid % (START + 5_000)),
+        ("no token", url, {}, bid % (START + 5_000)),
+        ("bad token", url, {"Authorization": "Bearer ipx_nothing_here"}, bid % START),
+        ("scope missing", url, reader, bid % (START + 5_000)),
+        ("no such lot", "/api/v1/lots/LOT-NOPE/bids", alice, bid % START),
+        ("key too long", url, alice | {"Idempotency-Key": "k" * 201}, bid % START),
+        ("malformed JSON", url, alice, b'{"type": "bid", '),
+        ("unknown field", url, alice, b'{"type":"bid","amount":1}'),
+        ("wrong type", url, alice, b'{"type":"bid","amount_fen":"many"}'),
+        ("large body", url, alice, b'{"type":"bid",' + b" " * 5000 + b'"amount_fen":1}'),
+        ("request id", url, alice | {"X-Request-ID": "trace-42"}, bid % (START + 100)),
+    ]
+    app: Any = client.app
+    for name, path, headers, body in cases:
+        answers = []
+        for fast in (True, False):
+            app.fast_bids = fast
+            r = await client.post(path, content=body, headers=json_type | headers)
+            answer = r.json()
+            assert r.headers["x-request-id"] and answer.pop("request_id", None) in (
+                None,
+                r.headers["x-request-id"],
+            ), name
+            answers.append((r.status_code, r.headers["content-type"], answer))
+        app.fast_bids = True
+        assert answers[0] == answers[1], name
+        assert answers[0][0] >= 400 or name == "replayed", (name, answers[0])
+    assert r.headers["x-request-id"] == "trace-42"
+    async with pool.acquire() as conn:
+        bids = await conn.fetch("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id)
+    assert [b["amount_fen"] for b in bids] == [START]  # none of the above wrote a bid

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from auctions import deposits, registration
+from auctions import bidding, deposits, registration
 from market import ledger
 from market.clock import FrozenClock
 from market.errors import Conflict, Forbidden, Invalid, NotFound
@@ -393,32 +393,83 @@ async def test_preemptive_holders_get_priority_codes_with_their_rank(
     assert all(CODE.match(r.bidder_code) for r in (first, second, other))
 
 
-async def test_bidder_for_answers_the_writer_in_one_probe(
+async def test_registration_ids_answer_the_bid_endpoint_from_the_unique_index(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     lot = await published_lot(pool, clock, settings, open_bidding=True)
+    other = await published_lot(pool, clock, settings, open_bidding=True)
     org = await buyer(pool, clock)
     stranger = await buyer(pool, clock)
-    operator = await buyer(pool, clock, kind="operator")
-    reg = await register(pool, clock, lot, org)
+    reg = await register(pool, clock, lot, org)  # awaiting its deposit: the writer says so
+    on_other = await register(pool, clock, other, org)
+    keys = [
+        (lot.id, 1, org[0]),
+        (other.id, 1, org[0]),
+        (lot.id, 1, stranger[0]),
+        (lot.id, 2, org[0]),
+    ]
     async with pool.acquire() as conn:
-        found = await registration.bidder_for(conn, lot.id, 1, org[0])
-        assert found is not None and not found.may_bid
-        assert found.registration_id == reg.id and found.bidder_code == reg.bidder_code
-        assert await registration.bidder_for(conn, lot.id, 1, stranger[0]) is None
-        assert await registration.bidder_for(conn, lot.id, 2, org[0]) is None
-    await confirm(pool, clock, reg, operator)
-    async with pool.acquire() as conn:
-        found = await registration.bidder_for(conn, lot.id, 1, org[0])
+        found = await registration.registration_ids(conn, keys)
         async with conn.transaction():
             # Tiny tables are read whole anyway; this asks whether an index could serve it.
             await conn.execute("SET LOCAL enable_seqscan = off")
+            await conn.execute("SET LOCAL enable_bitmapscan = off")
             plan = "\n".join(
                 r[0]
-                for r in await conn.fetch("EXPLAIN " + registration.Q.bidder_for, lot.id, 1, org[0])
+                for r in await conn.fetch(
+                    "EXPLAIN " + registration.Q.registration_ids,
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [k[2] for k in keys],
+                )
             )
-    assert found is not None and found.may_bid and found.deposit_status == "confirmed"
-    assert "Index" in plan and "Seq Scan" not in plan, plan
+    assert found == {keys[0]: reg.id, keys[1]: on_other.id}
+    assert "Index" in plan and "Seq Scan on registrations" not in plan, plan
+
+
+async def test_first_bids_of_many_bidders_share_one_registration_query(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings, open_bidding=True)
+    orgs = [await buyer(pool, clock) for _ in range(6)]
+    regs = [await register(pool, clock, lot, org) for org in orgs[:5]]  # the sixth did not
+    queries: list[str] = []
+
+    def record(query: Any) -> None:
+        queries.append(query.query)
+
+    async with pool.acquire() as conn:
+        conn.add_query_logger(record)
+        one = _OnePool(conn)
+        found = await asyncio.gather(
+            *(bidding._registration(one, lot.id, 1, org[0]) for org in orgs),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        assert found[:5] == [r.id for r in regs]
+        assert isinstance(found[5], Forbidden) and found[5].code == "not_registered"
+        assert sum("registrations" in q for q in queries) == 1, queries
+        queries.clear()  # cached from now on: no query at all
+        assert await bidding._registration(one, lot.id, 1, orgs[0][0]) == regs[0].id  # type: ignore[arg-type]
+        assert queries == []
+
+
+class _OnePool:
+    """A pool of one connection, so the test sees every query made."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    def acquire(self) -> Any:
+        conn = self.conn
+
+        class _Held:
+            async def __aenter__(self) -> asyncpg.Connection:
+                return conn
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return _Held()
 
 
 # --- deposits -------------------------------------------------------------------------------

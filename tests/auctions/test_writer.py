@@ -146,11 +146,11 @@ async def test_64_concurrent_bidders_on_one_lot(
         for i in range(COMMANDS_EACH):
             clock.advance(milliseconds=rng.randint(0, 40))  # time runs on, shared
             roll = rng.random()
-            if reg.preemptive_rank and roll < 0.15:
+            if reg.preemptive_rank and roll < 0.35:  # often: the run must contain matches
                 body: Any = MatchBody()
-            elif roll < 0.15:
+            elif roll < 0.3:  # often, too: the run must contain proxy bids
                 body = ProxyBody(max_fen=seen + INC * rng.randint(1, 12))
-            elif roll < 0.2:
+            elif roll < 0.35:
                 body = BidBody(amount_fen=seen + INC * rng.randint(8, 30) + INC // 2)  # off grid
             else:
                 body = BidBody(amount_fen=seen + INC * rng.randint(1, 25))
