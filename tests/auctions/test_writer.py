@@ -366,3 +366,52 @@ async def test_refusals_are_proved_only_against_committed_prices(
     assert (await pending)[0] == 201
     assert writer.state.price_fen == START + 5 * INC  # committed: now the cache shows it
     await writers.stop()
+
+
+async def test_live_updates_follow_the_commits_in_order_and_never_hold_a_bid(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The announcer publishes each committed batch after its bidders were answered, in
+    commit order; a slow or failing Redis delays or drops live updates, never a bid."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    orgs = [o for o, _, _ in world["buyers"][5:8]]
+    published: list[int] = []
+    gate = asyncio.Event()
+
+    async def publish(messages: list[tuple[int, dict[str, Any]]]) -> None:
+        await gate.wait()  # Redis is slow: the first publish hangs until the bids are in
+        for lot_id, message in messages:
+            assert lot_id == lot.id
+            published.append(message["price_fen"])
+        if len(published) == 2:
+            raise ConnectionError("Redis went away")  # best effort: the next still goes
+
+    writers = Writers(pool, clock, world["policy"], publish)
+
+    async def bid(org: int, amount: int) -> int:
+        body = BidBody(amount_fen=amount)
+        status, _ = await place(
+            pool=pool,
+            writers=writers,
+            limiter=TokenBucket(100, 100),
+            at=clock.now(),
+            org_id=org,
+            reference=lot.reference,
+            body=body,
+            raw=msgspec.json.encode(body),
+            idempotency_key=None,
+        )
+        return status
+
+    amounts = [START + INC * k for k in (1, 2, 3)]
+    for org, amount in zip(orgs, amounts, strict=True):
+        assert await asyncio.wait_for(bid(org, amount), timeout=10) == 201  # not held
+    assert published == []
+    gate.set()
+    for _ in range(200):
+        if len(published) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert published == amounts  # one message a batch, in commit order, after the failure
+    await writers.stop()
