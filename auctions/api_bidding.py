@@ -132,7 +132,7 @@ async def fast_bid(
         raw += message.get("body", b"")
         more = message.get("more_body", False)
     try:
-        body = None if more else _decode(raw)
+        body = None if more or len(raw) > MAX_FAST_BODY else _decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         body = None
     if body is None:

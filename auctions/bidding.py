@@ -162,6 +162,7 @@ _registrations: dict[tuple[int, int, int], int] = {}
 # Registrations not yet cached, asked for by requests of the same event-loop turn: one
 # query answers them all (64 bidders' first bids, or a burst over many lots).
 _wanted: dict[tuple[int, int, int], asyncio.Future[int | None]] = {}
+_fetching: set[asyncio.Task[None]] = set()
 
 
 async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
@@ -184,7 +185,7 @@ async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: in
         if wanted is None:
             loop = asyncio.get_running_loop()
             if not _wanted:  # the first miss of this turn fetches, after the turn
-                loop.call_soon(loop.create_task, _fetch_registrations(pool))
+                loop.call_soon(_start_fetch, pool)
             wanted = _wanted[key] = loop.create_future()
         found = await asyncio.shield(wanted)  # one waiter's cancellation spares the others
     if found is None:
@@ -192,6 +193,12 @@ async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: in
             "register for this round of the lot, and pay the deposit, to bid", code="not_registered"
         )
     return found
+
+
+def _start_fetch(pool: asyncpg.Pool) -> None:
+    task = asyncio.get_running_loop().create_task(_fetch_registrations(pool))
+    _fetching.add(task)  # held until done: the loop keeps only weak references to tasks
+    task.add_done_callback(_fetching.discard)
 
 
 async def _fetch_registrations(pool: asyncpg.Pool) -> None:

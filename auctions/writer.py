@@ -49,7 +49,7 @@ from market.lots.terms import TermsPolicy
 Q = Queries("auctions")
 log = logging.getLogger("market.auctions")
 MAX_BATCH = 512  # bounded so one batch's transaction stays short
-ANNOUNCE_BACKLOG = 10_000  # committed batches waiting for Redis (see Batcher._announce)
+ANNOUNCE_BACKLOG = 10_000  # committed batches waiting for Redis (see Batcher.announce)
 
 
 class PlacedBid(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,8 @@ One line per scenario:
   bench bidding scenario=hot_lot path=writer bidders=64 accepted_per_s=… rejected_per_s=…
         p50_ms=… p99_ms=…   (on one line)
 
-Run: .venv/bin/python bench/bidding.py   (DATABASE_URL/REDIS_URL, else embedded servers)
+Run: .venv/bin/python bench/bidding.py   (DATABASE_URL/REDIS_URL, else embedded servers;
+BENCH_SECONDS, and BENCH_PATHS=writer / BENCH_SCENARIOS=hot_lot,… for a part of it)
 Needs Debian's wrk (apt-get install wrk).
 """
 
