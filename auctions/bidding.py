@@ -7,7 +7,6 @@ a write → otherwise the lot's writer (auctions/writer.py) decides and commits.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from auctions import rules
+from auctions.loader import Loader
 from auctions.registration import registration_ids
 from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
 from market.db import Queries
@@ -153,67 +153,44 @@ async def place(
     return _status(answer), answer
 
 
-# Look-ups the bid path would otherwise make on every request. A lot's id never changes
-# and its round only on a relist (a stale round is caught by the writer, which checks each
-# registration's round under the lot's lock); a registration, once made, stays.
+# Look-ups the bid path would otherwise make on every request (auctions/loader.py). A
+# lot's id never changes and its round only on a relist (a stale round is caught by the
+# writer, which checks each registration's round under the lot's lock; a relisted round
+# opens for bids days later); a registration, once made, keeps its lot, round and buyer.
 LOT_CACHE_SECONDS = 2.0
-_lots: dict[str, tuple[float, int, int]] = {}
-_registrations: dict[tuple[int, int, int], int] = {}
-# Registrations not yet cached, asked for by requests of the same event-loop turn: one
-# query answers them all (64 bidders' first bids, or a burst over many lots).
-_wanted: dict[tuple[int, int, int], asyncio.Future[int | None]] = {}
-_fetching: set[asyncio.Task[None]] = set()
+
+
+async def _fetch_lots(pool: asyncpg.Pool, references: list[str]) -> dict[str, tuple[int, int]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.lots_by_reference, references)
+    return {r["reference"]: (r["id"], r["round"]) for r in rows}
+
+
+async def _fetch_registrations(
+    pool: asyncpg.Pool, keys: list[tuple[int, int, int]]
+) -> dict[tuple[int, int, int], int]:
+    async with pool.acquire() as conn:
+        return await registration_ids(conn, keys)
+
+
+_lots: Loader[str, tuple[int, int]] = Loader(_fetch_lots, ttl=LOT_CACHE_SECONDS)
+_registrations: Loader[tuple[int, int, int], int] = Loader(_fetch_registrations)
 
 
 async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
-    cached = _lots.get(reference)
-    if cached is not None and time.monotonic() - cached[0] < LOT_CACHE_SECONDS:
-        return cached[1], cached[2]
-    async with pool.acquire() as conn:
-        lot = await conn.fetchrow(Q.lot_by_reference, reference)
-    if lot is None:
+    found = await _lots.get(pool, reference)
+    if found is None:
         raise NotFound("no such lot")
-    _lots[reference] = (time.monotonic(), lot["id"], lot["round"])
-    return lot["id"], lot["round"]
+    return found
 
 
 async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: int) -> int:
-    key = (lot_id, round_, org_id)
-    found = _registrations.get(key)
-    if found is None:
-        wanted = _wanted.get(key)
-        if wanted is None:
-            loop = asyncio.get_running_loop()
-            if not _wanted:  # the first miss of this turn fetches, after the turn
-                loop.call_soon(_start_fetch, pool)
-            wanted = _wanted[key] = loop.create_future()
-        found = await asyncio.shield(wanted)  # one waiter's cancellation spares the others
+    found = await _registrations.get(pool, (lot_id, round_, org_id))
     if found is None:
         raise Forbidden(
             "register for this round of the lot, and pay the deposit, to bid", code="not_registered"
         )
     return found
-
-
-def _start_fetch(pool: asyncpg.Pool) -> None:
-    task = asyncio.get_running_loop().create_task(_fetch_registrations(pool))
-    _fetching.add(task)  # held until done: the loop keeps only weak references to tasks
-    task.add_done_callback(_fetching.discard)
-
-
-async def _fetch_registrations(pool: asyncpg.Pool) -> None:
-    batch = dict(_wanted)
-    _wanted.clear()  # misses from now on start the next fetch
-    try:
-        async with pool.acquire() as conn:
-            found = await registration_ids(conn, list(batch))
-    except Exception as exc:  # each waiting request answers it as its own error
-        for future in batch.values():
-            future.set_exception(exc)
-        return
-    _registrations.update(found)
-    for key, future in batch.items():
-        future.set_result(found.get(key))
 
 
 def _status(answer: BidAnswer) -> int:
@@ -228,4 +205,3 @@ def forget_caches() -> None:
     """Drop the look-up caches (tests that truncate tables reuse ids)."""
     _lots.clear()
     _registrations.clear()
-    _wanted.clear()

@@ -49,8 +49,8 @@ SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::bytea[]), unnest($4:
        unnest($5::jsonb[]), $6
 ON CONFLICT DO NOTHING
 
--- name: lot_by_reference
-SELECT id, round, status, auction_kind FROM lots WHERE reference = $1 AND status <> 'draft'
+-- name: lots_by_reference
+SELECT reference, id, round FROM lots WHERE reference = ANY ($1::text[]) AND status <> 'draft'
 
 -- name: save_batch
 -- One round trip for a batch's accepted bids, its lots' live values and its outbox rows,
