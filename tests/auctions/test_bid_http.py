@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import asyncpg
@@ -339,3 +341,46 @@ async def test_the_fast_path_answers_as_the_route_does(
     async with pool.acquire() as conn:
         bids = await conn.fetch("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id)
     assert [b["amount_fen"] for b in bids] == [START]  # none of the above wrote a bid
+
+
+async def test_concurrent_bidders_over_http_through_the_fast_path(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """32 bidders' first bids (their registrations looked up together) and then their
+    races, all at once over HTTP: every 201 is a stored bid, prices rise by increments in
+    sequence order, no answer is a 5xx, and each refusal says why."""
+    lot, _ = await _lot(pool, clock, settings)
+    _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
+    op = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
+    }
+    bidders = [await _buyer(client, pool, clock, lot.reference, op) for _ in range(32)]
+    clock.set(lot.bidding_starts_at)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    inc = lot.increment_fen
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    async def bidder(n: int, auth: dict[str, str]) -> None:
+        seen = START - inc
+        for i in range(8):
+            amount = max(seen + inc, START) + inc * ((n + i) % 3)
+            r = await client.post(url, json={"type": "bid", "amount_fen": amount}, headers=auth)
+            answers.append((r.status_code, r.json()))
+            seen = max(seen, r.json().get("price_fen") or seen)
+
+    await asyncio.gather(*(bidder(n, auth) for n, auth in enumerate(bidders)))
+    assert {status for status, _ in answers} <= {201, 409}, answers
+    assert all(a["code"] for status, a in answers if status == 409)
+    accepted = sorted(
+        (b["seq"], b["amount_fen"]) for status, a in answers if status == 201 for b in a["bids"]
+    )
+    async with pool.acquire() as conn:
+        stored = [
+            (r["seq"], r["amount_fen"])
+            for r in await conn.fetch(
+                "SELECT seq, amount_fen FROM bids WHERE lot_id=$1 ORDER BY seq", lot.id
+            )
+        ]
+    assert accepted == stored and len(stored) > 10  # every 201 is a stored bid, and no other
+    assert stored[0][1] >= START
+    assert all(b - a >= inc and (b - a) % inc == 0 for (_, a), (_, b) in pairwise(stored))
