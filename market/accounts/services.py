@@ -26,6 +26,7 @@ from market.accounts.models import (
     ApiCaller,
     NewToken,
     OrganisationOut,
+    OrgKind,
     RegisterBuyer,
     RegisteredOut,
     TokenOut,
@@ -388,6 +389,16 @@ async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -
 def require_scope(caller: ApiCaller, scope: str) -> None:
     if scope not in caller.scopes:
         raise Forbidden(f"this API token lacks the scope {scope!r}")
+
+
+def acting_org(caller: ApiCaller, scope: str, kind: OrgKind, refusal: str) -> int:
+    """The organisation a token acts for, once it holds the scope and the organisation is
+    an approved one of `kind`; else 403 `refusal` (a pending, rejected or suspended
+    organisation acts on nothing). The API's twin of `market.web.require_org`."""
+    require_scope(caller, scope)
+    if caller.org_kind != kind or caller.org_status != "approved":
+        raise Forbidden(refusal)
+    return caller.org_id
 
 
 async def get_organisation(pool: asyncpg.Pool, org_id: int) -> OrganisationOut:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import Stream
 
 from market.accounts.models import ApiCaller
-from market.accounts.services import require_scope
+from market.accounts.services import acting_org
 from market.cases import services
 from market.cases.checklist import DisclosureStatus
 from market.cases.models import (
@@ -25,17 +25,14 @@ from market.cases.models import (
     ValuationOut,
 )
 from market.deps import CallerDep, ClockDep, PoolDep
-from market.errors import Forbidden, Invalid
+from market.errors import Invalid
 
 LIST_MAX = 500
 
 
 def bank_of(caller: ApiCaller, scope: str) -> int:
-    """The bank organisation a token acts for, once it holds the scope."""
-    require_scope(caller, scope)
-    if caller.org_kind != "bank":
-        raise Forbidden("only banks have disposal cases")
-    return caller.org_id
+    """The approved bank a token acts for, once it holds the scope."""
+    return acting_org(caller, scope, "bank", "only an approved bank has disposal cases")
 
 
 def download(pool: asyncpg.Pool, document: DocumentOut, *, attachment: bool = True) -> Stream:

@@ -26,7 +26,7 @@ from market.cases.models import (
 from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
 from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_WEIGHTS, DIMENSIONS
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Forbidden, field_of_msgspec
+from market.errors import AppError, field_of_msgspec
 from market.money import format_cny
 from market.web import (
     REQUIRED,
@@ -36,7 +36,7 @@ from market.web import (
     form_yuan,
     page,
     parse_id,
-    require,
+    require_org,
 )
 
 # Service field names → form field names (the forms take yuan, the services fen).
@@ -50,10 +50,7 @@ _FORM_FIELD = {
 
 
 def _bank(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "bank":
-        raise Forbidden("only banks have disposal cases")
-    return me
+    return require_org(viewer, "bank", "only an approved bank has disposal cases")
 
 
 def _form_field(field: str | None) -> str:

@@ -9,11 +9,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
 from market.accounts.models import ApiCaller
-from market.accounts.services import require_scope
+from market.accounts.services import acting_org
 from market.collateral import csv_import, services
 from market.collateral.models import AssetDetail, Flag, ImportOut, ImportResult, LoanDetail
 from market.deps import CallerDep, ClockDep, PoolDep
-from market.errors import AppError, Forbidden
+from market.errors import AppError
 
 CSV_TYPES = frozenset(
     {
@@ -32,10 +32,7 @@ class UnsupportedMediaType(AppError):
 
 
 def _bank(caller: ApiCaller, scope: str) -> int:
-    require_scope(caller, scope)
-    if caller.org_kind != "bank" or caller.org_status != "approved":
-        raise Forbidden("only an approved bank keeps a collateral registry")
-    return caller.org_id
+    return acting_org(caller, scope, "bank", "only an approved bank keeps a collateral registry")
 
 
 class CollateralApi(Controller):

@@ -14,17 +14,14 @@ from market.accounts.models import Viewer
 from market.collateral import csv_format, csv_import, services
 from market.collateral.jobs import import_job_id
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import Forbidden, Invalid
-from market.web import page, require
+from market.errors import Invalid
+from market.web import page, require_org
 
 log = logging.getLogger("market.collateral.web")
 
 
 def _bank(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "bank" or not me.approved:
-        raise Forbidden("only an approved bank keeps a collateral registry")
-    return me
+    return require_org(viewer, "bank", "only an approved bank keeps a collateral registry")
 
 
 async def _index(

@@ -10,18 +10,15 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from market.accounts.models import ApiCaller, Viewer
-from market.accounts.services import require_scope
+from market.accounts.services import acting_org
 from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep
-from market.errors import Forbidden
 from market.lots import jobs, services
 from market.lots.models import ActionInput, LotDraft, LotOut, LotUpdate
 
 
 def bank_actor(caller: ApiCaller, scope: str) -> Viewer:
     """A bank's token acting as the user who created it."""
-    require_scope(caller, scope)
-    if caller.org_kind != "bank":
-        raise Forbidden("only banks manage lots")
+    acting_org(caller, scope, "bank", "only an approved bank manages lots")
     return Viewer(
         user_id=caller.user_id,
         email="",

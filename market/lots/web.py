@@ -14,7 +14,7 @@ from market.accounts.models import Viewer
 from market.cases.services import case_for_lot
 from market.db import Queries
 from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden, Invalid
+from market.errors import AppError, Invalid
 from market.lots import forms, services
 from market.lots.api import after_change
 from market.lots.models import (
@@ -28,16 +28,13 @@ from market.lots.models import (
     ResumeInput,
     WithdrawInput,
 )
-from market.web import page, require
+from market.web import page, require_org
 
 Q = Queries("lots")
 
 
 def _bank(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "bank":
-        raise Forbidden("only banks manage lots")
-    return me
+    return require_org(viewer, "bank", "only an approved bank manages lots")
 
 
 async def _form(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from market.accounts.models import ApiCaller, OrgKind
-from market.accounts.services import require_scope
+from market.accounts.models import ApiCaller
+from market.accounts.services import acting_org
 from market.deps import CallerDep, ClockDep, PoolDep
-from market.errors import Forbidden, Invalid
+from market.errors import Invalid
 from market.pools import bank, services
 from market.pools.bank import (
     CaseMoneyOut,
@@ -28,16 +28,6 @@ from market.pools.bank import (
     WriteOffIn,
     WriteOffOut,
 )
-
-
-def acting_org(caller: ApiCaller, scope: str, kind: OrgKind, refusal: str) -> int:
-    """The organisation a token acts for, once it holds the scope and the organisation is
-    an approved one of `kind`; else 403 (a pending or suspended organisation acts on
-    nothing)."""
-    require_scope(caller, scope)
-    if caller.org_kind != kind or caller.org_status != "approved":
-        raise Forbidden(refusal)
-    return caller.org_id
 
 
 def bank_of(caller: ApiCaller, scope: str) -> int:

@@ -14,12 +14,12 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from market.accounts.models import ApiCaller
+from market.accounts.services import acting_org
 from market.cases.services import china_today
 from market.deps import CallerDep, ClockDep, PoolDep
 from market.errors import Invalid
 from market.pools import dashboard as dash
 from market.pools import services
-from market.pools.api_bank import acting_org
 
 
 def pool_org_of(caller: ApiCaller, scope: str) -> int:

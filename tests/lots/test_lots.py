@@ -380,3 +380,31 @@ async def test_partial_lot_states_its_share_of_the_valuation(
     assert r.status_code == 422 and "at most ¥0.00" in r.json()["message"]
     r = await client.post(f"/api/v1/cases/{case_id}/lots", json={**first}, headers=auth)
     assert r.status_code == 409 and r.json()["field"] == "asset_ids"  # already offered
+
+
+async def test_a_bank_not_approved_acts_on_no_case_and_no_lot(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """Cases and lots, pages and API, answer only an approved bank: a suspended one gets
+    403 and changes nothing (as the registry and the pools already did)."""
+    org, user, email, token = await bank(pool, clock)
+    auth = {"Authorization": f"Bearer {token}"}
+    case_id, _ = await make_case(pool, clock.now(), org, user)
+    await sign_in(client, email)
+    assert (await client.get(f"/bank/cases/{case_id}")).status_code == 200
+    assert (await client.get(f"/bank/cases/{case_id}/lots/new")).status_code == 200
+    await pool.execute("UPDATE organisations SET status = 'suspended' WHERE id = $1", org)
+    for path in (
+        "/bank/cases",
+        f"/bank/cases/{case_id}",
+        f"/bank/cases/{case_id}/lots/new",
+    ):
+        assert (await client.get(path)).status_code == 403, path
+    token_field = {"_csrf_token": await csrf(client)}
+    r = await client.post(f"/bank/cases/{case_id}/lots/new", data=token_field)
+    assert r.status_code == 403
+    # (the token was not used before: its caller is not cached as approved)
+    assert (await client.get(f"/api/v1/cases/{case_id}", headers=auth)).status_code == 403
+    r = await client.post(f"/api/v1/cases/{case_id}/lots", json=body(clock), headers=auth)
+    assert r.status_code == 403 and "approved bank" in r.json()["message"]
+    assert await count(pool, "lots") == 0
