@@ -627,6 +627,7 @@ async def _drill(
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         log_level="WARNING",
+        webhook_private_hosts=True,  # the drill's receiver listens on 127.0.0.1
     )
     assert settings.database_url and settings.redis_url
     conn = await db.connect(settings.database_url)
@@ -658,6 +659,7 @@ async def _drill(
             env = {
                 **_child_env(settings),
                 "MARKET_DATA_DIR": str(folder),
+                "MARKET_WEBHOOK_PRIVATE_HOSTS": "true",
                 "MARKET_SMTP_HOST": "127.0.0.1",
                 "MARKET_SMTP_PORT": str(smtp_port),
                 "MARKET_LOG_LEVEL": "WARNING",

@@ -243,6 +243,7 @@ def main() -> None:
         env = {
             **_child_env(settings),
             "DATABASE_URL": url,
+            "MARKET_WEBHOOK_PRIVATE_HOSTS": "true",  # the receiver listens on 127.0.0.1
             "MARKET_SMTP_HOST": "127.0.0.1",
             "MARKET_SMTP_PORT": str(smtp_port),
             "MARKET_LOG_LEVEL": "WARNING",

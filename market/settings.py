@@ -52,6 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # "writer": one writer per hot lot (auctions/writer.py); "direct": one transaction
     # per bid, kept only so bench/bidding.py can measure the difference.
     bid_path: str = "writer"
+    # Webhooks go to public hosts only: an organisation's URL must not make the exchange
+    # POST into its own network (SSRF). Development, tests and drills, whose receivers
+    # listen on 127.0.0.1, turn this on.
+    webhook_private_hosts: bool = False
 
     @property
     def secure_cookies(self) -> bool:
@@ -97,6 +101,7 @@ _ENV = {
     "bid_rate_per_second": "MARKET_BID_RATE",
     "bid_burst": "MARKET_BID_BURST",
     "bid_path": "MARKET_BID_PATH",
+    "webhook_private_hosts": "MARKET_WEBHOOK_PRIVATE_HOSTS",
 }
 
 

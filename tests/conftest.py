@@ -132,6 +132,7 @@ def settings(test_urls: tuple[str, str], tmp_path: Path) -> Settings:
         redis_url=test_urls[1],
         data_dir=tmp_path,
         secret_key="test-secret-" + "x" * 32,
+        webhook_private_hosts=True,  # the tests' receivers listen on 127.0.0.1
     )
 
 

@@ -173,7 +173,7 @@ class Channels:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False)
+            self._http = webhooks.http_client(private_hosts=self.settings.webhook_private_hosts)
         return self._http
 
     async def close(self) -> None:

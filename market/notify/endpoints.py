@@ -256,6 +256,7 @@ async def send_test(
     org_id: int,
     user_id: int,
     endpoint_id: int,
+    private_hosts: bool,
     client: httpx.AsyncClient | None = None,
     timeout_s: float = webhooks.TIMEOUT_SECONDS,
 ) -> WebhookTestResult:
@@ -285,5 +286,5 @@ async def send_test(
 
     if client is not None:
         return await attempt(client)
-    async with httpx.AsyncClient() as own:
+    async with webhooks.http_client(private_hosts=private_hosts) as own:
         return await attempt(own)

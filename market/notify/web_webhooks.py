@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 
 from market.accounts.models import Viewer
 from market.accounts.services import require_scope
-from market.deps import CallerDep, ClockDep, PoolDep, ViewerDep
+from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep, ViewerDep
 from market.errors import AppError, Forbidden, field_of_msgspec
 from market.notify import endpoints
 from market.notify.endpoints import NewWebhook, WebhookOut, WebhookTestResult
@@ -124,11 +124,17 @@ class WebhookPages(Controller):
         pool: PoolDep,
         clock: ClockDep,
         viewer: ViewerDep,
+        settings: SettingsDep,
         endpoint_id: FromPath[int],
     ) -> Template:
         me = _admin(viewer)
         result = await endpoints.send_test(
-            pool, clock.now(), org_id=me.org_id, user_id=me.user_id, endpoint_id=endpoint_id
+            pool,
+            clock.now(),
+            org_id=me.org_id,
+            user_id=me.user_id,
+            endpoint_id=endpoint_id,
+            private_hosts=settings.webhook_private_hosts,
         )
         return await _page(request, pool, me, test=(endpoint_id, result))
 
@@ -166,10 +172,20 @@ class WebhooksApi(Controller):
 
     @post("/{endpoint_id:int}/test", operation_id="test_webhook", status_code=200)
     async def test_webhook(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, endpoint_id: FromPath[int]
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        endpoint_id: FromPath[int],
     ) -> WebhookTestResult:
         """Send a `test` event to the endpoint now and answer whether it was delivered."""
         require_scope(caller, "account:read")
         return await endpoints.send_test(
-            pool, clock.now(), org_id=caller.org_id, user_id=caller.user_id, endpoint_id=endpoint_id
+            pool,
+            clock.now(),
+            org_id=caller.org_id,
+            user_id=caller.user_id,
+            endpoint_id=endpoint_id,
+            private_hosts=settings.webhook_private_hosts,
         )

@@ -39,6 +39,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
+import socket
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
@@ -205,6 +207,42 @@ def _retry_after(value: str | None) -> float | None:
 def _snippet(data: bytes) -> str:
     text = data[:200].decode(errors="replace").strip()
     return f": {text}" if text else ""
+
+
+class PublicHostsOnly(httpx.AsyncHTTPTransport):
+    """A transport that refuses a host resolving to any non-public address (loopback,
+    private, link-local, reserved…), so a webhook URL cannot reach the exchange's own
+    network. The check is made at each request; the connection then resolves the name
+    again, so a DNS answer changed in between (rebinding) is not caught here."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
+        for *_, sockaddr in found:
+            try:
+                public = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0]).is_global
+            except ValueError:
+                public = False
+            if not public:
+                raise TerminalDeliveryError(
+                    f"{host} resolves to {sockaddr[0]}, not a public address: webhooks go to "
+                    "public hosts only"
+                )
+        return await super().handle_async_request(request)
+
+
+def http_client(*, private_hosts: bool) -> httpx.AsyncClient:
+    """The client webhooks are sent with: no redirects, public hosts only unless the
+    setting `webhook_private_hosts` allows private ones."""
+    return httpx.AsyncClient(
+        follow_redirects=False, transport=None if private_hosts else PublicHostsOnly()
+    )
 
 
 async def _post(

@@ -27,6 +27,7 @@ from market.notify.webhooks import (
     WECOM_MAX_BYTES,
     WebhookEndpoint,
     WebhookMessage,
+    http_client,
     send,
     signature,
     truncate_utf8,
@@ -516,3 +517,25 @@ def test_truncate_utf8() -> None:
     assert cut == "中文…" and len(cut.encode()) <= 10
     cut = truncate_utf8("a中文" * 10, 12)  # a cut inside a character drops the partial one
     assert cut == "a中文a…" and len(cut.encode()) == 11
+
+
+async def test_private_hosts_are_refused_unless_allowed(receiver: Receiver) -> None:
+    """A webhook URL must not make the exchange POST into its own network: a host that
+    resolves to loopback (here the receiver, and `localhost`) is a terminal failure and
+    nothing reaches it; the setting for development lets it through."""
+    async with http_client(private_hosts=False) as guarded:
+        for url in (receiver.url + "/hooks", receiver.url.replace("127.0.0.1", "localhost")):
+            with pytest.raises(TerminalDeliveryError, match="not a public address"):
+                await send(
+                    endpoint(url), message(), idempotency_key="ipx-x", client=guarded, now=NOW
+                )
+    assert receiver.requests == []
+    async with http_client(private_hosts=True) as open_client:
+        await send(
+            endpoint(receiver.url + "/hooks"),
+            message(),
+            idempotency_key="ipx-y",
+            client=open_client,
+            now=NOW,
+        )
+    assert len(receiver.requests) == 1

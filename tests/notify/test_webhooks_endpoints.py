@@ -413,11 +413,18 @@ async def test_service_rules(pool: asyncpg.Pool, clock: FrozenClock) -> None:
         )
     with pytest.raises(NotFound):
         await endpoints.send_test(
-            pool, clock.now(), org_id=other, user_id=other_admin, endpoint_id=made.id
+            pool,
+            clock.now(),
+            org_id=other,
+            user_id=other_admin,
+            endpoint_id=made.id,
+            private_hosts=False,
         )
     await endpoints.deactivate(pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id)
     with pytest.raises(Conflict):
-        await endpoints.send_test(pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id)
+        await endpoints.send_test(
+            pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id, private_hosts=False
+        )
     with pytest.raises(Invalid):
         endpoints.validate_url("http://")
 
