@@ -145,7 +145,9 @@ async def fast_bid(
     rid = request_id(scope["headers"])
     token = request_id_var.set(rid)
     try:
-        caller = await caller_for(state, headers.get(b"authorization", b"").decode("latin-1"))
+        caller = await caller_for(
+            state.pool, at, headers.get(b"authorization", b"").decode("latin-1")
+        )
         key = headers.get(b"idempotency-key")
         status, answer = await bid(
             state, caller, at, reference, body, raw, None if key is None else key.decode("latin-1")

@@ -18,7 +18,7 @@ from msgspec import Meta
 
 from auctions import rules
 from auctions.loader import Loader
-from auctions.registration import registration_ids
+from auctions.registration import check_reference, registration_ids
 from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
 from market.db import Queries
 from market.errors import AppError, Forbidden, NotFound, RateLimited
@@ -178,6 +178,7 @@ _registrations: Loader[tuple[int, int, int], int] = Loader(_fetch_registrations)
 
 
 async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
+    check_reference(reference)  # before the shared look-up: a NUL would fail the others'
     found = await _lots.get(pool, reference)
     if found is None:
         raise NotFound("no such lot")

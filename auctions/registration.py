@@ -118,7 +118,8 @@ def normalise_transfer_reference(text: str) -> str:
     return "".join(text.split()).upper()
 
 
-def _check_reference(reference: str) -> None:
+def check_reference(reference: str) -> None:
+    """A lot reference worth looking up: a printable one of sane length (else 404)."""
     if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable():
         raise NotFound("no published lot with this reference")
 
@@ -140,7 +141,7 @@ async def register(
 
     A second registration of the same organisation answers the first (created=False).
     """
-    _check_reference(reference)
+    check_reference(reference)
     async with pool.acquire() as conn, conn.transaction():
         lot = await conn.fetchrow(Q.lot_for_registration, reference)
         if lot is None:
@@ -259,7 +260,7 @@ async def registration_for_viewer(
     (also for visitors and organisations that do not bid)."""
     if org_id is None or org_kind not in REGISTERING_KINDS:
         return None
-    _check_reference(reference)
+    check_reference(reference)
     async with pool.acquire() as conn:
         found = await conn.fetchval(Q.current_registration, reference, org_id)
         return None if found is None else await load(conn, found, org_id)

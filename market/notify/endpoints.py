@@ -13,6 +13,7 @@ Deactivating keeps the row: deliveries name it as their target.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import datetime
 from typing import Annotated, Final
@@ -68,8 +69,11 @@ class WebhookTestResult(msgspec.Struct, frozen=True, kw_only=True):
 # --- validation ---------------------------------------------------------------------------
 
 
-def validate_url(url: str) -> str:
-    """An absolute http(s) URL with a host and no credentials or fragment."""
+def validate_url(url: str, *, private_hosts: bool) -> str:
+    """An absolute http(s) URL with a host and no credentials or fragment; unless
+    `private_hosts` (the setting `webhook_private_hosts`), a host that is visibly not public
+    — `localhost` or a loopback or private address — is refused here already (a name that
+    resolves to one is refused at each delivery, market/notify/webhooks.py)."""
     url = url.strip()
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise Invalid("url: must not contain spaces or control characters", field="url")
@@ -90,6 +94,15 @@ def validate_url(url: str) -> str:
         raise Invalid("url: port 0 cannot be reached", field="url")
     if parts.fragment:
         raise Invalid("url: must not have a #fragment", field="url")
+    host = parts.hostname
+    if not private_hosts and (
+        host == "localhost"
+        or host.endswith(".localhost")
+        or (_is_address(host) and not webhooks.is_public(host))
+    ):
+        raise Invalid(
+            f"url: {host} is not a public host; webhooks go to public hosts only", field="url"
+        )
     return urlunsplit(parts._replace(scheme=parts.scheme.lower()))
 
 
@@ -182,11 +195,25 @@ async def _require_admin(conn: Conn, org_id: int, user_id: int) -> asyncpg.Recor
     return row
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 async def create(
-    pool: asyncpg.Pool, at: datetime, *, org_id: int, user_id: int, data: NewWebhook
+    pool: asyncpg.Pool,
+    at: datetime,
+    *,
+    org_id: int,
+    user_id: int,
+    data: NewWebhook,
+    private_hosts: bool,
 ) -> WebhookOut:
     """A new active endpoint; a json endpoint's generated secret is in this answer only."""
-    url = validate_url(data.url)
+    url = validate_url(data.url, private_hosts=private_hosts)
     events = _check_events(data.events)
     secret = _secret_for(data)
     async with pool.acquire() as conn, conn.transaction():

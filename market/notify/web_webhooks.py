@@ -76,7 +76,12 @@ class WebhookPages(Controller):
 
     @post("", operation_id="web_create_webhook")
     async def create(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        viewer: ViewerDep,
+        settings: SettingsDep,
     ) -> Template:
         me = _admin(viewer)
         form = await request.form()
@@ -89,7 +94,12 @@ class WebhookPages(Controller):
         try:
             data = msgspec.convert({**values, "secret": secret or None}, NewWebhook)
             made = await endpoints.create(
-                pool, clock.now(), org_id=me.org_id, user_id=me.user_id, data=data
+                pool,
+                clock.now(),
+                org_id=me.org_id,
+                user_id=me.user_id,
+                data=data,
+                private_hosts=settings.webhook_private_hosts,
             )
         except msgspec.ValidationError as exc:
             field = field_of_msgspec(str(exc)) or "form"
@@ -151,13 +161,23 @@ class WebhooksApi(Controller):
 
     @post("", operation_id="create_webhook", status_code=201)
     async def create_webhook(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, data: JSONBody[NewWebhook]
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        data: JSONBody[NewWebhook],
     ) -> WebhookOut:
         """Add an endpoint (token created by an administrator). A json endpoint's signing
         secret is in this answer only."""
         require_scope(caller, "account:read")
         return await endpoints.create(
-            pool, clock.now(), org_id=caller.org_id, user_id=caller.user_id, data=data
+            pool,
+            clock.now(),
+            org_id=caller.org_id,
+            user_id=caller.user_id,
+            data=data,
+            private_hosts=settings.webhook_private_hosts,
         )
 
     @delete("/{endpoint_id:int}", operation_id="delete_webhook")

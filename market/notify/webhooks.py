@@ -209,6 +209,14 @@ def _snippet(data: bytes) -> str:
     return f": {text}" if text else ""
 
 
+def is_public(address: str) -> bool:
+    """Whether an IP address (text, an IPv6 zone allowed) is a public one."""
+    try:
+        return ipaddress.ip_address(address.partition("%")[0]).is_global
+    except ValueError:
+        return False
+
+
 class PublicHostsOnly(httpx.AsyncHTTPTransport):
     """A transport that refuses a host resolving to any non-public address (loopback,
     private, link-local, reserved…), so a webhook URL cannot reach the exchange's own
@@ -225,11 +233,7 @@ class PublicHostsOnly(httpx.AsyncHTTPTransport):
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
         for *_, sockaddr in found:
-            try:
-                public = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0]).is_global
-            except ValueError:
-                public = False
-            if not public:
+            if not is_public(str(sockaddr[0])):
                 raise TerminalDeliveryError(
                     f"{host} resolves to {sockaddr[0]}, not a public address: webhooks go to "
                     "public hosts only"

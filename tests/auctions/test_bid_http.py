@@ -384,3 +384,24 @@ async def test_concurrent_bidders_over_http_through_the_fast_path(
     assert accepted == stored and len(stored) > 10  # every 201 is a stored bid, and no other
     assert stored[0][1] >= START
     assert all(b - a >= inc and (b - a) % inc == 0 for (_, a), (_, b) in pairwise(stored))
+
+
+async def test_a_bad_reference_fails_only_its_own_request(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """Lots are looked up together (auctions/loader.py): a reference PostgreSQL cannot
+    even hold is refused alone (404), not by failing the look-up shared with good ones."""
+    from auctions import bidding
+    from market.errors import NotFound
+
+    lot, _ = await _lot(pool, clock, settings)
+    good, bad = await asyncio.gather(  # one event-loop turn: one shared look-up
+        bidding._lot(pool, lot.reference), bidding._lot(pool, "LOT\x00X"), return_exceptions=True
+    )
+    assert good == (lot.id, 1)
+    assert isinstance(bad, NotFound)
+    alice, _, _, _ = await _cast(client, pool, clock, lot.reference)
+    r = await client.post(
+        "/api/v1/lots/LOT%00X/bids", json={"type": "bid", "amount_fen": START}, headers=alice
+    )
+    assert r.status_code == 404 and r.json()["code"] == "not_found"

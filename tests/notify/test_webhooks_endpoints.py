@@ -170,7 +170,12 @@ async def test_deactivate_and_tenancy_on_the_page(
     org_a, user_a, email_a = await admin_of_new_org(pool, clock)
     org_b, user_b, _ = await admin_of_new_org(pool, clock, "buyer")
     mine = await endpoints.create(
-        pool, clock.now(), org_id=org_a, user_id=user_a, data=NewWebhook(url=ROBOT, format="wecom")
+        pool,
+        clock.now(),
+        org_id=org_a,
+        user_id=user_a,
+        data=NewWebhook(url=ROBOT, format="wecom"),
+        private_hosts=True,
     )
     theirs = await endpoints.create(
         pool,
@@ -178,6 +183,7 @@ async def test_deactivate_and_tenancy_on_the_page(
         org_id=org_b,
         user_id=user_b,
         data=NewWebhook(url="https://buyer.example.cn/hook"),
+        private_hosts=True,
     )
     await sign_in(web, email_a)
     page = await web.get("/account/webhooks")
@@ -199,7 +205,12 @@ async def test_send_test_from_the_page_reaches_the_receiver_signed(
 ) -> None:
     org, user, email = await admin_of_new_org(pool, clock)
     made = await endpoints.create(
-        pool, clock.now(), org_id=org, user_id=user, data=NewWebhook(url=receiver.url + "/in")
+        pool,
+        clock.now(),
+        org_id=org,
+        user_id=user,
+        data=NewWebhook(url=receiver.url + "/in"),
+        private_hosts=True,
     )
     assert made.secret
     await sign_in(web, email)
@@ -351,7 +362,9 @@ async def test_endpoints_for_an_event_and_by_id(pool: asyncpg.Pool, clock: Froze
     async def make(org_id: int, user_id: int, **kw: Any) -> int:
         data = NewWebhook(url="https://h.example/x", **kw)
         return (
-            await endpoints.create(pool, clock.now(), org_id=org_id, user_id=user_id, data=data)
+            await endpoints.create(
+                pool, clock.now(), org_id=org_id, user_id=user_id, data=data, private_hosts=True
+            )
         ).id
 
     everything = await make(org, user)
@@ -376,14 +389,23 @@ async def test_active_endpoints_are_capped(pool: asyncpg.Pool, clock: FrozenCloc
     org, user, _ = await admin_of_new_org(pool, clock)
     data = NewWebhook(url="https://h.example/x")
     made = [
-        await endpoints.create(pool, clock.now(), org_id=org, user_id=user, data=data)
+        await endpoints.create(
+            pool, clock.now(), org_id=org, user_id=user, data=data, private_hosts=True
+        )
         for _ in range(MAX_ACTIVE_ENDPOINTS)
     ]
     with pytest.raises(Conflict):
-        await endpoints.create(pool, clock.now(), org_id=org, user_id=user, data=data)
+        await endpoints.create(
+            pool, clock.now(), org_id=org, user_id=user, data=data, private_hosts=True
+        )
     await endpoints.deactivate(pool, clock.now(), org_id=org, user_id=user, endpoint_id=made[0].id)
     await endpoints.create(
-        pool, clock.now() + timedelta(seconds=1), org_id=org, user_id=user, data=data
+        pool,
+        clock.now() + timedelta(seconds=1),
+        org_id=org,
+        user_id=user,
+        data=data,
+        private_hosts=True,
     )
     assert (
         await scalar(pool, "SELECT count(*) FROM webhook_endpoints WHERE active")
@@ -401,9 +423,15 @@ async def test_service_rules(pool: asyncpg.Pool, clock: FrozenClock) -> None:
             org_id=other,
             user_id=user,
             data=NewWebhook(url=ROBOT, format="wecom"),
+            private_hosts=True,
         )
     made = await endpoints.create(
-        pool, clock.now(), org_id=org, user_id=user, data=NewWebhook(url=ROBOT, format="wecom")
+        pool,
+        clock.now(),
+        org_id=org,
+        user_id=user,
+        data=NewWebhook(url=ROBOT, format="wecom"),
+        private_hosts=True,
     )
     assert made.secret is None
     assert await scalar(pool, "SELECT secret FROM webhook_endpoints WHERE id = $1", made.id) == ""
@@ -426,14 +454,20 @@ async def test_service_rules(pool: asyncpg.Pool, clock: FrozenClock) -> None:
             pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id, private_hosts=False
         )
     with pytest.raises(Invalid):
-        endpoints.validate_url("http://")
+        endpoints.validate_url("http://", private_hosts=False)
 
 
 def test_url_rules_and_masking() -> None:
     assert (
-        endpoints.validate_url(" HTTPS://Bank.example.cn/hook ") == "https://Bank.example.cn/hook"
+        endpoints.validate_url(" HTTPS://Bank.example.cn/hook ", private_hosts=False)
+        == "https://Bank.example.cn/hook"
     )
-    assert endpoints.validate_url("http://127.0.0.1:8080/x?y=1") == "http://127.0.0.1:8080/x?y=1"
+    local = "http://127.0.0.1:8080/x?y=1"
+    assert endpoints.validate_url(local, private_hosts=True) == local  # development
+    for private in (local, "https://localhost/hook", "http://10.1.2.3/h", "http://[::1]/h"):
+        with pytest.raises(Invalid, match="not a public host") as refused:
+            endpoints.validate_url(private, private_hosts=False)
+        assert refused.value.field == "url"
     for bad in (
         "bank.example.cn/hook",
         "ftp://x/y",
@@ -442,7 +476,7 @@ def test_url_rules_and_masking() -> None:
         "https://x/\ny",
     ):
         with pytest.raises(Invalid):
-            endpoints.validate_url(bad)
+            endpoints.validate_url(bad, private_hosts=False)
     assert endpoints.mask_url(ROBOT) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…beef"
     assert endpoints.mask_url("https://x/y?a=short&b=&c") == "https://x/y?a=…&b&c"
     assert endpoints.mask_url("https://x/y") == "https://x/y"
