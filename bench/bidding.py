@@ -237,6 +237,14 @@ def serve(env: dict[str, str], path: str) -> tuple[subprocess.Popen[bytes], str]
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench needs wrk: apt-get install wrk")
+    for name, given, known in (
+        ("BENCH_PATHS", PATHS, ("writer", "direct")),
+        ("BENCH_SCENARIOS", SCENARIOS, ("hot_lot", "many_lots", "rejects_only")),
+    ):
+        if unknown := set(given) - set(known):
+            raise SystemExit(
+                f"{name}: unknown {', '.join(sorted(unknown))}; known: {', '.join(known)}"
+            )
     with resolved(load()) as settings:
         assert settings.database_url
         parts = urlsplit(settings.database_url)

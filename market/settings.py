@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
+
+from market.errors import field_of_msgspec
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: sql/, templates/, static/ live here
 
@@ -51,7 +54,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bid_burst: float = 200.0
     # "writer": one writer per hot lot (auctions/writer.py); "direct": one transaction
     # per bid, kept only so bench/bidding.py can measure the difference.
-    bid_path: str = "writer"
+    bid_path: Literal["writer", "direct"] = "writer"
     # Webhooks go to public hosts only: an organisation's URL must not make the exchange
     # POST into its own network (SSRF). Development, tests and drills, whose receivers
     # listen on 127.0.0.1, turn this on.
@@ -120,7 +123,8 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"bad setting: {exc}") from exc
+        var = _ENV.get(field_of_msgspec(str(exc)) or "", "")  # name the variable to fix
+        raise SettingsError(f"bad setting {var}: {exc}".replace(" :", ":")) from exc
     for name in ("database_url", "redis_url"):
         url = getattr(settings, name)
         if url is not None and not urlsplit(url).scheme:
