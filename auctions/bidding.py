@@ -156,8 +156,10 @@ async def place(
 # Look-ups the bid path would otherwise make on every request (auctions/loader.py). A
 # lot's id never changes and its round only on a relist (a stale round is caught by the
 # writer, which checks each registration's round under the lot's lock; a relisted round
-# opens for bids days later); a registration, once made, keeps its lot, round and buyer.
-LOT_CACHE_SECONDS = 2.0
+# opens for bids only after its announcement period, days later); a registration, once
+# made, keeps its lot, round and buyer. 30 s, not less: a thousand lots in bidding would
+# otherwise cost a query a few milliseconds each (bench/bidding.py many_lots).
+LOT_CACHE_SECONDS = 30.0
 
 
 async def _fetch_lots(pool: asyncpg.Pool, references: list[str]) -> dict[str, tuple[int, int]]:

@@ -269,12 +269,12 @@ async def registration_for_viewer(
 async def registration_ids(
     conn: Conn, keys: list[tuple[int, int, int]]
 ) -> dict[tuple[int, int, int], int]:
-    """(lot id, round, buyer organisation) → registration id, for those registered. The
-    caller checks the deposit under the lot's lock (the writer); a registration, once made,
-    keeps its lot, round and buyer, so the answer may be cached."""
-    rows = await conn.fetch(
-        Q.registration_ids, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
-    )
+    """(lot id, round, buyer organisation) → registration id, for every registration of
+    the keys' lots and rounds: the asked-for keys that are registered and their lots' other
+    registrants, whose first bids then find theirs cached. The caller checks the deposit
+    under the lot's lock (the writer); a registration, once made, keeps its lot, round and
+    buyer, so the answer may be cached."""
+    rows = await conn.fetch(Q.registration_ids, [k[0] for k in keys], [k[1] for k in keys])
     return {(r["lot_id"], r["round"], r["buyer_org_id"]): r["id"] for r in rows}
 
 

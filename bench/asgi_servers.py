@@ -51,6 +51,8 @@ def command(server: str, port: int) -> list[str]:
             str(port),
             "--workers",
             "1",
+            "--runtime-mode",
+            "st",  # as `market serve` runs it (market/cli.py)
             "--no-access-log",
             "market.asgi:app",
         ]
@@ -77,8 +79,9 @@ def command(server: str, port: int) -> list[str]:
 
 
 def to_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    """wrk's latency figure (e.g. 812.00us, 3.20ms, 1.05s, 1.01m) in milliseconds."""
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
 def main() -> None:

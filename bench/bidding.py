@@ -5,9 +5,12 @@ approved buyers with API tokens, registered with confirmed deposits on one hot l
 1,000 other lots, and drives the bid API with wrk (C, so the load generator costs little
 CPU) for BENCH_SECONDS (default 30) per scenario:
 
-  hot_lot      64 bidders on one lot, raising by the least increment as a hot lot's last
-               minutes go (a bid that arrives behind a higher one is refused, too low)
-  many_lots    the same bidders spread over 1,000 lots
+  hot_lot      64 bidders on one lot, each bid above every bid sent before it: the
+               engine's pace of accepting bids (one that arrives behind a later one is
+               refused, too low)
+  hot_lot_racing  the same, but raising by the least increment from the price each
+               bidder last saw, two streams racing for the same prices: most are refused
+  many_lots    the same bidders spread over 1,000 lots, raising as racing bidders do
   rejects_only bids far below the price: refusals the cached state proves
 
 then the same three against the plain one-transaction-per-bid path (MARKET_BID_PATH=direct).
@@ -54,12 +57,21 @@ from tests.lots.factories import make_case  # noqa: E402
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 # A subset while working on one part, e.g. BENCH_PATHS=writer BENCH_SCENARIOS=hot_lot.
 PATHS = os.environ.get("BENCH_PATHS", "writer,direct").split(",")
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hot_lot,many_lots,rejects_only").split(",")
+SCENARIOS = os.environ.get(
+    "BENCH_SCENARIOS", "hot_lot,hot_lot_racing,many_lots,rejects_only"
+).split(",")
 BIDDERS = 64
 MANY = 1_000
 START, DEPOSIT = 1_000_000, 100_000  # CNY 10,000 start; increment by the terms' default
 
 LUA = r"""
+local ffi = require("ffi")  -- wrk's LuaJIT: a clock shared by the threads
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local t0 = %(t0)d  -- CLOCK_MONOTONIC seconds as the scenario was written
 local tokens = {%(tokens)s}
 local lots = {%(lots)s}
 local mode = "%(mode)s"
@@ -78,10 +90,18 @@ end
 function request()
   local lot = lots[1]
   if mode == "many" then lot = lots[math.random(#lots)] end
-  -- Bidders in the last minutes raise by the least increment: each thread walks its own
-  -- ascending steps (two threads interleave), jumping past the price it last saw.
   local amount = start
-  if mode ~= "rejects" then
+  if mode == "hot" then
+    -- A bidding war at the engine's pace: each bid tops every bid sent before it, by the
+    -- increments of the microseconds since the scenario began on a clock both threads
+    -- share, taken as the request is written. Bids reach the engine in the order sent
+    -- (bench/arrival_order.py), so what is refused is what arrived behind a later one.
+    ffi.C.clock_gettime(1, ts)
+    local us = (tonumber(ts.tv_sec) - t0) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+    amount = start + inc * us
+  elseif mode ~= "rejects" then
+    -- Racing bidders raise by the least increment: each thread walks its own ascending
+    -- steps (two threads interleave), jumping past the price it last saw.
     local id = lot[2]
     local step = steps[id] or tid
     local least = math.floor(((seen[id] or start) - start) / inc) + 1
@@ -239,7 +259,7 @@ def main() -> None:
         raise SystemExit("bench needs wrk: apt-get install wrk")
     for name, given, known in (
         ("BENCH_PATHS", PATHS, ("writer", "direct")),
-        ("BENCH_SCENARIOS", SCENARIOS, ("hot_lot", "many_lots", "rejects_only")),
+        ("BENCH_SCENARIOS", SCENARIOS, ("hot_lot", "hot_lot_racing", "many_lots", "rejects_only")),
     ):
         if unknown := set(given) - set(known):
             raise SystemExit(
@@ -277,6 +297,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     for scenario, mode, lot_refs in (
                         ("hot_lot", "hot", refs[:1]),
+                        ("hot_lot_racing", "racing", refs[:1]),
                         ("many_lots", "many", refs[1:]),
                         ("rejects_only", "rejects", refs[:1]),
                     ):
@@ -291,6 +312,7 @@ def main() -> None:
                                 "mode": mode,
                                 "start": START,
                                 "inc": inc,
+                                "t0": int(time.monotonic()),  # CLOCK_MONOTONIC on Linux
                             }
                         )
                         r = run_wrk(base, script)

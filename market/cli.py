@@ -134,7 +134,7 @@ def _print_logins(logins: list[tuple[str, str, str]]) -> None:
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Run the web server in this process (granian; see docs/operations.md for why)."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, RuntimeModes
 
     os.environ.update(_child_env(settings))
     Granian(
@@ -144,6 +144,11 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         port=port or settings.port,
         interface=Interfaces.ASGI,
         workers=settings.web_workers,
+        # One I/O thread per process, so requests reach the app in the order they
+        # arrived: granian's default multi-threaded runtime hands them over reordered
+        # (about three in four arrive after one sent later, bench/arrival_order.py), and
+        # a bid sent first should be decided first (docs/bidding.md).
+        runtime_mode=RuntimeModes.st,
         log_access=False,
     ).serve()
 

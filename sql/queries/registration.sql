@@ -50,11 +50,13 @@ SELECT r.id FROM registrations r JOIN lots l ON l.id = r.lot_id AND r.round = l.
 WHERE l.reference = $1 AND l.status <> 'draft' AND r.buyer_org_id = $2
 
 -- name: registration_ids
--- The bid endpoint's look-up for every (lot, round, buyer) that missed its cache at once:
--- one probe of the unique index (lot_id, round, buyer_org_id) per key, in one statement.
+-- The bid endpoint's look-up for the lots' rounds that missed its cache at once: every
+-- registration of each (lot, round), by a prefix of the unique index (lot_id, round,
+-- buyer_org_id), in one statement. A lot's registrants are few (tens, hundreds), and its
+-- other bidders' first bids then need no query of their own.
 SELECT r.lot_id, r.round, r.buyer_org_id, r.id
-FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]) AS k (lot_id, round, buyer_org_id)
-JOIN registrations r USING (lot_id, round, buyer_org_id)
+FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::smallint[])) AS k (lot_id, round)
+JOIN registrations r USING (lot_id, round)
 
 -- name: registration_by_reference
 -- Unlocked: only to find the lot, which is locked before the registration (lock order).

@@ -399,8 +399,10 @@ async def test_registration_ids_answer_the_bid_endpoint_from_the_unique_index(
     lot = await published_lot(pool, clock, settings, open_bidding=True)
     other = await published_lot(pool, clock, settings, open_bidding=True)
     org = await buyer(pool, clock)
+    neighbour = await buyer(pool, clock)
     stranger = await buyer(pool, clock)
     reg = await register(pool, clock, lot, org)  # awaiting its deposit: the writer says so
+    beside = await register(pool, clock, lot, neighbour)  # not asked for: comes with the lot
     on_other = await register(pool, clock, other, org)
     keys = [
         (lot.id, 1, org[0]),
@@ -420,10 +422,14 @@ async def test_registration_ids_answer_the_bid_endpoint_from_the_unique_index(
                     "EXPLAIN " + registration.Q.registration_ids,
                     [k[0] for k in keys],
                     [k[1] for k in keys],
-                    [k[2] for k in keys],
                 )
             )
-    assert found == {keys[0]: reg.id, keys[1]: on_other.id}
+    # Every registration of the asked lots' rounds, and nothing of another round or lot.
+    assert found == {
+        keys[0]: reg.id,
+        keys[1]: on_other.id,
+        (lot.id, 1, neighbour[0]): beside.id,
+    }
     assert "Index" in plan and "Seq Scan on registrations" not in plan, plan
 
 
