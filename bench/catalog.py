@@ -364,12 +364,14 @@ async def seed(url: str, now: datetime) -> None:
                        round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
                        first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
                        paused_from, paused_at, resume_by, region, asset_kinds, ipc_keys, search,
-                       current_price_fen, version, created_at, updated_at, published_at)
+                       current_price_fen, catalogue_price_fen, version, created_at, updated_at,
+                       published_at)
                    SELECT case_id, $1, reference, title, description, status, round,
                        valuation_fen, start_price_fen, deposit_fen, increment_fen,
                        start_price_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
                        paused_from, paused_at, resume_by, region, asset_kinds, ipc_keys,
-                       to_tsvector('simple', doc), current_price_fen, 1, $2, $2, published_at
+                       to_tsvector('simple', doc), current_price_fen, current_price_fen, 1, $2, $2,
+                       published_at
                    FROM lots_in""",
                 bank,
                 now,

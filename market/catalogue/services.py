@@ -51,6 +51,19 @@ _TRUE: Final = frozenset({"1", "true", "on", "yes"})
 _FALSE: Final = frozenset({"", "0", "false", "off", "no"})
 
 
+# Seconds between refreshes of the catalogue price (migration 0012): how far a live lot's
+# place in a price sort or range may trail its bidding. The worker's cron runs it.
+PRICE_REFRESH_SECONDS: Final = 10
+
+
+async def refresh_prices(pool: asyncpg.Pool) -> int:
+    """Bring the catalogue price of every lot whose bidding moved up to its live price;
+    the number of lots refreshed."""
+    async with pool.acquire() as conn:
+        status = await conn.execute(Q.refresh_prices)
+    return int(status.rsplit(" ", 1)[1])
+
+
 # --- reading request parameters ---------------------------------------------------------
 
 

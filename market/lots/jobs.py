@@ -19,6 +19,7 @@ from arq import cron
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from market.catalogue.services import PRICE_REFRESH_SECONDS, refresh_prices
 from market.lots import services
 
 log = logging.getLogger("market.lots")
@@ -51,5 +52,19 @@ async def schedule_opening(redis: ArqRedis, lot_id: int, round: int, at: datetim
         log.warning("could not schedule the opening of lot %s; the minute cron will", lot_id)
 
 
-JOBS: list[Any] = [advance_lots]
-CRON: list[Any] = [cron(advance_lots, second={0}, unique=True, run_at_startup=True)]
+async def refresh_catalogue_prices(ctx: dict[str, Any]) -> int:
+    """The catalogue's price sort and range catch up with bidding (migration 0012)."""
+    return await refresh_prices(ctx["pool"])
+
+
+JOBS: list[Any] = [advance_lots, refresh_catalogue_prices]
+CRON: list[Any] = [
+    cron(advance_lots, second={0}, unique=True, run_at_startup=True),
+    cron(
+        refresh_catalogue_prices,
+        second=set(range(0, 60, PRICE_REFRESH_SECONDS)),
+        unique=True,
+        run_at_startup=True,
+        keep_result=0,
+    ),
+]

@@ -54,7 +54,9 @@ SELECT reference, id, round FROM lots WHERE reference = ANY ($1::text[]) AND sta
 
 -- name: save_batch
 -- One round trip for a batch's accepted bids, its lots' live values and its outbox rows,
--- whatever the number of lots.
+-- whatever the number of lots. The live values are in no index (nor is updated_at, which
+-- bids leave alone): a HOT update, no index entries (migration 0012; an extension moves
+-- bidding_ends_at, which is indexed, so that batch's update is not HOT).
 WITH new_bids AS (
     INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)
     SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::int[], $4::bigint[],
@@ -62,7 +64,7 @@ WITH new_bids AS (
 ), live AS (
     UPDATE lots l SET current_price_fen = v.price_fen, leader_registration_id = v.leader,
            bid_count = v.bid_count, auction_seq = v.seq, bidding_ends_at = v.ends_at,
-           first_bid_at = v.first_bid_at, updated_at = $15
+           first_bid_at = v.first_bid_at
     FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::int[], $12::int[],
                 $13::timestamptz[], $14::timestamptz[])
          AS v (lot_id, price_fen, leader, bid_count, seq, ends_at, first_bid_at)

@@ -16,8 +16,10 @@
 --     default keyword search needs no status check at all.
 --   _closed (status, published_at…): history searches ("sold" + keywords) as a BitmapAnd,
 --     and "newest" of one closed state in index order (closed lots are the oldest).
---   _price is on the current price and NOT partial: the planner ignores the statistics of
---     partial expression indexes, and misjudged price ranges 40-fold without them.
+--   _price is on the catalogue price and NOT partial: the planner ignores the statistics of
+--     partial expression indexes, and misjudged price ranges 40-fold without them. The
+--     catalogue price is the current price as of the last refresh (refresh_prices), not
+--     the live one, so that bids' updates of lots touch no index (migration 0012).
 --   _region text_pattern_ops serves `region LIKE '四川%'` whatever the collation.
 
 -- name: page
@@ -54,10 +56,10 @@ l.asset_kinds @> ARRAY[:kind::text]
 l.region LIKE :region_like
 
 -- name: where_price_min
-coalesce(l.current_price_fen, l.start_price_fen) >= :price_min_fen
+coalesce(l.catalogue_price_fen, l.start_price_fen) >= :price_min_fen
 
 -- name: where_price_max
-coalesce(l.current_price_fen, l.start_price_fen) <= :price_max_fen
+coalesce(l.catalogue_price_fen, l.start_price_fen) <= :price_max_fen
 
 -- name: where_ending_soon
 l.status = 'bidding' AND l.bidding_ends_at > :now AND l.bidding_ends_at <= :soon
@@ -69,10 +71,10 @@ l.bidding_ends_at ASC NULLS LAST, l.id ASC
 l.published_at DESC NULLS LAST, l.id DESC
 
 -- name: order_price_asc
-coalesce(l.current_price_fen, l.start_price_fen) ASC, l.id ASC
+coalesce(l.catalogue_price_fen, l.start_price_fen) ASC, l.id ASC
 
 -- name: order_price_desc
-coalesce(l.current_price_fen, l.start_price_fen) DESC, l.id DESC
+coalesce(l.catalogue_price_fen, l.start_price_fen) DESC, l.id DESC
 
 -- name: order_relevance
 ts_rank(l.search, to_tsquery('simple', :tsquery)) DESC, l.id ASC
@@ -127,3 +129,12 @@ JOIN case_documents d ON d.case_id = l.case_id
 JOIN document_blobs b ON b.sha256 = d.sha256
 WHERE l.reference = $1 AND l.status <> 'draft'
   AND d.id = $2 AND d.removed_at IS NULL AND d.public
+
+-- name: refresh_prices
+-- The catalogue price catches up with bidding: every lot whose live price moved since the
+-- last refresh. Rows a bid batch holds are skipped, not waited for (the next refresh takes
+-- them), so this never delays a bid nor deadlocks with a batch's id-ordered locks.
+UPDATE lots l SET catalogue_price_fen = l.current_price_fen
+FROM (SELECT id FROM lots WHERE catalogue_price_fen IS DISTINCT FROM current_price_fen
+      ORDER BY id FOR UPDATE SKIP LOCKED) AS due
+WHERE l.id = due.id

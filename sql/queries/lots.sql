@@ -43,7 +43,7 @@ WHERE id = $1
 -- name: new_round
 -- A relist or a fixed-price sale starts a fresh auction: no price, no leader, no bids.
 UPDATE lots SET auction_kind = $2, current_price_fen = NULL, leader_registration_id = NULL,
-       bid_count = 0, auction_seq = 0, first_bid_at = NULL
+       bid_count = 0, auction_seq = 0, first_bid_at = NULL, catalogue_price_fen = NULL
 WHERE id = $1
 
 -- name: insert_transition

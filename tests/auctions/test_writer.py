@@ -28,7 +28,7 @@ from auctions.closing import close_due
 from auctions.deposits import confirm_deposit
 from auctions.registration import register
 from auctions.state import load_locked
-from auctions.writer import BidAnswer, Writers, provable_refusal
+from auctions.writer import BidAnswer, Writers, Writes, provable_refusal
 from market.clock import FrozenClock
 from market.lots import services as lots
 from market.lots.models import LotDraft, PublishInput
@@ -320,6 +320,27 @@ async def test_retried_idempotency_key_makes_one_bid(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
     await writers.stop()
+
+
+async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The bid path's update of a lot is a HOT update (migration 0012): it changes no
+    indexed column, so none of lots' indexes gets an entry. An index on a live value, or
+    bids bumping an indexed column again, fails this."""
+    world = await _setup(pool, clock, settings)
+    lot, reg = world["lot"], next(iter(world["regs"].values()))
+    # This backend's counts not yet sent to the statistics (earlier transactions' too).
+    counts = """SELECT pg_stat_get_xact_tuples_updated('lots'::regclass),
+                       pg_stat_get_xact_tuples_hot_updated('lots'::regclass)"""
+    async with pool.acquire() as conn, conn.transaction():
+        ends_at = await conn.fetchval("SELECT bidding_ends_at FROM lots WHERE id=$1", lot.id)
+        before = await conn.fetchrow(counts)
+        writes = Writes(live=[(lot.id, START + INC, reg.id, 1, 1, ends_at, clock.now())])
+        await writes.flush(conn, clock.now())
+        after = await conn.fetchrow(counts)
+    updated, hot = after[0] - before[0], after[1] - before[1]
+    assert (updated, hot) == (1, 1)
 
 
 async def test_refusals_are_proved_only_against_committed_prices(

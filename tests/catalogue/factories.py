@@ -162,9 +162,10 @@ async def make_lot(
                    round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
                    first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
                    paused_from, paused_at, resume_by, region, asset_kinds, ipc_keys, search,
-                   current_price_fen, created_at, updated_at, published_at)
+                   current_price_fen, catalogue_price_fen, created_at, updated_at, published_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $9, $12, $13, $14, $15,
-                   $16, $17, $18, $19, $20, $21, to_tsvector('simple', $22), $23, $24, $24, $13)
+                   $16, $17, $18, $19, $20, $21, to_tsvector('simple', $22), $23, $23, $24, $24,
+                   $13)
                RETURNING id""",
             bank.case_id,
             bank.org_id,

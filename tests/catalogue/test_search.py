@@ -132,6 +132,30 @@ async def test_price_range_is_on_the_current_price(pool: asyncpg.Pool, clock: Fr
     assert await found(pool, clock, refs, price_min_fen=1_000_000_01) == []
 
 
+async def test_the_price_sort_and_range_catch_up_with_bidding_on_refresh(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    refs = await seed(pool, clock.now())
+    # brand (start 50,000) is bid up to 1,200,000 — the way a bid batch writes it: the live
+    # price only; the catalogue's price sort and range follow at the next refresh.
+    await pool.execute(
+        "UPDATE lots SET current_price_fen = $2 WHERE reference = $1", refs["brand"], 1_200_000_00
+    )
+    assert await found(pool, clock, refs, sort="price_desc") == ["battery", "drone", "brand"]
+    page = await services.search(pool, CatalogueQuery(sort="price_desc"), clock.now())
+    assert page.items[-1].price_fen == 1_200_000_00  # the card shows the live price at once
+
+    async with pool.acquire() as holder, holder.transaction():
+        # A row a bid batch holds is skipped, not waited for …
+        await holder.execute("SELECT 1 FROM lots WHERE reference = $1 FOR UPDATE", refs["brand"])
+        assert await services.refresh_prices(pool) == 0
+    # … and taken by the next refresh.
+    assert await services.refresh_prices(pool) == 1
+    assert await found(pool, clock, refs, sort="price_desc") == ["brand", "battery", "drone"]
+    assert await found(pool, clock, refs, price_min_fen=1_100_000_00) == ["brand"]
+    assert await services.refresh_prices(pool) == 0  # nothing moved since
+
+
 async def test_ending_soon(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     refs = await seed(pool, clock.now())
     assert await found(pool, clock, refs, ending_soon=True) == ["drone"]
