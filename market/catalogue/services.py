@@ -54,14 +54,22 @@ _FALSE: Final = frozenset({"", "0", "false", "off", "no"})
 # Seconds between refreshes of the catalogue price (migration 0012): how far a live lot's
 # place in a price sort or range may trail its bidding. The worker's cron runs it.
 PRICE_REFRESH_SECONDS: Final = 10
+# Lots a refresh statement updates at once: a bid batch on one of them waits for at most
+# one such statement (a few milliseconds), not for a thousand lots' update.
+PRICE_REFRESH_CHUNK: Final = 100
 
 
-async def refresh_prices(pool: asyncpg.Pool) -> int:
-    """Bring the catalogue price of every lot whose bidding moved up to its live price;
-    the number of lots refreshed."""
+async def refresh_prices(pool: asyncpg.Pool, chunk: int = PRICE_REFRESH_CHUNK) -> int:
+    """Bring the catalogue price of every lot whose bidding moved up to its live price, a
+    chunk of lots per statement; the number of lots refreshed."""
+    total = 0
     async with pool.acquire() as conn:
-        status = await conn.execute(Q.refresh_prices)
-    return int(status.rsplit(" ", 1)[1])
+        while True:
+            status = await conn.execute(Q.refresh_prices, chunk)
+            done = int(status.rsplit(" ", 1)[1])
+            total += done
+            if done < chunk:
+                return total
 
 
 # --- reading request parameters ---------------------------------------------------------

@@ -131,10 +131,12 @@ WHERE l.reference = $1 AND l.status <> 'draft'
   AND d.id = $2 AND d.removed_at IS NULL AND d.public
 
 -- name: refresh_prices
--- The catalogue price catches up with bidding: every lot whose live price moved since the
--- last refresh. Rows a bid batch holds are skipped, not waited for (the next refresh takes
--- them), so this never delays a bid nor deadlocks with a batch's id-ordered locks.
+-- The catalogue price catches up with bidding: up to $1 lots whose live price moved since
+-- the last refresh, in one short statement (their rows are locked only while it runs).
+-- Rows a bid batch holds are skipped, not waited for (the next refresh takes them), so
+-- this never delays a batch more than one chunk's update nor deadlocks with its
+-- id-ordered locks.
 UPDATE lots l SET catalogue_price_fen = l.current_price_fen
 FROM (SELECT id FROM lots WHERE catalogue_price_fen IS DISTINCT FROM current_price_fen
-      ORDER BY id FOR UPDATE SKIP LOCKED) AS due
+      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) AS due
 WHERE l.id = due.id

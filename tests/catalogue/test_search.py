@@ -154,6 +154,10 @@ async def test_the_price_sort_and_range_catch_up_with_bidding_on_refresh(
     assert await found(pool, clock, refs, sort="price_desc") == ["brand", "battery", "drone"]
     assert await found(pool, clock, refs, price_min_fen=1_100_000_00) == ["brand"]
     assert await services.refresh_prices(pool) == 0  # nothing moved since
+    # Many lots are refreshed a chunk per statement, every one of them.
+    await pool.execute("UPDATE lots SET current_price_fen = start_price_fen + 100")
+    assert await services.refresh_prices(pool, chunk=2) == 7  # all seven (a draft is harmless)
+    assert await services.refresh_prices(pool, chunk=2) == 0
 
 
 async def test_ending_soon(pool: asyncpg.Pool, clock: FrozenClock) -> None:
