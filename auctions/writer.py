@@ -170,6 +170,7 @@ class LotWriter:
         # withdrawal, after which the lot itself refuses bids), and a registration's lot
         # and round never change.
         self.confirmed: dict[int, Any] = {}
+        self.met = False  # whether a batch has read the lot's confirmed registrations yet
 
     async def submit(self, pending: Pending) -> BidAnswer:
         assert self.batcher is not None
@@ -243,7 +244,8 @@ class LotWriter:
         """Decide this lot's batch in the caller's transaction and add its rows to
         `writes`; the caller flushes them, and sets `self.state` only once that
         transaction has committed. `locked` and `registrations` are what a multi-lot
-        batch already read for every lot at once."""
+        batch already read for every lot at once (`registrations`: this lot's only; a
+        command whose registration is of another lot finds none and is refused)."""
         row, st = await self._state_for(conn, at_commit, locked)
         if registrations is None:
             unknown = list({p.registration_id for p in batch} - set(self.confirmed))
@@ -665,22 +667,28 @@ class Batcher:
             # Every lot's row and every unknown registration in two statements, not two
             # per lot: a batch over many lots then costs about one statement per lot.
             locked = {r["id"]: r for r in await conn.fetch(Q.lock_lots, sorted(groups))}
-            unknown = {
+            unknown = [
                 p.registration_id
                 for writer, batch in groups.values()
                 for p in batch
                 if p.registration_id not in writer.confirmed
-            }
-            registrations = (
-                {r["id"]: r for r in await conn.fetch(Q.batch_registrations, list(unknown))}
-                if unknown
-                else {}
-            )
+            ]
+            new_lots = [lot_id for lot_id, (writer, _) in groups.items() if not writer.met]
+            by_lot: dict[int, dict[int, Any]] = {}
+            if unknown or new_lots:
+                for r in await conn.fetch(Q.batch_registrations_and_lots, unknown, new_lots):
+                    by_lot.setdefault(r["lot_id"], {})[r["id"]] = r
             writes = Writes()
             for lot_id in sorted(groups):
                 writer, batch = groups[lot_id]
+                writer.met = True
                 applied[lot_id] = await writer._apply(
-                    conn, batch, at, writes, locked=locked.get(lot_id), registrations=registrations
+                    conn,
+                    batch,
+                    at,
+                    writes,
+                    locked=locked.get(lot_id),
+                    registrations=by_lot.get(lot_id, {}),
                 )
             await writes.flush(conn, at)
         result = {}

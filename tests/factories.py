@@ -87,3 +87,22 @@ async def sign_in(client: AsyncTestClient[Any], email: str, password: str = PASS
         data={"email": email, "password": password, "_csrf_token": token},
         follow_redirects=False,
     )
+
+
+class OneConnectionPool:
+    """A pool of one connection, so a test sees every query made through it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    def acquire(self) -> Any:
+        conn = self.conn
+
+        class _Held:
+            async def __aenter__(self) -> asyncpg.Connection:
+                return conn
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return _Held()

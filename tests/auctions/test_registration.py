@@ -19,7 +19,7 @@ from market.lots import services
 from market.lots.models import LotDraft, LotOut, PublishInput, WithdrawInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import OneConnectionPool, make_org, viewer
 from tests.lots.factories import make_case
 
 DEPOSIT = 70_000_00
@@ -446,7 +446,7 @@ async def test_first_bids_of_many_bidders_share_one_registration_query(
 
     async with pool.acquire() as conn:
         conn.add_query_logger(record)
-        one = _OnePool(conn)
+        one = OneConnectionPool(conn)
         found = await asyncio.gather(
             *(bidding._registration(one, lot.id, 1, org[0]) for org in orgs),  # type: ignore[arg-type]
             return_exceptions=True,
@@ -457,25 +457,6 @@ async def test_first_bids_of_many_bidders_share_one_registration_query(
         queries.clear()  # cached from now on: no query at all
         assert await bidding._registration(one, lot.id, 1, orgs[0][0]) == regs[0].id  # type: ignore[arg-type]
         assert queries == []
-
-
-class _OnePool:
-    """A pool of one connection, so the test sees every query made."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    def acquire(self) -> Any:
-        conn = self.conn
-
-        class _Held:
-            async def __aenter__(self) -> asyncpg.Connection:
-                return conn
-
-            async def __aexit__(self, *exc: object) -> None:
-                return None
-
-        return _Held()
 
 
 # --- deposits -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import OneConnectionPool, make_org, viewer
 from tests.lots.factories import make_case
 
 BIDDERS = 64
@@ -117,6 +117,24 @@ def _check_history(
         if end - window <= b["at"]:
             end = max(end, b["at"] + extension)
     return end
+
+
+async def _bid(
+    pool: asyncpg.Pool, writers: Writers, clock: FrozenClock, lot: Any, org: int, amount: int
+) -> tuple[int, BidAnswer]:
+    """A bid of `amount` by `org` through the bid path, now."""
+    body = BidBody(amount_fen=amount)
+    return await place(
+        pool=pool,
+        writers=writers,
+        limiter=TokenBucket(100, 100),
+        at=clock.now(),
+        org_id=org,
+        reference=lot.reference,
+        body=body,
+        raw=msgspec.json.encode(body),
+        idempotency_key=None,
+    )
 
 
 async def test_64_concurrent_bidders_on_one_lot(
@@ -343,6 +361,27 @@ async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
         assert not touched, f"{name} indexes {touched}, which every bid batch writes"
 
 
+async def test_a_lots_first_batch_reads_its_registrations_for_its_other_bidders(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A lot's first batch reads its confirmed registrations with the batch's own: another
+    bidder's first bid then needs no registration query (1,000 lots × 64 bidders would
+    otherwise be 64,000 of them)."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    queries: list[str] = []
+    async with pool.acquire() as conn:
+        conn.add_query_logger(lambda query: queries.append(query.query))
+        writers = Writers(OneConnectionPool(conn), clock, world["policy"])  # type: ignore[arg-type]
+
+        assert (await _bid(pool, writers, clock, lot, a, START + INC))[0] == 201  # its first batch
+        queries.clear()
+        assert (await _bid(pool, writers, clock, lot, b, START + 2 * INC))[0] == 201  # b: known
+        assert not any("FROM registrations" in q for q in queries), queries
+        await writers.stop()
+
+
 async def test_refusals_are_proved_only_against_committed_prices(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -353,21 +392,7 @@ async def test_refusals_are_proved_only_against_committed_prices(
     (a, _, _), (b, _, _) = world["buyers"][5:7]
     writers = Writers(pool, clock, world["policy"])
 
-    async def bid(org: int, amount: int) -> tuple[int, BidAnswer]:
-        body = BidBody(amount_fen=amount)
-        return await place(
-            pool=pool,
-            writers=writers,
-            limiter=TokenBucket(100, 100),
-            at=clock.now(),
-            org_id=org,
-            reference=lot.reference,
-            body=body,
-            raw=msgspec.json.encode(body),
-            idempotency_key=None,
-        )
-
-    assert (await bid(a, START + INC))[0] == 201
+    assert (await _bid(pool, writers, clock, lot, a, START + INC))[0] == 201
     writer = writers.for_lot(lot.id)
     entered, release = asyncio.Event(), asyncio.Event()
     write = writer._write
@@ -378,7 +403,7 @@ async def test_refusals_are_proved_only_against_committed_prices(
         await write(*args, **kwargs)
 
     monkeypatch.setattr(writer, "_write", held)
-    pending = asyncio.create_task(bid(b, START + 5 * INC))
+    pending = asyncio.create_task(_bid(pool, writers, clock, lot, b, START + 5 * INC))
     await entered.wait()  # applied, not committed
     assert writer.state is not None and writer.state.price_fen == START + INC
     between = rules.Bid(registration_id=1, amount_fen=START + 3 * INC, at=clock.now())
@@ -410,24 +435,10 @@ async def test_live_updates_follow_the_commits_in_order_and_never_hold_a_bid(
 
     writers = Writers(pool, clock, world["policy"], publish)
 
-    async def bid(org: int, amount: int) -> int:
-        body = BidBody(amount_fen=amount)
-        status, _ = await place(
-            pool=pool,
-            writers=writers,
-            limiter=TokenBucket(100, 100),
-            at=clock.now(),
-            org_id=org,
-            reference=lot.reference,
-            body=body,
-            raw=msgspec.json.encode(body),
-            idempotency_key=None,
-        )
-        return status
-
     amounts = [START + INC * k for k in (1, 2, 3)]
     for org, amount in zip(orgs, amounts, strict=True):
-        assert await asyncio.wait_for(bid(org, amount), timeout=10) == 201  # not held
+        placed = await asyncio.wait_for(_bid(pool, writers, clock, lot, org, amount), timeout=10)
+        assert placed[0] == 201  # not held
     assert published == []
     gate.set()
     for _ in range(200):
