@@ -170,7 +170,7 @@ class LotWriter:
         # withdrawal, after which the lot itself refuses bids), and a registration's lot
         # and round never change.
         self.confirmed: dict[int, Any] = {}
-        self.met = False  # whether a batch has read the lot's confirmed registrations yet
+        self.registrations_read = False  # a batch read the lot's confirmed registrations
 
     async def submit(self, pending: Pending) -> BidAnswer:
         assert self.batcher is not None
@@ -667,13 +667,17 @@ class Batcher:
             # Every lot's row and every unknown registration in two statements, not two
             # per lot: a batch over many lots then costs about one statement per lot.
             locked = {r["id"]: r for r in await conn.fetch(Q.lock_lots, sorted(groups))}
-            unknown = [
-                p.registration_id
-                for writer, batch in groups.values()
-                for p in batch
-                if p.registration_id not in writer.confirmed
+            unknown = list(
+                {
+                    p.registration_id
+                    for writer, batch in groups.values()
+                    for p in batch
+                    if p.registration_id not in writer.confirmed
+                }
+            )
+            new_lots = [
+                lot_id for lot_id, (writer, _) in groups.items() if not writer.registrations_read
             ]
-            new_lots = [lot_id for lot_id, (writer, _) in groups.items() if not writer.met]
             by_lot: dict[int, dict[int, Any]] = {}
             if unknown or new_lots:
                 for r in await conn.fetch(Q.batch_registrations_and_lots, unknown, new_lots):
@@ -681,7 +685,7 @@ class Batcher:
             writes = Writes()
             for lot_id in sorted(groups):
                 writer, batch = groups[lot_id]
-                writer.met = True
+                writer.registrations_read = True
                 applied[lot_id] = await writer._apply(
                     conn,
                     batch,

@@ -30,7 +30,10 @@ from typing import Any
 
 import httpx
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+_SECONDS = os.environ.get("BENCH_SECONDS", "10")
+if not _SECONDS.isdigit() or int(_SECONDS) < 1:
+    raise SystemExit(f"BENCH_SECONDS: a whole number of seconds, at least 1; got {_SECONDS!r}")
+SECONDS = int(_SECONDS)
 CONNECTIONS = 64
 
 LUA = r"""

@@ -62,6 +62,8 @@ PRICE_REFRESH_CHUNK: Final = 100
 async def refresh_prices(pool: asyncpg.Pool, chunk: int = PRICE_REFRESH_CHUNK) -> int:
     """Bring the catalogue price of every lot whose bidding moved up to its live price, a
     chunk of lots per statement; the number of lots refreshed."""
+    if chunk < 1:
+        raise ValueError("a refresh chunk is at least one lot")  # else it would never end
     total = 0
     async with pool.acquire() as conn:
         while True:

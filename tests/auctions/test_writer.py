@@ -120,9 +120,15 @@ def _check_history(
 
 
 async def _bid(
-    pool: asyncpg.Pool, writers: Writers, clock: FrozenClock, lot: Any, org: int, amount: int
+    pool: asyncpg.Pool,
+    writers: Writers,
+    clock: FrozenClock,
+    lot: Any,
+    org: int,
+    amount: int,
+    key: str | None = None,
 ) -> tuple[int, BidAnswer]:
-    """A bid of `amount` by `org` through the bid path, now."""
+    """A bid of `amount` by `org` through the bid path, now (with an Idempotency-Key)."""
     body = BidBody(amount_fen=amount)
     return await place(
         pool=pool,
@@ -133,7 +139,7 @@ async def _bid(
         reference=lot.reference,
         body=body,
         raw=msgspec.json.encode(body),
-        idempotency_key=None,
+        idempotency_key=key,
     )
 
 
@@ -306,35 +312,12 @@ async def test_retried_idempotency_key_makes_one_bid(
     lot = world["lot"]
     org, _, _ = world["buyers"][5]
     writers = Writers(pool, clock, world["policy"], direct=direct)
-    body = BidBody(amount_fen=START + INC)
-    raw = msgspec.json.encode(body)
     results = [
-        await place(
-            pool=pool,
-            writers=writers,
-            limiter=TokenBucket(100, 100),
-            at=clock.now(),
-            org_id=org,
-            reference=lot.reference,
-            body=body,
-            raw=raw,
-            idempotency_key="same-key",
-        )
+        await _bid(pool, writers, clock, lot, org, START + INC, key="same-key")
         for _ in range(twice + 1)
     ]
     assert all(r == results[0] for r in results) and results[0][0] == 201
-    other = BidBody(amount_fen=START + 3 * INC)
-    status, answer = await place(
-        pool=pool,
-        writers=writers,
-        limiter=TokenBucket(100, 100),
-        at=clock.now(),
-        org_id=org,
-        reference=lot.reference,
-        body=other,
-        raw=msgspec.json.encode(other),
-        idempotency_key="same-key",
-    )
+    status, answer = await _bid(pool, writers, clock, lot, org, START + 3 * INC, key="same-key")
     assert status == 422 and answer.code == "idempotency_key_reused"
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1

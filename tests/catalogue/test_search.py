@@ -158,6 +158,8 @@ async def test_the_price_sort_and_range_catch_up_with_bidding_on_refresh(
     await pool.execute("UPDATE lots SET current_price_fen = start_price_fen + 100")
     assert await services.refresh_prices(pool, chunk=2) == 7  # all seven (a draft is harmless)
     assert await services.refresh_prices(pool, chunk=2) == 0
+    with pytest.raises(ValueError, match="at least one lot"):
+        await services.refresh_prices(pool, chunk=0)  # would loop for ever
 
 
 async def test_ending_soon(pool: asyncpg.Pool, clock: FrozenClock) -> None:
