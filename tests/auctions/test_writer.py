@@ -32,7 +32,7 @@ from auctions.state import load_locked
 from auctions.writer import BidAnswer, Q, Writers, provable_refusal
 from market.clock import FrozenClock
 from market.lots import services as lots
-from market.lots.models import LotDraft, PublishInput
+from market.lots.models import LotDraft, PauseInput, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
 from tests.factories import OneConnectionPool, make_org, viewer
@@ -294,6 +294,14 @@ async def test_64_concurrent_bidders_on_one_lot(
     assert ledger_total == 0
     assert all(r["n"] == 1 for r in settling)
     assert len(settling) == BIDDERS - 1
+    # Both ways of writing a batch ran: from memory, and — when the other process's writer
+    # had moved the lot on — again under the lot's lock.
+    assert all(w.batcher.from_memory_batches > 0 for w in writer_sets)
+    print(
+        "COUNTS",
+        [(w.batcher.from_memory_batches, w.batcher.from_memory_retries) for w in writer_sets],
+    )
+    assert sum(w.batcher.from_memory_retries for w in writer_sets) > 0
 
 
 def _command(body: Any, reg: int, at: Any) -> rules.Bid | rules.SetProxy | rules.Match:
@@ -319,6 +327,8 @@ async def test_retried_idempotency_key_makes_one_bid(
     assert all(r == results[0] for r in results) and results[0][0] == 201
     status, answer = await _bid(pool, writers, clock, lot, org, START + 3 * INC, key="same-key")
     assert status == 422 and answer.code == "idempotency_key_reused"
+    if not direct:  # each repeat, decided from memory as new, was caught by save_batch
+        assert writers.batcher.from_memory_retries == twice + 1
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
     await writers.stop()
@@ -332,7 +342,7 @@ async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
     (an unchanged value keeps an update HOT). An index on a live value, or bids setting
     an indexed column again (updated_at), fails this."""
     statement = Q.save_batch
-    sets = statement[statement.index("UPDATE lots l SET") : statement.index("FROM unnest($8")]
+    sets = statement[statement.index("UPDATE lots l SET") : statement.index("FROM (SELECT")]
     written = set(re.findall(r"(\w+) = v\.", sets)) | set(re.findall(r"(\w+) = \$", sets))
     assert {"current_price_fen", "leader_registration_id", "bid_count"} <= written
     indexed = dict(
@@ -342,27 +352,6 @@ async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
     for name, definition in indexed.items():
         touched = {c for c in written - {"bidding_ends_at"} if re.search(rf"\b{c}\b", definition)}
         assert not touched, f"{name} indexes {touched}, which every bid batch writes"
-
-
-async def test_a_lots_first_batch_reads_its_registrations_for_its_other_bidders(
-    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
-) -> None:
-    """A lot's first batch reads its confirmed registrations with the batch's own: another
-    bidder's first bid then needs no registration query (1,000 lots × 64 bidders would
-    otherwise be 64,000 of them)."""
-    world = await _setup(pool, clock, settings)
-    lot = world["lot"]
-    (a, _, _), (b, _, _) = world["buyers"][5:7]
-    queries: list[str] = []
-    async with pool.acquire() as conn:
-        conn.add_query_logger(lambda query: queries.append(query.query))
-        writers = Writers(OneConnectionPool(conn), clock, world["policy"])  # type: ignore[arg-type]
-
-        assert (await _bid(pool, writers, clock, lot, a, START + INC))[0] == 201  # its first batch
-        queries.clear()
-        assert (await _bid(pool, writers, clock, lot, b, START + 2 * INC))[0] == 201  # b: known
-        assert not any("FROM registrations" in q for q in queries), queries
-        await writers.stop()
 
 
 async def test_refusals_are_proved_only_against_committed_prices(
@@ -429,4 +418,159 @@ async def test_live_updates_follow_the_commits_in_order_and_never_hold_a_bid(
             break
         await asyncio.sleep(0.01)
     assert published == amounts  # one message a batch, in commit order, after the failure
+    await writers.stop()
+
+
+async def test_a_batch_on_a_lot_this_process_wrote_last_is_one_statement(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """Once a batch has committed, the lot's next batch is decided from the cached state
+    and written in ONE statement, its own transaction: no BEGIN, no locking read of the
+    lot, no COMMIT round trip (the first batch, which also opens the bidding, locks). Its
+    bidder is another: the lot's first batch read all of its confirmed registrations, so
+    this one needs no registration query (1,000 lots × 64 bidders would otherwise be
+    64,000 of them)."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    queries: list[str] = []
+    async with pool.acquire() as conn:
+        conn.add_query_logger(lambda query: queries.append(query.query))
+        writers = Writers(OneConnectionPool(conn), clock, world["policy"])  # type: ignore[arg-type]
+        assert (await _bid(pool, writers, clock, lot, a, START + INC))[0] == 201
+        assert Q.lock_lots in queries
+        queries.clear()
+        status, answer = await _bid(pool, writers, clock, lot, b, START + 3 * INC)
+        assert (status, answer.price_fen) == (201, START + 3 * INC)
+        assert queries == [Q.save_batch]
+        assert writers.batcher.from_memory_batches == 1
+        await writers.stop()
+    row = await pool.fetchrow("SELECT * FROM lots WHERE id=$1", lot.id)
+    assert (row["current_price_fen"], row["bid_count"]) == (START + 3 * INC, 2)
+    assert row["leader_registration_id"] == world["regs"][b].id
+    outbid = await pool.fetch("SELECT recipient_org_id FROM outbox WHERE event='outbid'")
+    assert [r["recipient_org_id"] for r in outbid] == [a]
+
+
+async def test_a_lot_moved_on_by_another_process_is_decided_again_under_its_lock(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """Another process's writer raised the price after this one's last commit. Decided
+    from the stale cache, a bid below the real price would be accepted; save_batch finds
+    the lot's auction_seq moved, writes nothing, and the batch is decided again under the
+    lot's row lock: refused, too low."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    (a, _, _), (b, _, _), (c, _, _) = world["buyers"][5:8]
+    here, there = Writers(pool, clock, world["policy"]), Writers(pool, clock, world["policy"])
+    assert (await _bid(pool, here, clock, lot, a, START + INC))[0] == 201
+    assert (await _bid(pool, there, clock, lot, b, START + 5 * INC))[0] == 201
+    status, answer = await _bid(pool, here, clock, lot, c, START + 3 * INC)
+    assert (status, answer.code, answer.price_fen) == (409, "too_low", START + 5 * INC)
+    assert here.batcher.from_memory_retries == 1
+    # Contended, the lot goes the locking way until a batch finds the cache current; the
+    # batch after that is decided from memory again.
+    assert (await _bid(pool, here, clock, lot, c, START + 6 * INC))[0] == 201
+    assert here.batcher.from_memory_batches == 0
+    status, answer = await _bid(pool, here, clock, lot, a, START + 7 * INC)
+    assert (status, answer.price_fen) == (201, START + 7 * INC)
+    assert (here.batcher.from_memory_batches, here.batcher.from_memory_retries) == (1, 1)
+    amounts = await pool.fetch("SELECT amount_fen FROM bids WHERE lot_id=$1 ORDER BY seq", lot.id)
+    assert [r["amount_fen"] for r in amounts] == [START + k * INC for k in (1, 5, 6, 7)]
+    await here.stop()
+    await there.stop()
+
+
+async def test_a_paused_lot_refuses_a_batch_its_cache_thought_open(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The bank pauses the lot (中止) after this process's last commit: the status check in
+    save_batch sends the batch to the locking way, which refuses it and writes nothing."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    writers = Writers(pool, clock, world["policy"])
+    assert (await _bid(pool, writers, clock, lot, a, START + INC))[0] == 201
+    bank_user = await pool.fetchval(
+        "SELECT u.id FROM users u JOIN lots l ON l.bank_org_id = u.org_id WHERE l.id = $1 "
+        "ORDER BY u.id LIMIT 1",
+        lot.id,
+    )
+    await lots.act(
+        pool,
+        clock.now(),
+        world["policy"],
+        await viewer(pool, bank_user),
+        lot.id,
+        PauseInput(reason="权属争议"),
+    )
+    status, answer = await _bid(pool, writers, clock, lot, b, START + 2 * INC)
+    assert (status, answer.code) == (409, "lot_paused")
+    assert writers.batcher.from_memory_retries == 1
+    assert await pool.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
+    await writers.stop()
+
+
+async def test_lots_waiting_together_are_shared_between_two_batches(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands for many lots that wait together go out as two batches over disjoint lots
+    (two connections write at once); each lot's commands stay together and in order."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    async with pool.acquire() as conn:
+        copies = await conn.fetch(
+            """INSERT INTO lots (case_id, bank_org_id, reference, title, description, status,
+                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
+                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
+                   created_at, updated_at, published_at)
+               SELECT case_id, bank_org_id, reference || '-' || g, title, description, status,
+                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
+                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
+                   created_at, updated_at, published_at
+               FROM lots, generate_series(1, 5) g WHERE id = $1 RETURNING id, reference""",
+            lot.id,
+        )
+        await conn.execute(
+            """INSERT INTO registrations (lot_id, round, buyer_org_id, user_id, bidder_code,
+                   deposit_fen, transfer_reference, deposit_status, confirmed_at, created_at)
+               SELECT l.id, 1, r.buyer_org_id, r.user_id, r.bidder_code, r.deposit_fen,
+                   r.transfer_reference || '-' || l.id, 'confirmed', r.confirmed_at, r.created_at
+               FROM registrations r, lots l WHERE r.lot_id = $1 AND l.id = ANY($2::bigint[])""",
+            lot.id,
+            [r["id"] for r in copies],
+        )
+    writers = Writers(pool, clock, world["policy"])
+    batches: list[dict[int, list[int]]] = []
+    commit_all = writers.batcher._commit_all
+
+    async def recorded(groups: dict[int, Any]) -> Any:
+        batches.append(
+            {lot_id: [p.command.amount_fen for p in batch] for lot_id, (_, batch) in groups.items()}  # type: ignore[union-attr]
+        )
+        return await commit_all(groups)
+
+    monkeypatch.setattr(writers.batcher, "_commit_all", recorded)
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    # Every lot's state cached first (each lot's first batch opens its bidding).
+    targets = [
+        lot,
+        *[msgspec.structs.replace(lot, id=r["id"], reference=r["reference"]) for r in copies],
+    ]
+    for target in targets:
+        assert (await _bid(pool, writers, clock, target, a, START + INC))[0] == 201
+    batches.clear()
+    placed = await asyncio.gather(
+        *(
+            _bid(pool, writers, clock, target, org, START + k * INC)
+            for target in targets
+            for org, k in ((b, 2), (a, 3))
+        )
+    )
+    assert all(status == 201 for status, _ in placed)
+    assert len(batches) == 2
+    first, second = batches
+    assert not first.keys() & second.keys() and len(first) == len(second) == 3
+    assert all(amounts == [START + 2 * INC, START + 3 * INC] for amounts in first.values())
+    assert all(amounts == [START + 2 * INC, START + 3 * INC] for amounts in second.values())
     await writers.stop()
