@@ -3,28 +3,31 @@
 Why: with one PostgreSQL transaction per bid, every bid of a hot lot waits for the lot
 row's lock and for its own commit flush, so a lot takes a few hundred bids a second at
 best (issue 4, item 7). Here requests put their command on this process's queue and wait;
-one writer task (`Batcher`) takes everything queued, for every lot (up to MAX_BATCH), and
-in ONE transaction:
+the writer (`Batcher`) takes what is queued, for every lot not already in a batch (up to
+MAX_BATCH), as one batch — two batches at most in flight, over disjoint lots — and commits
+each batch in ONE transaction, one of two ways (docs/bidding.md "The writer"):
 
-1. locks the batch's lot rows in id order (`SELECT … FOR UPDATE`) — the lock the closer,
-   the lifecycle and every other process's writer take, so batches of one lot never
-   interleave, whichever process runs them; for each lot whose row's `auction_seq` or end
-   differs from the cached state, someone else wrote, and its state is rebuilt from the
-   database (auctions/state.py);
-2. opens bidding where the announced instant has passed and the worker has not yet;
-3. checks each command's registration (deposit confirmed?) and Idempotency-Key;
-4. applies each lot's commands in arrival order with the pure rules (auctions/rules.py);
-5. writes the accepted bids, proxy maxima, the lots' live values, the answers to keyed
-   requests and the outbox rows (outbid, extended) — then commits, durably
-   (synchronous_commit stays on).
+* from memory: when this process committed each of the batch's lots last and knows every
+  command's registration, the batch is decided on the cached states and written by one
+  statement (save_batch) that also proves each lot unchanged since — round, status,
+  auction_seq, end — and each Idempotency-Key new, or writes nothing;
+* the locking way, otherwise or when that statement found something changed: lock the
+  lots' rows in id order (`SELECT … FOR UPDATE`, the lock the closer, the lifecycle and
+  every other process's writer take); rebuild the state of each lot whose row differs from
+  the cache (auctions/state.py); open bidding where the announced instant has passed and
+  the worker has not yet; read the registrations (deposit confirmed?) and the stored
+  answers to Idempotency-Keys; decide; the same save_batch; commit.
 
-Only after the commit does it answer each waiting request and publish each lot's new state
-on Redis (auctions/live.py fans it out). If the transaction fails, nothing was written:
-the lots are retried one by one in transactions of their own, so one lot's failure costs
-the others nothing; a lot that fails alone drops its cached state (the next batch reloads
-it) and its requests get a retryable 503. A refusal that the cached state already proves —
-a bid below the current price plus one increment, when prices only rise — is answered by
-the caller without queueing (see `provable_refusal`).
+Either way each lot's commands are applied in arrival order with the pure rules
+(auctions/rules.py), the accepted bids, proxy maxima, live values, keyed answers and
+outbox rows (outbid, extended) are written together, and the commit is durable
+(synchronous_commit stays on). Only after the commit does it answer each waiting request
+and publish each lot's new state on Redis (auctions/live.py fans it out). If a batch
+fails, nothing was written: its lots are retried one by one in transactions of their own,
+so one lot's failure costs the others nothing; a lot that fails alone drops its cached
+state (the next batch reloads it) and its requests get a retryable 503. A refusal that
+the cached state already proves — a bid below the current price plus one increment, when
+prices only rise — is answered by the caller without queueing (see `provable_refusal`).
 """
 
 from __future__ import annotations
@@ -622,10 +625,11 @@ Announcement = tuple[int, int | None, dict[str, Any] | None, datetime | None]
 
 
 class Batcher:
-    """This process's one writer task: it takes everything queued, for every lot, and
-    commits it in one transaction. The lots' rows are locked in id order, as every batcher
-    in every process locks them, so two processes' batches can wait on each other but
-    never deadlock; each lot's commands are still applied in their arrival order."""
+    """This process's writer: it takes what is queued, for every lot, and commits it in
+    batches, at most FLIGHTS at once over disjoint lots (`_run`), each from memory or the
+    locking way (`_commit_all`). Locking batches lock their lots' rows in id order, as
+    every batcher in every process does, so two processes' batches can wait on each other
+    but never deadlock; each lot's commands are applied in their arrival order."""
 
     def __init__(
         self, pool: asyncpg.Pool, clock: Clock, publish: Any = None, on_extended: Any = None

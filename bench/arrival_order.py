@@ -17,7 +17,6 @@ Run: .venv/bin/python bench/arrival_order.py   (BENCH_SECONDS, default 10; needs
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -30,10 +29,11 @@ from typing import Any
 
 import httpx
 
-_SECONDS = os.environ.get("BENCH_SECONDS", "10")
-if not _SECONDS.isdigit() or int(_SECONDS) < 1:
-    raise SystemExit(f"BENCH_SECONDS: a whole number of seconds, at least 1; got {_SECONDS!r}")
-SECONDS = int(_SECONDS)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import bench_seconds
+
+SECONDS = bench_seconds(10)
 CONNECTIONS = 64
 
 LUA = r"""

@@ -11,7 +11,6 @@ Needs Debian's wrk (apt-get install wrk).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -23,10 +22,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import bench_seconds
 from market.cli import _child_env, resolved
 from market.settings import load
 
-DURATION = os.environ.get("BENCH_SECONDS", "10")
+DURATION = bench_seconds(10)
 PATHS = ["/healthz", "/"]
 
 

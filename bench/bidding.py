@@ -45,6 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bench_seconds  # noqa: E402
 from market import db  # noqa: E402
 from market.cli import _child_env, resolved  # noqa: E402
 from market.lots import services as lots  # noqa: E402
@@ -54,7 +55,7 @@ from market.settings import load  # noqa: E402
 from tests.factories import make_org, make_token, viewer  # noqa: E402
 from tests.lots.factories import make_case  # noqa: E402
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
+SECONDS = bench_seconds(30)
 # A subset while working on one part, e.g. BENCH_PATHS=writer BENCH_SCENARIOS=hot_lot.
 PATHS = os.environ.get("BENCH_PATHS", "writer,direct").split(",")
 SCENARIOS = os.environ.get(

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from auctions import rules  # noqa: E402
 from auctions.writer import Pending, Writers, provable_refusal  # noqa: E402
 from bench.bidding import MANY, START, seed_lots  # noqa: E402
+from bench.common import bench_seconds  # noqa: E402
 from market import db  # noqa: E402
 from market.cli import resolved  # noqa: E402
 from market.clock import SystemClock  # noqa: E402
@@ -59,18 +60,7 @@ WARM_UP_S = 3.0
 KNOWN = ("hot_lot", "many_lots")
 
 
-def seconds() -> float:
-    raw = os.environ.get("BENCH_SECONDS", "10")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise SystemExit(f"BENCH_SECONDS: a number of seconds above 0; got {raw!r}")
-    return value
-
-
-async def run(url: str, scenario: str, secs: float) -> str:
+async def run(url: str, scenario: str, secs: int) -> str:
     pool = await db.create_pool(url, max_size=12)
     try:
         lot_ids = [
@@ -158,7 +148,7 @@ async def fresh_database(admin_url: str, url: str, name: str) -> None:
 
 
 def main() -> None:
-    secs = seconds()
+    secs = bench_seconds(10)
     scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(KNOWN)).split(",")
     if unknown := set(scenarios) - set(KNOWN):
         raise SystemExit(

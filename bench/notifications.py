@@ -34,11 +34,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bench_seconds  # noqa: E402
 from market import db  # noqa: E402
 from market.cli import _child_env, resolved  # noqa: E402
 from market.settings import load  # noqa: E402
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+SECONDS = bench_seconds(20)
 RATE = int(os.environ.get("BENCH_RATE", "275"))  # outbox rows per second (×2 deliveries)
 USERS = int(os.environ.get("BENCH_USERS", "200"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))

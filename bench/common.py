@@ -1,0 +1,13 @@
+"""What the benchmarks share."""
+
+from __future__ import annotations
+
+import os
+
+
+def bench_seconds(default: int) -> int:
+    """BENCH_SECONDS, the seconds a scenario runs: a whole number, at least 1."""
+    raw = os.environ.get("BENCH_SECONDS", str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"BENCH_SECONDS: a whole number of seconds, at least 1; got {raw!r}")
+    return int(raw)
