@@ -135,7 +135,7 @@ class Writes:
                 self.unchanged,
                 self.answers,
             )
-            await conn.fetchval(Q.save_batch, _encode_rows(rows).decode(), at, self.lots)
+            await conn.fetchval(Q.save_batch, rows, at, self.lots)  # jsonb: msgspec encodes
 
 
 @dataclass
@@ -159,9 +159,6 @@ def _read(conn: Conn | None) -> Conn:
     if conn is None:
         raise NeedsRead
     return conn
-
-
-_encode_rows = msgspec.json.Encoder().encode
 
 
 def provable_refusal(
