@@ -110,7 +110,6 @@ class Writes:
     written by `flush` in one statement: a batch over many lots costs the same round
     trips as one lot."""
 
-    lots: list[int] = field(default_factory=list)
     bids: list[tuple[int, int, int, int, int, str, datetime]] = field(default_factory=list)
     # Lots with writes: their new live values, then their Basis; lots without: their Basis.
     live: list[tuple[Any, ...]] = field(default_factory=list)
@@ -135,7 +134,8 @@ class Writes:
                 self.unchanged,
                 self.answers,
             )
-            await conn.fetchval(Q.save_batch, rows, at, self.lots)  # jsonb: msgspec encodes
+            lots = [row[0] for row in self.live] + [row[0] for row in self.unchanged]
+            await conn.fetchval(Q.save_batch, rows, at, lots)  # jsonb: msgspec encodes
 
 
 @dataclass
@@ -246,9 +246,7 @@ class LotWriter:
             cached.closed = True  # sold, failed, withdrawn…: refuse everything
         return row, cached
 
-    async def _commit(
-        self, batch: list[Pending]
-    ) -> tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]:
+    async def _commit(self, batch: list[Pending]) -> Decided:
         """This lot's batch in a transaction of its own."""
         at = self.clock.now()
         writes = Writes()
@@ -256,7 +254,7 @@ class LotWriter:
             decided = await self._apply(conn, batch, at, writes)
             await writes.flush(conn, at, locked=True)
         self.committed(decided)
-        return decided.answers, decided.message, decided.extended
+        return decided
 
     def committed(self, decided: Decided) -> None:
         """The batch committed: the cache (and `provable_refusal`) may now show it."""
@@ -494,7 +492,6 @@ class LotWriter:
         """This lot's rows: bids, live values and outbox rows when anything changed;
         proxies and keyed answers when there are any (answers carry bidder codes)."""
         lot, round_ = self.lot_id, basis[0]
-        writes.lots.append(lot)
         if accepted or proxies:
             sealed = st.kind == "sealed"
             writes.bids.extend(
@@ -609,12 +606,12 @@ class DirectLotWriter(LotWriter):
 
     async def submit(self, pending: Pending) -> BidAnswer:
         self.state = None
-        answers, message, extended = await self._commit([pending])
+        decided = await self._commit([pending])
         self.state = None  # never answer from a cache on this path
-        if message is not None or extended is not None:
+        if decided.message is not None or decided.extended is not None:
             assert self.batcher is not None and self.round is not None
-            self.batcher.announce([(self.lot_id, self.round, message, extended)])
-        return answers[0]
+            self.batcher.announce([(self.lot_id, self.round, decided.message, decided.extended)])
+        return decided.answers[0]
 
 
 # A lot's committed batch: (lot id, round, its live message, its new end), one of the two.
@@ -711,24 +708,22 @@ class Batcher:
             for lot_id, (writer, batch) in groups.items():
                 writer.state = None  # reload, lest the cache caused the failure
                 try:
-                    answers, message, extended = await writer._commit(batch)
+                    done[lot_id] = await writer._commit(batch)
                 except Exception:  # nothing of this lot was committed: its requests retry
                     log.exception("bid batch of lot %s failed", lot_id)
                     writer.state = None
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(WriterUnavailable("please retry"))
-                    continue
-                done[lot_id] = (answers, message, extended)
         # Every lot's bidders first; the Redis round trips go to the announcer, so the
         # next batch need not wait for them.
-        for lot_id, (answers, _, _) in done.items():
+        for lot_id, decided in done.items():
             writer, batch = groups[lot_id]
-            writer.answer(batch, answers)
+            writer.answer(batch, decided.answers)
         news = [
-            (lot_id, groups[lot_id][0].round, message, extended)
-            for lot_id, (_, message, extended) in done.items()
-            if message is not None or extended is not None
+            (lot_id, groups[lot_id][0].round, d.message, d.extended)
+            for lot_id, d in done.items()
+            if d.message is not None or d.extended is not None
         ]
         if news:
             self.announce(news)
@@ -764,25 +759,29 @@ class Batcher:
 
     async def _commit_all(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
-    ) -> dict[int, tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]]:
+    ) -> dict[int, Decided]:
         """Commit a batch: decided from memory in one statement when every lot allows it,
         else (or when that statement finds a lot moved on) the locking way."""
+        decided = None
         if all(writer.decidable_from_memory(batch) for writer, batch in groups.values()):
             try:
-                done = await self._commit_from_memory(groups)
+                decided = await self._commit_from_memory(groups)
                 self.from_memory_batches += 1
-                return done
             except (NeedsRead, asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
                 # Nothing was written. SerializationError: a lot moved on since this
                 # process's last commit (another process's writer, the closer, a pause), or
                 # an Idempotency-Key had an answer (a retry: the locking way replays it);
                 # DeadlockDetected: that statement met a locking batch of another process.
                 self.from_memory_retries += 1
-        return await self._commit_locked(groups)
+        if decided is None:
+            decided = await self._commit_locked(groups)
+        for lot_id, d in decided.items():  # committed: the caches may now show it
+            groups[lot_id][0].committed(d)
+        return decided
 
     async def _commit_from_memory(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
-    ) -> dict[int, tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]]:
+    ) -> dict[int, Decided]:
         """The batch decided on the cached states and written in ONE statement, its own
         transaction: no BEGIN, no locking read, no COMMIT round trip. save_batch checks
         each lot against the state it was decided on and writes nothing unless all are
@@ -795,11 +794,11 @@ class Batcher:
         }
         async with self.pool.acquire() as conn:
             await writes.flush(conn, at, locked=False)
-        return self._committed(groups, decided)
+        return decided
 
     async def _commit_locked(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
-    ) -> dict[int, tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]]:
+    ) -> dict[int, Decided]:
         at = self.clock.now()
         decided = {}
         async with self.pool.acquire() as conn, conn.transaction():
@@ -834,15 +833,7 @@ class Batcher:
                     registrations=by_lot.get(lot_id, {}),
                 )
             await writes.flush(conn, at, locked=True)
-        return self._committed(groups, decided)
-
-    @staticmethod
-    def _committed(
-        groups: dict[int, tuple[LotWriter, list[Pending]]], decided: dict[int, Decided]
-    ) -> dict[int, tuple[list[BidAnswer], dict[str, Any] | None, datetime | None]]:
-        for lot_id, d in decided.items():
-            groups[lot_id][0].committed(d)
-        return {lot_id: (d.answers, d.message, d.extended) for lot_id, d in decided.items()}
+        return decided
 
 
 class Writers:

@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_seconds  # noqa: E402
+from bench.common import bench_seconds, known_names  # noqa: E402
 from market import db  # noqa: E402
 from market.cli import _child_env, resolved  # noqa: E402
 from market.lots import services as lots  # noqa: E402
@@ -258,14 +258,10 @@ def serve(env: dict[str, str], path: str) -> tuple[subprocess.Popen[bytes], str]
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench needs wrk: apt-get install wrk")
-    for name, given, known in (
-        ("BENCH_PATHS", PATHS, ("writer", "direct")),
-        ("BENCH_SCENARIOS", SCENARIOS, ("hot_lot", "hot_lot_racing", "many_lots", "rejects_only")),
-    ):
-        if unknown := set(given) - set(known):
-            raise SystemExit(
-                f"{name}: unknown {', '.join(sorted(unknown))}; known: {', '.join(known)}"
-            )
+    known_names("BENCH_PATHS", PATHS, ("writer", "direct"))
+    known_names(
+        "BENCH_SCENARIOS", SCENARIOS, ("hot_lot", "hot_lot_racing", "many_lots", "rejects_only")
+    )
     with resolved(load()) as settings:
         assert settings.database_url
         parts = urlsplit(settings.database_url)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from auctions import rules  # noqa: E402
 from auctions.writer import Pending, Writers, provable_refusal  # noqa: E402
 from bench.bidding import MANY, START, seed_lots  # noqa: E402
-from bench.common import bench_seconds  # noqa: E402
+from bench.common import bench_seconds, known_names  # noqa: E402
 from market import db  # noqa: E402
 from market.cli import resolved  # noqa: E402
 from market.clock import SystemClock  # noqa: E402
@@ -149,11 +149,9 @@ async def fresh_database(admin_url: str, url: str, name: str) -> None:
 
 def main() -> None:
     secs = bench_seconds(10)
-    scenarios = os.environ.get("BENCH_SCENARIOS", ",".join(KNOWN)).split(",")
-    if unknown := set(scenarios) - set(KNOWN):
-        raise SystemExit(
-            f"BENCH_SCENARIOS: unknown {', '.join(sorted(unknown))}; known: {', '.join(KNOWN)}"
-        )
+    scenarios = known_names(
+        "BENCH_SCENARIOS", os.environ.get("BENCH_SCENARIOS", ",".join(KNOWN)).split(","), KNOWN
+    )
     with resolved(load()) as settings:
         assert settings.database_url
         parts = urlsplit(settings.database_url)

@@ -119,6 +119,30 @@ def _check_history(
     return end
 
 
+async def _place(
+    pool: asyncpg.Pool,
+    writers: Writers,
+    limiter: TokenBucket,
+    at: Any,
+    lot: Any,
+    org: int,
+    body: Any,
+    key: str | None = None,
+) -> tuple[int, BidAnswer]:
+    """`body` (a bid, a proxy maximum or a match) by `org` through the bid path, at `at`."""
+    return await place(
+        pool=pool,
+        writers=writers,
+        limiter=limiter,
+        at=at,
+        org_id=org,
+        reference=lot.reference,
+        body=body,
+        raw=msgspec.json.encode(body),
+        idempotency_key=key,
+    )
+
+
 async def _bid(
     pool: asyncpg.Pool,
     writers: Writers,
@@ -129,17 +153,9 @@ async def _bid(
     key: str | None = None,
 ) -> tuple[int, BidAnswer]:
     """A bid of `amount` by `org` through the bid path, now (with an Idempotency-Key)."""
-    body = BidBody(amount_fen=amount)
-    return await place(
-        pool=pool,
-        writers=writers,
-        limiter=TokenBucket(100, 100),
-        at=clock.now(),
-        org_id=org,
-        reference=lot.reference,
-        body=body,
-        raw=msgspec.json.encode(body),
-        idempotency_key=key,
+    limiter = TokenBucket(100, 100)
+    return await _place(
+        pool, writers, limiter, clock.now(), lot, org, BidBody(amount_fen=amount), key
     )
 
 
@@ -182,29 +198,13 @@ async def test_64_concurrent_bidders_on_one_lot(
             key = f"c{n}-{i}" if rng.random() < 0.3 else None
             at = clock.now()
             invoked = time.monotonic() - t0
-            status, answer = await place(
-                pool=pool,
-                writers=writer_sets[n % 2],
-                limiter=limiter,
-                at=at,
-                org_id=org,
-                reference=lot.reference,
-                body=body,
-                raw=msgspec.json.encode(body),
-                idempotency_key=key,
+            status, answer = await _place(
+                pool, writer_sets[n % 2], limiter, at, lot, org, body, key
             )
             responded = time.monotonic() - t0
             if key is not None and rng.random() < 0.5:  # a retry: same key, same body
-                _, again = await place(
-                    pool=pool,
-                    writers=writer_sets[(n + 1) % 2],
-                    limiter=limiter,
-                    at=clock.now(),
-                    org_id=org,
-                    reference=lot.reference,
-                    body=body,
-                    raw=msgspec.json.encode(body),
-                    idempotency_key=key,
+                _, again = await _place(
+                    pool, writer_sets[(n + 1) % 2], limiter, clock.now(), lot, org, body, key
                 )
                 assert again == answer, "a retried Idempotency-Key must get the first answer"
             answers.append(answer)
