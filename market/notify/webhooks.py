@@ -42,6 +42,7 @@ import hmac
 import ipaddress
 import socket
 from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
 
@@ -217,28 +218,64 @@ def is_public(address: str) -> bool:
         return False
 
 
+async def _resolve(host: str, port: int) -> list[str]:
+    """Every address the host resolves to, in the resolver's order, each once."""
+    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
 class PublicHostsOnly(httpx.AsyncHTTPTransport):
-    """A transport that refuses a host resolving to any non-public address (loopback,
-    private, link-local, reserved…), so a webhook URL cannot reach the exchange's own
-    network. The check is made at each request; the connection then resolves the name
-    again, so a DNS answer changed in between (rebinding) is not caught here."""
+    """A transport that sends only to public addresses (not loopback, private, link-local,
+    reserved…), so a webhook URL cannot reach the exchange's own network.
+
+    The host is resolved once, here; every address it resolves to must be public, and the
+    request is then sent to one of those very addresses (the Host header and the TLS
+    server name and certificate check stay the host's). Letting the connection resolve
+    the name again would leave a window in which a DNS answer changed since the check —
+    rebinding — points the request at an internal address. Connections are not kept
+    alive: the pool knows a connection by its address only, and a connection verified for
+    one host must not carry another host's request that resolves to the same address."""
+
+    def __init__(
+        self,
+        *,
+        allowed: Callable[[str], bool] = is_public,
+        resolve: Callable[[str, int], Awaitable[list[str]]] = _resolve,
+    ) -> None:
+        super().__init__(limits=httpx.Limits(max_keepalive_connections=0))
+        self._allowed = allowed
+        self._resolve = resolve
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         port = request.url.port or (443 if request.url.scheme == "https" else 80)
         try:
-            found = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
-        for *_, sockaddr in found:
-            if not is_public(str(sockaddr[0])):
+            addresses = [str(ipaddress.ip_address(host))]  # a literal address: nothing to resolve
+        except ValueError:
+            try:
+                addresses = await self._resolve(host, port)
+            except OSError as exc:
+                raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
+        for address in addresses:
+            if not self._allowed(address):
                 raise TerminalDeliveryError(
-                    f"{host} resolves to {sockaddr[0]}, not a public address: webhooks go to "
+                    f"{host} resolves to {address}, not a public address: webhooks go to "
                     "public hosts only"
                 )
-        return await super().handle_async_request(request)
+        failure = httpx.ConnectError(f"{host} resolves to no address", request=request)
+        for address in addresses:  # in the resolver's order, as a plain connection would
+            pinned = httpx.Request(
+                request.method,
+                request.url.copy_with(host=address),
+                headers=request.headers,  # with the Host header of the URL's host
+                stream=request.stream,
+                extensions={**request.extensions, "sni_hostname": host},
+            )
+            try:
+                return await super().handle_async_request(pinned)
+            except httpx.ConnectError as exc:  # nothing was sent: the next address
+                failure = exc
+        raise failure
 
 
 def http_client(*, private_hosts: bool) -> httpx.AsyncClient:

@@ -25,6 +25,7 @@ import pytest
 from market.notify.errors import TerminalDeliveryError, TransientDeliveryError
 from market.notify.webhooks import (
     WECOM_MAX_BYTES,
+    PublicHostsOnly,
     WebhookEndpoint,
     WebhookMessage,
     http_client,
@@ -539,3 +540,50 @@ async def test_private_hosts_are_refused_unless_allowed(receiver: Receiver) -> N
             now=NOW,
         )
     assert len(receiver.requests) == 1
+
+
+def _pinned_client(answers: list[list[str]], asked: list[str]) -> httpx.AsyncClient:
+    """A guarded client whose resolver gives `answers` in turn (a rebinding DNS server)
+    and which counts loopback as public, so the receiver can stand in for a bank."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return answers[min(len(asked), len(answers)) - 1]
+
+    transport = PublicHostsOnly(allowed=lambda a: a.startswith("127."), resolve=resolve)
+    return httpx.AsyncClient(follow_redirects=False, transport=transport)
+
+
+async def test_a_webhook_goes_to_the_address_that_was_checked(receiver: Receiver) -> None:
+    """DNS rebinding: the name is resolved once, and the request goes to that checked
+    address. `.test` names never resolve in real DNS, so a second resolution by the
+    connection would fail; the second answer (an internal address) is never asked for."""
+    asked: list[str] = []
+    url = f"http://hooks.rebind.test:{receiver.port}/hooks"
+    async with _pinned_client([["127.0.0.1"], ["10.0.0.5"]], asked) as client:
+        await send(endpoint(url), message(), idempotency_key="ipx-p", client=client, now=NOW)
+    assert asked == ["hooks.rebind.test"]
+    [got] = receiver.requests
+    assert got.headers["host"] == f"hooks.rebind.test:{receiver.port}"  # the name, not the IP
+    assert got.target == "/hooks"
+
+
+async def test_a_host_with_any_internal_address_is_refused(receiver: Receiver) -> None:
+    asked: list[str] = []
+    url = f"http://hooks.rebind.test:{receiver.port}/hooks"
+    async with _pinned_client([["127.0.0.1", "10.0.0.5"]], asked) as client:
+        with pytest.raises(TerminalDeliveryError, match=r"resolves to 10\.0\.0\.5, not a public"):
+            await send(endpoint(url), message(), idempotency_key="ipx-q", client=client, now=NOW)
+    assert receiver.requests == []
+
+
+async def test_an_address_that_refuses_the_connection_gives_way_to_the_next(
+    receiver: Receiver,
+) -> None:
+    """Nothing listens on 127.0.0.2 (the receiver is bound to 127.0.0.1): the next
+    checked address is tried, as a plain connection would."""
+    asked: list[str] = []
+    url = f"http://hooks.rebind.test:{receiver.port}/hooks"
+    async with _pinned_client([["127.0.0.2", "127.0.0.1"]], asked) as client:
+        await send(endpoint(url), message(), idempotency_key="ipx-r", client=client, now=NOW)
+    assert asked == ["hooks.rebind.test"] and len(receiver.requests) == 1
