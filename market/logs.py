@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import secrets
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,13 +40,15 @@ def _valid(header: str) -> bool:
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The proxy's X-Request-ID when it is a sane one, else a new id."""
+    """The proxy's X-Request-ID when it is a sane one, else a new id. An id only has to
+    be unique, not secret, so it comes from `random` (reseeded in each forked worker),
+    not a system call per request like `secrets`."""
     incoming = ""
     for name, value in headers:
         if name == b"x-request-id":
             incoming = value.decode("latin-1")
             break
-    return incoming if _valid(incoming) else secrets.token_hex(8)
+    return incoming if _valid(incoming) else f"{random.getrandbits(64):016x}"
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+import re
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -12,6 +15,12 @@ async def test_healthz_ok(client: AsyncTestClient[Any]) -> None:
     assert r.status_code == 200
     assert r.json() == {"postgres": "ok", "redis": "ok"}
     assert r.headers["x-request-id"]
+
+
+async def test_each_request_gets_its_own_id(client: AsyncTestClient[Any]) -> None:
+    ids = {(await client.get("/healthz")).headers["x-request-id"] for _ in range(50)}
+    assert len(ids) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
 
 
 async def test_request_id_is_echoed(client: AsyncTestClient[Any]) -> None:
@@ -62,3 +71,21 @@ async def test_healthz_names_redis_when_down(client: AsyncTestClient[Any]) -> No
     assert r.status_code == 503
     body = r.json()
     assert body["postgres"] == "ok" and body["redis"].startswith("down")
+
+
+def test_the_web_process_collects_young_objects_rarely() -> None:
+    """The requests in flight must not trigger collections (market/asgi.py)."""
+    from market import asgi
+
+    before = gc.get_threshold()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        asgi.app()
+        assert gc.get_threshold() == (asgi.YOUNG_COLLECTION_THRESHOLD, *before[1:])
+        assert asgi.YOUNG_COLLECTION_THRESHOLD >= 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+        root.handlers[:] = handlers
+        root.setLevel(level)
