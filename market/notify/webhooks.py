@@ -41,8 +41,8 @@ import hashlib
 import hmac
 import ipaddress
 import socket
-from datetime import datetime
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
 

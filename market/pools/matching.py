@@ -29,7 +29,9 @@ from typing import Final, Literal
 from market.money import format_cny
 from market.pools.statement_csv import StatementLine
 
-LineStatus = Literal["matched", "amount_mismatch", "reference_typo", "unknown", "manual"]
+LineStatus = Literal[
+    "matched", "amount_mismatch", "reference_typo", "unknown", "manual", "set_aside"
+]
 MAX_TYPO_DISTANCE: Final = 2
 
 

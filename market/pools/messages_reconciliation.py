@@ -42,6 +42,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "recon.col.payout": ("匹配的转账", "Matched transfer"),
     "recon.col.candidate": ("可能对应", "Likely transfer"),
     "recon.col.match": ("人工匹配", "Match by hand"),
+    "recon.col.aside_note": ("处理原因", "Why set aside"),
     "recon.col.statement": ("对账单", "Statement"),
     "recon.col.filename": ("文件名", "File"),
     "recon.col.imported_at": ("导入时间", "Imported"),
@@ -65,6 +66,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "recon.match.note": ("备注（可选）", "Note (optional)"),
     "recon.match.submit": ("匹配", "Match"),
     "recon.match.done": ("已人工匹配第 {line} 行。", "Line {line} was matched by hand."),
+    "recon.aside.note": (
+        "非应收回款的原因（如银行结息、其他款项、重复转账待退回）",
+        "Why it is no expected recovery (e.g. bank interest, another payment, "
+        "a duplicate to return)",
+    ),
+    "recon.aside.placeholder": ("另行处理原因（必填）", "Why set aside (required)"),
+    "recon.aside.submit": ("另行处理", "Set aside"),
+    "recon.aside.title": ("已另行处理的流水（{count} 笔）", "Lines set aside ({count})"),
+    "recon.aside.done": (
+        "第 {line} 行已另行处理，不计入回款；如确属回款，仍可在对账单中人工匹配。",
+        "Line {line} was set aside, not counted as a recovery; it can still be matched by hand.",
+    ),
     "recon.exports.title": ("导出对账表（CSV）", "Export statements (CSV)"),
     "recon.exports.help": (
         "应收、已到账和已撤销的回款，含转账编号、金额、案件、回款类型、日期及对账单行。"
@@ -79,8 +92,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "recon.exports.en": ("英文", "English"),
     "recon.statement.title": ("对账单 {id}", "Statement {id}"),
     "recon.statement.summary": (
-        "共 {lines} 行：自动匹配 {matched}，人工匹配 {manual}，待处理 {open}。",
-        "{lines} lines: {matched} matched automatically, {manual} by hand, {open} open.",
+        "共 {lines} 行：自动匹配 {matched}，人工匹配 {manual}，"
+        "另行处理 {set_aside}，待处理 {open}。",
+        "{lines} lines: {matched} matched automatically, {manual} by hand, {set_aside} set aside, "
+        "{open} open.",
     ),
     "recon.statement.skipped": (
         "{count} 行的流水号已在之前的对账单中导入，已跳过。",
@@ -94,6 +109,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "recon.line.amount_mismatch": ("金额不符", "Amount mismatch"),
     "recon.line.reference_typo": ("附言疑似有误", "Reference typo"),
     "recon.line.unknown": ("无法识别", "Unknown transfer"),
+    "recon.line.set_aside": ("另行处理", "Set aside"),
     # payout statuses
     "recon.payout.expected": ("待到账", "Expected"),
     "recon.payout.received": ("已到账", "Received"),

@@ -13,7 +13,10 @@ import) are written by market.pools.statement_export.
 
 Exceptions (everything but matched) wait for a person, who matches a line by hand to an
 expected payout of their own organisation with the same amount (status manual); that is
-audited and marks the payout received.
+audited and marks the payout received. A line that is no expected recovery at all (bank
+interest, a payment for something else, a duplicate to send back) is set aside with the
+reason (status set_aside), audited, settling nothing; it can still be matched by hand
+later, should it turn out to be a recovery after all.
 
 Idempotency: a file is imported once per organisation (`UNIQUE (org_id, sha256)`: the
 second upload is 409, naming the first statement); a transfer is recorded once per
@@ -29,7 +32,8 @@ Concurrency — only one of several racing writers settles a payout:
 * an import locks the payouts whose references its file mentions (FOR UPDATE, in id
   order) before classifying, and reads their status under that lock;
 * a manual match locks the statement line, then the payout (FOR UPDATE), and checks the
-  payout is still expected; mark_payout_received locks the payout again (same
+  payout is still expected; setting a line aside locks the line too, so a line is either
+  matched or set aside, once; mark_payout_received locks the payout again (same
   transaction) and refuses anything but expected;
 * the unique index `statement_lines_one_per_payout` makes it impossible for two lines to
   settle one payout even if a code path forgot a lock.
@@ -48,7 +52,7 @@ import hashlib
 import re
 import unicodedata
 from datetime import date, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import asyncpg
 import msgspec
@@ -81,6 +85,7 @@ from market.pools.statement_csv import (
 Q = Queries("reconciliation")
 
 OPEN_STATUSES: Final = ("amount_mismatch", "reference_typo", "unknown")
+MATCHABLE_STATUSES: Final = (*OPEN_STATUSES, "set_aside")  # a set-aside line may be a recovery
 IMPORT_LOCK: Final = 7_240_006  # first key of the two-key advisory lock (see locks.py)
 DEFAULT_FILENAME: Final = "statement.csv"
 MAX_MATCH_REFERENCE: Final = 100  # what a person types to name a payout
@@ -107,8 +112,9 @@ class LineOut(msgspec.Struct, frozen=True, kw_only=True):
     candidate_id: int | None
     candidate_reference: str | None
     candidate_amount_fen: int | None
-    matched_by: str | None  # a person's name for a manual match
+    matched_by: str | None  # a person's name for a manual match or a line set aside
     matched_at: datetime | None
+    note: str  # the person's words: why a line was set aside, or a manual match's note
 
 
 class SkippedLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,6 +131,7 @@ class StatementOut(msgspec.Struct, frozen=True, kw_only=True):
     lines_recorded: int  # without those already on an earlier statement
     matched: int
     manual: int
+    set_aside: int  # no expected recovery: set aside by a person, with the reason
     open: int  # amount mismatches, reference typos and unknowns waiting for a person
 
 
@@ -148,6 +155,13 @@ class MatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     payout_id: int | None = None
     reference: Annotated[str, Meta(max_length=MAX_MATCH_REFERENCE)] | None = None
     note: Annotated[str, Meta(max_length=MAX_NOTE)] = ""
+
+
+class SetAsideIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why a statement line is no expected recovery (bank interest, a payment for
+    something else, a duplicate sent back…)."""
+
+    note: Annotated[str, Meta(min_length=1, max_length=MAX_NOTE)]
 
 
 class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -191,6 +205,7 @@ def _line_out(r: asyncpg.Record) -> LineOut:
         candidate_amount_fen=r["candidate_amount_fen"],
         matched_by=r["matched_by_name"],
         matched_at=r["matched_at"],
+        note=r["note"],
     )
 
 
@@ -204,6 +219,7 @@ def _statement_out(r: asyncpg.Record) -> StatementOut:
         lines_recorded=r["lines"],
         matched=r["matched"],
         manual=r["manual"],
+        set_aside=r["set_aside"],
         open=r["open"],
     )
 
@@ -405,21 +421,9 @@ async def match_line(
     (see the module docstring)."""
     if not conn.is_in_transaction():
         raise RuntimeError("match_line runs inside one transaction")
-    texts = (("reference", reference or "", MAX_MATCH_REFERENCE), ("note", note, MAX_NOTE))
-    for name, text, most in texts:  # the API's schema checks the lengths; a form does not
-        if len(text) > most:
-            raise Invalid(f"the {name} has at most {most} characters", field=name)
-        if why := control_character(text):
-            raise Invalid(f"the {name} {why}", field=name)
-    line = await conn.fetchrow(Q.line_locked, line_id, org_id)
-    if line is None:
-        raise NotFound("no such statement line")
-    if line["status"] not in OPEN_STATUSES:
-        raise Conflict(
-            f"line {line['line_no']} of statement {line['statement_id']} is settled already "
-            f"({line['status']})",
-            code="settled_already",
-        )
+    _check_text("reference", reference or "", MAX_MATCH_REFERENCE)
+    _check_text("note", note, MAX_NOTE)
+    line = await _locked_line(conn, org_id, line_id, MATCHABLE_STATUSES)
     ref = normalise_reference(reference or "")
     if payout_id is not None and ref:
         raise Invalid(
@@ -449,7 +453,9 @@ async def match_line(
             code="amount_differs",
         )
     try:
-        settled = returned(await conn.fetchrow(Q.settle_line, line_id, payout["id"], user_id, at))
+        settled = returned(
+            await conn.fetchrow(Q.settle_line, line_id, payout["id"], user_id, at, note.strip())
+        )
     except asyncpg.UniqueViolationError:
         raise Conflict(
             f"transfer {payout['reference']} is settled by another line already",
@@ -457,29 +463,94 @@ async def match_line(
             code="not_expected",
         ) from None
     await services.mark_payout_received(conn, at=at, payout_id=payout["id"])
+    after = {
+        "status": "manual",
+        "payout_id": payout["id"],
+        "reference": payout["reference"],
+        "amount_fen": payout["amount_fen"],
+        "note": note.strip(),
+    }
+    return await _audited(conn, at, user_id, "statement_line.match", line, settled, after)
+
+
+async def set_aside_line(
+    conn: Conn, *, at: datetime, org_id: int, user_id: int, line_id: int, note: str
+) -> LineOut:
+    """A person takes an open line out of the exceptions as no expected recovery, saying
+    why; audited, no payout touched, no money moved. In the caller's transaction, under
+    the line's lock (as a manual match), so a line is matched or set aside, once."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("set_aside_line runs inside one transaction")
+    _check_text("note", note, MAX_NOTE)
+    if not note.strip():
+        raise Invalid(
+            "say why this line is no expected recovery (for example: bank interest, a payment "
+            "for something else, a duplicate sent back)",
+            field="note",
+        )
+    line = await _locked_line(conn, org_id, line_id, OPEN_STATUSES)
+    aside = returned(await conn.fetchrow(Q.set_aside_line, line_id, user_id, at, note.strip()))
+    after = {"status": "set_aside", "note": note.strip()}
+    return await _audited(conn, at, user_id, "statement_line.set_aside", line, aside, after)
+
+
+async def _audited(
+    conn: Conn,
+    at: datetime,
+    user_id: int,
+    action: str,
+    line: asyncpg.Record,
+    changed: asyncpg.Record,
+    after: dict[str, Any],
+) -> LineOut:
+    """Audit a person's change of a line (`line` as it was, `changed` as written) in the
+    organisation's chain; the line as the API shows it."""
+    org_id = line["org_id"]
     await audit.append(
         conn,
         at=at,
         chain_org_id=org_id,
         actor_user_id=user_id,
         actor_org_id=org_id,
-        action="statement_line.match",
+        action=action,
         object_kind="statement_line",
-        object_id=line_id,
+        object_id=line["id"],
         before={
             "status": line["status"],
             "reason": line["reason"],
             "candidate_id": line["candidate_id"],
         },
-        after={
-            "status": "manual",
-            "payout_id": payout["id"],
-            "reference": payout["reference"],
-            "amount_fen": payout["amount_fen"],
-            "note": note.strip(),
-        },
+        after=after,
     )
-    return _line_out(returned(await conn.fetchrow(Q.lines, org_id, None, False, 1, settled["id"])))
+    return _line_out(returned(await conn.fetchrow(Q.lines, org_id, None, None, 1, changed["id"])))
+
+
+def _check_text(name: str, text: str, most: int) -> None:
+    """The API's schema checks the lengths; a form does not."""
+    if len(text) > most:
+        raise Invalid(f"the {name} has at most {most} characters", field=name)
+    if why := control_character(text):
+        raise Invalid(f"the {name} {why}", field=name)
+
+
+async def _locked_line(
+    conn: Conn, org_id: int, line_id: int, allowed: tuple[str, ...]
+) -> asyncpg.Record:
+    """The organisation's line, locked; 409 unless its status is one of `allowed`."""
+    line = await conn.fetchrow(Q.line_locked, line_id, org_id)
+    if line is None:
+        raise NotFound("no such statement line")
+    if line["status"] not in allowed:
+        done = (
+            "set aside already"
+            if line["status"] == "set_aside"
+            else f"settled already ({line['status']})"
+        )
+        raise Conflict(
+            f"line {line['line_no']} of statement {line['statement_id']} is {done}",
+            code="settled_already",
+        )
+    return line
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -494,12 +565,24 @@ async def statement_detail(conn: Conn, org_id: int, statement_id: int) -> Statem
     row = await conn.fetchrow(Q.statements_of_org, org_id, statement_id, 1)
     if row is None:
         raise NotFound("no such statement")
-    lines = await conn.fetch(Q.lines, org_id, statement_id, False, MAX_LINES, None)
+    lines = await conn.fetch(Q.lines, org_id, statement_id, None, MAX_LINES, None)
     return StatementDetail(statement=_statement_out(row), lines=[_line_out(r) for r in lines])
 
 
 async def open_lines(conn: Conn, org_id: int, limit: int = 500) -> list[LineOut]:
-    return [_line_out(r) for r in await conn.fetch(Q.lines, org_id, None, True, limit, None)]
+    """The exceptions waiting for a person."""
+    return await _lines_in(conn, org_id, OPEN_STATUSES, limit)
+
+
+async def set_aside_lines(conn: Conn, org_id: int, limit: int = 500) -> list[LineOut]:
+    return await _lines_in(conn, org_id, ("set_aside",), limit)
+
+
+async def _lines_in(
+    conn: Conn, org_id: int, statuses: tuple[str, ...], limit: int
+) -> list[LineOut]:
+    rows = await conn.fetch(Q.lines, org_id, None, list(statuses), limit, None)
+    return [_line_out(r) for r in rows]
 
 
 async def org_payouts(

@@ -22,6 +22,7 @@ from market.pools.reconciliation import (
     LineOut,
     MatchIn,
     PayoutOut,
+    SetAsideIn,
     StatementDetail,
     StatementOut,
 )
@@ -106,9 +107,9 @@ class ReconciliationApi(Controller):
         line_id: FromPath[int],
         data: JSONBody[MatchIn],
     ) -> LineOut:
-        """Match an open line by hand to an expected payout of the organisation (by
-        `payout_id` or `reference`). Amounts must be equal (422); a payout received
-        already or a line settled already: 409. Audited."""
+        """Match an open (or set-aside) line by hand to an expected payout of the
+        organisation (by `payout_id` or `reference`). Amounts must be equal (422); a payout
+        received already or a line settled already: 409. Audited."""
         org = _org(caller, WRITE)
         async with pool.acquire() as conn, conn.transaction():
             return await recon.match_line(
@@ -119,6 +120,32 @@ class ReconciliationApi(Controller):
                 line_id=line_id,
                 payout_id=data.payout_id,
                 reference=data.reference,
+                note=data.note,
+            )
+
+    @post(
+        "/lines/{line_id:int}/set-aside", operation_id="set_aside_statement_line", status_code=200
+    )
+    async def set_aside(
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        clock: ClockDep,
+        line_id: FromPath[int],
+        data: JSONBody[SetAsideIn],
+    ) -> LineOut:
+        """Take an open line out of the exceptions as no expected recovery (bank interest,
+        a payment for something else, a duplicate sent back), saying why in `note`. No
+        payout is touched; the line can still be matched by hand later. A line matched or
+        set aside already: 409. Audited."""
+        org = _org(caller, WRITE)
+        async with pool.acquire() as conn, conn.transaction():
+            return await recon.set_aside_line(
+                conn,
+                at=clock.now(),
+                org_id=org,
+                user_id=caller.user_id,
+                line_id=line_id,
                 note=data.note,
             )
 

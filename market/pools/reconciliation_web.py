@@ -36,11 +36,13 @@ async def _index(
     rejected: list[RowError] | None = None,
     values: dict[str, str] | None = None,
     matched: int | None = None,
+    set_aside: int | None = None,
     status_code: int = 200,
 ) -> Template:
     async with pool.acquire() as conn:
         statements = await recon.list_statements(conn, me.org_id, limit=50)
         exceptions = await recon.open_lines(conn, me.org_id)
+        set_aside_lines = await recon.set_aside_lines(conn, me.org_id)
         expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
         cases = await recon.cases_with_payouts(conn, me.org_id)
         pools = await dashboard.pools_of(conn, me.org_id) if me.org_kind == "pool" else []
@@ -54,6 +56,7 @@ async def _index(
         status_code=status_code,
         statements=statements,
         exceptions=exceptions,
+        set_aside_lines=set_aside_lines,
         expected=expected,
         by_amount=by_amount,
         cases=cases,
@@ -62,6 +65,7 @@ async def _index(
         rejected=rejected or [],
         values=values or {},
         matched=matched,
+        set_aside=set_aside,
         max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
         max_reference=recon.MAX_MATCH_REFERENCE,
         max_note=recon.MAX_NOTE,
@@ -83,9 +87,10 @@ class ReconciliationPages(Controller):
         pool: PoolDep,
         viewer: ViewerDep,
         matched: FromQuery[int | None] = None,
+        set_aside: FromQuery[int | None] = None,
     ) -> Template:
         me = _reconciler(viewer)
-        return await _index(request, pool, me, matched=matched)
+        return await _index(request, pool, me, matched=matched, set_aside=set_aside)
 
     @post("/statements", operation_id="web_reconciliation_upload")
     async def upload(
@@ -178,6 +183,41 @@ class ReconciliationPages(Controller):
                 status_code=exc.status,
             )
         return Redirect(f"/reconciliation?matched={line.line_no}", status_code=303)
+
+    @post("/lines/{line_id:int}/set-aside", operation_id="web_reconciliation_set_aside")
+    async def set_aside(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        viewer: ViewerDep,
+        line_id: FromPath[int],
+    ) -> Template | Redirect:
+        me = _reconciler(viewer)
+        form = await request.form()
+        note = str(form.get("note") or "")
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                line = await recon.set_aside_line(
+                    conn,
+                    at=clock.now(),
+                    org_id=me.org_id,
+                    user_id=me.user_id,
+                    line_id=line_id,
+                    note=note,
+                )
+        except AppError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            return await _index(
+                request,
+                pool,
+                me,
+                errors={f"aside-{line_id}": exc.message},
+                values={f"aside-{line_id}": note},
+                status_code=exc.status,
+            )
+        return Redirect(f"/reconciliation?set_aside={line.line_no}", status_code=303)
 
     @get("/template.csv", operation_id="web_reconciliation_template")
     async def template(

@@ -75,7 +75,13 @@ SELECT * FROM statement_lines WHERE id = $1 AND org_id = $2 FOR UPDATE
 
 -- name: settle_line
 UPDATE statement_lines
-SET status = 'manual', payout_id = $2, matched_by = $3, matched_at = $4
+SET status = 'manual', payout_id = $2, matched_by = $3, matched_at = $4, note = $5
+WHERE id = $1
+RETURNING *
+
+-- name: set_aside_line
+UPDATE statement_lines
+SET status = 'set_aside', matched_by = $2, matched_at = $3, note = $4
 WHERE id = $1
 RETURNING *
 
@@ -84,6 +90,7 @@ SELECT s.id, s.filename, s.line_count, s.imported_at, u.display_name AS imported
        count(l.id)::int AS lines,
        count(l.id) FILTER (WHERE l.status = 'matched')::int AS matched,
        count(l.id) FILTER (WHERE l.status = 'manual')::int AS manual,
+       count(l.id) FILTER (WHERE l.status = 'set_aside')::int AS set_aside,
        count(l.id) FILTER (WHERE l.status IN ('amount_mismatch', 'reference_typo', 'unknown'))::int
            AS open
 FROM statements s
@@ -95,7 +102,7 @@ ORDER BY s.imported_at DESC, s.id DESC
 LIMIT $3
 
 -- name: lines
--- Lines of the org: of one statement ($2), the open ones ($3 true) or one line ($5).
+-- Lines of the org: of one statement ($2), of some statuses ($3) or one line ($5).
 SELECT l.*, p.reference AS payout_reference, c.reference AS candidate_reference,
        c.amount_fen AS candidate_amount_fen, c.status AS candidate_status,
        u.display_name AS matched_by_name
@@ -105,7 +112,7 @@ LEFT JOIN payouts c ON c.id = l.candidate_id
 LEFT JOIN users u ON u.id = l.matched_by
 WHERE l.org_id = $1
   AND ($2::bigint IS NULL OR l.statement_id = $2)
-  AND (NOT $3 OR l.status IN ('amount_mismatch', 'reference_typo', 'unknown'))
+  AND ($3::text[] IS NULL OR l.status = ANY ($3))
   AND ($5::bigint IS NULL OR l.id = $5)
 ORDER BY l.statement_id, l.line_no
 LIMIT $4
