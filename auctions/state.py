@@ -46,16 +46,34 @@ async def load_locked(conn: Conn, lot_id: int) -> tuple[Any, rules.AuctionState]
     row = await conn.fetchrow(Q.lot_for_state, lot_id)
     if row is None:
         return None
-    holders = {
-        r["id"]: r["preemptive_rank"]
-        for r in await conn.fetch(Q.round_holders, lot_id, row["round"])
+    return row, (await load_for(conn, [row]))[lot_id]
+
+
+async def load_for(conn: Conn, rows: list[Any]) -> dict[int, rules.AuctionState]:
+    """The states of lots whose rows (`lot_for_state`'s columns) the caller has locked:
+    three statements however many lots — a batch over lots new to this process's writer
+    (every lot after a restart) would otherwise read each lot's in three of its own."""
+    ids, rounds = [r["id"] for r in rows], [r["round"] for r in rows]
+    holders: dict[int, dict[int, int]] = {i: {} for i in ids}
+    for r in await conn.fetch(Q.round_holders, ids, rounds):
+        holders[r["lot_id"]][r["id"]] = r["preemptive_rank"]
+    proxies: dict[int, dict[int, rules.ProxyMax]] = {i: {} for i in ids}
+    for r in await conn.fetch(Q.round_proxies, ids, rounds):
+        proxies[r["lot_id"]][r["registration_id"]] = rules.ProxyMax(
+            max_fen=r["max_fen"], seq=r["seq"]
+        )
+    sealed: dict[int, list[rules.AcceptedBid]] = {i: [] for i in ids}
+    for r in await conn.fetch(Q.round_sealed_bids, ids, rounds):
+        sealed[r["lot_id"]].append(
+            rules.AcceptedBid(
+                seq=r["seq"],
+                registration_id=r["registration_id"],
+                amount_fen=r["amount_fen"],
+                kind=r["kind"],
+                at=r["at"],
+            )
+        )
+    return {
+        r["id"]: state_from_row(r, holders[r["id"]], proxies[r["id"]], sealed[r["id"]])
+        for r in rows
     }
-    proxies = {
-        r["registration_id"]: rules.ProxyMax(max_fen=r["max_fen"], seq=r["seq"])
-        for r in await conn.fetch(Q.round_proxies, lot_id, row["round"])
-    }
-    sealed = [
-        rules.AcceptedBid(**dict(r))
-        for r in await conn.fetch(Q.round_sealed_bids, lot_id, row["round"])
-    ]
-    return row, state_from_row(row, holders, proxies, sealed)

@@ -214,32 +214,50 @@ class LotWriter:
             if not p.future.done():
                 p.future.set_result(answer)
 
-    async def _state_for(
-        self, conn: Conn, at: datetime, locked: Any = None
-    ) -> tuple[Any, rules.AuctionState]:
-        row = locked or returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
-        if row["status"] == "announced" and row["bidding_starts_at"] <= at:
-            # The announced instant has come; the worker may not have run yet.
-            await lots.open_if_due(conn, at, self.policy, self.lot_id)
-            row = returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+    def _fresh(self, row: Any) -> bool:
+        """Whether the cached state is the one the lot's (locked) row shows."""
         cached = self.state
-        fresh = (
+        return (
             cached is not None
             and self.round == row["round"]
             and cached.seq == row["auction_seq"]
             and cached.ends_at == row["bidding_ends_at"]
             and cached.closed == (row["status"] not in ("announced", "bidding"))
         )
+
+    def must_load(self, row: Any, at: datetime) -> bool:
+        """Whether a batch must read this lot's state, given its locked row: the cache is
+        not what the row shows, and the row is final (a lot whose announced start has
+        come is opened first, in `_state_for`, and read then)."""
+        opening = row["status"] == "announced" and row["bidding_starts_at"] <= at
+        return not opening and not self._fresh(row)
+
+    async def _state_for(
+        self, conn: Conn, at: datetime, locked: Any = None, loaded: Any = None
+    ) -> tuple[Any, rules.AuctionState]:
+        """The lot's row and the state to decide on: the cached one when the row shows
+        it, else `loaded` (read with the batch's other lots, `state.load_for`) or read."""
+        row = locked or returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+        if row["status"] == "announced" and row["bidding_starts_at"] <= at:
+            # The announced instant has come; the worker may not have run yet.
+            await lots.open_if_due(conn, at, self.policy, self.lot_id)
+            row = returned(await conn.fetchrow(Q.lot_for_state, self.lot_id))
+            loaded = None
+        cached = self.state
+        fresh = self._fresh(row)
         self.cache_trusted = fresh or cached is None  # stale: someone else wrote
         if fresh:
             # Work on a copy: `provable_refusal` reads `self.state` while this batch is
             # applied, and it may show only committed prices (one O(bidders) copy a batch).
             assert cached is not None
             cached = rules.clone(cached)
+        elif loaded is not None:
+            cached = loaded
+            self.round = row["round"]
         else:
-            loaded = await state.load_locked(conn, self.lot_id)
-            assert loaded is not None
-            row, cached = loaded
+            read = await state.load_locked(conn, self.lot_id)
+            assert read is not None
+            row, cached = read
             self.round = row["round"]
         assert cached is not None
         if row["status"] not in ("announced", "bidding", "paused"):
@@ -289,6 +307,7 @@ class LotWriter:
         *,
         locked: Any = None,
         registrations: dict[int, Any] | None = None,
+        loaded: rules.AuctionState | None = None,
     ) -> Decided:
         """Decide this lot's batch in the caller's transaction and add its rows to
         `writes`; the caller flushes them, and calls `committed` only once that
@@ -301,7 +320,7 @@ class LotWriter:
             row: Any = {"status": "bidding", "round": self.round}
             st = rules.clone(self.state)  # the cache shows committed states only
         else:
-            row, st = await self._state_for(conn, at_commit, locked)
+            row, st = await self._state_for(conn, at_commit, locked, loaded)
         basis: Basis = (row["round"], row["status"], st.seq, st.ends_at)
         if registrations is None:
             unknown = list({p.registration_id for p in batch} - set(self.confirmed))
@@ -820,6 +839,10 @@ class Batcher:
             if unknown or new_lots:
                 for r in await conn.fetch(Q.batch_registrations_and_lots, unknown, new_lots):
                     by_lot.setdefault(r["lot_id"], {})[r["id"]] = r
+            # The states this process must read (lots new to it, or moved on by another
+            # process): all at once too.
+            stale = [row for i, row in locked.items() if groups[i][0].must_load(row, at)]
+            loaded = await state.load_for(conn, stale) if stale else {}
             writes = Writes()
             for lot_id in sorted(groups):
                 writer, batch = groups[lot_id]
@@ -831,6 +854,7 @@ class Batcher:
                     writes,
                     locked=locked.get(lot_id),
                     registrations=by_lot.get(lot_id, {}),
+                    loaded=loaded.get(lot_id),
                 )
             await writes.flush(conn, at, locked=True)
         return decided

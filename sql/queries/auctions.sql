@@ -6,20 +6,27 @@ SELECT id, status, round, auction_kind, terms, start_price_fen, increment_fen,
 FROM lots WHERE id = $1 FOR UPDATE
 
 -- name: round_holders
--- Registrations of pre-emptive right holders in this round: registration → rank.
-SELECT id, preemptive_rank FROM registrations
-WHERE lot_id = $1 AND round = $2 AND preemptive_rank IS NOT NULL
+-- Registrations of pre-emptive right holders in the lots' rounds ($1 lot ids, $2 their
+-- rounds): registration → rank.
+SELECT r.lot_id, r.id, r.preemptive_rank
+FROM registrations r JOIN unnest($1::bigint[], $2::int[]) AS l(id, round)
+  ON r.lot_id = l.id AND r.round = l.round
+WHERE r.preemptive_rank IS NOT NULL
 
 -- name: round_proxies
-SELECT p.registration_id, p.max_fen, p.seq FROM proxy_maxima p
+SELECT p.lot_id, p.registration_id, p.max_fen, p.seq
+FROM proxy_maxima p
 JOIN registrations r ON r.id = p.registration_id
-WHERE p.lot_id = $1 AND r.round = $2
+JOIN unnest($1::bigint[], $2::int[]) AS l(id, round) ON p.lot_id = l.id AND r.round = l.round
 
 -- name: round_sealed_bids
 -- A sealed round's standing bid of each registration: its latest.
-SELECT DISTINCT ON (registration_id) seq, registration_id, amount_fen, kind, at
-FROM bids WHERE lot_id = $1 AND round = $2 AND kind = 'sealed'
-ORDER BY registration_id, seq DESC
+SELECT DISTINCT ON (b.lot_id, b.registration_id)
+       b.lot_id, b.seq, b.registration_id, b.amount_fen, b.kind, b.at
+FROM bids b JOIN unnest($1::bigint[], $2::int[]) AS l(id, round)
+  ON b.lot_id = l.id AND b.round = l.round
+WHERE b.kind = 'sealed'
+ORDER BY b.lot_id, b.registration_id, b.seq DESC
 
 -- name: batch_registrations
 -- The registrations a batch speaks for: deposits are checked inside the batch's

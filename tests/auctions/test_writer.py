@@ -143,6 +143,37 @@ async def _place(
     )
 
 
+async def _copies(pool: asyncpg.Pool, lot: Any, n: int) -> list[Any]:
+    """The lot and `n` copies of it, each with copies of its confirmed registrations."""
+    async with pool.acquire() as conn:
+        copies = await conn.fetch(
+            """INSERT INTO lots (case_id, bank_org_id, reference, title, description, status,
+                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
+                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
+                   created_at, updated_at, published_at)
+               SELECT case_id, bank_org_id, reference || '-' || g, title, description, status,
+                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
+                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
+                   created_at, updated_at, published_at
+               FROM lots, generate_series(1, $2::int) g WHERE id = $1 RETURNING id, reference""",
+            lot.id,
+            n,
+        )
+        await conn.execute(
+            """INSERT INTO registrations (lot_id, round, buyer_org_id, user_id, bidder_code,
+                   deposit_fen, transfer_reference, deposit_status, confirmed_at, created_at)
+               SELECT l.id, 1, r.buyer_org_id, r.user_id, r.bidder_code, r.deposit_fen,
+                   r.transfer_reference || '-' || l.id, 'confirmed', r.confirmed_at, r.created_at
+               FROM registrations r, lots l WHERE r.lot_id = $1 AND l.id = ANY($2::bigint[])""",
+            lot.id,
+            [r["id"] for r in copies],
+        )
+    return [
+        lot,
+        *[msgspec.structs.replace(lot, id=r["id"], reference=r["reference"]) for r in copies],
+    ]
+
+
 async def _bid(
     pool: asyncpg.Pool,
     writers: Writers,
@@ -517,29 +548,7 @@ async def test_lots_waiting_together_are_shared_between_two_batches(
     """Commands for many lots that wait together go out as two batches over disjoint lots
     (two connections write at once); each lot's commands stay together and in order."""
     world = await _setup(pool, clock, settings)
-    lot = world["lot"]
-    async with pool.acquire() as conn:
-        copies = await conn.fetch(
-            """INSERT INTO lots (case_id, bank_org_id, reference, title, description, status,
-                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
-                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
-                   created_at, updated_at, published_at)
-               SELECT case_id, bank_org_id, reference || '-' || g, title, description, status,
-                   round, valuation_fen, start_price_fen, deposit_fen, increment_fen,
-                   first_start_fen, terms, announced_at, bidding_starts_at, bidding_ends_at,
-                   created_at, updated_at, published_at
-               FROM lots, generate_series(1, 5) g WHERE id = $1 RETURNING id, reference""",
-            lot.id,
-        )
-        await conn.execute(
-            """INSERT INTO registrations (lot_id, round, buyer_org_id, user_id, bidder_code,
-                   deposit_fen, transfer_reference, deposit_status, confirmed_at, created_at)
-               SELECT l.id, 1, r.buyer_org_id, r.user_id, r.bidder_code, r.deposit_fen,
-                   r.transfer_reference || '-' || l.id, 'confirmed', r.confirmed_at, r.created_at
-               FROM registrations r, lots l WHERE r.lot_id = $1 AND l.id = ANY($2::bigint[])""",
-            lot.id,
-            [r["id"] for r in copies],
-        )
+    targets = await _copies(pool, world["lot"], 5)
     writers = Writers(pool, clock, world["policy"])
     batches: list[dict[int, list[int]]] = []
     commit_all = writers.batcher._commit_all
@@ -553,10 +562,6 @@ async def test_lots_waiting_together_are_shared_between_two_batches(
     monkeypatch.setattr(writers.batcher, "_commit_all", recorded)
     (a, _, _), (b, _, _) = world["buyers"][5:7]
     # Every lot's state cached first (each lot's first batch opens its bidding).
-    targets = [
-        lot,
-        *[msgspec.structs.replace(lot, id=r["id"], reference=r["reference"]) for r in copies],
-    ]
     for target in targets:
         assert (await _bid(pool, writers, clock, target, a, START + INC))[0] == 201
     batches.clear()
@@ -574,3 +579,43 @@ async def test_lots_waiting_together_are_shared_between_two_batches(
     assert all(amounts == [START + 2 * INC, START + 3 * INC] for amounts in first.values())
     assert all(amounts == [START + 2 * INC, START + 3 * INC] for amounts in second.values())
     await writers.stop()
+
+
+async def test_a_batch_reads_the_states_of_lots_new_to_the_process_at_once(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart every lot is new to the writer: a batch over many of them reads
+    their states in three statements, not three (and a locking read) per lot, and each
+    lot gets its own: its price, and its proxies (a's maximum on the first lot answers
+    b's bid there, and only there)."""
+    monkeypatch.setattr("auctions.writer.FLIGHTS", 1)
+    world = await _setup(pool, clock, settings)
+    targets = await _copies(pool, world["lot"], 5)
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    before = Writers(pool, clock, world["policy"])  # the process before the restart
+    limiter = TokenBucket(100, 100)
+    proxy = ProxyBody(max_fen=START + 4 * INC)
+    assert (await _place(pool, before, limiter, clock.now(), targets[0], a, proxy))[0] == 201
+    for target in targets[1:]:
+        assert (await _bid(pool, before, clock, target, a, START + INC))[0] == 201
+    await before.stop()
+
+    queries: list[str] = []
+    async with pool.acquire() as conn:
+        conn.add_query_logger(lambda query: queries.append(query.query))
+        after = Writers(OneConnectionPool(conn), clock, world["policy"])  # type: ignore[arg-type]
+        placed = await asyncio.gather(
+            *(_bid(pool, after, clock, target, b, START + 2 * INC) for target in targets)
+        )
+        await after.stop()
+    batches = queries.count(Q.lock_lots)
+    assert batches < len(targets)  # lots waited together
+    assert Q.lot_for_state not in queries  # no lot read on its own
+    assert queries.count(Q.round_proxies) == batches
+    (status, first), *others = placed
+    # On the first lot a's proxy answers b's bid at once, one increment above it.
+    assert status == 201 and (first.price_fen, first.bid_count) == (START + 3 * INC, 3), first
+    assert first.leader_code == world["regs"][a].bidder_code
+    assert all(
+        (s, ans.price_fen, ans.bid_count) == (201, START + 2 * INC, 2) for s, ans in others
+    ), others
