@@ -655,8 +655,9 @@ class Batcher:
         self.in_flight: set[int] = set()
         self.flights: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()  # a command came, or a batch landed
-        # Batches decided from memory and committed; and those found stale, then locked.
-        self.from_memory_batches = self.from_memory_retries = 0
+        # Batches decided from memory and committed; and those found stale, then locked;
+        # locking batches read again for an Idempotency-Key answered meanwhile elsewhere.
+        self.from_memory_batches = self.from_memory_retries = self.key_races = 0
         self.task: asyncio.Task[None] | None = None
         self.announcements: asyncio.Queue[list[Announcement]] = asyncio.Queue(
             maxsize=ANNOUNCE_BACKLOG
@@ -816,6 +817,21 @@ class Batcher:
         return decided
 
     async def _commit_locked(
+        self, groups: dict[int, tuple[LotWriter, list[Pending]]]
+    ) -> dict[int, Decided]:
+        """The batch the locking way. Under the lots' row locks no lot can move on, so
+        save_batch fails such a batch (SerializationError, nothing written) only for an
+        Idempotency-Key another process answered between this batch's read of the keys
+        and its insert (one request sent to two processes at once, the other's batch
+        decided from memory and refusing, so writing and locking no lot row); read
+        again, the batch finds that answer and replays it — a race, not an error."""
+        try:
+            return await self._lock_and_commit(groups)
+        except asyncpg.SerializationError:
+            self.key_races += 1
+            return await self._lock_and_commit(groups)
+
+    async def _lock_and_commit(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
     ) -> dict[int, Decided]:
         at = self.clock.now()

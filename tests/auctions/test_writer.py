@@ -12,6 +12,7 @@ winner, the ledger balances and every deposit was settled exactly once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import time
@@ -363,6 +364,50 @@ async def test_retried_idempotency_key_makes_one_bid(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
     await writers.stop()
+
+
+class _KeyAnsweredMeanwhile:
+    """A connection on which the first read of stored Idempotency-Key answers misses
+    the one another process is storing: that process's commit lands between this
+    batch's read and its insert (the window is too short to hit on purpose)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn, self.missed = conn, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        if query == Q.stored_answers and not self.missed:
+            self.missed = True
+            return []
+        return await self._conn.fetch(query, *args)
+
+
+async def test_a_key_answered_by_another_process_meanwhile_is_replayed_quietly(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One request sent to two processes at once: the other stored its answer after this
+    batch read the keys. save_batch refuses to store a second answer (nothing written);
+    the batch reads again under its locks and replays the stored answer — one bid, the
+    same answer, and no error logged for a race that is no fault."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    org, _, _ = world["buyers"][5]
+    there = Writers(pool, clock, world["policy"])
+    stored = await _bid(pool, there, clock, lot, org, START + INC, key="sent-twice")
+    assert stored[0] == 201
+    async with pool.acquire() as conn:
+        racing = _KeyAnsweredMeanwhile(conn)
+        here = Writers(OneConnectionPool(racing), clock, world["policy"])  # type: ignore[arg-type]
+        with caplog.at_level(logging.WARNING):
+            again = await _bid(pool, here, clock, lot, org, START + INC, key="sent-twice")
+        await here.stop()
+    assert racing.missed and here.batcher.key_races == 1
+    assert again == stored
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await pool.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 1
+    await there.stop()
 
 
 async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
