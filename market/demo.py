@@ -10,8 +10,11 @@ what is missing, keyed by e-mail, so running it twice never duplicates).
 
 from __future__ import annotations
 
+import asyncpg
+
 from market import db
 from market.accounts import services as accounts
+from market.accounts.models import Viewer
 from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
 from market.lots.demo import seed_cases_and_lots
@@ -176,7 +179,11 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
         try:
             viewer = await accounts.load_viewer(pool, bank["user_id"])
             assert viewer is not None
-            await seed_cases_and_lots(pool, clock.now(), policy_for(settings), viewer)
+            buyer = await _demo_viewer(pool, "buyer@ipx.demo")
+            operator = await _demo_viewer(pool, "operator@ipx.demo")
+            await seed_cases_and_lots(
+                pool, clock.now(), policy_for(settings), viewer, buyer, operator
+            )
         finally:
             await pool.close()
     if bank is not None:
@@ -191,3 +198,8 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
                 f"{pools_demo.statement.resolve()}"
             )
     return logins
+
+
+async def _demo_viewer(pool: asyncpg.Pool, email: str) -> Viewer | None:
+    user_id = await pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+    return None if user_id is None else await accounts.load_viewer(pool, user_id)

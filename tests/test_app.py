@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 
@@ -73,10 +74,15 @@ async def test_healthz_names_redis_when_down(client: AsyncTestClient[Any]) -> No
     assert body["postgres"] == "ok" and body["redis"].startswith("down")
 
 
-def test_the_web_process_collects_young_objects_rarely() -> None:
+def test_the_web_process_collects_young_objects_rarely(
+    test_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The requests in flight must not trigger collections (market/asgi.py)."""
     from market import asgi
 
+    # As `market serve` gives them to the server process (no embedded services here).
+    monkeypatch.setenv("DATABASE_URL", test_urls[0])
+    monkeypatch.setenv("REDIS_URL", test_urls[1])
     before = gc.get_threshold()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

@@ -10,11 +10,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import asyncpg
+import msgspec
 
+from auctions.bidding import BidBody, TokenBucket, place
+from auctions.closing import close_lot, record_payment
+from auctions.deposits import confirm_deposit
+from auctions.registration import register
+from auctions.writer import Writers
 from market.accounts.models import Viewer
 from market.cases import services as cases
 from market.cases.checklist import required_items
 from market.cases.models import AppraisalIn, InternalIn, OpenCase, Scores
+from market.clock import FrozenClock
 from market.lots import services as lots
 from market.lots.models import (
     FixedPriceInput,
@@ -55,9 +62,15 @@ def _terms(start_fen: int, starts: datetime, hours: int = 48) -> TermsInput:
 
 
 async def seed_cases_and_lots(
-    pool: asyncpg.Pool, now: datetime, policy: TermsPolicy, bank: Viewer
+    pool: asyncpg.Pool,
+    now: datetime,
+    policy: TermsPolicy,
+    bank: Viewer,
+    buyer: Viewer | None = None,
+    operator: Viewer | None = None,
 ) -> list[str]:
-    """Open cases on the bank's defaulted loans and take one lot into each state."""
+    """Open cases on the bank's defaulted loans and take one lot into each state. With a
+    buyer and an operator, the sold lot is sold the way a real one is (`_sell`)."""
     made: list[str] = []
     loans = await cases.defaulted_loans(pool, bank.org_id)
     ann = policy.announcement_period
@@ -180,6 +193,9 @@ async def seed_cases_and_lots(
             )
             continue
         ends = opens + timedelta(hours=48)
+        if state == "sold" and buyer is not None and operator is not None:
+            await _sell(pool, policy, lot.reference, opens, ends, buyer, operator)
+            continue
         async with pool.acquire() as conn, conn.transaction():
             await lots.close_round(conn, ends, policy, lot.id, sold=state == "sold")
         if state in ("failed", "sold"):
@@ -212,3 +228,66 @@ async def seed_cases_and_lots(
         async with pool.acquire() as conn, conn.transaction():
             await lots.close_round(conn, sale_from + timedelta(days=20), policy, lot.id, sold=False)
     return made
+
+
+async def _sell(
+    pool: asyncpg.Pool,
+    policy: TermsPolicy,
+    reference: str,
+    opens: datetime,
+    ends: datetime,
+    buyer: Viewer,
+    operator: Viewer,
+) -> None:
+    """The buyer registers while the lot is announced and transfers its deposit, which the
+    operator confirms; it bids the starting price an hour into the round; the round closes
+    on time with it as the winner (its deposit applied to the price); it pays the balance
+    three days later. Its history, ledger and notifications are then a real sale's."""
+    registration, _ = await register(
+        pool,
+        opens - timedelta(days=3),
+        org_id=buyer.org_id,
+        user_id=buyer.user_id,
+        reference=reference,
+    )
+    await confirm_deposit(
+        pool,
+        opens - timedelta(days=2),
+        operator_user_id=operator.user_id,
+        operator_org_id=operator.org_id,
+        transfer_reference=registration.transfer_reference,
+        amount_fen=registration.deposit_fen,
+    )
+    bid_at = opens + timedelta(hours=1)
+    writers = Writers(pool, FrozenClock(bid_at), policy, direct=True)
+    body = BidBody(
+        amount_fen=await pool.fetchval(
+            "SELECT start_price_fen FROM lots WHERE reference = $1", reference
+        )
+    )
+    status, answer = await place(
+        pool=pool,
+        writers=writers,
+        limiter=TokenBucket(1, 1),
+        at=bid_at,
+        org_id=buyer.org_id,
+        reference=reference,
+        body=body,
+        raw=msgspec.json.encode(body),
+        idempotency_key=None,
+    )
+    await writers.stop()
+    if status != 201:
+        raise RuntimeError(f"the demo bid on {reference} was refused: {answer.code}")
+    async with pool.acquire() as conn, conn.transaction():
+        closed = await close_lot(conn, ends, policy, registration.lot_id)
+    if closed is None or closed.sale is None:
+        raise RuntimeError(f"the demo lot {reference} did not close as sold")
+    await record_payment(
+        pool,
+        ends + timedelta(days=3),
+        actor_user_id=operator.user_id,
+        actor_org_id=operator.org_id,
+        payment_reference=closed.sale.payment_reference,
+        amount_fen=closed.sale.balance_due_fen,
+    )

@@ -82,7 +82,9 @@ async def test_seed_demo_pools(
     assert {r["status"] for r in claims} == {"paid", "rejected", "filed", "parked"}
     assert by[("SZ-RCF", "paid")] == 200_000_000  # the CNY 2 m cap
     assert by[("ZS-RCF", "paid")] == 309_425_400  # 54 % of CNY 5,730,100
-    assert by[("SH-QBC", "paid")] == 65_670_000  # 25 % (version 1) of CNY 2,626,800
+    # 25 % (version 1) of CNY 1,596,620: CNY 2,626,800 less the demo's sold lot on that
+    # case (CNY 1,084,400, its CNY 54,220 commission deducted), routed as an auction receipt
+    assert by[("SH-QBC", "paid")] == 39_915_500
     assert by[("SH-BZJ", "parked")] == 673_600_000  # 80 % of CNY 8,420,000
     assert by[("DG-RCF", "filed")] == 28_000_000  # 4 % of CNY 7 m enrolled
     assert ("DG-RCF", "rejected") in by
