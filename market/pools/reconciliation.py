@@ -51,7 +51,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Final, Literal
 
 import asyncpg
@@ -59,6 +59,7 @@ import msgspec
 from msgspec import Meta
 
 from market import audit
+from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.collateral.csv_import import check_upload, clean_filename
 from market.collateral.locks import xact_lock
@@ -589,7 +590,9 @@ async def org_payouts(
     conn: Conn, org_id: int, status: str | None = None, limit: int = 1000
 ) -> list[PayoutOut]:
     """The organisation's own payouts (a pool's pools', a bank's), oldest first."""
-    rows = await conn.fetch(Q.payout_rows, org_id, None, False, None, status, False, limit)
+    rows = await conn.fetch(
+        Q.payout_rows, org_id, None, False, None, status, False, limit, None, None
+    )
     return [_payout_out(r) for r in rows]
 
 
@@ -600,29 +603,93 @@ async def cases_with_payouts(conn: Conn, org_id: int, limit: int = 200) -> list[
 EXPORT_LIMIT: Final = 100_000
 
 
-async def pool_statement(conn: Conn, org_id: int, pool_id: int) -> tuple[str, list[PayoutOut]]:
-    """(pool code, every payout to the pool) for its manager (another's pool: 404)."""
+class Period(msgspec.Struct, frozen=True, kw_only=True):
+    """Calendar days in China, both ends included; an open end is None. A statement of a
+    period lists the payouts expected or received in it."""
+
+    since: date | None = None
+    until: date | None = None
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """[from, to) as instants: midnight in China of `since`, of the day after `until`."""
+        lo = datetime.combine(self.since, time(), CHINA) if self.since else None
+        hi = datetime.combine(self.until + timedelta(days=1), time(), CHINA) if self.until else None
+        return lo, hi
+
+    def filename_part(self) -> str:
+        if self.since is None and self.until is None:
+            return ""
+        return f"-{self.since or 'start'}-to-{self.until or 'now'}"
+
+    def query(self) -> str:
+        """The period as export links carry it ('' for all time)."""
+        parts = [f"since={self.since}"] if self.since else []
+        return "&".join(parts + ([f"until={self.until}"] if self.until else []))
+
+
+def period(since: date | str | None, until: date | str | None) -> Period:
+    """A period from the API's dates or a form's text (YYYY-MM-DD, blank for open)."""
+    first, last = _day("since", since), _day("until", until)
+    if first and last and first > last:
+        raise Invalid(f"the period ends ({last}) before it starts ({first})", field="until")
+    return Period(since=first, until=last)
+
+
+def _day(name: str, value: date | str | None) -> date | None:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(
+            f"{name}: a date as YYYY-MM-DD, e.g. 2026-01-31; got {text!r}", field=name
+        ) from None
+
+
+ALL_TIME: Final = Period()
+
+
+async def pool_statement(
+    conn: Conn, org_id: int, pool_id: int, within: Period = ALL_TIME
+) -> tuple[str, list[PayoutOut]]:
+    """(pool code, every payout to the pool in the period) for its manager (another's
+    pool: 404)."""
     found = await services.own_pool(conn, org_id, pool_id)
-    rows = await conn.fetch(Q.payout_rows, org_id, pool_id, False, None, None, True, EXPORT_LIMIT)
+    rows = await conn.fetch(
+        Q.payout_rows, org_id, pool_id, False, None, None, True, EXPORT_LIMIT, *within.bounds()
+    )
     return found["code"], [_payout_out(r) for r in rows]
 
 
-async def bank_statement(conn: Conn, org_id: int, org_kind: str) -> list[PayoutOut]:
-    """Every payout to the bank (costs repaid, its part of each recovery)."""
+async def bank_statement(
+    conn: Conn, org_id: int, org_kind: str, within: Period = ALL_TIME
+) -> list[PayoutOut]:
+    """Every payout to the bank in the period (costs repaid, its part of each recovery)."""
     if org_kind != "bank":
         raise Forbidden("a bank's statement is for banks; a pool exports per pool")
-    rows = await conn.fetch(Q.payout_rows, org_id, None, True, None, None, True, EXPORT_LIMIT)
+    rows = await conn.fetch(
+        Q.payout_rows, org_id, None, True, None, None, True, EXPORT_LIMIT, *within.bounds()
+    )
     return [_payout_out(r) for r in rows]
 
 
-async def case_statement(conn: Conn, org_id: int, case_id: int) -> tuple[str, list[PayoutOut]]:
-    """The payouts of one case: all of them for the bank owning the case (its waterfall);
-    only its own for anyone else, and 404 if it has none there."""
+async def case_statement(
+    conn: Conn, org_id: int, case_id: int, within: Period = ALL_TIME
+) -> tuple[str, list[PayoutOut]]:
+    """The payouts of one case in the period: all of them for the bank owning the case
+    (its waterfall); only its own for anyone else, and 404 if it has none there at all."""
     case = await conn.fetchrow(Q.case_owner, case_id)
     if case is None:
         raise NotFound("no such case")
     owner = case["bank_org_id"] == org_id
-    rows = await conn.fetch(Q.payout_rows, org_id, None, False, case_id, None, owner, EXPORT_LIMIT)
-    if not owner and not rows:
+    if not owner and not await conn.fetch(
+        Q.payout_rows, org_id, None, False, case_id, None, False, 1, None, None
+    ):
         raise NotFound("no such case")
+    rows = await conn.fetch(
+        Q.payout_rows, org_id, None, False, case_id, None, owner, EXPORT_LIMIT, *within.bounds()
+    )
     return case["reference"], [_payout_out(r) for r in rows]

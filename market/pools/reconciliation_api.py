@@ -5,6 +5,7 @@ Scopes: `pools:write` to import and match, `pools:read` to read and export."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -168,24 +169,37 @@ class ReconciliationApi(Controller):
         pool: PoolDep,
         pool_id: FromPath[int],
         lang: FromQuery[Literal["zh", "en"]] = "zh",
+        since: FromQuery[date | None] = None,
+        until: FromQuery[date | None] = None,
     ) -> Response[bytes]:
-        """CSV statement of every payout to one of the manager's pools (UTF-8 with BOM)."""
+        """CSV statement of the payouts to one of the manager's pools (UTF-8 with BOM):
+        all of them, or those expected or received from `since` to `until` (days in
+        China, both included)."""
         org = _org(caller, READ)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            code, rows = await recon.pool_statement(conn, org, pool_id)
+            code, rows = await recon.pool_statement(conn, org, pool_id, within)
         body = statement_export.export_csv(rows, lang)
-        return statement_export.csv_response(body, f"statement-pool-{code}.csv")
+        name = f"statement-pool-{code}{within.filename_part()}.csv"
+        return statement_export.csv_response(body, name)
 
     @get("/exports/bank", operation_id="export_bank_statement")
     async def export_bank(
-        self, caller: CallerDep, pool: PoolDep, lang: FromQuery[Literal["zh", "en"]] = "zh"
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        lang: FromQuery[Literal["zh", "en"]] = "zh",
+        since: FromQuery[date | None] = None,
+        until: FromQuery[date | None] = None,
     ) -> Response[bytes]:
-        """CSV statement of every payout to the bank (UTF-8 with BOM)."""
+        """CSV statement of the payouts to the bank (UTF-8 with BOM), all or of a period
+        as for a pool."""
         org = _org(caller, READ)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            rows = await recon.bank_statement(conn, org, caller.org_kind)
+            rows = await recon.bank_statement(conn, org, caller.org_kind, within)
         body = statement_export.export_csv(rows, lang)
-        return statement_export.csv_response(body, "statement-bank.csv")
+        return statement_export.csv_response(body, f"statement-bank{within.filename_part()}.csv")
 
     @get("/exports/cases/{case_id:int}", operation_id="export_case_statement")
     async def export_case(
@@ -194,11 +208,15 @@ class ReconciliationApi(Controller):
         pool: PoolDep,
         case_id: FromPath[int],
         lang: FromQuery[Literal["zh", "en"]] = "zh",
+        since: FromQuery[date | None] = None,
+        until: FromQuery[date | None] = None,
     ) -> Response[bytes]:
         """CSV statement of a case's payouts: all of them for the bank owning the case,
-        one's own for a pool (none there: 404)."""
+        one's own for a pool (none there: 404); all or of a period as for a pool."""
         org = _org(caller, READ)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            reference, rows = await recon.case_statement(conn, org, case_id)
+            reference, rows = await recon.case_statement(conn, org, case_id, within)
         body = statement_export.export_csv(rows, lang)
-        return statement_export.csv_response(body, f"statement-case-{reference}.csv")
+        name = f"statement-case-{reference}{within.filename_part()}.csv"
+        return statement_export.csv_response(body, name)

@@ -37,6 +37,7 @@ async def _index(
     values: dict[str, str] | None = None,
     matched: int | None = None,
     set_aside: int | None = None,
+    within: recon.Period = recon.ALL_TIME,
     status_code: int = 200,
 ) -> Template:
     async with pool.acquire() as conn:
@@ -66,6 +67,7 @@ async def _index(
         values=values or {},
         matched=matched,
         set_aside=set_aside,
+        within=within,
         max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
         max_reference=recon.MAX_MATCH_REFERENCE,
         max_note=recon.MAX_NOTE,
@@ -88,9 +90,23 @@ class ReconciliationPages(Controller):
         viewer: ViewerDep,
         matched: FromQuery[int | None] = None,
         set_aside: FromQuery[int | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
     ) -> Template:
+        """The page; `since`/`until` (the exports' period form) go into its export links."""
         me = _reconciler(viewer)
-        return await _index(request, pool, me, matched=matched, set_aside=set_aside)
+        try:
+            within = recon.period(since, until)
+        except AppError as exc:
+            return await _index(
+                request,
+                pool,
+                me,
+                errors={exc.field or "period": exc.message},
+                values={"since": since or "", "until": until or ""},
+                status_code=exc.status,
+            )
+        return await _index(request, pool, me, matched=matched, set_aside=set_aside, within=within)
 
     @post("/statements", operation_id="web_reconciliation_upload")
     async def upload(
@@ -239,13 +255,18 @@ class ReconciliationPages(Controller):
         viewer: ViewerDep,
         pool_id: FromPath[int],
         lang: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        """Every payout to one of the manager's pools (another's pool: 404)."""
+        """The payouts to one of the manager's pools, all or of a period (another's
+        pool: 404)."""
         me = _reconciler(viewer)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            code, rows = await recon.pool_statement(conn, me.org_id, pool_id)
+            code, rows = await recon.pool_statement(conn, me.org_id, pool_id, within)
         body = statement_export.export_csv(rows, _lang(request, me, lang))
-        return statement_export.csv_response(body, f"statement-pool-{code}.csv")
+        name = f"statement-pool-{code}{within.filename_part()}.csv"
+        return statement_export.csv_response(body, name)
 
     @get("/exports/bank", operation_id="web_reconciliation_export_bank")
     async def export_bank(
@@ -254,13 +275,15 @@ class ReconciliationPages(Controller):
         pool: PoolDep,
         viewer: ViewerDep,
         lang: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         me = _reconciler(viewer)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            rows = await recon.bank_statement(conn, me.org_id, me.org_kind)
-        return statement_export.csv_response(
-            statement_export.export_csv(rows, _lang(request, me, lang)), "statement-bank.csv"
-        )
+            rows = await recon.bank_statement(conn, me.org_id, me.org_kind, within)
+        body = statement_export.export_csv(rows, _lang(request, me, lang))
+        return statement_export.csv_response(body, f"statement-bank{within.filename_part()}.csv")
 
     @get("/exports/case/{case_id:int}", operation_id="web_reconciliation_export_case")
     async def export_case(
@@ -270,9 +293,13 @@ class ReconciliationPages(Controller):
         viewer: ViewerDep,
         case_id: FromPath[int],
         lang: FromQuery[str | None] = None,
+        since: FromQuery[str | None] = None,
+        until: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         me = _reconciler(viewer)
+        within = recon.period(since, until)
         async with pool.acquire() as conn:
-            reference, rows = await recon.case_statement(conn, me.org_id, case_id)
+            reference, rows = await recon.case_statement(conn, me.org_id, case_id, within)
         body = statement_export.export_csv(rows, _lang(request, me, lang))
-        return statement_export.csv_response(body, f"statement-case-{reference}.csv")
+        name = f"statement-case-{reference}{within.filename_part()}.csv"
+        return statement_export.csv_response(body, name)

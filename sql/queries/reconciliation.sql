@@ -120,7 +120,8 @@ LIMIT $4
 -- name: payout_rows
 -- Payouts with what a statement of them shows. $1: the viewing organisation (its own
 -- statement line is shown); $2 pool id / $3 bank scope / $4 case id / $5 status filter;
--- $6: the viewer owns the case ($4), so sees every payout of it.
+-- $6: the viewer owns the case ($4), so sees every payout of it; $8/$9 a period
+-- [from, to): payouts expected or received in it (NULL: open-ended).
 SELECT p.id, p.reference, p.amount_fen, p.status, p.payee_kind, p.party, p.pool_id,
        p.created_at, p.received_at, p.case_id,
        cs.reference AS case_reference, r.kind AS receipt_kind,
@@ -140,6 +141,9 @@ WHERE ($2::bigint IS NULL OR (p.pool_id = $2 AND p.payee_kind = 'pool'))
   AND ($6 OR (p.payee_org_id = $1 AND p.payee_kind <> 'pledgor'
               AND (p.payee_kind <> 'pool'
                    OR p.pool_id IN (SELECT id FROM pools WHERE org_id = $1))))
+  AND (($8::timestamptz IS NULL AND $9::timestamptz IS NULL)
+       OR (p.created_at >= coalesce($8, '-infinity') AND p.created_at < coalesce($9, 'infinity'))
+       OR (p.received_at >= coalesce($8, '-infinity') AND p.received_at < coalesce($9, 'infinity')))
 ORDER BY p.created_at, p.id
 LIMIT $7
 

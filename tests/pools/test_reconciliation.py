@@ -930,6 +930,64 @@ async def upload(client: Client, data: bytes, name: str = "对账单.csv") -> An
     )
 
 
+async def test_an_export_of_a_period_lists_what_was_expected_or_received_in_it(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """January's recoveries a and b, February's c; a is received on 2026-02-03. January's
+    statement lists a and b, February's a and c (a arrived then); days are China's."""
+    s = await scene(pool, clock, receipts=(20_000_000, 10_000_000))
+    a, b = s.pool_payouts
+    feb = clock.now() + timedelta(days=30)  # 2026-02-04 in China
+    await receive(pool, feb, s.loan.case_id, 8_000_000)
+    c = await pool.fetchrow(
+        "SELECT * FROM payouts WHERE payee_kind = 'pool' AND created_at = $1", feb
+    )
+    later = FrozenClock(clock.now() + timedelta(days=29))  # 2026-02-03
+    await do_import(
+        pool,
+        later,
+        s.pool_org.org_id,
+        s.pool_org.user_id,
+        statement_csv(("2026-02-03", yuan(a["amount_fen"]), a["reference"], "交易所", "T1")),
+    )
+    headers = await api_headers(pool, clock, s.pool_org.user_id)
+    url = f"/api/v1/reconciliation/exports/pools/{s.pool_org.pool_id}"
+
+    async def listed(query: str) -> list[str]:
+        r = await client.get(f"{url}?{query}", headers=headers)
+        assert r.status_code == 200, r.text
+        return [row[0] for row in read_export(r.content)[1:]]
+
+    assert await listed("") == [a["reference"], b["reference"], c["reference"]]
+    assert await listed("since=2026-01-01&until=2026-01-31") == [a["reference"], b["reference"]]
+    assert await listed("since=2026-02-01&until=2026-02-28") == [a["reference"], c["reference"]]
+    assert await listed("since=2026-02-04") == [c["reference"]]  # a arrived the day before
+    r = await client.get(f"{url}?since=2026-02-01&until=2026-02-28", headers=headers)
+    assert "statement-pool-" in r.headers["content-disposition"]
+    assert "-2026-02-01-to-2026-02-28.csv" in r.headers["content-disposition"]
+    # A period that ends before it starts (422), or no date at all (400): the field named.
+    r = await client.get(f"{url}?since=2026-02-01&until=2026-01-31", headers=headers)
+    assert r.status_code == 422 and r.json()["field"] == "until", r.text
+    assert "ends (2026-01-31) before it starts (2026-02-01)" in r.json()["message"]
+    r = await client.get(f"{url}?since=31.01.2026", headers=headers)
+    assert r.status_code == 400 and "since" in r.text, r.text
+
+    # The page: the period form puts the period into every export link.
+    assert (await sign_in(client, s.pool_org.email)).status_code in (302, 303)
+    page = await client.get("/reconciliation?since=2026-02-01&until=2026-02-28")
+    assert page.status_code == 200
+    link = f"/reconciliation/exports/pool/{s.pool_org.pool_id}?lang=zh&amp;since=2026-02-01&amp;until=2026-02-28"
+    assert link in page.text and "2026-02-01 至 2026-02-28" in page.text
+    r = await client.get(
+        f"/reconciliation/exports/pool/{s.pool_org.pool_id}?lang=zh&since=2026-02-01&until=2026-02-28"
+    )
+    assert [row[0] for row in read_export(r.content)[1:]] == [a["reference"], c["reference"]]
+    bad = await client.get("/reconciliation?since=2026-03-01&until=2026-02-01")
+    assert bad.status_code == 422 and 'data-testid="period-error"' in bad.text
+    bad = await client.get("/reconciliation?since=yesterday")
+    assert bad.status_code == 422 and "since: a date as YYYY-MM-DD" in bad.text
+
+
 async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
     client: Client, pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
