@@ -11,9 +11,9 @@ from litestar.params import FromPath, JSONBody
 from msgspec import Meta
 
 from auctions import deposits, registration
-from auctions.registration import Registration
+from auctions.registration import RegistrationOut, with_pay_to
 from market.accounts.services import require_scope
-from market.deps import CallerDep, ClockDep, PoolDep
+from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep
 from market.errors import Forbidden
 
 
@@ -30,30 +30,43 @@ class RegistrationApi(Controller):
 
     @post("/lots/{reference:str}/registrations", operation_id="register_for_lot")
     async def register(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, reference: FromPath[str]
-    ) -> Response[Registration]:
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        reference: FromPath[str],
+    ) -> Response[RegistrationOut]:
         """Register the caller's organisation for the lot's current round: 201 with the new
-        registration (bidder code, deposit and its transfer reference), 200 with the
-        existing one if it registered already."""
+        registration (bidder code, deposit, its transfer reference and the account to pay
+        it to), 200 with the existing one if it registered already."""
         require_scope(caller, "bids:write")
         reg, created = await registration.register(
             pool, clock.now(), org_id=caller.org_id, user_id=caller.user_id, reference=reference
         )
-        return Response(reg, status_code=201 if created else 200)
+        return Response(with_pay_to(reg, settings), status_code=201 if created else 200)
 
     @get("/registrations", operation_id="list_registrations")
-    async def list_own(self, caller: CallerDep, pool: PoolDep) -> list[Registration]:
+    async def list_own(
+        self, caller: CallerDep, pool: PoolDep, settings: SettingsDep
+    ) -> list[RegistrationOut]:
         """The caller's organisation's registrations, newest first."""
         require_scope(caller, "bids:write")
-        return await registration.list_registrations(pool, caller.org_id)
+        regs = await registration.list_registrations(pool, caller.org_id)
+        return [with_pay_to(reg, settings) for reg in regs]
 
     @get("/registrations/{registration_id:int}", operation_id="get_registration")
     async def get(
-        self, caller: CallerDep, pool: PoolDep, registration_id: FromPath[int]
-    ) -> Registration:
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        settings: SettingsDep,
+        registration_id: FromPath[int],
+    ) -> RegistrationOut:
         """One of the caller's organisation's registrations (another's: 404)."""
         require_scope(caller, "bids:write")
-        return await registration.get_registration(pool, caller.org_id, registration_id)
+        reg = await registration.get_registration(pool, caller.org_id, registration_id)
+        return with_pay_to(reg, settings)
 
     @post("/operator/deposits/confirm", operation_id="confirm_deposit", status_code=200)
     async def confirm(

@@ -34,6 +34,7 @@ import msgspec
 from market import audit
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, NotFound
+from market.settings import Settings
 
 Q = Queries("registration")
 
@@ -57,20 +58,19 @@ _MAX_ID: Final = 2**63 - 1  # bigint
 
 
 class PayTo(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a deposit is transferred to."""
+    """Where a deposit is transferred to: the exchange's deposit account (settings)."""
 
     account_name: str
     bank: str
     account_number: str
 
 
-# The exchange's deposit account (收款账户). A setting-like constant: the figures below are
-# placeholders for the real account the exchange opens with its bank.
-EXCHANGE_DEPOSIT_ACCOUNT: Final = PayTo(
-    account_name="成都知识产权交易中心保证金专户",
-    bank="中国银行股份有限公司成都高新技术产业开发区支行",
-    account_number="1234 5678 9012 3456 789",
-)
+def deposit_account(settings: Settings) -> PayTo:
+    return PayTo(
+        account_name=settings.deposit_account_name,
+        bank=settings.deposit_bank,
+        account_number=settings.deposit_account_number,
+    )
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +89,16 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     confirmed_at: datetime | None
     settled_at: datetime | None
     created_at: datetime
-    pay_to: PayTo = EXCHANGE_DEPOSIT_ACCOUNT
+
+
+class RegistrationOut(Registration, frozen=True, kw_only=True):
+    """A registration as the API answers it: with the account its deposit goes to."""
+
+    pay_to: PayTo
+
+
+def with_pay_to(registration: Registration, settings: Settings) -> RegistrationOut:
+    return RegistrationOut(**msgspec.structs.asdict(registration), pay_to=deposit_account(settings))
 
 
 def draw(length: int) -> str:
@@ -323,7 +332,7 @@ class MyAuction(msgspec.Struct, frozen=True, kw_only=True):
         return self.sale is not None and self.sale.status == "awaiting_payment"
 
 
-_REGISTRATION_FIELDS: Final = frozenset(Registration.__struct_fields__) - {"pay_to"}
+_REGISTRATION_FIELDS: Final = frozenset(Registration.__struct_fields__)
 
 
 async def my_auctions(

@@ -59,6 +59,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # POST into its own network (SSRF). Development, tests and drills, whose receivers
     # listen on 127.0.0.1, turn this on.
     webhook_private_hosts: bool = False
+    # The exchange's deposit account (保证金专户, issue 4 item 1): every registrant is told
+    # to transfer its deposit here, with its own reference. The defaults are the demo's
+    # placeholders; an exchange sets its real account before going live.
+    deposit_account_name: str = "成都知识产权交易中心保证金专户"
+    deposit_bank: str = "中国银行股份有限公司成都高新技术产业开发区支行"
+    deposit_account_number: str = "1234 5678 9012 3456 789"
 
     @property
     def secure_cookies(self) -> bool:
@@ -105,6 +111,9 @@ _ENV = {
     "bid_burst": "MARKET_BID_BURST",
     "bid_path": "MARKET_BID_PATH",
     "webhook_private_hosts": "MARKET_WEBHOOK_PRIVATE_HOSTS",
+    "deposit_account_name": "MARKET_DEPOSIT_ACCOUNT_NAME",
+    "deposit_bank": "MARKET_DEPOSIT_BANK",
+    "deposit_account_number": "MARKET_DEPOSIT_ACCOUNT_NUMBER",
 }
 
 

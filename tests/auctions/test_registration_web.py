@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import jinja2
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -134,7 +135,7 @@ async def test_register_over_the_api(
     body = r.json()
     assert body["deposit_status"] == "awaiting" and body["deposit_fen"] == DEPOSIT
     assert body["transfer_reference"].startswith("BZJ")
-    assert body["pay_to"]["account_name"] == registration.EXCHANGE_DEPOSIT_ACCOUNT.account_name
+    assert body["pay_to"]["account_name"] == settings.deposit_account_name
     again = await web.post(url, headers=bearer(token))
     assert again.status_code == 200 and again.json() == body
     r = await web.get(f"/api/v1/registrations/{body['id']}", headers=bearer(token))
@@ -143,6 +144,39 @@ async def test_register_over_the_api(
     assert [x["id"] for x in r.json()] == [body["id"]]
     r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
     assert r.status_code == 404
+
+
+async def test_registrants_are_told_the_deposit_account_the_exchange_set(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The deposit account is the exchange's setting (MARKET_DEPOSIT_ACCOUNT_*), not the
+    demo's placeholder: the API's registrations and the buyer's page both show it."""
+    ours = msgspec.structs.replace(
+        settings,
+        deposit_account_name="某某知识产权交易所有限公司保证金专户",
+        deposit_bank="招商银行股份有限公司成都分行",
+        deposit_account_number="1289 0000 5566 7788",
+    )
+    lot = await published_lot(pool, clock, ours)
+    _, user, email = await make_org(pool, clock.now(), kind="buyer")
+    token = await make_token(pool, clock.now(), user, ["bids:write"])
+    async with AsyncTestClient(
+        app=create_app(ours, clock), base_url="http://127.0.0.1:8000"
+    ) as web:
+        r = await web.post(f"/api/v1/lots/{lot.reference}/registrations", headers=bearer(token))
+        assert r.status_code == 201, r.text
+        assert r.json()["pay_to"] == {
+            "account_name": "某某知识产权交易所有限公司保证金专户",
+            "bank": "招商银行股份有限公司成都分行",
+            "account_number": "1289 0000 5566 7788",
+        }
+        listed = (await web.get("/api/v1/registrations", headers=bearer(token))).json()
+        assert [x["pay_to"]["bank"] for x in listed] == ["招商银行股份有限公司成都分行"]
+        assert (await sign_in(web, email)).status_code in (302, 303)
+        page = await web.get("/my/auctions")
+        assert page.status_code == 200
+        assert "1289 0000 5566 7788" in page.text and "招商银行股份有限公司成都分行" in page.text
+        assert settings.deposit_bank not in page.text
 
 
 async def test_api_refusals(
@@ -205,7 +239,13 @@ async def test_the_panel_shows_each_state(
     template = panel_env().get_template("auctions/_registration_panel.html")
 
     def render(**context: Any) -> str:
-        base = {"lot": detail, "registration": None, "viewer": None, "csrf_input": "<csrf>"}
+        base = {
+            "lot": detail,
+            "registration": None,
+            "viewer": None,
+            "csrf_input": "<csrf>",
+            "deposit_account": registration.deposit_account(settings),
+        }
         return template.render(_=i18n.translator("zh"), **{**base, **context})
 
     assert "登录后报名参拍" in render()
@@ -222,7 +262,7 @@ async def test_the_panel_shows_each_state(
     assert reg is not None
     awaiting = render(viewer=me, registration=reg)
     assert reg.bidder_code in awaiting and reg.transfer_reference in awaiting
-    assert "待确认" in awaiting and registration.EXCHANGE_DEPOSIT_ACCOUNT.bank in awaiting
+    assert "待确认" in awaiting and settings.deposit_bank in awaiting
     assert "action=" not in awaiting
     await confirm(pool, clock, reg, await buyer(pool, clock, kind="operator"))
     reg = await registration.registration_for_viewer(pool, org, "buyer", lot.reference)
