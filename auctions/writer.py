@@ -686,38 +686,46 @@ class Batcher:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            while len(self.flights) < FLIGHTS:
-                ready: dict[int, list[tuple[LotWriter, Pending]]] = {}  # lot → its commands
-                for item in self.waiting:
-                    if item[0].lot_id not in self.in_flight:
-                        ready.setdefault(item[0].lot_id, []).append(item)
-                if not ready:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start flights for the commands waiting for lots in none."""
+        while len(self.flights) < FLIGHTS:
+            ready: dict[int, list[tuple[LotWriter, Pending]]] = {}  # lot → its commands
+            for item in self.waiting:
+                if item[0].lot_id not in self.in_flight:
+                    ready.setdefault(item[0].lot_id, []).append(item)
+            if not ready:
+                break
+            # Share the ready lots among the free flights: a lot's rows are most of a
+            # batch's time in PostgreSQL, and two connections write them on two cores
+            # (bench/engine.py many_lots). A lot's commands go together, up to MAX_BATCH.
+            share = -(-len(ready) // (FLIGHTS - len(self.flights)))
+            items: list[tuple[LotWriter, Pending]] = []
+            for commands in list(ready.values())[:share]:
+                items += commands[: MAX_BATCH - len(items)]
+                if len(items) == MAX_BATCH:
                     break
-                # Share the ready lots among the free flights: a lot's rows are most of a
-                # batch's time in PostgreSQL, and two connections write them on two cores
-                # (bench/engine.py many_lots). A lot's commands go together, up to MAX_BATCH.
-                share = -(-len(ready) // (FLIGHTS - len(self.flights)))
-                items: list[tuple[LotWriter, Pending]] = []
-                for commands in list(ready.values())[:share]:
-                    items += commands[: MAX_BATCH - len(items)]
-                    if len(items) == MAX_BATCH:
-                        break
-                taken = {id(pending) for _, pending in items}
-                self.waiting = [item for item in self.waiting if id(item[1]) not in taken]
-                groups: dict[int, tuple[LotWriter, list[Pending]]] = {}
-                for writer, pending in items:
-                    groups.setdefault(writer.lot_id, (writer, []))[1].append(pending)
-                self.in_flight |= groups.keys()
-                self.flights.add(asyncio.create_task(self._flight(groups), name="bid-batch"))
+            taken = {id(pending) for _, pending in items}
+            self.waiting = [item for item in self.waiting if id(item[1]) not in taken]
+            groups: dict[int, tuple[LotWriter, list[Pending]]] = {}
+            for writer, pending in items:
+                groups.setdefault(writer.lot_id, (writer, []))[1].append(pending)
+            self.in_flight |= groups.keys()
+            self.flights.add(asyncio.create_task(self._flight(groups), name="bid-batch"))
 
     async def _flight(self, groups: dict[int, tuple[LotWriter, list[Pending]]]) -> None:
         """One batch: commit it, answer its bidders, queue its announcements."""
         try:
             await self._land(groups)
         finally:
-            self.in_flight -= groups.keys()
-            self.flights.discard(asyncio.current_task())
-            self.wake.set()  # the lots' next commands may go
+            self._landed(groups)
+            self.wake.set()
+
+    def _landed(self, groups: dict[int, tuple[LotWriter, list[Pending]]]) -> None:
+        """The batch is over (committed, or failed and retried): its lots are free."""
+        self.in_flight -= groups.keys()
+        self.flights.discard(asyncio.current_task())
 
     async def _land(self, groups: dict[int, tuple[LotWriter, list[Pending]]]) -> None:
         try:
@@ -735,8 +743,14 @@ class Batcher:
                     for p in batch:
                         if not p.future.done():
                             p.future.set_exception(WriterUnavailable("please retry"))
-        # Every lot's bidders first; the Redis round trips go to the announcer, so the
-        # next batch need not wait for them.
+        # Committed: the flight is free, and commands waiting for other lots go to
+        # PostgreSQL now, before this batch's bidders are answered (whose requests'
+        # resumptions would otherwise run first and leave a flight idle meanwhile). This
+        # batch's lots stay in flight until their bidders are answered: a hot lot's next
+        # batch then holds the bids those answers bring (smaller, staler batches measured
+        # slower, docs/bidding.md). The Redis round trips go to the announcer.
+        self.flights.discard(asyncio.current_task())
+        self._launch()
         for lot_id, decided in done.items():
             writer, batch = groups[lot_id]
             writer.answer(batch, decided.answers)

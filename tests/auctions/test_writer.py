@@ -664,3 +664,61 @@ async def test_a_batch_reads_the_states_of_lots_new_to_the_process_at_once(
     assert all(
         (s, ans.price_fen, ans.bid_count) == (201, START + 2 * INC, 2) for s, ans in others
     ), others
+
+
+async def test_a_landed_batch_frees_its_flight_before_its_bidders_are_answered(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a batch has committed, a command waiting for a free flight (here, for another
+    lot, with one flight) starts its batch before the landed batch's bidders are
+    answered: answering them first left the flight idle while their requests resumed.
+    The landed lot's own next batch still waits for those answers."""
+    monkeypatch.setattr("auctions.writer.FLIGHTS", 1)
+    world = await _setup(pool, clock, settings)
+    first_lot, other_lot = await _copies(pool, world["lot"], 1)
+    (a, _, _), (b, _, _) = world["buyers"][5:7]
+    events: list[str] = []
+    started, queued, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class GatedPool(OneConnectionPool):
+        """Records each batch taking the connection; the first waits for `go`."""
+
+        def acquire(self) -> Any:
+            events.append("batch")
+            held = super().acquire()
+
+            class Gated:
+                async def __aenter__(self) -> Any:
+                    started.set()
+                    await go.wait()
+                    return await held.__aenter__()
+
+                async def __aexit__(self, *exc: object) -> None:
+                    await held.__aexit__(*exc)
+
+            return Gated()
+
+    async with pool.acquire() as conn:
+        writers = Writers(GatedPool(conn), clock, world["policy"])  # type: ignore[arg-type]
+
+        async def bid(target: Any, org: int, name: str) -> tuple[int, BidAnswer]:
+            answer = await _bid(pool, writers, clock, target, org, START + INC)
+            events.append(name)
+            return answer
+
+        first = asyncio.create_task(bid(first_lot, a, "answered a"))
+        await started.wait()  # a's batch holds the only flight
+        wake = writers.batcher.wake
+        wake_set = wake.set
+
+        def noted() -> None:  # a command was queued: b's, waiting for the flight
+            wake_set()
+            queued.set()
+
+        wake.set = noted  # type: ignore[method-assign]
+        second = asyncio.create_task(bid(other_lot, b, "answered b"))
+        await queued.wait()
+        go.set()
+        assert (await first)[0] == 201 and (await second)[0] == 201
+        await writers.stop()
+    assert events == ["batch", "batch", "answered a", "answered b"]
