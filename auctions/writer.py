@@ -719,13 +719,9 @@ class Batcher:
         try:
             await self._land(groups)
         finally:
-            self._landed(groups)
-            self.wake.set()
-
-    def _landed(self, groups: dict[int, tuple[LotWriter, list[Pending]]]) -> None:
-        """The batch is over (committed, or failed and retried): its lots are free."""
-        self.in_flight -= groups.keys()
-        self.flights.discard(asyncio.current_task())
+            self.in_flight -= groups.keys()
+            self.flights.discard(asyncio.current_task())
+            self.wake.set()  # the lots' next commands may go
 
     async def _land(self, groups: dict[int, tuple[LotWriter, list[Pending]]]) -> None:
         try:
