@@ -194,7 +194,7 @@ async def seed_cases_and_lots(
             continue
         ends = opens + timedelta(hours=48)
         if state == "sold" and buyer is not None and operator is not None:
-            await _sell(pool, policy, lot.reference, opens, ends, buyer, operator)
+            await _sell(pool, policy, lot.reference, start, opens, ends, buyer, operator)
             continue
         async with pool.acquire() as conn, conn.transaction():
             await lots.close_round(conn, ends, policy, lot.id, sold=state == "sold")
@@ -234,15 +234,17 @@ async def _sell(
     pool: asyncpg.Pool,
     policy: TermsPolicy,
     reference: str,
+    start_fen: int,
     opens: datetime,
     ends: datetime,
     buyer: Viewer,
     operator: Viewer,
 ) -> None:
     """The buyer registers while the lot is announced and transfers its deposit, which the
-    operator confirms; it bids the starting price an hour into the round; the round closes
-    on time with it as the winner (its deposit applied to the price); it pays the balance
-    three days later. Its history, ledger and notifications are then a real sale's."""
+    operator confirms; it bids the starting price (`start_fen`) an hour into the round;
+    the round closes on time with it as the winner (its deposit applied to the price); it
+    pays the balance three days later. Its history, ledger and notifications are then a
+    real sale's."""
     registration, _ = await register(
         pool,
         opens - timedelta(days=3),
@@ -260,11 +262,7 @@ async def _sell(
     )
     bid_at = opens + timedelta(hours=1)
     writers = Writers(pool, FrozenClock(bid_at), policy, direct=True)
-    body = BidBody(
-        amount_fen=await pool.fetchval(
-            "SELECT start_price_fen FROM lots WHERE reference = $1", reference
-        )
-    )
+    body = BidBody(amount_fen=start_fen)
     status, answer = await place(
         pool=pool,
         writers=writers,

@@ -685,11 +685,20 @@ async def case_statement(
     if case is None:
         raise NotFound("no such case")
     owner = case["bank_org_id"] == org_id
-    if not owner and not await conn.fetch(
-        Q.payout_rows, org_id, None, False, case_id, None, False, 1, None, None
-    ):
-        raise NotFound("no such case")
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, False, case_id, None, owner, EXPORT_LIMIT, *within.bounds()
     )
+    # None of one's own in the period: 404 only if there are none at all (all time).
+    none_at_all = (
+        not owner
+        and not rows
+        and (
+            within == ALL_TIME
+            or not await conn.fetch(
+                Q.payout_rows, org_id, None, False, case_id, None, False, 1, None, None
+            )
+        )
+    )
+    if none_at_all:
+        raise NotFound("no such case")
     return case["reference"], [_payout_out(r) for r in rows]
