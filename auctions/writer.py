@@ -58,6 +58,9 @@ MAX_BATCH = 512  # bounded so one batch's transaction stays short
 # (docs/bidding.md "Flights").
 FLIGHTS = 2
 ANNOUNCE_BACKLOG = 10_000  # committed batches waiting for Redis (see Batcher.announce)
+# How long a stopping writer waits for Redis to take the live updates and close reschedules
+# it owes (the sweeper closes on time without them; pages catch up when they reconnect).
+ANNOUNCE_GRACE_SECONDS = 2.0
 
 
 class PlacedBid(msgspec.Struct, frozen=True, kw_only=True):
@@ -663,8 +666,11 @@ class Batcher:
             maxsize=ANNOUNCE_BACKLOG
         )
         self.announcer: asyncio.Task[None] | None = None
+        self.stopping = False
 
     async def submit(self, writer: LotWriter, pending: Pending) -> BidAnswer:
+        if self.stopping:
+            raise WriterUnavailable("the exchange is restarting; please retry")
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run(), name="bid-writer")
         self.waiting.append((writer, pending))
@@ -672,7 +678,23 @@ class Batcher:
         return await pending.future
 
     async def stop(self) -> None:
-        for task in (self.task, self.announcer, *self.flights):
+        """Land the batches in flight, so their bidders learn what became of their bids
+        (cancelled mid-commit, they could not know), refuse what still waits with 503 (a
+        retry with the same Idempotency-Key is safe: nothing of it was written), send the
+        live updates owed, then stop."""
+        self.stopping = True
+        while self.flights:  # a landing flight starts no other now (`_launch`)
+            await asyncio.wait(set(self.flights))
+        for _, pending in self.waiting:
+            if not pending.future.done():
+                pending.future.set_exception(
+                    WriterUnavailable("the exchange is restarting; please retry")
+                )
+        self.waiting.clear()
+        if self.announcer is not None and not self.announcer.done():
+            with contextlib.suppress(TimeoutError):  # best effort, as ever: Redis may be gone
+                await asyncio.wait_for(self.announcements.join(), ANNOUNCE_GRACE_SECONDS)
+        for task in (self.task, self.announcer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -690,7 +712,7 @@ class Batcher:
 
     def _launch(self) -> None:
         """Start flights for the commands waiting for lots in none."""
-        while len(self.flights) < FLIGHTS:
+        while len(self.flights) < FLIGHTS and not self.stopping:
             ready: dict[int, list[tuple[LotWriter, Pending]]] = {}  # lot → its commands
             for item in self.waiting:
                 if item[0].lot_id not in self.in_flight:
@@ -774,18 +796,24 @@ class Batcher:
     async def _announcer(self) -> None:
         while True:
             news = await self.announcements.get()
-            messages = [(lot_id, m) for lot_id, _, m, _ in news if m is not None]
-            if messages and self.publish is not None:
+            try:
+                await self._send(news)
+            finally:
+                self.announcements.task_done()
+
+    async def _send(self, news: list[Announcement]) -> None:
+        messages = [(lot_id, m) for lot_id, _, m, _ in news if m is not None]
+        if messages and self.publish is not None:
+            try:
+                await self.publish(messages)
+            except Exception:  # live updates are best effort
+                log.warning("could not publish the live updates of %d lots", len(messages))
+        for lot_id, round_, _, extended in news:
+            if extended is not None and self.on_extended is not None:
                 try:
-                    await self.publish(messages)
-                except Exception:  # live updates are best effort
-                    log.warning("could not publish the live updates of %d lots", len(messages))
-            for lot_id, round_, _, extended in news:
-                if extended is not None and self.on_extended is not None:
-                    try:
-                        await self.on_extended(lot_id, round_, extended)
-                    except Exception:  # the closing sweeper is the net
-                        log.warning("could not reschedule the close of lot %s", lot_id)
+                    await self.on_extended(lot_id, round_, extended)
+                except Exception:  # the closing sweeper is the net
+                    log.warning("could not reschedule the close of lot %s", lot_id)
 
     async def _commit_all(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -13,6 +15,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -49,6 +52,13 @@ from market.web import (
     provide_settings,
     provide_viewer,
 )
+
+log = logging.getLogger(__name__)
+
+# How long a stopping server waits for the requests it is answering. A bid's batch takes
+# milliseconds; a page's slowest queries about a second. Past this they meet the closed
+# pool and answer 500, which a deploy should not cause, so it is generous.
+DRAIN_SECONDS = 10.0
 
 
 class Health(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -95,6 +105,8 @@ class Exchange(Litestar):
     route, as tests do to compare the two."""
 
     fast_bids = True
+    requests = 0  # HTTP requests being answered, for the drain at shutdown
+    idle: asyncio.Event | None = None
 
     async def __call__(
         self,
@@ -102,8 +114,19 @@ class Exchange(Litestar):
         receive: Receive | LifeSpanReceive,
         send: Send | LifeSpanSend,
     ) -> None:
-        plain: Any = scope  # plain ASGI from here on
-        reference = bid_reference(plain) if self.fast_bids else None
+        if scope["type"] != ScopeType.HTTP:
+            await super().__call__(scope, receive, send)
+            return
+        self.requests += 1
+        try:
+            await self._http(cast(Any, scope), cast(Any, receive), cast(Any, send))
+        finally:
+            self.requests -= 1
+            if self.requests == 0 and self.idle is not None:
+                self.idle.set()
+
+    async def _http(self, scope: Any, receive: Any, send: Any) -> None:
+        reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
             await super().__call__(scope, receive, send)
             return
@@ -111,7 +134,18 @@ class Exchange(Litestar):
         async def route(replay: Any) -> None:
             await super(Exchange, self).__call__(scope, replay, send)
 
-        await fast_bid(self.state, reference, plain, cast(Any, receive), cast(Any, send), route)
+        await fast_bid(self.state, reference, scope, receive, send, route)
+
+    async def drain(self, within: float) -> int:
+        """Wait up to `within` s for the requests being answered: a server stopping lets
+        them finish (a bid waiting for its batch gets its answer; a client that hung up
+        leaves its request running, which would otherwise meet a closed pool and log a
+        500). Returns how many were still running."""
+        if self.requests:
+            self.idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), within)
+        return self.requests
 
 
 def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
@@ -130,8 +164,13 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         try:
             yield
         finally:
-            await app.state.writers.stop()
+            # Live streams end first (they never finish on their own), then the requests
+            # being answered finish, then the writers land what they still hold.
             await app.state.live_hub.close()
+            left = await cast(Exchange, app).drain(DRAIN_SECONDS)
+            if left:
+                log.warning("stopping with %d requests still running", left)
+            await app.state.writers.stop()
             await redis.aclose()
             await app.state.pool.close()
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
 from typing import Any
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
+
+from market.app import create_app
+from market.clock import FrozenClock
+from market.settings import Settings
+from tests.factories import make_org, make_token
 
 
 async def test_healthz_ok(client: AsyncTestClient[Any]) -> None:
@@ -95,3 +102,73 @@ def test_the_web_process_collects_young_objects_rarely(
         gc.set_threshold(*before)
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+async def test_a_stopping_server_lets_the_requests_it_is_answering_finish(
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
+) -> None:
+    """The shutdown waits for the requests in progress before it closes the pool: a bid
+    whose body is still arriving when the server is told to stop gets its answer (here,
+    unknown lot), not a 500 from a closed pool."""
+    _, user, _ = await make_org(pool, clock.now(), kind="buyer")
+    token = await make_token(pool, clock.now(), user, ["bids:write"])
+    app = create_app(settings, clock)
+    body_sent = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await body_sent.wait()
+        return {
+            "type": "http.request",
+            "body": b'{"type": "bid", "amount_fen": 100000}',
+            "more_body": False,
+        }
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/lots/NO-SUCH-LOT/bids",
+        "raw_path": b"/api/v1/lots/NO-SUCH-LOT/bids",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    # The server's side of the ASGI lifespan, on this event loop as under granian.
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    life = asyncio.create_task(app(lifespan, to_app.get, from_app.put))  # type: ignore[arg-type]
+    await to_app.put({"type": "lifespan.startup"})
+    assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    request = asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the request runs until it waits for its body
+    assert app.requests == 1
+    draining, drain = asyncio.Event(), app.drain
+
+    async def noted(within: float) -> int:
+        draining.set()
+        return await drain(within)
+
+    app.drain = noted  # type: ignore[method-assign]
+    await to_app.put({"type": "lifespan.shutdown"})
+    await asyncio.wait(
+        [asyncio.create_task(draining.wait()), life],
+        timeout=10,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    assert not life.done(), "the shutdown did not wait for the request"
+    body_sent.set()
+    await request
+    assert (await from_app.get())["type"] == "lifespan.shutdown.complete"
+    await life
+    assert sent[0]["status"] == 404, sent
+    assert app.requests == 0

@@ -30,7 +30,7 @@ from auctions.closing import close_due
 from auctions.deposits import confirm_deposit
 from auctions.registration import register
 from auctions.state import load_locked
-from auctions.writer import BidAnswer, Q, Writers, provable_refusal
+from auctions.writer import BidAnswer, Q, Writers, WriterUnavailable, provable_refusal
 from market.clock import FrozenClock
 from market.lots import services as lots
 from market.lots.models import LotDraft, PauseInput, PublishInput
@@ -173,6 +173,44 @@ async def _copies(pool: asyncpg.Pool, lot: Any, n: int) -> list[Any]:
         lot,
         *[msgspec.structs.replace(lot, id=r["id"], reference=r["reference"]) for r in copies],
     ]
+
+
+class GatedPool(OneConnectionPool):
+    """One connection; records each batch taking it in `events`, and holds every batch
+    until `go` is set (`started` tells that the first is waiting)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn)
+        self.events: list[str] = []
+        self.started, self.go = asyncio.Event(), asyncio.Event()
+
+    def acquire(self) -> Any:
+        self.events.append("batch")
+        held, gate = super().acquire(), self
+
+        class Gated:
+            async def __aenter__(self) -> Any:
+                gate.started.set()
+                await gate.go.wait()
+                return await held.__aenter__()
+
+            async def __aexit__(self, *exc: object) -> None:
+                await held.__aexit__(*exc)
+
+        return Gated()
+
+
+def _on_wake(writers: Writers) -> asyncio.Event:
+    """An event set the next time the batcher is woken: a command was queued."""
+    woken, wake = asyncio.Event(), writers.batcher.wake
+    wake_set = wake.set
+
+    def noted() -> None:
+        wake_set()
+        woken.set()
+
+    wake.set = noted  # type: ignore[method-assign]
+    return woken
 
 
 async def _bid(
@@ -677,29 +715,10 @@ async def test_a_landed_batch_frees_its_flight_before_its_bidders_are_answered(
     world = await _setup(pool, clock, settings)
     first_lot, other_lot = await _copies(pool, world["lot"], 1)
     (a, _, _), (b, _, _) = world["buyers"][5:7]
-    events: list[str] = []
-    started, queued, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    class GatedPool(OneConnectionPool):
-        """Records each batch taking the connection; the first waits for `go`."""
-
-        def acquire(self) -> Any:
-            events.append("batch")
-            held = super().acquire()
-
-            class Gated:
-                async def __aenter__(self) -> Any:
-                    started.set()
-                    await go.wait()
-                    return await held.__aenter__()
-
-                async def __aexit__(self, *exc: object) -> None:
-                    await held.__aexit__(*exc)
-
-            return Gated()
-
     async with pool.acquire() as conn:
-        writers = Writers(GatedPool(conn), clock, world["policy"])  # type: ignore[arg-type]
+        gated = GatedPool(conn)
+        events = gated.events
+        writers = Writers(gated, clock, world["policy"])  # type: ignore[arg-type]
 
         async def bid(target: Any, org: int, name: str) -> tuple[int, BidAnswer]:
             answer = await _bid(pool, writers, clock, target, org, START + INC)
@@ -707,18 +726,49 @@ async def test_a_landed_batch_frees_its_flight_before_its_bidders_are_answered(
             return answer
 
         first = asyncio.create_task(bid(first_lot, a, "answered a"))
-        await started.wait()  # a's batch holds the only flight
-        wake = writers.batcher.wake
-        wake_set = wake.set
-
-        def noted() -> None:  # a command was queued: b's, waiting for the flight
-            wake_set()
-            queued.set()
-
-        wake.set = noted  # type: ignore[method-assign]
+        await gated.started.wait()  # a's batch holds the only flight
+        queued = _on_wake(writers)  # set when b's command is queued, waiting for the flight
         second = asyncio.create_task(bid(other_lot, b, "answered b"))
         await queued.wait()
-        go.set()
+        gated.go.set()
         assert (await first)[0] == 201 and (await second)[0] == 201
         await writers.stop()
     assert events == ["batch", "batch", "answered a", "answered b"]
+
+
+async def test_stopping_lands_the_batch_in_flight_and_refuses_what_waits(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server stopping lands the batch it is committing, so its bidder gets the answer
+    (cancelled mid-commit, the bid might be in without anyone told); a command still
+    waiting, and one arriving meanwhile, are refused with "retry" and leave no trace."""
+    monkeypatch.setattr("auctions.writer.FLIGHTS", 1)
+    world = await _setup(pool, clock, settings)
+    first_lot, other_lot = await _copies(pool, world["lot"], 1)
+    (a, _, _), (b, _, _), (c, _, _) = world["buyers"][5:8]
+    async with pool.acquire() as conn:
+        gated = GatedPool(conn)
+        writers = Writers(gated, clock, world["policy"])  # type: ignore[arg-type]
+        landing = asyncio.create_task(_bid(pool, writers, clock, first_lot, a, START + INC))
+        await gated.started.wait()  # a's batch holds the only flight
+        queued = _on_wake(writers)
+        waiting = asyncio.create_task(_bid(pool, writers, clock, other_lot, b, START + INC))
+        await queued.wait()
+        assert writers.batcher.waiting
+        stopping = asyncio.create_task(writers.stop())
+        await asyncio.sleep(0)  # it runs until it waits for the flight
+        assert writers.batcher.stopping
+        with pytest.raises(WriterUnavailable):
+            await _bid(pool, writers, clock, first_lot, c, START + 2 * INC)
+        assert not stopping.done()  # it waits for the batch in flight
+        gated.go.set()
+        await stopping
+        assert (await landing)[0] == 201
+        with pytest.raises(WriterUnavailable):
+            await waiting
+    assert gated.events == ["batch"]  # b's command never went to PostgreSQL
+    counts = await pool.fetch(
+        "SELECT lot_id, count(*) FROM bids WHERE lot_id = ANY($1) GROUP BY lot_id",
+        [first_lot.id, other_lot.id],
+    )
+    assert {r["lot_id"]: r["count"] for r in counts} == {first_lot.id: 1}
