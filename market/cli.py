@@ -170,10 +170,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     """Services, migrations, demo data, then the web server and worker as child processes."""
     from market.demo import seed_demo
+    from market.mailfolder import catching
 
     _exit_on_sigterm()
     _check_port_free(settings.host, settings.port)
-    with resolved(settings) as s:
+    with (
+        resolved(settings) as s,
+        catching(s.smtp_host, s.smtp_port, s.data_dir / "mail") as mail,
+    ):
         applied = asyncio.run(_migrate(s))
         if applied:
             print("migrations applied: " + ", ".join(applied))
@@ -187,6 +191,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         url = f"http://{s.host}:{s.port}"
         print(f"\nIP collateral exchange running at {url}  (health: {url}/healthz)")
         print(f"data folder: {s.data_dir.resolve()}  — Ctrl-C stops everything")
+        if mail is not None:
+            print(f"e-mails go to {mail.resolve()} (an SMTP server on {s.smtp_port} for the demo)")
         _print_logins(logins)
         try:
             while all(c.poll() is None for c in children):

@@ -33,6 +33,13 @@ def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # arq logs two INFO lines a job — the outbox relay alone runs every second — and the
+    # demo's SMTP server (aiosmtpd, "mail.log") a dozen a message: together they buried
+    # everything else on `market run`'s console. Their failures are WARNING and up; DEBUG
+    # shows every line again.
+    chatty = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("arq", "mail.log"):
+        logging.getLogger(name).setLevel(chatty)
 
 
 def _valid(header: str) -> bool:
