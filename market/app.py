@@ -38,6 +38,7 @@ from market.clock import Clock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
+from market.metrics import MetricsApi
 from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
@@ -198,6 +199,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
+            MetricsApi,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),

@@ -27,7 +27,7 @@ SCOPES_BY_KIND: dict[str, frozenset[str]] = {
     ),
     "buyer": frozenset({"account:read", "bids:write"}),
     "pool": frozenset({"account:read", "pools:read", "pools:write"}),
-    "operator": frozenset({"account:read", "operator:write"}),
+    "operator": frozenset({"account:read", "operator:write", "metrics:read"}),
     "acquirer": frozenset({"account:read", "bids:write"}),
 }
 ALL_SCOPES = frozenset().union(*SCOPES_BY_KIND.values())
