@@ -364,13 +364,12 @@ async def test_64_concurrent_bidders_on_one_lot(
     assert ledger_total == 0
     assert all(r["n"] == 1 for r in settling)
     assert len(settling) == BIDDERS - 1
-    # Both ways of writing a batch ran: from memory, and — when the other process's writer
-    # had moved the lot on — again under the lot's lock.
-    assert all(w.batcher.from_memory_batches > 0 for w in writer_sets)
-    print(
-        "COUNTS",
-        [(w.batcher.from_memory_batches, w.batcher.from_memory_retries) for w in writer_sets],
-    )
+    # Both ways of writing a batch ran under this concurrency, so the checks above cover
+    # both: from memory, and — when the other process's writer had moved the lot on — again
+    # under the lot's lock. Summed over the two sets: which set gets a batch from memory
+    # depends on how their batches interleave (typically 8–17 each, but a loaded CI
+    # machine once gave one set none).
+    assert sum(w.batcher.from_memory_batches for w in writer_sets) > 0
     assert sum(w.batcher.from_memory_retries for w in writer_sets) > 0
 
 
