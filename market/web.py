@@ -29,7 +29,7 @@ from market.errors import (
     field_of_msgspec,
 )
 from market.logs import request_id_var
-from market.money import parse_cny
+from market.money import TOO_LARGE, parse_cny
 from market.settings import Settings
 
 log = logging.getLogger("market.web")
@@ -144,7 +144,7 @@ def form_yuan(
         errors[name] = str(exc)
         return None
     if fen > max_fen:
-        errors[name] = "amount is too large"
+        errors[name] = TOO_LARGE
         return None
     return fen
 

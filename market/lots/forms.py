@@ -17,6 +17,7 @@ from market.errors import Invalid
 from market.lots.models import LotDraft
 from market.lots.terms import Fee, PreemptiveHolder, TermsInput
 from market.money import parse_cny
+from market.web import REQUIRED, WHOLE_NUMBER
 
 # Terms fields (fen, as the API names them) → the form's fields (yuan).
 FORM_FIELD = {
@@ -31,7 +32,7 @@ def _money(form: dict[str, str], name: str, *, required: bool = True) -> int | N
     raw = form.get(name, "").strip()
     if not raw:
         if required:
-            raise Invalid("required", field=name)
+            raise Invalid(REQUIRED, field=name)
         return None
     try:
         return parse_cny(raw)
@@ -44,7 +45,11 @@ def local_time(form: dict[str, str], name: str, zone: ZoneInfo) -> datetime:
     try:
         return datetime.fromisoformat(raw).replace(tzinfo=zone)
     except ValueError:
-        raise Invalid("a date and time like 2026-05-01T10:00 (Beijing time)", field=name) from None
+        raise Invalid(
+            "日期时间格式如 2026-05-01T10:00（北京时间） / "
+            "a date and time like 2026-05-01T10:00 (Beijing time)",
+            field=name,
+        ) from None
 
 
 def _int(form: dict[str, str], name: str) -> int | None:
@@ -52,7 +57,7 @@ def _int(form: dict[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit():
-        raise Invalid("a whole number", field=name)
+        raise Invalid(WHOLE_NUMBER, field=name)
     return int(raw)
 
 
@@ -76,7 +81,9 @@ def terms_from_form(form: dict[str, str], zone: ZoneInfo) -> TermsInput:
         try:
             fee = Fee(kind="buyer_premium", premium_bp=int(Decimal(premium) * 100))
         except (ArithmeticError, ValueError):
-            raise Invalid("a percentage like 3 or 2.5", field="premium_pct") from None
+            raise Invalid(
+                "百分比，如 3 或 2.5 / a percentage like 3 or 2.5", field="premium_pct"
+            ) from None
     data: dict[str, Any] = {
         "start_price_fen": start,
         "deposit_fen": deposit,
@@ -98,7 +105,7 @@ def terms_from_form(form: dict[str, str], zone: ZoneInfo) -> TermsInput:
 def draft_from_form(form: dict[str, str], asset_ids: list[int], zone: ZoneInfo) -> LotDraft:
     title = form.get("title", "").strip()
     if not title:
-        raise Invalid("required", field="title")
+        raise Invalid(REQUIRED, field="title")
     return LotDraft(
         title=title,
         description=form.get("description", ""),

@@ -145,6 +145,9 @@ def validate(
         lowest = -(-first_start_fen * (BP - policy.relist_max_reduction_bp) // BP)
         if not lowest <= start <= first_start_fen:
             raise Invalid(
+                f"再次拍卖的起拍价最多比一拍的 {format_cny(first_start_fen)} 低 "
+                f"{_pct(policy.relist_max_reduction_bp)}：应在 {format_cny(lowest)} 至 "
+                f"{format_cny(first_start_fen)} 之间 / "
                 f"a relisted lot starts at most {_pct(policy.relist_max_reduction_bp)} below "
                 f"the first round's {format_cny(first_start_fen)}: between {format_cny(lowest)} "
                 f"and {format_cny(first_start_fen)}",
@@ -155,6 +158,8 @@ def validate(
         floor = -(-valuation_fen * policy.min_start_of_valuation_bp // BP)  # ceiling division
         if start < floor:
             raise Invalid(
+                f"起拍价 {format_cny(start)} 低于评估价 {format_cny(valuation_fen)} 的 "
+                f"{_pct(policy.min_start_of_valuation_bp)}：一拍至少 {format_cny(floor)} / "
                 f"starting price {format_cny(start)} is below "
                 f"{_pct(policy.min_start_of_valuation_bp)} of the valuation "
                 f"{format_cny(valuation_fen)}: at least {format_cny(floor)} in the first round",
@@ -165,6 +170,8 @@ def validate(
     high = start * policy.deposit_max_bp // BP
     if not low <= data.deposit_fen <= high:
         raise Invalid(
+            f"保证金 {format_cny(data.deposit_fen)} 应为起拍价的 {_pct(policy.deposit_min_bp)}"
+            f"至 {_pct(policy.deposit_max_bp)}：{format_cny(low)} 至 {format_cny(high)} / "
             f"deposit {format_cny(data.deposit_fen)} must be between "
             f"{_pct(policy.deposit_min_bp)} and {_pct(policy.deposit_max_bp)} of the starting "
             f"price: {format_cny(low)} to {format_cny(high)}",
@@ -174,7 +181,7 @@ def validate(
     increment = data.increment_fen or default_increment(policy, start)
     if increment >= start:
         raise Invalid(
-            "the increment must be smaller than the starting price",
+            "加价幅度须小于起拍价 / the increment must be smaller than the starting price",
             field="increment_fen",
             code="increment_too_large",
         )
@@ -183,6 +190,7 @@ def validate(
     payment_days = data.payment_days or policy.payment_days
     if payment_days > policy.max_payment_days:
         raise Invalid(
+            f"付款期限最长 {policy.max_payment_days} 天 / "
             f"payment deadline is at most {policy.max_payment_days} days",
             field="payment_days",
             code="payment_days_too_long",
@@ -191,6 +199,7 @@ def validate(
     ranks = [h.rank for h in data.preemptive_holders]
     if sorted(ranks) != list(range(1, len(ranks) + 1)):
         raise Invalid(
+            "优先购买权人按 1、2、3…排序，不得空缺或重复 / "
             "pre-emptive right holders are ranked 1, 2, 3… without gaps or repeats",
             field="preemptive_holders",
             code="preemptive_ranks",
@@ -222,10 +231,15 @@ def _validate_schedule(
     for name in ("bidding_starts_at", "bidding_ends_at", "hard_end_at"):
         value = getattr(data, name)
         if value is not None and value.tzinfo is None:
-            raise Invalid(f"{name} needs a time zone (e.g. +08:00)", field=name)
+            raise Invalid(
+                f"{name} 须带时区（如 +08:00） / {name} needs a time zone (e.g. +08:00)",
+                field=name,
+            )
     earliest = publish_at + notice
     if data.bidding_starts_at < earliest:
         raise Invalid(
+            f"竞价最早于公告 {_days(notice, 'zh')}后开始"
+            f"（{earliest.isoformat(timespec='minutes')}） / "
             f"bidding may open no earlier than {_days(notice)} after the announcement "
             f"({earliest.isoformat(timespec='minutes')})",
             field="bidding_starts_at",
@@ -233,18 +247,23 @@ def _validate_schedule(
         )
     if data.bidding_ends_at - data.bidding_starts_at < policy.min_bidding_window:
         raise Invalid(
+            f"竞价期至少 {_days(policy.min_bidding_window, 'zh')} / "
             f"the bidding window must last at least {_days(policy.min_bidding_window)}",
             field="bidding_ends_at",
             code="bidding_window_too_short",
         )
     if data.hard_end_at is not None and data.hard_end_at < data.bidding_ends_at:
-        raise Invalid("the hard end cannot be before the planned end", field="hard_end_at")
+        raise Invalid(
+            "最迟结束时间不得早于计划结束时间 / the hard end cannot be before the planned end",
+            field="hard_end_at",
+        )
 
 
 def _validate_fee(policy: TermsPolicy, fee: Fee) -> None:
     if fee.kind == "buyer_premium":
         if not 0 <= fee.premium_bp <= policy.max_buyer_premium_bp:
             raise Invalid(
+                f"买方佣金最高 {_pct(policy.max_buyer_premium_bp)} / "
                 f"buyer's premium is at most {_pct(policy.max_buyer_premium_bp)}",
                 field="fee",
                 code="premium_too_high",
@@ -254,10 +273,14 @@ def _validate_fee(policy: TermsPolicy, fee: Fee) -> None:
     if len(fee.tiers) != len(ceiling) or any(
         t.up_to_fen != c.up_to_fen for t, c in zip(fee.tiers, ceiling, strict=True)
     ):
-        raise Invalid("commission tiers must follow the statutory brackets", field="fee")
+        raise Invalid(
+            "佣金须按法定分段收取 / commission tiers must follow the statutory brackets",
+            field="fee",
+        )
     for tier, cap in zip(fee.tiers, ceiling, strict=True):
         if not 0 <= tier.rate_bp <= cap.rate_bp:
             raise Invalid(
+                f"{format_cny(cap.up_to_fen or 0)} 以内部分的佣金最高 {_pct(cap.rate_bp)} / "
                 f"commission in the bracket up to {format_cny(cap.up_to_fen or 0)} is at most "
                 f"{_pct(cap.rate_bp)}",
                 field="fee",
@@ -280,9 +303,12 @@ def fee_fen(fee: Fee, price_fen: int) -> int:
     return total
 
 
-def _days(delta: timedelta) -> str:
+def _days(delta: timedelta, lang: str = "en") -> str:
+    zh = lang == "zh"
     if delta >= timedelta(days=2) and delta % timedelta(days=1) == timedelta(0):
-        return f"{delta.days} days"
+        return f"{delta.days} 天" if zh else f"{delta.days} days"
     if delta % timedelta(hours=1) == timedelta(0):
-        return f"{int(delta.total_seconds() // 3600)} hours"
-    return f"{int(delta.total_seconds() // 60)} minutes"
+        hours = int(delta.total_seconds() // 3600)
+        return f"{hours} 小时" if zh else f"{hours} hours"
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} 分钟" if zh else f"{minutes} minutes"

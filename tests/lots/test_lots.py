@@ -287,6 +287,7 @@ async def test_lot_editor_page_shows_errors_next_to_fields(
     r = await client.post(f"/bank/cases/{case_id}/lots/new", data=form)
     assert r.status_code == 422
     assert 'id="err-start_price"' in r.text and "70 %" in r.text
+    assert "低于评估价" in r.text  # the rule's message, Chinese first beside the Chinese label
     assert await count(pool, "lots") == 0
     form["start_price"] = "700,000"
     r = await client.post(f"/bank/cases/{case_id}/lots/new", data=form, follow_redirects=True)
