@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State, UploadFile
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
@@ -79,6 +81,28 @@ REQUIRED = "必填 / required"
 WHOLE_NUMBER = "须为整数 / a whole number"
 A_DATE = "日期格式为 YYYY-MM-DD / a date as YYYY-MM-DD"
 ID_MAX = 2**63 - 1  # PostgreSQL's bigint
+
+# msgspec's words for a broken constraint → what a form shows beside the field. The API
+# keeps msgspec's own message (with its field path); a person at a form needs plain words.
+_CONSTRAINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Expected `str` of length >= (\d+)"), "至少 {0} 个字符 / at least {0} characters"),
+    (re.compile(r"Expected `str` of length <= (\d+)"), "最多 {0} 个字符 / at most {0} characters"),
+    (re.compile(r"Expected `array` of length >= (\d+)"), "至少选 {0} 项 / choose at least {0}"),
+    (re.compile(r"Expected `array` of length <= (\d+)"), "最多 {0} 项 / at most {0} items"),
+    (re.compile(r"Expected `int` >= (-?\d+)"), "不小于 {0} / at least {0}"),
+    (re.compile(r"Expected `int` <= (-?\d+)"), "不大于 {0} / at most {0}"),
+    (re.compile(r"Expected `int`, got"), WHOLE_NUMBER),
+    (re.compile(r"missing required field"), REQUIRED),
+)
+
+
+def form_error(exc: msgspec.ValidationError) -> tuple[str | None, str]:
+    """(the field, a message for a person) of a form that failed msgspec's checks."""
+    message = str(exc)
+    for pattern, words in _CONSTRAINTS:
+        if found := pattern.search(message):
+            return field_of_msgspec(message), words.format(*found.groups())
+    return field_of_msgspec(message), message
 
 
 async def form_values(request: Request[Any, Any, Any]) -> dict[str, str]:

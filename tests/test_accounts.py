@@ -340,3 +340,23 @@ async def test_operator_token_decides_over_api(
         url, json={"approve": False, "reason": "信用代码与营业执照不符"}, headers=auth
     )
     assert r.status_code == 201 and r.json()["status"] == "rejected"
+
+
+async def test_the_registration_page_says_in_plain_words_what_a_field_lacks(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool
+) -> None:
+    """msgspec's 'Expected `str` of length >= 10 - at `$.password`' is for programs; the
+    page says how long, Chinese first, beside the field, and registers nobody."""
+    form = {
+        "name": "深圳市测试科技有限公司",
+        "credit_code": "91440300MA5FXXXX00",
+        "email": "short@example.cn",
+        "display_name": "张三",
+        "password": "short",
+        "_csrf_token": await csrf(client),
+    }
+    r = await client.post("/register", data=form)
+    assert r.status_code == 422
+    assert "至少 10 个字符 / at least 10 characters" in r.text
+    assert "Expected `str`" not in r.text
+    assert await pool.fetchval("SELECT count(*) FROM organisations") == 0

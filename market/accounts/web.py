@@ -16,8 +16,8 @@ from market.accounts import services, sessions
 from market.accounts.models import SCOPES_BY_KIND, NewToken, RegisterBuyer, Viewer
 from market.db import Queries
 from market.deps import ClockDep, PoolDep, RedisDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden, Invalid, RateLimited, Unauthorized, field_of_msgspec
-from market.web import LANG_COOKIE, page, require
+from market.errors import AppError, Forbidden, Invalid, RateLimited, Unauthorized
+from market.web import LANG_COOKIE, form_error, page, require
 
 Q = Queries("accounts")
 
@@ -145,13 +145,13 @@ class AccountPages(Controller):
             )
             await services.register_buyer(pool, clock.now(), data)
         except msgspec.ValidationError as exc:
-            field = field_of_msgspec(str(exc)) or "form"
+            field, message = form_error(exc)
             return page(
                 request,
                 "accounts/register.html",
                 viewer,
                 status_code=422,
-                errors={field: str(exc)},
+                errors={field or "form": message},
                 values=values,
                 done=False,
             )
@@ -207,7 +207,8 @@ class AccountPages(Controller):
             )
             new_secret = (await services.create_token(pool, clock.now(), me, data)).secret
         except msgspec.ValidationError as exc:
-            errors["form"] = str(exc)
+            field, message = form_error(exc)
+            errors["form"] = message if field is None else f"{field}: {message}"
         except (Invalid, Forbidden) as exc:
             errors[exc.field or "form"] = exc.message
         async with pool.acquire() as conn:

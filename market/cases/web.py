@@ -26,11 +26,12 @@ from market.cases.models import (
 from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
 from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_WEIGHTS, DIMENSIONS
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, field_of_msgspec
+from market.errors import AppError
 from market.money import format_cny
 from market.web import (
     REQUIRED,
     form_date,
+    form_error,
     form_id,
     form_values,
     form_yuan,
@@ -81,7 +82,8 @@ async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list
 
 
 def _convert_errors(exc: msgspec.ValidationError) -> dict[str, str]:
-    return {_form_field(field_of_msgspec(str(exc))): str(exc)}
+    field, message = form_error(exc)
+    return {_form_field(field): message}
 
 
 class CasePages(Controller):

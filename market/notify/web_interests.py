@@ -19,11 +19,11 @@ from litestar.response import Redirect, Template
 from market.accounts.models import Viewer
 from market.accounts.services import require_scope
 from market.deps import CallerDep, ClockDep, PoolDep, ViewerDep
-from market.errors import Conflict, Forbidden, Invalid, field_of_msgspec
+from market.errors import Conflict, Forbidden, Invalid
 from market.money import MAX_FEN
 from market.notify import interests
 from market.notify.interests import InterestInput, InterestOut
-from market.web import form_yuan, page, require
+from market.web import form_error, form_yuan, page, require
 
 # Commas of both widths, 、 and semicolons separate values; spaces do not, since an IPC
 # symbol ("H01M 4/525") and a keyword ("solid state") may hold them.
@@ -61,8 +61,7 @@ def _from_form(values: dict[str, str]) -> InterestInput:
         return msgspec.convert(raw, InterestInput)
     except msgspec.ValidationError as exc:
         # "Expected `array` of length <= 10 - at `$.keywords`" and the like.
-        message = str(exc)
-        field = field_of_msgspec(message)
+        field, message = form_error(exc)
         raise Invalid(message, field=field and field.split("[", 1)[0]) from None
 
 

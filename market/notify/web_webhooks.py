@@ -19,11 +19,11 @@ from litestar.response import Redirect, Template
 from market.accounts.models import Viewer
 from market.accounts.services import require_scope
 from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden, field_of_msgspec
+from market.errors import AppError, Forbidden
 from market.notify import endpoints
 from market.notify.endpoints import NewWebhook, WebhookOut, WebhookTestResult
 from market.notify.webhooks import FORMATS
-from market.web import page, require
+from market.web import form_error, page, require
 
 PAGE = "/account/webhooks"
 
@@ -102,9 +102,9 @@ class WebhookPages(Controller):
                 private_hosts=settings.webhook_private_hosts,
             )
         except msgspec.ValidationError as exc:
-            field = field_of_msgspec(str(exc)) or "form"
+            field, message = form_error(exc)
             return await _page(
-                request, pool, me, status_code=422, errors={field: str(exc)}, values=values
+                request, pool, me, status_code=422, errors={field or "form": message}, values=values
             )
         except AppError as exc:
             return await _page(
