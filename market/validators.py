@@ -92,27 +92,36 @@ def credit_code(s: str) -> str:
     """
     code = _fold(s)
     if len(code) != 18:
-        raise ValueError(f"credit code must be 18 characters, got {len(code)}")
+        raise ValueError(
+            f"统一社会信用代码应为 18 位，现为 {len(code)} 位 / "
+            f"credit code must be 18 characters, got {len(code)}"
+        )
     for pos, c in enumerate(code, start=1):
         if c in _CREDIT_EXCLUDED:
             raise ValueError(
+                f"统一社会信用代码不使用字母 I、O、S、V、Z（第 {pos} 位为 '{c}'） / "
                 f"credit code cannot contain the letter '{c}' (position {pos}); "
                 "I, O, S, V and Z are never used"
             )
         if c not in _CREDIT_VALUE:
             raise ValueError(
+                f"统一社会信用代码第 {pos} 位为 '{c}'，只允许数字和大写字母 / "
                 f"credit code contains '{c}' at position {pos}; "
                 "only digits and upper-case letters are allowed"
             )
     for pos in range(3, 9):
         if code[pos - 1] not in _ASCII_DIGITS:
             raise ValueError(
+                f"第 3–8 位（行政区划码）应为数字，第 {pos} 位为 '{code[pos - 1]}' / "
                 "positions 3-8 (administrative division code) must be digits, "
                 f"found '{code[pos - 1]}' at position {pos}"
             )
     expected = _credit_check_char(code[:17])
     if code[17] != expected:
-        raise ValueError(f"check character should be '{expected}', not '{code[17]}'")
+        raise ValueError(
+            f"校验码应为 '{expected}'，不是 '{code[17]}'，请核对代码 / "
+            f"check character should be '{expected}', not '{code[17]}'"
+        )
     return code
 
 
@@ -390,24 +399,37 @@ def email(s: str) -> str:
     """
     address = s.strip()
     if not address:
-        raise ValueError("email address is empty")
+        raise ValueError("邮箱为空 / email address is empty")
     if len(address) > _EMAIL_MAX:
-        raise ValueError(f"email address is too long (at most {_EMAIL_MAX} characters)")
+        raise ValueError(
+            f"邮箱过长（最多 {_EMAIL_MAX} 个字符） / "
+            f"email address is too long (at most {_EMAIL_MAX} characters)"
+        )
     if any(c.isspace() for c in address):
-        raise ValueError("email address cannot contain spaces")
+        raise ValueError("邮箱不能含空格 / email address cannot contain spaces")
     if not address.isprintable():
-        raise ValueError("email address contains an invisible control character")
+        raise ValueError(
+            "邮箱含不可见的控制字符 / email address contains an invisible control character"
+        )
     if address.count("@") != 1:
-        raise ValueError("email address must contain exactly one '@'")
+        raise ValueError("邮箱须含且只含一个 '@' / email address must contain exactly one '@'")
     local, domain = address.split("@")
     if not local:
-        raise ValueError("the part before '@' is missing")
+        raise ValueError("'@' 前缺少用户名 / the part before '@' is missing")
     if len(local) > _LOCAL_MAX:
-        raise ValueError(f"the part before '@' is too long (at most {_LOCAL_MAX} characters)")
+        raise ValueError(
+            f"'@' 前的部分过长（最多 {_LOCAL_MAX} 个字符） / "
+            f"the part before '@' is too long (at most {_LOCAL_MAX} characters)"
+        )
     if not domain:
-        raise ValueError("the domain after '@' is missing")
+        raise ValueError("'@' 后缺少域名 / the domain after '@' is missing")
     if "." not in domain:
-        raise ValueError(f"domain '{domain}' needs a dot, e.g. 'example.com'")
+        raise ValueError(
+            f"域名 '{domain}' 缺少点，如 'example.com' / "
+            f"domain '{domain}' needs a dot, e.g. 'example.com'"
+        )
     if any(not label for label in domain.split(".")):
-        raise ValueError(f"domain '{domain}' has an empty part between dots")
+        raise ValueError(
+            f"域名 '{domain}' 的两个点之间为空 / domain '{domain}' has an empty part between dots"
+        )
     return f"{local}@{domain.lower()}"

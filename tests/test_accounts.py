@@ -359,4 +359,8 @@ async def test_the_registration_page_says_in_plain_words_what_a_field_lacks(
     assert r.status_code == 422
     assert "至少 10 个字符 / at least 10 characters" in r.text
     assert "Expected `str`" not in r.text
+    form |= {"password": "long-enough-passphrase", "credit_code": "91440300MA5F"}
+    r = await client.post("/register", data=form)
+    assert r.status_code == 422
+    assert "统一社会信用代码应为 18 位，现为 12 位" in r.text  # the validator's words too
     assert await pool.fetchval("SELECT count(*) FROM organisations") == 0

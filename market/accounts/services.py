@@ -66,7 +66,9 @@ async def create_organisation(
     code = _check("credit_code", validators.credit_code, credit_code) if credit_code else None
     if code and await conn.fetchval(Q.credit_code_taken, code):
         raise Conflict(
-            "an organisation with this credit code is already registered", field="credit_code"
+            "该统一社会信用代码的单位已注册 / "
+            "an organisation with this credit code is already registered",
+            field="credit_code",
         )
     row = await conn.fetchrow(Q.insert_org, kind, name.strip(), name_en, code, status, at)
     org = msgspec.convert(dict(returned(row)), OrganisationOut)
@@ -99,7 +101,7 @@ async def create_user(
 ) -> int:
     email = _check("email", validators.email, email)
     if await conn.fetchval(Q.email_taken, email):
-        raise Conflict("this e-mail address already has an account", field="email")
+        raise Conflict("该邮箱已有账户 / this e-mail address already has an account", field="email")
     pw_hash = password_hash or await hash_password(password)
     user_id: int = await conn.fetchval(
         Q.insert_user, org_id, email, display_name.strip(), pw_hash, role, language, at
@@ -143,7 +145,8 @@ async def register_buyer(pool: asyncpg.Pool, at: datetime, data: RegisterBuyer) 
     except asyncpg.UniqueViolationError as exc:
         # Lost a race with an identical sign-up: the pre-checks passed for both.
         field = "credit_code" if "credit_code" in (exc.constraint_name or "") else "email"
-        raise Conflict(f"{field} is already registered", field=field) from None
+        label = "统一社会信用代码" if field == "credit_code" else "邮箱"
+        raise Conflict(f"{label}已注册 / {field} is already registered", field=field) from None
     return RegisteredOut(organisation=org, user_id=user_id)
 
 
@@ -159,7 +162,10 @@ async def decide_organisation(
 ) -> OrganisationOut:
     """An operator approves or rejects a pending organisation."""
     if not approve and not reason.strip():
-        raise Invalid("give a reason for the rejection; the applicant sees it", field="reason")
+        raise Invalid(
+            "请填写驳回理由，申请人会看到 / give a reason for the rejection; the applicant sees it",
+            field="reason",
+        )
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(Q.lock_org, org_id)
         if row is None:
