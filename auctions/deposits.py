@@ -176,6 +176,8 @@ async def confirm_deposit(
     ref = registration.normalise_transfer_reference(transfer_reference)
     if not _REFERENCE.match(ref):
         raise Invalid(
+            f"转账附言为 {registration.TRANSFER_PREFIX} 加 "
+            f"{registration.TRANSFER_BODY_LENGTH} 位字母和数字 / "
             f"a transfer reference is {registration.TRANSFER_PREFIX} followed by "
             f"{registration.TRANSFER_BODY_LENGTH} letters and digits",
             field="transfer_reference",
@@ -184,12 +186,15 @@ async def confirm_deposit(
         found = await conn.fetchrow(Q.registration_by_reference, ref)
         if found is None:
             raise NotFound(
-                f"no registration has the transfer reference {ref}", field="transfer_reference"
+                f"没有报名使用转账附言 {ref} / no registration has the transfer reference {ref}",
+                field="transfer_reference",
             )
         lot = returned(await conn.fetchrow(Q.share_lot, found["lot_id"]))
         row = returned(await conn.fetchrow(Q.lock_registration, found["id"]))
         if amount_fen != row["deposit_fen"]:
             raise Invalid(
+                f"{ref} 的保证金为 {format_cny(row['deposit_fen'])}，到账金额 "
+                f"{format_cny(amount_fen)} 不符，未确认 / "
                 f"the deposit for {ref} is {format_cny(row['deposit_fen'])}; the amount "
                 f"received, {format_cny(amount_fen)}, does not match: nothing was confirmed",
                 field="amount_fen",

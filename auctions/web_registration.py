@@ -113,9 +113,11 @@ class RegistrationPages(Controller):
             try:
                 amount = parse_cny(values["amount"])
             except ValueError as exc:
-                raise Invalid(f"amount: {exc}", field="amount") from None
+                raise Invalid(str(exc), field="amount") from None  # shown beside the field
             if amount <= 0:
-                raise Invalid("amount: the amount received is more than zero", field="amount")
+                raise Invalid(
+                    "到账金额须大于零 / the amount received is more than zero", field="amount"
+                )
             done = await deposits.confirm_deposit(
                 pool,
                 clock.now(),

@@ -93,14 +93,21 @@ async def _checked_assets(
 ) -> list[int]:
     asset_ids = sorted(set(wanted if wanted is not None else case_assets))
     if not asset_ids:
-        raise Invalid("a lot offers at least one asset", field="asset_ids")
+        raise Invalid("拍品至少包含一项资产 / a lot offers at least one asset", field="asset_ids")
     strangers = sorted(set(asset_ids) - set(case_assets))
     if strangers:
-        raise Invalid(f"assets {strangers} are not collateral of this case", field="asset_ids")
+        raise Invalid(
+            f"资产 {strangers} 不是本案件的质物 / "
+            f"assets {strangers} are not collateral of this case",
+            field="asset_ids",
+        )
     taken = await conn.fetch(Q.assets_in_other_lots, asset_ids, lot_id)
     if taken:
         listed = ", ".join(f"{r['asset_id']} ({r['reference']})" for r in taken)
-        raise Conflict(f"assets already offered by another lot: {listed}", field="asset_ids")
+        raise Conflict(
+            f"资产已在其他拍品中：{listed} / assets already offered by another lot: {listed}",
+            field="asset_ids",
+        )
     return asset_ids
 
 
@@ -115,9 +122,13 @@ async def _basis(
     """
     case = await case_for_lot(conn, bank_org_id, case_id)
     if case.status != "open":
-        raise Conflict("the case is closed; lots are made only on an open case")
+        raise Conflict(
+            "案件已结案，只有进行中的案件可以创建拍品 / "
+            "the case is closed; lots are made only on an open case"
+        )
     if case.valuation_fen is None:
         raise Invalid(
+            "请先对案件质物进行评估，再创建拍品 / "
             "value the case's collateral before creating a lot",
             field="valuation_fen",
             code="no_valuation",
@@ -126,6 +137,7 @@ async def _basis(
     if set(asset_ids) == set(case.asset_ids):
         if data.valuation_fen not in (None, case.valuation_fen):
             raise Invalid(
+                f"包含全部质物的拍品，评估价即案件评估价 {format_cny(case.valuation_fen)} / "
                 "a lot offering all the collateral carries the case's valuation "
                 f"{format_cny(case.valuation_fen)}",
                 field="valuation_fen",
@@ -133,6 +145,7 @@ async def _basis(
         return case.valuation_fen, asset_ids
     if data.valuation_fen is None:
         raise Invalid(
+            "只含部分质物的拍品须填写其所占的评估价 / "
             "a lot offering part of the collateral states the part of the "
             "case's valuation it carries",
             field="valuation_fen",
@@ -141,6 +154,8 @@ async def _basis(
     room = case.valuation_fen - others
     if data.valuation_fen > room:
         raise Invalid(
+            f"各拍品评估价合计将超过案件评估价 {format_cny(case.valuation_fen)}，"
+            f"最多还剩 {format_cny(room)} / "
             f"the case's lots would carry more than its valuation "
             f"{format_cny(case.valuation_fen)}: at most {format_cny(room)} is left",
             field="valuation_fen",
@@ -251,6 +266,7 @@ async def update_draft(
             )
         if row["version"] != data.version:
             raise Conflict(
+                "拍品已被他人修改，请刷新后重新编辑 / "
                 "the lot was changed by someone else; reload it and edit again",
                 field="version",
                 code="stale_version",

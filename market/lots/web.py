@@ -249,7 +249,7 @@ def _action_from_form(action: str, form: dict[str, str], zone: ZoneInfo) -> Acti
             return ResumeInput()
         case "withdraw" | "pause":
             if not reason:
-                raise Invalid("give a reason", field="reason")
+                raise Invalid("请填写理由 / give a reason", field="reason")
             return (
                 WithdrawInput(reason=reason) if action == "withdraw" else PauseInput(reason=reason)
             )

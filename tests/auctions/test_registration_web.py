@@ -384,9 +384,11 @@ async def test_operator_confirms_on_the_page(
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "7,000"})
     assert r.status_code == 422
     assert "¥7,000.00" in r.text and 'id="err-amount"' in r.text
+    assert "不符，未确认" in r.text  # Chinese first, beside the field
     assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 0
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "七万"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
+    assert "不用万/亿" in r.text
     r = await web.post(
         "/operator/deposits/confirm", data={**form, "amount": "70,000.00"}, follow_redirects=False
     )
