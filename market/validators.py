@@ -1,10 +1,11 @@
 """Validation and normalisation of the identifiers the exchange deals in.
 
 Every validator is a pure function: it returns the normalised value or raises
-``ValueError`` with a short English message that tells the person at the
-keyboard what to fix.  Normalised values are what gets stored and compared,
-so the same code typed two ways (full-width digits, lower case, with or
-without a ``CN`` prefix, ...) ends up as one string.
+``ValueError`` with a short message, Chinese first then English
+("中文 / English"), that tells the person at the keyboard what to fix.
+Normalised values are what gets stored and compared, so the same code
+typed two ways (full-width digits, lower case, with or without a ``CN``
+prefix, ...) ends up as one string.
 
 Sources for the rules are cited next to each function.
 """
@@ -173,39 +174,63 @@ def patent_application_number(s: str) -> str:
     if raw[:2] in ("CN", "ZL"):
         raw = raw[2:]
     if not raw:
-        raise ValueError("patent application number is empty")
+        raise ValueError("专利申请号为空 / patent application number is empty")
     if raw.count(".") > 1:
-        raise ValueError("patent application number has more than one '.'")
+        raise ValueError("专利申请号含多个 '.' / patent application number has more than one '.'")
     if "." in raw:
         body, check = raw.split(".")
         if len(check) != 1:
-            raise ValueError("exactly one check character must follow the '.'")
+            raise ValueError(
+                "'.' 后须有且只有一位校验位 / exactly one check character must follow the '.'"
+            )
     elif _is_digits(raw) and len(raw) in (8, 12):
-        raise ValueError("check character is missing after the last digit")
+        raise ValueError(
+            "最后一位数字后缺少校验位 / check character is missing after the last digit"
+        )
     else:
         body, check = raw[:-1], raw[-1]
     if not _is_digits(body):
-        raise ValueError("patent application number must be digits followed by a check character")
+        raise ValueError(
+            "专利申请号应为数字加一位校验位 / "
+            "patent application number must be digits followed by a check character"
+        )
     if len(body) not in (8, 12):
         raise ValueError(
+            "专利申请号校验位前应为 12 位数字（2003 年 10 月 1 日前为 8 位），"
+            f"现为 {len(body)} 位 / "
             "patent application number must have 12 digits (8 before 2003-10-01) "
             f"before the check character, got {len(body)}"
         )
     if len(body) == 12:
         year, kind = body[:4], body[4]
         if not "2003" <= year <= "2099":
-            raise ValueError(f"year '{year}' is impossible for a 12-digit application number")
+            raise ValueError(
+                f"12 位专利申请号的年份不可能是 '{year}' / "
+                f"year '{year}' is impossible for a 12-digit application number"
+            )
     else:
         year, kind = body[:2], body[2]
         if year not in _OLD_YEARS:
-            raise ValueError(f"year '{year}' is impossible for an 8-digit (pre-2003) number")
+            raise ValueError(
+                f"8 位专利申请号（2003 年前）的年份不可能是 '{year}' / "
+                f"year '{year}' is impossible for an 8-digit (pre-2003) number"
+            )
     if kind not in _PATENT_TYPES:
-        raise ValueError(f"application type digit must be 1, 2, 3, 8 or 9, not '{kind}'")
+        raise ValueError(
+            f"申请种类号应为 1、2、3、8 或 9，不是 '{kind}' / "
+            f"application type digit must be 1, 2, 3, 8 or 9, not '{kind}'"
+        )
     if check not in _ASCII_DIGITS and check != "X":
-        raise ValueError(f"check character must be a digit or 'X', not '{check}'")
+        raise ValueError(
+            f"校验位应为数字或 'X'，不是 '{check}' / "
+            f"check character must be a digit or 'X', not '{check}'"
+        )
     expected = _patent_check_char(body)
     if check != expected:
-        raise ValueError(f"check character should be '{expected}', not '{check}'")
+        raise ValueError(
+            f"校验位应为 '{expected}'，不是 '{check}'，请核对专利申请号 / "
+            f"check character should be '{expected}', not '{check}'"
+        )
     return f"{body}.{check}"
 
 
@@ -254,43 +279,70 @@ def _parse_ipc(s: str) -> tuple[str, str | None, str | None, str | None, str | N
     """
     text = _fold(s)
     if not text:
-        raise ValueError("IPC symbol is empty")
+        raise ValueError("IPC 分类号为空 / IPC symbol is empty")
     m = _IPC_RE.fullmatch(text)
     if m is None:
-        raise ValueError(f"'{text}' is not an IPC symbol; expected e.g. 'G06F 16/245'")
+        raise ValueError(
+            f"'{text}' 不是 IPC 分类号，应形如 'G06F 16/245' / "
+            f"'{text}' is not an IPC symbol; expected e.g. 'G06F 16/245'"
+        )
     section, klass, subclass = m["section"], m["klass"], m["subclass"]
     main, slash, sub = m["main"], m["slash"], m["sub"]
     # IPC Guide §10: eight sections, A (human necessities) to H (electricity).
     if section not in "ABCDEFGH":
-        raise ValueError(f"IPC section must be a letter A-H, not '{section}'")
+        raise ValueError(
+            f"IPC 部应为字母 A–H，不是 '{section}' / "
+            f"IPC section must be a letter A-H, not '{section}'"
+        )
     if not klass:
         if subclass or main or slash:
-            raise ValueError("IPC class must be two digits after the section, e.g. 'G06'")
+            raise ValueError(
+                "IPC 大类应为部后的两位数字，如 'G06' / "
+                "IPC class must be two digits after the section, e.g. 'G06'"
+            )
         return section, None, None, None, None
     if len(klass) != 2:
-        raise ValueError("IPC class must be two digits after the section, e.g. 'G06'")
+        raise ValueError(
+            "IPC 大类应为部后的两位数字，如 'G06' / "
+            "IPC class must be two digits after the section, e.g. 'G06'"
+        )
     if not subclass:
         if main or slash:
-            raise ValueError("IPC subclass must be a letter after the class, e.g. 'G06F'")
+            raise ValueError(
+                "IPC 小类应为大类后的一个字母，如 'G06F' / "
+                "IPC subclass must be a letter after the class, e.g. 'G06F'"
+            )
         return section, klass, None, None, None
     if not main:
         if slash:
-            raise ValueError("IPC main group is missing before '/', e.g. 'G06F 16/00'")
+            raise ValueError(
+                "'/' 前缺少 IPC 大组，如 'G06F 16/00' / "
+                "IPC main group is missing before '/', e.g. 'G06F 16/00'"
+            )
         return section, klass, subclass, None, None
     if len(main) > 4:
-        raise ValueError(f"IPC main group has at most 4 digits, got '{main}'")
+        raise ValueError(
+            f"IPC 大组最多 4 位数字，现为 '{main}' / "
+            f"IPC main group has at most 4 digits, got '{main}'"
+        )
     # Main groups are numbers: "016" and "16" are the same group.
     main = str(int(main))
     if not slash:
         if sub:
-            raise ValueError("IPC subgroup must follow a '/', e.g. 'G06F 16/245'")
+            raise ValueError(
+                "IPC 小组须跟在 '/' 之后，如 'G06F 16/245' / "
+                "IPC subgroup must follow a '/', e.g. 'G06F 16/245'"
+            )
         return section, klass, subclass, main, None
     # IPC Guide §17: a subgroup has at least two digits ("/00" is the main
     # group itself); WIPO ST.8 leaves room for six.  Trailing digits are
     # significant (16/245 and 16/2450 are different places in the schedule),
     # so the subgroup is kept verbatim.
     if not 2 <= len(sub) <= 6:
-        raise ValueError(f"IPC subgroup must be 2-6 digits after '/', got '{sub}'")
+        raise ValueError(
+            f"IPC 小组应为 '/' 后的 2–6 位数字，现为 '{sub}' / "
+            f"IPC subgroup must be 2-6 digits after '/', got '{sub}'"
+        )
     return section, klass, subclass, main, sub
 
 
@@ -298,7 +350,10 @@ def ipc_code(s: str) -> str:
     """Canonical full IPC symbol ``G06F 16/245``; a bare main group gets ``/00``."""
     section, klass, subclass, main, sub = _parse_ipc(s)
     if main is None:
-        raise ValueError("IPC symbol needs at least a main group, e.g. 'G06F 16/00'")
+        raise ValueError(
+            "IPC 分类号至少须写到大组，如 'G06F 16/00' / "
+            "IPC symbol needs at least a main group, e.g. 'G06F 16/00'"
+        )
     return f"{section}{klass}{subclass} {main}/{sub or '00'}"
 
 
@@ -331,13 +386,20 @@ def trademark_registration_number(s: str) -> str:
     """CNIPA trademark registration number: 1-9 digits, no leading zero."""
     number = _fold(s)
     if not number:
-        raise ValueError("trademark registration number is empty")
+        raise ValueError("商标注册号为空 / trademark registration number is empty")
     if not _is_digits(number):
-        raise ValueError("trademark registration number must contain digits only")
+        raise ValueError(
+            "商标注册号只能含数字 / trademark registration number must contain digits only"
+        )
     if number[0] == "0":
-        raise ValueError("trademark registration number cannot start with 0")
+        raise ValueError(
+            "商标注册号不能以 0 开头 / trademark registration number cannot start with 0"
+        )
     if len(number) > 9:
-        raise ValueError(f"trademark registration number has at most 9 digits, got {len(number)}")
+        raise ValueError(
+            f"商标注册号最多 9 位，现为 {len(number)} 位 / "
+            f"trademark registration number has at most 9 digits, got {len(number)}"
+        )
     return number
 
 
@@ -345,14 +407,19 @@ def nice_class(n: int | str) -> int:
     """Nice class number 1-45 (Nice Classification, classes 1-34 goods, 35-45 services)."""
     # bool is an int subclass; True is not a class number.
     if isinstance(n, bool):
-        raise ValueError("Nice class must be a number from 1 to 45")
+        raise ValueError("尼斯分类应为 1 至 45 的数字 / Nice class must be a number from 1 to 45")
     if isinstance(n, str):
         text = _fold(n)
         if not _is_digits(text):
-            raise ValueError(f"Nice class must be a number from 1 to 45, not '{n.strip()}'")
+            raise ValueError(
+                f"尼斯分类应为 1 至 45 的数字，不是 '{n.strip()}' / "
+                f"Nice class must be a number from 1 to 45, not '{n.strip()}'"
+            )
         n = int(text)
     if not 1 <= n <= _NICE_CLASSES:
-        raise ValueError(f"Nice class must be from 1 to 45, not {n}")
+        raise ValueError(
+            f"尼斯分类应为 1 至 45，不是 {n} / Nice class must be from 1 to 45, not {n}"
+        )
     return n
 
 
@@ -370,15 +437,19 @@ def software_copyright_registration_number(s: str) -> str:
     # Accept the number copied with its certificate wording around it.
     text = text.removeprefix("软著登字").removeprefix("第").removesuffix("号")
     if not text:
-        raise ValueError("software copyright registration number is empty")
+        raise ValueError("软件著作权登记号为空 / software copyright registration number is empty")
     m = _SOFTWARE_RE.fullmatch(text)
     if m is None:
         raise ValueError(
+            "软件著作权登记号应形如 '2019SR0123456'（年份、'SR'、6–7 位数字） / "
             "software copyright registration number must look like '2019SR0123456' "
             "(year, 'SR', 6-7 digits)"
         )
     if m[1][:2] not in ("19", "20"):
-        raise ValueError(f"year '{m[1]}' is impossible in a registration number")
+        raise ValueError(
+            f"软件著作权登记号的年份不可能是 '{m[1]}' / "
+            f"year '{m[1]}' is impossible in a registration number"
+        )
     return text
 
 

@@ -82,9 +82,9 @@ class CasesApi(Controller):
         """The bank's cases, newest first."""
         bank = bank_of(caller, "collateral:read")
         if not 1 <= limit <= LIST_MAX:
-            raise Invalid(f"limit: 1–{LIST_MAX}", field="limit")
+            raise Invalid(f"每页条数应为 1–{LIST_MAX} / limit: 1–{LIST_MAX}", field="limit")
         if offset < 0:
-            raise Invalid("offset: ≥ 0", field="offset")
+            raise Invalid("起始位置不得为负 / offset: ≥ 0", field="offset")
         return await services.list_cases(pool, bank, status=status, limit=limit, offset=offset)
 
     @get("/{case_id:int}", operation_id="get_case")

@@ -98,7 +98,10 @@ async def _lock_open_case(conn: Conn, bank_org_id: int, case_id: int) -> asyncpg
     if case is None:
         raise NotFound("no such disposal case")
     if case["status"] != "open":
-        raise Conflict(f"case {case['reference']} is closed; it can no longer change")
+        raise Conflict(
+            f"处置案件 {case['reference']} 已结案，不能再修改 / "
+            f"case {case['reference']} is closed; it can no longer change"
+        )
     return case
 
 

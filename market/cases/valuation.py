@@ -130,14 +130,23 @@ def _check_weights(
 ) -> None:
     unknown = sorted(set(weights) - set(expected))
     if unknown:
-        raise Invalid(f"{field}: unknown keys {unknown}; expected {list(expected)}", field=field)
+        raise Invalid(
+            f"{field}：未知的键 {unknown}，应为 {list(expected)} / "
+            f"{field}: unknown keys {unknown}; expected {list(expected)}",
+            field=field,
+        )
     missing = [k for k in expected if k not in weights]
     if missing:
-        raise Invalid(f"{field}: weights missing for {missing}", field=field)
+        raise Invalid(
+            f"{field}：缺少 {missing} 的权重 / {field}: weights missing for {missing}", field=field
+        )
     for key in expected:
         w = weights[key]
         if not isinstance(w, Decimal) or not w.is_finite() or not Decimal(0) <= w <= Decimal(1):
-            raise Invalid(f"{field}.{key}: a weight is between 0 and 1", field=f"{field}.{key}")
+            raise Invalid(
+                f"{field}.{key}：权重应在 0 至 1 之间 / {field}.{key}: a weight is between 0 and 1",
+                field=f"{field}.{key}",
+            )
     total = sum((weights[k] for k in expected), Decimal(0))
     if total != Decimal(1):
         raise Invalid(f"权重之和须为 1 / the {group} weights sum to {total}, not 1", field=field)
@@ -147,22 +156,38 @@ def validate_policy(policy: InternalPolicy) -> None:
     _check_weights(policy.dimension_weights, tuple(DIMENSIONS), "dimension_weights", "dimension")
     unknown = sorted(set(policy.indicator_weights) - set(INDICATORS))
     if unknown:
-        raise Invalid(f"indicator_weights: unknown indicators {unknown}", field="indicator_weights")
+        raise Invalid(
+            f"indicator_weights：未知的指标 {unknown} / "
+            f"indicator_weights: unknown indicators {unknown}",
+            field="indicator_weights",
+        )
     for dim, keys in DIMENSIONS.items():
         weights = {k: v for k, v in policy.indicator_weights.items() if k in keys}
         _check_weights(weights, keys, "indicator_weights", f"{dim} indicator")
     if not Decimal(0) <= policy.veto_legal_below <= SCORE_MAX:
-        raise Invalid("veto_legal_below: 0–100", field="veto_legal_below")
+        raise Invalid(
+            "veto_legal_below：否决线应在 0–100 之间 / veto_legal_below: 0–100",
+            field="veto_legal_below",
+        )
     if policy.par_score <= 0:
-        raise Invalid("par_score: must be positive", field="par_score")
+        raise Invalid(
+            "par_score：基准得分须为正数 / par_score: must be positive", field="par_score"
+        )
     if not Decimal(0) < policy.factor_min <= policy.factor_max:
-        raise Invalid("factor bounds: 0 < factor_min ≤ factor_max", field="factor_min")
+        raise Invalid(
+            "调整系数上下限须满足 0 < factor_min ≤ factor_max / "
+            "factor bounds: 0 < factor_min ≤ factor_max",
+            field="factor_min",
+        )
 
 
 def _check_scores(scores: Mapping[str, int]) -> None:
     unknown = sorted(set(scores) - set(INDICATORS))
     if unknown:
-        raise Invalid(f"scores: unknown indicators {unknown}", field=f"scores.{unknown[0]}")
+        raise Invalid(
+            f"scores：未知的指标 {unknown} / scores: unknown indicators {unknown}",
+            field=f"scores.{unknown[0]}",
+        )
     for key in INDICATORS:
         if key not in scores:
             raise Invalid(
@@ -201,7 +226,11 @@ def internal_valuation(
     that do not sum to 1, or a base value under CNY 1.
     """
     if isinstance(base_value_fen, bool) or not isinstance(base_value_fen, int):
-        raise Invalid("base_value_fen: an integer amount in fen", field="base_value_fen")
+        raise Invalid(
+            "base_value_fen：基准价值应为以分计的整数金额 / "
+            "base_value_fen: an integer amount in fen",
+            field="base_value_fen",
+        )
     if base_value_fen < MIN_BASE_FEN:
         raise Invalid(
             "基准价值至少 1 元 / the base value is at least CNY 1", field="base_value_fen"

@@ -668,9 +668,10 @@ def clean_filename(name: str | None) -> str:
 
 def check_upload(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> None:
     if not data:
-        raise Invalid("the file is empty", field="file")
+        raise Invalid("文件为空 / the file is empty", field="file")
     if len(data) > max_bytes:
         raise Invalid(
+            f"文件超过 {max_bytes // (1024 * 1024)} MB，请拆分后再导入 / "
             f"the file is larger than {max_bytes // (1024 * 1024)} MB; split it",
             field="file",
         )

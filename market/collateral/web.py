@@ -82,7 +82,7 @@ class CollateralPages(Controller):
         upload = form.get("file")
         try:
             if not isinstance(upload, UploadFile) or not upload.filename:
-                raise Invalid("choose a CSV file to upload", field="file")
+                raise Invalid("请选择要上传的 CSV 文件 / choose a CSV file to upload", field="file")
             data = await upload.read()
             import_id = await csv_import.record_upload(
                 pool,

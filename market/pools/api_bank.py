@@ -226,7 +226,7 @@ class OperatorReceiptsApi(Controller):
         operator_of(caller)
         reason = data.reason.strip()
         if not reason:
-            raise Invalid("say why the receipt is reversed", field="reason")
+            raise Invalid("请说明冲正原因 / say why the receipt is reversed", field="reason")
         async with pool.acquire() as conn, conn.transaction():
             receipt = await services.reverse_receipt(
                 conn,

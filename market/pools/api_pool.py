@@ -89,7 +89,10 @@ class PoolsApi(Controller):
         """The pool's claims: undecided first (oldest first), then the decided ones."""
         org = pool_org_of(caller, "pools:read")
         if not 1 <= limit <= dash.CLAIMS_LIMIT:
-            raise Invalid(f"limit: 1–{dash.CLAIMS_LIMIT}", field="limit")
+            raise Invalid(
+                f"条数（limit）须在 1 至 {dash.CLAIMS_LIMIT} 之间 / limit: 1–{dash.CLAIMS_LIMIT}",
+                field="limit",
+            )
         async with pool.acquire() as conn:
             await services.own_pool(conn, org, pool_id)
             return await dash.claims(

@@ -450,11 +450,18 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
 def check_reference(text: str) -> str:
     reference = text.strip()
     if not reference:
-        raise Invalid("the transfer's reference is required", field="reference")
+        raise Invalid("请填写来款流水号 / the transfer's reference is required", field="reference")
     if len(reference) > REFERENCE_MAX:
-        raise Invalid(f"a reference has at most {REFERENCE_MAX} characters", field="reference")
+        raise Invalid(
+            f"流水号最多 {REFERENCE_MAX} 个字符 / "
+            f"a reference has at most {REFERENCE_MAX} characters",
+            field="reference",
+        )
     if any(ch.isspace() or not ch.isprintable() for ch in reference):
-        raise Invalid("a reference has no spaces or control characters", field="reference")
+        raise Invalid(
+            "流水号不能含空格或控制字符 / a reference has no spaces or control characters",
+            field="reference",
+        )
     return reference
 
 
@@ -473,14 +480,24 @@ async def record_manual_receipt(
     the same reference and amount again is the same receipt (created False)."""
     reference = check_reference(data.reference)
     if data.kind not in MANUAL_KINDS:
-        raise Invalid("kind is one of licence_fee, royalty, other", field="kind")
+        raise Invalid(
+            "回款类别须为许可费（licence_fee）、提成费（royalty）或其他（other） / "
+            "kind is one of licence_fee, royalty, other",
+            field="kind",
+        )
     if data.commission_fen > data.amount_fen:
-        raise Invalid("the commission cannot exceed the amount", field="commission_fen")
+        raise Invalid(
+            "平台佣金不能超过回款金额 / the commission cannot exceed the amount",
+            field="commission_fen",
+        )
     case = await conn.fetchrow(Q.case_for_receipt, case_id, case_reference)
     if case is None:
         if case_id is not None:
             raise NotFound("no such case")
-        raise Invalid(f"no case has the reference {case_reference!r}", field="case_reference")
+        raise Invalid(
+            f"没有编号为 {case_reference!r} 的案件 / no case has the reference {case_reference!r}",
+            field="case_reference",
+        )
     source = f"manual:{reference}"
     # `record_receipt` answers a source seen before with that receipt (or 409 for another
     # case or amount); whether this call made it is known only here, under the case lock
@@ -501,6 +518,7 @@ async def record_manual_receipt(
             )
     except (Conflict, asyncpg.UniqueViolationError):
         raise Conflict(
+            f"流水号 {reference} 已登记过（案件或金额不同） / "
             f"the reference {reference} was recorded already (another case or amount)",
             field="reference",
             code="duplicate_reference",

@@ -197,9 +197,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         first = date.fromisoformat(month + "-01")
     except ValueError:
-        raise Invalid("a month is written YYYY-MM", field="month") from None
+        raise Invalid("月份格式为 YYYY-MM / a month is written YYYY-MM", field="month") from None
     if len(month) != 7:
-        raise Invalid("a month is written YYYY-MM", field="month")
+        raise Invalid("月份格式为 YYYY-MM / a month is written YYYY-MM", field="month")
     return month_start(first), month_start(add_months(first, 1))
 
 
@@ -450,11 +450,18 @@ def _visible(code: str, owner_org_id: int | None, own: set[str]) -> bool:
 
 def check_filter(figure: str, filt: DrillFilter) -> None:
     if figure not in FIGURES:
-        raise Invalid(f"figure is one of {', '.join(FIGURES)}", field="figure")
+        raise Invalid(
+            f"指标须为以下之一：{'、'.join(FIGURES)} / figure is one of {', '.join(FIGURES)}",
+            field="figure",
+        )
     if filt.month is not None:
         month_bounds(filt.month)
     if filt.kind is not None and filt.kind not in RECEIPT_KINDS:
-        raise Invalid(f"kind is one of {', '.join(RECEIPT_KINDS)}", field="kind")
+        raise Invalid(
+            f"回款类型须为以下之一：{'、'.join(RECEIPT_KINDS)} / "
+            f"kind is one of {', '.join(RECEIPT_KINDS)}",
+            field="kind",
+        )
 
 
 async def postings(
@@ -608,7 +615,11 @@ async def claims(
     limit: int = CLAIMS_LIMIT,
 ) -> list[ClaimOut]:
     if status is not None and status not in CLAIM_STATUSES:
-        raise Invalid(f"status is one of {', '.join(CLAIM_STATUSES)}", field="status")
+        raise Invalid(
+            f"状态须为以下之一：{'、'.join(CLAIM_STATUSES)} / "
+            f"status is one of {', '.join(CLAIM_STATUSES)}",
+            field="status",
+        )
     rows = await conn.fetch(Q.claims_of_org, org_id, pool_id, status, bank_org_id, limit, claim_id)
     return [_claim(r) for r in rows]
 
@@ -650,9 +661,12 @@ async def decide(
     """Approve or reject one claim, in one transaction (`services.decide_claim` locks the
     pool, then the claim: of two approvals at once, the second gets 409 `decided`)."""
     if decision not in ("approve", "reject"):
-        raise Invalid("decision is approve or reject", field="decision")
+        raise Invalid(
+            "审批结果须为批准（approve）或驳回（reject） / decision is approve or reject",
+            field="decision",
+        )
     if len(reason) > 2000:
-        raise Invalid("a reason is at most 2,000 characters", field="reason")
+        raise Invalid("理由最多 2000 个字符 / a reason is at most 2,000 characters", field="reason")
     async with db.acquire() as conn, conn.transaction():
         if pool_id is not None:
             await services.own_pool(conn, org_id, pool_id)
@@ -727,10 +741,12 @@ async def add_version(
     today = china_today(at)
     if data.effective_from < today:
         raise Invalid(
-            f"a new version takes effect today ({today}) or later", field="effective_from"
+            f"新版本的生效日须为今天（{today}）或以后 / "
+            f"a new version takes effect today ({today}) or later",
+            field="effective_from",
         )
     if len(data.note) > 2000:
-        raise Invalid("a note is at most 2,000 characters", field="note")
+        raise Invalid("说明最多 2000 个字符 / a note is at most 2,000 characters", field="note")
     try:
         rule = parse_rule(data.rule)
     except Invalid as exc:

@@ -87,6 +87,17 @@ Q = Queries("reconciliation")
 
 OPEN_STATUSES: Final = ("amount_mismatch", "reference_typo", "unknown")
 MATCHABLE_STATUSES: Final = (*OPEN_STATUSES, "set_aside")  # a set-aside line may be a recovery
+
+# Chinese words for the Chinese part of a message: a text field's or date's name, a
+# payout's status, a settled line's status.
+_TEXT_ZH: Final = {
+    "reference": "转账编号",
+    "note": "备注",
+    "since": "起始日期",
+    "until": "截止日期",
+}
+_PAYOUT_STATUS_ZH: Final = {"expected": "待到账", "received": "已到账", "reversed": "已撤销"}
+_LINE_STATUS_ZH: Final = {"matched": "自动匹配", "manual": "人工匹配"}
 IMPORT_LOCK: Final = 7_240_006  # first key of the two-key advisory lock (see locks.py)
 DEFAULT_FILENAME: Final = "statement.csv"
 MAX_MATCH_REFERENCE: Final = 100  # what a person types to name a payout
@@ -262,7 +273,10 @@ def _payout_out(r: asyncpg.Record) -> PayoutOut:
 def require_reconciler(org_kind: str, org_status: str) -> None:
     """Pools and banks import statements of what they received; nobody else does."""
     if org_kind not in ("pool", "bank") or org_status != "approved":
-        raise Forbidden("only approved pools and banks reconcile bank statements")
+        raise Forbidden(
+            "只有已审核通过的资金池和银行可以进行银行流水对账 / "
+            "only approved pools and banks reconcile bank statements"
+        )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -307,6 +321,8 @@ async def import_statement(
     if statement is None:
         first = returned(await conn.fetchrow(Q.statement_by_sha, org_id, sha))
         raise Conflict(
+            f"{name} 已作为对账单 {first['id']} 导入过（{first['filename']}，"
+            f"{china_today(first['imported_at']).isoformat()}），本次未写入任何数据 / "
             f"{name} was imported already as statement {first['id']} "
             f"({first['filename']}, {china_today(first['imported_at']).isoformat()}); "
             "nothing was written",
@@ -428,11 +444,16 @@ async def match_line(
     ref = normalise_reference(reference or "")
     if payout_id is not None and ref:
         raise Invalid(
+            "请用 payout_id 或转账编号之一指明应收转账，不能同时填写 / "
             "name the expected transfer by its payout_id or by its reference, not both",
             field="payout_id",
         )
     if payout_id is None and not ref:
-        raise Invalid("say which expected transfer this line is: its reference", field="reference")
+        raise Invalid(
+            "请填写该行对应的应收转账编号 / "
+            "say which expected transfer this line is: its reference",
+            field="reference",
+        )
     field = "payout_id" if payout_id is not None else "reference"
     payout = await conn.fetchrow(Q.owned_payout, org_id, payout_id, ref)
     if payout is None:
@@ -440,13 +461,19 @@ async def match_line(
     if payout["status"] != "expected":
         where = await conn.fetchrow(Q.line_of_payout, payout["id"])
         extra = f" (statement {where['statement_id']}, line {where['line_no']})" if where else ""
+        extra_zh = f"（对账单 {where['statement_id']} 第 {where['line_no']} 行）" if where else ""
+        status_zh = _PAYOUT_STATUS_ZH.get(payout["status"], payout["status"])
         raise Conflict(
+            f"转账 {payout['reference']} 的状态已是“{status_zh}”{extra_zh} / "
             f"transfer {payout['reference']} is {payout['status']} already{extra}",
             field=field,
             code="not_expected",
         )
     if payout["amount_fen"] != line["amount_fen"]:
         raise Invalid(
+            f"第 {line['line_no']} 行到账 {format_cny(line['amount_fen'])}，但 "
+            f"{payout['reference']} 应收 {format_cny(payout['amount_fen'])}；一行只能核销一笔"
+            "金额相同的转账，差额请与付款方另行结清 / "
             f"line {line['line_no']} received {format_cny(line['amount_fen'])} but "
             f"{payout['reference']} expects {format_cny(payout['amount_fen'])}; a line settles "
             "one transfer of the same amount — settle a difference with the payer",
@@ -459,6 +486,7 @@ async def match_line(
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(
+            f"转账 {payout['reference']} 已由另一行核销 / "
             f"transfer {payout['reference']} is settled by another line already",
             field=field,
             code="not_expected",
@@ -485,6 +513,7 @@ async def set_aside_line(
     _check_text("note", note, MAX_NOTE)
     if not note.strip():
         raise Invalid(
+            "请说明该行为何不是应收回款（如银行结息、其他款项、待退回的重复转账） / "
             "say why this line is no expected recovery (for example: bank interest, a payment "
             "for something else, a duplicate sent back)",
             field="note",
@@ -528,10 +557,13 @@ async def _audited(
 
 def _check_text(name: str, text: str, most: int) -> None:
     """The API's schema checks the lengths; a form does not."""
+    label = _TEXT_ZH.get(name, name)
     if len(text) > most:
-        raise Invalid(f"the {name} has at most {most} characters", field=name)
+        raise Invalid(
+            f"{label}最多 {most} 个字符 / the {name} has at most {most} characters", field=name
+        )
     if why := control_character(text):
-        raise Invalid(f"the {name} {why}", field=name)
+        raise Invalid(f"{label}含不可见的控制字符 / the {name} {why}", field=name)
 
 
 async def _locked_line(
@@ -547,7 +579,13 @@ async def _locked_line(
             if line["status"] == "set_aside"
             else f"settled already ({line['status']})"
         )
+        done_zh = (
+            "已另行处理"
+            if line["status"] == "set_aside"
+            else f"已对账（{_LINE_STATUS_ZH.get(line['status'], line['status'])}）"
+        )
         raise Conflict(
+            f"对账单 {line['statement_id']} 第 {line['line_no']} 行{done_zh} / "
             f"line {line['line_no']} of statement {line['statement_id']} is {done}",
             code="settled_already",
         )
@@ -631,7 +669,11 @@ def period(since: date | str | None, until: date | str | None) -> Period:
     """A period from the API's dates or a form's text (YYYY-MM-DD, blank for open)."""
     first, last = _day("since", since), _day("until", until)
     if first and last and first > last:
-        raise Invalid(f"the period ends ({last}) before it starts ({first})", field="until")
+        raise Invalid(
+            f"截止日期（{last}）早于起始日期（{first}） / "
+            f"the period ends ({last}) before it starts ({first})",
+            field="until",
+        )
     return Period(since=first, until=last)
 
 
@@ -645,7 +687,10 @@ def _day(name: str, value: date | str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise Invalid(
-            f"{name}: a date as YYYY-MM-DD, e.g. 2026-01-31; got {text!r}", field=name
+            f"{_TEXT_ZH.get(name, name)}：日期格式为 YYYY-MM-DD，如 2026-01-31；"
+            f"收到的是 {text!r} / "
+            f"{name}: a date as YYYY-MM-DD, e.g. 2026-01-31; got {text!r}",
+            field=name,
         ) from None
 
 
@@ -669,7 +714,10 @@ async def bank_statement(
 ) -> list[PayoutOut]:
     """Every payout to the bank in the period (costs repaid, its part of each recovery)."""
     if org_kind != "bank":
-        raise Forbidden("a bank's statement is for banks; a pool exports per pool")
+        raise Forbidden(
+            "本行回款对账表仅供银行导出；资金池请按资金池导出 / "
+            "a bank's statement is for banks; a pool exports per pool"
+        )
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, True, None, None, True, EXPORT_LIMIT, *within.bounds()
     )

@@ -122,7 +122,7 @@ class ReconciliationPages(Controller):
         upload = form.get("file")
         try:
             if not isinstance(upload, UploadFile) or not upload.filename:
-                raise Invalid("choose a CSV file to upload", field="file")
+                raise Invalid("请选择要上传的 CSV 文件 / choose a CSV file to upload", field="file")
             data = await upload.read()
             async with pool.acquire() as conn, conn.transaction():
                 out = await recon.import_statement(

@@ -95,7 +95,9 @@ def parse_rule(raw: object) -> PoolRule:
     except msgspec.ValidationError as exc:
         text = str(exc)
         field = text.split("at `$.", 1)[1].rstrip("`") if "at `$." in text else "rule"
-        raise Invalid(f"the pool rule is not valid: {text}", field=field) from exc
+        raise Invalid(
+            f"资金池补偿规则无效（字段 {field}） / the pool rule is not valid: {text}", field=field
+        ) from exc
     validate(rule)
     return rule
 
@@ -103,22 +105,37 @@ def parse_rule(raw: object) -> PoolRule:
 def validate(rule: PoolRule) -> None:
     names = [p.name for p in rule.shares]
     if len(set(names)) != len(names):
-        raise Invalid("each party may appear once in shares", field="shares")
+        raise Invalid(
+            "各分担方在分担比例（shares）中只能出现一次 / each party may appear once in shares",
+            field="shares",
+        )
     if names.count(FUND) != 1 or names.count(BANK) != 1:
-        raise Invalid("shares must name exactly one 'fund' and one 'bank'", field="shares")
+        raise Invalid(
+            "分担比例（shares）须有且只有一个 'fund'（资金池）和一个 'bank'（银行） / "
+            "shares must name exactly one 'fund' and one 'bank'",
+            field="shares",
+        )
     if not rule.tiers and sum(p.weight for p in rule.shares) == 0:
-        raise Invalid("at least one share weight must be positive", field="shares")
+        raise Invalid(
+            "至少一个分担方的分担比例须大于零 / at least one share weight must be positive",
+            field="shares",
+        )
     if rule.tiers:
         limits = [t.principal_up_to_fen for t in rule.tiers]
         if limits[-1] is not None or any(x is None for x in limits[:-1]):
             raise Invalid(
-                "tiers need ascending principal limits, the last one open (null)", field="tiers"
+                "分档（tiers）的本金上限须递增，最后一档不设上限（null） / "
+                "tiers need ascending principal limits, the last one open (null)",
+                field="tiers",
             )
         bounded = [x for x in limits if x is not None]
         if bounded != sorted(set(bounded)):
-            raise Invalid("tier limits must be strictly ascending", field="tiers")
+            raise Invalid(
+                "分档本金上限须严格递增 / tier limits must be strictly ascending", field="tiers"
+            )
     if rule.timing != "after_loss" and rule.wait_days == 0 and rule.wait_months == 0:
         raise Invalid(
+            "前补偿或保证金方式的补偿须设等待期（wait_days 或 wait_months） / "
             "an advance or parked compensation needs a waiting period (wait_days or wait_months)",
             field="wait_days",
         )

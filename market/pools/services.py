@@ -40,6 +40,15 @@ from market.pools.waterfall import Bearer, CaseState, CostDue, Slice, route
 
 Q = Queries("pools")
 
+# The Chinese words of a claim's and a payout's status, for the Chinese part of a message.
+_CLAIM_STATUS_ZH = {
+    "filed": "待审批",
+    "rejected": "已驳回",
+    "parked": "已存入保证金",
+    "paid": "已支付",
+}
+_PAYOUT_STATUS_ZH = {"expected": "待到账", "received": "已到账", "reversed": "已冲销"}
+
 ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
 
 
@@ -71,10 +80,14 @@ async def create_pool(
 ) -> asyncpg.Record:
     kind = await conn.fetchval(Q.org_kind, org_id)
     if kind != "pool":
-        raise Invalid("a pool is run by a pool organisation", field="org_id")
+        raise Invalid(
+            "资金池须由资金池类机构运营 / a pool is run by a pool organisation", field="org_id"
+        )
     row = await conn.fetchrow(Q.insert_pool, org_id, code, name, name_en, capital_fen, at)
     if row is None:
-        raise Conflict(f"a pool with code {code} exists already", field="code")
+        raise Conflict(
+            f"代码为 {code} 的资金池已存在 / a pool with code {code} exists already", field="code"
+        )
     await add_rule_version(
         conn,
         at=at,
@@ -118,7 +131,9 @@ async def add_rule_version(
         for i, party in enumerate(rule.shares):
             if party.org_id is not None and party.org_id not in found:
                 raise Invalid(
-                    f"no organisation has the id {party.org_id}", field=f"shares[{i}].org_id"
+                    f"不存在 ID 为 {party.org_id} 的机构 / "
+                    f"no organisation has the id {party.org_id}",
+                    field=f"shares[{i}].org_id",
                 )
     row = returned(
         await conn.fetchrow(
@@ -170,14 +185,23 @@ async def enrol(
         raise NotFound("no such loan", field="loan_id")
     pool = await conn.fetchrow(Q.pool_by_code, pool_code)
     if pool is None:
-        raise Invalid(f"no pool has the code {pool_code!r}", field="pool_code")
+        raise Invalid(
+            f"没有代码为 {pool_code!r} 的资金池 / no pool has the code {pool_code!r}",
+            field="pool_code",
+        )
     today = china_today(at)
     version = await conn.fetchrow(Q.rule_in_force, pool["id"], today)
     if version is None:
-        raise Invalid(f"pool {pool_code} has no rule in force on {today}", field="pool_code")
+        raise Invalid(
+            f"资金池 {pool_code} 在 {today} 没有生效的补偿规则 / "
+            f"pool {pool_code} has no rule in force on {today}",
+            field="pool_code",
+        )
     rule = parse_rule(version["rule"])
     if rule.max_loan_fen is not None and loan["principal_fen"] > rule.max_loan_fen:
         raise Invalid(
+            f"资金池 {pool_code} 只接受本金不超过 {format_cny(rule.max_loan_fen)} 的贷款备案，"
+            f"本笔为 {format_cny(loan['principal_fen'])} / "
             f"pool {pool_code} enrols loans up to {format_cny(rule.max_loan_fen)}; "
             f"this one is {format_cny(loan['principal_fen'])}",
             field="loan_id",
@@ -195,7 +219,9 @@ async def enrol(
         at,
     )
     if row is None:
-        raise Conflict("this loan is enrolled in a pool already", field="loan_id")
+        raise Conflict(
+            "该贷款已备案入池 / this loan is enrolled in a pool already", field="loan_id"
+        )
     await audit.append(
         conn,
         at=at,
@@ -271,7 +297,10 @@ async def assess_loan(
         raise NotFound("no such loan", field="loan_id")
     enrolment = await conn.fetchrow(Q.enrolment_of_loan, loan_id)
     if enrolment is None:
-        raise Invalid("this loan is not enrolled in a guarantee pool", field="loan_id")
+        raise Invalid(
+            "该贷款未备案入风险补偿资金池 / this loan is not enrolled in a guarantee pool",
+            field="loan_id",
+        )
     rule = parse_rule(enrolment["rule"])
     facts = await _facts(conn, at, enrolment, loan, exclude_claim)
     return ClaimView(
@@ -309,7 +338,11 @@ async def file_claim(
         at,
     )
     if row is None:
-        raise Conflict("a claim on this loan is waiting for the pool's decision", field="loan_id")
+        raise Conflict(
+            "该贷款已有补偿申请等待资金池审核 / "
+            "a claim on this loan is waiting for the pool's decision",
+            field="loan_id",
+        )
     await audit.append(
         conn,
         at=at,
@@ -344,11 +377,17 @@ async def decide_claim(
         raise NotFound("no such claim")
     claim = returned(await conn.fetchrow(Q.claim_locked, claim_id))
     if claim["status"] != "filed":
-        raise Conflict(f"this claim was decided already ({claim['status']})", code="decided")
+        raise Conflict(
+            f"该补偿申请已处理（{_CLAIM_STATUS_ZH.get(claim['status'], claim['status'])}） / "
+            f"this claim was decided already ({claim['status']})",
+            code="decided",
+        )
     reason = reason.strip()
     if not approve:
         if not reason:
-            raise Invalid("say why the claim is rejected", field="reason")
+            raise Invalid(
+                "请说明驳回补偿申请的理由 / say why the claim is rejected", field="reason"
+            )
         out = returned(
             await conn.fetchrow(
                 Q.decide_claim,
@@ -372,7 +411,10 @@ async def decide_claim(
         a = view.assessment
         if not a.eligible:
             raise Conflict(
-                "no compensation is due any more: " + a.lines[-1].en,
+                "按当前数据已无应补偿金额："
+                + a.lines[-1].zh
+                + " / no compensation is due any more: "
+                + a.lines[-1].en,
                 field="claim",
                 code="not_eligible",
             )
@@ -431,16 +473,23 @@ async def write_off(
     if loan is None:
         raise NotFound("no such loan", field="loan_id")
     if loan["default_date"] is None:
-        raise Invalid("only a defaulted loan can be written off", field="loan_id")
+        raise Invalid(
+            "只有已违约（不良）的贷款才能核销 / only a defaulted loan can be written off",
+            field="loan_id",
+        )
     if on > china_today(at):
-        raise Invalid("a write-off date cannot be in the future", field="written_off_on")
+        raise Invalid(
+            "核销日期不能晚于今天 / a write-off date cannot be in the future",
+            field="written_off_on",
+        )
     if on < loan["default_date"]:
         raise Invalid(
+            f"核销日期不得早于违约日（{loan['default_date']}） / "
             f"a loan is written off on or after its default ({loan['default_date']})",
             field="written_off_on",
         )
     if await conn.fetchrow(Q.mark_written_off, loan_id, on, at) is None:
-        raise Conflict("this loan was written off already", field="loan_id")
+        raise Conflict("该贷款已核销 / this loan was written off already", field="loan_id")
     case = await conn.fetchrow(Q.case_of_loan, loan_id)
     if case is not None:
         await conn.fetchrow(Q.case_locked, case["id"])
@@ -486,9 +535,13 @@ async def close_case(
     if case is None or case["bank_org_id"] != bank_org_id:
         raise NotFound("no such case")
     if case["status"] != "open":
-        raise Conflict("this case is closed already")
+        raise Conflict("该案件已处置终结 / this case is closed already")
     if await conn.fetchval(Q.live_lots_of_case, case_id):
-        raise Conflict("a lot of this case is still being sold or awaits payment", code="lots_live")
+        raise Conflict(
+            "该案件仍有拍品在拍卖中或等待付款 / "
+            "a lot of this case is still being sold or awaits payment",
+            code="lots_live",
+        )
     out = returned(await conn.fetchrow(Q.close_case, case_id, at))
     await audit.append(
         conn,
@@ -520,9 +573,13 @@ async def add_cost(
     if case is None or case["bank_org_id"] != bank_org_id:
         raise NotFound("no such case")
     if kind not in ("appraisal", "auction", "other"):
-        raise Invalid("kind is one of appraisal, auction, other", field="kind")
+        raise Invalid(
+            "费用类别须为评估费（appraisal）、拍卖费（auction）或其他（other） / "
+            "kind is one of appraisal, auction, other",
+            field="kind",
+        )
     if amount_fen <= 0:
-        raise Invalid("a cost is a positive amount", field="amount_fen")
+        raise Invalid("处置费用须为正数 / a cost is a positive amount", field="amount_fen")
     row = returned(
         await conn.fetchrow(
             Q.insert_cost, case_id, kind, bank_org_id, amount_fen, memo, user_id, at
@@ -618,7 +675,9 @@ async def record_receipt(
     if existing is not None:
         if existing["amount_fen"] != amount_fen or existing["case_id"] != case_id:
             raise Conflict(
-                f"receipt {source} was recorded already with another amount", field="source"
+                f"回款 {source} 已入账，金额或案件不同 / "
+                f"receipt {source} was recorded already with another amount",
+                field="source",
             )
         return existing
     slices = route(amount_fen, commission_fen, await case_state(conn, case))
@@ -707,10 +766,12 @@ async def reverse_receipt(
         return receipt
     if any(p["status"] == "received" for p in await conn.fetch(Q.payouts_of_receipt, receipt_id)):
         raise Conflict(
-            "a payout of this receipt was received already; it cannot be reversed", code="paid_out"
+            "该回款已有划款到账，不能冲正 / "
+            "a payout of this receipt was received already; it cannot be reversed",
+            code="paid_out",
         )
     if not reason.strip():
-        raise Invalid("say why the receipt is reversed", field="reason")
+        raise Invalid("请说明冲正原因 / say why the receipt is reversed", field="reason")
     posted = await ledger.reverse(
         conn,
         entry_id=receipt["entry_id"],
@@ -743,7 +804,11 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
     if payout is None:
         raise NotFound("no such payout")
     if payout["status"] != "expected":
-        raise Conflict(f"this payout is {payout['status']}, not expected", code="not_expected")
+        raise Conflict(
+            f"该划款状态为“{_PAYOUT_STATUS_ZH.get(payout['status'], payout['status'])}”，"
+            f"不是待到账 / this payout is {payout['status']}, not expected",
+            code="not_expected",
+        )
     key: tuple[str, int | str]
     if payout["payee_kind"] == "pool":
         key = ("pool", payout["pool_id"])
@@ -752,7 +817,11 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
     elif payout["payee_org_id"] is not None:
         key = ("org", payout["payee_org_id"])
     else:
-        raise Conflict("this payee has no organisation here to confirm it", code="no_payee")
+        raise Conflict(
+            "该收款方在本平台没有机构，无法确认到账 / "
+            "this payee has no organisation here to confirm it",
+            code="no_payee",
+        )
     fen = payout["amount_fen"]
     legs = [
         ledger.debit(accounts.payable(key[0], key[1], payout["payee_org_id"]), fen),

@@ -356,9 +356,13 @@ class OperatorReceiptPages(Controller):
         reason = values.get("reason", "").strip()
         try:
             if not reason:
-                raise Invalid("say why the receipt is reversed", field="reason")
+                raise Invalid("请说明冲正原因 / say why the receipt is reversed", field="reason")
             if len(reason) > REASON_MAX:
-                raise Invalid(f"a reason has at most {REASON_MAX} characters", field="reason")
+                raise Invalid(
+                    f"冲正原因最多 {REASON_MAX} 个字符 / "
+                    f"a reason has at most {REASON_MAX} characters",
+                    field="reason",
+                )
             async with pool.acquire() as conn, conn.transaction():
                 await services.reverse_receipt(
                     conn,

@@ -66,6 +66,7 @@ async def test_one_bad_row_rejects_1000_then_fixed_file_imports_then_reupload_up
         }
     ]
     assert "check character should be" in body["details"][0]["reason"]
+    assert "校验位应为" in body["details"][0]["reason"]  # the Chinese part reaches the bank
     assert f"line {line}, column asset_number" in body["message"]
     assert set((await count_rows(pool, *REGISTRY_TABLES)).values()) == {0}
     async with pool.acquire() as conn:

@@ -552,6 +552,7 @@ async def test_bank_pools_page_enrol_preview_file_and_write_off(
         data={"_csrf_token": token, "written_off_on": "2026-01-06"},
     )
     assert r.status_code == 422 and "future" in r.text
+    assert "核销日期不能晚于今天" in r.text
     assert await counts(pool) == before
     r = await client.post(
         f"/bank/pools/loans/{loan.loan_id}/write-off",

@@ -390,6 +390,8 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
     )
     assert r.status_code == 422 and r.json()["code"] == "amount_differs"
     assert r.json()["message"] == (
+        f"第 2 行到账 ¥49,900.00，但 {b['reference']} 应收 ¥50,000.00；一行只能核销一笔"
+        "金额相同的转账，差额请与付款方另行结清 / "
         f"line 2 received ¥49,900.00 but {b['reference']} expects ¥50,000.00; a line settles one "
         "transfer of the same amount — settle a difference with the payer"
     )
