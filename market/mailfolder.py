@@ -43,8 +43,16 @@ class MailFolder:
 
 
 def _listening(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
+    """Whether a server listens on (host, port), found by binding it, not by connecting:
+    a probe connection would open a session in that server (and, in a test, leave it to
+    be torn down by the garbage collector). SO_REUSEADDR lets the bind succeed past
+    connections in TIME_WAIT; only a listener refuses it."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
     return False
 
 
