@@ -77,7 +77,13 @@ class ImportRejected(Invalid):
         more = ""
         if error_count > 1:
             more = f" ({error_count - 1} more problem{'s' if error_count > 2 else ''})"
+        # The Chinese sentence says where; the reason itself (bilingual) follows once.
+        where_zh = f"第 {first.line} 行" if first.line else "文件"
+        if first.column:
+            where_zh += f"「{first.column}」列"
+        more_zh = f"，另有 {error_count - 1} 处问题" if error_count > 1 else ""
         super().__init__(
+            f"{filename} 未导入，未写入任何数据：{where_zh}有误{more_zh}。 / "
             f"{filename} was not imported, nothing was written: {where}{first.reason}{more}",
             field="file",
             details=[msgspec.structs.asdict(e) for e in errors[:ERROR_LIMIT]],
@@ -93,17 +99,24 @@ class Undecodable(Exception):
     """The bytes are not text in an encoding the import reads; the message says why."""
 
 
+NEITHER_ENCODING = "文件既不是 UTF-8 也不是 GB18030 编码 / file is neither UTF-8 nor GB18030"
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """(text, encoding): a BOM means UTF-8; else strict UTF-8; else strict GB18030."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise Undecodable(
+            "文件为 UTF-16 编码（Excel 的“Unicode 文本”），请另存为“CSV UTF-8”或“CSV” / "
             "file is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8' or 'CSV'"
         )
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data.decode("utf-8-sig"), "utf-8-sig"
         except UnicodeDecodeError:
-            raise Undecodable("file starts with a UTF-8 BOM but is not UTF-8") from None
+            raise Undecodable(
+                "文件以 UTF-8 BOM 开头，内容却不是 UTF-8 / "
+                "file starts with a UTF-8 BOM but is not UTF-8"
+            ) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -111,7 +124,7 @@ def decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError:
-        raise Undecodable("file is neither UTF-8 nor GB18030") from None
+        raise Undecodable(NEITHER_ENCODING) from None
 
 
 # --- validation ------------------------------------------------------------------------

@@ -133,7 +133,9 @@ async def test_generated_portfolio_is_valid_in_every_encoding() -> None:
 async def test_neither_utf8_nor_gb18030() -> None:
     result = await _check(b"pledge_registration_no\r\n\x80\xff\xfe\x81")
     assert result.error_count == 1
-    assert result.errors[0].reason == "file is neither UTF-8 nor GB18030"
+    assert result.errors[0].reason == (
+        "文件既不是 UTF-8 也不是 GB18030 编码 / file is neither UTF-8 nor GB18030"
+    )
 
 
 async def test_utf16_is_named() -> None:

@@ -287,6 +287,7 @@ async def test_rejection_raises_with_every_problem(pool: asyncpg.Pool, clock: Fr
         )
     assert caught.value.error_count == 300 and len(caught.value.errors) == 200
     assert "299 more problems" in caught.value.message
+    assert "另有 299 处问题" in caught.value.message
 
 
 async def test_ten_thousand_rows_take_seconds(pool: asyncpg.Pool, clock: FrozenClock) -> None:

@@ -264,9 +264,8 @@ async def test_a_bad_line_rejects_the_file_naming_line_and_column_and_writes_not
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["code"] == "invalid_csv" and body["field"] == "file"
-    assert body["message"].startswith(
-        "一月.csv was not imported, nothing was written: line 3, column 金额:"
-    )
+    assert body["message"].startswith("一月.csv 未导入，未写入任何数据：第 3 行「金额」列有误")
+    assert "一月.csv was not imported, nothing was written: line 3, column 金额:" in body["message"]
     problems = [(d["line"], d["column"], d["key"]) for d in body["details"]]
     assert problems == [
         (3, "金额", "amount"),
