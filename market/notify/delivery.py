@@ -245,6 +245,10 @@ def _skip_reason(
         or lot["bidding_ends_at"] <= now
     ):
         return "lot no longer bidding"
+    if row["event"] == "payment_due" and row["sale_status"] not in (None, "awaiting_payment"):
+        # Delivered late (a worker was down): "please pay" to a buyer who has paid, or
+        # whose sale defaulted, would mislead; the won/defaulted notices say what holds.
+        return f"sale {row['sale_status']} already"
     return None
 
 

@@ -88,9 +88,10 @@ WHERE id = ANY($1::bigint[]) AND status = 'pending'
 FOR UPDATE SKIP LOCKED
 
 -- name: lock_deliveries
--- Deliveries with what their messages need (the event, the lot now, the reader), for one
--- job at a time: a second copy of the job finds the row locked and skips it. The reader
--- is the inbox's user, the e-mail's addressee, or the event's user for a webhook.
+-- Deliveries with what their messages need (the event, the lot now, the reader, a payment
+-- reminder's sale now), for one job at a time: a second copy of the job finds the row
+-- locked and skips it. The reader is the inbox's user, the e-mail's addressee, or the
+-- event's user for a webhook.
 SELECT d.id, d.outbox_id, d.channel, d.target, d.status, d.attempts, d.next_attempt_at,
        o.event, o.recipient_org_id, o.recipient_user_id, o.lot_id, o.payload, o.created_at,
        l.reference AS lot_reference, l.title AS lot_title, l.status AS lot_status,
@@ -100,10 +101,12 @@ SELECT d.id, d.outbox_id, d.channel, d.target, d.status, d.attempts, d.next_atte
        l.start_price_fen AS lot_start_price_fen, l.deposit_fen AS lot_deposit_fen,
        coalesce(ui.id, ue.id) AS reader_id,
        coalesce(ui.display_name, ue.display_name) AS reader_name,
-       coalesce(ui.language, ue.language) AS reader_language
+       coalesce(ui.language, ue.language) AS reader_language,
+       s.status AS sale_status
 FROM deliveries d
 JOIN outbox o ON o.id = d.outbox_id
 LEFT JOIN lots l ON l.id = o.lot_id
+LEFT JOIN sales s ON o.event = 'payment_due' AND s.id = (o.payload->>'sale_id')::bigint
 LEFT JOIN users ui ON d.channel <> 'email' AND ui.id = (
     CASE WHEN d.channel = 'inbox' THEN d.target::bigint ELSE o.recipient_user_id END)
 LEFT JOIN users ue ON d.channel = 'email' AND ue.email = d.target

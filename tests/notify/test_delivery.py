@@ -510,3 +510,55 @@ async def test_a_job_held_by_a_killed_worker_is_queued_again_under_a_late_id(
     assert await value(pool, "SELECT count(*) FROM inbox") == 1
     await delivery.close_channels(ctx)
     await arq.aclose()
+
+
+async def test_a_payment_reminder_for_a_sale_settled_meanwhile_is_not_sent(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A 'please pay' held up until the buyer had paid (worker down, SMTP slow) is
+    skipped on every channel, as is one for a sale that defaulted meanwhile; one for a
+    sale still awaiting payment goes."""
+    scene = await make_scene(pool, clock, settings, buyers=3)
+    owed: dict[str, int] = {}
+    async with pool.acquire() as conn:
+        for round_, (person, status) in enumerate(
+            zip(scene.buyers, ("paid", "defaulted", "awaiting_payment"), strict=True), start=1
+        ):
+            sale_id = await conn.fetchval(
+                """INSERT INTO sales (lot_id, round, registration_id, buyer_org_id, price_fen,
+                       fee_kind, fee_fen, deposit_fen, balance_due_fen, due_at,
+                       payment_reference, status, closed_at)
+                   VALUES ($1, $2, $3, $4, 120000000, 'commission', 0, 12000000, 108000000,
+                       $5, $6, $7, $8) RETURNING id""",
+                scene.lot.id,
+                round_,
+                person.registration_id,
+                person.org_id,
+                clock.now() + timedelta(days=10),
+                f"JKTEST{round_}",
+                status,
+                clock.now(),
+            )
+            owed[status] = await owe(
+                pool,
+                clock.now(),
+                "payment_due",
+                user_id=person.user_id,
+                lot_id=scene.lot.id,
+                payload={**SALE, "sale_id": sale_id},
+            )
+    await relay.relay_once(pool, None, clock.now())
+    ctx = job_ctx(pool, settings, clock)
+    outcomes: dict[str, set[str]] = {}
+    for status, outbox_id in owed.items():
+        for r in await rows(
+            pool, "SELECT id FROM deliveries WHERE outbox_id=$1 AND channel='inbox'", outbox_id
+        ):
+            outcomes.setdefault(status, set()).add(await deliver(ctx, r["id"]))
+    assert outcomes == {"paid": {"skipped"}, "defaulted": {"skipped"}, "awaiting_payment": {"sent"}}
+    reasons = {
+        r["last_error"]
+        for r in await rows(pool, "SELECT last_error FROM deliveries WHERE status='skipped'")
+    }
+    assert reasons == {"sale paid already", "sale defaulted already"}
+    assert await value(pool, "SELECT count(*) FROM inbox") == 1
