@@ -38,7 +38,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import msgspec
@@ -61,6 +61,7 @@ ANNOUNCE_BACKLOG = 10_000  # committed batches waiting for Redis (see Batcher.an
 # How long a stopping writer waits for Redis to take the live updates and close reschedules
 # it owes (the sweeper closes on time without them; pages catch up when they reconnect).
 ANNOUNCE_GRACE_SECONDS = 2.0
+RESTARTING: Final = "the exchange is restarting; please retry"  # a stopping writer's 503
 
 
 class PlacedBid(msgspec.Struct, frozen=True, kw_only=True):
@@ -670,7 +671,7 @@ class Batcher:
 
     async def submit(self, writer: LotWriter, pending: Pending) -> BidAnswer:
         if self.stopping:
-            raise WriterUnavailable("the exchange is restarting; please retry")
+            raise WriterUnavailable(RESTARTING)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run(), name="bid-writer")
         self.waiting.append((writer, pending))
@@ -687,9 +688,7 @@ class Batcher:
             await asyncio.wait(set(self.flights))
         for _, pending in self.waiting:
             if not pending.future.done():
-                pending.future.set_exception(
-                    WriterUnavailable("the exchange is restarting; please retry")
-                )
+                pending.future.set_exception(WriterUnavailable(RESTARTING))
         self.waiting.clear()
         if self.announcer is not None and not self.announcer.done():
             with contextlib.suppress(TimeoutError):  # best effort, as ever: Redis may be gone

@@ -24,11 +24,9 @@ import asyncpg
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 
-from market.accounts.models import ApiCaller
-from market.accounts.services import require_scope
+from market.accounts.services import acting_org
 from market.db import Queries
 from market.deps import CallerDep, ClockDep, PoolDep
-from market.errors import Forbidden
 
 Q = Queries("metrics")
 
@@ -53,8 +51,9 @@ def _metric(name: str, kind: str, help_: str, samples: list[tuple[str, int]]) ->
     return "\n".join(lines)
 
 
-async def exposition(pool: asyncpg.Pool, state: Any, app: Any, now: datetime) -> str:
-    """The metrics as Prometheus's text format."""
+async def exposition(pool: asyncpg.Pool, app: Any, now: datetime) -> str:
+    """The metrics as Prometheus's text format; `app` is the answering process's Exchange."""
+    state = app.state
     async with pool.acquire() as conn:
         behind = await conn.fetchrow(Q.behind, now - BEHIND_GRACE)
     assert behind is not None  # one row of counts, always
@@ -128,12 +127,6 @@ async def exposition(pool: asyncpg.Pool, state: Any, app: Any, now: datetime) ->
     return "\n".join(out) + "\n"
 
 
-def _operator(caller: ApiCaller) -> None:
-    require_scope(caller, "metrics:read")
-    if caller.org_kind != "operator":
-        raise Forbidden("only the exchange operator reads the metrics")
-
-
 class MetricsApi(Controller):
     path = "/api/v1/operator/metrics"
     tags = ["operations"]
@@ -143,7 +136,8 @@ class MetricsApi(Controller):
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep, request: Request[Any, Any, State]
     ) -> Response[str]:
         """The exchange's backlog and this process's figures, in Prometheus text format."""
-        _operator(caller)
-        app = request.app
-        body = await exposition(pool, app.state, app, clock.now())
+        acting_org(
+            caller, "metrics:read", "operator", "only the exchange operator reads the metrics"
+        )
+        body = await exposition(pool, request.app, clock.now())
         return Response(body, media_type=CONTENT_TYPE)

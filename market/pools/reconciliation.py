@@ -58,7 +58,7 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from market import audit
+from market import audit, i18n
 from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.collateral.csv_import import check_upload, clean_filename
@@ -88,16 +88,15 @@ Q = Queries("reconciliation")
 OPEN_STATUSES: Final = ("amount_mismatch", "reference_typo", "unknown")
 MATCHABLE_STATUSES: Final = (*OPEN_STATUSES, "set_aside")  # a set-aside line may be a recovery
 
-# Chinese words for the Chinese part of a message: a text field's or date's name, a
-# payout's status, a settled line's status.
+# The Chinese part of a message: a text field's or date's name; statuses as the pages
+# name them (the UI's catalogue).
 _TEXT_ZH: Final = {
     "reference": "转账编号",
     "note": "备注",
     "since": "起始日期",
     "until": "截止日期",
 }
-_PAYOUT_STATUS_ZH: Final = {"expected": "待到账", "received": "已到账", "reversed": "已撤销"}
-_LINE_STATUS_ZH: Final = {"matched": "自动匹配", "manual": "人工匹配"}
+_zh = i18n.translator("zh")
 IMPORT_LOCK: Final = 7_240_006  # first key of the two-key advisory lock (see locks.py)
 DEFAULT_FILENAME: Final = "statement.csv"
 MAX_MATCH_REFERENCE: Final = 100  # what a person types to name a payout
@@ -462,7 +461,7 @@ async def match_line(
         where = await conn.fetchrow(Q.line_of_payout, payout["id"])
         extra = f" (statement {where['statement_id']}, line {where['line_no']})" if where else ""
         extra_zh = f"（对账单 {where['statement_id']} 第 {where['line_no']} 行）" if where else ""
-        status_zh = _PAYOUT_STATUS_ZH.get(payout["status"], payout["status"])
+        status_zh = _zh(f"recon.payout.{payout['status']}")
         raise Conflict(
             f"转账 {payout['reference']} 的状态已是“{status_zh}”{extra_zh} / "
             f"transfer {payout['reference']} is {payout['status']} already{extra}",
@@ -574,16 +573,10 @@ async def _locked_line(
     if line is None:
         raise NotFound("no such statement line")
     if line["status"] not in allowed:
-        done = (
-            "set aside already"
-            if line["status"] == "set_aside"
-            else f"settled already ({line['status']})"
-        )
-        done_zh = (
-            "已另行处理"
-            if line["status"] == "set_aside"
-            else f"已对账（{_LINE_STATUS_ZH.get(line['status'], line['status'])}）"
-        )
+        status = line["status"]
+        done = "set aside already" if status == "set_aside" else f"settled already ({status})"
+        status_zh = _zh(f"recon.line.{status}")
+        done_zh = f"已{status_zh}" if status == "set_aside" else f"已对账（{status_zh}）"
         raise Conflict(
             f"对账单 {line['statement_id']} 第 {line['line_no']} 行{done_zh} / "
             f"line {line['line_no']} of statement {line['statement_id']} is {done}",

@@ -28,7 +28,7 @@ import msgspec
 
 from auctions.deposits import CLEARING, forfeit_account, proceeds_account
 from auctions.registration import draw
-from market import audit, ledger
+from market import audit, i18n, ledger
 from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.db import Conn, Queries, returned
@@ -40,14 +40,8 @@ from market.pools.waterfall import Bearer, CaseState, CostDue, Slice, route
 
 Q = Queries("pools")
 
-# The Chinese words of a claim's and a payout's status, for the Chinese part of a message.
-_CLAIM_STATUS_ZH = {
-    "filed": "待审批",
-    "rejected": "已驳回",
-    "parked": "已存入保证金",
-    "paid": "已支付",
-}
-_PAYOUT_STATUS_ZH = {"expected": "待到账", "received": "已到账", "reversed": "已冲销"}
+# The Chinese part of a message names a status as the pages do (the UI's catalogue).
+_zh = i18n.translator("zh")
 
 ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
 
@@ -377,9 +371,9 @@ async def decide_claim(
         raise NotFound("no such claim")
     claim = returned(await conn.fetchrow(Q.claim_locked, claim_id))
     if claim["status"] != "filed":
+        status_zh = _zh(f"bankpool.claim.status.{claim['status']}")
         raise Conflict(
-            f"该补偿申请已处理（{_CLAIM_STATUS_ZH.get(claim['status'], claim['status'])}） / "
-            f"this claim was decided already ({claim['status']})",
+            f"该补偿申请已处理（{status_zh}） / this claim was decided already ({claim['status']})",
             code="decided",
         )
     reason = reason.strip()
@@ -804,8 +798,9 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
     if payout is None:
         raise NotFound("no such payout")
     if payout["status"] != "expected":
+        status_zh = _zh(f"recon.payout.{payout['status']}")
         raise Conflict(
-            f"该划款状态为“{_PAYOUT_STATUS_ZH.get(payout['status'], payout['status'])}”，"
+            f"该划款状态为“{status_zh}”，"
             f"不是待到账 / this payout is {payout['status']}, not expected",
             code="not_expected",
         )
