@@ -11,6 +11,7 @@ the first answer back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -24,7 +25,6 @@ from litestar.response import ServerSentEvent, Template
 
 from auctions import live
 from auctions.bidding import BidBody, BidRequest, MatchBody, ProxyBody, place
-from auctions.messages_live import MESSAGES as LIVE_MESSAGES
 from auctions.registration import REGISTERING_KINDS, Registration, registration_for_viewer
 from auctions.writer import BidAnswer, WriterUnavailable
 from market import i18n
@@ -55,7 +55,7 @@ class BidResult:
     def refusal_key(self) -> str:
         """The text of the refusal; one the catalogue lacks shows the engine's message."""
         key = f"live.refused.{self.code}"
-        return key if key in LIVE_MESSAGES else "live.refused.other"
+        return key if i18n.has(key) else "live.refused.other"
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,10 @@ class BidPanel:
         reg = self.registration
         return reg is not None and reg.bidder_code == self.live.leader_code
 
-    def countdown(self, _: Any) -> tuple[str, str]:
+    def countdown(self, lang: i18n.Lang) -> tuple[str, str]:
         """(label, text) of the countdown as the page first shows it; static/auction.js
         then keeps it running on the server's clock."""
+        _ = i18n.translator(lang)
         s = self.live
         now = s.server_time
         if s.status == "announced" and s.starts_at is not None and now < s.starts_at:
@@ -104,12 +105,12 @@ class BidPanel:
         return "" if fen is None else format_cny(fen, symbol=False).replace(",", "")
 
 
-def countdown(_: Any, seconds: float) -> str:
+def countdown(_: Callable[..., str], seconds: float) -> str:
     """'1 天 02:03:04' / '02:03:04', as static/auction.js writes it."""
     whole = max(0, int(seconds))
     days, rest = divmod(whole, 86400)
     hms = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
-    return str(_("live.countdown.days", d=days, hms=hms)) if days else hms
+    return _("live.countdown.days", d=days, hms=hms) if days else hms
 
 
 def _may_bid(viewer: Viewer | None) -> bool:

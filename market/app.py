@@ -177,6 +177,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
 
     def engine_callback(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
+        i18n.install(env)
         env.globals["format_cny"] = money.format_cny
         env.globals["langs"] = i18n.LANGS
         env.globals["tz"] = settings.timezone

@@ -214,7 +214,6 @@ def page(
         context={
             "viewer": viewer,
             "lang": lang,
-            "_": i18n.translator(lang),
             "path": request.url.path,
             **context,
         },
@@ -299,7 +298,7 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     body = ErrorBody(status=error.status, code=error.code, message=message, request_id=rid)
     return Template(
         template_name="error.html",
-        context={"error": body, "viewer": viewer, "lang": lang, "_": _, "path": request.url.path},
+        context={"error": body, "viewer": viewer, "lang": lang, "path": request.url.path},
         status_code=error.status,
         headers=headers,
     )

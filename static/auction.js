@@ -45,7 +45,7 @@
     s -= d * 86400;
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     var text = ("0" + h).slice(-2) + ":" + ("0" + m).slice(-2) + ":" + ("0" + sec).slice(-2);
-    return d ? t.tDays.replace("{d}", d).replace("{hms}", text) : text;
+    return d ? t.tDays.replace("%(d)s", d).replace("%(hms)s", text) : text;
   }
 
   function tick() {
@@ -138,7 +138,7 @@
     var note = $("min-note", forms);
     if (note && note.dataset.template) {
       note.textContent = note.dataset.template
-        .replace("{amount}", yuan(minNext())).replace("{increment}", yuan(state.increment_fen));
+        .replace("%(amount)s", yuan(minNext())).replace("%(increment)s", yuan(state.increment_fen));
     }
     var quick = $("quick", forms);
     if (quick) quick.hidden = false;

@@ -24,12 +24,11 @@ import httpx
 import msgspec
 from msgspec import Meta
 
-from market import audit
+from market import audit, i18n
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.notify import recipients, webhooks
 from market.notify.errors import DeliveryError, TransientDeliveryError
-from market.notify.messages_webhooks import MESSAGES
 from market.notify.webhooks import WebhookEndpoint, WebhookFormat, WebhookMessage
 
 Q = Queries("webhooks")
@@ -265,13 +264,13 @@ async def deactivate(
 
 
 def make_test_message(at: datetime, endpoint_id: int, lang: str) -> WebhookMessage:
-    index = 1 if lang == "en" else 0
+    _ = i18n.translator(i18n.pick(lang))
     return WebhookMessage(
         event=TEST_EVENT,
         notification_id=0,  # no outbox row: a test is not a notification
         created_at=at,
-        title=MESSAGES["webhook.test.title"][index],
-        text=MESSAGES["webhook.test.text"][index],
+        title=_("webhook.test.title"),
+        text=_("webhook.test.text"),
         payload={"endpoint_id": endpoint_id},
     )
 

@@ -45,7 +45,7 @@ def _yuan(fen: int) -> str:
 
 def export_csv(rows: Sequence[PayoutOut], lang: str) -> bytes:
     """The statement of payouts as CSV: UTF-8 with BOM (Excel then reads Chinese), CRLF."""
-    _ = i18n.translator(lang)
+    _ = i18n.translator(i18n.pick(lang))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_(f"recon.export.{c}") for c in EXPORT_COLUMNS])

@@ -222,6 +222,7 @@ def panel_env() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    i18n.install(env)
     env.globals["format_cny"] = money.format_cny
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": v.strftime(fmt) if v else ""
     return env
@@ -246,7 +247,7 @@ async def test_the_panel_shows_each_state(
             "csrf_input": "<csrf>",
             "deposit_account": registration.deposit_account(settings),
         }
-        return template.render(_=i18n.translator("zh"), **{**base, **context})
+        return template.render(lang="zh", **{**base, **context})
 
     assert "登录后报名参拍" in render()
     offer = render(viewer=me)
@@ -270,7 +271,7 @@ async def test_the_panel_shows_each_state(
     confirmed = render(viewer=me, registration=reg)
     assert "已确认" in confirmed and reg.transfer_reference not in confirmed
     english = template.render(
-        _=i18n.translator("en"), lot=detail, registration=reg, viewer=me, csrf_input=""
+        lang="en", lot=detail, registration=reg, viewer=me, csrf_input=""
     )
     assert "Confirmed" in english and "Bidder code" in english
 

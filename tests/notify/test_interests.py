@@ -12,15 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
-from market import i18n
 from market.app import create_app
 from market.catalogue.text import search_query
 from market.clock import FrozenClock
 from market.errors import Forbidden, Invalid
 from market.notify import interests
 from market.notify.interests import InterestInput, check, keyword_text
-from market.notify.messages_interests import MESSAGES
-from market.notify.routes_interests import ROUTES
 from market.settings import Settings
 from tests.factories import csrf, make_org, make_token, sign_in
 
@@ -75,17 +72,9 @@ def test_a_keyword_shown_is_searched_as_stored(text: str) -> None:
 
 @pytest.fixture
 async def app_client(
-    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> AsyncIterator[AsyncTestClient[Any]]:
-    """The app with the interests routes and texts, whether or not app.py and i18n.py
-    list them yet."""
     app = create_app(settings, clock)
-    paths = {route.path for route in app.routes}
-    if "/account/interests" not in paths:
-        for handler in ROUTES:
-            app.register(handler)
-    for key, texts in MESSAGES.items():
-        monkeypatch.setitem(i18n.CATALOG, key, texts)
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as c:
         yield c
 

@@ -12,15 +12,12 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
-from market import i18n
 from market.accounts import services as accounts
 from market.app import create_app
 from market.clock import FrozenClock
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.notify import endpoints
 from market.notify.endpoints import MAX_ACTIVE_ENDPOINTS, NewWebhook
-from market.notify.messages_webhooks import MESSAGES
-from market.notify.routes_webhooks import ROUTES
 from market.notify.webhooks import verify
 from market.settings import Settings
 from tests.factories import PASSWORD, csrf, make_org, make_token, sign_in
@@ -31,16 +28,9 @@ ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=6a1f7c52-0b1e-4d8e
 
 @pytest.fixture
 async def web(
-    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(settings, clock)
-    # Until market/app.py and market/i18n.py wire this area in, the test adds it itself.
-    if "/account/webhooks" not in {route.path for route in app.routes}:
-        for handler in ROUTES:
-            app.register(handler)
-    for key, texts in MESSAGES.items():
-        if key not in i18n.CATALOG:
-            monkeypatch.setitem(i18n.CATALOG, key, texts)
     async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
         yield client
 
