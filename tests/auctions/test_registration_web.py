@@ -270,9 +270,7 @@ async def test_the_panel_shows_each_state(
     assert reg is not None
     confirmed = render(viewer=me, registration=reg)
     assert "已确认" in confirmed and reg.transfer_reference not in confirmed
-    english = template.render(
-        lang="en", lot=detail, registration=reg, viewer=me, csrf_input=""
-    )
+    english = template.render(lang="en", lot=detail, registration=reg, viewer=me, csrf_input="")
     assert "Confirmed" in english and "Bidder code" in english
 
 
