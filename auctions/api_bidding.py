@@ -6,7 +6,7 @@ Litestar's routing, dependency injection and response machinery cost about seven
 the bid itself (docs/bidding.md, "The fast path"). So `market.app.Exchange` hands
 `POST /api/v1/lots/{reference}/bids` to `fast_bid` first: it reads the body, and when the
 body decodes it does what the route does — the same caller check, the same `bid()`, the
-same error bodies (`market.web.api_error`) — straight on ASGI. A body that does not decode
+same error bodies (`market.problems.answer`) — straight on ASGI. A body that does not decode
 goes on to the route, whose validation errors name the field; nothing happened before.
 """
 
@@ -24,20 +24,50 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from auctions.bidding import BidRequest, place
 from auctions.writer import BidAnswer, WriterUnavailable
-from market.accounts.api import caller_for
+from market import i18n, problems
+from market.accounts import subjects
 from market.accounts.models import ApiCaller
-from market.accounts.services import require_scope
+from market.accounts.permissions import BID, allow, refusal
 from market.deps import CallerDep, ClockDep
-from market.errors import AppError, Forbidden
+from market.errors import Forbidden, Unavailable
 from market.logs import request_id, request_id_var
-from market.web import api_error
-
-BIDDER_KINDS = ("buyer", "acquirer")
 
 
-class Unavailable(AppError):
-    status = 503
-    code = "retry"
+class BidRefusal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A command the exchange did not take: RFC 9457 problem details (market/problems.py)
+    with the lot's state as the refusal found it, so a bidder's program can bid again."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    params: dict[str, int] = {}
+    request_id: str | None = None
+    lot_id: int
+    at: datetime
+    price_fen: int | None = None
+    leader_code: str | None = None
+    ends_at: datetime | None = None
+    bid_count: int = 0
+
+
+def refusal_of(answer: BidAnswer, status: int, lang: i18n.Lang, rid: str | None) -> BidRefusal:
+    code = answer.code or "conflict"
+    return BidRefusal(
+        title=problems.title(lang, status),
+        status=status,
+        detail=problems.describe(lang, code, answer.params),
+        code=code,
+        params=answer.params,
+        request_id=rid,
+        lot_id=answer.lot_id,
+        at=answer.at,
+        price_fen=answer.price_fen,
+        leader_code=answer.leader_code,
+        ends_at=answer.ends_at,
+        bid_count=answer.bid_count,
+    )
 
 
 async def bid(
@@ -50,9 +80,6 @@ async def bid(
     idempotency_key: str | None,
 ) -> tuple[int, BidAnswer]:
     """A bid, a proxy maximum or a pre-emptive match from an API caller: (status, answer)."""
-    require_scope(caller, "bids:write")
-    if caller.org_kind not in BIDDER_KINDS or caller.org_status != "approved":
-        raise Forbidden("only approved buyers bid")
     try:
         return await place(
             pool=state.pool,
@@ -66,14 +93,19 @@ async def bid(
             idempotency_key=idempotency_key,
         )
     except WriterUnavailable:
-        raise Unavailable("the bid could not be recorded; nothing was written, retry") from None
+        raise Unavailable() from None
 
 
 class BiddingApi(Controller):
     path = "/api/v1/lots"
     tags = ["bidding"]
+    guards = [allow(BID)]
 
-    @post("/{reference:str}/bids", operation_id="place_bid")
+    @post(
+        "/{reference:str}/bids",
+        operation_id="place_bid",
+        responses=problems.responses(BidRefusal, 403, 409, 422),
+    )
     async def bid(
         self,
         request: Request[Any, Any, State],
@@ -82,15 +114,19 @@ class BiddingApi(Controller):
         reference: FromPath[str],
         data: JSONBody[BidRequest],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
-    ) -> Response[BidAnswer]:
+    ) -> Response[BidAnswer | BidRefusal]:
         """A bid, a proxy maximum or a pre-emptive match. 201 accepted; 409 refused with
-        the reason (too low, not on the increment, lot closed…); 403 not registered or
-        deposit not confirmed. The same Idempotency-Key returns the first answer."""
+        the reason (too low, not on the increment, lot closed…) and the lot's state; 403
+        not registered or deposit not confirmed. The same Idempotency-Key returns the first
+        answer."""
         at = clock.now()  # the exchange's clock decides, as received
         status, answer = await bid(
             request.app.state, caller, at, reference, data, await request.body(), idempotency_key
         )
-        return Response(answer, status_code=status)
+        if answer.accepted:
+            return Response(answer, status_code=status)
+        body = refusal_of(answer, status, subjects.language(request), request_id_var.get())
+        return Response(body, status_code=status, media_type=problems.MEDIA_TYPE)
 
 
 # --- the fast path ----------------------------------------------------------------------
@@ -101,6 +137,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 BID_PATH = re.compile(r"/api/v1/lots/([^/]+)/bids")
+PROBLEM = problems.MEDIA_TYPE.encode()
 MAX_FAST_BODY = 4096  # a bid is about 40 bytes; anything larger takes the route
 _decode = msgspec.json.Decoder(BidRequest).decode
 _encode = msgspec.json.Encoder().encode
@@ -140,22 +177,33 @@ async def fast_bid(
         return
     headers: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:  # the first of each, as the route reads them
-        if name in (b"authorization", b"idempotency-key"):
+        if name in (b"authorization", b"idempotency-key", b"accept-language"):
             headers.setdefault(name, value)
     rid = request_id(scope["headers"])
     token = request_id_var.set(rid)
+    caller: ApiCaller | None = None
+    content_type = b"application/json"
     try:
-        caller = await caller_for(
+        caller = await subjects.caller_for(
             state.pool, at, headers.get(b"authorization", b"").decode("latin-1")
         )
+        if BID.scope not in caller.scopes:
+            raise Forbidden("token_lacks_scope", scope=BID.scope)
+        if (found := refusal(BID, caller.org_kind, caller.org_status, None)) is not None:
+            raise found
         key = headers.get(b"idempotency-key")
         status, answer = await bid(
             state, caller, at, reference, body, raw, None if key is None else key.decode("latin-1")
         )
         extra: dict[str, str] = {}
-        payload = _encode(answer)
+        if answer.accepted:
+            payload = _encode(answer)
+        else:
+            content_type = PROBLEM
+            payload = _encode(refusal_of(answer, status, _language(headers, caller), rid))
     except Exception as exc:  # the same answer the route's error handler gives
-        status, extra, error = api_error(exc, rid)
+        content_type = PROBLEM
+        status, extra, error = problems.answer(exc, _language(headers, caller), rid)
         payload = _encode(error)
     finally:
         request_id_var.reset(token)
@@ -164,7 +212,7 @@ async def fast_bid(
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", rid.encode()),
                 *((k.lower().encode(), v.encode()) for k, v in extra.items()),
@@ -172,6 +220,14 @@ async def fast_bid(
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def _language(headers: dict[bytes, bytes], caller: ApiCaller | None) -> i18n.Lang:
+    """As the route's (market.accounts.subjects.language), from the headers already read."""
+    asked = i18n.from_accept_language(headers.get(b"accept-language", b"").decode("latin-1"))
+    if asked is not None:
+        return asked
+    return caller.language if caller is not None else i18n.DEFAULT
 
 
 def _replay(raw: bytes, more: bool, receive: Receive) -> Receive:

@@ -21,7 +21,7 @@ from auctions.loader import Loader
 from auctions.registration import check_reference, registration_ids
 from auctions.writer import BidAnswer, Pending, Writers, provable_refusal, request_hash
 from market.db import Queries
-from market.errors import AppError, Forbidden, NotFound, RateLimited
+from market.errors import BadRequest, Forbidden, NotFound, RateLimited
 from market.money import MAX_FEN
 
 Q = Queries("auctions")
@@ -121,11 +121,11 @@ async def place(
     """Returns (HTTP status, answer): 201 accepted, 409 refused by the rules, 403 not
     registered or deposit not confirmed, 422 a reused Idempotency-Key."""
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
-        raise AppError("Idempotency-Key is 1 to 200 characters", field="Idempotency-Key")
+        raise BadRequest("idempotency_key_length", field="Idempotency-Key", max=200)
     lot_id, round_ = await _lot(pool, reference)
     registration_id = await _registration(pool, lot_id, round_, org_id)
     if not limiter.allow(registration_id):
-        raise RateLimited("too many bids in a short time; slow down", retry_after=1)
+        raise RateLimited(retry_after=1)
     command = command_for(body, registration_id, at)
     writer = writers.for_lot(lot_id)
     refusal = None if idempotency_key else provable_refusal(writer.state, command)
@@ -138,7 +138,7 @@ async def place(
             accepted=False,
             at=at,
             code=refusal,
-            message=f"the bid must be at least {least} fen (current price plus one increment)",
+            params={"min_fen": least},
             price_fen=cached.price_fen,
             ends_at=cached.ends_at,
             bid_count=cached.bid_count,
@@ -183,16 +183,14 @@ async def _lot(pool: asyncpg.Pool, reference: str) -> tuple[int, int]:
     check_reference(reference)  # before the shared look-up: a NUL would fail the others'
     found = await _lots.get(pool, reference)
     if found is None:
-        raise NotFound("no such lot")
+        raise NotFound("no_such_lot")
     return found
 
 
 async def _registration(pool: asyncpg.Pool, lot_id: int, round_: int, org_id: int) -> int:
     found = await _registrations.get(pool, (lot_id, round_, org_id))
     if found is None:
-        raise Forbidden(
-            "register for this round of the lot, and pay the deposit, to bid", code="not_registered"
-        )
+        raise Forbidden("not_registered")
     return found
 
 

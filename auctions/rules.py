@@ -63,7 +63,6 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 
 from market.errors import Conflict
-from market.money import format_cny
 
 if TYPE_CHECKING:
     from market.lots.terms import Terms
@@ -98,10 +97,12 @@ _TOP = 3
 
 
 class Refused(Conflict):
-    """A command the rules refuse; the state is untouched. `code` is machine-readable."""
+    """A command the rules refuse; the state is untouched. The code and its parameters are
+    what the bidder is told (problem.<code> in the catalogs)."""
 
-    def __init__(self, code: RefusalCode, message: str) -> None:
-        super().__init__(message, code=code)
+    def __init__(self, code: RefusalCode, **params: int) -> None:
+        super().__init__(code)
+        self.params = params
 
 
 # --- what the engine records -----------------------------------------------------------
@@ -253,9 +254,9 @@ def minimum_bid(state: AuctionState) -> int:
 def reveal(state: AuctionState) -> list[AcceptedBid]:
     """A sealed round's standing bids, best first, once it is closed (issue 4)."""
     if state.kind != "sealed":
-        raise Refused("unsupported", "only a sealed round has hidden bids to reveal")
+        raise Refused("unsupported")
     if not state.closed:
-        raise Refused("not_revealed", "sealed bids stay hidden until the round is closed")
+        raise Refused("not_revealed")
     return sorted(state.sealed_bids.values(), key=_sealed_rank)
 
 
@@ -280,11 +281,11 @@ def apply(state: AuctionState, command: Command) -> Outcome:
 
 def _check_open(state: AuctionState, at: datetime) -> None:
     if state.closed:
-        raise Refused("lot_closed", "bidding on this lot has closed")
+        raise Refused("lot_closed")
     if at < state.starts_at:
-        raise Refused("lot_not_open", "bidding on this lot has not opened yet")
+        raise Refused("lot_not_open")
     if at >= state.ends_at:
-        raise Refused("lot_closed", "bidding on this lot has ended")
+        raise Refused("lot_closed")
 
 
 def _bid(state: AuctionState, command: Bid) -> Outcome:
@@ -295,26 +296,18 @@ def _bid(state: AuctionState, command: Bid) -> Outcome:
     if price is None:
         start = state.start_price_fen
         if amount < start:
-            raise Refused("too_low", f"the first bid is at least {format_cny(start)}")
+            raise Refused("too_low", min_fen=start)
         if state.kind == "fixed_price" and amount != start:
-            raise Refused(
-                "not_fixed_price", f"the fixed-price sale opens with a bid of {format_cny(start)}"
-            )
+            raise Refused("not_fixed_price", price_fen=start)
         if (amount - start) % inc:
-            raise Refused(
-                "not_on_increment",
-                f"bids are {format_cny(start)} plus a whole number of {format_cny(inc)} steps",
-            )
+            raise Refused("not_on_increment", base_fen=start, increment_fen=inc)
     else:
         if who == state.leader:
-            raise Refused("already_leading", "you already hold the highest bid")
+            raise Refused("already_leading")
         if amount < price + inc:
-            raise Refused("too_low", f"the next bid is at least {format_cny(price + inc)}")
+            raise Refused("too_low", min_fen=price + inc)
         if (amount - price) % inc:
-            raise Refused(
-                "not_on_increment",
-                f"bids rise from {format_cny(price)} by whole steps of {format_cny(inc)}",
-            )
+            raise Refused("not_on_increment", base_fen=price, increment_fen=inc)
     bids: list[AcceptedBid] = []
     _record(state, bids, who, amount, "manual", at)
     _resolve_proxies(state, bids, at)
@@ -324,26 +317,19 @@ def _bid(state: AuctionState, command: Bid) -> Outcome:
 def _set_proxy(state: AuctionState, command: SetProxy) -> Outcome:
     at = command.at
     if state.kind == "sealed":
-        raise Refused("unsupported", "a sealed round takes plain bids only")
+        raise Refused("unsupported")
     _check_open(state, at)
     who, top = command.registration_id, command.max_fen
     need = minimum_bid(state)
     if top < need:
-        raise Refused(
-            "proxy_below_next", f"a proxy maximum must be at least {format_cny(need)} now"
-        )
+        raise Refused("proxy_below_next", min_fen=need)
     if (top - state.start_price_fen) % state.increment_fen:
         raise Refused(
-            "not_on_increment",
-            f"a proxy maximum is {format_cny(state.start_price_fen)} plus a whole number of "
-            f"{format_cny(state.increment_fen)} steps",
+            "not_on_increment", base_fen=state.start_price_fen, increment_fen=state.increment_fen
         )
     old = state.proxies.get(who)
     if old is not None and top <= old.max_fen:
-        raise Refused(
-            "proxy_not_raised",
-            f"your proxy maximum is {format_cny(old.max_fen)}; it can only be raised",
-        )
+        raise Refused("proxy_not_raised", max_fen=old.max_fen)
     state.seq += 1
     state.proxies[who] = ProxyMax(max_fen=top, seq=state.seq)
     _promote(state, who)
@@ -359,22 +345,20 @@ def _set_proxy(state: AuctionState, command: SetProxy) -> Outcome:
 def _match(state: AuctionState, command: Match) -> Outcome:
     at = command.at
     if state.kind == "sealed":
-        raise Refused("unsupported", "a sealed round takes plain bids only")
+        raise Refused("unsupported")
     _check_open(state, at)
     who = command.registration_id
     rank = state.holders.get(who)
     if rank is None:
-        raise Refused("not_preemptive", "only a pre-emptive right holder may match a bid")
+        raise Refused("not_preemptive")
     if state.price_fen is None or state.leader is None:
-        raise Refused("nothing_to_match", "there is no bid to match yet")
+        raise Refused("nothing_to_match")
     if who == state.leader:
-        raise Refused("already_leading", "you already hold the highest bid")
+        raise Refused("already_leading")
     leader_rank = state.holders.get(state.leader)
     if leader_rank is not None and leader_rank <= rank:
         # Art. 21: the better rank keeps the price; at the same rank, the earlier one.
-        raise Refused(
-            "outranked", "a pre-emptive holder of the same or a better rank holds this price"
-        )
+        raise Refused("outranked")
     bids: list[AcceptedBid] = []
     _record(state, bids, who, state.price_fen, "match", at)
     _resolve_proxies(state, bids, at)
@@ -385,7 +369,7 @@ def _close(state: AuctionState, command: Close) -> Outcome:
     if state.result is not None:
         return Outcome(result=state.result)
     if command.at < state.ends_at:
-        raise Refused("not_ended", "the lot cannot close before its effective end")
+        raise Refused("not_ended")
     if state.kind == "sealed" and state.sealed_bids:
         best = min(state.sealed_bids.values(), key=_sealed_rank)
         state.price_fen, state.leader = best.amount_fen, best.registration_id
@@ -404,7 +388,7 @@ def _sealed_bid(state: AuctionState, command: Bid) -> Outcome:
     at = command.at
     _check_open(state, at)
     if command.amount_fen < state.start_price_fen:
-        raise Refused("too_low", f"a bid is at least {format_cny(state.start_price_fen)}")
+        raise Refused("too_low", min_fen=state.start_price_fen)
     state.seq += 1
     state.bid_count += 1
     bid = AcceptedBid(

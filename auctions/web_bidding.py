@@ -25,14 +25,15 @@ from litestar.response import ServerSentEvent, Template
 
 from auctions import live
 from auctions.bidding import BidBody, BidRequest, MatchBody, ProxyBody, place
-from auctions.registration import REGISTERING_KINDS, Registration, registration_for_viewer
+from auctions.registration import Registration, registration_for_viewer
 from auctions.writer import BidAnswer, WriterUnavailable
-from market import i18n
+from market import i18n, problems
 from market.accounts.models import Viewer
-from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, NotFound, RateLimited
+from market.accounts.permissions import BID, allow, refusal
+from market.deps import ClockDep, MeDep, PoolDep
+from market.errors import AppError, NotFound, Unavailable
 from market.money import format_cny, parse_cny
-from market.web import language, page, require
+from market.web import language, page
 
 FORM_KINDS: Final = ("bid", "proxy", "match")
 PANEL_HEADER: Final = "X-Bid-Panel"  # auction.js lets htmx swap a refusal (4xx) in by it
@@ -46,16 +47,10 @@ class BidResult:
     accepted: bool
     kind: str  # bid | proxy | match
     code: str | None = None  # why it was refused
-    message: str = ""  # the engine's own words, for a refusal the catalogue lacks
+    text: str = ""  # the refusal in the buyer's words (problem.<code>)
     amount_fen: int | None = None  # what the buyer asked for
     price_fen: int | None = None  # the price after the batch
     leading: bool = False
-
-    @property
-    def refusal_key(self) -> str:
-        """The text of the refusal; one the catalogue lacks shows the engine's message."""
-        key = f"live.refused.{self.code}"
-        return key if i18n.has(key) else "live.refused.other"
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,9 @@ def countdown(_: Callable[..., str], seconds: float) -> str:
 
 
 def _may_bid(viewer: Viewer | None) -> bool:
-    return viewer is not None and viewer.org_kind in REGISTERING_KINDS and viewer.approved
+    return (
+        viewer is not None and refusal(BID, viewer.org_kind, viewer.org_status, viewer.role) is None
+    )
 
 
 def _note(state: live.LiveState, reg: Registration | None, now: datetime) -> str | None:
@@ -219,7 +216,12 @@ def _body(values: dict[str, str]) -> BidRequest:
 
 
 def _result(
-    kind: str, body: BidRequest | None, status: int, answer: BidAnswer, me: str | None
+    kind: str,
+    body: BidRequest | None,
+    status: int,
+    answer: BidAnswer,
+    me: str | None,
+    lang: i18n.Lang,
 ) -> BidResult:
     asked = None
     if isinstance(body, BidBody):
@@ -231,7 +233,7 @@ def _result(
         accepted=answer.accepted,
         kind=kind,
         code=answer.code,
-        message=answer.message or "",
+        text="" if answer.code is None else problems.describe(lang, answer.code, answer.params),
         amount_fen=asked,
         price_fen=answer.price_fen,
         leading=me is not None and answer.leader_code == me,
@@ -258,20 +260,20 @@ class LivePages(Controller):
             headers={"Cache-Control": "no-store"},
         )
 
-    @post("/lots/{reference:str}/bids", operation_id="web_place_bid")
+    @post("/lots/{reference:str}/bids", operation_id="web_place_bid", guards=[allow(BID)])
     async def bid(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        me: MeDep,
         reference: FromPath[str],
     ) -> Template:
         """A bid, proxy maximum or pre-emptive match from the lot page. Answers the bid
         panel (htmx) or the whole lot page, with the outcome and the HTTP status the API
         would give: 201 accepted, 409 refused by the rules, 403, 422, 429, 503."""
         at = clock.now()  # the exchange's clock decides, as received
-        me = require(viewer)
+        lang = language(request, me)
         # Loaded once, for the answer and the panel: a bid changes no registration.
         own = await registration_for_viewer(pool, me.org_id, me.org_kind, reference)
         raw = await request.body()
@@ -281,8 +283,6 @@ class LivePages(Controller):
         key = str(form.get("idempotency_key") or "").strip() or None
         status, result, errors = 201, None, {}
         try:
-            if not _may_bid(me):
-                raise _Refused(403, "forbidden", "only approved buyers bid")
             body = _body(values)
             try:
                 status, answer = await place(
@@ -297,24 +297,25 @@ class LivePages(Controller):
                     idempotency_key=key,
                 )
             except WriterUnavailable:
-                raise _Refused(503, "retry", "nothing was written; retry") from None
-            except RateLimited as exc:
-                raise _Refused(429, "rate_limited", exc.message) from None
+                raise _Refused(Unavailable()) from None
             except NotFound:
                 raise
             except AppError as exc:
-                raise _Refused(exc.status, exc.code, exc.message) from None
-            result = _result(kind, body, status, answer, own.bidder_code if own else None)
+                raise _Refused(exc) from None
+            result = _result(kind, body, status, answer, own.bidder_code if own else None, lang)
             if answer.accepted:
                 values = {}  # a refusal keeps what the buyer typed, an accepted bid not
         except _FormError as exc:
             status = 422
-            _ = i18n.translator(language(request, me))
-            errors = {exc.field: _(exc.key)}
+            errors = {exc.field: i18n.gettext(lang, exc.key)}
         except _Refused as exc:
-            status = exc.status
+            status = exc.error.status
             result = BidResult(
-                status=exc.status, accepted=False, kind=kind, code=exc.code, message=exc.message
+                status=status,
+                accepted=False,
+                kind=kind,
+                code=exc.error.code,
+                text=problems.text(exc.error, lang),
             )
         panel = await bid_panel_for(
             pool, me, own, reference, clock.now(), result=result, errors=errors, values=values
@@ -339,6 +340,6 @@ class LivePages(Controller):
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.code)
+        self.error = error

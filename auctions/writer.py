@@ -76,8 +76,8 @@ class BidAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     lot_id: int
     accepted: bool
     at: datetime  # when the exchange received the command: its clock decides
-    code: str | None = None  # why it was refused
-    message: str | None = None
+    code: str | None = None  # why it was refused: problem.<code> in the catalogs
+    params: dict[str, int] = {}  # the numbers the refusal names (a least bid …)
     bids: list[PlacedBid] = []
     price_fen: int | None = None
     leader_code: str | None = None
@@ -419,22 +419,16 @@ class LotWriter:
     ) -> tuple[BidAnswer, int]:
         at = p.command.at
         if reg is None or reg["lot_id"] != self.lot_id or reg["round"] != row["round"]:
-            return self._refused(
-                st, at, "not_registered", "register for this round of the lot first"
-            ), 403
+            return self._refused(st, at, "not_registered"), 403
         if row["status"] == "paused":
-            return self._refused(
-                st, at, "lot_paused", "the auction is paused (中止); bids wait for its resumption"
-            ), 409
+            return self._refused(st, at, "lot_paused"), 409
         if reg["deposit_status"] != "confirmed":
-            return self._refused(
-                st, at, "deposit_not_confirmed", "your deposit has not been confirmed yet"
-            ), 403
+            return self._refused(st, at, "deposit_not_confirmed"), 403
         leader = st.leader
         try:
             outcome = rules.apply(st, p.command)
         except rules.Refused as exc:
-            return self._refused(st, at, exc.code, exc.message), 409
+            return self._refused(st, at, exc.code, exc.params), 409
         accepted.extend(outcome.bids)
         if outcome.proxy is not None:
             proxies.append((p.registration_id, outcome.proxy, at))
@@ -462,13 +456,19 @@ class LotWriter:
             bid_count=st.bid_count,
         ), 201
 
-    def _refused(self, st: rules.AuctionState, at: datetime, code: str, message: str) -> BidAnswer:
+    def _refused(
+        self,
+        st: rules.AuctionState,
+        at: datetime,
+        code: str,
+        params: dict[str, int] | None = None,
+    ) -> BidAnswer:
         return BidAnswer(
             lot_id=self.lot_id,
             accepted=False,
             at=at,
             code=code,
-            message=message,
+            params=params or {},
             price_fen=st.price_fen,
             ends_at=st.ends_at,
             bid_count=st.bid_count,
@@ -496,7 +496,6 @@ class LotWriter:
                 accepted=False,
                 at=p.command.at,
                 code="idempotency_key_reused",
-                message="this Idempotency-Key was used for another request",
             )
         return msgspec.convert(stored["response"], BidAnswer)
 

@@ -29,9 +29,10 @@ from auctions.live import LiveHub
 from auctions.registration import deposit_account
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
-from market import db, i18n, logs, money
-from market.accounts.api import AccountsApi, provide_caller
-from market.accounts.web import AccountPages, OperatorPages
+from market import db, i18n, logs, money, problems
+from market.accounts.api import AccountsApi, SignUpApi
+from market.accounts.permissions import permission_of
+from market.accounts.web import AccountPage, AccountPages, OperatorPages
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SystemClock
@@ -47,7 +48,10 @@ from market.settings import ROOT
 from market.web import (
     error_handler,
     page,
+    provide_act,
+    provide_caller,
     provide_clock,
+    provide_me,
     provide_pool,
     provide_redis,
     provide_settings,
@@ -184,12 +188,14 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         env.globals["deposit_account"] = deposit_account(settings)
         env.filters["local"] = _local_time(settings.timezone)
 
-    return Exchange(
+    app = Exchange(
         route_handlers=[
             healthz,
             home,
             AccountPages,
+            AccountPage,
             OperatorPages,
+            SignUpApi,
             AccountsApi,
             *COLLATERAL_ROUTES,
             *CASES_ROUTES,
@@ -213,7 +219,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "redis": Provide(provide_redis, sync_to_thread=False),
             "viewer": Provide(provide_viewer),
+            "me": Provide(provide_me),
             "caller": Provide(provide_caller),
+            "act": Provide(provide_act),
         },
         middleware=[logs.request_id_middleware],
         csrf_config=CSRFConfig(
@@ -240,6 +248,11 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         request_max_body_size=32 * 1024 * 1024,
         debug=False,
     )
+    for route in app.routes:
+        if route.path.startswith("/api/"):
+            for handler in getattr(route, "route_handlers", ()):
+                problems.document(handler, guarded=permission_of(handler) is not None)
+    return app
 
 
 def _local_time(tz_name: str) -> Any:

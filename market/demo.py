@@ -17,6 +17,7 @@ from market.accounts import services as accounts
 from market.accounts.models import Viewer
 from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
+from market.commands import SYSTEM, Context, unit_of_work
 from market.lots.demo import seed_cases_and_lots
 from market.lots.services import policy_for
 from market.pools.demo import seed_demo_pools
@@ -129,32 +130,30 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
     """Create the demo organisations; returns (who, e-mail, password) for each new login."""
     assert settings.database_url
     clock = SystemClock()
-    conn = await db.connect(settings.database_url)
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=4)
     try:
-        if not force and await conn.fetchval("SELECT count(*) FROM organisations"):
+        if not force and await pool.fetchval("SELECT count(*) FROM organisations"):
             return []
         logins = []
         pw_hash = None
         for who, kind, name, name_en, body, status, email, person in DEMO_ORGS:
-            if await conn.fetchval("SELECT 1 FROM users WHERE email = $1", email):
+            if await pool.fetchval("SELECT 1 FROM users WHERE email = $1", email):
                 continue
-            async with conn.transaction():
+            if pw_hash is None:
+                from market.accounts.passwords import hash_password
+
+                pw_hash = await hash_password(DEMO_PASSWORD)
+            async with unit_of_work(Context(pool=pool, clock=clock), SYSTEM) as uow:
                 org = await accounts.create_organisation(
-                    conn,
-                    at=clock.now(),
+                    uow,
                     kind=kind,
                     name=name,
                     name_en=name_en,
                     credit_code=demo_credit_code(body),
                     status=status,
                 )
-                if pw_hash is None:
-                    from market.accounts.passwords import hash_password
-
-                    pw_hash = await hash_password(DEMO_PASSWORD)
                 await accounts.create_user(
-                    conn,
-                    at=clock.now(),
+                    uow,
                     org_id=org.id,
                     email=email,
                     display_name=person,
@@ -163,20 +162,18 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
                     role="admin",
                 )
             logins.append((who, email, DEMO_PASSWORD))
-        bank = await conn.fetchrow(
+        bank = await pool.fetchrow(
             "SELECT u.id AS user_id, u.org_id FROM users u WHERE u.email = 'bank@ipx.demo'"
         )
-        if bank is not None:
+        if bank is None:
+            return logins
+        async with pool.acquire() as conn:
             await seed_demo_portfolio(conn, clock.now(), bank["org_id"], bank["user_id"])
-            has_cases = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM disposal_cases WHERE bank_org_id = $1)",
-                bank["org_id"],
-            )
-    finally:
-        await conn.close()
-    if bank is not None and not has_cases:
-        pool = await db.create_pool(settings.database_url, min_size=1, max_size=4)
-        try:
+        has_cases = await pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM disposal_cases WHERE bank_org_id = $1)",
+            bank["org_id"],
+        )
+        if not has_cases:
             viewer = await accounts.load_viewer(pool, bank["user_id"])
             assert viewer is not None
             buyer = await _demo_viewer(pool, "buyer@ipx.demo")
@@ -184,19 +181,14 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
             await seed_cases_and_lots(
                 pool, clock.now(), policy_for(settings), viewer, buyer, operator
             )
-        finally:
-            await pool.close()
-    if bank is not None:
-        pool = await db.create_pool(settings.database_url, min_size=1, max_size=4)
-        try:
-            pools_demo = await seed_demo_pools(pool, clock.now(), settings.data_dir)
-        finally:
-            await pool.close()
-        if pools_demo is not None and pools_demo.statement is not None:
-            print(
-                "demo bank statement to reconcile (sign in as pool@ipx.demo): "
-                f"{pools_demo.statement.resolve()}"
-            )
+        pools_demo = await seed_demo_pools(pool, clock.now(), settings.data_dir)
+    finally:
+        await pool.close()
+    if pools_demo is not None and pools_demo.statement is not None:
+        print(
+            "demo bank statement to reconcile (sign in as pool@ipx.demo): "
+            f"{pools_demo.statement.resolve()}"
+        )
     return logins
 
 

@@ -12,11 +12,14 @@ from redis.asyncio import Redis
 
 from market.accounts.models import ApiCaller, Viewer
 from market.clock import Clock
+from market.commands import Act
 from market.settings import Settings
 
 PoolDep = NamedDependency[asyncpg.Pool]
 RedisDep = NamedDependency[Redis]
 ClockDep = NamedDependency[Clock]
 SettingsDep = NamedDependency[Settings]
-ViewerDep = NamedDependency[Viewer | None]
-CallerDep = NamedDependency[ApiCaller]
+ViewerDep = NamedDependency[Viewer | None]  # a public page: the signed-in user, if any
+MeDep = NamedDependency[Viewer]  # a page behind a permission: the signed-in user
+CallerDep = NamedDependency[ApiCaller]  # an API route behind a permission: the token's caller
+ActDep = NamedDependency[Act]  # run a command as the caller (market/commands.py)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from decimal import Decimal, Inexact, Rounded, localcontext
 from typing import Final
 
+from market.errors import BadValue
+
 __all__ = [
     "MAX_FEN",
     "ROUND_UNITS",
@@ -144,8 +146,7 @@ _MINUS: Final = ("-", "\u2212")
 _MAX_YUAN_DIGITS: Final = len(str(MAX_FEN // FEN_PER_YUAN))
 
 
-# The messages below are shown next to form fields and CSV cells: Chinese first.
-TOO_LARGE: Final = "金额过大 / amount is too large"
+AmountError = BadValue  # an amount a person typed that is not one
 
 
 def parse_cny(s: str) -> int:
@@ -166,33 +167,22 @@ def parse_cny(s: str) -> int:
     for suffix in _SUFFIXES:
         text = text.removesuffix(suffix)
     if negative or text.startswith(_MINUS):
-        raise ValueError("金额不能为负 / amount cannot be negative")
+        raise AmountError("amount_negative")
     if not text:
-        raise ValueError("金额为空 / amount is empty")
+        raise AmountError("amount_empty")
     m = _AMOUNT_RE.fullmatch(text)
     if m is None:
         # 万 (10^4) and 亿 (10^8) are everyday units in Chinese finance; reading
         # "120万" as 120 yuan would be off by ten thousand, so say so.
         if "万" in text or "亿" in text:
-            raise ValueError(
-                "请以元为单位填写，不用万/亿，如 120万 写作 '1,200,000' / "
-                "write the amount in yuan without 万/亿, e.g. '1,200,000' for 120万"
-            )
+            raise AmountError("amount_in_wan")
         if "," in text:
-            raise ValueError(
-                "逗号须每三位分隔，如 '1,200,000.50' / "
-                "commas must separate groups of three digits, e.g. '1,200,000.50'"
-            )
-        raise ValueError(
-            f"'{s.strip()}' 不是以元为单位的金额，如 '1,200,000.50' / "
-            f"'{s.strip()}' is not an amount in yuan, e.g. '1,200,000.50'"
-        )
+            raise AmountError("amount_bad_grouping")
+        raise AmountError("amount_not_yuan", text=s.strip()[:40])
     if m[1] is not None and len(m[1]) > 2:
-        raise ValueError(
-            "金额最多两位小数（1 分） / an amount in yuan has at most 2 decimal places (1 fen)"
-        )
+        raise AmountError("amount_past_fen")
     if len(text.split(".")[0].replace(",", "")) > _MAX_YUAN_DIGITS:
-        raise ValueError(TOO_LARGE)
+        raise AmountError("amount_too_large")
     with localcontext() as ctx:
         # Enough precision for every digit, and trap any rounding so that a
         # result can never be silently altered.
@@ -201,7 +191,7 @@ def parse_cny(s: str) -> int:
         ctx.traps[Rounded] = True
         fen = int(Decimal(text.replace(",", "")).scaleb(2))
     if fen > MAX_FEN:
-        raise ValueError(TOO_LARGE)
+        raise AmountError("amount_too_large")
     return fen
 
 

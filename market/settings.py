@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from market.errors import field_of_msgspec
+from market.problems import field_of as field_of_msgspec
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: sql/, templates/, static/ live here
 

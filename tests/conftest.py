@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from auctions.bidding import forget_caches
 from market import db
-from market.accounts.services import _token_cache
+from market.accounts.services import forget_tokens
 from market.app import create_app
 from market.clock import FrozenClock
 from market.settings import ROOT, Settings
@@ -110,7 +110,7 @@ async def pool(_session_pool: asyncpg.Pool, redis: Redis) -> asyncpg.Pool:
         await conn.execute("SET session_replication_role = DEFAULT")
     # In-process caches keyed by ids that RESTART IDENTITY hands out again.
     forget_caches()
-    _token_cache.clear()
+    forget_tokens()
     return _session_pool
 
 

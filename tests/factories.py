@@ -12,6 +12,8 @@ from litestar.testing import AsyncTestClient
 from market.accounts import services as accounts
 from market.accounts.models import NewToken, Viewer
 from market.accounts.passwords import _hasher
+from market.clock import Clock, FrozenClock
+from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
 from market.validators import _credit_check_char
 
 PASSWORD = "correct horse battery"
@@ -37,18 +39,16 @@ async def make_org(
     """An organisation with one admin user; returns (org id, user id, e-mail)."""
     n = next(_seq)
     email = f"user{n}@{kind}.test"
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(Context(pool=pool, clock=FrozenClock(at)), SYSTEM) as uow:
         org = await accounts.create_organisation(
-            conn,
-            at=at,
+            uow,
             kind=kind,
             name=name or f"{kind} {n} 有限公司",
             credit_code=credit_code(n),
             status=status,
         )
         user_id = await accounts.create_user(
-            conn,
-            at=at,
+            uow,
             org_id=org.id,
             email=email,
             display_name=f"用户{n}",
@@ -65,10 +65,15 @@ async def viewer(pool: asyncpg.Pool, user_id: int) -> Viewer:
     return v
 
 
+async def act_as(pool: asyncpg.Pool, at: datetime | Clock, user_id: int) -> Act:
+    """Run commands as this user (through their organisation) at `at` or on a clock."""
+    clock = at if isinstance(at, Clock) else FrozenClock(at)
+    return Act(Context(pool=pool, clock=clock), Actor.of(await viewer(pool, user_id)))
+
+
 async def make_token(pool: asyncpg.Pool, at: datetime, user_id: int, scopes: list[str]) -> str:
-    token = await accounts.create_token(
-        pool, at, await viewer(pool, user_id), NewToken(name="test", scopes=scopes)
-    )
+    act = await act_as(pool, at, user_id)
+    token = await act(accounts.create_token, NewToken(name="test", scopes=scopes))
     assert token.secret
     return token.secret
 

@@ -12,26 +12,6 @@ OrgStatus = Literal["pending", "approved", "rejected", "suspended"]
 Role = Literal["admin", "member"]
 Language = Literal["zh", "en"]
 
-# What an API token may do. A token carries a subset; each endpoint names the scope it needs.
-# Which kinds of organisation may hold which scope (a buyer cannot hold "collateral:write").
-SCOPES_BY_KIND: dict[str, frozenset[str]] = {
-    "bank": frozenset(
-        {
-            "account:read",
-            "collateral:read",
-            "collateral:write",
-            "lots:write",
-            "pools:read",
-            "pools:write",
-        }
-    ),
-    "buyer": frozenset({"account:read", "bids:write"}),
-    "pool": frozenset({"account:read", "pools:read", "pools:write"}),
-    "operator": frozenset({"account:read", "operator:write", "metrics:read"}),
-    "acquirer": frozenset({"account:read", "bids:write"}),
-}
-ALL_SCOPES = frozenset().union(*SCOPES_BY_KIND.values())
-
 
 class Viewer(msgspec.Struct, frozen=True, kw_only=True):
     """The signed-in user of a web request, with their organisation."""
@@ -60,6 +40,7 @@ class ApiCaller(msgspec.Struct, frozen=True, kw_only=True):
     org_status: OrgStatus
     user_id: int  # the user who created the token answers for what it does
     scopes: frozenset[str]
+    language: Language = "zh"  # that user's, for the words of an answer
 
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]

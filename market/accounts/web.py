@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
@@ -13,11 +14,19 @@ from litestar.response import Redirect, Template
 
 from market import i18n
 from market.accounts import services, sessions
-from market.accounts.models import SCOPES_BY_KIND, NewToken, RegisterBuyer, Viewer
+from market.accounts.models import NewToken, RegisterBuyer, Viewer
+from market.accounts.permissions import (
+    MANAGE_TOKENS,
+    OPERATE,
+    OWN_ACCOUNT,
+    SCOPES_BY_KIND,
+    allow,
+    refusal,
+)
 from market.db import Queries
-from market.deps import ClockDep, PoolDep, RedisDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden, Invalid, RateLimited, Unauthorized
-from market.web import LANG_COOKIE, form_error, page, require
+from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
+from market.errors import NotFound, RateLimited, Unauthorized
+from market.web import LANG_COOKIE, Form, page
 
 Q = Queries("accounts")
 
@@ -114,15 +123,14 @@ class AccountPages(Controller):
     async def set_language(
         self,
         request: Request[Any, Any, State],
-        pool: PoolDep,
+        act: ActDep,
         viewer: ViewerDep,
         settings: SettingsDep,
     ) -> Redirect:
         form = await _form(request)
         lang = i18n.pick(form.get("lang"))
         if viewer is not None:
-            async with pool.acquire() as conn:
-                await conn.execute(Q.set_language, viewer.user_id, lang)
+            await act(services.set_language, lang)
         response = Redirect(_safe_next(form.get("next")))
         response.set_cookie(
             LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=settings.secure_cookies
@@ -135,113 +143,106 @@ class AccountPages(Controller):
 
     @post("/register", operation_id="web_register")
     async def register(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], act: ActDep, viewer: ViewerDep
     ) -> Template:
-        form = await _form(request)
-        values = {k: v for k, v in form.items() if k != "password"}
-        try:
-            data = msgspec.convert(
-                {**form, "language": i18n.pick(request.cookies.get(LANG_COOKIE))}, RegisterBuyer
-            )
-            await services.register_buyer(pool, clock.now(), data)
-        except msgspec.ValidationError as exc:
-            field, message = form_error(exc)
-            return page(
-                request,
-                "accounts/register.html",
-                viewer,
-                status_code=422,
-                errors={field or "form": message},
-                values=values,
-                done=False,
-            )
-        except AppError as exc:
-            return page(
-                request,
-                "accounts/register.html",
-                viewer,
-                status_code=exc.status,
-                errors={exc.field or "form": exc.message},
-                values=values,
-                done=False,
-            )
-        return page(request, "accounts/register.html", viewer, errors={}, values={}, done=True)
+        form = await Form.read(request, viewer)
+        data = {**form.values, "language": form.lang}
+        done = await form.submit(
+            lambda: act(services.register_buyer, msgspec.convert(data, RegisterBuyer))
+        )
+        form.values.pop("password", None)
+        return page(
+            request,
+            "accounts/register.html",
+            viewer,
+            status_code=200 if done else form.status,
+            errors=form.errors,
+            values=form.values if not done else {},
+            done=bool(done),
+        )
 
-    @get("/account", operation_id="web_account")
+
+class AccountPage(Controller):
+    include_in_schema = False
+    path = "/account"
+
+    @get("/", operation_id="web_account", guards=[allow(OWN_ACCOUNT)])
     async def account(
-        self, request: Request[Any, Any, State], pool: PoolDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep
     ) -> Template:
-        me = require(viewer)
-        async with pool.acquire() as conn:
-            users = await conn.fetch(Q.org_users, me.org_id)
-        tokens = await services.list_tokens(pool, me.org_id) if me.role == "admin" else []
-        return page(
-            request,
-            "accounts/account.html",
-            me,
-            users=users,
-            tokens=tokens,
-            scopes=sorted(SCOPES_BY_KIND[me.org_kind]),
-            new_secret=None,
-            errors={},
-        )
+        return await _account(request, pool, me)
 
-    @post("/account/tokens", operation_id="web_create_token")
+    @post("/tokens", operation_id="web_create_token", guards=[allow(MANAGE_TOKENS)])
     async def create_token(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], pool: PoolDep, act: ActDep, me: MeDep
     ) -> Template:
-        me = require(viewer)
-        form = await request.form()
-        scopes = [str(s) for s in form.getall("scopes", [])]
-        days = str(form.get("expires_in_days") or "").strip()
-        errors: dict[str, str] = {}
-        new_secret = None
-        try:
-            data = msgspec.convert(
-                {
-                    "name": str(form.get("name", "")),
-                    "scopes": scopes,
-                    "expires_in_days": int(days) if days.isdigit() else None,
-                },
-                NewToken,
+        form = await Form.read(request, me)
+        days = form.text("expires_in_days")
+        token = await form.submit(
+            lambda: act(
+                services.create_token,
+                msgspec.convert(
+                    {
+                        "name": form.text("name"),
+                        "scopes": form.lists.get("scopes", []),
+                        "expires_in_days": int(days) if days.isdigit() else None,
+                    },
+                    NewToken,
+                ),
             )
-            new_secret = (await services.create_token(pool, clock.now(), me, data)).secret
-        except msgspec.ValidationError as exc:
-            field, message = form_error(exc)
-            errors["form"] = message if field is None else f"{field}: {message}"
-        except (Invalid, Forbidden) as exc:
-            errors[exc.field or "form"] = exc.message
-        async with pool.acquire() as conn:
-            users = await conn.fetch(Q.org_users, me.org_id)
-        return page(
+        )
+        return await _account(
             request,
-            "accounts/account.html",
+            pool,
             me,
-            status_code=422 if errors else 201,
-            users=users,
-            tokens=await services.list_tokens(pool, me.org_id),
-            scopes=sorted(SCOPES_BY_KIND[me.org_kind]),
-            new_secret=new_secret,
-            errors=errors,
+            status_code=201 if token else form.status,
+            new_secret=token.secret if token else None,
+            errors=form.errors,
         )
 
-    @post("/account/tokens/{token_id:int}/revoke", operation_id="web_revoke_token")
-    async def revoke_token(
-        self, pool: PoolDep, clock: ClockDep, viewer: ViewerDep, token_id: FromPath[int]
-    ) -> Redirect:
-        await services.revoke_token(pool, clock.now(), require(viewer), token_id)
+    @post(
+        "/tokens/{token_id:int}/revoke",
+        operation_id="web_revoke_token",
+        guards=[allow(MANAGE_TOKENS)],
+    )
+    async def revoke_token(self, act: ActDep, token_id: FromPath[int]) -> Redirect:
+        await act(services.revoke_token, token_id)
         return Redirect("/account")
+
+
+async def _account(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    *,
+    status_code: int = 200,
+    new_secret: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    async with pool.acquire() as conn:
+        users = await conn.fetch(Q.org_users, me.org_id)
+    manages = refusal(MANAGE_TOKENS, me.org_kind, me.org_status, me.role) is None
+    return page(
+        request,
+        "accounts/account.html",
+        me,
+        status_code=status_code,
+        users=users,
+        tokens=await services.list_tokens(pool, me.org_id) if manages else [],
+        manages_tokens=manages,
+        scopes=sorted(SCOPES_BY_KIND[me.org_kind]),
+        new_secret=new_secret,
+        errors=errors or {},
+    )
 
 
 class OperatorPages(Controller):
     path = "/operator"
     include_in_schema = False
+    guards = [allow(OPERATE)]
 
     @get("/organisations", operation_id="web_operator_orgs")
-    async def queue(
-        self, request: Request[Any, Any, State], pool: PoolDep, viewer: ViewerDep
-    ) -> Template:
-        me = _operator(viewer)
+    async def queue(self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep) -> Template:
         async with pool.acquire() as conn:
             pending = await conn.fetch(Q.orgs_by_status, ["pending"])
         return page(request, "operator/organisations.html", me, pending=pending)
@@ -250,30 +251,17 @@ class OperatorPages(Controller):
     async def decide(
         self,
         request: Request[Any, Any, State],
-        pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
         org_id: FromPath[int],
         decision: FromPath[str],
     ) -> Redirect:
-        me = _operator(viewer)
         if decision not in ("approve", "reject"):
-            raise Invalid("decision is approve or reject", field="decision")
+            raise NotFound()
         form = await _form(request)
-        await services.decide_organisation(
-            pool,
-            clock.now(),
-            me.user_id,
-            me.org_id,
-            org_id,
-            approve=decision == "approve",
-            reason=form.get("reason", ""),
+        await act(
+            services.decide_organisation,
+            services.DecideOrganisation(
+                org_id=org_id, approve=decision == "approve", reason=form.get("reason", "")
+            ),
         )
         return Redirect("/operator/organisations")
-
-
-def _operator(viewer: ViewerDep) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "operator":
-        raise Forbidden("only the exchange operator reviews organisations")
-    return me

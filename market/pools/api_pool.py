@@ -1,7 +1,7 @@
 """The pool manager's API (issue 6 item 5): the organisation's pools, a pool's dashboard
 figures, the postings behind a figure, its claims and decisions, its rule versions.
 
-Scopes (kind 'pool' in market/accounts/models.py SCOPES_BY_KIND): `pools:read` to read,
+Scopes (market/accounts/permissions.py): `pools:read` to read,
 `pools:write` to decide a claim or add a rule version. Only a pool organisation's token
 may call these (a bank's `pools:read` does not reach them: 403); another organisation's
 pool or claim is 404. Definitions of the figures: market/pools/dashboard.py.

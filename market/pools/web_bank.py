@@ -26,9 +26,10 @@ from market.cases.policy import CLAIM_PART_MAX_FEN
 from market.cases.services import china_today
 from market.clock import Clock
 from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Invalid, field_of_msgspec
+from market.errors import AppError, Invalid
 from market.pools import bank, services
 from market.pools.bank import COST_KINDS, MANUAL_KINDS, REASON_MAX, Q, ReceiptIn
+from market.problems import field_of as field_of_msgspec
 from market.web import (
     REQUIRED,
     form_date,

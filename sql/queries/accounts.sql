@@ -75,8 +75,8 @@ RETURNING id
 
 -- name: token_for_auth
 SELECT t.id, t.org_id, t.created_by, t.secret_sha256, t.scopes, t.expires_at, t.revoked_at,
-       t.last_used_at, o.kind AS org_kind, o.status AS org_status
-FROM api_tokens t JOIN organisations o ON o.id = t.org_id
+       t.last_used_at, o.kind AS org_kind, o.status AS org_status, u.language
+FROM api_tokens t JOIN organisations o ON o.id = t.org_id JOIN users u ON u.id = t.created_by
 WHERE t.public_id = $1
 
 -- name: touch_token

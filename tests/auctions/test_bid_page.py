@@ -214,12 +214,12 @@ async def test_who_may_not_bid_is_told_why(
 
     token = await as_user(client, await _bank_email(pool, scene))
     refused = await post_bid(client, scene, token, type="bid", amount=yuan(START))
-    assert refused.status_code == 403 and 'data-code="forbidden"' in refused.text
+    assert refused.status_code == 403 and "您所在单位的类型无权执行此操作" in refused.text
 
     _, _, pending = await make_org(pool, clock.now(), kind="buyer", status="pending")
     token = await as_user(client, pending)
     refused = await post_bid(client, scene, token, type="bid", amount=yuan(START))
-    assert refused.status_code == 403 and "仅经交易所审核的竞买人可以出价" in refused.text
+    assert refused.status_code == 403 and "尚未通过交易所审核" in refused.text
 
     client.cookies.clear()
     token = await csrf(client)

@@ -1,0 +1,196 @@
+"""Who may do what: one table, and the guard every route declares (docs/permissions.md).
+
+A permission names the kinds of organisation that may act, whether the organisation must
+be approved, the roles inside it, and the API token scope a program needs. Every route
+declares one with `guards=[allow(...)]`, on its controller or itself; the few routes anyone
+may call are listed in PUBLIC by operation id. tests/test_permissions.py walks the route
+table and fails for a route that does neither.
+
+The guard authenticates (the session cookie for pages, the bearer token for /api/),
+checks the permission, and leaves the caller in the request's state, where the `me` and
+`caller` dependencies find it. Whether an object belongs to the caller's organisation is
+the service's question (another's answers 404), asked with the organisation the guard
+established.
+
+Pending, rejected and suspended organisations: a permission with `approved=False` lets
+their users in (their own account, their inbox); every other permission requires an
+approved organisation. This is the one place that decides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from market.accounts.models import ApiCaller, OrgKind, Role, Viewer
+from market.errors import Forbidden, LoginRequired
+
+ALL_KINDS: frozenset[OrgKind] = frozenset(get_args(OrgKind))
+ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
+BIDDERS: frozenset[OrgKind] = frozenset({"buyer", "acquirer"})
+
+
+@dataclass(frozen=True)
+class Permission:
+    name: str
+    kinds: frozenset[OrgKind]
+    scope: str | None  # the token scope an API call needs; None: pages only
+    roles: frozenset[Role] = ALL_ROLES
+    approved: bool = True  # the organisation must be approved
+    # The operator acts on every organisation's objects by design; tenancy does not apply.
+    exchange_wide: bool = False
+    description: str = field(default="", compare=False)
+
+
+def _p(
+    name: str, kinds: set[OrgKind] | frozenset[OrgKind], scope: str | None, **kw: Any
+) -> Permission:
+    return Permission(name=name, kinds=frozenset(kinds), scope=scope, **kw)
+
+
+# fmt: off
+OWN_ACCOUNT = _p("own_account", ALL_KINDS, "account:read", approved=False,
+                 description="one's own organisation, account, inbox and preferences")
+MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, None, roles={"admin"},
+                   description="create and revoke the organisation's API tokens")
+READ_WEBHOOKS = _p("read_webhooks", ALL_KINDS, "account:read", roles={"admin"},
+                   description="the organisation's webhook endpoints")
+MANAGE_WEBHOOKS = _p("manage_webhooks", ALL_KINDS, "account:write", roles={"admin"},
+                     description="add, test and remove webhook endpoints")
+READ_INTERESTS = _p("read_interests", BIDDERS, "account:read",
+                    description="a buyer's saved interests")
+MANAGE_INTERESTS = _p("manage_interests", BIDDERS, "bids:write",
+                      description="save and remove interests")
+BID = _p("bid", BIDDERS, "bids:write",
+         description="register for lots, bid, see one's registrations")
+READ_COLLATERAL = _p("read_collateral", {"bank"}, "collateral:read",
+                     description="the bank's registry and disposal cases")
+WRITE_COLLATERAL = _p("write_collateral", {"bank"}, "collateral:write",
+                      description="import collateral, open and change cases, upload documents")
+MANAGE_LOTS = _p("manage_lots", {"bank"}, "lots:write",
+                 description="draft, publish, withdraw and relist the bank's lots")
+READ_BANK_POOLS = _p("read_bank_pools", {"bank"}, "pools:read",
+                     description="the bank's enrolments, claims and recoveries")
+WRITE_BANK_POOLS = _p("write_bank_pools", {"bank"}, "pools:write",
+                      description="enrol loans, file claims, write off, record costs, close")
+READ_POOL = _p("read_pool", {"pool"}, "pools:read",
+               description="a pool's dashboard, claims, postings and rules")
+WRITE_POOL = _p("write_pool", {"pool"}, "pools:write",
+                description="decide claims, add rule versions")
+READ_RECONCILIATION = _p("read_reconciliation", {"pool", "bank"}, "pools:read",
+                         description="statements, exceptions, payouts and exports")
+WRITE_RECONCILIATION = _p("write_reconciliation", {"pool", "bank"}, "pools:write",
+                          description="import statements, match or set aside lines")
+OPERATE = _p("operate", {"operator"}, "operator:write", exchange_wide=True,
+             description="approve organisations, confirm deposits and payments, receipts")
+READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=True,
+                  description="the exchange's operating metrics")
+# fmt: on
+
+PERMISSIONS: tuple[Permission, ...] = (
+    OWN_ACCOUNT,
+    MANAGE_TOKENS,
+    READ_WEBHOOKS,
+    MANAGE_WEBHOOKS,
+    READ_INTERESTS,
+    MANAGE_INTERESTS,
+    BID,
+    READ_COLLATERAL,
+    WRITE_COLLATERAL,
+    MANAGE_LOTS,
+    READ_BANK_POOLS,
+    WRITE_BANK_POOLS,
+    READ_POOL,
+    WRITE_POOL,
+    READ_RECONCILIATION,
+    WRITE_RECONCILIATION,
+    OPERATE,
+    READ_METRICS,
+)
+
+# Routes anyone may call, signed in or not, by operation id. Litestar's own routes (the
+# OpenAPI document, static files) have none and are public by path.
+PUBLIC: frozenset[str] = frozenset(
+    {
+        "healthz",
+        "web_home",
+        "web_login_form",
+        "web_login",
+        "web_logout",
+        "web_set_language",
+        "web_register_form",
+        "web_register",
+        "register_buyer",
+        "search_lots",
+        "get_public_lot",
+        "web_catalogue",
+        "web_catalogue_results",
+        "web_lot",
+        "web_lot_document",
+        "web_lot_events",
+        "web_inbox_count",
+    }
+)
+PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")
+
+# Which scopes a token of each kind of organisation may hold: those of its permissions.
+SCOPES_BY_KIND: dict[OrgKind, frozenset[str]] = {
+    kind: frozenset(p.scope for p in PERMISSIONS if p.scope and kind in p.kinds)
+    for kind in ALL_KINDS
+}
+ALL_SCOPES: frozenset[str] = frozenset().union(*SCOPES_BY_KIND.values())
+
+
+def refusal(
+    permission: Permission, kind: OrgKind, status: str, role: Role | None
+) -> Forbidden | None:
+    """Why an organisation of `kind` and `status` (and a user of `role`; None for a token)
+    may not act under `permission`, or None when it may."""
+    if kind not in permission.kinds:
+        return Forbidden("not_permitted", permission=permission.name)
+    if permission.approved and status != "approved":
+        return Forbidden("organisation_not_approved", status=status)
+    if role is not None and role not in permission.roles:
+        return Forbidden("role_not_permitted", permission=permission.name)
+    return None
+
+
+# --- the guard ---------------------------------------------------------------------------
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def allow(permission: Permission) -> Guard:
+    """The guard a route declares: `guards=[allow(BID)]`."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        from market.accounts.subjects import api_caller, viewer
+
+        if connection.scope["path"].startswith("/api/"):
+            caller: ApiCaller = await api_caller(connection)
+            if permission.scope is None or permission.scope not in caller.scopes:
+                raise Forbidden("token_lacks_scope", scope=permission.scope or "")
+            found = refusal(permission, caller.org_kind, caller.org_status, None)
+        else:
+            me: Viewer | None = await viewer(connection)
+            if me is None:
+                raise LoginRequired()
+            found = refusal(permission, me.org_kind, me.org_status, me.role)
+        if found is not None:
+            raise found
+
+    guard.permission = permission  # type: ignore[attr-defined]
+    guard.__name__ = f"allow_{permission.name}"
+    return guard
+
+
+def permission_of(handler: BaseRouteHandler) -> Permission | None:
+    """The permission a route declares (the test of the route table reads it)."""
+    found = [g.permission for g in handler.resolve_guards() if hasattr(g, "permission")]
+    if len(found) > 1:
+        raise RuntimeError(f"{handler} declares {len(found)} permissions")
+    return found[0] if found else None
