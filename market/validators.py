@@ -1,8 +1,9 @@
 """Validation and normalisation of the identifiers the exchange deals in.
 
 Every validator is a pure function: it returns the normalised value or raises
-``ValueError`` with a short message, Chinese first then English
-("中文 / English"), that tells the person at the keyboard what to fix.
+``BadValue`` (still a ``ValueError``) with a code and the values it names; the
+words that tell the person at the keyboard what to fix are the catalog texts
+``problem.<code>`` (market/locale, domain ``values``), in the reader's language.
 Normalised values are what gets stored and compared, so the same code
 typed two ways (full-width digits, lower case, with or without a ``CN``
 prefix, ...) ends up as one string.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import re
 from typing import Final, Literal
+
+from market.errors import BadValue
 
 __all__ = [
     "application_year",
@@ -93,36 +96,18 @@ def credit_code(s: str) -> str:
     """
     code = _fold(s)
     if len(code) != 18:
-        raise ValueError(
-            f"统一社会信用代码应为 18 位，现为 {len(code)} 位 / "
-            f"credit code must be 18 characters, got {len(code)}"
-        )
+        raise BadValue("credit_code_length", length=len(code))
     for pos, c in enumerate(code, start=1):
         if c in _CREDIT_EXCLUDED:
-            raise ValueError(
-                f"统一社会信用代码不使用字母 I、O、S、V、Z（第 {pos} 位为 '{c}'） / "
-                f"credit code cannot contain the letter '{c}' (position {pos}); "
-                "I, O, S, V and Z are never used"
-            )
+            raise BadValue("credit_code_excluded_letter", position=pos, char=c)
         if c not in _CREDIT_VALUE:
-            raise ValueError(
-                f"统一社会信用代码第 {pos} 位为 '{c}'，只允许数字和大写字母 / "
-                f"credit code contains '{c}' at position {pos}; "
-                "only digits and upper-case letters are allowed"
-            )
+            raise BadValue("credit_code_bad_char", position=pos, char=c)
     for pos in range(3, 9):
         if code[pos - 1] not in _ASCII_DIGITS:
-            raise ValueError(
-                f"第 3–8 位（行政区划码）应为数字，第 {pos} 位为 '{code[pos - 1]}' / "
-                "positions 3-8 (administrative division code) must be digits, "
-                f"found '{code[pos - 1]}' at position {pos}"
-            )
+            raise BadValue("credit_code_region_digits", position=pos, char=code[pos - 1])
     expected = _credit_check_char(code[:17])
     if code[17] != expected:
-        raise ValueError(
-            f"校验码应为 '{expected}'，不是 '{code[17]}'，请核对代码 / "
-            f"check character should be '{expected}', not '{code[17]}'"
-        )
+        raise BadValue("credit_code_check_char", expected=expected, char=code[17])
     return code
 
 
@@ -174,63 +159,36 @@ def patent_application_number(s: str) -> str:
     if raw[:2] in ("CN", "ZL"):
         raw = raw[2:]
     if not raw:
-        raise ValueError("专利申请号为空 / patent application number is empty")
+        raise BadValue("patent_number_empty")
     if raw.count(".") > 1:
-        raise ValueError("专利申请号含多个 '.' / patent application number has more than one '.'")
+        raise BadValue("patent_number_many_dots")
     if "." in raw:
         body, check = raw.split(".")
         if len(check) != 1:
-            raise ValueError(
-                "'.' 后须有且只有一位校验位 / exactly one check character must follow the '.'"
-            )
+            raise BadValue("patent_number_check_after_dot")
     elif _is_digits(raw) and len(raw) in (8, 12):
-        raise ValueError(
-            "最后一位数字后缺少校验位 / check character is missing after the last digit"
-        )
+        raise BadValue("patent_number_check_missing")
     else:
         body, check = raw[:-1], raw[-1]
     if not _is_digits(body):
-        raise ValueError(
-            "专利申请号应为数字加一位校验位 / "
-            "patent application number must be digits followed by a check character"
-        )
+        raise BadValue("patent_number_not_digits")
     if len(body) not in (8, 12):
-        raise ValueError(
-            "专利申请号校验位前应为 12 位数字（2003 年 10 月 1 日前为 8 位），"
-            f"现为 {len(body)} 位 / "
-            "patent application number must have 12 digits (8 before 2003-10-01) "
-            f"before the check character, got {len(body)}"
-        )
+        raise BadValue("patent_number_length", length=len(body))
     if len(body) == 12:
         year, kind = body[:4], body[4]
         if not "2003" <= year <= "2099":
-            raise ValueError(
-                f"12 位专利申请号的年份不可能是 '{year}' / "
-                f"year '{year}' is impossible for a 12-digit application number"
-            )
+            raise BadValue("patent_number_year", year=year)
     else:
         year, kind = body[:2], body[2]
         if year not in _OLD_YEARS:
-            raise ValueError(
-                f"8 位专利申请号（2003 年前）的年份不可能是 '{year}' / "
-                f"year '{year}' is impossible for an 8-digit (pre-2003) number"
-            )
+            raise BadValue("patent_number_old_year", year=year)
     if kind not in _PATENT_TYPES:
-        raise ValueError(
-            f"申请种类号应为 1、2、3、8 或 9，不是 '{kind}' / "
-            f"application type digit must be 1, 2, 3, 8 or 9, not '{kind}'"
-        )
+        raise BadValue("patent_number_type", digit=kind)
     if check not in _ASCII_DIGITS and check != "X":
-        raise ValueError(
-            f"校验位应为数字或 'X'，不是 '{check}' / "
-            f"check character must be a digit or 'X', not '{check}'"
-        )
+        raise BadValue("patent_number_check_form", char=check)
     expected = _patent_check_char(body)
     if check != expected:
-        raise ValueError(
-            f"校验位应为 '{expected}'，不是 '{check}'，请核对专利申请号 / "
-            f"check character should be '{expected}', not '{check}'"
-        )
+        raise BadValue("patent_number_check_char", expected=expected, char=check)
     return f"{body}.{check}"
 
 
@@ -279,70 +237,43 @@ def _parse_ipc(s: str) -> tuple[str, str | None, str | None, str | None, str | N
     """
     text = _fold(s)
     if not text:
-        raise ValueError("IPC 分类号为空 / IPC symbol is empty")
+        raise BadValue("ipc_empty")
     m = _IPC_RE.fullmatch(text)
     if m is None:
-        raise ValueError(
-            f"'{text}' 不是 IPC 分类号，应形如 'G06F 16/245' / "
-            f"'{text}' is not an IPC symbol; expected e.g. 'G06F 16/245'"
-        )
+        raise BadValue("ipc_not_symbol", text=text)
     section, klass, subclass = m["section"], m["klass"], m["subclass"]
     main, slash, sub = m["main"], m["slash"], m["sub"]
     # IPC Guide §10: eight sections, A (human necessities) to H (electricity).
     if section not in "ABCDEFGH":
-        raise ValueError(
-            f"IPC 部应为字母 A–H，不是 '{section}' / "
-            f"IPC section must be a letter A-H, not '{section}'"
-        )
+        raise BadValue("ipc_section_letter", section=section)
     if not klass:
         if subclass or main or slash:
-            raise ValueError(
-                "IPC 大类应为部后的两位数字，如 'G06' / "
-                "IPC class must be two digits after the section, e.g. 'G06'"
-            )
+            raise BadValue("ipc_class_digits")
         return section, None, None, None, None
     if len(klass) != 2:
-        raise ValueError(
-            "IPC 大类应为部后的两位数字，如 'G06' / "
-            "IPC class must be two digits after the section, e.g. 'G06'"
-        )
+        raise BadValue("ipc_class_digits")
     if not subclass:
         if main or slash:
-            raise ValueError(
-                "IPC 小类应为大类后的一个字母，如 'G06F' / "
-                "IPC subclass must be a letter after the class, e.g. 'G06F'"
-            )
+            raise BadValue("ipc_subclass_letter")
         return section, klass, None, None, None
     if not main:
         if slash:
-            raise ValueError(
-                "'/' 前缺少 IPC 大组，如 'G06F 16/00' / "
-                "IPC main group is missing before '/', e.g. 'G06F 16/00'"
-            )
+            raise BadValue("ipc_main_group_missing")
         return section, klass, subclass, None, None
     if len(main) > 4:
-        raise ValueError(
-            f"IPC 大组最多 4 位数字，现为 '{main}' / "
-            f"IPC main group has at most 4 digits, got '{main}'"
-        )
+        raise BadValue("ipc_main_group_length", group=main)
     # Main groups are numbers: "016" and "16" are the same group.
     main = str(int(main))
     if not slash:
         if sub:
-            raise ValueError(
-                "IPC 小组须跟在 '/' 之后，如 'G06F 16/245' / "
-                "IPC subgroup must follow a '/', e.g. 'G06F 16/245'"
-            )
+            raise BadValue("ipc_subgroup_without_slash")
         return section, klass, subclass, main, None
     # IPC Guide §17: a subgroup has at least two digits ("/00" is the main
     # group itself); WIPO ST.8 leaves room for six.  Trailing digits are
     # significant (16/245 and 16/2450 are different places in the schedule),
     # so the subgroup is kept verbatim.
     if not 2 <= len(sub) <= 6:
-        raise ValueError(
-            f"IPC 小组应为 '/' 后的 2–6 位数字，现为 '{sub}' / "
-            f"IPC subgroup must be 2-6 digits after '/', got '{sub}'"
-        )
+        raise BadValue("ipc_subgroup_length", subgroup=sub)
     return section, klass, subclass, main, sub
 
 
@@ -350,10 +281,7 @@ def ipc_code(s: str) -> str:
     """Canonical full IPC symbol ``G06F 16/245``; a bare main group gets ``/00``."""
     section, klass, subclass, main, sub = _parse_ipc(s)
     if main is None:
-        raise ValueError(
-            "IPC 分类号至少须写到大组，如 'G06F 16/00' / "
-            "IPC symbol needs at least a main group, e.g. 'G06F 16/00'"
-        )
+        raise BadValue("ipc_needs_main_group")
     return f"{section}{klass}{subclass} {main}/{sub or '00'}"
 
 
@@ -379,6 +307,7 @@ def ipc_prefix(s: str) -> str:
 # classes).
 # ---------------------------------------------------------------------------
 
+_TRADEMARK_DIGITS: Final = 9
 _NICE_CLASSES: Final = 45
 
 
@@ -386,20 +315,13 @@ def trademark_registration_number(s: str) -> str:
     """CNIPA trademark registration number: 1-9 digits, no leading zero."""
     number = _fold(s)
     if not number:
-        raise ValueError("商标注册号为空 / trademark registration number is empty")
+        raise BadValue("trademark_number_empty")
     if not _is_digits(number):
-        raise ValueError(
-            "商标注册号只能含数字 / trademark registration number must contain digits only"
-        )
+        raise BadValue("trademark_number_digits")
     if number[0] == "0":
-        raise ValueError(
-            "商标注册号不能以 0 开头 / trademark registration number cannot start with 0"
-        )
-    if len(number) > 9:
-        raise ValueError(
-            f"商标注册号最多 9 位，现为 {len(number)} 位 / "
-            f"trademark registration number has at most 9 digits, got {len(number)}"
-        )
+        raise BadValue("trademark_number_leading_zero")
+    if len(number) > _TRADEMARK_DIGITS:
+        raise BadValue("trademark_number_length", length=len(number), max=_TRADEMARK_DIGITS)
     return number
 
 
@@ -407,19 +329,14 @@ def nice_class(n: int | str) -> int:
     """Nice class number 1-45 (Nice Classification, classes 1-34 goods, 35-45 services)."""
     # bool is an int subclass; True is not a class number.
     if isinstance(n, bool):
-        raise ValueError("尼斯分类应为 1 至 45 的数字 / Nice class must be a number from 1 to 45")
+        raise BadValue("nice_class_not_a_number", min=1, max=_NICE_CLASSES)
     if isinstance(n, str):
         text = _fold(n)
         if not _is_digits(text):
-            raise ValueError(
-                f"尼斯分类应为 1 至 45 的数字，不是 '{n.strip()}' / "
-                f"Nice class must be a number from 1 to 45, not '{n.strip()}'"
-            )
+            raise BadValue("nice_class_not_digits", text=n.strip(), min=1, max=_NICE_CLASSES)
         n = int(text)
     if not 1 <= n <= _NICE_CLASSES:
-        raise ValueError(
-            f"尼斯分类应为 1 至 45，不是 {n} / Nice class must be from 1 to 45, not {n}"
-        )
+        raise BadValue("nice_class_range", value=n, min=1, max=_NICE_CLASSES)
     return n
 
 
@@ -437,19 +354,12 @@ def software_copyright_registration_number(s: str) -> str:
     # Accept the number copied with its certificate wording around it.
     text = text.removeprefix("软著登字").removeprefix("第").removesuffix("号")
     if not text:
-        raise ValueError("软件著作权登记号为空 / software copyright registration number is empty")
+        raise BadValue("software_number_empty")
     m = _SOFTWARE_RE.fullmatch(text)
     if m is None:
-        raise ValueError(
-            "软件著作权登记号应形如 '2019SR0123456'（年份、'SR'、6–7 位数字） / "
-            "software copyright registration number must look like '2019SR0123456' "
-            "(year, 'SR', 6-7 digits)"
-        )
+        raise BadValue("software_number_form")
     if m[1][:2] not in ("19", "20"):
-        raise ValueError(
-            f"软件著作权登记号的年份不可能是 '{m[1]}' / "
-            f"year '{m[1]}' is impossible in a registration number"
-        )
+        raise BadValue("software_number_year", year=m[1])
     return text
 
 
@@ -470,37 +380,24 @@ def email(s: str) -> str:
     """
     address = s.strip()
     if not address:
-        raise ValueError("邮箱为空 / email address is empty")
+        raise BadValue("email_empty")
     if len(address) > _EMAIL_MAX:
-        raise ValueError(
-            f"邮箱过长（最多 {_EMAIL_MAX} 个字符） / "
-            f"email address is too long (at most {_EMAIL_MAX} characters)"
-        )
+        raise BadValue("email_too_long", max=_EMAIL_MAX)
     if any(c.isspace() for c in address):
-        raise ValueError("邮箱不能含空格 / email address cannot contain spaces")
+        raise BadValue("email_spaces")
     if not address.isprintable():
-        raise ValueError(
-            "邮箱含不可见的控制字符 / email address contains an invisible control character"
-        )
+        raise BadValue("email_control_char")
     if address.count("@") != 1:
-        raise ValueError("邮箱须含且只含一个 '@' / email address must contain exactly one '@'")
+        raise BadValue("email_at_count")
     local, domain = address.split("@")
     if not local:
-        raise ValueError("'@' 前缺少用户名 / the part before '@' is missing")
+        raise BadValue("email_local_missing")
     if len(local) > _LOCAL_MAX:
-        raise ValueError(
-            f"'@' 前的部分过长（最多 {_LOCAL_MAX} 个字符） / "
-            f"the part before '@' is too long (at most {_LOCAL_MAX} characters)"
-        )
+        raise BadValue("email_local_too_long", max=_LOCAL_MAX)
     if not domain:
-        raise ValueError("'@' 后缺少域名 / the domain after '@' is missing")
+        raise BadValue("email_domain_missing")
     if "." not in domain:
-        raise ValueError(
-            f"域名 '{domain}' 缺少点，如 'example.com' / "
-            f"domain '{domain}' needs a dot, e.g. 'example.com'"
-        )
+        raise BadValue("email_domain_no_dot", domain=domain)
     if any(not label for label in domain.split(".")):
-        raise ValueError(
-            f"域名 '{domain}' 的两个点之间为空 / domain '{domain}' has an empty part between dots"
-        )
+        raise BadValue("email_domain_empty_label", domain=domain)
     return f"{local}@{domain.lower()}"

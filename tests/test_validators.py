@@ -8,12 +8,44 @@ code), so a mistake in the module is not mirrored by the test.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market import i18n
 from market import validators as v
+from market.errors import BadValue
+
+
+def refusal(validator: Callable[[Any], object], raw: Any) -> BadValue:
+    """The BadValue `validator` raises for `raw`, its words checked in both languages:
+    the text exists and names every parameter the error carries."""
+    with pytest.raises(BadValue) as refused:
+        validator(raw)
+    error = refused.value
+    for lang in i18n.LANGS:
+        text = i18n.catalog(lang)[f"problem.{error.code}"]
+        for name in error.params:
+            assert f"%({name})s" in text, (lang, error.code, name)
+        assert "%(" not in i18n.gettext(lang, f"problem.{error.code}", **error.params)
+    return error
+
+
+def test_every_code_has_its_words() -> None:
+    source = Path(v.__file__).read_text(encoding="utf-8")
+    codes = re.findall(r'BadValue\(\s*"([a-z][a-z0-9_]*)"', source)
+    # Every raise names its code literally, so the scan sees them all.
+    assert len(codes) == source.count("raise BadValue(")
+    assert len(codes) > 40
+    for code in codes:
+        assert i18n.has(f"problem.{code}"), code
+        for lang in i18n.LANGS:
+            assert f"problem.{code}" in i18n.catalog(lang), (lang, code)
+
 
 # --- independent reference implementations ---------------------------------
 
@@ -71,30 +103,37 @@ def test_credit_code_normalises_case_spaces_full_width() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "fragment"),
+    ("code", "error", "params"),
     [
-        ("91350100M000100Y4", "18 characters, got 17"),
-        ("91350100M000100Y433", "18 characters, got 19"),
-        ("", "18 characters, got 0"),
-        ("91350100M000100Y44", "check character should be '3', not '4'"),
-        ("91440300708461136X", "check character should be 'T', not 'X'"),
-        ("91350100I000100Y43", "'I'"),
-        ("91350100O000100Y43", "'O'"),
-        ("91350100S000100Y43", "'S'"),
-        ("91350100V000100Y43", "'V'"),
-        ("91350100Z000100Y43", "'Z'"),
-        ("91350100-000100Y43", "'-' at position 9"),
-        ("913A0100M000100Y43", "positions 3-8"),
+        ("91350100M000100Y4", "credit_code_length", {"length": 17}),
+        ("91350100M000100Y433", "credit_code_length", {"length": 19}),
+        ("", "credit_code_length", {"length": 0}),
+        ("91350100M000100Y44", "credit_code_check_char", {"expected": "3", "char": "4"}),
+        ("91440300708461136X", "credit_code_check_char", {"expected": "T", "char": "X"}),
+        ("91350100I000100Y43", "credit_code_excluded_letter", {"position": 9, "char": "I"}),
+        ("91350100O000100Y43", "credit_code_excluded_letter", {"position": 9, "char": "O"}),
+        ("91350100S000100Y43", "credit_code_excluded_letter", {"position": 9, "char": "S"}),
+        ("91350100V000100Y43", "credit_code_excluded_letter", {"position": 9, "char": "V"}),
+        ("91350100Z000100Y43", "credit_code_excluded_letter", {"position": 9, "char": "Z"}),
+        ("91350100-000100Y43", "credit_code_bad_char", {"position": 9, "char": "-"}),
+        ("913A0100M000100Y43", "credit_code_region_digits", {"position": 4, "char": "A"}),
     ],
 )
-def test_credit_code_invalid(code: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(fragment)):
-        v.credit_code(code)
+def test_credit_code_invalid(code: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.credit_code, code)
+    assert refused.code == error and refused.params == params
 
 
 def test_forbidden_letter_message_names_the_rule() -> None:
-    with pytest.raises(ValueError, match=r"I, O, S, V and Z"):
-        v.credit_code("9135010OM000100Y43")
+    refused = refusal(v.credit_code, "9135010OM000100Y43")
+    assert refused.code == "credit_code_excluded_letter"
+    assert refused.params == {"position": 8, "char": "O"}
+    assert "I, O, S, V and Z" in i18n.gettext(
+        "en", "problem.credit_code_excluded_letter", **refused.params
+    )
+    assert "I、O、S、V、Z" in i18n.gettext(
+        "zh", "problem.credit_code_excluded_letter", **refused.params
+    )
 
 
 credit_char = st.sampled_from(CHARSET)
@@ -131,8 +170,9 @@ def test_any_single_substitution_is_detected(body: str, pos: int, shift: int) ->
         new = CHARSET[(CHARSET.index(code[pos]) + shift) % 31]
     mutated = code[:pos] + new + code[pos + 1 :]
     assert mutated != code
-    with pytest.raises(ValueError, match="check character should be"):
+    with pytest.raises(BadValue) as refused:
         v.credit_code(mutated)
+    assert refused.value.code == "credit_code_check_char"
 
 
 @given(credit_bodies(), st.sampled_from(CHARSET))
@@ -141,8 +181,10 @@ def test_wrong_check_character_is_detected(body: str, check: str) -> None:
     if check == expected:
         assert v.credit_code(body + check) == body + check
     else:
-        with pytest.raises(ValueError, match=f"should be '{expected}', not '{check}'"):
+        with pytest.raises(BadValue) as refused:
             v.credit_code(body + check)
+        assert refused.value.code == "credit_code_check_char"
+        assert refused.value.params == {"expected": expected, "char": check}
 
 
 @given(credit_bodies(), st.integers(8, 15))
@@ -153,8 +195,9 @@ def test_adjacent_transposition_is_detected(body: str, pos: int) -> None:
     if code[pos] == code[pos + 1]:
         return
     swapped = code[:pos] + code[pos + 1] + code[pos] + code[pos + 2 :]
-    with pytest.raises(ValueError, match="check character"):
+    with pytest.raises(BadValue) as refused:
         v.credit_code(swapped)
+    assert refused.value.code == "credit_code_check_char"
 
 
 # --- patent_application_number ----------------------------------------------
@@ -200,26 +243,26 @@ def test_patent_check_x_accepted_in_either_case() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "error", "params"),
     [
-        ("201911050262.9", "check character should be '8', not '9'"),
-        ("99114725.2", "check character should be '1', not '2'"),
-        ("201911050262", "check character is missing"),
-        ("20191105026.8", "got 11"),
-        ("201941050262.8", "type digit must be 1, 2, 3, 8 or 9, not '4'"),
-        ("201951050262.8", "not '5'"),
-        ("199911050262.8", "year '1999'"),
-        ("04114725.1", "year '04'"),
-        ("201911050262.A", "digit or 'X'"),
-        ("2019110502.62.8", "more than one '.'"),
-        ("201911050262.88", "exactly one check character"),
-        ("2019A1050262.8", "must be digits"),
-        ("CN", "empty"),
+        ("201911050262.9", "patent_number_check_char", {"expected": "8", "char": "9"}),
+        ("99114725.2", "patent_number_check_char", {"expected": "1", "char": "2"}),
+        ("201911050262", "patent_number_check_missing", {}),
+        ("20191105026.8", "patent_number_length", {"length": 11}),
+        ("201941050262.8", "patent_number_type", {"digit": "4"}),
+        ("201951050262.8", "patent_number_type", {"digit": "5"}),
+        ("199911050262.8", "patent_number_year", {"year": "1999"}),
+        ("04114725.1", "patent_number_old_year", {"year": "04"}),
+        ("201911050262.A", "patent_number_check_form", {"char": "A"}),
+        ("2019110502.62.8", "patent_number_many_dots", {}),
+        ("201911050262.88", "patent_number_check_after_dot", {}),
+        ("2019A1050262.8", "patent_number_not_digits", {}),
+        ("CN", "patent_number_empty", {}),
     ],
 )
-def test_patent_number_invalid(raw: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(fragment)):
-        v.patent_application_number(raw)
+def test_patent_number_invalid(raw: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.patent_application_number, raw)
+    assert refused.code == error and refused.params == params
 
 
 @pytest.mark.parametrize(
@@ -279,8 +322,9 @@ def test_patent_single_digit_substitution_is_detected(body: str, pos: int, shift
     # Positions 5-11 are the serial, so the year and type stay valid.
     new = str((int(body[pos]) + shift) % 10)
     mutated = body[:pos] + new + body[pos + 1 :]
-    with pytest.raises(ValueError, match="check character should be"):
+    with pytest.raises(BadValue) as refused:
         v.patent_application_number(f"{mutated}.{ref_patent_check(body)}")
+    assert refused.value.code == "patent_number_check_char"
 
 
 # --- IPC ---------------------------------------------------------------------
@@ -308,25 +352,25 @@ def test_ipc_code_valid(raw: str, canonical: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "error", "params"),
     [
-        ("J06F 16/245", "section must be a letter A-H, not 'J'"),
-        ("606F 16/245", "not '6'"),
-        ("G6F 16/245", "class must be two digits"),
-        ("G06 16/245", "subclass must be a letter"),
-        ("G06F 16/2", "subgroup must be 2-6 digits"),
-        ("G06F 16/1234567", "subgroup must be 2-6 digits"),
-        ("G06F 12345/00", "at most 4 digits"),
-        ("G06F /00", "main group is missing"),
-        ("G06F", "needs at least a main group"),
-        ("G", "needs at least a main group"),
-        ("", "empty"),
-        ("G06F 16/245 (2019.01)", "not an IPC symbol"),
+        ("J06F 16/245", "ipc_section_letter", {"section": "J"}),
+        ("606F 16/245", "ipc_section_letter", {"section": "6"}),
+        ("G6F 16/245", "ipc_class_digits", {}),
+        ("G06 16/245", "ipc_subclass_letter", {}),
+        ("G06F 16/2", "ipc_subgroup_length", {"subgroup": "2"}),
+        ("G06F 16/1234567", "ipc_subgroup_length", {"subgroup": "1234567"}),
+        ("G06F 12345/00", "ipc_main_group_length", {"group": "12345"}),
+        ("G06F /00", "ipc_main_group_missing", {}),
+        ("G06F", "ipc_needs_main_group", {}),
+        ("G", "ipc_needs_main_group", {}),
+        ("", "ipc_empty", {}),
+        ("G06F 16/245 (2019.01)", "ipc_not_symbol", {"text": "G06F 16/245 (2019.01)"}),
     ],
 )
-def test_ipc_code_invalid(raw: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(fragment)):
-        v.ipc_code(raw)
+def test_ipc_code_invalid(raw: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.ipc_code, raw)
+    assert refused.code == error and refused.params == params
 
 
 @pytest.mark.parametrize(
@@ -352,10 +396,17 @@ def test_ipc_prefix_keys_nest() -> None:
     assert not v.ipc_prefix(v.ipc_code("G06F 161/00")).startswith(v.ipc_prefix("G06F 16"))
 
 
-@pytest.mark.parametrize("raw", ["K", "G6", "G06 16", "G061"])
-def test_ipc_prefix_invalid(raw: str) -> None:
-    with pytest.raises(ValueError, match="IPC"):
-        v.ipc_prefix(raw)
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("K", "ipc_section_letter"),
+        ("G6", "ipc_class_digits"),
+        ("G06 16", "ipc_subclass_letter"),
+        ("G061", "ipc_subclass_letter"),
+    ],
+)
+def test_ipc_prefix_invalid(raw: str, error: str) -> None:
+    assert refusal(v.ipc_prefix, raw).code == error
 
 
 # --- trademarks --------------------------------------------------------------
@@ -369,19 +420,19 @@ def test_trademark_number_valid(raw: str, number: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "error", "params"),
     [
-        ("", "empty"),
-        ("0123", "cannot start with 0"),
-        ("1234567890", "at most 9 digits"),
-        ("12A45", "digits only"),
-        ("12 345", "digits only"),
-        ("²", "digits only"),
+        ("", "trademark_number_empty", {}),
+        ("0123", "trademark_number_leading_zero", {}),
+        ("1234567890", "trademark_number_length", {"length": 10, "max": 9}),
+        ("12A45", "trademark_number_digits", {}),
+        ("12 345", "trademark_number_digits", {}),
+        ("²", "trademark_number_digits", {}),
     ],
 )
-def test_trademark_number_invalid(raw: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=fragment):
-        v.trademark_registration_number(raw)
+def test_trademark_number_invalid(raw: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.trademark_registration_number, raw)
+    assert refused.code == error and refused.params == params
 
 
 @pytest.mark.parametrize(("raw", "n"), [(1, 1), (45, 45), ("9", 9), (" 09 ", 9), ("３５", 35)])
@@ -389,10 +440,23 @@ def test_nice_class_valid(raw: int | str, n: int) -> None:
     assert v.nice_class(raw) == n
 
 
-@pytest.mark.parametrize("raw", [0, 46, -1, "0", "46", "", "nine", "9.5", True])
-def test_nice_class_invalid(raw: int | str) -> None:
-    with pytest.raises(ValueError, match="Nice class"):
-        v.nice_class(raw)
+@pytest.mark.parametrize(
+    ("raw", "error", "shown"),
+    [
+        (0, "nice_class_range", {"value": 0}),
+        (46, "nice_class_range", {"value": 46}),
+        (-1, "nice_class_range", {"value": -1}),
+        ("0", "nice_class_range", {"value": 0}),
+        ("46", "nice_class_range", {"value": 46}),
+        ("", "nice_class_not_digits", {"text": ""}),
+        ("nine", "nice_class_not_digits", {"text": "nine"}),
+        ("9.5", "nice_class_not_digits", {"text": "9.5"}),
+        (True, "nice_class_not_a_number", {}),
+    ],
+)
+def test_nice_class_invalid(raw: int | str, error: str, shown: dict[str, object]) -> None:
+    refused = refusal(v.nice_class, raw)
+    assert refused.code == error and refused.params == {"min": 1, "max": 45, **shown}
 
 
 # --- software copyright -----------------------------------------------------
@@ -412,19 +476,19 @@ def test_software_copyright_valid(raw: str, number: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "error", "params"),
     [
-        ("", "empty"),
-        ("2019SR01234", "must look like"),
-        ("2019SR01234567", "must look like"),
-        ("19SR0123456", "must look like"),
-        ("2019RS0123456", "must look like"),
-        ("3019SR0123456", "year '3019'"),
+        ("", "software_number_empty", {}),
+        ("2019SR01234", "software_number_form", {}),
+        ("2019SR01234567", "software_number_form", {}),
+        ("19SR0123456", "software_number_form", {}),
+        ("2019RS0123456", "software_number_form", {}),
+        ("3019SR0123456", "software_number_year", {"year": "3019"}),
     ],
 )
-def test_software_copyright_invalid(raw: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=fragment):
-        v.software_copyright_registration_number(raw)
+def test_software_copyright_invalid(raw: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.software_copyright_registration_number, raw)
+    assert refused.code == error and refused.params == params
 
 
 # --- email -------------------------------------------------------------------
@@ -443,23 +507,23 @@ def test_email_valid(raw: str, address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "fragment"),
+    ("raw", "error", "params"),
     [
-        ("", "empty"),
-        ("zhang", "exactly one '@'"),
-        ("a@b@c.cn", "exactly one '@'"),
-        ("a b@c.cn", "spaces"),
-        ("@example.com", "before '@' is missing"),
-        ("a@", "domain after '@' is missing"),
-        ("a@localhost", "needs a dot"),
-        ("a@example..com", "empty part"),
-        ("a@.example.com", "empty part"),
-        ("a@example.com.", "empty part"),
-        ("a\x00@example.com", "control character"),
-        ("a" * 65 + "@example.com", "too long"),
-        ("a@" + "b" * 250 + ".cn", "too long"),
+        ("", "email_empty", {}),
+        ("zhang", "email_at_count", {}),
+        ("a@b@c.cn", "email_at_count", {}),
+        ("a b@c.cn", "email_spaces", {}),
+        ("@example.com", "email_local_missing", {}),
+        ("a@", "email_domain_missing", {}),
+        ("a@localhost", "email_domain_no_dot", {"domain": "localhost"}),
+        ("a@example..com", "email_domain_empty_label", {"domain": "example..com"}),
+        ("a@.example.com", "email_domain_empty_label", {"domain": ".example.com"}),
+        ("a@example.com.", "email_domain_empty_label", {"domain": "example.com."}),
+        ("a\x00@example.com", "email_control_char", {}),
+        ("a" * 65 + "@example.com", "email_local_too_long", {"max": 64}),
+        ("a@" + "b" * 250 + ".cn", "email_too_long", {"max": 254}),
     ],
 )
-def test_email_invalid(raw: str, fragment: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(fragment)):
-        v.email(raw)
+def test_email_invalid(raw: str, error: str, params: dict[str, object]) -> None:
+    refused = refusal(v.email, raw)
+    assert refused.code == error and refused.params == params
