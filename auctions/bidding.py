@@ -1,4 +1,4 @@
-"""Placing a bid: from an HTTP request to the lot's writer and back (issue 4, item 4).
+"""Placing a bid: from an HTTP request to the lot's writer and back (docs/bidding.md).
 
 The path: resolve the lot and the caller's registration → per-bidder rate limit →
 Idempotency-Key lookup → a refusal the cached state proves is answered at once, without
@@ -14,6 +14,7 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
+from cachetools import TTLCache
 from msgspec import Meta
 
 from auctions import rules
@@ -64,16 +65,19 @@ BidRequest = BidBody | ProxyBody | MatchBody
 
 
 class TokenBucket:
-    """Per-bidder rate limit, in this process (issue 4: "per-bidder rate limit").
+    """Per-bidder rate limit, in this process (docs/rules.md §Bidding).
 
     Each registration may place `rate` commands a second with bursts of `burst`. Kept in
     memory, not Redis: it protects this process's writer, costs no round trip on the hot
     path, and several processes only multiply a limit that is generous for people anyway.
     """
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, size: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
-        self.tokens: dict[int, tuple[float, float]] = {}
+        # A bucket idle for burst / rate seconds is full again: forgetting it changes nothing.
+        self.tokens: TTLCache[int, tuple[float, float]] = TTLCache(
+            maxsize=size, ttl=burst / rate + 1
+        )
 
     def allow(self, key: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

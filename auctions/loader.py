@@ -9,11 +9,11 @@ gathers the misses of one turn of the event loop and answers them with one query
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Generic, TypeVar
 
 import asyncpg
+from cachetools import LRUCache, TTLCache
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -22,22 +22,26 @@ V = TypeVar("V")
 class Loader(Generic[K, V]):
     """`fetch(pool, keys)` returns the found keys' values; an absent key is None to its
     callers and is asked for again next time (it may exist by then). With `ttl` seconds,
-    found values are asked for again after that long; without, they are kept for good."""
+    found values are asked for again after that long; without, they are kept until the
+    cache holds `size` others used more recently."""
 
     def __init__(
         self,
         fetch: Callable[[asyncpg.Pool, list[K]], Awaitable[dict[K, V]]],
         ttl: float | None = None,
+        size: int = 100_000,
     ) -> None:
-        self.fetch, self.ttl = fetch, ttl
-        self.cache: dict[K, tuple[float, V]] = {}
+        self.fetch = fetch
+        self.cache: MutableMapping[K, V] = (
+            LRUCache(maxsize=size) if ttl is None else TTLCache(maxsize=size, ttl=ttl)
+        )
         self.wanted: dict[K, asyncio.Future[V | None]] = {}
         self.loading: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
     async def get(self, pool: asyncpg.Pool, key: K) -> V | None:
         hit = self.cache.get(key)
-        if hit is not None and (self.ttl is None or time.monotonic() - hit[0] < self.ttl):
-            return hit[1]
+        if hit is not None:
+            return hit
         wanted = self.wanted.get(key)
         if wanted is None:
             loop = asyncio.get_running_loop()
@@ -65,7 +69,6 @@ class Loader(Generic[K, V]):
             for future in batch.values():
                 future.set_exception(exc)
             return
-        now = time.monotonic()
-        self.cache.update((key, (now, value)) for key, value in found.items())
+        self.cache.update(found)
         for key, future in batch.items():
             future.set_result(found.get(key))

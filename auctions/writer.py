@@ -42,6 +42,7 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
+from cachetools import LRUCache
 
 from auctions import rules, state
 from market.clock import Clock
@@ -104,8 +105,80 @@ def request_hash(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
-# What a lot's batch was decided on: its round, status, auction_seq and end.
-Basis = tuple[int, str, int, datetime]
+# --- the rows a batch hands to save_batch (sql/queries/auctions.sql), by name -------------
+
+
+class Basis(msgspec.Struct, frozen=True, kw_only=True):
+    """What a lot's batch was decided on; save_batch writes only if the lot is still so."""
+
+    was_round: int
+    was_status: str
+    was_seq: int
+    was_ends_at: datetime
+
+
+class BidRow(msgspec.Struct, frozen=True, kw_only=True):
+    lot_id: int
+    round: int
+    seq: int
+    registration_id: int
+    amount_fen: int
+    kind: str
+    at: datetime
+
+
+class LiveRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A lot's live values after the batch, and the basis they were decided on."""
+
+    lot_id: int
+    price_fen: int | None
+    leader: int | None
+    bid_count: int
+    seq: int
+    ends_at: datetime
+    first_bid_at: datetime | None
+    basis: Basis
+
+
+class UnchangedRow(msgspec.Struct, frozen=True, kw_only=True):
+    lot_id: int
+    basis: Basis
+
+
+class EventRow(msgspec.Struct, frozen=True, kw_only=True):
+    event: str
+    recipient_org_id: int | None
+    recipient_user_id: int | None
+    lot_id: int
+    payload: dict[str, Any]
+    dedupe_key: str
+
+
+class ProxyRow(msgspec.Struct, frozen=True, kw_only=True):
+    registration_id: int
+    lot_id: int
+    max_fen: int
+    seq: int
+    set_at: datetime
+
+
+class AnswerRow(msgspec.Struct, frozen=True, kw_only=True):
+    registration_id: int
+    idempotency_key: str
+    request_sha256: bytes  # base64 in the JSON document
+    status_code: int
+    response: Any
+
+
+class BatchRows(msgspec.Struct, frozen=True, kw_only=True):
+    """save_batch's $1: one jsonb document, a list of named rows per table."""
+
+    bids: list[BidRow]
+    live: list[LiveRow]
+    events: list[EventRow]
+    proxies: list[ProxyRow]
+    unchanged: list[UnchangedRow]
+    answers: list[AnswerRow]
 
 
 @dataclass
@@ -114,31 +187,29 @@ class Writes:
     written by `flush` in one statement: a batch over many lots costs the same round
     trips as one lot."""
 
-    bids: list[tuple[int, int, int, int, int, str, datetime]] = field(default_factory=list)
-    # Lots with writes: their new live values, then their Basis; lots without: their Basis.
-    live: list[tuple[Any, ...]] = field(default_factory=list)
-    unchanged: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[str, int | None, int | None, int, dict[str, Any], str]] = field(
-        default_factory=list
-    )
-    proxies: list[tuple[int, int, int, int, datetime]] = field(default_factory=list)
-    answers: list[tuple[int, str, bytes, int, Any]] = field(default_factory=list)
+    bids: list[BidRow] = field(default_factory=list)
+    live: list[LiveRow] = field(default_factory=list)  # lots with writes
+    unchanged: list[UnchangedRow] = field(default_factory=list)  # lots without
+    events: list[EventRow] = field(default_factory=list)
+    proxies: list[ProxyRow] = field(default_factory=list)
+    answers: list[AnswerRow] = field(default_factory=list)
 
     async def flush(self, conn: Conn, at: datetime, *, locked: bool) -> None:
         """Write the batch. save_batch also proves every lot still on its Basis and every
         answer new, which a batch decided from memory needs (Batcher._commit_all); under
         the lots' row locks (`locked`), a batch with nothing to write needs no statement."""
         if self.live or self.answers or not locked:
-            latest = {p[0]: p for p in self.proxies}  # a registration's last maximum wins
-            rows = (
-                self.bids,
-                self.live,
-                self.events,
-                list(latest.values()),
-                self.unchanged,
-                self.answers,
+            # A registration's last maximum wins.
+            latest = {p.registration_id: p for p in self.proxies}
+            rows = BatchRows(
+                bids=self.bids,
+                live=self.live,
+                events=self.events,
+                proxies=list(latest.values()),
+                unchanged=self.unchanged,
+                answers=self.answers,
             )
-            lots = [row[0] for row in self.live] + [row[0] for row in self.unchanged]
+            lots = [row.lot_id for row in self.live] + [row.lot_id for row in self.unchanged]
             await conn.fetchval(Q.save_batch, rows, at, lots)  # jsonb: msgspec encodes
 
 
@@ -325,7 +396,9 @@ class LotWriter:
             st = rules.clone(self.state)  # the cache shows committed states only
         else:
             row, st = await self._state_for(conn, at_commit, locked, loaded)
-        basis: Basis = (row["round"], row["status"], st.seq, st.ends_at)
+        basis = Basis(
+            was_round=row["round"], was_status=row["status"], was_seq=st.seq, was_ends_at=st.ends_at
+        )
         if registrations is None:
             unknown = list({p.registration_id for p in batch} - set(self.confirmed))
             registrations = (
@@ -513,41 +586,49 @@ class LotWriter:
     ) -> None:
         """This lot's rows: bids, live values and outbox rows when anything changed;
         proxies and keyed answers when there are any (answers carry bidder codes)."""
-        lot, round_ = self.lot_id, basis[0]
+        lot, round_ = self.lot_id, basis.was_round
         if accepted or proxies:
             sealed = st.kind == "sealed"
             writes.bids.extend(
-                (lot, round_, b.seq, b.registration_id, b.amount_fen, b.kind, b.at)
+                BidRow(
+                    lot_id=lot,
+                    round=round_,
+                    seq=b.seq,
+                    registration_id=b.registration_id,
+                    amount_fen=b.amount_fen,
+                    kind=b.kind,
+                    at=b.at,
+                )
                 for b in accepted
             )
             writes.live.append(
-                (
-                    lot,
-                    None if sealed else st.price_fen,
-                    None if sealed else st.leader,
-                    st.bid_count,
-                    st.seq,
-                    st.ends_at,
-                    st.first_bid_at,
-                    *basis,
+                LiveRow(
+                    lot_id=lot,
+                    price_fen=None if sealed else st.price_fen,
+                    leader=None if sealed else st.leader,
+                    bid_count=st.bid_count,
+                    seq=st.seq,
+                    ends_at=st.ends_at,
+                    first_bid_at=st.first_bid_at,
+                    basis=basis,
                 )
             )
-            for event, org, user, payload, key in await self._events(
-                conn, round_, st, accepted, outbid, extended
-            ):
-                writes.events.append((event, org, user, lot, payload, key))
+            writes.events.extend(await self._events(conn, round_, st, accepted, outbid, extended))
         else:
-            writes.unchanged.append((lot, *basis))
+            writes.unchanged.append(UnchangedRow(lot_id=lot, basis=basis))
         writes.proxies.extend(
-            (reg, lot, proxy.max_fen, proxy.seq, set_at) for reg, proxy, set_at in proxies
+            ProxyRow(
+                registration_id=reg, lot_id=lot, max_fen=proxy.max_fen, seq=proxy.seq, set_at=at
+            )
+            for reg, proxy, at in proxies
         )
         writes.answers.extend(
-            (
-                p.registration_id,
-                p.idempotency_key or "",
-                p.request_sha256,
-                status,
-                msgspec.to_builtins(answer),
+            AnswerRow(
+                registration_id=p.registration_id,
+                idempotency_key=p.idempotency_key or "",
+                request_sha256=p.request_sha256,
+                status_code=status,
+                response=answer,
             )
             for p, status, answer in new_answers
         )
@@ -560,39 +641,41 @@ class LotWriter:
         accepted: list[rules.AcceptedBid],
         outbid: list[tuple[int, int]],
         extended: bool,
-    ) -> list[tuple[str, int | None, int | None, dict[str, Any], str]]:
+    ) -> list[EventRow]:
         """Outbid notices (never for one's own bid) and the end's extension."""
         if st.kind == "sealed":
             return []
         # Tell each displaced bidder once per batch, about the latest price.
         displaced = {reg: seq for reg, seq in outbid if reg != st.leader}
-        events: list[tuple[str, int | None, int | None, dict[str, Any], str]] = []
+        events: list[EventRow] = []
         unknown = [reg for reg in displaced if reg not in self.confirmed]
         who = dict(self.confirmed)
         if unknown:  # leaders who bid through another process's writer
             who |= {r["id"]: r for r in await _read(conn).fetch(Q.batch_registrations, unknown)}
         for reg, seq in displaced.items():
             events.append(
-                (
-                    "outbid",
-                    who[reg]["buyer_org_id"],
-                    who[reg]["user_id"],
-                    {
+                EventRow(
+                    event="outbid",
+                    recipient_org_id=who[reg]["buyer_org_id"],
+                    recipient_user_id=who[reg]["user_id"],
+                    lot_id=self.lot_id,
+                    payload={
                         "registration_id": reg,
                         "price_fen": st.price_fen,
                         "ends_at": st.ends_at.isoformat(),
                     },
-                    f"outbid:{self.lot_id}:{round_}:{seq}:{reg}",
+                    dedupe_key=f"outbid:{self.lot_id}:{round_}:{seq}:{reg}",
                 )
             )
         if extended and accepted:
             events.append(
-                (
-                    "extended",
-                    None,
-                    None,
-                    {"ends_at": st.ends_at.isoformat()},
-                    f"extended:{self.lot_id}:{round_}:{accepted[-1].seq}",
+                EventRow(
+                    event="extended",
+                    recipient_org_id=None,
+                    recipient_user_id=None,
+                    lot_id=self.lot_id,
+                    payload={"ends_at": st.ends_at.isoformat()},
+                    dedupe_key=f"extended:{self.lot_id}:{round_}:{accepted[-1].seq}",
                 )
             )
         return events
@@ -912,6 +995,9 @@ class Batcher:
         return decided
 
 
+WRITERS_KEPT = 10_000  # lots whose state this process keeps
+
+
 class Writers:
     """The lots' states of this process, and the one batcher that writes them."""
 
@@ -927,7 +1013,9 @@ class Writers:
     ) -> None:
         self.writer_class = DirectLotWriter if direct else LotWriter
         self.pool, self.clock, self.policy = pool, clock, policy
-        self.by_lot: dict[int, LotWriter] = {}
+        # Bounded: a lot not bid on for a long while is read again if it ever is (a writer
+        # holding commands is in use, so never the least recently used).
+        self.by_lot: LRUCache[int, LotWriter] = LRUCache(maxsize=WRITERS_KEPT)
         self.batcher = Batcher(pool, clock, publish, on_extended)
 
     def for_lot(self, lot_id: int) -> LotWriter:

@@ -57,80 +57,85 @@ SELECT reference, id, round FROM lots WHERE reference = ANY ($1::text[]) AND sta
 -- name: save_batch
 -- A whole batch in one statement, whatever its number of lots: its accepted bids, its
 -- proxy maxima, its lots' live values, its outbox rows and its answers to requests with
--- an Idempotency-Key. $1 is one jsonb document of row lists, [bids, live values, events,
--- proxies, lots without writes, answers], each row a list in the order of the columns
--- below: one msgspec encoding instead of asyncpg encoding twenty arrays element by
--- element (several times less client CPU a batch), parsed once by PostgreSQL (as json,
--- each `->` parsed the whole text again: ~20 % slower). $2 is the batch's time, $3 its
+-- an Idempotency-Key. $1 is one jsonb document {bids, live, events, proxies, unchanged,
+-- answers}, each a list of rows named as the records below read them
+-- (auctions/writer.py BatchRows): one msgspec encoding instead of asyncpg encoding twenty
+-- arrays element by element, parsed once by PostgreSQL. $2 is the batch's time, $3 its
 -- lot ids.
 --
--- Every lot of the batch is checked against what the batch was decided on (was_*: its
+-- Every lot of the batch is checked against what the batch was decided on (its basis:
 -- round, status, auction_seq and end): a written lot by its UPDATE's condition, which
 -- READ COMMITTED re-evaluates on the latest row version if another transaction got there
 -- first; a lot without writes by a plain read. And every answer must be new: a key
 -- already stored (by a retry racing its first request, or since the batch read them) is
--- not overwritten. bid_batch_current (migration 0013) fails the statement, nothing
--- written, unless all of that holds. Under the lots' row locks (the locking way) the lots
--- always are current; without them this is what makes writing from the cached states
--- safe (auctions/writer.py).
+-- not overwritten. bid_batch_current fails the statement, nothing written, unless all of
+-- that holds. Under the lots' row locks (the locking way) the lots always are current;
+-- without them this is what makes writing from the cached states safe
+-- (auctions/writer.py).
 --
 -- The live values are in no index (nor is updated_at, which bids leave alone): a HOT
--- update, no index entries (migration 0012; an extension moves bidding_ends_at, which is
--- indexed, so that batch's update is not HOT).
+-- update, no index entries (an extension moves bidding_ends_at, which is indexed, so
+-- that batch's update is not HOT).
 WITH new_bids AS (
     INSERT INTO bids (lot_id, round, seq, registration_id, amount_fen, kind, at)
-    SELECT (b->>0)::bigint, (b->>1)::smallint, (b->>2)::int, (b->>3)::bigint,
-           (b->>4)::bigint, b->>5, (b->>6)::timestamptz
-    FROM jsonb_array_elements($1::jsonb->0) AS b
+    SELECT b.lot_id, b.round, b.seq, b.registration_id, b.amount_fen, b.kind, b.at
+    FROM jsonb_to_recordset($1::jsonb->'bids')
+         AS b (lot_id bigint, round smallint, seq int, registration_id bigint,
+               amount_fen bigint, kind text, at timestamptz)
 ), live AS (
     UPDATE lots l SET current_price_fen = v.price_fen, leader_registration_id = v.leader,
            bid_count = v.bid_count, auction_seq = v.seq, bidding_ends_at = v.ends_at,
            first_bid_at = v.first_bid_at
-    FROM (SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, (r->>3)::int,
-                 (r->>4)::int, (r->>5)::timestamptz, (r->>6)::timestamptz,
-                 (r->>7)::smallint, r->>8, (r->>9)::int, (r->>10)::timestamptz
-          FROM jsonb_array_elements($1::jsonb->1) AS r)
-         AS v (lot_id, price_fen, leader, bid_count, seq, ends_at, first_bid_at,
-               was_round, was_status, was_seq, was_ends_at)
-    WHERE l.id = ANY($3::bigint[]) AND l.id = v.lot_id AND l.round = v.was_round
-      AND l.status = v.was_status AND l.auction_seq = v.was_seq
-      AND l.bidding_ends_at = v.was_ends_at
+    FROM jsonb_to_recordset($1::jsonb->'live')
+         AS v (lot_id bigint, price_fen bigint, leader bigint, bid_count int, seq int,
+               ends_at timestamptz, first_bid_at timestamptz, basis jsonb)
+    CROSS JOIN LATERAL jsonb_to_record(v.basis)
+         AS w (was_round smallint, was_status text, was_seq int, was_ends_at timestamptz)
+    WHERE l.id = ANY($3::bigint[]) AND l.id = v.lot_id AND l.round = w.was_round
+      AND l.status = w.was_status AND l.auction_seq = w.was_seq
+      AND l.bidding_ends_at = w.was_ends_at
     RETURNING l.id
 ), unchanged AS (
     SELECT l.id
     FROM lots l
-    JOIN (SELECT (r->>0)::bigint, (r->>1)::smallint, r->>2, (r->>3)::int,
-                 (r->>4)::timestamptz
-          FROM jsonb_array_elements($1::jsonb->4) AS r)
-         AS u (lot_id, was_round, was_status, was_seq, was_ends_at)
-      ON l.id = u.lot_id AND l.round = u.was_round AND l.status = u.was_status
-     AND l.auction_seq = u.was_seq AND l.bidding_ends_at = u.was_ends_at
-    WHERE l.id = ANY($3::bigint[])
+    JOIN jsonb_to_recordset($1::jsonb->'unchanged') AS u (lot_id bigint, basis jsonb)
+      ON l.id = u.lot_id
+    CROSS JOIN LATERAL jsonb_to_record(u.basis)
+         AS w (was_round smallint, was_status text, was_seq int, was_ends_at timestamptz)
+    WHERE l.id = ANY($3::bigint[]) AND l.round = w.was_round AND l.status = w.was_status
+      AND l.auction_seq = w.was_seq AND l.bidding_ends_at = w.was_ends_at
 ), proxies AS (
     INSERT INTO proxy_maxima (registration_id, lot_id, max_fen, seq, set_at)
-    SELECT (p->>0)::bigint, (p->>1)::bigint, (p->>2)::bigint, (p->>3)::int,
-           (p->>4)::timestamptz
-    FROM jsonb_array_elements($1::jsonb->3) AS p
+    SELECT p.registration_id, p.lot_id, p.max_fen, p.seq, p.set_at
+    FROM jsonb_to_recordset($1::jsonb->'proxies')
+         AS p (registration_id bigint, lot_id bigint, max_fen bigint, seq int,
+               set_at timestamptz)
     ON CONFLICT (registration_id) DO UPDATE
     SET max_fen = EXCLUDED.max_fen, seq = EXCLUDED.seq, set_at = EXCLUDED.set_at
 ), events AS (
     INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload,
                         dedupe_key, created_at)
-    SELECT e->>0, (e->>1)::bigint, (e->>2)::bigint, (e->>3)::bigint, e->4, e->>5, $2
-    FROM jsonb_array_elements($1::jsonb->2) AS e
+    SELECT e.event, e.recipient_org_id, e.recipient_user_id, e.lot_id, e.payload,
+           e.dedupe_key, $2
+    FROM jsonb_to_recordset($1::jsonb->'events')
+         AS e (event text, recipient_org_id bigint, recipient_user_id bigint, lot_id bigint,
+               payload jsonb, dedupe_key text)
     ON CONFLICT (dedupe_key) DO NOTHING
 ), answers AS (
     INSERT INTO bid_requests (registration_id, idempotency_key, request_sha256, status_code,
                               response, created_at)
-    SELECT (a->>0)::bigint, a->>1, decode(a->>2, 'base64'), (a->>3)::smallint,
-           a->4, $2
-    FROM jsonb_array_elements($1::jsonb->5) AS a
+    SELECT a.registration_id, a.idempotency_key, decode(a.request_sha256, 'base64'),
+           a.status_code, a.response, $2
+    FROM jsonb_to_recordset($1::jsonb->'answers')
+         AS a (registration_id bigint, idempotency_key text, request_sha256 text,
+               status_code smallint, response jsonb)
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
 SELECT bid_batch_current((SELECT count(*) FROM live) + (SELECT count(*) FROM unchanged),
                          cardinality($3::bigint[]),
-                         (SELECT count(*) FROM answers), jsonb_array_length($1::jsonb->5))
+                         (SELECT count(*) FROM answers),
+                         jsonb_array_length($1::jsonb->'answers'))
 
 -- name: lock_lots
 -- The rows of a batch's lots, locked in id order: every batcher takes them in this order,

@@ -455,7 +455,8 @@ async def test_a_batch_writes_its_lots_live_values_without_an_index_entry(
     (an unchanged value keeps an update HOT). An index on a live value, or bids setting
     an indexed column again (updated_at), fails this."""
     statement = Q.save_batch
-    sets = statement[statement.index("UPDATE lots l SET") : statement.index("FROM (SELECT")]
+    start = statement.index("UPDATE lots l SET")
+    sets = statement[start : statement.index("FROM jsonb_to_recordset", start)]
     written = set(re.findall(r"(\w+) = v\.", sets)) | set(re.findall(r"(\w+) = \$", sets))
     assert {"current_price_fen", "leader_registration_id", "bid_count"} <= written
     indexed = dict(
