@@ -113,7 +113,7 @@ def label(lang: Lang, prefix: str, value: str) -> str:
     return gettext(lang, f"{prefix}.{value}")
 
 
-def keys() -> Iterable[str]:
+def message_ids() -> Iterable[str]:
     return catalog(DEFAULT).keys()
 
 

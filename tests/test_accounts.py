@@ -207,7 +207,9 @@ async def test_token_scope_is_enforced(
     secret = await make_token(pool, clock.now(), user_id, ["collateral:read"])
     r = await client.get("/api/v1/organisation", headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 403
-    assert r.json()["code"] == "token_lacks_scope" and r.json()["params"] == {"scope": "account:read"}
+    assert r.json()["code"] == "token_lacks_scope" and r.json()["params"] == {
+        "scope": "account:read"
+    }
 
 
 async def test_token_scopes_limited_by_kind(

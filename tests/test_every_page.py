@@ -1,0 +1,218 @@
+"""Every page, as every role of the demo exchange sees it, in Chinese, in headless Chromium.
+
+The pages are read off the app's route table (each GET page a role's permission admits,
+with ids of that role's own objects), so a new page is visited without anyone adding it
+here. On each, the text a person reads must hold no message id (a catalog key shown
+instead of its text — a missing translation) and no internal code (a snake_case name, a
+status or kind as the database spells it, a ledger account code). Every page must be
+visited by at least one role.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.handlers import HTTPRouteHandler
+
+from market import i18n
+from market.accounts.models import Viewer
+from market.accounts.permissions import PUBLIC_PATHS, permission_of, refusal
+from market.app import create_app
+from market.demo import DEMO_PASSWORD, seed_demo
+from market.settings import ROOT, Settings
+from tests.factories import viewer
+from tests.servers import running_server
+from tests.test_browser import CHROMIUM_ARGS, _chromium
+
+pytestmark = pytest.mark.browser
+
+# GET routes that answer no page: files, streams, probes.
+NOT_PAGES = {
+    "healthz",
+    "web_collateral_csv_template",
+    "web_download_document",
+    "web_lot_document",
+    "web_lot_events",
+    "web_reconciliation_export_bank",
+    "web_reconciliation_export_case",
+    "web_reconciliation_export_pool",
+    "web_reconciliation_template",
+}
+# The demo's people, one of each role (market/demo.py); None is nobody signed in.
+ROLES = [
+    None,
+    "operator@ipx.demo",
+    "bank@ipx.demo",
+    "pool@ipx.demo",
+    "buyer@ipx.demo",
+    "newbuyer@ipx.demo",  # a buyer awaiting approval
+]
+# Ids of the signed-in organisation's own objects ($1), or of anything public.
+OWN_IDS = {
+    "case_id": "SELECT id FROM disposal_cases WHERE bank_org_id = $1",
+    "loan_id": "SELECT id FROM loans WHERE bank_org_id = $1",
+    "asset_id": "SELECT id FROM ip_assets WHERE bank_org_id = $1",
+    "import_id": "SELECT id FROM collateral_imports WHERE bank_org_id = $1",
+    "lot_id": "SELECT id FROM lots WHERE bank_org_id = $1",
+    "pool_id": "SELECT id FROM pools WHERE org_id = $1",
+    "statement_id": "SELECT id FROM statements WHERE org_id = $1",
+    "reference": "SELECT reference FROM lots WHERE status <> 'draft' AND $1::bigint IS NOT NULL",
+}
+PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+def _pages(app: typing.Any) -> Iterator[tuple[str, HTTPRouteHandler]]:
+    for route in app.routes:
+        if route.path.startswith(("/api/", *PUBLIC_PATHS)):
+            continue
+        for handler in getattr(route, "route_handlers", ()):
+            if (
+                isinstance(handler, HTTPRouteHandler)
+                and "GET" in handler.http_methods
+                and str(handler.operation_id) not in NOT_PAGES
+            ):
+                yield route.path, handler
+
+
+def _internal_words() -> set[str]:
+    """The values the code and the database use for statuses, kinds, roles, events…:
+    every string of a `Literal[...]` in the source and of a CHECK (… IN (…)) list."""
+    words: set[str] = set()
+    for folder in ("market", "auctions"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for literal in re.findall(r"Literal\[([^\]]+)\]", path.read_text(encoding="utf-8")):
+                words |= set(re.findall(r'"([a-z][a-z_]*)"', literal))
+    for path in (ROOT / "sql" / "migrations").glob("*.sql"):
+        for listed in re.findall(r"IN \(([^)]*)\)", path.read_text(encoding="utf-8")):
+            words |= set(re.findall(r"'([a-z][a-z_]*)'", listed))
+    return words
+
+
+KEY_PREFIXES = {key.split(".")[0] for key in i18n.message_ids()}
+UNTRANSLATED = re.compile(
+    r"(?<![\w@/.-])(?:" + "|".join(sorted(KEY_PREFIXES)) + r")\.[a-z0-9_.]*[a-z0-9_]"
+)
+SNAKE = re.compile(r"(?<![\w./@-])[a-z]+(?:_[a-z0-9]+)+(?![\w.@-])")
+LEDGER_CODE = re.compile(r"\b[a-z_]+:[a-z_]+:\d+\b")
+ASCII_WORD = re.compile(r"(?<![\w./@:-])[a-z]+(?![\w.@:-])")
+
+# The text a person reads: what the browser renders, without code samples (an API scope
+# or a file's column name is shown as code on purpose) and without what people typed.
+VISIBLE_TEXT = """() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('code, pre, script, style, template, textarea, select, noscript')
+      .forEach((e) => e.remove());
+  document.body.appendChild(body);
+  body.style.position = 'absolute';
+  const text = body.innerText;
+  body.remove();
+  return text;
+}"""
+
+
+def problems_on(text: str, internal: set[str]) -> list[str]:
+    found = [f"message id {m}" for m in UNTRANSLATED.findall(text)]
+    found += [f"code {m}" for m in SNAKE.findall(text)]
+    found += [f"ledger account {m}" for m in LEDGER_CODE.findall(text)]
+    found += [f"internal word {w}" for w in ASCII_WORD.findall(text) if w in internal]
+    return found
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    internal = _internal_words()
+    assert {"pending", "approved", "bidding", "fixed_price"} <= internal
+    assert problems_on("状态：pending", internal) == ["internal word pending"]
+    assert problems_on("拍品 cases.status.open", internal) == ["message id cases.status.open"]
+    assert problems_on("账户 payable:pool:12", internal) == ["ledger account payable:pool:12"]
+    assert problems_on("方式 fixed_price", internal) == ["code fixed_price"]
+    assert problems_on("邮箱 bank@ipx.demo，文件 a_b.csv，专利 CN202110001234.5", internal) == []
+
+
+@pytest.fixture
+def server(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
+    with running_server(settings) as url:
+        yield url
+
+
+async def _urls(
+    pool: asyncpg.Pool, app: typing.Any, me: Viewer | None
+) -> tuple[list[str], set[str]]:
+    """The pages `me` may open, with ids of its own; and the operation ids opened."""
+    urls, opened = [], set()
+    for path, handler in _pages(app):
+        permission = permission_of(handler)
+        if permission is not None and (
+            me is None or refusal(permission, me.org_kind, me.org_status, me.role) is not None
+        ):
+            continue
+        values = {}
+        for param in PARAM.findall(path):
+            values[param] = await pool.fetchval(
+                OWN_IDS[param] + " ORDER BY 1 LIMIT 1", me.org_id if me else 0
+            )
+        if any(v is None for v in values.values()):
+            continue
+        urls.append(PARAM.sub(lambda m, v=values: str(v[m.group(1)]), path))
+        opened.add(str(handler.operation_id))
+    return urls, opened
+
+
+async def test_every_page_of_every_role_speaks_chinese_without_codes(
+    server: str, settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    executable = _chromium()
+    await seed_demo(settings, force=True)
+    app = create_app(settings)
+    internal = _internal_words()
+    every_page = {str(h.operation_id) for _, h in _pages(app)}
+    opened_by_someone: set[str] = set()
+    found: list[str] = []
+    visits = 0
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            for email in ROLES:
+                me = None
+                context = await browser.new_context(locale="zh-CN")
+                page = await context.new_page()
+                if email is not None:
+                    user_id = await pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+                    me = await viewer(pool, user_id)
+                    await page.goto(server + "/login")
+                    await page.fill("input[name=email]", email)
+                    await page.fill("input[name=password]", DEMO_PASSWORD)
+                    await page.click("form[action='/login'] button[type=submit]")
+                    await page.wait_for_load_state()
+                if email == "pool@ipx.demo":  # the demo's statement, reconciled as it says
+                    await page.goto(server + "/reconciliation")
+                    await page.set_input_files(
+                        "input[type=file]", str(settings.data_dir / "demo" / "demo-statement.csv")
+                    )
+                    await page.click("form[enctype='multipart/form-data'] button[type=submit]")
+                    await page.wait_for_load_state()
+                urls, opened = await _urls(pool, app, me)
+                opened_by_someone |= opened
+                for url in urls:
+                    response = await page.goto(server + url)
+                    assert response is not None
+                    visits += 1
+                    if response.status >= 500:
+                        found.append(f"{email}: {url} answered {response.status}")
+                        continue
+                    text = await page.evaluate(VISIBLE_TEXT)
+                    found += [f"{email}: {url}: {what}" for what in problems_on(text, internal)]
+                await context.close()
+        finally:
+            await browser.close()
+    assert found == [], "\n".join(sorted(set(found)))
+    assert visits > 30
+    assert every_page - opened_by_someone == set(), "pages no role opened"

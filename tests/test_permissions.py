@@ -1,0 +1,208 @@
+"""Who may do what, read off the route table (market/accounts/permissions.py).
+
+1. Every route declares exactly one permission, or is on the public list.
+2. The tenancy matrix, generated from that table: for every route that takes an id, an
+   organisation of every kind calls it with ids of another organisation's objects (the
+   demo exchange's) — every answer is 403 or 404, and nothing in the database changed.
+3. A pending organisation can create no API token and no webhook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.testing import AsyncTestClient
+
+from market.accounts.permissions import (
+    ALL_KINDS,
+    PERMISSIONS,
+    PUBLIC,
+    PUBLIC_PATHS,
+    SCOPES_BY_KIND,
+    Permission,
+    permission_of,
+)
+from market.app import create_app
+from market.clock import FrozenClock
+from market.demo import seed_demo
+from market.settings import Settings
+from tests.factories import csrf, make_org, make_token, sign_in
+
+
+def _routes(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
+    """(method, path, handler) of every route the app answers, but Litestar's own."""
+    for route in app.routes:
+        if route.path.startswith(PUBLIC_PATHS):
+            continue
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                yield method, route.path, handler
+
+
+def test_every_route_declares_a_permission_or_is_public(settings: Settings) -> None:
+    app = create_app(settings)
+    seen: set[str] = set()
+    undeclared = []
+    for method, path, handler in _routes(app):
+        operation = str(handler.operation_id)
+        seen.add(operation)
+        permission = permission_of(handler)
+        if operation in PUBLIC:
+            assert permission is None, f"{operation} is public and declares {permission}"
+        elif permission is None:
+            undeclared.append(f"{method} {path} ({operation})")
+    assert undeclared == [], "routes without a permission: " + ", ".join(undeclared)
+    assert PUBLIC <= seen, f"public list names no route: {sorted(PUBLIC - seen)}"
+    used = {permission_of(h) for _, _, h in _routes(app)} - {None}
+    assert used == set(PERMISSIONS), f"unused permissions: {set(PERMISSIONS) - used}"
+
+
+# --- the tenancy matrix ------------------------------------------------------------------
+
+# Where an id in a path comes from: a path parameter's name → a query returning ids of
+# the demo exchange's objects, none of them the caller's (a fresh organisation owns only
+# itself, its user and its token).
+ID_SOURCES: dict[str, str] = {
+    "case_id": "SELECT id FROM disposal_cases",
+    "loan_id": "SELECT id FROM loans",
+    "asset_id": "SELECT id FROM ip_assets",
+    "import_id": "SELECT id FROM collateral_imports",
+    "document_id": "SELECT id FROM case_documents",
+    "lot_id": "SELECT id FROM lots",
+    "reference": "SELECT reference FROM lots",
+    "token_id": "SELECT id FROM api_tokens",
+    "endpoint_id": "SELECT id FROM webhook_endpoints",
+    "interest_id": "SELECT id FROM saved_interests",
+    "item_id": "SELECT id FROM inbox",
+    "registration_id": "SELECT id FROM registrations",
+    "pool_id": "SELECT id FROM pools",
+    "claim_id": "SELECT id FROM compensation_claims",
+    "statement_id": "SELECT id FROM statements",
+    "line_id": "SELECT id FROM statement_lines",
+    "receipt_id": "SELECT id FROM receipts",
+    "delivery_id": "SELECT id FROM deliveries",
+    "org_id": "SELECT id FROM organisations",
+    "sale_id": "SELECT id FROM sales",
+}
+PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+async def _digest(pool: asyncpg.Pool) -> dict[str, str]:
+    """Every table's content, as one hash each (a token's last use is bookkeeping)."""
+    tables = [
+        r["tablename"]
+        for r in await pool.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+    ]
+    digest = {}
+    for table in tables:
+        row = "(t)::text" if table != "api_tokens" else "(t.id, t.scopes, t.revoked_at)::text"
+        digest[table] = await pool.fetchval(
+            f"SELECT md5(coalesce(string_agg({row}, '|' ORDER BY {row}), '')) FROM \"{table}\" t"
+        )
+    return digest
+
+
+async def _owned_by_others(pool: asyncpg.Pool) -> None:
+    """Objects of every kind the demo does not make, for its organisations."""
+    bank = await pool.fetchrow("SELECT u.id, u.org_id FROM users u WHERE email = 'bank@ipx.demo'")
+    buyer = await pool.fetchrow("SELECT u.id, u.org_id FROM users u WHERE email = 'buyer@ipx.demo'")
+    assert bank and buyer
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (org_id, url, format, secret, created_at) "
+        "VALUES ($1, 'https://bank.example.cn/hook', 'json', 'x', now())",
+        bank["org_id"],
+    )
+    await pool.execute(
+        "INSERT INTO saved_interests (user_id, keywords, created_at) VALUES ($1, '{专利}', now())",
+        buyer["id"],
+    )
+
+
+def _cases(app: Litestar) -> Iterator[tuple[str, str, list[str], Permission]]:
+    for method, path, handler in _routes(app):
+        params = PARAM.findall(path)
+        permission = permission_of(handler)
+        if params and permission is not None:
+            yield method, path, params, permission
+
+
+async def test_no_organisation_reaches_another_organisations_objects(
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
+) -> None:
+    await seed_demo(settings, force=True)
+    await _owned_by_others(pool)
+    ids: dict[str, Any] = {}
+    for name, query in ID_SOURCES.items():
+        ids[name] = await pool.fetchval(query + " ORDER BY 1 LIMIT 1")
+    app = create_app(settings, clock)
+    cases = list(_cases(app))
+    missing = sorted({p for _, _, params, _ in cases for p in params if ids.get(p) is None})
+    assert missing == [], f"no object to try for {missing}"
+    # The callers: a fresh approved organisation of every kind, signed in (pages) and with
+    # a token holding every scope its kind may hold (API).
+    callers: dict[str, tuple[str, str]] = {}
+    for kind in sorted(ALL_KINDS):
+        _, user, email = await make_org(pool, clock.now(), kind=kind)
+        callers[kind] = (
+            email,
+            await make_token(pool, clock.now(), user, sorted(SCOPES_BY_KIND[kind])),
+        )
+    before = await _digest(pool)
+    leaks: list[str] = []
+    tried = 0
+    for kind, (email, token) in callers.items():
+        async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
+            await sign_in(client, email)
+            form = {"_csrf_token": await csrf(client)}
+            for method, path, params, permission in cases:
+                if permission.exchange_wide and kind in permission.kinds:
+                    continue  # the operator acts on everyone's objects by design
+                url = PARAM.sub(lambda m: str(ids[m.group(1)]), path)
+                if path.startswith("/api/"):
+                    headers = {"Authorization": f"Bearer {token}"}
+                    body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+                    r = await client.request(method, url, headers=headers, **body)
+                else:
+                    body = {"data": form} if method == "POST" else {}
+                    r = await client.request(method, url, follow_redirects=False, **body)
+                tried += 1
+                if r.status_code not in (403, 404):
+                    leaks.append(f"{kind}: {method} {url} → {r.status_code}")
+    assert tried > 100
+    assert leaks == []
+    assert await _digest(pool) == before
+
+
+# --- pending organisations ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected", "suspended"])
+async def test_an_organisation_not_approved_makes_no_token_and_no_webhook(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, status: str
+) -> None:
+    _, _, email = await make_org(pool, clock.now(), kind="buyer", status=status)
+    await sign_in(client, email)
+    token = await csrf(client)
+    r = await client.post(
+        "/account/tokens", data={"name": "x", "scopes": "bids:write", "_csrf_token": token}
+    )
+    assert r.status_code == 403 and "尚未通过交易所审核" in r.text
+    r = await client.post(
+        "/account/webhooks",
+        data={"url": "https://example.cn/hook", "format": "json", "_csrf_token": token},
+    )
+    assert r.status_code == 403
+    assert await pool.fetchval("SELECT count(*) FROM api_tokens") == 0
+    assert await pool.fetchval("SELECT count(*) FROM webhook_endpoints") == 0
+    page = await client.get("/account")
+    assert page.status_code == 200 and 'action="/account/tokens"' not in page.text
