@@ -1,4 +1,4 @@
-"""Is a recorded history of one lot linearizable? (issue 4, "What it must show")
+"""Is a recorded history of one lot linearizable? (Wing and Gong's check)
 
 Clients record what they did to one lot and what they were told: each `Op` is a command,
 the instants the client sent it and got the answer, and the answer — the `Outcome` of an

@@ -1,4 +1,4 @@
-"""Live updates of a lot (issue 4 item 6): Server-Sent Events fed by Redis pub/sub.
+"""Live updates of a lot: Server-Sent Events fed by Redis pub/sub.
 
 After each committed batch the lot's writer, in whichever app process took the bids,
 publishes one JSON message on channel `lot:{id}` (auctions/writer.py, docs/bidding.md "Live

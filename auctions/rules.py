@@ -1,4 +1,4 @@
-"""The bidding rules of one lot, as a pure engine (issue 4, items 2 and 3).
+"""The bidding rules of one lot, as a pure engine (docs/rules.md §Bidding).
 
 `apply(state, command)` applies one command — `Bid`, `SetProxy`, `Match` or `Close` — and
 returns an `Outcome` (the bids it accepted, the new end if it moved, the result of a close)
@@ -7,7 +7,7 @@ command carries `at`, the instant the server received it (the platform's clock d
 not the bidder's: 法释〔2016〕18号, the Supreme People's Court rules on online judicial
 auctions, Art. 20 "出价时间以进入网络司法拍卖平台系统的时间为准").
 
-Why the state is mutable. One writer owns a lot's `AuctionState` (issue 4, item 7) and
+Why the state is mutable. One writer owns a lot's `AuctionState` (auctions/writer.py) and
 applies its queued commands in order, so nobody else can see a half-applied command. A
 frozen state would have to copy the proxy table (and a sealed round's bids) on every
 change — O(bidders) per bid — or use persistent maps; a mutable one makes a bid O(1).
@@ -27,7 +27,7 @@ The rules (every number is data on the state, defaults cited):
   last price it could lead at, if that is above the price before the command, then the
   winner's proxy one increment above it (a challenger against a leader who cannot answer
   just bids price + increment). Between proxies the higher maximum wins; equal maxima go
-  to the one set earlier (issue 4), who then leads at that maximum (the runner-up's
+  to the one set earlier, who then leads at that maximum (the runner-up's
   recorded bid is one increment below it). A proxy only ever answers with a higher bid:
   a manual bid at exactly a proxy's maximum keeps the lead. Raising the leader's own
   maximum records no bid. `Outcome.proxy` is the maximum now standing, to be persisted.
@@ -35,14 +35,14 @@ The rules (every number is data on the state, defaults cited):
   price. Between holders at the same price the better rank wins, then the earlier one
   ("顺序在先", "出价在先"); a non-holder never keeps a price a holder matches. Matches are
   the only accepted bids that do not rise by an increment; proxies never match.
-* Extension (Art. 20, issue 4): an accepted bid at `at` with end − window ≤ at < end
+* Extension (2016 rules, art. 20): an accepted bid at `at` with end − window ≤ at < end
   moves the end to at + extension (never earlier, capped at `hard_end_at` if set).
   Defaults 5 and 5 minutes. A command at or after the effective end is refused.
-* Fixed-price sale (变卖, issue 4): the first bid must be exactly the start price and
-  replaces the end with first bid + `fixed_price_window` (default 24 h) — shorter or
+* Fixed-price sale (变卖, docs/rules.md §Lot lifecycle): the first bid must be exactly the
+  start price and replaces the end with first bid + `fixed_price_window` (default 24 h) — shorter or
   longer than the sale period, whichever it is: the window is the other buyers' right,
   so `hard_end_at` caps only the extensions inside it. Then as an English round.
-* Sealed tender (issue 4): one standing bid per registration, at least the start, off
+* Sealed tender: one standing bid per registration, at least the start, off
   the grid allowed; a second bid replaces the first (a tenderer may amend before the
   deadline, 招标投标法 Art. 29) and takes the new bid's time for ties. Nothing about the
   bids is public before the close; the highest wins, ties to the earliest `at`, then to
@@ -86,7 +86,7 @@ RefusalCode = Literal[
     "not_revealed",
 ]
 
-# Art. 20 of the 2016 rules and issue 4: a bid in the last 5 minutes extends by 5 minutes.
+# 2016 rules, art. 20 (docs/rules.md §Lot terms): a bid in the last 5 minutes extends by 5.
 EXTENSION_WINDOW = timedelta(minutes=5)
 EXTENSION = timedelta(minutes=5)
 # Issue 4: the first qualified fixed-price bid opens a 24-hour window for raises.
@@ -252,7 +252,7 @@ def minimum_bid(state: AuctionState) -> int:
 
 
 def reveal(state: AuctionState) -> list[AcceptedBid]:
-    """A sealed round's standing bids, best first, once it is closed (issue 4)."""
+    """A sealed round's standing bids, best first, once it is closed."""
     if state.kind != "sealed":
         raise Refused("unsupported")
     if not state.closed:
@@ -435,7 +435,8 @@ def _accepted(state: AuctionState, bids: list[AcceptedBid], at: datetime) -> Out
     if state.first_bid_at is None:
         state.first_bid_at = at
         if state.kind == "fixed_price":
-            # The first qualified bid opens the raising window (issue 4), wherever it ends.
+            # The first qualified bid opens the raising window (docs/rules.md §Lot lifecycle),
+            # wherever it ends.
             state.ends_at = at + state.fixed_price_window
             return Outcome(bids=tuple(bids), ends_at=state.ends_at)
     if before - state.extension_window <= at:

@@ -1,4 +1,4 @@
-"""The buyer's side of a live lot page (issue 4 item 6): the Server-Sent Events stream every
+"""The buyer's side of a live lot page: the Server-Sent Events stream every
 visitor's page listens to, and the bid, proxy and match forms of a registered buyer whose
 deposit is confirmed, posted with htmx (or plainly, without JavaScript).
 

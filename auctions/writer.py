@@ -2,7 +2,7 @@
 
 Why: with one PostgreSQL transaction per bid, every bid of a hot lot waits for the lot
 row's lock and for its own commit flush, so a lot takes a few hundred bids a second at
-best (issue 4, item 7). Here requests put their command on this process's queue and wait;
+best (docs/bidding.md). Here requests put their command on this process's queue and wait;
 the writer (`Batcher`) takes what is queued, for every lot not already in a batch (up to
 MAX_BATCH), as one batch — two batches at most in flight, over disjoint lots — and commits
 each batch in ONE transaction, one of two ways (docs/bidding.md "The writer"):

@@ -1,4 +1,4 @@
-"""In what order do 64 connections' requests reach the application? (issue 4, item 7)
+"""In what order do 64 connections' requests reach the application?
 
 The hot-lot goal counts accepted bids, and a bid is only acceptable above every bid
 decided before it: how many of a hot lot's bids can be accepted depends on whether they

@@ -1,4 +1,4 @@
-"""Bidding throughput over loopback HTTP, the way users run the exchange (issue 4).
+"""Bidding throughput over loopback HTTP, the way users run the exchange.
 
 Starts `market serve` (granian, one process) on a fresh benchmark database, seeds 64
 approved buyers with API tokens, registered with confirmed deposits on one hot lot and on

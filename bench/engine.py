@@ -1,4 +1,4 @@
-"""The bid engine alone, without HTTP: how fast the writer decides and commits (issue 4).
+"""The bid engine alone, without HTTP: how fast the writer decides and commits.
 
 bench/bidding.py measures what users get, through granian, the API and wrk; on this
 2-core machine the web process's own CPU and its neighbours' take most of that. This

@@ -1,4 +1,4 @@
-"""Hash-chained, append-only audit log (issue 2, item 7).
+"""Hash-chained, append-only audit log (docs/rules.md §Accounts and access).
 
 Each organisation has its own chain (chain 0 is the exchange itself). A row's hash covers
 its content and the previous row's hash, so editing or deleting any row breaks every link

@@ -1,7 +1,7 @@
 """PostgreSQL: the connection pool, the migration runner and the named-query loader.
 
 Schema changes are plain numbered files in sql/migrations/, applied in order exactly once
-under an advisory lock and recorded with a checksum (issue 2). Queries are named blocks in
+under an advisory lock and recorded with a checksum of its statements. Queries are named blocks in
 sql/queries/<area>.sql, loaded once; services pick them by name.
 """
 
@@ -83,7 +83,27 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+        """Of the statements, not the comments: a comment can be corrected after the file
+        was applied; a statement cannot."""
+        return hashlib.sha256(statements(self.sql).encode()).hexdigest()
+
+
+def statements(sql: str) -> str:
+    """The SQL without its `--` comments and blank lines, each line's spaces trimmed (a
+    `--` inside a quoted string stays)."""
+    kept = []
+    for line in sql.splitlines():
+        quoted, cut = False, len(line)
+        for i, char in enumerate(line):
+            if char == "'":
+                quoted = not quoted
+            elif not quoted and line.startswith("--", i):
+                cut = i
+                break
+        code = line[:cut].strip()
+        if code:
+            kept.append(code)
+    return "\n".join(kept)
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -102,6 +122,25 @@ def discover_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+async def _upgrade_checksums(conn: asyncpg.Connection, by_version: dict[int, Migration]) -> None:
+    """A database whose checksums covered the whole file (comments too) gets them of the
+    statements, once: the files it was migrated with are not here to compare against, so
+    they are trusted this one time (docs/operations.md, "Migrations")."""
+    await conn.execute(
+        "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS "
+        "checksum_of text NOT NULL DEFAULT 'file'"
+    )
+    for row in await conn.fetch("SELECT version FROM schema_migrations WHERE checksum_of = 'file'"):
+        known = by_version.get(row["version"])
+        if known is not None:
+            await conn.execute(
+                "UPDATE schema_migrations SET checksum = $2, checksum_of = 'statements' "
+                "WHERE version = $1",
+                known.version,
+                known.checksum,
+            )
+
+
 async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply the migrations not yet applied; return their names.
 
@@ -113,13 +152,15 @@ async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS_DIR) -> li
     try:
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   version    integer PRIMARY KEY,
-                   name       text NOT NULL,
-                   checksum   text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
+                   version     integer PRIMARY KEY,
+                   name        text NOT NULL,
+                   checksum    text NOT NULL,
+                   applied_at  timestamptz NOT NULL DEFAULT now(),
+                   checksum_of text NOT NULL DEFAULT 'statements')"""
         )
-        applied = {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
         by_version = {m.version: m for m in migrations}
+        await _upgrade_checksums(conn, by_version)
+        applied = {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
         for version, row in sorted(applied.items()):
             known = by_version.get(version)
             if known is None:
@@ -138,7 +179,8 @@ async def migrate(conn: asyncpg.Connection, folder: Path = MIGRATIONS_DIR) -> li
             async with conn.transaction():
                 await conn.execute(m.sql)
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    "INSERT INTO schema_migrations (version, name, checksum, checksum_of) "
+                    "VALUES ($1, $2, $3, 'statements')",
                     m.version,
                     m.name,
                     m.checksum,

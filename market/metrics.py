@@ -24,9 +24,9 @@ import asyncpg
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 
-from market.accounts.services import acting_org
+from market.accounts.permissions import READ_METRICS, allow
 from market.db import Queries
-from market.deps import CallerDep, ClockDep, PoolDep
+from market.deps import ClockDep, PoolDep
 
 Q = Queries("metrics")
 
@@ -130,14 +130,12 @@ async def exposition(pool: asyncpg.Pool, app: Any, now: datetime) -> str:
 class MetricsApi(Controller):
     path = "/api/v1/operator/metrics"
     tags = ["operations"]
+    guards = [allow(READ_METRICS)]
 
     @get("", operation_id="metrics", media_type=CONTENT_TYPE)
     async def metrics(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, request: Request[Any, Any, State]
+        self, pool: PoolDep, clock: ClockDep, request: Request[Any, Any, State]
     ) -> Response[str]:
         """The exchange's backlog and this process's figures, in Prometheus text format."""
-        acting_org(
-            caller, "metrics:read", "operator", "only the exchange operator reads the metrics"
-        )
         body = await exposition(pool, request.app, clock.now())
         return Response(body, media_type=CONTENT_TYPE)

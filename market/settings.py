@@ -39,17 +39,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_starttls: bool = False
     mail_from: str = "IP Exchange <noreply@ipx.example.cn>"
     log_level: str = "INFO"
-    # Login throttling (issue 2: "login rate-limited"): this many failures for one e-mail
+    # Login throttling (docs/rules.md §Accounts and access): this many failures for one e-mail
     # address, or 4x as many from one client address, within the window lock further tries.
     login_max_failures: int = 5
     login_window_seconds: int = 900
     session_ttl_seconds: int = 12 * 3600
     db_pool_max: int = 20
-    # Announcement period before bidding opens (issue 3: 30 days by default for property
+    # Announcement period before bidding opens (docs/rules.md §Lot terms: 30 days for property
     # rights such as IP; one exchange-wide setting so a demo can use minutes).
     announcement_period_seconds: int = 30 * 86400
-    # Per-bidder rate limit (issue 4): generous for people, it stops one runaway system
-    # from flooding a lot's writer.
+    # Per-bidder rate limit (docs/rules.md §Bidding): generous for people, it stops one
+    # runaway system from flooding a lot's writer.
     bid_rate_per_second: float = 100.0
     bid_burst: float = 200.0
     # "writer": one writer per hot lot (auctions/writer.py); "direct": one transaction
@@ -59,16 +59,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # POST into its own network (SSRF). Development, tests and drills, whose receivers
     # listen on 127.0.0.1, turn this on.
     webhook_private_hosts: bool = False
-    # The exchange's deposit account (保证金专户, issue 4 item 1): every registrant is told
-    # to transfer its deposit here, with its own reference. The defaults are the demo's
-    # placeholders; an exchange sets its real account before going live.
+    # The exchange's deposit account (保证金专户, docs/rules.md §Registration and deposits):
+    # every registrant is told to transfer its deposit here, with its own reference. The
+    # defaults are the demo's placeholders; an exchange sets its real account before going
+    # live.
     deposit_account_name: str = "成都知识产权交易中心保证金专户"
     deposit_bank: str = "中国银行股份有限公司成都高新技术产业开发区支行"
     deposit_account_number: str = "1234 5678 9012 3456 789"
 
     @property
     def secure_cookies(self) -> bool:
-        """Cookies carry Secure when the public address is HTTPS (issue 2)."""
+        """Cookies carry Secure when the public address is HTTPS."""
         return self.public_base_url.startswith("https://")
 
     @property

@@ -50,7 +50,10 @@ async def test_edited_migration_is_refused(empty_db: str, tmp_path: Path) -> Non
     try:
         await db.migrate(conn, folder)
         first = sorted(folder.glob("*.sql"))[0]
-        first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+        original = first.read_text()
+        first.write_text(original + "\n-- a corrected comment is no edit\n")
+        assert await db.migrate(conn, folder) == []
+        first.write_text(original + "\nCREATE TABLE innocent_looking (id int);\n")
         with pytest.raises(db.MigrationError, match="edited after it was applied"):
             await db.migrate(conn, folder)
     finally:
@@ -72,3 +75,26 @@ def test_named_queries_load(tmp_path: Path) -> None:
     assert q.one.endswith("SELECT 1") and q.two == "SELECT 2"
     with pytest.raises(AttributeError, match="no query 'three'"):
         _ = q.three
+
+
+def test_a_checksum_covers_statements_not_comments() -> None:
+    sql = "-- header\nCREATE TABLE t (\n  a text DEFAULT '--x',  -- why\n\n  b int\n);\n"
+    assert db.statements(sql) == "CREATE TABLE t (\na text DEFAULT '--x',\nb int\n);"
+
+
+async def test_a_database_checksummed_by_whole_files_is_upgraded_once(empty_db: str) -> None:
+    """Its rows are rewritten to the statements' checksum; then edits are refused again."""
+    conn = await db.connect(empty_db)
+    try:
+        await db.migrate(conn)
+        await conn.execute(
+            "ALTER TABLE schema_migrations ALTER COLUMN checksum_of SET DEFAULT 'file'"
+        )
+        await conn.execute("UPDATE schema_migrations SET checksum = 'old', checksum_of = 'file'")
+        assert await db.migrate(conn) == []
+        rows = await conn.fetch("SELECT version, checksum, checksum_of FROM schema_migrations")
+        expected = {m.version: m.checksum for m in db.discover_migrations()}
+        assert {r["version"]: r["checksum"] for r in rows} == expected
+        assert {r["checksum_of"] for r in rows} == {"statements"}
+    finally:
+        await conn.close()

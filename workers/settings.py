@@ -87,7 +87,7 @@ class WorkerSettings:
     max_jobs = 20
     # A notification waits for the relay job, and an e-mail or webhook for its delivery job
     # too (the relay writes inbox messages itself); arq's default 0.5 s poll would add up
-    # to a second between commit and delivery (issue 5: p99 ≤ 1 s).
+    # to a second between commit and delivery (docs/bidding.md: p99 ≤ 1 s).
     poll_delay = 0.05
     job_timeout = 600
     keep_result = 3600

@@ -1,4 +1,5 @@
-"""Password hashing with argon2id (issue 2), run off the event loop: a hash costs ~50 ms."""
+"""Password hashing with argon2id (docs/rules.md §Accounts and access), run off the event
+loop: a hash costs ~50 ms."""
 
 from __future__ import annotations
 

@@ -194,3 +194,18 @@ def permission_of(handler: BaseRouteHandler) -> Permission | None:
     if len(found) > 1:
         raise RuntimeError(f"{handler} declares {len(found)} permissions")
     return found[0] if found else None
+
+
+def table() -> str:
+    """The permission table as docs/permissions.md shows it (a test keeps them equal)."""
+    lines = [
+        "| permission | organisations | approved | roles | API scope | what |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in PERMISSIONS:
+        lines.append(
+            f"| `{p.name}` | {', '.join(sorted(p.kinds))} | {'yes' if p.approved else 'no'} "
+            f"| {', '.join(sorted(p.roles))} | {f'`{p.scope}`' if p.scope else 'pages only'} "
+            f"| {p.description}{' (every organisation’s objects)' if p.exchange_wide else ''} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Server-side sessions in Redis (issue 2).
+"""Server-side sessions in Redis (docs/rules.md §Accounts and access).
 
 The cookie holds a random token; Redis holds only its SHA-256 → user id, so a Redis dump
 cannot be replayed as cookies. Losing Redis signs everybody out and loses nothing else.

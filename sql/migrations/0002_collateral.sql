@@ -1,4 +1,4 @@
--- The banks' collateral registry (issue 3): pledgors, IP assets, pledges, loans, CSV
+-- The banks' collateral registry (docs/rules.md §Collateral and monitoring): pledgors, IP assets, pledges, loans, CSV
 -- imports and monitoring flags. Everything here belongs to one bank (bank_org_id) and
 -- is only ever read through queries that name it: another bank's row is "not found".
 
@@ -22,7 +22,7 @@ CREATE TABLE ip_assets (
     title                text NOT NULL CHECK (length(btrim(title)) BETWEEN 1 AND 300),
     abstract             text NOT NULL DEFAULT '',
     -- patents: type and filing date give the term (invention 20 y; utility model 10 y;
-    -- design 15 y if filed from 2021-06-01, else 10 y — issue 3)
+    -- design 15 y if filed from 2021-06-01, else 10 y — 专利法 art. 42)
     patent_type          text CHECK (patent_type IN ('invention', 'utility_model', 'design')),
     filing_date          date,
     term_ends_on         date,

@@ -1,4 +1,5 @@
--- Disposal cases (质物处置), their valuation and disclosure documents (issue 3).
+-- Disposal cases (质物处置), their valuation and disclosure documents
+-- (docs/rules.md §Disposal cases and valuation).
 
 CREATE TABLE disposal_cases (
     id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

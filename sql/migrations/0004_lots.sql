@@ -1,4 +1,5 @@
--- Lots: what a case puts up for sale, its terms and its lifecycle (issue 3).
+-- Lots: what a case puts up for sale, its terms and its lifecycle
+-- (docs/rules.md §Lot terms, §Lot lifecycle).
 -- The lifecycle rules live in market/lots/lifecycle.py (pure); this table stores where
 -- each lot is. Every transition is also a row in lot_transitions and in the audit log.
 

@@ -1,4 +1,4 @@
--- The double-entry ledger (issue 4, extended by the pools issue). Every movement of money
+-- The double-entry ledger (docs/rules.md §Money). Every movement of money
 -- is an entry whose legs sum to zero — PostgreSQL itself refuses anything else — and each
 -- entry is idempotent by its source: posting the same source twice is a no-op.
 -- Sign convention: a leg's amount is a debit when positive, a credit when negative.

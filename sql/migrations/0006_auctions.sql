@@ -1,4 +1,4 @@
--- The auction engine's records (issue 4): who takes part and their deposits, the bids,
+-- The auction engine's records (docs/rules.md §Registration and deposits, §Bidding): who takes part and their deposits, the bids,
 -- standing proxy maxima, idempotent bid requests, sales and their payment, defaulters'
 -- bars, and the outbox of events owed to people (delivered by the notifications issue).
 

@@ -1,4 +1,4 @@
--- Notifications (issue 5). The outbox (0006) holds every event owed to someone, written
+-- Notifications (docs/rules.md §Notifications). The outbox (0006) holds every event owed to someone, written
 -- in the transaction of the change that caused it; here is what delivery needs: per-user
 -- preferences, the in-app inbox, webhook endpoints, saved interests, and one delivery
 -- record per (outbox row, channel, target) so a job that runs twice has one effect.

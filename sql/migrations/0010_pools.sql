@@ -1,4 +1,4 @@
--- Guarantee pools, compensation claims, the proceeds waterfall and reconciliation (issue 6).
+-- Guarantee pools, compensation claims, the proceeds waterfall and reconciliation (docs/rules.md §Guarantee pools).
 -- The rules themselves are data (a versioned JSON document per pool, validated by
 -- market/pools/rules.py); the computations are pure functions over them; these tables hold
 -- the facts: who is enrolled under which rule version, what was claimed and paid, every

@@ -1,4 +1,4 @@
-"""The buyer's lot page (issue 4 item 6): who sees which forms, bids posted from the page
+"""The buyer's lot page: who sees which forms, bids posted from the page
 (htmx and plain), their answers in Chinese and English, and — in headless Chromium against
 the real server — a bid that updates the bidder's page and another buyer's page without a
 reload, with a countdown that runs, moves on an extension and ends."""

@@ -1,4 +1,4 @@
-"""Live updates (issue 4 item 6) through real Redis pub/sub and a real HTTP server.
+"""Live updates through real Redis pub/sub and a real HTTP server.
 
 The app runs in this process under uvicorn (Litestar's test client buffers whole responses,
 which an endless event stream never finishes), so the tests can read the stream with httpx

@@ -1,4 +1,4 @@
-"""The bidding rules (issue 4, items 2 and 3): worked examples for each rule, then a
+"""The bidding rules (docs/rules.md §Bidding): worked examples for each rule, then a
 Hypothesis state machine with an injected clock that throws bids, proxies, matches, time
 jumps and closes at the engine and checks the invariants after every step."""
 

@@ -1,4 +1,4 @@
-"""The bid path against real PostgreSQL under concurrency (issue 4, "What it must show").
+"""The bid path against real PostgreSQL under concurrency.
 
 64 bidders (two of them pre-emptive holders) fire thousands of bids, proxies and matches at
 one lot through TWO writer sets — as two app processes would — while the clock runs into
