@@ -223,6 +223,7 @@ class Decided:
     extended: datetime | None
     state: rules.AuctionState
     status: str
+    notifies: bool = False  # it wrote outbox rows (outbid, extended)
 
 
 class NeedsRead(Exception):
@@ -465,6 +466,7 @@ class LotWriter:
             for r in await _read(conn).fetch(Q.bidder_codes, list(missing)):
                 self.codes[r["id"]] = r["bidder_code"]
         coded = [a if done else self._with_codes(a) for a, done in zip(answers, final, strict=True)]
+        events_before = len(writes.events)
         await self._write(
             conn,
             writes,
@@ -478,7 +480,8 @@ class LotWriter:
         )
         message = self._message(st, accepted) if accepted else None
         extended = st.ends_at if st.ends_at != ends_before else None
-        return Decided(coded, message, extended, st, row["status"])
+        notifies = len(writes.events) > events_before
+        return Decided(coded, message, extended, st, row["status"], notifies)
 
     def _apply_one(
         self,
@@ -713,14 +716,25 @@ class DirectLotWriter(LotWriter):
         self.state = None
         decided = await self._commit([pending])
         self.state = None  # never answer from a cache on this path
-        if decided.message is not None or decided.extended is not None:
-            assert self.batcher is not None and self.round is not None
-            self.batcher.announce([(self.lot_id, self.round, decided.message, decided.extended)])
+        assert self.batcher is not None
+        self.batcher.announce([Announcement.of(self.lot_id, self.round, decided)])
         return decided.answers[0]
 
 
-# A lot's committed batch: (lot id, round, its live message, its new end), one of the two.
-Announcement = tuple[int, int | None, dict[str, Any] | None, datetime | None]
+@dataclass(frozen=True)
+class Announcement:
+    """What a lot's committed batch tells the world, after its bidders were answered: the
+    live message, the new end (the close is rescheduled), whether it owed notices."""
+
+    lot_id: int
+    round: int | None
+    message: dict[str, Any] | None
+    extended: datetime | None
+    notifies: bool
+
+    @classmethod
+    def of(cls, lot_id: int, round_: int | None, decided: Decided) -> Announcement:
+        return cls(lot_id, round_, decided.message, decided.extended, decided.notifies)
 
 
 class Batcher:
@@ -731,11 +745,17 @@ class Batcher:
     but never deadlock; each lot's commands are applied in their arrival order."""
 
     def __init__(
-        self, pool: asyncpg.Pool, clock: Clock, publish: Any = None, on_extended: Any = None
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        publish: Any = None,
+        on_extended: Any = None,
+        on_notices: Any = None,
     ) -> None:
         self.pool, self.clock = pool, clock
         self.publish = publish  # async ([(lot_id, message dict)]) -> None
         self.on_extended = on_extended  # async (lot_id, round, ends_at) -> None
+        self.on_notices = on_notices  # async () -> None: a batch wrote outbox rows
         # Commands not yet in a batch, in arrival order; the lots of the batches in flight.
         self.waiting: list[tuple[LotWriter, Pending]] = []
         self.in_flight: set[int] = set()
@@ -853,20 +873,18 @@ class Batcher:
         for lot_id, decided in done.items():
             writer, batch = groups[lot_id]
             writer.answer(batch, decided.answers)
-        news = [
-            (lot_id, groups[lot_id][0].round, d.message, d.extended)
-            for lot_id, d in done.items()
-            if d.message is not None or d.extended is not None
-        ]
-        if news:
-            self.announce(news)
+        self.announce([Announcement.of(i, groups[i][0].round, d) for i, d in done.items()])
 
     def announce(self, news: list[Announcement]) -> None:
-        """Queue a committed batch's publishes and close reschedules for the announcer task,
-        which sends them one batch after another, so a live page sees them in order. Both
-        are best effort (the page re-reads the lot on reconnect; the sweeper closes lots
-        whose close was not rescheduled): a backlog beyond ANNOUNCE_BACKLOG batches —
-        Redis gone — is dropped rather than held in memory."""
+        """Queue a committed batch's publishes, close reschedules and relay kick for the
+        announcer task, which sends them one batch after another, so a live page sees them
+        in order. All are best effort (the page re-reads the lot on reconnect; the sweeper
+        closes lots whose close was not rescheduled; the relay's cron runs every second):
+        a backlog beyond ANNOUNCE_BACKLOG batches — Redis gone — is dropped rather than
+        held in memory."""
+        news = [n for n in news if n.message is not None or n.extended is not None]
+        if not news:
+            return
         if self.announcer is None or self.announcer.done():
             self.announcer = asyncio.create_task(self._announcer(), name="bid-announcer")
         try:
@@ -883,18 +901,20 @@ class Batcher:
                 self.announcements.task_done()
 
     async def _send(self, news: list[Announcement]) -> None:
-        messages = [(lot_id, m) for lot_id, _, m, _ in news if m is not None]
+        messages = [(n.lot_id, n.message) for n in news if n.message is not None]
         if messages and self.publish is not None:
             try:
                 await self.publish(messages)
             except Exception:  # live updates are best effort
                 log.warning("could not publish the live updates of %d lots", len(messages))
-        for lot_id, round_, _, extended in news:
-            if extended is not None and self.on_extended is not None:
+        for n in news:
+            if n.extended is not None and self.on_extended is not None:
                 try:
-                    await self.on_extended(lot_id, round_, extended)
+                    await self.on_extended(n.lot_id, n.round, n.extended)
                 except Exception:  # the closing sweeper is the net
-                    log.warning("could not reschedule the close of lot %s", lot_id)
+                    log.warning("could not reschedule the close of lot %s", n.lot_id)
+        if self.on_notices is not None and any(n.notifies for n in news):
+            await self.on_notices()  # the relay delivers the outbid notices now
 
     async def _commit_all(
         self, groups: dict[int, tuple[LotWriter, list[Pending]]]
@@ -1008,6 +1028,7 @@ class Writers:
         policy: TermsPolicy,
         publish: Any = None,
         on_extended: Any = None,
+        on_notices: Any = None,
         *,
         direct: bool = False,
     ) -> None:
@@ -1016,7 +1037,7 @@ class Writers:
         # Bounded: a lot not bid on for a long while is read again if it ever is (a writer
         # holding commands is in use, so never the least recently used).
         self.by_lot: LRUCache[int, LotWriter] = LRUCache(maxsize=WRITERS_KEPT)
-        self.batcher = Batcher(pool, clock, publish, on_extended)
+        self.batcher = Batcher(pool, clock, publish, on_extended, on_notices)
 
     def for_lot(self, lot_id: int) -> LotWriter:
         writer = self.by_lot.get(lot_id)
@@ -1045,11 +1066,17 @@ def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any)
 
         await schedule_close(redis, lot_id, round_, ends_at)
 
+    async def on_notices() -> None:
+        from market.notify.relay import kick
+
+        await kick(redis)
+
     return Writers(
         pool,
         clock,
         lots.policy_for(settings),
         publish,
         on_extended,
+        on_notices,
         direct=settings.bid_path == "direct",
     )

@@ -535,6 +535,37 @@ async def test_live_updates_follow_the_commits_in_order_and_never_hold_a_bid(
     await writers.stop()
 
 
+async def test_a_batch_that_owes_notices_kicks_the_relay_after_its_bidders_are_answered(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The notices a batch writes (outbid, extended) go out now, not at the relay's next
+    tick: the announcer asks for a relay once such a batch committed; a refusal, which
+    writes nothing, asks for none."""
+    world = await _setup(pool, clock, settings)
+    lot = world["lot"]
+    first, second = (o for o, _, _ in world["buyers"][5:7])
+    kicks: list[int] = []
+
+    async def owed() -> int:
+        return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+
+    async def on_notices() -> None:
+        kicks.append(await owed())
+
+    writers = Writers(pool, clock, world["policy"], on_notices=on_notices)
+    for org, amount in ((first, START + INC), (second, START + 2 * INC)):
+        before = await owed()
+        assert (await _bid(pool, writers, clock, lot, org, amount))[0] == 201
+        await writers.batcher.announcements.join()
+        after = await owed()
+        assert after > before and kicks[-1] == after  # committed before the kick
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event = 'outbid'") == 1
+    assert (await _bid(pool, writers, clock, lot, first, START))[0] == 409
+    await writers.batcher.announcements.join()
+    assert len(kicks) == 2
+    await writers.stop()
+
+
 async def test_a_batch_on_a_lot_this_process_wrote_last_is_one_statement(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
