@@ -10,7 +10,7 @@ and prints one line per query type and finally:
 
 Run: .venv/bin/python bench/catalog.py [--queries N] [--reseed] [--explain]
 (--explain prints EXPLAIN ANALYZE of one query of each type instead of timing them.)
-Goal (issue 3): p95 ≤ 50 ms on a 2-core machine.
+Goal: p95 ≤ 50 ms on a 2-core machine.
 """
 
 from __future__ import annotations

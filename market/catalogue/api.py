@@ -49,7 +49,9 @@ class CatalogueApi(Controller):
         price_min / price_max: yuan, on the current price (highest bid, else the start);
         status: repeatable, default announced + bidding; ending_soon: bidding closes within
         24 h; sort: ending | newest | price_asc | price_desc | relevance (needs q).
-        A bad value answers 422 naming the parameter in `field`.
+        A bad value answers 422 problem details: `code` says what is wrong (e.g.
+        `amount_in_wan`, `not_a_choice`, `price_range_reversed`), `field` names the
+        parameter and `params` carries the numbers.
         """
         params = _given(
             q=q,
@@ -69,5 +71,5 @@ class CatalogueApi(Controller):
     @get("/{reference:str}", operation_id="get_public_lot")
     async def get_lot(self, pool: PoolDep, reference: FromPath[str]) -> LotDetail:
         """One published lot with its terms, valuation, assets, risk warnings and documents;
-        a draft or unknown reference answers 404."""
+        a draft or unknown reference answers 404 `no_published_lot`."""
         return await services.lot_detail(pool, reference)

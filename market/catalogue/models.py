@@ -36,7 +36,7 @@ ASSET_KINDS: Final[tuple[AssetKind, ...]] = ("patent", "trademark", "software_co
 Sort = Literal["ending", "newest", "price_asc", "price_desc", "relevance"]
 SORTS: Final[tuple[Sort, ...]] = ("ending", "newest", "price_asc", "price_desc", "relevance")
 
-# issue 3 item 7 ("ending soon"): bidding that closes within the next 24 hours.
+# "Ending soon": bidding that closes within the next 24 hours.
 ENDING_SOON: Final = timedelta(hours=24)
 PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 100

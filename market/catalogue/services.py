@@ -39,7 +39,7 @@ from market.catalogue.models import (
 )
 from market.catalogue.text import format_ipc_key, ipc_filter_key, search_query
 from market.db import Queries
-from market.errors import Invalid, NotFound
+from market.errors import BadValue, Invalid, NotFound
 from market.money import parse_cny
 
 Q = Queries("catalogue")
@@ -61,7 +61,13 @@ PRICE_REFRESH_CHUNK: Final = 100
 
 async def refresh_prices(pool: asyncpg.Pool, chunk: int = PRICE_REFRESH_CHUNK) -> int:
     """Bring the catalogue price of every lot whose bidding moved up to its live price, a
-    chunk of lots per statement; the number of lots refreshed."""
+    chunk of lots per statement; the number of lots refreshed.
+
+    Not a command: it decides nothing and records no fact, it copies the live price into
+    the column the catalogue sorts and filters on. Each chunk commits on its own, so no row
+    stays locked past its own statement; one unit of work around the loop would hold every
+    chunk's locks until the end and make bid batches wait. Run concurrently (the cron job
+    is `unique`), two refreshes skip each other's rows and both finish."""
     if chunk < 1:
         raise ValueError("a refresh chunk is at least one lot")  # else it would never end
     total = 0
@@ -76,11 +82,14 @@ async def refresh_prices(pool: asyncpg.Pool, chunk: int = PRICE_REFRESH_CHUNK) -
 
 # --- reading request parameters ---------------------------------------------------------
 
+# How much of a value typed into a parameter a refusal quotes back.
+_QUOTED: Final = 40
+
 
 def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     values = params.get(name) or []
     if len(values) > 1:
-        raise Invalid(f"{name}: give this parameter once", field=name)
+        raise Invalid("parameter_repeated", field=name)
     if not values:
         return None
     value = values[0].strip()
@@ -92,7 +101,7 @@ def _int(params: Mapping[str, Sequence[str]], name: str, default: int) -> int:
     if text is None:
         return default
     if not text.isascii() or not text.isdigit():
-        raise Invalid(f"{name}: must be a whole number, not '{text}'", field=name)
+        raise Invalid("whole_number", field=name)
     return int(text)
 
 
@@ -102,30 +111,34 @@ def _yuan(params: Mapping[str, Sequence[str]], name: str) -> int | None:
         return None
     try:
         return parse_cny(text)
-    except ValueError as exc:
-        raise Invalid(f"{name}: {exc}", field=name) from None
+    except BadValue as exc:
+        raise Invalid(exc.code, field=name, **exc.params) from None
+
+
+def _choice(params: Mapping[str, Sequence[str]], name: str, choices: Sequence[str]) -> str | None:
+    value = _one(params, name)
+    if value is not None and value not in choices:
+        raise Invalid("not_a_choice", field=name, value=value[:_QUOTED], choices=list(choices))
+    return value
 
 
 def parse_query(params: Mapping[str, Sequence[str]]) -> CatalogueQuery:
     """A CatalogueQuery from query-string parameters (each name → its values).
 
     Parameters: q, ipc, kind, region, price_min / price_max (yuan, as a person writes them:
-    "1,000,000" or "¥1000000"), status (repeatable, or comma-separated), ending_soon,
-    sort, page, page_size. A value of the wrong form raises Invalid naming the parameter;
-    the rules between values are checked by search().
+    "1,000,000" or "¥1000000", read by market.money.parse_cny), status (repeatable, or
+    comma-separated), ending_soon, sort, page, page_size. A value of the wrong form raises
+    Invalid with a code and the parameter as its field; the rules between values are
+    checked by search().
     """
-    kind = _one(params, "kind")
-    if kind is not None and kind not in ASSET_KINDS:
-        raise Invalid(f"kind: must be one of {', '.join(ASSET_KINDS)}", field="kind")
+    kind = _choice(params, "kind", ASSET_KINDS)
     statuses = [
         s.strip() for value in params.get("status") or [] for s in value.split(",") if s.strip()
     ]
-    sort = _one(params, "sort")
-    if sort is not None and sort not in SORTS:
-        raise Invalid(f"sort: must be one of {', '.join(SORTS)}", field="sort")
+    sort = _choice(params, "sort", SORTS)
     soon = (_one(params, "ending_soon") or "").lower()
     if soon not in _TRUE | _FALSE:
-        raise Invalid("ending_soon: must be true or false", field="ending_soon")
+        raise Invalid("not_a_boolean", field="ending_soon", value=soon[:_QUOTED])
     raw = {
         "q": _one(params, "q"),
         "ipc": _one(params, "ipc"),
@@ -145,9 +158,14 @@ def parse_query(params: Mapping[str, Sequence[str]]) -> CatalogueQuery:
 def _statuses(values: Sequence[str]) -> tuple[PublicStatus, ...]:
     for value in values:
         if value == "draft":
-            raise Invalid("status: draft lots are not public", field="status")
+            raise Invalid("draft_not_public", field="status")
         if value not in PUBLIC_STATUSES:
-            raise Invalid(f"status: must be among {', '.join(PUBLIC_STATUSES)}", field="status")
+            raise Invalid(
+                "not_a_choice",
+                field="status",
+                value=value[:_QUOTED],
+                choices=list(PUBLIC_STATUSES),
+            )
     # Listed once each, in a fixed order: one statement text per set, not per spelling.
     chosen = set(values)
     return tuple(s for s in PUBLIC_STATUSES if s in chosen)
@@ -170,33 +188,38 @@ def _like_prefix(text: str) -> str:
 def plan(params: CatalogueQuery, now: datetime) -> _Plan:
     """Check a query's rules and choose its SQL blocks and values (pure)."""
     if params.page < 1:
-        raise Invalid("page: pages are numbered from 1", field="page")
-    if not 1 <= params.page_size <= MAX_PAGE_SIZE:
-        raise Invalid(f"page_size: between 1 and {MAX_PAGE_SIZE}", field="page_size")
+        raise Invalid("too_small", field="page", min=1)
+    if params.page_size < 1:
+        raise Invalid("too_small", field="page_size", min=1)
+    if params.page_size > MAX_PAGE_SIZE:
+        raise Invalid("too_large", field="page_size", max=MAX_PAGE_SIZE)
     offset = (params.page - 1) * params.page_size
     if offset > MAX_OFFSET:
-        raise Invalid(
-            f"page: results are listed up to the {MAX_OFFSET:,}th; narrow the search",
-            field="page",
-        )
+        raise Invalid("search_page_too_deep", field="page", max=MAX_OFFSET)
     if not params.statuses:
-        raise Invalid("status: choose at least one", field="status")
+        raise Invalid("no_status_chosen", field="status")
     statuses = _statuses(params.statuses)
     if params.q is not None and len(params.q) > MAX_QUERY_LENGTH:
-        raise Invalid(f"q: at most {MAX_QUERY_LENGTH} characters", field="q")
+        raise Invalid("too_long", field="q", max=MAX_QUERY_LENGTH)
     if params.kind is not None and params.kind not in ASSET_KINDS:
-        raise Invalid(f"kind: must be one of {', '.join(ASSET_KINDS)}", field="kind")
+        raise Invalid(
+            "not_a_choice", field="kind", value=str(params.kind), choices=list(ASSET_KINDS)
+        )
     for name in ("price_min_fen", "price_max_fen"):
         value = getattr(params, name)
         if value is not None and value < 0:
-            field = name.removesuffix("_fen")
-            raise Invalid(f"{field}: cannot be negative", field=field)
+            raise Invalid("amount_negative", field=name.removesuffix("_fen"))
     if (
         params.price_min_fen is not None
         and params.price_max_fen is not None
         and params.price_min_fen > params.price_max_fen
     ):
-        raise Invalid("price_min: is above price_max", field="price_min")
+        raise Invalid(
+            "price_range_reversed",
+            field="price_min",
+            min_fen=params.price_min_fen,
+            max_fen=params.price_max_fen,
+        )
 
     values: dict[str, Any] = {}
     # Safe to write into the statement: _statuses() let only the known states through.
@@ -208,8 +231,8 @@ def plan(params: CatalogueQuery, now: datetime) -> _Plan:
     if params.ipc:
         try:
             values["ipc_key"] = ipc_filter_key(params.ipc)
-        except ValueError as exc:
-            raise Invalid(f"ipc: {exc}", field="ipc") from None
+        except BadValue as exc:
+            raise Invalid(exc.code, field="ipc", **exc.params) from None
         where.append(Q.where_ipc)
     if params.kind:
         where.append(Q.where_kind)
@@ -219,7 +242,7 @@ def plan(params: CatalogueQuery, now: datetime) -> _Plan:
     region = "".join(c for c in params.region or "" if c.isprintable()).strip()
     if region:
         if len(region) > MAX_REGION_LENGTH:
-            raise Invalid(f"region: at most {MAX_REGION_LENGTH} characters", field="region")
+            raise Invalid("too_long", field="region", max=MAX_REGION_LENGTH)
         where.append(Q.where_region)
         values["region_like"] = _like_prefix(region)
     if params.price_min_fen is not None:
@@ -237,7 +260,7 @@ def plan(params: CatalogueQuery, now: datetime) -> _Plan:
     if sort is None:
         sort = "ending" if params.ending_soon or _LIVE & set(statuses) else "newest"
     if sort == "relevance" and tsquery is None:
-        raise Invalid("sort: relevance needs keywords (q)", field="sort")
+        raise Invalid("relevance_needs_keywords", field="sort")
     order = {
         "ending": Q.order_ending,
         "newest": Q.order_newest,
@@ -378,7 +401,7 @@ def _check_reference(reference: str) -> None:
     # Anything that cannot be a reference is simply not found; a NUL byte or an absurd
     # length must not reach PostgreSQL as a query error.
     if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable():
-        raise NotFound("no published lot with this reference")
+        raise NotFound("no_published_lot")
 
 
 async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
@@ -387,7 +410,7 @@ async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
     async with pool.acquire() as conn:
         lot = await conn.fetchrow(Q.public_lot, reference)
         if lot is None:
-            raise NotFound("no published lot with this reference")
+            raise NotFound("no_published_lot")
         assets = await conn.fetch(Q.public_assets, lot["id"])
         warnings = await conn.fetch(Q.public_warnings, lot["id"])
         valuation = await conn.fetchrow(Q.current_valuation, lot["case_id"])
@@ -431,11 +454,11 @@ async def document(pool: asyncpg.Pool, reference: str, document_id: int) -> Docu
     """A public disclosure document of a published lot; anything else is NotFound."""
     _check_reference(reference)
     if not 0 < document_id <= _MAX_ID:
-        raise NotFound("no such document on a published lot")
+        raise NotFound("no_public_document")
     async with pool.acquire() as conn:
         row = await conn.fetchrow(Q.public_document, reference, document_id)
     if row is None:
-        raise NotFound("no such document on a published lot")
+        raise NotFound("no_public_document")
     return DocumentBytes(
         filename=row["filename"], content_type=row["content_type"], content=bytes(row["content"])
     )

@@ -155,7 +155,7 @@ def ipc_keys(codes: Iterable[str]) -> list[str]:
 
 
 def ipc_filter_key(q: str) -> str:
-    """The key an IPC filter typed by a person searches for; ValueError if malformed.
+    """The key an IPC filter typed by a person searches for; BadValue (a code) if malformed.
 
     A trailing '/' ("H01M 4/") means the whole main group, which is what ipc_prefix gives
     for "H01M 4".

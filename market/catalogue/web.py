@@ -1,5 +1,7 @@
 """The public catalogue pages: the search with its htmx results fragment, the lot page, and
-the download of a lot's disclosure documents. Open to everyone, signed in or not."""
+the download of a lot's disclosure documents. Open to everyone, signed in or not (their
+operation ids are in market.accounts.permissions.PUBLIC); a signed-in viewer sees more on
+the lot page, and whether that viewer may register and bid is `refusal(BID, …)`'s answer."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from litestar.response import Template
 from auctions.web_bidding import bid_panel
 from market import i18n
 from market.accounts.models import Viewer
+from market.accounts.permissions import BID, refusal
 from market.catalogue import services
 from market.catalogue.models import (
     ASSET_KINDS,
@@ -28,7 +31,7 @@ from market.catalogue.models import (
 )
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import Invalid
-from market.web import content_disposition, language, page
+from market.web import Form, content_disposition, language, page
 
 # For the region box's suggestions; any prefix of a region works.
 PROVINCES: Final = (
@@ -102,19 +105,22 @@ class CataloguePages(Controller):
         viewer: Viewer | None,
     ) -> tuple[dict[str, Any], dict[str, str], int]:
         params = _params(request)
-        errors: dict[str, str] = {}
+        lang = language(request, viewer)
+        # A search is a form sent with GET: a refusal shows beside the parameter at fault,
+        # in the page's language, and the page answers with the refusal's status.
+        form = Form({}, lang)
         result = None
         status_code = 200
         try:
             result = await services.search(pool, services.parse_query(params), now)
         except Invalid as exc:
-            errors[exc.field or "form"] = exc.message
-            status_code = exc.status
+            form.refuse(exc)
+            status_code = form.status
         context = _context(result, params)
-        _ = i18n.translator(language(request, viewer))
+        _ = i18n.translator(lang)
         context["remaining"] = lambda until: remaining(_, now, until)
         context["now"] = now
-        return context, errors, status_code
+        return context, form.errors, status_code
 
     @get("/lots", operation_id="web_catalogue")
     async def catalogue(
@@ -192,11 +198,18 @@ async def lot_page(
     status_code: int = 200,
     panel: dict[str, Any] | None = None,
 ) -> Template:
-    """The lot page; `panel` is the bid panel's context when a bid was just posted."""
+    """The lot page; `panel` is the bid panel's context when a bid was just posted.
+
+    `bid_refusal` is the code of what keeps a signed-in viewer from registering and
+    bidding (`refusal(BID, …)`: not a bidder, organisation not approved), None when
+    nothing does or nobody is signed in; the registration panel words it."""
     detail = await services.lot_detail(pool, reference)
     _ = i18n.translator(language(request, viewer))
     if panel is None:
         panel = await bid_panel(pool, viewer, reference, now)
+    refused = (
+        None if viewer is None else refusal(BID, viewer.org_kind, viewer.org_status, viewer.role)
+    )
     return page(
         request,
         "catalogue/lot.html",
@@ -205,18 +218,6 @@ async def lot_page(
         lot=detail,
         now=now,
         remaining=lambda until: remaining(_, now, until),
-        checklist_label=_checklist_label(language(request, viewer)),
+        bid_refusal=None if refused is None else refused.code,
         **panel,
     )
-
-
-def _checklist_label(lang: str) -> Callable[[str], str]:
-    from market.cases.checklist import BY_KEY
-
-    def label(item: str) -> str:
-        entry = BY_KEY.get(item)
-        if entry is None:
-            return item
-        return entry.en if lang == "en" else entry.zh
-
-    return label

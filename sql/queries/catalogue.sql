@@ -1,4 +1,4 @@
--- The public catalogue (issue 3 item 7). Nothing here names a bank: it serves visitors, so
+-- The public catalogue. Nothing here names a bank: it serves visitors, so
 -- every query keeps drafts out (status <> 'draft') and selects public columns only.
 --
 -- A search is assembled from the blocks below by market/catalogue/services.py: `page` or

@@ -15,6 +15,8 @@ from litestar.testing import AsyncTestClient
 
 from auctions import registration
 from market import i18n, money
+from market.accounts.models import Viewer
+from market.accounts.permissions import BID, refusal
 from market.app import create_app
 from market.catalogue.services import lot_detail
 from market.clock import FrozenClock
@@ -240,10 +242,13 @@ async def test_the_panel_shows_each_state(
     template = panel_env().get_template("auctions/_registration_panel.html")
 
     def render(**context: Any) -> str:
+        who: Viewer | None = context.get("viewer")
+        refused = who and refusal(BID, who.org_kind, who.org_status, who.role)
         base = {
             "lot": detail,
             "registration": None,
             "viewer": None,
+            "bid_refusal": refused.code if refused else None,  # as catalogue/web.py passes it
             "csrf_input": "<csrf>",
             "deposit_account": registration.deposit_account(settings),
         }

@@ -21,6 +21,7 @@ from tests.catalogue.factories import (
     make_valuation,
     preemptive,
 )
+from tests.factories import make_org, sign_in
 
 SECRET_NOTE = "内部备注：借款人实控人已失联"
 
@@ -96,11 +97,26 @@ async def test_api_search_and_validation(
 
     response = await client.get("/api/v1/lots", params={"price_min": "9", "price_max": "1"})
     assert response.status_code == 422
-    assert response.json()["field"] == "price_min"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == "price_range_reversed" and problem["field"] == "price_min"
+    assert problem["params"] == {"min_fen": 900, "max_fen": 100}
+    assert problem["detail"] == "price_min：最低价 ¥9.00 高于最高价 ¥1.00。"  # Chinese by default
     response = await client.get("/api/v1/lots", params={"sort": "random"})
     assert response.status_code == 422 and response.json()["field"] == "sort"
-    response = await client.get("/api/v1/lots", params={"status": "draft"})
+    assert response.json()["code"] == "not_a_choice"
+    assert response.json()["params"]["value"] == "random"
+    response = await client.get(
+        "/api/v1/lots", params={"status": "draft"}, headers={"Accept-Language": "en"}
+    )
     assert response.status_code == 422 and response.json()["field"] == "status"
+    assert response.json()["code"] == "draft_not_public"
+    assert response.json()["detail"].startswith("status: Draft lots are not public")
+    # amounts typed in yuan go through the one parser, and its refusals name the parameter
+    response = await client.get("/api/v1/lots", params={"price_max": "120万"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "amount_in_wan"
+    assert response.json()["field"] == "price_max"
 
 
 async def test_api_lot_detail_is_public_only(
@@ -128,6 +144,7 @@ async def test_api_draft_lot_is_not_found(
     draft = await make_lot(pool, clock.now(), bank, status="draft")
     response = await client.get(f"/api/v1/lots/{draft.reference}")
     assert response.status_code == 404
+    assert response.json()["code"] == "no_published_lot"
     assert (await client.get("/api/v1/lots/LOT-0000-000000")).status_code == 404
 
 
@@ -173,10 +190,17 @@ async def test_bad_search_says_which_field(
     assert response.status_code == 422
     html = response.text
     assert 'id="err-price_min"' in html and 'aria-invalid="true"' in html
+    assert "“一百”不是以元为单位的金额" in html
     assert 'value="锂电池"' in html  # what was typed stays in the form
     fragment = await client.get("/lots/results", params={"ipc": "X99"})
     assert fragment.status_code == 422
     assert 'data-field="ipc"' in fragment.text
+    # the English page says it in English alone
+    client.cookies.set("ipx_lang", "en")
+    english = await client.get("/lots", params={"price_min": "5", "price_max": "1"})
+    assert english.status_code == 422
+    error = english.text.split('id="err-price_min">', 1)[1].split("</span>", 1)[0]
+    assert error == "The lowest price, ¥5.00, is above the highest, ¥1.00."
 
 
 async def test_pagination_links_keep_the_search(
@@ -311,3 +335,81 @@ async def test_api_operations_are_in_the_schema(client: Client) -> None:
     ops = {op["operationId"] for path in response.json()["paths"].values() for op in path.values()}
     assert {"search_lots", "get_public_lot"} <= ops
     assert not {"web_catalogue", "web_lot"} & ops  # pages stay out of the API schema
+
+
+async def test_lot_page_labels_every_code_in_the_pages_language(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    at = clock.now()
+    bank = await make_bank_case(pool, at)
+    patent = await make_asset(pool, at, bank, ipc=("H01M 4/525", "G06V 10/82"))
+    mark = await make_asset(pool, at, bank, kind="trademark", title="蜀锦")
+    lot = await make_lot(
+        pool, at, bank, status="announced", assets=[patent, mark], kinds=("patent", "trademark")
+    )
+    await make_document(pool, at, bank, item="chain_of_title", filename="转让.pdf")
+    await make_document(pool, at, bank, item="site_photos", filename="照片.zip")
+
+    html = (await client.get(f"/lots/{lot.reference}")).text
+    assert "<dt>IPC 分类号</dt>" in html and 'title="H 部：电学"' in html
+    assert "第 9 类" in html  # the trademark's Nice class
+    assert "权利转移记录：" in html  # the document's checklist item
+    assert "其他文件：" in html and "site_photos" not in html  # an item the list lacks
+    assert "公告中" in html and "一拍" in html and "发明专利" in html
+    assert "时间均为北京时间" in html and "Asia/Shanghai</small>" not in html  # the footer
+
+    client.cookies.set("ipx_lang", "en")
+    html = (await client.get(f"/lots/{lot.reference}")).text
+    assert "<dt>IPC classes</dt>" in html and 'title="Section G: physics"' in html
+    assert "Class 9" in html and "Chain of title: " in html and "Other document: " in html
+    assert "Announced" in html and "First auction" in html and "Patent (Invention patent)" in html
+    assert "Times are Beijing time" in html
+    # the page's own punctuation is English too (data such as names stay as written)
+    head = html.split('<div class="lot-head">', 1)[1].split("</div>", 1)[0]
+    assets_and_documents = html.split('data-testid="assets"', 1)[1]
+    for part in (head, assets_and_documents):
+        for mark_ in ("：", "（", "）", "、"):
+            assert mark_ not in part, mark_
+    assert "Disposed of by: " in head
+    assert "成都某新材料科技有限公司, 四川某大学" in assets_and_documents  # owners
+    assert "转让.pdf</a> <small> (1 KB)</small>" in assets_and_documents
+
+
+async def test_results_label_kinds_statuses_and_ipc_sections(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank = await make_bank_case(pool, clock.now())
+    await make_lot(pool, clock.now(), bank, kinds=("patent", "trademark"), status="bidding")
+    html = (await client.get("/lots")).text
+    assert "专利、商标" in html and "竞价中" in html and 'title="H 部：电学"' in html
+    client.cookies.set("ipx_lang", "en")
+    html = (await client.get("/lots")).text
+    assert "Patent, Trademark" in html and "Bidding" in html
+    assert 'title="Section H: electricity"' in html
+
+
+async def test_who_may_register_is_the_permission_tables_answer(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """The lot page's registration panel words refusal(BID, …); it decides nothing itself."""
+    bank = await make_bank_case(pool, clock.now())
+    lot = await make_lot(pool, clock.now(), bank, status="announced")
+    register = f'action="/lots/{lot.reference}/register"'
+
+    async def panel(kind: str, status: str) -> str:
+        client.cookies.clear()
+        _, _, email = await make_org(pool, clock.now(), kind=kind, status=status)
+        assert (await sign_in(client, email)).status_code in (302, 303)
+        response = await client.get(f"/lots/{lot.reference}")
+        assert response.status_code == 200
+        return response.text.split('data-testid="registration"', 1)[1].split("</section>")[0]
+
+    assert register in await panel("buyer", "approved")
+    assert register in await panel("acquirer", "approved")
+    pending = await panel("buyer", "pending")
+    assert register not in pending and "尚未通过交易所审核" in pending
+    suspended = await panel("acquirer", "suspended")
+    assert register not in suspended and "尚未通过交易所审核" in suspended
+    for kind in ("bank", "pool", "operator"):
+        other = await panel(kind, "approved")
+        assert register not in other and "仅经交易所审核的竞买人" in other, kind

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
 
+from market import problems
 from market.catalogue import services
 from market.catalogue.models import CatalogueQuery
 from market.clock import FrozenClock
@@ -207,36 +209,65 @@ async def test_cards_carry_public_fields_only(pool: asyncpg.Pool, clock: FrozenC
 
 
 @pytest.mark.parametrize(
-    ("params", "field"),
+    ("params", "field", "code"),
     [
-        ({"price_min": ["500"], "price_max": ["100"]}, "price_min"),
-        ({"price_min": ["abc"]}, "price_min"),
-        ({"price_max": ["-5"]}, "price_max"),
-        ({"sort": ["cheapest"]}, "sort"),
-        ({"sort": ["relevance"]}, "sort"),
-        ({"page": ["0"]}, "page"),
-        ({"page": ["x"]}, "page"),
-        ({"page": ["100000"]}, "page"),
-        ({"page_size": ["101"]}, "page_size"),
-        ({"page_size": ["0"]}, "page_size"),
-        ({"ipc": ["Z12"]}, "ipc"),
-        ({"ipc": ["H01M 4/5"]}, "ipc"),
-        ({"kind": ["copyright"]}, "kind"),
-        ({"status": ["draft"]}, "status"),
-        ({"status": ["announced,bogus"]}, "status"),
-        ({"ending_soon": ["maybe"]}, "ending_soon"),
-        ({"q": ["锂" * 201]}, "q"),
-        ({"region": ["川" * 61]}, "region"),
-        ({"q": ["a", "b"]}, "q"),
+        ({"price_min": ["500"], "price_max": ["100"]}, "price_min", "price_range_reversed"),
+        ({"price_min": ["abc"]}, "price_min", "amount_not_yuan"),
+        ({"price_min": ["120万"]}, "price_min", "amount_in_wan"),
+        ({"price_max": ["-5"]}, "price_max", "amount_negative"),
+        ({"sort": ["cheapest"]}, "sort", "not_a_choice"),
+        ({"sort": ["relevance"]}, "sort", "relevance_needs_keywords"),
+        ({"page": ["0"]}, "page", "too_small"),
+        ({"page": ["x"]}, "page", "whole_number"),
+        ({"page": ["100000"]}, "page", "search_page_too_deep"),
+        ({"page_size": ["101"]}, "page_size", "too_large"),
+        ({"page_size": ["0"]}, "page_size", "too_small"),
+        ({"ipc": ["Z12"]}, "ipc", "ipc_section_letter"),
+        ({"ipc": ["H01M 4/5"]}, "ipc", "ipc_subgroup_length"),
+        ({"kind": ["copyright"]}, "kind", "not_a_choice"),
+        ({"status": ["draft"]}, "status", "draft_not_public"),
+        ({"status": ["announced,bogus"]}, "status", "not_a_choice"),
+        ({"ending_soon": ["maybe"]}, "ending_soon", "not_a_boolean"),
+        ({"q": ["锂" * 201]}, "q", "too_long"),
+        ({"region": ["川" * 61]}, "region", "too_long"),
+        ({"q": ["a", "b"]}, "q", "parameter_repeated"),
     ],
 )
 async def test_bad_parameters_are_named(
-    pool: asyncpg.Pool, clock: FrozenClock, params: dict[str, list[str]], field: str
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    params: dict[str, list[str]],
+    field: str,
+    code: str,
 ) -> None:
     with pytest.raises(Invalid) as caught:
         await services.search(pool, services.parse_query(params), clock.now())
     assert caught.value.field == field
+    assert caught.value.code == code
     assert caught.value.status == 422
+    # the words exist in both languages, each alone
+    zh = problems.text(caught.value, "zh")
+    en = problems.text(caught.value, "en")
+    assert not zh.startswith("problem.") and not en.startswith("problem.")
+    assert re.search(r"[\u4e00-\u9fff]", zh) and re.search(r"[A-Za-z]{4}", en)
+    assert zh not in en and en not in zh
+
+
+def test_refusals_carry_their_numbers(clock: FrozenClock) -> None:
+    reversed_range = services.parse_query({"price_min": ["500"], "price_max": ["100"]})
+    with pytest.raises(Invalid) as caught:
+        services.plan(reversed_range, clock.now())
+    assert caught.value.params == {"min_fen": 500_00, "max_fen": 100_00}
+    assert problems.text(caught.value, "zh") == "最低价 ¥500.00 高于最高价 ¥100.00。"
+    with pytest.raises(Invalid) as caught:
+        services.parse_query({"kind": ["copyright"]})
+    assert caught.value.params == {
+        "value": "copyright",
+        "choices": ["patent", "trademark", "software_copyright"],
+    }
+    with pytest.raises(Invalid) as caught:
+        services.plan(CatalogueQuery(page=1000), clock.now())
+    assert caught.value.params == {"max": 10_000}
 
 
 def test_parse_query_reads_what_a_form_sends() -> None:
