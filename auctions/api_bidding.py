@@ -37,7 +37,7 @@ class BidRefusal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A command the exchange did not take: RFC 9457 problem details (market/problems.py)
     with the lot's state as the refusal found it, so a bidder's program can bid again."""
 
-    type: str = "about:blank"
+    type: str
     title: str
     status: int
     detail: str
@@ -55,6 +55,7 @@ class BidRefusal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 def refusal_of(answer: BidAnswer, status: int, lang: i18n.Lang, rid: str | None) -> BidRefusal:
     code = answer.code or "conflict"
     return BidRefusal(
+        type=problems.ABOUT_BLANK,
         title=problems.title(lang, status),
         status=status,
         detail=problems.describe(lang, code, answer.params),

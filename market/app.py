@@ -56,6 +56,7 @@ from market.web import (
     provide_redis,
     provide_settings,
     provide_viewer,
+    strict_json_body,
 )
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             "act": Provide(provide_act),
         },
         middleware=[logs.request_id_middleware],
+        before_request=strict_json_body,
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_name="ipx_csrf",

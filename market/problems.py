@@ -36,6 +36,7 @@ from market.money import format_cny
 
 log = logging.getLogger("market.problems")
 MEDIA_TYPE = "application/problem+json"
+ABOUT_BLANK = "about:blank"  # RFC 9457 §4.2.1: the status and the code say it all
 DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -52,7 +53,7 @@ class ProblemLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """An API error (RFC 9457), with the exchange's extension members."""
 
-    type: str = "about:blank"
+    type: str  # "about:blank": the code says what the problem is
     title: str
     status: int
     detail: str
@@ -223,6 +224,7 @@ def _line(lang: i18n.Lang, item: LineProblem) -> ProblemLine:
 def problem(error: AppError, lang: i18n.Lang, request_id: str | None) -> Problem:
     words = text(error, lang)
     return Problem(
+        type=ABOUT_BLANK,
         title=title(lang, error.status),
         status=error.status,
         detail=f"{error.field}{'：' if lang == 'zh' else ': '}{words}" if error.field else words,

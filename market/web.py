@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -12,6 +13,8 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
 from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 
@@ -80,6 +83,32 @@ async def provide_act(request: Request[Any, Any, State]) -> Act:
     ctx = Context(pool=state.pool, clock=state.clock, redis=state.redis)
     subject = subjects.known(request)
     return Act(ctx, SYSTEM if subject is None else Actor.of(subject))
+
+
+# --- strict JSON bodies -------------------------------------------------------------------
+
+
+@cache
+def _decoder(annotation: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(annotation)
+
+
+async def strict_json_body(request: Request[Any, Any, State]) -> None:
+    """An API body is decoded by msgspec's strict rules before the route sees it: a string
+    or a float where an integer is expected (an amount in fen, an id) is refused naming
+    the field. Litestar converts a handler's arguments leniently ("100" would become 100);
+    this runs first (the app's before_request), and what passes it converts the same."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    kwarg = None if data is None else data.kwarg_definition
+    if data is None or getattr(kwarg, "media_type", None) != RequestEncodingType.JSON:
+        return
+    body = await request.body()  # kept by the request for the route's own decoding
+    try:
+        _decoder(data.annotation).decode(body)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(extra=[{"message": str(exc), "source": "body"}]) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: the route's decoding answers that (400 malformed)
 
 
 # --- forms -------------------------------------------------------------------------------
