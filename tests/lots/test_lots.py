@@ -236,6 +236,26 @@ async def test_publish_blocked_until_disclosure_complete(
     assert (await services.get_lot(pool, org, lot.id)).status == "draft"
 
 
+async def test_api_publish_refusal_lists_each_blocker(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    org, user, _, token = await bank(pool, clock)
+    case_id, _ = await make_case(pool, clock.now(), org, user, disclosed=False)
+    lot = await new_lot(pool, clock, settings, user, case_id)
+    r = await client.post(
+        f"/api/v1/bank/lots/{lot.id}/actions",
+        json={"action": "publish"},
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
+    )
+    assert r.status_code == 409
+    problem = r.json()
+    assert problem["code"] == "lot_not_publishable"
+    assert problem["params"]["count"] == len(problem["errors"]) > 0
+    lines = {e["params"].get("item"): e for e in problem["errors"]}
+    assert lines["chain_of_title"]["code"] == "lot_disclosure_missing"
+    assert lines["chain_of_title"]["detail"].startswith("Disclosure document missing")
+
+
 async def test_concurrent_publish_gives_one_publication(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
