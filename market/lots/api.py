@@ -1,35 +1,34 @@
-"""The lots API for banks' systems (scope lots:write)."""
+"""The lots API for banks' systems (MANAGE_LOTS: an approved bank, scope lots:write)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import msgspec
 from arq.connections import ArqRedis
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from market.accounts.models import ApiCaller, Viewer
-from market.accounts.services import acting_org
-from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep
+from market import problems
+from market.accounts.permissions import MANAGE_LOTS, allow
+from market.deps import ActDep, CallerDep, PoolDep, SettingsDep
+from market.errors import BadRequest
 from market.lots import jobs, services
-from market.lots.models import ActionInput, LotDraft, LotOut, LotUpdate
+from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdate, UpdateLot
+
+Body = TypeVar("Body")
 
 
-def bank_actor(caller: ApiCaller, scope: str) -> Viewer:
-    """A bank's token acting as the user who created it."""
-    acting_org(caller, scope, "bank", "only an approved bank manages lots")
-    return Viewer(
-        user_id=caller.user_id,
-        email="",
-        display_name="api",
-        role="admin",
-        language="zh",
-        org_id=caller.org_id,
-        org_kind="bank",
-        org_name="",
-        org_status=caller.org_status,
-    )
+async def strictly(request: Request[Any, Any, State], data: Body) -> Body:
+    """The body decoded strictly, as msgspec does by default. Litestar converts a body
+    leniently (it reads "700000.00" or 700000.0 as the integer 700000): an amount in fen
+    must be sent as an integer, and anything else is refused naming its field."""
+    try:
+        return msgspec.json.decode(await request.body(), type=type(data))
+    except msgspec.ValidationError as exc:
+        field, code, params = problems.validation(str(exc))
+        raise BadRequest(code, field=field, **params) from None
 
 
 async def after_change(request: Request[Any, Any, State], lot: LotOut) -> None:
@@ -43,70 +42,51 @@ async def after_change(request: Request[Any, Any, State], lot: LotOut) -> None:
 class LotsApi(Controller):
     path = "/api/v1"
     tags = ["lots"]
+    guards = [allow(MANAGE_LOTS)]
 
     @post("/cases/{case_id:int}/lots", operation_id="create_lot", status_code=201)
     async def create(
         self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
+        request: Request[Any, Any, State],
+        act: ActDep,
         settings: SettingsDep,
         case_id: FromPath[int],
         data: JSONBody[LotDraft],
     ) -> LotOut:
         """A draft lot from a case's collateral; terms are checked against the rules."""
-        return await services.create_lot(
-            pool,
-            clock.now(),
-            services.policy_for(settings),
-            bank_actor(caller, "lots:write"),
-            case_id,
-            data,
-        )
+        policy = services.policy_for(settings)
+        data = await strictly(request, data)
+        return await act(services.draft_lot, DraftLot(case_id=case_id, lot=data, policy=policy))
 
     @get("/bank/lots/{lot_id:int}", operation_id="get_bank_lot")
     async def get(self, caller: CallerDep, pool: PoolDep, lot_id: FromPath[int]) -> LotOut:
-        return await services.get_lot(pool, bank_actor(caller, "lots:write").org_id, lot_id)
+        return await services.get_lot(pool, caller.org_id, lot_id)
 
     @put("/bank/lots/{lot_id:int}", operation_id="update_lot")
     async def update(
         self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
+        request: Request[Any, Any, State],
+        act: ActDep,
         settings: SettingsDep,
         lot_id: FromPath[int],
         data: JSONBody[LotUpdate],
     ) -> LotOut:
         """Edit a draft; `version` must be the one read (409 otherwise)."""
-        return await services.update_draft(
-            pool,
-            clock.now(),
-            services.policy_for(settings),
-            bank_actor(caller, "lots:write"),
-            lot_id,
-            data,
-        )
+        policy = services.policy_for(settings)
+        data = await strictly(request, data)
+        return await act(services.update_lot, UpdateLot(lot_id=lot_id, lot=data, policy=policy))
 
     @post("/bank/lots/{lot_id:int}/actions", operation_id="lot_action", status_code=200)
     async def action(
         self,
         request: Request[Any, Any, State],
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
+        act: ActDep,
         settings: SettingsDep,
         lot_id: FromPath[int],
         data: JSONBody[ActionInput],
     ) -> LotOut:
         """publish, withdraw, pause, resume, relist or fixed_price; illegal ones answer 409."""
-        lot = await services.act(
-            pool,
-            clock.now(),
-            services.policy_for(settings),
-            bank_actor(caller, "lots:write"),
-            lot_id,
-            data,
-        )
+        data = await strictly(request, data)
+        lot = await services.run_action(act, lot_id, data, services.policy_for(settings))
         await after_change(request, lot)
         return lot

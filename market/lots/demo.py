@@ -1,8 +1,9 @@
 """Demo disposal cases and lots in every state of the lifecycle, for `market seed-demo`.
 
-Everything goes through the services, with instants in the past where a state needs
-history (an auction that already failed, a relist, a fixed-price sale…), so the demo's
-audit log and transitions read like a real bank's.
+Everything goes through the lots' commands, run as the demo bank (the closes as the
+exchange), with instants in the past where a state needs history (an auction that already
+failed, a relist, a fixed-price sale…), so the demo's audit log and transitions read like
+a real bank's.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from market.cases import services as cases
 from market.cases.checklist import required_items
 from market.cases.models import AppraisalIn, InternalIn, OpenCase, Scores
 from market.clock import FrozenClock
+from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
 from market.lots import services as lots
 from market.lots.models import (
-    FixedPriceInput,
+    DraftLot,
     LotDraft,
-    PauseInput,
-    PublishInput,
-    RelistInput,
-    WithdrawInput,
+    PauseLot,
+    PublishLot,
+    RelistLot,
+    SellAtFixedPrice,
+    WithdrawLot,
 )
 from market.lots.terms import TermsInput, TermsPolicy
 
@@ -50,6 +53,19 @@ PLAN = [
 def _pdf(title: str) -> bytes:
     # A minimal PDF is enough for the checklist: the type is judged by its bytes.
     return f"%PDF-1.4\n% {title}\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".encode()
+
+
+def _as(pool: asyncpg.Pool, at: datetime, bank: Viewer) -> Act:
+    """The bank's commands at `at`."""
+    return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(bank))
+
+
+async def _close(
+    pool: asyncpg.Pool, at: datetime, policy: TermsPolicy, lot_id: int, *, sold: bool
+) -> None:
+    """A round closed by the exchange at its end (no bid: the auction engine's close)."""
+    async with unit_of_work(Context(pool=pool, clock=FrozenClock(at)), SYSTEM) as uow:
+        await lots.close_round(uow, at, policy, lot_id, sold=sold)
 
 
 def _terms(start_fen: int, starts: datetime, hours: int = 48) -> TermsInput:
@@ -148,34 +164,30 @@ async def seed_cases_and_lots(
             t0 = now - ann - timedelta(hours=2)
         if state == "relisted":  # failed three days ago, relisted yesterday
             t0 = now - ann - timedelta(days=5)
-        lot = await lots.create_lot(
-            pool,
-            t0,
-            policy,
-            bank,
-            case_id,
-            LotDraft(
-                title=title,
-                description="银行不良知识产权质押贷款质物处置（演示数据）",
-                asset_ids=asset_ids,
-                valuation_fen=lot_value,
-                terms=_terms(start, t0 + ann + timedelta(hours=1)),
+        lot = await _as(pool, t0, bank)(
+            lots.draft_lot,
+            DraftLot(
+                case_id=case_id,
+                policy=policy,
+                lot=LotDraft(
+                    title=title,
+                    description="银行不良知识产权质押贷款质物处置（演示数据）",
+                    asset_ids=asset_ids,
+                    valuation_fen=lot_value,
+                    terms=_terms(start, t0 + ann + timedelta(hours=1)),
+                ),
             ),
         )
         made.append(f"{lot.reference} {state}")
         if state == "draft":
             continue
-        await lots.act(pool, t0, policy, bank, lot.id, PublishInput())
+        await _as(pool, t0, bank)(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
         if state == "announced":
             continue
         if state == "withdrawn":
-            await lots.act(
-                pool,
-                t0 + timedelta(days=1),
-                policy,
-                bank,
-                lot.id,
-                WithdrawInput(reason="借款人已清偿全部欠款"),
+            await _as(pool, t0 + timedelta(days=1), bank)(
+                lots.withdraw_lot,
+                WithdrawLot(lot_id=lot.id, policy=policy, reason="借款人已清偿全部欠款"),
             )
             continue
         opens = t0 + ann + timedelta(hours=1)
@@ -183,50 +195,35 @@ async def seed_cases_and_lots(
         if state == "bidding":
             continue
         if state == "paused":
-            await lots.act(
-                pool,
-                now - timedelta(minutes=30),
-                policy,
-                bank,
-                lot.id,
-                PauseInput(reason="案外人提出权属异议，法院通知暂缓"),
+            await _as(pool, now - timedelta(minutes=30), bank)(
+                lots.pause_lot,
+                PauseLot(lot_id=lot.id, policy=policy, reason="案外人提出权属异议，法院通知暂缓"),
             )
             continue
         ends = opens + timedelta(hours=48)
         if state == "sold" and buyer is not None and operator is not None:
             await _sell(pool, policy, lot.reference, start, opens, ends, buyer, operator)
             continue
-        async with pool.acquire() as conn, conn.transaction():
-            await lots.close_round(conn, ends, policy, lot.id, sold=state == "sold")
+        await _close(pool, ends, policy, lot.id, sold=state == "sold")
         if state in ("failed", "sold"):
             continue
         relist_at = ends + timedelta(days=1)
         starts2 = relist_at + policy.relist_notice
-        await lots.act(
-            pool,
-            relist_at,
-            policy,
-            bank,
-            lot.id,
-            RelistInput(terms=_terms(start * 8 // 10, starts2)),
+        await _as(pool, relist_at, bank)(
+            lots.relist_lot,
+            RelistLot(lot_id=lot.id, policy=policy, terms=_terms(start * 8 // 10, starts2)),
         )
         if state == "relisted":
             continue
         await lots.open_due_lots(pool, starts2, policy)
         ends2 = starts2 + timedelta(hours=48)
-        async with pool.acquire() as conn, conn.transaction():
-            await lots.close_round(conn, ends2, policy, lot.id, sold=False)
+        await _close(pool, ends2, policy, lot.id, sold=False)
         sale_from = ends2 + timedelta(days=1)
-        await lots.act(
-            pool,
-            sale_from,
-            policy,
-            bank,
-            lot.id,
-            FixedPriceInput(ends_at=sale_from + timedelta(days=20)),
+        await _as(pool, sale_from, bank)(
+            lots.sell_at_fixed_price,
+            SellAtFixedPrice(lot_id=lot.id, policy=policy, ends_at=sale_from + timedelta(days=20)),
         )
-        async with pool.acquire() as conn, conn.transaction():
-            await lots.close_round(conn, sale_from + timedelta(days=20), policy, lot.id, sold=False)
+        await _close(pool, sale_from + timedelta(days=20), policy, lot.id, sold=False)
     return made
 
 

@@ -1,128 +1,191 @@
-"""The lot editor's form: yuan and Beijing time in, fen and UTC terms out.
+"""The lot pages' forms: yuan and Beijing time in, the API's shapes (fen, instants) out.
 
-Errors name the form's own fields (start_price, bidding_starts_at…) so the page can put
-each message next to its input.
+What a person typed wrong is recorded on the `Form` (market/web.py) beside the form's own
+field (start_price, bidding_starts_at…); FIELDS maps the service's field names to those,
+so a refusal of the rules shows beside the field the person typed into. The functions
+here return plain data for `msgspec.convert`, which the page runs inside `form.submit`
+so that a value the API's types refuse is shown beside its field as well.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import msgspec
+from market.lots.lifecycle import relist_floor
+from market.lots.models import LotOut
+from market.lots.terms import TermsPolicy
+from market.money import MAX_FEN
+from market.web import Form
 
-from market.errors import Invalid
-from market.lots.models import LotDraft
-from market.lots.terms import Fee, PreemptiveHolder, TermsInput
-from market.money import parse_cny
-from market.web import REQUIRED, WHOLE_NUMBER
-
-# Terms fields (fen, as the API names them) → the form's fields (yuan).
+# The service's and the API's field names (fen, seconds) → the form's fields (yuan, minutes).
 FORM_FIELD = {
     "start_price_fen": "start_price",
     "deposit_fen": "deposit",
     "increment_fen": "increment",
     "valuation_fen": "lot_valuation",
+    "extension_window_s": "extension_window_min",
+    "extension_s": "extension_min",
+    "premium_bp": "premium_pct",
 }
+# The fields the editor shows a problem beside; any other problem is the form's.
+EDITOR_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "asset_ids",
+        "auction_kind",
+        "lot_valuation",
+        "start_price",
+        "deposit",
+        "increment",
+        "bidding_starts_at",
+        "bidding_ends_at",
+        "extension_window_min",
+        "extension_min",
+        "payment_days",
+        "fee",
+        "premium_pct",
+        "preemptive_holders",
+        "version",
+    }
+)
 
 
-def _money(form: dict[str, str], name: str, *, required: bool = True) -> int | None:
-    raw = form.get(name, "").strip()
-    if not raw:
-        if required:
-            raise Invalid(REQUIRED, field=name)
+class FormFields(Mapping[str, str]):
+    """A field of the service or of the API's body (`terms.start_price_fen`,
+    `terms.preemptive_holders[0].name`) → the form field it came from."""
+
+    def __getitem__(self, name: str) -> str:
+        base = name.removeprefix("terms.").removeprefix("fee.").split("[")[0].split(".")[0]
+        return FORM_FIELD.get(base, base)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FORM_FIELD)
+
+    def __len__(self) -> int:
+        return len(FORM_FIELD)
+
+
+FIELDS = FormFields()
+
+
+def placed(errors: dict[str, str], shown: frozenset[str], other: str = "form") -> dict[str, str]:
+    """The errors, those of fields the page does not show moved to `other` (the form's
+    own place for them)."""
+    out: dict[str, str] = {}
+    for name, text in errors.items():
+        out.setdefault(name if name in shown else other, text)
+    return out
+
+
+def local_time(form: Form, name: str, zone: ZoneInfo) -> datetime | None:
+    """A `datetime-local` field, read in the exchange's time zone (Beijing time)."""
+    text = form.text(name)
+    if not text:
+        form.fail(name, "required")
         return None
     try:
-        return parse_cny(raw)
-    except ValueError as exc:
-        raise Invalid(str(exc), field=name) from None
-
-
-def local_time(form: dict[str, str], name: str, zone: ZoneInfo) -> datetime:
-    raw = form.get(name, "").strip()
-    try:
-        return datetime.fromisoformat(raw).replace(tzinfo=zone)
+        return datetime.fromisoformat(text).replace(tzinfo=zone)
     except ValueError:
-        raise Invalid(
-            "日期时间格式如 2026-05-01T10:00（北京时间） / "
-            "a date and time like 2026-05-01T10:00 (Beijing time)",
-            field=name,
-        ) from None
-
-
-def _int(form: dict[str, str], name: str) -> int | None:
-    raw = form.get(name, "").strip()
-    if not raw:
+        form.fail(name, "not_a_local_time")
         return None
-    if not raw.isdigit():
-        raise Invalid(WHOLE_NUMBER, field=name)
-    return int(raw)
 
 
-def holders(text: str) -> tuple[PreemptiveHolder, ...]:
+def _whole(form: Form, name: str) -> int | None:
+    """An optional whole number ≥ 0 (minutes, days); empty takes the rules' default."""
+    text = form.text(name)
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        form.fail(name, "whole_number")
+        return None
+    return int(text)
+
+
+def _premium_bp(form: Form, name: str) -> int | None:
+    """A percentage as typed (3, 2.5) → basis points."""
+    text = form.text(name) or "0"
+    try:
+        bp = Decimal(text) * 100
+    except InvalidOperation:
+        form.fail(name, "not_a_percentage")
+        return None
+    if not bp.is_finite() or bp != bp.to_integral_value():
+        form.fail(name, "not_a_percentage")
+        return None
+    return int(bp)
+
+
+def holders(text: str) -> list[dict[str, Any]]:
     """One holder a line, in rank order: `name` or `name, credit code`."""
     out = []
     for rank, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
         name, _, code = (part.strip() for part in line.replace("，", ",").partition(","))
-        out.append(PreemptiveHolder(rank=rank, name=name, credit_code=code or None))
-    return tuple(out)
+        out.append({"rank": rank, "name": name, "credit_code": code or None})
+    return out
 
 
-def terms_from_form(form: dict[str, str], zone: ZoneInfo) -> TermsInput:
-    start = _money(form, "start_price")
-    deposit = _money(form, "deposit")
-    window_min = _int(form, "extension_window_min")
-    extension_min = _int(form, "extension_min")
-    fee = Fee()
-    if form.get("fee_kind") == "buyer_premium":
-        premium = form.get("premium_pct", "").strip() or "0"
-        try:
-            fee = Fee(kind="buyer_premium", premium_bp=int(Decimal(premium) * 100))
-        except (ArithmeticError, ValueError):
-            raise Invalid(
-                "百分比，如 3 或 2.5 / a percentage like 3 or 2.5", field="premium_pct"
-            ) from None
-    data: dict[str, Any] = {
-        "start_price_fen": start,
-        "deposit_fen": deposit,
-        "increment_fen": _money(form, "increment", required=False),
+def terms(form: Form, zone: ZoneInfo) -> dict[str, Any]:
+    """The terms fields, as TermsInput's data."""
+    window_min = _whole(form, "extension_window_min")
+    extension_min = _whole(form, "extension_min")
+    fee: dict[str, Any] = {"kind": "commission"}
+    if form.text("fee_kind") == "buyer_premium":
+        fee = {"kind": "buyer_premium", "premium_bp": _premium_bp(form, "premium_pct")}
+    return {
+        "start_price_fen": form.yuan("start_price", max_fen=MAX_FEN),
+        "deposit_fen": form.yuan("deposit", max_fen=MAX_FEN),
+        "increment_fen": form.yuan("increment", max_fen=MAX_FEN, required=False),
         "bidding_starts_at": local_time(form, "bidding_starts_at", zone),
         "bidding_ends_at": local_time(form, "bidding_ends_at", zone),
         "extension_window_s": None if window_min is None else window_min * 60,
         "extension_s": None if extension_min is None else extension_min * 60,
-        "payment_days": _int(form, "payment_days"),
+        "payment_days": _whole(form, "payment_days"),
         "fee": fee,
-        "preemptive_holders": holders(form.get("preemptive_holders", "")),
+        "preemptive_holders": holders(form.values.get("preemptive_holders", "")),
     }
-    try:
-        return msgspec.convert(data, TermsInput, from_attributes=True)
-    except msgspec.ValidationError as exc:
-        raise Invalid(str(exc), field="form") from None
 
 
-def draft_from_form(form: dict[str, str], asset_ids: list[int], zone: ZoneInfo) -> LotDraft:
-    title = form.get("title", "").strip()
+def draft(form: Form, zone: ZoneInfo) -> dict[str, Any]:
+    """The editor's fields, as LotDraft's data (LotUpdate's with `version`)."""
+    title = form.text("title")
     if not title:
-        raise Invalid(REQUIRED, field="title")
-    return LotDraft(
-        title=title,
-        description=form.get("description", ""),
-        asset_ids=asset_ids,
-        valuation_fen=_money(form, "lot_valuation", required=False),
-        auction_kind="sealed" if form.get("auction_kind") == "sealed" else "english",
-        terms=terms_from_form(form, zone),
-    )
+        form.fail("title", "required")
+    data: dict[str, Any] = {
+        "title": title,
+        "description": form.values.get("description", ""),
+        "asset_ids": form.ids("asset_ids"),
+        "valuation_fen": form.yuan("lot_valuation", max_fen=MAX_FEN, required=False),
+        "auction_kind": "sealed" if form.text("auction_kind") == "sealed" else "english",
+        "terms": terms(form, zone),
+    }
+    if "version" in form.values:
+        data["version"] = form.id("version")
+    return data
 
 
-def form_field(api_field: str | None) -> str:
-    return FORM_FIELD.get(api_field or "", api_field or "form")
+def action(name: str, form: Form, zone: ZoneInfo) -> dict[str, Any]:
+    """An action form (its name is the path's), as the API's ActionInput data."""
+    match name:
+        case "withdraw" | "pause":
+            reason = form.text("reason")
+            if not reason:
+                form.fail("reason", "required")
+            return {"action": name, "reason": reason}
+        case "relist":
+            return {"action": name, "terms": terms(form, zone)}
+        case "fixed_price":
+            return {"action": name, "ends_at": local_time(form, "ends_at", zone)}
+    return {"action": name}
 
 
-def form_values(draft: Any, zone: ZoneInfo) -> dict[str, str]:
+def form_values(lot: LotOut, zone: ZoneInfo) -> dict[str, str]:
     """A saved lot back into the form's strings."""
-    t = draft.terms
+    t = lot.terms
 
     def yuan(fen: int | None) -> str:
         return "" if fen is None else f"{fen / 100:.2f}"
@@ -131,10 +194,10 @@ def form_values(draft: Any, zone: ZoneInfo) -> dict[str, str]:
         return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
     return {
-        "title": draft.title,
-        "lot_valuation": yuan(draft.valuation_fen),
-        "auction_kind": draft.auction_kind,
-        "description": draft.description,
+        "title": lot.title,
+        "lot_valuation": yuan(lot.valuation_fen),
+        "auction_kind": lot.auction_kind,
+        "description": lot.description,
         "start_price": yuan(t.start_price_fen),
         "deposit": yuan(t.deposit_fen),
         "increment": yuan(t.increment_fen),
@@ -151,10 +214,12 @@ def form_values(draft: Any, zone: ZoneInfo) -> dict[str, str]:
     }
 
 
-def next_round_values(lot: Any, policy: Any, now: datetime, zone: ZoneInfo) -> dict[str, str]:
+def next_round_values(
+    lot: LotOut, policy: TermsPolicy, now: datetime, zone: ZoneInfo
+) -> dict[str, str]:
     """Suggestions for the relist or fixed-price form: the lowest start the rules allow and
-    the earliest schedule (issue 3: ≤ 20 % lower, 15 days' notice, ≤ 60 days of sale)."""
-    start = -(-lot.first_start_fen * (10_000 - policy.relist_max_reduction_bp) // 10_000)
+    the earliest schedule (docs/rules.md §Lot lifecycle)."""
+    start = relist_floor(policy, lot.first_start_fen)
     start = -(-start // 100) * 100  # whole yuan, rounded up to stay within the rule
     starts = (now + policy.relist_notice + timedelta(hours=1)).astimezone(zone)
     return {

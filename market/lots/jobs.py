@@ -1,12 +1,14 @@
-"""The lots' timed transitions: bidding opens on time, overdue pauses end.
+"""The lots' timed transitions: bidding opens on time, overdue pauses end. Each runs its
+command (market/lots/services.py `open_due_bidding`, `end_overdue_pauses`) as the exchange.
 
-Two paths reach the same idempotent function, so neither has to be perfect:
+Two paths reach the same idempotent sweep, so neither has to be perfect:
 * at publication the web process enqueues `advance_lots` deferred to the announced opening
   instant (job id per lot and round: enqueuing twice is harmless);
 * a cron run every minute, and once at worker start-up, catches whatever was missed —
   a worker that was down, or a Redis that lost its queue — and opens every lot due by now.
 The auction engine does not wait for either: a lot whose opening instant has passed takes
-bids (issue 4); the worker only writes down the state the clock already implies.
+bids (docs/rules.md §Bidding); the worker only writes down the state the clock already
+implies.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ log = logging.getLogger("market.lots")
 async def advance_lots(ctx: dict[str, Any]) -> dict[str, list[int]]:
     at = ctx["clock"].now()
     policy = services.policy_for(ctx["settings"])
-    opened = await services.open_due_lots(ctx["pool"], at, policy)
-    ended = await services.expire_pauses(ctx["pool"], at, policy)
+    redis = ctx.get("redis")
+    opened = await services.open_due_lots(ctx["pool"], at, policy, redis=redis)
+    ended = await services.expire_pauses(ctx["pool"], at, policy, redis=redis)
     if opened or ended:
         log.info("lots opened for bidding: %s; pauses expired: %s", opened, ended)
     return {"opened": opened, "pauses_expired": ended}

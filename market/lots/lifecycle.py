@@ -1,4 +1,4 @@
-"""The lot lifecycle as one pure state machine (issue 3, item 5).
+"""The lot lifecycle as one pure state machine (docs/rules.md §Lot lifecycle).
 
     draft ──publish──▶ announced ──open (on time)──▶ bidding ──close──▶ sold
       │                  │    ▲                        │  ▲             └─▶ failed
@@ -8,28 +8,54 @@
     round 3 closes unsold ──▶ returned to the bank
     sold ──default (悔拍: the winner did not pay)──▶ failed (round 3: returned), so it relists
 
-`apply(policy, state, action)` returns the new state or raises IllegalTransition with the
-reason (the API answers 409). No I/O and no clock: every action carries its instant.
+`apply(policy, state, action)` returns the new state or raises IllegalTransition (409)
+with a code naming the rule, the action, the lot's status and round, and the rule's
+numbers. No I/O and no clock: every action carries its instant.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from market.errors import Conflict
-from market.lots.terms import TermsPolicy
+from market.errors import Conflict, LineProblem
+from market.money import BASIS_POINTS
+
+if TYPE_CHECKING:
+    from market.lots.terms import TermsPolicy
 
 Status = Literal[
     "draft", "announced", "bidding", "sold", "failed", "paused", "withdrawn", "returned"
 ]
 TERMINAL: frozenset[str] = frozenset({"withdrawn", "returned"})
 
+# The rounds of a lot's disposal (§Lot lifecycle): the first auction, the one relist, and
+# the fixed-price sale (变卖) at the relist's starting price.
+FIRST_ROUND = 1
+RELIST_ROUND = 2
+FIXED_PRICE_ROUND = 3
+
+# Why the exchange itself ended or reopened a lot: stored as these catalog keys in the
+# lot's status_reason (beside a bank's own words for a withdrawal or a pause) and shown
+# translated.
+REASON_DEFAULTED = "lot.reason.winner_defaulted"
+REASON_PAUSE_EXPIRED = "lot.reason.pause_expired"
+SYSTEM_REASONS: frozenset[str] = frozenset({REASON_DEFAULTED, REASON_PAUSE_EXPIRED})
+
+# The actions a bank takes on its lot, by the name the lifecycle records them under.
+BANK_ACTIONS: tuple[str, ...] = ("publish", "withdraw", "pause", "resume", "relist", "fixed_price")
+
 
 class IllegalTransition(Conflict):
-    code = "illegal_transition"
+    default_code = "illegal_transition"
+
+
+def relist_floor(policy: TermsPolicy, first_start_fen: int) -> int:
+    """The lowest start of a relist: the first round's start less the allowed reduction,
+    rounded up to the fen so the reduction never exceeds the rule."""
+    return -(-first_start_fen * (BASIS_POINTS - policy.relist_max_reduction_bp) // BASIS_POINTS)
 
 
 class LotState(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,7 +77,9 @@ class LotState(msgspec.Struct, frozen=True, kw_only=True):
 
 class Publish(msgspec.Struct, frozen=True, tag="publish"):
     at: datetime
-    missing: tuple[str, ...] = ()  # what still blocks publication (disclosure, valuation…)
+    # What still blocks publication (a disclosure document, the valuation…), each with
+    # its own code (market/lots/services.publish_blockers).
+    missing: tuple[LineProblem, ...] = ()
 
 
 class OpenBidding(msgspec.Struct, frozen=True, tag="open"):
@@ -78,7 +106,7 @@ class FixedPrice(msgspec.Struct, frozen=True, tag="fixed_price"):
 
 
 class Default(msgspec.Struct, frozen=True, tag="default"):
-    """The winner did not pay by the deadline (悔拍): the sale is void (issue 4)."""
+    """The winner did not pay by the deadline (悔拍): the sale is void (§After the close)."""
 
     at: datetime
 
@@ -115,101 +143,174 @@ Action = (
 )
 
 
-def _refuse(state: LotState, action: Action, why: str) -> IllegalTransition:
+def _name(action: Action) -> str:
     name = type(action).__struct_config__.tag
+    assert isinstance(name, str)
+    return name
+
+
+def _refuse(
+    state: LotState,
+    action: Action,
+    code: str,
+    *,
+    field: str | None = None,
+    problems: list[LineProblem] | None = None,
+    **params: Any,
+) -> IllegalTransition:
     return IllegalTransition(
-        f"cannot {name} a lot that is {state.status} (round {state.round}): {why}"
+        code,
+        field=field,
+        problems=problems,
+        action=_name(action),
+        status=state.status,
+        round=state.round,
+        **params,
     )
+
+
+def offered(state: LotState) -> frozenset[str]:
+    """The bank's actions the lot's state allows, for a page to offer (the rules may
+    still refuse one for its numbers: a date too soon, a price too low)."""
+    paused_before_bidding = state.status == "paused" and state.paused_from == "announced"
+    allowed = {
+        "publish": state.status == "draft",
+        "withdraw": state.status in ("draft", "announced") or paused_before_bidding,
+        "pause": state.status in ("announced", "bidding"),
+        "resume": state.status == "paused",
+        "relist": state.status == "failed" and state.round == FIRST_ROUND,
+        "fixed_price": state.status == "failed" and state.round == RELIST_ROUND,
+    }
+    return frozenset(name for name, ok in allowed.items() if ok)
 
 
 def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
     if state.status in TERMINAL:
-        raise _refuse(state, action, "the lot's disposal is over")
+        raise _refuse(state, action, "lot_disposal_over")
     if state.status == "sold" and not isinstance(action, Default):
-        raise _refuse(state, action, "the lot is sold; only the winner's default reopens it")
+        raise _refuse(state, action, "lot_sold")
     replace = msgspec.structs.replace
     match action:
         case Publish(at=at, missing=missing):
             if state.status != "draft":
-                raise _refuse(state, action, "only a draft is published")
+                raise _refuse(state, action, "publish_needs_draft")
             if missing:
-                raise _refuse(state, action, "still missing: " + ", ".join(missing))
+                raise _refuse(
+                    state, action, "lot_not_publishable", problems=list(missing), count=len(missing)
+                )
             assert state.bidding_starts_at is not None
-            if state.bidding_starts_at < at + policy.announcement_period:
+            earliest = at + policy.announcement_period
+            if state.bidding_starts_at < earliest:
                 raise _refuse(
                     state,
                     action,
-                    "the announcement period would be too short; move the bidding start",
+                    "announcement_too_short",
+                    field="bidding_starts_at",
+                    earliest_at=earliest,
+                    notice_days=in_days(policy.announcement_period),
                 )
             return replace(state, status="announced", announced_at=at)
         case OpenBidding(at=at):
             if state.status != "announced":
-                raise _refuse(state, action, "bidding opens only after the announcement")
+                raise _refuse(state, action, "open_needs_announced")
             assert state.bidding_starts_at is not None
             if at < state.bidding_starts_at:
-                raise _refuse(state, action, "the announced opening time has not come")
+                raise _refuse(state, action, "opening_not_due", starts_at=state.bidding_starts_at)
             return replace(state, status="bidding")
         case Close(at=at, sold=sold):
             if state.status != "bidding":
-                raise _refuse(state, action, "only a lot in bidding is closed")
+                raise _refuse(state, action, "close_needs_bidding")
             assert state.bidding_ends_at is not None
             if at < state.bidding_ends_at:
-                raise _refuse(state, action, "bidding has not ended")
+                raise _refuse(state, action, "close_before_end", ends_at=state.bidding_ends_at)
             if sold:
                 return replace(state, status="sold")
             # The fixed-price sale is the last chance: unsold, the lot goes back to the bank.
-            return replace(state, status="returned" if state.round == 3 else "failed")
+            return replace(
+                state, status="returned" if state.round == FIXED_PRICE_ROUND else "failed"
+            )
         case Default():
             if state.status != "sold":
-                raise _refuse(state, action, "only a sale can be defaulted on")
+                raise _refuse(state, action, "default_needs_sale")
             # The round failed after all: relist (round 1), fixed-price sale (round 2), or,
             # after a fixed-price sale, back to the bank.
             return replace(
                 state,
-                status="returned" if state.round == 3 else "failed",
-                reason="winner did not pay (悔拍)",
+                status="returned" if state.round == FIXED_PRICE_ROUND else "failed",
+                reason=REASON_DEFAULTED,
             )
         case Relist(at=at, start_price_fen=start, bidding_starts_at=starts, bidding_ends_at=ends):
-            if state.status != "failed" or state.round != 1:
-                raise _refuse(state, action, "only a failed first round is relisted, once")
-            lowest = -(-state.first_start_fen * (10_000 - policy.relist_max_reduction_bp) // 10_000)
+            if state.status != "failed" or state.round != FIRST_ROUND:
+                raise _refuse(state, action, "relist_needs_failed_first_round")
+            lowest = relist_floor(policy, state.first_start_fen)
             if not lowest <= start <= state.first_start_fen:
-                raise _refuse(state, action, "the relist start must be at most 20 % lower")
+                raise _refuse(
+                    state,
+                    action,
+                    "relist_reduction_too_large" if start < lowest else "relist_above_first",
+                    field="start_price_fen",
+                    start_price_fen=start,
+                    first_start_fen=state.first_start_fen,
+                    lowest_fen=lowest,
+                    max_reduction_pct=percent(policy.relist_max_reduction_bp),
+                )
             if starts < at + policy.relist_notice:
-                raise _refuse(state, action, "a relist needs 15 days' notice")
+                raise _refuse(
+                    state,
+                    action,
+                    "announcement_too_short",
+                    field="bidding_starts_at",
+                    earliest_at=at + policy.relist_notice,
+                    notice_days=in_days(policy.relist_notice),
+                )
             if ends - starts < policy.min_bidding_window:
-                raise _refuse(state, action, "the bidding window is too short")
+                raise _refuse(
+                    state,
+                    action,
+                    "bidding_window_too_short",
+                    field="bidding_ends_at",
+                    min_hours=in_hours(policy.min_bidding_window),
+                )
             return replace(
                 state,
                 status="announced",
-                round=2,
+                round=RELIST_ROUND,
                 start_price_fen=start,
                 announced_at=at,
                 bidding_starts_at=starts,
                 bidding_ends_at=ends,
             )
         case FixedPrice(at=at, ends_at=ends):
-            if state.status != "failed" or state.round != 2:
-                raise _refuse(state, action, "the fixed-price sale follows a failed second round")
-            if not at < ends <= at + policy.fixed_price_max_duration:
-                raise _refuse(state, action, "a fixed-price sale lasts at most 60 days")
+            if state.status != "failed" or state.round != RELIST_ROUND:
+                raise _refuse(state, action, "fixed_price_needs_failed_relist")
+            if ends <= at:
+                raise _refuse(
+                    state, action, "fixed_price_end_passed", field="ends_at", ends_at=ends
+                )
+            latest = at + policy.fixed_price_max_duration
+            if ends > latest:
+                raise _refuse(
+                    state,
+                    action,
+                    "fixed_price_too_long",
+                    field="ends_at",
+                    latest_at=latest,
+                    max_days=in_days(policy.fixed_price_max_duration),
+                )
             # Same price as the second round's start (变卖价 = 二拍起拍价).
             return replace(
                 state,
                 status="bidding",
-                round=3,
+                round=FIXED_PRICE_ROUND,
                 announced_at=at,
                 bidding_starts_at=at,
                 bidding_ends_at=ends,
             )
         case Withdraw(at=at, reason=reason):
-            pre_bidding = state.status in ("draft", "announced") or (
-                state.status == "paused" and state.paused_from == "announced"
-            )
-            if not pre_bidding:
-                raise _refuse(state, action, "a lot is withdrawn only before bidding opens")
+            if "withdraw" not in offered(state):
+                raise _refuse(state, action, "withdraw_needs_no_bidding")
             if not reason.strip():
-                raise _refuse(state, action, "a withdrawal needs a reason")
+                raise _refuse(state, action, "reason_required", field="reason")
             return replace(
                 state,
                 status="withdrawn",
@@ -220,9 +321,9 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             )
         case Pause(at=at, reason=reason):
             if state.status not in ("announced", "bidding"):
-                raise _refuse(state, action, "only an announced or bidding lot is paused")
+                raise _refuse(state, action, "pause_needs_live_lot")
             if not reason.strip():
-                raise _refuse(state, action, "a pause needs a reason")
+                raise _refuse(state, action, "reason_required", field="reason")
             origin: Literal["announced", "bidding"] = (
                 "bidding" if state.status == "bidding" else "announced"
             )
@@ -236,10 +337,16 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             )
         case Resume(at=at):
             if state.status != "paused":
-                raise _refuse(state, action, "only a paused lot is resumed")
+                raise _refuse(state, action, "resume_needs_paused")
             assert state.resume_by is not None and state.paused_at is not None
             if at > state.resume_by:
-                raise _refuse(state, action, "the 5 days allowed for a pause have passed")
+                raise _refuse(
+                    state,
+                    action,
+                    "pause_expired",
+                    resume_by=state.resume_by,
+                    max_days=in_days(policy.max_pause),
+                )
             # Nobody loses time to the pause: the schedule moves by its length.
             shift = at - state.paused_at
             return replace(
@@ -256,20 +363,36 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             )
         case ExpirePause(at=at):
             if state.status != "paused":
-                raise _refuse(state, action, "only a paused lot expires")
+                raise _refuse(state, action, "expire_needs_paused")
             assert state.resume_by is not None
             if at <= state.resume_by:
-                raise _refuse(state, action, "the pause may still be resumed")
+                raise _refuse(state, action, "pause_still_resumable", resume_by=state.resume_by)
             return replace(
                 state,
                 status="withdrawn",
                 paused_from=None,
                 paused_at=None,
                 resume_by=None,
-                reason="not resumed within 5 days of the pause (中止超期终止)",
+                reason=REASON_PAUSE_EXPIRED,
             )
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover
 
 
 def _shift(value: datetime | None, delta: timedelta) -> datetime | None:
     return None if value is None else value + delta
+
+
+def percent(bp: int) -> int | float:
+    """Basis points as a percent number for a refusal's parameters: 2000 → 20, 50 → 0.5."""
+    return bp // 100 if bp % 100 == 0 else bp / 100
+
+
+def in_days(delta: timedelta) -> int | float:
+    """A period in days for a refusal's parameters: 30, or 0.5 for 12 hours."""
+    whole, rest = divmod(delta, timedelta(days=1))
+    return whole if not rest else round(delta / timedelta(days=1), 3)
+
+
+def in_hours(delta: timedelta) -> int | float:
+    whole, rest = divmod(delta, timedelta(hours=1))
+    return whole if not rest else round(delta / timedelta(hours=1), 3)

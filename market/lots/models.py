@@ -1,4 +1,4 @@
-"""What the lots API takes and gives."""
+"""What the lots API takes and gives, and the inputs of the lots' commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from market.lots.terms import Terms, TermsInput
+from market.lots.terms import Terms, TermsInput, TermsPolicy
 
 
 class LotDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -17,7 +17,7 @@ class LotDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     title: Annotated[str, Meta(min_length=1, max_length=300)]
     description: Annotated[str, Meta(max_length=20_000)] = ""
     asset_ids: list[int] | None = None
-    # English ascending auction (default) or a sealed-bid tender (issue 4, item 3).
+    # English ascending auction (default) or a sealed-bid tender (docs/rules.md §Bidding).
     auction_kind: Literal["english", "sealed"] = "english"
     # Only for a lot offering part of the case's collateral: its share of the valuation.
     valuation_fen: Annotated[int, Meta(gt=0)] | None = None
@@ -90,6 +90,63 @@ class LotOut(msgspec.Struct, frozen=True, kw_only=True):
     bidding_ends_at: datetime | None
     paused_from: str | None
     resume_by: datetime | None
+    # A bank's own words for a withdrawal or a pause, or the catalog key of the
+    # exchange's reason (market/lots/lifecycle.SYSTEM_REASONS: `lot.reason.…`).
     status_reason: str
     asset_ids: list[int]
     version: int
+
+
+# --- the commands' inputs (market/lots/services.py) ------------------------------------
+# Each carries the exchange's terms policy: the handler or job that runs the command
+# builds it from the settings (services.policy_for); it is never read from a request.
+
+
+class DraftLot(msgspec.Struct, frozen=True, kw_only=True):
+    case_id: int
+    lot: LotDraft
+    policy: TermsPolicy
+
+
+class UpdateLot(msgspec.Struct, frozen=True, kw_only=True):
+    lot_id: int
+    lot: LotUpdate
+    policy: TermsPolicy
+
+
+class OnLot(msgspec.Struct, frozen=True, kw_only=True):
+    """A bank's action on one of its lots."""
+
+    lot_id: int
+    policy: TermsPolicy
+
+
+class PublishLot(OnLot, frozen=True, kw_only=True):
+    pass
+
+
+class WithdrawLot(OnLot, frozen=True, kw_only=True):
+    reason: str
+
+
+class PauseLot(OnLot, frozen=True, kw_only=True):
+    reason: str
+
+
+class ResumeLot(OnLot, frozen=True, kw_only=True):
+    pass
+
+
+class RelistLot(OnLot, frozen=True, kw_only=True):
+    terms: TermsInput
+
+
+class SellAtFixedPrice(OnLot, frozen=True, kw_only=True):
+    ends_at: datetime
+
+
+class DueLots(msgspec.Struct, frozen=True, kw_only=True):
+    """One batch of the worker's timed transitions."""
+
+    policy: TermsPolicy
+    batch: int = 200

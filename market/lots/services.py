@@ -1,5 +1,6 @@
-"""Lots: create and edit drafts, and every transition of the lifecycle, each in one
-transaction with its transition row, round history and audit row.
+"""Lots: a bank's drafts and every transition of the lifecycle, each a command
+(market/commands.py) whose transition row, round history, audit row and events commit
+with it, or not at all.
 
 Concurrency: every change of a lot first locks its row (SELECT … FOR UPDATE); the
 lifecycle rules then run on the state as it is after any concurrent change committed, so
@@ -10,33 +11,47 @@ editor read, so a stale form cannot overwrite a newer save.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import msgspec
+from redis.asyncio import Redis
 
-from market import audit
 from market.accounts.models import Viewer
+from market.accounts.permissions import MANAGE_LOTS
 from market.cases.services import case_for_lot
 from market.catalogue.text import ipc_keys, search_document
+from market.clock import FrozenClock
+from market.commands import SYSTEM, Act, Actor, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
-from market.errors import Conflict, Invalid, NotFound
+from market.errors import Conflict, Invalid, LineProblem, NotFound
 from market.lots import lifecycle, terms
-from market.lots.lifecycle import LotState
+from market.lots.lifecycle import FIRST_ROUND, FIXED_PRICE_ROUND, RELIST_ROUND, LotState
 from market.lots.models import (
     ActionInput,
+    DraftLot,
+    DueLots,
     FixedPriceInput,
     LotDraft,
     LotOut,
     LotUpdate,
+    OnLot,
     PauseInput,
+    PauseLot,
     PublishInput,
+    PublishLot,
     RelistInput,
+    RelistLot,
     ResumeInput,
+    ResumeLot,
+    SellAtFixedPrice,
+    UpdateLot,
     WithdrawInput,
+    WithdrawLot,
 )
-from market.money import format_cny
 from market.notify import events
 from market.settings import Settings
 
@@ -44,7 +59,8 @@ Q = Queries("lots")
 
 
 def policy_for(settings: Settings) -> terms.TermsPolicy:
-    """The exchange's terms policy; the announcement period is a setting (issue 3)."""
+    """The exchange's terms policy; the announcement period is a setting (docs/rules.md
+    §Lot terms)."""
     return terms.TermsPolicy(
         announcement_period=timedelta(seconds=settings.announcement_period_seconds)
     )
@@ -59,7 +75,8 @@ def _out(row: asyncpg.Record, asset_ids: list[int]) -> LotOut:
     )
 
 
-def _state(row: asyncpg.Record) -> LotState:
+def state_of(row: asyncpg.Record | Mapping[str, Any]) -> LotState:
+    """The lifecycle's view of a lot: a row of `lots` (or a LotOut as a dict)."""
     return LotState(
         status=row["status"],
         round=row["round"],
@@ -69,7 +86,7 @@ def _state(row: asyncpg.Record) -> LotState:
         bidding_starts_at=row["bidding_starts_at"],
         bidding_ends_at=row["bidding_ends_at"],
         paused_from=row["paused_from"],
-        paused_at=row["paused_at"],
+        paused_at=row.get("paused_at"),
         resume_by=row["resume_by"],
         reason=row["status_reason"],
     )
@@ -93,20 +110,17 @@ async def _checked_assets(
 ) -> list[int]:
     asset_ids = sorted(set(wanted if wanted is not None else case_assets))
     if not asset_ids:
-        raise Invalid("拍品至少包含一项资产 / a lot offers at least one asset", field="asset_ids")
+        raise Invalid("lot_needs_assets", field="asset_ids")
     strangers = sorted(set(asset_ids) - set(case_assets))
     if strangers:
-        raise Invalid(
-            f"资产 {strangers} 不是本案件的质物 / "
-            f"assets {strangers} are not collateral of this case",
-            field="asset_ids",
-        )
+        raise Invalid("assets_not_in_case", field="asset_ids", asset_ids=strangers)
     taken = await conn.fetch(Q.assets_in_other_lots, asset_ids, lot_id)
     if taken:
-        listed = ", ".join(f"{r['asset_id']} ({r['reference']})" for r in taken)
         raise Conflict(
-            f"资产已在其他拍品中：{listed} / assets already offered by another lot: {listed}",
+            "assets_in_other_lot",
             field="asset_ids",
+            asset_ids=[r["asset_id"] for r in taken],
+            lots=sorted({r["reference"] for r in taken}),
         )
     return asset_ids
 
@@ -117,88 +131,36 @@ async def _basis(
     """The valuation a lot answers to, and its checked assets.
 
     A lot offering the whole collateral carries the case's valuation. A lot offering part
-    of it (issue 3: "a single patent or a package") states the part of the valuation it
-    carries; the live lots of a case never carry more than the case's valuation together.
+    of it ("a single patent or a package", docs/rules.md §Lot terms) states the part of
+    the valuation it carries; the live lots of a case never carry more than the case's
+    valuation together.
     """
     case = await case_for_lot(conn, bank_org_id, case_id)
     if case.status != "open":
-        raise Conflict(
-            "案件已结案，只有进行中的案件可以创建拍品 / "
-            "the case is closed; lots are made only on an open case"
-        )
+        raise Conflict("lot_case_not_open", status=case.status)
     if case.valuation_fen is None:
-        raise Invalid(
-            "请先对案件质物进行评估，再创建拍品 / "
-            "value the case's collateral before creating a lot",
-            field="valuation_fen",
-            code="no_valuation",
-        )
+        raise Invalid("lot_needs_valuation", field="valuation_fen")
     asset_ids = await _checked_assets(conn, lot_id, case.asset_ids, data.asset_ids)
     if set(asset_ids) == set(case.asset_ids):
         if data.valuation_fen not in (None, case.valuation_fen):
             raise Invalid(
-                f"包含全部质物的拍品，评估价即案件评估价 {format_cny(case.valuation_fen)} / "
-                "a lot offering all the collateral carries the case's valuation "
-                f"{format_cny(case.valuation_fen)}",
+                "lot_valuation_is_case_valuation",
                 field="valuation_fen",
+                case_valuation_fen=case.valuation_fen,
             )
         return case.valuation_fen, asset_ids
     if data.valuation_fen is None:
-        raise Invalid(
-            "只含部分质物的拍品须填写其所占的评估价 / "
-            "a lot offering part of the collateral states the part of the "
-            "case's valuation it carries",
-            field="valuation_fen",
-        )
+        raise Invalid("lot_valuation_share_required", field="valuation_fen")
     others = int(await conn.fetchval(Q.valuation_of_other_lots, case_id, lot_id))
     room = case.valuation_fen - others
     if data.valuation_fen > room:
         raise Invalid(
-            f"各拍品评估价合计将超过案件评估价 {format_cny(case.valuation_fen)}，"
-            f"最多还剩 {format_cny(room)} / "
-            f"the case's lots would carry more than its valuation "
-            f"{format_cny(case.valuation_fen)}: at most {format_cny(room)} is left",
+            "lot_valuation_above_case",
             field="valuation_fen",
+            case_valuation_fen=case.valuation_fen,
+            room_fen=room,
         )
     return data.valuation_fen, asset_ids
-
-
-async def create_lot(
-    pool: asyncpg.Pool,
-    at: datetime,
-    policy: terms.TermsPolicy,
-    viewer: Viewer,
-    case_id: int,
-    data: LotDraft,
-) -> LotOut:
-    async with pool.acquire() as conn, conn.transaction():
-        lot_id: int = await conn.fetchval(Q.next_lot_id)
-        checked, asset_ids, columns = await _prepare(
-            conn, at, policy, viewer.org_id, case_id, lot_id, data
-        )
-        reference = f"LOT-{at.year}-{lot_id:06d}"
-        await conn.execute(Q.insert_lot, lot_id, case_id, viewer.org_id, reference, *columns)
-        await _save_children(conn, lot_id, asset_ids, checked)
-        await conn.execute(
-            Q.insert_transition, lot_id, "create", "draft", "draft", 1, "", viewer.user_id, at
-        )
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=viewer.org_id,
-            actor_user_id=viewer.user_id,
-            actor_org_id=viewer.org_id,
-            action="lot.create",
-            object_kind="lot",
-            object_id=lot_id,
-            after={
-                "reference": reference,
-                "case_id": case_id,
-                "assets": asset_ids,
-                "terms": msgspec.to_builtins(checked),
-            },
-        )
-        return await _load(conn, viewer.org_id, lot_id)
 
 
 async def _prepare(
@@ -248,53 +210,13 @@ async def _save_children(
         await conn.execute(Q.insert_holder, lot_id, h.rank, h.name, h.credit_code)
 
 
-async def update_draft(
-    pool: asyncpg.Pool,
-    at: datetime,
-    policy: terms.TermsPolicy,
-    viewer: Viewer,
-    lot_id: int,
-    data: LotUpdate,
-) -> LotOut:
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q.lock_lot, lot_id, viewer.org_id)
-        if row is None:
-            raise NotFound("no such lot")
-        if row["status"] != "draft":
-            raise lifecycle.IllegalTransition(
-                f"the lot is {row['status']}: only a draft's terms can be edited"
-            )
-        if row["version"] != data.version:
-            raise Conflict(
-                "拍品已被他人修改，请刷新后重新编辑 / "
-                "the lot was changed by someone else; reload it and edit again",
-                field="version",
-                code="stale_version",
-            )
-        checked, asset_ids, columns = await _prepare(
-            conn, at, policy, viewer.org_id, row["case_id"], lot_id, data
-        )
-        await conn.execute(Q.update_draft, lot_id, data.version, *columns)
-        await _save_children(conn, lot_id, asset_ids, checked)
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=viewer.org_id,
-            actor_user_id=viewer.user_id,
-            actor_org_id=viewer.org_id,
-            action="lot.edit",
-            object_kind="lot",
-            object_id=lot_id,
-            before={"terms": row["terms"], "title": row["title"]},
-            after={"terms": msgspec.to_builtins(checked), "title": data.title},
-        )
-        return await _load(conn, viewer.org_id, lot_id)
+# --- reading ---------------------------------------------------------------------------
 
 
 async def _load(conn: Conn, bank_org_id: int, lot_id: int) -> LotOut:
     row = await conn.fetchrow(Q.bank_lot, lot_id, bank_org_id)
     if row is None:
-        raise NotFound("no such lot")
+        raise NotFound("no_such_lot")
     assets = [r["asset_id"] for r in await conn.fetch(Q.lot_asset_ids, lot_id)]
     return _out(row, assets)
 
@@ -309,40 +231,145 @@ async def transitions(pool: asyncpg.Pool, lot_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await conn.fetch(Q.lot_transitions, lot_id)]
 
 
-# --- transitions -------------------------------------------------------------------------
-
-
-async def _publish_blockers(
-    conn: Conn, bank_org_id: int, row: asyncpg.Record, at: datetime
-) -> tuple[str, ...]:
-    """What must be in place before the public may see the lot (issue 3, item 3)."""
-    case = await case_for_lot(conn, bank_org_id, row["case_id"])
-    missing = [f"disclosure: {item}" for item in case.missing_items]
+async def publish_blockers(
+    conn: Conn, bank_org_id: int, case_id: int, at: datetime
+) -> tuple[LineProblem, ...]:
+    """What must be in place before the public may see a lot of the case (docs/rules.md
+    §Disposal cases and valuation): every disclosure document, a valuation still valid,
+    its objection window passed. Each is a problem of its own, with its code."""
+    case = await case_for_lot(conn, bank_org_id, case_id)
+    missing = [
+        LineProblem(code="lot_disclosure_missing", field="disclosure", params={"item": item})
+        for item in case.missing_items
+    ]
     if case.valuation_fen is None:
-        missing.append("valuation")
+        missing.append(LineProblem(code="lot_needs_valuation", field="valuation"))
     else:
-        if case.valuation_valid_until is not None and case.valuation_valid_until < at.date():
-            missing.append("a valuation still valid (the current one expired)")
-        if case.objection_until is not None and case.objection_until >= at.date():
-            missing.append(f"the valuation's objection window to pass ({case.objection_until})")
+        until = case.valuation_valid_until
+        if until is not None and until < at.date():
+            missing.append(
+                LineProblem(
+                    code="lot_valuation_expired",
+                    field="valuation",
+                    params={"valid_until": until.isoformat()},
+                )
+            )
+        objection = case.objection_until
+        if objection is not None and objection >= at.date():
+            missing.append(
+                LineProblem(
+                    code="lot_objection_window_open",
+                    field="valuation",
+                    params={"until": objection.isoformat()},
+                )
+            )
     return tuple(missing)
 
 
+async def blockers_of(
+    pool: asyncpg.Pool, bank_org_id: int, case_id: int, at: datetime
+) -> tuple[LineProblem, ...]:
+    async with pool.acquire() as conn:
+        return await publish_blockers(conn, bank_org_id, case_id, at)
+
+
+# --- drafts ----------------------------------------------------------------------------
+
+
+@command(MANAGE_LOTS)
+async def draft_lot(uow: UnitOfWork, data: DraftLot) -> LotOut:
+    """A draft lot from a case of the bank's, its terms checked against the rules.
+
+    Concurrency: a new draft changes no existing row and takes no lock; its reference
+    carries an id taken from the sequence before the insert, so two drafts never share
+    one. (Two drafts saved at the same instant from the same assets are not kept apart:
+    the check that an asset is in no other live lot is a read.)"""
+    conn, at, bank = uow.conn, uow.at, uow.actor.org
+    lot_id: int = await conn.fetchval(Q.next_lot_id)
+    checked, asset_ids, columns = await _prepare(
+        conn, at, data.policy, bank, data.case_id, lot_id, data.lot
+    )
+    reference = f"LOT-{at.year}-{lot_id:06d}"
+    await conn.execute(Q.insert_lot, lot_id, data.case_id, bank, reference, *columns)
+    await _save_children(conn, lot_id, asset_ids, checked)
+    await conn.execute(
+        Q.insert_transition,
+        lot_id,
+        "create",
+        "draft",
+        "draft",
+        FIRST_ROUND,
+        "",
+        uow.actor.user_id,
+        at,
+    )
+    uow.audit(
+        "lot.create",
+        "lot",
+        lot_id,
+        after={
+            "reference": reference,
+            "case_id": data.case_id,
+            "assets": asset_ids,
+            "terms": msgspec.to_builtins(checked),
+        },
+    )
+    return await _load(conn, bank, lot_id)
+
+
+@command(MANAGE_LOTS)
+async def update_lot(uow: UnitOfWork, data: UpdateLot) -> LotOut:
+    """New content for a draft of the bank's.
+
+    Concurrency: the lot row is locked first (an edit and a publication take turns), and
+    the version the editor read must still be the lot's, so a stale form is refused
+    rather than overwriting a newer save."""
+    conn, at, bank = uow.conn, uow.at, uow.actor.org
+    row = await conn.fetchrow(Q.lock_lot, data.lot_id, bank)
+    if row is None:
+        raise NotFound("no_such_lot")
+    if row["status"] != "draft":
+        raise lifecycle.IllegalTransition(
+            "edit_needs_draft", action="edit", status=row["status"], round=row["round"]
+        )
+    if row["version"] != data.lot.version:
+        raise Conflict(
+            "lot_version_stale", field="version", version=row["version"], read=data.lot.version
+        )
+    checked, asset_ids, columns = await _prepare(
+        conn, at, data.policy, bank, row["case_id"], data.lot_id, data.lot
+    )
+    await conn.execute(Q.update_draft, data.lot_id, data.lot.version, *columns)
+    await _save_children(conn, data.lot_id, asset_ids, checked)
+    uow.audit(
+        "lot.edit",
+        "lot",
+        data.lot_id,
+        before={"terms": row["terms"], "title": row["title"]},
+        after={"terms": msgspec.to_builtins(checked), "title": data.lot.title},
+    )
+    return await _load(conn, bank, data.lot_id)
+
+
+# --- transitions -------------------------------------------------------------------------
+
+
 async def _transition(
-    conn: Conn,
+    uow: UnitOfWork,
     at: datetime,
     policy: terms.TermsPolicy,
     row: asyncpg.Record,
     action: lifecycle.Action,
     *,
-    actor_user_id: int | None,
-    actor_org_id: int | None,
     new_terms: terms.Terms | None = None,
 ) -> None:
-    before = _state(row)
+    """Apply `action` to the locked lot `row` at `at` (the transition's own instant: the
+    announced opening, the effective end…), and record it."""
+    conn = uow.conn
+    before = state_of(row)
     after = lifecycle.apply(policy, before, action)
     stored = msgspec.convert(row["terms"], terms.Terms) if new_terms is None else new_terms
-    if after.round == 3 and before.round == 2:
+    if after.round == FIXED_PRICE_ROUND and before.round == RELIST_ROUND:
         # The fixed-price sale runs at the second round's start; its window is the sale period.
         stored = msgspec.structs.replace(
             stored, bidding_starts_at=after.bidding_starts_at, bidding_ends_at=after.bidding_ends_at
@@ -350,8 +377,9 @@ async def _transition(
     name = type(action).__struct_config__.tag
     assert isinstance(name, str)
     if after.round != before.round:
-        # Round 2 is an English auction again; round 3 is the fixed-price sale (变卖).
-        await conn.execute(Q.new_round, row["id"], "fixed_price" if after.round == 3 else "english")
+        # A relist is an English auction again; the last round is the fixed-price sale (变卖).
+        kind = "fixed_price" if after.round == FIXED_PRICE_ROUND else "english"
+        await conn.execute(Q.new_round, row["id"], kind)
     await conn.execute(
         Q.save_state,
         row["id"],
@@ -378,7 +406,7 @@ async def _transition(
         after.status,
         after.round,
         after.reason,
-        actor_user_id,
+        uow.actor.user_id,
         at,
     )
     outcome = {
@@ -400,22 +428,284 @@ async def _transition(
     )
     if after.status == "withdrawn":
         # A withdrawn lot holds nobody's money: every confirmed deposit of the round goes
-        # back (issue 4). Imported here: the auction engine builds on the lots area.
+        # back (docs/rules.md §Registration and deposits). Imported here: the auction
+        # engine builds on the lots area.
         from auctions.deposits import release_round_deposits
 
         await release_round_deposits(conn, at, row["id"], after.round)
-    await events.lot_changed(conn, at, row["id"], before, after)
-    await audit.append(
-        conn,
-        at=at,
+    await events.lot_changed(uow.conn, at, row["id"], before, after)
+    uow.audit(
+        f"lot.{name}",
+        "lot",
+        row["id"],
         chain_org_id=row["bank_org_id"],
-        actor_user_id=actor_user_id,
-        actor_org_id=actor_org_id,
-        action=f"lot.{name}",
-        object_kind="lot",
-        object_id=row["id"],
         before=msgspec.to_builtins(before),
         after=msgspec.to_builtins(after),
+    )
+
+
+async def _lock(uow: UnitOfWork, lot_id: int) -> asyncpg.Record:
+    """The bank's lot, locked for a change; another bank's lot answers 404."""
+    row = await uow.conn.fetchrow(Q.lock_lot, lot_id, uow.actor.org)
+    if row is None:
+        raise NotFound("no_such_lot")
+    return row
+
+
+async def _bank_transition(
+    uow: UnitOfWork,
+    data: OnLot,
+    row: asyncpg.Record,
+    action: lifecycle.Action,
+    new_terms: terms.Terms | None = None,
+) -> LotOut:
+    await _transition(uow, uow.at, data.policy, row, action, new_terms=new_terms)
+    return await _load(uow.conn, uow.actor.org, data.lot_id)
+
+
+@command(MANAGE_LOTS)
+async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
+    """Announce a draft: the public sees it and buyers may register. Refused while a
+    disclosure document or a valid valuation is missing, each blocker named.
+    Concurrency: the lot row's lock (two publications: one succeeds, one gets 409)."""
+    row = await _lock(uow, data.lot_id)
+    missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at)
+    return await _bank_transition(uow, data, row, lifecycle.Publish(at=uow.at, missing=missing))
+
+
+@command(MANAGE_LOTS)
+async def withdraw_lot(uow: UnitOfWork, data: WithdrawLot) -> LotOut:
+    """Take a lot back before bidding opens; its confirmed deposits are released.
+    Concurrency: the lot row's lock (the worker cannot open bidding meanwhile)."""
+    row = await _lock(uow, data.lot_id)
+    return await _bank_transition(uow, data, row, lifecycle.Withdraw(at=uow.at, reason=data.reason))
+
+
+@command(MANAGE_LOTS)
+async def pause_lot(uow: UnitOfWork, data: PauseLot) -> LotOut:
+    """Pause (中止) an announced or bidding lot, for at most the allowed days.
+    Concurrency: the lot row's lock, which the bid writer takes too."""
+    row = await _lock(uow, data.lot_id)
+    return await _bank_transition(uow, data, row, lifecycle.Pause(at=uow.at, reason=data.reason))
+
+
+@command(MANAGE_LOTS)
+async def resume_lot(uow: UnitOfWork, data: ResumeLot) -> LotOut:
+    """Resume a paused lot; its schedule moves by the pause's length.
+    Concurrency: the lot row's lock (the worker ending an overdue pause takes it too)."""
+    row = await _lock(uow, data.lot_id)
+    return await _bank_transition(uow, data, row, lifecycle.Resume(at=uow.at))
+
+
+@command(MANAGE_LOTS)
+async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
+    """The one relist of a failed first round, on new terms (at most the allowed
+    reduction below the first start, the relist notice).
+    Concurrency: the lot row's lock; the round is checked on the locked row."""
+    row = await _lock(uow, data.lot_id)
+    if row["status"] != "failed" or row["round"] != FIRST_ROUND:
+        raise lifecycle.IllegalTransition(
+            "relist_needs_failed_first_round",
+            action="relist",
+            status=row["status"],
+            round=row["round"],
+        )
+    checked = terms.validate(
+        data.policy,
+        data.terms,
+        valuation_fen=row["valuation_fen"],
+        publish_at=uow.at,
+        round=RELIST_ROUND,
+        first_start_fen=row["first_start_fen"],
+    )
+    action = lifecycle.Relist(
+        at=uow.at,
+        start_price_fen=checked.start_price_fen,
+        bidding_starts_at=checked.bidding_starts_at,
+        bidding_ends_at=checked.bidding_ends_at,
+    )
+    return await _bank_transition(uow, data, row, action, checked)
+
+
+@command(MANAGE_LOTS)
+async def sell_at_fixed_price(uow: UnitOfWork, data: SellAtFixedPrice) -> LotOut:
+    """The fixed-price sale (变卖) after a failed relist, at the relist's start, until
+    `ends_at`. Concurrency: the lot row's lock."""
+    row = await _lock(uow, data.lot_id)
+    return await _bank_transition(
+        uow, data, row, lifecycle.FixedPrice(at=uow.at, ends_at=data.ends_at)
+    )
+
+
+async def run_action(act: Act, lot_id: int, data: ActionInput, policy: terms.TermsPolicy) -> LotOut:
+    """The command an action of the API or the lot page names, run as the caller."""
+    match data:
+        case PublishInput():
+            return await act(publish_lot, PublishLot(lot_id=lot_id, policy=policy))
+        case WithdrawInput(reason=reason):
+            return await act(withdraw_lot, WithdrawLot(lot_id=lot_id, policy=policy, reason=reason))
+        case PauseInput(reason=reason):
+            return await act(pause_lot, PauseLot(lot_id=lot_id, policy=policy, reason=reason))
+        case ResumeInput():
+            return await act(resume_lot, ResumeLot(lot_id=lot_id, policy=policy))
+        case RelistInput(terms=new_terms):
+            return await act(relist_lot, RelistLot(lot_id=lot_id, policy=policy, terms=new_terms))
+        case FixedPriceInput(ends_at=ends_at):
+            return await act(
+                sell_at_fixed_price, SellAtFixedPrice(lot_id=lot_id, policy=policy, ends_at=ends_at)
+            )
+    raise AssertionError(f"unknown action {data!r}")  # pragma: no cover
+
+
+# --- the auction engine's hand-overs ---------------------------------------------------------
+# The close, a winner's default and the opening on the first bid happen inside the auction
+# engine's own transaction (auctions/closing.py, auctions/writer.py). They take its unit of
+# work, or its bare connection: then the exchange acts, in the caller's transaction, and
+# the audit rows are written before returning.
+
+
+@asynccontextmanager
+async def _exchange_unit(on: UnitOfWork | Conn, at: datetime) -> AsyncIterator[UnitOfWork]:
+    if isinstance(on, UnitOfWork):
+        yield on
+        return
+    # TRANSITION: auctions/closing.py and auctions/writer.py hand over a connection.
+    uow = UnitOfWork(conn=on, at=at, actor=SYSTEM)
+    yield uow
+    await uow._flush()
+
+
+async def close_round(
+    on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int, *, sold: bool
+) -> None:
+    """The auction engine's close (docs/rules.md §Bidding) hands its outcome to the
+    lifecycle here, at the effective end `at`. The caller holds the lot row's lock."""
+    async with _exchange_unit(on, at) as uow:
+        row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+        await _transition(uow, at, policy, row, lifecycle.Close(at=at, sold=sold))
+
+
+async def default_sale(
+    on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
+) -> None:
+    """The closer's hand-back when a winner did not pay (悔拍, docs/rules.md §After the
+    close): the round failed."""
+    async with _exchange_unit(on, at) as uow:
+        row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+        await _transition(uow, at, policy, row, lifecycle.Default(at=at))
+
+
+async def open_if_due(
+    on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
+) -> bool:
+    """Open bidding now if the announced instant has passed (the bid writer's path: bids
+    never wait for the worker). Recorded at the announced instant. The caller holds or
+    takes the lot row's lock."""
+    async with _exchange_unit(on, at) as uow:
+        row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+        if row["status"] != "announced" or row["bidding_starts_at"] > at:
+            return False
+        opens = row["bidding_starts_at"]
+        await _transition(uow, opens, policy, row, lifecycle.OpenBidding(at=opens))
+        return True
+
+
+# --- on time: the worker's transitions -----------------------------------------------------
+
+
+@command(None)
+async def open_due_bidding(uow: UnitOfWork, data: DueLots) -> list[int]:
+    """Open bidding on one batch of announced lots whose opening instant has come, each
+    recorded at its announced instant however late the worker came.
+
+    Concurrency: the batch's rows are taken FOR UPDATE SKIP LOCKED, so two workers share
+    the work instead of waiting, and a lot a bank is pausing right now waits for the next
+    sweep."""
+    ids = [r["id"] for r in await uow.conn.fetch(Q.due_to_open, uow.at, data.batch)]
+    for lot_id in ids:
+        await open_if_due(uow, uow.at, data.policy, lot_id)
+    return ids
+
+
+@command(None)
+async def end_overdue_pauses(uow: UnitOfWork, data: DueLots) -> list[int]:
+    """End (withdraw) one batch of paused lots not resumed in time.
+
+    Concurrency: FOR UPDATE SKIP LOCKED, as `open_due_bidding`; a resume that commits
+    first leaves the lot no longer paused, and the lifecycle then refuses the expiry."""
+    ids = [r["id"] for r in await uow.conn.fetch(Q.due_pause_expiry, uow.at, data.batch)]
+    for lot_id in ids:
+        row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+        await _transition(uow, uow.at, data.policy, row, lifecycle.ExpirePause(at=uow.at))
+    return ids
+
+
+async def open_due_lots(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: terms.TermsPolicy,
+    batch: int = 200,
+    *,
+    redis: Redis | None = None,
+) -> list[int]:
+    """The worker's sweep: open bidding on every announced lot due by `at`, batch after
+    batch, as the exchange (catches up after downtime: whatever was missed is opened)."""
+    ctx = Context(pool=pool, clock=FrozenClock(at), redis=redis)
+    opened: list[int] = []
+    while True:
+        ids = await run(
+            open_due_bidding, DueLots(policy=policy, batch=batch), ctx=ctx, actor=SYSTEM
+        )
+        opened += ids
+        if len(ids) < batch:
+            return opened
+
+
+async def expire_pauses(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: terms.TermsPolicy,
+    batch: int = 200,
+    *,
+    redis: Redis | None = None,
+) -> list[int]:
+    """The worker's sweep: end the pauses overdue at `at` (one batch a run)."""
+    ctx = Context(pool=pool, clock=FrozenClock(at), redis=redis)
+    return await run(end_overdue_pauses, DueLots(policy=policy, batch=batch), ctx=ctx, actor=SYSTEM)
+
+
+# --- TRANSITION: the service functions other areas' tests and bench/ still call -----------
+# (tests/auctions, tests/notify, bench/). They run the commands above as the viewer at
+# `at`; the lead moves their callers to `act_as(...)` and the commands after the merge.
+
+
+def _as(pool: asyncpg.Pool, at: datetime, viewer: Viewer) -> Act:
+    return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(viewer))
+
+
+async def create_lot(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: terms.TermsPolicy,
+    viewer: Viewer,
+    case_id: int,
+    data: LotDraft,
+) -> LotOut:
+    return await _as(pool, at, viewer)(
+        draft_lot, DraftLot(case_id=case_id, lot=data, policy=policy)
+    )
+
+
+async def update_draft(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: terms.TermsPolicy,
+    viewer: Viewer,
+    lot_id: int,
+    data: LotUpdate,
+) -> LotOut:
+    return await _as(pool, at, viewer)(
+        update_lot, UpdateLot(lot_id=lot_id, lot=data, policy=policy)
     )
 
 
@@ -427,132 +717,4 @@ async def act(
     lot_id: int,
     data: ActionInput,
 ) -> LotOut:
-    """A bank's action on its lot; illegal ones answer 409 with the reason."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q.lock_lot, lot_id, viewer.org_id)
-        if row is None:
-            raise NotFound("no such lot")
-        new_terms = None
-        action: lifecycle.Action
-        match data:
-            case PublishInput():
-                action = lifecycle.Publish(
-                    at=at, missing=await _publish_blockers(conn, viewer.org_id, row, at)
-                )
-            case WithdrawInput(reason=reason):
-                action = lifecycle.Withdraw(at=at, reason=reason)
-            case PauseInput(reason=reason):
-                action = lifecycle.Pause(at=at, reason=reason)
-            case ResumeInput():
-                action = lifecycle.Resume(at=at)
-            case RelistInput(terms=t):
-                if row["status"] != "failed" or row["round"] != 1:
-                    raise lifecycle.IllegalTransition("only a failed first round is relisted, once")
-                new_terms = terms.validate(
-                    policy,
-                    t,
-                    valuation_fen=row["valuation_fen"],
-                    publish_at=at,
-                    round=2,
-                    first_start_fen=row["first_start_fen"],
-                )
-                action = lifecycle.Relist(
-                    at=at,
-                    start_price_fen=new_terms.start_price_fen,
-                    bidding_starts_at=new_terms.bidding_starts_at,
-                    bidding_ends_at=new_terms.bidding_ends_at,
-                )
-            case FixedPriceInput(ends_at=ends_at):
-                action = lifecycle.FixedPrice(at=at, ends_at=ends_at)
-        await _transition(
-            conn,
-            at,
-            policy,
-            row,
-            action,
-            actor_user_id=viewer.user_id,
-            actor_org_id=viewer.org_id,
-            new_terms=new_terms,
-        )
-        return await _load(conn, viewer.org_id, lot_id)
-
-
-async def close_round(
-    conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int, *, sold: bool
-) -> None:
-    """The auction engine's close (issue 4) hands its outcome to the lifecycle here."""
-    row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
-    await _transition(
-        conn,
-        at,
-        policy,
-        row,
-        lifecycle.Close(at=at, sold=sold),
-        actor_user_id=None,
-        actor_org_id=None,
-    )
-
-
-async def default_sale(conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int) -> None:
-    """The closer's hand-back when a winner did not pay (悔拍, issue 4): the round failed."""
-    row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
-    await _transition(
-        conn, at, policy, row, lifecycle.Default(at=at), actor_user_id=None, actor_org_id=None
-    )
-
-
-async def open_if_due(conn: Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int) -> bool:
-    """Open bidding now if the announced instant has passed (the bid writer's path: bids
-    never wait for the worker). The caller holds or takes the lot row's lock."""
-    row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
-    if row["status"] != "announced" or row["bidding_starts_at"] > at:
-        return False
-    await _transition(
-        conn,
-        row["bidding_starts_at"],
-        policy,
-        row,
-        lifecycle.OpenBidding(at=row["bidding_starts_at"]),
-        actor_user_id=None,
-        actor_org_id=None,
-    )
-    return True
-
-
-# --- on time: the worker's transitions -----------------------------------------------------
-
-
-async def open_due_lots(
-    pool: asyncpg.Pool, at: datetime, policy: terms.TermsPolicy, batch: int = 200
-) -> list[int]:
-    """Open bidding on every announced lot whose opening instant has come (catches up after
-    downtime: everything due by `at` is opened, whatever was missed)."""
-    opened: list[int] = []
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            ids = [r["id"] for r in await conn.fetch(Q.due_to_open, at, batch)]
-            for lot_id in ids:
-                # Recorded at the announced instant, however late the worker came.
-                await open_if_due(conn, at, policy, lot_id)
-        opened += ids
-        if len(ids) < batch:
-            return opened
-
-
-async def expire_pauses(
-    pool: asyncpg.Pool, at: datetime, policy: terms.TermsPolicy, batch: int = 200
-) -> list[int]:
-    async with pool.acquire() as conn, conn.transaction():
-        ids = [r["id"] for r in await conn.fetch(Q.due_pause_expiry, at, batch)]
-        for lot_id in ids:
-            row = returned(await conn.fetchrow(Q.lock_lot_any_bank, lot_id))
-            await _transition(
-                conn,
-                at,
-                policy,
-                row,
-                lifecycle.ExpirePause(at=at),
-                actor_user_id=None,
-                actor_org_id=None,
-            )
-    return ids
+    return await run_action(_as(pool, at, viewer), lot_id, data, policy)

@@ -1,8 +1,9 @@
-"""The terms of a lot: validated data with defaults, every number cited (issue 3).
+"""The terms of a lot: validated data with defaults, every number cited (docs/rules.md
+§Lot terms).
 
-Pure: no database, no clock. `TermsPolicy` holds the exchange's rules (the numbers the issue
-gives, as defaults an operator could change); `validate()` turns what a bank typed into
-`Terms` or raises Invalid naming the field and the rule it breaks.
+Pure: no database, no clock. `TermsPolicy` holds the exchange's rules (the numbers of
+§Lot terms, as defaults an operator could change); `validate()` turns what a bank typed
+into `Terms` or raises Invalid naming the field, the rule's code and its numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import msgspec
 from msgspec import Meta
 
 from market.errors import Invalid
-from market.money import format_cny, percent_of, round_to_nice
+from market.lots.lifecycle import (
+    FIRST_ROUND,
+    RELIST_ROUND,
+    in_days,
+    in_hours,
+    percent,
+    relist_floor,
+)
+from market.money import percent_of, round_to_nice
 
 BP = 10_000  # basis points in 100 %
 
@@ -24,7 +33,7 @@ class FeeTier(msgspec.Struct, frozen=True, kw_only=True):
     rate_bp: int
 
 
-# The statutory ceilings for auction commission (issue 3, after the Supreme People's Court
+# The statutory ceilings for auction commission (§Lot terms, after the Supreme People's Court
 # rules on commissioned auctions): at most 5 % of the part of the price up to CNY 2 m, 3 % of
 # the part from 2 to 10 m, 2 % from 10 to 50 m, 1 % from 50 to 100 m, 0.5 % above 100 m.
 # Marginal, like income-tax brackets: each rate applies to the part inside its tier.
@@ -38,7 +47,7 @@ STATUTORY_COMMISSION: tuple[FeeTier, ...] = (
 
 
 class TermsPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """The exchange-wide rules a lot's terms are checked against (issue 3)."""
+    """The exchange-wide rules a lot's terms are checked against (§Lot terms)."""
 
     # First-round starting price at least 70 % of the valuation.
     min_start_of_valuation_bp: int = 7000
@@ -118,92 +127,83 @@ def default_increment(policy: TermsPolicy, start_price_fen: int) -> int:
     return round_to_nice(max(percent_of(start_price_fen, policy.default_increment_bp), 1))
 
 
-def _pct(bp: int) -> str:
-    return f"{bp / 100:g} %"
-
-
 def validate(
     policy: TermsPolicy,
     data: TermsInput,
     *,
     valuation_fen: int,
     publish_at: datetime,
-    round: int = 1,
+    round: int = FIRST_ROUND,
     first_start_fen: int | None = None,
 ) -> Terms:
     """Check terms for a round whose announcement would start at `publish_at`.
 
     Round 1 answers to the valuation (≥ 70 %); round 2, the one relist, answers to round 1's
     start (at most 20 % lower, never higher) and needs only the relist notice.
-    Raises Invalid with the field and the rule; the first broken rule wins, in the order a
-    person fills the form.
+    Raises Invalid with the field, the rule's code and its numbers; the first broken rule
+    wins, in the order a person fills the form. Amounts in parameters end in `_fen`,
+    percentages end in `_pct` (percent numbers, not basis points), periods in `_days` or
+    `_hours`.
     """
     start = data.start_price_fen
-    if round == 2:
+    if round == RELIST_ROUND:
         if first_start_fen is None:
             raise ValueError("a relist is checked against the first round's start")
-        lowest = -(-first_start_fen * (BP - policy.relist_max_reduction_bp) // BP)
+        lowest = relist_floor(policy, first_start_fen)
         if not lowest <= start <= first_start_fen:
             raise Invalid(
-                f"再次拍卖的起拍价最多比一拍的 {format_cny(first_start_fen)} 低 "
-                f"{_pct(policy.relist_max_reduction_bp)}：应在 {format_cny(lowest)} 至 "
-                f"{format_cny(first_start_fen)} 之间 / "
-                f"a relisted lot starts at most {_pct(policy.relist_max_reduction_bp)} below "
-                f"the first round's {format_cny(first_start_fen)}: between {format_cny(lowest)} "
-                f"and {format_cny(first_start_fen)}",
+                "relist_reduction_too_large" if start < lowest else "relist_above_first",
                 field="start_price_fen",
-                code="relist_reduction_too_large" if start < lowest else "relist_above_first",
+                start_price_fen=start,
+                first_start_fen=first_start_fen,
+                lowest_fen=lowest,
+                max_reduction_pct=percent(policy.relist_max_reduction_bp),
             )
-    elif round == 1:
+    elif round == FIRST_ROUND:
         floor = -(-valuation_fen * policy.min_start_of_valuation_bp // BP)  # ceiling division
         if start < floor:
             raise Invalid(
-                f"起拍价 {format_cny(start)} 低于评估价 {format_cny(valuation_fen)} 的 "
-                f"{_pct(policy.min_start_of_valuation_bp)}：一拍至少 {format_cny(floor)} / "
-                f"starting price {format_cny(start)} is below "
-                f"{_pct(policy.min_start_of_valuation_bp)} of the valuation "
-                f"{format_cny(valuation_fen)}: at least {format_cny(floor)} in the first round",
+                "start_below_valuation_floor",
                 field="start_price_fen",
-                code="start_below_valuation_floor",
+                start_price_fen=start,
+                valuation_fen=valuation_fen,
+                floor_fen=floor,
+                min_pct=percent(policy.min_start_of_valuation_bp),
             )
     low = -(-start * policy.deposit_min_bp // BP)
     high = start * policy.deposit_max_bp // BP
     if not low <= data.deposit_fen <= high:
         raise Invalid(
-            f"保证金 {format_cny(data.deposit_fen)} 应为起拍价的 {_pct(policy.deposit_min_bp)}"
-            f"至 {_pct(policy.deposit_max_bp)}：{format_cny(low)} 至 {format_cny(high)} / "
-            f"deposit {format_cny(data.deposit_fen)} must be between "
-            f"{_pct(policy.deposit_min_bp)} and {_pct(policy.deposit_max_bp)} of the starting "
-            f"price: {format_cny(low)} to {format_cny(high)}",
+            "deposit_out_of_range",
             field="deposit_fen",
-            code="deposit_out_of_range",
+            deposit_fen=data.deposit_fen,
+            low_fen=low,
+            high_fen=high,
+            min_pct=percent(policy.deposit_min_bp),
+            max_pct=percent(policy.deposit_max_bp),
         )
     increment = data.increment_fen or default_increment(policy, start)
     if increment >= start:
         raise Invalid(
-            "加价幅度须小于起拍价 / the increment must be smaller than the starting price",
+            "increment_too_large",
             field="increment_fen",
-            code="increment_too_large",
+            increment_fen=increment,
+            start_price_fen=start,
         )
-    notice = policy.relist_notice if round == 2 else policy.announcement_period
+    notice = policy.relist_notice if round == RELIST_ROUND else policy.announcement_period
     _validate_schedule(policy, data, publish_at, notice)
     payment_days = data.payment_days or policy.payment_days
     if payment_days > policy.max_payment_days:
         raise Invalid(
-            f"付款期限最长 {policy.max_payment_days} 天 / "
-            f"payment deadline is at most {policy.max_payment_days} days",
+            "payment_days_too_long",
             field="payment_days",
-            code="payment_days_too_long",
+            payment_days=payment_days,
+            max_days=policy.max_payment_days,
         )
     _validate_fee(policy, data.fee)
     ranks = [h.rank for h in data.preemptive_holders]
     if sorted(ranks) != list(range(1, len(ranks) + 1)):
-        raise Invalid(
-            "优先购买权人按 1、2、3…排序，不得空缺或重复 / "
-            "pre-emptive right holders are ranked 1, 2, 3… without gaps or repeats",
-            field="preemptive_holders",
-            code="preemptive_ranks",
-        )
+        raise Invalid("preemptive_ranks", field="preemptive_holders", ranks=sorted(ranks))
     window = (
         policy.extension_window.total_seconds()
         if data.extension_window_s is None
@@ -231,61 +231,60 @@ def _validate_schedule(
     for name in ("bidding_starts_at", "bidding_ends_at", "hard_end_at"):
         value = getattr(data, name)
         if value is not None and value.tzinfo is None:
-            raise Invalid(
-                f"{name} 须带时区（如 +08:00） / {name} needs a time zone (e.g. +08:00)",
-                field=name,
-            )
+            raise Invalid("time_zone_required", field=name)
     earliest = publish_at + notice
     if data.bidding_starts_at < earliest:
         raise Invalid(
-            f"竞价最早于公告 {_days(notice, 'zh')}后开始"
-            f"（{earliest.isoformat(timespec='minutes')}） / "
-            f"bidding may open no earlier than {_days(notice)} after the announcement "
-            f"({earliest.isoformat(timespec='minutes')})",
+            "announcement_too_short",
             field="bidding_starts_at",
-            code="announcement_too_short",
+            earliest_at=earliest,
+            notice_days=in_days(notice),
         )
     if data.bidding_ends_at - data.bidding_starts_at < policy.min_bidding_window:
         raise Invalid(
-            f"竞价期至少 {_days(policy.min_bidding_window, 'zh')} / "
-            f"the bidding window must last at least {_days(policy.min_bidding_window)}",
+            "bidding_window_too_short",
             field="bidding_ends_at",
-            code="bidding_window_too_short",
+            min_hours=in_hours(policy.min_bidding_window),
         )
     if data.hard_end_at is not None and data.hard_end_at < data.bidding_ends_at:
-        raise Invalid(
-            "最迟结束时间不得早于计划结束时间 / the hard end cannot be before the planned end",
-            field="hard_end_at",
-        )
+        raise Invalid("hard_end_before_end", field="hard_end_at", ends_at=data.bidding_ends_at)
 
 
 def _validate_fee(policy: TermsPolicy, fee: Fee) -> None:
     if fee.kind == "buyer_premium":
         if not 0 <= fee.premium_bp <= policy.max_buyer_premium_bp:
             raise Invalid(
-                f"买方佣金最高 {_pct(policy.max_buyer_premium_bp)} / "
-                f"buyer's premium is at most {_pct(policy.max_buyer_premium_bp)}",
+                "premium_too_high",
                 field="fee",
-                code="premium_too_high",
+                premium_pct=percent(fee.premium_bp),
+                max_pct=percent(policy.max_buyer_premium_bp),
             )
         return
     ceiling = policy.commission_ceiling
     if len(fee.tiers) != len(ceiling) or any(
         t.up_to_fen != c.up_to_fen for t, c in zip(fee.tiers, ceiling, strict=True)
     ):
-        raise Invalid(
-            "佣金须按法定分段收取 / commission tiers must follow the statutory brackets",
-            field="fee",
-        )
+        raise Invalid("commission_tiers_not_statutory", field="fee")
+    lower = 0
     for tier, cap in zip(fee.tiers, ceiling, strict=True):
         if not 0 <= tier.rate_bp <= cap.rate_bp:
+            if cap.up_to_fen is None:
+                raise Invalid(
+                    "commission_above_ceiling_top",
+                    field="fee",
+                    above_fen=lower,
+                    rate_pct=percent(tier.rate_bp),
+                    max_pct=percent(cap.rate_bp),
+                )
             raise Invalid(
-                f"{format_cny(cap.up_to_fen or 0)} 以内部分的佣金最高 {_pct(cap.rate_bp)} / "
-                f"commission in the bracket up to {format_cny(cap.up_to_fen or 0)} is at most "
-                f"{_pct(cap.rate_bp)}",
+                "commission_above_ceiling",
                 field="fee",
-                code="commission_above_ceiling",
+                from_fen=lower,
+                up_to_fen=cap.up_to_fen,
+                rate_pct=percent(tier.rate_bp),
+                max_pct=percent(cap.rate_bp),
             )
+        lower = cap.up_to_fen or lower
 
 
 def fee_fen(fee: Fee, price_fen: int) -> int:
@@ -301,14 +300,3 @@ def fee_fen(fee: Fee, price_fen: int) -> int:
         if lower >= price_fen:
             break
     return total
-
-
-def _days(delta: timedelta, lang: str = "en") -> str:
-    zh = lang == "zh"
-    if delta >= timedelta(days=2) and delta % timedelta(days=1) == timedelta(0):
-        return f"{delta.days} 天" if zh else f"{delta.days} days"
-    if delta % timedelta(hours=1) == timedelta(0):
-        hours = int(delta.total_seconds() // 3600)
-        return f"{hours} 小时" if zh else f"{hours} hours"
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes} 分钟" if zh else f"{minutes} minutes"

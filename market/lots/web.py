@@ -1,68 +1,72 @@
-"""The bank's lot pages: create from a case, edit a draft, act on the lifecycle."""
+"""The bank's lot pages: create from a case, edit a draft, act on the lifecycle
+(MANAGE_LOTS). Each change runs its command (market/lots/services.py) through a `Form`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from market import i18n, problems
 from market.accounts.models import Viewer
+from market.accounts.permissions import MANAGE_LOTS, allow
 from market.cases.services import case_for_lot
 from market.db import Queries
-from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
-from market.errors import AppError, Invalid
-from market.lots import forms, services
+from market.deps import ActDep, ClockDep, MeDep, PoolDep, SettingsDep
+from market.errors import LineProblem, NotFound
+from market.lots import forms, lifecycle, services
 from market.lots.api import after_change
-from market.lots.models import (
-    ActionInput,
-    FixedPriceInput,
-    LotOut,
-    LotUpdate,
-    PauseInput,
-    PublishInput,
-    RelistInput,
-    ResumeInput,
-    WithdrawInput,
-)
-from market.web import page, require_org
+from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdate, UpdateLot
+from market.settings import Settings
+from market.web import Form, language, page
 
 Q = Queries("lots")
+# The fields of the relist and fixed-price forms, shown beside their inputs.
+ACTION_FIELDS = frozenset(
+    {"start_price", "deposit", "bidding_starts_at", "bidding_ends_at", "ends_at"}
+)
 
 
-def _bank(viewer: Viewer | None) -> Viewer:
-    return require_org(viewer, "bank", "only an approved bank manages lots")
+def reason_text(lang: i18n.Lang, reason: str) -> str:
+    """A lot's reason as a person reads it: the bank's own words, or the exchange's
+    reason (a catalog key) in `lang`."""
+    return i18n.gettext(lang, reason) if reason in lifecycle.SYSTEM_REASONS else reason
 
 
-async def _form(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:
-    form = await request.form()
-    ids = [int(v) for v in form.getall("asset_ids", []) if str(v).isdigit()]
-    return {k: str(v) for k, v in form.items() if k not in ("_csrf_token", "asset_ids")}, ids
+def blocker_text(lang: i18n.Lang, blocker: LineProblem) -> str:
+    """What still blocks publication, in `lang` (a missing document by its name)."""
+    params = dict(blocker.params)
+    if "item" in params:
+        params["item"] = i18n.gettext(lang, f"cases.item.{params['item']}")
+    return problems.describe(lang, blocker.code, params)
 
 
-async def _case_assets(pool: Any, bank_org_id: int, case_id: int) -> tuple[Any, list[Any]]:
+async def _case_assets(pool: asyncpg.Pool, bank_org_id: int, case_id: int) -> tuple[Any, list[Any]]:
     async with pool.acquire() as conn:
         case = await case_for_lot(conn, bank_org_id, case_id)
         assets = await conn.fetch(Q.catalogue_inputs, case.asset_ids, bank_org_id)
     return case, assets
 
 
+def _zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.timezone)
+
+
 class LotPages(Controller):
     include_in_schema = False
+    guards = [allow(MANAGE_LOTS)]
 
     @get("/bank/cases/{case_id:int}/lots/new", operation_id="web_new_lot")
     async def new(
-        self,
-        request: Request[Any, Any, State],
-        pool: PoolDep,
-        viewer: ViewerDep,
-        case_id: FromPath[int],
+        self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep, case_id: FromPath[int]
     ) -> Template:
-        me = _bank(viewer)
-        case, assets = await _case_assets(pool, me.org_id, case_id)
         values = {
             "title": "",
             "extension_window_min": "5",
@@ -70,138 +74,81 @@ class LotPages(Controller):
             "payment_days": "10",
             "fee_kind": "commission",
         }
-        return page(
-            request,
-            "lots/edit.html",
-            me,
-            case=case,
-            assets=assets,
-            lot=None,
-            values=values,
-            chosen=case.asset_ids,
-            errors={},
-        )
+        return await _new_page(request, pool, me, case_id, values, None, {})
 
     @post("/bank/cases/{case_id:int}/lots/new", operation_id="web_create_lot")
     async def create(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
+        act: ActDep,
         settings: SettingsDep,
-        viewer: ViewerDep,
+        me: MeDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        form, ids = await _form(request)
-        zone = ZoneInfo(settings.timezone)
-        try:
-            draft = forms.draft_from_form(form, ids, zone)
-            lot = await services.create_lot(
-                pool, clock.now(), services.policy_for(settings), me, case_id, draft
+        form = await Form.read(request, me, fields=forms.FIELDS)
+        data = forms.draft(form, _zone(settings))
+        policy = services.policy_for(settings)
+        lot = await form.submit(
+            lambda: act(
+                services.draft_lot,
+                DraftLot(case_id=case_id, lot=msgspec.convert(data, LotDraft), policy=policy),
             )
-        except AppError as exc:
-            case, assets = await _case_assets(pool, me.org_id, case_id)
-            return page(
-                request,
-                "lots/edit.html",
-                me,
-                status_code=exc.status,
-                case=case,
-                assets=assets,
-                lot=None,
-                values=form,
-                chosen=ids,
-                errors={forms.form_field(exc.field): exc.message},
+        )
+        if lot is None:
+            errors = forms.placed(form.errors, forms.EDITOR_FIELDS)
+            chosen = form.ids("asset_ids")
+            return await _new_page(
+                request, pool, me, case_id, form.values, chosen, errors, form.status
             )
         return Redirect(f"/bank/lots/{lot.id}")
 
-    @get("/bank/lots/{lot_id:int}", operation_id="web_lot")
+    @get("/bank/lots/{lot_id:int}", operation_id="web_bank_lot")
     async def show(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
+        clock: ClockDep,
         settings: SettingsDep,
-        viewer: ViewerDep,
+        me: MeDep,
         lot_id: FromPath[int],
     ) -> Template:
-        me = _bank(viewer)
         lot = await services.get_lot(pool, me.org_id, lot_id)
-        return await self._render(request, pool, settings, me, lot, {}, None)
-
-    async def _render(
-        self,
-        request: Request[Any, Any, State],
-        pool: Any,
-        settings: Any,
-        me: Viewer,
-        lot: LotOut,
-        errors: dict[str, str],
-        values: dict[str, str] | None,
-        status_code: int = 200,
-    ) -> Template:
-        case, assets = await _case_assets(pool, me.org_id, lot.case_id)
-        history = await services.transitions(pool, lot.id)
-        zone = ZoneInfo(settings.timezone)
-        policy = services.policy_for(settings)
-        if values is None and lot.status == "failed":
-            values = forms.next_round_values(lot, policy, request.app.state.clock.now(), zone)
-        return page(
-            request,
-            "lots/edit.html",
-            me,
-            status_code=status_code,
-            case=case,
-            assets=assets,
-            lot=lot,
-            values=values or forms.form_values(lot, zone),
-            chosen=lot.asset_ids,
-            errors=errors,
-            history=history,
-            policy=services.policy_for(settings),
-        )
+        return await _lot_page(request, pool, clock.now(), settings, me, lot)
 
     @post("/bank/lots/{lot_id:int}", operation_id="web_update_lot")
     async def update(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
+        act: ActDep,
         clock: ClockDep,
         settings: SettingsDep,
-        viewer: ViewerDep,
+        me: MeDep,
         lot_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        form, ids = await _form(request)
-        try:
-            draft = forms.draft_from_form(form, ids, ZoneInfo(settings.timezone))
-            version = int(form.get("version", "0") or 0)
-            await services.update_draft(
-                pool,
-                clock.now(),
-                services.policy_for(settings),
-                me,
-                lot_id,
-                LotUpdate(
-                    title=draft.title,
-                    description=draft.description,
-                    asset_ids=draft.asset_ids,
-                    valuation_fen=draft.valuation_fen,
-                    terms=draft.terms,
-                    version=version,
-                ),
+        form = await Form.read(request, me, fields=forms.FIELDS)
+        data = forms.draft(form, _zone(settings))
+        policy = services.policy_for(settings)
+        saved = await form.submit(
+            lambda: act(
+                services.update_lot,
+                UpdateLot(lot_id=lot_id, lot=msgspec.convert(data, LotUpdate), policy=policy),
             )
-        except AppError as exc:
+        )
+        if saved is None:
             lot = await services.get_lot(pool, me.org_id, lot_id)
-            return await self._render(
+            return await _lot_page(
                 request,
                 pool,
+                clock.now(),
                 settings,
                 me,
                 lot,
-                {forms.form_field(exc.field): exc.message},
-                form,
-                exc.status,
+                errors=forms.placed(form.errors, forms.EDITOR_FIELDS),
+                values=form.values,
+                chosen=form.ids("asset_ids"),
+                status_code=form.status,
             )
         return Redirect(f"/bank/lots/{lot_id}")
 
@@ -210,51 +157,108 @@ class LotPages(Controller):
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
+        act: ActDep,
         clock: ClockDep,
         settings: SettingsDep,
-        viewer: ViewerDep,
+        me: MeDep,
         lot_id: FromPath[int],
         action: FromPath[str],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        form, _ = await _form(request)
-        zone = ZoneInfo(settings.timezone)
-        try:
-            data = _action_from_form(action, form, zone)
-            lot = await services.act(
-                pool, clock.now(), services.policy_for(settings), me, lot_id, data
-            )
-            await after_change(request, lot)
-        except AppError as exc:
+        if action not in lifecycle.BANK_ACTIONS:
+            raise NotFound("not_found")
+        form = await Form.read(request, me, fields=forms.FIELDS)
+        data = forms.action(action, form, _zone(settings))
+        policy = services.policy_for(settings)
+        lot = await form.submit(
+            lambda: services.run_action(act, lot_id, msgspec.convert(data, ActionInput), policy)
+        )
+        if lot is None:
             lot = await services.get_lot(pool, me.org_id, lot_id)
-            return await self._render(
+            return await _lot_page(
                 request,
                 pool,
+                clock.now(),
                 settings,
                 me,
                 lot,
-                {f"action_{action}": exc.message},
-                None,
-                exc.status,
+                errors=forms.placed(form.errors, ACTION_FIELDS, other="action"),
+                values=form.values if action in ("relist", "fixed_price") else None,
+                status_code=form.status,
             )
+        await after_change(request, lot)
         return Redirect(f"/bank/lots/{lot_id}")
 
 
-def _action_from_form(action: str, form: dict[str, str], zone: ZoneInfo) -> ActionInput:
-    reason = form.get("reason", "").strip()
-    match action:
-        case "publish":
-            return PublishInput()
-        case "resume":
-            return ResumeInput()
-        case "withdraw" | "pause":
-            if not reason:
-                raise Invalid("请填写理由 / give a reason", field="reason")
-            return (
-                WithdrawInput(reason=reason) if action == "withdraw" else PauseInput(reason=reason)
-            )
-        case "relist":
-            return RelistInput(terms=forms.terms_from_form(form, zone))
-        case "fixed_price":
-            return FixedPriceInput(ends_at=forms.local_time(form, "ends_at", zone))
-    raise Invalid(f"unknown action {action!r}", field="action")
+async def _new_page(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    case_id: int,
+    values: dict[str, str],
+    chosen: list[int] | None,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    case, assets = await _case_assets(pool, me.org_id, case_id)
+    return page(
+        request,
+        "lots/edit.html",
+        me,
+        status_code=status_code,
+        case=case,
+        assets=assets,
+        lot=None,
+        values=values,
+        chosen=case.asset_ids if chosen is None else chosen,
+        errors=errors,
+    )
+
+
+async def _lot_page(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    now: datetime,
+    settings: Settings,
+    me: Viewer,
+    lot: LotOut,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    chosen: list[int] | None = None,
+    status_code: int = 200,
+) -> Template:
+    lang = language(request, me)
+    zone = _zone(settings)
+    policy = services.policy_for(settings)
+    case, assets = await _case_assets(pool, me.org_id, lot.case_id)
+    history = [
+        {**t, "reason": reason_text(lang, t["reason"])}
+        for t in await services.transitions(pool, lot.id)
+    ]
+    blockers: list[str] = []
+    if lot.status == "draft":
+        found = await services.blockers_of(pool, me.org_id, lot.case_id, now)
+        blockers = [blocker_text(lang, b) for b in found]
+    if values is None:
+        values = (
+            forms.next_round_values(lot, policy, now, zone)
+            if lot.status == "failed"
+            else forms.form_values(lot, zone)
+        )
+    return page(
+        request,
+        "lots/edit.html",
+        me,
+        status_code=status_code,
+        case=case,
+        assets=assets,
+        lot=lot,
+        status_reason=reason_text(lang, lot.status_reason),
+        offered=lifecycle.offered(services.state_of(msgspec.structs.asdict(lot))),
+        blockers=blockers,
+        values=values,
+        chosen=lot.asset_ids if chosen is None else chosen,
+        errors=errors or {},
+        history=history,
+        policy=policy,
+    )

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from market import i18n
+from market.errors import LineProblem
 from market.lots import lifecycle as lc
 from market.lots.terms import TermsPolicy
 
 POLICY = TermsPolicy()
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
-# Every (from, to) status pair the rules may produce (issue 3, item 5); anything else is a bug.
+# Every (from, to) status pair the rules may produce (docs/rules.md §Lot lifecycle); anything
+# else is a bug.
 ALLOWED_EDGES = {
     ("draft", "announced"),
     ("draft", "withdrawn"),
@@ -37,6 +41,17 @@ ALLOWED_EDGES = {
 }
 
 
+def refused(state: lc.LotState, action: lc.Action) -> lc.IllegalTransition:
+    """The refusal of `action`, which must carry the action, the lot's status and round."""
+    with pytest.raises(lc.IllegalTransition) as info:
+        lc.apply(POLICY, state, action)
+    error = info.value
+    assert error.status == 409
+    assert error.params["action"] == type(action).__struct_config__.tag
+    assert (error.params["status"], error.params["round"]) == (state.status, state.round)
+    return error
+
+
 def draft(start: int = 700_000_00) -> lc.LotState:
     return lc.LotState(
         status="draft",
@@ -54,21 +69,25 @@ def test_happy_path_to_sold() -> None:
     s = lc.apply(POLICY, s, lc.OpenBidding(at=T0 + timedelta(days=30)))
     s = lc.apply(POLICY, s, lc.Close(at=T0 + timedelta(days=31), sold=True))
     assert s.status == "sold"
-    with pytest.raises(lc.IllegalTransition, match="sold"):
-        lc.apply(POLICY, s, lc.Pause(at=T0 + timedelta(days=32), reason="x"))
+    assert refused(s, lc.Pause(at=T0 + timedelta(days=32), reason="x")).code == "lot_sold"
     defaulted = lc.apply(POLICY, s, lc.Default(at=T0 + timedelta(days=42)))
     assert (defaulted.status, defaulted.round) == ("failed", 1)  # relisted next
 
 
 def test_publish_refused_while_something_is_missing() -> None:
-    with pytest.raises(lc.IllegalTransition, match="valuation_report"):
-        lc.apply(POLICY, draft(), lc.Publish(at=T0, missing=("valuation_report",)))
+    missing = LineProblem(code="lot_disclosure_missing", params={"item": "valuation_report"})
+    error = refused(draft(), lc.Publish(at=T0, missing=(missing,)))
+    assert (error.code, error.params["count"], error.problems) == (
+        "lot_not_publishable",
+        1,
+        [missing],
+    )
 
 
 def test_bidding_does_not_open_early() -> None:
     s = lc.apply(POLICY, draft(), lc.Publish(at=T0))
-    with pytest.raises(lc.IllegalTransition, match="not come"):
-        lc.apply(POLICY, s, lc.OpenBidding(at=T0 + timedelta(days=29)))
+    error = refused(s, lc.OpenBidding(at=T0 + timedelta(days=29)))
+    assert (error.code, error.params["starts_at"]) == ("opening_not_due", T0 + timedelta(days=30))
 
 
 def test_failed_twice_then_fixed_price_then_returned() -> None:
@@ -77,17 +96,17 @@ def test_failed_twice_then_fixed_price_then_returned() -> None:
     s = lc.apply(POLICY, s, lc.Close(at=T0 + timedelta(days=31), sold=False))
     assert (s.status, s.round) == ("failed", 1)
     t1 = T0 + timedelta(days=32)
-    with pytest.raises(lc.IllegalTransition, match="20 %"):
-        lc.apply(
-            POLICY,
-            s,
-            lc.Relist(
-                at=t1,
-                start_price_fen=700_000_00 * 79 // 100,
-                bidding_starts_at=t1 + timedelta(days=15),
-                bidding_ends_at=t1 + timedelta(days=16),
-            ),
-        )
+    error = refused(
+        s,
+        lc.Relist(
+            at=t1,
+            start_price_fen=700_000_00 * 79 // 100,
+            bidding_starts_at=t1 + timedelta(days=15),
+            bidding_ends_at=t1 + timedelta(days=16),
+        ),
+    )
+    assert (error.code, error.field) == ("relist_reduction_too_large", "start_price_fen")
+    assert error.params["max_reduction_pct"] == 20
     s = lc.apply(
         POLICY,
         s,
@@ -101,33 +120,32 @@ def test_failed_twice_then_fixed_price_then_returned() -> None:
     assert (s.status, s.round, s.start_price_fen) == ("announced", 2, 560_000_00)
     s = lc.apply(POLICY, s, lc.OpenBidding(at=t1 + timedelta(days=15)))
     s = lc.apply(POLICY, s, lc.Close(at=t1 + timedelta(days=16), sold=False))
-    with pytest.raises(lc.IllegalTransition, match="once"):
-        lc.apply(
-            POLICY,
-            s,
-            lc.Relist(
-                at=t1 + timedelta(days=17),
-                start_price_fen=560_000_00,
-                bidding_starts_at=t1 + timedelta(days=40),
-                bidding_ends_at=t1 + timedelta(days=41),
-            ),
-        )
+    again = lc.Relist(
+        at=t1 + timedelta(days=17),
+        start_price_fen=560_000_00,
+        bidding_starts_at=t1 + timedelta(days=40),
+        bidding_ends_at=t1 + timedelta(days=41),
+    )
+    assert refused(s, again).code == "relist_needs_failed_first_round"
     t2 = t1 + timedelta(days=17)
-    with pytest.raises(lc.IllegalTransition, match="60 days"):
-        lc.apply(POLICY, s, lc.FixedPrice(at=t2, ends_at=t2 + timedelta(days=61)))
+    error = refused(s, lc.FixedPrice(at=t2, ends_at=t2 + timedelta(days=61)))
+    assert (error.code, error.field) == ("fixed_price_too_long", "ends_at")
+    assert error.params["max_days"] == 60 and error.params["latest_at"] == t2 + timedelta(days=60)
+    assert refused(s, lc.FixedPrice(at=t2, ends_at=t2)).code == "fixed_price_end_passed"
     s = lc.apply(POLICY, s, lc.FixedPrice(at=t2, ends_at=t2 + timedelta(days=60)))
-    assert (s.status, s.round, s.start_price_fen) == ("bidding", 3, 560_000_00)
+    assert (s.status, s.round, s.start_price_fen) == ("bidding", lc.FIXED_PRICE_ROUND, 560_000_00)
     s = lc.apply(POLICY, s, lc.Close(at=t2 + timedelta(days=60), sold=False))
     assert s.status == "returned"
+    assert refused(s, lc.Publish(at=t2 + timedelta(days=61))).code == "lot_disposal_over"
 
 
 def test_withdraw_only_before_bidding_and_with_reason() -> None:
     s = lc.apply(POLICY, draft(), lc.Publish(at=T0))
-    with pytest.raises(lc.IllegalTransition, match="reason"):
-        lc.apply(POLICY, s, lc.Withdraw(at=T0, reason=" "))
+    error = refused(s, lc.Withdraw(at=T0, reason=" "))
+    assert (error.code, error.field) == ("reason_required", "reason")
     b = lc.apply(POLICY, s, lc.OpenBidding(at=T0 + timedelta(days=30)))
-    with pytest.raises(lc.IllegalTransition, match="before bidding"):
-        lc.apply(POLICY, b, lc.Withdraw(at=T0 + timedelta(days=30), reason="债务人已清偿"))
+    error = refused(b, lc.Withdraw(at=T0 + timedelta(days=30), reason="债务人已清偿"))
+    assert error.code == "withdraw_needs_no_bidding"
     assert lc.apply(POLICY, s, lc.Withdraw(at=T0, reason="债务人已清偿")).status == "withdrawn"
 
 
@@ -139,12 +157,26 @@ def test_pause_resume_shifts_the_end_and_expires_after_5_days() -> None:
     resumed = lc.apply(POLICY, paused, lc.Resume(at=T0 + timedelta(days=32, hours=2)))
     assert resumed.status == "bidding"
     assert resumed.bidding_ends_at == T0 + timedelta(days=33)  # moved by the 2-day pause
-    with pytest.raises(lc.IllegalTransition, match="5 days"):
-        lc.apply(POLICY, paused, lc.Resume(at=T0 + timedelta(days=35, hours=3)))
-    with pytest.raises(lc.IllegalTransition, match="may still"):
-        lc.apply(POLICY, paused, lc.ExpirePause(at=T0 + timedelta(days=35)))
+    error = refused(paused, lc.Resume(at=T0 + timedelta(days=35, hours=3)))
+    assert (error.code, error.params["max_days"]) == ("pause_expired", 5)
+    assert error.params["resume_by"] == T0 + timedelta(days=35, hours=2)
+    error = refused(paused, lc.ExpirePause(at=T0 + timedelta(days=35)))
+    assert error.code == "pause_still_resumable"
     ended = lc.apply(POLICY, paused, lc.ExpirePause(at=T0 + timedelta(days=35, hours=3)))
-    assert ended.status == "withdrawn"
+    assert (ended.status, ended.reason) == ("withdrawn", lc.REASON_PAUSE_EXPIRED)
+
+
+def test_offered_actions_follow_the_state() -> None:
+    assert lc.offered(draft()) == {"publish", "withdraw"}
+    s = lc.apply(POLICY, draft(), lc.Publish(at=T0))
+    assert lc.offered(s) == {"withdraw", "pause"}
+    paused = lc.apply(POLICY, s, lc.Pause(at=T0, reason="权属争议"))
+    assert lc.offered(paused) == {"withdraw", "resume"}
+    s = lc.apply(POLICY, s, lc.OpenBidding(at=T0 + timedelta(days=30)))
+    assert lc.offered(s) == {"pause"}
+    s = lc.apply(POLICY, s, lc.Close(at=T0 + timedelta(days=31), sold=False))
+    assert lc.offered(s) == {"relist"}
+    assert lc.offered(msgspec.structs.replace(s, round=lc.RELIST_ROUND)) == {"fixed_price"}
 
 
 class LifecycleMachine(RuleBasedStateMachine):
@@ -156,12 +188,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.state = draft()
         self.round2_start: int | None = None
         self.history: list[tuple[str, str, str]] = []  # (from, action, to)
+        self.refusals: list[lc.IllegalTransition] = []
 
     def attempt(self, action: lc.Action) -> None:
         before = self.state
         try:
             after = lc.apply(POLICY, before, action)
-        except lc.IllegalTransition:
+        except lc.IllegalTransition as exc:
+            self.refusals.append(exc)
             return
         name = type(action).__struct_config__.tag
         assert isinstance(name, str)
@@ -172,7 +206,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if name == "open":
             assert before.bidding_starts_at is not None
             assert self.now >= before.bidding_starts_at
-        if after.round == 2 and before.round == 1:
+        if after.round == lc.RELIST_ROUND and before.round == lc.FIRST_ROUND:
             self.round2_start = after.start_price_fen
         self.history.append((before.status, name, after.status))
         self.state = after
@@ -202,7 +236,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(missing=st.booleans())
     def publish(self, missing: bool) -> None:
-        self.attempt(lc.Publish(at=self.now, missing=("valuation_report",) if missing else ()))
+        blocker = LineProblem(code="lot_disclosure_missing", params={"item": "valuation_report"})
+        self.attempt(lc.Publish(at=self.now, missing=(blocker,) if missing else ()))
 
     @rule()
     def default(self) -> None:
@@ -269,21 +304,27 @@ class LifecycleMachine(RuleBasedStateMachine):
             "withdrawn",
             "returned",
         }
-        assert s.round in (1, 2, 3)
+        assert s.round in (lc.FIRST_ROUND, lc.RELIST_ROUND, lc.FIXED_PRICE_ROUND)
         assert (s.status == "paused") == (s.paused_from is not None)
         if s.status == "paused":
             assert s.paused_at is not None
             assert s.resume_by == s.paused_at + POLICY.max_pause
-        if s.round >= 2:
+        if s.round >= lc.RELIST_ROUND:
             assert s.first_start_fen * 80 // 100 <= s.start_price_fen <= s.first_start_fen
-        if s.round == 3:
+        if s.round == lc.FIXED_PRICE_ROUND:
             assert s.start_price_fen == self.round2_start
         if s.status == "returned":
-            assert s.round == 3
+            assert s.round == lc.FIXED_PRICE_ROUND
         if s.status == "withdrawn":
             assert s.reason.strip()
         if s.bidding_starts_at and s.bidding_ends_at:
             assert s.bidding_starts_at < s.bidding_ends_at
+
+    @invariant()
+    def refusals_are_codes_with_words(self) -> None:
+        """Every refusal is a code with its words in the catalogs, never a sentence."""
+        for exc in self.refusals:
+            assert exc.legacy is None and i18n.has(f"problem.{exc.code}"), exc.code
 
     @invariant()
     def rounds_never_go_back(self) -> None:

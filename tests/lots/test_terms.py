@@ -1,4 +1,5 @@
-"""Terms: each numbered rule of issue 3 refuses what breaks it, naming field and rule."""
+"""Terms: each rule of docs/rules.md §Lot terms refuses what breaks it, naming the field,
+the rule (its code) and the rule's numbers (its parameters)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from market.lots.terms import (
     fee_fen,
     validate,
 )
+from market.problems import describe
 
 POLICY = TermsPolicy()
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
@@ -51,8 +53,16 @@ def test_valid_terms_take_defaults() -> None:
 
 def test_start_at_69_percent_of_valuation_refused() -> None:
     error = refused(terms(start_price_fen=690_000_00))
-    assert error.field == "start_price_fen"
-    assert "70 %" in error.message and "valuation" in error.message
+    assert (error.code, error.field) == ("start_below_valuation_floor", "start_price_fen")
+    assert error.params == {
+        "start_price_fen": 690_000_00,
+        "valuation_fen": VALUATION,
+        "floor_fen": 700_000_00,
+        "min_pct": 70,
+    }
+    english = describe("en", error.code, error.params)
+    assert "70 %" in english and "¥700,000.00" in english and "valuation" in english
+    assert "70%" in describe("zh", error.code, error.params)
 
 
 def test_start_at_exactly_70_percent_accepted() -> None:
@@ -69,27 +79,33 @@ def test_deposit_between_5_and_20_percent(deposit: int, ok: bool) -> None:
         validate(POLICY, data, valuation_fen=VALUATION, publish_at=NOW)
     else:
         error = refused(data)
-        assert error.field == "deposit_fen" and "5 %" in error.message and "20 %" in error.message
+        assert (error.code, error.field) == ("deposit_out_of_range", "deposit_fen")
+        assert error.params["min_pct"] == 5 and error.params["max_pct"] == 20
+        assert (error.params["low_fen"], error.params["high_fen"]) == (35_000_00, 140_000_00)
 
 
 def test_deposit_of_4_and_21_percent_refused() -> None:
     start = 700_000_00
     for pct in (4, 21):
         error = refused(terms(deposit_fen=start * pct // 100))
-        assert error.field == "deposit_fen"
+        assert (error.code, error.field) == ("deposit_out_of_range", "deposit_fen")
 
 
 def test_bidding_window_of_23_hours_refused() -> None:
     start = NOW + timedelta(days=30)
     error = refused(terms(bidding_starts_at=start, bidding_ends_at=start + timedelta(hours=23)))
-    assert error.field == "bidding_ends_at" and "24 hours" in error.message
+    assert (error.code, error.field) == ("bidding_window_too_short", "bidding_ends_at")
+    assert error.params == {"min_hours": 24}
+    assert "24 hours" in describe("en", error.code, error.params)
 
 
 def test_announcement_period_enforced() -> None:
     error = refused(
         terms(bidding_starts_at=NOW + timedelta(days=29), bidding_ends_at=NOW + timedelta(days=31))
     )
-    assert error.field == "bidding_starts_at" and "30 days" in error.message
+    assert (error.code, error.field) == ("announcement_too_short", "bidding_starts_at")
+    assert error.params == {"notice_days": 30, "earliest_at": NOW + timedelta(days=30)}
+    assert "30 days" in describe("en", error.code, error.params)
 
 
 def test_second_round_21_percent_below_first_refused() -> None:
@@ -101,7 +117,15 @@ def test_second_round_21_percent_below_first_refused() -> None:
         bidding_ends_at=NOW + timedelta(days=16),
     )
     error = refused(relist, round=2, first_start_fen=first)
-    assert error.field == "start_price_fen" and "20 %" in error.message
+    assert (error.code, error.field) == ("relist_reduction_too_large", "start_price_fen")
+    assert error.params["max_reduction_pct"] == 20 and error.params["lowest_fen"] == 560_000_00
+    above = terms(
+        start_price_fen=first + 1_00,
+        deposit_fen=first // 10,
+        bidding_starts_at=NOW + timedelta(days=15),
+        bidding_ends_at=NOW + timedelta(days=16),
+    )
+    assert refused(above, round=2, first_start_fen=first).code == "relist_above_first"
     ok = terms(
         start_price_fen=first * 80 // 100,
         deposit_fen=first * 8 // 100,
@@ -121,18 +145,56 @@ def test_relist_needs_15_days_notice() -> None:
         bidding_starts_at=NOW + timedelta(days=14),
         bidding_ends_at=NOW + timedelta(days=16),
     )
-    assert refused(data, round=2, first_start_fen=first).field == "bidding_starts_at"
+    error = refused(data, round=2, first_start_fen=first)
+    assert (error.code, error.field) == ("announcement_too_short", "bidding_starts_at")
+    assert error.params["notice_days"] == 15
 
 
 def test_preemptive_ranks_without_gaps() -> None:
     holders = (PreemptiveHolder(rank=1, name="甲"), PreemptiveHolder(rank=3, name="乙"))
-    assert refused(terms(preemptive_holders=holders)).field == "preemptive_holders"
+    error = refused(terms(preemptive_holders=holders))
+    assert (error.code, error.field, error.params) == (
+        "preemptive_ranks",
+        "preemptive_holders",
+        {"ranks": [1, 3]},
+    )
 
 
 def test_commission_above_statutory_ceiling_refused() -> None:
     tiers = (FeeTier(up_to_fen=2_000_000_00, rate_bp=600), *STATUTORY_COMMISSION[1:])
     error = refused(terms(fee=Fee(kind="commission", tiers=tiers)))
-    assert error.field == "fee" and "5 %" in error.message
+    assert (error.code, error.field) == ("commission_above_ceiling", "fee")
+    assert error.params == {"from_fen": 0, "up_to_fen": 2_000_000_00, "rate_pct": 6, "max_pct": 5}
+    top = (*STATUTORY_COMMISSION[:-1], FeeTier(up_to_fen=None, rate_bp=60))
+    error = refused(terms(fee=Fee(kind="commission", tiers=top)))
+    assert error.code == "commission_above_ceiling_top"
+    assert error.params == {"above_fen": 100_000_000_00, "rate_pct": 0.6, "max_pct": 0.5}
+    assert "0.5 %" in describe("en", error.code, error.params)
+
+
+def test_other_refusals_name_their_rule() -> None:
+    cases = [
+        (terms(increment_fen=700_000_00), "increment_too_large", "increment_fen"),
+        (terms(payment_days=31), "payment_days_too_long", "payment_days"),
+        (terms(fee=Fee(kind="buyer_premium", premium_bp=600)), "premium_too_high", "fee"),
+        (terms(fee=Fee(tiers=STATUTORY_COMMISSION[:2])), "commission_tiers_not_statutory", "fee"),
+        (
+            terms(bidding_starts_at=(NOW + timedelta(days=30)).replace(tzinfo=None)),
+            "time_zone_required",
+            "bidding_starts_at",
+        ),
+        (
+            terms(hard_end_at=NOW + timedelta(days=30, hours=1)),
+            "hard_end_before_end",
+            "hard_end_at",
+        ),
+    ]
+    for data, code, field in cases:
+        error = refused(data)
+        assert (error.code, error.field) == (code, field)
+        for lang in ("zh", "en"):  # every refusal has its words, in each language alone
+            words = describe(lang, error.code, error.params)
+            assert words != f"problem.{code}" and "%(" not in words
 
 
 def test_commission_is_marginal() -> None:
