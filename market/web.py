@@ -82,6 +82,8 @@ async def provide_act(request: Request[Any, Any, State]) -> Act:
     state = request.app.state
     ctx = Context(pool=state.pool, clock=state.clock, redis=state.redis)
     subject = subjects.known(request)
+    if subject is None and not request.url.path.startswith("/api/"):
+        subject = await subjects.viewer(request)  # a public page, signed in or not
     return Act(ctx, SYSTEM if subject is None else Actor.of(subject))
 
 

@@ -366,3 +366,17 @@ async def test_the_registration_page_says_in_plain_words_what_a_field_lacks(
     assert r.status_code == 422
     assert "统一社会信用代码应为 18 位，现为 12 位" in r.text  # the validator's words too
     assert await pool.fetchval("SELECT count(*) FROM organisations") == 0
+
+
+async def test_a_signed_in_user_chooses_the_language_for_good(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """The language form is public; signed in, the choice is also the user's own (for the
+    e-mails and API answers they get)."""
+    _, user, email = await make_org(pool, clock.now())
+    await sign_in(client, email)
+    r = await client.post(
+        "/lang", data={"lang": "en", "next": "/account", "_csrf_token": await csrf(client)}
+    )
+    assert r.status_code in (302, 303) and r.headers["location"] == "/account"
+    assert await pool.fetchval("SELECT language FROM users WHERE id = $1", user) == "en"

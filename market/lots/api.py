@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-import msgspec
 from arq.connections import ArqRedis
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from market import problems
 from market.accounts.permissions import MANAGE_LOTS, allow
 from market.deps import ActDep, CallerDep, PoolDep, SettingsDep
-from market.errors import BadRequest
 from market.lots import jobs, services
 from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdate, UpdateLot
-
-Body = TypeVar("Body")
-
-
-async def strictly(request: Request[Any, Any, State], data: Body) -> Body:
-    """The body decoded strictly, as msgspec does by default. Litestar converts a body
-    leniently (it reads "700000.00" or 700000.0 as the integer 700000): an amount in fen
-    must be sent as an integer, and anything else is refused naming its field."""
-    try:
-        return msgspec.json.decode(await request.body(), type=type(data))
-    except msgspec.ValidationError as exc:
-        field, code, params = problems.validation(str(exc))
-        raise BadRequest(code, field=field, **params) from None
 
 
 async def after_change(request: Request[Any, Any, State], lot: LotOut) -> None:
@@ -55,7 +39,6 @@ class LotsApi(Controller):
     ) -> LotOut:
         """A draft lot from a case's collateral; terms are checked against the rules."""
         policy = services.policy_for(settings)
-        data = await strictly(request, data)
         return await act(services.draft_lot, DraftLot(case_id=case_id, lot=data, policy=policy))
 
     @get("/bank/lots/{lot_id:int}", operation_id="get_bank_lot")
@@ -73,7 +56,6 @@ class LotsApi(Controller):
     ) -> LotOut:
         """Edit a draft; `version` must be the one read (409 otherwise)."""
         policy = services.policy_for(settings)
-        data = await strictly(request, data)
         return await act(services.update_lot, UpdateLot(lot_id=lot_id, lot=data, policy=policy))
 
     @post("/bank/lots/{lot_id:int}/actions", operation_id="lot_action", status_code=200)
@@ -86,7 +68,6 @@ class LotsApi(Controller):
         data: JSONBody[ActionInput],
     ) -> LotOut:
         """publish, withdraw, pause, resume, relist or fixed_price; illegal ones answer 409."""
-        data = await strictly(request, data)
         lot = await services.run_action(act, lot_id, data, services.policy_for(settings))
         await after_change(request, lot)
         return lot
