@@ -1,5 +1,5 @@
 """Classifying the lines of a bank statement against the payouts an organisation expects
-(reconciliation, issue 6 item 4). Pure: no database — market.pools.reconciliation loads
+(docs/rules.md §Reconciliation). Pure: no database — market.pools.reconciliation loads
 and locks the payouts, then records each line's outcome. A line is:
 
 * matched — the 附言 (reference) carries the reference of one of the organisation's
@@ -14,7 +14,9 @@ and locks the payouts, then records each line's outcome. A line is:
 * unknown — nothing fits (or the reference is of a payout received or cancelled already,
   or of one another line of the same file just settled: a second transfer).
 
-A reason is stored in both languages, Chinese first (`reason`); `reason_in` picks one.
+A line's reason is a code and its parameters (`Reason`), stored as JSON with the line and
+put into words in the reader's language where it is shown (`reason_text`: the catalog's
+`reconciliation.reason.<code>`); the API sends the code and parameters beside the words.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
+import msgspec
+
+from market import i18n
 from market.money import format_cny
 from market.pools.statement_csv import StatementLine
 
@@ -33,27 +38,46 @@ LineStatus = Literal[
     "matched", "amount_mismatch", "reference_typo", "unknown", "manual", "set_aside"
 ]
 MAX_TYPO_DISTANCE: Final = 2
+REASON_PREFIX: Final = "reconciliation.reason."
 
 
-# A stored reason holds both languages, Chinese first. A newline parts them: the reasons
-# quote a statement's cells, which may contain " / " but never a line break.
-_LANGUAGES = "\n"
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a line was classified as it was: `code` names the catalog text
+    (`reconciliation.reason.<code>`); parameters ending `_fen` are amounts, days are
+    ISO dates (YYYY-MM-DD), as the API sends them."""
+
+    code: str
+    params: dict[str, Any] = {}
 
 
-def reason(zh: str, en: str) -> str:
-    """A stored reason: Chinese, then English (`reason_parts` splits it)."""
-    return f"{zh}{_LANGUAGES}{en}"
+def reason(code: str, **params: Any) -> Reason:
+    return Reason(code=code, params=params)
 
 
-def reason_parts(text: str) -> tuple[str, str]:
-    """(Chinese, English) of a stored reason."""
-    zh, sep, en = text.partition(_LANGUAGES)
-    return (zh, en) if sep else (text, text)
+def encode_reason(r: Reason) -> str:
+    """The reason as the line stores it (JSON text)."""
+    return msgspec.json.encode(r).decode()
 
 
-def reason_in(text: str, lang: str) -> str:
-    zh, en = reason_parts(text)
-    return en if lang == "en" else zh
+def decode_reason(text: str) -> Reason | None:
+    """A stored reason; None for a line that has none (or none the exchange can read)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        return msgspec.json.decode(text, type=Reason)
+    except msgspec.DecodeError:
+        return None
+
+
+def reason_text(lang: i18n.Lang, r: Reason) -> str:
+    """The reason in words, in `lang`: amounts as ¥1,234.00."""
+    shown = {
+        name: format_cny(value)
+        if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool)
+        else value
+        for name, value in r.params.items()
+    }
+    return i18n.gettext(lang, REASON_PREFIX + r.code, **shown)
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ class Expected:
 @dataclass(frozen=True)
 class Outcome:
     status: LineStatus
-    reason: str
+    reason: Reason
     payout_id: int | None = None
     candidate_id: int | None = None
 
@@ -157,64 +181,47 @@ def _exact(
     taken: dict[int, int],
     received_where: Mapping[int, tuple[int, int]],
 ) -> Outcome:
-    ref, got = p.reference, format_cny(line.amount_fen)
+    ref = p.reference
     if p.id in taken:
-        return Outcome(
-            "unknown",
-            reason(
-                f"{ref} 已由本对账单第 {taken[p.id]} 行匹配，本行可能是重复转账",
-                f"{ref} was matched by line {taken[p.id]} of this statement: a second transfer?",
-            ),
-        )
+        return Outcome("unknown", reason("second_in_file", reference=ref, line=taken[p.id]))
     if p.status == "received":
-        where_zh = where_en = ""
+        on = p.received_on.isoformat() if p.received_on else ""
         if p.id in received_where:
             s, n = received_where[p.id]
-            where_zh, where_en = f"（对账单 {s} 第 {n} 行）", f" (statement {s}, line {n})"
-        on = p.received_on.isoformat() if p.received_on else ""
-        return Outcome(
-            "unknown",
-            reason(
-                f"{ref} 已于 {on} 到账{where_zh}，本行可能是重复转账",
-                f"{ref} was received already on {on}{where_en}: a second transfer?",
-            ),
-        )
+            why = reason(
+                "received_already_on_line", reference=ref, received_on=on, statement_id=s, line=n
+            )
+        else:
+            why = reason("received_already", reference=ref, received_on=on)
+        return Outcome("unknown", why)
     if p.status != "expected":
-        return Outcome(
-            "unknown",
-            reason(
-                f"{ref} 对应的回款已冲销，不再应收",
-                f"{ref} is no longer expected: its receipt was reversed",
-            ),
-        )
+        return Outcome("unknown", reason("reversed", reference=ref))
     if p.amount_fen != line.amount_fen:
-        want = format_cny(p.amount_fen)
-        diff = format_cny(line.amount_fen - p.amount_fen)
         return Outcome(
             "amount_mismatch",
             reason(
-                f"{ref} 应收 {want}，实收 {got}（差额 {diff}）",
-                f"{ref} expects {want}, got {got} (difference {diff})",
+                "amount_differs",
+                reference=ref,
+                expected_fen=p.amount_fen,
+                got_fen=line.amount_fen,
+                difference_fen=line.amount_fen - p.amount_fen,
             ),
             candidate_id=p.id,
         )
     if line.value_date < p.created_on:
-        day, since = line.value_date.isoformat(), p.created_on.isoformat()
         return Outcome(
             "unknown",
             reason(
-                f"入账日期 {day} 早于 {ref} 产生之日 {since}，请人工核对",
-                f"value date {day} is before {ref} was due ({since}); check it by hand",
+                "before_due",
+                reference=ref,
+                value_date=line.value_date.isoformat(),
+                due_on=p.created_on.isoformat(),
             ),
             candidate_id=p.id,
         )
     taken[p.id] = line.line_no
     return Outcome(
-        "matched",
-        reason(
-            f"与 {ref} 的附言、金额 {got} 和日期一致", f"reference, amount {got} and date fit {ref}"
-        ),
-        payout_id=p.id,
+        "matched", reason("fits", reference=ref, amount_fen=line.amount_fen), payout_id=p.id
     )
 
 
@@ -228,7 +235,7 @@ def char_mask(text: str) -> int:
 
 
 def _inexact(line: StatementLine, still_open: Sequence[Expected], masks: Sequence[int]) -> Outcome:
-    got, said = format_cny(line.amount_fen), _quote(line.reference)
+    said = _quote(line.reference)
     best: tuple[bool, int, int, Expected] | None = None
     tokens = [(t, char_mask(t)) for t in reference_tokens(line.reference)]
     for p, mask in zip(still_open, masks, strict=True):
@@ -249,22 +256,23 @@ def _inexact(line: StatementLine, still_open: Sequence[Expected], masks: Sequenc
                     best = key
     if best is not None:
         differs, d, _, p = best
-        amount_zh = f"金额不符：应收 {format_cny(p.amount_fen)}" if differs else f"金额 {got} 一致"
-        amount_en = (
-            f"amount differs: it expects {format_cny(p.amount_fen)}"
-            if differs
-            else f"same amount {got}"
-        )
-        return Outcome(
-            "reference_typo",
-            reason(
-                f"附言「{said}」没有对应的应收款；最接近的是 {p.reference}"
-                f"（相差 {d} 个字符，{amount_zh}）",
-                f"reference '{said}' fits no transfer; the closest open one is {p.reference} "
-                f"({d} character{'s' if d > 1 else ''} off, {amount_en})",
-            ),
-            candidate_id=p.id,
-        )
+        if differs:
+            why = reason(
+                "typo_amount_differs",
+                text=said,
+                reference=p.reference,
+                distance=d,
+                expected_fen=p.amount_fen,
+            )
+        else:
+            why = reason(
+                "typo_same_amount",
+                text=said,
+                reference=p.reference,
+                distance=d,
+                amount_fen=line.amount_fen,
+            )
+        return Outcome("reference_typo", why, candidate_id=p.id)
     same = [
         p for p in still_open if p.amount_fen == line.amount_fen and p.created_on <= line.value_date
     ]
@@ -273,9 +281,7 @@ def _inexact(line: StatementLine, still_open: Sequence[Expected], masks: Sequenc
         return Outcome(
             "reference_typo",
             reason(
-                f"附言「{said}」中没有应收款编号；金额 {got} 与唯一一笔未到账的 {p.reference} 相同",
-                f"no transfer reference in '{said}'; the amount {got} is that of the only "
-                f"open transfer {p.reference}",
+                "only_open_of_amount", text=said, amount_fen=line.amount_fen, reference=p.reference
             ),
             candidate_id=p.id,
         )
@@ -283,16 +289,7 @@ def _inexact(line: StatementLine, still_open: Sequence[Expected], masks: Sequenc
         return Outcome(
             "unknown",
             reason(
-                f"附言「{said}」中没有应收款编号；金额 {got} 与 {len(same)} 笔未到账应收款相同，"
-                "请人工匹配",
-                f"no transfer reference in '{said}'; the amount {got} fits {len(same)} open "
-                "transfers: match it by hand",
+                "several_open_of_amount", text=said, amount_fen=line.amount_fen, count=len(same)
             ),
         )
-    return Outcome(
-        "unknown",
-        reason(
-            f"附言「{said}」和金额 {got} 都对应不上任何未到账应收款",
-            f"neither the reference '{said}' nor the amount {got} fits an open transfer",
-        ),
-    )
+    return Outcome("unknown", reason("nothing_fits", text=said, amount_fen=line.amount_fen))

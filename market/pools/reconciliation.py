@@ -1,13 +1,14 @@
 """Reconciliation: bank statements of the transfers a pool or a bank actually received,
-matched to the payouts the waterfall said it would receive (issue 6 item 4). This module
-holds what the API answers, the import and the manual match (the writes), and the reads
-behind the pages and the exports.
+matched to the payouts the waterfall said it would receive (docs/rules.md §Reconciliation).
+This module holds what the API answers, the commands that write (import a statement,
+match a line, set a line aside) and the reads behind the pages and the exports.
 
 The flow of an import: read the file (market.pools.statement_csv) → if any line is bad,
-reject the whole file with (line, column, reason) and write nothing → otherwise, in ONE
-transaction, record the statement and its lines, each classified (market.pools.matching:
-matched, amount_mismatch, reference_typo or unknown). A matched line's payout is marked
-received (market.pools.services.mark_payout_received posts the ledger entry) in the same
+reject the whole file with its problems by line and column and write nothing → otherwise,
+in ONE transaction, record the statement and its lines, each classified
+(market.pools.matching: matched, amount_mismatch, reference_typo or unknown, with the
+reason as a code and parameters). A matched line's payout is marked received
+(market.pools.services.mark_payout_received posts the ledger entry) in the same
 transaction. The CSV files handed out (a statement of payouts, the example statement to
 import) are written by market.pools.statement_export.
 
@@ -17,6 +18,9 @@ audited and marks the payout received. A line that is no expected recovery at al
 interest, a payment for something else, a duplicate to send back) is set aside with the
 reason (status set_aside), audited, settling nothing; it can still be matched by hand
 later, should it turn out to be a recovery after all.
+
+Commands return what they did without words (`Imported`, `LineDone`); the API and the
+pages then read the lines in their reader's language (`import_out`, `line_out`).
 
 Idempotency: a file is imported once per organisation (`UNIQUE (org_id, sha256)`: the
 second upload is 409, naming the first statement); a transfer is recorded once per
@@ -40,10 +44,10 @@ Concurrency — only one of several racing writers settles a payout:
 So an import racing a manual match, or two manual matches of two lines to one payout:
 the first to lock the payout settles it; the other waits, then sees it received (the
 import then classifies its line unknown, "received already"; the manual match is 409).
-Lock order: org import lock, statement line, payout, then the audit chain head — no
-path takes them the other way round, so these writers cannot deadlock on each other.
-A payout belongs to exactly one organisation, so a pool's and a bank's imports never
-compete for one.
+Lock order: org import lock, statement line, payout, then the audit chain head (the unit
+of work writes the audit rows at its end) — no path takes them the other way round, so
+these writers cannot deadlock on each other. A payout belongs to exactly one
+organisation, so a pool's and a bank's imports never compete for one.
 """
 
 from __future__ import annotations
@@ -58,27 +62,31 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from market import audit, i18n
+from market import i18n
+from market.accounts.permissions import WRITE_RECONCILIATION
 from market.cases.policy import CHINA
 from market.cases.services import china_today
-from market.collateral.csv_import import check_upload, clean_filename
+from market.collateral.csv_import import clean_filename
 from market.collateral.locks import xact_lock
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
-from market.money import format_cny
 from market.pools import services
 from market.pools.matching import (
     Expected,
     LineStatus,
+    Reason,
     classify,
+    decode_reason,
+    encode_reason,
     reason,
-    reason_parts,
+    reason_text,
     reference_tokens,
 )
 from market.pools.statement_csv import (
-    MAX_FILE_BYTES,
     MAX_LINES,
     StatementLine,
+    check_size,
     control_character,
     parse_statement,
 )
@@ -87,23 +95,23 @@ Q = Queries("reconciliation")
 
 OPEN_STATUSES: Final = ("amount_mismatch", "reference_typo", "unknown")
 MATCHABLE_STATUSES: Final = (*OPEN_STATUSES, "set_aside")  # a set-aside line may be a recovery
-
-# The Chinese part of a message: a text field's or date's name; statuses as the pages
-# name them (the UI's catalogue).
-_TEXT_ZH: Final = {
-    "reference": "转账编号",
-    "note": "备注",
-    "since": "起始日期",
-    "until": "截止日期",
-}
-_zh = i18n.translator("zh")
 IMPORT_LOCK: Final = 7_240_006  # first key of the two-key advisory lock (see locks.py)
 DEFAULT_FILENAME: Final = "statement.csv"
 MAX_MATCH_REFERENCE: Final = 100  # what a person types to name a payout
 MAX_NOTE: Final = 500
+PARTY_PREFIX: Final = "reconciliation.party."
 
 
 # --- what the API answers ----------------------------------------------------------------------
+
+
+class ReasonOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a line was classified as it was: `code` and `params` for programs, `detail` in
+    the reader's language."""
+
+    code: str
+    detail: str
+    params: dict[str, Any]
 
 
 class LineOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,8 +124,7 @@ class LineOut(msgspec.Struct, frozen=True, kw_only=True):
     counterparty: str
     bank_txn_id: str | None
     status: LineStatus
-    reason_zh: str
-    reason_en: str
+    reason: ReasonOut | None  # how the import classified the line
     payout_id: int | None
     payout_reference: str | None
     candidate_id: int | None
@@ -130,7 +137,7 @@ class LineOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class SkippedLine(msgspec.Struct, frozen=True, kw_only=True):
     line_no: int
-    reason: str
+    reason: ReasonOut
 
 
 class StatementOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,7 +188,8 @@ class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
     amount_fen: int
     status: Literal["expected", "received", "reversed"]
     payee_kind: str
-    payee: str
+    payee: str  # a name: the pool's code, the organisation's or the pledgor's name
+    party: str | None  # for a party's payout: its name in the pool's rule (`insurer`)
     pool_id: int | None
     pool_code: str | None
     case_id: int
@@ -195,8 +203,79 @@ class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
     matched: Literal["matched", "manual"] | None
 
 
-def _line_out(r: asyncpg.Record) -> LineOut:
-    zh, en = reason_parts(r["reason"])
+# --- what the commands take and give -----------------------------------------------------------
+
+
+class ImportStatement(msgspec.Struct, frozen=True, kw_only=True):
+    """A bank statement file as uploaded."""
+
+    data: bytes
+    filename: str | None = None
+
+
+class Skipped(msgspec.Struct, frozen=True, kw_only=True):
+    line_no: int
+    reason: Reason
+
+
+class Imported(msgspec.Struct, frozen=True, kw_only=True):
+    statement_id: int
+    encoding: str
+    counts: dict[str, int]  # by line status
+    skipped: list[Skipped]  # already on an earlier statement (same 流水号)
+    outgoing_skipped: int
+
+
+class MatchLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A statement line and the expected payout it is, named by id or by reference."""
+
+    line_id: int
+    payout_id: int | None = None
+    reference: str | None = None
+    note: str = ""
+
+
+class SetAsideLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A statement line and why it is no expected recovery."""
+
+    line_id: int
+    note: str
+
+
+class LineDone(msgspec.Struct, frozen=True, kw_only=True):
+    """A line a person matched or set aside."""
+
+    id: int
+    statement_id: int
+    line_no: int
+    status: LineStatus
+
+
+# --- in words ------------------------------------------------------------------------------------
+
+
+def reason_out(lang: i18n.Lang, why: Reason) -> ReasonOut:
+    return ReasonOut(code=why.code, detail=reason_text(lang, why), params=why.params)
+
+
+def party_label(lang: i18n.Lang, party: str) -> str:
+    """A party of a pool's rule as people call it; a party the catalog does not know is
+    shown by the name the rule gives it."""
+    key = PARTY_PREFIX + party
+    return i18n.gettext(lang, key) if i18n.has(key) else party
+
+
+def payee_text(lang: i18n.Lang, p: PayoutOut) -> str:
+    """Who a payout is to, in words: the name, and a party's role in the pool's rule."""
+    if p.payee_kind == "party" and p.party:
+        return (
+            f"{p.payee} ({party_label(lang, p.party)})" if p.payee else party_label(lang, p.party)
+        )
+    return p.payee
+
+
+def _line_out(r: asyncpg.Record, lang: i18n.Lang) -> LineOut:
+    why = decode_reason(r["reason"])
     return LineOut(
         id=r["id"],
         statement_id=r["statement_id"],
@@ -207,8 +286,7 @@ def _line_out(r: asyncpg.Record) -> LineOut:
         counterparty=r["counterparty"],
         bank_txn_id=r["bank_txn_id"],
         status=r["status"],
-        reason_zh=zh,
-        reason_en=en,
+        reason=reason_out(lang, why) if why is not None else None,
         payout_id=r["payout_id"],
         payout_reference=r["payout_reference"],
         candidate_id=r["candidate_id"],
@@ -240,8 +318,7 @@ def _payee(r: asyncpg.Record) -> str:
         return str(r["pool_code"])
     if r["payee_kind"] == "pledgor":
         return str(r["pledgor_name"] or "")
-    name = str(r["payee_org_name"] or "")
-    return f"{name} ({r['party']})" if r["payee_kind"] == "party" and r["party"] else name
+    return str(r["payee_org_name"] or "")
 
 
 def _payout_out(r: asyncpg.Record) -> PayoutOut:
@@ -252,6 +329,7 @@ def _payout_out(r: asyncpg.Record) -> PayoutOut:
         status=r["status"],
         payee_kind=r["payee_kind"],
         payee=_payee(r),
+        party=r["party"] if r["payee_kind"] == "party" else None,
         pool_id=r["pool_id"],
         pool_code=r["pool_code"],
         case_id=r["case_id"],
@@ -264,18 +342,6 @@ def _payout_out(r: asyncpg.Record) -> PayoutOut:
         value_date=r["value_date"],
         matched=r["line_status"],
     )
-
-
-# --- who reconciles -------------------------------------------------------------------------
-
-
-def require_reconciler(org_kind: str, org_status: str) -> None:
-    """Pools and banks import statements of what they received; nobody else does."""
-    if org_kind not in ("pool", "bank") or org_status != "approved":
-        raise Forbidden(
-            "只有已审核通过的资金池和银行可以进行银行流水对账 / "
-            "only approved pools and banks reconcile bank statements"
-        )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -292,62 +358,47 @@ def _expected(r: asyncpg.Record) -> Expected:
     )
 
 
-async def import_statement(
-    conn: Conn,
-    *,
-    at: datetime,
-    org_id: int,
-    user_id: int,
-    filename: str | None,
-    data: bytes,
-) -> ImportOut:
-    """Import a statement in the caller's transaction (see the module docstring).
+@command(WRITE_RECONCILIATION)
+async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
+    """Import a statement for the actor's organisation (see the module docstring).
 
-    ImportRejected (422, every bad line and column) or Conflict (409, the same file again)
+    Invalid (422, every problem by line and column) or Conflict (409, the same file again)
     with nothing written; otherwise the statement, its classified lines, the payouts it
-    settles (with their ledger entries) and one audit row, all in that transaction."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("import_statement runs inside one transaction")
-    org = returned(await conn.fetchrow(Q.org_of, org_id))
-    require_reconciler(org["kind"], org["status"])
-    name = clean_filename(filename or DEFAULT_FILENAME)
-    check_upload(data, max_bytes=MAX_FILE_BYTES)
-    parsed = parse_statement(data, today=china_today(at), filename=name)
+    settles (with their ledger entries) and one audit row, all in one transaction.
+    Concurrent imports of one organisation run one after the other under its advisory
+    lock; the payouts the file names are locked (in id order) before they are classified."""
+    conn, org_id = uow.conn, uow.actor.org
+    name = clean_filename(data.filename or DEFAULT_FILENAME)
+    check_size(data.data)
+    parsed = parse_statement(data.data, today=china_today(uow.at), filename=name)
     await xact_lock(conn, IMPORT_LOCK, org_id)
-    sha = hashlib.sha256(data).digest()
+    sha = hashlib.sha256(data.data).digest()
     total = len(parsed.lines)
-    statement = await conn.fetchrow(Q.insert_statement, org_id, name, sha, total, user_id, at)
+    statement = await conn.fetchrow(
+        Q.insert_statement, org_id, name, sha, total, uow.actor.user, uow.at
+    )
     if statement is None:
         first = returned(await conn.fetchrow(Q.statement_by_sha, org_id, sha))
         raise Conflict(
-            f"{name} 已作为对账单 {first['id']} 导入过（{first['filename']}，"
-            f"{china_today(first['imported_at']).isoformat()}），本次未写入任何数据 / "
-            f"{name} was imported already as statement {first['id']} "
-            f"({first['filename']}, {china_today(first['imported_at']).isoformat()}); "
-            "nothing was written",
+            "duplicate_statement",
             field="file",
-            code="duplicate_statement",
+            filename=name,
+            statement_id=first["id"],
+            first_filename=first["filename"],
+            imported_on=china_today(first["imported_at"]).isoformat(),
         )
     txns = [ln.bank_txn_id for ln in parsed.lines if ln.bank_txn_id]
     known = {
         r["bank_txn_id"]: (r["statement_id"], r["line_no"])
         for r in await conn.fetch(Q.known_txns, org_id, txns)
     }
-    skipped: list[SkippedLine] = []
+    skipped: list[Skipped] = []
     lines: list[StatementLine] = []
     for ln in parsed.lines:
         if ln.bank_txn_id in known:
             s, n = known[ln.bank_txn_id]
-            skipped.append(
-                SkippedLine(
-                    line_no=ln.line_no,
-                    reason=reason(
-                        f"流水号 {ln.bank_txn_id} 已在对账单 {s} 第 {n} 行导入",
-                        f"transaction {ln.bank_txn_id} was imported already "
-                        f"(statement {s}, line {n})",
-                    ),
-                )
-            )
+            why = reason("txn_imported_already", txn=ln.bank_txn_id, statement_id=s, line=n)
+            skipped.append(Skipped(line_no=ln.line_no, reason=why))
         else:
             lines.append(ln)
     tokens = sorted({t for ln in lines for t in reference_tokens(ln.reference)})
@@ -367,7 +418,7 @@ async def import_statement(
         Q.insert_lines,
         statement["id"],
         org_id,
-        at,
+        uow.at,
         [ln.line_no for ln in lines],
         [ln.value_date for ln in lines],
         [ln.amount_fen for ln in lines],
@@ -375,7 +426,7 @@ async def import_statement(
         [ln.counterparty for ln in lines],
         [ln.bank_txn_id for ln in lines],
         [o.status for o in outcomes],
-        [o.reason for o in outcomes],
+        [encode_reason(o.reason) for o in outcomes],
         [o.payout_id for o in outcomes],
         [o.candidate_id for o in outcomes],
     )
@@ -383,17 +434,12 @@ async def import_statement(
     for outcome in outcomes:
         counts[outcome.status] += 1
         if outcome.payout_id is not None:
-            paid = await services.mark_payout_received(conn, at=at, payout_id=outcome.payout_id)
+            paid = await services.mark_payout_received(conn, at=uow.at, payout_id=outcome.payout_id)
             settled.append(paid["reference"])
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=org_id,
-        actor_user_id=user_id,
-        actor_org_id=org_id,
-        action="statement.import",
-        object_kind="statement",
-        object_id=statement["id"],
+    uow.audit(
+        "statement.import",
+        "statement",
+        statement["id"],
         after={
             "filename": name,
             "sha256": sha.hex(),
@@ -405,14 +451,12 @@ async def import_statement(
             "settled": settled,
         },
     )
-    detail = await statement_detail(conn, org_id, statement["id"])
-    return ImportOut(
-        statement=detail.statement,
+    return Imported(
+        statement_id=statement["id"],
         encoding=parsed.encoding,
         counts=counts,
         skipped=skipped,
         outgoing_skipped=parsed.outgoing,
-        lines=detail.lines,
     )
 
 
@@ -420,149 +464,127 @@ def normalise_reference(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
 
 
-async def match_line(
-    conn: Conn,
-    *,
-    at: datetime,
-    org_id: int,
-    user_id: int,
-    line_id: int,
-    payout_id: int | None = None,
-    reference: str | None = None,
-    note: str = "",
-) -> LineOut:
-    """A person settles an open statement line with an expected payout of their own
-    organisation, of the same amount (named by its id or its reference, not both); audited,
-    the payout marked received. In the caller's transaction: line lock, then payout lock
-    (see the module docstring)."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("match_line runs inside one transaction")
-    _check_text("reference", reference or "", MAX_MATCH_REFERENCE)
-    _check_text("note", note, MAX_NOTE)
-    line = await _locked_line(conn, org_id, line_id, MATCHABLE_STATUSES)
-    ref = normalise_reference(reference or "")
-    if payout_id is not None and ref:
-        raise Invalid(
-            "请用 payout_id 或转账编号之一指明应收转账，不能同时填写 / "
-            "name the expected transfer by its payout_id or by its reference, not both",
-            field="payout_id",
-        )
-    if payout_id is None and not ref:
-        raise Invalid(
-            "请填写该行对应的应收转账编号 / "
-            "say which expected transfer this line is: its reference",
-            field="reference",
-        )
-    field = "payout_id" if payout_id is not None else "reference"
-    payout = await conn.fetchrow(Q.owned_payout, org_id, payout_id, ref)
+@command(WRITE_RECONCILIATION)
+async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
+    """A person settles an open (or set-aside) statement line with an expected payout of
+    their own organisation, of the same amount (named by its id or its reference, not
+    both); audited, the payout marked received. The line is locked, then the payout
+    (FOR UPDATE), and the payout's status is read under its lock: of two people matching
+    two lines to one payout, or a match racing an import naming it, one settles it and
+    the other is told it is received already."""
+    conn, org_id = uow.conn, uow.actor.org
+    _check_text("reference", data.reference or "", MAX_MATCH_REFERENCE)
+    _check_text("note", data.note, MAX_NOTE)
+    line = await _locked_line(conn, org_id, data.line_id, MATCHABLE_STATUSES)
+    ref = normalise_reference(data.reference or "")
+    if data.payout_id is not None and ref:
+        raise Invalid("transfer_named_twice", field="payout_id")
+    if data.payout_id is None and not ref:
+        raise Invalid("transfer_not_named", field="reference")
+    field = "payout_id" if data.payout_id is not None else "reference"
+    payout = await conn.fetchrow(Q.owned_payout, org_id, data.payout_id, ref)
     if payout is None:
-        raise NotFound(f"you have no transfer {ref or f'#{payout_id}'}", field=field)
-    if payout["status"] != "expected":
+        raise NotFound("no_such_transfer", field=field, transfer=ref or f"#{data.payout_id}")
+    reference = payout["reference"]
+    if payout["status"] == "received":
         where = await conn.fetchrow(Q.line_of_payout, payout["id"])
-        extra = f" (statement {where['statement_id']}, line {where['line_no']})" if where else ""
-        extra_zh = f"（对账单 {where['statement_id']} 第 {where['line_no']} 行）" if where else ""
-        status_zh = _zh(f"recon.payout.{payout['status']}")
+        if where is not None:
+            raise Conflict(
+                "transfer_received_on_line",
+                field=field,
+                reference=reference,
+                statement_id=where["statement_id"],
+                line=where["line_no"],
+            )
         raise Conflict(
-            f"转账 {payout['reference']} 的状态已是“{status_zh}”{extra_zh} / "
-            f"transfer {payout['reference']} is {payout['status']} already{extra}",
+            "transfer_received_already",
             field=field,
-            code="not_expected",
+            reference=reference,
+            received_at=payout["received_at"],
         )
+    if payout["status"] != "expected":
+        raise Conflict("transfer_reversed", field=field, reference=reference)
     if payout["amount_fen"] != line["amount_fen"]:
         raise Invalid(
-            f"第 {line['line_no']} 行到账 {format_cny(line['amount_fen'])}，但 "
-            f"{payout['reference']} 应收 {format_cny(payout['amount_fen'])}；一行只能核销一笔"
-            "金额相同的转账，差额请与付款方另行结清 / "
-            f"line {line['line_no']} received {format_cny(line['amount_fen'])} but "
-            f"{payout['reference']} expects {format_cny(payout['amount_fen'])}; a line settles "
-            "one transfer of the same amount — settle a difference with the payer",
+            "amount_differs",
             field=field,
-            code="amount_differs",
+            line=line["line_no"],
+            got_fen=line["amount_fen"],
+            reference=reference,
+            expected_fen=payout["amount_fen"],
         )
+    note = data.note.strip()
     try:
         settled = returned(
-            await conn.fetchrow(Q.settle_line, line_id, payout["id"], user_id, at, note.strip())
+            await conn.fetchrow(
+                Q.settle_line, line["id"], payout["id"], uow.actor.user, uow.at, note
+            )
         )
     except asyncpg.UniqueViolationError:
-        raise Conflict(
-            f"转账 {payout['reference']} 已由另一行核销 / "
-            f"transfer {payout['reference']} is settled by another line already",
-            field=field,
-            code="not_expected",
-        ) from None
-    await services.mark_payout_received(conn, at=at, payout_id=payout["id"])
+        raise Conflict("transfer_on_another_line", field=field, reference=reference) from None
+    await services.mark_payout_received(conn, at=uow.at, payout_id=payout["id"])
     after = {
         "status": "manual",
         "payout_id": payout["id"],
-        "reference": payout["reference"],
+        "reference": reference,
         "amount_fen": payout["amount_fen"],
-        "note": note.strip(),
+        "note": note,
     }
-    return await _audited(conn, at, user_id, "statement_line.match", line, settled, after)
+    return _audited(uow, "statement_line.match", line, settled, after)
 
 
-async def set_aside_line(
-    conn: Conn, *, at: datetime, org_id: int, user_id: int, line_id: int, note: str
-) -> LineOut:
+@command(WRITE_RECONCILIATION)
+async def set_aside_line(uow: UnitOfWork, data: SetAsideLine) -> LineDone:
     """A person takes an open line out of the exceptions as no expected recovery, saying
-    why; audited, no payout touched, no money moved. In the caller's transaction, under
-    the line's lock (as a manual match), so a line is matched or set aside, once."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("set_aside_line runs inside one transaction")
-    _check_text("note", note, MAX_NOTE)
-    if not note.strip():
-        raise Invalid(
-            "请说明该行为何不是应收回款（如银行结息、其他款项、待退回的重复转账） / "
-            "say why this line is no expected recovery (for example: bank interest, a payment "
-            "for something else, a duplicate sent back)",
-            field="note",
-        )
-    line = await _locked_line(conn, org_id, line_id, OPEN_STATUSES)
-    aside = returned(await conn.fetchrow(Q.set_aside_line, line_id, user_id, at, note.strip()))
-    after = {"status": "set_aside", "note": note.strip()}
-    return await _audited(conn, at, user_id, "statement_line.set_aside", line, aside, after)
+    why; audited, no payout touched, no money moved. Under the line's lock (as a manual
+    match), so a line is matched or set aside, once."""
+    _check_text("note", data.note, MAX_NOTE)
+    note = data.note.strip()
+    if not note:
+        raise Invalid("set_aside_reason_needed", field="note")
+    line = await _locked_line(uow.conn, uow.actor.org, data.line_id, OPEN_STATUSES)
+    aside = returned(
+        await uow.conn.fetchrow(Q.set_aside_line, line["id"], uow.actor.user, uow.at, note)
+    )
+    after = {"status": "set_aside", "note": note}
+    return _audited(uow, "statement_line.set_aside", line, aside, after)
 
 
-async def _audited(
-    conn: Conn,
-    at: datetime,
-    user_id: int,
+def _audited(
+    uow: UnitOfWork,
     action: str,
     line: asyncpg.Record,
     changed: asyncpg.Record,
     after: dict[str, Any],
-) -> LineOut:
+) -> LineDone:
     """Audit a person's change of a line (`line` as it was, `changed` as written) in the
-    organisation's chain; the line as the API shows it."""
-    org_id = line["org_id"]
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=org_id,
-        actor_user_id=user_id,
-        actor_org_id=org_id,
-        action=action,
-        object_kind="statement_line",
-        object_id=line["id"],
+    organisation's chain."""
+    why = decode_reason(line["reason"])
+    uow.audit(
+        action,
+        "statement_line",
+        line["id"],
         before={
             "status": line["status"],
-            "reason": line["reason"],
+            "reason": msgspec.to_builtins(why) if why is not None else None,
             "candidate_id": line["candidate_id"],
         },
         after=after,
     )
-    return _line_out(returned(await conn.fetchrow(Q.lines, org_id, None, None, 1, changed["id"])))
+    return LineDone(
+        id=changed["id"],
+        statement_id=changed["statement_id"],
+        line_no=changed["line_no"],
+        status=changed["status"],
+    )
 
 
 def _check_text(name: str, text: str, most: int) -> None:
-    """The API's schema checks the lengths; a form does not."""
-    label = _TEXT_ZH.get(name, name)
+    """What a person typed: the API's schema checks the lengths, a form does not."""
     if len(text) > most:
-        raise Invalid(
-            f"{label}最多 {most} 个字符 / the {name} has at most {most} characters", field=name
-        )
-    if why := control_character(text):
-        raise Invalid(f"{label}含不可见的控制字符 / the {name} {why}", field=name)
+        raise Invalid("too_long", field=name, max=most)
+    if char := control_character(text):
+        raise Invalid("control_character_in_text", field=name, char=char)
 
 
 async def _locked_line(
@@ -571,16 +593,13 @@ async def _locked_line(
     """The organisation's line, locked; 409 unless its status is one of `allowed`."""
     line = await conn.fetchrow(Q.line_locked, line_id, org_id)
     if line is None:
-        raise NotFound("no such statement line")
+        raise NotFound("no_such_statement_line")
     if line["status"] not in allowed:
-        status = line["status"]
-        done = "set aside already" if status == "set_aside" else f"settled already ({status})"
-        status_zh = _zh(f"recon.line.{status}")
-        done_zh = f"已{status_zh}" if status == "set_aside" else f"已对账（{status_zh}）"
         raise Conflict(
-            f"对账单 {line['statement_id']} 第 {line['line_no']} 行{done_zh} / "
-            f"line {line['line_no']} of statement {line['statement_id']} is {done}",
-            code="settled_already",
+            "set_aside_already" if line["status"] == "set_aside" else "settled_already",
+            statement_id=line["statement_id"],
+            line=line["line_no"],
+            status=line["status"],
         )
     return line
 
@@ -588,33 +607,61 @@ async def _locked_line(
 # --- reading -----------------------------------------------------------------------------------
 
 
+async def import_out(conn: Conn, org_id: int, done: Imported, lang: i18n.Lang) -> ImportOut:
+    """What the API answers for an import: the statement as it is now, its lines and the
+    lines skipped, the reasons in `lang`."""
+    detail = await statement_detail(conn, org_id, done.statement_id, lang)
+    return ImportOut(
+        statement=detail.statement,
+        encoding=done.encoding,
+        counts=done.counts,
+        skipped=[
+            SkippedLine(line_no=s.line_no, reason=reason_out(lang, s.reason)) for s in done.skipped
+        ],
+        outgoing_skipped=done.outgoing_skipped,
+        lines=detail.lines,
+    )
+
+
+async def line_out(conn: Conn, org_id: int, line_id: int, lang: i18n.Lang) -> LineOut:
+    """One line of the organisation (another's: 404)."""
+    row = await conn.fetchrow(Q.lines, org_id, None, None, 1, line_id)
+    if row is None:
+        raise NotFound("no_such_statement_line")
+    return _line_out(row, lang)
+
+
 async def list_statements(conn: Conn, org_id: int, limit: int = 100) -> list[StatementOut]:
     return [_statement_out(r) for r in await conn.fetch(Q.statements_of_org, org_id, None, limit)]
 
 
-async def statement_detail(conn: Conn, org_id: int, statement_id: int) -> StatementDetail:
+async def statement_detail(
+    conn: Conn, org_id: int, statement_id: int, lang: i18n.Lang
+) -> StatementDetail:
     """Another organisation's statement is 404."""
     row = await conn.fetchrow(Q.statements_of_org, org_id, statement_id, 1)
     if row is None:
-        raise NotFound("no such statement")
+        raise NotFound("no_such_statement")
     lines = await conn.fetch(Q.lines, org_id, statement_id, None, MAX_LINES, None)
-    return StatementDetail(statement=_statement_out(row), lines=[_line_out(r) for r in lines])
+    return StatementDetail(statement=_statement_out(row), lines=[_line_out(r, lang) for r in lines])
 
 
-async def open_lines(conn: Conn, org_id: int, limit: int = 500) -> list[LineOut]:
+async def open_lines(conn: Conn, org_id: int, lang: i18n.Lang, limit: int = 500) -> list[LineOut]:
     """The exceptions waiting for a person."""
-    return await _lines_in(conn, org_id, OPEN_STATUSES, limit)
+    return await _lines_in(conn, org_id, OPEN_STATUSES, lang, limit)
 
 
-async def set_aside_lines(conn: Conn, org_id: int, limit: int = 500) -> list[LineOut]:
-    return await _lines_in(conn, org_id, ("set_aside",), limit)
+async def set_aside_lines(
+    conn: Conn, org_id: int, lang: i18n.Lang, limit: int = 500
+) -> list[LineOut]:
+    return await _lines_in(conn, org_id, ("set_aside",), lang, limit)
 
 
 async def _lines_in(
-    conn: Conn, org_id: int, statuses: tuple[str, ...], limit: int
+    conn: Conn, org_id: int, statuses: tuple[str, ...], lang: i18n.Lang, limit: int
 ) -> list[LineOut]:
     rows = await conn.fetch(Q.lines, org_id, None, list(statuses), limit, None)
-    return [_line_out(r) for r in rows]
+    return [_line_out(r, lang) for r in rows]
 
 
 async def org_payouts(
@@ -662,11 +709,7 @@ def period(since: date | str | None, until: date | str | None) -> Period:
     """A period from the API's dates or a form's text (YYYY-MM-DD, blank for open)."""
     first, last = _day("since", since), _day("until", until)
     if first and last and first > last:
-        raise Invalid(
-            f"截止日期（{last}）早于起始日期（{first}） / "
-            f"the period ends ({last}) before it starts ({first})",
-            field="until",
-        )
+        raise Invalid("period_ends_before_start", field="until", since=first, until=last)
     return Period(since=first, until=last)
 
 
@@ -679,12 +722,7 @@ def _day(name: str, value: date | str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise Invalid(
-            f"{_TEXT_ZH.get(name, name)}：日期格式为 YYYY-MM-DD，如 2026-01-31；"
-            f"收到的是 {text!r} / "
-            f"{name}: a date as YYYY-MM-DD, e.g. 2026-01-31; got {text!r}",
-            field=name,
-        ) from None
+        raise Invalid("not_a_date", field=name) from None
 
 
 ALL_TIME: Final = Period()
@@ -705,12 +743,11 @@ async def pool_statement(
 async def bank_statement(
     conn: Conn, org_id: int, org_kind: str, within: Period = ALL_TIME
 ) -> list[PayoutOut]:
-    """Every payout to the bank in the period (costs repaid, its part of each recovery)."""
+    """Every payout to the bank in the period (costs repaid, its part of each recovery).
+    Who may read is the route's permission; which statement is whose is this rule: a
+    bank's statement is of a bank, a pool's payouts are exported per pool."""
     if org_kind != "bank":
-        raise Forbidden(
-            "本行回款对账表仅供银行导出；资金池请按资金池导出 / "
-            "a bank's statement is for banks; a pool exports per pool"
-        )
+        raise Forbidden("bank_statement_for_banks")
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, True, None, None, True, EXPORT_LIMIT, *within.bounds()
     )
@@ -724,7 +761,7 @@ async def case_statement(
     (its waterfall); only its own for anyone else, and 404 if it has none there at all."""
     case = await conn.fetchrow(Q.case_owner, case_id)
     if case is None:
-        raise NotFound("no such case")
+        raise NotFound("no_payouts_on_case")
     owner = case["bank_org_id"] == org_id
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, False, case_id, None, owner, EXPORT_LIMIT, *within.bounds()
@@ -741,5 +778,5 @@ async def case_statement(
         )
     )
     if none_at_all:
-        raise NotFound("no such case")
+        raise NotFound("no_payouts_on_case")
     return case["reference"], [_payout_out(r) for r in rows]

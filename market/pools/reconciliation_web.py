@@ -1,5 +1,7 @@
 """The reconciliation pages of pools and banks: import a statement, the statements, open
-exceptions with their reasons, matching by hand, and CSV statements of payouts."""
+exceptions with their reasons, matching by hand, setting a line aside, and CSV
+statements of payouts (docs/rules.md §Reconciliation). Every page speaks the reader's
+language: reasons, problems and statuses in its words."""
 
 from __future__ import annotations
 
@@ -11,20 +13,26 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from market import i18n, problems
 from market.accounts.models import Viewer
-from market.collateral.csv_import import ImportRejected
-from market.collateral.models import RowError
-from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError, Invalid
+from market.accounts.permissions import READ_RECONCILIATION, WRITE_RECONCILIATION, allow
+from market.deps import ActDep, MeDep, PoolDep
+from market.errors import AppError, LineProblem, NotFound
 from market.pools import dashboard, statement_csv, statement_export
 from market.pools import reconciliation as recon
-from market.web import language, page, require
+from market.web import Form, language, page
 
 
-def _reconciler(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    recon.require_reconciler(me.org_kind, me.org_status)
-    return me
+def _rejected(lang: i18n.Lang, found: list[LineProblem]) -> list[dict[str, Any]]:
+    """The problems of a refused file as the page lists them: line, column, words."""
+    return [
+        {
+            "line": p.line,
+            "column": p.params.get("column", ""),
+            "detail": problems.describe(lang, p.code, p.params),
+        }
+        for p in found
+    ]
 
 
 async def _index(
@@ -33,17 +41,18 @@ async def _index(
     me: Viewer,
     *,
     errors: dict[str, str] | None = None,
-    rejected: list[RowError] | None = None,
+    rejected: list[LineProblem] | None = None,
     values: dict[str, str] | None = None,
     matched: int | None = None,
     set_aside: int | None = None,
     within: recon.Period = recon.ALL_TIME,
     status_code: int = 200,
 ) -> Template:
+    lang = language(request, me)
     async with pool.acquire() as conn:
         statements = await recon.list_statements(conn, me.org_id, limit=50)
-        exceptions = await recon.open_lines(conn, me.org_id)
-        set_aside_lines = await recon.set_aside_lines(conn, me.org_id)
+        exceptions = await recon.open_lines(conn, me.org_id, lang)
+        set_aside_lines = await recon.set_aside_lines(conn, me.org_id, lang)
         expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
         cases = await recon.cases_with_payouts(conn, me.org_id)
         pools = await dashboard.pools_of(conn, me.org_id) if me.org_kind == "pool" else []
@@ -59,42 +68,49 @@ async def _index(
         exceptions=exceptions,
         set_aside_lines=set_aside_lines,
         expected=expected,
+        payee=lambda p: recon.payee_text(lang, p),
         by_amount=by_amount,
         cases=cases,
         pools=pools,
         errors=errors or {},
-        rejected=rejected or [],
+        rejected=_rejected(lang, rejected or []),
         values=values or {},
         matched=matched,
         set_aside=set_aside,
         within=within,
+        bank_export=me.org_kind == "bank",
         max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
         max_reference=recon.MAX_MATCH_REFERENCE,
         max_note=recon.MAX_NOTE,
     )
 
 
-def _lang(request: Request[Any, Any, State], me: Viewer, lang: str | None) -> str:
-    return lang if lang in ("zh", "en") else language(request, me)
+def _lang(request: Request[Any, Any, State], me: Viewer, lang: str | None) -> i18n.Lang:
+    """An export's language: the one its link names, else the page's."""
+    return i18n.pick(lang) if lang in i18n.LANGS else language(request, me)
+
+
+def _one_error(form: Form, key: str) -> dict[str, str]:
+    """A line's form shows one problem, whichever field it concerns."""
+    return {key: next(iter(form.errors.values()))} if form.errors else {}
 
 
 class ReconciliationPages(Controller):
     path = "/reconciliation"
     include_in_schema = False
 
-    @get("/", operation_id="web_reconciliation")
+    @get("/", operation_id="web_reconciliation", guards=[allow(READ_RECONCILIATION)])
     async def index(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         matched: FromQuery[int | None] = None,
         set_aside: FromQuery[int | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
     ) -> Template:
         """The page; `since`/`until` (the exports' period form) go into its export links."""
-        me = _reconciler(viewer)
         try:
             within = recon.period(since, until)
         except AppError as exc:
@@ -102,157 +118,158 @@ class ReconciliationPages(Controller):
                 request,
                 pool,
                 me,
-                errors={exc.field or "period": exc.message},
+                errors={exc.field or "period": problems.text(exc, language(request, me))},
                 values={"since": since or "", "until": until or ""},
                 status_code=exc.status,
             )
         return await _index(request, pool, me, matched=matched, set_aside=set_aside, within=within)
 
-    @post("/statements", operation_id="web_reconciliation_upload")
+    @post(
+        "/statements",
+        operation_id="web_reconciliation_upload",
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
     async def upload(
-        self,
-        request: Request[Any, Any, State],
-        pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        self, request: Request[Any, Any, State], pool: PoolDep, act: ActDep, me: MeDep
     ) -> Template | Redirect:
         """Import the statement now (one transaction), then show it line by line."""
-        me = _reconciler(viewer)
-        form = await request.form()
-        upload = form.get("file")
-        try:
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise Invalid("请选择要上传的 CSV 文件 / choose a CSV file to upload", field="file")
-            data = await upload.read()
-            async with pool.acquire() as conn, conn.transaction():
-                out = await recon.import_statement(
-                    conn,
-                    at=clock.now(),
-                    org_id=me.org_id,
-                    user_id=me.user_id,
-                    filename=upload.filename,
-                    data=data,
-                )
-        except ImportRejected as exc:
+        form = await Form.read(request, me)
+        upload = (await request.form()).get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            form.fail("file", "required")
+            return await _index(request, pool, me, errors=form.errors, status_code=form.status)
+        rejected: list[LineProblem] = []
+        data = recon.ImportStatement(data=await upload.read(), filename=upload.filename)
+
+        async def run() -> recon.Imported:
+            try:
+                return await act(recon.import_statement, data)
+            except AppError as exc:
+                rejected.extend(exc.problems or [])
+                raise
+
+        done = await form.submit(run)
+        if done is None:
             return await _index(
                 request,
                 pool,
                 me,
-                errors={"file": exc.message},
-                rejected=exc.errors,
-                status_code=exc.status,
+                errors={"file": next(iter(form.errors.values()))},
+                rejected=rejected,
+                status_code=form.status,
             )
-        except AppError as exc:
-            if exc.status in (401, 403):
-                raise
-            return await _index(
-                request, pool, me, errors={"file": exc.message}, status_code=exc.status
-            )
-        return Redirect(f"/reconciliation/statements/{out.statement.id}", status_code=303)
+        return Redirect(f"/reconciliation/statements/{done.statement_id}", status_code=303)
 
-    @get("/statements/{statement_id:int}", operation_id="web_reconciliation_statement")
+    @get(
+        "/statements/{statement_id:int}",
+        operation_id="web_reconciliation_statement",
+        guards=[allow(READ_RECONCILIATION)],
+    )
     async def statement(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         statement_id: FromPath[int],
     ) -> Template:
-        me = _reconciler(viewer)
         async with pool.acquire() as conn:
-            detail = await recon.statement_detail(conn, me.org_id, statement_id)
+            detail = await recon.statement_detail(
+                conn, me.org_id, statement_id, language(request, me)
+            )
         return page(request, "pools/reconciliation_statement.html", me, detail=detail)
 
-    @post("/lines/{line_id:int}/match", operation_id="web_reconciliation_match")
+    @post(
+        "/lines/{line_id:int}/match",
+        operation_id="web_reconciliation_match",
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
     async def match(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         line_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _reconciler(viewer)
-        form = await request.form()
-        reference = str(form.get("reference") or "")
-        note = str(form.get("note") or "")
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                line = await recon.match_line(
-                    conn,
-                    at=clock.now(),
-                    org_id=me.org_id,
-                    user_id=me.user_id,
-                    line_id=line_id,
-                    reference=reference,
-                    note=note,
-                )
-        except AppError as exc:
-            if exc.status in (401, 403) or (exc.status == 404 and exc.field != "reference"):
-                raise
+        form = await Form.read(request, me)
+        reference, note = form.values.get("reference", ""), form.values.get("note", "")
+        data = recon.MatchLine(line_id=line_id, reference=reference, note=note)
+
+        async def run() -> recon.LineDone | None:
+            try:
+                return await act(recon.match_line, data)
+            except NotFound as exc:
+                if exc.field is None:  # the line itself: gone or another's
+                    raise
+                form.refuse(exc)  # no such transfer: said beside what was typed
+                return None
+
+        done = await form.submit(run)
+        if done is None:
             return await _index(
                 request,
                 pool,
                 me,
-                errors={f"line-{line_id}": exc.message},
+                errors=_one_error(form, f"line-{line_id}"),
                 values={f"line-{line_id}": reference, f"note-{line_id}": note},
-                status_code=exc.status,
+                status_code=form.status,
             )
-        return Redirect(f"/reconciliation?matched={line.line_no}", status_code=303)
+        return Redirect(f"/reconciliation?matched={done.line_no}", status_code=303)
 
-    @post("/lines/{line_id:int}/set-aside", operation_id="web_reconciliation_set_aside")
+    @post(
+        "/lines/{line_id:int}/set-aside",
+        operation_id="web_reconciliation_set_aside",
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
     async def set_aside(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         line_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _reconciler(viewer)
-        form = await request.form()
-        note = str(form.get("note") or "")
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                line = await recon.set_aside_line(
-                    conn,
-                    at=clock.now(),
-                    org_id=me.org_id,
-                    user_id=me.user_id,
-                    line_id=line_id,
-                    note=note,
-                )
-        except AppError as exc:
-            if exc.status in (401, 403, 404):
-                raise
+        form = await Form.read(request, me)
+        note = form.values.get("note", "")
+        done = await form.submit(
+            lambda: act(recon.set_aside_line, recon.SetAsideLine(line_id=line_id, note=note))
+        )
+        if done is None:
             return await _index(
                 request,
                 pool,
                 me,
-                errors={f"aside-{line_id}": exc.message},
+                errors=_one_error(form, f"aside-{line_id}"),
                 values={f"aside-{line_id}": note},
-                status_code=exc.status,
+                status_code=form.status,
             )
-        return Redirect(f"/reconciliation?set_aside={line.line_no}", status_code=303)
+        return Redirect(f"/reconciliation?set_aside={done.line_no}", status_code=303)
 
-    @get("/template.csv", operation_id="web_reconciliation_template")
+    @get(
+        "/template.csv",
+        operation_id="web_reconciliation_template",
+        guards=[allow(READ_RECONCILIATION)],
+    )
     async def template(
         self,
         request: Request[Any, Any, State],
-        viewer: ViewerDep,
+        me: MeDep,
         lang: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        me = _reconciler(viewer)
         return statement_export.csv_response(
             statement_export.template_csv(_lang(request, me, lang)), "statement-example.csv"
         )
 
-    @get("/exports/pool/{pool_id:int}", operation_id="web_reconciliation_export_pool")
+    @get(
+        "/exports/pool/{pool_id:int}",
+        operation_id="web_reconciliation_export_pool",
+        guards=[allow(READ_RECONCILIATION)],
+    )
     async def export_pool(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: FromPath[int],
         lang: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
@@ -260,7 +277,6 @@ class ReconciliationPages(Controller):
     ) -> Response[bytes]:
         """The payouts to one of the manager's pools, all or of a period (another's
         pool: 404)."""
-        me = _reconciler(viewer)
         within = recon.period(since, until)
         async with pool.acquire() as conn:
             code, rows = await recon.pool_statement(conn, me.org_id, pool_id, within)
@@ -268,35 +284,41 @@ class ReconciliationPages(Controller):
         name = f"statement-pool-{code}{within.filename_part()}.csv"
         return statement_export.csv_response(body, name)
 
-    @get("/exports/bank", operation_id="web_reconciliation_export_bank")
+    @get(
+        "/exports/bank",
+        operation_id="web_reconciliation_export_bank",
+        guards=[allow(READ_RECONCILIATION)],
+    )
     async def export_bank(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         lang: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        me = _reconciler(viewer)
         within = recon.period(since, until)
         async with pool.acquire() as conn:
             rows = await recon.bank_statement(conn, me.org_id, me.org_kind, within)
         body = statement_export.export_csv(rows, _lang(request, me, lang))
         return statement_export.csv_response(body, f"statement-bank{within.filename_part()}.csv")
 
-    @get("/exports/case/{case_id:int}", operation_id="web_reconciliation_export_case")
+    @get(
+        "/exports/case/{case_id:int}",
+        operation_id="web_reconciliation_export_case",
+        guards=[allow(READ_RECONCILIATION)],
+    )
     async def export_case(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         case_id: FromPath[int],
         lang: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        me = _reconciler(viewer)
         within = recon.period(since, until)
         async with pool.acquire() as conn:
             reference, rows = await recon.case_statement(conn, me.org_id, case_id, within)

@@ -1,14 +1,16 @@
-"""Reading a bank statement file for reconciliation (issue 6 item 4): the columns the
-import knows (`COLUMNS`) and the header names it accepts for each, and `parse_statement`,
-which turns the uploaded bytes into validated `StatementLine`s or rejects the whole file.
+"""Reading a bank statement file for reconciliation (docs/rules.md §Reconciliation): the
+columns the import knows (`COLUMNS`) and the header names it accepts for each, and
+`parse_statement`, which turns the uploaded bytes into validated `StatementLine`s or
+rejects the whole file.
 
 The file is decoded as UTF-8 with or without BOM, or GB18030 as Chinese Excel and bank
 portals save it. The header row is the first of the top HEADER_SEARCH_ROWS rows naming a
 date and an amount column (portals put account details above it); columns the import does
-not know are ignored. Every line is validated; if any line is bad, ImportRejected (422)
-names each (line, column, reason) and the caller writes nothing. Outgoing payments in the
-file (a debit column filled, or a negative amount) and totals rows are skipped; outgoing
-ones are counted.
+not know are ignored. Every line is validated; if any line is bad, `Invalid`
+("statement_rejected", 422) lists each problem as a `LineProblem` (its code, the line, the
+column key as `field`, the header as written in the file as the `column` parameter) and
+the caller writes nothing. Outgoing payments in the file (a debit column filled, or a
+negative amount) and totals rows are skipped; outgoing ones are counted.
 
 Pure: no database. market.pools.reconciliation records what this reads;
 market.pools.matching classifies it.
@@ -16,6 +18,7 @@ market.pools.matching classifies it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -23,15 +26,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
-from market.collateral.csv_import import (
-    ImportRejected,
-    RowErrors,
-    Undecodable,
-    cell_text,
-    decode,
-)
+from market.collateral.csv_import import cell_text
+from market.errors import AppError, BadValue, Invalid, LineProblem
 from market.money import parse_cny
 
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
@@ -40,10 +38,15 @@ HEADER_SEARCH_ROWS: Final = 30  # bank portals put account details above the hea
 MAX_REFERENCE: Final = 500
 MAX_COUNTERPARTY: Final = 200
 MAX_TXN_ID: Final = 64
+PROBLEM_LIMIT: Final = 200  # problems listed (the first by line); all are counted
+_PROBLEMS_HELD: Final = 5_000  # kept while reading, so the ones listed are the first by line
 
 
 @dataclass(frozen=True)
 class Column:
+    """A column the import reads. `zh` and `en` are the headers the example statement
+    writes (names in the file format, which the import accepts, not texts to translate)."""
+
     key: str
     zh: str
     en: str
@@ -220,20 +223,51 @@ def _cell(cells: Sequence[str], slot: _Slot) -> str:
 
 
 def control_character(text: str) -> str | None:
-    """Why a text cannot be kept, if it holds a control character (a NUL, say)."""
+    """The first control character of a text as U+XXXX (a NUL cannot even be stored), or
+    None when it has none."""
     m = _CONTROL.search(text)
-    return f"contains a control character (U+{ord(m[0]):04X})" if m else None
+    return f"U+{ord(m[0]):04X}" if m else None
+
+
+def check_size(data: bytes) -> None:
+    """An upload is a file of at most MAX_FILE_BYTES."""
+    if not data:
+        raise Invalid("statement_empty", field="file")
+    if len(data) > MAX_FILE_BYTES:
+        raise Invalid("statement_too_large", field="file", max_mb=MAX_FILE_BYTES // (1024 * 1024))
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """(text, encoding): a BOM means UTF-8; else strict UTF-8; else strict GB18030. BadValue
+    says which it is not."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise BadValue("statement_utf16")
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError:
+            raise BadValue("statement_bom_not_utf8") from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        raise BadValue("statement_encoding") from None
 
 
 def parse_date(text: str) -> date:
+    """A value date as portals write it (2026-01-05, 2026/1/5, 2026年1月5日, 20260105, with
+    or without a time); BadValue otherwise."""
     m = _DATE.fullmatch(unicodedata.normalize("NFKC", text).strip())
     if m is None:
-        raise ValueError(f"'{text}' is not a date; write it as 2026-01-05")
+        raise BadValue("statement_not_a_date", text=text)
     month, day = (m["m"], m["d"]) if m["m"] else (m["m2"], m["d2"])
     try:
         return date(int(m["y"]), int(month), int(day))
     except ValueError:
-        raise ValueError(f"'{text}' is not a calendar date") from None
+        raise BadValue("statement_no_such_day", text=text) from None
 
 
 def _negative(text: str) -> bool:
@@ -241,24 +275,51 @@ def _negative(text: str) -> bool:
     return t.startswith(("-", "\u2212")) or (t.startswith("(") and t.endswith(")"))
 
 
+class Problems:
+    """The problems of a file: all counted, the first PROBLEM_LIMIT by line (then by the
+    column order of COLUMNS) listed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.items: list[LineProblem] = []
+        self._order = {c.key: i for i, c in enumerate(COLUMNS)}
+
+    def add(
+        self, code: str, *, line: int | None = None, field: str | None = None, **params: Any
+    ) -> None:
+        self.count += 1
+        if len(self.items) < _PROBLEMS_HELD:
+            self.items.append(LineProblem(code=code, line=line, field=field, params=params))
+
+    def cell(self, line: int, key: str, header: str, code: str, **params: Any) -> None:
+        """A problem of one cell: the line, the column's key and its header in the file."""
+        self.add(code, line=line, field=key, column=header, **params)
+
+    def rejection(self, filename: str) -> Invalid:
+        listed = sorted(self.items, key=lambda p: (p.line or 0, self._order.get(p.field or "", -1)))
+        return Invalid(
+            "statement_rejected",
+            field="file",
+            problems=listed[:PROBLEM_LIMIT],
+            filename=filename,
+            count=self.count,
+        )
+
+
 def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStatement:
-    """Decode and check every line; ImportRejected (422) naming line and column if any
-    line is bad — nothing is written then."""
-    errs = RowErrors([c.key for c in COLUMNS])
-
-    def reject() -> ImportRejected:
-        return ImportRejected(filename, errs.first(), errs.count)
-
+    """Decode and check every line; Invalid ("statement_rejected", 422) listing each
+    problem by line and column if any line is bad — nothing is written then."""
+    found = Problems()
     try:
         text, encoding = decode(data)
-    except Undecodable as exc:
-        errs.add(0, "", "", str(exc))
-        raise reject() from None
+    except AppError as exc:
+        found.add(exc.code, field="file", **exc.params)
+        raise found.rejection(filename) from None
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        errs.add(0, "", "", f"not a valid CSV file: {exc}")
-        raise reject() from None
+    except csv.Error:
+        found.add("statement_bad_csv", field="file")
+        raise found.rejection(filename) from None
     header_at = -1
     layout: dict[str, list[_Slot]] = {}
     for i, cells in enumerate(records[:HEADER_SEARCH_ROWS]):
@@ -266,38 +327,26 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         if "value_date" in candidate and "amount" in candidate:
             header_at, layout = i, candidate
             for cell in twice:
-                errs.add(i + 1, cell, "", f"column '{cell}' appears twice")
+                found.add("statement_column_twice", line=i + 1, column=cell)
             break
     if header_at < 0:
         first = records[0][0] if records and records[0] else ""
-        hint = ""
-        if len(records[0] if records else []) == 1 and any(s in first for s in ";\t|"):
-            hint = "; columns must be separated by commas"
-        errs.add(
-            1,
-            "",
-            "",
-            "no header row found: the file needs the columns 交易日期 (date), 金额 (amount) "
-            f"and 附言 (reference){hint}",
-        )
-        raise reject()
+        one_column = len(records[0] if records else []) == 1
+        commas = one_column and any(s in first for s in ";\t|")
+        found.add("statement_no_header_commas" if commas else "statement_no_header", line=1)
+        raise found.rejection(filename)
     if "reference" not in layout:
-        errs.add(
-            header_at + 1,
-            "附言",
-            "reference",
-            "required column is missing: add '附言' (or 'reference'), the transfer's message",
-        )
-    if errs.count:
-        raise reject()
+        found.add("statement_reference_missing", line=header_at + 1, field="reference")
+    if found.count:
+        raise found.rejection(filename)
     data_rows = [
         (n, cells)
         for n, cells in enumerate(records[header_at + 1 :], start=header_at + 2)
         if any(c.strip() for c in cells)
     ]
     if len(data_rows) > MAX_LINES:
-        errs.add(0, "", "", f"a statement may have at most {MAX_LINES:,} lines; split it")
-        raise reject()
+        found.add("statement_too_many_lines", field="file", max=MAX_LINES)
+        raise found.rejection(filename)
     lines: list[StatementLine] = []
     outgoing = 0
     txn_lines: dict[str, int] = {}
@@ -305,11 +354,10 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         first_cell = next(c for c in cells if c.strip())
         if normalise_header(first_cell).upper().rstrip(":") in _TOTAL_ROWS:
             continue  # the portal's totals row
-        before = errs.count
+        before = found.count
 
-        def err(key: str, why: str, line_no: int = line_no) -> None:
-            slot = layout[key][0] if key in layout else None
-            errs.add(line_no, slot.header if slot else BY_KEY[key].zh, key, why)
+        def bad(key: str, code: str, line_no: int = line_no, **params: Any) -> None:
+            found.cell(line_no, key, layout[key][0].header, code, **params)
 
         amount_text = _cell(cells, layout["amount"][0])
         debit_text = _cell(cells, layout["debit"][0]) if "debit" in layout else ""
@@ -318,71 +366,69 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
             continue
         for key, slots in layout.items():
             for slot in slots:
-                if why := control_character(_cell(cells, slot)):
-                    errs.add(line_no, slot.header, key, why)
-        if errs.count > before:
+                if char := control_character(_cell(cells, slot)):
+                    found.cell(line_no, key, slot.header, "control_character_in_text", char=char)
+        if found.count > before:
             continue  # the line's other checks would quote the same bad cell
         amount = 0
         if not amount_text:
-            err("amount", "required; this cell cannot be empty")
+            bad("amount", "required")
         else:
             try:
                 amount = parse_cny(amount_text)
-            except ValueError as exc:
-                err("amount", str(exc))
+            except AppError as exc:
+                bad("amount", exc.code, **exc.params)
             else:
                 if amount == 0:
-                    err("amount", "a transfer received is a positive amount")
+                    bad("amount", "statement_amount_zero")
         day = today
         day_text = _cell(cells, layout["value_date"][0])
         if not day_text:
-            err("value_date", "required; this cell cannot be empty")
+            bad("value_date", "required")
         else:
             try:
                 day = parse_date(day_text)
-            except ValueError as exc:
-                err("value_date", str(exc))
+            except AppError as exc:
+                bad("value_date", exc.code, **exc.params)
             else:
                 if day > today:
-                    err("value_date", f"{day.isoformat()} is after today ({today.isoformat()})")
+                    bad(
+                        "value_date",
+                        "statement_date_in_future",
+                        date=day.isoformat(),
+                        today=today.isoformat(),
+                    )
         if "currency" in layout:
             currency = _cell(cells, layout["currency"][0])
             if currency and unicodedata.normalize("NFKC", currency).upper() not in _CNY:
-                err("currency", f"only transfers in CNY are reconciled, not '{currency}'")
+                bad("currency", "statement_currency_not_cny", currency=currency)
         ref = " ".join(
             " ".join(_cell(cells, s).split()) for s in layout["reference"] if _cell(cells, s)
         )
         if len(ref) > MAX_REFERENCE:
-            err("reference", f"at most {MAX_REFERENCE} characters")
+            bad("reference", "too_long", max=MAX_REFERENCE)
         party = ""
         if "counterparty" in layout:
             party = " ".join(_cell(cells, layout["counterparty"][0]).split())
         if len(party) > MAX_COUNTERPARTY:
-            err("counterparty", f"at most {MAX_COUNTERPARTY} characters")
+            bad("counterparty", "too_long", max=MAX_COUNTERPARTY)
         txn: str | None = None
         if "bank_txn_id" in layout:
             txn = _cell(cells, layout["bank_txn_id"][0]) or None
             if txn is not None:
                 if _SCIENTIFIC.fullmatch(txn):
-                    err(
-                        "bank_txn_id",
-                        f"'{txn}' is a number Excel wrote in scientific notation; "
-                        "format the column as text and export it again",
-                    )
+                    bad("bank_txn_id", "statement_txn_scientific", txn=txn)
                 elif len(txn) > MAX_TXN_ID:
-                    err("bank_txn_id", f"at most {MAX_TXN_ID} characters")
+                    bad("bank_txn_id", "too_long", max=MAX_TXN_ID)
                 elif txn in txn_lines:
-                    err(
-                        "bank_txn_id",
-                        f"transaction {txn} is listed twice (also line {txn_lines[txn]})",
-                    )
+                    bad("bank_txn_id", "statement_txn_twice", txn=txn, first_line=txn_lines[txn])
                 else:
                     txn_lines[txn] = line_no
-        if errs.count == before:
+        if found.count == before:
             lines.append(StatementLine(line_no, day, amount, ref, party, txn))
-    if errs.count:
-        raise reject()
+    if found.count:
+        raise found.rejection(filename)
     if not lines and not outgoing:
-        errs.add(header_at + 2, "", "", "the file has a header but no transfers")
-        raise reject()
+        found.add("statement_no_transfers", line=header_at + 2)
+        raise found.rejection(filename)
     return ParsedStatement(encoding, lines, outgoing)

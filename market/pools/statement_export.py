@@ -15,7 +15,8 @@ from litestar import Response
 
 from market import i18n
 from market.cases.services import china_today
-from market.pools.reconciliation import PayoutOut
+from market.pools.reconciliation import PayoutOut, payee_text
+from market.pools.statement_csv import BY_KEY
 from market.web import content_disposition
 
 EXPORT_COLUMNS: Final = (
@@ -43,9 +44,14 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
-def export_csv(rows: Sequence[PayoutOut], lang: str) -> bytes:
-    """The statement of payouts as CSV: UTF-8 with BOM (Excel then reads Chinese), CRLF."""
-    _ = i18n.translator(i18n.pick(lang))
+TEMPLATE_COLUMNS: Final = ("value_date", "amount", "reference", "counterparty", "bank_txn_id")
+EXAMPLE_REFERENCE: Final = "HK7KX3M9PQ2R"
+
+
+def export_csv(rows: Sequence[PayoutOut], lang: i18n.Lang) -> bytes:
+    """The statement of payouts as CSV: UTF-8 with BOM (Excel then reads Chinese), CRLF;
+    statuses, kinds and parties in `lang`'s words."""
+    _ = i18n.translator(lang)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_(f"recon.export.{c}") for c in EXPORT_COLUMNS])
@@ -57,7 +63,7 @@ def export_csv(rows: Sequence[PayoutOut], lang: str) -> bytes:
                 _(f"recon.payout.{p.status}"),
                 _safe(p.case_reference),
                 _(f"recon.receipt.{p.receipt_kind}"),
-                _safe(p.payee),
+                _safe(payee_text(lang, p)),
                 china_today(p.created_at).isoformat(),
                 china_today(p.received_at).isoformat() if p.received_at else "",
                 str(p.statement_id or ""),
@@ -69,15 +75,23 @@ def export_csv(rows: Sequence[PayoutOut], lang: str) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def template_csv(lang: str) -> bytes:
-    """An example statement with the columns the import reads."""
-    if lang == "en":
-        head = "date,amount,reference,counterparty,bank txn id"
-        row = '2026-01-05,"1,234.56",HK7KX3M9PQ2R,Zhongshan Exchange,202601050001'
-    else:
-        head = "交易日期,金额,附言,对方户名,流水号"
-        row = '2026-01-05,"1,234.56",HK7KX3M9PQ2R 回款,知识产权交易所,202601050001'
-    return ("\ufeff" + head + "\r\n" + row + "\r\n").encode("utf-8")
+def template_csv(lang: i18n.Lang) -> bytes:
+    """An example statement with the columns the import reads, headed as the file format
+    names them in `lang` (statement_csv.COLUMNS)."""
+    _ = i18n.translator(lang)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([BY_KEY[k].en if lang == "en" else BY_KEY[k].zh for k in TEMPLATE_COLUMNS])
+    writer.writerow(
+        [
+            "2026-01-05",
+            "1,234.56",
+            _("reconciliation.template.reference", reference=EXAMPLE_REFERENCE),
+            _("reconciliation.template.counterparty"),
+            "202601050001",
+        ]
+    )
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def csv_response(body: bytes, filename: str) -> Response[bytes]:

@@ -1,12 +1,9 @@
--- Reconciliation of bank statements against expected payouts (issue 6 item 4);
--- market/pools/reconciliation.py.
+-- Reconciliation of bank statements against expected payouts (docs/rules.md
+-- §Reconciliation); market/pools/reconciliation.py.
 --
 -- "The organisation's payouts" ($1 = organisation id) everywhere below: what the waterfall
 -- owes that organisation — a pool organisation's pools' payouts, a bank's own payouts
 -- (payee_org_id is the pool's organisation for a pool payout, the bank for a bank's).
-
--- name: org_of
-SELECT id, kind, status, name FROM organisations WHERE id = $1
 
 -- name: insert_statement
 INSERT INTO statements (org_id, filename, sha256, line_count, imported_by, imported_at)
@@ -58,7 +55,8 @@ SELECT payout_id, statement_id, line_no FROM statement_lines WHERE payout_id = A
 
 -- name: insert_lines
 -- The statement's lines, one array per column (the import left out the transactions of
--- earlier statements, under its lock). matched_at: $3 for a matched line.
+-- earlier statements, under its lock). reason: the classification's code and parameters
+-- as JSON text (market/pools/matching.py). matched_at: $3 for a matched line.
 INSERT INTO statement_lines (statement_id, org_id, line_no, value_date, amount_fen, reference,
                              counterparty, bank_txn_id, status, reason, payout_id, candidate_id,
                              matched_at)

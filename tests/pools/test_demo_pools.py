@@ -14,6 +14,7 @@ from market.demo import seed_demo
 from market.pools import reconciliation
 from market.pools.demo import STATEMENT_NAME
 from market.settings import Settings
+from tests.factories import act_as
 
 ENROLLED_IN = (
     "SELECT l.loan_no, p.code FROM pool_enrolments e"
@@ -117,16 +118,12 @@ async def test_seed_demo_pools(
     assert dict(await pool.fetch(ENROLLED_IN)) == codes
 
     # It reconciles into one line of each kind, as the pool manager would import it.
-    user = await pool.fetchrow("SELECT id, org_id FROM users WHERE email = 'pool@ipx.demo'")
-    async with pool.acquire() as conn, conn.transaction():
-        await reconciliation.import_statement(
-            conn,
-            at=datetime.now(UTC),
-            org_id=user["org_id"],
-            user_id=user["id"],
-            filename=STATEMENT_NAME,
-            data=path.read_bytes(),
-        )
+    user = await pool.fetchval("SELECT id FROM users WHERE email = 'pool@ipx.demo'")
+    act = await act_as(pool, datetime.now(UTC), user)
+    await act(
+        reconciliation.import_statement,
+        reconciliation.ImportStatement(data=path.read_bytes(), filename=STATEMENT_NAME),
+    )
     statuses = [
         r["status"] for r in await pool.fetch("SELECT status FROM statement_lines ORDER BY line_no")
     ]

@@ -1,6 +1,7 @@
-"""Reconciliation (issue 6 item 4): a pool or a bank imports the bank statement of the
-transfers it received; lines are matched to expected payouts by reference, amount and
-date; the rest are listed with reasons and matched by hand, audited; statements of payouts
+"""Reconciliation (docs/rules.md §Reconciliation): a pool or a bank imports the bank
+statement of the transfers it received; lines are matched to expected payouts by
+reference, amount and date; the rest are listed with reasons (a code and parameters, in
+the reader's language) and matched by hand or set aside, audited; statements of payouts
 per pool, per bank and per case export as CSV."""
 
 from __future__ import annotations
@@ -13,18 +14,27 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from market.accounts.permissions import READ_RECONCILIATION, WRITE_RECONCILIATION, permission_of
 from market.clock import FrozenClock
-from market.collateral.csv_import import ImportRejected
-from market.errors import AppError, Conflict, Invalid, NotFound
+from market.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from market.ledger import balance
 from market.pools import reconciliation as recon
-from market.pools import services
-from market.pools.matching import Expected, classify, edit_distance, reason, reason_in
+from market.pools import services, statement_export
+from market.pools.matching import (
+    Expected,
+    classify,
+    decode_reason,
+    edit_distance,
+    encode_reason,
+    reason,
+    reason_text,
+)
 from market.pools.statement_csv import StatementLine, parse_statement
-from tests.factories import csrf, make_token, sign_in
+from tests.factories import act_as, csrf, make_token, sign_in
 from tests.pools.scene import SHENZHEN, Loan, PoolOrg, claim_and_pay, make_loan, make_pool, receive
 
 Client = AsyncTestClient[Any]
@@ -99,10 +109,13 @@ async def do_import(
     data: bytes,
     name: str = "statement.csv",
 ) -> recon.ImportOut:
-    async with pool.acquire() as conn, conn.transaction():
-        return await recon.import_statement(
-            conn, at=clock.now(), org_id=org, user_id=user, filename=name, data=data
-        )
+    """Import as `user` of `org` (the command), then read the result as the API answers
+    it, the reasons in English."""
+    act = await act_as(pool, clock, user)
+    assert act.actor.org_id == org
+    done = await act(recon.import_statement, recon.ImportStatement(data=data, filename=name))
+    async with pool.acquire() as conn:
+        return await recon.import_out(conn, org, done, "en")
 
 
 async def do_match(
@@ -113,26 +126,20 @@ async def do_match(
     line_id: int,
     reference: str,
     note: str = "",
-) -> recon.LineOut:
-    async with pool.acquire() as conn, conn.transaction():
-        return await recon.match_line(
-            conn,
-            at=clock.now(),
-            org_id=org,
-            user_id=user,
-            line_id=line_id,
-            reference=reference,
-            note=note,
-        )
+) -> recon.LineDone:
+    act = await act_as(pool, clock, user)
+    assert act.actor.org_id == org
+    return await act(
+        recon.match_line, recon.MatchLine(line_id=line_id, reference=reference, note=note)
+    )
 
 
 async def do_set_aside(
     pool: asyncpg.Pool, clock: FrozenClock, org: int, user: int, line_id: int, note: str
-) -> recon.LineOut:
-    async with pool.acquire() as conn, conn.transaction():
-        return await recon.set_aside_line(
-            conn, at=clock.now(), org_id=org, user_id=user, line_id=line_id, note=note
-        )
+) -> recon.LineDone:
+    act = await act_as(pool, clock, user)
+    assert act.actor.org_id == org
+    return await act(recon.set_aside_line, recon.SetAsideLine(line_id=line_id, note=note))
 
 
 async def received_entries(pool: asyncpg.Pool, payout_id: int) -> int:
@@ -144,7 +151,7 @@ async def received_entries(pool: asyncpg.Pool, payout_id: int) -> int:
     )
 
 
-# --- the issue's must-show ------------------------------------------------------------------
+# --- each kind of line ----------------------------------------------------------------------
 
 
 async def test_matched_amount_mismatch_reference_typo_and_unknown_each_classified(
@@ -195,16 +202,33 @@ async def test_matched_amount_mismatch_reference_typo_and_unknown_each_classifie
     matched, mismatch, wrong, unknown = (by_line[n] for n in (2, 3, 4, 5))
     assert matched.payout_id == a["id"] and matched.payout_reference == a["reference"]
     assert mismatch.payout_id is None and mismatch.candidate_id == b["id"]
-    assert mismatch.reason_en == (
+    assert mismatch.reason is not None and mismatch.reason.code == "amount_differs"
+    assert mismatch.reason.params == {
+        "reference": b["reference"],
+        "expected_fen": b["amount_fen"],
+        "got_fen": b["amount_fen"] - 10_000,
+        "difference_fen": -10_000,
+    }
+    assert mismatch.reason.detail == (
         f"{b['reference']} expects ¥{yuan(b['amount_fen'])}, got ¥{yuan(b['amount_fen'] - 10_000)}"
         " (difference -¥100.00)"
     )
-    assert "应收 ¥50,000.00，实收 ¥49,900.00" in mismatch.reason_zh
+    stored = decode_reason(
+        await pool.fetchval("SELECT reason FROM statement_lines WHERE id = $1", mismatch.id)
+    )
+    assert stored is not None and "应收 ¥50,000.00，实收 ¥49,900.00" in reason_text("zh", stored)
     assert wrong.payout_id is None and wrong.candidate_id == c["id"]
     assert wrong.candidate_reference == c["reference"]
-    assert f"closest open one is {c['reference']} (1 character off, same amount" in wrong.reason_en
+    assert wrong.reason is not None and wrong.reason.code == "typo_same_amount"
+    assert wrong.reason.params["reference"] == c["reference"]
+    assert wrong.reason.params["distance"] == 1
+    assert f"closest open one is {c['reference']} (edit distance 1, same amount" in (
+        wrong.reason.detail
+    )
     assert unknown.payout_id is None and unknown.candidate_id is None
-    assert "fits an open transfer" in unknown.reason_en
+    assert unknown.reason is not None and unknown.reason.code == "nothing_fits"
+    assert "fits an open transfer" in unknown.reason.detail
+    assert matched.reason is not None and matched.reason.code == "fits"
 
     # Only the matched line moved money: its payout is received, with one ledger entry.
     status = dict(
@@ -262,22 +286,38 @@ async def test_a_bad_line_rejects_the_file_naming_line_and_column_and_writes_not
         headers={**headers, "Content-Type": "text/csv"},
     )
     assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
-    assert body["code"] == "invalid_csv" and body["field"] == "file"
-    assert body["message"].startswith("一月.csv 未导入，未写入任何数据：第 3 行「金额」列有误")
-    assert "一月.csv was not imported, nothing was written: line 3, column 金额:" in body["message"]
-    problems = [(d["line"], d["column"], d["key"]) for d in body["details"]]
+    assert body["code"] == "statement_rejected" and body["field"] == "file"
+    assert body["params"] == {"filename": "一月.csv", "count": 4}
+    assert body["detail"] == "file：一月.csv 未导入，未写入任何数据：发现 4 处问题，按行和列列出。"
+    problems = [(e["line"], e["field"], e["params"]["column"], e["code"]) for e in body["errors"]]
     assert problems == [
-        (3, "金额", "amount"),
-        (4, "交易日期", "value_date"),
-        (5, "交易日期", "value_date"),
-        (5, "流水号", "bank_txn_id"),
+        (3, "amount", "金额", "amount_bad_grouping"),
+        (4, "value_date", "交易日期", "statement_no_such_day"),
+        (5, "value_date", "交易日期", "statement_date_in_future"),
+        (5, "bank_txn_id", "流水号", "statement_txn_twice"),
     ]
-    reasons = [d["reason"] for d in body["details"]]
-    assert "groups of three digits" in reasons[0]
-    assert "not a calendar date" in reasons[1]
-    assert "2026-01-06 is after today (2026-01-05)" in reasons[2]
-    assert "listed twice (also line 2)" in reasons[3]
+    assert body["errors"][2]["params"] == {
+        "column": "交易日期",
+        "date": "2026-01-06",
+        "today": "2026-01-05",
+    }
+    assert body["errors"][3]["params"] == {"column": "流水号", "txn": "T1", "first_line": 2}
+    # The words of each problem: in the caller's language, one language at a time.
+    assert body["errors"][0]["detail"] == "逗号须每三位分隔，如 1,200,000.50。"
+    r = await client.post(
+        "/api/v1/reconciliation/statements?filename=一月.csv",
+        content=data,
+        headers={**headers, "Content-Type": "text/csv", "Accept-Language": "en"},
+    )
+    body = r.json()
+    assert body["detail"].startswith("file: 一月.csv was not imported, nothing was written")
+    details = [e["detail"] for e in body["errors"]]
+    assert "groups of three digits" in details[0]
+    assert "not a calendar date" in details[1]
+    assert "2026-01-06 is after today (2026-01-05)" in details[2]
+    assert "listed twice (also line 2)" in details[3]
     assert await written(pool) == (0, 0, 0, 0)
 
     # A file without the reference column is refused at its header line.
@@ -286,9 +326,18 @@ async def test_a_bad_line_rejects_the_file_naming_line_and_column_and_writes_not
         content="日期,金额\r\n2026-01-05,100\r\n".encode(),
         headers={**headers, "Content-Type": "text/csv"},
     )
-    assert r.status_code == 422 and r.json()["details"][0]["line"] == 1
-    assert "add '附言' (or 'reference')" in r.json()["message"]
+    assert r.status_code == 422
+    (problem,) = r.json()["errors"]
+    assert (problem["line"], problem["field"], problem["code"]) == (
+        1,
+        "reference",
+        "statement_reference_missing",
+    )
+    assert "请添加“附言”（或 reference）" in problem["detail"]
     assert await written(pool) == (0, 0, 0, 0)
+    # Not a CSV body at all: 415, naming what to send.
+    r = await client.post("/api/v1/reconciliation/statements", json={"file": "x"}, headers=headers)
+    assert r.status_code == 415 and r.json()["code"] == "statement_not_csv", r.text
 
 
 async def test_a_nul_in_a_statement_is_named_by_line_and_column(
@@ -301,11 +350,20 @@ async def test_a_nul_in_a_statement_is_named_by_line_and_column(
         ("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1"),
         ("2026-01-05", "100.00", "HK", "交易所", "T2\x00"),
     )
-    r = await client.post("/api/v1/reconciliation/statements", content=data, headers=headers)
-    assert r.status_code == 422, r.text
-    assert r.json()["message"].endswith(
-        "line 3, column 流水号: contains a control character (U+0000)"
+    r = await client.post(
+        "/api/v1/reconciliation/statements",
+        content=data,
+        headers={**headers, "Accept-Language": "en"},
     )
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["errors"]
+    assert problem == {
+        "code": "control_character_in_text",
+        "detail": "Contains a control character (U+0000); remove it.",
+        "line": 3,
+        "field": "bank_txn_id",
+        "params": {"column": "流水号", "char": "U+0000"},
+    }
     assert await written(pool) == (0, 0, 0, 0)
 
 
@@ -328,7 +386,13 @@ async def test_the_same_file_twice_is_refused_and_known_transactions_are_skipped
     )
     assert again.status_code == 409
     assert again.json()["code"] == "duplicate_statement"
-    assert f"imported already as statement {statement_id} (week1.csv" in again.json()["message"]
+    assert again.json()["params"] == {
+        "filename": "copy.csv",
+        "statement_id": statement_id,
+        "first_filename": "week1.csv",
+        "imported_on": "2026-01-05",
+    }
+    assert f"已作为对账单 {statement_id} 导入过（week1.csv" in again.json()["detail"]
     assert await written(pool) == (1, 1, 1, 1)
 
     # The month's statement repeats week 1's transfer (same 流水号): skipped, not a second
@@ -343,7 +407,10 @@ async def test_the_same_file_twice_is_refused_and_known_transactions_are_skipped
     assert r.status_code == 201, r.text
     out = r.json()
     assert [sk["line_no"] for sk in out["skipped"]] == [2]
-    assert "imported already (statement" in out["skipped"][0]["reason"]
+    skipped = out["skipped"][0]["reason"]
+    assert skipped["code"] == "txn_imported_already"
+    assert skipped["params"] == {"txn": "T1", "statement_id": statement_id, "line": 2}
+    assert skipped["detail"] == f"流水号 T1 已在对账单 {statement_id} 第 2 行导入"
     assert [ln["status"] for ln in out["lines"]] == ["matched"]
     assert out["statement"]["line_count"] == 2 and out["statement"]["lines_recorded"] == 1
     assert await received_entries(pool, a["id"]) == 1 and await received_entries(pool, b["id"]) == 1
@@ -388,11 +455,22 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
         headers=headers,
     )
     assert r.status_code == 422 and r.json()["code"] == "amount_differs"
-    assert r.json()["message"] == (
-        f"第 2 行到账 ¥49,900.00，但 {b['reference']} 应收 ¥50,000.00；一行只能核销一笔"
-        "金额相同的转账，差额请与付款方另行结清 / "
-        f"line 2 received ¥49,900.00 but {b['reference']} expects ¥50,000.00; a line settles one "
-        "transfer of the same amount — settle a difference with the payer"
+    assert (r.json()["field"], r.json()["params"]) == (
+        "reference",
+        {"line": 2, "got_fen": 4_990_000, "reference": b["reference"], "expected_fen": 5_000_000},
+    )
+    assert r.json()["detail"] == (
+        f"reference：第 2 行到账 ¥49,900.00，但 {b['reference']} 应收 ¥50,000.00；一行只能核销一笔"
+        "金额相同的转账，差额请与付款方另行结清。"
+    )
+    r = await client.post(
+        f"/api/v1/reconciliation/lines/{mismatch.id}/match",
+        json={"reference": b["reference"]},
+        headers={**headers, "Accept-Language": "en"},
+    )
+    assert r.json()["detail"] == (
+        f"reference: Line 2 received ¥49,900.00 but {b['reference']} expects ¥50,000.00; a line "
+        "settles one transfer of the same amount — settle a difference with the payer."
     )
     # The typo line is c: matched by hand, by reference typed in lower case with spaces.
     typed = c["reference"][:5].lower() + " " + c["reference"][5:].lower()
@@ -436,9 +514,25 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
         headers=headers,
     )
     assert r.status_code == 409 and r.json()["code"] == "settled_already"
+    assert r.json()["params"] == {
+        "statement_id": out.statement.id,
+        "line": wrong.line_no,
+        "status": "manual",
+    }
     assert await received_entries(pool, c["id"]) == 1
     exceptions = (await client.get("/api/v1/reconciliation/exceptions", headers=headers)).json()
     assert [e["id"] for e in exceptions] == [mismatch.id]
+    # The open line's reason: the same code and parameters in either language.
+    (zh,) = exceptions
+    (en,) = (
+        await client.get(
+            "/api/v1/reconciliation/exceptions", headers={**headers, "Accept-Language": "en"}
+        )
+    ).json()
+    assert zh["reason"]["code"] == en["reason"]["code"] == "amount_differs"
+    assert zh["reason"]["params"] == en["reason"]["params"]
+    assert "应收 ¥50,000.00，实收 ¥49,900.00" in zh["reason"]["detail"]
+    assert "expects ¥50,000.00, got ¥49,900.00" in en["reason"]["detail"]
 
 
 async def test_a_match_names_one_payout_with_printable_text(
@@ -465,7 +559,8 @@ async def test_a_match_names_one_payout_with_printable_text(
         url, json={"reference": c["reference"], "note": "ok\u0000"}, headers=headers
     )
     assert r.status_code == 422 and r.json()["field"] == "note", r.text
-    assert "control character (U+0000)" in r.json()["message"]
+    assert r.json()["code"] == "control_character_in_text"
+    assert r.json()["params"] == {"char": "U+0000"}
     r = await client.post(
         url, json={"reference": c["reference"], "note": "x" * 501}, headers=headers
     )
@@ -478,6 +573,15 @@ async def test_a_match_names_one_payout_with_printable_text(
         follow_redirects=False,
     )
     assert r.status_code == 422 and 'data-testid="match-error"' in r.text
+    assert "含不可见的控制字符（U+0000）" in r.text
+    # A reference the pool has no transfer of: said at the line, not an error page.
+    r = await client.post(
+        f"/reconciliation/lines/{line.id}/match",
+        data={"_csrf_token": await csrf(client), "reference": "HKNOSUCHREF1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 404 and 'data-testid="match-error"' in r.text
+    assert "您没有转账 HKNOSUCHREF1" in r.text
     assert await pool.fetchval("SELECT status FROM payouts WHERE id = $1", c["id"]) == "expected"
     assert await pool.fetchval("SELECT status FROM payouts WHERE id = $1", a["id"]) == "expected"
     assert (
@@ -503,7 +607,9 @@ async def test_two_people_matching_two_lines_to_one_payout_at_once_one_wins(
     out = await do_import(pool, clock, s.pool_org.org_id, s.pool_org.user_id, data)
     assert [ln.status for ln in out.lines] == ["reference_typo", "reference_typo"]
     assert {ln.candidate_id for ln in out.lines} == {d["id"]}
-    assert "the only open transfer" in out.lines[0].reason_en
+    assert out.lines[0].reason is not None
+    assert out.lines[0].reason.code == "only_open_of_amount"
+    assert "the only open transfer" in out.lines[0].reason.detail
 
     results = await asyncio.gather(
         *(
@@ -512,10 +618,11 @@ async def test_two_people_matching_two_lines_to_one_payout_at_once_one_wins(
         ),
         return_exceptions=True,
     )
-    won = [x for x in results if isinstance(x, recon.LineOut)]
+    won = [x for x in results if isinstance(x, recon.LineDone)]
     lost = [x for x in results if isinstance(x, AppError)]
     assert len(won) == 1 and len(lost) == 1, results
-    assert isinstance(lost[0], Conflict) and "received already" in lost[0].message
+    assert isinstance(lost[0], Conflict) and lost[0].code == "transfer_received_on_line"
+    assert lost[0].params["line"] == won[0].line_no
     assert await received_entries(pool, d["id"]) == 1
     assert (
         await pool.fetchval("SELECT count(*) FROM statement_lines WHERE payout_id = $1", d["id"])
@@ -549,10 +656,12 @@ async def test_an_import_racing_a_manual_match_for_one_payout_settles_it_once(
     assert await received_entries(pool, c["id"]) == 1
     settled = await pool.fetch("SELECT status FROM statement_lines WHERE payout_id = $1", c["id"])
     assert len(settled) == 1
-    if isinstance(results[0], recon.LineOut):  # the person was first: the import sees it received
+    if isinstance(results[0], recon.LineDone):  # the person was first: the import sees it received
         assert isinstance(results[1], recon.ImportOut)
         assert results[1].lines[0].status == "unknown"
-        assert "received already" in results[1].lines[0].reason_en
+        why = results[1].lines[0].reason
+        assert why is not None and why.code == "received_already_on_line"
+        assert "received already" in why.detail
     else:  # the import was first: the manual match is refused
         assert isinstance(results[0], Conflict)
         assert isinstance(results[1], recon.ImportOut) and results[1].lines[0].status == "matched"
@@ -590,10 +699,9 @@ async def test_a_line_that_is_no_recovery_is_set_aside_with_its_reason_and_moves
         assert r.status_code == status, (body, r.text)
         if status == 422:
             assert r.json()["field"] == "note", r.text
-    assert (
-        "say why this line is no expected recovery"
-        in (await client.post(url, json={"note": " "}, headers=headers)).json()["message"]
-    )
+    r = await client.post(url, json={"note": " "}, headers={**headers, "Accept-Language": "en"})
+    assert r.json()["code"] == "set_aside_reason_needed"
+    assert r.json()["detail"].startswith("note: Say why this line is no expected recovery")
     assert await pool.fetchval("SELECT status FROM statement_lines WHERE id = $1", interest.id) == (
         interest.status
     )
@@ -618,8 +726,8 @@ async def test_a_line_that_is_no_recovery_is_set_aside_with_its_reason_and_moves
 
     # Once only: set aside again, or by another organisation (404, as if absent).
     r = await client.post(url, json={"note": "again"}, headers=headers)
-    assert r.status_code == 409 and r.json()["code"] == "settled_already", r.text
-    assert "set aside already" in r.json()["message"]
+    assert r.status_code == 409 and r.json()["code"] == "set_aside_already", r.text
+    assert r.json()["detail"] == f"对账单 {out.statement.id} 第 {interest.line_no} 行已另行处理。"
     bank_headers = await api_headers(pool, clock, s.loan.bank_user)
     r = await client.post(
         f"/api/v1/reconciliation/lines/{other.id}/set-aside",
@@ -663,7 +771,7 @@ async def test_setting_aside_and_matching_one_line_at_once_do_one_of_them(
             do_match(pool, clock, s.pool_org.org_id, s.pool_org.user_id, line.id, d["reference"]),
             return_exceptions=True,
         )
-        won = [x for x in results if isinstance(x, recon.LineOut)]
+        won = [x for x in results if isinstance(x, recon.LineDone)]
         lost = [x for x in results if isinstance(x, Conflict)]
         assert len(won) >= 1 and len(won) + len(lost) == 2, results
         status = await pool.fetchval("SELECT status FROM statement_lines WHERE id = $1", line.id)
@@ -724,15 +832,16 @@ async def test_a_pool_and_a_bank_see_and_settle_only_their_own_payouts(
         await pool.fetchval("SELECT status FROM payouts WHERE id = $1", theirs["id"]) == "expected"
     )
     # …nor can pool 1 match a line to them by hand: to pool 1 they do not exist.
-    with pytest.raises(NotFound, match="you have no transfer"):
+    with pytest.raises(NotFound) as absent:
         await do_match(
             pool, clock, s.pool_org.org_id, s.pool_org.user_id, out.lines[1].id, theirs["reference"]
         )
+    assert absent.value.code == "no_such_transfer" and absent.value.field == "reference"
     # Pool 2 cannot see or match pool 1's statement and lines.
     with pytest.raises(NotFound):
         async with pool.acquire() as conn:
-            await recon.statement_detail(conn, other.pool_org.org_id, out.statement.id)
-    with pytest.raises(NotFound, match="no such statement line"):
+            await recon.statement_detail(conn, other.pool_org.org_id, out.statement.id, "zh")
+    with pytest.raises(NotFound) as absent:
         await do_match(
             pool,
             clock,
@@ -741,6 +850,7 @@ async def test_a_pool_and_a_bank_see_and_settle_only_their_own_payouts(
             out.lines[1].id,
             theirs["reference"],
         )
+    assert absent.value.code == "no_such_statement_line"
 
     # Through the API: the other pool's statement, export and payouts are not there.
     h2 = await api_headers(pool, clock, other.pool_org.user_id)
@@ -805,6 +915,46 @@ async def test_only_pools_and_banks_reconcile(
     assert refused.value.status == 403
     assert (await sign_in(client, email)).status_code in (302, 303)
     assert (await client.get("/reconciliation")).status_code == 403
+
+
+async def test_every_route_declares_a_reconciliation_permission(client: Client) -> None:
+    """Pages and API alike: reading needs READ_RECONCILIATION, a change of state
+    WRITE_RECONCILIATION (pools and banks, approved)."""
+    seen = 0
+    for route in client.app.routes:
+        if not route.path.startswith(("/reconciliation", "/api/v1/reconciliation")):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if handler.http_methods == {"OPTIONS"}:
+                continue  # Litestar's own answer to a CORS preflight
+            wanted = WRITE_RECONCILIATION if "POST" in handler.http_methods else READ_RECONCILIATION
+            assert permission_of(handler) == wanted, handler
+            seen += 1
+    assert seen == 19  # 10 API routes, 9 pages
+
+
+async def test_a_pending_pool_and_a_read_only_token_cannot_import(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    from tests.factories import make_org
+
+    org, user, email = await make_org(pool, clock.now(), kind="pool", status="pending")
+    data = statement_csv(("2026-01-05", "1.00", "x", "", ""))
+    with pytest.raises(Forbidden) as refused:
+        await do_import(pool, clock, org, user, data)
+    assert refused.value.code == "organisation_not_approved"
+    assert (await sign_in(client, email)).status_code in (302, 303)
+    assert (await client.get("/reconciliation")).status_code == 403
+
+    s = await scene(pool, clock, receipts=(20_000_000,))
+    token = await make_token(pool, clock.now(), s.pool_org.user_id, ["pools:read"])
+    r = await client.post(
+        "/api/v1/reconciliation/statements",
+        content=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 403 and r.json()["code"] == "token_lacks_scope", r.text
+    assert await written(pool) == (0, 0, 0, 0)
 
 
 # --- statements of payouts as CSV ---------------------------------------------------------------
@@ -969,7 +1119,8 @@ async def test_an_export_of_a_period_lists_what_was_expected_or_received_in_it(
     # A period that ends before it starts (422), or no date at all (400): the field named.
     r = await client.get(f"{url}?since=2026-02-01&until=2026-01-31", headers=headers)
     assert r.status_code == 422 and r.json()["field"] == "until", r.text
-    assert "ends (2026-01-31) before it starts (2026-02-01)" in r.json()["message"]
+    assert r.json()["code"] == "period_ends_before_start"
+    assert r.json()["params"] == {"since": "2026-02-01", "until": "2026-01-31"}
     r = await client.get(f"{url}?since=31.01.2026", headers=headers)
     assert r.status_code == 400 and "since" in r.text, r.text
 
@@ -985,8 +1136,10 @@ async def test_an_export_of_a_period_lists_what_was_expected_or_received_in_it(
     assert [row[0] for row in read_export(r.content)[1:]] == [a["reference"], c["reference"]]
     bad = await client.get("/reconciliation?since=2026-03-01&until=2026-02-01")
     assert bad.status_code == 422 and 'data-testid="period-error"' in bad.text
+    assert "截止日期（2026-02-01）早于起始日期（2026-03-01）" in bad.text
     bad = await client.get("/reconciliation?since=yesterday")
-    assert bad.status_code == 422 and "since: a date as YYYY-MM-DD" in bad.text
+    assert bad.status_code == 422 and 'id="err-since"' in bad.text
+    assert "日期格式为 YYYY-MM-DD" in bad.text and "a date as" not in bad.text
 
 
 async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
@@ -1002,9 +1155,9 @@ async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
 
     bad = await upload(client, statement_csv(("2026-01-05", "abc", "x", "", "")))
     assert bad.status_code == 422
-    assert (
-        'data-testid="rejected"' in bad.text and "金额" in bad.text and "not an amount" in bad.text
-    )
+    assert 'data-testid="rejected"' in bad.text and "<td>金额</td>" in bad.text
+    assert "“abc”不是以元为单位的金额" in bad.text and "not an amount" not in bad.text
+    assert "对账单.csv 未导入，未写入任何数据" in bad.text
     assert await written(pool) == (0, 0, 0, 0)
 
     data = statement_csv(
@@ -1024,7 +1177,7 @@ async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
     assert "共 3 行：自动匹配 1，人工匹配 0，另行处理 0，待处理 2。" in shown.text
 
     again = await upload(client, data, "again.csv")
-    assert again.status_code == 409 and "imported already" in again.text
+    assert again.status_code == 409 and "again.csv 已作为对账单" in again.text
 
     page = await client.get("/reconciliation")
     lines = await pool.fetch("SELECT id, line_no, status FROM statement_lines ORDER BY line_no")
@@ -1040,7 +1193,8 @@ async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
         data={"_csrf_token": token, "reference": b["reference"]},
         follow_redirects=False,
     )
-    assert r.status_code == 422 and 'data-testid="match-error"' in r.text and "expects" in r.text
+    assert r.status_code == 422 and 'data-testid="match-error"' in r.text
+    assert "一行只能核销一笔金额相同的转账" in r.text and "expects" not in r.text
     r = await client.post(
         f"/reconciliation/lines/{typo_id}/match",
         data={"_csrf_token": token, "reference": c["reference"], "note": "核对无误"},
@@ -1052,10 +1206,15 @@ async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
         "已人工匹配第 4 行" in page.text and f'data-testid="exception-{typo_id}"' not in page.text
     )
 
-    # English, through the language switch.
-    await client.post("/lang", data={"lang": "en", "next": "/reconciliation", "_csrf_token": token})
+    # In English (the language the site remembers), and in English only.
+    client.cookies.set("ipx_lang", "en")
     page = await client.get("/reconciliation")
     assert "Open exceptions" in page.text and f"{b['reference']} expects" in page.text
+    assert f"{b['reference']} 应收" not in page.text and "金额不符" not in page.text
+    bad = await upload(client, statement_csv(("2026-01-05", "abc", "x", "", "")), "bad.csv")
+    assert bad.status_code == 422 and "is not an amount in yuan" in bad.text
+    assert "bad.csv was not imported, nothing was written" in bad.text
+    assert "不是以元为单位" not in bad.text and "未导入" not in bad.text
 
 
 async def test_the_page_sets_a_line_aside_and_can_still_match_it(
@@ -1080,7 +1239,7 @@ async def test_the_page_sets_a_line_aside_and_can_still_match_it(
         follow_redirects=False,
     )
     assert r.status_code == 422 and 'data-testid="aside-error"' in r.text
-    assert "say why this line is no expected recovery" in r.text
+    assert "请说明该行为何不是应收回款" in r.text
     r = await client.post(
         f"/reconciliation/lines/{line_id}/set-aside",
         data={"_csrf_token": token, "note": "重复转账，已退回付款人"},
@@ -1108,9 +1267,11 @@ async def test_the_page_sets_a_line_aside_and_can_still_match_it(
     page = await client.get("/reconciliation")
     assert f'data-testid="set-aside-{line_id}"' not in page.text
 
-    await client.post("/lang", data={"lang": "en", "next": "/reconciliation", "_csrf_token": token})
+    client.cookies.set("ipx_lang", "en")
     shown = await client.get(f"/reconciliation/statements/{statement_id}")
     assert "1 by hand, 0 set aside, 0 open" in shown.text
+    assert 'data-status="manual"' in shown.text and "Matched by hand" in shown.text
+    assert "人工匹配" not in shown.text
 
 
 async def test_a_bank_reconciles_through_its_page(
@@ -1155,12 +1316,20 @@ def test_a_gb18030_portal_export_with_preamble_english_headers_and_outgoing_rows
 
 def test_a_utf8_bom_file_and_excel_scientific_transaction_ids() -> None:
     data = "\ufeff交易日期,金额,附言,流水号\r\n2026-01-05,10,HK1,2.02601E+11\r\n".encode()
-    with pytest.raises(ImportRejected) as bad:
+    with pytest.raises(Invalid) as bad:
         parse_statement(data, today=DAY, filename="x.csv")
-    assert bad.value.errors[0].line == 2 and bad.value.errors[0].column == "流水号"
-    assert "scientific notation" in bad.value.errors[0].reason
-    with pytest.raises(Invalid, match="neither UTF-8 nor GB18030"):
+    assert bad.value.code == "statement_rejected" and bad.value.problems
+    (problem,) = bad.value.problems
+    assert (problem.line, problem.field, problem.code) == (
+        2,
+        "bank_txn_id",
+        "statement_txn_scientific",
+    )
+    assert problem.params == {"column": "流水号", "txn": "2.02601E+11"}
+    with pytest.raises(Invalid) as bad:
         parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
+    assert bad.value.problems is not None
+    assert [p.code for p in bad.value.problems] == ["statement_encoding"]
 
 
 def test_a_control_character_in_a_cell_is_refused_at_its_line_and_column() -> None:
@@ -1169,14 +1338,14 @@ def test_a_control_character_in_a_cell_is_refused_at_its_line_and_column() -> No
         ("2026-01-05", "10.00", "HK2", "交易所\x07", "T2"),
         ("2026-01-05", "10.00", "HK3\n回款\t", "交易所", "T3"),  # line breaks and tabs: spaces
     )
-    with pytest.raises(ImportRejected) as bad:
+    with pytest.raises(Invalid) as bad:
         parse_statement(data, today=DAY, filename="x.csv")
-    assert [(e.line, e.column, e.key) for e in bad.value.errors] == [
-        (2, "附言", "reference"),
-        (3, "对方户名", "counterparty"),
+    assert bad.value.problems is not None
+    assert [(p.line, p.params["column"], p.field, p.code) for p in bad.value.problems] == [
+        (2, "附言", "reference", "control_character_in_text"),
+        (3, "对方户名", "counterparty", "control_character_in_text"),
     ]
-    assert "control character (U+0000)" in bad.value.errors[0].reason
-    assert "control character (U+0007)" in bad.value.errors[1].reason
+    assert [p.params["char"] for p in bad.value.problems] == ["U+0000", "U+0007"]
     ok = parse_statement(
         statement_csv(("2026-01-05", "1", "A\nB\tC", "", "")), today=DAY, filename="x.csv"
     )
@@ -1224,12 +1393,27 @@ def test_classification_edge_cases() -> None:
         "unknown",
         "reference_typo",
     ]
-    assert "matched by line 2 of this statement" in out[1].reason
-    assert "(statement 7, line 3)" in out[2].reason
-    assert "reversed" in out[3].reason
-    assert out[4].candidate_id == 4 and "before HKDDDDDDDDDD was due" in out[4].reason
-    assert "fits 2 open transfers" in out[6].reason
-    assert out[7].candidate_id == 5 and "1 character off, same amount" in out[7].reason
+    assert [o.reason.code for o in out] == [
+        "fits",
+        "second_in_file",
+        "received_already_on_line",
+        "reversed",
+        "before_due",
+        "nothing_fits",
+        "several_open_of_amount",
+        "typo_same_amount",
+    ]
+    assert out[1].reason.params == {"reference": "HKAAAAAAAAAA", "line": 2}
+    assert "matched by line 2 of this statement" in reason_text("en", out[1].reason)
+    assert out[2].reason.params["statement_id"] == 7 and out[2].reason.params["line"] == 3
+    assert "(statement 7, line 3)" in reason_text("en", out[2].reason)
+    assert "reversed" in reason_text("en", out[3].reason)
+    assert out[4].candidate_id == 4
+    assert "before HKDDDDDDDDDD was due" in reason_text("en", out[4].reason)
+    assert out[6].reason.params["count"] == 2
+    assert "fits 2 open transfers" in reason_text("en", out[6].reason)
+    assert out[7].candidate_id == 5 and out[7].reason.params["distance"] == 1
+    assert "相差 1 个字符，金额 ¥5.00 一致" in reason_text("zh", out[7].reason)
 
 
 def test_edit_distance() -> None:
@@ -1237,4 +1421,66 @@ def test_edit_distance() -> None:
     assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9P2QR", 2) == 1  # neighbours swapped
     assert edit_distance("HK7KX3M9PQ2R", "HK7KX3M9PQ", 2) == 2
     assert edit_distance("HK7KX3M9PQ2R", "HKZZZZZZZZZZ", 2) == 3  # over the limit: limit + 1
-    assert reason_in(reason("中文", "English"), "en") == "English"
+
+
+def test_a_reason_is_a_code_and_parameters_in_either_language() -> None:
+    why = reason("second_in_file", reference="HK1", line=2)
+    assert decode_reason(encode_reason(why)) == why
+    assert (
+        reason_text("en", why) == "HK1 was matched by line 2 of this statement: a second transfer?"
+    )
+    assert reason_text("zh", why) == "HK1 已由本对账单第 2 行匹配，本行可能是重复转账"
+    assert decode_reason("") is None  # a line with no reason recorded
+
+
+def test_a_party_payee_and_the_statuses_are_in_the_readers_words() -> None:
+    from datetime import UTC, datetime
+
+    p = recon.PayoutOut(
+        id=1,
+        reference="HK7KX3M9PQ2R",
+        amount_fen=123_456,
+        status="expected",
+        payee_kind="party",
+        payee="中山保险股份有限公司",
+        party="insurer",
+        pool_id=None,
+        pool_code=None,
+        case_id=1,
+        case_reference="ZS-2026-001",
+        receipt_kind="auction",
+        created_at=datetime(2026, 1, 4, 20, 0, tzinfo=UTC),  # 2026-01-05 in China
+        received_at=None,
+        statement_id=None,
+        line_no=None,
+        value_date=None,
+        matched=None,
+    )
+    assert recon.payee_text("zh", p) == "中山保险股份有限公司 (保险公司)"
+    assert recon.payee_text("en", p) == "中山保险股份有限公司 (insurer)"
+    # A party the catalog has no word for is named as the pool's rule names it.
+    assert recon.payee_text("en", msgspec.structs.replace(p, party="erp")) == (
+        "中山保险股份有限公司 (erp)"
+    )
+    en = read_export(statement_export.export_csv([p], "en"))
+    assert en[1][:7] == [
+        "HK7KX3M9PQ2R",
+        "1234.56",
+        "Expected",
+        "ZS-2026-001",
+        "Auction",
+        "中山保险股份有限公司 (insurer)",
+        "2026-01-05",
+    ]
+    zh = read_export(statement_export.export_csv([p], "zh"))
+    assert zh[1][2] == "待到账" and zh[1][4] == "拍卖成交"
+
+
+def test_the_example_statement_reads_back_in_either_language() -> None:
+    for lang in ("zh", "en"):
+        parsed = parse_statement(
+            statement_export.template_csv(lang), today=DAY, filename="example.csv"
+        )
+        (line,) = parsed.lines
+        assert (line.amount_fen, line.bank_txn_id) == (123_456, "202601050001")
+        assert "HK7KX3M9PQ2R" in line.reference
