@@ -376,7 +376,9 @@ async def test_a_signed_in_user_chooses_the_language_for_good(
     _, user, email = await make_org(pool, clock.now())
     await sign_in(client, email)
     r = await client.post(
-        "/lang", data={"lang": "en", "next": "/account", "_csrf_token": await csrf(client)}
+        "/lang",
+        data={"lang": "en", "next": "/account", "_csrf_token": await csrf(client)},
+        follow_redirects=False,
     )
     assert r.status_code in (302, 303) and r.headers["location"] == "/account"
     assert await pool.fetchval("SELECT language FROM users WHERE id = $1", user) == "en"
