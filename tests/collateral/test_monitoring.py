@@ -10,11 +10,11 @@ import pytest
 
 from market.clock import FrozenClock
 from market.collateral import services
-from market.collateral.csv_import import import_csv
 from market.collateral.jobs import CRON, monitor_collateral
 from market.collateral.monitoring import AssetFacts, MonitoringRules, assess
+from market.errors import BadValue
 from market.settings import Settings
-from tests.collateral.factories import patent_number, portfolio_rows, to_csv
+from tests.collateral.factories import import_file, patent_number, portfolio_rows, to_csv
 from tests.factories import make_org
 
 TODAY = date(2026, 1, 5)
@@ -72,8 +72,12 @@ def test_rules_are_data() -> None:
     soon = _patent(annuity_paid_through=TODAY + timedelta(days=45))
     assert assess(soon, TODAY) == set()
     assert assess(soon, TODAY, MonitoringRules(annuity_notice_days=60)) == {"annuity_due"}
-    with pytest.raises(ValueError, match="annuity_grace_months"):
+    with pytest.raises(BadValue) as negative:
         MonitoringRules(annuity_grace_months=-1)
+    assert (negative.value.code, negative.value.field) == (
+        "monitoring_rule_negative",
+        "annuity_grace_months",
+    )
 
 
 def test_daily_cron_at_0130_beijing() -> None:
@@ -131,12 +135,10 @@ async def _all_flags(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
 async def test_monitor_job_raises_once_resolves_and_is_idempotent(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     rows = _three_patents()
     a, b, c = (r["asset_number"] for r in rows)
-    result = await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="m.csv", data=to_csv(rows)
-    )
+    result = await import_file(pool, clock.now(), user, to_csv(rows), filename="m.csv")
     # The import assesses its assets at once.
     assert result.flags_raised == 2
     assert await _open(pool) == {(a, "annuity_grace"), (b, "expiring")}
@@ -165,9 +167,7 @@ async def test_monitor_job_raises_once_resolves_and_is_idempotent(
     paid = [
         r | {"annuity_paid_through": "2027-05-31"} if r["asset_number"] == c else r for r in rows
     ]
-    await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="m2.csv", data=to_csv(paid)
-    )
+    await import_file(pool, clock.now(), user, to_csv(paid), filename="m2.csv")
     assert await _open(pool) == {(a, "lapsed"), (b, "expired")}
 
     async with pool.acquire() as conn:
@@ -180,12 +180,10 @@ async def test_monitor_job_raises_once_resolves_and_is_idempotent(
 async def test_monitor_uses_the_beijing_date(pool: asyncpg.Pool, settings: Settings) -> None:
     # 16:01 UTC on 2025-11-25 is already 00:01 on 2025-11-26 in Beijing.
     clock = FrozenClock(datetime(2025, 11, 25, 15, 59, tzinfo=UTC))
-    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     rows = _three_patents(date(2025, 11, 25))[:1]
     rows[0] = rows[0] | {"annuity_paid_through": "2025-11-25"}
-    await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="t.csv", data=to_csv(rows)
-    )
+    await import_file(pool, clock.now(), user, to_csv(rows), filename="t.csv")
     assert await _open(pool) == {(rows[0]["asset_number"], "annuity_due")}  # 23:59 in Beijing
     clock.advance(minutes=2)
     await monitor_collateral({"pool": pool, "clock": clock, "settings": settings})
@@ -197,14 +195,7 @@ async def test_open_flags_for_the_case_and_lot_pages(
 ) -> None:
     bank, user, _ = await make_org(pool, clock.now(), kind="bank")
     other, _, _ = await make_org(pool, clock.now(), kind="bank")
-    await import_csv(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        filename="f.csv",
-        data=to_csv(_three_patents()),
-    )
+    await import_file(pool, clock.now(), user, to_csv(_three_patents()), filename="f.csv")
     async with pool.acquire() as conn:
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM ip_assets ORDER BY id")]
         flags = await services.open_flags(conn, bank, ids)
