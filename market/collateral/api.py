@@ -8,12 +8,14 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
+from market import problems
 from market.accounts import subjects
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
 from market.collateral import csv_import, services
 from market.collateral.models import AssetDetail, Flag, ImportOut, ImportResult, LoanDetail
 from market.deps import ActDep, CallerDep, PoolDep
 from market.errors import AppError
+from market.problems import Problem
 
 CSV_TYPES = frozenset(
     {
@@ -36,7 +38,12 @@ class CollateralImportApi(Controller):
     tags = ["collateral"]
     guards = [allow(WRITE_COLLATERAL)]
 
-    @post("/imports", operation_id="import_collateral_csv", status_code=201)
+    @post(
+        "/imports",
+        operation_id="import_collateral_csv",
+        status_code=201,
+        responses=problems.responses(Problem, 415),
+    )
     async def import_csv(
         self,
         request: Request[Any, Any, State],

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
 from market.collateral import services
@@ -15,7 +16,7 @@ from market.collateral.monitoring import AssetFacts, MonitoringRules, assess
 from market.errors import BadValue
 from market.settings import Settings
 from tests.collateral.factories import import_file, patent_number, portfolio_rows, to_csv
-from tests.factories import make_org
+from tests.factories import make_org, sign_in
 
 TODAY = date(2026, 1, 5)
 
@@ -204,3 +205,21 @@ async def test_open_flags_for_the_case_and_lot_pages(
         assert grace.detail["annuity_paid_through"] == "2025-11-26"
         assert grace.detail["grace_ends_on"] == "2026-05-26"
         assert await services.open_flags(conn, other, ids) == []
+
+
+async def test_the_asset_page_words_a_flags_facts_in_the_readers_language(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, user, email = await make_org(pool, clock.now(), kind="bank")
+    await import_file(pool, clock.now(), user, to_csv(_three_patents()), filename="f.csv")
+    await sign_in(client, email)
+    async with pool.acquire() as conn:
+        flagged = dict(await conn.fetch("SELECT kind, asset_id FROM monitoring_flags"))
+    grace = await client.get(f"/bank/collateral/assets/{flagged['annuity_grace']}")
+    assert "年费已缴至 2025-11-26，滞纳期至 2026-05-26" in grace.text
+    expiring = await client.get(f"/bank/collateral/assets/{flagged['expiring']}")
+    assert "保护期届满日 2026-02-28" in expiring.text
+    client.cookies.set("ipx_lang", "en")
+    english = await client.get(f"/bank/collateral/assets/{flagged['annuity_grace']}")
+    assert "Annuities paid through 2025-11-26; the grace period ends 2026-05-26" in english.text
+    assert "年费已缴至" not in english.text and "Annuity overdue (grace period)" in english.text
