@@ -128,8 +128,8 @@ async def pledgor(conn: Conn, bank_org_id: int, pledgor_id: int) -> Pledgor:
 
 
 def _stored_problem(item: dict[str, Any]) -> LineProblem:
-    """A problem kept with an import: a code and params; an import kept before problems
-    had codes holds the reason as it was written then, shown as such."""
+    """A problem kept with an import: a code and params. Problems stored as sentences
+    ({line, column, key, reason}, the shape of older imports) are shown as written."""
     if "code" in item:
         return msgspec.convert(item, LineProblem)
     params = {"reason": str(item.get("reason", ""))}

@@ -314,7 +314,7 @@ async def test_ten_thousand_rows_through_the_page(
 async def test_an_import_kept_with_sentences_still_shows_them(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    """Imports rejected before problems had codes hold their reasons as written then."""
+    """Problems stored as sentences (the shape of older imports) are shown as written."""
     _, user = await _signed_in_bank(client, pool, clock)
     import_id = await _start(pool, clock, user, b"a,b\r\n", filename="old.csv")
     old = [{"line": 3, "column": "年利率(%)", "key": "rate", "reason": "'abc' is not a rate"}]

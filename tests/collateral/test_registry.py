@@ -146,6 +146,8 @@ async def test_pages_show_the_registry_and_hide_others(
     assert "Collateral registry" in english
     assert f"{len(await _loan_ids(pool, bank))} ({defaulted} defaulted)" in english
     assert "其中违约" not in english and "质押资产登记" not in english
+    asset_en = (await client.get(f"/bank/collateral/assets/{asset_id}")).text
+    assert "Legal status" in asset_en and "（" not in asset_en and "；" not in asset_en
 
 
 async def test_demo_portfolio(pool: asyncpg.Pool, clock: FrozenClock) -> None:
