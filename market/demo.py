@@ -17,7 +17,7 @@ from market.accounts import services as accounts
 from market.accounts.models import Viewer
 from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
-from market.commands import SYSTEM, Context, unit_of_work
+from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
 from market.lots.demo import seed_cases_and_lots
 from market.lots.services import policy_for
 from market.pools.demo import seed_demo_pools
@@ -167,8 +167,9 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
         )
         if bank is None:
             return logins
-        async with pool.acquire() as conn:
-            await seed_demo_portfolio(conn, clock.now(), bank["org_id"], bank["user_id"])
+        bank_user = await accounts.load_viewer(pool, bank["user_id"])
+        assert bank_user is not None
+        await seed_demo_portfolio(Act(Context(pool=pool, clock=clock), Actor.of(bank_user)))
         has_cases = await pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM disposal_cases WHERE bank_org_id = $1)",
             bank["org_id"],

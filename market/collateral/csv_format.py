@@ -6,8 +6,9 @@ header (Chinese Excel users write the latter); either is matched exactly after s
 the BOM and spaces, with full-width punctuation such as （） read as ().
 
 Each column has a parser: a pure function from the stripped cell text to the value stored,
-raising ValueError with a message for the person who typed it. Rules that involve several
-columns (the patent type must match the application number, …) live in csv_import.py.
+raising BadValue with a code and the values it names (the words are the catalogs'
+`problem.<code>`, in the reader's language). Rules that involve several columns (the
+patent type must match the application number, …) live in csv_import.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final, Literal
 from market import money, validators
 from market.collateral.models import AssetKind, LegalStatus, NplClass
 from market.collateral.rules import PatentType
+from market.errors import BadValue
 
 Group = Literal["pledge", "asset"]
 
@@ -39,7 +41,7 @@ def fold(text: str) -> str:
 def text(max_length: int) -> Callable[[str], str]:
     def parse(cell: str) -> str:
         if len(cell) > max_length:
-            raise ValueError(f"at most {max_length} characters, got {len(cell)}")
+            raise BadValue("too_long", max=max_length, length=len(cell))
         return cell
 
     return parse
@@ -51,7 +53,7 @@ def code(max_length: int) -> Callable[[str], str]:
     def parse(cell: str) -> str:
         value = "".join(fold(cell).split())
         if len(value) > max_length:
-            raise ValueError(f"at most {max_length} characters, got {len(value)}")
+            raise BadValue("too_long", max=max_length, length=len(value))
         return value
 
     return parse
@@ -72,13 +74,18 @@ LATEST_DATE: Final = date(2100, 12, 31)
 def parse_date(cell: str) -> date:
     m = _DATE_RE.fullmatch(fold(cell))
     if m is None:
-        raise ValueError(f"'{cell}' is not a date; write YYYY-MM-DD, e.g. 2023-05-01")
+        raise BadValue("csv_not_a_date", value=cell)
     try:
         day = date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
-        raise ValueError(f"'{cell}' is not a calendar date") from None
+        raise BadValue("csv_not_a_calendar_date", value=cell) from None
     if not EARLIEST_DATE <= day <= LATEST_DATE:
-        raise ValueError(f"'{cell}' is outside {EARLIEST_DATE.year}-{LATEST_DATE.year}")
+        raise BadValue(
+            "csv_date_out_of_range",
+            value=cell,
+            earliest=EARLIEST_DATE.year,
+            latest=LATEST_DATE.year,
+        )
     return day
 
 
@@ -86,7 +93,7 @@ def parse_amount(cell: str) -> int:
     """Yuan as written (1,200,000.50 / ¥1200000) → fen; must be positive."""
     fen = money.parse_cny(cell)
     if fen <= 0:
-        raise ValueError("amount must be more than zero")
+        raise BadValue("csv_amount_not_positive")
     return fen
 
 
@@ -106,14 +113,14 @@ def parse_rate(cell: str) -> int:
     try:
         percent = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"'{cell}' is not a rate in percent, e.g. 4.35") from None
+        raise BadValue("csv_rate_not_percent", value=cell) from None
     if not percent.is_finite():
-        raise ValueError(f"'{cell}' is not a rate in percent, e.g. 4.35")
+        raise BadValue("csv_rate_not_percent", value=cell)
     bp = percent * 100
     if bp != bp.to_integral_value():
-        raise ValueError("a rate has at most two decimals of a percent (whole basis points)")
+        raise BadValue("csv_rate_too_precise")
     if not 0 <= bp <= MAX_RATE_BP:
-        raise ValueError("the annual rate must be between 0 and 100 %")
+        raise BadValue("csv_rate_out_of_range", max=MAX_RATE_BP // 100)
     return int(bp)
 
 
@@ -136,11 +143,14 @@ def parse_ipc_codes(cell: str) -> list[str]:
     return found
 
 
+MAX_OWNER_NAME: Final = 200
+
+
 def parse_owners(cell: str) -> list[str]:
     owners: list[str] = []
     for name in split_list(cell):
-        if len(name) > 200:
-            raise ValueError("an owner's name has at most 200 characters")
+        if len(name) > MAX_OWNER_NAME:
+            raise BadValue("csv_owner_too_long", max=MAX_OWNER_NAME)
         if name not in owners:
             owners.append(name)
     return owners
@@ -150,11 +160,13 @@ def parse_nice_classes(cell: str) -> list[int]:
     return sorted({validators.nice_class(p) for p in _SPLIT_NUMBERS.split(fold(cell)) if p})
 
 
-def _choice(name: str, table: dict[str, Any], hint: str) -> Callable[[str], Any]:
+def _choice(table: dict[str, Any], code: str) -> Callable[[str], Any]:
+    """A value from a closed list, in Chinese or English; BadValue(`code`) names the cell."""
+
     def parse(cell: str) -> Any:
         value = table.get(fold(cell).lower())
         if value is None:
-            raise ValueError(f"'{cell}' is not a {name}; write {hint}")
+            raise BadValue(code, value=cell)
         return value
 
     return parse
@@ -215,12 +227,18 @@ NPL_CLASSES_IN: Final[dict[str, NplClass]] = {
 }
 
 
+# The first two classes are performing loans: no NPL class to give.
+PERFORMING_CLASSES: Final = frozenset(
+    {"正常", "关注", "正常类", "关注类", "normal", "special mention"}
+)
+
+
 def parse_npl_class(cell: str) -> NplClass:
     value = NPL_CLASSES_IN.get(fold(cell).lower())
     if value is None:
-        if fold(cell) in ("正常", "关注", "正常类", "关注类", "normal", "special mention"):
-            raise ValueError(f"'{cell}' is a performing class; leave it empty for such a loan")
-        raise ValueError(f"'{cell}' is not an NPL class; write 次级, 可疑 or 损失")
+        if fold(cell).lower() in PERFORMING_CLASSES:
+            raise BadValue("csv_npl_class_performing", value=cell)
+        raise BadValue("csv_npl_class_unknown", value=cell)
     return value
 
 
@@ -281,29 +299,20 @@ COLUMNS: Final[tuple[Column, ...]] = (
     _c("default_date", "违约日", parse_date),
     _c("npl_class", "五级分类", parse_npl_class),
     _c("pool_code", "风险补偿资金池", code(60)),
-    _c(
-        "asset_kind",
-        "资产类型",
-        _choice("kind of asset", ASSET_KINDS_IN, "专利, 商标 or 软件著作权"),
-        required=True,
-    ),
+    _c("asset_kind", "资产类型", _choice(ASSET_KINDS_IN, "csv_asset_kind_unknown"), required=True),
     # Parsed by kind in csv_import.py: a patent application number, a trademark or a
     # software copyright registration number.
     _c("asset_number", "申请号/注册号", text(40), required=True),
     _c("title", "名称", text(300), required=True),
     _c("abstract", "摘要", text(5000)),
-    _c(
-        "patent_type",
-        "专利类型",
-        _choice("patent type", PATENT_TYPES_IN, "发明, 实用新型 or 外观设计"),
-    ),
+    _c("patent_type", "专利类型", _choice(PATENT_TYPES_IN, "csv_patent_type_unknown")),
     _c("filing_date", "申请日", parse_date),
     _c("ipc_codes", "IPC分类号", parse_ipc_codes),
     _c("owners", "权利人", parse_owners),
     _c(
         "legal_status",
         "法律状态",
-        _choice("legal status", LEGAL_STATUSES_IN, "有效, 审中, 失效, 无效 or 届满"),
+        _choice(LEGAL_STATUSES_IN, "csv_legal_status_unknown"),
         required=True,
     ),
     _c("annuity_paid_through", "年费缴至", parse_date),

@@ -1,11 +1,12 @@
-"""A small, realistic pledged portfolio for the demo bank (issue 3 item 8).
+"""A small, realistic pledged portfolio for the demo bank.
 
-Eight pledgor companies in the cities whose pools DOMAIN.md describes, twenty patents with
-Chinese titles and abstracts, real IPC codes and valid application numbers, two
-trademarks and a software copyright; ten pledges and loans, six of them defaulted. Dates
-are relative to `at`, so the demo always shows one patent whose annuity is overdue (in the
-grace period) and one whose term ends within 90 days. It goes through the CSV import, so it
-is validated like any upload, and seeding twice updates instead of duplicating.
+Eight pledgor companies in the cities of the demo's guarantee pools (docs/rules.md
+§Guarantee pools), twenty patents with Chinese titles and abstracts, real IPC codes and
+valid application numbers, two trademarks and a software copyright; ten pledges and loans,
+six of them defaulted. Dates are relative to the clock, so the demo always shows one patent
+whose annuity is overdue (in the grace period) and one whose term ends within 90 days. It
+goes through the CSV import, so it is validated like any upload, and seeding twice updates
+instead of duplicating.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from market.collateral import csv_format
-from market.collateral.csv_import import import_on_connection
+from market.collateral.csv_import import StartImport, import_now
 from market.collateral.monitoring import business_day
 from market.collateral.rules import add_years
-from market.db import Conn
+from market.commands import Act
 from market.validators import _credit_check_char, _patent_check_char
 
 # (key, name, credit-code body, region)
@@ -36,7 +37,7 @@ PLEDGORS = [
 
 # (pledge no, pledgor, registered, secured yuan, loan no, principal, rate %, outstanding
 #  principal, interest, default date or None, NPL class, pool code)
-# Pool codes name the pools of DOMAIN.md; their rules arrive with the pools issue.
+# Pool codes name the demo's guarantee pools (market/pools/demo.py).
 # fmt: off
 LOANS = [
     ("Y2022510000318", "cd", "2022-03-18", 5_000_000, "CD-ZGC-2022-0318", 5_000_000, "4.35",
@@ -260,18 +261,13 @@ def demo_csv(at: datetime) -> bytes:
     return out.getvalue().encode("gb18030")
 
 
-async def seed_demo_portfolio(
-    conn: Conn, at: datetime, bank_org_id: int, user_id: int
-) -> dict[str, Any]:
-    """Import the demo portfolio for the bank; returns the import's counts."""
-    result = await import_on_connection(
-        conn,
-        at,
-        bank_org_id=bank_org_id,
-        user_id=user_id,
-        filename="演示质押清单.csv",
-        data=demo_csv(at),
+async def seed_demo_portfolio(act: Act) -> dict[str, Any]:
+    """Import the demo portfolio as the bank's user `act` acts for, as an upload through
+    the API would be; returns the import's counts."""
+    data = StartImport(
+        content=demo_csv(act.ctx.clock.now()), filename="演示质押清单.csv", via="demo"
     )
+    result = await import_now(act, data)
     defaulted = sum(1 for loan in LOANS if loan[9])
     return {
         "import_id": result.import_id,

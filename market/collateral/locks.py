@@ -21,7 +21,7 @@ async def xact_lock(conn: Conn, namespace: int, org_id: int) -> None:
     if not conn.is_in_transaction():
         raise RuntimeError("the lock is held by a transaction; open one first")
     if not 0 < org_id < 2**31:
-        raise ValueError("organisation ids fit the lock's int4 key")
+        raise RuntimeError("organisation ids fit the lock's int4 key")
     await conn.execute(Q.lock_bank, namespace, org_id)  # pg_advisory_xact_lock($1, $2)
 
 

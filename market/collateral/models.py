@@ -8,12 +8,14 @@ from typing import Any, Literal
 import msgspec
 
 from market.collateral.rules import PatentType
+from market.problems import ProblemLine
 
 AssetKind = Literal["patent", "trademark", "software_copyright"]
 LegalStatus = Literal["pending", "valid", "lapsed", "invalidated", "expired"]
 NplClass = Literal["substandard", "doubtful", "loss"]
 FlagKind = Literal["annuity_due", "annuity_grace", "lapsed", "expiring", "expired", "invalidated"]
 ImportStatus = Literal["queued", "validating", "writing", "done", "rejected", "failed"]
+ImportVia = Literal["web", "api", "demo"]
 
 ASSET_KINDS: tuple[AssetKind, ...] = ("patent", "trademark", "software_copyright")
 LEGAL_STATUSES: tuple[LegalStatus, ...] = ("pending", "valid", "lapsed", "invalidated", "expired")
@@ -73,13 +75,15 @@ class LoanDetail(msgspec.Struct, frozen=True, kw_only=True):
     disbursed_on: date | None
     default_date: date | None
     npl_class: NplClass | None
-    pool_code: str | None  # the guarantee pool it is enrolled in (rules: a later issue)
+    pool_code: str | None  # the guarantee pool it is enrolled in (docs/rules.md §Guarantee pools)
     pledgor: Pledgor
     pledge: PledgeDetail | None
 
 
 class Flag(msgspec.Struct, frozen=True, kw_only=True):
-    """An open monitoring signal on an asset (大数据监测, DOMAIN.md)."""
+    """An open monitoring signal on an asset (大数据监测, docs/rules.md §Collateral and
+    monitoring). `detail` holds the facts of the day it was raised (monitoring.flag_detail),
+    not words: a page or a message renders them in its reader's language."""
 
     id: int
     asset_id: int
@@ -89,7 +93,9 @@ class Flag(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RowError(msgspec.Struct, frozen=True, kw_only=True):
-    """One problem in an uploaded CSV: line as the spreadsheet numbers it (header = 1)."""
+    """TRANSITION: one problem of a reconciliation statement CSV as a sentence
+    (market/pools/statement_csv.py); the portfolio import reports LineProblems. Goes with
+    the pools area's conversion."""
 
     line: int
     column: str  # the header as written in the file ("" for the whole row)
@@ -116,18 +122,20 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ImportOut(msgspec.Struct, frozen=True, kw_only=True):
-    """An upload and its fate, as the API and the progress page show it."""
+    """An upload and its fate, as the API and the progress page show it. `errors` are the
+    file's problems (line, column key, code, params), each with its `detail` in the
+    reader's language; the import keeps only the codes and params."""
 
     id: int
     filename: str
     encoding: str | None
     status: ImportStatus
-    via: str
+    via: ImportVia
     total_rows: int
     processed_rows: int
     written_rows: int
     error_count: int
-    errors: list[dict[str, Any]]
+    errors: list[ProblemLine]
     summary: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None

@@ -1,9 +1,14 @@
-"""Monitoring of pledged IP (大数据监测, DOMAIN.md "Valuation and monitoring"; issue 3 item 6).
+"""Monitoring of pledged IP (大数据监测, docs/rules.md §Collateral and monitoring).
 
 `assess` is the rule: a pure function from an asset's facts and a date to the flags it
 deserves. `refresh_flags` makes a bank's open flags match it: a flag is raised once (the
 partial unique index monitoring_flags_open) and resolved when its condition clears, so
-running it twice changes nothing. The daily job (jobs.py) and every CSV import call it.
+running it twice changes nothing. The daily job (jobs.py, through the command
+`monitor_bank`) and every CSV import call it.
+
+A flag keeps the facts of the day it was raised (`flag_detail`: dates, the legal status,
+days left), never words: the pages and the bank's notification render them in the
+reader's language.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from market.collateral.locks import lock_bank_registry
 from market.collateral.models import FlagKind
 from market.collateral.rules import add_months
-from market.db import Conn, Queries
+from market.commands import UnitOfWork, command
+from market.db import Queries
+from market.errors import BadValue
 from market.notify import events
 
 Q = Queries("collateral")
@@ -26,13 +34,14 @@ BUSINESS_TZ: Final = ZoneInfo("Asia/Shanghai")
 
 
 class MonitoringRules(msgspec.Struct, frozen=True, kw_only=True):
-    """The numbers of the monitoring rule, as data with defaults (issue 3 item 6)."""
+    """The numbers of the monitoring rule, as data with defaults (docs/rules.md
+    §Collateral and monitoring)."""
 
     # "annuity is due": the paid-through date falls within this many days.
     annuity_notice_days: int = 30
     # Patent Law Implementing Rules art. 98 (2010; art. 116 since 2024): an annuity not paid
     # on time may still be paid, with a surcharge, within six months; after that the patent
-    # lapses (DOMAIN.md: "an unpaid annuity lets the patent lapse").
+    # lapses.
     annuity_grace_months: int = 6
     # "expiring soon": the term (patents) or registration (trademarks) ends within this many days.
     expiry_notice_days: int = 90
@@ -40,7 +49,7 @@ class MonitoringRules(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         for name in ("annuity_notice_days", "annuity_grace_months", "expiry_notice_days"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} cannot be negative")
+                raise BadValue("monitoring_rule_negative", field=name)
 
 
 DEFAULT_RULES: Final = MonitoringRules()
@@ -142,13 +151,15 @@ class FlagChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def refresh_flags(
-    conn: Conn, at: datetime, bank_org_id: int, rules: MonitoringRules = DEFAULT_RULES
+    uow: UnitOfWork, bank_org_id: int, rules: MonitoringRules = DEFAULT_RULES
 ) -> FlagChanges:
-    """Make the bank's open flags those `assess` gives today; in the caller's transaction.
+    """Make the bank's open flags those `assess` gives today, in the caller's unit of
+    work; the bank is told of the flags raised (market/notify/events.py).
 
     The caller holds the bank's registry lock (locks.lock_bank_registry), so an import and
     the monitoring run never interleave.
     """
+    conn, at = uow.conn, uow.at
     today = business_day(at)
     rows = await conn.fetch(Q.monitor_assets, bank_org_id)
     wanted: dict[tuple[int, str], dict[str, Any]] = {}
@@ -184,3 +195,25 @@ async def refresh_flags(
             [k for _, k in to_resolve],
         )
     return FlagChanges(assets=len(rows), raised=len(to_raise), resolved=len(to_resolve))
+
+
+@command(None)
+async def monitor_bank(uow: UnitOfWork, bank_org_id: int) -> FlagChanges:
+    """The daily run for one bank: its open flags become those `assess` gives today, and
+    a change is audited in the bank's chain.
+
+    Concurrency: the bank's registry lock is taken first, as an import's write takes it,
+    so the two never interleave; a second run finds nothing to change (a flag is open once
+    per asset and kind, the partial unique index monitoring_flags_open).
+    """
+    await lock_bank_registry(uow.conn, bank_org_id)
+    changes = await refresh_flags(uow, bank_org_id)
+    if changes.raised or changes.resolved:
+        uow.audit(
+            "collateral.monitor",
+            "monitoring_flags",
+            bank_org_id,
+            chain_org_id=bank_org_id,
+            after={"raised": changes.raised, "resolved": changes.resolved},
+        )
+    return changes

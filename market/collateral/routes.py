@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from market.collateral.api import CollateralApi
-from market.collateral.web import CollateralPages
+from market.collateral.api import CollateralApi, CollateralImportApi
+from market.collateral.web import CollateralPages, CollateralUploadPages
 
-ROUTES: list[ControllerRouterHandler] = [CollateralPages, CollateralApi]
+ROUTES: list[ControllerRouterHandler] = [
+    CollateralPages,
+    CollateralUploadPages,
+    CollateralApi,
+    CollateralImportApi,
+]

@@ -8,7 +8,7 @@ from typing import Final, Literal
 
 PatentType = Literal["invention", "utility_model", "design"]
 
-# Patent terms in years counted from the filing date (issue 3; 专利法 art. 42): invention 20,
+# Patent terms in years counted from the filing date (专利法 art. 42): invention 20,
 # utility model 10, design 15 for applications filed from 2021-06-01 (the fourth amendment
 # of the Patent Law took effect that day) and 10 for earlier ones.
 INVENTION_YEARS: Final = 20
@@ -40,7 +40,7 @@ def add_months(day: date, months: int) -> date:
 
 
 def patent_term_years(patent_type: PatentType, filing_date: date) -> int:
-    """Years of protection of a patent of this type filed on this day (issue 3)."""
+    """Years of protection of a patent of this type filed on this day (专利法 art. 42)."""
     if patent_type == "invention":
         return INVENTION_YEARS
     if patent_type == "utility_model":
@@ -51,7 +51,8 @@ def patent_term_years(patent_type: PatentType, filing_date: date) -> int:
 
 
 def patent_term_end(patent_type: PatentType, filing_date: date) -> date:
-    """The last day of protection (issue 3): the day before the filing date's anniversary.
+    """The last day of protection (专利法 art. 42): the day before the filing date's
+    anniversary.
 
     An invention filed 2023-03-15 is protected through 2043-03-14; a design filed
     2021-05-31 through 2031-05-30, one filed 2021-06-01 through 2036-05-31.

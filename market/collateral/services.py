@@ -1,7 +1,8 @@
 """Reading the registry: what the cases and lots areas, the pages and the API call.
 
-Writes come in through the CSV import (csv_import.py) and the monitoring run
-(monitoring.py). Every query names the bank: another bank's loan is simply not found.
+Writes come in through the commands of the CSV import (csv_import.py) and of the
+monitoring run (monitoring.py). Every query names the bank: another bank's loan is simply
+not found.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from market import i18n, problems
 from market.collateral.models import (
     AssetDetail,
     Flag,
@@ -20,7 +22,8 @@ from market.collateral.models import (
     Pledgor,
 )
 from market.db import Conn, Queries
-from market.errors import NotFound
+from market.errors import LineProblem, NotFound
+from market.problems import ProblemLine
 
 Q = Queries("collateral")
 
@@ -36,7 +39,7 @@ async def loan_for_case(conn: Conn, bank_org_id: int, loan_id: int) -> LoanDetai
     """The loan with its pledgor, pledge and the pledge's assets; NotFound for another bank's."""
     row = await conn.fetchrow(Q.loan_with_pledgor, bank_org_id, loan_id)
     if row is None:
-        raise NotFound("no such loan")
+        raise NotFound(field="loan_id")
     pledge = None
     if row["pledge_id"] is not None:
         p = await conn.fetchrow(Q.pledge_by_id, bank_org_id, row["pledge_id"])
@@ -88,7 +91,7 @@ async def assets_by_ids(conn: Conn, bank_org_id: int, asset_ids: list[int]) -> l
 async def get_asset(conn: Conn, bank_org_id: int, asset_id: int) -> AssetDetail:
     found = await assets_by_ids(conn, bank_org_id, [asset_id])
     if not found:
-        raise NotFound("no such asset")
+        raise NotFound(field="asset_id")
     return found[0]
 
 
@@ -118,25 +121,58 @@ async def asset_pledges(conn: Conn, bank_org_id: int, asset_id: int) -> list[asy
 async def pledgor(conn: Conn, bank_org_id: int, pledgor_id: int) -> Pledgor:
     row = await conn.fetchrow(Q.pledgor_by_id, bank_org_id, pledgor_id)
     if row is None:
-        raise NotFound("no such pledgor")
+        raise NotFound(field="pledgor_id")
     return Pledgor(
         id=row["id"], credit_code=row["credit_code"], name=row["name"], region=row["region"]
     )
 
 
-def _import(row: asyncpg.Record) -> ImportOut:
-    return msgspec.convert(dict(row), ImportOut)
+def _stored_problem(item: dict[str, Any]) -> LineProblem:
+    """A problem kept with an import: a code and params. Problems stored as sentences
+    ({line, column, key, reason}, the shape of older imports) are shown as written."""
+    if "code" in item:
+        return msgspec.convert(item, LineProblem)
+    params = {"reason": str(item.get("reason", ""))}
+    if item.get("column"):
+        params["column"] = str(item["column"])
+    return LineProblem(
+        code="csv_problem_as_written",
+        line=item.get("line") or None,
+        field=item.get("key") or None,
+        params=params,
+    )
 
 
-async def get_import(conn: Conn, bank_org_id: int, import_id: int) -> ImportOut:
+def problem_lines(lang: i18n.Lang, stored: list[dict[str, Any]]) -> list[ProblemLine]:
+    """An import's problems with their words in `lang`."""
+    lines = []
+    for item in stored:
+        p = _stored_problem(item)
+        detail = problems.describe(lang, p.code, p.params)
+        lines.append(
+            ProblemLine(code=p.code, detail=detail, line=p.line, field=p.field, params=p.params)
+        )
+    return lines
+
+
+def _import(row: asyncpg.Record, lang: i18n.Lang) -> ImportOut:
+    return msgspec.convert(
+        {**dict(row), "errors": problem_lines(lang, row["errors"] or [])}, ImportOut
+    )
+
+
+async def get_import(conn: Conn, bank_org_id: int, import_id: int, lang: i18n.Lang) -> ImportOut:
+    """An import with its problems in `lang`; NotFound for another bank's."""
     row = await conn.fetchrow(Q.get_import, bank_org_id, import_id)
     if row is None:
-        raise NotFound("no such import")
-    return _import(row)
+        raise NotFound(field="import_id")
+    return _import(row, lang)
 
 
-async def recent_imports(conn: Conn, bank_org_id: int, limit: int = 10) -> list[ImportOut]:
-    return [_import(r) for r in await conn.fetch(Q.recent_imports, bank_org_id, limit)]
+async def recent_imports(
+    conn: Conn, bank_org_id: int, lang: i18n.Lang, limit: int = 10
+) -> list[ImportOut]:
+    return [_import(r, lang) for r in await conn.fetch(Q.recent_imports, bank_org_id, limit)]
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,4 +1,5 @@
--- The collateral registry (issue 3). Every query of a bank's data names bank_org_id.
+-- The collateral registry (docs/rules.md §Collateral and monitoring). Every query of a bank's
+-- data names bank_org_id.
 
 -- name: lock_bank
 -- Serialises writers of one bank's registry (imports, monitoring) until the transaction ends.
@@ -33,6 +34,7 @@ SET status = 'rejected', errors = $2, error_count = $3, total_rows = $4, process
 WHERE id = $1
 
 -- name: fail_import
+-- $2: the problem (a code) the import page shows.
 UPDATE collateral_imports
 SET status = 'failed', errors = $2, error_count = 1, finished_at = $3
 WHERE id = $1 AND status NOT IN ('done', 'rejected')
@@ -70,12 +72,13 @@ WHERE status IN ('validating', 'writing') AND via = 'web' AND started_at < $1
 RETURNING id
 
 -- name: fail_stale_api_imports
--- An API import runs inside its request; one left unfinished lost its request.
+-- An API (or demo) import runs inside the request that started it; one left unclaimed or
+-- unfinished long after lost its request. $3: the problem (a code) the import page shows.
 UPDATE collateral_imports
-SET status = 'failed', finished_at = $2,
-    errors = '[{"line": 0, "column": "", "key": "", "reason": "the import was interrupted"}]',
-    error_count = 1
-WHERE status IN ('validating', 'writing') AND via <> 'web' AND started_at < $1
+SET status = 'failed', finished_at = $2, errors = $3, error_count = 1
+WHERE via <> 'web'
+  AND ((status IN ('validating', 'writing') AND started_at < $1)
+       OR (status = 'queued' AND created_at < $1))
 RETURNING id
 
 -- ---------------------------------------------------------------------------------------

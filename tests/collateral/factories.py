@@ -16,10 +16,12 @@ from typing import Any
 
 import asyncpg
 
+from market.clock import Clock, FrozenClock
 from market.collateral import csv_format
-from market.collateral.csv_import import import_csv
+from market.collateral.csv_import import Progress, StartImport, import_now
 from market.collateral.models import ImportResult
 from market.validators import _credit_check_char, _patent_check_char
+from tests.factories import act_as
 
 TODAY = date(2026, 1, 5)  # the FrozenClock's default day in Beijing
 
@@ -207,23 +209,29 @@ def to_csv(
     return out.getvalue().encode(encoding)
 
 
-async def make_portfolio(
+async def import_file(
     pool: asyncpg.Pool,
-    at: datetime,
-    bank_org_id: int,
+    at: datetime | Clock,
     user_id: int,
+    data: bytes,
     *,
-    rows: int = 12,
-    seed: int = 1,
+    filename: str = "portfolio.csv",
+    progress: Progress | None = None,
 ) -> ImportResult:
-    """Import a small realistic portfolio for a bank (for tests of other areas too)."""
-    return await import_csv(
-        pool,
-        at,
-        bank_org_id=bank_org_id,
-        user_id=user_id,
-        filename=f"portfolio-{seed}.csv",
-        data=to_csv(portfolio_rows(rows, seed=seed)),
+    """Import a CSV as the bank user `user_id` would through the API (csv_import.import_now)."""
+    # A datetime has a `now` too, so it would pass for a Clock (market.clock): freeze it.
+    act = await act_as(pool, FrozenClock(at) if isinstance(at, datetime) else at, user_id)
+    return await import_now(
+        act, StartImport(content=data, filename=filename, via="api"), progress=progress
+    )
+
+
+async def make_portfolio(
+    pool: asyncpg.Pool, at: datetime, user_id: int, *, rows: int = 12, seed: int = 1
+) -> ImportResult:
+    """Import a small realistic portfolio for the user's bank (for tests of other areas too)."""
+    return await import_file(
+        pool, at, user_id, to_csv(portfolio_rows(rows, seed=seed)), filename=f"portfolio-{seed}.csv"
     )
 
 

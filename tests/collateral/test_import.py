@@ -11,10 +11,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
-from market.collateral.csv_import import ImportRejected, import_csv
+from market.collateral.csv_import import PortfolioRejected
 from tests.collateral.factories import (
     REGISTRY_TABLES,
     count_rows,
+    import_file,
     portfolio_rows,
     registry_snapshot,
     to_csv,
@@ -27,12 +28,14 @@ async def _bank(pool: asyncpg.Pool, clock: FrozenClock) -> tuple[int, int]:
     return org_id, user_id
 
 
-async def _post(client: AsyncTestClient[Any], token: str, data: bytes, **params: str) -> Any:
+async def _post(
+    client: AsyncTestClient[Any], token: str, data: bytes, lang: str | None = None, **params: str
+) -> Any:
+    headers = {"authorization": f"Bearer {token}", "content-type": "text/csv"}
+    if lang:
+        headers["accept-language"] = lang
     return await client.post(
-        "/api/v1/collateral/imports",
-        content=data,
-        params=params,
-        headers={"authorization": f"Bearer {token}", "content-type": "text/csv"},
+        "/api/v1/collateral/imports", content=data, params=params, headers=headers
     )
 
 
@@ -55,19 +58,31 @@ async def test_one_bad_row_rejects_1000_then_fixed_file_imports_then_reupload_up
 
     r = await _post(client, token, to_csv(broken), filename="portfolio.csv")
     assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     line = bad_index + 2  # header is line 1
-    assert body["details"] == [
-        {
-            "line": line,
+    assert (body["code"], body["field"]) == ("csv_rejected", "file")
+    assert body["params"] == {"filename": "portfolio.csv", "count": 1}
+    expected = {
+        "code": "patent_number_check_char",
+        "line": line,
+        "field": "asset_number",
+        "params": {
             "column": "asset_number",
-            "key": "asset_number",
-            "reason": body["details"][0]["reason"],
-        }
-    ]
-    assert "check character should be" in body["details"][0]["reason"]
-    assert "校验位应为" in body["details"][0]["reason"]  # the Chinese part reaches the bank
-    assert f"line {line}, column asset_number" in body["message"]
+            "expected": body["errors"][0]["params"]["expected"],
+            "char": broken[bad_index]["asset_number"][-1],
+        },
+    }
+    assert [{k: v for k, v in e.items() if k != "detail"} for e in body["errors"]] == [expected]
+    # The caller's words in one language: Chinese unless asked otherwise.
+    assert "校验位应为" in body["errors"][0]["detail"]
+    assert "check character" not in body["errors"][0]["detail"].lower()
+    assert "未导入" in body["detail"] and "portfolio.csv" in body["detail"]
+    english = await _post(client, token, to_csv(broken), lang="en", filename="portfolio.csv")
+    assert english.status_code == 422
+    assert english.json()["errors"][0]["detail"].startswith("Check character should be")
+    assert "校验" not in english.json()["errors"][0]["detail"]
+    assert "was not imported" in english.json()["detail"]
     assert set((await count_rows(pool, *REGISTRY_TABLES)).values()) == {0}
     async with pool.acquire() as conn:
         assert (
@@ -75,8 +90,19 @@ async def test_one_bad_row_rejects_1000_then_fixed_file_imports_then_reupload_up
             == 0
         )
     async with pool.acquire() as conn:
-        rejected = await conn.fetchrow("SELECT status, error_count FROM collateral_imports")
-    assert dict(rejected) == {"status": "rejected", "error_count": 1}
+        rejected = await conn.fetch(
+            "SELECT id, status, error_count, errors FROM collateral_imports ORDER BY id"
+        )
+    assert [(x["status"], x["error_count"]) for x in rejected] == [("rejected", 1)] * 2
+    # The import keeps the code and its params, not words.
+    assert rejected[0]["errors"] == [expected]
+    r = await client.get(
+        f"/api/v1/collateral/imports/{rejected[0]['id']}",
+        headers={"authorization": f"Bearer {token}", "accept-language": "en"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert r.json()["errors"][0]["code"] == "patent_number_check_char"
+    assert r.json()["errors"][0]["detail"].startswith("Check character should be")
 
     r = await _post(client, token, to_csv(rows), filename="portfolio.csv")
     assert r.status_code == 201, r.text
@@ -132,13 +158,12 @@ async def test_gb18030_bom_and_chinese_headers_import_identically(
     snapshots = []
     for headers, encoding in (("en", "utf-8"), ("zh", "gb18030"), ("zh", "utf-8-sig")):
         bank, user = await _bank(pool, clock)
-        result = await import_csv(
+        result = await import_file(
             pool,
             clock.now(),
-            bank_org_id=bank,
-            user_id=user,
+            user,
+            to_csv(rows, headers=headers, encoding=encoding),
             filename=f"p-{encoding}.csv",
-            data=to_csv(rows, headers=headers, encoding=encoding),
         )
         assert result.encoding == encoding and result.rows == 400
         snapshots.append(await registry_snapshot(pool, bank))
@@ -155,18 +180,14 @@ async def test_reupload_makes_a_pledges_assets_exactly_the_files(
         {r["pledge_registration_no"] for r in rows},
         key=lambda g: sum(r["pledge_registration_no"] == g for r in rows),
     )
-    await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="a.csv", data=to_csv(rows)
-    )
+    await import_file(pool, clock.now(), user, to_csv(rows), filename="a.csv")
     dropped = next(i for i, r in enumerate(rows) if r["pledge_registration_no"] == reg)
     fewer = [r for i, r in enumerate(rows) if i != dropped]
     fewer = [
         r | {"secured_amount": "9,999,999"} if r["pledge_registration_no"] == reg else r
         for r in fewer
     ]
-    result = await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="b.csv", data=to_csv(fewer)
-    )
+    result = await import_file(pool, clock.now(), user, to_csv(fewer), filename="b.csv")
     assert result.links_removed == 1 and result.assets_created == 0
     snapshot = await registry_snapshot(pool, bank)
     pledge, assets = snapshot[reg]
@@ -178,14 +199,10 @@ async def test_reupload_makes_a_pledges_assets_exactly_the_files(
 
 async def test_other_banks_registries_are_separate(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     rows = portfolio_rows(30, seed=7)
-    a_bank, a_user = await _bank(pool, clock)
-    b_bank, b_user = await _bank(pool, clock)
-    await import_csv(
-        pool, clock.now(), bank_org_id=a_bank, user_id=a_user, filename="a.csv", data=to_csv(rows)
-    )
-    result = await import_csv(
-        pool, clock.now(), bank_org_id=b_bank, user_id=b_user, filename="b.csv", data=to_csv(rows)
-    )
+    _, a_user = await _bank(pool, clock)
+    _, b_user = await _bank(pool, clock)
+    await import_file(pool, clock.now(), a_user, to_csv(rows), filename="a.csv")
+    result = await import_file(pool, clock.now(), b_user, to_csv(rows), filename="b.csv")
     # Same numbers at another bank are that bank's own rows: created, not updated.
     assert result.assets_created == 30 and result.assets_updated == 0
     assert (await count_rows(pool, "ip_assets"))["ip_assets"] == 60
@@ -220,9 +237,7 @@ async def test_two_concurrent_imports_of_one_bank_serialise(
     file_a, file_b = to_csv(rows_a), to_csv(rows_b)
 
     async def run(bank: int, user: int, data: bytes) -> Any:
-        return await import_csv(
-            pool, clock.now(), bank_org_id=bank, user_id=user, filename="x.csv", data=data
-        )
+        return await import_file(pool, clock.now(), user, data, filename="x.csv")
 
     expected = {}
     for order in ("ab", "ba"):
@@ -255,16 +270,23 @@ async def test_api_refuses_non_banks_wrong_scope_and_wrong_media_type(
     _, user = await _bank(pool, clock)
     read_only = await make_token(pool, clock.now(), user, ["collateral:read"])
     r = await _post(client, read_only, data)
-    assert r.status_code == 403 and "collateral:write" in r.json()["message"]
+    assert r.status_code == 403
+    assert (r.json()["code"], r.json()["params"]) == (
+        "token_lacks_scope",
+        {"scope": "collateral:write"},
+    )
     token = await make_token(pool, clock.now(), user, ["collateral:write"])
     r = await client.post(
         "/api/v1/collateral/imports",
         content=data,
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
     )
-    assert r.status_code == 415
+    assert r.status_code == 415 and r.json()["code"] == "csv_content_type"
+    assert "Content-Type: text/csv" in r.json()["detail"]
     r = await _post(client, token, b"")
-    assert r.status_code == 422 and r.json()["field"] == "file"
+    assert r.status_code == 422
+    assert (r.json()["code"], r.json()["field"]) == ("csv_empty", "file")
+    assert r.json()["detail"] == "file：文件为空。"
     assert set((await count_rows(pool, *REGISTRY_TABLES, "collateral_imports")).values()) == {0}
 
 
@@ -274,29 +296,40 @@ async def test_undecodable_file_is_422_with_the_reason(
     _, user = await _bank(pool, clock)
     token = await make_token(pool, clock.now(), user, ["collateral:write"])
     r = await _post(client, token, b"\x80\x81\xff\xfe garbage", filename="x.csv")
-    assert r.status_code == 422
-    assert "file is neither UTF-8 nor GB18030" in r.json()["message"]
+    assert r.status_code == 422 and r.json()["code"] == "csv_rejected"
+    [problem] = r.json()["errors"]
+    assert problem == {
+        "code": "csv_not_utf8_or_gb18030",
+        "detail": "文件既不是 UTF-8 也不是 GB18030 编码。",
+    }  # the file as a whole: no line, no column
+    r = await _post(client, token, "质押登记号".encode("utf-16"), lang="en")
+    assert r.json()["errors"][0]["code"] == "csv_utf16"
+    assert "save it as 'CSV UTF-8'" in r.json()["errors"][0]["detail"]
 
 
 async def test_rejection_raises_with_every_problem(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user = await _bank(pool, clock)
+    _, user = await _bank(pool, clock)
     rows = [r | {"rate": "四点三五"} for r in portfolio_rows(300, seed=9)]
-    with pytest.raises(ImportRejected) as caught:
-        await import_csv(
-            pool, clock.now(), bank_org_id=bank, user_id=user, filename="r.csv", data=to_csv(rows)
-        )
-    assert caught.value.error_count == 300 and len(caught.value.errors) == 200
-    assert "299 more problems" in caught.value.message
-    assert "另有 299 处问题" in caught.value.message
+    with pytest.raises(PortfolioRejected) as caught:
+        await import_file(pool, clock.now(), user, to_csv(rows), filename="r.csv")
+    rejected = caught.value
+    assert (rejected.code, rejected.field) == ("csv_rejected", "file")
+    assert rejected.count == 300 and rejected.params == {"filename": "r.csv", "count": 300}
+    assert rejected.problems is not None and len(rejected.problems) == 200
+    assert [p.line for p in rejected.problems] == list(range(2, 202))
+    assert {(p.code, p.field) for p in rejected.problems} == {("csv_rate_not_percent", "rate")}
+    assert rejected.problems[0].params == {"column": "rate", "value": "四点三五"}
+    async with pool.acquire() as conn:
+        stored = await conn.fetchrow("SELECT error_count, errors FROM collateral_imports")
+    assert stored["error_count"] == 300 and len(stored["errors"]) == 200
+    assert (await count_rows(pool, "loans"))["loans"] == 0
 
 
 async def test_ten_thousand_rows_take_seconds(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user = await _bank(pool, clock)
+    _, user = await _bank(pool, clock)
     data = to_csv(portfolio_rows(10_000, seed=11), headers="zh", encoding="gb18030")
     started = time.perf_counter()
-    result = await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="big.csv", data=data
-    )
+    result = await import_file(pool, clock.now(), user, data, filename="big.csv")
     seconds = time.perf_counter() - started
     print(f"\nbench collateral_import rows=10000 seconds={seconds:.2f}")
     assert result.rows == 10_000 and result.assets_created == 10_000

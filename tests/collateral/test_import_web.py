@@ -15,8 +15,14 @@ from redis.asyncio import Redis
 from market.clock import FrozenClock
 from market.collateral import csv_import, jobs
 from market.settings import Settings
-from tests.collateral.factories import REGISTRY_TABLES, count_rows, portfolio_rows, to_csv
-from tests.factories import csrf, make_org, sign_in
+from tests.collateral.factories import (
+    REGISTRY_TABLES,
+    count_rows,
+    import_file,
+    portfolio_rows,
+    to_csv,
+)
+from tests.factories import act_as, csrf, make_org, sign_in
 from workers.settings import WorkerSettings, worker_context, worker_redis
 
 
@@ -39,6 +45,13 @@ async def _signed_in_bank(
     org, user, email = await make_org(pool, clock.now(), kind="bank")
     assert (await sign_in(client, email)).status_code in (302, 303)
     return org, user
+
+
+async def _start(pool: asyncpg.Pool, clock: FrozenClock, user: int, data: bytes, **kw: Any) -> int:
+    """An upload kept and queued, as the page's form does it (its job is not enqueued)."""
+    act = await act_as(pool, clock, user)
+    started = await act(csv_import.start_import, csv_import.StartImport(content=data, **kw))
+    return started.import_id
 
 
 async def _upload(client: AsyncTestClient[Any], data: bytes, name: str = "portfolio.csv") -> Any:
@@ -100,7 +113,7 @@ async def test_upload_runs_in_the_worker_and_the_page_ends_done(
 async def test_progress_is_visible_while_the_write_transaction_is_open(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    org, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     seen: list[tuple[str, int, int, str]] = []
 
     async def watch(phase: str, done: int, total: int) -> None:
@@ -119,14 +132,8 @@ async def test_progress_is_visible_while_the_write_transaction_is_open(
             )
         )
 
-    await csv_import.import_csv(
-        pool,
-        clock.now(),
-        bank_org_id=org,
-        user_id=user,
-        filename="p.csv",
-        data=to_csv(portfolio_rows(1100, seed=22)),
-        progress=watch,
+    await import_file(
+        pool, clock, user, to_csv(portfolio_rows(1100, seed=22)), filename="p.csv", progress=watch
     )
     assert [(p, d) for p, d, _, _ in seen] == [
         ("validating", 500),
@@ -157,22 +164,24 @@ async def test_rejected_upload_shows_the_errors_and_writes_nothing(
     await worker.close()
     fragment = await client.get(f"/bank/collateral/imports/{import_id}/progress")
     assert 'data-status="rejected"' in fragment.text and "hx-trigger" not in fragment.text
-    assert '<td class="num">32</td><td>出质人统一社会信用代码</td>' in fragment.text
+    # The line, the column as the file names it, the reason in the page's language.
+    assert (
+        '<tr data-code="credit_code_check_char"><td class="num">32</td>'
+        "<td>出质人统一社会信用代码</td><td>校验码应为" in fragment.text
+    )
+    assert "Check character" not in fragment.text
+    client.cookies.set("ipx_lang", "en")
+    english = await client.get(f"/bank/collateral/imports/{import_id}/progress")
+    assert "<td>出质人统一社会信用代码</td><td>Check character should be" in english.text
+    assert "校验码应为" not in english.text
     assert set((await count_rows(pool, *REGISTRY_TABLES)).values()) == {0}
 
 
 async def test_a_repeated_job_does_nothing(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    org, user, _ = await make_org(pool, clock.now(), kind="bank")
-    import_id = await csv_import.record_upload(
-        pool,
-        clock.now(),
-        bank_org_id=org,
-        user_id=user,
-        filename="q.csv",
-        data=to_csv(portfolio_rows(20)),
-    )
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
+    import_id = await _start(pool, clock, user, to_csv(portfolio_rows(20)), filename="q.csv")
     ctx = {"pool": pool, "clock": clock, "settings": settings}
     first = await jobs.run_collateral_import(ctx, import_id)
     second = await jobs.run_collateral_import(ctx, import_id)
@@ -187,16 +196,9 @@ async def test_a_repeated_job_does_nothing(
 async def test_sweeper_requeues_a_lost_job(
     pool: asyncpg.Pool, redis: Redis, settings: Settings, clock: FrozenClock
 ) -> None:
-    org, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     # Uploaded, but its job never reached Redis.
-    import_id = await csv_import.record_upload(
-        pool,
-        clock.now(),
-        bank_org_id=org,
-        user_id=user,
-        filename="lost.csv",
-        data=to_csv(portfolio_rows(10)),
-    )
+    import_id = await _start(pool, clock, user, to_csv(portfolio_rows(10)), filename="lost.csv")
     arq = await create_pool(worker_redis(settings))
     ctx = {"pool": pool, "clock": clock, "settings": settings, "redis": arq}
     assert (await jobs.requeue_collateral_imports(ctx))["enqueued"] == []  # not yet 60 s old
@@ -214,44 +216,42 @@ async def test_sweeper_requeues_a_lost_job(
 async def test_a_run_that_died_is_queued_again_and_an_api_one_failed(
     pool: asyncpg.Pool, redis: Redis, settings: Settings, clock: FrozenClock
 ) -> None:
-    org, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     data = to_csv(portfolio_rows(5))
-    web = await csv_import.record_upload(
-        pool, clock.now(), bank_org_id=org, user_id=user, filename="w.csv", data=data
-    )
-    api = await csv_import.record_upload(
-        pool,
-        clock.now(),
-        bank_org_id=org,
-        user_id=user,
-        filename="a.csv",
-        data=data,
-        status="writing",
-        via="api",
-    )
+    web = await _start(pool, clock, user, data, filename="w.csv")
+    api = await _start(pool, clock, user, data, filename="a.csv", via="api")
+    # Started by a request that was lost before it claimed the import.
+    unclaimed = await _start(pool, clock, user, data, filename="u.csv", via="api")
     async with pool.acquire() as conn:
         await conn.execute(
-            "UPDATE collateral_imports SET status = 'writing', started_at = $2 WHERE id = $1",
-            web,
+            "UPDATE collateral_imports SET status = 'writing', started_at = $2 "
+            "WHERE id = ANY($1::bigint[])",
+            [web, api],
             clock.now(),
         )
     clock.advance(jobs.STALE_RUN + timedelta(seconds=1))
     arq = await create_pool(worker_redis(settings))
     result = await jobs.requeue_collateral_imports({"pool": pool, "clock": clock, "redis": arq})
     await arq.aclose()
-    assert result == {"enqueued": [web], "failed": [api]}
+    assert result == {"enqueued": [web], "failed": [api, unclaimed]}
     async with pool.acquire() as conn:
-        states = dict(await conn.fetch("SELECT id, status FROM collateral_imports"))
-    assert states == {web: "queued", api: "failed"}
+        states = {
+            r["id"]: (r["status"], r["errors"])
+            for r in await conn.fetch("SELECT id, status, errors FROM collateral_imports")
+        }
+    interrupted = [{"code": "csv_import_interrupted"}]
+    assert states == {
+        web: ("queued", []),
+        api: ("failed", interrupted),
+        unclaimed: ("failed", interrupted),
+    }
 
 
 async def test_another_banks_import_page_is_404_and_buyers_are_refused(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    other, other_user, _ = await make_org(pool, clock.now(), kind="bank")
-    theirs = await csv_import.record_upload(
-        pool, clock.now(), bank_org_id=other, user_id=other_user, filename="x.csv", data=b"a,b\r\n"
-    )
+    _, other_user, _ = await make_org(pool, clock.now(), kind="bank")
+    theirs = await _start(pool, clock, other_user, b"a,b\r\n", filename="x.csv")
     await _signed_in_bank(client, pool, clock)
     assert (await client.get(f"/bank/collateral/imports/{theirs}")).status_code == 404
     assert (await client.get(f"/bank/collateral/imports/{theirs}/progress")).status_code == 404
@@ -267,7 +267,16 @@ async def test_upload_without_a_file_shows_the_error_next_to_the_field(
     await _signed_in_bank(client, pool, clock)
     r = await _upload(client, b"", "empty.csv")
     assert r.status_code == 422
-    assert 'id="err-file"' in r.text and "the file is empty" in r.text
+    assert '<span class="field-error" id="err-file">文件为空。</span>' in r.text
+    assert "The file is empty" not in r.text
+    client.cookies.set("ipx_lang", "en")
+    r = await client.post(
+        "/bank/collateral/imports",
+        data={"_csrf_token": await csrf(client), "note": "no file"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422
+    assert '<span class="field-error" id="err-file">Choose a CSV file to upload.</span>' in r.text
     assert (await count_rows(pool, "collateral_imports"))["collateral_imports"] == 0
 
 
@@ -300,3 +309,24 @@ async def test_ten_thousand_rows_through_the_page(
     assert 'data-status="done"' in fragment.text
     assert '<progress max="10000" value="10000">' in fragment.text
     assert (await count_rows(pool, "ip_assets"))["ip_assets"] == 10_000
+
+
+async def test_an_import_kept_with_sentences_still_shows_them(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """Problems stored as sentences (the shape of older imports) are shown as written."""
+    _, user = await _signed_in_bank(client, pool, clock)
+    import_id = await _start(pool, clock, user, b"a,b\r\n", filename="old.csv")
+    old = [{"line": 3, "column": "年利率(%)", "key": "rate", "reason": "'abc' is not a rate"}]
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE collateral_imports SET status = 'rejected', errors = $2, error_count = 1 "
+            "WHERE id = $1",
+            import_id,
+            old,
+        )
+    fragment = await client.get(f"/bank/collateral/imports/{import_id}/progress")
+    assert (
+        '<tr data-code="csv_problem_as_written"><td class="num">3</td><td>年利率(%)</td>'
+        "<td>原因：&#39;abc&#39; is not a rate</td>" in fragment.text
+    )

@@ -7,15 +7,16 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
 from market.collateral import services
-from market.collateral.csv_import import import_csv
 from market.collateral.jobs import CRON, monitor_collateral
 from market.collateral.monitoring import AssetFacts, MonitoringRules, assess
+from market.errors import BadValue
 from market.settings import Settings
-from tests.collateral.factories import patent_number, portfolio_rows, to_csv
-from tests.factories import make_org
+from tests.collateral.factories import import_file, patent_number, portfolio_rows, to_csv
+from tests.factories import make_org, sign_in
 
 TODAY = date(2026, 1, 5)
 
@@ -72,8 +73,12 @@ def test_rules_are_data() -> None:
     soon = _patent(annuity_paid_through=TODAY + timedelta(days=45))
     assert assess(soon, TODAY) == set()
     assert assess(soon, TODAY, MonitoringRules(annuity_notice_days=60)) == {"annuity_due"}
-    with pytest.raises(ValueError, match="annuity_grace_months"):
+    with pytest.raises(BadValue) as negative:
         MonitoringRules(annuity_grace_months=-1)
+    assert (negative.value.code, negative.value.field) == (
+        "monitoring_rule_negative",
+        "annuity_grace_months",
+    )
 
 
 def test_daily_cron_at_0130_beijing() -> None:
@@ -131,12 +136,10 @@ async def _all_flags(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
 async def test_monitor_job_raises_once_resolves_and_is_idempotent(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     rows = _three_patents()
     a, b, c = (r["asset_number"] for r in rows)
-    result = await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="m.csv", data=to_csv(rows)
-    )
+    result = await import_file(pool, clock.now(), user, to_csv(rows), filename="m.csv")
     # The import assesses its assets at once.
     assert result.flags_raised == 2
     assert await _open(pool) == {(a, "annuity_grace"), (b, "expiring")}
@@ -165,9 +168,7 @@ async def test_monitor_job_raises_once_resolves_and_is_idempotent(
     paid = [
         r | {"annuity_paid_through": "2027-05-31"} if r["asset_number"] == c else r for r in rows
     ]
-    await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="m2.csv", data=to_csv(paid)
-    )
+    await import_file(pool, clock.now(), user, to_csv(paid), filename="m2.csv")
     assert await _open(pool) == {(a, "lapsed"), (b, "expired")}
 
     async with pool.acquire() as conn:
@@ -180,12 +181,10 @@ async def test_monitor_job_raises_once_resolves_and_is_idempotent(
 async def test_monitor_uses_the_beijing_date(pool: asyncpg.Pool, settings: Settings) -> None:
     # 16:01 UTC on 2025-11-25 is already 00:01 on 2025-11-26 in Beijing.
     clock = FrozenClock(datetime(2025, 11, 25, 15, 59, tzinfo=UTC))
-    bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
     rows = _three_patents(date(2025, 11, 25))[:1]
     rows[0] = rows[0] | {"annuity_paid_through": "2025-11-25"}
-    await import_csv(
-        pool, clock.now(), bank_org_id=bank, user_id=user, filename="t.csv", data=to_csv(rows)
-    )
+    await import_file(pool, clock.now(), user, to_csv(rows), filename="t.csv")
     assert await _open(pool) == {(rows[0]["asset_number"], "annuity_due")}  # 23:59 in Beijing
     clock.advance(minutes=2)
     await monitor_collateral({"pool": pool, "clock": clock, "settings": settings})
@@ -197,14 +196,7 @@ async def test_open_flags_for_the_case_and_lot_pages(
 ) -> None:
     bank, user, _ = await make_org(pool, clock.now(), kind="bank")
     other, _, _ = await make_org(pool, clock.now(), kind="bank")
-    await import_csv(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        filename="f.csv",
-        data=to_csv(_three_patents()),
-    )
+    await import_file(pool, clock.now(), user, to_csv(_three_patents()), filename="f.csv")
     async with pool.acquire() as conn:
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM ip_assets ORDER BY id")]
         flags = await services.open_flags(conn, bank, ids)
@@ -213,3 +205,21 @@ async def test_open_flags_for_the_case_and_lot_pages(
         assert grace.detail["annuity_paid_through"] == "2025-11-26"
         assert grace.detail["grace_ends_on"] == "2026-05-26"
         assert await services.open_flags(conn, other, ids) == []
+
+
+async def test_the_asset_page_words_a_flags_facts_in_the_readers_language(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, user, email = await make_org(pool, clock.now(), kind="bank")
+    await import_file(pool, clock.now(), user, to_csv(_three_patents()), filename="f.csv")
+    await sign_in(client, email)
+    async with pool.acquire() as conn:
+        flagged = dict(await conn.fetch("SELECT kind, asset_id FROM monitoring_flags"))
+    grace = await client.get(f"/bank/collateral/assets/{flagged['annuity_grace']}")
+    assert "年费已缴至 2025-11-26，滞纳期至 2026-05-26" in grace.text
+    expiring = await client.get(f"/bank/collateral/assets/{flagged['expiring']}")
+    assert "保护期届满日 2026-02-28" in expiring.text
+    client.cookies.set("ipx_lang", "en")
+    english = await client.get(f"/bank/collateral/assets/{flagged['annuity_grace']}")
+    assert "Annuities paid through 2025-11-26; the grace period ends 2026-05-26" in english.text
+    assert "年费已缴至" not in english.text and "Annuity overdue (grace period)" in english.text

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, permission_of
 from market.clock import FrozenClock
 from market.collateral import services
 from market.collateral.demo import seed_demo_portfolio
@@ -16,7 +17,12 @@ from market.collateral.monitoring import business_day
 from market.errors import NotFound
 from market.validators import patent_application_number
 from tests.collateral.factories import make_portfolio
-from tests.factories import make_org, make_token, sign_in
+from tests.factories import act_as, make_org, make_token, sign_in
+
+
+async def _loans(pool: asyncpg.Pool, bank: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return list(await conn.fetch("SELECT default_date FROM loans WHERE bank_org_id = $1", bank))
 
 
 async def _loan_ids(pool: asyncpg.Pool, bank: int) -> list[int]:
@@ -30,7 +36,7 @@ async def test_loan_for_case_has_pledgor_pledge_and_assets(
 ) -> None:
     bank, user, _ = await make_org(pool, clock.now(), kind="bank")
     other, _, _ = await make_org(pool, clock.now(), kind="bank")
-    await make_portfolio(pool, clock.now(), bank, user, rows=15, seed=41)
+    await make_portfolio(pool, clock.now(), user, rows=15, seed=41)
     loan_id = (await _loan_ids(pool, bank))[0]
     async with pool.acquire() as conn:
         loan = await services.loan_for_case(conn, bank, loan_id)
@@ -55,8 +61,8 @@ async def test_assets_by_ids_keeps_order_and_leaves_out_others(
 ) -> None:
     a_bank, a_user, _ = await make_org(pool, clock.now(), kind="bank")
     b_bank, b_user, _ = await make_org(pool, clock.now(), kind="bank")
-    await make_portfolio(pool, clock.now(), a_bank, a_user, rows=5, seed=42)
-    await make_portfolio(pool, clock.now(), b_bank, b_user, rows=5, seed=43)
+    await make_portfolio(pool, clock.now(), a_user, rows=5, seed=42)
+    await make_portfolio(pool, clock.now(), b_user, rows=5, seed=43)
     async with pool.acquire() as conn:
         mine = [
             r["id"]
@@ -76,7 +82,7 @@ async def test_api_reads_and_tenancy(
 ) -> None:
     bank, user, _ = await make_org(pool, clock.now(), kind="bank")
     _, other_user, _ = await make_org(pool, clock.now(), kind="bank")
-    await make_portfolio(pool, clock.now(), bank, user, rows=6, seed=44)
+    await make_portfolio(pool, clock.now(), user, rows=6, seed=44)
     loan_id = (await _loan_ids(pool, bank))[0]
     mine = {
         "authorization": f"Bearer {await make_token(pool, clock.now(), user, ['collateral:read'])}"
@@ -89,9 +95,8 @@ async def test_api_reads_and_tenancy(
     body = r.json()
     assert body["pledge"]["assets"] and body["pledgor"]["credit_code"]
     asset_id = body["pledge"]["assets"][0]["id"]
-    assert (
-        await client.get(f"/api/v1/collateral/loans/{loan_id}", headers=theirs)
-    ).status_code == 404
+    r = await client.get(f"/api/v1/collateral/loans/{loan_id}", headers=theirs)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert (
         await client.get(f"/api/v1/collateral/assets/{asset_id}", headers=mine)
     ).status_code == 200
@@ -110,8 +115,8 @@ async def test_pages_show_the_registry_and_hide_others(
 ) -> None:
     bank, user, email = await make_org(pool, clock.now(), kind="bank")
     other, other_user, _ = await make_org(pool, clock.now(), kind="bank")
-    await make_portfolio(pool, clock.now(), bank, user, rows=120, seed=45)
-    await make_portfolio(pool, clock.now(), other, other_user, rows=3, seed=46)
+    await make_portfolio(pool, clock.now(), user, rows=120, seed=45)
+    await make_portfolio(pool, clock.now(), other_user, rows=3, seed=46)
     await sign_in(client, email)
     page = await client.get("/bank/collateral")
     assert page.status_code == 200 and "质押资产登记" in page.text
@@ -133,16 +138,24 @@ async def test_pages_show_the_registry_and_hide_others(
         )
     assert (await client.get(f"/bank/collateral/assets/{asset_id}")).status_code == 200
     assert (await client.get(f"/bank/collateral/assets/{their_asset}")).status_code == 404
-    # The English page works too.
+    defaulted = sum(1 for r in (await _loans(pool, bank)) if r["default_date"] is not None)
+    assert f"{len(await _loan_ids(pool, bank))}（其中违约 {defaulted}）" in page.text
+    # The English page works too, in English only.
     client.cookies.set("ipx_lang", "en")
-    assert "Collateral registry" in (await client.get("/bank/collateral")).text
+    english = (await client.get("/bank/collateral")).text
+    assert "Collateral registry" in english
+    assert f"{len(await _loan_ids(pool, bank))} ({defaulted} defaulted)" in english
+    assert "其中违约" not in english and "质押资产登记" not in english
+    asset_en = (await client.get(f"/bank/collateral/assets/{asset_id}")).text
+    assert "Legal status" in asset_en and "（" not in asset_en and "；" not in asset_en
 
 
 async def test_demo_portfolio(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     bank, user, _ = await make_org(pool, clock.now(), kind="bank")
+    act = await act_as(pool, clock, user)
+    first = await seed_demo_portfolio(act)
+    again = await seed_demo_portfolio(act)
     async with pool.acquire() as conn:
-        first = await seed_demo_portfolio(conn, clock.now(), bank, user)
-        again = await seed_demo_portfolio(conn, clock.now(), bank, user)
         kinds = dict(
             await conn.fetch(
                 "SELECT kind, count(*) FROM ip_assets WHERE bank_org_id = $1 GROUP BY kind", bank
@@ -166,3 +179,38 @@ async def test_demo_portfolio(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     assert all(patent_application_number(n) == n for n in numbers)
     assert again["assets"] == 23 and again["flags_raised"] == 0  # seeding twice adds nothing
     assert business_day(clock.now()) == date(2026, 1, 5)
+
+
+def _collateral_routes(client: AsyncTestClient[Any]) -> dict[str, Any]:
+    return {
+        handler.operation_id: handler
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if isinstance(handler.operation_id, str)
+        and (
+            "collateral" in handler.operation_id or handler.operation_id == "import_collateral_csv"
+        )
+    }
+
+
+async def test_every_route_declares_its_permission(client: AsyncTestClient[Any]) -> None:
+    routes = _collateral_routes(client)
+    writes = {"web_collateral_upload", "import_collateral_csv"}
+    assert writes <= set(routes) and len(routes) == 12
+    for operation_id, handler in routes.items():
+        expected = WRITE_COLLATERAL if operation_id in writes else READ_COLLATERAL
+        assert permission_of(handler) is expected, operation_id
+
+
+async def test_a_bank_not_approved_sees_no_registry_and_a_buyer_no_template(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, _, pending = await make_org(pool, clock.now(), kind="bank", status="pending")
+    await sign_in(client, pending)
+    assert (await client.get("/bank/collateral")).status_code == 403
+    client.cookies.clear()
+    _, _, buyer = await make_org(pool, clock.now(), kind="buyer")
+    await sign_in(client, buyer)
+    assert (await client.get("/bank/collateral/template.csv")).status_code == 403
+    client.cookies.clear()
+    assert (await client.get("/bank/collateral", follow_redirects=False)).status_code in (302, 303)
