@@ -58,7 +58,7 @@ from market import validators
 from market.accounts.permissions import WRITE_COLLATERAL
 from market.collateral import csv_format as fmt
 from market.collateral.locks import lock_bank_registry
-from market.collateral.models import ImportResult, RowError
+from market.collateral.models import ImportResult
 from market.collateral.monitoring import business_day, refresh_flags
 from market.collateral.rules import PatentType, patent_term_end
 from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
@@ -1009,53 +1009,3 @@ async def import_now(act: Act, data: StartImport, progress: Progress | None = No
     if result is None:  # only the worker claims imports, and only those of the page
         raise RuntimeError(f"import {started.import_id} was claimed by another run")
     return result
-
-
-# --- TRANSITION: the reconciliation import (market/pools/statement_csv.py) still reports
-# its lines as sentences; these go with the pools area's conversion. -----------------------
-
-
-class RowErrors:
-    """TRANSITION: the problems of a statement file as sentences (see Problems)."""
-
-    def __init__(self, keys: Sequence[str]) -> None:
-        self.count = 0
-        self.items: list[RowError] = []
-        self.order = {key: i for i, key in enumerate(keys)}
-
-    def add(self, line: int, column: str, key: str, reason: str) -> None:
-        self.count += 1
-        if len(self.items) < _ERRORS_HELD:
-            self.items.append(RowError(line=line, column=column, key=key, reason=reason))
-
-    def failed(self) -> bool:
-        return self.count > 0
-
-    def first(self) -> list[RowError]:
-        by_line = sorted(self.items, key=lambda e: (e.line, self.order.get(e.key, -1)))
-        return by_line[:ERROR_LIMIT]
-
-
-class ImportRejected(Invalid):
-    """TRANSITION: a statement file refused as a whole (see PortfolioRejected)."""
-
-    def __init__(self, filename: str, errors: Sequence[RowError], error_count: int) -> None:
-        first = errors[0]
-        where = f"line {first.line}, column {first.column}: " if first.column else ""
-        if first.line and not first.column:
-            where = f"line {first.line}: "
-        more = ""
-        if error_count > 1:
-            more = f" ({error_count - 1} more problem{'s' if error_count > 2 else ''})"
-        where_zh = f"第 {first.line} 行" if first.line else "文件"
-        if first.column:
-            where_zh += f"「{first.column}」列"
-        more_zh = f"，另有 {error_count - 1} 处问题" if error_count > 1 else ""
-        super().__init__(
-            f"{filename} 未导入，未写入任何数据：{where_zh}有误{more_zh}。 / "
-            f"{filename} was not imported, nothing was written: {where}{first.reason}{more}",
-            field="file",
-            details=[msgspec.structs.asdict(e) for e in errors[:ERROR_LIMIT]],
-        )
-        self.errors = list(errors[:ERROR_LIMIT])
-        self.error_count = error_count

@@ -92,17 +92,6 @@ class Flag(msgspec.Struct, frozen=True, kw_only=True):
     raised_at: datetime
 
 
-class RowError(msgspec.Struct, frozen=True, kw_only=True):
-    """TRANSITION: one problem of a reconciliation statement CSV as a sentence
-    (market/pools/statement_csv.py); the portfolio import reports LineProblems. Goes with
-    the pools area's conversion."""
-
-    line: int
-    column: str  # the header as written in the file ("" for the whole row)
-    key: str  # the column's English key ("" for the whole row)
-    reason: str
-
-
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     import_id: int
     filename: str
