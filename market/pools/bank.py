@@ -30,7 +30,7 @@ from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.pools import accounts, services
-from market.pools.models import Line, PayoutOut, payee_name, payout_out
+from market.pools.models import WORDS, Line, PayoutOut, payee_name, payout_out
 from market.pools.rules import parse_rule
 
 Q = Queries("pool_bank")
@@ -235,8 +235,14 @@ class CaseMoneyOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def lines_of(raw: Any) -> list[Line]:
-    """A claim's stored explanation."""
-    return msgspec.convert(raw or [], list[Line])
+    """A claim's stored explanation: catalog keys and numbers, or, where it was stored as
+    words in both languages, those words (`pool.line.words`, each language a parameter)."""
+    return [
+        Line(key=WORDS, params={"zh": str(x.get("zh", "")), "en": str(x.get("en", ""))})
+        if "key" not in x
+        else msgspec.convert(x, Line)
+        for x in raw or []
+    ]
 
 
 def _claim(row: asyncpg.Record) -> ClaimOut:

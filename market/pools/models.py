@@ -18,6 +18,10 @@ PayeeKind = Literal["platform", "bank", "pool", "party", "pledgor"]
 PayoutStatus = Literal["expected", "received", "reversed"]
 
 
+# A line already in words, one parameter per language (an explanation stored so).
+WORDS = "pool.line.words"
+
+
 class Line(msgspec.Struct, frozen=True, kw_only=True):
     """One step of an explanation or one clause of a rule: `key` in the catalogs, with
     the numbers it names (`pool.line.owed` {"amount_fen": 162000000})."""

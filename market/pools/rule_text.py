@@ -14,7 +14,7 @@ from typing import Any
 from market import i18n
 from market.money import format_cny
 from market.pools import accounts
-from market.pools.models import Line
+from market.pools.models import WORDS, Line
 from market.pools.rules import FUND, PoolRule, shares_param
 
 # Parties the catalog names (`pool.party.<name>`); a rule may name others, with a label.
@@ -68,6 +68,8 @@ def _shown(lang: i18n.Lang, name: str, value: Any) -> Any:
 
 def say(lang: i18n.Lang, line: Line) -> str:
     """A line in `lang`, its numbers written as people read them."""
+    if line.key == WORDS:
+        return str(line.params.get(lang, ""))
     shown = {name: _shown(lang, name, value) for name, value in line.params.items()}
     return i18n.gettext(lang, line.key, **shown)
 

@@ -315,3 +315,16 @@ async def test_a_write_off_before_the_default_is_refused(
         {"default_date": "2025-10-01"},
     )
     assert await pool.fetchval("SELECT written_off_on FROM loans WHERE id=$1", loan.loan_id) is None
+
+
+def test_an_explanation_stored_as_words_reads_in_one_language() -> None:
+    from market.pools.bank import lines_of
+
+    lines = lines_of(
+        [
+            {"zh": "资金池应补偿 ¥1.00", "en": "The pool owes ¥1.00"},
+            {"key": "pool.line.owed", "params": {"amount_fen": 100}},
+        ]
+    )
+    assert [say("zh", line) for line in lines] == ["资金池应补偿 ¥1.00"] * 2
+    assert [say("en", line) for line in lines] == ["The pool owes ¥1.00"] * 2
