@@ -6,6 +6,7 @@ and cases (another's: 404); bad input answers 4xx naming the field and writes no
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -868,3 +869,20 @@ async def test_organisations_not_approved_act_on_nothing(
     assert r.status_code == 403
     for table in ("case_costs", "compensation_claims", "receipts"):
         assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_every_bank_pool_page_shows_no_key(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    zs = await make_pool(pool, clock.now(), ZHONGSHAN)
+    loan = await make_loan(pool, clock.now(), principal_fen=M, enrol_in=zs)
+    await write_off(pool, clock.now(), loan, date(2026, 1, 5))
+    await claim_and_pay(pool, clock.now(), loan, zs)
+    await receive(pool, clock.now(), loan.case_id, 10_000_00, kind="royalty")
+    await sign_in_bank(client, pool, loan)
+    key = re.compile(r">[^<]*\b(?:pool|bankpool|problem)\.[a-z_]+(?:\.[a-z_]+)*")
+    for lang in ("zh", "en"):
+        client.cookies.set("ipx_lang", lang)
+        for path in ("/bank/pools", f"/bank/pools/cases/{loan.case_id}"):
+            r = await client.get(path)
+            assert r.status_code == 200 and not key.search(r.text), (lang, path)

@@ -887,3 +887,31 @@ async def test_a_pool_organisation_not_approved_sees_nothing(
     assert (await client.get("/api/v1/pools", headers=auth)).status_code == 403
     r = await client.get(f"/api/v1/pools/{p.pool_id}/dashboard", headers=auth)
     assert r.status_code == 403
+
+
+KEY_SHOWN = re.compile(r">[^<]*\b(?:pool|bankpool|problem)\.[a-z_]+(?:\.[a-z_]+)*")
+
+
+async def test_every_pool_page_speaks_one_language_and_shows_no_key(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await build(pool)
+    clock.set(T2)
+    await signed_in(client, s.p.email)
+    pid = s.p.pool_id
+    paths = [
+        "/pool",
+        f"/pool/{pid}",
+        f"/pool/{s.q_id}",
+        f"/pool/{pid}/enrolments",
+        "/pool/claims",
+        f"/pool/{pid}/rules",
+        *(f"/pool/{pid}/postings?figure={f}" for f in dash.FIGURES),
+    ]
+    for lang, other in (("zh", "The pool owes"), ("en", "资金池应补偿")):
+        client.cookies.set("ipx_lang", lang)
+        for path in paths:
+            r = await client.get(path)
+            assert r.status_code == 200, (lang, path)
+            assert not KEY_SHOWN.search(r.text), (lang, path, KEY_SHOWN.search(r.text))
+            assert other not in r.text, (lang, path)
