@@ -1,4 +1,4 @@
-"""Ledger accounts of the pools and the waterfall (issue 6), by code.
+"""Ledger accounts of the pools and the waterfall (docs/rules.md §The waterfall), by code.
 
 The exchange's side: money that came back sits in `proceeds:lot:N` (a sale), `forfeit:lot:N`
 (a forfeited deposit) or `exchange:clearing` (a licence fee paid straight to the exchange);
@@ -8,48 +8,38 @@ income; a payout confirmed by the payee's statement moves it out of clearing.
 A pool's side: its fund (`pool:N:fund`, capitalised from `pool:N:capital`), compensation
 paid that recoveries may bring back (`pool:N:recoverable`) and guarantee deposits parked
 until write-off (`pool:N:parked`).
+
+A code is for programs and the books; people read `label()`, in their language and with
+the pool's name. The name stored with each account is the catalog key of its label.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
+from market import i18n
 from market.ledger import Account
 
-COMMISSION: Final = Account("income:commission", "income", "处置佣金收入 disposal commission")
+COMMISSION: Final = Account("income:commission", "income", "pool.account.commission")
+POOL_ACCOUNTS: Final = ("fund", "capital", "recoverable", "parked")
 
 
 def pool_fund(pool_id: int, org_id: int) -> Account:
-    return Account(
-        f"pool:{pool_id}:fund", "asset", f"资金池 {pool_id} 资金 pool fund", owner_org_id=org_id
-    )
+    return Account(f"pool:{pool_id}:fund", "asset", "pool.account.fund", owner_org_id=org_id)
 
 
 def pool_capital(pool_id: int, org_id: int) -> Account:
-    return Account(
-        f"pool:{pool_id}:capital",
-        "equity",
-        f"资金池 {pool_id} 规模 pool capital",
-        owner_org_id=org_id,
-    )
+    return Account(f"pool:{pool_id}:capital", "equity", "pool.account.capital", owner_org_id=org_id)
 
 
 def pool_recoverable(pool_id: int, org_id: int) -> Account:
     return Account(
-        f"pool:{pool_id}:recoverable",
-        "asset",
-        f"资金池 {pool_id} 已补偿待回收 compensation recoverable",
-        owner_org_id=org_id,
+        f"pool:{pool_id}:recoverable", "asset", "pool.account.recoverable", owner_org_id=org_id
     )
 
 
 def pool_parked(pool_id: int, org_id: int) -> Account:
-    return Account(
-        f"pool:{pool_id}:parked",
-        "asset",
-        f"资金池 {pool_id} 保证金 guarantee deposits",
-        owner_org_id=org_id,
-    )
+    return Account(f"pool:{pool_id}:parked", "asset", "pool.account.parked", owner_org_id=org_id)
 
 
 def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:
@@ -57,6 +47,46 @@ def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:
     return Account(
         f"payable:{payee_kind}:{key}",
         "liability",
-        f"应付 {payee_kind} {key} payable",
+        "pool.account.payable.pool" if payee_kind == "pool" else "pool.account.payable.other",
         owner_org_id=org_id,
     )
+
+
+def pool_name(lang: i18n.Lang, pool: Any) -> str:
+    """A pool's name in `lang` (its English name where it has one); a row or a PoolOut."""
+    name_en = _get(pool, "name_en")
+    return str(name_en if lang == "en" and name_en else _get(pool, "name"))
+
+
+def _pool_name(lang: i18n.Lang, pool: Any, pool_id: str) -> str:
+    """The pool's name when `pool` is the one the code names, else its number."""
+    if pool is not None and str(_get(pool, "id")) == pool_id:
+        return pool_name(lang, pool)
+    return i18n.gettext(lang, "pool.account.pool_no", id=pool_id)
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj[name] if hasattr(obj, "keys") else getattr(obj, name, None)
+
+
+def label(lang: i18n.Lang, code: str, pool: Any = None) -> str:
+    """An account as people call it, in `lang`: `pool:7:fund` → "中山资金池 · 资金余额".
+    `pool` (a row or a PoolOut) names the pool whose accounts the reader looks at."""
+    parts = code.split(":")
+    if len(parts) == 3 and parts[0] == "pool" and parts[2] in POOL_ACCOUNTS:
+        return i18n.gettext(lang, f"pool.account.{parts[2]}", pool=_pool_name(lang, pool, parts[1]))
+    if len(parts) == 3 and parts[:2] == ["payable", "pool"]:
+        return i18n.gettext(
+            lang, "pool.account.payable.pool", pool=_pool_name(lang, pool, parts[2])
+        )
+    if len(parts) >= 2 and parts[0] == "payable":
+        return i18n.gettext(lang, "pool.account.payable.other")
+    if code == COMMISSION.code:
+        return i18n.gettext(lang, "pool.account.commission")
+    if code == "exchange:clearing":
+        return i18n.gettext(lang, "pool.account.clearing")
+    if len(parts) == 3 and parts[0] in ("proceeds", "forfeit") and parts[1] == "lot":
+        return i18n.gettext(lang, f"pool.account.{parts[0]}", lot=parts[2])
+    if code == "other":
+        return i18n.gettext(lang, "pool.drill.other")
+    return i18n.gettext(lang, "pool.account.unknown", code=code)

@@ -1,61 +1,47 @@
-"""The pool manager's API (issue 6 item 5): the organisation's pools, a pool's dashboard
-figures, the postings behind a figure, its claims and decisions, its rule versions.
+"""The pool manager's API: the organisation's pools, a pool's dashboard figures, the
+postings behind a figure, its claims and decisions, its rule versions.
 
-Scopes (market/accounts/permissions.py): `pools:read` to read,
-`pools:write` to decide a claim or add a rule version. Only a pool organisation's token
-may call these (a bank's `pools:read` does not reach them: 403); another organisation's
-pool or claim is 404. Definitions of the figures: market/pools/dashboard.py.
+Only a pool organisation's token may call these (a bank's `pools:read` does not reach
+them: 403); another organisation's pool or claim is 404. Definitions of the figures:
+market/pools/dashboard.py.
 """
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from market.accounts.models import ApiCaller
-from market.accounts.services import acting_org
+from market.accounts.permissions import READ_POOL, WRITE_POOL, allow
 from market.cases.services import china_today
-from market.deps import CallerDep, ClockDep, PoolDep
+from market.deps import ActDep, CallerDep, ClockDep, PoolDep
 from market.errors import Invalid
 from market.pools import dashboard as dash
 from market.pools import services
-
-
-def pool_org_of(caller: ApiCaller, scope: str) -> int:
-    """The pool organisation a token acts for, once it holds the scope."""
-    return acting_org(caller, scope, "pool", "only approved pool managers see pools")
-
-
-class DecisionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    decision: dash.Decision
-    reason: str = ""
+from market.pools.models import PoolOut
 
 
 class PoolsApi(Controller):
     path = "/api/v1/pools"
     tags = ["pools"]
 
-    @get("/", operation_id="pool_list")
-    async def list_pools(self, caller: CallerDep, pool: PoolDep) -> list[dash.PoolOut]:
+    @get("/", operation_id="pool_list", guards=[allow(READ_POOL)])
+    async def list_pools(self, caller: CallerDep, pool: PoolDep) -> list[PoolOut]:
         """The pools the caller's organisation runs."""
-        org = pool_org_of(caller, "pools:read")
         async with pool.acquire() as conn:
-            return [dash.pool_out(r) for r in await dash.pools_of(conn, org)]
+            return [dash.pool_out(r) for r in await dash.pools_of(conn, caller.org_id)]
 
-    @get("/{pool_id:int}/dashboard", operation_id="pool_dashboard")
+    @get("/{pool_id:int}/dashboard", operation_id="pool_dashboard", guards=[allow(READ_POOL)])
     async def dashboard(
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep, pool_id: FromPath[int]
     ) -> dash.Dashboard:
         """Exposure, claims, compensation paid and parked, recoveries received and
         outstanding, recovery rate (basis points), the last 12 months, by bank, by disposal
         path, the annual budget and aggregate limits, the NPL fuse per bank."""
-        org = pool_org_of(caller, "pools:read")
         async with pool.acquire() as conn:
-            row = await services.own_pool(conn, org, pool_id)
+            row = await services.own_pool(conn, caller.org_id, pool_id)
             return await dash.dashboard(conn, row, clock.now())
 
-    @get("/{pool_id:int}/postings", operation_id="pool_postings")
+    @get("/{pool_id:int}/postings", operation_id="pool_postings", guards=[allow(READ_POOL)])
     async def postings(
         self,
         caller: CallerDep,
@@ -69,14 +55,13 @@ class PoolsApi(Controller):
         """The ledger postings behind a figure (`compensation_paid`, `parked`,
         `recoveries_received`, `recoveries_outstanding`, `fund`, `all`), optionally one
         month (YYYY-MM), one bank, one disposal path; `total_fen` is the figure they make."""
-        org = pool_org_of(caller, "pools:read")
         async with pool.acquire() as conn:
-            row = await services.own_pool(conn, org, pool_id)
+            row = await services.own_pool(conn, caller.org_id, pool_id)
             return await dash.postings(
                 conn, row, figure, dash.DrillFilter(month=month, bank_org_id=bank, kind=kind)
             )
 
-    @get("/{pool_id:int}/claims", operation_id="pool_claims")
+    @get("/{pool_id:int}/claims", operation_id="pool_claims", guards=[allow(READ_POOL)])
     async def claims(
         self,
         caller: CallerDep,
@@ -87,70 +72,63 @@ class PoolsApi(Controller):
         limit: FromQuery[int] = dash.CLAIMS_LIMIT,
     ) -> list[dash.ClaimOut]:
         """The pool's claims: undecided first (oldest first), then the decided ones."""
-        org = pool_org_of(caller, "pools:read")
-        if not 1 <= limit <= dash.CLAIMS_LIMIT:
-            raise Invalid(
-                f"条数（limit）须在 1 至 {dash.CLAIMS_LIMIT} 之间 / limit: 1–{dash.CLAIMS_LIMIT}",
-                field="limit",
-            )
+        if limit < 1:
+            raise Invalid("too_small", field="limit", min=1)
+        if limit > dash.CLAIMS_LIMIT:
+            raise Invalid("too_large", field="limit", max=dash.CLAIMS_LIMIT)
         async with pool.acquire() as conn:
-            await services.own_pool(conn, org, pool_id)
+            await services.own_pool(conn, caller.org_id, pool_id)
             return await dash.claims(
-                conn, org, pool_id=pool_id, status=status, bank_org_id=bank, limit=limit
+                conn, caller.org_id, pool_id=pool_id, status=status, bank_org_id=bank, limit=limit
             )
 
     @post(
         "/{pool_id:int}/claims/{claim_id:int}/decision",
         operation_id="pool_decide_claim",
         status_code=200,
+        guards=[allow(WRITE_POOL)],
     )
     async def decide(
         self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
+        act: ActDep,
         pool_id: FromPath[int],
         claim_id: FromPath[int],
-        data: JSONBody[DecisionIn],
+        data: JSONBody[dash.DecisionIn],
     ) -> dash.ClaimOut:
         """`{"decision": "approve"}` pays (or parks) the amount computed now;
-        `{"decision": "reject", "reason": "…"}` rejects (a reason is required: 422).
-        A claim decided already: 409 `decided`."""
-        org = pool_org_of(caller, "pools:write")
-        return await dash.decide(
-            pool,
-            clock.now(),
-            org_id=org,
-            user_id=caller.user_id,
-            claim_id=claim_id,
-            decision=data.decision,
-            reason=data.reason,
-            pool_id=pool_id,
+        `{"decision": "reject", "reason": "…"}` rejects (a reason is required: 422
+        `rejection_reason_needed`). A claim decided already: 409 `claim_decided`."""
+        return await act(
+            dash.decide_claim,
+            dash.DecideClaim(
+                claim_id=claim_id, pool_id=pool_id, decision=data.decision, reason=data.reason
+            ),
         )
 
-    @get("/{pool_id:int}/rules", operation_id="pool_rules")
+    @get("/{pool_id:int}/rules", operation_id="pool_rules", guards=[allow(READ_POOL)])
     async def rules(
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep, pool_id: FromPath[int]
     ) -> list[dash.RuleVersionOut]:
-        """Every rule version, newest first, with the loans enrolled under each and which
-        one is in force today."""
-        org = pool_org_of(caller, "pools:read")
+        """Every rule version, newest first, with the loans enrolled under each, which one
+        is in force today, and the rule read aloud (catalog keys and numbers)."""
         async with pool.acquire() as conn:
-            await services.own_pool(conn, org, pool_id)
+            await services.own_pool(conn, caller.org_id, pool_id)
             return await dash.rule_versions(conn, pool_id, china_today(clock.now()))
 
-    @post("/{pool_id:int}/rules", operation_id="pool_add_rule", status_code=201)
+    @post(
+        "/{pool_id:int}/rules",
+        operation_id="pool_add_rule",
+        status_code=201,
+        guards=[allow(WRITE_POOL)],
+    )
     async def add_rule(
-        self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
-        pool_id: FromPath[int],
-        data: JSONBody[dash.NewRuleVersion],
+        self, act: ActDep, pool_id: FromPath[int], data: JSONBody[dash.NewRuleVersion]
     ) -> dash.RuleVersionOut:
         """A new version `{"rule": {…}, "effective_from": "YYYY-MM-DD", "note": "…"}`;
         an invalid rule is 422 naming the field as `rule.<path>`."""
-        org = pool_org_of(caller, "pools:write")
-        return await dash.add_version(
-            pool, clock.now(), org_id=org, user_id=caller.user_id, pool_id=pool_id, data=data
+        return await act(
+            dash.add_rule_version,
+            dash.AddRuleVersion(
+                pool_id=pool_id, rule=data.rule, effective_from=data.effective_from, note=data.note
+            ),
         )

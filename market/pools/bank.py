@@ -1,18 +1,15 @@
-"""The bank's side of the guarantee pools (issue 6, items 1–3) and the operator's manual
-receipts: what the bank's pages and API read, in one place, over the pools services.
+"""The bank's side of the guarantee pools and the operator's manual receipts
+(docs/rules.md §Guarantee pools, §The waterfall): the commands a bank runs — enrol a loan,
+file a claim, write a loan off, record a case cost, close a case — and the operator's —
+record and reverse a receipt — and what the bank's pages and API read.
 
 A bank sees only its own loans, claims and cases: every read here is filtered by the bank
-organisation, and the services it calls (enrol, assess_loan, file_claim, write_off,
-add_cost, close_case) answer 404 for another bank's loan or case. Within its own case a
-bank sees where every fen of every receipt went — to itself, the pools and parties that
-bore the loss, and the pledgor.
+organisation, and every command finds the loan or case through the actor's organisation
+(another bank's answers 404). Within its own case a bank sees where every fen of every
+receipt went — to itself, the pools and parties that bore the loss, and the pledgor.
 
-Concurrency: the writes are the services' (their docstring gives the locks). A manual
-receipt is recorded under the case row lock (taken here first, then again by
-`record_receipt`), keyed by its source `manual:{reference}`: two operators recording the
-same transfer at once get one receipt and one audit row — the second waits for the lock,
-finds the first receipt and changes nothing; the same reference on two different cases
-meets the unique source and answers 409.
+Concurrency: each command's docstring says what it locks; the order across the area is
+market/pools/services.py's.
 """
 
 from __future__ import annotations
@@ -25,12 +22,16 @@ import msgspec
 from msgspec import Meta
 
 from auctions.deposits import CLEARING
-from market import audit
+from market import ledger
+from market.accounts.permissions import OPERATE, WRITE_BANK_POOLS
 from market.cases.policy import CLAIM_PART_MAX_FEN
-from market.db import Conn, Queries
+from market.cases.services import china_today
+from market.commands import UnitOfWork, command
+from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
-from market.pools import services
-from market.pools.rules import Line, parse_rule
+from market.pools import accounts, services
+from market.pools.models import WORDS, Line, PayoutOut, payee_name, payout_out
+from market.pools.rules import parse_rule
 
 Q = Queries("pool_bank")
 QP = Queries("pools")
@@ -42,6 +43,7 @@ CostKind = Literal["appraisal", "auction", "other"]
 COST_KINDS: tuple[str, ...] = get_args(CostKind)
 REFERENCE_MAX = 60
 REASON_MAX = 500
+MEMO_MAX = 500
 
 
 # --- input ------------------------------------------------------------------------------
@@ -59,10 +61,18 @@ class WriteOffIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     written_off_on: date
 
 
+class WriteOff(WriteOffIn, frozen=True, kw_only=True):
+    loan_id: int
+
+
 class CostIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kind: CostKind
     amount_fen: Fen
-    memo: Annotated[str, Meta(max_length=500)] = ""
+    memo: Annotated[str, Meta(max_length=MEMO_MAX)] = ""
+
+
+class CaseCost(CostIn, frozen=True, kw_only=True):
+    case_id: int
 
 
 class ReceiptIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,13 +80,24 @@ class ReceiptIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     royalty, a settlement. `reference` is the incoming transfer's (unique)."""
 
     kind: ManualKind
-    reference: Annotated[str, Meta(min_length=1, max_length=REFERENCE_MAX)]
+    reference: Annotated[str, Meta(max_length=REFERENCE_MAX)]
     amount_fen: Fen
     commission_fen: Annotated[int, Meta(ge=0, le=CLAIM_PART_MAX_FEN)] = 0
 
 
+class ManualReceipt(ReceiptIn, frozen=True, kw_only=True):
+    """A receipt on the case named by id (the API) or by reference (the operator's form)."""
+
+    case_id: int | None = None
+    case_reference: str | None = None
+
+
 class ReverseIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(min_length=1, max_length=REASON_MAX)]
+    reason: Annotated[str, Meta(max_length=REASON_MAX)]
+
+
+class ReverseReceipt(ReverseIn, frozen=True, kw_only=True):
+    receipt_id: int
 
 
 # --- output -----------------------------------------------------------------------------
@@ -132,7 +153,7 @@ class EnrolledLoanOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PreviewOut(msgspec.Struct, frozen=True, kw_only=True):
-    """What a claim filed now would ask for, and why (both languages)."""
+    """What a claim filed now would ask for, and why."""
 
     loan_id: int
     pool_code: str
@@ -155,7 +176,7 @@ class DistributionOut(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     step: str
     payee_kind: str
-    payee: str  # who, in words: the bank's or pool's name, the party, the pledgor
+    payee: str  # the payee's own name (see PayoutOut.payee)
     payee_org_id: int | None
     pool_code: str | None
     party: str | None
@@ -163,19 +184,6 @@ class DistributionOut(msgspec.Struct, frozen=True, kw_only=True):
     cost_id: int | None
     amount_fen: int
     payout_reference: str | None
-
-
-class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    payee_kind: str
-    payee: str
-    payee_org_id: int | None
-    pool_code: str | None
-    party: str | None
-    amount_fen: int
-    reference: str  # written on the transfer; found again on the payee's statement
-    status: Literal["expected", "received", "reversed"]
-    received_at: datetime | None
 
 
 class ReceiptOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,6 +198,11 @@ class ReceiptOut(msgspec.Struct, frozen=True, kw_only=True):
     reversed_at: datetime | None
     distributions: list[DistributionOut]
     payouts: list[PayoutOut]
+
+
+class RecordedReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    receipt: ReceiptOut
+    created: bool  # False: the same reference and amount were recorded before
 
 
 class CostOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,8 +234,15 @@ class CaseMoneyOut(msgspec.Struct, frozen=True, kw_only=True):
 # --- reads ------------------------------------------------------------------------------
 
 
-def _lines(raw: Any) -> list[Line]:
-    return [Line(str(x.get("zh", "")), str(x.get("en", ""))) for x in raw or []]
+def lines_of(raw: Any) -> list[Line]:
+    """A claim's stored explanation: catalog keys and numbers, or, where it was stored as
+    words in both languages, those words (`pool.line.words`, each language a parameter)."""
+    return [
+        Line(key=WORDS, params={"zh": str(x.get("zh", "")), "en": str(x.get("en", ""))})
+        if "key" not in x
+        else msgspec.convert(x, Line)
+        for x in raw or []
+    ]
 
 
 def _claim(row: asyncpg.Record) -> ClaimOut:
@@ -235,7 +255,7 @@ def _claim(row: asyncpg.Record) -> ClaimOut:
         status=row["status"],
         loss_fen=row["loss_fen"],
         amount_fen=row["amount_fen"],
-        explanation=_lines(row["explanation"]),
+        explanation=lines_of(row["explanation"]),
         reason=row["reason"],
         filed_at=row["filed_at"],
         decided_at=row["decided_at"],
@@ -255,14 +275,14 @@ async def claims(conn: Conn, bank_org_id: int, loan_id: int | None = None) -> li
 
 async def loan_claims(conn: Conn, bank_org_id: int, loan_id: int) -> list[ClaimOut]:
     if await conn.fetchrow(QP.loan_of_bank, loan_id, bank_org_id) is None:
-        raise NotFound("no such loan", field="loan_id")
+        raise NotFound("not_found", field="loan_id")
     return await claims(conn, bank_org_id, loan_id)
 
 
 async def claim(conn: Conn, bank_org_id: int, claim_id: int) -> ClaimOut:
     row = await conn.fetchrow(Q.claim_of_bank, claim_id, bank_org_id)
     if row is None:
-        raise NotFound("no such claim")
+        raise NotFound("not_found")
     return _claim(row)
 
 
@@ -333,52 +353,29 @@ async def preview(
 async def enrolment(conn: Conn, enrolment_id: int) -> EnrolmentOut:
     row = await conn.fetchrow(Q.enrolment_out, enrolment_id)
     if row is None:
-        raise NotFound("no such enrolment")
+        raise NotFound("not_found")
     return msgspec.convert(dict(row), EnrolmentOut)
 
 
-def _payee(r: asyncpg.Record, pledgor_name: str | None) -> str:
-    kind = r["payee_kind"]
-    if kind == "platform":
-        return "platform"
-    if kind == "pool":
-        return str(r["pool_code"] or r["payee_org_name"] or "")
-    if kind == "party":
-        return str(r["party"] or r["payee_org_name"] or "")
-    if kind == "pledgor":
-        return pledgor_name or ""
-    return str(r["payee_org_name"] or "")
-
-
-async def receipts_of_case(conn: Conn, case_id: int) -> list[ReceiptOut]:
-    """Every receipt of a case with its distributions (step, payee, fen) and payouts."""
+async def receipts_of_case(
+    conn: Conn, case_id: int, receipt_id: int | None = None
+) -> list[ReceiptOut]:
+    """Every receipt of a case (or the one `receipt_id`) with its distributions (step,
+    payee, fen) and payouts."""
     payouts: dict[int, list[PayoutOut]] = {}
     pledgor_names: dict[int, str] = {}
     for p in await conn.fetch(Q.payouts_of_case, case_id):
         pledgor_names[p["id"]] = p["pledgor_name"] or ""
-        payouts.setdefault(p["receipt_id"], []).append(
-            PayoutOut(
-                id=p["id"],
-                payee_kind=p["payee_kind"],
-                payee=_payee(p, p["pledgor_name"]),
-                payee_org_id=p["payee_org_id"],
-                pool_code=p["pool_code"],
-                party=p["party"],
-                amount_fen=p["amount_fen"],
-                reference=p["reference"],
-                status=p["status"],
-                received_at=p["received_at"],
-            )
-        )
+        payouts.setdefault(p["receipt_id"], []).append(payout_out(p))
     dists: dict[int, list[DistributionOut]] = {}
     for d in await conn.fetch(Q.distributions_of_case, case_id):
-        name = pledgor_names.get(d["payout_id"]) if d["payout_id"] is not None else None
+        pledgor = pledgor_names.get(d["payout_id"]) if d["payout_id"] is not None else None
         dists.setdefault(d["receipt_id"], []).append(
             DistributionOut(
                 position=d["position"],
                 step=d["step"],
                 payee_kind=d["payee_kind"],
-                payee=_payee(d, name),
+                payee=payee_name({**dict(d), "pledgor_name": pledgor}),
                 payee_org_id=d["payee_org_id"],
                 pool_code=d["pool_code"],
                 party=d["party"],
@@ -403,7 +400,13 @@ async def receipts_of_case(conn: Conn, case_id: int) -> list[ReceiptOut]:
             payouts=payouts.get(r["id"], []),
         )
         for r in await conn.fetch(Q.receipts_of_case, case_id)
+        if receipt_id is None or r["id"] == receipt_id
     ]
+
+
+async def receipt_out(conn: Conn, case_id: int, receipt_id: int) -> ReceiptOut:
+    [out] = await receipts_of_case(conn, case_id, receipt_id)
+    return out
 
 
 async def costs(conn: Conn, case_id: int, cost_id: int | None = None) -> list[CostOut]:
@@ -426,7 +429,7 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
     """One of the bank's cases: its costs and receipts (404 for another bank's case)."""
     c = await conn.fetchrow(Q.case_of_bank, case_id, bank_org_id)
     if c is None:
-        raise NotFound("no such case")
+        raise NotFound("not_found")
     return CaseMoneyOut(
         id=c["id"],
         reference=c["reference"],
@@ -444,108 +447,304 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
     )
 
 
-# --- the operator's manual receipts -----------------------------------------------------
+# --- the bank's commands ------------------------------------------------------------------
+
+
+@command(WRITE_BANK_POOLS)
+async def enrol_loan(uow: UnitOfWork, data: EnrolIn) -> EnrolmentOut:
+    """Enrol one of the bank's loans in a pool (备案); it keeps the rule version in force
+    today. A loan is enrolled once: `UNIQUE (loan_id)` refuses the second of two at once."""
+    conn = uow.conn
+    code = data.pool_code.strip().upper()
+    loan = await conn.fetchrow(QP.loan_of_bank, data.loan_id, uow.actor.org)
+    if loan is None:
+        raise NotFound("not_found", field="loan_id")
+    pool = await conn.fetchrow(QP.pool_by_code, code)
+    if pool is None:
+        raise Invalid("no_pool_with_code", field="pool_code", pool_code=code)
+    today = china_today(uow.at)
+    version = await conn.fetchrow(QP.rule_in_force, pool["id"], today)
+    if version is None:
+        raise Invalid(
+            "pool_no_rule_in_force", field="pool_code", pool_code=code, day=today.isoformat()
+        )
+    rule = parse_rule(version["rule"])
+    if rule.max_loan_fen is not None and loan["principal_fen"] > rule.max_loan_fen:
+        raise Invalid(
+            "loan_above_pool_maximum",
+            field="loan_id",
+            pool_code=code,
+            max_fen=rule.max_loan_fen,
+            principal_fen=loan["principal_fen"],
+        )
+    row = await conn.fetchrow(
+        QP.insert_enrolment,
+        pool["id"],
+        version["id"],
+        data.loan_id,
+        uow.actor.org,
+        loan["principal_fen"],
+        data.renewal,
+        today,
+        uow.actor.user_id,
+        uow.at,
+    )
+    if row is None:
+        raise Conflict("loan_already_enrolled", field="loan_id")
+    uow.audit(
+        "pool.enrol",
+        "loan",
+        data.loan_id,
+        after={"pool": code, "rule_version": version["version"], "renewal": data.renewal},
+    )
+    return await enrolment(conn, row["id"])
+
+
+@command(WRITE_BANK_POOLS)
+async def file_claim(uow: UnitOfWork, loan_id: int) -> ClaimOut:
+    """File a claim for compensation on one of the bank's enrolled loans, worth what the
+    rule gives now; when nothing is due the refusal says why. One undecided claim per
+    loan: a partial unique index refuses the second of two at once."""
+    conn = uow.conn
+    view = await services.assess_loan(conn, uow.at, uow.actor.org, loan_id)
+    a = view.assessment
+    if not a.eligible:
+        raise Invalid(a.refusal or "claim_nothing_due", field="loan_id", **services.refusal(a))
+    row = await conn.fetchrow(
+        QP.insert_claim,
+        view.pool_id,
+        view.enrolment_id,
+        loan_id,
+        uow.actor.org,
+        view.rule.timing,
+        a.loss_fen,
+        a.amount_fen,
+        list(a.lines),
+        uow.actor.user_id,
+        uow.at,
+    )
+    if row is None:
+        raise Conflict("claim_already_waiting", field="loan_id")
+    uow.audit(
+        "claim.file",
+        "claim",
+        row["id"],
+        after={"loan_id": loan_id, "amount_fen": a.amount_fen, "loss_fen": a.loss_fen},
+    )
+    return await claim(conn, uow.actor.org, row["id"])
+
+
+@command(WRITE_BANK_POOLS)
+async def write_off(uow: UnitOfWork, data: WriteOff) -> WriteOffOut:
+    """核销: record the write-off of one of the bank's defaulted loans; guarantee deposits
+    parked on it are paid out. Locks the loan (a second write-off waits and is refused),
+    then its case, then its parked claims."""
+    conn = uow.conn
+    on = data.written_off_on
+    loan = await conn.fetchrow(QP.loan_locked, data.loan_id, uow.actor.org)
+    if loan is None:
+        raise NotFound("not_found", field="loan_id")
+    if loan["default_date"] is None:
+        raise Invalid("write_off_not_defaulted", field="loan_id")
+    if on > china_today(uow.at):
+        raise Invalid("write_off_in_future", field="written_off_on")
+    if on < loan["default_date"]:
+        raise Invalid(
+            "write_off_before_default",
+            field="written_off_on",
+            default_date=loan["default_date"].isoformat(),
+        )
+    if await conn.fetchrow(QP.mark_written_off, data.loan_id, on, uow.at) is None:
+        raise Conflict("loan_already_written_off", field="loan_id")
+    case = await conn.fetchrow(QP.case_of_loan, data.loan_id)
+    if case is not None:
+        await conn.fetchrow(QP.case_locked, case["id"])
+    released = 0
+    for parked in await conn.fetch(QP.parked_claims_of_loan, data.loan_id):
+        await conn.fetchrow(QP.release_parked, parked["id"], uow.at)
+        pool = returned(await conn.fetchrow(QP.pool_by_id, parked["pool_id"]))
+        await uow.post(
+            source_kind="claim_released",
+            source_id=parked["id"],
+            legs=[
+                ledger.debit(
+                    accounts.pool_recoverable(pool["id"], pool["org_id"]), parked["amount_fen"]
+                ),
+                ledger.credit(
+                    accounts.pool_parked(pool["id"], pool["org_id"]), parked["amount_fen"]
+                ),
+            ],
+            memo=f"guarantee deposit of claim {parked['id']} paid out on write-off",
+        )
+        released += 1
+    uow.audit(
+        "loan.write_off",
+        "loan",
+        data.loan_id,
+        after={"written_off_on": on.isoformat(), "released_claims": released},
+    )
+    return WriteOffOut(loan_id=data.loan_id, written_off_on=on, released_claims=released)
+
+
+@command(WRITE_BANK_POOLS)
+async def record_case_cost(uow: UnitOfWork, data: CaseCost) -> CostOut:
+    """A disposal cost the bank advanced on its case (appraisal, auction, other), repaid
+    first by the waterfall. Taken under the case lock, so a receipt routed at the same
+    moment either sees it or comes first."""
+    conn = uow.conn
+    case = await conn.fetchrow(QP.case_locked, data.case_id)
+    if case is None or case["bank_org_id"] != uow.actor.org:
+        raise NotFound("not_found")
+    if data.amount_fen <= 0:
+        raise Invalid("too_small", field="amount_fen", min=1)
+    memo = data.memo.strip()
+    row = returned(
+        await conn.fetchrow(
+            QP.insert_cost,
+            data.case_id,
+            data.kind,
+            uow.actor.org,
+            data.amount_fen,
+            memo,
+            uow.actor.user_id,
+            uow.at,
+        )
+    )
+    uow.audit(
+        "case.cost",
+        "case",
+        data.case_id,
+        after={"kind": data.kind, "amount_fen": data.amount_fen, "memo": memo},
+    )
+    [cost] = await costs(conn, data.case_id, row["id"])
+    return cost
+
+
+@command(WRITE_BANK_POOLS)
+async def close_case(uow: UnitOfWork, case_id: int) -> CaseMoneyOut:
+    """处置终结: the disposal of one of the bank's cases is over, so the loss is realised
+    (claims under after-the-loss rules may follow). The case row is locked: of two at once
+    the second finds it closed."""
+    conn = uow.conn
+    case = await conn.fetchrow(QP.case_locked, case_id)
+    if case is None or case["bank_org_id"] != uow.actor.org:
+        raise NotFound("not_found")
+    if case["status"] != "open":
+        raise Conflict("case_closed_already")
+    if await conn.fetchval(QP.live_lots_of_case, case_id):
+        raise Conflict("case_lots_still_selling")
+    await conn.fetchrow(QP.close_case, case_id, uow.at)
+    uow.audit("case.close", "case", case_id, before={"status": "open"}, after={"status": "closed"})
+    return await case_money(conn, uow.actor.org, case_id)
+
+
+# --- the operator's receipts ------------------------------------------------------------
 
 
 def check_reference(text: str) -> str:
     reference = text.strip()
     if not reference:
-        raise Invalid("请填写来款流水号 / the transfer's reference is required", field="reference")
+        raise Invalid("required", field="reference")
     if len(reference) > REFERENCE_MAX:
-        raise Invalid(
-            f"流水号最多 {REFERENCE_MAX} 个字符 / "
-            f"a reference has at most {REFERENCE_MAX} characters",
-            field="reference",
-        )
+        raise Invalid("too_long", field="reference", max=REFERENCE_MAX)
     if any(ch.isspace() or not ch.isprintable() for ch in reference):
-        raise Invalid(
-            "流水号不能含空格或控制字符 / a reference has no spaces or control characters",
-            field="reference",
-        )
+        raise Invalid("receipt_reference_spaces", field="reference")
     return reference
 
 
-async def record_manual_receipt(
-    conn: Conn,
-    *,
-    at: datetime,
-    operator_org_id: int,
-    operator_user_id: int,
-    case_id: int | None,
-    case_reference: str | None,
-    data: ReceiptIn,
-) -> tuple[asyncpg.Record, bool]:
+@command(OPERATE)
+async def record_receipt(uow: UnitOfWork, data: ManualReceipt) -> RecordedReceipt:
     """A licence fee, royalty or other money received into the exchange's clearing
-    account, routed through the waterfall once per reference. Returns (receipt, created):
-    the same reference and amount again is the same receipt (created False)."""
+    account, routed through the waterfall once per reference (`manual:<reference>`).
+
+    The case row is locked first (then again by `route_receipt`): two operators
+    recording the same transfer at once get one receipt and one audit row — the second
+    waits for the lock, finds the first receipt and changes nothing (created False); the
+    same reference on another case or with another amount meets the unique source: 409."""
+    conn = uow.conn
     reference = check_reference(data.reference)
-    if data.kind not in MANUAL_KINDS:
-        raise Invalid(
-            "回款类别须为许可费（licence_fee）、提成费（royalty）或其他（other） / "
-            "kind is one of licence_fee, royalty, other",
-            field="kind",
-        )
     if data.commission_fen > data.amount_fen:
-        raise Invalid(
-            "平台佣金不能超过回款金额 / the commission cannot exceed the amount",
-            field="commission_fen",
-        )
-    case = await conn.fetchrow(Q.case_for_receipt, case_id, case_reference)
+        raise Invalid("commission_above_amount", field="commission_fen", amount_fen=data.amount_fen)
+    case = await conn.fetchrow(Q.case_for_receipt, data.case_id, data.case_reference)
     if case is None:
-        if case_id is not None:
-            raise NotFound("no such case")
+        if data.case_id is not None:
+            raise NotFound("not_found")
         raise Invalid(
-            f"没有编号为 {case_reference!r} 的案件 / no case has the reference {case_reference!r}",
-            field="case_reference",
+            "no_case_with_reference", field="case_reference", reference=data.case_reference
         )
     source = f"manual:{reference}"
-    # `record_receipt` answers a source seen before with that receipt (or 409 for another
-    # case or amount); whether this call made it is known only here, under the case lock
-    # it takes too: a second operator waits for the first and then finds the receipt.
     await conn.fetchrow(QP.case_locked, case["id"])
     created = await conn.fetchrow(QP.receipt_by_source, source) is None
     try:
         async with conn.transaction():  # a savepoint: the unique source may still collide
-            receipt = await services.record_receipt(
-                conn,
-                at=at,
-                case_id=case["id"],
-                kind=data.kind,
-                source=source,
-                amount_fen=data.amount_fen,
-                commission_fen=data.commission_fen,
-                from_account=CLEARING,
+            receipt = await services.route_receipt(
+                uow,
+                services.RouteReceipt(
+                    case_id=case["id"],
+                    kind=data.kind,
+                    source=source,
+                    amount_fen=data.amount_fen,
+                    commission_fen=data.commission_fen,
+                    from_account=CLEARING,
+                ),
             )
     except (Conflict, asyncpg.UniqueViolationError):
-        raise Conflict(
-            f"流水号 {reference} 已登记过（案件或金额不同） / "
-            f"the reference {reference} was recorded already (another case or amount)",
-            field="reference",
-            code="duplicate_reference",
-        ) from None
-    if not created:
-        return receipt, False
-    await audit.append(
+        raise Conflict("receipt_reference_taken", field="reference", reference=reference) from None
+    if created:
+        uow.audit(
+            "receipt.record",
+            "receipt",
+            receipt.id,
+            chain_org_id=case["bank_org_id"],
+            after={
+                "case_id": case["id"],
+                "kind": data.kind,
+                "source": source,
+                "amount_fen": data.amount_fen,
+                "commission_fen": data.commission_fen,
+            },
+        )
+    return RecordedReceipt(
+        receipt=await receipt_out(conn, receipt.case_id, receipt.id), created=created
+    )
+
+
+@command(OPERATE)
+async def reverse_receipt(uow: UnitOfWork, data: ReverseReceipt) -> ReceiptOut:
+    """A receipt that did not really arrive (a bounced transfer): a new, negating ledger
+    entry; its distributions stop counting and its payouts are no longer expected.
+    Refused once any payout of it was received. The receipt row is locked, then its case,
+    then its payouts: a statement settling one at the same moment goes first or sees the
+    reversal; reversing twice changes nothing the second time."""
+    conn = uow.conn
+    receipt = await conn.fetchrow(QP.receipt_locked, data.receipt_id)
+    if receipt is None:
+        raise NotFound("not_found")
+    case = returned(await conn.fetchrow(QP.case_locked, receipt["case_id"]))
+    if receipt["status"] == "reversed":
+        return await receipt_out(conn, receipt["case_id"], data.receipt_id)
+    payouts = await conn.fetch(QP.payouts_of_receipt, data.receipt_id)
+    if any(p["status"] == "received" for p in payouts):
+        raise Conflict("receipt_paid_out")
+    reason = data.reason.strip()
+    if not reason:
+        raise Invalid("reversal_reason_needed", field="reason")
+    posted = await ledger.reverse(
         conn,
-        at=at,
+        entry_id=receipt["entry_id"],
+        source_kind="receipt_reversed",
+        source_id=data.receipt_id,
+        at=uow.at,
+        memo=reason,
+    )
+    await conn.fetchrow(QP.mark_receipt_reversed, data.receipt_id, posted.entry_id, uow.at)
+    await conn.execute(QP.mark_payouts_reversed, data.receipt_id)
+    uow.audit(
+        "receipt.reverse",
+        "receipt",
+        data.receipt_id,
         chain_org_id=case["bank_org_id"],
-        actor_user_id=operator_user_id,
-        actor_org_id=operator_org_id,
-        action="receipt.record",
-        object_kind="receipt",
-        object_id=receipt["id"],
-        after={
-            "case_id": case["id"],
-            "kind": data.kind,
-            "source": source,
-            "amount_fen": data.amount_fen,
-            "commission_fen": data.commission_fen,
-        },
+        before={"status": "routed"},
+        after={"status": "reversed", "reason": reason},
     )
-    return receipt, True
-
-
-async def receipt_out(conn: Conn, receipt: asyncpg.Record) -> ReceiptOut:
-    return next(
-        r for r in await receipts_of_case(conn, receipt["case_id"]) if r.id == receipt["id"]
-    )
+    return await receipt_out(conn, receipt["case_id"], data.receipt_id)

@@ -1,11 +1,10 @@
-"""What a pool manager looks at (issue 6 item 5): the figures of one pool, their charts, the
-ledger postings behind each figure, the claims to decide and the rule versions.
+"""What a pool manager looks at and decides (docs/rules.md §Guarantee pools): the figures
+of one pool, their charts, the ledger postings behind each figure, the claims to decide and
+the rule versions; and the manager's commands, deciding a claim and adding a rule version.
 
 Read side: every function takes a pool row the caller has already checked is the viewer's
-own (`services.own_pool`: another organisation's pool is 404). Write side: deciding a claim
-and adding a rule version call `services.decide_claim` / `services.add_rule_version` in one
-transaction each; their concurrency is theirs (the pool row is locked first, so two managers
-approving one claim at once approve it once — the second gets 409 `decided`).
+own (`services.own_pool`: another organisation's pool is 404). Write side: the commands
+find the pool or claim through the actor's organisation the same way.
 
 Definitions (the same on the page, in the API and in the drill-down):
 * exposure: the principal enrolled in the pool (`pool_enrolments`), and how many loans;
@@ -26,18 +25,25 @@ The charts' geometry is market.pools.charts; a rule read aloud, market.pools.rul
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 import asyncpg
 import msgspec
+from msgspec import Meta
 
+from market import ledger
+from market.accounts.permissions import WRITE_POOL
 from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.collateral.rules import add_months
-from market.db import Conn, Queries
-from market.errors import Invalid, NotFound
+from market.commands import UnitOfWork, command
+from market.db import Conn, Queries, returned
+from market.errors import Conflict, Invalid, NotFound
+from market.money import format_cny
 from market.pools import accounts, services
-from market.pools.rule_text import Text, describe_rule
+from market.pools.bank import lines_of
+from market.pools.models import Line, PayoutOut, PoolOut, payout_out
+from market.pools.rule_text import describe_rule
 from market.pools.rules import (
     BP,
     FuseLoan,
@@ -57,14 +63,6 @@ CLAIMS_LIMIT = 500
 
 
 # --- shapes (the API returns these as JSON; the pages render them) -------------------------
-
-
-class PoolOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    code: str
-    name: str
-    name_en: str | None
-    capital_fen: int
 
 
 class Tally(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,7 +127,7 @@ class FuseRow(msgspec.Struct, frozen=True, kw_only=True):
     tripped: bool
     renewed_fen: int
     renewable_fen: int | None
-    lines: list[Text]
+    lines: list[Line]
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,14 +163,7 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     fuses: list[FuseRow]
 
 
-def pool_out(row: asyncpg.Record) -> PoolOut:
-    return PoolOut(
-        id=row["id"],
-        code=row["code"],
-        name=row["name"],
-        name_en=row["name_en"],
-        capital_fen=row["capital_fen"],
-    )
+pool_out = services.pool_out
 
 
 async def pools_of(conn: Conn, org_id: int) -> list[asyncpg.Record]:
@@ -197,9 +188,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         first = date.fromisoformat(month + "-01")
     except ValueError:
-        raise Invalid("月份格式为 YYYY-MM / a month is written YYYY-MM", field="month") from None
+        raise Invalid("pool_month_format", field="month") from None
     if len(month) != 7:
-        raise Invalid("月份格式为 YYYY-MM / a month is written YYYY-MM", field="month")
+        raise Invalid("pool_month_format", field="month")
     return month_start(first), month_start(add_months(first, 1))
 
 
@@ -339,7 +330,7 @@ async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard
                         tripped=status.tripped,
                         renewed_fen=status.renewed_fen,
                         renewable_fen=status.renewable_fen,
-                        lines=[Text(x.zh, x.en) for x in status.lines],
+                        lines=list(status.lines),
                     )
                 )
 
@@ -410,8 +401,7 @@ class DrillFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LegOut(msgspec.Struct, frozen=True, kw_only=True):
-    account: str
-    name: str
+    account: str  # the ledger account's code; `other` for the other payees of a receipt
     amount_fen: int  # debit > 0, credit < 0
 
 
@@ -424,6 +414,8 @@ class PostingOut(msgspec.Struct, frozen=True, kw_only=True):
     reverses: int | None
     bank_org_id: int | None
     receipt_kind: str | None
+    case_reference: str | None  # the disposal case of a receipt, its reversal or payout
+    payout_reference: str | None  # the transfer of a payout received
     focus_fen: int  # this entry's part of the figure (signed as the figure)
     legs: list[LegOut]
 
@@ -450,18 +442,11 @@ def _visible(code: str, owner_org_id: int | None, own: set[str]) -> bool:
 
 def check_filter(figure: str, filt: DrillFilter) -> None:
     if figure not in FIGURES:
-        raise Invalid(
-            f"指标须为以下之一：{'、'.join(FIGURES)} / figure is one of {', '.join(FIGURES)}",
-            field="figure",
-        )
+        raise Invalid("not_a_choice", field="figure", value=figure)
     if filt.month is not None:
         month_bounds(filt.month)
     if filt.kind is not None and filt.kind not in RECEIPT_KINDS:
-        raise Invalid(
-            f"回款类型须为以下之一：{'、'.join(RECEIPT_KINDS)} / "
-            f"kind is one of {', '.join(RECEIPT_KINDS)}",
-            field="kind",
-        )
+        raise Invalid("not_a_choice", field="kind", value=filt.kind)
 
 
 async def postings(
@@ -492,14 +477,12 @@ async def postings(
     for r in await conn.fetch(Q.legs_of_entries, [r["id"] for r in rows]):
         if _visible(r["code"], r["owner_org_id"], own):
             legs.setdefault(r["entry_id"], []).append(
-                LegOut(account=r["code"], name=r["name"], amount_fen=r["amount_fen"])
+                LegOut(account=r["code"], amount_fen=r["amount_fen"])
             )
         else:
             others[r["entry_id"]] = others.get(r["entry_id"], 0) + r["amount_fen"]
     for entry_id, fen in others.items():
-        legs.setdefault(entry_id, []).append(
-            LegOut(account=OTHER_PAYEES, name="其他收款方 other payees", amount_fen=fen)
-        )
+        legs.setdefault(entry_id, []).append(LegOut(account=OTHER_PAYEES, amount_fen=fen))
     return PostingsOut(
         figure=figure,
         accounts=focus,
@@ -516,27 +499,14 @@ async def postings(
                 reverses=r["reverses"],
                 bank_org_id=r["bank_org_id"],
                 receipt_kind=r["receipt_kind"],
+                case_reference=r["case_reference"],
+                payout_reference=r["payout_reference"],
                 focus_fen=spec.sign * r["focus_fen"],
                 legs=legs.get(r["id"], []),
             )
             for r in rows
         ],
     )
-
-
-class PayoutOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    receipt_id: int
-    case_id: int
-    case_reference: str
-    bank_org_id: int
-    bank_name: str
-    receipt_kind: str
-    amount_fen: int
-    reference: str
-    status: str
-    created_at: datetime
-    received_at: datetime | None
 
 
 async def payouts(
@@ -546,7 +516,7 @@ async def payouts(
     rows = await conn.fetch(
         Q.pool_payouts, pool["id"], status, filt.bank_org_id, filt.kind, start, end
     )
-    return [PayoutOut(**{k: r[k] for k in PayoutOut.__struct_fields__}) for r in rows]
+    return [payout_out(r) for r in rows]
 
 
 async def enrolments(
@@ -571,7 +541,7 @@ class ClaimOut(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     loss_fen: int
     amount_fen: int
-    explanation: list[Text]
+    explanation: list[Line]
     reason: str | None
     filed_by: str
     filed_at: datetime
@@ -594,7 +564,7 @@ def _claim(r: asyncpg.Record) -> ClaimOut:
         status=r["status"],
         loss_fen=r["loss_fen"],
         amount_fen=r["amount_fen"],
-        explanation=[Text(x["zh"], x["en"]) for x in r["explanation"]],
+        explanation=lines_of(r["explanation"]),
         reason=r["reason"],
         filed_by=r["filed_by_name"],
         filed_at=r["filed_at"],
@@ -615,11 +585,7 @@ async def claims(
     limit: int = CLAIMS_LIMIT,
 ) -> list[ClaimOut]:
     if status is not None and status not in CLAIM_STATUSES:
-        raise Invalid(
-            f"状态须为以下之一：{'、'.join(CLAIM_STATUSES)} / "
-            f"status is one of {', '.join(CLAIM_STATUSES)}",
-            field="status",
-        )
+        raise Invalid("not_a_choice", field="status", value=status)
     rows = await conn.fetch(Q.claims_of_org, org_id, pool_id, status, bank_org_id, limit, claim_id)
     return [_claim(r) for r in rows]
 
@@ -629,7 +595,7 @@ class Preview(msgspec.Struct, frozen=True, kw_only=True):
 
     eligible: bool
     amount_fen: int
-    lines: list[Text]
+    lines: list[Line]
 
 
 async def preview(conn: Conn, at: datetime, claim: ClaimOut) -> Preview:
@@ -637,55 +603,113 @@ async def preview(conn: Conn, at: datetime, claim: ClaimOut) -> Preview:
         conn, at, claim.bank_org_id, claim.loan_id, exclude_claim=claim.id
     )
     a = view.assessment
-    return Preview(
-        eligible=a.eligible,
-        amount_fen=a.amount_fen,
-        lines=[Text(x.zh, x.en) for x in a.lines],
-    )
+    return Preview(eligible=a.eligible, amount_fen=a.amount_fen, lines=list(a.lines))
 
 
+REASON_MAX = 2000
 Decision = Literal["approve", "reject"]
 
 
-async def decide(
-    db: asyncpg.Pool,
-    at: datetime,
-    *,
-    org_id: int,
-    user_id: int,
-    claim_id: int,
-    decision: str,
-    reason: str,
-    pool_id: int | None = None,
-) -> ClaimOut:
-    """Approve or reject one claim, in one transaction (`services.decide_claim` locks the
-    pool, then the claim: of two approvals at once, the second gets 409 `decided`)."""
-    if decision not in ("approve", "reject"):
-        raise Invalid(
-            "审批结果须为批准（approve）或驳回（reject） / decision is approve or reject",
-            field="decision",
+class DecisionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    decision: Decision
+    reason: Annotated[str, Meta(max_length=REASON_MAX)] = ""
+
+
+class DecideClaim(DecisionIn, frozen=True, kw_only=True):
+    claim_id: int
+    pool_id: int | None = None  # the pool the claim is addressed through (the API)
+
+
+@command(WRITE_POOL)
+async def decide_claim(uow: UnitOfWork, data: DecideClaim) -> ClaimOut:
+    """Approve (pay or park) or reject a filed claim on one of the manager's pools. The
+    amount is computed again now, under the pool lock: the budget or limit may have been
+    used since it was filed. The pool row is locked first, then the claim, then the case:
+    of two approvals at once the second waits and finds the claim decided (409)."""
+    conn = uow.conn
+    org = uow.actor.org
+    if data.pool_id is not None:
+        await services.own_pool(conn, org, data.pool_id)
+    claim = await conn.fetchrow(QP.claim_by_id, data.claim_id)
+    if claim is None or (data.pool_id is not None and claim["pool_id"] != data.pool_id):
+        raise NotFound("not_found")
+    pool = await conn.fetchrow(QP.pool_locked, claim["pool_id"])
+    if pool is None or pool["org_id"] != org:
+        raise NotFound("not_found")
+    claim = returned(await conn.fetchrow(QP.claim_locked, data.claim_id))
+    if claim["status"] != "filed":
+        raise Conflict("claim_decided", status=claim["status"])
+    reason = data.reason.strip()
+    if data.decision == "reject":
+        if not reason:
+            raise Invalid("rejection_reason_needed", field="reason")
+        out = returned(
+            await conn.fetchrow(
+                QP.decide_claim,
+                data.claim_id,
+                "rejected",
+                claim["loss_fen"],
+                0,
+                claim["explanation"],
+                reason,
+                uow.actor.user_id,
+                uow.at,
+            )
         )
-    if len(reason) > 2000:
-        raise Invalid("理由最多 2000 个字符 / a reason is at most 2,000 characters", field="reason")
-    async with db.acquire() as conn, conn.transaction():
-        if pool_id is not None:
-            await services.own_pool(conn, org_id, pool_id)
-            claim = await conn.fetchrow(QP.claim_by_id, claim_id)
-            if claim is None or claim["pool_id"] != pool_id:
-                raise NotFound("no such claim")
-        await services.decide_claim(
-            conn,
-            at=at,
-            pool_org_id=org_id,
-            user_id=user_id,
-            claim_id=claim_id,
-            approve=decision == "approve",
-            reason=reason,
+    else:
+        case = await conn.fetchrow(QP.case_of_loan, claim["loan_id"])
+        if case is not None:
+            await conn.fetchrow(QP.case_locked, case["id"])
+        view = await services.assess_loan(
+            conn, uow.at, claim["bank_org_id"], claim["loan_id"], exclude_claim=data.claim_id
         )
-        return (await claims(conn, org_id, claim_id=claim_id, limit=1))[0]
+        a = view.assessment
+        if not a.eligible:
+            if a.refusal is not None and a.refusal != "claim_nothing_due":
+                raise Conflict(a.refusal, **services.refusal(a))
+            raise Conflict("claim_no_longer_due")
+        status = "parked" if claim["timing"] == "parked" else "paid"
+        out = returned(
+            await conn.fetchrow(
+                QP.decide_claim,
+                data.claim_id,
+                status,
+                a.loss_fen,
+                a.amount_fen,
+                list(a.lines),
+                reason or None,
+                uow.actor.user_id,
+                uow.at,
+            )
+        )
+        shares = [("fund", pool["org_id"], a.amount_fen), *a.parties]
+        for position, (party, org_id, fen) in enumerate(shares):
+            await conn.execute(QP.insert_claim_share, data.claim_id, position, party, org_id, fen)
+        fund = accounts.pool_fund(pool["id"], pool["org_id"])
+        target = (
+            accounts.pool_parked(pool["id"], pool["org_id"])
+            if status == "parked"
+            else accounts.pool_recoverable(pool["id"], pool["org_id"])
+        )
+        await uow.post(
+            source_kind=f"claim_{status}",
+            source_id=data.claim_id,
+            legs=[ledger.debit(target, a.amount_fen), ledger.credit(fund, a.amount_fen)],
+            memo=f"claim {data.claim_id} on loan {claim['loan_id']}: {format_cny(a.amount_fen)}",
+        )
+    uow.audit(
+        "claim.decide",
+        "claim",
+        data.claim_id,
+        before={"status": "filed"},
+        after={"status": out["status"], "amount_fen": out["amount_fen"], "reason": reason},
+    )
+    return (await claims(conn, org, claim_id=data.claim_id, limit=1))[0]
 
 
 # --- rule versions ---------------------------------------------------------------------------
+
+NOTE_MAX = 2000
 
 
 class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -694,7 +718,7 @@ class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
     effective_from: date
     note: str
     rule: dict[str, Any]
-    description: list[Text]
+    description: list[Line]
     loans: int  # enrolled under this version (they keep it)
     in_force: bool  # the version a loan enrolled today gets
     created_at: datetime
@@ -704,7 +728,11 @@ class RuleVersionOut(msgspec.Struct, frozen=True, kw_only=True):
 class NewRuleVersion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     rule: dict[str, Any]
     effective_from: date
-    note: str = ""
+    note: Annotated[str, Meta(max_length=NOTE_MAX)] = ""
+
+
+class AddRuleVersion(NewRuleVersion, frozen=True, kw_only=True):
+    pool_id: int
 
 
 async def rule_versions(conn: Conn, pool_id: int, today: date) -> list[RuleVersionOut]:
@@ -726,41 +754,28 @@ async def rule_versions(conn: Conn, pool_id: int, today: date) -> list[RuleVersi
     ]
 
 
-async def add_version(
-    db: asyncpg.Pool,
-    at: datetime,
-    *,
-    org_id: int,
-    user_id: int,
-    pool_id: int,
-    data: NewRuleVersion,
-) -> RuleVersionOut:
-    """A new rule version, in force from `effective_from` (today or later: a version never
-    reaches back; loans enrolled before keep theirs). Invalid names the rule's field as
-    `rule.<path>`."""
-    today = china_today(at)
+@command(WRITE_POOL)
+async def add_rule_version(uow: UnitOfWork, data: AddRuleVersion) -> RuleVersionOut:
+    """A new rule version of one of the manager's pools, in force from `effective_from`
+    (today or later: a version never reaches back; loans enrolled before keep theirs).
+    A refused rule names its field as `rule.<path>`. Numbered under the pool row lock, so
+    two managers saving at once get two versions, never one number twice."""
+    conn = uow.conn
+    today = china_today(uow.at)
+    await services.own_pool(conn, uow.actor.org, data.pool_id)
     if data.effective_from < today:
-        raise Invalid(
-            f"新版本的生效日须为今天（{today}）或以后 / "
-            f"a new version takes effect today ({today}) or later",
-            field="effective_from",
-        )
-    if len(data.note) > 2000:
-        raise Invalid("说明最多 2000 个字符 / a note is at most 2,000 characters", field="note")
+        raise Invalid("rule_effective_in_past", field="effective_from", today=today.isoformat())
     try:
         rule = parse_rule(data.rule)
     except Invalid as exc:
-        raise Invalid(exc.message, field=f"rule.{exc.field}" if exc.field else "rule") from exc
-    async with db.acquire() as conn, conn.transaction():
-        await services.own_pool(conn, org_id, pool_id)
-        row = await services.add_rule_version(
-            conn,
-            at=at,
-            pool_id=pool_id,
-            rule=rule,
-            effective_from=data.effective_from,
-            note=data.note.strip(),
-            actor_user_id=user_id,
+        exc.field = f"rule.{exc.field}" if exc.field and exc.field != "rule" else "rule"
+        raise
+    try:
+        row = await services.insert_rule_version(
+            uow, data.pool_id, rule, data.effective_from, data.note.strip()
         )
-        versions = await rule_versions(conn, pool_id, today)
+    except Invalid as exc:
+        exc.field = f"rule.{exc.field}" if exc.field else "rule"
+        raise
+    versions = await rule_versions(conn, data.pool_id, today)
     return next(v for v in versions if v.id == row["id"])

@@ -1,6 +1,7 @@
-"""Demo guarantee pools for `market seed-demo` (issue 6 item 6).
+"""Demo guarantee pools for `market seed-demo`.
 
-Five pools of DOMAIN.md, their rules as data, run by four pool organisations:
+Five pools of docs/rules.md §Guarantee pools, their rules as data, run by four pool
+organisations:
 
 * ZS-RCF Zhongshan (pool@ipx.demo): fund : bank : insurer : evaluator = 54 : 26 : 16 : 4,
   after the loss;
@@ -16,15 +17,15 @@ Five pools of DOMAIN.md, their rules as data, run by four pool organisations:
 The demo bank's defaulted loans are enrolled and claimed on, so every claim state shows:
 paid (Zhongshan, Shenzhen at its cap, Shanghai 25 %), rejected and filed again (Dongguan),
 parked (保证金). Recoveries — licence fees, royalties, a settlement — are recorded as the
-operator records them (market.pools.bank.record_manual_receipt) and routed through the
+operator records them (market.pools.bank.record_receipt) and routed through the
 waterfall, producing payouts; some are marked received, one receipt is reversed. A bank
 statement CSV for the Zhongshan pool is written to reconcile, with one line matching, one
 amount mismatch, one reference typo and one unknown transfer; its references come from
 the payouts generated here, so it is written at seed time.
 
-Everything goes through the services in one transaction, with instants in the past so the
-history reads like a real one. Seeding again finds ZS-RCF and adds nothing (the statement
-is written again only if its file is missing).
+Every step is the command the person would run — the pool manager, the bank, the
+operator — at an instant in the past, so the history reads like a real one. Seeding again
+finds ZS-RCF and adds nothing (the statement is written again only if its file is missing).
 """
 
 from __future__ import annotations
@@ -34,16 +35,22 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
+from market.accounts.services import load_viewer
 from market.cases.policy import CHINA
 from market.cases.services import china_today
+from market.clock import FrozenClock
+from market.commands import SYSTEM, Actor, Command, Context, run
 from market.db import Conn
 from market.money import format_cny
-from market.pools import bank, services
+from market.pools import bank, dashboard, services
 from market.pools.rules import parse_rule
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 STATEMENT_NAME = "demo-statement.csv"
 BANK_EMAIL = "bank@ipx.demo"
@@ -52,10 +59,10 @@ M = 100_000_000  # CNY 1 m in fen
 
 ZHONGSHAN: dict[str, Any] = {
     "shares": [
-        {"name": "fund", "weight": 54, "label": "风险补偿基金 fund"},
-        {"name": "bank", "weight": 26, "label": "贷款银行 bank"},
-        {"name": "insurer", "weight": 16, "label": "保险公司 insurer"},
-        {"name": "evaluator", "weight": 4, "label": "评估机构 evaluator"},
+        {"name": "fund", "weight": 54},
+        {"name": "bank", "weight": 26},
+        {"name": "insurer", "weight": 16},
+        {"name": "evaluator", "weight": 4},
     ],
     "timing": "after_loss",
 }
@@ -193,17 +200,23 @@ async def seed_demo_pools(pool: asyncpg.Pool, now: datetime, data_dir: Path) -> 
         }
         if any(e[0] not in loans for e in ENROLMENTS):
             return None
-        async with conn.transaction():
-            made = await _seed(conn, now, people, loans)
+    actors = {}
+    for email, row in people.items():
+        assert row is not None
+        viewer = await load_viewer(pool, row["user_id"])
+        assert viewer is not None
+        actors[email] = Actor.of(viewer)
+    made = await _seed(pool, now, actors, loans)
+    async with pool.acquire() as conn:
         await _write_statement(conn, now, path)
     made.statement = path
     return made
 
 
 async def _seed(
-    conn: Conn,
+    db: asyncpg.Pool,
     now: datetime,
-    people: dict[str, asyncpg.Record | None],
+    actors: dict[str, Actor],
     loans: dict[str, asyncpg.Record],
 ) -> DemoPools:
     today = china_today(now)
@@ -211,81 +224,58 @@ async def _seed(
     def ago(days: int, hour: int = 10) -> datetime:
         return _at(today - timedelta(days=days), hour)
 
-    def who(email: str) -> asyncpg.Record:
-        row = people[email]
-        assert row is not None
-        return row
+    async def do(cmd: Command[In, Out], data: In, at: datetime, actor: Actor) -> Out:
+        return await run(cmd, data, ctx=Context(pool=db, clock=FrozenClock(at)), actor=actor)
 
-    the_bank, op = who(BANK_EMAIL), who(OPERATOR_EMAIL)
-    pools: dict[str, tuple[int, asyncpg.Record]] = {}
+    the_bank, op = actors[BANK_EMAIL], actors[OPERATOR_EMAIL]
+    pools: dict[str, tuple[int, Actor]] = {}
     for code, email, name, name_en, capital, versions in POOLS:
-        manager = who(email)
+        manager = actors[email]
         first_from, first_rule, _note = versions[0]
-        row = await services.create_pool(
-            conn,
-            at=_at(first_from - timedelta(days=1)),
-            org_id=manager["org_id"],
-            code=code,
-            name=name,
-            name_en=name_en,
-            capital_fen=capital,
-            rule=parse_rule(first_rule),
-            effective_from=first_from,
-            actor_user_id=manager["user_id"],
+        made = await do(
+            services.create_pool,
+            services.NewPool(
+                org_id=manager.org,
+                code=code,
+                name=name,
+                name_en=name_en,
+                capital_fen=capital,
+                rule=parse_rule(first_rule),
+                effective_from=first_from,
+            ),
+            _at(first_from - timedelta(days=1)),
+            SYSTEM,
         )
         for effective_from, rule, note in versions[1:]:
-            await services.add_rule_version(
-                conn,
-                at=_at(effective_from - timedelta(days=14)),
-                pool_id=row["id"],
-                rule=parse_rule(rule),
-                effective_from=effective_from,
-                note=note,
-                actor_user_id=manager["user_id"],
+            await do(
+                dashboard.add_rule_version,
+                dashboard.AddRuleVersion(
+                    pool_id=made.id, rule=rule, effective_from=effective_from, note=note
+                ),
+                _at(effective_from - timedelta(days=14)),
+                manager,
             )
-        pools[code] = (row["id"], manager)
+        pools[code] = (made.id, manager)
     for loan_no, code, on, renewal in ENROLMENTS:
-        await services.enrol(
-            conn,
-            at=_at(on) if on else now,
-            bank_org_id=the_bank["org_id"],
-            user_id=the_bank["user_id"],
-            loan_id=loans[loan_no]["id"],
-            pool_code=code,
-            renewal=renewal,
+        await do(
+            bank.enrol_loan,
+            bank.EnrolIn(loan_id=loans[loan_no]["id"], pool_code=code, renewal=renewal),
+            _at(on) if on else now,
+            the_bank,
         )
 
     async def write_off(loan_no: str, at: datetime) -> None:
-        await services.write_off(
-            conn,
-            at=at,
-            bank_org_id=the_bank["org_id"],
-            user_id=the_bank["user_id"],
-            loan_id=loans[loan_no]["id"],
-            on=china_today(at),
-        )
+        data = bank.WriteOff(loan_id=loans[loan_no]["id"], written_off_on=china_today(at))
+        await do(bank.write_off, data, at, the_bank)
 
     async def claim(loan_no: str, at: datetime) -> int:
-        row = await services.file_claim(
-            conn,
-            at=at,
-            bank_org_id=the_bank["org_id"],
-            user_id=the_bank["user_id"],
-            loan_id=loans[loan_no]["id"],
-        )
-        return int(row["id"])
+        return (await do(bank.file_claim, loans[loan_no]["id"], at, the_bank)).id
 
     async def decide(code: str, claim_id: int, at: datetime, reason: str = "") -> None:
-        manager = pools[code][1]
-        await services.decide_claim(
-            conn,
-            at=at,
-            pool_org_id=manager["org_id"],
-            user_id=manager["user_id"],
-            claim_id=claim_id,
-            approve=not reason,
-            reason=reason,
+        data = dashboard.DecideClaim(
+            claim_id=claim_id, decision="reject" if reason else "approve", reason=reason
         )
+        await do(dashboard.decide_claim, data, at, pools[code][1])
 
     async def receive(
         loan_no: str,
@@ -294,36 +284,27 @@ async def _seed(
         fen: int,
         at: datetime,
         commission: int = 0,
-    ) -> asyncpg.Record | None:
+    ) -> bank.ReceiptOut | None:
         case_id = loans[loan_no]["case_id"]
         if case_id is None:
             return None
-        receipt, _ = await bank.record_manual_receipt(
-            conn,
-            at=at,
-            operator_org_id=op["org_id"],
-            operator_user_id=op["user_id"],
+        data = bank.ManualReceipt(
             case_id=case_id,
-            case_reference=None,
-            data=bank.ReceiptIn(
-                kind=kind,
-                reference=reference,
-                amount_fen=fen,
-                commission_fen=commission,
-            ),
+            kind=kind,
+            reference=reference,
+            amount_fen=fen,
+            commission_fen=commission,
         )
-        return receipt
+        return (await do(bank.record_receipt, data, at, op)).receipt
 
-    async def settle(receipt: asyncpg.Record | None, at: datetime) -> None:
+    async def settle(receipt: bank.ReceiptOut | None, at: datetime) -> None:
         """The bank's and the pool's transfers of a receipt arrived."""
         if receipt is None:
             return
-        for p in await conn.fetch(
-            "SELECT id FROM payouts WHERE receipt_id = $1 AND payee_kind IN ('bank', 'pool')"
-            " ORDER BY id",
-            receipt["id"],
-        ):
-            await services.mark_payout_received(conn, at=at, payout_id=p["id"])
+        for payout in receipt.payouts:
+            if payout.payee_kind in ("bank", "pool"):
+                async with db.acquire() as conn, conn.transaction():
+                    await services.mark_payout_received(conn, at=at, payout_id=payout.id)
 
     # Zhongshan: written off, claim paid (54 % fund, 16 % insurer, 4 % evaluator); then the
     # IP is licensed back to the pledgor (反向许可): a licence fee and quarterly royalties.
@@ -331,16 +312,13 @@ async def _seed(
     await write_off("ZS-ZGC-2022-1205", ago(62))
     await decide("ZS-RCF", await claim("ZS-ZGC-2022-1205", ago(60)), ago(57))
     if zs_case is not None:
-        await services.add_cost(
-            conn,
-            at=ago(56),
-            bank_org_id=the_bank["org_id"],
-            user_id=the_bank["user_id"],
+        cost = bank.CaseCost(
             case_id=zs_case,
             kind="appraisal",
             amount_fen=3_000_000,
             memo="中和资产评估 反向许可评估费",
         )
+        await do(bank.record_case_cost, cost, ago(56), the_bank)
     fee = await receive(
         "ZS-ZGC-2022-1205", "licence_fee", "LIC-ZS-2025-001", 60_000_000, ago(45), 3_000_000
     )
@@ -357,12 +335,11 @@ async def _seed(
     await settle(settlement, ago(32))
     bounced = await receive("SZ-ZGC-2021-0912", "other", "SET-SZ-2025-002", 5_000_000, ago(15))
     if bounced is not None:
-        await services.reverse_receipt(
-            conn,
-            at=ago(13),
-            receipt_id=bounced["id"],
-            actor_user_id=op["user_id"],
-            reason="退票：付款行退回 / the transfer bounced",
+        await do(
+            bank.reverse_receipt,
+            bank.ReverseReceipt(receipt_id=bounced.id, reason="退票：付款行退回"),
+            ago(13),
+            op,
         )
 
     # Dongguan: tier 30 % for a CNY 7 m loan, limited to 4 % of enrolled principal;
@@ -372,8 +349,7 @@ async def _seed(
         "DG-RCF",
         await claim("DG-ZGC-2023-0089", ago(48)),
         ago(40),
-        reason="核销证明材料不全：缺少董事会核销决议 / write-off papers incomplete: the board's"
-        " resolution is missing",
+        reason="核销证明材料不全：缺少董事会核销决议",
     )
     await claim("DG-ZGC-2023-0089", ago(3))
 
@@ -385,8 +361,9 @@ async def _seed(
     # Shanghai 保证金: 80 % parked until the bank writes the loan off.
     await decide("SH-BZJ", await claim("BJ-ZGC-2021-0433", ago(28)), ago(25))
 
-    claims = await conn.fetchval("SELECT count(*) FROM compensation_claims")
-    receipts = await conn.fetchval("SELECT count(*) FROM receipts")
+    async with db.acquire() as conn:
+        claims = await conn.fetchval("SELECT count(*) FROM compensation_claims")
+        receipts = await conn.fetchval("SELECT count(*) FROM receipts")
     return DemoPools(pools=len(POOLS), claims=claims, receipts=receipts, statement=None)
 
 

@@ -1,124 +1,172 @@
-"""A pool's compensation rule read aloud: `describe_rule` renders a `PoolRule` one line
-per clause, each a `Text` in both languages (the rule-version pages and API show it).
-Pure: no database.
+"""The pools' words, in one language at a time.
+
+`describe_rule` reads a `PoolRule` aloud as lines (catalog keys and numbers), one per
+clause; `say` renders a line — a rule's clause, a step of a claim's explanation, the NPL
+fuse — in the reader's language. `Words` bundles what a page needs to name the pools'
+internal values: lines, the parties of a rule, the payees of the waterfall, the ledger
+accounts and where a receipt came from. Pure: no database.
 """
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
+from market import i18n
 from market.money import format_cny
-from market.pools.rules import FUND, PoolRule
+from market.pools import accounts
+from market.pools.models import WORDS, Line
+from market.pools.rules import FUND, PoolRule, shares_param
+
+# Parties the catalog names (`pool.party.<name>`); a rule may name others, with a label.
+KNOWN_PARTIES = ("fund", "bank", "insurer", "evaluator", "guarantor")
+# How each language lists things in a sentence, and puts what someone is after a name.
+_LIST_SEPARATOR: dict[i18n.Lang, str] = {"zh": "、", "en": ", "}
+_NAMED: dict[i18n.Lang, str] = {"zh": "{name}（{what}）", "en": "{name} ({what})"}
 
 
-class Text(msgspec.Struct, frozen=True):
-    zh: str
-    en: str
-
-
-def _pct(bp: int) -> str:
+def percent(bp: int) -> str:
     return f"{bp / 100:g} %"
 
 
-def describe_rule(rule: PoolRule) -> list[Text]:
-    """The rule read aloud, one line per clause, in both languages."""
-    out: list[Text] = []
-    ratio = " : ".join(f"{p.label or p.name} {p.weight}" for p in rule.shares)
+def party(lang: i18n.Lang, name: str, label: str = "") -> str:
+    """A party of a rule as people call it: the catalog's word, else the rule's label."""
+    if name in KNOWN_PARTIES:
+        return i18n.gettext(lang, f"pool.party.{name}")
+    return label or i18n.gettext(lang, "pool.party.other", name=name)
+
+
+def _shown(lang: i18n.Lang, name: str, value: Any) -> Any:
+    if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+        return format_cny(value)
+    if name.endswith("_bp") and isinstance(value, int) and not isinstance(value, bool):
+        return percent(value)
+    if name == "shares" and isinstance(value, list):
+        return " : ".join(
+            f"{party(lang, str(s['party']), str(s.get('label', '')))} {s['weight']}" for s in value
+        )
+    if name == "tiers" and isinstance(value, list):
+        return _LIST_SEPARATOR[lang].join(
+            i18n.gettext(lang, "pool.rule.tier_top", rate_bp=percent(t["rate_bp"]))
+            if t.get("up_to_fen") is None
+            else i18n.gettext(
+                lang,
+                "pool.rule.tier",
+                up_to_fen=format_cny(t["up_to_fen"]),
+                rate_bp=percent(t["rate_bp"]),
+            )
+            for t in value
+        )
+    if name == "wait" and isinstance(value, dict):
+        months, days = value.get("months", 0), value.get("days", 0)
+        if months and days:
+            return i18n.gettext(lang, "pool.rule.wait_both", months=months, days=days)
+        if months:
+            return i18n.gettext(lang, "pool.rule.wait_months", n=months)
+        return i18n.gettext(lang, "pool.rule.wait_days", n=days)
+    return value
+
+
+def say(lang: i18n.Lang, line: Line) -> str:
+    """A line in `lang`, its numbers written as people read them."""
+    if line.key == WORDS:
+        return str(line.params.get(lang, ""))
+    shown = {name: _shown(lang, name, value) for name, value in line.params.items()}
+    return i18n.gettext(lang, line.key, **shown)
+
+
+def describe_rule(rule: PoolRule) -> list[Line]:
+    """The rule read aloud, one line per clause."""
+    out: list[Line] = []
+    shares = shares_param(rule)
     if rule.tiers:
-        tiers = ", ".join(
-            (
-                f"≤ {format_cny(t.principal_up_to_fen)}"
-                if t.principal_up_to_fen is not None
-                else "以上"
-            )
-            + f" {_pct(t.rate_bp)}"
-            for t in rule.tiers
-        )
-        tiers_en = ", ".join(
-            (
-                f"up to {format_cny(t.principal_up_to_fen)}"
-                if t.principal_up_to_fen is not None
-                else "above"
-            )
-            + f" {_pct(t.rate_bp)}"
-            for t in rule.tiers
-        )
-        out.append(
-            Text(
-                f"按登记本金分级补偿：{tiers}；其余按 {ratio} 分担",
-                f"Tiered by enrolled principal: {tiers_en}; the rest shared {ratio}",
-            )
-        )
+        tiers = [{"up_to_fen": t.principal_up_to_fen, "rate_bp": t.rate_bp} for t in rule.tiers]
+        out.append(Line(key="pool.rule.tiered", params={"tiers": tiers, "shares": shares}))
     else:
         fund = next(p for p in rule.shares if p.name == FUND)
-        total = sum(p.weight for p in rule.shares)
         out.append(
-            Text(
-                f"损失分担 {ratio}（资金池 {fund.weight}/{total}）",
-                f"Loss shared {ratio} (the pool bears {fund.weight}/{total})",
+            Line(
+                key="pool.rule.shared",
+                params={
+                    "shares": shares,
+                    "fund": fund.weight,
+                    "total": sum(p.weight for p in rule.shares),
+                },
             )
         )
-    if rule.basis == "principal_loss":
-        out.append(Text("补偿基数：本金损失", "Basis: the principal loss"))
-    else:
-        out.append(
-            Text("补偿基数：净损失（债权减回收）", "Basis: the net loss (claim less recoveries)")
-        )
+    basis = "principal" if rule.basis == "principal_loss" else "net"
+    out.append(Line(key=f"pool.rule.basis_{basis}"))
     if rule.cap_per_loan_fen is not None:
-        c = format_cny(rule.cap_per_loan_fen)
-        out.append(Text(f"单笔贷款补偿上限 {c}", f"At most {c} per loan"))
+        out.append(Line(key="pool.rule.cap", params={"cap_fen": rule.cap_per_loan_fen}))
     if rule.aggregate_limit_bp is not None:
-        p = _pct(rule.aggregate_limit_bp)
-        out.append(
-            Text(
-                f"补偿总额不超过该银行登记本金的 {p}",
-                f"Compensation to a bank at most {p} of its enrolled principal",
-            )
-        )
+        out.append(Line(key="pool.rule.limit", params={"limit_bp": rule.aggregate_limit_bp}))
     if rule.annual_budget_fen is not None:
-        b = format_cny(rule.annual_budget_fen)
-        out.append(Text(f"年度补偿预算 {b}", f"Annual budget {b}"))
-    wait = []
-    if rule.wait_months:
-        wait.append((f"{rule.wait_months} 个月", f"{rule.wait_months} months"))
-    if rule.wait_days:
-        wait.append((f"{rule.wait_days} 天", f"{rule.wait_days} days"))
-    wait_zh = " ".join(w[0] for w in wait)
-    wait_en = " and ".join(w[1] for w in wait)
+        out.append(Line(key="pool.rule.budget", params={"budget_fen": rule.annual_budget_fen}))
+    wait = {"months": rule.wait_months, "days": rule.wait_days}
     if rule.timing == "after_loss":
-        out.append(
-            Text(
-                "损失确定（处置结案或核销）后补偿",
-                "Paid once the loss is realised (case closed or written off)",
-            )
-        )
-    elif rule.timing == "advance":
-        out.append(
-            Text(
-                f"前补偿：贷款不良满 {wait_zh} 后，无需核销",
-                f"In advance: {wait_en} after the loan turned non-performing, no write-off needed",
-            )
-        )
+        out.append(Line(key="pool.rule.after_loss"))
     else:
-        out.append(
-            Text(
-                f"保证金：贷款不良满 {wait_zh} 后存入保证金账户，核销完成后兑付",
-                f"Guarantee deposit: parked {wait_en} after the loan turned non-performing, "
-                "paid out once the write-off completes",
-            )
-        )
+        out.append(Line(key=f"pool.rule.{rule.timing}", params={"wait": wait}))
     if rule.max_loan_fen is not None:
-        m = format_cny(rule.max_loan_fen)
-        out.append(Text(f"单笔贷款不超过 {m} 方可登记", f"Loans up to {m} may be enrolled"))
+        out.append(Line(key="pool.rule.max_loan", params={"max_fen": rule.max_loan_fen}))
     if rule.fuse is not None:
         f = rule.fuse
         out.append(
-            Text(
-                f"熔断：不良率达 {_pct(f.npl_threshold_bp)} 时，续贷不超过余额的 "
-                f"{_pct(f.renewable_share_bp)}，续贷按 {_pct(f.renewal_weight_bp)} 计入不良率",
-                f"Fuse: at an NPL ratio of {_pct(f.npl_threshold_bp)}, renewals at most "
-                f"{_pct(f.renewable_share_bp)} of the balance, renewals counted at "
-                f"{_pct(f.renewal_weight_bp)}",
+            Line(
+                key="pool.rule.fuse",
+                params={
+                    "threshold_bp": f.npl_threshold_bp,
+                    "share_bp": f.renewable_share_bp,
+                    "weight_bp": f.renewal_weight_bp,
+                },
             )
         )
     return out
+
+
+def source(lang: i18n.Lang, text: str) -> str:
+    """Where a receipt came from, from its idempotency key (`sale:12`, `manual:LIC-1` …)."""
+    head, _, rest = text.partition(":")
+    if head == "manual":
+        return i18n.gettext(lang, "bankpool.source.manual", reference=rest)
+    if head == "sale" and rest.isdigit():
+        return i18n.gettext(lang, "bankpool.source.sale", sale=rest)
+    if head == "forfeit" and rest.startswith("sale:"):
+        return i18n.gettext(lang, "bankpool.source.forfeit", sale=rest.removeprefix("sale:"))
+    return i18n.gettext(lang, "bankpool.source.other", source=text)
+
+
+class Words:
+    """A page's helper for the pools' internal values, in the page's language:
+    `{{ say.line(l) }}`, `{{ say.payee(p.payee_kind, p.payee, p.party) }}` …"""
+
+    def __init__(self, lang: i18n.Lang, pool: Any = None) -> None:
+        self.lang = lang
+        self.pool = pool  # the pool whose accounts a page shows (its `code`, `name`, …)
+
+    def line(self, line: Line) -> str:
+        return say(self.lang, line)
+
+    def party(self, name: str, label: str = "") -> str:
+        return party(self.lang, name, label)
+
+    def payee(self, kind: str, name: str, party_name: str | None = None) -> str:
+        """Who a distribution or payout goes to: the payee's name and what it is."""
+        if kind == "platform":
+            return i18n.gettext(self.lang, "bankpool.payee.platform")
+        if not name:  # a party of the rule with no organisation here
+            return party(self.lang, party_name or "")
+        what = (
+            party(self.lang, party_name)
+            if kind == "party" and party_name
+            else i18n.gettext(self.lang, f"bankpool.payee.{kind}")
+        )
+        return _NAMED[self.lang].format(name=name, what=what)
+
+    def account(self, code: str) -> str:
+        return accounts.label(self.lang, code, self.pool)
+
+    def source(self, text: str) -> str:
+        return source(self.lang, text)
+
+    def pool_name(self, pool: Any) -> str:
+        return accounts.pool_name(self.lang, pool)

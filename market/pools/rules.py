@@ -1,7 +1,8 @@
-"""Pool rules as data, and what a claim under them is worth (issue 6; DOMAIN.md "Pools").
+"""Pool rules as data, and what a claim under them is worth (docs/rules.md §Guarantee
+pools).
 
 Pure: no database, no clock. A `PoolRule` is the JSON document stored per rule version;
-every real pool DOMAIN.md lists is one of these documents, not code:
+every real pool the rules name is one of these documents, not code:
 
 * Zhongshan: shares fund 54 : bank 26 : insurer 16 : evaluator 4;
 * Zhuhai: bank 60 : fund 40;
@@ -18,14 +19,16 @@ every real pool DOMAIN.md lists is one of these documents, not code:
   at 110 %).
 
 `assess()` computes what the pool owes on one claim, with one explanation line per step
-(basis, share or tier, cap, aggregate limit, annual budget) in both languages, so a bank
-and a pool manager read the same reasoning. `fuse_status()` evaluates a bank's NPL fuse.
+(basis, share or tier, cap, aggregate limit, annual budget) as catalog keys and numbers, so
+a bank and a pool manager read the same reasoning, each in their language. When nothing
+can be claimed, `refusal` is the problem code a filing is refused with, and the last line
+says why in the same words. `fuse_status()` evaluates a bank's NPL fuse.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -33,7 +36,7 @@ from msgspec import Meta
 from market.collateral.rules import add_months
 from market.errors import Invalid
 from market.money import MAX_FEN, allocate
-from market.money import format_cny as cny
+from market.pools.models import Line
 
 BP = 10_000  # basis points in 100 %
 FUND = "fund"  # the pool itself among a rule's parties
@@ -50,7 +53,8 @@ class Party(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     name: PartyName
     weight: Annotated[int, Meta(ge=0, le=1_000_000)]
     org_id: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None  # an organisation here
-    label: str = ""  # shown to people, e.g. "保险公司 insurer"
+    # What people call a party the catalog has no word for (`pool.party.<name>`).
+    label: str = ""
 
 
 class Tier(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -62,7 +66,7 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 class Fuse(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Jiangsu 苏知贷: at an NPL ratio of 3 % only 30 % of the balance may be renewed, and
-    renewed loans count at 110 % in the ratio (DOMAIN.md)."""
+    renewed loans count at 110 % in the ratio (docs/rules.md §Guarantee pools)."""
 
     npl_threshold_bp: Rate = 300
     renewable_share_bp: Rate = 3000
@@ -89,15 +93,15 @@ class PoolRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 def parse_rule(raw: object) -> PoolRule:
-    """Turn stored or submitted JSON into a validated rule; Invalid names the field."""
+    """Turn stored or submitted JSON into a validated rule; Invalid names the field by its
+    path in the rule (`shares[0].weight`; `rule` for the document as a whole)."""
+    from market.problems import validation
+
     try:
         rule = msgspec.convert(raw, PoolRule)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = text.split("at `$.", 1)[1].rstrip("`") if "at `$." in text else "rule"
-        raise Invalid(
-            f"资金池补偿规则无效（字段 {field}） / the pool rule is not valid: {text}", field=field
-        ) from exc
+        field, code, params = validation(str(exc))
+        raise Invalid(code, field=field or "rule", **params) from exc
     validate(rule)
     return rule
 
@@ -105,40 +109,20 @@ def parse_rule(raw: object) -> PoolRule:
 def validate(rule: PoolRule) -> None:
     names = [p.name for p in rule.shares]
     if len(set(names)) != len(names):
-        raise Invalid(
-            "各分担方在分担比例（shares）中只能出现一次 / each party may appear once in shares",
-            field="shares",
-        )
+        raise Invalid("rule_party_twice", field="shares")
     if names.count(FUND) != 1 or names.count(BANK) != 1:
-        raise Invalid(
-            "分担比例（shares）须有且只有一个 'fund'（资金池）和一个 'bank'（银行） / "
-            "shares must name exactly one 'fund' and one 'bank'",
-            field="shares",
-        )
+        raise Invalid("rule_needs_fund_and_bank", field="shares")
     if not rule.tiers and sum(p.weight for p in rule.shares) == 0:
-        raise Invalid(
-            "至少一个分担方的分担比例须大于零 / at least one share weight must be positive",
-            field="shares",
-        )
+        raise Invalid("rule_weights_all_zero", field="shares")
     if rule.tiers:
         limits = [t.principal_up_to_fen for t in rule.tiers]
         if limits[-1] is not None or any(x is None for x in limits[:-1]):
-            raise Invalid(
-                "分档（tiers）的本金上限须递增，最后一档不设上限（null） / "
-                "tiers need ascending principal limits, the last one open (null)",
-                field="tiers",
-            )
+            raise Invalid("rule_tiers_last_open", field="tiers")
         bounded = [x for x in limits if x is not None]
         if bounded != sorted(set(bounded)):
-            raise Invalid(
-                "分档本金上限须严格递增 / tier limits must be strictly ascending", field="tiers"
-            )
+            raise Invalid("rule_tiers_not_ascending", field="tiers")
     if rule.timing != "after_loss" and rule.wait_days == 0 and rule.wait_months == 0:
-        raise Invalid(
-            "前补偿或保证金方式的补偿须设等待期（wait_days 或 wait_months） / "
-            "an advance or parked compensation needs a waiting period (wait_days or wait_months)",
-            field="wait_days",
-        )
+        raise Invalid("rule_needs_waiting_period", field="wait_days", timing=rule.timing)
 
 
 def dump_rule(rule: PoolRule) -> dict[str, object]:
@@ -146,12 +130,15 @@ def dump_rule(rule: PoolRule) -> dict[str, object]:
     return out
 
 
+def shares_param(rule: PoolRule) -> list[dict[str, Any]]:
+    """A rule's parties and weights as a line's `shares` parameter (rendered as a ratio)."""
+    return [
+        {"party": p.name, "weight": p.weight, **({"label": p.label} if p.label else {})}
+        for p in rule.shares
+    ]
+
+
 # --- a claim's worth ---------------------------------------------------------------------
-
-
-class Line(msgspec.Struct, frozen=True):
-    zh: str
-    en: str
 
 
 class ClaimFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,6 +164,8 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     amount_fen: int  # the pool's part
     parties: tuple[tuple[str, int | None, int], ...]  # (party, org_id, fen) bearing alongside
     lines: tuple[Line, ...]
+    # Why nothing can be claimed now: a problem code (the last line says it in words).
+    refusal: str | None = None
 
 
 def eligible_from(rule: PoolRule, npl_since: date) -> date:
@@ -194,50 +183,34 @@ def loss_basis(rule: PoolRule, facts: ClaimFacts) -> int:
     return min(net, facts.claim_principal_fen)
 
 
-def _pct(bp: int) -> str:
-    return f"{bp / 100:g} %"
-
-
 def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
     lines: list[Line] = []
 
-    def refuse(zh: str, en: str) -> Assessment:
-        lines.append(Line(zh, en))
-        return Assessment(eligible=False, loss_fen=0, amount_fen=0, parties=(), lines=tuple(lines))
+    def refuse(code: str, **params: Any) -> Assessment:
+        lines.append(Line(key=f"problem.{code}", params=params))
+        return Assessment(
+            eligible=False,
+            loss_fen=0,
+            amount_fen=0,
+            parties=(),
+            lines=tuple(lines),
+            refusal=code,
+        )
 
     if facts.npl_since is None:
-        return refuse("贷款尚未违约，不能申请补偿。", "The loan has not defaulted: no claim yet.")
+        return refuse("claim_loan_not_defaulted")
     if rule.timing == "after_loss":
         if not facts.loss_realised:
-            return refuse(
-                "损失尚未确定：处置结案或核销后方可申请。",
-                "The loss is not realised yet: close the disposal case or write the loan off"
-                " first.",
-            )
+            return refuse("claim_loss_not_realised")
     else:
         ready = eligible_from(rule, facts.npl_since)
         if facts.today < ready:
-            kind = (
-                ("前补偿", "advance compensation")
-                if rule.timing == "advance"
-                else ("保证金", "guarantee deposit")
-            )
-            return refuse(
-                f"{kind[0]}须在贷款不良满等待期后申请：最早 {ready.isoformat()}。",
-                f"A {kind[1]} can be claimed once the waiting period after the loan turned "
-                f"non-performing has passed: from {ready.isoformat()}.",
-            )
+            code = "claim_advance_waiting" if rule.timing == "advance" else "claim_deposit_waiting"
+            return refuse(code, from_date=ready.isoformat())
 
     loss = loss_basis(rule, facts)
-    if rule.basis == "net_loss":
-        lines.append(
-            Line(
-                f"净损失 {cny(loss)}（债权减已回收）",
-                f"Net loss {cny(loss)} (claim less recoveries)",
-            )
-        )
-    else:
-        lines.append(Line(f"本金损失 {cny(loss)}", f"Principal loss {cny(loss)}"))
+    basis = "pool.line.net_loss" if rule.basis == "net_loss" else "pool.line.principal_loss"
+    lines.append(Line(key=basis, params={"loss_fen": loss}))
 
     fund_index = next(i for i, p in enumerate(rule.shares) if p.name == FUND)
     if rule.tiers:
@@ -248,20 +221,16 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
             or facts.enrolled_principal_fen <= t.principal_up_to_fen
         )
         fund_part, others_part = allocate(loss, [tier.rate_bp, BP - tier.rate_bp])
-        bound = "以上" if tier.principal_up_to_fen is None else f"≤ {cny(tier.principal_up_to_fen)}"
-        bound_en = (
-            "any amount"
-            if tier.principal_up_to_fen is None
-            else f"up to {cny(tier.principal_up_to_fen)}"
-        )
-        lines.append(
-            Line(
-                f"分级补偿：登记本金 {cny(facts.enrolled_principal_fen)}（档位 {bound}）"
-                f"补偿 {_pct(tier.rate_bp)} = {cny(fund_part)}",
-                f"Tier: enrolled principal {cny(facts.enrolled_principal_fen)} ({bound_en}) → "
-                f"{_pct(tier.rate_bp)} = {cny(fund_part)}",
-            )
-        )
+        step = {
+            "principal_fen": facts.enrolled_principal_fen,
+            "rate_bp": tier.rate_bp,
+            "amount_fen": fund_part,
+        }
+        if tier.principal_up_to_fen is None:
+            lines.append(Line(key="pool.line.tier_top", params=step))
+        else:
+            step["up_to_fen"] = tier.principal_up_to_fen
+            lines.append(Line(key="pool.line.tier", params=step))
         rest = [(i, p) for i, p in enumerate(rule.shares) if i != fund_index]
         weights = [p.weight for _, p in rest]
         split = allocate(others_part, weights) if sum(weights) else [0] * len(rest)
@@ -270,11 +239,10 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
     else:
         split = allocate(loss, [p.weight for p in rule.shares])
         parts = dict(enumerate(split))
-        ratio = " : ".join(f"{p.name} {p.weight}" for p in rule.shares)
         lines.append(
             Line(
-                f"分担比例 {ratio}：资金池承担 {cny(parts[fund_index])}",
-                f"Shares {ratio}: the pool's part is {cny(parts[fund_index])}",
+                key="pool.line.shares",
+                params={"shares": shares_param(rule), "amount_fen": parts[fund_index]},
             )
         )
 
@@ -283,9 +251,8 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         amount = max(0, amount - facts.already_compensated_fen)
         lines.append(
             Line(
-                f"扣除本笔贷款已补偿 {cny(facts.already_compensated_fen)} 后为 {cny(amount)}",
-                f"Less {cny(facts.already_compensated_fen)} already paid on this loan: "
-                f"{cny(amount)}",
+                key="pool.line.less_paid",
+                params={"paid_fen": facts.already_compensated_fen, "amount_fen": amount},
             )
         )
     if rule.cap_per_loan_fen is not None:
@@ -294,8 +261,8 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
             amount = room
             lines.append(
                 Line(
-                    f"单笔上限 {cny(rule.cap_per_loan_fen)}：补偿 {cny(amount)}",
-                    f"Cap per loan {cny(rule.cap_per_loan_fen)}: {cny(amount)}",
+                    key="pool.line.cap",
+                    params={"cap_fen": rule.cap_per_loan_fen, "amount_fen": amount},
                 )
             )
     if rule.aggregate_limit_bp is not None:
@@ -303,13 +270,14 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         room = max(0, limit - facts.bank_compensated_fen)
         lines.append(
             Line(
-                f"补偿限额：登记本金 {cny(facts.bank_enrolled_principal_fen)} × "
-                f"{_pct(rule.aggregate_limit_bp)} = "
-                f"{cny(limit)}，已用 {cny(facts.bank_compensated_fen)}，尚余 {cny(room)}",
-                f"Limit: enrolled principal {cny(facts.bank_enrolled_principal_fen)} × "
-                f"{_pct(rule.aggregate_limit_bp)} = {cny(limit)}, "
-                f"used {cny(facts.bank_compensated_fen)}, "
-                f"{cny(room)} left",
+                key="pool.line.limit",
+                params={
+                    "enrolled_fen": facts.bank_enrolled_principal_fen,
+                    "limit_bp": rule.aggregate_limit_bp,
+                    "limit_fen": limit,
+                    "used_fen": facts.bank_compensated_fen,
+                    "left_fen": room,
+                },
             )
         )
         amount = min(amount, room)
@@ -317,29 +285,30 @@ def assess(rule: PoolRule, facts: ClaimFacts) -> Assessment:
         room = max(0, rule.annual_budget_fen - facts.budget_used_fen)
         lines.append(
             Line(
-                f"年度预算 {cny(rule.annual_budget_fen)}，本年已用 {cny(facts.budget_used_fen)}，"
-                f"尚余 {cny(room)}",
-                f"Annual budget {cny(rule.annual_budget_fen)}, used this year "
-                f"{cny(facts.budget_used_fen)}, {cny(room)} left",
+                key="pool.line.budget",
+                params={
+                    "budget_fen": rule.annual_budget_fen,
+                    "used_fen": facts.budget_used_fen,
+                    "left_fen": room,
+                },
             )
         )
         amount = min(amount, room)
     if rule.timing == "parked":
-        lines.append(
-            Line(
-                f"保证金：{cny(amount)} 存入保证金账户，核销完成后兑付",
-                f"Guarantee deposit: {cny(amount)} is parked and paid out once the write-off"
-                " completes",
-            )
-        )
-    lines.append(Line(f"资金池应补偿 {cny(amount)}", f"The pool owes {cny(amount)}"))
+        lines.append(Line(key="pool.line.parked", params={"amount_fen": amount}))
+    lines.append(Line(key="pool.line.owed", params={"amount_fen": amount}))
     others = tuple(
         (p.name, p.org_id, parts[i])
         for i, p in enumerate(rule.shares)
         if p.name not in (FUND, BANK) and parts[i] > 0
     )
     return Assessment(
-        eligible=amount > 0, loss_fen=loss, amount_fen=amount, parties=others, lines=tuple(lines)
+        eligible=amount > 0,
+        loss_fen=loss,
+        amount_fen=amount,
+        parties=others,
+        lines=tuple(lines),
+        refusal=None if amount > 0 else "claim_nothing_due",
     )
 
 
@@ -373,25 +342,24 @@ def fuse_status(fuse: Fuse, loans: list[FuseLoan]) -> FuseStatus:
     tripped = ratio >= fuse.npl_threshold_bp
     balance = sum(x.balance_fen for x in loans)
     renewed = sum(x.balance_fen for x in loans if x.renewal)
+    room: int | None
     if tripped:
         room = max(0, balance * fuse.renewable_share_bp // BP - renewed)
-        lines = (
-            Line(
-                f"不良率 {_pct(ratio)} ≥ 熔断线 {_pct(fuse.npl_threshold_bp)}：续贷不得超过余额的 "
-                f"{_pct(fuse.renewable_share_bp)}，尚可续贷 {cny(room)}",
-                f"NPL ratio {_pct(ratio)} ≥ fuse {_pct(fuse.npl_threshold_bp)}: renewals "
-                "limited to "
-                f"{_pct(fuse.renewable_share_bp)} of the balance, {cny(room)} left",
-            ),
+        line = Line(
+            key="pool.line.fuse_tripped",
+            params={
+                "ratio_bp": ratio,
+                "threshold_bp": fuse.npl_threshold_bp,
+                "share_bp": fuse.renewable_share_bp,
+                "left_fen": room,
+            },
         )
     else:
         room = None
-        lines = (
-            Line(
-                f"不良率 {_pct(ratio)} 低于熔断线 {_pct(fuse.npl_threshold_bp)}",
-                f"NPL ratio {_pct(ratio)} is below the fuse of {_pct(fuse.npl_threshold_bp)}",
-            ),
+        line = Line(
+            key="pool.line.fuse_ok",
+            params={"ratio_bp": ratio, "threshold_bp": fuse.npl_threshold_bp},
         )
     return FuseStatus(
-        ratio_bp=ratio, tripped=tripped, renewed_fen=renewed, renewable_fen=room, lines=lines
+        ratio_bp=ratio, tripped=tripped, renewed_fen=renewed, renewable_fen=room, lines=(line,)
     )

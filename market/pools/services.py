@@ -1,5 +1,13 @@
-"""Pools, enrolments, compensation claims and receipts: load facts, call the pure rules,
-write the outcome in one transaction (issue 6).
+"""Guarantee pools and the waterfall: the exchange's commands (creating a pool, routing a
+receipt) and what the bank's and the pool manager's commands share — loading a claim's
+facts and assessing it, a pool's rule versions, a payout received.
+
+The commands of the people: the bank's (enrol, file a claim, write off, record a case
+cost, close a case) and the operator's (record and reverse a receipt) are in
+market/pools/bank.py; the pool manager's (decide a claim, add a rule version) in
+market/pools/dashboard.py. Each loads its facts, calls the pure rules
+(market/pools/rules.py, market/pools/waterfall.py) and writes the outcome in its unit of
+work, with its audit row and a balanced ledger entry for every movement of money.
 
 Concurrency, by write path:
 * rule versions: numbered under the pool row lock, so two managers saving at once get
@@ -21,27 +29,27 @@ case, then the loan's parked claims (never filed ones, which a decision locks fi
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
+from msgspec import Meta
 
 from auctions.deposits import CLEARING, forfeit_account, proceeds_account
 from auctions.registration import draw
-from market import audit, i18n, ledger
+from market import ledger
 from market.cases.policy import CHINA
 from market.cases.services import china_today
+from market.commands import SYSTEM, UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
-from market.money import format_cny
+from market.money import MAX_FEN, format_cny
 from market.pools import accounts
+from market.pools.models import PoolOut
 from market.pools.rules import Assessment, ClaimFacts, PoolRule, assess, dump_rule, parse_rule
 from market.pools.waterfall import Bearer, CaseState, CostDue, Slice, route
 
 Q = Queries("pools")
-
-# The Chinese part of a message names a status as the pages do (the UI's catalogue).
-_zh = i18n.translator("zh")
 
 ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
 
@@ -56,93 +64,89 @@ def _year_bounds(day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(date(day.year + 1, 1, 1), time(), CHINA)
 
 
+def pool_out(row: asyncpg.Record) -> PoolOut:
+    return PoolOut(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        name_en=row["name_en"],
+        capital_fen=row["capital_fen"],
+    )
+
+
 # --- pools and rule versions ---------------------------------------------------------------
 
 
-async def create_pool(
-    conn: Conn,
-    *,
-    at: datetime,
-    org_id: int,
-    code: str,
-    name: str,
-    name_en: str | None,
-    capital_fen: int,
-    rule: PoolRule,
-    effective_from: date,
-    actor_user_id: int | None,
-) -> asyncpg.Record:
-    kind = await conn.fetchval(Q.org_kind, org_id)
+class NewPool(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool the exchange sets up for a pool organisation, with its first rule version."""
+
+    org_id: int
+    code: Annotated[str, Meta(min_length=1, max_length=30)]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    name_en: str | None = None
+    capital_fen: Annotated[int, Meta(ge=0, le=MAX_FEN)] = 0
+    rule: PoolRule
+    effective_from: date
+
+
+@command(None)  # pools are set up by the exchange
+async def create_pool(uow: UnitOfWork, data: NewPool) -> PoolOut:
+    """A pool, its first rule version and its capital posted to the fund. Two set-ups of
+    one code meet the unique code: the second is refused."""
+    conn = uow.conn
+    kind = await conn.fetchval(Q.org_kind, data.org_id)
     if kind != "pool":
-        raise Invalid(
-            "资金池须由资金池类机构运营 / a pool is run by a pool organisation", field="org_id"
-        )
-    row = await conn.fetchrow(Q.insert_pool, org_id, code, name, name_en, capital_fen, at)
-    if row is None:
-        raise Conflict(
-            f"代码为 {code} 的资金池已存在 / a pool with code {code} exists already", field="code"
-        )
-    await add_rule_version(
-        conn,
-        at=at,
-        pool_id=row["id"],
-        rule=rule,
-        effective_from=effective_from,
-        note="",
-        actor_user_id=actor_user_id,
+        raise Invalid("pool_org_not_pool", field="org_id")
+    row = await conn.fetchrow(
+        Q.insert_pool, data.org_id, data.code, data.name, data.name_en, data.capital_fen, uow.at
     )
-    if capital_fen:
-        await ledger.post(
-            conn,
+    if row is None:
+        raise Conflict("pool_code_taken", field="code", pool_code=data.code)
+    await insert_rule_version(uow, row["id"], data.rule, data.effective_from, "")
+    if data.capital_fen:
+        await uow.post(
             source_kind="pool_capital",
             source_id=row["id"],
-            at=at,
             legs=[
-                ledger.debit(accounts.pool_fund(row["id"], org_id), capital_fen),
-                ledger.credit(accounts.pool_capital(row["id"], org_id), capital_fen),
+                ledger.debit(accounts.pool_fund(row["id"], data.org_id), data.capital_fen),
+                ledger.credit(accounts.pool_capital(row["id"], data.org_id), data.capital_fen),
             ],
-            memo=f"pool {code} capital {format_cny(capital_fen)}",
+            memo=f"pool {data.code} capital {format_cny(data.capital_fen)}",
         )
-    return row
+    return pool_out(row)
 
 
-async def add_rule_version(
-    conn: Conn,
-    *,
-    at: datetime,
-    pool_id: int,
-    rule: PoolRule,
-    effective_from: date,
-    note: str,
-    actor_user_id: int | None,
+async def insert_rule_version(
+    uow: UnitOfWork, pool_id: int, rule: PoolRule, effective_from: date, note: str
 ) -> asyncpg.Record:
+    """The pool's next rule version, numbered under the pool row lock (locked here), with
+    its audit row in the pool organisation's chain."""
+    conn = uow.conn
     pool = await conn.fetchrow(Q.pool_locked, pool_id)
     if pool is None:
-        raise NotFound("no such pool")
+        raise NotFound("not_found")
     named = [p.org_id for p in rule.shares if p.org_id is not None]
     if named:
         found = {r["id"] for r in await conn.fetch(Q.orgs_exist, named)}
         for i, party in enumerate(rule.shares):
             if party.org_id is not None and party.org_id not in found:
-                raise Invalid(
-                    f"不存在 ID 为 {party.org_id} 的机构 / "
-                    f"no organisation has the id {party.org_id}",
-                    field=f"shares[{i}].org_id",
-                )
+                raise Invalid("rule_org_unknown", field=f"shares[{i}].org_id", org_id=party.org_id)
     row = returned(
         await conn.fetchrow(
-            Q.insert_rule_version, pool_id, dump_rule(rule), effective_from, note, actor_user_id, at
+            Q.insert_rule_version,
+            pool_id,
+            dump_rule(rule),
+            effective_from,
+            note,
+            uow.actor.user_id,
+            uow.at,
         )
     )
-    await audit.append(
-        conn,
-        at=at,
+    uow.audit(
+        "pool.rule_version",
+        "pool",
+        pool_id,
         chain_org_id=pool["org_id"],
-        actor_user_id=actor_user_id,
-        actor_org_id=pool["org_id"],
-        action="pool.rule_version",
-        object_kind="pool",
-        object_id=pool_id,
         after={
             "version": row["version"],
             "effective_from": effective_from.isoformat(),
@@ -156,81 +160,11 @@ async def own_pool(conn: Conn, org_id: int, pool_id: int) -> asyncpg.Record:
     """A pool manager sees only their own pools: another's is 404, not 403."""
     pool = await conn.fetchrow(Q.pool_by_id, pool_id)
     if pool is None or pool["org_id"] != org_id:
-        raise NotFound("no such pool")
+        raise NotFound("not_found")
     return pool
 
 
-# --- enrolment -----------------------------------------------------------------------------
-
-
-async def enrol(
-    conn: Conn,
-    *,
-    at: datetime,
-    bank_org_id: int,
-    user_id: int,
-    loan_id: int,
-    pool_code: str,
-    renewal: bool,
-) -> asyncpg.Record:
-    pool_code = pool_code.strip().upper()
-    loan = await conn.fetchrow(Q.loan_of_bank, loan_id, bank_org_id)
-    if loan is None:
-        raise NotFound("no such loan", field="loan_id")
-    pool = await conn.fetchrow(Q.pool_by_code, pool_code)
-    if pool is None:
-        raise Invalid(
-            f"没有代码为 {pool_code!r} 的资金池 / no pool has the code {pool_code!r}",
-            field="pool_code",
-        )
-    today = china_today(at)
-    version = await conn.fetchrow(Q.rule_in_force, pool["id"], today)
-    if version is None:
-        raise Invalid(
-            f"资金池 {pool_code} 在 {today} 没有生效的补偿规则 / "
-            f"pool {pool_code} has no rule in force on {today}",
-            field="pool_code",
-        )
-    rule = parse_rule(version["rule"])
-    if rule.max_loan_fen is not None and loan["principal_fen"] > rule.max_loan_fen:
-        raise Invalid(
-            f"资金池 {pool_code} 只接受本金不超过 {format_cny(rule.max_loan_fen)} 的贷款备案，"
-            f"本笔为 {format_cny(loan['principal_fen'])} / "
-            f"pool {pool_code} enrols loans up to {format_cny(rule.max_loan_fen)}; "
-            f"this one is {format_cny(loan['principal_fen'])}",
-            field="loan_id",
-        )
-    row = await conn.fetchrow(
-        Q.insert_enrolment,
-        pool["id"],
-        version["id"],
-        loan_id,
-        bank_org_id,
-        loan["principal_fen"],
-        renewal,
-        today,
-        user_id,
-        at,
-    )
-    if row is None:
-        raise Conflict(
-            "该贷款已备案入池 / this loan is enrolled in a pool already", field="loan_id"
-        )
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=bank_org_id,
-        actor_user_id=user_id,
-        actor_org_id=bank_org_id,
-        action="pool.enrol",
-        object_kind="loan",
-        object_id=loan_id,
-        after={"pool": pool_code, "rule_version": version["version"], "renewal": renewal},
-    )
-    return row
-
-
-# --- claims ----------------------------------------------------------------------------------
+# --- assessing a claim -----------------------------------------------------------------------
 
 
 class ClaimView(msgspec.Struct, frozen=True, kw_only=True):
@@ -286,15 +220,14 @@ async def _facts(
 async def assess_loan(
     conn: Conn, at: datetime, bank_org_id: int, loan_id: int, exclude_claim: int | None = None
 ) -> ClaimView:
+    """What a claim on one of the bank's enrolled loans is worth at `at` (another bank's
+    loan: 404)."""
     loan = await conn.fetchrow(Q.loan_of_bank, loan_id, bank_org_id)
     if loan is None:
-        raise NotFound("no such loan", field="loan_id")
+        raise NotFound("not_found", field="loan_id")
     enrolment = await conn.fetchrow(Q.enrolment_of_loan, loan_id)
     if enrolment is None:
-        raise Invalid(
-            "该贷款未备案入风险补偿资金池 / this loan is not enrolled in a guarantee pool",
-            field="loan_id",
-        )
+        raise Invalid("loan_not_enrolled", field="loan_id")
     rule = parse_rule(enrolment["rule"])
     facts = await _facts(conn, at, enrolment, loan, exclude_claim)
     return ClaimView(
@@ -307,290 +240,9 @@ async def assess_loan(
     )
 
 
-def _lines(assessment: Assessment) -> list[dict[str, str]]:
-    return [{"zh": line.zh, "en": line.en} for line in assessment.lines]
-
-
-async def file_claim(
-    conn: Conn, *, at: datetime, bank_org_id: int, user_id: int, loan_id: int
-) -> asyncpg.Record:
-    view = await assess_loan(conn, at, bank_org_id, loan_id)
-    a = view.assessment
-    if not a.eligible:
-        raise Invalid(a.lines[-1].zh + " / " + a.lines[-1].en, field="loan_id", code="not_eligible")
-    row = await conn.fetchrow(
-        Q.insert_claim,
-        view.pool_id,
-        view.enrolment_id,
-        loan_id,
-        bank_org_id,
-        view.rule.timing,
-        a.loss_fen,
-        a.amount_fen,
-        _lines(a),
-        user_id,
-        at,
-    )
-    if row is None:
-        raise Conflict(
-            "该贷款已有补偿申请等待资金池审核 / "
-            "a claim on this loan is waiting for the pool's decision",
-            field="loan_id",
-        )
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=bank_org_id,
-        actor_user_id=user_id,
-        actor_org_id=bank_org_id,
-        action="claim.file",
-        object_kind="claim",
-        object_id=row["id"],
-        after={"loan_id": loan_id, "amount_fen": a.amount_fen, "loss_fen": a.loss_fen},
-    )
-    return row
-
-
-async def decide_claim(
-    conn: Conn,
-    *,
-    at: datetime,
-    pool_org_id: int,
-    user_id: int,
-    claim_id: int,
-    approve: bool,
-    reason: str,
-) -> asyncpg.Record:
-    """Approve (pay or park) or reject a filed claim. The amount is computed again now,
-    under the pool lock: the budget or limit may have been used since it was filed."""
-    claim = await conn.fetchrow(Q.claim_by_id, claim_id)
-    if claim is None:
-        raise NotFound("no such claim")
-    pool = await conn.fetchrow(Q.pool_locked, claim["pool_id"])
-    if pool is None or pool["org_id"] != pool_org_id:
-        raise NotFound("no such claim")
-    claim = returned(await conn.fetchrow(Q.claim_locked, claim_id))
-    if claim["status"] != "filed":
-        status_zh = _zh(f"bankpool.claim.status.{claim['status']}")
-        raise Conflict(
-            f"该补偿申请已处理（{status_zh}） / this claim was decided already ({claim['status']})",
-            code="decided",
-        )
-    reason = reason.strip()
-    if not approve:
-        if not reason:
-            raise Invalid(
-                "请说明驳回补偿申请的理由 / say why the claim is rejected", field="reason"
-            )
-        out = returned(
-            await conn.fetchrow(
-                Q.decide_claim,
-                claim_id,
-                "rejected",
-                claim["loss_fen"],
-                0,
-                claim["explanation"],
-                reason,
-                user_id,
-                at,
-            )
-        )
-    else:
-        case = await conn.fetchrow(Q.case_of_loan, claim["loan_id"])
-        if case is not None:
-            await conn.fetchrow(Q.case_locked, case["id"])
-        view = await assess_loan(
-            conn, at, claim["bank_org_id"], claim["loan_id"], exclude_claim=claim_id
-        )
-        a = view.assessment
-        if not a.eligible:
-            raise Conflict(
-                "按当前数据已无应补偿金额："
-                + a.lines[-1].zh
-                + " / no compensation is due any more: "
-                + a.lines[-1].en,
-                field="claim",
-                code="not_eligible",
-            )
-        status = "parked" if claim["timing"] == "parked" else "paid"
-        out = returned(
-            await conn.fetchrow(
-                Q.decide_claim,
-                claim_id,
-                status,
-                a.loss_fen,
-                a.amount_fen,
-                _lines(a),
-                reason or None,
-                user_id,
-                at,
-            )
-        )
-        shares = [("fund", pool["org_id"], a.amount_fen), *a.parties]
-        for position, (party, org_id, fen) in enumerate(shares):
-            await conn.execute(Q.insert_claim_share, claim_id, position, party, org_id, fen)
-        fund = accounts.pool_fund(pool["id"], pool["org_id"])
-        target = (
-            accounts.pool_parked(pool["id"], pool["org_id"])
-            if status == "parked"
-            else accounts.pool_recoverable(pool["id"], pool["org_id"])
-        )
-        await ledger.post(
-            conn,
-            source_kind=f"claim_{status}",
-            source_id=claim_id,
-            at=at,
-            legs=[ledger.debit(target, a.amount_fen), ledger.credit(fund, a.amount_fen)],
-            memo=f"claim {claim_id} on loan {claim['loan_id']}: {format_cny(a.amount_fen)}",
-        )
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=pool_org_id,
-        actor_user_id=user_id,
-        actor_org_id=pool_org_id,
-        action="claim.decide",
-        object_kind="claim",
-        object_id=claim_id,
-        before={"status": "filed"},
-        after={"status": out["status"], "amount_fen": out["amount_fen"], "reason": reason},
-    )
-    return out
-
-
-async def write_off(
-    conn: Conn, *, at: datetime, bank_org_id: int, user_id: int, loan_id: int, on: date
-) -> int:
-    """核销: record the write-off; guarantee deposits parked on the loan are paid out.
-    Returns how many parked claims were paid."""
-    loan = await conn.fetchrow(Q.loan_locked, loan_id, bank_org_id)
-    if loan is None:
-        raise NotFound("no such loan", field="loan_id")
-    if loan["default_date"] is None:
-        raise Invalid(
-            "只有已违约（不良）的贷款才能核销 / only a defaulted loan can be written off",
-            field="loan_id",
-        )
-    if on > china_today(at):
-        raise Invalid(
-            "核销日期不能晚于今天 / a write-off date cannot be in the future",
-            field="written_off_on",
-        )
-    if on < loan["default_date"]:
-        raise Invalid(
-            f"核销日期不得早于违约日（{loan['default_date']}） / "
-            f"a loan is written off on or after its default ({loan['default_date']})",
-            field="written_off_on",
-        )
-    if await conn.fetchrow(Q.mark_written_off, loan_id, on, at) is None:
-        raise Conflict("该贷款已核销 / this loan was written off already", field="loan_id")
-    case = await conn.fetchrow(Q.case_of_loan, loan_id)
-    if case is not None:
-        await conn.fetchrow(Q.case_locked, case["id"])
-    released = 0
-    for claim in await conn.fetch(Q.parked_claims_of_loan, loan_id):
-        await conn.fetchrow(Q.release_parked, claim["id"], at)
-        pool = returned(await conn.fetchrow(Q.pool_by_id, claim["pool_id"]))
-        await ledger.post(
-            conn,
-            source_kind="claim_released",
-            source_id=claim["id"],
-            at=at,
-            legs=[
-                ledger.debit(
-                    accounts.pool_recoverable(pool["id"], pool["org_id"]), claim["amount_fen"]
-                ),
-                ledger.credit(
-                    accounts.pool_parked(pool["id"], pool["org_id"]), claim["amount_fen"]
-                ),
-            ],
-            memo=f"guarantee deposit of claim {claim['id']} paid out on write-off",
-        )
-        released += 1
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=bank_org_id,
-        actor_user_id=user_id,
-        actor_org_id=bank_org_id,
-        action="loan.write_off",
-        object_kind="loan",
-        object_id=loan_id,
-        after={"written_off_on": on.isoformat(), "released_claims": released},
-    )
-    return released
-
-
-async def close_case(
-    conn: Conn, *, at: datetime, bank_org_id: int, user_id: int, case_id: int
-) -> asyncpg.Record:
-    """处置终结: the disposal is over, so the loss is realised (claims `after_loss` may follow)."""
-    case = await conn.fetchrow(Q.case_locked, case_id)
-    if case is None or case["bank_org_id"] != bank_org_id:
-        raise NotFound("no such case")
-    if case["status"] != "open":
-        raise Conflict("该案件已处置终结 / this case is closed already")
-    if await conn.fetchval(Q.live_lots_of_case, case_id):
-        raise Conflict(
-            "该案件仍有拍品在拍卖中或等待付款 / "
-            "a lot of this case is still being sold or awaits payment",
-            code="lots_live",
-        )
-    out = returned(await conn.fetchrow(Q.close_case, case_id, at))
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=bank_org_id,
-        actor_user_id=user_id,
-        actor_org_id=bank_org_id,
-        action="case.close",
-        object_kind="case",
-        object_id=case_id,
-        before={"status": "open"},
-        after={"status": "closed"},
-    )
-    return out
-
-
-async def add_cost(
-    conn: Conn,
-    *,
-    at: datetime,
-    bank_org_id: int,
-    user_id: int,
-    case_id: int,
-    kind: str,
-    amount_fen: int,
-    memo: str,
-) -> asyncpg.Record:
-    case = await conn.fetchrow(Q.case_locked, case_id)
-    if case is None or case["bank_org_id"] != bank_org_id:
-        raise NotFound("no such case")
-    if kind not in ("appraisal", "auction", "other"):
-        raise Invalid(
-            "费用类别须为评估费（appraisal）、拍卖费（auction）或其他（other） / "
-            "kind is one of appraisal, auction, other",
-            field="kind",
-        )
-    if amount_fen <= 0:
-        raise Invalid("处置费用须为正数 / a cost is a positive amount", field="amount_fen")
-    row = returned(
-        await conn.fetchrow(
-            Q.insert_cost, case_id, kind, bank_org_id, amount_fen, memo, user_id, at
-        )
-    )
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=bank_org_id,
-        actor_user_id=user_id,
-        actor_org_id=bank_org_id,
-        action="case.cost",
-        object_kind="case",
-        object_id=case_id,
-        after={"kind": kind, "amount_fen": amount_fen, "memo": memo},
-    )
-    return row
+def refusal(assessment: Assessment) -> dict[str, Any]:
+    """The parameters of an assessment's refusal: those of its last line."""
+    return dict(assessment.lines[-1].params) if assessment.lines else {}
 
 
 # --- receipts and the waterfall ----------------------------------------------------------
@@ -646,35 +298,50 @@ def _payee_key(s: Slice) -> tuple[str, int | str] | None:
     return ("org", s.payee_org_id)
 
 
-async def record_receipt(
-    conn: Conn,
-    *,
-    at: datetime,
-    case_id: int,
-    kind: ReceiptKind,
-    source: str,
-    amount_fen: int,
-    commission_fen: int,
-    from_account: ledger.Account,
-    lot_id: int | None = None,
-) -> asyncpg.Record:
-    """Route one receipt through the waterfall, once per `source`, in the caller's
-    transaction: distributions, one payout per payee and one balanced ledger entry."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("record_receipt runs inside the transaction of the change it records")
-    case = await conn.fetchrow(Q.case_locked, case_id)
+class RouteReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """Money that came back on a case, and the account of the exchange it sits in."""
+
+    case_id: int
+    kind: ReceiptKind
+    source: str  # what makes it once: `sale:12`, `forfeit:sale:12`, `manual:<reference>`
+    amount_fen: int
+    commission_fen: int = 0
+    from_account: ledger.Account = CLEARING
+    lot_id: int | None = None
+
+
+class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    case_id: int
+    kind: ReceiptKind
+    source: str
+    amount_fen: int
+    commission_fen: int
+    status: Literal["routed", "reversed"]
+    entry_id: int
+    received_at: datetime
+
+
+def receipt_row(row: asyncpg.Record) -> ReceiptRow:
+    return msgspec.convert(dict(row), ReceiptRow)
+
+
+@command(None)  # receipts are routed by the exchange as the money arrives
+async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
+    """Route one receipt through the waterfall, once per `source`: distributions, one
+    payout per payee and one balanced ledger entry. The case row is locked first, so
+    receipts on one case are routed one after the other, each seeing what the previous
+    one paid; a replay of a source waits for the first, finds it and posts nothing."""
+    conn = uow.conn
+    case = await conn.fetchrow(Q.case_locked, data.case_id)
     if case is None:
-        raise NotFound("no such case")
-    existing = await conn.fetchrow(Q.receipt_by_source, source)
+        raise NotFound("not_found")
+    existing = await conn.fetchrow(Q.receipt_by_source, data.source)
     if existing is not None:
-        if existing["amount_fen"] != amount_fen or existing["case_id"] != case_id:
-            raise Conflict(
-                f"回款 {source} 已入账，金额或案件不同 / "
-                f"receipt {source} was recorded already with another amount",
-                field="source",
-            )
-        return existing
-    slices = route(amount_fen, commission_fen, await case_state(conn, case))
+        if existing["amount_fen"] != data.amount_fen or existing["case_id"] != data.case_id:
+            raise Conflict("receipt_source_reused", field="source", source=data.source)
+        return receipt_row(existing)
+    slices = route(data.amount_fen, data.commission_fen, await case_state(conn, case))
 
     # One payout per payee: the transfer the exchange makes, found later on a statement.
     keys = [_payee_key(s) for s in slices]
@@ -683,30 +350,28 @@ async def record_receipt(
         if key is not None:
             first, fen = payees.get(key, (s, 0))
             payees[key] = (first, fen + s.amount_fen)
-    legs = [ledger.debit(from_account, amount_fen)]
-    if commission_fen:
-        legs.append(ledger.credit(accounts.COMMISSION, commission_fen))
+    legs = [ledger.debit(data.from_account, data.amount_fen)]
+    if data.commission_fen:
+        legs.append(ledger.credit(accounts.COMMISSION, data.commission_fen))
     for key, (s, fen) in payees.items():
         legs.append(ledger.credit(accounts.payable(key[0], key[1], s.payee_org_id), fen))
-    posted = await ledger.post(
-        conn,
+    posted = await uow.post(
         source_kind="receipt",
-        source_id=source,
-        at=at,
+        source_id=data.source,
         legs=legs,
-        memo=f"{kind} on case {case['reference']}: {format_cny(amount_fen)}",
+        memo=f"{data.kind} on case {case['reference']}: {format_cny(data.amount_fen)}",
     )
     receipt = returned(
         await conn.fetchrow(
             Q.insert_receipt,
-            case_id,
-            kind,
-            source,
-            amount_fen,
-            commission_fen,
-            lot_id,
+            data.case_id,
+            data.kind,
+            data.source,
+            data.amount_fen,
+            data.commission_fen,
+            data.lot_id,
             posted.entry_id,
-            at,
+            uow.at,
         )
     )
     payout_ids: dict[tuple[str, int | str], int] = {}
@@ -715,7 +380,7 @@ async def record_receipt(
             pid = await conn.fetchval(
                 Q.insert_payout,
                 receipt["id"],
-                case_id,
+                data.case_id,
                 s.payee_kind,
                 s.payee_org_id,
                 s.pool_id,
@@ -723,7 +388,7 @@ async def record_receipt(
                 s.party if s.payee_kind == "party" else None,
                 fen,
                 transfer_reference(),
-                at,
+                uow.at,
             )
             if pid is not None:
                 payout_ids[key] = pid
@@ -744,66 +409,67 @@ async def record_receipt(
         [payout_ids.get(k) if k is not None else None for k in keys],
         [s.amount_fen for s in slices],
     )
-    return receipt
+    return receipt_row(receipt)
 
 
-async def reverse_receipt(
-    conn: Conn, *, at: datetime, receipt_id: int, actor_user_id: int | None, reason: str
-) -> asyncpg.Record:
-    """A receipt that did not really arrive (a bounced transfer): a new, negating ledger
-    entry; its distributions stop counting. Refused once any payout of it was received."""
-    receipt = await conn.fetchrow(Q.receipt_locked, receipt_id)
-    if receipt is None:
-        raise NotFound("no such receipt")
-    case = returned(await conn.fetchrow(Q.case_locked, receipt["case_id"]))
-    if receipt["status"] == "reversed":
-        return receipt
-    if any(p["status"] == "received" for p in await conn.fetch(Q.payouts_of_receipt, receipt_id)):
-        raise Conflict(
-            "该回款已有划款到账，不能冲正 / "
-            "a payout of this receipt was received already; it cannot be reversed",
-            code="paid_out",
+class SaleReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    sale_id: int
+    forfeit: bool = False  # the buyer's forfeited deposit, not the price
+
+
+@command(None)  # run by the exchange when a sale is paid or its deposit forfeited
+async def route_sale_receipt(uow: UnitOfWork, data: SaleReceipt) -> ReceiptRow:
+    """The receipt of a paid sale (its price, less the commission) or of a forfeited
+    deposit, routed once per sale (`route_receipt`). A forfeited deposit is routed like
+    any receipt: costs first, then the creditor — which is where a relist's shortfall
+    would fall (docs/rules.md §After the close)."""
+    sale = returned(await uow.conn.fetchrow(Q.sale_for_receipt, data.sale_id))
+    if data.forfeit:
+        return await route_receipt(
+            uow,
+            RouteReceipt(
+                case_id=sale["case_id"],
+                kind="forfeit",
+                source=f"forfeit:sale:{data.sale_id}",
+                amount_fen=sale["deposit_fen"],
+                from_account=forfeit_account(sale["lot_id"]),
+                lot_id=sale["lot_id"],
+            ),
         )
-    if not reason.strip():
-        raise Invalid("请说明冲正原因 / say why the receipt is reversed", field="reason")
-    posted = await ledger.reverse(
-        conn,
-        entry_id=receipt["entry_id"],
-        source_kind="receipt_reversed",
-        source_id=receipt_id,
-        at=at,
-        memo=reason,
+    commission = sale["fee_fen"] if sale["fee_kind"] == "commission" else 0
+    return await route_receipt(
+        uow,
+        RouteReceipt(
+            case_id=sale["case_id"],
+            kind="fixed_price" if sale["round"] == 3 else "auction",
+            source=f"sale:{data.sale_id}",
+            amount_fen=sale["price_fen"],
+            commission_fen=commission,
+            from_account=proceeds_account(sale["lot_id"]),
+            lot_id=sale["lot_id"],
+        ),
     )
-    out = returned(await conn.fetchrow(Q.mark_receipt_reversed, receipt_id, posted.entry_id, at))
-    await conn.execute(Q.mark_payouts_reversed, receipt_id)
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=case["bank_org_id"],
-        actor_user_id=actor_user_id,
-        actor_org_id=None,
-        action="receipt.reverse",
-        object_kind="receipt",
-        object_id=receipt_id,
-        before={"status": "routed"},
-        after={"status": "reversed", "reason": reason},
-    )
+
+
+async def receipt_for_sale(conn: Conn, *, at: datetime, sale_id: int, forfeit: bool) -> ReceiptRow:
+    """TRANSITION: auctions/closing.py records a payment or a default on its own
+    connection; once those are commands they call `route_sale_receipt(uow, …)` instead."""
+    uow = UnitOfWork(conn=conn, at=at, actor=SYSTEM)
+    out = await route_sale_receipt(uow, SaleReceipt(sale_id=sale_id, forfeit=forfeit))
+    await uow._flush()
     return out
 
 
 async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> asyncpg.Record:
     """The payee's statement shows the transfer: the money left the exchange's clearing
-    account; a pool's recoverable compensation turns back into fund money."""
+    account; a pool's recoverable compensation turns back into fund money. Runs in the
+    transaction of the change that saw the statement line; the payout row is locked, so
+    a payout is received once."""
     payout = await conn.fetchrow(Q.payout_locked, payout_id)
     if payout is None:
-        raise NotFound("no such payout")
+        raise NotFound("not_found")
     if payout["status"] != "expected":
-        status_zh = _zh(f"recon.payout.{payout['status']}")
-        raise Conflict(
-            f"该划款状态为“{status_zh}”，"
-            f"不是待到账 / this payout is {payout['status']}, not expected",
-            code="not_expected",
-        )
+        raise Conflict("payout_not_outstanding", status=payout["status"])
     key: tuple[str, int | str]
     if payout["payee_kind"] == "pool":
         key = ("pool", payout["pool_id"])
@@ -812,11 +478,7 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
     elif payout["payee_org_id"] is not None:
         key = ("org", payout["payee_org_id"])
     else:
-        raise Conflict(
-            "该收款方在本平台没有机构，无法确认到账 / "
-            "this payee has no organisation here to confirm it",
-            code="no_payee",
-        )
+        raise Conflict("payout_payee_not_here")
     fen = payout["amount_fen"]
     legs = [
         ledger.debit(accounts.payable(key[0], key[1], payout["payee_org_id"]), fen),
@@ -837,36 +499,3 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
         memo=f"transfer {payout['reference']} received",
     )
     return returned(await conn.fetchrow(Q.mark_payout_received, payout_id, at, posted.entry_id))
-
-
-async def receipt_for_sale(
-    conn: Conn, *, at: datetime, sale_id: int, forfeit: bool
-) -> asyncpg.Record:
-    """The receipt of a paid sale (its price, less the commission) or of a forfeited
-    deposit. A forfeited deposit is routed like any receipt: costs first, then the
-    creditor — which is where a relist's shortfall would fall (issue 4, 悔拍)."""
-    sale = returned(await conn.fetchrow(Q.sale_for_receipt, sale_id))
-    if forfeit:
-        return await record_receipt(
-            conn,
-            at=at,
-            case_id=sale["case_id"],
-            kind="forfeit",
-            source=f"forfeit:sale:{sale_id}",
-            amount_fen=sale["deposit_fen"],
-            commission_fen=0,
-            from_account=forfeit_account(sale["lot_id"]),
-            lot_id=sale["lot_id"],
-        )
-    commission = sale["fee_fen"] if sale["fee_kind"] == "commission" else 0
-    return await record_receipt(
-        conn,
-        at=at,
-        case_id=sale["case_id"],
-        kind="fixed_price" if sale["round"] == 3 else "auction",
-        source=f"sale:{sale_id}",
-        amount_fen=sale["price_fen"],
-        commission_fen=commission,
-        from_account=proceeds_account(sale["lot_id"]),
-        lot_id=sale["lot_id"],
-    )

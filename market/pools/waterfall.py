@@ -1,4 +1,4 @@
-"""The proceeds waterfall: where each fen of a receipt goes (issue 6, "The waterfall").
+"""The proceeds waterfall: where each fen of a receipt goes (docs/rules.md §The waterfall).
 
 Pure: the service loads a case's `CaseState` (what is still owed to whom), calls `route()`
 for one receipt and writes the slices as distributions and one balanced ledger entry.

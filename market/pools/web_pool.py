@@ -1,10 +1,10 @@
-"""The pool manager's pages (issue 6 item 5): the dashboard of a pool with its charts, the
-drill-down from every figure to the ledger postings (or the loans, claims, payouts) behind
-it, the claims to decide and the pool's rule versions.
+"""The pool manager's pages: the dashboard of a pool with its charts, the drill-down from
+every figure to the ledger postings (or the loans, claims, payouts) behind it, the claims
+to decide and the pool's rule versions.
 
 Pool organisations only (a bank or a buyer: 403); another organisation's pool or claim is
 404. Figures and their definitions: market/pools/dashboard.py. Deciding a claim and adding
-a rule version each run in one transaction (concurrency: see dashboard.decide).
+a rule version are commands (concurrency: their docstrings in dashboard.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -22,21 +23,19 @@ from litestar.response import Redirect, Template
 
 from market import i18n
 from market.accounts.models import Viewer
+from market.accounts.permissions import READ_POOL, WRITE_POOL, allow
 from market.cases.services import china_today
 from market.db import Conn
-from market.deps import ClockDep, PoolDep, ViewerDep
+from market.deps import ActDep, ClockDep, MeDep, PoolDep
 from market.errors import AppError
 from market.pools import charts, services
 from market.pools import dashboard as dash
-from market.web import REQUIRED, form_date, form_values, language, page, require_org
+from market.pools.rule_text import Words
+from market.web import Form, language, page
 
 SERIES_COLOURS = ("#9b1c1c", "#1e6b3a", "#5b6575")
 # `?pool=` (the handler's `pool` is the database pool)
 PoolQuery = Annotated[int | None, QueryParameter(name="pool")]
-
-
-def manager(viewer: Viewer | None) -> Viewer:
-    return require_org(viewer, "pool", "only approved pool managers see pools")
 
 
 def _charts(d: dash.Dashboard, _: Any) -> dict[str, charts.Chart]:
@@ -95,29 +94,34 @@ class PoolPages(Controller):
 
     # --- dashboard ------------------------------------------------------------------------
 
-    @get("/", operation_id="web_pool_home")
+    @get("/", operation_id="web_pool_home", guards=[allow(READ_POOL)])
     async def home(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, me: MeDep
     ) -> Template:
-        me = manager(viewer)
         at = clock.now()
         async with pool.acquire() as conn:
             pools = await dash.pools_of(conn, me.org_id)
             if len(pools) == 1:
                 return await self._dashboard(request, conn, me, pools[0], pools, at)
             summaries = [await dash.summary(conn, p) for p in pools]
-        return page(request, "pools/pool_select.html", me, summaries=summaries, rate=_rate)
+        return page(
+            request,
+            "pools/pool_select.html",
+            me,
+            summaries=summaries,
+            rate=_rate,
+            say=Words(language(request, me)),
+        )
 
-    @get("/{pool_id:int}", operation_id="web_pool_dashboard")
+    @get("/{pool_id:int}", operation_id="web_pool_dashboard", guards=[allow(READ_POOL)])
     async def show(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: FromPath[int],
     ) -> Template:
-        me = manager(viewer)
         async with pool.acquire() as conn:
             row = await services.own_pool(conn, me.org_id, pool_id)
             pools = await dash.pools_of(conn, me.org_id)
@@ -133,33 +137,33 @@ class PoolPages(Controller):
         at: datetime,
     ) -> Template:
         d = await dash.dashboard(conn, row, at)
-        _ = i18n.translator(language(request, me))
+        lang = language(request, me)
         return page(
             request,
             "pools/pool_dashboard.html",
             me,
             d=d,
             pools=pools,
-            charts=_charts(d, _),
+            charts=_charts(d, i18n.translator(lang)),
             colours=SERIES_COLOURS,
             rate=_rate,
+            say=Words(lang, d.pool),
         )
 
     # --- drill-down ------------------------------------------------------------------------
 
-    @get("/{pool_id:int}/postings", operation_id="web_pool_postings")
+    @get("/{pool_id:int}/postings", operation_id="web_pool_postings", guards=[allow(READ_POOL)])
     async def postings(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: FromPath[int],
         figure: FromQuery[str] = "all",
         month: FromQuery[str | None] = None,
         bank: FromQuery[int | None] = None,
         kind: FromQuery[str | None] = None,
     ) -> Template:
-        me = manager(viewer)
         filt = dash.DrillFilter(month=month or None, bank_org_id=bank, kind=kind or None)
         async with pool.acquire() as conn:
             row = await services.own_pool(conn, me.org_id, pool_id)
@@ -169,55 +173,57 @@ class PoolPages(Controller):
                 await dash.payouts(conn, row, status[figure], filt) if figure in status else None
             )
             bank_name = await dash.bank_name(conn, row, bank) if bank is not None else None
+        pool_out = dash.pool_out(row)
         return page(
             request,
             "pools/pool_postings.html",
             me,
-            pool=dash.pool_out(row),
+            pool=pool_out,
             out=out,
             payouts=payouts,
             bank_name=bank_name,
             figures=list(dash.FIGURES),
             limit=dash.POSTINGS_LIMIT,
+            say=Words(language(request, me), pool_out),
         )
 
-    @get("/{pool_id:int}/enrolments", operation_id="web_pool_enrolments")
+    @get("/{pool_id:int}/enrolments", operation_id="web_pool_enrolments", guards=[allow(READ_POOL)])
     async def enrolments(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: FromPath[int],
         bank: FromQuery[int | None] = None,
     ) -> Template:
-        me = manager(viewer)
         async with pool.acquire() as conn:
             row = await services.own_pool(conn, me.org_id, pool_id)
             rows = await dash.enrolments(conn, row, bank)
+        pool_out = dash.pool_out(row)
         return page(
             request,
             "pools/pool_enrolments.html",
             me,
-            pool=dash.pool_out(row),
+            pool=pool_out,
             rows=rows,
             total_fen=sum(r["enrolled_principal_fen"] for r in rows),
+            say=Words(language(request, me), pool_out),
         )
 
     # --- claims ----------------------------------------------------------------------------
 
-    @get("/claims", operation_id="web_pool_claims")
+    @get("/claims", operation_id="web_pool_claims", guards=[allow(READ_POOL)])
     async def claims(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: PoolQuery = None,
         status: FromQuery[str | None] = None,
         bank: FromQuery[int | None] = None,
         decided: FromQuery[int | None] = None,
     ) -> Template:
-        me = manager(viewer)
         return await _render_claims(
             request,
             pool,
@@ -229,49 +235,51 @@ class PoolPages(Controller):
             decided=decided,
         )
 
-    @post("/claims/{claim_id:int}/decision", operation_id="web_pool_decide_claim")
+    @post(
+        "/claims/{claim_id:int}/decision",
+        operation_id="web_pool_decide_claim",
+        guards=[allow(WRITE_POOL)],
+    )
     async def decide(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         claim_id: FromPath[int],
     ) -> Template | Redirect:
-        me = manager(viewer)
-        values = await form_values(request)
-        try:
-            await dash.decide(
-                pool,
-                clock.now(),
-                org_id=me.org_id,
-                user_id=me.user_id,
-                claim_id=claim_id,
-                decision=values.get("decision", ""),
-                reason=values.get("reason", ""),
-            )
-        except AppError as exc:
-            if exc.status == 404:
-                raise
-            field = exc.field if exc.field in ("decision", "reason") else "form"
-            return await _render_claims(
-                request,
-                pool,
-                me,
-                clock.now(),
-                errors={claim_id: {field: exc.message}},
-                values={claim_id: values},
-                status_code=exc.status,
-            )
-        return Redirect(f"/pool/claims?decided={claim_id}#claim-{claim_id}", status_code=303)
+        form = await Form.read(request, me)
+        data = {
+            "claim_id": claim_id,
+            "decision": form.text("decision"),
+            "reason": form.values.get("reason", ""),
+        }
+        done = await form.submit(
+            lambda: act(dash.decide_claim, msgspec.convert(data, dash.DecideClaim))
+        )
+        if done is not None:
+            return Redirect(f"/pool/claims?decided={claim_id}#claim-{claim_id}", status_code=303)
+        errors = {
+            (field if field in ("decision", "reason") else "form"): text
+            for field, text in form.errors.items()
+        }
+        return await _render_claims(
+            request,
+            pool,
+            me,
+            clock.now(),
+            errors={claim_id: errors},
+            values={claim_id: form.values},
+            status_code=form.status,
+        )
 
     # --- rules ------------------------------------------------------------------------------
 
-    @get("/rules", operation_id="web_pool_rules_home")
+    @get("/rules", operation_id="web_pool_rules_home", guards=[allow(READ_POOL)])
     async def rules_home(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, me: MeDep
     ) -> Template:
-        me = manager(viewer)
         async with pool.acquire() as conn:
             pools = await dash.pools_of(conn, me.org_id)
         if len(pools) == 1:
@@ -283,80 +291,90 @@ class PoolPages(Controller):
             summaries=None,
             pools=[dash.pool_out(p) for p in pools],
             suffix="/rules",
+            say=Words(language(request, me)),
         )
 
-    @get("/{pool_id:int}/rules", operation_id="web_pool_rules")
+    @get("/{pool_id:int}/rules", operation_id="web_pool_rules", guards=[allow(READ_POOL)])
     async def rules(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        me: MeDep,
         pool_id: FromPath[int],
         saved: FromQuery[int | None] = None,
     ) -> Template:
-        me = manager(viewer)
         return await _render_rules(request, pool, me, clock.now(), pool_id, saved=saved)
 
-    @post("/{pool_id:int}/rules", operation_id="web_pool_add_rule")
+    @post("/{pool_id:int}/rules", operation_id="web_pool_add_rule", guards=[allow(WRITE_POOL)])
     async def add_rule(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
         clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         pool_id: FromPath[int],
     ) -> Template | Redirect:
-        me = manager(viewer)
-        values = await form_values(request)
-        errors: dict[str, str] = {}
-        status = 422
-        raw: Any = None
-        text = values.get("rule", "").strip()
-        if not text:
-            errors["rule"] = REQUIRED
-        else:
-            try:
-                raw = json.loads(text)
-            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-                errors["rule"] = f"不是有效的 JSON / not valid JSON: {exc}"
-        effective = form_date(values, errors, "effective_from")
-        if not errors and not isinstance(raw, dict):
-            errors["rule"] = "规则是一个 JSON 对象 / the rule is a JSON object {…}"
-        if not errors:
-            assert effective is not None and isinstance(raw, dict)
-            try:
-                version = await dash.add_version(
-                    pool,
-                    clock.now(),
-                    org_id=me.org_id,
-                    user_id=me.user_id,
-                    pool_id=pool_id,
-                    data=dash.NewRuleVersion(
-                        rule=raw, effective_from=effective, note=values.get("note", "")
-                    ),
-                )
-            except AppError as exc:
-                if exc.status == 404:
-                    raise
-                field = exc.field or "rule"
-                key = "rule" if field.startswith("rule") else field
-                if key not in ("rule", "effective_from", "note"):
-                    key = "rule"
-                errors[key] = f"{field}: {exc.message}" if key == "rule" else exc.message
-                status = exc.status
-            else:
-                return Redirect(f"/pool/{pool_id}/rules?saved={version.version}", status_code=303)
+        form = await Form.read(request, me)
+        raw = _rule_json(form)
+        effective = form.date("effective_from")
+        data = {
+            "pool_id": pool_id,
+            "rule": raw,
+            "effective_from": effective,
+            "note": form.values.get("note", ""),
+        }
+        version = await form.submit(
+            lambda: act(dash.add_rule_version, msgspec.convert(data, dash.AddRuleVersion))
+        )
+        if version is not None:
+            return Redirect(f"/pool/{pool_id}/rules?saved={version.version}", status_code=303)
         return await _render_rules(
             request,
             pool,
             me,
             clock.now(),
             pool_id,
-            values=values,
-            errors=errors,
-            status_code=status,
+            values=form.values,
+            errors=_rule_errors(form.errors),
+            status_code=form.status,
         )
+
+
+def _rule_json(form: Form) -> dict[str, Any] | None:
+    """The rule the manager typed, as a JSON object; what is wrong with it goes beside
+    the field."""
+    text = form.text("rule")
+    if not text:
+        form.fail("rule", "required")
+        return None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        form.fail("rule", "rule_not_json", line=exc.lineno, column=exc.colno)
+        return None
+    except RecursionError:  # nested deeper than the parser goes
+        form.fail("rule", "rule_too_deep")
+        return None
+    if not isinstance(raw, dict):
+        form.fail("rule", "rule_not_object")
+        return None
+    return raw
+
+
+def _rule_errors(errors: dict[str, str]) -> dict[str, str]:
+    """A refusal of a field inside the rule (`rule.shares[0].weight`) shows beside the rule,
+    led by its path; the other fields keep theirs."""
+    out: dict[str, str] = {}
+    for field, text in errors.items():
+        if field.startswith("rule."):
+            out.setdefault("rule", f"{field}: {text}")
+        elif field in ("rule", "effective_from", "note"):
+            out.setdefault(field, text)
+        else:
+            out.setdefault("rule", text)
+    return out
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -403,6 +421,7 @@ async def _render_claims(
         errors=errors or {},
         values=values or {},
         status_code=status_code,
+        say=Words(language(request, me)),
     )
 
 
@@ -429,15 +448,17 @@ async def _render_rules(
             "effective_from": today.isoformat(),
             "note": "",
         }
+    pool_out = dash.pool_out(row)
     return page(
         request,
         "pools/pool_rules.html",
         me,
-        pool=dash.pool_out(row),
+        pool=pool_out,
         versions=versions,
         pretty=lambda rule: json.dumps(rule, ensure_ascii=False, indent=2),
         values=values,
         errors=errors or {},
         saved=saved,
         status_code=status_code,
+        say=Words(language(request, me), pool_out),
     )

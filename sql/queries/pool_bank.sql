@@ -1,4 +1,4 @@
--- The bank's side of the guarantee pools (issue 6) and the operator's manual receipts;
+-- The bank's side of the guarantee pools and the operator's manual receipts;
 -- market/pools/bank.py. Every bank query is filtered by the bank organisation: another
 -- bank's loan or case is simply not found.
 
@@ -106,10 +106,17 @@ WHERE r.case_id = $1
 ORDER BY d.receipt_id, d.position
 
 -- name: payouts_of_case
-SELECT po.id, po.receipt_id, po.payee_kind, po.payee_org_id, po.pool_id, po.pledgor_id, po.party,
-       po.amount_fen, po.reference, po.status, po.created_at, po.received_at,
+-- What market.pools.models.payout_out reads: the payout, its receipt, case and bank, and
+-- the payee's names.
+SELECT po.id, po.receipt_id, po.case_id, po.payee_kind, po.payee_org_id, po.pool_id,
+       po.pledgor_id, po.party, po.amount_fen, po.reference, po.status, po.created_at,
+       po.received_at, r.kind AS receipt_kind, dc.reference AS case_reference,
+       dc.bank_org_id, b.name AS bank_name,
        p.code AS pool_code, o.name AS payee_org_name, pl.name AS pledgor_name
 FROM payouts po
+JOIN receipts r ON r.id = po.receipt_id
+JOIN disposal_cases dc ON dc.id = po.case_id
+JOIN organisations b ON b.id = dc.bank_org_id
 LEFT JOIN pools p ON p.id = po.pool_id
 LEFT JOIN organisations o ON o.id = po.payee_org_id
 LEFT JOIN pledgors pl ON pl.id = po.pledgor_id

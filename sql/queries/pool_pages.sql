@@ -1,4 +1,4 @@
--- The pool manager's pages and API (issue 6 item 5): dashboard figures, charts, drill-down
+-- The pool manager's pages and API: dashboard figures, charts, drill-down
 -- to the postings behind them, claims to decide and rule versions. market/pools/dashboard.py.
 -- Every query is scoped by pool id; the caller checked the pool is the viewer's own.
 
@@ -104,7 +104,9 @@ WITH focus AS (
 ), described AS (
     SELECT e.id, e.source_kind, e.source_id, e.memo, e.at, e.reverses, h.focus_fen,
            coalesce(cl.bank_org_id, pc.bank_org_id, rc.bank_org_id, xc.bank_org_id) AS bank_org_id,
-           coalesce(pr.kind, r.kind, x.kind) AS receipt_kind
+           coalesce(pr.kind, r.kind, x.kind) AS receipt_kind,
+           coalesce(pc.reference, rc.reference, xc.reference) AS case_reference,
+           p.reference AS payout_reference
     FROM hits h
     JOIN ledger_entries e ON e.id = h.entry_id
     LEFT JOIN compensation_claims cl ON cl.id = CASE
@@ -138,11 +140,14 @@ ORDER BY l.entry_id, l.id
 
 -- name: pool_payouts
 -- The pool's payouts, filtered like the postings (null: any): $2 status, $3 bank,
--- $4 receipt kind, $5 from, $6 until (received_at, else created_at).
+-- $4 receipt kind, $5 from, $6 until (received_at, else created_at); the columns of
+-- market.pools.models.payout_out.
 SELECT p.id, p.receipt_id, p.case_id, p.amount_fen, p.reference, p.status, p.created_at,
        p.received_at, r.kind AS receipt_kind, dc.reference AS case_reference,
-       dc.bank_org_id, o.name AS bank_name
+       dc.bank_org_id, o.name AS bank_name, p.payee_kind, p.payee_org_id, p.pool_id,
+       pp.code AS pool_code, p.party, NULL::text AS payee_org_name, NULL::text AS pledgor_name
 FROM payouts p
+JOIN pools pp ON pp.id = p.pool_id
 JOIN receipts r ON r.id = p.receipt_id
 JOIN disposal_cases dc ON dc.id = p.case_id
 JOIN organisations o ON o.id = dc.bank_org_id

@@ -1,4 +1,5 @@
--- Guarantee pools, claims and the waterfall (issue 6); market/pools/services.py.
+-- Guarantee pools, claims and the waterfall; market/pools/services.py, bank.py and
+-- dashboard.py.
 
 -- name: insert_pool
 INSERT INTO pools (org_id, code, name, name_en, capital_fen, created_at)

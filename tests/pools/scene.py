@@ -1,17 +1,24 @@
-"""Pools, banks and defaulted enrolled loans for the pools tests (issue 6)."""
+"""Pools, banks and defaulted enrolled loans for the pools tests; each change goes through
+the command a person (or the exchange) would run."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 import asyncpg
 
-from auctions.deposits import CLEARING
-from market.pools import services
+from market.clock import FrozenClock
+from market.commands import SYSTEM, Command, Context, run
+from market.pools import bank as _bank_cmds
+from market.pools import dashboard, services
 from market.pools.rules import PoolRule, parse_rule
-from tests.factories import credit_code, make_org
+from tests.factories import act_as, credit_code, make_org
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 _n = itertools.count(1)
 
@@ -19,8 +26,8 @@ ZHONGSHAN = {
     "shares": [
         {"name": "fund", "weight": 54},
         {"name": "bank", "weight": 26},
-        {"name": "insurer", "weight": 16, "label": "保险公司 insurer"},
-        {"name": "evaluator", "weight": 4, "label": "评估机构 evaluator"},
+        {"name": "insurer", "weight": 16},
+        {"name": "evaluator", "weight": 4},
     ],
     "timing": "after_loss",
 }
@@ -53,15 +60,30 @@ class Loan:
     pledgor_id: int
 
 
+async def as_exchange(pool: asyncpg.Pool, at: datetime, cmd: Command[In, Out], data: In) -> Out:
+    """Run a command as the exchange itself (a job) at `at`."""
+    return await run(cmd, data, ctx=Context(pool=pool, clock=FrozenClock(at)), actor=SYSTEM)
+
+
+async def as_user(
+    pool: asyncpg.Pool, at: datetime, user_id: int, cmd: Command[In, Out], data: In
+) -> Out:
+    """Run a command as this user of their organisation at `at`."""
+    # A clock, not the instant: `act_as` takes a datetime for a Clock (it has `now`).
+    act = await act_as(pool, FrozenClock(at), user_id)
+    return await act(cmd, data)
+
+
 async def make_pool(
     pool: asyncpg.Pool, at: datetime, rule: dict[str, object], *, capital_fen: int = 100_000_000_00
 ) -> PoolOrg:
     org, user, email = await make_org(pool, at, kind="pool")
     code = f"P{next(_n):04d}"
-    async with pool.acquire() as conn, conn.transaction():
-        row = await services.create_pool(
-            conn,
-            at=at,
+    made = await as_exchange(
+        pool,
+        at,
+        services.create_pool,
+        services.NewPool(
             org_id=org,
             code=code,
             name=f"风险补偿资金池{code}",
@@ -69,9 +91,9 @@ async def make_pool(
             capital_fen=capital_fen,
             rule=parse_rule(rule),
             effective_from=date(2020, 1, 1),
-            actor_user_id=user,
-        )
-    return PoolOrg(org, user, email, row["id"], code)
+        ),
+    )
+    return PoolOrg(org, user, email, made.id, code)
 
 
 async def make_loan(
@@ -125,16 +147,14 @@ async def make_loan(
             bank[1],
             at,
         )
-        if enrol_in is not None:
-            await services.enrol(
-                conn,
-                at=at,
-                bank_org_id=bank[0],
-                user_id=bank[1],
-                loan_id=loan,
-                pool_code=enrol_in.code,
-                renewal=False,
-            )
+    if enrol_in is not None:
+        await as_user(
+            pool,
+            at,
+            bank[1],
+            _bank_cmds.enrol_loan,
+            _bank_cmds.EnrolIn(loan_id=loan, pool_code=enrol_in.code),
+        )
     return Loan(bank[0], bank[1], loan, case, pledgor)
 
 
@@ -147,38 +167,62 @@ async def receive(
     commission_fen: int = 0,
     source: str | None = None,
     kind: services.ReceiptKind = "auction",
-) -> asyncpg.Record:
+) -> services.ReceiptRow:
     """Money that came back on a case, as the exchange's clearing account received it."""
-    async with pool.acquire() as conn, conn.transaction():
-        return await services.record_receipt(
-            conn,
-            at=at,
+    return await as_exchange(
+        pool,
+        at,
+        services.route_receipt,
+        services.RouteReceipt(
             case_id=case_id,
             kind=kind,
             source=source or f"test:{next(_n)}",
             amount_fen=amount_fen,
             commission_fen=commission_fen,
-            from_account=CLEARING,
-        )
+        ),
+    )
+
+
+async def file_claim(pool: asyncpg.Pool, at: datetime, loan: Loan) -> _bank_cmds.ClaimOut:
+    return await as_user(pool, at, loan.bank_user, _bank_cmds.file_claim, loan.loan_id)
+
+
+async def decide(
+    pool: asyncpg.Pool, at: datetime, pool_org: PoolOrg, claim_id: int, *, reject: str = ""
+) -> dashboard.ClaimOut:
+    """The pool manager approves the claim, or rejects it for the reason given."""
+    data = dashboard.DecideClaim(
+        claim_id=claim_id, decision="reject" if reject else "approve", reason=reject
+    )
+    return await as_user(pool, at, pool_org.user_id, dashboard.decide_claim, data)
 
 
 async def claim_and_pay(
     pool: asyncpg.Pool, at: datetime, loan: Loan, pool_org: PoolOrg
-) -> asyncpg.Record:
+) -> dashboard.ClaimOut:
+    claim = await file_claim(pool, at, loan)
+    return await decide(pool, at, pool_org, claim.id)
+
+
+async def write_off(
+    pool: asyncpg.Pool, at: datetime, loan: Loan, on: date
+) -> _bank_cmds.WriteOffOut:
+    data = _bank_cmds.WriteOff(loan_id=loan.loan_id, written_off_on=on)
+    return await as_user(pool, at, loan.bank_user, _bank_cmds.write_off, data)
+
+
+async def reverse(
+    pool: asyncpg.Pool, at: datetime, receipt_id: int, reason: str
+) -> _bank_cmds.ReceiptOut:
+    """The exchange reverses a receipt that bounced."""
+    data = _bank_cmds.ReverseReceipt(receipt_id=receipt_id, reason=reason)
+    return await as_exchange(pool, at, _bank_cmds.reverse_receipt, data)
+
+
+async def mark_received(pool: asyncpg.Pool, at: datetime, payout_id: int) -> Any:
+    """The payee's statement shows the payout's transfer."""
     async with pool.acquire() as conn, conn.transaction():
-        claim = await services.file_claim(
-            conn, at=at, bank_org_id=loan.bank_org, user_id=loan.bank_user, loan_id=loan.loan_id
-        )
-    async with pool.acquire() as conn, conn.transaction():
-        return await services.decide_claim(
-            conn,
-            at=at,
-            pool_org_id=pool_org.org_id,
-            user_id=pool_org.user_id,
-            claim_id=claim["id"],
-            approve=True,
-            reason="",
-        )
+        return await services.mark_payout_received(conn, at=at, payout_id=payout_id)
 
 
 async def distributions(

@@ -1,5 +1,5 @@
-"""Wrong values on every pools endpoint (issue 6; the brief's "Bad input"): each gets a
-4xx, and nothing is written — no row in any pools table, the ledger or the audit log.
+"""Wrong values on every pools endpoint: each gets a 4xx problem naming what is wrong, and
+nothing is written — no row in any pools table, the ledger or the audit log.
 Includes an id beyond bigint, which the driver refuses (400 out_of_range, not a 500)."""
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ async def test_wrong_values_get_a_4xx_and_write_nothing(
     for url, h, body in probes:
         r = await client.post(url, json=body, headers=h)
         assert 400 <= r.status_code < 500, (url, body, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), url
+        assert r.json()["code"] and r.json()["detail"], (url, body)
         if body.get("loan_id") == 2**70:
             assert r.json()["code"] == "out_of_range"
     for data in (b"garbage\x00\xff", "交易日期,金额,附言\n2026-13-01,abc,HKX\n".encode(), b""):

@@ -1,4 +1,4 @@
-"""The bank's side of the pools (issue 6): enrolment, claim previews and filing, write-off,
+"""The bank's side of the pools: enrolment, claim previews and filing, write-off,
 case costs and closing, where each fen of a receipt landed — through the pages and the API —
 and the operator's manual receipts and reversals. Tenancy: a bank sees only its own loans
 and cases (another's: 404); bad input answers 4xx naming the field and writes nothing."""
@@ -6,6 +6,7 @@ and cases (another's: 404); bad input answers 4xx naming the field and writes no
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,17 +14,20 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
-from market.pools import bank, services
-from market.pools.rules import parse_rule
-from tests.factories import csrf, make_org, make_token, sign_in
+from market.pools import bank, dashboard, services
+from tests.factories import act_as, csrf, make_org, make_token, sign_in
 from tests.pools.scene import (
     SHANGHAI_ADVANCE,
     ZHONGSHAN,
     Loan,
+    as_user,
     claim_and_pay,
+    decide,
     make_loan,
     make_pool,
+    mark_received,
     receive,
+    write_off,
 )
 
 Client = AsyncTestClient[Any]
@@ -116,14 +120,17 @@ async def test_api_enrol_preview_write_off_and_file(
     assert r.status_code == 200
     preview = r.json()
     assert preview["eligible"] is False and preview["amount_fen"] == 0
-    assert (
-        "not realised" in preview["lines"][-1]["en"]
-        and "损失尚未确定" in preview["lines"][-1]["zh"]
-    )
+    assert preview["lines"][-1] == {"key": "problem.claim_loss_not_realised", "params": {}}
     before = await counts(pool)
     r = await client.post(f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth)
     assert r.status_code == 422, r.text
-    assert r.json()["code"] == "not_eligible" and "not realised" in r.json()["message"]
+    problem = r.json()
+    assert (problem["code"], problem["field"]) == ("claim_loss_not_realised", "loan_id")
+    assert "损失尚未确定" in problem["detail"] and "not realised" not in problem["detail"]
+    r = await client.post(
+        f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth | {"Accept-Language": "en"}
+    )
+    assert r.status_code == 422 and "The loss is not realised yet" in r.json()["detail"]
     assert await counts(pool) == before
 
     # Write-off: a future date is refused, naming the field; nothing written.
@@ -161,36 +168,22 @@ async def test_api_enrol_preview_write_off_and_file(
     r = await client.get(f"/api/v1/bank/loans/{loan.loan_id}/claim-preview", headers=auth)
     preview = r.json()
     assert preview["eligible"] is True and preview["amount_fen"] == 162_000_000
-    assert preview["lines"][-1] == {
-        "zh": "资金池应补偿 ¥1,620,000.00",
-        "en": "The pool owes ¥1,620,000.00",
-    }
+    assert preview["lines"][-1] == {"key": "pool.line.owed", "params": {"amount_fen": 162_000_000}}
     r = await client.post(f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth)
     assert r.status_code == 201, r.text
     claim = r.json()
     assert claim["status"] == "filed" and claim["amount_fen"] == 162_000_000
     assert claim["explanation"] == preview["lines"] and claim["pool_code"] == zs.code
     r = await client.post(f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth)
-    assert r.status_code == 409
+    assert r.status_code == 409 and r.json()["code"] == "claim_already_waiting"
     r = await client.get(f"/api/v1/bank/loans/{loan.loan_id}/claim-preview", headers=auth)
     assert r.json()["pending_claim_id"] == claim["id"] and r.json()["eligible"] is False
 
     # The pool rejects with a reason: the bank reads it back.
-    async with pool.acquire() as conn, conn.transaction():
-        await services.decide_claim(
-            conn,
-            at=clock.now(),
-            pool_org_id=zs.org_id,
-            user_id=zs.user_id,
-            claim_id=claim["id"],
-            approve=False,
-            reason="缺少核销证明 / write-off papers missing",
-        )
+    await decide(pool, clock.now(), zs, claim["id"], reject="缺少核销证明")
     r = await client.get(f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth)
     assert r.status_code == 200
-    assert [(c["status"], c["reason"]) for c in r.json()] == [
-        ("rejected", "缺少核销证明 / write-off papers missing")
-    ]
+    assert [(c["status"], c["reason"]) for c in r.json()] == [("rejected", "缺少核销证明")]
 
 
 async def test_api_tenancy_scopes_and_bad_bodies(
@@ -231,6 +224,13 @@ async def test_api_tenancy_scopes_and_bad_bodies(
     assert [x["loan_id"] for x in loans] == [mine.loan_id]
 
     # bad input names the field
+    r = await client.post(
+        "/api/v1/bank/pools/enrolments",
+        json={"loan_id": free.loan_id, "pool_code": "nope"},
+        headers=auth | {"Accept-Language": "en"},
+    )
+    assert (r.json()["code"], r.json()["params"]) == ("no_pool_with_code", {"pool_code": "NOPE"})
+    assert r.json()["detail"] == "pool_code: No pool has the code NOPE."
     for body, field, status in [
         ({"loan_id": free.loan_id, "pool_code": "NOPE"}, "pool_code", 422),
         ({"loan_id": free.loan_id, "pool_code": ""}, "pool_code", 400),
@@ -288,16 +288,7 @@ async def test_api_costs_receipts_and_where_each_fen_landed(
     assert r.status_code == 409
     r = await client.post(f"/api/v1/bank/loans/{loan.loan_id}/claims", headers=auth)
     assert r.status_code == 201, r.text  # the closed case realised the loss
-    async with pool.acquire() as conn, conn.transaction():
-        await services.decide_claim(
-            conn,
-            at=clock.now(),
-            pool_org_id=zs.org_id,
-            user_id=zs.user_id,
-            claim_id=r.json()["id"],
-            approve=True,
-            reason="",
-        )
+    await decide(pool, clock.now(), zs, r.json()["id"])
 
     # A royalty of CNY 120,000 (5 % commission): commission 6,000, the appraisal 20,000,
     # then the claim's principal 94,000 among those who bore the CNY 3 m loss:
@@ -347,6 +338,10 @@ async def test_api_costs_receipts_and_where_each_fen_landed(
         headers=op_auth,
     )
     assert r.status_code == 409 and r.json()["field"] == "reference"
+    assert (r.json()["code"], r.json()["params"]) == (
+        "receipt_reference_taken",
+        {"reference": "LIC-2026-001"},
+    )
     for bad, field, status in [
         (body | {"kind": "auction"}, "kind", 400),
         (body | {"amount_fen": -5}, "amount_fen", 400),
@@ -378,7 +373,7 @@ async def test_api_costs_receipts_and_where_each_fen_landed(
     assert r.status_code == 422 and r.json()["field"] == "reason"
     r = await client.post(
         f"/api/v1/operator/receipts/{receipt['id']}/reverse",
-        json={"reason": "退票 / the transfer bounced"},
+        json={"reason": "退票"},
         headers=op_auth,
     )
     assert r.status_code == 200, r.text
@@ -409,15 +404,12 @@ async def test_reversal_refused_once_a_payout_was_received(
         headers=op_auth,
     )
     receipt = r.json()
-    async with pool.acquire() as conn, conn.transaction():
-        await services.mark_payout_received(
-            conn, at=clock.now(), payout_id=receipt["payouts"][0]["id"]
-        )
+    await mark_received(pool, clock.now(), receipt["payouts"][0]["id"])
     before = await counts(pool)
     r = await client.post(
         f"/api/v1/operator/receipts/{receipt['id']}/reverse", json={"reason": "x"}, headers=op_auth
     )
-    assert r.status_code == 409
+    assert r.status_code == 409 and r.json()["code"] == "receipt_paid_out"
     assert await counts(pool) == before
 
 
@@ -427,7 +419,7 @@ async def test_parked_deposit_released_by_write_off(
     sh = await make_pool(pool, clock.now(), PARKED)
     loan, auth = await bank_loan(pool, clock, enrol_in=sh, default_date=date(2025, 9, 1))
     parked = await claim_and_pay(pool, clock.now(), loan, sh)
-    assert parked["status"] == "parked" and parked["amount_fen"] == 240_000_000
+    assert parked.status == "parked" and parked.amount_fen == 240_000_000
     r = await client.post(
         f"/api/v1/bank/loans/{loan.loan_id}/write-off",
         json={"written_off_on": "2026-01-05"},
@@ -445,25 +437,27 @@ async def test_two_operators_recording_one_transfer_make_one_receipt(
 ) -> None:
     zs = await make_pool(pool, clock.now(), ZHONGSHAN)
     loan = await make_loan(pool, clock.now(), principal_fen=M, enrol_in=zs)
-    op, user, _ = await make_org(pool, clock.now(), kind="operator")
-    data = bank.ReceiptIn(kind="royalty", reference="ROY-Q1", amount_fen=10_000_00)
+    _op, user, _ = await make_org(pool, clock.now(), kind="operator")
+    act = await act_as(pool, FrozenClock(clock.now()), user)
+    data = bank.ManualReceipt(
+        case_id=loan.case_id, kind="royalty", reference="ROY-Q1", amount_fen=10_000_00
+    )
 
-    async def record() -> bool:
-        async with pool.acquire() as conn, conn.transaction():
-            _receipt, created = await bank.record_manual_receipt(
-                conn,
-                at=clock.now(),
-                operator_org_id=op,
-                operator_user_id=user,
-                case_id=loan.case_id,
-                case_reference=None,
-                data=data,
-            )
-            await asyncio.sleep(0.05)  # hold the lock a moment: the other must wait
-            return created
-
-    created = await asyncio.gather(record(), record())
-    assert sorted(created) == [False, True]
+    # Both recordings are under way while the case row is held: each must wait for it.
+    holder = await pool.acquire()
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM disposal_cases WHERE id = $1 FOR UPDATE", loan.case_id)
+        both = asyncio.gather(act(bank.record_receipt, data), act(bank.record_receipt, data))
+        await asyncio.sleep(0.2)
+        assert await pool.fetchval("SELECT count(*) FROM receipts") == 0
+        await tx.rollback()
+    finally:
+        await pool.release(holder)
+    recorded = await both
+    assert sorted(r.created for r in recorded) == [False, True]
+    assert recorded[0].receipt.id == recorded[1].receipt.id
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 1
     assert (
         await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'receipt.record'") == 1
@@ -512,21 +506,28 @@ async def test_bank_pools_page_enrol_preview_file_and_write_off(
     assert r.status_code == 303 and r.headers["location"].startswith("/bank/pools?saved=enrolled")
 
     # Version 2 (55 %) from today on: the loan keeps version 1 (25 %).
-    async with pool.acquire() as conn, conn.transaction():
-        await services.add_rule_version(
-            conn,
-            at=clock.now(),
-            pool_id=sh.pool_id,
-            rule=parse_rule(SHANGHAI_ADVANCE),
-            effective_from=date(2026, 1, 1),
-            note="",
-            actor_user_id=sh.user_id,
-        )
+    await as_user(
+        pool,
+        clock.now(),
+        sh.user_id,
+        dashboard.add_rule_version,
+        dashboard.AddRuleVersion(
+            pool_id=sh.pool_id, rule=SHANGHAI_ADVANCE, effective_from=date(2026, 1, 5)
+        ),
+    )
     r = await client.get("/bank/pools")
     assert f'data-testid="version-{loan.loan_id}">v1' in r.text
-    # 25 % of CNY 2 m
+    # 25 % of CNY 2 m, explained in the page's language only
     assert f'data-testid="preview-amount-{loan.loan_id}">¥500,000.00' in r.text
-    assert "The pool owes ¥500,000.00" in r.text and "资金池应补偿 ¥500,000.00" in r.text
+    assert "资金池应补偿 ¥500,000.00" in r.text and "分担比例 资金池 25 : 银行 75" in r.text
+    assert "The pool owes" not in r.text
+    client.cookies.set("ipx_lang", "en")
+    english = await client.get("/bank/pools")
+    assert (
+        "The pool owes ¥500,000.00" in english.text and "Shares pool 25 : bank 75" in english.text
+    )
+    assert "资金池应补偿" not in english.text
+    client.cookies.delete("ipx_lang")
     r = await client.post(
         f"/bank/pools/loans/{loan.loan_id}/claims",
         data={"_csrf_token": token},
@@ -551,7 +552,8 @@ async def test_bank_pools_page_enrol_preview_file_and_write_off(
         f"/bank/pools/loans/{loan.loan_id}/write-off",
         data={"_csrf_token": token, "written_off_on": "2026-01-06"},
     )
-    assert r.status_code == 422 and "future" in r.text
+    assert r.status_code == 422
+    assert f'data-testid="err-writeoff.{loan.loan_id}-written_off_on"' in r.text
     assert "核销日期不能晚于今天" in r.text
     assert await counts(pool) == before
     r = await client.post(
@@ -572,10 +574,11 @@ async def test_file_claim_page_shows_the_reason_when_not_due(
     await sign_in_bank(client, pool, loan)
     r = await client.get("/bank/pools")
     assert f'data-testid="not-eligible-{loan.loan_id}"' in r.text
-    assert "损失尚未确定" in r.text and "The loss is not realised yet" in r.text
+    assert "损失尚未确定" in r.text and "The loss is not realised yet" not in r.text
     client.cookies.set("ipx_lang", "en")
     english = await client.get("/bank/pools")
     assert "Claim preview" in english.text and "No compensation is due now" in english.text
+    assert "The loss is not realised yet" in english.text and "损失尚未确定" not in english.text
     client.cookies.delete("ipx_lang")
     before = await counts(pool)
     r = await client.post(
@@ -652,6 +655,26 @@ async def test_case_page_costs_close_and_receipts(
     assert (await client.get("/bank/pools")).status_code == 403
 
 
+async def test_case_page_names_every_payee_in_the_page_language(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    zs = await make_pool(pool, clock.now(), ZHONGSHAN)
+    loan = await make_loan(pool, clock.now(), principal_fen=M, enrol_in=zs)
+    await write_off(pool, clock.now(), loan, date(2026, 1, 5))
+    await claim_and_pay(pool, clock.now(), loan, zs)  # fund 54, insurer 16, evaluator 4
+    await receive(pool, clock.now(), loan.case_id, 10_000_00, kind="royalty", commission_fen=100)
+    await sign_in_bank(client, pool, loan)
+    url = f"/bank/pools/cases/{loan.case_id}"
+    bank_name = await pool.fetchval("SELECT name FROM organisations WHERE id = $1", loan.bank_org)
+    zh = (await client.get(url)).text
+    assert f"{zs.code}（资金池）" in zh and f"{bank_name}（银行）" in zh
+    assert "<td>保险公司</td>" in zh and "<td>评估机构</td>" in zh and "<td>交易平台</td>" in zh
+    assert ">insurer<" not in zh and ">evaluator<" not in zh and ">platform<" not in zh
+    client.cookies.set("ipx_lang", "en")
+    en = (await client.get(url)).text
+    assert f"{zs.code} (pool)" in en and "<td>The exchange</td>" in en and "资金池" not in en
+
+
 async def test_operator_page_records_and_reverses(
     client: Client, pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
@@ -696,7 +719,8 @@ async def test_operator_page_records_and_reverses(
     assert r.status_code == 303 and "saved=same" in r.headers["location"]
     receipt_id = await pool.fetchval("SELECT id FROM receipts")
     r = await client.get("/operator/pools/receipts")
-    assert "manual:ROY-1" in r.text and "¥5,000.00" in r.text
+    assert "人工登记，来款流水号 ROY-1" in r.text and "¥5,000.00" in r.text
+    assert "manual:" not in r.text  # the receipt's key is not shown as it is
 
     r = await client.post(
         f"/operator/pools/receipts/{receipt_id}/reverse", data={"_csrf_token": token}
@@ -720,6 +744,7 @@ def test_every_shown_value_has_a_text() -> None:
     from typing import get_args
 
     from market import i18n
+    from market.pools.rule_text import KNOWN_PARTIES
     from market.pools.waterfall import PayeeKind, Step
     from market.pools.web_bank import SAVED
 
@@ -728,6 +753,7 @@ def test_every_shown_value_has_a_text() -> None:
     keys += [f"bankpool.payee.{p}" for p in get_args(PayeeKind)]
     keys += [f"bankpool.receipt.kind.{k}" for k in get_args(services.ReceiptKind)]
     keys += [f"bankpool.cost.kind.{k}" for k in bank.COST_KINDS]
+    keys += [f"pool.party.{p}" for p in KNOWN_PARTIES]
     for prefix, values in (
         ("claim.status", ("filed", "rejected", "parked", "paid")),
         ("timing", ("after_loss", "advance", "parked")),
@@ -739,7 +765,7 @@ def test_every_shown_value_has_a_text() -> None:
     assert [k for k in keys if not i18n.has(k)] == []
 
 
-# --- mended: input that used to be a 500 or misnamed; organisations not approved ------------
+# --- input that is no value, organisations not approved ---------------------------------
 
 
 async def test_a_loan_id_that_is_no_whole_number_is_named_not_500(
@@ -756,9 +782,9 @@ async def test_a_loan_id_that_is_no_whole_number_is_named_not_500(
             data={"_csrf_token": token, "loan_id": bad, "pool_code": zs.code},
         )
         assert r.status_code == 422, (bad, r.status_code)
-        assert 'data-testid="err-enrol-loan_id"' in r.text and "a whole number" in r.text, bad
+        assert 'data-testid="err-enrol-loan_id"' in r.text and "须为整数" in r.text, bad
     r = await client.post("/bank/pools/enrolments", data={"_csrf_token": token, "loan_id": " "})
-    assert r.status_code == 422 and "required" in r.text
+    assert r.status_code == 422 and "必填" in r.text
     assert await counts(pool) == before
 
 
@@ -843,3 +869,20 @@ async def test_organisations_not_approved_act_on_nothing(
     assert r.status_code == 403
     for table in ("case_costs", "compensation_claims", "receipts"):
         assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_every_bank_pool_page_shows_no_key(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    zs = await make_pool(pool, clock.now(), ZHONGSHAN)
+    loan = await make_loan(pool, clock.now(), principal_fen=M, enrol_in=zs)
+    await write_off(pool, clock.now(), loan, date(2026, 1, 5))
+    await claim_and_pay(pool, clock.now(), loan, zs)
+    await receive(pool, clock.now(), loan.case_id, 10_000_00, kind="royalty")
+    await sign_in_bank(client, pool, loan)
+    key = re.compile(r">[^<]*\b(?:pool|bankpool|problem)\.[a-z_]+(?:\.[a-z_]+)*")
+    for lang in ("zh", "en"):
+        client.cookies.set("ipx_lang", lang)
+        for path in ("/bank/pools", f"/bank/pools/cases/{loan.case_id}"):
+            r = await client.get(path)
+            assert r.status_code == 200 and not key.search(r.text), (lang, path)

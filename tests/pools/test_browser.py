@@ -1,4 +1,4 @@
-"""A pool manager's day in headless Chromium against the real server (issue 6): the
+"""A pool manager's day in headless Chromium against the real server: the
 dashboard's figures and charts, approving a claim, uploading the bank statement that shows
 the recovery arrived, and the dashboard counting it."""
 
@@ -11,9 +11,8 @@ import pytest
 
 from market.cases.services import china_today
 from market.clock import SystemClock
-from market.pools import services
 from tests.factories import PASSWORD
-from tests.pools.scene import SHANGHAI_ADVANCE, make_loan, make_pool, receive
+from tests.pools.scene import SHANGHAI_ADVANCE, file_claim, make_loan, make_pool, receive
 from tests.test_browser import _chromium, server  # noqa: F401  (server is a fixture)
 
 pytestmark = pytest.mark.browser
@@ -32,10 +31,7 @@ async def test_pool_manager_approves_a_claim_and_reconciles_the_recovery(
     loan = await make_loan(
         pool, now, principal_fen=2 * M, default_date=date(2025, 6, 1), enrol_in=sh
     )
-    async with pool.acquire() as conn, conn.transaction():
-        claim = await services.file_claim(
-            conn, at=now, bank_org_id=loan.bank_org, user_id=loan.bank_user, loan_id=loan.loan_id
-        )
+    claim = await file_claim(pool, now, loan)
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(
@@ -54,18 +50,18 @@ async def test_pool_manager_approves_a_claim_and_reconciles_the_recovery(
 
             # 55 % of the CNY 2 m net loss, approved on the claims page.
             await page.goto(server + "/pool/claims")
-            amount = page.locator(f"[data-testid=claim-{claim['id']}-amount]")
+            amount = page.locator(f"[data-testid=claim-{claim.id}-amount]")
             assert await amount.text_content() == "¥1,100,000.00"
-            await page.locator(f"[data-testid=approve-{claim['id']}] button").click()
+            await page.locator(f"[data-testid=approve-{claim.id}] button").click()
             await page.wait_for_selector("[data-testid=decided]")
-            status = page.locator(f"[data-testid=claim-{claim['id']}-status]")
+            status = page.locator(f"[data-testid=claim-{claim.id}-status]")
             assert await status.get_attribute("class") == "badge approved"
 
             # A sale brings CNY 800,000 back: the pool is owed 55 % = 440,000.
             receipt = await receive(pool, now, loan.case_id, 80_000_000)
             payout = await pool.fetchrow(
                 "SELECT reference, amount_fen FROM payouts WHERE receipt_id = $1 AND payee_kind = 'pool'",
-                receipt["id"],
+                receipt.id,
             )
             assert payout["amount_fen"] == 44_000_000
             statement = (

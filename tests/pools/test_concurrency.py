@@ -1,7 +1,7 @@
-"""Concurrent writes on the pools' paths, against real PostgreSQL (issue 6; the brief's
-"Concurrency is designed"): receipts on one case are routed one after the other (case row
-lock), a replayed source is one receipt, and approvals sharing an annual budget or an
-aggregate limit never grant more than it holds (pool row lock)."""
+"""Concurrent writes on the pools' paths, against real PostgreSQL (docs/rules.md §Guarantee
+pools, §The waterfall): receipts on one case are routed one after the other (case row lock),
+a replayed source is one receipt, and approvals sharing an annual budget or an aggregate
+limit never grant more than it holds (pool row lock)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ import asyncpg
 from market.clock import FrozenClock
 from market.errors import AppError
 from market.ledger import balance
-from market.pools import services
-from tests.pools.scene import SHANGHAI_ADVANCE, claim_and_pay, make_loan, make_pool, receive
+from tests.pools.scene import (
+    SHANGHAI_ADVANCE,
+    claim_and_pay,
+    decide,
+    file_claim,
+    make_loan,
+    make_pool,
+    receive,
+)
 
 M = 100_000_000
 
@@ -27,7 +34,7 @@ async def test_concurrent_receipts_on_one_case_never_over_pay(
         pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 6, 1), enrol_in=sh
     )
     claim = await claim_and_pay(pool, clock.now(), loan, sh)  # 55 % of 1,000,000 = 550,000
-    assert claim["amount_fen"] == 55_000_000
+    assert claim.amount_fen == 55_000_000
     # 40 receipts of CNY 37,000 at once (1,480,000 in all, more than the claim).
     results = await asyncio.gather(
         *(
@@ -37,7 +44,7 @@ async def test_concurrent_receipts_on_one_case_never_over_pay(
             for n in range(40)
         )
     )
-    assert len({r["id"] for r in results}) == 40
+    assert len({r.id for r in results}) == 40
     steps = {
         r["step"]: r["fen"]
         for r in await pool.fetch(
@@ -63,7 +70,7 @@ async def test_concurrent_replays_of_one_source_make_one_receipt(
     results = await asyncio.gather(
         *(receive(pool, clock.now(), loan.case_id, 20_000_000, source="sale:x") for _ in range(16))
     )
-    assert len({r["id"] for r in results}) == 1
+    assert len({r.id for r in results}) == 1
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 1
     assert (
         await pool.fetchval("SELECT count(*) FROM ledger_entries WHERE source_kind = 'receipt'")
@@ -88,35 +95,20 @@ async def test_concurrent_approvals_share_the_annual_budget(
             bank=bank,
         )
         bank = (loan.bank_org, loan.bank_user)
-        async with pool.acquire() as conn, conn.transaction():
-            claims.append(
-                await services.file_claim(
-                    conn,
-                    at=clock.now(),
-                    bank_org_id=loan.bank_org,
-                    user_id=loan.bank_user,
-                    loan_id=loan.loan_id,
-                )
-            )
-    assert all(c["amount_fen"] == 55_000_000 for c in claims)  # each alone fits the budget
+        claims.append(await file_claim(pool, clock.now(), loan))
+    assert all(c.amount_fen == 55_000_000 for c in claims)  # each alone fits the budget
+
+    refusals: list[str] = []
 
     async def approve(claim_id: int) -> int:
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                out = await services.decide_claim(
-                    conn,
-                    at=clock.now(),
-                    pool_org_id=p.org_id,
-                    user_id=p.user_id,
-                    claim_id=claim_id,
-                    approve=True,
-                    reason="",
-                )
-            return int(out["amount_fen"])
-        except AppError:
+            return (await decide(pool, clock.now(), p, claim_id)).amount_fen
+        except AppError as exc:
+            refusals.append(exc.code)
             return 0  # nothing left in the budget
 
-    granted = await asyncio.gather(*(approve(c["id"]) for c in claims))
+    granted = await asyncio.gather(*(approve(c.id) for c in claims))
+    assert set(refusals) == {"claim_no_longer_due"}
     # 550,000 + 450,000 exhausts the CNY 1 m budget; every other approval finds nothing left.
     assert sorted(granted, reverse=True)[:2] == [55_000_000, 45_000_000]
     assert sum(granted) == 1 * M

@@ -1,4 +1,4 @@
-"""`market seed-demo` seeds the guarantee pools (issue 6 item 6): the pools and their
+"""`market seed-demo` seeds the guarantee pools: the pools and their
 versioned rules, enrolments, claims in every state, recoveries routed into payouts (some
 received), a balanced ledger, and a statement CSV that reconciles into one line of each
 kind. Seeding twice adds nothing."""

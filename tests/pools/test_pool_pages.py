@@ -1,4 +1,4 @@
-"""The pool manager's pages and API (issue 6 item 5): figures computed by hand from a scene,
+"""The pool manager's pages and API: figures computed by hand from a scene,
 the postings behind each figure, deciding claims (once, even when two managers click at
 once), rule versions, and tenancy (another pool: 404; a bank or a buyer: 403)."""
 
@@ -16,20 +16,27 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from market.clock import FrozenClock
+from market.commands import Act, Actor, Context, UnitOfWork
 from market.errors import Conflict
 from market.pools import charts, services
 from market.pools import dashboard as dash
 from market.pools.rules import parse_rule
-from tests.factories import csrf, make_org, make_token, sign_in
+from tests.factories import csrf, make_org, make_token, sign_in, viewer
 from tests.pools.scene import (
     SHANGHAI_ADVANCE,
     ZHONGSHAN,
     Loan,
     PoolOrg,
+    as_exchange,
     claim_and_pay,
+    decide,
+    file_claim,
     make_loan,
     make_pool,
+    mark_received,
     receive,
+    reverse,
+    write_off,
 )
 
 Client = AsyncTestClient[Any]
@@ -78,17 +85,8 @@ async def pool_payout(pool: asyncpg.Pool, receipt_id: int) -> int:
     )
 
 
-async def mark_received(pool: asyncpg.Pool, at: datetime, payout_id: int) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await services.mark_payout_received(conn, at=at, payout_id=payout_id)
-
-
 async def file(pool: asyncpg.Pool, at: datetime, loan: Loan) -> int:
-    async with pool.acquire() as conn, conn.transaction():
-        row = await services.file_claim(
-            conn, at=at, bank_org_id=loan.bank_org, user_id=loan.bank_user, loan_id=loan.loan_id
-        )
-    return int(row["id"])
+    return (await file_claim(pool, at, loan)).id
 
 
 async def build(pool: asyncpg.Pool) -> Scene:
@@ -100,10 +98,11 @@ async def build(pool: asyncpg.Pool) -> Scene:
        sale → pool ¥27,500 received at 00:30 on 1 January in Shanghai (still 31 Dec UTC).
     Pool Q (same organisation): C1 ¥500,000 (bank A), 80 % = ¥400,000 parked."""
     p = await make_pool(pool, T1, RULE_P)
-    async with pool.acquire() as conn, conn.transaction():
-        q = await services.create_pool(
-            conn,
-            at=T1,
+    q = await as_exchange(
+        pool,
+        T1,
+        services.create_pool,
+        services.NewPool(
             org_id=p.org_id,
             code=p.code + "-Q",
             name="保证金资金池",
@@ -111,8 +110,8 @@ async def build(pool: asyncpg.Pool) -> Scene:
             capital_fen=50_000_000_00,
             rule=parse_rule(PARKED),
             effective_from=date(2020, 1, 1),
-            actor_user_id=p.user_id,
-        )
+        ),
+    )
     a_org, a_user, _ = await make_org(pool, T1, kind="bank", name="甲银行")
     b_org, b_user, _ = await make_org(pool, T1, kind="bank", name="乙银行")
     a, b = (a_org, a_user), (b_org, b_user)
@@ -129,7 +128,7 @@ async def build(pool: asyncpg.Pool) -> Scene:
     b2 = await make_loan(
         pool, T1, principal_fen=200_000_00, default_date=NPL_SINCE, bank=b, enrol_in=p
     )
-    q_org = PoolOrg(p.org_id, p.user_id, p.email, q["id"], q["code"])
+    q_org = PoolOrg(p.org_id, p.user_id, p.email, q.id, q.code)
     c1 = await make_loan(
         pool, T1, principal_fen=500_000_00, default_date=NPL_SINCE, bank=a, enrol_in=q_org
     )
@@ -137,25 +136,16 @@ async def build(pool: asyncpg.Pool) -> Scene:
     await claim_and_pay(pool, T1, a1, p)
     await claim_and_pay(pool, T1, b2, p)
     sold_b2 = await receive(pool, T_NEW_YEAR, b2.case_id, 50_000_00, kind="fixed_price")
-    await mark_received(pool, T_NEW_YEAR, await pool_payout(pool, sold_b2["id"]))
+    await mark_received(pool, T_NEW_YEAR, await pool_payout(pool, sold_b2.id))
     sold_a1 = await receive(pool, T2, a1.case_id, 300_000_00, kind="auction")
-    await mark_received(pool, T2, await pool_payout(pool, sold_a1["id"]))
+    await mark_received(pool, T2, await pool_payout(pool, sold_a1.id))
     await receive(pool, T2, a1.case_id, 100_000_00, kind="royalty")
 
     claim_a2 = await file(pool, T2, a2)
     claim_b1 = await file(pool, T2, b1)
-    async with pool.acquire() as conn, conn.transaction():
-        await services.decide_claim(
-            conn,
-            at=T2,
-            pool_org_id=p.org_id,
-            user_id=p.user_id,
-            claim_id=claim_b1,
-            approve=False,
-            reason="抵押登记瑕疵 / pledge not registered",
-        )
-    claim_c1 = (await claim_and_pay(pool, T2, c1, q_org))["id"]
-    return Scene(p, q["id"], a, b, a1, a2, b1, b2, c1, claim_a2, claim_b1, claim_c1)
+    await decide(pool, T2, p, claim_b1, reject="质押登记有瑕疵")
+    claim_c1 = (await claim_and_pay(pool, T2, c1, q_org)).id
+    return Scene(p, q.id, a, b, a1, a2, b1, b2, c1, claim_a2, claim_b1, claim_c1)
 
 
 async def dashboard_of(pool: asyncpg.Pool, pool_id: int, at: datetime = T2) -> dash.Dashboard:
@@ -227,15 +217,7 @@ async def test_figures_of_the_scene_to_the_fen(pool: asyncpg.Pool) -> None:
     q = await dashboard_of(pool, s.q_id)
     assert (q.parked_fen, q.compensation_paid_fen, q.recovery_rate_bp) == (400_000_00, 0, None)
     assert q.budget is None and q.limits == [] and q.fuses == []
-    async with pool.acquire() as conn, conn.transaction():
-        await services.write_off(
-            conn,
-            at=T2,
-            bank_org_id=s.bank_a[0],
-            user_id=s.bank_a[1],
-            loan_id=s.c1.loan_id,
-            on=date(2026, 1, 4),
-        )
+    await write_off(pool, T2, s.c1, date(2026, 1, 4))
     q = await dashboard_of(pool, s.q_id)
     assert (q.parked_fen, q.compensation_paid_fen) == (0, 400_000_00)
     parked = await drill(pool, s.q_id, "parked")
@@ -301,10 +283,7 @@ async def test_every_figure_is_the_sum_of_its_postings(pool: asyncpg.Pool) -> No
 async def test_a_reversed_receipt_counts_nowhere(pool: asyncpg.Pool) -> None:
     s = await build(pool)
     royalty = await pool.fetchval("SELECT id FROM receipts WHERE kind = 'royalty'")
-    async with pool.acquire() as conn, conn.transaction():
-        await services.reverse_receipt(
-            conn, at=T2, receipt_id=royalty, actor_user_id=None, reason="退票"
-        )
+    await reverse(pool, T2, royalty, "退票")
     d = await dashboard_of(pool, s.p.pool_id)
     assert d.recoveries_outstanding_fen == 0
     assert {p.kind: p.outstanding_fen for p in d.by_path}["royalty"] == 0
@@ -396,7 +375,13 @@ async def test_dashboard_page_selector_charts_and_links(
     assert drill_page.status_code == 200
     assert text_of(drill_page.text, "drill-total") == "¥660,000.00"
     assert text_of(drill_page.text, "drill-count") == "2"
-    assert f"pool:{s.p.pool_id}:recoverable" in drill_page.text and "支付补偿" in drill_page.text
+    # accounts are named, in the page's language, with the pool's name — not by their code
+    assert (
+        f"风险补偿资金池{s.p.code} · 已补偿待回收" in drill_page.text
+        and "支付补偿" in drill_page.text
+    )
+    assert f"pool:{s.p.pool_id}:recoverable<" not in drill_page.text
+    assert f">pool:{s.p.pool_id}:" not in drill_page.text
     month = await client.get(
         f"/pool/{s.p.pool_id}/postings?figure=recoveries_received&month=2026-01"
     )
@@ -407,6 +392,10 @@ async def test_dashboard_page_selector_charts_and_links(
     )
     assert text_of(bank.text, "drill-total") == "¥55,000.00"
     assert text_of(bank.text, "filter-bank") == "甲银行"
+    # a receipt's legs: the pool's payable by name, the clearing account, the other payees
+    assert f"应付风险补偿资金池{s.p.code}的回收款" in bank.text and "交易所结算账户" in bank.text
+    shown = re.sub(r'data-account="[^"]*"', "", bank.text)  # codes stay in the markup only
+    assert "其他收款方" in shown and "payable:" not in shown and "exchange:" not in shown
     exposure = await client.get(f"/pool/{s.p.pool_id}/enrolments")
     assert text_of(exposure.text, "enrolled-total") == "¥50,800,000.00"
     assert s.a1.loan_id and "ZS-" in exposure.text
@@ -417,6 +406,10 @@ async def test_dashboard_page_selector_charts_and_links(
     client.cookies.set("ipx_lang", "en")
     en = await client.get(f"/pool/{s.p.pool_id}")
     assert "Compensation and recoveries, last 12 months" in en.text
+    assert f"Pool {s.p.code}" in en.text  # the pool's English name
+    assert "NPL ratio 100 % ≥ fuse 3 %" in en.text and "不良率" not in en.text
+    en_drill = await client.get(f"/pool/{s.p.pool_id}/postings?figure=compensation_paid")
+    assert f"Pool {s.p.code} · compensation recoverable" in en_drill.text
 
 
 async def test_a_manager_of_one_pool_lands_on_its_dashboard(
@@ -443,11 +436,11 @@ async def test_claims_page_decide_flow(
     # the waiting claim first, with its bank, loan, amount and both languages' explanation
     assert html.index(f'id="claim-{s.claim_a2}"') < html.index('id="history"')
     assert text_of(html, f"claim-{s.claim_a2}-amount") == "¥220,000.00"
-    assert "分担比例 fund 55 : bank 45：资金池承担 ¥220,000.00" in html
-    assert "Shares fund 55 : bank 45: the pool&#39;s part is ¥220,000.00" in html
+    assert "分担比例 资金池 55 : 银行 45：资金池承担 ¥220,000.00" in html
+    assert "Shares" not in html and "fund 55" not in html  # one language, no party's code
     assert "甲银行" in html
     assert text_of(html, f"claim-{s.claim_b1}-status") == "已驳回"
-    assert "pledge not registered" in html
+    assert "质押登记有瑕疵" in html
     assert f'id="claim-{s.claim_c1}"' in html  # the second pool's claims too
     only_p = await client.get(f"/pool/claims?pool={s.p.pool_id}&status=filed")
     assert (
@@ -459,7 +452,7 @@ async def test_claims_page_decide_flow(
     url = f"/pool/claims/{s.claim_a2}/decision"
     r = await client.post(url, data={"_csrf_token": token, "decision": "reject", "reason": "  "})
     assert r.status_code == 422
-    assert f'data-testid="err-{s.claim_a2}-reason"' in r.text and "say why" in r.text
+    assert f'data-testid="err-{s.claim_a2}-reason"' in r.text and "请填写驳回理由" in r.text
     r = await client.post(url, data={"_csrf_token": token, "decision": "maybe"})
     assert r.status_code == 422 and f'data-testid="err-{s.claim_a2}-decision"' in r.text
     r = await client.post(url, data={"decision": "approve"})  # no CSRF token
@@ -531,28 +524,18 @@ async def test_the_second_approval_waits_for_the_first_and_is_refused(pool: asyn
     """Deterministic: the first manager's transaction holds the pool lock; the second
     waits on it, then finds the claim decided."""
     s = await build(pool)
+    manager = Actor.of(await viewer(pool, s.p.user_id))
     conn = await pool.acquire()
     try:
         tx = conn.transaction()
         await tx.start()
-        await services.decide_claim(
-            conn,
-            at=T2,
-            pool_org_id=s.p.org_id,
-            user_id=s.p.user_id,
-            claim_id=s.claim_a2,
-            approve=True,
-            reason="",
-        )
+        first = UnitOfWork(conn=conn, at=T2, actor=manager)
+        await dash.decide_claim(first, dash.DecideClaim(claim_id=s.claim_a2, decision="approve"))
+        act = Act(Context(pool=pool, clock=FrozenClock(T2)), manager)
         second = asyncio.create_task(
-            dash.decide(
-                pool,
-                T2,
-                org_id=s.p.org_id,
-                user_id=s.p.user_id,
-                claim_id=s.claim_a2,
-                decision="reject",
-                reason="重复 / duplicate",
+            act(
+                dash.decide_claim,
+                dash.DecideClaim(claim_id=s.claim_a2, decision="reject", reason="重复"),
             )
         )
         await asyncio.sleep(0.3)
@@ -562,7 +545,7 @@ async def test_the_second_approval_waits_for_the_first_and_is_refused(pool: asyn
         await pool.release(conn)
     with pytest.raises(Conflict) as err:
         await second
-    assert err.value.code == "decided"
+    assert (err.value.code, err.value.params) == ("claim_decided", {"status": "paid"})
     assert (
         await pool.fetchval("SELECT status FROM compensation_claims WHERE id = $1", s.claim_a2)
         == "paid"
@@ -580,9 +563,9 @@ async def test_rules_page_versions_and_validation(
     assert r.status_code == 200
     assert text_of(r.text, "version-1-loans") == "5" and 'data-testid="in-force"' in r.text
     assert (
-        "前补偿：贷款不良满 90 天 后，无需核销" in r.text
-        and "年度补偿预算 ¥10,000,000.00" in r.text
+        "前补偿：贷款不良满 90 天后，无需核销" in r.text and "年度补偿预算 ¥10,000,000.00" in r.text
     )
+    assert "In advance" not in r.text
     assert "&#34;aggregate_limit_bp&#34;: 8000" in r.text or '"aggregate_limit_bp": 8000' in r.text
     token = await csrf(client)
 
@@ -594,20 +577,21 @@ async def test_rules_page_versions_and_validation(
         )
 
     bad = await add("{not json")
-    assert bad.status_code == 422 and "not valid JSON" in text_of(bad.text, "err-rule")
+    assert bad.status_code == 422
+    assert text_of(bad.text, "err-rule") == "不是有效的 JSON（第 1 行第 2 列）。"
     assert "{not json" in bad.text  # what was typed stays
     bad = await add(
         json.dumps({"shares": [{"name": "fund", "weight": -1}, {"name": "bank", "weight": 1}]})
     )
-    assert bad.status_code == 422 and text_of(bad.text, "err-rule").startswith(
-        "rule.shares[0].weight:"
-    )
+    assert text_of(bad.text, "err-rule") == "rule.shares[0].weight: 不小于 0。"
     bad = await add(json.dumps({"shares": [{"name": "fund", "weight": 1}]}))
-    assert bad.status_code == 422 and text_of(bad.text, "err-rule").startswith("rule.shares:")
+    assert bad.status_code == 422 and text_of(bad.text, "err-rule").startswith("rule.shares: ")
+    assert "bank（银行）" in text_of(bad.text, "err-rule")
     bad = await add(json.dumps({**SHANGHAI_ADVANCE, "colour": "red"}))
     assert bad.status_code == 422 and "colour" in text_of(bad.text, "err-rule")
     bad = await add(json.dumps(SHANGHAI_ADVANCE), effective_from="2026-01-04")
-    assert bad.status_code == 422 and "2026-01-05" in text_of(bad.text, "err-effective_from")
+    assert bad.status_code == 422
+    assert text_of(bad.text, "err-effective_from") == "新版本的生效日须为今天（2026-01-05）或以后。"
     bad = await add(json.dumps(SHANGHAI_ADVANCE), effective_from="soon")
     assert bad.status_code == 422 and 'data-testid="err-effective_from"' in bad.text
     assert (
@@ -740,8 +724,8 @@ async def test_api_figures_claims_decision_and_rules(
     claims = (await client.get(f"/api/v1/pools/{pid}/claims", headers=ro)).json()
     assert claims[0]["id"] == s.claim_a2 and len(claims) == 4
     assert claims[0]["explanation"][-1] == {
-        "zh": "资金池应补偿 ¥220,000.00",
-        "en": "The pool owes ¥220,000.00",
+        "key": "pool.line.owed",
+        "params": {"amount_fen": 220_000_00},
     }
     filed = (await client.get(f"/api/v1/pools/{pid}/claims?status=filed", headers=ro)).json()
     assert [c["id"] for c in filed] == [s.claim_a2]
@@ -750,6 +734,7 @@ async def test_api_figures_claims_decision_and_rules(
     assert r.status_code == 403  # pools:write needed
     r = await client.post(decision, json={"decision": "reject"}, headers=rw)
     assert r.status_code == 422 and r.json()["field"] == "reason"
+    assert r.json()["code"] == "rejection_reason_needed"
     r = await client.post(decision, json={"decision": "perhaps"}, headers=rw)
     assert r.status_code == 400 and r.json()["field"] == "decision"
     # a claim of the organisation's other pool, addressed through this one: 404
@@ -765,7 +750,7 @@ async def test_api_figures_claims_decision_and_rules(
         "材料不全",
     )
     r = await client.post(decision, json={"decision": "approve"}, headers=rw)
-    assert r.status_code == 409 and r.json()["code"] == "decided"
+    assert r.status_code == 409 and r.json()["code"] == "claim_decided"
 
     rules = (await client.get(f"/api/v1/pools/{pid}/rules", headers=ro)).json()
     assert [(v["version"], v["loans"], v["in_force"]) for v in rules] == [(1, 5, True)]
@@ -776,6 +761,7 @@ async def test_api_figures_claims_decision_and_rules(
     }
     r = await client.post(f"/api/v1/pools/{pid}/rules", json=bad, headers=rw)
     assert r.status_code == 422 and r.json()["field"] == "rule.shares[1].weight"
+    assert r.json()["code"] == "whole_number"
     good = {"rule": ZHONGSHAN, "effective_from": "2026-02-01", "note": "v2"}
     r = await client.post(f"/api/v1/pools/{pid}/rules", json=good, headers=ro)
     assert r.status_code == 403
@@ -786,6 +772,19 @@ async def test_api_figures_claims_decision_and_rules(
         r.json()["loans"],
     ) == (2, False, 0)
     assert r.json()["effective_from"] == "2026-02-01"
+    assert r.json()["description"][0] == {
+        "key": "pool.rule.shared",
+        "params": {
+            "shares": [
+                {"party": "fund", "weight": 54},
+                {"party": "bank", "weight": 26},
+                {"party": "insurer", "weight": 16},
+                {"party": "evaluator", "weight": 4},
+            ],
+            "fund": 54,
+            "total": 100,
+        },
+    }
 
 
 async def test_api_tenancy(client: Client, pool: asyncpg.Pool, clock: FrozenClock) -> None:
@@ -835,7 +834,7 @@ async def test_api_tenancy(client: Client, pool: asyncpg.Pool, clock: FrozenCloc
     assert (await client.get(f"/api/v1/pools/{pid}/dashboard", headers=bank)).status_code == 403
 
 
-# --- mended: input that used to be a 500 or a leak ----------------------------------------
+# --- input too deep to parse, a bank that is none of the pool's ---------------------------
 
 
 async def test_deeply_nested_rule_is_named_not_500(
@@ -852,7 +851,7 @@ async def test_deeply_nested_rule_is_named_not_500(
             "effective_from": clock.now().date().isoformat(),
         },
     )
-    assert r.status_code == 422 and "not valid JSON" in text_of(r.text, "err-rule")
+    assert r.status_code == 422 and text_of(r.text, "err-rule") == "不是有效的 JSON：嵌套层级过深。"
     count = "SELECT count(*) FROM pool_rule_versions WHERE pool_id = $1"
     assert await pool.fetchval(count, p.pool_id) == 1
 
@@ -888,3 +887,31 @@ async def test_a_pool_organisation_not_approved_sees_nothing(
     assert (await client.get("/api/v1/pools", headers=auth)).status_code == 403
     r = await client.get(f"/api/v1/pools/{p.pool_id}/dashboard", headers=auth)
     assert r.status_code == 403
+
+
+KEY_SHOWN = re.compile(r">[^<]*\b(?:pool|bankpool|problem)\.[a-z_]+(?:\.[a-z_]+)*")
+
+
+async def test_every_pool_page_speaks_one_language_and_shows_no_key(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await build(pool)
+    clock.set(T2)
+    await signed_in(client, s.p.email)
+    pid = s.p.pool_id
+    paths = [
+        "/pool",
+        f"/pool/{pid}",
+        f"/pool/{s.q_id}",
+        f"/pool/{pid}/enrolments",
+        "/pool/claims",
+        f"/pool/{pid}/rules",
+        *(f"/pool/{pid}/postings?figure={f}" for f in dash.FIGURES),
+    ]
+    for lang, other in (("zh", "The pool owes"), ("en", "资金池应补偿")):
+        client.cookies.set("ipx_lang", lang)
+        for path in paths:
+            r = await client.get(path)
+            assert r.status_code == 200, (lang, path)
+            assert not KEY_SHOWN.search(r.text), (lang, path, KEY_SHOWN.search(r.text))
+            assert other not in r.text, (lang, path)

@@ -1,4 +1,4 @@
-"""Every pool DOMAIN.md lists, as data (issue 6, item 1): tiers and the aggregate limit
+"""Every pool of docs/rules.md §Guarantee pools, as data: tiers and the aggregate limit
 (Dongguan), the principal-loss basis and annual budget (Guangzhou), the guarantee deposit
 parked until write-off (Shanghai 保证金), the NPL fuse (Jiangsu), versions that loans keep,
 and rules that are refused with the field named."""
@@ -13,7 +13,8 @@ import pytest
 from market.clock import FrozenClock
 from market.errors import Invalid
 from market.ledger import balance
-from market.pools import services
+from market.pools import dashboard
+from market.pools.rule_text import describe_rule, say
 from market.pools.rules import (
     ClaimFacts,
     Fuse,
@@ -23,7 +24,14 @@ from market.pools.rules import (
     fuse_status,
     parse_rule,
 )
-from tests.pools.scene import SHANGHAI_ADVANCE, claim_and_pay, make_loan, make_pool
+from tests.pools.scene import (
+    SHANGHAI_ADVANCE,
+    as_user,
+    claim_and_pay,
+    make_loan,
+    make_pool,
+    write_off,
+)
 
 M = 100_000_000
 
@@ -78,7 +86,19 @@ def test_dongguan_tiers_and_the_4_percent_limit() -> None:
     # The limit: 4 % of the bank's enrolled CNY 100 m = 4 m, of which 3.5 m used: 500,000 left.
     limited = assess(rule, facts(bank_compensated_fen=350_000_000))
     assert limited.amount_fen == 50_000_000
-    assert any("Limit" in line.en and "4 %" in line.en for line in limited.lines)
+    [limit] = [line for line in limited.lines if line.key == "pool.line.limit"]
+    assert limit.params == {
+        "enrolled_fen": 100 * M,
+        "limit_bp": 400,
+        "limit_fen": 4 * M,
+        "used_fen": 350_000_000,
+        "left_fen": 50_000_000,
+    }
+    assert say("en", limit) == (
+        "Limit: enrolled principal ¥100,000,000.00 × 4 % = ¥4,000,000.00, "
+        "used ¥3,500,000.00, ¥500,000.00 left"
+    )
+    assert say("zh", limit).startswith("补偿限额：登记本金 ¥100,000,000.00 × 4 %")
 
 
 def test_guangzhou_principal_loss_and_annual_budget() -> None:
@@ -91,7 +111,7 @@ def test_guangzhou_principal_loss_and_annual_budget() -> None:
     # Only CNY 1 m of the year's CNY 50 m budget is left.
     a = assess(rule, facts(budget_used_fen=49 * M))
     assert a.amount_fen == 1 * M
-    assert any("Annual budget" in line.en for line in a.lines)
+    assert any(say("en", line).startswith("Annual budget ¥50,000,000.00") for line in a.lines)
 
 
 def test_waiting_periods_count_months_and_days() -> None:
@@ -99,7 +119,9 @@ def test_waiting_periods_count_months_and_days() -> None:
     assert eligible_from(deposit, date(2025, 12, 31)) == date(2026, 2, 28)
     assert eligible_from(parse_rule(SHANGHAI_ADVANCE), date(2026, 1, 5)) == date(2026, 4, 5)
     early = assess(deposit, facts(npl_since=date(2026, 4, 2), today=date(2026, 6, 1)))
-    assert not early.eligible and "2026-06-02" in early.lines[-1].en
+    assert not early.eligible and early.refusal == "claim_deposit_waiting"
+    assert early.lines[-1].params == {"from_date": "2026-06-02"}
+    assert "2026-06-02" in say("zh", early.lines[-1]) and "2026-06-02" in say("en", early.lines[-1])
 
 
 def test_jiangsu_fuse() -> None:
@@ -121,6 +143,34 @@ def test_jiangsu_fuse() -> None:
     assert status.tripped and status.ratio_bp == 307
     # 30 % of the 100 m balance may be renewed; 2.8 m is: 27.2 m left.
     assert status.renewable_fen == 30 * M - 2_800_000_00
+    assert say("en", status.lines[0]) == (
+        "NPL ratio 3.07 % ≥ fuse 3 %: renewals limited to 30 % of the balance, ¥27,200,000.00 left"
+    )
+
+
+def test_a_rule_reads_aloud_in_one_language_with_the_parties_named() -> None:
+    rule = parse_rule(
+        {
+            "shares": [
+                {"name": "fund", "weight": 54},
+                {"name": "bank", "weight": 26},
+                {"name": "insurer", "weight": 16},
+                {"name": "surveyor", "weight": 4, "label": "测绘公司"},
+            ],
+            "timing": "parked",
+            "wait_months": 2,
+            "wait_days": 10,
+        }
+    )
+    zh = [say("zh", line) for line in describe_rule(rule)]
+    en = [say("en", line) for line in describe_rule(rule)]
+    assert zh[0] == "损失分担 资金池 54 : 银行 26 : 保险公司 16 : 测绘公司 4（资金池 54/100）"
+    assert (
+        en[0] == "Loss shared pool 54 : bank 26 : insurer 16 : 测绘公司 4 (the pool bears 54/100)"
+    )
+    assert "2 个月零 10 天" in zh[-1] and "2 months and 10 days" in en[-1]
+    # no internal party name and no English in the Chinese reading
+    assert not any("fund" in t or "insurer" in t or "Basis" in t for t in zh)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +197,7 @@ def test_jiangsu_fuse() -> None:
                 "shares": [{"name": "fund", "weight": 1}, {"name": "bank", "weight": 1}],
                 "colour": "red",
             },
-            "rule",
+            "colour",
         ),
     ],
 )
@@ -155,6 +205,7 @@ def test_bad_rules_name_the_field(raw: dict[str, object], field: str) -> None:
     with pytest.raises(Invalid) as info:
         parse_rule(raw)
     assert info.value.field is not None and info.value.field.startswith(field)
+    assert info.value.legacy is None  # a code, not a sentence
 
 
 async def test_loans_keep_the_rule_they_were_enrolled_under(
@@ -171,24 +222,27 @@ async def test_loans_keep_the_rule_they_were_enrolled_under(
     old = await make_loan(
         pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 6, 1), enrol_in=sh
     )
-    async with pool.acquire() as conn, conn.transaction():
-        v2 = await services.add_rule_version(
-            conn,
-            at=clock.now(),
+    # Version 2 (55 %, as Shanghai from October 2024) takes effect today.
+    v2 = await as_user(
+        pool,
+        clock.now(),
+        sh.user_id,
+        dashboard.add_rule_version,
+        dashboard.AddRuleVersion(
             pool_id=sh.pool_id,
-            rule=parse_rule(SHANGHAI_ADVANCE),  # October 2024: 55 %
-            effective_from=date(2026, 1, 1),
+            rule=SHANGHAI_ADVANCE,
+            effective_from=date(2026, 1, 5),
             note="2024年10月 提升至55%",
-            actor_user_id=sh.user_id,
-        )
-    assert v2["version"] == 2
+        ),
+    )
+    assert v2.version == 2
     new = await make_loan(
         pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 6, 1), enrol_in=sh
     )
-    assert (await claim_and_pay(pool, clock.now(), old, sh))["amount_fen"] == 25_000_000
-    assert (await claim_and_pay(pool, clock.now(), new, sh))["amount_fen"] == 55_000_000
+    assert (await claim_and_pay(pool, clock.now(), old, sh)).amount_fen == 25_000_000
+    assert (await claim_and_pay(pool, clock.now(), new, sh)).amount_fen == 55_000_000
     with pytest.raises(asyncpg.RaiseError, match="never edited"):
-        await pool.execute("UPDATE pool_rule_versions SET note = 'x' WHERE id = $1", v2["id"])
+        await pool.execute("UPDATE pool_rule_versions SET note = 'x' WHERE id = $1", v2.id)
 
 
 async def test_guarantee_deposit_is_parked_until_the_write_off(
@@ -204,25 +258,16 @@ async def test_guarantee_deposit_is_parked_until_the_write_off(
         pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 10, 1), enrol_in=p
     )
     claim = await claim_and_pay(pool, clock.now(), loan, p)
-    assert (claim["status"], claim["amount_fen"]) == ("parked", 80_000_000)
+    assert (claim.status, claim.amount_fen) == ("parked", 80_000_000)
     assert await balance(pool, f"pool:{p.pool_id}:parked") == 80_000_000
     # Parked money is not yet borne: a receipt now goes to the bank alone.
     assert (
-        await pool.fetchval("SELECT count(*) FROM claim_shares WHERE claim_id = $1", claim["id"])
-        == 1
+        await pool.fetchval("SELECT count(*) FROM claim_shares WHERE claim_id = $1", claim.id) == 1
     )
-    async with pool.acquire() as conn, conn.transaction():
-        released = await services.write_off(
-            conn,
-            at=clock.now(),
-            bank_org_id=loan.bank_org,
-            user_id=loan.bank_user,
-            loan_id=loan.loan_id,
-            on=date(2026, 1, 4),
-        )
-    assert released == 1
+    released = await write_off(pool, clock.now(), loan, date(2026, 1, 4))
+    assert released.released_claims == 1
     assert (
-        await pool.fetchval("SELECT status FROM compensation_claims WHERE id = $1", claim["id"])
+        await pool.fetchval("SELECT status FROM compensation_claims WHERE id = $1", claim.id)
         == "paid"
     )
     assert await balance(pool, f"pool:{p.pool_id}:parked") == 0
@@ -241,17 +286,17 @@ async def test_a_rule_naming_an_unknown_organisation_is_refused(
         ]
     }
     with pytest.raises(Invalid) as info:
-        async with pool.acquire() as conn, conn.transaction():
-            await services.add_rule_version(
-                conn,
-                at=clock.now(),
-                pool_id=sh.pool_id,
-                rule=parse_rule(rule),
-                effective_from=date(2027, 1, 1),
-                note="",
-                actor_user_id=sh.user_id,
-            )
-    assert info.value.field == "shares[2].org_id"
+        await as_user(
+            pool,
+            clock.now(),
+            sh.user_id,
+            dashboard.add_rule_version,
+            dashboard.AddRuleVersion(
+                pool_id=sh.pool_id, rule=rule, effective_from=date(2027, 1, 1)
+            ),
+        )
+    assert info.value.field == "rule.shares[2].org_id"
+    assert (info.value.code, info.value.params) == ("rule_org_unknown", {"org_id": 987654})
     assert await pool.fetchval("SELECT count(*) FROM pool_rule_versions") == 1
 
 
@@ -263,14 +308,23 @@ async def test_a_write_off_before_the_default_is_refused(
         pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 10, 1), enrol_in=sh
     )
     with pytest.raises(Invalid) as info:
-        async with pool.acquire() as conn, conn.transaction():
-            await services.write_off(
-                conn,
-                at=clock.now(),
-                bank_org_id=loan.bank_org,
-                user_id=loan.bank_user,
-                loan_id=loan.loan_id,
-                on=date(1, 1, 1),
-            )
+        await write_off(pool, clock.now(), loan, date(1, 1, 1))
     assert info.value.field == "written_off_on"
+    assert (info.value.code, info.value.params) == (
+        "write_off_before_default",
+        {"default_date": "2025-10-01"},
+    )
     assert await pool.fetchval("SELECT written_off_on FROM loans WHERE id=$1", loan.loan_id) is None
+
+
+def test_an_explanation_stored_as_words_reads_in_one_language() -> None:
+    from market.pools.bank import lines_of
+
+    lines = lines_of(
+        [
+            {"zh": "资金池应补偿 ¥1.00", "en": "The pool owes ¥1.00"},
+            {"key": "pool.line.owed", "params": {"amount_fen": 100}},
+        ]
+    )
+    assert [say("zh", line) for line in lines] == ["资金池应补偿 ¥1.00"] * 2
+    assert [say("en", line) for line in lines] == ["The pool owes ¥1.00"] * 2

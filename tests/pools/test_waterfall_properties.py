@@ -1,9 +1,9 @@
-"""Hypothesis over random rules, losses and receipts (issue 6, "What it must show"):
+"""Hypothesis over random rules, losses and receipts (docs/rules.md §The waterfall):
 postings always balance; what goes out equals what came in; no party receives more than it
 bore; a pool never gets back more than it paid; replaying a receipt changes nothing.
 
 Two levels: the pure waterfall and rules, thousands of cases a second, with compensation
-paid at random moments between receipts; and the same through the services against real
+paid at random moments between receipts; and the same through the commands against real
 PostgreSQL (fewer cases), where the ledger and the payouts are checked too.
 """
 
@@ -207,7 +207,7 @@ async def test_services_balance_and_replay(
             commission_fen=amount * commission_pct // 1000,
             source=source,
         )
-        routed.append((source, amount, r["id"]))
+        routed.append((source, amount, r.id))
 
     # Postings balance, overall and per entry.
     assert await pool.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM ledger_legs") == 0
@@ -267,6 +267,6 @@ async def test_services_balance_and_replay(
     legs = await pool.fetchval("SELECT count(*) FROM ledger_legs")
     for source, amount, receipt_id in routed:
         again = await receive(pool, clock.now(), loan.case_id, amount, source=source)
-        assert again["id"] == receipt_id
+        assert again.id == receipt_id
     assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == entries
     assert await pool.fetchval("SELECT count(*) FROM ledger_legs") == legs
