@@ -23,7 +23,7 @@ from market.clock import FrozenClock
 from market.errors import AppError, Conflict, Forbidden, Invalid, NotFound
 from market.ledger import balance
 from market.pools import reconciliation as recon
-from market.pools import services, statement_export
+from market.pools import statement_export
 from market.pools.matching import (
     Expected,
     classify,
@@ -35,7 +35,17 @@ from market.pools.matching import (
 )
 from market.pools.statement_csv import StatementLine, parse_statement
 from tests.factories import act_as, csrf, make_token, sign_in
-from tests.pools.scene import SHENZHEN, Loan, PoolOrg, claim_and_pay, make_loan, make_pool, receive
+from tests.pools.scene import (
+    SHENZHEN,
+    Loan,
+    PoolOrg,
+    claim_and_pay,
+    make_loan,
+    make_pool,
+    receive,
+    reverse,
+    write_off,
+)
 
 Client = AsyncTestClient[Any]
 DAY = date(2026, 1, 5)  # the FrozenClock's day in Asia/Shanghai
@@ -59,15 +69,7 @@ async def scene(
     at = clock.now()
     p = await make_pool(pool, at, SHENZHEN)
     loan = await make_loan(pool, at, principal_fen=300_000_000, enrol_in=p)
-    async with pool.acquire() as conn, conn.transaction():
-        await services.write_off(
-            conn,
-            at=at,
-            bank_org_id=loan.bank_org,
-            user_id=loan.bank_user,
-            loan_id=loan.loan_id,
-            on=DAY,
-        )
+    await write_off(pool, at, loan, DAY)
     await claim_and_pay(pool, at, loan, p)
     for fen in receipts:
         await receive(pool, at, loan.case_id, fen)
@@ -978,10 +980,7 @@ async def test_exports_per_pool_bank_and_case(
         statement_csv(("2026-01-05", yuan(a["amount_fen"]), a["reference"], "交易所", "T1")),
     )
     # b's receipt bounced and was reversed: its payouts are no longer expected.
-    async with pool.acquire() as conn, conn.transaction():
-        await services.reverse_receipt(
-            conn, at=clock.now(), receipt_id=b["receipt_id"], actor_user_id=None, reason="退票"
-        )
+    await reverse(pool, clock.now(), b["receipt_id"], "退票")
     assert (await sign_in(client, s.pool_org.email)).status_code in (302, 303)
     r = await client.get(f"/reconciliation/exports/pool/{s.pool_org.pool_id}?lang=zh")
     assert r.status_code == 200
