@@ -211,12 +211,9 @@ async def lot_page(
 
 
 def _checklist_label(lang: str) -> Callable[[str], str]:
-    from market.cases.checklist import BY_KEY
+    from market.cases import checklist
 
     def label(item: str) -> str:
-        entry = BY_KEY.get(item)
-        if entry is None:
-            return item
-        return entry.en if lang == "en" else entry.zh
+        return checklist.label(i18n.pick(lang), item)
 
     return label
