@@ -1,8 +1,9 @@
-"""The disclosure checklist of a disposal case (issue 3 item 3).
+"""The disclosure checklist of a disposal case (docs/rules.md §Disposal cases and valuation).
 
 Every case discloses the general items; a case with a patent among its collateral also
 discloses the patent items. A lot cannot be published while an item is missing (the lots
-area asks `case_for_lot(...).missing_items`).
+area asks `case_for_lot(...).missing_items`). An item is a key; its name in each language
+is the catalog's `cases.item.<key>` (`label`).
 """
 
 from __future__ import annotations
@@ -11,52 +12,31 @@ from collections.abc import Iterable
 
 import msgspec
 
+from market import i18n
+
 
 class ChecklistItem(msgspec.Struct, frozen=True, kw_only=True):
     key: str
-    zh: str
-    en: str
     # Asset kinds that make the item required; None: every case.
     for_kinds: frozenset[str] | None = None
 
 
-# issue 3 item 3: "the valuation report, ownership and encumbrances, pre-emptive right
-# holders, payment accounts, taxes and who pays, plus for patents the file history, chain
-# of title, existing licences and annuity status". Order is the order shown.
+_PATENT = frozenset({"patent"})
+
+# What a disposal discloses: the valuation report, ownership and encumbrances, pre-emptive
+# right holders, payment accounts, taxes and who pays, and for patents the file history,
+# chain of title, existing licences and annuity status (docs/rules.md §Disposal cases and
+# valuation). Order is the order shown.
 ITEMS: tuple[ChecklistItem, ...] = (
-    ChecklistItem(key="valuation_report", zh="评估报告", en="Valuation report"),
-    ChecklistItem(
-        key="ownership_encumbrances",
-        zh="权属及权利负担说明",
-        en="Ownership and encumbrances",
-    ),
-    ChecklistItem(key="preemptive_holders", zh="优先购买权人情况", en="Pre-emptive right holders"),
-    ChecklistItem(key="payment_accounts", zh="收款账户", en="Payment accounts"),
-    ChecklistItem(key="taxes_fees", zh="税费及承担方式", en="Taxes, fees and who pays them"),
-    ChecklistItem(
-        key="file_history",
-        zh="审查档案",
-        en="Prosecution file history",
-        for_kinds=frozenset({"patent"}),
-    ),
-    ChecklistItem(
-        key="chain_of_title",
-        zh="权利转移记录",
-        en="Chain of title",
-        for_kinds=frozenset({"patent"}),
-    ),
-    ChecklistItem(
-        key="existing_licences",
-        zh="已有许可情况",
-        en="Existing licences",
-        for_kinds=frozenset({"patent"}),
-    ),
-    ChecklistItem(
-        key="annuity_status",
-        zh="年费缴纳情况",
-        en="Annuity payment status",
-        for_kinds=frozenset({"patent"}),
-    ),
+    ChecklistItem(key="valuation_report"),
+    ChecklistItem(key="ownership_encumbrances"),
+    ChecklistItem(key="preemptive_holders"),
+    ChecklistItem(key="payment_accounts"),
+    ChecklistItem(key="taxes_fees"),
+    ChecklistItem(key="file_history", for_kinds=_PATENT),
+    ChecklistItem(key="chain_of_title", for_kinds=_PATENT),
+    ChecklistItem(key="existing_licences", for_kinds=_PATENT),
+    ChecklistItem(key="annuity_status", for_kinds=_PATENT),
 )
 BY_KEY: dict[str, ChecklistItem] = {item.key: item for item in ITEMS}
 
@@ -72,6 +52,11 @@ class DisclosureStatus(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def complete(self) -> bool:
         return not self.missing
+
+
+def label(lang: i18n.Lang, key: str) -> str:
+    """An item's name in `lang`; an unknown key is shown as it is."""
+    return i18n.gettext(lang, f"cases.item.{key}") if key in BY_KEY else key
 
 
 def required_items(asset_kinds: Iterable[str]) -> list[str]:

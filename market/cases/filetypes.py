@@ -17,7 +17,7 @@ from market.errors import Invalid
 
 
 class FileType(msgspec.Struct, frozen=True, kw_only=True):
-    name: str  # shown in messages
+    name: str  # shown in messages: the format's own name, the same in every language
     content_type: str  # what downloads are served as
     extensions: tuple[str, ...]
 
@@ -36,11 +36,11 @@ XLSX = FileType(
     extensions=(".xlsx",),
 )
 TEXT_UTF8 = FileType(
-    name="text", content_type="text/plain; charset=utf-8", extensions=(".txt", ".csv")
+    name="TXT", content_type="text/plain; charset=utf-8", extensions=(".txt", ".csv")
 )
 # Chinese Windows saves plain text as GB18030 (GBK); served with its charset it reads right.
 TEXT_GB18030 = FileType(
-    name="text", content_type="text/plain; charset=gb18030", extensions=(".txt", ".csv")
+    name="TXT", content_type="text/plain; charset=gb18030", extensions=(".txt", ".csv")
 )
 ALLOWED: tuple[FileType, ...] = (PDF, PNG, JPEG, DOCX, XLSX, TEXT_UTF8, TEXT_GB18030)
 
@@ -107,32 +107,35 @@ def clean_filename(raw: str) -> str:
 
 
 def check(filename: str, content: bytes, *, max_bytes: int) -> tuple[str, FileType]:
-    """(clean file name, type) of an acceptable document, else Invalid naming the file."""
+    """(clean file name, type) of an acceptable document, else Invalid on the field `file`."""
     name = clean_filename(filename)
     if not name:
-        raise Invalid("文件缺少文件名 / the file has no name", field="file")
+        raise Invalid("file_unnamed", field="file")
     if not content:
-        raise Invalid("文件为空 / the file is empty", field="file")
+        raise Invalid("file_empty", field="file")
     if len(content) > max_bytes:
         raise Invalid(
-            f"文件超过 {max_bytes // (1024 * 1024)} MB 上限 / the file is "
-            f"{len(content):,} bytes; the limit is {max_bytes:,} bytes",
+            "file_too_large",
             field="file",
+            size_bytes=len(content),
+            max_bytes=max_bytes,
+            max_mb=max_bytes // (1024 * 1024),
         )
     kind = identify(content)
-    allowed = ", ".join(sorted({e for t in ALLOWED for e in t.extensions}))
     if kind is None:
-        raise Invalid(
-            f"不支持的文件类型，仅接受 {allowed} / the content is none of the accepted "
-            f"types ({allowed})",
-            field="file",
-        )
+        allowed = sorted({e for t in ALLOWED for e in t.extensions})
+        raise Invalid("file_type_not_accepted", field="file", allowed=allowed)
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in kind.extensions:
-        ends = f"ends in '{suffix}'" if suffix else "has no extension"
+        if not suffix:
+            raise Invalid(
+                "file_extension_missing", field="file", kind=kind.name, expected=kind.extensions[0]
+            )
         raise Invalid(
-            f"文件内容是 {kind.name}，与文件名后缀“{suffix or '（无）'}”不符 / the content is "
-            f"{kind.name} but the name {ends}; name it *{kind.extensions[0]}",
+            "file_extension_mismatch",
             field="file",
+            kind=kind.name,
+            suffix=suffix,
+            expected=kind.extensions[0],
         )
     return name, kind

@@ -12,7 +12,14 @@ from litestar.datastructures import UploadFile
 from msgspec import Meta
 
 from market.cases.checklist import DisclosureStatus
-from market.cases.policy import CLAIM_PART_MAX_FEN
+from market.cases.policy import (
+    CLAIM_PART_MAX_FEN,
+    DEFAULT_DOCUMENT_POLICY,
+    DEFAULT_VALUATION_POLICY,
+    DocumentPolicy,
+    ValuationPolicy,
+)
+from market.cases.valuation import Line
 
 ClaimFen = Annotated[int, Meta(ge=0, le=CLAIM_PART_MAX_FEN)]
 Score = Annotated[int, Meta(ge=0, le=100)]
@@ -106,6 +113,33 @@ class DocumentUpload:
     file: UploadFile
 
 
+# --- command inputs: what a page or the API decoded, with the case it is about ---------
+
+
+class ChangeClaim(ClaimChange, frozen=True, kw_only=True):
+    case_id: int
+
+
+class RecordValuation(msgspec.Struct, frozen=True, kw_only=True):
+    case_id: int
+    valuation: ValuationIn
+    # The numbers behind the rules (market/cases/policy.py); a test may pass others.
+    policy: ValuationPolicy = DEFAULT_VALUATION_POLICY
+
+
+class UploadDocument(msgspec.Struct, frozen=True, kw_only=True):
+    case_id: int
+    item: str  # a key of the case's disclosure checklist
+    filename: str  # as the browser or the program sent it
+    content: bytes
+    policy: DocumentPolicy = DEFAULT_DOCUMENT_POLICY
+
+
+class RemoveDocument(msgspec.Struct, frozen=True, kw_only=True):
+    case_id: int
+    document_id: int
+
+
 # --- output -----------------------------------------------------------------------------
 
 
@@ -144,7 +178,9 @@ class ValuationOut(msgspec.Struct, frozen=True, kw_only=True):
     appraiser: str | None
     report_no: str | None
     inputs: dict[str, Any]
-    explanation: str
+    # An internal valuation's explanation: catalog keys (`cases.explain.*`) with their
+    # parameters, in order; empty for an appraisal (its report is the document).
+    explanation: list[Line]
     created_at: datetime
     superseded_at: datetime | None
 

@@ -1,7 +1,8 @@
-"""The numbers behind disposal cases, as data with defaults (each cited to its source).
+"""The numbers behind disposal cases, as data with defaults (docs/rules.md §Disposal cases
+and valuation).
 
-Services take a policy argument defaulting to these, so a test or a future exchange-wide
-setting can change a number without touching a rule.
+Commands take a policy in their input, defaulting to these, so a test or a future
+exchange-wide setting can change a number without touching a rule.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgspec
 from msgspec import Meta
 
 # Business dates (valuation date, validity, objection window) are dates in China: the
-# exchange's clock is UTC, so "today" is taken in Asia/Shanghai (DOMAIN.md "the people").
+# exchange's clock is UTC, so "today" is taken in Asia/Shanghai (the people are in China).
 CHINA = ZoneInfo("Asia/Shanghai")
 
 # Each claim part is capped so that their sum stays far inside PostgreSQL's bigint.
@@ -21,27 +22,27 @@ CLAIM_PART_MAX_FEN = 10**17
 
 
 class ValuationPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    # issue 3 item 3: an appraisal is valid for one year from its valuation date.
+    # An appraisal is valid for one year from its valuation date.
     appraisal_validity_months: Annotated[int, Meta(ge=1, le=60)] = 12
-    # issue 3 item 3: a 5-day objection window (异议期) once the appraisal is recorded.
+    # A 5-day objection window (异议期) once the appraisal is recorded.
     objection_days: Annotated[int, Meta(ge=0, le=60)] = 5
-    # An internal valuation is the bank's own and ages like an appraisal (issue 3 item 3).
+    # An internal valuation is the bank's own and ages like an appraisal.
     internal_validity_months: Annotated[int, Meta(ge=1, le=60)] = 12
-    # DOMAIN.md "Valuation and monitoring" (Ganzhou): loans under CNY 10 m may use an
-    # internal valuation instead of a paid appraisal; a claim of 10 m or more may not.
+    # Loans under CNY 10 m may use an internal valuation instead of a paid appraisal (the
+    # Ganzhou practice); a claim of 10 m or more may not.
     internal_max_claim_fen: Annotated[int, Meta(ge=1)] = 10_000_000_00
 
 
 class DocumentPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    # issue 3 item 3 ("size and type checked"): 20 MB per disclosure document.
+    # Disclosure documents are checked for size and type: 20 MB each.
     max_bytes: Annotated[int, Meta(ge=1)] = 20 * 1024 * 1024
     # Chunk size of a download read from PostgreSQL; the response streams chunk by chunk.
     chunk_bytes: Annotated[int, Meta(ge=1024)] = 1024 * 1024
 
 
 # Lot states in which a lot does not count as published: the claim and the documents of
-# its case can still change (issue 3 item 3: editable while no lot is published). A
-# withdrawn lot or one returned to the bank is off the market again.
+# its case can still change (editable while no lot is published). A withdrawn lot or one
+# returned to the bank is off the market again.
 UNPUBLISHED_LOT_STATES = frozenset({"draft", "withdrawn", "returned"})
 
 DEFAULT_VALUATION_POLICY = ValuationPolicy()

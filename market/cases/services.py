@@ -1,8 +1,9 @@
 """Disposal cases: open a case on a defaulted loan, value its collateral, disclose documents.
 
-Each write is one transaction with its audit row (chain = the bank's organisation), so a
-refused request changes nothing. Every query names the bank: another bank's case, loan
-or document is "not found" (404), never "forbidden".
+Each change is a command (market/commands.py) acting for the bank whose user or token
+calls it; its audit row (chain = the bank's organisation) commits with it, so a refused
+request changes nothing. Every query names the bank: another bank's case, loan or
+document is "not found" (404), never "forbidden".
 
 Concurrency: opening a case locks the loan row, so two "open case" clicks take turns and
 the second sees the first's case (409); the unique partial index disposal_cases_open_loan
@@ -22,7 +23,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from market import audit
+from market.accounts.permissions import WRITE_COLLATERAL
 from market.cases import checklist, filetypes
 from market.cases.checklist import DisclosureStatus
 from market.cases.models import (
@@ -31,35 +32,36 @@ from market.cases.models import (
     CaseForLot,
     CaseOut,
     CaseSummary,
+    ChangeClaim,
     Claim,
-    ClaimChange,
     DocumentOut,
     FlagOut,
     InternalIn,
     LotRef,
     OpenCase,
-    ValuationIn,
+    RecordValuation,
+    RemoveDocument,
+    UploadDocument,
     ValuationOut,
 )
 from market.cases.policy import (
     CHINA,
     DEFAULT_DOCUMENT_POLICY,
-    DEFAULT_VALUATION_POLICY,
     UNPUBLISHED_LOT_STATES,
     DocumentPolicy,
-    ValuationPolicy,
 )
 from market.cases.valuation import (
     DEFAULT_DIMENSION_WEIGHTS,
     DEFAULT_INDICATOR_WEIGHTS,
     InternalPolicy,
+    Line,
     add_months,
     appraisal_dates,
     internal_valuation,
 )
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
-from market.money import format_cny
 
 Q = Queries("cases")
 _UNPUBLISHED = sorted(UNPUBLISHED_LOT_STATES)
@@ -85,8 +87,24 @@ def _document(row: asyncpg.Record) -> DocumentOut:
     )
 
 
+_EXPLANATION = msgspec.json.Decoder(list[Line])
+
+
+def _explanation(stored: str) -> list[Line]:
+    """The stored explanation: its lines as JSON; text that is not (a valuation written by
+    hand into the table) is shown as it is, as one line."""
+    if not stored:
+        return []
+    try:
+        return _EXPLANATION.decode(stored)
+    except msgspec.DecodeError:
+        return [Line(key="cases.explain.recorded", params={"text": stored})]
+
+
 def _valuation(row: asyncpg.Record) -> ValuationOut:
-    return msgspec.convert(dict(row), ValuationOut)
+    return msgspec.convert(
+        {**dict(row), "explanation": _explanation(row["explanation"])}, ValuationOut
+    )
 
 
 async def _published(conn: Conn, bank_org_id: int, case_id: int) -> bool:
@@ -96,72 +114,52 @@ async def _published(conn: Conn, bank_org_id: int, case_id: int) -> bool:
 async def _lock_open_case(conn: Conn, bank_org_id: int, case_id: int) -> asyncpg.Record:
     case = await conn.fetchrow(Q.lock_case, bank_org_id, case_id)
     if case is None:
-        raise NotFound("no such disposal case")
+        raise NotFound("no_such_case")
     if case["status"] != "open":
-        raise Conflict(
-            f"处置案件 {case['reference']} 已结案，不能再修改 / "
-            f"case {case['reference']} is closed; it can no longer change"
-        )
+        raise Conflict("case_closed", reference=case["reference"])
     return case
 
 
 # --- opening a case ---------------------------------------------------------------------
 
 
-async def open_case(
-    pool: asyncpg.Pool, at: datetime, *, bank_org_id: int, user_id: int, data: OpenCase
-) -> CaseOut:
-    """Open a disposal case on one of the bank's defaulted loans."""
+@command(WRITE_COLLATERAL)
+async def open_case(uow: UnitOfWork, data: OpenCase) -> CaseOut:
+    """Open a disposal case on one of the bank's defaulted loans.
+
+    Two opens of one loan take turns on the loan's row lock (`lock_loan`), so the second
+    finds the first's case and is refused; the unique partial index on open cases is the
+    backstop."""
+    conn, bank_org_id = uow.conn, uow.actor.org
+    loan = await conn.fetchrow(Q.lock_loan, bank_org_id, data.loan_id)
+    if loan is None:
+        raise NotFound("not_found", field="loan_id")
+    if loan["default_date"] is None and loan["npl_class"] is None:
+        raise Invalid("loan_not_defaulted", field="loan_id", loan_no=loan["loan_no"])
+    twin = await conn.fetchval(Q.open_case_of_loan, bank_org_id, data.loan_id)
+    if twin is not None:
+        raise Conflict("case_already_open", field="loan_id", loan_no=loan["loan_no"])
+    in_pledge = (
+        []
+        if loan["pledge_id"] is None
+        else [r["id"] for r in await conn.fetch(Q.pledge_assets, bank_org_id, loan["pledge_id"])]
+    )
+    if not in_pledge:
+        raise Invalid("loan_has_no_pledged_assets", field="loan_id", loan_no=loan["loan_no"])
+    if data.asset_ids is None:
+        asset_ids = in_pledge
+    else:
+        strangers = sorted(set(data.asset_ids) - set(in_pledge))
+        if strangers:
+            raise Invalid("assets_not_in_pledge", field="asset_ids", asset_ids=strangers)
+        asset_ids = sorted(set(data.asset_ids))
+    principal = (
+        loan["outstanding_principal_fen"] if data.principal_fen is None else data.principal_fen
+    )
+    interest = loan["outstanding_interest_fen"] if data.interest_fen is None else data.interest_fen
+    reference = _reference(uow.at, await conn.fetchval(Q.next_case_number))
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            loan = await conn.fetchrow(Q.lock_loan, bank_org_id, data.loan_id)
-            if loan is None:
-                raise NotFound("no such loan", field="loan_id")
-            if loan["default_date"] is None and loan["npl_class"] is None:
-                raise Invalid(
-                    "loan is performing: 该贷款未违约（无违约日期，亦未列为不良），"
-                    "不能开立处置案件 / it has no default date and no NPL class",
-                    field="loan_id",
-                )
-            twin = await conn.fetchval(Q.open_case_of_loan, bank_org_id, data.loan_id)
-            if twin is not None:
-                raise Conflict(
-                    "该贷款已有未结处置案件 / this loan already has an open disposal case",
-                    field="loan_id",
-                )
-            in_pledge = (
-                []
-                if loan["pledge_id"] is None
-                else [
-                    r["id"]
-                    for r in await conn.fetch(Q.pledge_assets, bank_org_id, loan["pledge_id"])
-                ]
-            )
-            if not in_pledge:
-                raise Invalid(
-                    "该贷款没有登记质押资产 / the loan has no pledged assets to dispose of",
-                    field="loan_id",
-                )
-            if data.asset_ids is None:
-                asset_ids = in_pledge
-            else:
-                strangers = sorted(set(data.asset_ids) - set(in_pledge))
-                if strangers:
-                    raise Invalid(
-                        f"资产 {strangers} 不属于该贷款的质押 / assets {strangers} are not "
-                        "in this loan's pledge",
-                        field="asset_ids",
-                    )
-                asset_ids = sorted(set(data.asset_ids))
-            principal = (
-                loan["outstanding_principal_fen"]
-                if data.principal_fen is None
-                else data.principal_fen
-            )
-            interest = (
-                loan["outstanding_interest_fen"] if data.interest_fen is None else data.interest_fen
-            )
-            reference = _reference(at, await conn.fetchval(Q.next_case_number))
+        async with conn.transaction():  # a savepoint: a lost race is refused cleanly
             case_id: int = await conn.fetchval(
                 Q.insert_case,
                 bank_org_id,
@@ -171,35 +169,27 @@ async def open_case(
                 interest,
                 data.costs_fen,
                 data.notes.strip(),
-                user_id,
-                at,
+                uow.actor.user,
+                uow.at,
             )
-            await conn.execute(Q.insert_case_assets, case_id, asset_ids)
-            await audit.append(
-                conn,
-                at=at,
-                chain_org_id=bank_org_id,
-                actor_user_id=user_id,
-                actor_org_id=bank_org_id,
-                action="case.open",
-                object_kind="disposal_case",
-                object_id=case_id,
-                after={
-                    "reference": reference,
-                    "loan_id": data.loan_id,
-                    "claim_principal_fen": principal,
-                    "claim_interest_fen": interest,
-                    "claim_costs_fen": data.costs_fen,
-                    "asset_ids": asset_ids,
-                },
-            )
-            return await load_case(conn, bank_org_id, case_id)
     except asyncpg.UniqueViolationError:
         # Only reachable by a race the loan lock already prevents; the index decides.
-        raise Conflict(
-            "该贷款已有未结处置案件 / this loan already has an open disposal case",
-            field="loan_id",
-        ) from None
+        raise Conflict("case_already_open", field="loan_id", loan_no=loan["loan_no"]) from None
+    await conn.execute(Q.insert_case_assets, case_id, asset_ids)
+    uow.audit(
+        "case.open",
+        "disposal_case",
+        case_id,
+        after={
+            "reference": reference,
+            "loan_id": data.loan_id,
+            "claim_principal_fen": principal,
+            "claim_interest_fen": interest,
+            "claim_costs_fen": data.costs_fen,
+            "asset_ids": asset_ids,
+        },
+    )
+    return await load_case(conn, bank_org_id, case_id)
 
 
 async def defaulted_loans(pool: asyncpg.Pool, bank_org_id: int) -> list[asyncpg.Record]:
@@ -215,7 +205,7 @@ async def loan_for_new_case(
     async with pool.acquire() as conn:
         loan = await conn.fetchrow(Q.loan_for_new_case, bank_org_id, loan_id)
         if loan is None:
-            raise NotFound("no such loan", field="loan_id")
+            raise NotFound("not_found", field="loan_id")
         assets = (
             []
             if loan["pledge_id"] is None
@@ -230,7 +220,7 @@ async def loan_for_new_case(
 async def load_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseOut:
     row = await conn.fetchrow(Q.case_row, bank_org_id, case_id)
     if row is None:
-        raise NotFound("no such disposal case")
+        raise NotFound("no_such_case")
     flags: dict[int, list[FlagOut]] = {}
     for f in await conn.fetch(Q.case_asset_flags, bank_org_id, case_id):
         flags.setdefault(f["asset_id"], []).append(
@@ -333,7 +323,7 @@ async def disclosure_status(conn: Conn, bank_org_id: int, case_id: int) -> Discl
     """Checklist items required for this case's assets, those present, those missing."""
     row = await conn.fetchrow(Q.disclosure_facts, bank_org_id, case_id)
     if row is None:
-        raise NotFound("no such disposal case")
+        raise NotFound("no_such_case")
     return checklist.disclosure(row["asset_kinds"], row["items"], row["valuation_method"])
 
 
@@ -341,7 +331,7 @@ async def case_for_lot(conn: Conn, bank_org_id: int, case_id: int) -> CaseForLot
     """What the lots area needs of a case; NotFound for another bank's case."""
     row = await conn.fetchrow(Q.case_row, bank_org_id, case_id)
     if row is None:
-        raise NotFound("no such disposal case")
+        raise NotFound("no_such_case")
     assets = await conn.fetch(Q.case_assets, bank_org_id, case_id)
     valuation = await conn.fetchrow(Q.current_valuation, bank_org_id, case_id)
     status = await disclosure_status(conn, bank_org_id, case_id)
@@ -361,54 +351,36 @@ async def case_for_lot(conn: Conn, bank_org_id: int, case_id: int) -> CaseForLot
 # --- the claim --------------------------------------------------------------------------
 
 
-async def change_claim(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    bank_org_id: int,
-    user_id: int,
-    case_id: int,
-    data: ClaimChange,
-) -> CaseOut:
-    """Edit principal, interest, costs or notes while no lot of the case is published."""
-    async with pool.acquire() as conn, conn.transaction():
-        case = await _lock_open_case(conn, bank_org_id, case_id)
-        if await _published(conn, bank_org_id, case_id):
-            raise Conflict(
-                "已有拍品公告，债权不可再修改 / a lot of this case is published; "
-                "the claim can no longer change"
-            )
-        before = {
-            "claim_principal_fen": case["claim_principal_fen"],
-            "claim_interest_fen": case["claim_interest_fen"],
-            "claim_costs_fen": case["claim_costs_fen"],
-            "notes": case["notes"],
-        }
+@command(WRITE_COLLATERAL)
+async def change_claim(uow: UnitOfWork, data: ChangeClaim) -> CaseOut:
+    """Edit principal, interest, costs or notes while no lot of the case is published.
 
-        def pick(new: Any, key: str) -> Any:
-            return before[key] if new is None else new
+    The case row is locked (`lock_case`) for the whole change, so two edits take turns
+    and each is audited against the claim it replaced."""
+    conn, bank_org_id, case_id = uow.conn, uow.actor.org, data.case_id
+    case = await _lock_open_case(conn, bank_org_id, case_id)
+    if await _published(conn, bank_org_id, case_id):
+        raise Conflict("claim_frozen_by_published_lot", reference=case["reference"])
+    before = {
+        "claim_principal_fen": case["claim_principal_fen"],
+        "claim_interest_fen": case["claim_interest_fen"],
+        "claim_costs_fen": case["claim_costs_fen"],
+        "notes": case["notes"],
+    }
 
-        after = {
-            "claim_principal_fen": pick(data.principal_fen, "claim_principal_fen"),
-            "claim_interest_fen": pick(data.interest_fen, "claim_interest_fen"),
-            "claim_costs_fen": pick(data.costs_fen, "claim_costs_fen"),
-            "notes": pick(None if data.notes is None else data.notes.strip(), "notes"),
-        }
-        if after != before:
-            await conn.execute(Q.update_claim, bank_org_id, case_id, *after.values(), at)
-            await audit.append(
-                conn,
-                at=at,
-                chain_org_id=bank_org_id,
-                actor_user_id=user_id,
-                actor_org_id=bank_org_id,
-                action="case.claim_change",
-                object_kind="disposal_case",
-                object_id=case_id,
-                before=before,
-                after=after,
-            )
-        return await load_case(conn, bank_org_id, case_id)
+    def pick(new: Any, key: str) -> Any:
+        return before[key] if new is None else new
+
+    after = {
+        "claim_principal_fen": pick(data.principal_fen, "claim_principal_fen"),
+        "claim_interest_fen": pick(data.interest_fen, "claim_interest_fen"),
+        "claim_costs_fen": pick(data.costs_fen, "claim_costs_fen"),
+        "notes": pick(None if data.notes is None else data.notes.strip(), "notes"),
+    }
+    if after != before:
+        await conn.execute(Q.update_claim, bank_org_id, case_id, *after.values(), uow.at)
+        uow.audit("case.claim_change", "disposal_case", case_id, before=before, after=after)
+    return await load_case(conn, bank_org_id, case_id)
 
 
 # --- valuation --------------------------------------------------------------------------
@@ -425,216 +397,183 @@ def _decimal_map(weights: dict[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in weights.items()}
 
 
-async def record_valuation(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    bank_org_id: int,
-    user_id: int,
-    case_id: int,
-    data: ValuationIn,
-    policy: ValuationPolicy = DEFAULT_VALUATION_POLICY,
-) -> ValuationOut:
-    """Record an appraisal or an internal valuation; it supersedes the case's previous one."""
-    today = china_today(at)
-    async with pool.acquire() as conn, conn.transaction():
-        case = await _lock_open_case(conn, bank_org_id, case_id)
-        objection_until: date | None
-        if isinstance(data, AppraisalIn):
-            dates = appraisal_dates(data.valued_on, today, policy)
-            value_fen, valued_on = data.value_fen, data.valued_on
-            valid_until, objection_until = dates.valid_until, dates.objection_until
-            appraiser, report_no = data.appraiser.strip(), data.report_no.strip()
-            explanation = ""
-            inputs: dict[str, Any] = {
-                "appraiser": appraiser,
-                "report_no": report_no,
-                "value_fen": value_fen,
-                "valued_on": valued_on.isoformat(),
-                "validity_months": policy.appraisal_validity_months,
-                "objection_days": policy.objection_days,
-            }
-        else:
-            claim_total = (
-                case["claim_principal_fen"] + case["claim_interest_fen"] + case["claim_costs_fen"]
-            )
-            if claim_total >= policy.internal_max_claim_fen:
-                limit = format_cny(policy.internal_max_claim_fen)
-                raise Invalid(
-                    f"债权总额 {format_cny(claim_total)} 不低于 {limit}：按赣州规则，仅 1,000 万元"
-                    f"以下的贷款可用内部评估代替付费评估，请委托评估机构出具评估报告 / the claim "
-                    f"totals {format_cny(claim_total)}; only loans under {limit} may use an "
-                    "internal valuation instead of a paid appraisal (DOMAIN.md, Ganzhou)",
-                    field="method",
-                )
-            internal = _internal_policy(data)
-            scores = msgspec.structs.asdict(data.scores)
-            result = internal_valuation(
-                data.base_value_fen, scores, basis=data.basis, policy=internal
-            )
-            if result.vetoed:
-                raise Invalid(result.verdict, field="scores", code="vetoed")
-            value_fen, valued_on = result.value_fen, today
-            valid_until = add_months(today, policy.internal_validity_months)
-            objection_until, appraiser, report_no = None, None, None
-            explanation = result.explanation
-            inputs = {
-                "base_value_fen": data.base_value_fen,
-                "basis": data.basis.strip(),
-                "scores": scores,
-                "dimension_weights": _decimal_map(internal.dimension_weights),
-                "indicator_weights": _decimal_map(internal.indicator_weights),
-                "veto_legal_below": str(internal.veto_legal_below),
-                "par_score": str(internal.par_score),
-                "factor_bounds": [str(internal.factor_min), str(internal.factor_max)],
-                "dimension_scores": _decimal_map(result.dimension_scores),
-                "weighted_score": str(result.weighted_score),
-                "factor": str(result.factor),
-            }
-        superseded = [
-            r["id"] for r in await conn.fetch(Q.supersede_valuation, bank_org_id, case_id, at)
-        ]
-        row = returned(
-            await conn.fetchrow(
-                Q.insert_valuation,
-                case_id,
-                "appraisal" if isinstance(data, AppraisalIn) else "internal",
-                value_fen,
-                valued_on,
-                valid_until,
-                objection_until,
-                appraiser,
-                report_no,
-                inputs,
-                explanation,
-                user_id,
-                at,
-            )
+@command(WRITE_COLLATERAL)
+async def record_valuation(uow: UnitOfWork, data: RecordValuation) -> ValuationOut:
+    """Record an appraisal or an internal valuation; it supersedes the case's previous one.
+
+    The case row is locked (`lock_case`), so two valuations take turns and each supersedes
+    exactly the one before it; the unique index valuations_current is the backstop."""
+    conn, bank_org_id, case_id = uow.conn, uow.actor.org, data.case_id
+    policy, valuation = data.policy, data.valuation
+    today = china_today(uow.at)
+    case = await _lock_open_case(conn, bank_org_id, case_id)
+    objection_until: date | None
+    explanation: list[Line]
+    if isinstance(valuation, AppraisalIn):
+        dates = appraisal_dates(valuation.valued_on, today, policy)
+        value_fen, valued_on = valuation.value_fen, valuation.valued_on
+        valid_until, objection_until = dates.valid_until, dates.objection_until
+        appraiser, report_no = valuation.appraiser.strip(), valuation.report_no.strip()
+        explanation = []
+        inputs: dict[str, Any] = {
+            "appraiser": appraiser,
+            "report_no": report_no,
+            "value_fen": value_fen,
+            "valued_on": valued_on.isoformat(),
+            "validity_months": policy.appraisal_validity_months,
+            "objection_days": policy.objection_days,
+        }
+    else:
+        claim_total = (
+            case["claim_principal_fen"] + case["claim_interest_fen"] + case["claim_costs_fen"]
         )
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=bank_org_id,
-            actor_user_id=user_id,
-            actor_org_id=bank_org_id,
-            action="valuation.record",
-            object_kind="valuation",
-            object_id=row["id"],
-            before={"superseded_valuation_ids": superseded},
-            after={
-                "case_id": case_id,
-                "method": row["method"],
-                "value_fen": value_fen,
-                "valued_on": valued_on.isoformat(),
-                "valid_until": valid_until.isoformat(),
-                "objection_until": objection_until.isoformat() if objection_until else None,
-                "inputs": inputs,
-            },
+        if claim_total >= policy.internal_max_claim_fen:
+            # Only loans under CNY 10 m may be valued internally instead of by a paid
+            # appraisal (docs/rules.md §Disposal cases and valuation).
+            raise Invalid(
+                "internal_valuation_claim_too_large",
+                field="method",
+                claim_fen=claim_total,
+                limit_fen=policy.internal_max_claim_fen,
+            )
+        internal = _internal_policy(valuation)
+        scores = msgspec.structs.asdict(valuation.scores)
+        result = internal_valuation(
+            valuation.base_value_fen, scores, basis=valuation.basis, policy=internal
         )
+        if result.vetoed:
+            raise Invalid("legal_score_vetoed", field="scores", **result.verdict[0].params)
+        value_fen, valued_on = result.value_fen, today
+        valid_until = add_months(today, policy.internal_validity_months)
+        objection_until, appraiser, report_no = None, None, None
+        explanation = result.explanation
+        inputs = {
+            "base_value_fen": valuation.base_value_fen,
+            "basis": valuation.basis.strip(),
+            "scores": scores,
+            "dimension_weights": _decimal_map(internal.dimension_weights),
+            "indicator_weights": _decimal_map(internal.indicator_weights),
+            "veto_legal_below": str(internal.veto_legal_below),
+            "par_score": str(internal.par_score),
+            "factor_bounds": [str(internal.factor_min), str(internal.factor_max)],
+            "dimension_scores": _decimal_map(result.dimension_scores),
+            "weighted_score": str(result.weighted_score),
+            "factor": str(result.factor),
+        }
+    superseded = [
+        r["id"] for r in await conn.fetch(Q.supersede_valuation, bank_org_id, case_id, uow.at)
+    ]
+    row = returned(
+        await conn.fetchrow(
+            Q.insert_valuation,
+            case_id,
+            "appraisal" if isinstance(valuation, AppraisalIn) else "internal",
+            value_fen,
+            valued_on,
+            valid_until,
+            objection_until,
+            appraiser,
+            report_no,
+            inputs,
+            msgspec.json.encode(explanation).decode() if explanation else "",
+            uow.actor.user,
+            uow.at,
+        )
+    )
+    uow.audit(
+        "valuation.record",
+        "valuation",
+        row["id"],
+        before={"superseded_valuation_ids": superseded},
+        after={
+            "case_id": case_id,
+            "method": row["method"],
+            "value_fen": value_fen,
+            "valued_on": valued_on.isoformat(),
+            "valid_until": valid_until.isoformat(),
+            "objection_until": objection_until.isoformat() if objection_until else None,
+            "inputs": inputs,
+        },
+    )
     return _valuation(row)
 
 
 # --- disclosure documents ---------------------------------------------------------------
 
 
-async def upload_document(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    bank_org_id: int,
-    user_id: int,
-    case_id: int,
-    item: str,
-    filename: str,
-    content: bytes,
-    policy: DocumentPolicy = DEFAULT_DOCUMENT_POLICY,
-) -> DocumentOut:
-    """Attach a document to a checklist item; its type is judged by its bytes."""
-    name, kind = filetypes.check(filename, content, max_bytes=policy.max_bytes)
+@command(WRITE_COLLATERAL)
+async def upload_document(uow: UnitOfWork, data: UploadDocument) -> DocumentOut:
+    """Attach a document to a checklist item; its type is judged by its bytes.
+
+    The size and type are checked before anything is written; the case row is locked
+    (`lock_case`), so an upload and a removal on one case take turns. The bytes are stored
+    once per content (sha256); two uploads of the same file race harmlessly on
+    `insert_blob`'s ON CONFLICT DO NOTHING."""
+    conn, bank_org_id, case_id = uow.conn, uow.actor.org, data.case_id
+    name, kind = filetypes.check(data.filename, data.content, max_bytes=data.policy.max_bytes)
+    content = data.content
     digest = hashlib.sha256(content).digest()
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock_open_case(conn, bank_org_id, case_id)
-        status = await disclosure_status(conn, bank_org_id, case_id)
-        if item not in status.required:
-            raise Invalid(
-                f"“{item}”不是本案披露清单中的项目 / not an item of this case's checklist; "
-                f"items: {', '.join(status.required)}",
-                field="item",
-            )
-        # Skip sending 20 MB to the server when the bytes are there already.
-        if not await conn.fetchval(Q.blob_exists, digest):
-            await conn.execute(Q.insert_blob, digest, content, len(content))
-        row = returned(
-            await conn.fetchrow(
-                Q.insert_document,
-                case_id,
-                item,
-                name,
-                kind.content_type,
-                len(content),
-                digest,
-                user_id,
-                at,
-            )
+    await _lock_open_case(conn, bank_org_id, case_id)
+    status = await disclosure_status(conn, bank_org_id, case_id)
+    if data.item not in status.required:
+        raise Invalid("item_not_in_checklist", field="item", item=data.item, items=status.required)
+    # Skip sending 20 MB to the server when the bytes are there already.
+    if not await conn.fetchval(Q.blob_exists, digest):
+        await conn.execute(Q.insert_blob, digest, content, len(content))
+    row = returned(
+        await conn.fetchrow(
+            Q.insert_document,
+            case_id,
+            data.item,
+            name,
+            kind.content_type,
+            len(content),
+            digest,
+            uow.actor.user,
+            uow.at,
         )
-        document = _document(row)
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=bank_org_id,
-            actor_user_id=user_id,
-            actor_org_id=bank_org_id,
-            action="document.upload",
-            object_kind="case_document",
-            object_id=document.id,
-            after={
-                "case_id": case_id,
-                "item": item,
-                "filename": name,
-                "content_type": kind.content_type,
-                "size_bytes": len(content),
-                "sha256": document.sha256,
-            },
-        )
+    )
+    document = _document(row)
+    uow.audit(
+        "document.upload",
+        "case_document",
+        document.id,
+        after={
+            "case_id": case_id,
+            "item": data.item,
+            "filename": name,
+            "content_type": kind.content_type,
+            "size_bytes": len(content),
+            "sha256": document.sha256,
+        },
+    )
     return document
 
 
-async def remove_document(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    bank_org_id: int,
-    user_id: int,
-    case_id: int,
-    document_id: int,
-) -> None:
-    """Withdraw a document (kept, marked removed) while no lot of the case is published."""
-    async with pool.acquire() as conn, conn.transaction():
-        await _lock_open_case(conn, bank_org_id, case_id)
-        if await _published(conn, bank_org_id, case_id):
-            raise Conflict(
-                "已有拍品公告，披露文件不可撤下 / a lot of this case is published; its "
-                "disclosure documents stay"
-            )
-        row = await conn.fetchrow(Q.remove_document, bank_org_id, case_id, document_id, at)
-        if row is None:
-            raise NotFound("no such document")
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=bank_org_id,
-            actor_user_id=user_id,
-            actor_org_id=bank_org_id,
-            action="document.remove",
-            object_kind="case_document",
-            object_id=document_id,
-            before={
-                "case_id": case_id,
-                "item": row["item"],
-                "filename": row["filename"],
-                "sha256": bytes(row["sha256"]).hex(),
-            },
-        )
+@command(WRITE_COLLATERAL)
+async def remove_document(uow: UnitOfWork, data: RemoveDocument) -> None:
+    """Withdraw a document (kept, marked removed) while no lot of the case is published.
+
+    The case row is locked (`lock_case`), and the removal only marks a document still in
+    place, so of two concurrent removals one finds nothing to remove (404)."""
+    conn, bank_org_id, case_id = uow.conn, uow.actor.org, data.case_id
+    case = await _lock_open_case(conn, bank_org_id, case_id)
+    if await _published(conn, bank_org_id, case_id):
+        raise Conflict("documents_frozen_by_published_lot", reference=case["reference"])
+    row = await conn.fetchrow(Q.remove_document, bank_org_id, case_id, data.document_id, uow.at)
+    if row is None:
+        raise NotFound("no_such_document")
+    uow.audit(
+        "document.remove",
+        "case_document",
+        data.document_id,
+        before={
+            "case_id": case_id,
+            "item": row["item"],
+            "filename": row["filename"],
+            "sha256": bytes(row["sha256"]).hex(),
+        },
+    )
 
 
 async def find_document(
@@ -643,7 +582,7 @@ async def find_document(
     async with pool.acquire() as conn:
         row = await conn.fetchrow(Q.document_meta, bank_org_id, case_id, document_id)
     if row is None:
-        raise NotFound("no such document")
+        raise NotFound("no_such_document")
     return _document(row)
 
 

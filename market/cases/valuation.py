@@ -1,9 +1,9 @@
 """Valuation rules: appraisal dates and the internal valuation (pure functions).
 
-Internal valuation, in the spirit of GB/T 42748-2023 《专利评估指引》 (DOMAIN.md "Valuation
-and monitoring"): the standard assesses a patent's legal, technical and economic value
-with indicators and weights; CCB's internal method (内评法) builds on it and on CNIPA's
-licence statistics. Here:
+Internal valuation, in the spirit of GB/T 42748-2023 《专利评估指引》 (docs/rules.md
+§Disposal cases and valuation): the standard assesses a patent's legal, technical and
+economic value with indicators and weights; CCB's internal method (内评法) builds on it and
+on CNIPA's licence statistics. Here:
 
 1. Every indicator is scored 0–100, higher is better (an encumbrance score of 100 means
    "free of encumbrances", a substitutability score of 100 means "hard to substitute").
@@ -21,6 +21,10 @@ licence statistics. Here:
    approach that produced the base; the floor 0.2 keeps a valid but weak patent above 0.
    The mapping is monotone, so a better score never gives a lower value.
 5. The value is rounded half-up to the fen; everything is Decimal or int, never float.
+
+The explanation is a list of lines, each a catalog key (`cases.explain.*`) with its
+parameters; `render` gives a line's words in one language. Indicator and dimension names
+are keys too (`cases.ind.*`), so a page shows the explanation in its reader's language.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
 
 import msgspec
 
+from market import i18n
 from market.cases.policy import ValuationPolicy
-from market.errors import Invalid
+from market.errors import BadValue, Invalid
 from market.money import format_cny
 
 # --- indicators and default weights -----------------------------------------------------
@@ -44,25 +50,9 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "economic": ("market_size", "profitability", "licence_history"),
 }
 INDICATORS: tuple[str, ...] = tuple(k for keys in DIMENSIONS.values() for k in keys)
-LABELS: dict[str, tuple[str, str]] = {
-    "legal": ("法律价值", "Legal value"),
-    "technical": ("技术价值", "Technical value"),
-    "economic": ("经济价值", "Economic value"),
-    "legal_stability": ("法律稳定性（有效性）", "Legal stability (validity)"),
-    "remaining_term": ("剩余保护期", "Remaining term"),
-    "ownership_clarity": ("权属清晰度", "Ownership clarity"),
-    "encumbrance": ("权利负担（无负担为高分）", "Encumbrances (none = high)"),
-    "advancement": ("技术先进性", "Technical advancement"),
-    "maturity": ("技术成熟度", "Technical maturity"),
-    "substitutability": ("不可替代性", "Non-substitutability"),
-    "claim_breadth": ("权利要求保护范围", "Breadth of claims"),
-    "market_size": ("市场规模", "Market size"),
-    "profitability": ("获利能力（许可费潜力）", "Profitability (royalty potential)"),
-    "licence_history": ("许可实施记录", "Licence history (CNIPA statistics)"),
-}
 
-# Defaults (issue 3 item 3): legal 0.3, technical 0.3, economic 0.4 — the economic
-# dimension weighs most because a disposal realises market value.
+# Default weights (docs/rules.md §Disposal cases and valuation): legal 0.3, technical 0.3,
+# economic 0.4 — the economic dimension weighs most because a disposal realises market value.
 DEFAULT_DIMENSION_WEIGHTS: dict[str, Decimal] = {
     "legal": Decimal("0.3"),
     "technical": Decimal("0.3"),
@@ -91,7 +81,9 @@ class InternalPolicy(msgspec.Struct, frozen=True, kw_only=True):
     indicator_weights: dict[str, Decimal] = msgspec.field(
         default_factory=lambda: dict(DEFAULT_INDICATOR_WEIGHTS)
     )
-    veto_legal_below: Decimal = Decimal(40)  # legal dimension score (issue 3 item 3)
+    # The legal dimension score below which the value is 0 (docs/rules.md §Disposal cases
+    # and valuation).
+    veto_legal_below: Decimal = Decimal(40)
     par_score: Decimal = Decimal(60)  # the score worth exactly the base value
     factor_min: Decimal = Decimal("0.2")
     factor_max: Decimal = Decimal("1.5")
@@ -100,6 +92,14 @@ class InternalPolicy(msgspec.Struct, frozen=True, kw_only=True):
 DEFAULT_INTERNAL_POLICY = InternalPolicy()
 SCORE_MAX = 100
 MIN_BASE_FEN = 100  # CNY 1: below that no factor gives a storable value
+
+
+class Line(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of an explanation: a catalog key and its parameters. Amounts are `*_fen`
+    integers, numbers exact decimal strings, `dimension` and `indicator` their keys."""
+
+    key: str
+    params: dict[str, Any] = {}
 
 
 class IndicatorLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,87 +118,72 @@ class InternalResult(msgspec.Struct, frozen=True, kw_only=True):
     weighted_score: Decimal
     factor: Decimal  # 0 when vetoed
     lines: list[IndicatorLine]
-    explanation: str
-    verdict: str  # the explanation's last lines: the veto, or the factor and the value
+    explanation: list[Line]  # ends with the verdict
+    verdict: list[Line]  # the veto, or the factor and the value
+
+
+def render(lang: i18n.Lang, line: Line) -> str:
+    """A line's words in `lang`: amounts as ¥, indicator and dimension keys as their names."""
+    shown: dict[str, Any] = {}
+    for name, value in line.params.items():
+        if name in ("dimension", "indicator"):
+            shown[name] = i18n.gettext(lang, f"cases.ind.{value}")
+        elif name.endswith("_fen") and isinstance(value, int):
+            shown[name] = format_cny(value)
+        else:
+            shown[name] = value
+    return i18n.gettext(lang, line.key, **shown)
 
 
 # --- validation -------------------------------------------------------------------------
 
 
 def _check_weights(
-    weights: Mapping[str, Decimal], expected: tuple[str, ...], field: str, group: str
+    weights: Mapping[str, Decimal], expected: tuple[str, ...], field: str, dimension: str | None
 ) -> None:
     unknown = sorted(set(weights) - set(expected))
     if unknown:
-        raise Invalid(
-            f"{field}：未知的键 {unknown}，应为 {list(expected)} / "
-            f"{field}: unknown keys {unknown}; expected {list(expected)}",
-            field=field,
-        )
+        raise Invalid("weights_unknown_keys", field=field, keys=unknown, expected=list(expected))
     missing = [k for k in expected if k not in weights]
     if missing:
-        raise Invalid(
-            f"{field}：缺少 {missing} 的权重 / {field}: weights missing for {missing}", field=field
-        )
+        raise Invalid("weights_missing", field=field, keys=missing)
     for key in expected:
         w = weights[key]
         if not isinstance(w, Decimal) or not w.is_finite() or not Decimal(0) <= w <= Decimal(1):
-            raise Invalid(
-                f"{field}.{key}：权重应在 0 至 1 之间 / {field}.{key}: a weight is between 0 and 1",
-                field=f"{field}.{key}",
-            )
+            raise Invalid("weight_out_of_range", field=f"{field}.{key}")
     total = sum((weights[k] for k in expected), Decimal(0))
     if total != Decimal(1):
-        raise Invalid(f"权重之和须为 1 / the {group} weights sum to {total}, not 1", field=field)
+        if dimension is None:
+            raise Invalid("dimension_weights_sum", field=field, total=str(total))
+        raise Invalid("indicator_weights_sum", field=field, dimension=dimension, total=str(total))
 
 
 def validate_policy(policy: InternalPolicy) -> None:
-    _check_weights(policy.dimension_weights, tuple(DIMENSIONS), "dimension_weights", "dimension")
+    _check_weights(policy.dimension_weights, tuple(DIMENSIONS), "dimension_weights", None)
     unknown = sorted(set(policy.indicator_weights) - set(INDICATORS))
     if unknown:
-        raise Invalid(
-            f"indicator_weights：未知的指标 {unknown} / "
-            f"indicator_weights: unknown indicators {unknown}",
-            field="indicator_weights",
-        )
+        raise Invalid("indicators_unknown", field="indicator_weights", keys=unknown)
     for dim, keys in DIMENSIONS.items():
         weights = {k: v for k, v in policy.indicator_weights.items() if k in keys}
-        _check_weights(weights, keys, "indicator_weights", f"{dim} indicator")
+        _check_weights(weights, keys, "indicator_weights", dim)
     if not Decimal(0) <= policy.veto_legal_below <= SCORE_MAX:
-        raise Invalid(
-            "veto_legal_below：否决线应在 0–100 之间 / veto_legal_below: 0–100",
-            field="veto_legal_below",
-        )
+        raise Invalid("veto_line_out_of_range", field="veto_legal_below", max=SCORE_MAX)
     if policy.par_score <= 0:
-        raise Invalid(
-            "par_score：基准得分须为正数 / par_score: must be positive", field="par_score"
-        )
+        raise Invalid("par_score_not_positive", field="par_score")
     if not Decimal(0) < policy.factor_min <= policy.factor_max:
-        raise Invalid(
-            "调整系数上下限须满足 0 < factor_min ≤ factor_max / "
-            "factor bounds: 0 < factor_min ≤ factor_max",
-            field="factor_min",
-        )
+        raise Invalid("factor_bounds_invalid", field="factor_min")
 
 
 def _check_scores(scores: Mapping[str, int]) -> None:
     unknown = sorted(set(scores) - set(INDICATORS))
     if unknown:
-        raise Invalid(
-            f"scores：未知的指标 {unknown} / scores: unknown indicators {unknown}",
-            field=f"scores.{unknown[0]}",
-        )
+        raise Invalid("indicators_unknown", field=f"scores.{unknown[0]}", keys=unknown)
     for key in INDICATORS:
         if key not in scores:
-            raise Invalid(
-                f"scores.{key}: 缺少“{LABELS[key][0]}”评分 / score missing", field=f"scores.{key}"
-            )
+            raise Invalid("score_missing", field=f"scores.{key}")
         s = scores[key]
         if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SCORE_MAX:
-            raise Invalid(
-                f"scores.{key}: 评分为 0–100 的整数 / a score is a whole number 0–100",
-                field=f"scores.{key}",
-            )
+            raise Invalid("score_out_of_range", field=f"scores.{key}", max=SCORE_MAX)
 
 
 # --- the internal valuation -------------------------------------------------------------
@@ -221,20 +206,14 @@ def internal_valuation(
 ) -> InternalResult:
     """The value of the collateral from a base value and indicator scores, explained.
 
-    Deterministic: the same inputs give the same value and the same text. Raises Invalid
-    (naming the field) for scores outside 0–100, unknown or missing indicators, weights
-    that do not sum to 1, or a base value under CNY 1.
+    Deterministic: the same inputs give the same value and the same explanation. Raises
+    Invalid (naming the field) for scores outside 0–100, unknown or missing indicators,
+    weights that do not sum to 1, or a base value under CNY 1.
     """
     if isinstance(base_value_fen, bool) or not isinstance(base_value_fen, int):
-        raise Invalid(
-            "base_value_fen：基准价值应为以分计的整数金额 / "
-            "base_value_fen: an integer amount in fen",
-            field="base_value_fen",
-        )
+        raise BadValue("whole_number", field="base_value_fen")
     if base_value_fen < MIN_BASE_FEN:
-        raise Invalid(
-            "基准价值至少 1 元 / the base value is at least CNY 1", field="base_value_fen"
-        )
+        raise Invalid("base_value_too_small", field="base_value_fen", min_fen=MIN_BASE_FEN)
     validate_policy(policy)
     _check_scores(scores)
     with localcontext() as ctx:
@@ -271,7 +250,7 @@ def internal_valuation(
     verdict = _verdict(base_value_fen, policy, dim_scores, factor, value_fen, vetoed)
     return InternalResult(
         verdict=verdict,
-        explanation=f"{body}\n{verdict}",
+        explanation=body + verdict,
         value_fen=value_fen,
         vetoed=vetoed,
         dimension_scores=dim_scores,
@@ -288,33 +267,49 @@ def _explain(
     lines: list[IndicatorLine],
     dim_scores: dict[str, Decimal],
     weighted: Decimal,
-) -> str:
+) -> list[Line]:
     basis_line = " ".join(basis.split())
     out = [
-        "内部评估（参照 GB/T 42748-2023《专利评估指引》的法律、技术、经济价值指标）",
-        "Internal valuation (after GB/T 42748-2023: legal, technical and economic indicators)",
-        f"基准价值 Base value：{format_cny(base_value_fen)}"
-        + (f"（依据 Basis：{basis_line}）" if basis_line else ""),
-        "",
+        Line(key="cases.explain.title"),
+        Line(key="cases.explain.base", params={"base_value_fen": base_value_fen})
+        if not basis_line
+        else Line(
+            key="cases.explain.base_basis",
+            params={"base_value_fen": base_value_fen, "basis": basis_line},
+        ),
     ]
     for dim in DIMENSIONS:
-        zh, en = LABELS[dim]
         out.append(
-            f"{zh} {en} — 维度权重 weight {_w(policy.dimension_weights[dim])}，"
-            f"维度得分 score {_q(dim_scores[dim], 2)}"
-        )
-        for line in (x for x in lines if x.dimension == dim):
-            lzh, len_ = LABELS[line.key]
-            out.append(
-                f"  · {lzh} {len_}：得分 score {line.score} × 权重 weight {_w(line.weight)}"
-                f" = {_q(line.weight * line.score, 2)}；"
-                f"对综合得分的贡献 contribution {_q(line.contribution, 2)}"
+            Line(
+                key="cases.explain.dimension",
+                params={
+                    "dimension": dim,
+                    "weight": _w(policy.dimension_weights[dim]),
+                    "score": str(_q(dim_scores[dim], 2)),
+                },
             )
+        )
+        out.extend(
+            Line(
+                key="cases.explain.indicator",
+                params={
+                    "indicator": line.key,
+                    "score": line.score,
+                    "weight": _w(line.weight),
+                    "product": str(_q(line.weight * line.score, 2)),
+                    "contribution": str(_q(line.contribution, 2)),
+                },
+            )
+            for line in lines
+            if line.dimension == dim
+        )
     terms = " + ".join(
         f"{_w(policy.dimension_weights[d])}×{_q(s, 2)}" for d, s in dim_scores.items()
     )
-    out += ["", f"综合得分 Weighted score = {terms} = {_q(weighted, 2)}"]
-    return "\n".join(out)
+    out.append(
+        Line(key="cases.explain.weighted", params={"terms": terms, "score": str(_q(weighted, 2))})
+    )
+    return out
 
 
 def _verdict(
@@ -324,26 +319,37 @@ def _verdict(
     factor: Decimal,
     value_fen: int,
     vetoed: bool,
-) -> str:
+) -> list[Line]:
     if vetoed:
-        legal, line = _q(dim_scores["legal"], 2), _q(policy.veto_legal_below, 2)
-        return "\n".join(
-            [
-                f"法律价值得分 {legal} 低于否决线 {line}：专利权不稳定或已失效，质物可能灭失，"
-                "评估价值为 0，不能作为处置参考价。",
-                f"Legal score {legal} is below the veto line {line}: the patent is not reliably "
-                "valid and the collateral may vanish, so its value is 0 and it cannot serve as "
-                "a reference price.",
-                "评估价值 Value = ¥0.00",
-            ]
-        )
-    return "\n".join(
-        [
-            f"调整系数 Factor = 综合得分 / {_q(policy.par_score, 0)} = {factor}"
-            f"（限定于 clamped to {_q(policy.factor_min, 2)}–{_q(policy.factor_max, 2)}）",
-            f"评估价值 Value = {format_cny(base_value_fen)} × {factor} = {format_cny(value_fen)}",
+        return [
+            Line(
+                key="cases.explain.vetoed",
+                params={
+                    "legal_score": str(_q(dim_scores["legal"], 2)),
+                    "veto_line": str(_q(policy.veto_legal_below, 2)),
+                },
+            ),
+            Line(key="cases.explain.vetoed_value", params={"value_fen": 0}),
         ]
-    )
+    return [
+        Line(
+            key="cases.explain.factor",
+            params={
+                "par": str(_q(policy.par_score, 0)),
+                "factor": str(factor),
+                "factor_min": str(_q(policy.factor_min, 2)),
+                "factor_max": str(_q(policy.factor_max, 2)),
+            },
+        ),
+        Line(
+            key="cases.explain.value",
+            params={
+                "base_value_fen": base_value_fen,
+                "factor": str(factor),
+                "value_fen": value_fen,
+            },
+        ),
+    ]
 
 
 # --- appraisal dates --------------------------------------------------------------------
@@ -362,7 +368,8 @@ class AppraisalDates(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def appraisal_dates(valued_on: date, today: date, policy: ValuationPolicy) -> AppraisalDates:
-    """Validity and objection window of an appraisal recorded today (issue 3 item 3).
+    """Validity and objection window of an appraisal recorded today (docs/rules.md
+    §Disposal cases and valuation).
 
     Valid for one year from the valuation date (the last valid day is the same date a
     year later). The objection window (异议期) runs 5 days from when the appraisal is
@@ -370,17 +377,14 @@ def appraisal_dates(valued_on: date, today: date, policy: ValuationPolicy) -> Ap
     valuation date that is valued_on + 5 days.
     """
     if valued_on > today:
-        raise Invalid(
-            f"评估基准日 {valued_on} 晚于今天 {today} / the valuation date is in the future",
-            field="valued_on",
-        )
+        raise Invalid("appraisal_in_future", field="valued_on", valued_on=valued_on, today=today)
     valid_until = add_months(valued_on, policy.appraisal_validity_months)
     if valid_until < today:
         raise Invalid(
-            f"评估报告已过有效期（评估基准日起 {policy.appraisal_validity_months} 个月，"
-            f"至 {valid_until}）/ the appraisal expired on {valid_until}: it is valid "
-            f"{policy.appraisal_validity_months} months from its valuation date",
+            "appraisal_expired",
             field="valued_on",
+            valid_until=valid_until,
+            months=policy.appraisal_validity_months,
         )
     return AppraisalDates(
         valid_until=valid_until,

@@ -1,5 +1,6 @@
 """The bank's case pages: the list, opening a case, and a case with its claim, collateral,
-valuation, disclosure documents and lots. Bank users only; another bank's case is 404."""
+valuation, disclosure documents and lots. Bank users only (READ_COLLATERAL to see,
+WRITE_COLLATERAL to change); another bank's case is 404."""
 
 from __future__ import annotations
 
@@ -13,77 +14,52 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 
 from market.accounts.models import Viewer
+from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
 from market.cases import checklist, services
 from market.cases.api import download
 from market.cases.models import (
-    AppraisalIn,
     CaseOut,
-    ClaimChange,
-    InternalIn,
+    ChangeClaim,
+    DocumentOut,
     OpenCase,
+    RecordValuation,
+    RemoveDocument,
+    UploadDocument,
     ValuationIn,
+    ValuationOut,
 )
 from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
-from market.cases.valuation import DEFAULT_DIMENSION_WEIGHTS, DEFAULT_INDICATOR_WEIGHTS, DIMENSIONS
-from market.deps import ClockDep, PoolDep, ViewerDep
-from market.errors import AppError
-from market.money import format_cny
-from market.web import (
-    REQUIRED,
-    form_date,
-    form_error,
-    form_id,
-    form_values,
-    form_yuan,
-    page,
-    parse_id,
-    require_org,
+from market.cases.valuation import (
+    DEFAULT_DIMENSION_WEIGHTS,
+    DEFAULT_INDICATOR_WEIGHTS,
+    DIMENSIONS,
+    INDICATORS,
+    MIN_BASE_FEN,
+    SCORE_MAX,
+    render,
 )
+from market.deps import ActDep, MeDep, PoolDep
+from market.money import format_cny
+from market.web import Form, language, page
 
-# Service field names → form field names (the forms take yuan, the services fen).
-_FORM_FIELD = {
+READ = [allow(READ_COLLATERAL)]
+WRITE = [allow(WRITE_COLLATERAL)]
+
+# Service field names → form field names (the forms take yuan, the services fen). An
+# upload's `item` is a hidden field: a refusal of it is shown above the form.
+FIELDS: dict[str, str] = {
     "principal_fen": "principal",
     "interest_fen": "interest",
     "costs_fen": "costs",
     "value_fen": "value",
     "base_value_fen": "base_value",
+    "item": "form",
+    **{f"scores.{key}": f"score_{key}" for key in INDICATORS},
 }
-
-
-def _bank(viewer: Viewer | None) -> Viewer:
-    return require_org(viewer, "bank", "only an approved bank has disposal cases")
-
-
-def _form_field(field: str | None) -> str:
-    if not field:
-        return "form"
-    if field.startswith("scores."):
-        return "score_" + field.removeprefix("scores.")
-    return _FORM_FIELD.get(field, field)
 
 
 def _yuan(fen: int) -> str:
     return format_cny(fen, symbol=False)
-
-
-def _parse_yuan(
-    values: dict[str, str], errors: dict[str, str], name: str, *, required: bool = True
-) -> int | None:
-    return form_yuan(values, errors, name, max_fen=CLAIM_PART_MAX_FEN, required=required)
-
-
-async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list[int]]:
-    """The form's text fields, and the ids of the assets ticked (`asset_ids`, repeated)."""
-    values = await form_values(request)
-    values.pop("asset_ids", None)
-    form = await request.form()
-    ids = [n for v in form.getall("asset_ids", []) if (n := parse_id(str(v))) is not None]
-    return values, ids
-
-
-def _convert_errors(exc: msgspec.ValidationError) -> dict[str, str]:
-    field, message = form_error(exc)
-    return {_form_field(field): message}
 
 
 class CasePages(Controller):
@@ -92,292 +68,246 @@ class CasePages(Controller):
 
     # --- list and new --------------------------------------------------------------------
 
-    @get("/", operation_id="web_cases")
-    async def index(
-        self, request: Request[Any, Any, State], pool: PoolDep, viewer: ViewerDep
-    ) -> Template:
-        me = _bank(viewer)
+    @get("/", operation_id="web_cases", guards=READ)
+    async def index(self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep) -> Template:
         cases = await services.list_cases(pool, me.org_id, limit=500)
         return page(request, "cases/index.html", me, cases=cases)
 
-    @get("/new", operation_id="web_new_case")
+    @get("/new", operation_id="web_new_case", guards=READ)
     async def new(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         loan_id: FromQuery[int | None] = None,
     ) -> Template:
-        me = _bank(viewer)
         return await _render_new(request, pool, me, loan_id, values={}, chosen=None, errors={})
 
-    @post("/new", operation_id="web_open_case")
+    @post("/new", operation_id="web_open_case", guards=WRITE)
     async def create(
-        self, request: Request[Any, Any, State], pool: PoolDep, clock: ClockDep, viewer: ViewerDep
+        self, request: Request[Any, Any, State], pool: PoolDep, act: ActDep, me: MeDep
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        values, asset_ids = await _fields(request)
-        errors: dict[str, str] = {}
-        status = 422
-        loan_id = form_id(values, errors, "loan_id")
-        principal = _parse_yuan(values, errors, "principal")
-        interest = _parse_yuan(values, errors, "interest")
-        costs = _parse_yuan(values, errors, "costs", required=False) or 0
+        form = await Form.read(request, me, fields=FIELDS)
+        loan_id = form.id("loan_id")
+        principal = form.yuan("principal", max_fen=CLAIM_PART_MAX_FEN)
+        interest = form.yuan("interest", max_fen=CLAIM_PART_MAX_FEN)
+        costs = form.yuan("costs", max_fen=CLAIM_PART_MAX_FEN, required=False) or 0
+        asset_ids = form.ids("asset_ids")
         if not asset_ids:
-            errors["asset_ids"] = "请至少选择一项质物 / choose at least one asset"
-        if not errors:
-            try:
-                data = msgspec.convert(
-                    {
-                        "loan_id": loan_id,
-                        "principal_fen": principal,
-                        "interest_fen": interest,
-                        "costs_fen": costs,
-                        "asset_ids": asset_ids,
-                        "notes": values.get("notes", ""),
-                    },
-                    OpenCase,
-                )
-                case = await services.open_case(
-                    pool, clock.now(), bank_org_id=me.org_id, user_id=me.user_id, data=data
-                )
-            except msgspec.ValidationError as exc:
-                errors = _convert_errors(exc)
-            except AppError as exc:
-                if exc.status == 404:
-                    raise
-                errors, status = {_form_field(exc.field): exc.message}, exc.status
-            else:
-                return Redirect(f"/bank/cases/{case.id}", status_code=303)
+            form.fail("asset_ids", "no_assets_chosen")
+        body = {
+            "loan_id": loan_id,
+            "principal_fen": principal,
+            "interest_fen": interest,
+            "costs_fen": costs,
+            "asset_ids": asset_ids,
+            "notes": form.values.get("notes", ""),
+        }
+        case = await form.submit(lambda: act(services.open_case, msgspec.convert(body, OpenCase)))
+        if case is not None:
+            return Redirect(f"/bank/cases/{case.id}", status_code=303)
         return await _render_new(
             request,
             pool,
             me,
             loan_id,
-            values=values,
+            values=form.values,
             chosen=set(asset_ids),
-            errors=errors,
-            status_code=status,
+            errors=form.errors,
+            status_code=form.status,
         )
 
     # --- one case ------------------------------------------------------------------------
 
-    @get("/{case_id:int}", operation_id="web_case")
+    @get("/{case_id:int}", operation_id="web_case", guards=READ)
     async def show(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         case_id: FromPath[int],
         saved: FromQuery[str | None] = None,
     ) -> Template:
-        me = _bank(viewer)
         return await _render_case(request, pool, me, case_id, saved=bool(saved))
 
-    @post("/{case_id:int}/claim", operation_id="web_change_claim")
+    @post("/{case_id:int}/claim", operation_id="web_change_claim", guards=WRITE)
     async def change_claim(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        values, _ids = await _fields(request)
-        errors: dict[str, str] = {}
-        status = 422
-        principal = _parse_yuan(values, errors, "principal")
-        interest = _parse_yuan(values, errors, "interest")
-        costs = _parse_yuan(values, errors, "costs")
-        if not errors:
-            try:
-                data = msgspec.convert(
-                    {
-                        "principal_fen": principal,
-                        "interest_fen": interest,
-                        "costs_fen": costs,
-                        "notes": values.get("notes", ""),
-                    },
-                    ClaimChange,
-                )
-                await services.change_claim(
-                    pool,
-                    clock.now(),
-                    bank_org_id=me.org_id,
-                    user_id=me.user_id,
-                    case_id=case_id,
-                    data=data,
-                )
-            except msgspec.ValidationError as exc:
-                errors = _convert_errors(exc)
-            except AppError as exc:
-                if exc.status == 404:
-                    raise
-                errors, status = {_form_field(exc.field): exc.message}, exc.status
-            else:
-                return Redirect(f"/bank/cases/{case_id}?saved=claim#claim", status_code=303)
+        form = await Form.read(request, me, fields=FIELDS)
+        body = {
+            "case_id": case_id,
+            "principal_fen": form.yuan("principal", max_fen=CLAIM_PART_MAX_FEN),
+            "interest_fen": form.yuan("interest", max_fen=CLAIM_PART_MAX_FEN),
+            "costs_fen": form.yuan("costs", max_fen=CLAIM_PART_MAX_FEN),
+            "notes": form.values.get("notes", ""),
+        }
+        done = await form.submit(
+            lambda: act(services.change_claim, msgspec.convert(body, ChangeClaim))
+        )
+        if done is not None:
+            return Redirect(f"/bank/cases/{case_id}?saved=claim#claim", status_code=303)
         return await _render_case(
-            request, pool, me, case_id, form="claim", errors=errors, values=values, status=status
+            request,
+            pool,
+            me,
+            case_id,
+            form="claim",
+            errors=form.errors,
+            values=form.values,
+            status=form.status,
         )
 
-    @post("/{case_id:int}/valuations", operation_id="web_record_valuation")
+    @post("/{case_id:int}/valuations", operation_id="web_record_valuation", guards=WRITE)
     async def record_valuation(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        values, _ids = await _fields(request)
-        method = values.get("method", "")
-        form = "internal" if method == "internal" else "appraisal"
-        errors: dict[str, str] = {}
-        status = 422
-        body = (
-            _internal_body(values, errors)
-            if form == "internal"
-            else _appraisal_body(values, errors)
-        )
-        if not errors:
-            try:
-                data: ValuationIn = msgspec.convert(body, AppraisalIn | InternalIn)
-                await services.record_valuation(
-                    pool,
-                    clock.now(),
-                    bank_org_id=me.org_id,
-                    user_id=me.user_id,
-                    case_id=case_id,
-                    data=data,
-                )
-            except msgspec.ValidationError as exc:
-                errors = _convert_errors(exc)
-            except AppError as exc:
-                if exc.status == 404:
-                    raise
-                errors, status = {_form_field(exc.field): exc.message}, exc.status
-            else:
-                return Redirect(f"/bank/cases/{case_id}?saved=valuation#valuation", status_code=303)
+        form = await Form.read(request, me, fields=FIELDS)
+        kind = "internal" if form.text("method") == "internal" else "appraisal"
+        body = _internal_body(form) if kind == "internal" else _appraisal_body(form)
+
+        async def record() -> ValuationOut:
+            valuation: ValuationIn = msgspec.convert(body, ValuationIn)
+            return await act(
+                services.record_valuation, RecordValuation(case_id=case_id, valuation=valuation)
+            )
+
+        done = await form.submit(record)
+        if done is not None:
+            return Redirect(f"/bank/cases/{case_id}?saved=valuation#valuation", status_code=303)
         return await _render_case(
-            request, pool, me, case_id, form=form, errors=errors, values=values, status=status
+            request,
+            pool,
+            me,
+            case_id,
+            form=kind,
+            errors=form.errors,
+            values=form.values,
+            status=form.status,
         )
 
-    @post("/{case_id:int}/documents", operation_id="web_upload_document")
+    @post("/{case_id:int}/documents", operation_id="web_upload_document", guards=WRITE)
     async def upload(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        form = await request.form()
-        item = str(form.get("item", ""))
-        upload = form.get("file")
-        errors: dict[str, str] = {}
-        status = 422
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            errors["file"] = "请选择文件 / choose a file"
-        else:
-            try:
-                await services.upload_document(
-                    pool,
-                    clock.now(),
-                    bank_org_id=me.org_id,
-                    user_id=me.user_id,
-                    case_id=case_id,
-                    item=item,
-                    filename=upload.filename,
-                    content=await upload.read(),
-                )
-            except AppError as exc:
-                if exc.status == 404:
-                    raise
-                errors, status = {exc.field or "file": exc.message}, exc.status
-            else:
-                return Redirect(f"/bank/cases/{case_id}?saved=document#disclosure", status_code=303)
+        form = await Form.read(request, me, fields=FIELDS)
+        item = form.text("item")
+        file = (await request.form()).get("file")
+        if not isinstance(file, UploadFile) or not file.filename:
+            form.fail("file", "required")
+
+        async def send() -> DocumentOut:
+            assert isinstance(file, UploadFile)
+            return await act(
+                services.upload_document,
+                UploadDocument(
+                    case_id=case_id, item=item, filename=file.filename, content=await file.read()
+                ),
+            )
+
+        done = await form.submit(send)
+        if done is not None:
+            return Redirect(f"/bank/cases/{case_id}?saved=document#disclosure", status_code=303)
         return await _render_case(
-            request, pool, me, case_id, form=f"doc.{item}", errors=errors, status=status
+            request, pool, me, case_id, form=f"doc.{item}", errors=form.errors, status=form.status
         )
 
-    @post("/{case_id:int}/documents/{document_id:int}/remove", operation_id="web_remove_document")
+    @post(
+        "/{case_id:int}/documents/{document_id:int}/remove",
+        operation_id="web_remove_document",
+        guards=WRITE,
+    )
     async def remove(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         case_id: FromPath[int],
         document_id: FromPath[int],
     ) -> Template | Redirect:
-        me = _bank(viewer)
-        try:
-            await services.remove_document(
-                pool,
-                clock.now(),
-                bank_org_id=me.org_id,
-                user_id=me.user_id,
-                case_id=case_id,
-                document_id=document_id,
+        form = await Form.read(request, me)
+        await form.submit(
+            lambda: act(
+                services.remove_document, RemoveDocument(case_id=case_id, document_id=document_id)
             )
-        except AppError as exc:
-            if exc.status == 404:
-                raise
+        )
+        if form.errors:
             return await _render_case(
                 request,
                 pool,
                 me,
                 case_id,
                 form="documents",
-                errors={"form": exc.message},
-                status=exc.status,
+                errors=form.errors,
+                status=form.status,
             )
         return Redirect(f"/bank/cases/{case_id}?saved=document#disclosure", status_code=303)
 
-    @get("/{case_id:int}/documents/{document_id:int}", operation_id="web_download_document")
+    @get(
+        "/{case_id:int}/documents/{document_id:int}",
+        operation_id="web_download_document",
+        guards=READ,
+    )
     async def download(
-        self, pool: PoolDep, viewer: ViewerDep, case_id: FromPath[int], document_id: FromPath[int]
+        self, pool: PoolDep, me: MeDep, case_id: FromPath[int], document_id: FromPath[int]
     ) -> Stream:
-        me = _bank(viewer)
         return download(pool, await services.find_document(pool, me.org_id, case_id, document_id))
 
 
 # --- form bodies ------------------------------------------------------------------------
 
 
-def _appraisal_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+def _appraisal_body(form: Form) -> dict[str, Any]:
     for name in ("appraiser", "report_no"):
-        if not values.get(name, "").strip():
-            errors[name] = REQUIRED
-    value = _parse_yuan(values, errors, "value")
-    valued_on = form_date(values, errors, "valued_on")
+        if not form.text(name):
+            form.fail(name, "required")
+    value = form.yuan("value", max_fen=CLAIM_PART_MAX_FEN)
+    valued_on = form.date("valued_on")
     return {
         "method": "appraisal",
-        "appraiser": values.get("appraiser", "").strip(),
-        "report_no": values.get("report_no", "").strip(),
+        "appraiser": form.text("appraiser"),
+        "report_no": form.text("report_no"),
         "value_fen": value,
         "valued_on": valued_on.isoformat() if valued_on else None,
     }
 
 
-def _internal_body(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
-    base = _parse_yuan(values, errors, "base_value")
-    if not values.get("basis", "").strip():
-        errors["basis"] = REQUIRED
+def _internal_body(form: Form) -> dict[str, Any]:
+    base = form.yuan("base_value", max_fen=CLAIM_PART_MAX_FEN)
+    if base is not None and base < MIN_BASE_FEN:
+        form.fail("base_value", "base_value_too_small", min_fen=MIN_BASE_FEN)
+    if not form.text("basis"):
+        form.fail("basis", "required")
     scores: dict[str, int] = {}
-    for key in DEFAULT_INDICATOR_WEIGHTS:
-        text = values.get(f"score_{key}", "").strip()
-        if text.isascii() and text.isdigit() and int(text) <= 100:
+    for key in INDICATORS:
+        text = form.text(f"score_{key}")
+        # ASCII digits only: "⁸⁰".isdigit() is true and int("⁸⁰") fails.
+        if not text:
+            form.fail(f"score_{key}", "required")
+        elif text.isascii() and text.isdigit() and int(text) <= SCORE_MAX:
             scores[key] = int(text)
         else:
-            errors[f"score_{key}"] = "评分为 0–100 的整数 / a whole number 0–100"
+            form.fail(f"score_{key}", "score_out_of_range", max=SCORE_MAX)
     return {
         "method": "internal",
         "base_value_fen": base,
-        "basis": values.get("basis", "").strip(),
+        "basis": form.text("basis"),
         "scores": scores,
     }
 
@@ -443,11 +373,18 @@ async def _render_case(
     }
     if form == "claim" and values:
         claim_values.update(values)
+    lang = language(request, me)
+
+    def explain(valuation: ValuationOut) -> list[tuple[str, str]]:
+        """A valuation's explanation as (key, words in the page's language) lines."""
+        return [(line.key, render(lang, line)) for line in valuation.explanation]
+
     return page(
         request,
         "cases/show.html",
         me,
         status_code=status if errors else 200,
+        explain=explain,
         case=case,
         form=form,
         errors=errors,

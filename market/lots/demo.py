@@ -21,7 +21,14 @@ from auctions.writer import Writers
 from market.accounts.models import Viewer
 from market.cases import services as cases
 from market.cases.checklist import required_items
-from market.cases.models import AppraisalIn, InternalIn, OpenCase, Scores
+from market.cases.models import (
+    AppraisalIn,
+    InternalIn,
+    OpenCase,
+    RecordValuation,
+    Scores,
+    UploadDocument,
+)
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
 from market.lots import services as lots
@@ -94,13 +101,8 @@ async def seed_cases_and_lots(
     slots: list[tuple[int, list[int], int, str]] = []  # (case, assets, valuation, title)
     for loan in loans:
         opened = long_ago - timedelta(days=5)
-        case = await cases.open_case(
-            pool,
-            opened,
-            bank_org_id=bank.org_id,
-            user_id=bank.user_id,
-            data=OpenCase(loan_id=loan["id"]),
-        )
+        act = Act(Context(pool=pool, clock=FrozenClock(opened)), Actor.of(bank))
+        case = await act(cases.open_case, OpenCase(loan_id=loan["id"]))
         claim = case.claim.principal_fen + case.claim.interest_fen
         if claim >= 10_000_000_00:
             valuation: AppraisalIn | InternalIn = AppraisalIn(
@@ -128,27 +130,16 @@ async def seed_cases_and_lots(
                 ),
             )
         value = (
-            await cases.record_valuation(
-                pool,
-                opened,
-                bank_org_id=bank.org_id,
-                user_id=bank.user_id,
-                case_id=case.id,
-                data=valuation,
-            )
+            await act(cases.record_valuation, RecordValuation(case_id=case.id, valuation=valuation))
         ).value_fen
         for item in required_items({a.kind for a in case.assets}):
             if item == "valuation_report" and isinstance(valuation, InternalIn):
                 continue
-            await cases.upload_document(
-                pool,
-                opened,
-                bank_org_id=bank.org_id,
-                user_id=bank.user_id,
-                case_id=case.id,
-                item=item,
-                filename=f"{item}.pdf",
-                content=_pdf(item),
+            await act(
+                cases.upload_document,
+                UploadDocument(
+                    case_id=case.id, item=item, filename=f"{item}.pdf", content=_pdf(item)
+                ),
             )
         # Two lots a case: the first asset alone, then the rest as a package.
         first, rest = case.assets[:1], case.assets[1:]

@@ -127,6 +127,8 @@ WHERE c.id = v.case_id AND c.bank_org_id = $1 AND v.case_id = $2 AND v.supersede
 RETURNING v.id
 
 -- name: insert_valuation
+-- $10: an internal valuation's explanation as JSON lines of catalog keys and parameters
+-- (market/cases/valuation.py Line), read in the reader's language; '' for an appraisal.
 INSERT INTO valuations (case_id, method, value_fen, valued_on, valid_until, objection_until,
                         appraiser, report_no, inputs, explanation, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)

@@ -10,7 +10,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from tests.factories import credit_code, make_org
+from market.clock import Clock
+from market.commands import Act
+from tests.factories import act_as, credit_code, make_org
 
 _n = itertools.count(1)
 
@@ -27,6 +29,13 @@ class Loan(msgspec.Struct, frozen=True, kw_only=True):
 async def make_bank(pool: asyncpg.Pool, at: datetime) -> tuple[int, int, str]:
     """A bank with one admin user: (org id, user id, e-mail)."""
     return await make_org(pool, at, kind="bank")
+
+
+async def bank_act(pool: asyncpg.Pool, clock: Clock) -> tuple[int, int, Act]:
+    """A bank with one admin user, and a way to run commands as that user on `clock`:
+    (org id, user id, act)."""
+    bank, user, _ = await make_bank(pool, clock.now())
+    return bank, user, await act_as(pool, clock, user)
 
 
 async def make_asset(

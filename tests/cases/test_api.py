@@ -51,9 +51,20 @@ async def test_open_list_and_get(client: Client, pool: asyncpg.Pool, clock: Froz
     r = await client.get("/api/v1/cases?status=open&limit=1", headers=auth)
     assert [c["id"] for c in r.json()] == [case["id"]]
     r = await client.get("/api/v1/cases?limit=0", headers=auth)
-    assert r.status_code == 422 and r.json()["field"] == "limit"
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (r.json()["code"], r.json()["field"], r.json()["params"]) == (
+        "too_small",
+        "limit",
+        {"min": 1},
+    )
+    r = await client.get("/api/v1/cases?limit=501", headers=auth)
+    assert r.status_code == 422 and r.json()["params"] == {"max": 500}
+    r = await client.get("/api/v1/cases?offset=-1", headers=auth)
+    assert r.status_code == 422 and r.json()["field"] == "offset"
     r = await client.post("/api/v1/cases", json={"loan_id": loan.loan_id}, headers=auth)
-    assert r.status_code == 409 and r.json()["field"] == "loan_id"
+    assert r.status_code == 409
+    assert (r.json()["code"], r.json()["field"]) == ("case_already_open", "loan_id")
 
 
 async def test_performing_loan_and_bad_bodies(
@@ -61,11 +72,25 @@ async def test_performing_loan_and_bad_bodies(
 ) -> None:
     auth, loan = await bank_with_loan(pool, clock, default_date=None, npl_class=None)
     r = await client.post("/api/v1/cases", json={"loan_id": loan.loan_id}, headers=auth)
-    assert r.status_code == 422 and "loan is performing" in r.json()["message"]
+    assert r.status_code == 422
+    assert (r.json()["code"], r.json()["field"]) == ("loan_not_defaulted", "loan_id")
+    assert r.json()["detail"].startswith("loan_id：") and "未违约" in r.json()["detail"]
+    r = await client.post(
+        "/api/v1/cases",
+        json={"loan_id": loan.loan_id},
+        headers={**auth, "Accept-Language": "en"},
+    )
+    assert "loan is performing" in r.json()["detail"] and "未违约" not in r.json()["detail"]
     r = await client.post(
         "/api/v1/cases", json={"loan_id": loan.loan_id, "costs_fen": -1}, headers=auth
     )
     assert r.status_code == 400 and r.json()["field"] == "costs_fen"
+    # amounts are integer fen: a string or a float is refused, naming the field
+    for bad in ("100", 1.5):
+        r = await client.post(
+            "/api/v1/cases", json={"loan_id": loan.loan_id, "costs_fen": bad}, headers=auth
+        )
+        assert r.status_code == 400 and r.json()["field"] == "costs_fen", (bad, r.text)
     r = await client.post("/api/v1/cases", json={"loan_id": loan.loan_id, "x": 1}, headers=auth)
     assert r.status_code == 400 and r.json()["code"] == "unknown_field"
 
@@ -122,9 +147,28 @@ async def test_valuation_union(client: Client, pool: asyncpg.Pool, clock: Frozen
     body = r.json()
     assert body["method"] == "internal" and body["value_fen"] == 1_500_000_00
     assert body["inputs"]["dimension_weights"]["economic"] == "0.6"
-    assert "GB/T 42748-2023" in body["explanation"]
+    # the explanation: catalog keys with their parameters, in order
+    assert body["explanation"][0] == {"key": "cases.explain.title"}
+    assert body["explanation"][-1] == {
+        "key": "cases.explain.value",
+        "params": {"base_value_fen": 1_000_000_00, "factor": "1.5000", "value_fen": 1_500_000_00},
+    }
     r = await client.post(url, json={"method": "guess", "value_fen": 1}, headers=auth)
     assert r.status_code == 400
+    r = await client.post(
+        url,
+        json={
+            "method": "appraisal",
+            "appraiser": "北京中企华资产评估有限责任公司",
+            "report_no": "中企华评报字(2025)第 6021 号",
+            "value_fen": "300000000",  # a string where integer fen belong
+            "valued_on": "2026-01-05",
+        },
+        headers=auth,
+    )
+    assert r.status_code == 400 and r.json()["field"] == "value_fen"
+    r = await client.patch(f"/api/v1/cases/{case['id']}", json={"costs_fen": "1"}, headers=auth)
+    assert r.status_code == 400 and r.json()["field"] == "costs_fen"
     r = await client.post(
         url,
         json={
@@ -135,7 +179,8 @@ async def test_valuation_union(client: Client, pool: asyncpg.Pool, clock: Frozen
         },
         headers=auth,
     )
-    assert r.status_code == 400 and "market_size" in r.json()["message"]
+    assert r.status_code == 400 and r.json()["field"] == "scores.market_size"
+    assert r.json()["code"] == "too_large" and r.json()["params"] == {"max": "100"}
 
 
 async def test_documents_over_multipart(
@@ -159,7 +204,17 @@ async def test_documents_over_multipart(
         files={"file": ("审查档案.pdf", PNG, "application/pdf")},  # the name and type lie
         headers=auth,
     )
-    assert r.status_code == 422 and r.json()["field"] == "file" and "PNG" in r.json()["message"]
+    assert r.status_code == 422
+    assert (r.json()["code"], r.json()["field"]) == ("file_extension_mismatch", "file")
+    assert r.json()["params"] == {"kind": "PNG", "suffix": ".pdf", "expected": ".png"}
+    r = await client.post(
+        url,
+        data={"item": "no_such_item"},
+        files={"file": ("审查档案.pdf", PDF, "application/pdf")},
+        headers=auth,
+    )
+    assert r.status_code == 422
+    assert (r.json()["code"], r.json()["field"]) == ("item_not_in_checklist", "item")
     r = await client.get(f"{url}/{doc['id']}", headers=auth)
     assert r.status_code == 200 and r.content == PDF
     assert r.headers["content-type"] == "application/pdf"

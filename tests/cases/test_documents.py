@@ -11,11 +11,21 @@ import asyncpg
 import pytest
 
 from market.cases import filetypes, services
-from market.cases.models import CaseOut, InternalIn, OpenCase, Scores
+from market.cases.models import (
+    CaseOut,
+    InternalIn,
+    OpenCase,
+    RecordValuation,
+    RemoveDocument,
+    Scores,
+    UploadDocument,
+)
 from market.cases.valuation import INDICATORS
 from market.clock import FrozenClock
+from market.commands import Act
 from market.errors import Conflict, Invalid, NotFound
-from tests.cases.factories import make_bank, make_loan, make_lot
+from market.problems import describe
+from tests.cases.factories import bank_act, make_loan, make_lot
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32)
@@ -52,13 +62,15 @@ XLSX = ooxml("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.
 
 async def open_case(
     pool: asyncpg.Pool, clock: FrozenClock, kinds: tuple[str, ...] = ("patent", "trademark")
-) -> tuple[int, int, CaseOut]:
-    bank, user, _ = await make_bank(pool, clock.now())
+) -> tuple[int, Act, CaseOut]:
+    bank, _, act = await bank_act(pool, clock)
     loan = await make_loan(pool, clock.now(), bank, kinds=kinds)
-    case = await services.open_case(
-        pool, clock.now(), bank_org_id=bank, user_id=user, data=OpenCase(loan_id=loan.loan_id)
-    )
-    return bank, user, case
+    case = await act(services.open_case, OpenCase(loan_id=loan.loan_id))
+    return bank, act, case
+
+
+def upload(case: CaseOut, item: str, filename: str, content: bytes) -> UploadDocument:
+    return UploadDocument(case_id=case.id, item=item, filename=filename, content=content)
 
 
 # --- the type check (pure) ----------------------------------------------------------------
@@ -82,20 +94,44 @@ def test_accepted_types(name: str, content: bytes, content_type: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "reason"),
+    ("name", "content", "code", "params"),
     [
-        ("report.pdf", PNG, "PNG"),  # a .pdf that is really a PNG
-        ("report.docx", XLSX, "XLSX"),
-        ("report.docx", b"PK\x03\x04" + bytes(40), "none of the accepted"),  # a ZIP, not OOXML
-        ("tool.exe", b"MZ\x90\x00\x03" + bytes(60), "none of the accepted"),
-        ("report", PDF, r"name it \*\.pdf"),
-        ("empty.pdf", b"", "empty"),
+        # a .pdf that is really a PNG
+        (
+            "report.pdf",
+            PNG,
+            "file_extension_mismatch",
+            {"kind": "PNG", "suffix": ".pdf", "expected": ".png"},
+        ),
+        (
+            "report.docx",
+            XLSX,
+            "file_extension_mismatch",
+            {"kind": "Excel (XLSX)", "suffix": ".docx", "expected": ".xlsx"},
+        ),
+        ("report.docx", b"PK\x03\x04" + bytes(40), "file_type_not_accepted", None),  # not OOXML
+        ("tool.exe", b"MZ\x90\x00\x03" + bytes(60), "file_type_not_accepted", None),
+        ("report", PDF, "file_extension_missing", {"kind": "PDF", "expected": ".pdf"}),
+        ("empty.pdf", b"", "file_empty", {}),
     ],
 )
-def test_refused_types(name: str, content: bytes, reason: str) -> None:
-    with pytest.raises(Invalid, match=reason) as err:
+def test_refused_types(name: str, content: bytes, code: str, params: dict[str, str] | None) -> None:
+    with pytest.raises(Invalid) as err:
         filetypes.check(name, content, max_bytes=1024 * 1024)
-    assert err.value.field == "file"
+    assert (err.value.code, err.value.field) == (code, "file")
+    if params is not None:
+        assert err.value.params == params
+    else:
+        assert ".pdf" in err.value.params["allowed"]
+
+
+def test_a_refusal_reads_in_one_language() -> None:
+    with pytest.raises(Invalid) as err:
+        filetypes.check("账户.pdf", PNG, max_bytes=1024 * 1024)
+    zh = describe("zh", err.value.code, err.value.params)
+    en = describe("en", err.value.code, err.value.params)
+    assert "PNG" in zh and "不符" in zh and "name it" not in zh
+    assert "name it *.png" in en and "不符" not in en
 
 
 def test_a_path_in_the_name_is_dropped() -> None:
@@ -107,16 +143,9 @@ def test_a_path_in_the_name_is_dropped() -> None:
 
 
 async def test_upload_keeps_sha256_and_type(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
-    doc = await services.upload_document(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        item="ownership_encumbrances",
-        filename="权属说明.pdf",
-        content=PDF,
+    bank, act, case = await open_case(pool, clock)
+    doc = await act(
+        services.upload_document, upload(case, "ownership_encumbrances", "权属说明.pdf", PDF)
     )
     assert doc.sha256 == hashlib.sha256(PDF).hexdigest()
     assert (doc.content_type, doc.size_bytes, doc.filename) == (
@@ -137,54 +166,33 @@ async def test_upload_keeps_sha256_and_type(pool: asyncpg.Pool, clock: FrozenClo
 async def test_png_named_pdf_is_refused_and_nothing_written(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    with pytest.raises(Invalid, match="PNG"):
-        await services.upload_document(
-            pool,
-            clock.now(),
-            bank_org_id=bank,
-            user_id=user,
-            case_id=case.id,
-            item="payment_accounts",
-            filename="账户.pdf",
-            content=PNG,
-        )
+    _, act, case = await open_case(pool, clock)
+    with pytest.raises(Invalid) as err:
+        await act(services.upload_document, upload(case, "payment_accounts", "账户.pdf", PNG))
+    assert err.value.code == "file_extension_mismatch" and err.value.params["kind"] == "PNG"
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM document_blobs") == 0
         assert await conn.fetchval("SELECT count(*) FROM case_documents") == 0
 
 
 async def test_21_mb_is_refused(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
+    _, act, case = await open_case(pool, clock)
     big = PDF + bytes(21 * 1024 * 1024)
-    with pytest.raises(Invalid, match="limit") as err:
-        await services.upload_document(
-            pool,
-            clock.now(),
-            bank_org_id=bank,
-            user_id=user,
-            case_id=case.id,
-            item="taxes_fees",
-            filename="big.pdf",
-            content=big,
-        )
-    assert err.value.field == "file"
+    with pytest.raises(Invalid) as err:
+        await act(services.upload_document, upload(case, "taxes_fees", "big.pdf", big))
+    assert (err.value.code, err.value.field) == ("file_too_large", "file")
+    assert err.value.params == {
+        "size_bytes": len(big),
+        "max_bytes": 20 * 1024 * 1024,
+        "max_mb": 20,
+    }
 
 
 async def test_same_bytes_twice_are_stored_once(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
+    bank, act, case = await open_case(pool, clock)
     chunk_test = PDF + bytes(3 * 1024 * 1024 + 17)  # several download chunks
     for item in ("taxes_fees", "payment_accounts"):
-        await services.upload_document(
-            pool,
-            clock.now(),
-            bank_org_id=bank,
-            user_id=user,
-            case_id=case.id,
-            item=item,
-            filename="合并披露.pdf",
-            content=chunk_test,
-        )
+        await act(services.upload_document, upload(case, item, "合并披露.pdf", chunk_test))
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM document_blobs") == 1
         assert await conn.fetchval("SELECT count(*) FROM case_documents") == 2
@@ -197,118 +205,76 @@ async def test_same_bytes_twice_are_stored_once(pool: asyncpg.Pool, clock: Froze
 async def test_item_must_belong_to_the_cases_checklist(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock, kinds=("trademark",))
+    _, act, case = await open_case(pool, clock, kinds=("trademark",))
     for item in ("file_history", "nonsense"):  # file_history: patents only
         with pytest.raises(Invalid) as err:
-            await services.upload_document(
-                pool,
-                clock.now(),
-                bank_org_id=bank,
-                user_id=user,
-                case_id=case.id,
-                item=item,
-                filename="a.pdf",
-                content=PDF,
-            )
-        assert err.value.field == "item"
+            await act(services.upload_document, upload(case, item, "a.pdf", PDF))
+        assert (err.value.code, err.value.field) == ("item_not_in_checklist", "item")
+        assert err.value.params == {"item": item, "items": GENERAL_ITEMS}
 
 
 async def test_remove_is_soft_and_only_before_publication(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    kw = {"bank_org_id": bank, "user_id": user, "case_id": case.id}
-    first = await services.upload_document(
-        pool, clock.now(), **kw, item="taxes_fees", filename="a.pdf", content=PDF
-    )
-    await services.remove_document(pool, clock.now(), **kw, document_id=first.id)
+    bank, act, case = await open_case(pool, clock)
+    first = await act(services.upload_document, upload(case, "taxes_fees", "a.pdf", PDF))
+    await act(services.remove_document, RemoveDocument(case_id=case.id, document_id=first.id))
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT removed_at FROM case_documents") == clock.now()
         status = await services.disclosure_status(conn, bank, case.id)
     assert "taxes_fees" in status.missing
     with pytest.raises(NotFound):
         await services.find_document(pool, bank, case.id, first.id)
-    with pytest.raises(NotFound):  # twice
-        await services.remove_document(pool, clock.now(), **kw, document_id=first.id)
-    second = await services.upload_document(
-        pool, clock.now(), **kw, item="taxes_fees", filename="b.txt", content=b"taxes: buyer pays"
+    with pytest.raises(NotFound) as err:  # twice
+        await act(services.remove_document, RemoveDocument(case_id=case.id, document_id=first.id))
+    assert err.value.code == "no_such_document"
+    second = await act(
+        services.upload_document, upload(case, "taxes_fees", "b.txt", b"taxes: buyer pays")
     )
     await make_lot(pool, clock.now(), bank, case.id, status="bidding")
-    with pytest.raises(Conflict):
-        await services.remove_document(pool, clock.now(), **kw, document_id=second.id)
+    with pytest.raises(Conflict) as err:
+        await act(services.remove_document, RemoveDocument(case_id=case.id, document_id=second.id))
+    assert err.value.code == "documents_frozen_by_published_lot"
 
 
 async def test_another_banks_document_is_not_found(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
-    other, other_user, _ = await make_bank(pool, clock.now())
-    doc = await services.upload_document(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        item="taxes_fees",
-        filename="a.pdf",
-        content=PDF,
-    )
+    _, act, case = await open_case(pool, clock)
+    other, _, other_act = await bank_act(pool, clock)
+    doc = await act(services.upload_document, upload(case, "taxes_fees", "a.pdf", PDF))
     with pytest.raises(NotFound):
         await services.find_document(pool, other, case.id, doc.id)
     with pytest.raises(NotFound):
-        await services.remove_document(
-            pool,
-            clock.now(),
-            bank_org_id=other,
-            user_id=other_user,
-            case_id=case.id,
-            document_id=doc.id,
+        await other_act(
+            services.remove_document, RemoveDocument(case_id=case.id, document_id=doc.id)
         )
     with pytest.raises(NotFound):
-        await services.upload_document(
-            pool,
-            clock.now(),
-            bank_org_id=other,
-            user_id=other_user,
-            case_id=case.id,
-            item="taxes_fees",
-            filename="a.pdf",
-            content=PDF,
-        )
+        await other_act(services.upload_document, upload(case, "taxes_fees", "a.pdf", PDF))
 
 
 # --- disclosure status and case_for_lot -----------------------------------------------------
 
 
 async def test_disclosure_of_a_patent_case(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock, kinds=("patent", "trademark"))
+    bank, act, case = await open_case(pool, clock, kinds=("patent", "trademark"))
     async with pool.acquire() as conn:
         status = await services.disclosure_status(conn, bank, case.id)
     assert status.required == PATENT_ITEMS and status.missing == PATENT_ITEMS
     assert status.present == [] and not status.complete
     for item in PATENT_ITEMS[1:]:
-        await services.upload_document(
-            pool,
-            clock.now(),
-            bank_org_id=bank,
-            user_id=user,
-            case_id=case.id,
-            item=item,
-            filename=f"{item}.pdf",
-            content=PDF + item.encode(),
-        )
+        await act(services.upload_document, upload(case, item, f"{item}.pdf", PDF + item.encode()))
     async with pool.acquire() as conn:
         status = await services.disclosure_status(conn, bank, case.id)
     assert status.missing == ["valuation_report"]
     # an internal valuation's explanation is the valuation report
-    await services.record_valuation(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        data=InternalIn(
-            base_value_fen=500_000_00,
-            basis="市场法",
-            scores=Scores(**dict.fromkeys(INDICATORS, 60)),
+    await act(
+        services.record_valuation,
+        RecordValuation(
+            case_id=case.id,
+            valuation=InternalIn(
+                base_value_fen=500_000_00,
+                basis="市场法",
+                scores=Scores(**dict.fromkeys(INDICATORS, 60)),
+            ),
         ),
     )
     async with pool.acquire() as conn:
@@ -321,17 +287,8 @@ async def test_disclosure_of_a_patent_case(pool: asyncpg.Pool, clock: FrozenCloc
 
 
 async def test_disclosure_of_a_trademark_only_case(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock, kinds=("trademark", "software_copyright"))
-    await services.upload_document(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        item="valuation_report",
-        filename="评估报告.pdf",
-        content=PDF,
-    )
+    bank, act, case = await open_case(pool, clock, kinds=("trademark", "software_copyright"))
+    await act(services.upload_document, upload(case, "valuation_report", "评估报告.pdf", PDF))
     async with pool.acquire() as conn:
         status = await services.disclosure_status(conn, bank, case.id)
     assert status.required == GENERAL_ITEMS
@@ -341,7 +298,7 @@ async def test_disclosure_of_a_trademark_only_case(pool: asyncpg.Pool, clock: Fr
 
 async def test_case_for_lot(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     bank, _, case = await open_case(pool, clock, kinds=("patent", "patent"))
-    other, _, _ = await make_bank(pool, clock.now())
+    other, _, _ = await bank_act(pool, clock)
     async with pool.acquire() as conn:
         view = await services.case_for_lot(conn, bank, case.id)
         with pytest.raises(NotFound):

@@ -111,7 +111,8 @@ async def test_valuation_forms(client: Client, pool: asyncpg.Pool, clock: Frozen
         },
     )
     assert r.status_code == 422
-    assert 'data-testid="err-appraisal-valued_on"' in r.text and "future" in r.text
+    assert 'data-testid="err-appraisal-valued_on"' in r.text and "晚于今天" in r.text
+    assert "in the future" not in r.text  # the page's language only
     assert 'value="四川天健资产评估有限公司"' in r.text  # what was typed stays
     scores = {f"score_{k}": "80" for k in INDICATORS}
     r = await client.post(
@@ -227,7 +228,8 @@ async def test_numbers_that_are_not_ascii_digits_are_named_not_500(
     assets = [str(a) for a in loan.asset_ids]
     for bad in ("²", "abc", str(2**63)):  # "²".isdigit() is true; int("²") fails
         r = await open_via_page(client, bad, asset_ids=assets)
-        assert r.status_code == 422, bad  # (a hidden field: no loan, no form to show it in)
+        assert r.status_code == 422, bad
+        assert 'id="err-loan_id"' in r.text, bad  # a hidden field: said above the list
     r = await open_via_page(client, loan.loan_id, asset_ids=["²", str(2**63)])
     assert r.status_code == 422 and 'id="err-asset_ids"' in r.text
     async with pool.acquire() as conn:
@@ -247,3 +249,83 @@ async def test_numbers_that_are_not_ascii_digits_are_named_not_500(
         },
     )
     assert r.status_code == 422 and 'data-testid="err-internal-score_market_size"' in r.text
+
+
+async def test_a_case_page_speaks_its_readers_language(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank = await signed_in_bank(client, pool, clock)
+    loan = await make_loan(pool, clock.now(), bank)
+    case_url = (
+        await open_via_page(client, loan.loan_id, asset_ids=[str(a) for a in loan.asset_ids])
+    ).headers["location"]
+    scores = {f"score_{k}": "80" for k in INDICATORS}
+    r = await client.post(
+        f"{case_url}/valuations",
+        data={
+            "_csrf_token": await csrf(client),
+            "method": "internal",
+            "base_value": "2,000,000",
+            "basis": "收益法",
+            **scores,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    zh = (await client.get(case_url)).text
+    assert "综合得分" in zh and "法律稳定性（有效性）" in zh and "Weighted score" not in zh
+    client.cookies.set("ipx_lang", "en")
+    en = (await client.get(case_url)).text
+    assert "Weighted score" in en and "Legal stability (validity)" in en
+    assert "¥2,666,600.00" in en and "综合得分" not in en and "法律稳定性" not in en
+    r = await client.post(
+        f"{case_url}/valuations",
+        data={
+            "_csrf_token": await csrf(client),
+            "method": "appraisal",
+            "appraiser": "四川天健资产评估有限公司",
+            "report_no": "川天健评报字〔2026〕第 1 号",
+            "value": "3,600,000",
+            "valued_on": "2026-01-09",
+        },
+    )
+    assert r.status_code == 422 and "is in the future" in r.text and "晚于今天" not in r.text
+
+
+async def test_upload_and_removal_refusals_are_shown(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    bank = await signed_in_bank(client, pool, clock)
+    loan = await make_loan(pool, clock.now(), bank, kinds=("trademark",))
+    case_url = (
+        await open_via_page(client, loan.loan_id, asset_ids=[str(a) for a in loan.asset_ids])
+    ).headers["location"]
+    token = await csrf(client)
+    # no file chosen: beside the item's file field
+    r = await client.post(
+        f"{case_url}/documents",
+        data={"_csrf_token": token, "item": "taxes_fees"},
+        files={"file": ("", b"", "application/octet-stream")},
+    )
+    assert r.status_code == 422 and 'data-testid="err-doc.taxes_fees-file"' in r.text
+    # an item that is not on the checklist (a patent item on a trademark case): above the forms
+    r = await client.post(
+        f"{case_url}/documents",
+        data={"_csrf_token": token, "item": "file_history"},
+        files={"file": ("a.pdf", PDF, "application/pdf")},
+    )
+    assert r.status_code == 422 and "不是本案披露清单中的项目" in r.text
+    r = await client.post(
+        f"{case_url}/documents",
+        data={"_csrf_token": token, "item": "taxes_fees"},
+        files={"file": ("a.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    doc_url = re.search(rf'href="({case_url}/documents/\d+)"', (await client.get(case_url)).text)
+    assert doc_url
+    case_id = int(case_url.rsplit("/", 1)[1])
+    await make_lot(pool, clock.now(), bank, case_id, status="announced")
+    r = await client.post(f"{doc_url.group(1)}/remove", data={"_csrf_token": token})
+    assert r.status_code == 409 and "披露文件不可撤下" in r.text
+    assert (await client.get(doc_url.group(1))).status_code == 200  # still there

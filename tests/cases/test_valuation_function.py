@@ -9,18 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market import i18n
 from market.cases.policy import ValuationPolicy
 from market.cases.valuation import (
     DEFAULT_INDICATOR_WEIGHTS,
     DIMENSIONS,
     INDICATORS,
-    LABELS,
     InternalPolicy,
+    InternalResult,
     add_months,
     appraisal_dates,
     internal_valuation,
+    render,
 )
 from market.errors import Invalid
+from market.problems import describe
 
 score = st.integers(min_value=0, max_value=100)
 scores_st = st.fixed_dictionaries(dict.fromkeys(INDICATORS, score))
@@ -29,6 +32,13 @@ base_st = st.integers(min_value=100, max_value=10**13)
 
 def all_scores(value: int) -> dict[str, int]:
     return dict.fromkeys(INDICATORS, value)
+
+
+def words(result: InternalResult, lang: i18n.Lang, *, verdict: bool = False) -> str:
+    """The explanation (or only its verdict) as a reader of `lang` sees it."""
+    return "\n".join(
+        render(lang, line) for line in (result.verdict if verdict else result.explanation)
+    )
 
 
 def test_worked_example() -> None:
@@ -57,8 +67,15 @@ def test_worked_example() -> None:
     assert result.factor == Decimal("1.1450")  # 68.7 / 60
     assert result.value_fen == 1_145_000_00
     assert not result.vetoed
-    assert "收益法：未来五年许可费现值" in result.explanation
-    assert "¥1,145,000.00" in result.explanation and "1.1450" in result.explanation
+    zh = words(result, "zh")
+    assert "收益法：未来五年许可费现值" in zh
+    assert "¥1,145,000.00" in zh and "1.1450" in zh
+    assert result.verdict[-1].key == "cases.explain.value"
+    assert result.verdict[-1].params == {
+        "base_value_fen": 1_000_000_00,
+        "factor": "1.1450",
+        "value_fen": 1_145_000_00,
+    }
 
 
 def test_factor_is_clamped() -> None:
@@ -74,23 +91,26 @@ def test_legal_veto_zeroes_the_value_and_says_why() -> None:
     scores = {**all_scores(100), **dict.fromkeys(DIMENSIONS["legal"], 39)}
     result = internal_valuation(1_000_000_00, scores)
     assert result.vetoed and result.value_fen == 0 and result.factor == 0
-    assert "否决线" in result.verdict and "veto" in result.verdict
-    assert "39.00" in result.verdict
+    assert result.verdict[0].key == "cases.explain.vetoed"
+    assert result.verdict[0].params == {"legal_score": "39.00", "veto_line": "40.00"}
+    zh, en = words(result, "zh", verdict=True), words(result, "en", verdict=True)
+    assert "否决线" in zh and "39.00" in zh and "veto" not in zh
+    assert "veto line" in en and "39.00" in en and "否决线" not in en
 
 
 @pytest.mark.parametrize(
-    ("scores", "field"),
+    ("scores", "field", "code"),
     [
-        ({**all_scores(50), "market_size": 101}, "scores.market_size"),
-        ({**all_scores(50), "market_size": -1}, "scores.market_size"),
-        ({k: 50 for k in INDICATORS if k != "maturity"}, "scores.maturity"),
-        ({**all_scores(50), "beauty": 50}, "scores.beauty"),
+        ({**all_scores(50), "market_size": 101}, "scores.market_size", "score_out_of_range"),
+        ({**all_scores(50), "market_size": -1}, "scores.market_size", "score_out_of_range"),
+        ({k: 50 for k in INDICATORS if k != "maturity"}, "scores.maturity", "score_missing"),
+        ({**all_scores(50), "beauty": 50}, "scores.beauty", "indicators_unknown"),
     ],
 )
-def test_bad_scores_name_the_field(scores: dict[str, int], field: str) -> None:
+def test_bad_scores_name_the_field(scores: dict[str, int], field: str, code: str) -> None:
     with pytest.raises(Invalid) as err:
         internal_valuation(1_000_000, scores)
-    assert err.value.field == field
+    assert (err.value.field, err.value.code) == (field, code)
 
 
 def test_weights_must_sum_to_one() -> None:
@@ -101,14 +121,18 @@ def test_weights_must_sum_to_one() -> None:
             "economic": Decimal("0.3"),
         }
     )
-    with pytest.raises(Invalid, match=r"sum to 0\.9") as err:
+    with pytest.raises(Invalid) as err:
         internal_valuation(1_000_000, all_scores(50), policy=bad_dims)
-    assert err.value.field == "dimension_weights"
+    assert (err.value.code, err.value.field) == ("dimension_weights_sum", "dimension_weights")
+    assert err.value.params == {"total": "0.9"}
+    assert "sum to 0.9" in describe("en", err.value.code, err.value.params)
     bad_ind = InternalPolicy(
         indicator_weights={**DEFAULT_INDICATOR_WEIGHTS, "market_size": Decimal("0.5")}
     )
-    with pytest.raises(Invalid, match="economic"):
+    with pytest.raises(Invalid) as err:
         internal_valuation(1_000_000, all_scores(50), policy=bad_ind)
+    assert err.value.code == "indicator_weights_sum"
+    assert err.value.params == {"dimension": "economic", "total": "1.1"}
     negative = InternalPolicy(
         indicator_weights={
             **DEFAULT_INDICATOR_WEIGHTS,
@@ -116,8 +140,12 @@ def test_weights_must_sum_to_one() -> None:
             "profitability": Decimal("-0.4"),
         }
     )
-    with pytest.raises(Invalid, match="between 0 and 1"):
+    with pytest.raises(Invalid) as err:
         internal_valuation(1_000_000, all_scores(50), policy=negative)
+    assert (err.value.code, err.value.field) == (
+        "weight_out_of_range",
+        "indicator_weights.market_size",
+    )
 
 
 def test_custom_weights_change_the_value() -> None:
@@ -171,12 +199,11 @@ def test_deterministic_and_explains_every_indicator(
     first = internal_valuation(base, scores, basis=basis)
     second = internal_valuation(base, dict(reversed(list(scores.items()))), basis=basis)
     assert first == second
-    for key in INDICATORS:
-        zh, en = LABELS[key]
-        assert zh in first.explanation and en in first.explanation
-    for dim in DIMENSIONS:
-        assert LABELS[dim][0] in first.explanation
-    assert first.explanation.endswith(first.verdict)
+    zh, en = words(first, "zh"), words(first, "en")
+    for key in (*INDICATORS, *DIMENSIONS):
+        assert i18n.gettext("zh", f"cases.ind.{key}") in zh
+        assert i18n.gettext("en", f"cases.ind.{key}") in en
+    assert first.explanation[-len(first.verdict) :] == first.verdict
 
 
 # --- appraisal dates ---------------------------------------------------------------------
@@ -193,15 +220,17 @@ def test_appraisal_is_valid_one_year_with_a_five_day_objection_window() -> None:
 
 
 def test_appraisal_from_the_future_or_older_than_a_year_is_refused() -> None:
-    with pytest.raises(Invalid, match="future") as err:
+    with pytest.raises(Invalid) as err:
         appraisal_dates(date(2026, 1, 6), date(2026, 1, 5), POLICY)
-    assert err.value.field == "valued_on"
+    assert (err.value.code, err.value.field) == ("appraisal_in_future", "valued_on")
+    assert "in the future" in describe("en", err.value.code, err.value.params)
     assert appraisal_dates(date(2025, 1, 5), date(2026, 1, 5), POLICY).valid_until == date(
         2026, 1, 5
     )
-    with pytest.raises(Invalid, match="expired") as err:
+    with pytest.raises(Invalid) as err:
         appraisal_dates(date(2025, 1, 4), date(2026, 1, 5), POLICY)
-    assert err.value.field == "valued_on"
+    assert (err.value.code, err.value.field) == ("appraisal_expired", "valued_on")
+    assert err.value.params == {"valid_until": date(2026, 1, 4), "months": 12}
 
 
 def test_the_numbers_are_policy() -> None:

@@ -9,61 +9,69 @@ import msgspec
 import pytest
 
 from market.cases import services
-from market.cases.models import AppraisalIn, CaseOut, InternalIn, OpenCase, Scores, ValuationIn
-from market.cases.valuation import INDICATORS
+from market.cases.models import (
+    AppraisalIn,
+    CaseForLot,
+    CaseOut,
+    ChangeClaim,
+    InternalIn,
+    OpenCase,
+    RecordValuation,
+    Scores,
+    ValuationIn,
+)
+from market.cases.valuation import INDICATORS, render
 from market.clock import FrozenClock
+from market.commands import Act
 from market.errors import Conflict, Invalid, NotFound
-from tests.cases.factories import make_bank, make_loan
+from market.problems import describe
+from tests.cases.factories import bank_act, make_loan
 
 TODAY = date(2026, 1, 5)  # the frozen clock's date in China
 
 
 async def open_case(
     pool: asyncpg.Pool, clock: FrozenClock, *, principal_fen: int | None = None
-) -> tuple[int, int, CaseOut]:
-    bank, user, _ = await make_bank(pool, clock.now())
+) -> tuple[int, Act, CaseOut]:
+    bank, _, act = await bank_act(pool, clock)
     loan = await make_loan(pool, clock.now(), bank)
-    case = await services.open_case(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        data=OpenCase(loan_id=loan.loan_id, principal_fen=principal_fen),
+    case = await act(
+        services.open_case, OpenCase(loan_id=loan.loan_id, principal_fen=principal_fen)
     )
-    return bank, user, case
+    return bank, act, case
 
 
-def appraisal(valued_on: date, value_fen: int = 3_600_000_00) -> AppraisalIn:
-    return AppraisalIn(
-        appraiser="四川天健资产评估有限公司",
-        report_no="川天健评报字〔2025〕第 0815 号",
-        value_fen=value_fen,
-        valued_on=valued_on,
+def appraisal(case_id: int, valued_on: date, value_fen: int = 3_600_000_00) -> RecordValuation:
+    return RecordValuation(
+        case_id=case_id,
+        valuation=AppraisalIn(
+            appraiser="四川天健资产评估有限公司",
+            report_no="川天健评报字〔2025〕第 0815 号",
+            value_fen=value_fen,
+            valued_on=valued_on,
+        ),
     )
 
 
-def internal(scores: int = 75) -> InternalIn:
-    return InternalIn(
-        base_value_fen=2_000_000_00,
-        basis="收益法：许可费节省法，折现率 12%",
-        scores=Scores(**dict.fromkeys(INDICATORS, scores)),
+def internal(case_id: int, scores: int = 75) -> RecordValuation:
+    return RecordValuation(
+        case_id=case_id,
+        valuation=InternalIn(
+            base_value_fen=2_000_000_00,
+            basis="收益法：许可费节省法，折现率 12%",
+            scores=Scores(**dict.fromkeys(INDICATORS, scores)),
+        ),
     )
 
 
 async def test_appraisal_dates_are_stored(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
-    v = await services.record_valuation(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        data=appraisal(date(2025, 12, 28)),
-    )
+    bank, act, case = await open_case(pool, clock)
+    v = await act(services.record_valuation, appraisal(case.id, date(2025, 12, 28)))
     assert v.method == "appraisal" and v.value_fen == 3_600_000_00
     assert v.valid_until == date(2026, 12, 28)
     assert v.objection_until == TODAY + timedelta(days=5)
     assert v.inputs["objection_days"] == 5
+    assert v.explanation == []  # the appraisal report is the document
     lot_view = await _for_lot(pool, bank, case.id)
     assert (lot_view.valuation_fen, lot_view.valuation_method) == (3_600_000_00, "appraisal")
     assert lot_view.objection_until == date(2026, 1, 10)
@@ -71,23 +79,20 @@ async def test_appraisal_dates_are_stored(pool: asyncpg.Pool, clock: FrozenClock
 
 
 @pytest.mark.parametrize(
-    ("valued_on", "message"),
-    [(TODAY + timedelta(days=1), "future"), (date(2025, 1, 4), "expired")],
+    ("valued_on", "code", "words"),
+    [
+        (TODAY + timedelta(days=1), "appraisal_in_future", "晚于今天"),
+        (date(2025, 1, 4), "appraisal_expired", "已过有效期"),
+    ],
 )
 async def test_future_or_expired_appraisal_is_refused(
-    pool: asyncpg.Pool, clock: FrozenClock, valued_on: date, message: str
+    pool: asyncpg.Pool, clock: FrozenClock, valued_on: date, code: str, words: str
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    with pytest.raises(Invalid, match=message) as err:
-        await services.record_valuation(
-            pool,
-            clock.now(),
-            bank_org_id=bank,
-            user_id=user,
-            case_id=case.id,
-            data=appraisal(valued_on),
-        )
-    assert err.value.field == "valued_on"
+    _, act, case = await open_case(pool, clock)
+    with pytest.raises(Invalid) as err:
+        await act(services.record_valuation, appraisal(case.id, valued_on))
+    assert (err.value.code, err.value.field) == (code, "valued_on")
+    assert words in describe("zh", err.value.code, err.value.params)
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM valuations") == 0
 
@@ -95,14 +100,10 @@ async def test_future_or_expired_appraisal_is_refused(
 async def test_a_new_valuation_supersedes_the_previous(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    first = await services.record_valuation(
-        pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=appraisal(TODAY)
-    )
+    bank, act, case = await open_case(pool, clock)
+    first = await act(services.record_valuation, appraisal(case.id, TODAY))
     clock.advance(days=3)
-    second = await services.record_valuation(
-        pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal()
-    )
+    second = await act(services.record_valuation, internal(case.id))
     current = await services.get_case(pool, bank, case.id)
     assert current.valuation is not None and current.valuation.id == second.id
     assert [v.id for v in current.valuation_history] == [first.id]
@@ -117,17 +118,21 @@ async def test_a_new_valuation_supersedes_the_previous(
 async def test_internal_valuation_is_stored_with_inputs_and_explanation(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    v = await services.record_valuation(
-        pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal(75)
-    )
+    bank, act, case = await open_case(pool, clock)
+    v = await act(services.record_valuation, internal(case.id, 75))
     assert v.method == "internal" and v.appraiser is None and v.objection_until is None
     assert v.value_fen == 2_500_000_00  # score 75 → factor 1.25
     assert v.valued_on == TODAY and v.valid_until == date(2027, 1, 5)
     assert v.inputs["scores"]["market_size"] == 75
     assert v.inputs["factor"] == "1.2500"
     assert v.inputs["dimension_weights"] == {"legal": "0.3", "technical": "0.3", "economic": "0.4"}
-    assert "法律稳定性" in v.explanation and "¥2,500,000.00" in v.explanation
+    # the explanation is kept as keys and parameters, and read in either language
+    assert v.explanation[-1].key == "cases.explain.value"
+    assert v.explanation[-1].params["value_fen"] == 2_500_000_00
+    zh = "\n".join(render("zh", line) for line in v.explanation)
+    en = "\n".join(render("en", line) for line in v.explanation)
+    assert "法律稳定性" in zh and "¥2,500,000.00" in zh and "Legal stability" not in zh
+    assert "Legal stability" in en and "¥2,500,000.00" in en and "法律稳定性" not in en
     stored = await services.get_case(pool, bank, case.id)
     assert stored.valuation is not None and stored.valuation.explanation == v.explanation
     # the explanation is the report: the checklist item needs no upload
@@ -137,12 +142,12 @@ async def test_internal_valuation_is_stored_with_inputs_and_explanation(
 async def test_vetoed_internal_valuation_is_refused_with_its_reason(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    with pytest.raises(Invalid, match="否决线") as err:
-        await services.record_valuation(
-            pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal(30)
-        )
-    assert err.value.code == "vetoed"
+    bank, act, case = await open_case(pool, clock)
+    with pytest.raises(Invalid) as err:
+        await act(services.record_valuation, internal(case.id, 30))
+    assert (err.value.code, err.value.field) == ("legal_score_vetoed", "scores")
+    assert err.value.params == {"legal_score": "30.00", "veto_line": "40.00"}
+    assert "否决线" in describe("zh", err.value.code, err.value.params)
     assert (await services.get_case(pool, bank, case.id)).valuation is None
 
 
@@ -150,32 +155,22 @@ async def test_claims_of_ten_million_or_more_need_an_appraisal(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     # principal 9,862,499.50 + interest 137,500.50 = exactly CNY 10 m
-    bank, user, case = await open_case(pool, clock, principal_fen=10_000_000_00 - 137_500_50)
+    _, act, case = await open_case(pool, clock, principal_fen=10_000_000_00 - 137_500_50)
     assert case.claim.total_fen == 10_000_000_00
-    with pytest.raises(Invalid, match="Ganzhou") as err:
-        await services.record_valuation(
-            pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal()
-        )
-    assert "1,000 万元" in err.value.message and err.value.field == "method"
+    with pytest.raises(Invalid) as err:
+        await act(services.record_valuation, internal(case.id))
+    assert (err.value.code, err.value.field) == ("internal_valuation_claim_too_large", "method")
+    assert err.value.params == {"claim_fen": 10_000_000_00, "limit_fen": 10_000_000_00}
+    assert "1,000 万元" in describe("zh", err.value.code, err.value.params)
+    assert "Ganzhou" in describe("en", err.value.code, err.value.params)
     # one fen less and the internal valuation is allowed
-    from market.cases.models import ClaimChange
-
-    await services.change_claim(
-        pool,
-        clock.now(),
-        bank_org_id=bank,
-        user_id=user,
-        case_id=case.id,
-        data=ClaimChange(interest_fen=137_500_49),
-    )
-    v = await services.record_valuation(
-        pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal()
-    )
+    await act(services.change_claim, ChangeClaim(case_id=case.id, interest_fen=137_500_49))
+    v = await act(services.record_valuation, internal(case.id))
     assert v.method == "internal"
 
 
 async def test_custom_weights_are_validated(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    bank, user, case = await open_case(pool, clock)
+    _, act, case = await open_case(pool, clock)
     data = msgspec.convert(
         {
             "method": "internal",
@@ -184,36 +179,28 @@ async def test_custom_weights_are_validated(pool: asyncpg.Pool, clock: FrozenClo
             "scores": dict.fromkeys(INDICATORS, 80),
             "dimension_weights": {"legal": "0.5", "technical": "0.5", "economic": "0.5"},
         },
-        ValuationIn,
+        ValuationIn,  # type: ignore[arg-type]
     )
-    with pytest.raises(Invalid, match=r"sum to 1\.5"):
-        await services.record_valuation(
-            pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=data
-        )
+    with pytest.raises(Invalid) as err:
+        await act(services.record_valuation, RecordValuation(case_id=case.id, valuation=data))
+    assert (err.value.code, err.value.field) == ("dimension_weights_sum", "dimension_weights")
+    assert err.value.params == {"total": "1.5"}
 
 
 async def test_valuations_of_another_banks_case_or_a_closed_case(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    bank, user, case = await open_case(pool, clock)
-    other, other_user, _ = await make_bank(pool, clock.now())
+    _, act, case = await open_case(pool, clock)
+    _, _, other = await bank_act(pool, clock)
     with pytest.raises(NotFound):
-        await services.record_valuation(
-            pool,
-            clock.now(),
-            bank_org_id=other,
-            user_id=other_user,
-            case_id=case.id,
-            data=internal(),
-        )
+        await other(services.record_valuation, internal(case.id))
     async with pool.acquire() as conn:
         await conn.execute("UPDATE disposal_cases SET status = 'closed', closed_at = now()")
-    with pytest.raises(Conflict):
-        await services.record_valuation(
-            pool, clock.now(), bank_org_id=bank, user_id=user, case_id=case.id, data=internal()
-        )
+    with pytest.raises(Conflict) as err:
+        await act(services.record_valuation, internal(case.id))
+    assert err.value.code == "case_closed"
 
 
-async def _for_lot(pool: asyncpg.Pool, bank: int, case_id: int):  # type: ignore[no-untyped-def]
+async def _for_lot(pool: asyncpg.Pool, bank: int, case_id: int) -> CaseForLot:
     async with pool.acquire() as conn:
         return await services.case_for_lot(conn, bank, case_id)
