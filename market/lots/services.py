@@ -404,7 +404,7 @@ async def _transition(
         from auctions.deposits import release_round_deposits
 
         await release_round_deposits(conn, at, row["id"], after.round)
-    await events.lot_changed(conn, at, row["id"], before, after)
+    await events.lot_changed(events.within(conn, at), row["id"], before, after)
     await audit.append(
         conn,
         at=at,
