@@ -1,9 +1,11 @@
-"""The delivery job: one notification on one channel to one target (issue 5 item 2).
+"""The delivery job: one notification on one channel to one target
+(docs/rules.md §Notifications).
 
 `deliver(ctx, delivery_id)` is an arq job that may run twice, late, or at the same time
-as itself. It has one effect because it works under the delivery row's lock
-(`FOR UPDATE SKIP LOCKED`: a second copy finds it locked and leaves) and does nothing
-unless the row is still `pending` and due. Per channel:
+as itself; each try is the command `try_delivery`, which only the exchange runs. It has
+one effect because it works under the delivery row's lock (`FOR UPDATE SKIP LOCKED`: a
+second copy finds it locked and leaves) and does nothing unless the row is still
+`pending` and due. Per channel:
 
 * inbox — the inbox row (unique per user and outbox row) is inserted in the same
   transaction that marks the delivery sent: exactly once;
@@ -15,14 +17,15 @@ unless the row is still `pending` and due. Per channel:
 
 Transient failures retry on `NotifyPolicy.retry_schedule_s` (attempt n+1 waits the n-th
 entry); after the last, or at once on a terminal failure, the row is `failed` with the
-error, listed for the operator at /operator/notifications and replayable (`replay`).
+error (the technical text of the SMTP server or the receiver, for the operator), listed
+at /operator/notifications and replayable (`replay_deliveries`, OPERATE).
 
 Skipped, never sent (status `skipped`, the reason in last_error):
 * an `outbid` when a newer outbid of the same bidder on the same lot was written within
-  `outbid_collapse_s` — the newest carries the latest price (issue 5 item 4); the relay
-  defers outbid e-mails by `outbid_email_delay_s` so that rapid ones collapse;
-* an `ending_soon` whose lot is no longer bidding, or whose end has passed (issue 5
-  item 5: "never sent after the close");
+  `outbid_collapse_s` — the newest carries the latest price; the relay defers outbid
+  e-mails by `outbid_email_delay_s` so that rapid ones collapse;
+* an `ending_soon` whose lot is no longer bidding, or whose end has passed: a reminder
+  is never sent after the close;
 * a webhook whose endpoint was deactivated or deleted since the relay.
 
 The queue is a convenience, PostgreSQL is the truth: arq jobs are enqueued after commits
@@ -67,13 +70,13 @@ ENQUEUE_CHUNK: Final = 50
 
 
 class NotifyPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """The numbers of delivery, as data with defaults (each cited to issue 5)."""
+    """The numbers of delivery, as data with defaults (docs/rules.md §Notifications)."""
 
-    # Issue 5 item 2: "transient failures retry on an explicit schedule": 10 s, 1 min,
-    # 5 min, 30 min, 2 h — about two and a half hours of outage absorbed, then the operator.
+    # Transient failures retry on an explicit schedule: 10 s, 1 min, 5 min, 30 min, 2 h —
+    # about two and a half hours of outage absorbed, then the operator.
     retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200)
-    # Issue 5 item 4: rapid outbid events for the same bidder and lot within a short
-    # window collapse into one message carrying the latest price.
+    # Rapid outbid events for the same bidder and lot within a short window collapse
+    # into one message carrying the latest price.
     outbid_collapse_s: int = 60
     # ... and for the collapse to happen, an outbid e-mail waits this long before it goes.
     outbid_email_delay_s: int = 30

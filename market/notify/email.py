@@ -1,4 +1,4 @@
-"""E-mail over real SMTP (aiosmtplib), settings MARKET_SMTP_* (issue 5 item 3).
+"""E-mail over real SMTP (aiosmtplib), settings MARKET_SMTP_* (docs/rules.md §Notifications).
 
 Exactly-once is impossible across two systems: the message is sent first and the
 delivery marked sent after, so a process that dies in between sends it again on the

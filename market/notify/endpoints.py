@@ -41,7 +41,7 @@ Q = Queries("webhooks")
 EVENTS: Final = recipients.EVENTS
 TEST_EVENT = "test"
 # Active endpoints per organisation: each is one more POST per notification, so the
-# fan-out of one event stays bounded (docs/rules.md §Notifications: delivery p99 ≤ 1 s).
+# fan-out of one event stays bounded (bench/notifications.py holds delivery to p99 ≤ 1 s).
 MAX_ACTIVE_ENDPOINTS = 10
 MAX_URL_LENGTH = 2000
 

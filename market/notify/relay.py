@@ -1,14 +1,16 @@
-"""The relay: outbox rows → delivery rows → arq jobs (issue 5 item 2).
+"""The relay: outbox rows → delivery rows → arq jobs (docs/rules.md §Notifications).
 
-`relay_once` takes the oldest unrelayed outbox rows `FOR UPDATE SKIP LOCKED` — several
+`relay_outbox`, a command only the exchange runs, takes the oldest unrelayed outbox rows
+`FOR UPDATE SKIP LOCKED` — several
 relays at once each take different rows, never the same — expands each into its
 deliveries (recipients.py: recipients × channels), inserts them `ON CONFLICT DO NOTHING`
 (unique per outbox row, channel and target), sets `relayed_at` and commits; only then
 does it queue the `deliver` jobs. Inbox deliveries due now are delivered in that same
 transaction by the worker's relay (an inbox message is a row in our own database: it
 needs no job, and an event then costs one job, not two); a retry or a requeue of one
-goes through a job like any other delivery. A crash before the commit leaves the rows unrelayed for
-the next pass; a crash after it leaves pending deliveries that `requeue_due` queues.
+goes through a job like any other delivery. A crash before the commit leaves the rows
+unrelayed for the next pass; a crash after it leaves pending deliveries that
+`requeue_due` queues. `relay_once` runs the command and queues the jobs after its commit.
 
 `requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
 data (a restart without persistence, a flush), so a cron queues every pending delivery

@@ -1,4 +1,4 @@
--- Notifications (issue 5): relay the outbox into deliveries, deliver them, the inbox,
+-- Notifications (docs/rules.md §Notifications): relay the outbox into deliveries, deliver them, the inbox,
 -- preferences and the operator's view of failures. market/notify/ runs these.
 
 -- name: claim_outbox

@@ -1,5 +1,5 @@
 """Delivery against a REAL SMTP server (aiosmtpd, started here), real PostgreSQL and Redis
-and the arq worker in burst mode (issue 5 items 2-4): one effect per notification and
+and the arq worker in burst mode (docs/rules.md §Notifications): one effect per notification and
 channel however often a job runs, Redis losing its queue, SMTP down (retries on the
 schedule, terminal failure, the operator's page, replay), outbid collapse, reminders
 never after the close, never an outbid for one's own bid."""

@@ -1,4 +1,4 @@
-"""The producers of issue 5 items 1 and 5 against real PostgreSQL: bidding_opened when the
+"""The notification producers against real PostgreSQL: bidding_opened when the
 lifecycle opens a lot, lot_matched when a lot is published, monitoring_flag when the
 collateral monitor raises a flag. Each is written in the transaction of its cause, once."""
 

@@ -1,5 +1,5 @@
 """Saved interests: the rules of an interest, the page /account/interests and the API
-/api/v1/interests (issue 5 item 1, "a lot matching your saved interests")."""
+/api/v1/interests (docs/rules.md §Notifications: a lot matching one's saved interests is announced)."""
 
 from __future__ import annotations
 

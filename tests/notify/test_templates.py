@@ -1,5 +1,6 @@
-"""Message templates (issue 5 item 6): a folder per event with subject, text and HTML,
-both languages, CNY amounts, Asia/Shanghai times; and the e-mail they make."""
+"""Message templates: a folder per event with subject, text and HTML, whose sentences are
+the email catalog's in the reader's language, CNY amounts, Asia/Shanghai times; and the
+e-mail they make."""
 
 from __future__ import annotations
 

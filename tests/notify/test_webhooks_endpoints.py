@@ -101,6 +101,7 @@ async def test_admin_adds_a_json_webhook_and_sees_its_secret_once(
     assert (await sign_in(web, email)).status_code in (302, 303)
     r = await web.get("/account/webhooks")
     assert r.status_code == 200 and "尚未配置 Webhook" in r.text
+    assert "（含 <code>key</code> 或 <code>access_token</code>）" in r.text
     r = await post_form(
         web,
         "/account/webhooks",
