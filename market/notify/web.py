@@ -12,7 +12,8 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from market.accounts.permissions import OPERATE, OWN_ACCOUNT, allow
+from market.accounts.models import Viewer
+from market.accounts.permissions import OPERATE, OWN_ACCOUNT, READ_WEBHOOKS, allow, refusal
 from market.db import Queries
 from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
 from market.notify import delivery, inbox, preferences
@@ -21,6 +22,12 @@ from market.notify.preferences import SavePreferences
 from market.web import LANG_COOKIE, Form, page
 
 Q = Queries("notify")
+
+
+def _sees_webhooks(me: Viewer) -> bool:
+    """Whether the preferences page links to the webhook page (READ_WEBHOOKS)."""
+    return refusal(READ_WEBHOOKS, me.org_kind, me.org_status, me.role) is None
+
 
 FAILED_SHOWN = 500
 
@@ -90,6 +97,7 @@ class PreferencePages(Controller):
             prefs=prefs,
             saved=saved == "1",
             errors={},
+            sees_webhooks=_sees_webhooks(me),
         )
 
     @post("", operation_id="web_save_notification_preferences")
@@ -116,6 +124,7 @@ class PreferencePages(Controller):
                 prefs=current,
                 saved=False,
                 errors=form.errors,
+                sees_webhooks=_sees_webhooks(me),
             )
         # Every page after this answers in the language just chosen (the cookie wins).
         response = Redirect("/account/notifications?saved=1")

@@ -205,6 +205,7 @@ async def test_preferences_page_saves_email_choices_and_language(
     assert page.status_code == 200
     assert "checked" in _box(page.text, "outbid") and "checked" in _box(page.text, "payment_due")
     assert 'data-testid="email-monitoring_flag"' not in page.text  # a bank's event
+    assert 'href="/account/webhooks"' in page.text  # an administrator sees the webhooks
     token = client.cookies["ipx_csrf"]
     keep = ["won", "lost", "outbid", "extended"]
     saved = await client.post(
