@@ -1,4 +1,4 @@
-"""Notification fault drill (issue 5, "What it must show").
+"""Notification fault drill: workers killed, Redis and PostgreSQL restarted, nothing lost.
 
 In a fresh temporary folder: its own embedded PostgreSQL and Redis on free ports (never
 the machine's), migrated and seeded with buyers (e-mail on: the default) registered with
@@ -30,7 +30,7 @@ pending, and compares, per channel, what was owed with what arrived:
   Idempotency-Key again, or a notification that the collapse then skipped. E-mail and
   webhooks are handed over before the delivery is marked sent (no other order is sure
   to lose nothing), so a worker killed, or cut from PostgreSQL, between the two tries
-  again later — with the same key, for the receiver to drop (issue 5: Message-ID,
+  again later — with the same key, for the receiver to drop (Message-ID,
   idempotency header). Reported, and bounded by what the workers had in hand when it
   happened: `max_jobs` for each worker killed or crashed, and for each at the
   PostgreSQL restart.

@@ -1,4 +1,4 @@
-"""Notification throughput and latency, commit to delivery (issue 5, "What it must show").
+"""Notification throughput and latency, commit to delivery.
 
 On a fresh benchmark database: BENCH_USERS buyers; a real SMTP server (aiosmtpd) on
 loopback; BENCH_WORKERS arq worker processes running the notification jobs (relay,

@@ -160,7 +160,7 @@ async def unit_of_work(ctx: Context, actor: Actor) -> AsyncIterator[UnitOfWork]:
     if uow.events and ctx.redis is not None:
         from market.notify.relay import kick
 
-        await kick(ctx.redis)  # type: ignore[arg-type]
+        await kick(ctx.redis)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ async def refresh_flags(
             [k for _, k in to_raise],
             [msgspec.json.encode(wanted[key]).decode() for key in to_raise],
         )
-        await events.monitoring_flags_raised(conn, at, bank_org_id, to_raise)
+        await events.monitoring_flags_raised(uow, bank_org_id, to_raise)
     if to_resolve:
         await conn.execute(
             Q.resolve_flags,

@@ -433,7 +433,7 @@ async def _transition(
         from auctions.deposits import release_round_deposits
 
         await release_round_deposits(conn, at, row["id"], after.round)
-    await events.lot_changed(uow.conn, at, row["id"], before, after)
+    await events.lot_changed(uow, row["id"], before, after)
     uow.audit(
         f"lot.{name}",
         "lot",

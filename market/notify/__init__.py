@@ -1,1 +1,2 @@
-"""Notifications (issue 5): outbox relay, delivery and the channels (inbox, email, webhooks)."""
+"""Notifications (docs/rules.md §Notifications): the outbox relay, delivery and the channels
+(inbox, e-mail, webhooks)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 
-from market.accounts.services import require_scope
-from market.deps import CallerDep, ClockDep, PoolDep
+from market.accounts.permissions import OWN_ACCOUNT, allow
+from market.deps import ActDep, CallerDep, PoolDep
 from market.notify import inbox
 from market.notify.inbox import InboxPage
 
@@ -14,6 +14,7 @@ from market.notify.inbox import InboxPage
 class InboxApi(Controller):
     path = "/api/v1/inbox"
     tags = ["notifications"]
+    guards = [allow(OWN_ACCOUNT)]
 
     @get("", operation_id="list_inbox", cache=False)
     async def list_inbox(
@@ -26,15 +27,11 @@ class InboxApi(Controller):
     ) -> InboxPage:
         """The inbox of the token's user, newest first: `limit` messages (1–200) older
         than message `before`, with the unread count and `next_before` for the next page."""
-        require_scope(caller, "account:read")
         return await inbox.list_items(
             pool, caller.user_id, before=before, unread_only=unread_only, limit=limit
         )
 
     @post("/{item_id:int}/read", operation_id="mark_inbox_read", status_code=204)
-    async def mark_read(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, item_id: FromPath[int]
-    ) -> None:
+    async def mark_read(self, act: ActDep, item_id: FromPath[int]) -> None:
         """Mark one message read (idempotent); another user's message: 404."""
-        require_scope(caller, "account:read")
-        await inbox.mark_read(pool, clock.now(), caller.user_id, item_id)
+        await act(inbox.mark_inbox_read, item_id)

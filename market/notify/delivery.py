@@ -1,9 +1,11 @@
-"""The delivery job: one notification on one channel to one target (issue 5 item 2).
+"""The delivery job: one notification on one channel to one target
+(docs/rules.md §Notifications).
 
 `deliver(ctx, delivery_id)` is an arq job that may run twice, late, or at the same time
-as itself. It has one effect because it works under the delivery row's lock
-(`FOR UPDATE SKIP LOCKED`: a second copy finds it locked and leaves) and does nothing
-unless the row is still `pending` and due. Per channel:
+as itself; each try is the command `try_delivery`, which only the exchange runs. It has
+one effect because it works under the delivery row's lock (`FOR UPDATE SKIP LOCKED`: a
+second copy finds it locked and leaves) and does nothing unless the row is still
+`pending` and due. Per channel:
 
 * inbox — the inbox row (unique per user and outbox row) is inserted in the same
   transaction that marks the delivery sent: exactly once;
@@ -15,14 +17,15 @@ unless the row is still `pending` and due. Per channel:
 
 Transient failures retry on `NotifyPolicy.retry_schedule_s` (attempt n+1 waits the n-th
 entry); after the last, or at once on a terminal failure, the row is `failed` with the
-error, listed for the operator at /operator/notifications and replayable (`replay`).
+error (the technical text of the SMTP server or the receiver, for the operator), listed
+at /operator/notifications and replayable (`replay_deliveries`, OPERATE).
 
 Skipped, never sent (status `skipped`, the reason in last_error):
 * an `outbid` when a newer outbid of the same bidder on the same lot was written within
-  `outbid_collapse_s` — the newest carries the latest price (issue 5 item 4); the relay
-  defers outbid e-mails by `outbid_email_delay_s` so that rapid ones collapse;
-* an `ending_soon` whose lot is no longer bidding, or whose end has passed (issue 5
-  item 5: "never sent after the close");
+  `outbid_collapse_s` — the newest carries the latest price; the relay defers outbid
+  e-mails by `outbid_email_delay_s` so that rapid ones collapse;
+* an `ending_soon` whose lot is no longer bidding, or whose end has passed: a reminder
+  is never sent after the close;
 * a webhook whose endpoint was deactivated or deleted since the relay.
 
 The queue is a convenience, PostgreSQL is the truth: arq jobs are enqueued after commits
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -44,10 +48,12 @@ import asyncpg
 import httpx
 import msgspec
 from arq.connections import ArqRedis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from market import audit
+from market.accounts.permissions import OPERATE
 from market.clock import Clock
+from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Conn, Queries
 from market.i18n import Lang, pick
 from market.notify import email as mail
@@ -64,13 +70,13 @@ ENQUEUE_CHUNK: Final = 50
 
 
 class NotifyPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """The numbers of delivery, as data with defaults (each cited to issue 5)."""
+    """The numbers of delivery, as data with defaults (docs/rules.md §Notifications)."""
 
-    # Issue 5 item 2: "transient failures retry on an explicit schedule": 10 s, 1 min,
-    # 5 min, 30 min, 2 h — about two and a half hours of outage absorbed, then the operator.
+    # Transient failures retry on an explicit schedule: 10 s, 1 min, 5 min, 30 min, 2 h —
+    # about two and a half hours of outage absorbed, then the operator.
     retry_schedule_s: tuple[int, ...] = (10, 60, 300, 1800, 7200)
-    # Issue 5 item 4: rapid outbid events for the same bidder and lot within a short
-    # window collapse into one message carrying the latest price.
+    # Rapid outbid events for the same bidder and lot within a short window collapse
+    # into one message carrying the latest price.
     outbid_collapse_s: int = 60
     # ... and for the collapse to happen, an outbid e-mail waits this long before it goes.
     outbid_email_delay_s: int = 30
@@ -263,6 +269,37 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
+class DeliveryTry(msgspec.Struct, frozen=True, kw_only=True):
+    """One try of one delivery, with the worker's channels and numbers."""
+
+    delivery_id: int
+    settings: Settings
+    channels: Channels
+    policy: NotifyPolicy = DEFAULT_POLICY
+
+
+@dataclass(frozen=True)
+class Tried:
+    outcome: Outcome
+    retry: asyncpg.Record | None  # the next try to queue once this one is committed
+
+
+@command(None)
+async def try_delivery(uow: UnitOfWork, data: DeliveryTry) -> Tried:
+    """One try of one delivery (module docstring).
+
+    Concurrent copies stay correct by the delivery row's lock, taken `FOR UPDATE SKIP
+    LOCKED` and held to the commit: a second copy finds it locked and leaves ("busy"),
+    and a copy after the commit finds it no longer pending ("done")."""
+    row = await uow.conn.fetchrow(Q.lock_deliveries, [data.delivery_id])
+    if row is None:
+        return Tried(Outcome(status="busy"), None)  # another copy holds it, or none such
+    outcome, retry = await _attempt(
+        uow.conn, row, data.settings, uow.at, data.channels, data.policy
+    )
+    return Tried(outcome, retry)
+
+
 async def deliver_one(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -273,17 +310,13 @@ async def deliver_one(
     redis: ArqRedis | None = None,
     policy: NotifyPolicy = DEFAULT_POLICY,
 ) -> Outcome:
-    """One try of one delivery (module docstring); the next try, if any, is queued on
-    `redis` (else the requeue cron queues it when due)."""
-    now = clock.now()
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q.lock_deliveries, [delivery_id])
-        if row is None:
-            return Outcome(status="busy")  # another copy holds it, or no such delivery
-        outcome, retry = await _attempt(conn, row, settings, now, channels, policy)
-    if retry is not None:
-        await enqueue_rows(redis, [retry], now)
-    return outcome
+    """One try of one delivery, run by the exchange; the next try, if any, is queued on
+    `redis` once this one is committed (else the requeue cron queues it when due)."""
+    data = DeliveryTry(delivery_id=delivery_id, settings=settings, channels=channels, policy=policy)
+    tried = await run(try_delivery, data, ctx=Context(pool=pool, clock=clock), actor=SYSTEM)
+    if tried.retry is not None:
+        await enqueue_rows(redis, [tried.retry], clock.now())
+    return tried.outcome
 
 
 async def deliver_inbox_now(
@@ -508,37 +541,50 @@ async def deliver(ctx: dict[str, Any], delivery_id: int) -> str:
 # --- replay -----------------------------------------------------------------------------
 
 
-async def replay(
-    pool: asyncpg.Pool,
-    at: datetime,
-    delivery_ids: Sequence[int] = (),
-    *,
-    all_failed: bool = False,
-    redis: ArqRedis | None = None,
-    actor_user_id: int | None = None,
-    actor_org_id: int | None = None,
-) -> int:
-    """Put failed deliveries back to pending, due now, attempts 0; returns how many.
+class Replay(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which failed deliveries to try again: these, or every failed one."""
 
-    Only failed ones: a sent delivery is never sent again by a replay. With `redis` the
-    tries are queued at once; without, the requeue cron queues them within 30 s. The
-    operator's act is on the exchange's audit chain.
+    delivery_ids: list[int] = msgspec.field(default_factory=list)
+    all_failed: bool = False
+
+
+@dataclass(frozen=True)
+class Replayed:
+    count: int
+    at: datetime
+    queue: list[asyncpg.Record]  # the tries to queue once the replay is committed
+
+
+@command(OPERATE)
+async def replay_deliveries(uow: UnitOfWork, data: Replay) -> Replayed:
+    """Put failed deliveries back to pending, due now, attempts 0.
+
+    Only failed ones: a sent delivery is never sent again by a replay. The caller queues
+    the tries once committed (`queue_replayed`); without that the requeue cron queues
+    them within 30 s. The operator's act is on the exchange's audit chain.
+
+    Concurrent replays stay correct by the UPDATE's row locks and its `status = 'failed'`
+    condition: of two replays of one delivery, the second finds it pending and leaves it.
     """
-    if not all_failed and not delivery_ids:
+    if not data.all_failed and not data.delivery_ids:
+        return Replayed(count=0, at=uow.at, queue=[])
+    rows = await uow.conn.fetch(
+        Q.replay_deliveries, list(data.delivery_ids), uow.at, data.all_failed
+    )
+    if rows:
+        uow.audit(
+            "notification.replay",
+            "deliveries",
+            "all-failed" if data.all_failed else ",".join(map(str, data.delivery_ids))[:200],
+            chain_org_id=None,
+            after={"ids": sorted(r["id"] for r in rows)},
+        )
+    return Replayed(count=len(rows), at=uow.at, queue=list(rows))
+
+
+async def queue_replayed(redis: Redis | None, replayed: Replayed) -> int:
+    """Queue the tries of a committed replay now (best effort, like every enqueue; without
+    a job queue the requeue cron queues them)."""
+    if not isinstance(redis, ArqRedis):
         return 0
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(Q.replay_deliveries, list(delivery_ids), at, all_failed)
-        if rows:
-            await audit.append(
-                conn,
-                at=at,
-                chain_org_id=None,
-                actor_user_id=actor_user_id,
-                actor_org_id=actor_org_id,
-                action="notification.replay",
-                object_kind="deliveries",
-                object_id="all-failed" if all_failed else ",".join(map(str, delivery_ids))[:200],
-                after={"ids": sorted(r["id"] for r in rows)},
-            )
-    await enqueue_rows(redis, rows, at)
-    return len(rows)
+    return await enqueue_rows(redis, replayed.queue, replayed.at)

@@ -1,4 +1,4 @@
-"""E-mail over real SMTP (aiosmtplib), settings MARKET_SMTP_* (issue 5 item 3).
+"""E-mail over real SMTP (aiosmtplib), settings MARKET_SMTP_* (docs/rules.md §Notifications).
 
 Exactly-once is impossible across two systems: the message is sent first and the
 delivery marked sent after, so a process that dies in between sends it again on the
@@ -30,7 +30,7 @@ import aiosmtplib
 import msgspec
 
 from market.notify.errors import TerminalDeliveryError, TransientDeliveryError
-from market.notify.render import Rendered
+from market.notify.render import Rendered, content_language
 from market.settings import Settings
 
 # Seconds for one SMTP conversation step; a stuck server must not hold a worker slot long.
@@ -92,7 +92,7 @@ def build_message(
         f"To: {to}\r\n"
         f"Date: {format_datetime(sent_at)}\r\n"
         f"Message-ID: {mid}\r\n"
-        f"Content-Language: {'zh-CN' if rendered.lang == 'zh' else 'en'}\r\n"
+        f"Content-Language: {content_language(rendered.lang)}\r\n"
         # Machine-sent: nobody's auto-responder should answer it (RFC 3834).
         "Auto-Submitted: auto-generated\r\n"
         "MIME-Version: 1.0\r\n"

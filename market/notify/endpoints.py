@@ -1,10 +1,13 @@
-"""Webhook endpoints of an organisation: create, list, deactivate, send a test (issue 5).
+"""Webhook endpoints of an organisation: create, list, deactivate, send a test
+(docs/rules.md §Notifications).
 
-Who may manage them: an enabled administrator of the organisation, on the web page or
-through an API token that such an administrator created (the token's creator answers for
-what it does; see market/accounts). Endpoints decide where an organisation's notifications
-go, and a robot URL is a credential, so members and tokens of members only read the list,
-whose URLs show no query values.
+Who may manage them: an administrator of the organisation (MANAGE_WEBHOOKS), on the web
+page or through an API token with the scope account:write. Endpoints decide where an
+organisation's notifications go, and a robot URL is a credential, so members never see
+them and the list's URLs show no query values. A token answers for the person who created
+it: the commands here also refuse a token whose creator is no longer an enabled
+administrator of the organisation (the permission guard knows a token's scopes, not its
+creator's role today).
 
 The json format's secret is generated here and shown once, in the answer that created the
 endpoint. A DingTalk robot's 加签 secret is DingTalk's and optional; WeCom robots have none.
@@ -16,15 +19,16 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import asyncpg
-import httpx
 import msgspec
 from msgspec import Meta
 
-from market import audit, i18n
+from market import i18n
+from market.accounts.permissions import MANAGE_WEBHOOKS
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.notify import recipients, webhooks
@@ -33,11 +37,11 @@ from market.notify.webhooks import WebhookEndpoint, WebhookFormat, WebhookMessag
 
 Q = Queries("webhooks")
 
-# The events an endpoint can subscribe to: every event the outbox carries (issue 5).
+# The events an endpoint can subscribe to: every event the outbox carries.
 EVENTS: Final = recipients.EVENTS
 TEST_EVENT = "test"
 # Active endpoints per organisation: each is one more POST per notification, so the
-# fan-out of one event stays bounded (issue 5: delivery p99 ≤ 1 s at 500/s).
+# fan-out of one event stays bounded (bench/notifications.py holds delivery to p99 ≤ 1 s).
 MAX_ACTIVE_ENDPOINTS = 10
 MAX_URL_LENGTH = 2000
 
@@ -47,6 +51,20 @@ class NewWebhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     format: WebhookFormat = "json"
     events: list[str] = msgspec.field(default_factory=list)  # empty: every event
     secret: Annotated[str, Meta(max_length=200)] | None = None  # DingTalk 加签 only
+
+
+class CreateWebhook(NewWebhook, frozen=True, kw_only=True):
+    """A new endpoint, and whether the exchange's setting `webhook_private_hosts` lets it
+    point at a private host (development); the page or API handler sets that from the
+    settings, never from what was posted."""
+
+    private_hosts: bool = False
+
+
+class WebhookTestRequest(msgspec.Struct, frozen=True, kw_only=True):
+    endpoint_id: int
+    private_hosts: bool = False  # the setting `webhook_private_hosts`, as above
+    timeout_s: float = webhooks.TIMEOUT_SECONDS
 
 
 class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,8 +79,12 @@ class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class WebhookTestResult(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
+    # What the receiver did, as recorded for a delivery: technical, in English.
     error: str | None = None
     transient: bool = False  # a failure that real notifications would retry
+    # The failure for a person: `problem.<code>` of the catalogs with these parameters.
+    code: str | None = None
+    params: dict[str, Any] | None = None
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -75,33 +97,31 @@ def validate_url(url: str, *, private_hosts: bool) -> str:
     resolves to one is refused at each delivery, market/notify/webhooks.py)."""
     url = url.strip()
     if any(c.isspace() or ord(c) < 32 for c in url):
-        raise Invalid("url: must not contain spaces or control characters", field="url")
+        raise Invalid("url_has_spaces", field="url")
     if len(url) > MAX_URL_LENGTH:
-        raise Invalid(f"url: at most {MAX_URL_LENGTH} characters", field="url")
+        raise Invalid("too_long", field="url", max=MAX_URL_LENGTH)
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is not a number in range
     except ValueError:
-        raise Invalid("url: not a valid URL", field="url") from None
+        raise Invalid("url_malformed", field="url") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise Invalid("url: must start with https:// (or http://)", field="url")
+        raise Invalid("url_not_http", field="url")
     if not parts.hostname:
-        raise Invalid("url: names no host", field="url")
+        raise Invalid("url_no_host", field="url")
     if parts.username is not None or parts.password is not None:
-        raise Invalid("url: must not carry a user name or password", field="url")
+        raise Invalid("url_has_credentials", field="url")
     if port == 0:
-        raise Invalid("url: port 0 cannot be reached", field="url")
+        raise Invalid("url_port_zero", field="url")
     if parts.fragment:
-        raise Invalid("url: must not have a #fragment", field="url")
+        raise Invalid("url_has_fragment", field="url")
     host = parts.hostname
     if not private_hosts and (
         host == "localhost"
         or host.endswith(".localhost")
         or (_is_address(host) and not webhooks.is_public(host))
     ):
-        raise Invalid(
-            f"url: {host} is not a public host; webhooks go to public hosts only", field="url"
-        )
+        raise Invalid("webhook_host_not_public", field="url", host=host)
     return urlunsplit(parts._replace(scheme=parts.scheme.lower()))
 
 
@@ -120,10 +140,7 @@ def mask_url(url: str) -> str:
 def _check_events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
-        raise Invalid(
-            f"events: unknown {', '.join(unknown)}; choose from {', '.join(EVENTS)}",
-            field="events",
-        )
+        raise Invalid("unknown_events", field="events", events=unknown, allowed=list(EVENTS))
     return [e for e in EVENTS if e in events]
 
 
@@ -131,14 +148,19 @@ def _secret_for(data: NewWebhook) -> str:
     given = (data.secret or "").strip()
     if data.format == "json":
         if given:
-            raise Invalid(
-                "secret: the json format's signing secret is generated by the exchange",
-                field="secret",
-            )
+            raise Invalid("webhook_secret_generated", field="secret")
         return "whsec_" + secrets.token_urlsafe(32)
     if data.format == "wecom" and given:
-        raise Invalid("secret: WeCom group robots take no secret", field="secret")
+        raise Invalid("webhook_wecom_no_secret", field="secret")
     return given
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -169,7 +191,7 @@ async def get_for_org(conn: Conn, org_id: int, endpoint_id: int) -> WebhookEndpo
     """One of the organisation's endpoints; another organisation's is NotFound."""
     row = await conn.fetchrow(Q.org_endpoint, endpoint_id, org_id)
     if row is None:
-        raise NotFound("no such webhook")
+        raise NotFound("no_such_webhook")
     return endpoint_of(row)
 
 
@@ -184,83 +206,61 @@ async def by_id(conn: Conn, endpoint_id: int) -> WebhookEndpoint | None:
     return None if row is None else endpoint_of(row)
 
 
-# --- changes --------------------------------------------------------------------------------
+# --- commands -------------------------------------------------------------------------------
 
 
-async def _require_admin(conn: Conn, org_id: int, user_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow(Q.member, user_id, org_id)
-    if row is None or row["role"] != "admin":
-        raise Forbidden("only an organisation's administrators manage webhooks")
+async def _administrator(uow: UnitOfWork) -> asyncpg.Record:
+    """The acting person's role and language, if they are an enabled administrator of the
+    organisation acted for now (module docstring: a token answers for its creator)."""
+    row = await uow.conn.fetchrow(Q.member, uow.actor.user, uow.actor.org)
+    if row is None or row["role"] not in MANAGE_WEBHOOKS.roles:
+        raise Forbidden("role_not_permitted", permission=MANAGE_WEBHOOKS.name)
     return row
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    return True
+@command(MANAGE_WEBHOOKS)
+async def create_webhook(uow: UnitOfWork, data: CreateWebhook) -> WebhookOut:
+    """A new active endpoint; a json endpoint's generated secret is in this answer only.
 
-
-async def create(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    org_id: int,
-    user_id: int,
-    data: NewWebhook,
-    private_hosts: bool,
-) -> WebhookOut:
-    """A new active endpoint; a json endpoint's generated secret is in this answer only."""
-    url = validate_url(data.url, private_hosts=private_hosts)
+    The organisation's row is locked while its active endpoints are counted, so two
+    concurrent creations cannot both pass the cap."""
+    url = validate_url(data.url, private_hosts=data.private_hosts)
     events = _check_events(data.events)
     secret = _secret_for(data)
-    async with pool.acquire() as conn, conn.transaction():
-        await _require_admin(conn, org_id, user_id)
-        await conn.fetchrow(Q.lock_org, org_id)
-        if await conn.fetchval(Q.count_active, org_id) >= MAX_ACTIVE_ENDPOINTS:
-            raise Conflict(
-                f"an organisation has at most {MAX_ACTIVE_ENDPOINTS} active webhooks; "
-                "deactivate one first"
-            )
-        row = returned(
-            await conn.fetchrow(Q.insert_endpoint, org_id, url, data.format, secret, events, at)
-        )
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=org_id,
-            actor_user_id=user_id,
-            actor_org_id=org_id,
-            action="webhook.create",
-            object_kind="webhook_endpoint",
-            object_id=row["id"],
-            after={"url": mask_url(url), "format": data.format, "events": events},
-        )
+    await _administrator(uow)
+    org_id = uow.actor.org
+    await uow.conn.fetchrow(Q.lock_org, org_id)
+    if await uow.conn.fetchval(Q.count_active, org_id) >= MAX_ACTIVE_ENDPOINTS:
+        raise Conflict("webhook_limit_reached", max=MAX_ACTIVE_ENDPOINTS)
+    row = returned(
+        await uow.conn.fetchrow(Q.insert_endpoint, org_id, url, data.format, secret, events, uow.at)
+    )
+    uow.audit(
+        "webhook.create",
+        "webhook_endpoint",
+        row["id"],
+        after={"url": mask_url(url), "format": data.format, "events": events},
+    )
     return _out(row, secret=secret if data.format == "json" else None)
 
 
-async def deactivate(
-    pool: asyncpg.Pool, at: datetime, *, org_id: int, user_id: int, endpoint_id: int
-) -> None:
-    """Stop deliveries to the endpoint; deactivating twice is harmless."""
-    async with pool.acquire() as conn, conn.transaction():
-        await _require_admin(conn, org_id, user_id)
-        await get_for_org(conn, org_id, endpoint_id)
-        if await conn.fetchval(Q.deactivate_endpoint, endpoint_id, org_id) is None:
-            return
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=org_id,
-            actor_user_id=user_id,
-            actor_org_id=org_id,
-            action="webhook.deactivate",
-            object_kind="webhook_endpoint",
-            object_id=endpoint_id,
-            before={"active": True},
-            after={"active": False},
-        )
+@command(MANAGE_WEBHOOKS)
+async def deactivate_webhook(uow: UnitOfWork, endpoint_id: int) -> None:
+    """Stop deliveries to one of the organisation's endpoints (another's is NotFound).
+
+    Deactivating twice is harmless: the UPDATE changes only an active row, and of two
+    concurrent deactivations the second finds it inactive and writes no audit row."""
+    await _administrator(uow)
+    await get_for_org(uow.conn, uow.actor.org, endpoint_id)
+    if await uow.conn.fetchval(Q.deactivate_endpoint, endpoint_id, uow.actor.org) is None:
+        return
+    uow.audit(
+        "webhook.deactivate",
+        "webhook_endpoint",
+        endpoint_id,
+        before={"active": True},
+        after={"active": False},
+    )
 
 
 def make_test_message(at: datetime, endpoint_id: int, lang: str) -> WebhookMessage:
@@ -275,42 +275,37 @@ def make_test_message(at: datetime, endpoint_id: int, lang: str) -> WebhookMessa
     )
 
 
-async def send_test(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    org_id: int,
-    user_id: int,
-    endpoint_id: int,
-    private_hosts: bool,
-    client: httpx.AsyncClient | None = None,
-    timeout_s: float = webhooks.TIMEOUT_SECONDS,
-) -> WebhookTestResult:
-    """Send a `test` event to the endpoint now and say what happened.
+@command(MANAGE_WEBHOOKS)
+async def send_webhook_test(uow: UnitOfWork, data: WebhookTestRequest) -> WebhookTestResult:
+    """Send a `test` event to one of the organisation's endpoints now and say what
+    happened.
 
     Administrators only: it makes the exchange POST to an address they chose. The message
-    is in the administrator's language; each click has its own idempotency key.
-    """
-    async with pool.acquire() as conn:
-        member = await _require_admin(conn, org_id, user_id)
-        endpoint = await get_for_org(conn, org_id, endpoint_id)
+    is in the administrator's language; each click has its own idempotency key, so two
+    clicks at once are two tests. It changes nothing: the unit of work only reads, and
+    holds its connection for at most one attempt's time limit (twice `timeout_s`)."""
+    member = await _administrator(uow)
+    endpoint = await get_for_org(uow.conn, uow.actor.org, data.endpoint_id)
     if not endpoint.active:
-        raise Conflict("this webhook is deactivated")
-    message = make_test_message(at, endpoint_id, member["language"])
-    key = f"ipx-test-{endpoint_id}-{secrets.token_hex(8)}"
-
-    async def attempt(http: httpx.AsyncClient) -> WebhookTestResult:
+        raise Conflict("webhook_inactive")
+    message = make_test_message(uow.at, data.endpoint_id, member["language"])
+    key = f"ipx-test-{data.endpoint_id}-{secrets.token_hex(8)}"
+    async with webhooks.http_client(private_hosts=data.private_hosts) as http:
         try:
             await webhooks.send(
-                endpoint, message, idempotency_key=key, client=http, now=at, timeout_s=timeout_s
+                endpoint,
+                message,
+                idempotency_key=key,
+                client=http,
+                now=uow.at,
+                timeout_s=data.timeout_s,
             )
         except DeliveryError as exc:
             return WebhookTestResult(
-                ok=False, error=exc.message, transient=isinstance(exc, TransientDeliveryError)
+                ok=False,
+                error=exc.message,
+                transient=isinstance(exc, TransientDeliveryError),
+                code=exc.code,
+                params=exc.params,
             )
-        return WebhookTestResult(ok=True)
-
-    if client is not None:
-        return await attempt(client)
-    async with webhooks.http_client(private_hosts=private_hosts) as own:
-        return await attempt(own)
+    return WebhookTestResult(ok=True)

@@ -1,8 +1,10 @@
-"""Producers of the events no other area writes (issue 5 items 1 and 5).
+"""Producers of the events no other area writes (docs/rules.md §Notifications).
 
-Each function runs in the transaction of the change that causes its event and writes
-outbox rows with a unique `dedupe_key`, so a retried transaction or a second worker adds
-nothing (ON CONFLICT DO NOTHING). The relay (relay.py) takes them from there.
+Each function runs in the unit of work of the change that causes its event
+(market/commands.py) and writes outbox rows through `uow.emit`, with a unique
+`dedupe_key`, so a retried transaction or a second worker adds nothing (ON CONFLICT DO
+NOTHING). The unit of work counts the rows and, once they are committed, kicks the relay
+(relay.py), which takes them from there.
 
 Events, when, to whom, dedupe key:
 * `bidding_opened` — a lot goes announced → bidding; each registration of the round;
@@ -30,10 +32,10 @@ Payloads (jsonb; times as ISO 8601 with offset, money in fen):
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from market.db import Conn, Queries
+from market.commands import UnitOfWork
+from market.db import Queries
 
 if TYPE_CHECKING:
     from market.lots.lifecycle import LotState
@@ -41,20 +43,19 @@ if TYPE_CHECKING:
 Q = Queries("events")
 
 
-async def bidding_opened(conn: Conn, lot_id: int, round: int, at: datetime) -> None:
-    """Tell every organisation registered for this round that bidding is open."""
-    await conn.execute(Q.insert_bidding_opened, lot_id, round, at)
+async def bidding_opened(uow: UnitOfWork, lot_id: int, round: int) -> int:
+    """Tell every organisation registered for this round that bidding is open; returns
+    the rows written."""
+    return await uow.emit(Q.insert_bidding_opened, lot_id, round, uow.at)
 
 
-async def lot_published(conn: Conn, lot_id: int, at: datetime) -> None:
+async def lot_published(uow: UnitOfWork, lot_id: int) -> int:
     """Tell every buyer whose saved interests the newly published lot matches
-    (interests.py explains the matching)."""
-    await conn.execute(Q.insert_lot_matched, lot_id, at)
+    (interests.py explains the matching); returns the rows written."""
+    return await uow.emit(Q.insert_lot_matched, lot_id, uow.at)
 
 
-async def lot_changed(
-    conn: Conn, at: datetime, lot_id: int, before: LotState, after: LotState
-) -> None:
+async def lot_changed(uow: UnitOfWork, lot_id: int, before: LotState, after: LotState) -> None:
     """The lifecycle's hook (market/lots/services._transition), after the new state is
     saved: publication and the opening of bidding are announced here.
 
@@ -63,21 +64,22 @@ async def lot_changed(
     into bidding with nobody registered for its round yet, so it is not announced either.
     """
     if before.status == "draft" and after.status == "announced":
-        await lot_published(conn, lot_id, at)
+        await lot_published(uow, lot_id)
     elif before.status == "announced" and after.status == "bidding":
-        await bidding_opened(conn, lot_id, after.round, at)
+        await bidding_opened(uow, lot_id, after.round)
 
 
 async def monitoring_flags_raised(
-    conn: Conn, at: datetime, bank_org_id: int, raised: list[tuple[int, str]]
-) -> None:
+    uow: UnitOfWork, bank_org_id: int, raised: list[tuple[int, str]]
+) -> int:
     """Tell the bank about the flags just raised, as (asset id, flag kind) pairs
-    (market/collateral/monitoring.refresh_flags)."""
-    if raised:
-        await conn.execute(
-            Q.insert_monitoring_flags,
-            bank_org_id,
-            at,
-            [asset_id for asset_id, _ in raised],
-            [kind for _, kind in raised],
-        )
+    (market/collateral/monitoring.refresh_flags); returns the rows written."""
+    if not raised:
+        return 0
+    return await uow.emit(
+        Q.insert_monitoring_flags,
+        bank_org_id,
+        uow.at,
+        [asset_id for asset_id, _ in raised],
+        [kind for _, kind in raised],
+    )

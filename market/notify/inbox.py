@@ -1,9 +1,9 @@
-"""The in-app inbox (issue 5 item 3): what the delivery job wrote for each user.
+"""The in-app inbox (docs/rules.md §Notifications): what the delivery job wrote for each user.
 
 Rows are written only by delivery.py (one per user and outbox row, in the transaction
 that marks the delivery sent). Here: reading them, the unread count for the page header,
-marking read. Every query names the user in its WHERE, so another user's message is
-NotFound, never shown.
+marking read (commands of the user's own account, OWN_ACCOUNT). Every query names the
+user in its WHERE, so another user's message is NotFound, never shown.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Final
 import asyncpg
 import msgspec
 
+from market.accounts.permissions import OWN_ACCOUNT
+from market.commands import UnitOfWork, command
 from market.db import Queries
 from market.errors import Invalid, NotFound
 
@@ -54,10 +56,12 @@ async def list_items(
     limit: int = 50,
 ) -> InboxPage:
     """The user's messages, newest first, `limit` at a time (older ones via `before`)."""
-    if not 1 <= limit <= PAGE_MAX:
-        raise Invalid(f"limit: 1–{PAGE_MAX}", field="limit")
+    if limit < 1:
+        raise Invalid("too_small", field="limit", min=1)
+    if limit > PAGE_MAX:
+        raise Invalid("too_large", field="limit", max=PAGE_MAX)
     if before is not None and before < 1:
-        raise Invalid("before: a message id", field="before")
+        raise Invalid("too_small", field="before", min=1)
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.inbox_list, user_id, before, unread_only, limit + 1)
         unread = int(await conn.fetchval(Q.inbox_unread_count, user_id))
@@ -78,17 +82,22 @@ async def list_items(
     return InboxPage(items=items, unread=unread, next_before=items[-1].id if more else None)
 
 
-async def mark_read(pool: asyncpg.Pool, at: datetime, user_id: int, item_id: int) -> bool:
-    """Mark one of the user's messages read; True if it was unread. Another's: NotFound."""
-    async with pool.acquire() as conn:
-        if await conn.fetchval(Q.inbox_mark_read, user_id, item_id, at) is not None:
-            return True
-        if await conn.fetchval(Q.inbox_exists, user_id, item_id) is None:
-            raise NotFound("no such message")
+@command(OWN_ACCOUNT)
+async def mark_inbox_read(uow: UnitOfWork, item_id: int) -> bool:
+    """Mark one of the acting user's messages read; True if it was unread. Another's:
+    NotFound. Idempotent: the UPDATE changes only an unread row, so of two concurrent
+    marks one changes it and the other finds it read."""
+    user_id = uow.actor.user
+    if await uow.conn.fetchval(Q.inbox_mark_read, user_id, item_id, uow.at) is not None:
+        return True
+    if await uow.conn.fetchval(Q.inbox_exists, user_id, item_id) is None:
+        raise NotFound("no_such_message")
     return False
 
 
-async def mark_all_read(pool: asyncpg.Pool, at: datetime, user_id: int) -> int:
-    async with pool.acquire() as conn:
-        status = await conn.execute(Q.inbox_mark_all_read, user_id, at)
+@command(OWN_ACCOUNT)
+async def mark_inbox_all_read(uow: UnitOfWork, _: None) -> int:
+    """Mark every unread message of the acting user read; returns how many. One UPDATE:
+    concurrent calls each mark what is still unread."""
+    status = await uow.conn.execute(Q.inbox_mark_all_read, uow.actor.user, uow.at)
     return int(status.rsplit(" ", 1)[1])

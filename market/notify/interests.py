@@ -1,5 +1,8 @@
-"""Saved interests (订阅, issue 5 item 1): a buyer names what it looks for, and every lot
-published afterwards that matches is announced to it (`lot_matched`, events.py).
+"""Saved interests (订阅, docs/rules.md §Notifications): a buyer names what it looks for, and
+every lot published afterwards that matches is announced to it (`lot_matched`, events.py).
+
+Who keeps them: a user of an approved buyer or acquirer, each their own (READ_INTERESTS,
+MANAGE_INTERESTS); an API token acts for the user who created it.
 
 An interest holds up to three kinds of criteria; a lot matches when every kind the
 interest gives holds:
@@ -27,17 +30,15 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from market import audit
-from market.accounts.models import OrgKind
+from market.accounts.permissions import MANAGE_INTERESTS
 from market.catalogue.text import ipc_filter_key, search_query, tokens
-from market.db import Conn, Queries, returned
-from market.errors import Conflict, Forbidden, Invalid, NotFound
+from market.commands import UnitOfWork, command
+from market.db import Queries, returned
+from market.errors import Conflict, Invalid, NotFound
 from market.money import MAX_FEN
 
 Q = Queries("events")
 
-# Who looks for lots to buy: the organisations that register for auctions (issue 4).
-INTERESTED_KINDS: Final = ("buyer", "acquirer")
 # Bounds on the work every publication does for every interest; a buyer with more to
 # follow widens a prefix instead.
 MAX_INTERESTS: Final = 20
@@ -85,30 +86,24 @@ def check(data: InterestInput) -> Checked:
     for text in data.ipc_prefixes:
         try:
             key = ipc_filter_key(text)
-        except ValueError as exc:
-            raise Invalid(f"ipc_prefixes: {exc}", field="ipc_prefixes") from None
+        except Invalid as exc:  # the IPC validator's own code and words
+            exc.field = "ipc_prefixes"
+            raise
         if key not in prefixes:
             prefixes.append(key)
     queries: list[str] = []
     for text in data.keywords:
         query = search_query(text)
         if query is None:
-            raise Invalid(
-                f"keywords: '{text.strip()}' has no letters or digits to search for",
-                field="keywords",
-            )
+            raise Invalid("keyword_unsearchable", field="keywords", keyword=text.strip())
         if query not in queries:
             queries.append(query)
     low, high = data.price_min_fen, data.price_max_fen
     if low is not None and high is not None and low > high:
-        raise Invalid("price_max_fen: the highest price is below the lowest", field="price_max_fen")
+        raise Invalid("price_range_inverted", field="price_max_fen", min_fen=low, max_fen=high)
     if not prefixes and not queries and low is None and high is None:
-        raise Invalid(
-            "give at least one IPC class, keyword or price limit: an empty interest would "
-            "match every lot",
-            field="ipc_prefixes",
-            code="empty_interest",
-        )
+        # An empty interest would match every lot.
+        raise Invalid("empty_interest", field="ipc_prefixes")
     return Checked(
         ipc_prefixes=prefixes, keyword_queries=queries, price_min_fen=low, price_max_fen=high
     )
@@ -153,85 +148,47 @@ def _out(row: asyncpg.Record) -> InterestOut:
     )
 
 
-def _interested(org_kind: OrgKind) -> None:
-    if org_kind not in INTERESTED_KINDS:
-        raise Forbidden("only buyers and acquirers save interests in lots", code="not_a_buyer")
-
-
 async def list_interests(pool: asyncpg.Pool, user_id: int) -> list[InterestOut]:
     async with pool.acquire() as conn:
         return [_out(r) for r in await conn.fetch(Q.user_interests, user_id)]
 
 
-async def create_interest(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    user_id: int,
-    org_id: int,
-    org_kind: OrgKind,
-    data: InterestInput,
-) -> InterestOut:
-    """Save an interest of the user (at most MAX_INTERESTS; 409 beyond)."""
-    _interested(org_kind)
+@command(MANAGE_INTERESTS)
+async def create_interest(uow: UnitOfWork, data: InterestInput) -> InterestOut:
+    """Save an interest of the acting user (at most MAX_INTERESTS; 409 beyond).
+
+    The user's row is locked while their interests are counted, so two concurrent saves
+    cannot both pass the limit."""
     checked = check(data)
-    async with pool.acquire() as conn, conn.transaction():
-        returned(await conn.fetchrow(Q.lock_user, user_id))
-        if await conn.fetchval(Q.count_interests, user_id) >= MAX_INTERESTS:
-            raise Conflict(
-                f"at most {MAX_INTERESTS} saved interests; delete one first",
-                code="too_many_interests",
-            )
-        row = returned(
-            await conn.fetchrow(
-                Q.insert_interest,
-                user_id,
-                checked.ipc_prefixes,
-                checked.keyword_queries,
-                checked.price_min_fen,
-                checked.price_max_fen,
-                at,
-            )
+    user_id = uow.actor.user
+    returned(await uow.conn.fetchrow(Q.lock_user, user_id))
+    if await uow.conn.fetchval(Q.count_interests, user_id) >= MAX_INTERESTS:
+        raise Conflict("too_many_interests", max=MAX_INTERESTS)
+    row = returned(
+        await uow.conn.fetchrow(
+            Q.insert_interest,
+            user_id,
+            checked.ipc_prefixes,
+            checked.keyword_queries,
+            checked.price_min_fen,
+            checked.price_max_fen,
+            uow.at,
         )
-        await _audit(conn, at, user_id, org_id, "interest.create", row["id"], after=checked)
-        return _out(row)
-
-
-async def delete_interest(
-    pool: asyncpg.Pool, at: datetime, *, user_id: int, org_id: int, interest_id: int
-) -> InterestOut:
-    """Delete one of the user's interests; another user's answers 404."""
-    if not 0 < interest_id <= _MAX_ID:
-        raise NotFound("no such saved interest")
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(Q.delete_interest, interest_id, user_id)
-        if row is None:
-            raise NotFound("no such saved interest")
-        gone = _out(row)
-        await _audit(conn, at, user_id, org_id, "interest.delete", interest_id, before=gone)
-        return gone
-
-
-async def _audit(
-    conn: Conn,
-    at: datetime,
-    user_id: int,
-    org_id: int,
-    action: str,
-    interest_id: int,
-    *,
-    before: object = None,
-    after: object = None,
-) -> None:
-    await audit.append(
-        conn,
-        at=at,
-        chain_org_id=org_id,
-        actor_user_id=user_id,
-        actor_org_id=org_id,
-        action=action,
-        object_kind="saved_interest",
-        object_id=interest_id,
-        before=msgspec.to_builtins(before),
-        after=msgspec.to_builtins(after),
     )
+    uow.audit("interest.create", "saved_interest", row["id"], after=msgspec.to_builtins(checked))
+    return _out(row)
+
+
+@command(MANAGE_INTERESTS)
+async def delete_interest(uow: UnitOfWork, interest_id: int) -> InterestOut:
+    """Delete one of the acting user's interests; another user's answers 404.
+
+    One DELETE … RETURNING: of two concurrent deletions one finds the row, the other 404."""
+    if not 0 < interest_id <= _MAX_ID:
+        raise NotFound("no_such_interest")
+    row = await uow.conn.fetchrow(Q.delete_interest, interest_id, uow.actor.user)
+    if row is None:
+        raise NotFound("no_such_interest")
+    gone = _out(row)
+    uow.audit("interest.delete", "saved_interest", interest_id, before=msgspec.to_builtins(gone))
+    return gone

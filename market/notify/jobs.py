@@ -1,4 +1,4 @@
-"""The notification jobs of the arq worker (issue 5 item 2).
+"""The notification jobs of the arq worker (docs/rules.md §Notifications).
 
 * `deliver(delivery_id)` — one try of one delivery (delivery.py), id
   `deliver:{delivery_id}:{attempts}`;
@@ -30,9 +30,10 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import func
 
 from market import db
-from market.clock import SystemClock
+from market.clock import FrozenClock, SystemClock
+from market.commands import SYSTEM, Context, run
 from market.notify import relay as relaying
-from market.notify.delivery import deliver, policy_of, replay
+from market.notify.delivery import Replay, deliver, policy_of, queue_replayed, replay_deliveries
 from market.settings import Settings
 
 log = logging.getLogger("market.notify")
@@ -78,13 +79,14 @@ async def replay_command(
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
     redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
     try:
-        return await replay(
-            pool,
-            at or SystemClock().now(),
-            delivery_ids,
-            all_failed=all_failed,
-            redis=redis,
+        replayed = await run(
+            replay_deliveries,
+            Replay(delivery_ids=delivery_ids, all_failed=all_failed),
+            ctx=Context(pool=pool, clock=FrozenClock(at) if at else SystemClock()),
+            actor=SYSTEM,
         )
+        await queue_replayed(redis, replayed)
+        return replayed.count
     finally:
         await redis.aclose()
         await pool.close()

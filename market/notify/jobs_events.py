@@ -1,4 +1,4 @@
-"""The timed producer of issue 5: ending-soon reminders, every 30 seconds and at start.
+"""The timed producer of notifications: ending-soon reminders, every 30 seconds and at start.
 
 The reminder rule is evaluated from the lots' current ends on every run (reminders.py),
 so there is nothing to schedule per lot and nothing to re-schedule when an end moves; a
@@ -14,21 +14,27 @@ from typing import Any
 
 from arq import cron
 
+from market.commands import SYSTEM, Context, run
 from market.notify import reminders
 
 log = logging.getLogger("market.notify")
 
 
 def lead_times(ctx: dict[str, Any]) -> tuple[timedelta, ...]:
-    """ctx["reminder_leads"] if given (tests, tools), else the defaults of issue 5;
-    reminders.remind_ending_soon checks them."""
+    """ctx["reminder_leads"] if given (tests, tools), else the defaults
+    (docs/rules.md §Notifications); reminders.remind_ending_soon checks them."""
     given: tuple[timedelta, ...] | None = ctx.get("reminder_leads")
     return reminders.DEFAULT_LEADS if given is None else given
 
 
 async def remind_ending_soon(ctx: dict[str, Any]) -> dict[str, Any]:
     """Write the ending-soon reminders due now; returns how many and for which lots."""
-    written = await reminders.remind_ending_soon(ctx["pool"], ctx["clock"].now(), lead_times(ctx))
+    written = await run(
+        reminders.remind_ending_soon,
+        reminders.ReminderLeads(leads=lead_times(ctx)),
+        ctx=Context(pool=ctx["pool"], clock=ctx["clock"], redis=ctx.get("redis")),
+        actor=SYSTEM,
+    )
     lots = sorted({r.lot_id for r in written})
     if written:
         log.info("ending-soon reminders written: %d for lots %s", len(written), lots)

@@ -1,5 +1,6 @@
-"""Per-user notification preferences (issue 5 item 4): which events by e-mail, and the
-language of every message (users.language, also the UI's language for the user).
+"""Per-user notification preferences (docs/rules.md §Notifications): which events by
+e-mail, and the language of every message (users.language, also the UI's language for the
+user). Each user keeps their own (OWN_ACCOUNT).
 
 The inbox always gets every event (recipients.py) and webhooks are chosen per
 organisation endpoint, so the user's choice here is e-mail per event. Only explicit
@@ -9,16 +10,15 @@ event added later reaches users by its default without a migration of their rows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
 from typing import Final
 
 import asyncpg
 import msgspec
 
-from market import audit
-from market.accounts.models import Language, OrgKind, Viewer
-from market.db import Queries
+from market.accounts.models import Language, OrgKind
+from market.accounts.permissions import OWN_ACCOUNT
+from market.commands import UnitOfWork, command
+from market.db import Queries, returned
 from market.errors import Invalid
 from market.i18n import LANGS
 from market.notify.recipients import EVENTS, email_enabled
@@ -27,7 +27,7 @@ Q = Queries("notify")
 
 _BIDDING: Final = tuple(e for e in EVENTS if e != "monitoring_flag")
 # The events a kind of organisation can receive, in the order the page lists them:
-# monitoring flags are the banks' (issue 5 item 1: "for banks"); the rest are bidders'.
+# monitoring flags are the banks'; the rest are bidders'.
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
     "bank": ("monitoring_flag",),
     "buyer": _BIDDING,
@@ -41,6 +41,14 @@ class Preferences(msgspec.Struct, frozen=True, kw_only=True):
     language: Language
     events: tuple[str, ...]  # the events this user can receive, in page order
     email: dict[str, bool]  # event → e-mail on (explicit choice or default)
+
+
+class SavePreferences(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The page's choices: the language, and the events to receive by e-mail (every
+    event of the page not listed is off)."""
+
+    language: Language
+    email: list[str] = msgspec.field(default_factory=list)
 
 
 def events_for(kind: OrgKind) -> tuple[str, ...]:
@@ -59,49 +67,42 @@ async def load(pool: asyncpg.Pool, user_id: int, kind: OrgKind, language: Langua
     )
 
 
-async def save(
-    pool: asyncpg.Pool,
-    at: datetime,
-    viewer: Viewer,
-    *,
-    language: str,
-    email_on: Iterable[str],
-) -> Preferences:
-    """Store the user's e-mail choice for every event of the page and the language."""
-    if language not in LANGS:
-        raise Invalid("language: zh or en", field="language")
-    events = events_for(viewer.org_kind)
-    wanted = set(email_on)
+@command(OWN_ACCOUNT)
+async def save_preferences(uow: UnitOfWork, data: SavePreferences) -> Preferences:
+    """Store the acting user's e-mail choice for every event of the page, and the language.
+
+    The user's row is locked first, so concurrent saves take turns and each audit row's
+    `before` is what the previous save left."""
+    if data.language not in LANGS:
+        raise Invalid("not_a_choice", field="language", value=str(data.language))
+    assert uow.actor.org_kind is not None
+    events = events_for(uow.actor.org_kind)
+    wanted = set(data.email)
     unknown = sorted(wanted - set(events))
     if unknown:
-        raise Invalid(f"email: unknown events {', '.join(unknown)}", field="email")
-    async with pool.acquire() as conn, conn.transaction():
-        before = {
-            r["event"]: r["enabled"]
-            for r in await conn.fetch(Q.user_preferences, viewer.user_id)
-            if r["channel"] == "email"
-        }
-        if events:
-            await conn.execute(
-                Q.upsert_preferences,
-                viewer.user_id,
-                list(events),
-                ["email"] * len(events),
-                [e in wanted for e in events],
-            )
-        await conn.execute(Q.set_language, viewer.user_id, language)
-        after = {e: e in wanted for e in events}
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=viewer.org_id,
-            actor_user_id=viewer.user_id,
-            actor_org_id=viewer.org_id,
-            action="notification.preferences",
-            object_kind="user",
-            object_id=viewer.user_id,
-            before={"language": viewer.language, "email": before},
-            after={"language": language, "email": after},
+        raise Invalid("unknown_events", field="email", events=unknown, allowed=list(events))
+    user_id = uow.actor.user
+    language = returned(await uow.conn.fetchrow(Q.lock_user_language, user_id))["language"]
+    before = {
+        r["event"]: r["enabled"]
+        for r in await uow.conn.fetch(Q.user_preferences, user_id)
+        if r["channel"] == "email"
+    }
+    if events:
+        await uow.conn.execute(
+            Q.upsert_preferences,
+            user_id,
+            list(events),
+            ["email"] * len(events),
+            [e in wanted for e in events],
         )
-    lang: Language = "en" if language == "en" else "zh"
-    return Preferences(language=lang, events=events, email=after)
+    await uow.conn.execute(Q.set_language, user_id, data.language)
+    after = {e: e in wanted for e in events}
+    uow.audit(
+        "notification.preferences",
+        "user",
+        user_id,
+        before={"language": language, "email": before},
+        after={"language": data.language, "email": after},
+    )
+    return Preferences(language=data.language, events=events, email=after)

@@ -1,4 +1,4 @@
-"""Who hears an outbox row, and on which channels (issue 5, items 2-4).
+"""Who hears an outbox row, and on which channels (docs/rules.md §Notifications).
 
 Recipients: `recipient_user_id` → that user; only `recipient_org_id` → the organisation's
 active users; neither (lot-wide events such as `extended`) → every active user of the
@@ -6,8 +6,8 @@ organisations registered in the lot's current round.
 
 Channels, per recipient:
 * inbox — always: the in-app record of everything owed to the user (not a preference);
-* email — the user's choice per event, by default on for every event in `EMAIL_DEFAULT`
-  (issue 5 item 4: "per user: which events on which channels"); the address is the user's;
+* email — the user's choice per event (preferences.py), by default on for every event in
+  `EMAIL_DEFAULT`; the address is the user's;
 * webhook — once per event and active endpoint of the organisation concerned that
   subscribes to the event (an endpoint with no events listed takes them all); the
   organisation chose it when it registered the endpoint, so no user preference applies.
@@ -31,7 +31,7 @@ Q = Queries("notify")
 Channel = Literal["inbox", "email", "webhook"]
 CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
-# Every event the outbox carries (notify.md; producers: auctions/writer.py, deposits.py,
+# Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py and market/notify/events.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
@@ -49,7 +49,7 @@ EVENTS: Final[tuple[str, ...]] = (
     "monitoring_flag",
 )
 
-# E-mail on by default (issue 5 brief): everything a bidder must act on or would regret
+# E-mail on by default: everything a bidder must act on or would regret
 # missing. `extended` is not among them: it reaches every registered bidder at each late
 # bid, and the outbid and ending-soon messages already tell the one who must act.
 EMAIL_DEFAULT: Final[frozenset[str]] = frozenset(EVENTS) - {"extended"}

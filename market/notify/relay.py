@@ -1,14 +1,16 @@
-"""The relay: outbox rows → delivery rows → arq jobs (issue 5 item 2).
+"""The relay: outbox rows → delivery rows → arq jobs (docs/rules.md §Notifications).
 
-`relay_once` takes the oldest unrelayed outbox rows `FOR UPDATE SKIP LOCKED` — several
+`relay_outbox`, a command only the exchange runs, takes the oldest unrelayed outbox rows
+`FOR UPDATE SKIP LOCKED` — several
 relays at once each take different rows, never the same — expands each into its
 deliveries (recipients.py: recipients × channels), inserts them `ON CONFLICT DO NOTHING`
 (unique per outbox row, channel and target), sets `relayed_at` and commits; only then
 does it queue the `deliver` jobs. Inbox deliveries due now are delivered in that same
 transaction by the worker's relay (an inbox message is a row in our own database: it
 needs no job, and an event then costs one job, not two); a retry or a requeue of one
-goes through a job like any other delivery. A crash before the commit leaves the rows unrelayed for
-the next pass; a crash after it leaves pending deliveries that `requeue_due` queues.
+goes through a job like any other delivery. A crash before the commit leaves the rows
+unrelayed for the next pass; a crash after it leaves pending deliveries that
+`requeue_due` queues. `relay_once` runs the command and queues the jobs after its commit.
 
 `requeue_due` is the net under the queue: PostgreSQL is the truth, Redis may lose its
 data (a restart without persistence, a flush), so a cron queues every pending delivery
@@ -28,14 +30,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 import asyncpg
+import msgspec
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, result_key_prefix
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from market.clock import FrozenClock
+from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Queries
 from market.notify import recipients
 from market.notify.delivery import (
@@ -60,6 +67,59 @@ STUCK_AFTER: Final = timedelta(minutes=2)
 ORPHAN_AFTER: Final = timedelta(seconds=10)
 
 
+class RelayBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """How many outbox rows to relay at most, by which numbers; with `settings` (the
+    worker's), inbox deliveries due now are delivered in the same transaction
+    (delivery.deliver_inbox_now) instead of queuing a job each."""
+
+    batch: int = BATCH
+    policy: NotifyPolicy = DEFAULT_POLICY
+    settings: Settings | None = None
+
+
+@dataclass(frozen=True)
+class Relayed:
+    count: int  # outbox rows relayed
+    queue: list[asyncpg.Record]  # the deliveries' tries to queue once committed
+
+
+@command(None)
+async def relay_outbox(uow: UnitOfWork, data: RelayBatch) -> Relayed:
+    """Relay up to `data.batch` outbox rows into their deliveries (module docstring).
+
+    Concurrent relays stay correct by `FOR UPDATE SKIP LOCKED` on the outbox rows: each
+    takes different rows, never the same; the deliveries' unique key (outbox row, channel,
+    target) refuses a second copy of any delivery all the same."""
+    conn, at = uow.conn, uow.at
+    rows = await conn.fetch(Q.claim_outbox, data.batch)
+    if not rows:
+        return Relayed(count=0, queue=[])
+    created: dict[int, datetime] = {r["id"]: r["created_at"] for r in rows}
+    event = {r["id"]: r["event"] for r in rows}
+    planned = await recipients.plan(conn, rows)
+    outbid_delay = timedelta(seconds=data.policy.outbid_email_delay_s)
+
+    def due(p: recipients.Planned) -> datetime:
+        if p.channel == "email" and event[p.outbox_id] == "outbid":
+            return max(at, created[p.outbox_id] + outbid_delay)
+        return at
+
+    new = await conn.fetch(
+        Q.insert_deliveries,
+        [p.outbox_id for p in planned],
+        [p.channel for p in planned],
+        [p.target for p in planned],
+        [due(p) for p in planned],
+        at,
+    )
+    await conn.execute(Q.mark_relayed, list(created), at)
+    if data.settings is not None:
+        inbox = [r["id"] for r in new if r["channel"] == "inbox"]  # always due now
+        done = await deliver_inbox_now(conn, data.settings, at, inbox, data.policy)
+        new = [r for r in new if r["id"] not in done]
+    return Relayed(count=len(rows), queue=list(new))
+
+
 async def relay_once(
     pool: asyncpg.Pool,
     redis: ArqRedis | None,
@@ -69,38 +129,16 @@ async def relay_once(
     policy: NotifyPolicy = DEFAULT_POLICY,
     settings: Settings | None = None,
 ) -> int:
-    """Relay up to `batch` outbox rows; returns how many were relayed by this call.
-    With `settings` (the worker's), inbox deliveries due now are delivered in the same
-    transaction (delivery.deliver_inbox_now) instead of queuing a job each."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(Q.claim_outbox, batch)
-        if not rows:
-            return 0
-        created: dict[int, datetime] = {r["id"]: r["created_at"] for r in rows}
-        event = {r["id"]: r["event"] for r in rows}
-        planned = await recipients.plan(conn, rows)
-        outbid_delay = timedelta(seconds=policy.outbid_email_delay_s)
-
-        def due(p: recipients.Planned) -> datetime:
-            if p.channel == "email" and event[p.outbox_id] == "outbid":
-                return max(at, created[p.outbox_id] + outbid_delay)
-            return at
-
-        new = await conn.fetch(
-            Q.insert_deliveries,
-            [p.outbox_id for p in planned],
-            [p.channel for p in planned],
-            [p.target for p in planned],
-            [due(p) for p in planned],
-            at,
-        )
-        await conn.execute(Q.mark_relayed, list(created), at)
-        if settings is not None:
-            inbox = [r["id"] for r in new if r["channel"] == "inbox"]  # always due now
-            done = await deliver_inbox_now(conn, settings, at, inbox, policy)
-            new = [r for r in new if r["id"] not in done]
-    await enqueue_rows(redis, new, at)
-    return len(rows)
+    """Relay up to `batch` outbox rows as of `at` and queue their deliveries' jobs once
+    committed; returns how many rows were relayed by this call."""
+    relayed = await run(
+        relay_outbox,
+        RelayBatch(batch=batch, policy=policy, settings=settings),
+        ctx=Context(pool=pool, clock=FrozenClock(at)),
+        actor=SYSTEM,
+    )
+    await enqueue_rows(redis, relayed.queue, at)
+    return relayed.count
 
 
 async def relay_all(
@@ -179,9 +217,13 @@ async def orphaned(
         return {r["id"] for r in await conn.fetch(Q.unlocked_pending, held)}
 
 
-async def kick(redis: ArqRedis) -> None:
-    """Ask a worker to relay now: for producers, after their commit (best effort — the
-    relay cron runs every second anyway). Kicks while one is queued coalesce."""
+async def kick(redis: Redis) -> None:
+    """Ask a worker to relay now: the unit of work of a change that owed notifications
+    calls it after its commit (market/commands.py). Best effort — the relay cron runs
+    every second anyway — so it never raises. Kicks while one is queued coalesce."""
+    if not isinstance(redis, ArqRedis):
+        log.debug("no job queue to kick the relay on; its cron will run")
+        return
     try:
         await redis.enqueue_job("relay", _job_id=RELAY_JOB_ID)
     except (RedisError, OSError) as exc:

@@ -1,5 +1,5 @@
-"""Ending-soon reminders (issue 5 item 5): registered bidders are reminded at lead times
-before a lot's effective end — 24 hours, 1 hour and 10 minutes by default.
+"""Ending-soon reminders (docs/rules.md §Notifications): registered bidders are reminded at
+lead times before a lot's effective end — 24 hours, 1 hour and 10 minutes by default.
 
 The rule, evaluated afresh on every run from the lot's current end (so no reminder is
 ever scheduled ahead and left stale):
@@ -25,18 +25,18 @@ A registration made during bidding hears the lead due at its next run.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
-import asyncpg
 import msgspec
 
+from market.commands import UnitOfWork, command
 from market.db import Queries
+from market.errors import BadValue
 
 Q = Queries("events")
 
-# Issue 5 item 5: "ending-soon reminders at configurable lead times (defaults 24 h, 1 h,
-# 10 min)".
+# The defaults of docs/rules.md §Notifications: 24 h, 1 h and 10 min before the end.
 DEFAULT_LEADS: Final = (timedelta(hours=24), timedelta(hours=1), timedelta(minutes=10))
 # A reminder sooner than a minute before the end is noise; one longer than the longest
 # bidding window we allow (60 days, the fixed-price sale) can never be due.
@@ -57,17 +57,25 @@ class Reminded(msgspec.Struct, frozen=True, kw_only=True):
     dedupe_key: str
 
 
+class ReminderLeads(msgspec.Struct, frozen=True, kw_only=True):
+    """The lead times to remind at (check_leads checks them)."""
+
+    leads: tuple[timedelta, ...] = DEFAULT_LEADS
+
+
 def check_leads(leads: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-    """The lead times sorted longest first, or ValueError naming what is wrong."""
+    """The lead times sorted longest first, or BadValue (a ValueError) naming what is wrong."""
     if not leads:
-        raise ValueError("at least one reminder lead time is needed")
+        raise BadValue("reminder_leads_empty")
     if len(leads) > MAX_LEADS:
-        raise ValueError(f"at most {MAX_LEADS} reminder lead times")
+        raise BadValue("reminder_leads_too_many", max=MAX_LEADS)
     for lead in leads:
         if lead % timedelta(seconds=1):
-            raise ValueError(f"reminder lead {lead} is not a whole number of seconds")
+            raise BadValue("reminder_lead_fraction", lead=str(lead))
         if not MIN_LEAD <= lead <= MAX_LEAD:
-            raise ValueError(f"reminder lead {lead} is outside {MIN_LEAD} … {MAX_LEAD}")
+            raise BadValue(
+                "reminder_lead_out_of_range", lead=str(lead), min=str(MIN_LEAD), max=str(MAX_LEAD)
+            )
     return tuple(sorted(set(leads), reverse=True))
 
 
@@ -80,19 +88,23 @@ def parse_leads(text: str) -> tuple[timedelta, ...]:
     for part in text.split(","):
         match = _LEAD.match(part)
         if match is None:
-            raise ValueError(f"'{part.strip()}' is not a lead time such as 24h, 1h or 10m")
+            raise BadValue("reminder_lead_unreadable", text=part.strip())
         leads.append(timedelta(seconds=int(match[1]) * _UNIT[match[2]]))
     return check_leads(tuple(leads))
 
 
-async def remind_ending_soon(
-    pool: asyncpg.Pool, now: datetime, leads: tuple[timedelta, ...] = DEFAULT_LEADS
-) -> list[Reminded]:
-    """Write every ending-soon reminder due at `now` (module docstring); returns the rows
-    written by this call (none for those another run wrote before)."""
-    seconds = [int(lead.total_seconds()) for lead in check_leads(leads)]
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(Q.insert_ending_soon, now, seconds, max(seconds))
+@command(None)
+async def remind_ending_soon(uow: UnitOfWork, data: ReminderLeads) -> list[Reminded]:
+    """Write every ending-soon reminder due now (module docstring); returns the rows
+    written by this call (none for those another run wrote before).
+
+    Concurrent runs stay correct without a lock: each reminder's dedupe key is unique, so
+    of two runs writing the same one, the second's row is dropped by ON CONFLICT."""
+    seconds = [int(lead.total_seconds()) for lead in check_leads(data.leads)]
+    rows = await uow.conn.fetch(Q.insert_ending_soon, uow.at, seconds, max(seconds))
+    # The statement returns what it wrote (uow.emit counts rows but returns no ids): the
+    # relay is kicked after the commit all the same.
+    uow.events += len(rows)
     return [
         Reminded(
             outbox_id=r["id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.connections import ArqRedis
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
@@ -13,49 +13,47 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from market.accounts.models import Viewer
+from market.accounts.permissions import OPERATE, OWN_ACCOUNT, READ_WEBHOOKS, allow, refusal
 from market.db import Queries
-from market.deps import ClockDep, PoolDep, RedisDep, SettingsDep, ViewerDep
-from market.errors import Forbidden, Invalid
+from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
 from market.notify import delivery, inbox, preferences
-from market.web import LANG_COOKIE, page, require
+from market.notify.delivery import Replay
+from market.notify.preferences import SavePreferences
+from market.web import LANG_COOKIE, Form, page
 
 Q = Queries("notify")
 
+
+def _sees_webhooks(me: Viewer) -> bool:
+    """Whether the preferences page links to the webhook page (READ_WEBHOOKS)."""
+    return refusal(READ_WEBHOOKS, me.org_kind, me.org_status, me.role) is None
+
+
 FAILED_SHOWN = 500
-
-
-def _page_number(value: str | None, field: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if not value.isdigit():
-        raise Invalid(f"{field}: a message id", field=field)
-    return int(value)
 
 
 class InboxPages(Controller):
     include_in_schema = False
 
-    @get("/inbox", operation_id="web_inbox", cache=False)
+    @get("/inbox", operation_id="web_inbox", cache=False, guards=[allow(OWN_ACCOUNT)])
     async def list(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
-        before: FromQuery[str | None] = None,
+        me: MeDep,
+        before: FromQuery[int | None] = None,
         unread: FromQuery[str | None] = None,
     ) -> Template:
-        me = require(viewer)
         unread_only = unread in ("1", "true", "on")
-        items = await inbox.list_items(
-            pool, me.user_id, before=_page_number(before, "before"), unread_only=unread_only
-        )
+        items = await inbox.list_items(pool, me.user_id, before=before, unread_only=unread_only)
         return page(request, "notify/inbox.html", me, inbox=items, unread_only=unread_only)
 
     @get("/inbox/count", operation_id="web_inbox_count", cache=False)
     async def count(
         self, request: Request[Any, Any, State], pool: PoolDep, viewer: ViewerDep
     ) -> Template | Response[str]:
-        """The header's inbox link with its unread count, for htmx to poll (every 15 s)."""
+        """The header's inbox link with its unread count, for htmx to poll (every 15 s).
+        Public: a stranger gets nothing, a signed-in user their own count."""
         if viewer is None:
             return Response("", media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
         n = await inbox.unread_count(pool, viewer.user_id)
@@ -63,37 +61,43 @@ class InboxPages(Controller):
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @post("/inbox/{item_id:int}/read", operation_id="web_inbox_mark_read")
-    async def mark_read(
-        self, pool: PoolDep, clock: ClockDep, viewer: ViewerDep, item_id: FromPath[int]
-    ) -> Redirect:
-        me = require(viewer)
-        await inbox.mark_read(pool, clock.now(), me.user_id, item_id)
+    @post(
+        "/inbox/{item_id:int}/read",
+        operation_id="web_inbox_mark_read",
+        guards=[allow(OWN_ACCOUNT)],
+    )
+    async def mark_read(self, act: ActDep, item_id: FromPath[int]) -> Redirect:
+        await act(inbox.mark_inbox_read, item_id)
         return Redirect("/inbox")
 
-    @post("/inbox/read-all", operation_id="web_inbox_mark_all_read")
-    async def mark_all_read(self, pool: PoolDep, clock: ClockDep, viewer: ViewerDep) -> Redirect:
-        me = require(viewer)
-        await inbox.mark_all_read(pool, clock.now(), me.user_id)
+    @post("/inbox/read-all", operation_id="web_inbox_mark_all_read", guards=[allow(OWN_ACCOUNT)])
+    async def mark_all_read(self, act: ActDep) -> Redirect:
+        await act(inbox.mark_inbox_all_read, None)
         return Redirect("/inbox")
 
 
 class PreferencePages(Controller):
     path = "/account/notifications"
     include_in_schema = False
+    guards = [allow(OWN_ACCOUNT)]
 
     @get("", operation_id="web_notification_preferences", cache=False)
     async def show(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         saved: FromQuery[str | None] = None,
     ) -> Template:
-        me = require(viewer)
         prefs = await preferences.load(pool, me.user_id, me.org_kind, me.language)
         return page(
-            request, "notify/preferences.html", me, prefs=prefs, saved=saved == "1", errors={}
+            request,
+            "notify/preferences.html",
+            me,
+            prefs=prefs,
+            saved=saved == "1",
+            errors={},
+            sees_webhooks=_sees_webhooks(me),
         )
 
     @post("", operation_id="web_save_notification_preferences")
@@ -101,28 +105,26 @@ class PreferencePages(Controller):
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         settings: SettingsDep,
     ) -> Template | Redirect:
-        me = require(viewer)
-        form = await request.form()
-        language = str(form.get("language") or "")
-        email_on = [str(e) for e in form.getall("email", [])]
-        try:
-            prefs = await preferences.save(
-                pool, clock.now(), me, language=language, email_on=email_on
-            )
-        except Invalid as exc:
+        form = await Form.read(request, me)
+        data = {"language": form.text("language"), "email": form.lists.get("email", [])}
+        prefs = await form.submit(
+            lambda: act(preferences.save_preferences, msgspec.convert(data, SavePreferences))
+        )
+        if prefs is None:
             current = await preferences.load(pool, me.user_id, me.org_kind, me.language)
             return page(
                 request,
                 "notify/preferences.html",
                 me,
-                status_code=422,
+                status_code=form.status,
                 prefs=current,
                 saved=False,
-                errors={exc.field or "form": exc.message},
+                errors=form.errors,
+                sees_webhooks=_sees_webhooks(me),
             )
         # Every page after this answers in the language just chosen (the cookie wins).
         response = Redirect("/account/notifications?saved=1")
@@ -136,61 +138,33 @@ class PreferencePages(Controller):
         return response
 
 
-def _operator(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.org_kind != "operator":
-        raise Forbidden("only the exchange operator sees failed notifications")
-    return me
-
-
 class FailedNotificationPages(Controller):
     path = "/operator/notifications"
     include_in_schema = False
+    guards = [allow(OPERATE)]
 
     @get("", operation_id="web_operator_notifications", cache=False)
     async def failed(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        viewer: ViewerDep,
+        me: MeDep,
         replayed: FromQuery[int | None] = None,
     ) -> Template:
-        me = _operator(viewer)
         async with pool.acquire() as conn:
             rows = await conn.fetch(Q.failed_deliveries, FAILED_SHOWN)
         return page(request, "notify/failed.html", me, failed=rows, replayed=replayed)
 
     @post("/{delivery_id:int}/replay", operation_id="web_operator_replay_notification")
     async def replay_one(
-        self,
-        pool: PoolDep,
-        clock: ClockDep,
-        redis: RedisDep,
-        viewer: ViewerDep,
-        delivery_id: FromPath[int],
+        self, act: ActDep, redis: RedisDep, delivery_id: FromPath[int]
     ) -> Redirect:
-        me = _operator(viewer)
-        n = await delivery.replay(
-            pool,
-            clock.now(),
-            [delivery_id],
-            redis=redis if isinstance(redis, ArqRedis) else None,
-            actor_user_id=me.user_id,
-            actor_org_id=me.org_id,
-        )
-        return Redirect(f"/operator/notifications?replayed={n}")
+        replayed = await act(delivery.replay_deliveries, Replay(delivery_ids=[delivery_id]))
+        await delivery.queue_replayed(redis, replayed)
+        return Redirect(f"/operator/notifications?replayed={replayed.count}")
 
     @post("/replay-failed", operation_id="web_operator_replay_all_notifications")
-    async def replay_all(
-        self, pool: PoolDep, clock: ClockDep, redis: RedisDep, viewer: ViewerDep
-    ) -> Redirect:
-        me = _operator(viewer)
-        n = await delivery.replay(
-            pool,
-            clock.now(),
-            all_failed=True,
-            redis=redis if isinstance(redis, ArqRedis) else None,
-            actor_user_id=me.user_id,
-            actor_org_id=me.org_id,
-        )
-        return Redirect(f"/operator/notifications?replayed={n}")
+    async def replay_all(self, act: ActDep, redis: RedisDep) -> Redirect:
+        replayed = await act(delivery.replay_deliveries, Replay(all_failed=True))
+        await delivery.queue_replayed(redis, replayed)
+        return Redirect(f"/operator/notifications?replayed={replayed.count}")

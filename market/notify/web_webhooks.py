@@ -1,43 +1,43 @@
 """Webhook endpoints on the web (/account/webhooks) and in the API (/api/v1/webhooks).
 
-The page is for an organisation's administrators. The API lists endpoints for any token
-with account:read; creating, deactivating and testing also need the token's creator to be
-an enabled administrator of the organisation now (checked in endpoints.py), because an
-endpoint decides where the organisation's notifications go.
+An organisation's administrators see them (READ_WEBHOOKS, scope account:read) and add,
+test and remove them (MANAGE_WEBHOOKS, scope account:write); the commands also refuse a
+token whose creator is no longer an administrator (endpoints.py), because an endpoint
+decides where the organisation's notifications go.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from market import problems
 from market.accounts.models import Viewer
-from market.accounts.services import require_scope
-from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep, ViewerDep
-from market.errors import AppError, Forbidden
+from market.accounts.permissions import MANAGE_WEBHOOKS, READ_WEBHOOKS, allow
+from market.deps import ActDep, CallerDep, MeDep, PoolDep, SettingsDep
 from market.notify import endpoints
-from market.notify.endpoints import NewWebhook, WebhookOut, WebhookTestResult
+from market.notify.endpoints import (
+    CreateWebhook,
+    NewWebhook,
+    WebhookOut,
+    WebhookTestRequest,
+    WebhookTestResult,
+)
 from market.notify.webhooks import FORMATS
-from market.web import form_error, page, require
+from market.web import Form, language, page
 
 PAGE = "/account/webhooks"
 
 
-def _admin(viewer: Viewer | None) -> Viewer:
-    me = require(viewer)
-    if me.role != "admin":
-        raise Forbidden("only an organisation's administrators manage webhooks")
-    return me
-
-
 async def _page(
     request: Request[Any, Any, State],
-    pool: PoolDep,
+    pool: asyncpg.Pool,
     me: Viewer,
     *,
     status_code: int = 200,
@@ -61,6 +61,12 @@ async def _page(
         created=created,
         test_id=test[0] if test else None,
         test_result=test[1] if test else None,
+        # A failed test in the reader's words; the receiver's own answer is the operator's.
+        test_problem=(
+            problems.describe(language(request, me), test[1].code, test[1].params)
+            if test and test[1].code
+            else None
+        ),
     )
 
 
@@ -68,83 +74,67 @@ class WebhookPages(Controller):
     path = PAGE
     include_in_schema = False
 
-    @get("", operation_id="web_webhooks")
-    async def index(
-        self, request: Request[Any, Any, State], pool: PoolDep, viewer: ViewerDep
-    ) -> Template:
-        return await _page(request, pool, _admin(viewer))
+    @get("", operation_id="web_webhooks", guards=[allow(READ_WEBHOOKS)])
+    async def index(self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep) -> Template:
+        return await _page(request, pool, me)
 
-    @post("", operation_id="web_create_webhook")
+    @post("", operation_id="web_create_webhook", guards=[allow(MANAGE_WEBHOOKS)])
     async def create(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         settings: SettingsDep,
     ) -> Template:
-        me = _admin(viewer)
-        form = await request.form()
-        secret = str(form.get("secret") or "").strip()
+        form = await Form.read(request, me)
         values: dict[str, Any] = {
-            "url": str(form.get("url") or "").strip(),
-            "format": str(form.get("format") or "json"),
-            "events": [str(e) for e in form.getall("events", [])],
+            "url": form.text("url"),
+            "format": form.text("format") or "json",
+            "events": form.lists.get("events", []),
         }
-        try:
-            data = msgspec.convert({**values, "secret": secret or None}, NewWebhook)
-            made = await endpoints.create(
-                pool,
-                clock.now(),
-                org_id=me.org_id,
-                user_id=me.user_id,
-                data=data,
-                private_hosts=settings.webhook_private_hosts,
-            )
-        except msgspec.ValidationError as exc:
-            field, message = form_error(exc)
+        data = {
+            **values,
+            "secret": form.text("secret") or None,
+            "private_hosts": settings.webhook_private_hosts,
+        }
+        made = await form.submit(
+            lambda: act(endpoints.create_webhook, msgspec.convert(data, CreateWebhook))
+        )
+        if made is None:
             return await _page(
-                request, pool, me, status_code=422, errors={field or "form": message}, values=values
-            )
-        except AppError as exc:
-            return await _page(
-                request,
-                pool,
-                me,
-                status_code=exc.status,
-                errors={exc.field or "form": exc.message},
-                values=values,
+                request, pool, me, status_code=form.status, errors=form.errors, values=values
             )
         return await _page(request, pool, me, status_code=201, new_secret=made.secret, created=True)
 
-    @post("/{endpoint_id:int}/deactivate", operation_id="web_deactivate_webhook")
-    async def deactivate(
-        self, pool: PoolDep, clock: ClockDep, viewer: ViewerDep, endpoint_id: FromPath[int]
-    ) -> Redirect:
-        me = _admin(viewer)
-        await endpoints.deactivate(
-            pool, clock.now(), org_id=me.org_id, user_id=me.user_id, endpoint_id=endpoint_id
-        )
+    @post(
+        "/{endpoint_id:int}/deactivate",
+        operation_id="web_deactivate_webhook",
+        guards=[allow(MANAGE_WEBHOOKS)],
+    )
+    async def deactivate(self, act: ActDep, endpoint_id: FromPath[int]) -> Redirect:
+        await act(endpoints.deactivate_webhook, endpoint_id)
         return Redirect(PAGE)
 
-    @post("/{endpoint_id:int}/test", operation_id="web_test_webhook")
+    @post(
+        "/{endpoint_id:int}/test",
+        operation_id="web_test_webhook",
+        guards=[allow(MANAGE_WEBHOOKS)],
+    )
     async def test(
         self,
         request: Request[Any, Any, State],
         pool: PoolDep,
-        clock: ClockDep,
-        viewer: ViewerDep,
+        act: ActDep,
+        me: MeDep,
         settings: SettingsDep,
         endpoint_id: FromPath[int],
     ) -> Template:
-        me = _admin(viewer)
-        result = await endpoints.send_test(
-            pool,
-            clock.now(),
-            org_id=me.org_id,
-            user_id=me.user_id,
-            endpoint_id=endpoint_id,
-            private_hosts=settings.webhook_private_hosts,
+        result = await act(
+            endpoints.send_webhook_test,
+            WebhookTestRequest(
+                endpoint_id=endpoint_id, private_hosts=settings.webhook_private_hosts
+            ),
         )
         return await _page(request, pool, me, test=(endpoint_id, result))
 
@@ -153,59 +143,52 @@ class WebhooksApi(Controller):
     path = "/api/v1/webhooks"
     tags = ["webhooks"]
 
-    @get("", operation_id="list_webhooks")
+    @get("", operation_id="list_webhooks", guards=[allow(READ_WEBHOOKS)])
     async def list_webhooks(self, caller: CallerDep, pool: PoolDep) -> list[WebhookOut]:
         """The organisation's webhook endpoints; URLs show no query values."""
-        require_scope(caller, "account:read")
         return await endpoints.list_for_org(pool, caller.org_id)
 
-    @post("", operation_id="create_webhook", status_code=201)
+    @post(
+        "",
+        operation_id="create_webhook",
+        status_code=201,
+        guards=[allow(MANAGE_WEBHOOKS)],
+    )
     async def create_webhook(
-        self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
-        settings: SettingsDep,
-        data: JSONBody[NewWebhook],
+        self, act: ActDep, settings: SettingsDep, data: JSONBody[NewWebhook]
     ) -> WebhookOut:
-        """Add an endpoint (token created by an administrator). A json endpoint's signing
-        secret is in this answer only."""
-        require_scope(caller, "account:read")
-        return await endpoints.create(
-            pool,
-            clock.now(),
-            org_id=caller.org_id,
-            user_id=caller.user_id,
-            data=data,
-            private_hosts=settings.webhook_private_hosts,
+        """Add an endpoint (scope account:write, a token created by an administrator). A
+        json endpoint's signing secret is in this answer only."""
+        return await act(
+            endpoints.create_webhook,
+            CreateWebhook(
+                **msgspec.structs.asdict(data), private_hosts=settings.webhook_private_hosts
+            ),
         )
 
-    @delete("/{endpoint_id:int}", operation_id="delete_webhook")
-    async def delete_webhook(
-        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, endpoint_id: FromPath[int]
-    ) -> None:
+    @delete(
+        "/{endpoint_id:int}",
+        operation_id="delete_webhook",
+        guards=[allow(MANAGE_WEBHOOKS)],
+    )
+    async def delete_webhook(self, act: ActDep, endpoint_id: FromPath[int]) -> None:
         """Deactivate an endpoint: nothing more is sent to it (another organisation's: 404)."""
-        require_scope(caller, "account:read")
-        await endpoints.deactivate(
-            pool, clock.now(), org_id=caller.org_id, user_id=caller.user_id, endpoint_id=endpoint_id
-        )
+        await act(endpoints.deactivate_webhook, endpoint_id)
 
-    @post("/{endpoint_id:int}/test", operation_id="test_webhook", status_code=200)
+    @post(
+        "/{endpoint_id:int}/test",
+        operation_id="test_webhook",
+        status_code=200,
+        guards=[allow(MANAGE_WEBHOOKS)],
+    )
     async def test_webhook(
-        self,
-        caller: CallerDep,
-        pool: PoolDep,
-        clock: ClockDep,
-        settings: SettingsDep,
-        endpoint_id: FromPath[int],
+        self, act: ActDep, settings: SettingsDep, endpoint_id: FromPath[int]
     ) -> WebhookTestResult:
-        """Send a `test` event to the endpoint now and answer whether it was delivered."""
-        require_scope(caller, "account:read")
-        return await endpoints.send_test(
-            pool,
-            clock.now(),
-            org_id=caller.org_id,
-            user_id=caller.user_id,
-            endpoint_id=endpoint_id,
-            private_hosts=settings.webhook_private_hosts,
+        """Send a `test` event to the endpoint now and answer whether it was delivered;
+        a failure carries the receiver's answer (`error`) and a `code` with `params`."""
+        return await act(
+            endpoints.send_webhook_test,
+            WebhookTestRequest(
+                endpoint_id=endpoint_id, private_hosts=settings.webhook_private_hosts
+            ),
         )

@@ -1,4 +1,4 @@
-"""Webhooks for organisations' systems (issue 5, item 3): one POST per delivery.
+"""Webhooks for organisations' systems (docs/rules.md §Notifications): one POST per delivery.
 
 Three formats an endpoint can choose:
 
@@ -29,8 +29,9 @@ their rate-limit codes are transient. A robot reply without an errcode is taken 
 status (a relay in front of the robot may answer plainly).
 
 `send()` returns when delivered and raises TransientDeliveryError (retry later) or
-TerminalDeliveryError (do not retry) otherwise. Errors name the host only: a robot URL's
-query string is its credential.
+TerminalDeliveryError (do not retry) otherwise, with a code for the person who reads it
+(market/notify/errors.py). Errors name the host only: a robot URL's query string is its
+credential.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ WebhookFormat = Literal["json", "wecom", "dingtalk"]
 FORMATS: tuple[WebhookFormat, ...] = ("json", "wecom", "dingtalk")
 
 USER_AGENT = "IPX-Webhooks/1.0"
-# Brief for issue 5 (webhooks): a short timeout, so a stuck receiver delays nobody else's
-# notifications; a retry comes later. Each phase (connect, write, read) gets this much, and
+# A short timeout, so a stuck receiver delays nobody else's notifications (docs/rules.md
+# §Notifications); a retry comes later. Each phase (connect, write, read) gets this much, and
 # a whole attempt twice as much, so a receiver that trickles its answer cannot hold us.
 TIMEOUT_SECONDS = 5.0
 # How much of a receiver's answer we read: enough for a robot's errcode and an error text.
@@ -260,7 +261,9 @@ class PublicHostsOnly(httpx.AsyncHTTPTransport):
             if not self._allowed(address):
                 raise TerminalDeliveryError(
                     f"{host} resolves to {address}, not a public address: webhooks go to "
-                    "public hosts only"
+                    "public hosts only",
+                    code="webhook_address_not_public",
+                    params={"host": host, "address": address},
                 )
         failure = httpx.ConnectError(f"{host} resolves to no address", request=request)
         for address in addresses:  # in the resolver's order, as a plain connection would
@@ -311,12 +314,20 @@ async def _post(
                         break
                 return response.status_code, response.headers, bytes(data)
     except (httpx.TimeoutException, TimeoutError):
-        raise TransientDeliveryError(f"{host} did not answer within {timeout_s:g} s") from None
+        raise TransientDeliveryError(
+            f"{host} did not answer within {timeout_s:g} s",
+            code="webhook_timeout",
+            params={"host": host, "seconds": f"{timeout_s:g}"},
+        ) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise TerminalDeliveryError(f"cannot send to this URL: {type(exc).__name__}") from None
+        raise TerminalDeliveryError(
+            f"cannot send to this URL: {type(exc).__name__}", code="webhook_bad_url"
+        ) from None
     except httpx.TransportError as exc:
         raise TransientDeliveryError(
-            f"could not reach {host}: {type(exc).__name__} {exc}".strip()
+            f"could not reach {host}: {type(exc).__name__} {exc}".strip(),
+            code="webhook_unreachable",
+            params={"host": host},
         ) from None
 
 
@@ -324,13 +335,18 @@ def _check_status(host: str, status: int, headers: httpx.Headers, data: bytes) -
     if 200 <= status < 300:
         return
     message = f"{host} answered HTTP {status}{_snippet(data)}"
+    params = {"host": host, "status": status}
     if status in (408, 429) or status >= 500:
         raise TransientDeliveryError(
-            message, status=status, retry_after=_retry_after(headers.get("retry-after"))
+            message,
+            code="webhook_http_status",
+            params=params,
+            status=status,
+            retry_after=_retry_after(headers.get("retry-after")),
         )
     # 3xx included: we never follow redirects (the endpoint's URL should be the final one,
     # and following could carry a signed body somewhere nobody registered).
-    raise TerminalDeliveryError(message, status=status)
+    raise TerminalDeliveryError(message, code="webhook_http_status", params=params, status=status)
 
 
 def _check_errcode(fmt: WebhookFormat, host: str, status: int, data: bytes) -> None:
@@ -345,9 +361,12 @@ def _check_errcode(fmt: WebhookFormat, host: str, status: int, data: bytes) -> N
         return
     errmsg = str(answer.get("errmsg", ""))[:200]
     message = f"{fmt} robot at {host} refused: errcode {code} {errmsg}".strip()
+    params = {"host": host, "errcode": str(code)}
     if isinstance(code, int) and code in TRANSIENT_ERRCODES[fmt]:
-        raise TransientDeliveryError(message, status=status)
-    raise TerminalDeliveryError(message, status=status)
+        raise TransientDeliveryError(
+            message, code="webhook_robot_refused", params=params, status=status
+        )
+    raise TerminalDeliveryError(message, code="webhook_robot_refused", params=params, status=status)
 
 
 async def send(

@@ -1,5 +1,5 @@
--- Producers of the events nobody else writes (issue 5 items 1 and 5): bidding opened, ending
--- soon, a published lot matching saved interests, a monitoring flag. Each is one INSERT …
+-- Producers of the events nobody else writes (docs/rules.md §Notifications): bidding opened,
+-- ending soon, a published lot matching saved interests, a monitoring flag. Each is one INSERT …
 -- SELECT in the transaction of its cause; dedupe_key is unique, so writing an event twice
 -- (a job run twice, two workers at once) leaves one row.
 --

@@ -1,4 +1,4 @@
--- Notifications (issue 5): relay the outbox into deliveries, deliver them, the inbox,
+-- Notifications (docs/rules.md §Notifications): relay the outbox into deliveries, deliver them, the inbox,
 -- preferences and the operator's view of failures. market/notify/ runs these.
 
 -- name: claim_outbox
@@ -155,7 +155,8 @@ WHERE id = $1
 
 -- name: failed_deliveries
 -- The operator's list: terminal failures, newest first.
-SELECT d.id, d.outbox_id, d.channel, d.target, d.attempts, d.last_error, d.created_at,
+SELECT d.id, d.outbox_id, d.channel, d.target, d.status, d.attempts, d.last_error,
+       d.created_at,
        o.event, o.created_at AS event_at, l.reference AS lot_reference
 FROM deliveries d
 JOIN outbox o ON o.id = d.outbox_id
@@ -204,3 +205,7 @@ ON CONFLICT (user_id, event, channel) DO UPDATE SET enabled = excluded.enabled
 
 -- name: set_language
 UPDATE users SET language = $2 WHERE id = $1 RETURNING language
+
+-- name: lock_user_language
+-- The user's language, the row locked: one user's preference saves take turns.
+SELECT language FROM users WHERE id = $1 FOR UPDATE

@@ -1,4 +1,4 @@
--- Webhook endpoints of organisations (issue 5, item 3). Every query of one organisation's
+-- Webhook endpoints of organisations (docs/rules.md §Notifications). Every query of one organisation's
 -- endpoints has org_id in its WHERE: another organisation's endpoint is simply not found.
 
 -- name: lock_org

@@ -1,5 +1,5 @@
 """Delivery against a REAL SMTP server (aiosmtpd, started here), real PostgreSQL and Redis
-and the arq worker in burst mode (issue 5 items 2-4): one effect per notification and
+and the arq worker in burst mode (docs/rules.md §Notifications): one effect per notification and
 channel however often a job runs, Redis losing its queue, SMTP down (retries on the
 schedule, terminal failure, the operator's page, replay), outbid collapse, reminders
 never after the close, never an outbid for one's own bid."""
@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 
 from market.clock import FrozenClock
 from market.notify import delivery, relay
-from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, deliver, deliver_one
+from market.notify.delivery import DEFAULT_POLICY, NotifyPolicy, Replay, deliver, deliver_one
 from market.notify.email import message_id
 from market.settings import Settings
-from tests.factories import make_org, sign_in
+from tests.factories import act_as, make_org, sign_in
 from tests.notify.delivery_scene import (
     arq_pool,
     free_port,
@@ -231,6 +231,9 @@ async def test_smtp_down_retries_on_schedule_then_fails_then_replays(
             page = await client.get("/operator/notifications")
             assert page.status_code == 200
             assert f'data-delivery="{d["id"]}"' in page.text and a.email in page.text
+            # Statuses, channels and events in words; the recorded error as it was.
+            assert "<td>投递失败</td>" in page.text and "<td>电子邮件</td>" in page.text
+            assert "付款逾期" in page.text and "after 6 attempts: smtp" in page.text
             token = client.cookies["ipx_csrf"]
             replayed = await client.post(
                 f"/operator/notifications/{d['id']}/replay",
@@ -293,8 +296,11 @@ async def test_terminal_smtp_refusal_fails_at_once_and_replay_all(
         refusing.stop()
     assert outcome.status == "failed" and "550" in (outcome.error or "")
     assert await value(pool, "SELECT attempts FROM deliveries WHERE id=$1", d["id"]) == 1
-    assert await delivery.replay(pool, clock.now(), all_failed=True) == 1
-    assert await delivery.replay(pool, clock.now(), all_failed=True) == 0  # only failed ones
+    _, operator, _ = await make_org(pool, clock.now(), kind="operator")
+    act = await act_as(pool, clock, operator)
+    assert (await act(delivery.replay_deliveries, Replay(all_failed=True))).count == 1
+    again = await act(delivery.replay_deliveries, Replay(all_failed=True))
+    assert again.count == 0  # only failed ones
     assert await value(pool, "SELECT status FROM deliveries WHERE id=$1", d["id"]) == "pending"
 
 

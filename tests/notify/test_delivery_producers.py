@@ -1,5 +1,5 @@
 """Real producers through the relay and the worker: deposit confirmations and the bid
-writer's outbid notices. Never an outbid for one's own bid (issue 5 item 1)."""
+writer's outbid notices. Never an outbid for one's own bid."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ async def test_outbid_goes_to_the_displaced_bidder_only_never_for_ones_own_bid(
         await arq.aclose()
     assert relayed == await value(pool, "SELECT count(*) FROM outbox")
     assert worker.jobs_failed == 0
-    # b's two outbids came 4 s apart: the older collapsed into the newer (issue 5 item 4).
+    # b's two outbids came 4 s apart: the older collapsed into the newer (docs/rules.md §Notifications).
     skipped = await rows(
         pool,
         "SELECT d.channel, d.last_error, o.payload FROM deliveries d JOIN outbox o ON o.id = d.outbox_id WHERE d.status <> 'sent'",

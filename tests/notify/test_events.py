@@ -1,4 +1,4 @@
-"""The producers of issue 5 items 1 and 5 against real PostgreSQL: bidding_opened when the
+"""The notification producers against real PostgreSQL: bidding_opened when the
 lifecycle opens a lot, lot_matched when a lot is published, monitoring_flag when the
 collateral monitor raises a flag. Each is written in the transaction of its cause, once."""
 
@@ -10,18 +10,23 @@ from typing import Any
 
 import asyncpg
 import pytest
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from auctions import deposits, registration
 from market.clock import FrozenClock
 from market.collateral.jobs import monitor_collateral
+from market.commands import SYSTEM, Context, unit_of_work
 from market.lots import services as lots
 from market.lots.models import LotDraft, LotOut, PublishInput
 from market.lots.terms import TermsInput
-from market.notify import events
+from market.notify import events, relay
 from market.notify.interests import InterestInput, create_interest
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import act_as, make_org, viewer
 from tests.lots.factories import make_case
+from tests.notify.delivery_scene import arq_pool
 
 START = 700_000_00
 DEPOSIT = 70_000_00
@@ -161,8 +166,9 @@ async def test_opening_tells_every_registered_bidder_once(
     # The worker again, and the producer called again: nothing twice.
     clock.advance(minutes=1)
     assert await lots.open_due_lots(pool, clock.now(), lots.policy_for(settings)) == []
-    async with pool.acquire() as conn, conn.transaction():
-        await events.bidding_opened(conn, lot.id, 1, clock.now())
+    async with unit_of_work(Context(pool=pool, clock=clock), SYSTEM) as uow:
+        assert await events.bidding_opened(uow, lot.id, 1) == 0
+        assert uow.events == 0
     assert len(await outbox(pool, "bidding_opened")) == 3
 
 
@@ -202,14 +208,8 @@ async def _buyer_with(
     pool: asyncpg.Pool, clock: FrozenClock, *interests: InterestInput
 ) -> tuple[int, int, list[int]]:
     org, user, _ = await make_org(pool, clock.now(), kind="buyer")
-    ids = [
-        (
-            await create_interest(
-                pool, clock.now(), user_id=user, org_id=org, org_kind="buyer", data=i
-            )
-        ).id
-        for i in interests
-    ]
+    act = await act_as(pool, clock.now(), user)
+    ids = [(await act(create_interest, i)).id for i in interests]
     return org, user, ids
 
 
@@ -276,9 +276,53 @@ async def test_publication_matches_saved_interests(
     assert datetime.fromisoformat(payload["starts_at"]) == scene.starts_at
 
     # Matching again (a retried publication) adds nothing.
-    async with pool.acquire() as conn, conn.transaction():
-        await events.lot_published(conn, scene.lot.id, clock.now())
+    async with unit_of_work(Context(pool=pool, clock=clock), SYSTEM) as uow:
+        assert await events.lot_published(uow, scene.lot.id) == 0
     assert len(await outbox(pool, "lot_matched")) == len(expected)
+
+
+async def test_a_producer_kicks_the_relay_once_its_events_are_committed(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, redis: Redis
+) -> None:
+    scene = await make_lot(pool, clock, settings, publish=False)
+    await _buyer_with(pool, clock, InterestInput(ipc_prefixes=["H01M"]))
+    arq = await arq_pool(settings)
+    ctx = Context(pool=pool, clock=clock, redis=arq)
+    try:
+        # Rolled back: nothing was committed, nobody is kicked.
+        async def publish_then_fail() -> None:
+            async with unit_of_work(ctx, SYSTEM) as uow:
+                assert await events.lot_published(uow, scene.lot.id) == 1
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError, match="rolled back"):
+            await publish_then_fail()
+        assert await redis.zscore("arq:queue", relay.RELAY_JOB_ID) is None
+        # Nothing owed: no kick either.
+        async with unit_of_work(ctx, SYSTEM) as uow:
+            await events.monitoring_flags_raised(uow, scene.bank_org, [])
+        assert await redis.zscore("arq:queue", relay.RELAY_JOB_ID) is None
+        # Committed: the relay is asked to run now rather than at its next tick.
+        async with unit_of_work(ctx, SYSTEM) as uow:
+            assert await events.lot_published(uow, scene.lot.id) == 1
+            assert uow.events == 1
+        assert await redis.zscore("arq:queue", relay.RELAY_JOB_ID) is not None
+    finally:
+        await arq.aclose()
+    assert len(await outbox(pool, "lot_matched")) == 1
+
+
+async def test_kicking_the_relay_is_best_effort(redis: Redis) -> None:
+    """A Redis that is no job queue, or one that fails, never fails the change that
+    owed the notifications: the relay's cron runs every second anyway."""
+    await relay.kick(redis)
+    assert await redis.zscore("arq:queue", relay.RELAY_JOB_ID) is None
+
+    class Broken(ArqRedis):
+        async def enqueue_job(self, *args: Any, **kwargs: Any) -> None:
+            raise RedisConnectionError("down")
+
+    await relay.kick(Broken())
 
 
 async def test_interests_saved_after_publication_hear_nothing_of_it(

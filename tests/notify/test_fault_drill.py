@@ -1,4 +1,4 @@
-"""The notification fault drill (issue 5, "What it must show"), and the fix it called for.
+"""The notification fault drill, and the fix it called for.
 
 The drill (bench/notification_drill.py) runs here at a small size on its own embedded
 PostgreSQL and Redis, on free ports in a temporary folder, whatever DATABASE_URL says:

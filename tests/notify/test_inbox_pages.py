@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from market.accounts.services import forget_tokens
 from market.clock import FrozenClock
 from market.notify import inbox, relay
 from market.notify.delivery import deliver
@@ -173,11 +174,25 @@ async def test_inbox_api(
     assert (await client.get("/api/v1/inbox")).status_code == 401
     bad = await client.get("/api/v1/inbox?limit=0", headers=auth)
     assert bad.status_code == 422 and bad.json()["field"] == "limit"
+    assert (bad.json()["code"], bad.json()["params"]) == ("too_small", {"min": 1})
+    bad = await client.get("/api/v1/inbox?limit=201", headers=auth)
+    assert (bad.json()["code"], bad.json()["params"]) == ("too_large", {"max": 200})
     read = await client.post(f"/api/v1/inbox/{item['id']}/read", headers=auth)
     assert read.status_code == 204
     assert (await client.get("/api/v1/inbox?unread_only=true", headers=auth)).json()["items"] == []
     theirs = await value(pool, "SELECT id FROM inbox WHERE user_id=$1", b.user_id)
-    assert (await client.post(f"/api/v1/inbox/{theirs}/read", headers=auth)).status_code == 404
+    other = await client.post(f"/api/v1/inbox/{theirs}/read", headers=auth)
+    assert other.status_code == 404 and other.json()["code"] == "no_such_message"
+    # A user reads their own inbox whatever their organisation's standing (OWN_ACCOUNT).
+    suspended_org, suspended_user, _ = await make_org(pool, clock.now(), kind="buyer")
+    suspended = await make_token(pool, clock.now(), suspended_user, ["account:read"])
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE organisations SET status = 'suspended' WHERE id = $1", suspended_org
+        )
+    forget_tokens()
+    mine = await client.get("/api/v1/inbox", headers={"Authorization": f"Bearer {suspended}"})
+    assert mine.status_code == 200 and mine.json()["items"] == []
 
 
 async def test_preferences_page_saves_email_choices_and_language(
@@ -190,6 +205,7 @@ async def test_preferences_page_saves_email_choices_and_language(
     assert page.status_code == 200
     assert "checked" in _box(page.text, "outbid") and "checked" in _box(page.text, "payment_due")
     assert 'data-testid="email-monitoring_flag"' not in page.text  # a bank's event
+    assert 'href="/account/webhooks"' in page.text  # an administrator sees the webhooks
     token = client.cookies["ipx_csrf"]
     keep = ["won", "lost", "outbid", "extended"]
     saved = await client.post(
@@ -241,20 +257,27 @@ async def test_preferences_page_saves_email_choices_and_language(
     titles = [r["title"] for r in await rows(pool, "SELECT title FROM inbox ORDER BY id")]
     assert titles[0].startswith("Payment due for")
 
-    # A bad value names its field and saves nothing.
+    # A bad value names its field, in the page's language only, and saves nothing.
     bad = await client.post("/account/notifications", data={"_csrf_token": token, "language": "fr"})
     assert bad.status_code == 422 and 'data-field="language"' in bad.text
+    assert "fr&#39; is not one of the choices." in bad.text  # the page is in English now
     bad_event = await client.post(
         "/account/notifications",
         data={"_csrf_token": token, "language": "zh", "email": ["monitoring_flag"]},
     )
-    assert bad_event.status_code == 422
+    assert bad_event.status_code == 422 and 'data-field="email"' in bad_event.text
+    assert "Unknown events: monitoring_flag." in bad_event.text
+    assert "未知的事件" not in bad_event.text
     assert await value(pool, "SELECT language FROM users WHERE id=$1", a.user_id) == "en"
 
 
 async def test_only_the_operator_sees_failed_notifications(
     pool: asyncpg.Pool, clock: FrozenClock, client: AsyncTestClient[Any]
 ) -> None:
+    assert (await client.get("/operator/notifications", follow_redirects=False)).status_code in (
+        302,
+        303,
+    )
     _, _, buyer_email = await make_org(pool, clock.now(), kind="buyer")
     await sign_in(client, buyer_email)
     assert (await client.get("/operator/notifications")).status_code == 403
@@ -262,4 +285,6 @@ async def test_only_the_operator_sees_failed_notifications(
     refused = await client.post(
         "/operator/notifications/replay-failed", data={"_csrf_token": token}
     )
+    assert refused.status_code == 403
+    refused = await client.post("/operator/notifications/1/replay", data={"_csrf_token": token})
     assert refused.status_code == 403

@@ -1,5 +1,5 @@
 """Saved interests: the rules of an interest, the page /account/interests and the API
-/api/v1/interests (issue 5 item 1, "a lot matching your saved interests")."""
+/api/v1/interests (docs/rules.md §Notifications: a lot matching one's saved interests is announced)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
+from market import problems
 from market.app import create_app
 from market.catalogue.text import search_query
 from market.clock import FrozenClock
@@ -19,7 +20,7 @@ from market.errors import Forbidden, Invalid
 from market.notify import interests
 from market.notify.interests import InterestInput, check, keyword_text
 from market.settings import Settings
-from tests.factories import csrf, make_org, make_token, sign_in
+from tests.factories import act_as, csrf, make_org, make_token, sign_in
 
 # --- the rules ---------------------------------------------------------------------------
 
@@ -42,16 +43,23 @@ def test_an_interest_is_normalised() -> None:
     ("data", "field", "code"),
     [
         (InterestInput(), "ipc_prefixes", "empty_interest"),
-        (InterestInput(ipc_prefixes=["X01"]), "ipc_prefixes", "invalid"),
-        (InterestInput(ipc_prefixes=["H01M 4/5"]), "ipc_prefixes", "invalid"),
-        (InterestInput(keywords=["——！"]), "keywords", "invalid"),
-        (InterestInput(price_min_fen=200, price_max_fen=100), "price_max_fen", "invalid"),
+        (InterestInput(ipc_prefixes=["X01"]), "ipc_prefixes", "ipc_section_letter"),
+        (InterestInput(ipc_prefixes=["H01M 4/5"]), "ipc_prefixes", "ipc_subgroup_length"),
+        (InterestInput(keywords=["——！"]), "keywords", "keyword_unsearchable"),
+        (
+            InterestInput(price_min_fen=200, price_max_fen=100),
+            "price_max_fen",
+            "price_range_inverted",
+        ),
     ],
 )
 def test_a_bad_interest_names_its_field(data: InterestInput, field: str, code: str) -> None:
     with pytest.raises(Invalid) as caught:
         check(data)
     assert (caught.value.field, caught.value.code) == (field, code)
+    # Its words are the catalog's, one language at a time.
+    for lang in ("zh", "en"):
+        assert not problems.text(caught.value, lang).startswith("problem.")
 
 
 @given(
@@ -136,8 +144,16 @@ async def test_api_refusals(
 
     r = await app_client.post(url, json={"ipc_prefixes": ["X99"]}, headers=_auth(token))
     assert r.status_code == 422 and r.json()["field"] == "ipc_prefixes"
+    assert r.json()["code"] == "ipc_section_letter" and r.json()["params"] == {"section": "X"}
     r = await app_client.post(url, json={}, headers=_auth(token))
     assert r.status_code == 422 and r.json()["code"] == "empty_interest"
+    r = await app_client.post(
+        url, json={"keywords": ["——"]}, headers=_auth(token) | {"Accept-Language": "en"}
+    )
+    assert r.status_code == 422 and r.json()["code"] == "keyword_unsearchable"
+    assert (
+        r.json()["detail"] == "keywords: The keyword '——' has no letters or digits to search for."
+    )
     r = await app_client.post(url, json={"keywords": ["a"], "colour": 1}, headers=_auth(token))
     assert r.status_code == 400 and r.json()["field"] == "colour"
     r = await app_client.post(url, json={"price_min_fen": -1}, headers=_auth(token))
@@ -145,7 +161,7 @@ async def test_api_refusals(
     r = await app_client.post(url, json={"keywords": ["x"] * 11}, headers=_auth(token))
     assert r.status_code == 400 and r.json()["field"] == "keywords"
     r = await app_client.post(url, json={"keywords": ["电池"]}, headers=_auth(reader))
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["code"] == "token_lacks_scope"
     r = await app_client.post(url, json={"keywords": ["电池"]})
     assert r.status_code == 401
     r = await app_client.delete(f"{url}/99999999999999999999", headers=_auth(token))
@@ -158,19 +174,23 @@ async def test_api_refusals(
         assert r.status_code == 201
     r = await app_client.post(url, json={"keywords": ["再来"]}, headers=_auth(token))
     assert r.status_code == 409 and r.json()["code"] == "too_many_interests"
+    assert r.json()["params"] == {"max": interests.MAX_INTERESTS}
+    assert r.json()["detail"] == f"最多保存 {interests.MAX_INTERESTS} 条订阅，请先删除一条。"
 
 
-async def test_banks_save_no_interests(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    org, user, _ = await make_org(pool, clock.now(), kind="bank")
-    with pytest.raises(Forbidden):
-        await interests.create_interest(
-            pool,
-            clock.now(),
-            user_id=user,
-            org_id=org,
-            org_kind="bank",
-            data=InterestInput(keywords=["电池"]),
-        )
+async def test_banks_and_pending_buyers_save_no_interests(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, bank_user, _ = await make_org(pool, clock.now(), kind="bank")
+    act = await act_as(pool, clock.now(), bank_user)
+    with pytest.raises(Forbidden) as refused:
+        await act(interests.create_interest, InterestInput(keywords=["电池"]))
+    assert refused.value.code == "not_permitted"
+    _, pending_user, _ = await make_org(pool, clock.now(), kind="buyer", status="pending")
+    act = await act_as(pool, clock.now(), pending_user)
+    with pytest.raises(Forbidden) as refused:
+        await act(interests.create_interest, InterestInput(keywords=["电池"]))
+    assert refused.value.code == "organisation_not_approved"
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -208,12 +228,17 @@ async def test_page_saves_shows_and_deletes(
     r = await app_client.post("/account/interests", data=bad, follow_redirects=False)
     assert r.status_code == 422
     assert 'id="err-ipc_prefixes"' in r.text and "H01M, Z99" in r.text
+    assert "IPC 部应为字母 A–H，不是“Z”。" in r.text
     bad = form | {"price_min": "12万"}
     r = await app_client.post("/account/interests", data=bad, follow_redirects=False)
     assert r.status_code == 422 and 'id="err-price_min"' in r.text
     bad = form | {"price_min": "9", "price_max": "8"}
     r = await app_client.post("/account/interests", data=bad, follow_redirects=False)
     assert r.status_code == 422 and 'id="err-price_max"' in r.text
+    assert "最高价低于最低价。" in r.text and "highest" not in r.text
+    bad = form | {"keywords": "、".join(f"词{n}" for n in range(11))}
+    r = await app_client.post("/account/interests", data=bad, follow_redirects=False)
+    assert r.status_code == 422 and 'id="err-keywords"' in r.text and "最多 10 项。" in r.text
     assert len(await interests.list_interests(pool, user)) == 1
 
     r = await app_client.post(

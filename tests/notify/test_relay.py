@@ -1,4 +1,4 @@
-"""The relay against real PostgreSQL (issue 5 item 2): who hears an outbox row on which
+"""The relay against real PostgreSQL: who hears an outbox row on which
 channel, each row relayed once however many relays run at once, outbid e-mails deferred
 so rapid ones can collapse."""
 

@@ -1,4 +1,4 @@
-"""Ending-soon reminders with an injected clock (issue 5 item 5, "What it must show"):
+"""Ending-soon reminders with an injected clock (docs/rules.md §Notifications):
 written at 24 h, 1 h and 10 min before the effective end to every registered bidder;
 moved by an extension; none after the close; a job run twice writes nothing twice."""
 

@@ -1,5 +1,6 @@
-"""Message templates (issue 5 item 6): a folder per event with subject, text and HTML,
-both languages, CNY amounts, Asia/Shanghai times; and the e-mail they make."""
+"""Message templates: a folder per event with subject, text and HTML, whose sentences are
+the email catalog's in the reader's language, CNY amounts, Asia/Shanghai times; and the
+e-mail they make."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from market import i18n
 from market.notify.email import build_message, classify, mail_domain, message_id
 from market.notify.errors import TerminalDeliveryError, TransientDeliveryError
 from market.notify.recipients import EVENTS
@@ -114,13 +116,18 @@ PAYLOADS: dict[str, dict[str, Any]] = {
 }
 
 
-def test_every_event_has_its_folder_in_both_languages() -> None:
+def test_every_event_has_its_folder_and_its_words_in_the_catalogs() -> None:
     assert set(PAYLOADS) == set(EVENTS)
     for event in EVENTS:
         assert has_templates(event), event
-        for part in ("subject.txt", "body.txt", "body.html"):
-            text = (TEMPLATES / "email" / event / part).read_text(encoding="utf-8")
-            assert "lang == 'zh'" in text and "{% else %}" in text, (event, part)
+    for path in (TEMPLATES / "email").rglob("*.*"):
+        text = path.read_text(encoding="utf-8")
+        # The shape of a message only: its sentences are the email catalog's, each
+        # rendered in the template's language.
+        assert "lang ==" not in text, path
+        assert not re.search(r"[\u4e00-\u9fff]", text), path
+    for key in ("email.greeting", "email.lost.deposit", "email.flag.lapsed"):
+        assert i18n.gettext("zh", key) != i18n.gettext("en", key) != key
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -145,7 +152,14 @@ def test_every_event_renders_in_each_language_and_channel(event: str, lang: str)
         assert "\n" not in r.subject and r.subject
         assert "None" not in r.text and "None" not in r.subject, r.text
         assert ("您好" in r.text or "Dear" in r.text) == (channel == "email")
-        assert r.html.startswith("<!doctype html>")
+        # The inbox page shows its own link; e-mail and webhooks carry the address.
+        assert ("https://ipx.example.cn" in r.text) == (channel != "inbox")
+        assert ("/account/notifications" in r.text) == (channel == "email")
+        if channel == "email":
+            assert r.html.startswith("<!doctype html>")
+            assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in r.html
+        else:
+            assert r.html == ""  # only e-mail sends HTML
 
 
 def test_amounts_in_cny_and_times_in_beijing() -> None:
@@ -193,6 +207,37 @@ def test_ending_soon_tells_the_current_end_and_price() -> None:
         base_url="https://x",
     )
     assert "price" not in sealed.text  # a sealed auction's price is not told
+
+
+def test_a_monitoring_flag_names_its_kind_and_legal_status_in_words() -> None:
+    payload = {
+        **PAYLOADS["monitoring_flag"],
+        "kind": "annuity_grace",
+        "detail": {
+            "annuity_paid_through": "2026-01-01",
+            "grace_ends_on": "2026-07-01",
+            "legal_status": "lapsed",
+        },
+    }
+    zh = render("monitoring_flag", "zh", payload=payload, lot=None, name=None, base_url="https://x")
+    assert zh.subject == "质押物监测提示：ZL201910000001.2 一种正极材料 年费逾期（滞纳期内）"
+    assert "年费已缴至 2026-01-01，滞纳期至 2026-07-01。法律状态：失效。" in zh.text
+    en = render("monitoring_flag", "en", payload=payload, lot=None, name=None, base_url="https://x")
+    assert en.subject.endswith("annuity overdue, in the grace period")
+    assert (
+        "Annuities are paid through 2026-01-01; the grace period ends 2026-07-01. "
+        "Legal status: lapsed." in en.text
+    )
+    # A kind this exchange has no word for yet is shown as it is, never as a key.
+    odd = render(
+        "monitoring_flag",
+        "en",
+        payload={**payload, "kind": "revoked", "detail": None},
+        lot=None,
+        name=None,
+        base_url="https://x",
+    )
+    assert odd.subject == "Collateral monitoring: ZL201910000001.2 一种正极材料 revoked"
 
 
 def test_html_escapes_what_users_typed() -> None:

@@ -1,5 +1,4 @@
-"""Webhook sending against a real HTTP receiver on 127.0.0.1 (issue 5: "a real local HTTP
-receiver for webhooks — not mocks"): the json format's signature and idempotency key, the
+"""Webhook sending against a real local HTTP receiver on 127.0.0.1, not a mock: the json format's signature and idempotency key, the
 WeCom and DingTalk robot bodies and DingTalk's 加签, and how every kind of answer is classed."""
 
 from __future__ import annotations

@@ -12,15 +12,22 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from market import problems
 from market.accounts import services as accounts
 from market.app import create_app
 from market.clock import FrozenClock
+from market.commands import SYSTEM, Context, unit_of_work
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.notify import endpoints
-from market.notify.endpoints import MAX_ACTIVE_ENDPOINTS, NewWebhook
+from market.notify.endpoints import (
+    MAX_ACTIVE_ENDPOINTS,
+    CreateWebhook,
+    WebhookOut,
+    WebhookTestRequest,
+)
 from market.notify.webhooks import verify
 from market.settings import Settings
-from tests.factories import PASSWORD, csrf, make_org, make_token, sign_in
+from tests.factories import PASSWORD, act_as, csrf, make_org, make_token, sign_in
 from tests.notify.test_webhooks import Receiver, running_receiver
 
 ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=6a1f7c52-0b1e-4d8e-9a3b-2c9d1f00beef"
@@ -53,10 +60,9 @@ async def admin_of_new_org(
 
 async def add_member(pool: asyncpg.Pool, clock: FrozenClock, org_id: int) -> str:
     email = f"member{org_id}@org.test"
-    async with pool.acquire() as conn, conn.transaction():
+    async with unit_of_work(Context(pool=pool, clock=clock), SYSTEM) as uow:
         await accounts.create_user(
-            conn,
-            at=clock.now(),
+            uow,
             org_id=org_id,
             email=email,
             display_name="成员",
@@ -64,6 +70,14 @@ async def add_member(pool: asyncpg.Pool, clock: FrozenClock, org_id: int) -> str
             role="member",
         )
     return email
+
+
+async def create(
+    pool: asyncpg.Pool, clock: FrozenClock, user_id: int, url: str, **kw: Any
+) -> WebhookOut:
+    """An endpoint made by this administrator (private hosts allowed, as in development)."""
+    act = await act_as(pool, clock, user_id)
+    return await act(endpoints.create_webhook, CreateWebhook(url=url, private_hosts=True, **kw))
 
 
 async def scalar(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
@@ -87,6 +101,7 @@ async def test_admin_adds_a_json_webhook_and_sees_its_secret_once(
     assert (await sign_in(web, email)).status_code in (302, 303)
     r = await web.get("/account/webhooks")
     assert r.status_code == 200 and "尚未配置 Webhook" in r.text
+    assert "（含 <code>key</code> 或 <code>access_token</code>）" in r.text
     r = await post_form(
         web,
         "/account/webhooks",
@@ -157,24 +172,10 @@ async def test_members_and_strangers_cannot_manage_webhooks(
 async def test_deactivate_and_tenancy_on_the_page(
     web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
-    org_a, user_a, email_a = await admin_of_new_org(pool, clock)
-    org_b, user_b, _ = await admin_of_new_org(pool, clock, "buyer")
-    mine = await endpoints.create(
-        pool,
-        clock.now(),
-        org_id=org_a,
-        user_id=user_a,
-        data=NewWebhook(url=ROBOT, format="wecom"),
-        private_hosts=True,
-    )
-    theirs = await endpoints.create(
-        pool,
-        clock.now(),
-        org_id=org_b,
-        user_id=user_b,
-        data=NewWebhook(url="https://buyer.example.cn/hook"),
-        private_hosts=True,
-    )
+    _, user_a, email_a = await admin_of_new_org(pool, clock)
+    _, user_b, _ = await admin_of_new_org(pool, clock, "buyer")
+    mine = await create(pool, clock, user_a, ROBOT, format="wecom")
+    theirs = await create(pool, clock, user_b, "https://buyer.example.cn/hook")
     await sign_in(web, email_a)
     page = await web.get("/account/webhooks")
     assert f'data-testid="webhook-{mine.id}"' in page.text
@@ -193,15 +194,8 @@ async def test_deactivate_and_tenancy_on_the_page(
 async def test_send_test_from_the_page_reaches_the_receiver_signed(
     web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, receiver: Receiver
 ) -> None:
-    org, user, email = await admin_of_new_org(pool, clock)
-    made = await endpoints.create(
-        pool,
-        clock.now(),
-        org_id=org,
-        user_id=user,
-        data=NewWebhook(url=receiver.url + "/in"),
-        private_hosts=True,
-    )
+    _, user, email = await admin_of_new_org(pool, clock)
+    made = await create(pool, clock, user, receiver.url + "/in")
     assert made.secret
     await sign_in(web, email)
     r = await post_form(web, f"/account/webhooks/{made.id}/test")
@@ -219,6 +213,7 @@ async def test_send_test_from_the_page_reaches_the_receiver_signed(
     receiver.reply(503, b"maintenance")
     r = await post_form(web, f"/account/webhooks/{made.id}/test")
     assert "测试消息未送达" in r.text and "HTTP 503" in r.text and "临时故障" in r.text
+    assert "maintenance" not in r.text  # the receiver's own words are the operator's
     first, second = receiver.requests
     assert first.headers["idempotency-key"] != second.headers["idempotency-key"]  # two clicks
 
@@ -230,7 +225,7 @@ async def test_api_create_list_delete(
     web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     org, user, _ = await admin_of_new_org(pool, clock)
-    token = await make_token(pool, clock.now(), user, ["account:read"])
+    token = await make_token(pool, clock.now(), user, ["account:read", "account:write"])
     r = await web.post(
         "/api/v1/webhooks",
         json={"url": "https://bank.example.cn/ipx", "events": ["won"]},
@@ -275,20 +270,43 @@ async def test_api_validation_names_the_field(
     web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     _, user, _ = await admin_of_new_org(pool, clock)
-    token = await make_token(pool, clock.now(), user, ["account:read"])
-    cases: list[tuple[dict[str, Any], int, str]] = [
-        ({"url": "https://a.example/x", "events": ["outbid", "everything"]}, 422, "events"),
-        ({"url": "javascript:alert(1)"}, 422, "url"),
-        ({"url": "https:///nohost"}, 422, "url"),
-        ({"url": "https://a.example/x#frag"}, 422, "url"),
-        ({"url": "https://a.example/x", "secret": "mine"}, 422, "secret"),
-        ({"url": "https://a.example/x", "format": "slack"}, 400, "format"),
-        ({"url": "https://a.example/x", "colour": "red"}, 400, "colour"),
+    token = await make_token(pool, clock.now(), user, ["account:write"])
+    cases: list[tuple[dict[str, Any], int, str, str]] = [
+        (
+            {"url": "https://a.example/x", "events": ["outbid", "everything"]},
+            422,
+            "events",
+            "unknown_events",
+        ),
+        ({"url": "javascript:alert(1)"}, 422, "url", "url_not_http"),
+        ({"url": "https:///nohost"}, 422, "url", "url_no_host"),
+        ({"url": "https://a.example/x#frag"}, 422, "url", "url_has_fragment"),
+        (
+            {"url": "https://a.example/x", "secret": "mine"},
+            422,
+            "secret",
+            "webhook_secret_generated",
+        ),
+        ({"url": "https://a.example/x", "format": "slack"}, 400, "format", "not_a_choice"),
+        ({"url": "https://a.example/x", "colour": "red"}, 400, "colour", "unknown_field"),
+        (
+            {"url": "https://a.example/x", "private_hosts": True},
+            400,
+            "private_hosts",
+            "unknown_field",
+        ),
     ]
-    for body, status, field in cases:
+    for body, status, field, code in cases:
         r = await web.post("/api/v1/webhooks", json=body, headers=bearer(token))
         assert r.status_code == status, (body, r.text)
-        assert r.json()["field"] == field, (body, r.text)
+        assert (r.json()["field"], r.json()["code"]) == (field, code), (body, r.text)
+    r = await web.post(
+        "/api/v1/webhooks",
+        json={"url": "https://a.example/x", "events": ["everything"]},
+        headers=bearer(token) | {"Accept-Language": "en"},
+    )
+    assert r.json()["params"]["events"] == ["everything"]
+    assert r.json()["detail"] == "events: Unknown events: everything."
     assert await scalar(pool, "SELECT count(*) FROM webhook_endpoints") == 0
 
 
@@ -297,8 +315,9 @@ async def test_api_tenancy_and_who_may_change(
 ) -> None:
     org_a, user_a, _ = await admin_of_new_org(pool, clock)
     _, user_b, _ = await admin_of_new_org(pool, clock, "buyer")
-    token_a = await make_token(pool, clock.now(), user_a, ["account:read"])
-    token_b = await make_token(pool, clock.now(), user_b, ["account:read"])
+    scopes = ["account:read", "account:write"]
+    token_a = await make_token(pool, clock.now(), user_a, scopes)
+    token_b = await make_token(pool, clock.now(), user_b, scopes)
     r = await web.post("/api/v1/webhooks", json={"url": receiver.url}, headers=bearer(token_a))
     a_id = r.json()["id"]
     assert (await web.get("/api/v1/webhooks", headers=bearer(token_b))).json() == []
@@ -310,14 +329,21 @@ async def test_api_tenancy_and_who_may_change(
     assert (await web.delete("/api/v1/webhooks/999999", headers=bearer(token_a))).status_code == 404
     # The owner's test call is delivered.
     r = await web.post(f"/api/v1/webhooks/{a_id}/test", headers=bearer(token_a))
-    assert r.status_code == 200 and r.json() == {"ok": True, "error": None, "transient": False}
+    assert r.status_code == 200
+    assert r.json() == {"ok": True, "error": None, "transient": False, "code": None, "params": None}
     assert len(receiver.requests) == 1
+    receiver.reply(404, b"no such hook")
+    r = await web.post(f"/api/v1/webhooks/{a_id}/test", headers=bearer(token_a))
+    failed = r.json()
+    assert failed["ok"] is False and failed["transient"] is False
+    assert failed["code"] == "webhook_http_status" and failed["params"]["status"] == 404
+    assert "HTTP 404: no such hook" in failed["error"]
     # A token keeps reading, but stops changing anything once its creator is no admin.
     async with pool.acquire() as conn:
         await conn.execute("UPDATE users SET role = 'member' WHERE id = $1", user_a)
     assert (await web.get("/api/v1/webhooks", headers=bearer(token_a))).status_code == 200
     r = await web.post("/api/v1/webhooks", json={"url": receiver.url}, headers=bearer(token_a))
-    assert r.status_code == 403
+    assert r.status_code == 403 and r.json()["code"] == "role_not_permitted"
     assert (
         await web.delete(f"/api/v1/webhooks/{a_id}", headers=bearer(token_a))
     ).status_code == 403
@@ -330,16 +356,30 @@ async def test_api_tenancy_and_who_may_change(
     assert (await web.get("/api/v1/webhooks")).status_code == 401
 
 
-async def test_api_needs_the_account_read_scope(
+async def test_api_reads_with_account_read_and_changes_with_account_write(
     web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     _, user, _ = await admin_of_new_org(pool, clock)
     token = await make_token(pool, clock.now(), user, ["collateral:read"])
     assert (await web.get("/api/v1/webhooks", headers=bearer(token))).status_code == 403
-    r = await web.post(
-        "/api/v1/webhooks", json={"url": ROBOT, "format": "wecom"}, headers=bearer(token)
-    )
-    assert r.status_code == 403
+    reader = await make_token(pool, clock.now(), user, ["account:read"])
+    assert (await web.get("/api/v1/webhooks", headers=bearer(reader))).status_code == 200
+    made = await create(pool, clock, user, ROBOT, format="wecom")
+    for method, path in (
+        ("POST", "/api/v1/webhooks"),
+        ("DELETE", f"/api/v1/webhooks/{made.id}"),
+        ("POST", f"/api/v1/webhooks/{made.id}/test"),
+    ):
+        r = await web.request(
+            method,
+            path,
+            json={"url": ROBOT, "format": "wecom"} if path.endswith("webhooks") else None,
+            headers=bearer(reader),
+        )
+        assert r.status_code == 403, path
+        assert r.json()["code"] == "token_lacks_scope"
+        assert r.json()["params"] == {"scope": "account:write"}
+    assert await scalar(pool, "SELECT count(*) FROM webhook_endpoints WHERE active") == 1
 
 
 # --- services ----------------------------------------------------------------------------------
@@ -347,21 +387,17 @@ async def test_api_needs_the_account_read_scope(
 
 async def test_endpoints_for_an_event_and_by_id(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     org, user, _ = await admin_of_new_org(pool, clock)
-    other, other_user, _ = await admin_of_new_org(pool, clock)
+    _, other_user, _ = await admin_of_new_org(pool, clock)
 
-    async def make(org_id: int, user_id: int, **kw: Any) -> int:
-        data = NewWebhook(url="https://h.example/x", **kw)
-        return (
-            await endpoints.create(
-                pool, clock.now(), org_id=org_id, user_id=user_id, data=data, private_hosts=True
-            )
-        ).id
+    async def make(user_id: int, **kw: Any) -> int:
+        return (await create(pool, clock, user_id, "https://h.example/x", **kw)).id
 
-    everything = await make(org, user)
-    outbid_only = await make(org, user, events=["outbid"])
-    gone = await make(org, user)
-    await make(other, other_user)
-    await endpoints.deactivate(pool, clock.now(), org_id=org, user_id=user, endpoint_id=gone)
+    everything = await make(user)
+    outbid_only = await make(user, events=["outbid"])
+    gone = await make(user)
+    await make(other_user)
+    act = await act_as(pool, clock, user)
+    await act(endpoints.deactivate_webhook, gone)
     async with pool.acquire() as conn:
         assert [e.id for e in await endpoints.for_event(conn, org, "outbid")] == [
             everything,
@@ -376,27 +412,18 @@ async def test_endpoints_for_an_event_and_by_id(pool: asyncpg.Pool, clock: Froze
 
 
 async def test_active_endpoints_are_capped(pool: asyncpg.Pool, clock: FrozenClock) -> None:
-    org, user, _ = await admin_of_new_org(pool, clock)
-    data = NewWebhook(url="https://h.example/x")
+    _, user, _ = await admin_of_new_org(pool, clock)
     made = [
-        await endpoints.create(
-            pool, clock.now(), org_id=org, user_id=user, data=data, private_hosts=True
-        )
-        for _ in range(MAX_ACTIVE_ENDPOINTS)
+        await create(pool, clock, user, "https://h.example/x") for _ in range(MAX_ACTIVE_ENDPOINTS)
     ]
-    with pytest.raises(Conflict):
-        await endpoints.create(
-            pool, clock.now(), org_id=org, user_id=user, data=data, private_hosts=True
-        )
-    await endpoints.deactivate(pool, clock.now(), org_id=org, user_id=user, endpoint_id=made[0].id)
-    await endpoints.create(
-        pool,
-        clock.now() + timedelta(seconds=1),
-        org_id=org,
-        user_id=user,
-        data=data,
-        private_hosts=True,
-    )
+    with pytest.raises(Conflict) as refused:
+        await create(pool, clock, user, "https://h.example/x")
+    assert refused.value.code == "webhook_limit_reached"
+    assert refused.value.params == {"max": MAX_ACTIVE_ENDPOINTS}
+    act = await act_as(pool, clock, user)
+    await act(endpoints.deactivate_webhook, made[0].id)
+    clock.advance(timedelta(seconds=1))
+    await create(pool, clock, user, "https://h.example/x")
     assert (
         await scalar(pool, "SELECT count(*) FROM webhook_endpoints WHERE active")
         == MAX_ACTIVE_ENDPOINTS
@@ -405,44 +432,26 @@ async def test_active_endpoints_are_capped(pool: asyncpg.Pool, clock: FrozenCloc
 
 async def test_service_rules(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     org, user, _ = await admin_of_new_org(pool, clock)
-    other, other_admin, _ = await admin_of_new_org(pool, clock)
-    with pytest.raises(Forbidden):  # an admin of another organisation
-        await endpoints.create(
-            pool,
-            clock.now(),
-            org_id=other,
-            user_id=user,
-            data=NewWebhook(url=ROBOT, format="wecom"),
-            private_hosts=True,
-        )
-    made = await endpoints.create(
-        pool,
-        clock.now(),
-        org_id=org,
-        user_id=user,
-        data=NewWebhook(url=ROBOT, format="wecom"),
-        private_hosts=True,
-    )
+    _, other_admin, _ = await admin_of_new_org(pool, clock)
+    member = await add_member(pool, clock, org)
+    member_id = await scalar(pool, "SELECT id FROM users WHERE email = $1", member)
+    with pytest.raises(Forbidden) as refused:  # a member, not an administrator
+        await create(pool, clock, member_id, ROBOT, format="wecom")
+    assert refused.value.code == "role_not_permitted"
+    made = await create(pool, clock, user, ROBOT, format="wecom")
     assert made.secret is None
     assert await scalar(pool, "SELECT secret FROM webhook_endpoints WHERE id = $1", made.id) == ""
-    with pytest.raises(NotFound):  # another organisation's endpoint
-        await endpoints.deactivate(
-            pool, clock.now(), org_id=other, user_id=other_admin, endpoint_id=made.id
-        )
+    other = await act_as(pool, clock, other_admin)
+    with pytest.raises(NotFound) as missing:  # another organisation's endpoint
+        await other(endpoints.deactivate_webhook, made.id)
+    assert missing.value.code == "no_such_webhook"
     with pytest.raises(NotFound):
-        await endpoints.send_test(
-            pool,
-            clock.now(),
-            org_id=other,
-            user_id=other_admin,
-            endpoint_id=made.id,
-            private_hosts=False,
-        )
-    await endpoints.deactivate(pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id)
-    with pytest.raises(Conflict):
-        await endpoints.send_test(
-            pool, clock.now(), org_id=org, user_id=user, endpoint_id=made.id, private_hosts=False
-        )
+        await other(endpoints.send_webhook_test, WebhookTestRequest(endpoint_id=made.id))
+    act = await act_as(pool, clock, user)
+    await act(endpoints.deactivate_webhook, made.id)
+    with pytest.raises(Conflict) as refused_test:
+        await act(endpoints.send_webhook_test, WebhookTestRequest(endpoint_id=made.id))
+    assert refused_test.value.code == "webhook_inactive"
     with pytest.raises(Invalid):
         endpoints.validate_url("http://", private_hosts=False)
 
@@ -454,19 +463,32 @@ def test_url_rules_and_masking() -> None:
     )
     local = "http://127.0.0.1:8080/x?y=1"
     assert endpoints.validate_url(local, private_hosts=True) == local  # development
-    for private in (local, "https://localhost/hook", "http://10.1.2.3/h", "http://[::1]/h"):
-        with pytest.raises(Invalid, match="not a public host") as refused:
-            endpoints.validate_url(private, private_hosts=False)
-        assert refused.value.field == "url"
-    for bad in (
-        "bank.example.cn/hook",
-        "ftp://x/y",
-        "https://x:99999/",
-        "https://a b/",
-        "https://x/\ny",
+    for private, host in (
+        (local, "127.0.0.1"),
+        ("https://localhost/hook", "localhost"),
+        ("http://10.1.2.3/h", "10.1.2.3"),
+        ("http://[::1]/h", "::1"),
     ):
-        with pytest.raises(Invalid):
+        with pytest.raises(Invalid) as refused:
+            endpoints.validate_url(private, private_hosts=False)
+        assert (refused.value.code, refused.value.field) == ("webhook_host_not_public", "url")
+        assert refused.value.params == {"host": host}
+        assert problems.text(refused.value, "zh") == (
+            f"{host} 不是公网主机：Webhook 只能推送到公网地址。"
+        )
+    for bad, code in (
+        ("bank.example.cn/hook", "url_not_http"),
+        ("ftp://x/y", "url_not_http"),
+        ("https://x:99999/", "url_malformed"),
+        ("https://a b/", "url_has_spaces"),
+        ("https://x/\ny", "url_has_spaces"),
+        ("https://u:p@x/", "url_has_credentials"),
+        ("https://x:0/", "url_port_zero"),
+        ("https://x/" + "y" * 2000, "too_long"),
+    ):
+        with pytest.raises(Invalid) as refused:
             endpoints.validate_url(bad, private_hosts=False)
+        assert (refused.value.code, refused.value.field) == (code, "url"), bad
     assert endpoints.mask_url(ROBOT) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…beef"
     assert endpoints.mask_url("https://x/y?a=short&b=&c") == "https://x/y?a=…&b&c"
     assert endpoints.mask_url("https://x/y") == "https://x/y"
