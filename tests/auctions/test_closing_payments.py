@@ -121,6 +121,7 @@ async def test_payments_page(
     assert r.status_code == 200
     assert f'data-sale="{sale.id}"' in r.text and sale.payment_reference in r.text
     assert 'class="overdue"' not in r.text
+    assert "佣金（处置费用）" in r.text and ">commission<" not in r.text  # a label, not the code
     clock.set(sale.due_at)  # the deadline has come; the default sweep has not run yet
     r = await client.get("/operator/payments")
     assert f'<tr data-sale="{sale.id}" class="overdue">' in r.text

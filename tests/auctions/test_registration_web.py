@@ -441,6 +441,12 @@ async def test_operator_confirms_on_the_page(
     assert r.status_code == 200
     assert reg.transfer_reference in r.text and "成都新材料有限公司" in r.text
     assert "¥70,000.00" in r.text and lot.reference in r.text
+    # The lot's status and round in words, never the internal code.
+    assert "一拍" in r.text and "公告中" in r.text and "announced" not in r.text
+    web.cookies.set("ipx_lang", "en")
+    r = await web.get("/operator/deposits")
+    assert "First auction" in r.text and "Announced" in r.text and "公告中" not in r.text
+    web.cookies.set("ipx_lang", "zh")
     token = await csrf(web)
     form = {"_csrf_token": token, "transfer_reference": reg.transfer_reference}
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "7,000"})
