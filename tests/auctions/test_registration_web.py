@@ -214,8 +214,8 @@ async def test_api_refusals(
 ) -> None:
     lot = await published_lot(pool, clock, settings)
     url = f"/api/v1/lots/{lot.reference}/registrations"
-    # A token made while its organisation was approved, which is then suspended pending a
-    # review: only an approved organisation makes tokens.
+    # Only an approved organisation makes tokens: this one is made while it is approved,
+    # and the organisation is then back to pending.
     pending_org, pending_user = await buyer(pool, clock)
     pending = await make_token(pool, clock.now(), pending_user, ["bids:write"])
     async with pool.acquire() as conn:
