@@ -1,14 +1,16 @@
-"""Closing on time, settlement, payment and default (issue 4, item 5; docs/bidding.md).
+"""Closing on time, settlement, payment and default (docs/rules.md §After the close;
+docs/bidding.md).
 
 Close. A lot in bidding closes at its effective end (`lots.bidding_ends_at`, moved by
-extensions). `close_lot` locks the lot row, re-checks status and end inside the lock — a
-bid batch that committed meanwhile may have moved the end, and then nothing happens —
-applies `rules.Close` at the effective end and, in the same transaction, hands the outcome
-to the lot lifecycle, writes the sale, posts `sale_closed`, releases every losing deposit
-and writes the outbox events. Every record of the close carries the effective end as its
-instant, not the (later) moment a worker got round to it, so a worker that was down
-closes late but records the truth. Two workers or a retry close once: the second one
-waits for the lock and finds the lot no longer bidding.
+extensions). The command `close_lot` locks the lot row, re-checks status and end inside
+the lock — a bid batch that committed meanwhile may have moved the end, and then nothing
+happens — applies `rules.Close` at the effective end and, in the same unit of work, hands
+the outcome to the lot lifecycle, writes the sale, posts `sale_closed`, releases every
+losing deposit and writes the outbox events. Every record of the close carries the
+effective end as its instant, not the (later) moment a worker got round to it, so a worker
+that was down closes late but records the truth: `close_when_due` runs the command at the
+end itself. Two workers or a retry close once: the second one waits for the lock and finds
+the lot no longer bidding.
 
 Registrations still `awaiting` their deposit at the close have nothing to release (no
 money came) and they stay as they are. Their money can never be frozen for a round that is
@@ -16,17 +18,18 @@ over: auctions/deposits.confirm_deposit releases a deposit confirmed after its r
 closed in the same transaction (it takes the lot row FOR SHARE, so it never interleaves
 with a close), and the writer refuses bids on a lot that is not bidding.
 
-Settlement (docs/bidding.md "Money"): the winner owes price − deposit (+ the buyer's
-premium when the terms charge one) within `Terms.payment_days` (default 10 days, issue 3)
-of the close. Commission under the statutory brackets (market.lots.terms.fee_fen) is a
-disposal cost the creditor side bears in the pools issue's waterfall, so it is recorded on
-the sale but not charged to the buyer. The operator records the buyer's transfer against
-the sale's payment reference; the winner's deposit is then applied to the price.
+Settlement (§Money): the winner owes price − deposit (+ the buyer's premium when the terms
+charge one) within `Terms.payment_days` (10 days unless the terms say otherwise, §Lot
+terms) of the close. Commission under the statutory brackets (market.lots.terms.fee_fen)
+is a disposal cost the creditor side bears in the waterfall (§The waterfall), so it is
+recorded on the sale but not charged to the buyer. The operator records the buyer's
+transfer against the sale's payment reference (`record_payment`); the winner's deposit is
+then applied to the price.
 
-Default (悔拍, issue 4): unpaid by the deadline, the sale is void — the deposit is
-forfeited into `forfeit:lot:{lot}`, `sale_closed` is reversed by `sale_voided`, the
-defaulter is barred from every asset of the lot, and the lot goes back to the lifecycle
-(`market.lots.services.default_sale`) to be relisted.
+Default (悔拍, §After the close): unpaid by the deadline, the sale is void
+(`void_unpaid_sale`) — the deposit is forfeited into `forfeit:lot:{lot}`, `sale_closed` is
+reversed by `sale_voided`, the defaulter is barred from every asset of the lot, and the lot
+goes back to the lifecycle (`market.lots.services.default_sale`) to be relisted.
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
+from msgspec import Meta
 
 from auctions import registration, rules, state
 from auctions.deposits import (
@@ -48,21 +53,25 @@ from auctions.deposits import (
     release_deposit,
     sale_receivable_account,
 )
-from market import audit, ledger
+from market import ledger
+from market.accounts.permissions import OPERATE
+from market.clock import FrozenClock
+from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
-from market.money import format_cny
+from market.money import MAX_FEN, format_cny
 from market.pools import services as pools
 
 Q = Queries("closing")
+_BEIJING = ZoneInfo("Asia/Shanghai")  # the books' dates are Beijing time
 log = logging.getLogger("auctions.closing")
 
 _REFERENCE_LENGTH = 10
 _REFERENCE_ATTEMPTS = 5
 
-PREMIUM = ledger.Account("income:buyer_premium", "income", "买方佣金收入 buyer's premium")
+PREMIUM = ledger.Account("income:buyer_premium", "income", "买方佣金收入")
 
 
 class SaleOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,27 +170,33 @@ def _sale_payload(sale: SaleOut) -> dict[str, Any]:
 # --- close -------------------------------------------------------------------------------
 
 
-async def close_lot(
-    conn: Conn, at: datetime, policy: TermsPolicy, lot_id: int
-) -> CloseResult | None:
-    """Close one lot if it is bidding and its effective end is at or before `at`.
+class CloseLot(msgspec.Struct, frozen=True, kw_only=True):
+    lot_id: int
+    policy: TermsPolicy  # the exchange's terms policy (market.lots.services.policy_for)
 
-    Runs in the caller's transaction; returns None when there is nothing to close (not
-    bidding any more, an extension moved the end past `at`, or no such lot).
+
+@command(None)
+async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
+    """Close one lot if it is bidding and its effective end is at or before `uow.at`.
+
+    Returns None when there is nothing to close (not bidding any more, an extension moved
+    the end past `uow.at`, or no such lot). The lot row is locked first (FOR UPDATE), so of
+    concurrent closes one closes and the others find it closed; a bid batch that committed
+    first may have moved the end. The close is recorded at the effective end; the exchange
+    runs it at that instant (`close_when_due`), so its audit row is there too.
     """
-    if not conn.is_in_transaction():
-        raise RuntimeError("close_lot runs inside the caller's transaction")
+    conn, lot_id = uow.conn, data.lot_id
     loaded = await state.load_locked(conn, lot_id)
     if loaded is None:
         return None
     row, auction = loaded
     end: datetime | None = row["bidding_ends_at"]
-    if row["status"] != "bidding" or end is None or end > at:
+    if row["status"] != "bidding" or end is None or end > uow.at:
         return None
     result = rules.apply(auction, rules.Close(at=end)).result
     assert result is not None
     sold = result.status == "sold"
-    await lots.close_round(conn, end, policy, lot_id, sold=sold)
+    await lots.close_round(conn, end, data.policy, lot_id, sold=sold)
     registrations = await conn.fetch(Q.round_registrations, lot_id, row["round"])
     sale: SaleOut | None = None
     if sold:
@@ -189,14 +204,15 @@ async def close_lot(
         winner = next((r for r in registrations if r["id"] == result.winner), None)
         if winner is None:
             raise RuntimeError(f"lot {lot_id}: the leader {result.winner} is not registered")
-        sale = await _record_sale(conn, end, row, winner, result.price_fen)
+        sale = await _record_sale(uow, end, row, winner, result.price_fen)
     released: list[int] = []
     for reg in registrations:
         if reg["deposit_status"] != "confirmed" or (
             sale is not None and reg["id"] == sale.registration_id
         ):
             continue
-        # Losing deposits go back at once (issue 4); the winner's waits to be applied.
+        # Losing deposits go back at once (§After the close); the winner's waits to be
+        # applied to the price.
         await release_deposit(conn, end, reg["id"])
         released.append(reg["id"])
         if sold:
@@ -244,15 +260,16 @@ async def close_lot(
 
 
 async def _record_sale(
-    conn: Conn, end: datetime, lot: Any, winner: asyncpg.Record, price: int
+    uow: UnitOfWork, end: datetime, lot: Any, winner: asyncpg.Record, price: int
 ) -> SaleOut:
+    conn = uow.conn
     terms = msgspec.convert(lot["terms"], Terms)
     fee = fee_fen(terms.fee, price)
     premium = fee if terms.fee.kind == "buyer_premium" else 0
     # A bid needs a confirmed deposit; should one ever be missing, nothing is credited.
     deposit = winner["deposit_fen"] if winner["deposit_status"] == "confirmed" else 0
     balance = price + premium - deposit
-    due = end + timedelta(days=terms.payment_days)  # issue 3: 10 days by default
+    due = end + timedelta(days=terms.payment_days)  # §Lot terms: 10 days by default
     row = None
     for _ in range(_REFERENCE_ATTEMPTS):
         row = await conn.fetchrow(
@@ -285,7 +302,7 @@ async def _record_sale(
             ledger.credit(proceeds_account(sale.lot_id), price),
             ledger.credit(PREMIUM, premium),
         ],
-        memo=f"lot {sale.lot_id} round {sale.round} sold for {format_cny(price)}",
+        memo=f"拍品 {sale.lot_id} 第 {sale.round} 轮成交，成交价 {format_cny(price)}",
     )
     payload = _sale_payload(sale)
     for event in ("won", "payment_due"):
@@ -299,18 +316,36 @@ async def _record_sale(
             lot_id=sale.lot_id,
             payload=payload,
         )
-    await audit.append(
-        conn,
-        at=end,
+    uow.audit(
+        "sale.close",
+        "sale",
+        sale.id,
         chain_org_id=lot["bank_org_id"],
-        actor_user_id=None,
-        actor_org_id=None,
-        action="sale.close",
-        object_kind="sale",
-        object_id=sale.id,
         after=msgspec.to_builtins(sale),
     )
     return sale
+
+
+async def close_when_due(
+    pool: asyncpg.Pool, until: datetime, policy: TermsPolicy, lot_id: int
+) -> CloseResult | None:
+    """Close the lot if it is bidding and its effective end is at or before `until`; None
+    if there is nothing to close.
+
+    The close runs as the exchange, at the effective end itself: however late a worker
+    gets here, every record of the close is at that instant. An extension that commits
+    between reading the end and locking the lot makes the command find nothing; the end is
+    then read again.
+    """
+    while True:
+        async with pool.acquire() as conn:
+            end: datetime | None = await conn.fetchval(Q.bidding_end, lot_id)
+        if end is None or end > until:
+            return None
+        ctx = Context(pool=pool, clock=FrozenClock(end))
+        result = await run(close_lot, CloseLot(lot_id=lot_id, policy=policy), ctx=ctx, actor=SYSTEM)
+        if result is not None:
+            return result
 
 
 async def close_due(
@@ -319,11 +354,11 @@ async def close_due(
     """Close every lot whose effective end is at or before `at`; returns the closed ids.
 
     Catches up after downtime: everything due is closed, each at its own effective end,
-    one lot per transaction so a lot that cannot close (logged) holds up no other.
+    one lot per unit of work so a lot that cannot close (logged) holds up no other.
     """
 
-    async def close(conn: Conn, lot_id: int) -> object:
-        return await close_lot(conn, at, policy, lot_id)
+    async def close(lot_id: int) -> object:
+        return await close_when_due(pool, at, policy, lot_id)
 
     return await _sweep(pool, Q.due_to_close, at, batch, close, "lot %s could not be closed")
 
@@ -340,79 +375,73 @@ async def lots_ending_before(
 # --- payment -----------------------------------------------------------------------------
 
 
-async def record_payment(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    actor_user_id: int,
-    actor_org_id: int,
-    payment_reference: str,
-    amount_fen: int,
-) -> SaleOut:
+class RecordPayment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The transfer the operator saw arrive: its payment reference and amount in fen."""
+
+    payment_reference: Annotated[str, Meta(min_length=1, max_length=40)]
+    amount_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
+
+
+@command(OPERATE)
+async def record_payment(uow: UnitOfWork, data: RecordPayment) -> SaleOut:
     """The operator saw the buyer's transfer of the balance arrive under this reference.
 
     The amount must be exactly the balance due (else 422, nothing written). Recorded once:
-    the same payment again answers the paid sale and writes nothing. A transfer that
-    arrives after the deadline is still accepted until the default sweep has voided the
-    sale; after that it is refused (409) and the operator returns the money.
+    the sale row is locked (FOR UPDATE) before its status is read, so of concurrent
+    recordings one marks it paid and the others find it paid and answer it, writing
+    nothing. A transfer that arrives after the deadline is still accepted until the
+    default sweep has voided the sale; after that it is refused (409) and the operator
+    returns the money.
     """
-    reference = payment_reference.strip().upper()
-    async with pool.acquire() as conn, conn.transaction():
-        sale = await conn.fetchrow(Q.sale_by_reference_locked, reference)
-        if sale is None:
-            raise NotFound("no sale has this payment reference", field="payment_reference")
-        if sale["status"] == "paid":
-            if amount_fen == sale["balance_due_fen"]:
-                return _sale_out(sale)
-            raise Conflict(
-                f"this sale was already paid ({format_cny(sale['balance_due_fen'])})",
-                field="amount_fen",
-                code="already_paid",
-            )
-        if sale["status"] == "defaulted":
-            raise Conflict(
-                "the sale was voided: the buyer did not pay by the deadline (悔拍)",
-                field="payment_reference",
-                code="sale_defaulted",
-            )
-        if amount_fen != sale["balance_due_fen"]:
-            raise Invalid(
-                f"the balance due is {format_cny(sale['balance_due_fen'])}, not "
-                f"{format_cny(amount_fen)}",
-                field="amount_fen",
-                code="amount_mismatch",
-            )
-        paid = returned(await conn.fetchrow(Q.mark_paid, sale["id"], at))
-        if sale["balance_due_fen"] > 0:
-            await ledger.post(
-                conn,
-                source_kind="sale_payment",
-                source_id=sale["id"],
-                at=at,
-                legs=[
-                    ledger.debit(CLEARING, sale["balance_due_fen"]),
-                    ledger.credit(_receivable(sale), sale["balance_due_fen"]),
-                ],
-                memo=f"payment {reference}",
-            )
-        if sale["deposit_fen"] > 0:
-            await apply_deposit(conn, at, sale["registration_id"], sale["id"])
-        # The price is money back on the case: route it through the waterfall (issue 6).
-        await pools.receipt_for_sale(conn, at=at, sale_id=sale["id"], forfeit=False)
-        out = _sale_out(paid)
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=sale["bank_org_id"],
-            actor_user_id=actor_user_id,
-            actor_org_id=actor_org_id,
-            action="sale.pay",
-            object_kind="sale",
-            object_id=sale["id"],
-            before={"status": sale["status"]},
-            after={"status": out.status, "amount_fen": amount_fen, "reference": reference},
+    conn, at = uow.conn, uow.at
+    reference = data.payment_reference.strip().upper()
+    sale = await conn.fetchrow(Q.sale_by_reference_locked, reference)
+    if sale is None:
+        raise NotFound("no_such_payment_reference", field="payment_reference", reference=reference)
+    if sale["status"] == "paid":
+        if data.amount_fen == sale["balance_due_fen"]:
+            return _sale_out(sale)
+        raise Conflict(
+            "sale_already_paid",
+            field="amount_fen",
+            reference=reference,
+            balance_due_fen=sale["balance_due_fen"],
         )
-        return out
+    if sale["status"] == "defaulted":
+        raise Conflict("sale_defaulted", field="payment_reference", reference=reference)
+    if data.amount_fen != sale["balance_due_fen"]:
+        raise Invalid(
+            "balance_amount_mismatch",
+            field="amount_fen",
+            reference=reference,
+            balance_due_fen=sale["balance_due_fen"],
+            received_fen=data.amount_fen,
+        )
+    paid = returned(await conn.fetchrow(Q.mark_paid, sale["id"], at))
+    if sale["balance_due_fen"] > 0:
+        await uow.post(
+            source_kind="sale_payment",
+            source_id=sale["id"],
+            legs=[
+                ledger.debit(CLEARING, sale["balance_due_fen"]),
+                ledger.credit(_receivable(sale), sale["balance_due_fen"]),
+            ],
+            memo=f"成交价款到账 {reference}",
+        )
+    if sale["deposit_fen"] > 0:
+        await apply_deposit(conn, at, sale["registration_id"], sale["id"])
+    # The price is money back on the case: route it through the waterfall (§The waterfall).
+    await pools.receipt_for_sale(conn, at=at, sale_id=sale["id"], forfeit=False)
+    out = _sale_out(paid)
+    uow.audit(
+        "sale.pay",
+        "sale",
+        sale["id"],
+        chain_org_id=sale["bank_org_id"],
+        before={"status": sale["status"]},
+        after={"status": out.status, "amount_fen": data.amount_fen, "reference": reference},
+    )
+    return out
 
 
 async def payments_due(pool: asyncpg.Pool, at: datetime, limit: int = 500) -> list[PaymentDue]:
@@ -445,16 +474,20 @@ async def payments_due(pool: asyncpg.Pool, at: datetime, limit: int = 500) -> li
 # --- default (悔拍) ------------------------------------------------------------------------
 
 
-async def default_sale(
-    conn: Conn, at: datetime, policy: TermsPolicy, sale_id: int
-) -> SaleOut | None:
-    """Void one sale left unpaid past its deadline; None when it is not (or no longer) due.
+class VoidSale(msgspec.Struct, frozen=True, kw_only=True):
+    sale_id: int
+    policy: TermsPolicy  # the exchange's terms policy (market.lots.services.policy_for)
 
-    Runs in the caller's transaction. The sale row is locked first, so a payment recorded
-    at the same moment either comes first (then nothing happens here) or is refused.
+
+@command(None)
+async def void_unpaid_sale(uow: UnitOfWork, data: VoidSale) -> SaleOut | None:
+    """Void one sale left unpaid past its deadline (悔拍); None when it is not (or no longer)
+    due.
+
+    The sale row is locked first (FOR UPDATE), so a payment recorded at the same moment
+    either comes first (then nothing happens here) or is refused.
     """
-    if not conn.is_in_transaction():
-        raise RuntimeError("default_sale runs inside the caller's transaction")
+    conn, at, sale_id = uow.conn, uow.at, data.sale_id
     sale = await conn.fetchrow(Q.sale_locked, sale_id)
     if sale is None or sale["status"] != "awaiting_payment" or sale["due_at"] > at:
         return None
@@ -465,13 +498,14 @@ async def default_sale(
     closed_entry = await conn.fetchval(ledger.Q.existing_entry, "sale_closed", str(sale_id))
     if closed_entry is None:
         raise RuntimeError(f"sale {sale_id} has no sale_closed posting to reverse")
+    due = sale["due_at"].astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M")
     await ledger.reverse(
         conn,
         entry_id=closed_entry,
         source_kind="sale_voided",
         source_id=sale_id,
         at=at,
-        memo=f"sale {sale_id} voided: unpaid by {sale['due_at'].isoformat()}",
+        memo=f"成交 {sale_id} 作废：未于 {due} 前付清价款（悔拍）",
     )
     await conn.execute(Q.bar_buyer, sale["buyer_org_id"], sale_id, at, sale["lot_id"])
     payload = _sale_payload(out)
@@ -486,16 +520,12 @@ async def default_sale(
             lot_id=sale["lot_id"],
             payload=payload,
         )
-    await lots.default_sale(conn, at, policy, sale["lot_id"])
-    await audit.append(
-        conn,
-        at=at,
+    await lots.default_sale(conn, at, data.policy, sale["lot_id"])
+    uow.audit(
+        "sale.default",
+        "sale",
+        sale_id,
         chain_org_id=sale["bank_org_id"],
-        actor_user_id=None,
-        actor_org_id=None,
-        action="sale.default",
-        object_kind="sale",
-        object_id=sale_id,
         before={"status": sale["status"]},
         after={"status": out.status, "due_at": sale["due_at"].isoformat()},
     )
@@ -505,10 +535,13 @@ async def default_sale(
 async def default_overdue(
     pool: asyncpg.Pool, at: datetime, policy: TermsPolicy, batch: int = 100
 ) -> list[int]:
-    """Void every sale unpaid at its deadline (due_at ≤ at); returns the sale ids."""
+    """Void every sale unpaid at its deadline (due_at ≤ at), as the exchange at `at`;
+    returns the sale ids."""
+    ctx = Context(pool=pool, clock=FrozenClock(at))
 
-    async def void(conn: Conn, sale_id: int) -> object:
-        return await default_sale(conn, at, policy, sale_id)
+    async def void(sale_id: int) -> object:
+        data = VoidSale(sale_id=sale_id, policy=policy)
+        return await run(void_unpaid_sale, data, ctx=ctx, actor=SYSTEM)
 
     return await _sweep(pool, Q.overdue_sales, at, batch, void, "sale %s could not be defaulted")
 
@@ -518,11 +551,12 @@ async def _sweep(
     query: str,
     at: datetime,
     batch: int,
-    act: Callable[[Conn, int], Awaitable[object]],
+    act: Callable[[int], Awaitable[object]],
     failure: str,
 ) -> list[int]:
-    """Run `act` on every row `query` finds due, one transaction each, so a row that fails
-    (logged, skipped until the next sweep) holds up no other; returns the ids acted on."""
+    """Run `act` (a command in a unit of work of its own) on every row `query` finds due,
+    so a row that fails (logged, skipped until the next sweep) holds up no other; returns
+    the ids acted on."""
     done: list[int] = []
     broken: list[int] = []
     while True:
@@ -530,9 +564,8 @@ async def _sweep(
             ids = [r["id"] for r in await conn.fetch(query, at, broken, batch)]
         for row_id in ids:
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    if await act(conn, row_id) is not None:
-                        done.append(row_id)
+                if await act(row_id) is not None:
+                    done.append(row_id)
             except Exception:
                 log.exception(failure + "; the next sweep retries", row_id)
                 broken.append(row_id)

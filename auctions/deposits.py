@@ -1,15 +1,20 @@
-"""Every move of a deposit (issue 4 item 1, docs/bidding.md "Money"), in one module.
+"""Every move of a deposit, in one module (docs/rules.md §Registration and deposits,
+§Money; docs/bidding.md "Money").
 
     awaiting ──confirm──▶ confirmed ──▶ released | applied | forfeited
 
 * confirm (the operator, on receiving the transfer; later the statement matcher):
   `deposit_confirmed/{registration}` Dr exchange:clearing, Cr deposit:reg:{registration}.
 * release (a losing or withdrawn bidder): `deposit_released/{registration}`
-  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange now owes back.
+  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back.
 * apply (the winner's deposit towards the price): `deposit_applied/{registration}`
   Dr deposit:reg, Cr sale:receivable:{sale}.
 * forfeit (悔拍, the winner did not pay): `deposit_forfeited/{registration}`
   Dr deposit:reg, Cr forfeit:lot:{lot}.
+
+Confirmation is a command of the operator (`confirm_deposit`). Release, application and
+forfeit are steps of other changes — a close, a payment, a default, a withdrawal — and run
+inside their unit of work, on its connection and at its instant; none happens alone.
 
 Each deposit moves at most once per step, by three locks that agree:
 1. the registration row is locked (SELECT … FOR UPDATE) before its status is read, so two
@@ -24,7 +29,7 @@ Status, ledger entry, outbox event (and for a confirmation its audit row) are wr
 one transaction: all or nothing.
 
 Audit. A confirmation is the operator's act: its audit row goes on the buyer's chain. A
-release, application or forfeit is part of a close, a payment or a default, whose caller
+release, application or forfeit is part of a close, a payment or a default, whose command
 writes the audit row of that act on the bank's chain; the move itself is on record in
 the append-only ledger (entry keyed by the registration) and in `settled_at`. A row per
 deposit on each buyer's chain would lock those chains' heads one after another inside a
@@ -35,24 +40,30 @@ FOR UPDATE, then releases its round's deposits). Confirmation takes the lot FOR 
 first, so a confirmation and a close never interleave: a deposit confirmed after its
 round closed is released in the same transaction (the closer has already passed it by),
 so no money stays frozen for a round that is over.
+
+Ledger accounts are named in Chinese, the language of the exchange's books (会计法
+art. 22); a page shows an account by `account_label`, in the reader's language.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import asyncpg
 import msgspec
+from msgspec import Meta
 
 from auctions import registration
 from auctions.registration import Registration
-from market import audit, ledger
+from market import ledger
+from market.accounts.permissions import OPERATE
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.ledger import Account, credit, debit
-from market.money import format_cny
+from market.money import MAX_FEN
 
 Q = Queries("registration")
 
@@ -63,17 +74,23 @@ _REFERENCE: Final = re.compile(
     rf"^{registration.TRANSFER_PREFIX}[{registration.ALPHABET}]"
     rf"{{{registration.TRANSFER_BODY_LENGTH}}}$"
 )
+# What the exchange's books call each place a deposit moves through (Chinese, 会计法 art. 22).
+_SETTLED_MEMO: Final[dict[Settled, str]] = {
+    "released": "保证金退还",
+    "applied": "保证金转作价款",
+    "forfeited": "保证金没收",
+}
 
-# --- accounts (docs/bidding.md) --------------------------------------------------------------
+# --- accounts (docs/bidding.md "Money") -----------------------------------------------------
 
-CLEARING: Final = Account("exchange:clearing", "asset", "交易所结算账户 Exchange clearing account")
+CLEARING: Final = Account("exchange:clearing", "asset", "交易所结算账户")
 
 
 def deposit_account(registration_id: int, buyer_org_id: int, lot_id: int) -> Account:
     return Account(
         f"deposit:reg:{registration_id}",
         "liability",
-        f"冻结保证金 Deposit held, registration {registration_id}",
+        f"冻结保证金（报名 {registration_id}）",
         owner_org_id=buyer_org_id,
         lot_id=lot_id,
     )
@@ -83,7 +100,7 @@ def refund_account(buyer_org_id: int) -> Account:
     return Account(
         f"refund:org:{buyer_org_id}",
         "liability",
-        f"应退竞买人款项 Owed back to buyer {buyer_org_id}",
+        f"应退竞买人款项（单位 {buyer_org_id}）",
         owner_org_id=buyer_org_id,
     )
 
@@ -92,7 +109,7 @@ def sale_receivable_account(sale_id: int, lot_id: int, buyer_org_id: int | None 
     return Account(
         f"sale:receivable:{sale_id}",
         "asset",
-        f"成交应收款 Receivable for sale {sale_id}",
+        f"成交应收款（成交 {sale_id}）",
         owner_org_id=buyer_org_id,
         lot_id=lot_id,
     )
@@ -101,20 +118,46 @@ def sale_receivable_account(sale_id: int, lot_id: int, buyer_org_id: int | None 
 def proceeds_account(lot_id: int) -> Account:
     """A sale's price, until the waterfall routes it (market/pools/services.py)."""
     return Account(
-        f"proceeds:lot:{lot_id}", "liability", f"处置价款 proceeds of lot {lot_id}", lot_id=lot_id
+        f"proceeds:lot:{lot_id}", "liability", f"处置价款（拍品 {lot_id}）", lot_id=lot_id
     )
 
 
 def forfeit_account(lot_id: int) -> Account:
     return Account(
-        f"forfeit:lot:{lot_id}",
-        "liability",
-        f"没收保证金 Forfeited deposits, lot {lot_id}",
-        lot_id=lot_id,
+        f"forfeit:lot:{lot_id}", "liability", f"没收保证金（拍品 {lot_id}）", lot_id=lot_id
     )
 
 
+# The auction's accounts as a person reads them: code pattern → catalog key, parameter.
+_LABELS: Final = (
+    (re.compile(r"exchange:clearing"), "ledger.account.exchange_clearing", None),
+    (re.compile(r"deposit:reg:(\d+)"), "ledger.account.deposit_held", "registration_id"),
+    (re.compile(r"refund:org:(\d+)"), "ledger.account.refund_owed", "org_id"),
+    (re.compile(r"sale:receivable:(\d+)"), "ledger.account.sale_receivable", "sale_id"),
+    (re.compile(r"proceeds:lot:(\d+)"), "ledger.account.lot_proceeds", "lot_id"),
+    (re.compile(r"forfeit:lot:(\d+)"), "ledger.account.lot_forfeits", "lot_id"),
+    (re.compile(r"income:buyer_premium"), "ledger.account.buyer_premium", None),
+)
+
+
+def account_label(code: str) -> tuple[str, dict[str, Any]] | None:
+    """The catalog key and parameters naming one of the auction's ledger accounts
+    (`deposit:reg:42` → `ledger.account.deposit_held`, registration_id=42); None for an
+    account of another area."""
+    for pattern, key, param in _LABELS:
+        if found := pattern.fullmatch(code):
+            return key, ({param: int(found.group(1))} if param else {})
+    return None
+
+
 # --- confirmation ---------------------------------------------------------------------------
+
+
+class ConfirmDeposit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A transfer seen on the exchange's bank statement: its reference and amount."""
+
+    transfer_reference: Annotated[str, Meta(min_length=1, max_length=40)]
+    amount_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
 
 
 class Confirmation(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,86 +202,70 @@ async def awaiting(pool: asyncpg.Pool, limit: int = 500) -> list[AwaitingDeposit
     ]
 
 
-async def confirm_deposit(
-    pool: asyncpg.Pool,
-    at: datetime,
-    *,
-    operator_user_id: int,
-    operator_org_id: int,
-    transfer_reference: str,
-    amount_fen: int,
-) -> Confirmation:
+@command(OPERATE)
+async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation:
     """The operator received `amount_fen` with `transfer_reference` on the bank statement.
 
     The amount must be the registration's deposit exactly (422 naming both amounts,
-    nothing written). Confirming twice is harmless: the second answers changed=False.
+    nothing written). Confirming twice is harmless: the second answers changed=False —
+    the registration row is locked and its status re-read first, so of two concurrent
+    confirmations one changes it and the other finds it done (module docstring).
     """
-    ref = registration.normalise_transfer_reference(transfer_reference)
+    ref = registration.normalise_transfer_reference(data.transfer_reference)
     if not _REFERENCE.match(ref):
         raise Invalid(
-            f"转账附言为 {registration.TRANSFER_PREFIX} 加 "
-            f"{registration.TRANSFER_BODY_LENGTH} 位字母和数字 / "
-            f"a transfer reference is {registration.TRANSFER_PREFIX} followed by "
-            f"{registration.TRANSFER_BODY_LENGTH} letters and digits",
+            "not_a_transfer_reference",
             field="transfer_reference",
+            prefix=registration.TRANSFER_PREFIX,
+            length=registration.TRANSFER_BODY_LENGTH,
         )
-    async with pool.acquire() as conn, conn.transaction():
-        found = await conn.fetchrow(Q.registration_by_reference, ref)
-        if found is None:
-            raise NotFound(
-                f"没有报名使用转账附言 {ref} / no registration has the transfer reference {ref}",
-                field="transfer_reference",
-            )
-        lot = returned(await conn.fetchrow(Q.share_lot, found["lot_id"]))
-        row = returned(await conn.fetchrow(Q.lock_registration, found["id"]))
-        if amount_fen != row["deposit_fen"]:
-            raise Invalid(
-                f"{ref} 的保证金为 {format_cny(row['deposit_fen'])}，到账金额 "
-                f"{format_cny(amount_fen)} 不符，未确认 / "
-                f"the deposit for {ref} is {format_cny(row['deposit_fen'])}; the amount "
-                f"received, {format_cny(amount_fen)}, does not match: nothing was confirmed",
-                field="amount_fen",
-                code="amount_mismatch",
-            )
-        changed = row["deposit_status"] == "awaiting"
-        released = changed and (lot["round"] != row["round"] or lot["status"] not in _LIVE)
-        if changed:
-            await conn.execute(Q.confirm_registration, row["id"], at, operator_user_id)
-            await ledger.post(
-                conn,
-                source_kind="deposit_confirmed",
-                source_id=row["id"],
-                at=at,
-                legs=[
-                    debit(CLEARING, row["deposit_fen"]),
-                    credit(
-                        deposit_account(row["id"], row["buyer_org_id"], row["lot_id"]),
-                        row["deposit_fen"],
-                    ),
-                ],
-                memo=f"保证金到账 {ref}",
-            )
-            await _outbox(conn, at, "deposit_confirmed", row)
-            if released:
-                await _settle(conn, at, row["id"], "released")
-            await audit.append(
-                conn,
-                at=at,
-                chain_org_id=row["buyer_org_id"],
-                actor_user_id=operator_user_id,
-                actor_org_id=operator_org_id,
-                action="deposit.confirm",
-                object_kind="registration",
-                object_id=row["id"],
-                before={"deposit_status": "awaiting"},
-                after={
-                    "deposit_status": "confirmed",
-                    "amount_fen": amount_fen,
-                    "transfer_reference": ref,
-                    "released_at_once": released,
-                },
-            )
-        out = await registration.load(conn, row["id"], row["buyer_org_id"])
+    conn = uow.conn
+    found = await conn.fetchrow(Q.registration_by_reference, ref)
+    if found is None:
+        raise NotFound("no_such_transfer_reference", field="transfer_reference", reference=ref)
+    lot = returned(await conn.fetchrow(Q.share_lot, found["lot_id"]))
+    row = returned(await conn.fetchrow(Q.lock_registration, found["id"]))
+    if data.amount_fen != row["deposit_fen"]:
+        raise Invalid(
+            "deposit_amount_mismatch",
+            field="amount_fen",
+            reference=ref,
+            deposit_fen=row["deposit_fen"],
+            received_fen=data.amount_fen,
+        )
+    changed = row["deposit_status"] == "awaiting"
+    released = changed and (lot["round"] != row["round"] or lot["status"] not in _LIVE)
+    if changed:
+        await conn.execute(Q.confirm_registration, row["id"], uow.at, uow.actor.user)
+        await uow.post(
+            source_kind="deposit_confirmed",
+            source_id=row["id"],
+            legs=[
+                debit(CLEARING, row["deposit_fen"]),
+                credit(
+                    deposit_account(row["id"], row["buyer_org_id"], row["lot_id"]),
+                    row["deposit_fen"],
+                ),
+            ],
+            memo=f"保证金到账 {ref}",
+        )
+        await _outbox(conn, uow.at, "deposit_confirmed", row)
+        if released:
+            await _settle(conn, uow.at, row["id"], "released")
+        uow.audit(
+            "deposit.confirm",
+            "registration",
+            row["id"],
+            chain_org_id=row["buyer_org_id"],
+            before={"deposit_status": "awaiting"},
+            after={
+                "deposit_status": "confirmed",
+                "amount_fen": data.amount_fen,
+                "transfer_reference": ref,
+                "released_at_once": released,
+            },
+        )
+    out = await registration.load(conn, row["id"], row["buyer_org_id"])
     return Confirmation(registration=out, changed=changed, released=released)
 
 
@@ -252,7 +279,8 @@ class Moved(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def release_deposit(conn: Conn, at: datetime, registration_id: int) -> Moved:
-    """Give a confirmed deposit back (a loser's at the close, issue 4 item 5)."""
+    """Give a confirmed deposit back: a loser's at the close, every one of a withdrawn
+    round (docs/rules.md §After the close, §Lot lifecycle)."""
     return await _settle(conn, at, registration_id, "released")
 
 
@@ -294,15 +322,18 @@ async def _settle(
         raise RuntimeError("a deposit moves inside the transaction of the change that moves it")
     row = await conn.fetchrow(Q.lock_registration, registration_id)
     if row is None:
-        raise NotFound(f"no registration {registration_id}")
+        raise NotFound("no_such_registration")
     status = row["deposit_status"]
     if status == target:
         return Moved(registration_id=registration_id, deposit_status=target, changed=False)
+    if status == "awaiting":
+        raise Conflict("deposit_not_confirmed", registration_id=registration_id)
     if status != "confirmed":
         raise Conflict(
-            f"the deposit of registration {registration_id} is {status}; only a confirmed "
-            f"deposit can be {target}",
-            code="deposit_not_confirmed" if status == "awaiting" else "deposit_settled",
+            "deposit_already_settled",
+            registration_id=registration_id,
+            status=status,
+            target=target,
         )
     held = deposit_account(row["id"], row["buyer_org_id"], row["lot_id"])
     amount = row["deposit_fen"]
@@ -314,15 +345,13 @@ async def _settle(
         sale = await conn.fetchrow(Q.sale_registration, sale_id)
         if sale is None or sale["registration_id"] != registration_id:
             raise Conflict(
-                f"sale {sale_id} is not the sale of registration {registration_id}",
-                code="wrong_sale",
+                "sale_not_of_registration", sale_id=sale_id, registration_id=registration_id
             )
         to = sale_receivable_account(sale_id, row["lot_id"], row["buyer_org_id"])
     else:
         if lot_id != row["lot_id"]:
             raise Conflict(
-                f"registration {registration_id} is for lot {row['lot_id']}, not {lot_id}",
-                code="wrong_lot",
+                "registration_not_of_lot", registration_id=registration_id, lot_id=lot_id
             )
         to = forfeit_account(row["lot_id"])
     await conn.execute(Q.settle_registration, registration_id, target, at)
@@ -332,7 +361,7 @@ async def _settle(
         source_id=registration_id,
         at=at,
         legs=[debit(held, amount), credit(to, amount)],
-        memo=f"{row['transfer_reference']} {target}",
+        memo=f"{_SETTLED_MEMO[target]} {row['transfer_reference']}",
     )
     if target == "released":
         await _outbox(conn, at, "deposit_released", row)
@@ -340,7 +369,8 @@ async def _settle(
 
 
 async def _outbox(conn: Conn, at: datetime, event: str, row: asyncpg.Record) -> None:
-    """The event owed to the registering user and organisation (docs/bidding.md)."""
+    """The event owed to the registering user and organisation (docs/rules.md
+    §Notifications)."""
     await conn.execute(
         Q.insert_outbox,
         event,

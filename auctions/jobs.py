@@ -1,4 +1,5 @@
-"""The auction's timed work: closing on time, voiding unpaid sales (issue 4, item 5).
+"""The auction's timed work: closing on time, voiding unpaid sales (docs/rules.md §After
+the close). Each step is a command the exchange runs as itself (auctions/closing.py).
 
 Closing exactly at the effective end, even when a worker was down, takes two paths that
 reach the same idempotent `close_lot`, so neither has to be perfect:
@@ -82,8 +83,7 @@ async def close_lot_job(ctx: dict[str, Any], lot_id: int) -> dict[str, Any] | No
     """Close one lot if its end (plus the grace) has come; None if there was nothing to do."""
     before = ctx["clock"].now() - CLOSE_GRACE
     policy = policy_for(ctx["settings"])
-    async with ctx["pool"].acquire() as conn, conn.transaction():
-        result = await closing.close_lot(conn, before, policy, lot_id)
+    result = await closing.close_when_due(ctx["pool"], before, policy, lot_id)
     if result is None:
         return None
     log.info("lot %s closed: %s at %s", lot_id, result.status, result.closed_at.isoformat())

@@ -1,16 +1,18 @@
-"""Taking part in an auction (issue 4 item 1): registration (报名) and bidder codes.
+"""Taking part in an auction: registration (报名) and bidder codes (docs/rules.md
+§Registration and deposits).
 
-An approved buyer or acquirer organisation registers for the current round of an
-announced or bidding lot, once per (lot, round, organisation). Refused: an organisation
-not approved (403), one barred from any of the lot's assets because it defaulted on it
-before (悔拍, issue 4: 403), a lot not open for registration (409).
+An approved buyer or acquirer organisation (the BID permission) registers for the current
+round of an announced or bidding lot, once per (lot, round, organisation). Refused: an
+organisation barred from any of the lot's assets because it defaulted on it before (悔拍,
+§After the close: 403 `barred_after_default`), a lot not open for registration (409
+`registration_closed`).
 
 Each registration gets
 * an anonymous `bidder_code`, shown in the bid history instead of the buyer's name until
-  the close (issue 4): random, unique within the lot and round. A pre-emptive right holder
-  (优先购买权人, issue 4 "priority codes with their rank") gets a code that starts with
-  `P` and its rank, e.g. `P1K7QX`; nobody else's code starts with `P` and a digit, so every
-  bidder sees who holds a priority;
+  the close (§Bidding): random, unique within the lot and round. A pre-emptive right holder
+  (优先购买权人, §Lot terms) gets a code that starts with `P` and its rank, e.g. `P1K7QX`;
+  nobody else's code starts with `P` and a digit, so every bidder sees who holds a
+  priority;
 * a `transfer_reference` (`BZJ` + 10 characters) the buyer writes on its bank transfer of
   the deposit, by which the operator confirms it (auctions/deposits.py);
 * `deposit_fen`, the lot's deposit when it registered.
@@ -31,7 +33,9 @@ from typing import Final, Literal
 import asyncpg
 import msgspec
 
-from market import audit
+from market.accounts.models import Viewer
+from market.accounts.permissions import BID, BIDDERS, refusal
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, NotFound
 from market.settings import Settings
@@ -40,7 +44,6 @@ Q = Queries("registration")
 
 DepositStatus = Literal["awaiting", "confirmed", "released", "applied", "forfeited"]
 SaleStatus = Literal["awaiting_payment", "paid", "defaulted"]
-REGISTERING_KINDS: Final = ("buyer", "acquirer")
 OPEN_STATUSES: Final = ("announced", "bidding")
 
 # Codes a person reads off a screen or types into a bank transfer: no I/O/0/1.
@@ -128,91 +131,82 @@ def normalise_transfer_reference(text: str) -> str:
 
 
 def check_reference(reference: str) -> None:
-    """A lot reference worth looking up: a printable one of sane length (else 404)."""
+    """A lot reference worth looking up: a printable one of sane length (else 404, saying
+    no more than that)."""
     if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable():
-        raise NotFound("no published lot with this reference")
+        raise NotFound()
 
 
 async def load(conn: Conn, registration_id: int, buyer_org_id: int) -> Registration:
     """One registration of `buyer_org_id`; another organisation's is not found."""
     if not 0 < registration_id <= _MAX_ID:
-        raise NotFound("no such registration")
+        raise NotFound("no_such_registration")
     row = await conn.fetchrow(Q.registration_out, registration_id, buyer_org_id)
     if row is None:
-        raise NotFound("no such registration")
+        raise NotFound("no_such_registration")
     return msgspec.convert(dict(row), Registration)
 
 
-async def register(
-    pool: asyncpg.Pool, at: datetime, *, org_id: int, user_id: int, reference: str
-) -> tuple[Registration, bool]:
-    """Register `org_id` for the lot's current round; (registration, created).
+class RegisterForLot(msgspec.Struct, frozen=True, kw_only=True):
+    """The lot to register for, by its public reference; its current round is meant."""
 
-    A second registration of the same organisation answers the first (created=False).
+    reference: str
+
+
+class Registered(msgspec.Struct, frozen=True, kw_only=True):
+    registration: Registration
+    created: bool  # False: the organisation had registered for this round already
+
+
+@command(BID)
+async def register_for_lot(uow: UnitOfWork, data: RegisterForLot) -> Registered:
+    """Register the acting organisation for the lot's current round.
+
+    A second registration of the same organisation answers the first (created=False);
+    concurrent ones make one row (the unique key decides, see the module's docstring).
     """
+    reference = data.reference
     check_reference(reference)
-    async with pool.acquire() as conn, conn.transaction():
-        lot = await conn.fetchrow(Q.lot_for_registration, reference)
-        if lot is None:
-            raise NotFound("no published lot with this reference")
-        org = returned(await conn.fetchrow(Q.registrant, org_id))
-        if org["kind"] not in REGISTERING_KINDS:
-            raise Forbidden(
-                "only buyer and acquirer organisations register for auctions",
-                code="not_a_buyer",
-            )
-        if org["status"] != "approved":
-            raise Forbidden(
-                f"the organisation is {org['status']}: only organisations the exchange "
-                "approved register for auctions",
-                code="not_approved",
-            )
-        if lot["status"] not in OPEN_STATUSES:
-            raise Conflict(
-                f"lot {reference} is {lot['status']}: registration is open only while a lot "
-                "is announced or bidding",
-                code="lot_not_open",
-            )
-        barred = await conn.fetch(Q.barred_assets, lot["id"], org_id)
-        if barred:
-            raise Forbidden(
-                "the organisation defaulted as the winner of these assets before (悔拍) and "
-                "is barred from bidding on them again",
-                code="barred",
-            )
-        existing = await conn.fetchval(Q.registration_by_key, lot["id"], lot["round"], org_id)
-        if existing is not None:
-            return await load(conn, existing, org_id), False
-        # No credit code matches nobody (NULL), never a holder listed with an empty one.
-        code = (org["credit_code"] or "").strip().upper() or None
-        rank = await conn.fetchval(Q.preemptive_rank, lot["id"], org_id, code)
-        registration_id = await _insert(conn, at, lot, org_id, user_id, rank)
-        if registration_id is None:
-            # A concurrent registration of the same organisation committed first.
-            existing = returned(
-                await conn.fetchrow(Q.registration_by_key, lot["id"], lot["round"], org_id)
-            )["id"]
-            return await load(conn, existing, org_id), False
-        registration = await load(conn, registration_id, org_id)
-        await audit.append(
-            conn,
-            at=at,
-            chain_org_id=org_id,
-            actor_user_id=user_id,
-            actor_org_id=org_id,
-            action="registration.create",
-            object_kind="registration",
-            object_id=registration_id,
-            after={
-                "lot": reference,
-                "round": registration.round,
-                "bidder_code": registration.bidder_code,
-                "preemptive_rank": registration.preemptive_rank,
-                "deposit_fen": registration.deposit_fen,
-                "transfer_reference": registration.transfer_reference,
-            },
+    conn, org_id = uow.conn, uow.actor.org
+    lot = await conn.fetchrow(Q.lot_for_registration, reference)
+    if lot is None:
+        raise NotFound("no_such_lot")
+    if lot["status"] not in OPEN_STATUSES:
+        raise Conflict("registration_closed", reference=reference, status=lot["status"])
+    barred = await conn.fetch(Q.barred_assets, lot["id"], org_id)
+    if barred:
+        raise Forbidden(
+            "barred_after_default", reference=reference, asset_ids=[r["asset_id"] for r in barred]
         )
-        return registration, True
+    existing = await conn.fetchval(Q.registration_by_key, lot["id"], lot["round"], org_id)
+    if existing is not None:
+        return Registered(registration=await load(conn, existing, org_id), created=False)
+    # No credit code matches nobody (NULL), never a holder listed with an empty one.
+    credit_code = returned(await conn.fetchrow(Q.registrant, org_id))["credit_code"]
+    code = (credit_code or "").strip().upper() or None
+    rank = await conn.fetchval(Q.preemptive_rank, lot["id"], org_id, code)
+    registration_id = await _insert(conn, uow.at, lot, org_id, uow.actor.user, rank)
+    if registration_id is None:
+        # A concurrent registration of the same organisation committed first.
+        existing = returned(
+            await conn.fetchrow(Q.registration_by_key, lot["id"], lot["round"], org_id)
+        )["id"]
+        return Registered(registration=await load(conn, existing, org_id), created=False)
+    registration = await load(conn, registration_id, org_id)
+    uow.audit(
+        "registration.create",
+        "registration",
+        registration_id,
+        after={
+            "lot": reference,
+            "round": registration.round,
+            "bidder_code": registration.bidder_code,
+            "preemptive_rank": registration.preemptive_rank,
+            "deposit_fen": registration.deposit_fen,
+            "transfer_reference": registration.transfer_reference,
+        },
+    )
+    return Registered(registration=registration, created=True)
 
 
 async def _insert(
@@ -267,12 +261,21 @@ async def registration_for_viewer(
 ) -> Registration | None:
     """The panel's registration: the organisation's for the lot's current round, or None
     (also for visitors and organisations that do not bid)."""
-    if org_id is None or org_kind not in REGISTERING_KINDS:
+    if org_id is None or org_kind not in BIDDERS:
         return None
     check_reference(reference)
     async with pool.acquire() as conn:
         found = await conn.fetchval(Q.current_registration, reference, org_id)
         return None if found is None else await load(conn, found, org_id)
+
+
+def registration_refusal(viewer: Viewer | None) -> str | None:
+    """Why the lot page's registration panel offers a signed-in viewer no 报名 button: the
+    code of the BID permission's refusal (market/accounts/permissions.py), or None."""
+    if viewer is None:
+        return None
+    found = refusal(BID, viewer.org_kind, viewer.org_status, viewer.role)
+    return None if found is None else found.code
 
 
 async def registration_ids(

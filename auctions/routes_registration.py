@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from auctions.api_registration import RegistrationApi
-from auctions.web_registration import RegistrationPages
+from auctions.api_registration import DepositsApi, RegistrationApi
+from auctions.web_registration import BuyerPages, OperatorDepositPages
 
-ROUTES: list[ControllerRouterHandler] = [RegistrationPages, RegistrationApi]
+ROUTES: list[ControllerRouterHandler] = [
+    BuyerPages,
+    OperatorDepositPages,
+    RegistrationApi,
+    DepositsApi,
+]

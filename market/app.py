@@ -26,7 +26,7 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive
 from auctions.api_bidding import bid_reference, fast_bid
 from auctions.bidding import TokenBucket
 from auctions.live import LiveHub
-from auctions.registration import deposit_account
+from auctions.registration import deposit_account, registration_refusal
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
 from market import db, i18n, logs, money, problems
@@ -187,6 +187,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         env.globals["langs"] = i18n.LANGS
         env.globals["tz"] = settings.timezone
         env.globals["deposit_account"] = deposit_account(settings)
+        env.globals["registration_refusal"] = registration_refusal
         env.filters["local"] = _local_time(settings.timezone)
 
     app = Exchange(

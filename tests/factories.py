@@ -67,7 +67,7 @@ async def viewer(pool: asyncpg.Pool, user_id: int) -> Viewer:
 
 async def act_as(pool: asyncpg.Pool, at: datetime | Clock, user_id: int) -> Act:
     """Run commands as this user (through their organisation) at `at` or on a clock."""
-    # A datetime is no clock, though it has a `now` (the Protocol would take it for one).
+    # A datetime has a `now` too, so it passes for a Clock: ask for the datetime first.
     clock = FrozenClock(at) if isinstance(at, datetime) else at
     return Act(Context(pool=pool, clock=clock), Actor.of(await viewer(pool, user_id)))
 

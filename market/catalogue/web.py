@@ -1,7 +1,8 @@
 """The public catalogue pages: the search with its htmx results fragment, the lot page, and
 the download of a lot's disclosure documents. Open to everyone, signed in or not (their
 operation ids are in market.accounts.permissions.PUBLIC); a signed-in viewer sees more on
-the lot page, and whether that viewer may register and bid is `refusal(BID, …)`'s answer."""
+the lot page; whether that viewer may register and bid is `refusal(BID, …)`'s answer
+(auctions.registration.registration_refusal, which the registration panel asks)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from litestar.response import Template
 from auctions.web_bidding import bid_panel
 from market import i18n
 from market.accounts.models import Viewer
-from market.accounts.permissions import BID, refusal
 from market.catalogue import services
 from market.catalogue.models import (
     ASSET_KINDS,
@@ -198,18 +198,11 @@ async def lot_page(
     status_code: int = 200,
     panel: dict[str, Any] | None = None,
 ) -> Template:
-    """The lot page; `panel` is the bid panel's context when a bid was just posted.
-
-    `bid_refusal` is the code of what keeps a signed-in viewer from registering and
-    bidding (`refusal(BID, …)`: not a bidder, organisation not approved), None when
-    nothing does or nobody is signed in; the registration panel words it."""
+    """The lot page; `panel` is the bid panel's context when a bid was just posted."""
     detail = await services.lot_detail(pool, reference)
     _ = i18n.translator(language(request, viewer))
     if panel is None:
         panel = await bid_panel(pool, viewer, reference, now)
-    refused = (
-        None if viewer is None else refusal(BID, viewer.org_kind, viewer.org_status, viewer.role)
-    )
     return page(
         request,
         "catalogue/lot.html",
@@ -218,6 +211,5 @@ async def lot_page(
         lot=detail,
         now=now,
         remaining=lambda until: remaining(_, now, until),
-        bid_refusal=None if refused is None else refused.code,
         **panel,
     )

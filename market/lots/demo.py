@@ -14,9 +14,9 @@ import asyncpg
 import msgspec
 
 from auctions.bidding import BidBody, TokenBucket, place
-from auctions.closing import close_lot, record_payment
-from auctions.deposits import confirm_deposit
-from auctions.registration import register
+from auctions.closing import RecordPayment, close_when_due, record_payment
+from auctions.deposits import ConfirmDeposit, confirm_deposit
+from auctions.registration import RegisterForLot, register_for_lot
 from auctions.writer import Writers
 from market.accounts.models import Viewer
 from market.cases import services as cases
@@ -233,20 +233,20 @@ async def _sell(
     the round closes on time with it as the winner (its deposit applied to the price); it
     pays the balance three days later. Its history, ledger and notifications are then a
     real sale's."""
-    registration, _ = await register(
-        pool,
-        opens - timedelta(days=3),
-        org_id=buyer.org_id,
-        user_id=buyer.user_id,
-        reference=reference,
+
+    def as_(viewer: Viewer, at: datetime) -> Act:
+        return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(viewer))
+
+    registered = await as_(buyer, opens - timedelta(days=3))(
+        register_for_lot, RegisterForLot(reference=reference)
     )
-    await confirm_deposit(
-        pool,
-        opens - timedelta(days=2),
-        operator_user_id=operator.user_id,
-        operator_org_id=operator.org_id,
-        transfer_reference=registration.transfer_reference,
-        amount_fen=registration.deposit_fen,
+    registration = registered.registration
+    await as_(operator, opens - timedelta(days=2))(
+        confirm_deposit,
+        ConfirmDeposit(
+            transfer_reference=registration.transfer_reference,
+            amount_fen=registration.deposit_fen,
+        ),
     )
     bid_at = opens + timedelta(hours=1)
     writers = Writers(pool, FrozenClock(bid_at), policy, direct=True)
@@ -265,15 +265,13 @@ async def _sell(
     await writers.stop()
     if status != 201:
         raise RuntimeError(f"the demo bid on {reference} was refused: {answer.code}")
-    async with pool.acquire() as conn, conn.transaction():
-        closed = await close_lot(conn, ends, policy, registration.lot_id)
+    closed = await close_when_due(pool, ends, policy, registration.lot_id)
     if closed is None or closed.sale is None:
         raise RuntimeError(f"the demo lot {reference} did not close as sold")
-    await record_payment(
-        pool,
-        ends + timedelta(days=3),
-        actor_user_id=operator.user_id,
-        actor_org_id=operator.org_id,
-        payment_reference=closed.sale.payment_reference,
-        amount_fen=closed.sale.balance_due_fen,
+    await as_(operator, ends + timedelta(days=3))(
+        record_payment,
+        RecordPayment(
+            payment_reference=closed.sale.payment_reference,
+            amount_fen=closed.sale.balance_due_fen,
+        ),
     )

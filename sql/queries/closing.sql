@@ -4,6 +4,11 @@ SELECT id FROM lots
 WHERE status = 'bidding' AND bidding_ends_at <= $1 AND id <> ALL($2::bigint[])
 ORDER BY bidding_ends_at, id LIMIT $3
 
+-- name: bidding_end
+-- A lot's effective end while it is bidding (unlocked: the close re-checks it under the
+-- lot's lock); nothing once it is not bidding.
+SELECT bidding_ends_at FROM lots WHERE id = $1 AND status = 'bidding'
+
 -- name: ending_before
 -- Lots bidding that end before an instant: their scheduled closes are (re)enqueued.
 SELECT id, round, bidding_ends_at FROM lots

@@ -1,5 +1,5 @@
--- Taking part in an auction (issue 4 item 1): registrations, bidder codes, deposits, and
--- the buyer's "my auctions" page. Every buyer query names buyer_org_id = $n: another
+-- Taking part in an auction (docs/rules.md §Registration and deposits): registrations,
+-- bidder codes, deposits, and the buyer's "my auctions" page. Every buyer query names buyer_org_id = $n: another
 -- organisation's registration is simply not found.
 
 -- name: lot_for_registration
@@ -8,14 +8,17 @@ SELECT id, reference, status, round, deposit_fen
 FROM lots WHERE reference = $1 AND status <> 'draft'
 
 -- name: registrant
--- The organisation that registers: may it, and what credit code it holds.
-SELECT id, kind, status, credit_code FROM organisations WHERE id = $1
+-- The credit code of the organisation that registers (a pre-emptive holder may be listed
+-- by it). Whether the organisation may register at all is its permission's question.
+SELECT id, credit_code FROM organisations WHERE id = $1
 
 -- name: barred_assets
--- Assets of this lot the organisation is barred from (悔拍 on them before, issue 4).
+-- Assets of this lot the organisation is barred from (悔拍 on them before, docs/rules.md
+-- §After the close).
 SELECT b.asset_id FROM buyer_bars b
 JOIN lot_assets la ON la.asset_id = b.asset_id
 WHERE la.lot_id = $1 AND b.buyer_org_id = $2
+ORDER BY b.asset_id
 
 -- name: preemptive_rank
 -- The organisation's best rank among the lot's pre-emptive right holders, by account or by

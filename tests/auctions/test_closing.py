@@ -1,5 +1,5 @@
 """Closing on time, settlement, payment and default against real PostgreSQL and Redis
-(issue 4, item 5): the close happens at the effective end and is recorded there however
+(docs/rules.md §After the close): the close happens at the effective end and is recorded there however
 late the worker runs; extensions move it; one close however many workers try; losing
 deposits go back at once; payment applies the winner's deposit; an unpaid sale is voided,
 its deposit forfeited and the defaulter barred. After every step the ledger balances and
@@ -19,6 +19,8 @@ from arq.connections import ArqRedis, create_pool
 from redis.asyncio import Redis
 
 from auctions import closing, deposits, registration
+from auctions.closing import RecordPayment
+from auctions.deposits import ConfirmDeposit
 from auctions.jobs import (
     CLOSE_GRACE,
     CRON,
@@ -29,6 +31,7 @@ from auctions.jobs import (
     default_overdue_sales,
     schedule_close,
 )
+from auctions.registration import RegisterForLot
 from market.clock import FrozenClock
 from market.errors import Conflict, Forbidden, Invalid
 from market.lots import services as lots
@@ -36,7 +39,7 @@ from market.lots.jobs import advance_lots
 from market.lots.models import LotDraft, LotOut, PublishInput, RelistInput
 from market.lots.terms import Fee, TermsInput, fee_fen
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import act_as, make_org, viewer
 from tests.lots.factories import make_case
 
 START = 700_000_00
@@ -114,20 +117,21 @@ async def make_scene(
         operator_org=operator[0],
         operator_user=operator[1],
     )
+    operator_act = await act_as(pool, clock.now(), operator[1])
     for n in range(buyers + waiting):
         org, user, _ = await make_org(pool, clock.now(), kind="buyer", name=f"竞买人{n}有限公司")
-        reg, _ = await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
+        buyer_act = await act_as(pool, clock.now(), user)
+        done = await buyer_act(
+            registration.register_for_lot, RegisterForLot(reference=lot.reference)
         )
+        reg = done.registration
         buyer = Buyer(org, user, reg.id, reg.bidder_code, f"竞买人{n}有限公司")
         if n < buyers:
-            await deposits.confirm_deposit(
-                pool,
-                clock.now(),
-                operator_user_id=operator[1],
-                operator_org_id=operator[0],
-                transfer_reference=reg.transfer_reference,
-                amount_fen=reg.deposit_fen,
+            await operator_act(
+                deposits.confirm_deposit,
+                ConfirmDeposit(
+                    transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen
+                ),
             )
             scene.buyers.append(buyer)
         else:
@@ -243,8 +247,17 @@ async def value(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
 
 
 async def close_one(pool: asyncpg.Pool, settings: Settings, at: datetime, lot_id: int) -> Any:
-    async with pool.acquire() as conn, conn.transaction():
-        return await closing.close_lot(conn, at, lots.policy_for(settings), lot_id)
+    """Close the lot if it is due by `at`, as the exchange does (at its effective end)."""
+    return await closing.close_when_due(pool, at, lots.policy_for(settings), lot_id)
+
+
+async def pay(
+    pool: asyncpg.Pool, clock: FrozenClock, operator_user: int, reference: str, amount: int
+) -> closing.SaleOut:
+    """The operator's user records a transfer through the command, at the clock's instant."""
+    act = await act_as(pool, clock.now(), operator_user)
+    data = RecordPayment(payment_reference=reference, amount_fen=amount)
+    return await act(closing.record_payment, data)
 
 
 # --- on time ------------------------------------------------------------------------------
@@ -274,6 +287,10 @@ async def test_closes_exactly_at_the_effective_end_and_catches_up_after_downtime
     assert await value(pool, "SELECT closed_at FROM sales WHERE lot_id=$1", first.lot.id) == (
         first.ends_at
     )
+    audited = await rows(
+        pool, "SELECT at, chain_org_id, actor_user_id FROM audit_log WHERE action='sale.close'"
+    )
+    assert [tuple(r) for r in audited] == [(first.ends_at, first.bank_org, None)]
     await check_books(pool)
 
     # The worker is down for hours; the sweep on its return closes the later lot at its
@@ -434,13 +451,9 @@ async def test_sold_lot_settles_and_releases_losing_deposits_at_once(
     ref = await value(
         pool, "SELECT transfer_reference FROM registrations WHERE id=$1", late.registration_id
     )
-    confirmation = await deposits.confirm_deposit(
-        pool,
-        clock.now(),
-        operator_user_id=scene.operator_user,
-        operator_org_id=scene.operator_org,
-        transfer_reference=ref,
-        amount_fen=DEPOSIT,
+    operator_act = await act_as(pool, clock.now(), scene.operator_user)
+    confirmation = await operator_act(
+        deposits.confirm_deposit, ConfirmDeposit(transfer_reference=ref, amount_fen=DEPOSIT)
     )
     assert confirmation.released
     assert (await check_books(pool))[late.registration_id] == "released"
@@ -534,29 +547,23 @@ async def test_payment_applies_the_deposit_once(
     scene, sale = await sold_scene(pool, clock, settings)
     winner = scene.buyers[0]
     clock.advance(days=3)
-    pay = {
-        "actor_user_id": scene.operator_user,
-        "actor_org_id": scene.operator_org,
-        "payment_reference": sale.payment_reference,
-    }
+    operator, reference = scene.operator_user, sale.payment_reference
     audit_before = await value(pool, "SELECT count(*) FROM audit_log")
     with pytest.raises(Invalid) as wrong:
-        await closing.record_payment(pool, clock.now(), **pay, amount_fen=sale.balance_due_fen - 1)
+        await pay(pool, clock, operator, reference, sale.balance_due_fen - 1)
     assert wrong.value.field == "amount_fen" and wrong.value.status == 422
+    assert wrong.value.code == "balance_amount_mismatch"
+    assert wrong.value.params == {
+        "reference": reference,
+        "balance_due_fen": sale.balance_due_fen,
+        "received_fen": sale.balance_due_fen - 1,
+    }
     assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "awaiting_payment"
     assert await value(pool, "SELECT count(*) FROM audit_log") == audit_before
 
     # Six clicks at once (the reference as typed, in lower case): one payment recorded.
     results = await asyncio.gather(
-        *(
-            closing.record_payment(
-                pool,
-                clock.now(),
-                **{**pay, "payment_reference": sale.payment_reference.lower()},
-                amount_fen=sale.balance_due_fen,
-            )
-            for _ in range(6)
-        )
+        *(pay(pool, clock, operator, reference.lower(), sale.balance_due_fen) for _ in range(6))
     )
     paid = results[0]
     assert all(r == paid for r in results)
@@ -571,7 +578,7 @@ async def test_payment_applies_the_deposit_once(
     assert statuses[winner.registration_id] == "applied"
     assert await balance(pool, f"sale:receivable:{sale.id}") == 0
     assert await balance(pool, f"deposit:reg:{winner.registration_id}") == 0
-    # The price was routed through the waterfall at once (issue 6): commission to the
+    # The price was routed through the waterfall at once (§The waterfall): commission to the
     # exchange, the rest to the bank's claim; one receipt however many clicks.
     assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == 0
     assert (
@@ -582,11 +589,12 @@ async def test_payment_applies_the_deposit_once(
     entries = await value(pool, "SELECT count(*) FROM ledger_entries")
 
     clock.advance(hours=1)
-    again = await closing.record_payment(pool, clock.now(), **pay, amount_fen=sale.balance_due_fen)
+    again = await pay(pool, clock, operator, reference, sale.balance_due_fen)
     assert again.paid_at == paid.paid_at  # the first payment stands; nothing new
     assert await value(pool, "SELECT count(*) FROM ledger_entries") == entries
-    with pytest.raises(Conflict):
-        await closing.record_payment(pool, clock.now(), **pay, amount_fen=1)
+    with pytest.raises(Conflict) as twice:
+        await pay(pool, clock, operator, reference, 1)
+    assert (twice.value.code, twice.value.field) == ("sale_already_paid", "amount_fen")
     # Paid: the default sweep leaves it alone even long after the deadline.
     clock.set(sale.due_at + timedelta(days=30))
     assert (await default_overdue_sales(scene.ctx))["defaulted"] == []
@@ -608,7 +616,7 @@ async def test_unpaid_sale_defaults_after_the_deadline(
     statuses = await check_books(pool)
     assert statuses[winner.registration_id] == "forfeited"
     assert statuses[loser.registration_id] == "released"
-    # Forfeited, then routed through the waterfall at once (issue 6): the account is empty
+    # Forfeited, then routed through the waterfall at once (§The waterfall): the account is empty
     # and one receipt of the deposit stands.
     assert await balance(pool, f"forfeit:lot:{scene.lot.id}") == 0
     assert (
@@ -639,15 +647,8 @@ async def test_unpaid_sale_defaults_after_the_deadline(
 
     # A transfer that arrives now is refused: the operator sends it back.
     with pytest.raises(Conflict) as late:
-        await closing.record_payment(
-            pool,
-            clock.now(),
-            actor_user_id=scene.operator_user,
-            actor_org_id=scene.operator_org,
-            payment_reference=sale.payment_reference,
-            amount_fen=sale.balance_due_fen,
-        )
-    assert late.value.code == "sale_defaulted"
+        await pay(pool, clock, scene.operator_user, sale.payment_reference, sale.balance_due_fen)
+    assert (late.value.code, late.value.field) == ("sale_defaulted", "payment_reference")
 
     # The relist: the defaulter may not register again; the other buyer may.
     me = await viewer(pool, scene.bank_user)
@@ -667,19 +668,16 @@ async def test_unpaid_sale_defaults_after_the_deadline(
             )
         ),
     )
+    relisted = RegisterForLot(reference=lot.reference)
     with pytest.raises(Forbidden) as barred:
-        await registration.register(
-            pool,
-            clock.now(),
-            org_id=winner.org_id,
-            user_id=winner.user_id,
-            reference=lot.reference,
+        await (await act_as(pool, clock.now(), winner.user_id))(
+            registration.register_for_lot, relisted
         )
-    assert barred.value.code == "barred"
-    reg, created = await registration.register(
-        pool, clock.now(), org_id=loser.org_id, user_id=loser.user_id, reference=lot.reference
+    assert barred.value.code == "barred_after_default"
+    done = await (await act_as(pool, clock.now(), loser.user_id))(
+        registration.register_for_lot, relisted
     )
-    assert created and reg.round == 2
+    assert done.created and done.registration.round == 2
     await check_books(pool)
 
 

@@ -66,6 +66,12 @@ async def test_payment_api(
         url, json={**body, "amount_fen": sale.balance_due_fen + 100}, headers=auth
     )
     assert r.status_code == 422 and r.json()["field"] == "amount_fen", r.text
+    assert r.json()["code"] == "balance_amount_mismatch"
+    assert r.json()["params"]["received_fen"] == sale.balance_due_fen + 100
+    for loose in (str(sale.balance_due_fen), float(sale.balance_due_fen)):
+        r = await client.post(url, json={**body, "amount_fen": loose}, headers=auth)
+        assert r.status_code == 400 and r.json()["field"] == "amount_fen", r.text
+        assert r.json()["code"] == "whole_number"
     assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "awaiting_payment"
     assert (
         await value(pool, "SELECT count(*) FROM ledger_entries WHERE source_kind='sale_payment'")
@@ -73,6 +79,7 @@ async def test_payment_api(
     )
     r = await client.post(url, json={**body, "payment_reference": "JKNOSUCHREF2"}, headers=auth)
     assert r.status_code == 404 and r.json()["field"] == "payment_reference"
+    assert r.json()["code"] == "no_such_payment_reference"
     r = await client.post(url, json={**body, "note": "x"}, headers=auth)
     assert r.status_code == 400 and r.json()["field"] == "note"
 
@@ -114,6 +121,7 @@ async def test_payments_page(
     assert r.status_code == 200
     assert f'data-sale="{sale.id}"' in r.text and sale.payment_reference in r.text
     assert 'class="overdue"' not in r.text
+    assert "佣金（处置费用）" in r.text and ">commission<" not in r.text  # a label, not the code
     clock.set(sale.due_at)  # the deadline has come; the default sweep has not run yet
     r = await client.get("/operator/payments")
     assert f'<tr data-sale="{sale.id}" class="overdue">' in r.text
@@ -122,8 +130,19 @@ async def test_payments_page(
     r = await client.post("/operator/payments", data={**form, "amount": "1.00"})
     assert r.status_code == 422
     assert 'id="err-amount"' in r.text and 'aria-invalid="true"' in r.text
+    assert "不符，未入账" in r.text
     r = await client.post("/operator/payments", data={**form, "amount": "12万"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
+    r = await client.post("/operator/payments", data={**form, "payment_reference": ""})
+    assert r.status_code == 422 and 'id="err-payment_reference"' in r.text
+    r = await client.post(
+        "/operator/payments", data={**form, "payment_reference": "JKNOSUCHREF2", "amount": "1"}
+    )
+    assert r.status_code == 404 and 'id="err-payment_reference"' in r.text
+    client.cookies.set("ipx_lang", "en")
+    r = await client.post("/operator/payments", data={**form, "amount": "1.00"})
+    assert r.status_code == 422 and "nothing was recorded" in r.text and "未入账" not in r.text
+    client.cookies.set("ipx_lang", "zh")
     assert await value(pool, "SELECT status FROM sales WHERE id=$1", sale.id) == "awaiting_payment"
 
     yuan, fen = divmod(sale.balance_due_fen, 100)

@@ -28,8 +28,8 @@ from redis.asyncio import Redis
 
 from auctions import live
 from auctions.bidding import BidBody, ProxyBody, place
-from auctions.deposits import confirm_deposit
-from auctions.registration import Registration, register
+from auctions.deposits import ConfirmDeposit, confirm_deposit
+from auctions.registration import RegisterForLot, Registration, register_for_lot
 from auctions.writer import BidAnswer
 from market.app import create_app
 from market.clock import Clock, FrozenClock
@@ -37,7 +37,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, LotOut, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import act_as, make_org, viewer
 from tests.lots.factories import make_case
 
 START, DEPOSIT = 700_000_00, 70_000_00
@@ -90,7 +90,7 @@ async def bidding_scene(
     created = at - timedelta(days=30, hours=2)
     policy = lots.policy_for(settings)
     bank_org, bank_user, _ = await make_org(pool, created, kind="bank")
-    op_org, op_user, _ = await make_org(pool, created, kind="operator")
+    _, op_user, _ = await make_org(pool, created, kind="operator")
     people = [await make_org(pool, created, kind="buyer") for _ in range(buyers)]
     async with pool.acquire() as conn:
         codes = [
@@ -124,15 +124,16 @@ async def bidding_scene(
     assert await lots.open_due_lots(pool, at, policy) == [lot.id]
     out = []
     for n, (org, user, email) in enumerate(people):
-        reg, _ = await register(pool, at, org_id=org, user_id=user, reference=lot.reference)
+        buyer_act = await act_as(pool, at, user)
+        reg = (
+            await buyer_act(register_for_lot, RegisterForLot(reference=lot.reference))
+        ).registration
         if confirmed is None or n < confirmed:
-            await confirm_deposit(
-                pool,
-                at,
-                operator_user_id=op_user,
-                operator_org_id=op_org,
-                transfer_reference=reg.transfer_reference,
-                amount_fen=reg.deposit_fen,
+            await (await act_as(pool, at, op_user))(
+                confirm_deposit,
+                ConfirmDeposit(
+                    transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen
+                ),
             )
         out.append(Buyer(org, user, email, reg))
     lot = await lots.get_lot(pool, bank_org, lot.id)

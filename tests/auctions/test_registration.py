@@ -1,5 +1,6 @@
-"""Taking part (issue 4 item 1) against real PostgreSQL: registration rules, bidder codes,
-pre-emptive ranks, deposits confirmed, released, applied and forfeited exactly once."""
+"""Taking part (docs/rules.md §Registration and deposits) against real PostgreSQL:
+registration rules, bidder codes, pre-emptive ranks, deposits confirmed, released, applied
+and forfeited exactly once."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import asyncpg
 import pytest
 
 from auctions import bidding, deposits, registration
-from market import ledger
+from auctions.deposits import ConfirmDeposit
+from auctions.registration import RegisterForLot
+from market import i18n, ledger, problems
 from market.clock import FrozenClock
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.lots import services
 from market.lots.models import LotDraft, LotOut, PublishInput, WithdrawInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import OneConnectionPool, make_org, viewer
+from tests.factories import OneConnectionPool, act_as, make_org, viewer
 from tests.lots.factories import make_case
 
 DEPOSIT = 70_000_00
@@ -88,13 +91,31 @@ async def buyer(
     return org, user
 
 
+async def registered(
+    pool: asyncpg.Pool, clock: FrozenClock, reference: str, org_user: tuple[int, int]
+) -> registration.Registered:
+    """The organisation's user registers through the command, at the clock's instant."""
+    act = await act_as(pool, clock.now(), org_user[1])
+    return await act(registration.register_for_lot, RegisterForLot(reference=reference))
+
+
 async def register(
     pool: asyncpg.Pool, clock: FrozenClock, lot: LotOut, org_user: tuple[int, int]
 ) -> registration.Registration:
-    reg, _ = await registration.register(
-        pool, clock.now(), org_id=org_user[0], user_id=org_user[1], reference=lot.reference
-    )
-    return reg
+    return (await registered(pool, clock, lot.reference, org_user)).registration
+
+
+async def confirm_reference(
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    reference: str,
+    operator: tuple[int, int],
+    amount: int = DEPOSIT,
+) -> deposits.Confirmation:
+    """The operator's user confirms a transfer through the command."""
+    act = await act_as(pool, clock.now(), operator[1])
+    data = ConfirmDeposit(transfer_reference=reference, amount_fen=amount)
+    return await act(deposits.confirm_deposit, data)
 
 
 async def confirm(
@@ -104,14 +125,7 @@ async def confirm(
     operator: tuple[int, int],
     amount: int = DEPOSIT,
 ) -> deposits.Confirmation:
-    return await deposits.confirm_deposit(
-        pool,
-        clock.now(),
-        operator_user_id=operator[1],
-        operator_org_id=operator[0],
-        transfer_reference=reg.transfer_reference,
-        amount_fen=amount,
-    )
+    return await confirm_reference(pool, clock, reg.transfer_reference, operator, amount)
 
 
 async def scalar(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
@@ -142,10 +156,9 @@ async def test_register_gives_codes_and_awaits_the_deposit(
 ) -> None:
     lot = await published_lot(pool, clock, settings)
     org, user = await buyer(pool, clock)
-    reg, created = await registration.register(
-        pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-    )
-    assert created
+    done = await registered(pool, clock, lot.reference, (org, user))
+    reg = done.registration
+    assert done.created
     assert reg.lot_id == lot.id and reg.round == 1 and reg.lot_reference == lot.reference
     assert reg.deposit_status == "awaiting" and reg.deposit_fen == DEPOSIT
     assert CODE.match(reg.bidder_code) and not re.match(r"^P\d", reg.bidder_code)
@@ -164,14 +177,11 @@ async def test_registering_twice_answers_the_same_registration(
 ) -> None:
     lot = await published_lot(pool, clock, settings, open_bidding=True)
     org, user = await buyer(pool, clock)
-    first, created = await registration.register(
-        pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-    )
-    again, created_again = await registration.register(
-        pool, clock.now() + timedelta(minutes=1), org_id=org, user_id=user, reference=lot.reference
-    )
-    assert created and not created_again
-    assert again == first
+    first = await registered(pool, clock, lot.reference, (org, user))
+    clock.advance(minutes=1)
+    again = await registered(pool, clock, lot.reference, (org, user))
+    assert first.created and not again.created
+    assert again.registration == first.registration
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 1
 
 
@@ -179,18 +189,13 @@ async def test_concurrent_registrations_of_one_organisation_make_one_row(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     lot = await published_lot(pool, clock, settings)
-    org, user = await buyer(pool, clock)
-    results = await asyncio.gather(
-        *(
-            registration.register(
-                pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-            )
-            for _ in range(12)
-        )
-    )
-    assert sum(created for _, created in results) == 1
-    assert len({reg.id for reg, _ in results}) == 1
-    assert len({reg.bidder_code for reg, _ in results}) == 1
+    _, user = await buyer(pool, clock)
+    act = await act_as(pool, clock.now(), user)
+    data = RegisterForLot(reference=lot.reference)
+    results = await asyncio.gather(*(act(registration.register_for_lot, data) for _ in range(12)))
+    assert sum(r.created for r in results) == 1
+    assert len({r.registration.id for r in results}) == 1
+    assert len({r.registration.bidder_code for r in results}) == 1
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 1
     audited = await scalar(
         pool, "SELECT count(*) FROM audit_log WHERE action = 'registration.create'"
@@ -205,11 +210,9 @@ async def test_organisation_not_approved_is_refused(
     lot = await published_lot(pool, clock, settings)
     org, user = await buyer(pool, clock, status=status)
     with pytest.raises(Forbidden) as refused:
-        await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-        )
-    assert refused.value.status == 403 and refused.value.code == "not_approved"
-    assert status in refused.value.message
+        await registered(pool, clock, lot.reference, (org, user))
+    assert refused.value.status == 403 and refused.value.code == "organisation_not_approved"
+    assert refused.value.params == {"status": status}
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
 
 
@@ -219,10 +222,8 @@ async def test_a_bank_cannot_register(
     lot = await published_lot(pool, clock, settings)
     org, user = await buyer(pool, clock, kind="bank")
     with pytest.raises(Forbidden) as refused:
-        await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-        )
-    assert refused.value.code == "not_a_buyer"
+        await registered(pool, clock, lot.reference, (org, user))
+    assert refused.value.code == "not_permitted" and refused.value.params == {"permission": "bid"}
 
 
 async def test_an_acquirer_may_register(
@@ -240,10 +241,10 @@ async def test_lot_not_open_is_409(
     await withdraw(pool, clock, settings, lot)
     org, user = await buyer(pool, clock)
     with pytest.raises(Conflict) as refused:
-        await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-        )
-    assert refused.value.status == 409 and "withdrawn" in refused.value.message
+        await registered(pool, clock, lot.reference, (org, user))
+    assert refused.value.status == 409 and refused.value.code == "registration_closed"
+    assert refused.value.params == {"reference": lot.reference, "status": "withdrawn"}
+    assert lot.reference in problems.text(refused.value, "en")
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
 
 
@@ -251,9 +252,7 @@ async def test_lot_not_open_is_409(
 async def test_unknown_lot_is_404(pool: asyncpg.Pool, clock: FrozenClock, reference: str) -> None:
     org, user = await buyer(pool, clock)
     with pytest.raises(NotFound):
-        await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=reference
-        )
+        await registered(pool, clock, reference, (org, user))
 
 
 async def test_a_draft_lot_is_not_found(
@@ -263,10 +262,9 @@ async def test_a_draft_lot_is_not_found(
     async with pool.acquire() as conn:
         await conn.execute("UPDATE lots SET status = 'draft' WHERE id = $1", lot.id)
     org, user = await buyer(pool, clock)
-    with pytest.raises(NotFound):
-        await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-        )
+    with pytest.raises(NotFound) as refused:
+        await registered(pool, clock, lot.reference, (org, user))
+    assert refused.value.code == "no_such_lot"
 
 
 async def insert_sale(
@@ -321,7 +319,12 @@ async def test_a_defaulter_is_barred_from_the_relist(
         await conn.execute("UPDATE lots SET round = 2 WHERE id = $1", lot.id)
     with pytest.raises(Forbidden) as refused:
         await register(pool, clock, lot, defaulter)
-    assert refused.value.code == "barred" and "barred" in refused.value.message
+    assert refused.value.code == "barred_after_default"
+    assert refused.value.params == {
+        "reference": lot.reference,
+        "asset_ids": sorted(lot.asset_ids),
+    }
+    assert "悔拍" in problems.text(refused.value, "zh")
     other = await register(pool, clock, lot, await buyer(pool, clock))
     assert other.round == 2
     assert await scalar(pool, "SELECT count(*) FROM registrations WHERE round = 2") == 1
@@ -470,7 +473,14 @@ async def test_wrong_amount_is_422_naming_it_and_writes_nothing(
     with pytest.raises(Invalid) as refused:
         await confirm(pool, clock, reg, operator, amount=DEPOSIT - 1)
     assert refused.value.status == 422 and refused.value.field == "amount_fen"
-    assert "¥69,999.99" in refused.value.message and "¥70,000.00" in refused.value.message
+    assert refused.value.code == "deposit_amount_mismatch"
+    assert refused.value.params == {
+        "reference": reg.transfer_reference,
+        "deposit_fen": DEPOSIT,
+        "received_fen": DEPOSIT - 1,
+    }
+    words = problems.text(refused.value, "zh")
+    assert "¥69,999.99" in words and "¥70,000.00" in words
     assert await scalar(pool, "SELECT deposit_status FROM registrations") == "awaiting"
     assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 0
     assert await scalar(pool, "SELECT count(*) FROM outbox") == 0
@@ -485,17 +495,9 @@ async def test_confirming_freezes_the_deposit_once(
     org, user = await buyer(pool, clock)
     reg = await register(pool, clock, lot, (org, user))
     operator = await buyer(pool, clock, kind="operator")
-    done = await deposits.confirm_deposit(
-        pool,
-        clock.now(),
-        operator_user_id=operator[1],
-        operator_org_id=operator[0],
-        # as copied from a statement: lower case, spaced
-        transfer_reference=" ".join(
-            [reg.transfer_reference[:5].lower(), reg.transfer_reference[5:]]
-        ),
-        amount_fen=DEPOSIT,
-    )
+    # as copied from a statement: lower case, spaced
+    copied = " ".join([reg.transfer_reference[:5].lower(), reg.transfer_reference[5:]])
+    done = await confirm_reference(pool, clock, copied, operator)
     assert done.changed and not done.released
     assert done.registration.deposit_status == "confirmed"
     assert done.registration.confirmed_at == clock.now()
@@ -536,23 +538,33 @@ async def test_concurrent_confirmations_post_one_entry(
 
 
 @pytest.mark.parametrize(
-    ("reference", "error"),
-    [("BZJ2345678923", NotFound), ("BZJ123", Invalid), ("not a reference", Invalid)],
+    ("reference", "error", "code"),
+    [
+        ("BZJ2345678923", NotFound, "no_such_transfer_reference"),
+        ("BZJ123", Invalid, "not_a_transfer_reference"),
+        ("not a reference", Invalid, "not_a_transfer_reference"),
+    ],
 )
 async def test_unknown_or_malformed_reference_is_refused(
-    pool: asyncpg.Pool, clock: FrozenClock, reference: str, error: type[Exception]
+    pool: asyncpg.Pool, clock: FrozenClock, reference: str, error: type[Exception], code: str
 ) -> None:
     operator = await buyer(pool, clock, kind="operator")
     with pytest.raises(error) as refused:
-        await deposits.confirm_deposit(
-            pool,
-            clock.now(),
-            operator_user_id=operator[1],
-            operator_org_id=operator[0],
-            transfer_reference=reference,
-            amount_fen=DEPOSIT,
-        )
+        await confirm_reference(pool, clock, reference, operator)
     assert getattr(refused.value, "field", None) == "transfer_reference"
+    assert getattr(refused.value, "code", None) == code
+
+
+async def test_only_the_operator_confirms_deposits(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    org_user = await buyer(pool, clock)
+    reg = await register(pool, clock, lot, org_user)
+    with pytest.raises(Forbidden) as refused:
+        await confirm(pool, clock, reg, org_user)
+    assert refused.value.code == "not_permitted"
+    assert await scalar(pool, "SELECT deposit_status FROM registrations") == "awaiting"
 
 
 async def confirmed_registration(
@@ -584,9 +596,11 @@ async def test_release_moves_the_deposit_once(
     assert f"deposit_released:{reg.id}" in events
     # Released is final: it cannot also be applied or forfeited.
     async with pool.acquire() as conn:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict) as refused:
             async with conn.transaction():
                 await deposits.forfeit_deposit(conn, clock.now(), reg.id, reg.lot_id)
+    assert refused.value.code == "deposit_already_settled"
+    assert refused.value.params["status"] == "released"
     assert await books_balance(pool) == 0
 
 
@@ -617,10 +631,12 @@ async def test_apply_refuses_another_registrations_sale(
     other = await register(pool, clock, lot, other_org)
     sale = await insert_sale(pool, clock.now(), other, other_org[0])
     async with pool.acquire() as conn:
-        with pytest.raises(Conflict, match="not the sale"):
+        with pytest.raises(Conflict) as refused:
             async with conn.transaction():
                 await deposits.apply_deposit(conn, clock.now(), reg.id, sale)
         assert await conn.fetchval("SELECT count(*) FROM ledger_entries") == 1
+    assert refused.value.code == "sale_not_of_registration"
+    assert refused.value.params == {"sale_id": sale, "registration_id": reg.id}
 
 
 async def test_forfeit_moves_the_deposit_to_the_lot_once(
@@ -628,9 +644,10 @@ async def test_forfeit_moves_the_deposit_to_the_lot_once(
 ) -> None:
     lot, reg, _ = await confirmed_registration(pool, clock, settings)
     async with pool.acquire() as conn:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict) as refused:
             async with conn.transaction():
                 await deposits.forfeit_deposit(conn, clock.now(), reg.id, lot.id + 1)
+        assert refused.value.code == "registration_not_of_lot"
         async with conn.transaction():
             first = await deposits.forfeit_deposit(conn, clock.now(), reg.id, lot.id)
         async with conn.transaction():
@@ -708,3 +725,32 @@ async def test_a_deposit_confirmed_after_its_round_closed_is_released_at_once(
     assert await entries(pool, "deposit_confirmed", reg.id) == 1
     assert await entries(pool, "deposit_released", reg.id) == 1
     assert await books_balance(pool) == 0
+
+
+async def test_the_deposit_accounts_have_a_label_in_each_language(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The books name an account in Chinese (会计法 art. 22); a page names it by its label,
+    in the reader's language and never by its code."""
+    _, reg, org = await confirmed_registration(pool, clock, settings)
+    async with pool.acquire() as conn, conn.transaction():
+        await deposits.release_deposit(conn, clock.now(), reg.id)
+    async with pool.acquire() as conn:
+        codes = [r["code"] for r in await conn.fetch("SELECT code FROM ledger_accounts")]
+    assert sorted(codes) == sorted(
+        ["exchange:clearing", f"deposit:reg:{reg.id}", f"refund:org:{org}"]
+    )
+    for code in codes:
+        found = deposits.account_label(code)
+        assert found is not None, code
+        key, params = found
+        zh, en = i18n.gettext("zh", key, **params), i18n.gettext("en", key, **params)
+        assert zh != key and en != key and code not in zh and code not in en
+    assert deposits.account_label(f"deposit:reg:{reg.id}") == (
+        "ledger.account.deposit_held",
+        {"registration_id": reg.id},
+    )
+    assert i18n.gettext("en", "ledger.account.deposit_held", registration_id=reg.id) == (
+        f"Deposit held, registration {reg.id}"
+    )
+    assert deposits.account_label("payable:pool:1") is None  # another area's

@@ -14,9 +14,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from auctions import registration
-from market import i18n, money
-from market.accounts.models import Viewer
-from market.accounts.permissions import BID, refusal
+from market import i18n, money, problems
+from market.accounts.services import forget_tokens
 from market.app import create_app
 from market.catalogue.services import lot_detail
 from market.clock import FrozenClock
@@ -100,7 +99,7 @@ async def test_register_refusals_say_why(
         follow_redirects=False,
     )
     assert r.status_code == 403
-    assert "尚未通过交易所审核" in r.text and 'data-code="not_approved"' in r.text
+    assert problems.describe("zh", "organisation_not_approved") in r.text
     closed = await published_lot(pool, clock, settings)
     await withdraw(pool, clock, settings, closed)
     await signed_in_buyer(web, pool, clock)
@@ -109,8 +108,37 @@ async def test_register_refusals_say_why(
         data={"_csrf_token": await csrf(web)},
         follow_redirects=False,
     )
-    assert r.status_code == 409 and 'data-code="lot_not_open"' in r.text
+    assert r.status_code == 409 and 'data-code="registration_closed"' in r.text
+    assert f"拍品 {closed.reference} 不在公告或竞价期间" in r.text
+    assert "not announced" not in r.text  # the page's language only
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
+
+
+async def test_a_barred_buyer_is_told_why_in_its_language(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    org, user = await signed_in_buyer(web, pool, clock)
+    reg = await register(pool, clock, lot, (org, user))
+    sale = await insert_sale(pool, clock.now(), reg, org, status="defaulted")
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO buyer_bars (buyer_org_id, asset_id, sale_id, created_at)"
+            " SELECT $1, asset_id, $2, $3 FROM lot_assets WHERE lot_id = $4",
+            org,
+            sale,
+            clock.now(),
+            lot.id,
+        )
+        await conn.execute("UPDATE lots SET round = 2 WHERE id = $1", lot.id)
+    web.cookies.set("ipx_lang", "en")
+    r = await web.post(
+        f"/lots/{lot.reference}/register",
+        data={"_csrf_token": await csrf(web)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 403 and 'data-code="barred_after_default"' in r.text
+    assert "barred from bidding on them again" in r.text and "悔拍" not in r.text
 
 
 async def test_register_page_needs_a_signed_in_user(
@@ -186,16 +214,44 @@ async def test_api_refusals(
 ) -> None:
     lot = await published_lot(pool, clock, settings)
     url = f"/api/v1/lots/{lot.reference}/registrations"
-    _, pending_user = await buyer(pool, clock, status="pending")
+    # Only an approved organisation makes tokens: this one is made while it is approved,
+    # and the organisation is then back to pending.
+    pending_org, pending_user = await buyer(pool, clock)
     pending = await make_token(pool, clock.now(), pending_user, ["bids:write"])
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE organisations SET status = 'pending' WHERE id = $1", pending_org)
+    forget_tokens()
     r = await web.post(url, headers=bearer(pending))
-    assert r.status_code == 403 and r.json()["code"] == "not_approved"
+    assert r.status_code == 403 and r.json()["code"] == "organisation_not_approved"
+    assert r.json()["params"] == {"status": "pending"}
     _, reader_user = await buyer(pool, clock)
     reader = await make_token(pool, clock.now(), reader_user, ["account:read"])
     r = await web.post(url, headers=bearer(reader))
-    assert r.status_code == 403 and "bids:write" in r.json()["message"]
+    assert r.status_code == 403 and r.json()["code"] == "token_lacks_scope"
+    assert r.json()["params"] == {"scope": "bids:write"}
     r = await web.post(url)
     assert r.status_code == 401
+    _, bank_user = await buyer(pool, clock, kind="bank")
+    bank = await make_token(pool, clock.now(), bank_user, ["lots:write"])
+    r = await web.post(url, headers=bearer(bank))
+    assert r.status_code == 403
+    closed = await published_lot(pool, clock, settings)
+    await withdraw(pool, clock, settings, closed)
+    _, user = await buyer(pool, clock)
+    token = await make_token(pool, clock.now(), user, ["bids:write"])
+    r = await web.post(
+        f"/api/v1/lots/{closed.reference}/registrations",
+        headers={**bearer(token), "Accept-Language": "en"},
+    )
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert (body["code"], body["params"]) == (
+        "registration_closed",
+        {"reference": closed.reference, "status": "withdrawn"},
+    )
+    assert body["detail"].startswith(f"Lot {closed.reference} is neither announced")
+    r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
+    assert r.status_code == 404 and r.json()["code"] == "no_such_lot"
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
 
 
@@ -226,6 +282,7 @@ def panel_env() -> jinja2.Environment:
     )
     i18n.install(env)
     env.globals["format_cny"] = money.format_cny
+    env.globals["registration_refusal"] = registration.registration_refusal
     env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": v.strftime(fmt) if v else ""
     return env
 
@@ -242,13 +299,10 @@ async def test_the_panel_shows_each_state(
     template = panel_env().get_template("auctions/_registration_panel.html")
 
     def render(**context: Any) -> str:
-        who: Viewer | None = context.get("viewer")
-        refused = who and refusal(BID, who.org_kind, who.org_status, who.role)
         base = {
             "lot": detail,
             "registration": None,
             "viewer": None,
-            "bid_refusal": refused.code if refused else None,  # as catalogue/web.py passes it
             "csrf_input": "<csrf>",
             "deposit_account": registration.deposit_account(settings),
         }
@@ -258,9 +312,13 @@ async def test_the_panel_shows_each_state(
     offer = render(viewer=me)
     assert f'action="/lots/{lot.reference}/register"' in offer and "¥70,000.00" in offer
     pending = await viewer(pool, (await buyer(pool, clock, status="pending"))[1])
-    assert "尚未通过交易所审核" in render(viewer=pending)
+    refused = render(viewer=pending)
+    assert "尚未通过交易所审核" in refused and 'data-code="organisation_not_approved"' in refused
+    assert "action=" not in refused
     bank = await viewer(pool, (await buyer(pool, clock, kind="bank"))[1])
-    assert "register" not in render(viewer=bank).split("<h2>")[1].split("</h2>")[1]
+    refused = render(viewer=bank)
+    assert "register" not in refused.split("<h2>")[1].split("</h2>")[1]
+    assert 'data-code="not_permitted"' in refused and "竞买人或收储机构可报名" in refused
     reg = await registration.registration_for_viewer(pool, org, "buyer", lot.reference)
     assert reg is None
     await register(pool, clock, lot, (org, user))
@@ -383,6 +441,12 @@ async def test_operator_confirms_on_the_page(
     assert r.status_code == 200
     assert reg.transfer_reference in r.text and "成都新材料有限公司" in r.text
     assert "¥70,000.00" in r.text and lot.reference in r.text
+    # The lot's status and round in words, never the internal code.
+    assert "一拍" in r.text and "公告中" in r.text and "announced" not in r.text
+    web.cookies.set("ipx_lang", "en")
+    r = await web.get("/operator/deposits")
+    assert "First auction" in r.text and "Announced" in r.text and "公告中" not in r.text
+    web.cookies.set("ipx_lang", "zh")
     token = await csrf(web)
     form = {"_csrf_token": token, "transfer_reference": reg.transfer_reference}
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "7,000"})
@@ -393,6 +457,17 @@ async def test_operator_confirms_on_the_page(
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "七万"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
     assert "不用万/亿" in r.text
+    r = await web.post("/operator/deposits/confirm", data={**form, "amount": "0"})
+    assert r.status_code == 422 and 'id="err-amount"' in r.text
+    unknown = {**form, "transfer_reference": "BZJ2345678923", "amount": "70,000"}
+    r = await web.post("/operator/deposits/confirm", data=unknown)
+    assert r.status_code == 404 and 'id="err-reference"' in r.text
+    assert "没有报名使用转账附言 BZJ2345678923" in r.text
+    web.cookies.set("ipx_lang", "en")
+    r = await web.post("/operator/deposits/confirm", data={**form, "amount": "7,000"})
+    assert r.status_code == 422 and "does not match: nothing was confirmed" in r.text
+    assert "不符" not in r.text  # one language at a time
+    web.cookies.set("ipx_lang", "zh")
     r = await web.post(
         "/operator/deposits/confirm", data={**form, "amount": "70,000.00"}, follow_redirects=False
     )
@@ -421,7 +496,24 @@ async def test_operator_confirms_over_the_api(
     assert r.status_code == 403
     r = await web.post(url, json={**body, "amount_fen": 1}, headers=bearer(operator))
     assert r.status_code == 422 and r.json()["field"] == "amount_fen"
-    assert "¥0.01" in r.json()["message"]
+    assert r.json()["code"] == "deposit_amount_mismatch"
+    assert r.json()["params"] == {
+        "reference": reg.transfer_reference,
+        "deposit_fen": DEPOSIT,
+        "received_fen": 1,
+    }
+    assert "¥0.01" in r.json()["detail"] and "到账金额" in r.json()["detail"]
+    r = await web.post(url, json={**body, "amount_fen": "70000.00"}, headers=bearer(operator))
+    assert r.status_code == 400 and r.json()["field"] == "amount_fen"
+    r = await web.post(url, json={**body, "amount_fen": 7e6}, headers=bearer(operator))
+    assert r.status_code == 400 and r.json()["field"] == "amount_fen"
+    r = await web.post(
+        url,
+        json={**body, "transfer_reference": "BZJ2345678923"},
+        headers={**bearer(operator), "Accept-Language": "en"},
+    )
+    assert r.status_code == 404 and r.json()["code"] == "no_such_transfer_reference"
+    assert r.json()["detail"].startswith("transfer_reference: No registration has")
     r = await web.post(url, json={**body, "extra": 1}, headers=bearer(operator))
     assert r.status_code == 400 and r.json()["field"] == "extra"
     r = await web.post(url, json=body, headers=bearer(operator))

@@ -27,8 +27,8 @@ from auctions import linearizability as lin
 from auctions import rules
 from auctions.bidding import BidBody, MatchBody, ProxyBody, TokenBucket, place
 from auctions.closing import close_due
-from auctions.deposits import confirm_deposit
-from auctions.registration import register
+from auctions.deposits import ConfirmDeposit, confirm_deposit
+from auctions.registration import RegisterForLot, register_for_lot
 from auctions.state import load_locked
 from auctions.writer import BidAnswer, Q, Writers, WriterUnavailable, provable_refusal
 from market.clock import FrozenClock
@@ -36,7 +36,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, PauseInput, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import OneConnectionPool, make_org, viewer
+from tests.factories import OneConnectionPool, act_as, make_org, viewer
 from tests.lots.factories import make_case
 
 BIDDERS = 64
@@ -82,17 +82,15 @@ async def _setup(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> 
     )
     await lots.act(pool, clock.now(), policy, await viewer(pool, bank_user), lot.id, PublishInput())
     regs = {}
+    operator_act = await act_as(pool, clock.now(), operator.user_id)
     for org, user, _ in buyers:
-        reg, _ = await register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
-        )
-        await confirm_deposit(
-            pool,
-            clock.now(),
-            operator_user_id=operator.user_id,
-            operator_org_id=operator.org_id,
-            transfer_reference=reg.transfer_reference,
-            amount_fen=reg.deposit_fen,
+        buyer_act = await act_as(pool, clock.now(), user)
+        reg = (
+            await buyer_act(register_for_lot, RegisterForLot(reference=lot.reference))
+        ).registration
+        await operator_act(
+            confirm_deposit,
+            ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
         )
         regs[org] = reg
     # Bidding has run for nearly a day: the clock stands 3 minutes before the planned end.

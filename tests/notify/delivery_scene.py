@@ -31,7 +31,7 @@ from market.notify.delivery import Channels, NotifyPolicy, close_channels, open_
 from market.notify.jobs import JOBS
 from market.notify.routes import ROUTES
 from market.settings import Settings
-from tests.factories import make_org, viewer
+from tests.factories import act_as, make_org, viewer
 from tests.lots.factories import make_case
 from workers.settings import WorkerSettings, worker_context, worker_redis
 
@@ -133,10 +133,10 @@ async def make_scene(
     scene = Scene(lot=lot, bank=Person(bank_org, bank_user, bank_email))
     for n in range(buyers):
         org, user, email = await make_org(pool, clock.now(), kind="buyer", name=f"竞买人{n}公司")
-        reg, _ = await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=lot.reference
+        done = await (await act_as(pool, clock.now(), user))(
+            registration.register_for_lot, registration.RegisterForLot(reference=lot.reference)
         )
-        scene.buyers.append(Person(org, user, email, reg.id))
+        scene.buyers.append(Person(org, user, email, done.registration.id))
     return scene
 
 

@@ -11,7 +11,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from auctions.bidding import BidBody, ProxyBody, TokenBucket, place
-from auctions.deposits import confirm_deposit
+from auctions.deposits import ConfirmDeposit, confirm_deposit
 from auctions.registration import load as load_registration
 from auctions.writer import Writers
 from market.clock import FrozenClock
@@ -21,7 +21,7 @@ from market.money import format_cny
 from market.notify import relay
 from market.notify.delivery import NotifyPolicy
 from market.settings import Settings
-from tests.factories import make_org
+from tests.factories import act_as, make_org
 from tests.notify.delivery_scene import (
     arq_pool,
     make_scene,
@@ -38,18 +38,14 @@ async def test_outbid_goes_to_the_displaced_bidder_only_never_for_ones_own_bid(
 ) -> None:
     scene = await make_scene(pool, clock, settings, buyers=2)
     a, b = scene.buyers
-    op_org, op_user, _ = await make_org(pool, clock.now(), kind="operator")
+    _, op_user, _ = await make_org(pool, clock.now(), kind="operator")
     for buyer in (a, b):
         assert buyer.registration_id is not None
         async with pool.acquire() as conn:
             reg = await load_registration(conn, buyer.registration_id, buyer.org_id)
-        await confirm_deposit(
-            pool,
-            clock.now(),
-            operator_user_id=op_user,
-            operator_org_id=op_org,
-            transfer_reference=reg.transfer_reference,
-            amount_fen=reg.deposit_fen,
+        await (await act_as(pool, clock.now(), op_user))(
+            confirm_deposit,
+            ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
         )
     assert scene.lot.bidding_starts_at is not None
     clock.set(scene.lot.bidding_starts_at)

@@ -95,21 +95,22 @@ async def register_bidders(
     pool: asyncpg.Pool, clock: FrozenClock, scene: Scene, *, confirmed: int, awaiting: int = 0
 ) -> list[Bidder]:
     """Buyers registered for the lot's round; the first `confirmed` paid their deposit."""
-    op_org, op_user, _ = await make_org(pool, clock.now(), kind="operator")
+    _, op_user, _ = await make_org(pool, clock.now(), kind="operator")
     made = []
     for n in range(confirmed + awaiting):
         org, user, _ = await make_org(pool, clock.now(), kind="buyer")
-        reg, _ = await registration.register(
-            pool, clock.now(), org_id=org, user_id=user, reference=scene.lot.reference
-        )
+        reg = (
+            await (await act_as(pool, clock.now(), user))(
+                registration.register_for_lot,
+                registration.RegisterForLot(reference=scene.lot.reference),
+            )
+        ).registration
         if n < confirmed:
-            await deposits.confirm_deposit(
-                pool,
-                clock.now(),
-                operator_user_id=op_user,
-                operator_org_id=op_org,
-                transfer_reference=reg.transfer_reference,
-                amount_fen=reg.deposit_fen,
+            await (await act_as(pool, clock.now(), op_user))(
+                deposits.confirm_deposit,
+                deposits.ConfirmDeposit(
+                    transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen
+                ),
             )
         made.append(Bidder(org, user, reg.id, n < confirmed))
     scene.bidders += made
