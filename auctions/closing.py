@@ -57,7 +57,7 @@ from market import ledger
 from market.accounts.permissions import OPERATE
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
-from market.db import Conn, Queries, returned
+from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
@@ -148,7 +148,7 @@ def payment_reference() -> str:
 
 
 async def _outbox(
-    conn: Conn,
+    uow: UnitOfWork,
     at: datetime,
     event: str,
     dedupe_key: str,
@@ -158,7 +158,7 @@ async def _outbox(
     lot_id: int,
     payload: dict[str, Any],
 ) -> None:
-    await conn.execute(Q.insert_outbox, event, org_id, user_id, lot_id, payload, dedupe_key, at)
+    await uow.emit(Q.insert_outbox, event, org_id, user_id, lot_id, payload, dedupe_key, at)
 
 
 def _sale_payload(sale: SaleOut) -> dict[str, Any]:
@@ -196,7 +196,7 @@ async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
     result = rules.apply(auction, rules.Close(at=end)).result
     assert result is not None
     sold = result.status == "sold"
-    await lots.close_round(conn, end, data.policy, lot_id, sold=sold)
+    await lots.close_round(uow, end, data.policy, lot_id, sold=sold)
     registrations = await conn.fetch(Q.round_registrations, lot_id, row["round"])
     sale: SaleOut | None = None
     if sold:
@@ -213,11 +213,11 @@ async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
             continue
         # Losing deposits go back at once (§After the close); the winner's waits to be
         # applied to the price.
-        await release_deposit(conn, end, reg["id"])
+        await release_deposit(uow, end, reg["id"])
         released.append(reg["id"])
         if sold:
             await _outbox(
-                conn,
+                uow,
                 end,
                 "lost",
                 f"lost:{lot_id}:{row['round']}:{reg['id']}",
@@ -307,7 +307,7 @@ async def _record_sale(
     payload = _sale_payload(sale)
     for event in ("won", "payment_due"):
         await _outbox(
-            conn,
+            uow,
             end,
             event,
             f"{event}:{sale.id}",
@@ -429,9 +429,9 @@ async def record_payment(uow: UnitOfWork, data: RecordPayment) -> SaleOut:
             memo=f"成交价款到账 {reference}",
         )
     if sale["deposit_fen"] > 0:
-        await apply_deposit(conn, at, sale["registration_id"], sale["id"])
+        await apply_deposit(uow, at, sale["registration_id"], sale["id"])
     # The price is money back on the case: route it through the waterfall (§The waterfall).
-    await pools.receipt_for_sale(conn, at=at, sale_id=sale["id"], forfeit=False)
+    await pools.route_sale_receipt(uow, pools.SaleReceipt(sale_id=sale["id"], forfeit=False))
     out = _sale_out(paid)
     uow.audit(
         "sale.pay",
@@ -493,8 +493,8 @@ async def void_unpaid_sale(uow: UnitOfWork, data: VoidSale) -> SaleOut | None:
         return None
     out = _sale_out(returned(await conn.fetchrow(Q.mark_defaulted, sale_id)))
     if sale["deposit_fen"] > 0:
-        await forfeit_deposit(conn, at, sale["registration_id"], sale["lot_id"])
-        await pools.receipt_for_sale(conn, at=at, sale_id=sale_id, forfeit=True)
+        await forfeit_deposit(uow, at, sale["registration_id"], sale["lot_id"])
+        await pools.route_sale_receipt(uow, pools.SaleReceipt(sale_id=sale_id, forfeit=True))
     closed_entry = await conn.fetchval(ledger.Q.existing_entry, "sale_closed", str(sale_id))
     if closed_entry is None:
         raise RuntimeError(f"sale {sale_id} has no sale_closed posting to reverse")
@@ -511,7 +511,7 @@ async def void_unpaid_sale(uow: UnitOfWork, data: VoidSale) -> SaleOut | None:
     payload = _sale_payload(out)
     for event in ("payment_overdue", "defaulted"):
         await _outbox(
-            conn,
+            uow,
             at,
             event,
             f"{event}:{sale_id}",
@@ -520,7 +520,7 @@ async def void_unpaid_sale(uow: UnitOfWork, data: VoidSale) -> SaleOut | None:
             lot_id=sale["lot_id"],
             payload=payload,
         )
-    await lots.default_sale(conn, at, data.policy, sale["lot_id"])
+    await lots.default_sale(uow, at, data.policy, sale["lot_id"])
     uow.audit(
         "sale.default",
         "sale",

@@ -60,7 +60,7 @@ from auctions.registration import Registration
 from market import ledger
 from market.accounts.permissions import OPERATE
 from market.commands import UnitOfWork, command
-from market.db import Conn, Queries, returned
+from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.ledger import Account, credit, debit
 from market.money import MAX_FEN
@@ -249,9 +249,9 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
             ],
             memo=f"保证金到账 {ref}",
         )
-        await _outbox(conn, uow.at, "deposit_confirmed", row)
+        await _outbox(uow, uow.at, "deposit_confirmed", row)
         if released:
-            await _settle(conn, uow.at, row["id"], "released")
+            await _settle(uow, uow.at, row["id"], "released")
         uow.audit(
             "deposit.confirm",
             "registration",
@@ -278,39 +278,41 @@ class Moved(msgspec.Struct, frozen=True, kw_only=True):
     changed: bool  # False: it had been moved to this status before
 
 
-async def release_deposit(conn: Conn, at: datetime, registration_id: int) -> Moved:
+async def release_deposit(uow: UnitOfWork, at: datetime, registration_id: int) -> Moved:
     """Give a confirmed deposit back: a loser's at the close, every one of a withdrawn
     round (docs/rules.md §After the close, §Lot lifecycle)."""
-    return await _settle(conn, at, registration_id, "released")
+    return await _settle(uow, at, registration_id, "released")
 
 
-async def apply_deposit(conn: Conn, at: datetime, registration_id: int, sale_id: int) -> Moved:
+async def apply_deposit(uow: UnitOfWork, at: datetime, registration_id: int, sale_id: int) -> Moved:
     """Count the winner's deposit towards the price of `sale_id`."""
-    return await _settle(conn, at, registration_id, "applied", sale_id=sale_id)
+    return await _settle(uow, at, registration_id, "applied", sale_id=sale_id)
 
 
-async def forfeit_deposit(conn: Conn, at: datetime, registration_id: int, lot_id: int) -> Moved:
+async def forfeit_deposit(
+    uow: UnitOfWork, at: datetime, registration_id: int, lot_id: int
+) -> Moved:
     """Forfeit a defaulting winner's deposit into the lot's forfeit account (悔拍)."""
-    return await _settle(conn, at, registration_id, "forfeited", lot_id=lot_id)
+    return await _settle(uow, at, registration_id, "forfeited", lot_id=lot_id)
 
 
 async def release_round_deposits(
-    conn: Conn, at: datetime, lot_id: int, round: int, *, keep: int | None = None
+    uow: UnitOfWork, at: datetime, lot_id: int, round: int, *, keep: int | None = None
 ) -> list[int]:
     """Release every confirmed deposit of the round except `keep` (the winner's); the
     caller holds the lot row locked. Returns the registrations released now."""
-    ids = [r["id"] for r in await conn.fetch(Q.round_confirmed, lot_id, round)]
+    ids = [r["id"] for r in await uow.conn.fetch(Q.round_confirmed, lot_id, round)]
     released = []
     for registration_id in ids:
         if registration_id != keep:
-            moved = await _settle(conn, at, registration_id, "released")
+            moved = await _settle(uow, at, registration_id, "released")
             if moved.changed:
                 released.append(registration_id)
     return released
 
 
 async def _settle(
-    conn: Conn,
+    uow: UnitOfWork,
     at: datetime,
     registration_id: int,
     target: Settled,
@@ -318,8 +320,7 @@ async def _settle(
     sale_id: int | None = None,
     lot_id: int | None = None,
 ) -> Moved:
-    if not conn.is_in_transaction():
-        raise RuntimeError("a deposit moves inside the transaction of the change that moves it")
+    conn = uow.conn
     row = await conn.fetchrow(Q.lock_registration, registration_id)
     if row is None:
         raise NotFound("no_such_registration")
@@ -364,14 +365,14 @@ async def _settle(
         memo=f"{_SETTLED_MEMO[target]} {row['transfer_reference']}",
     )
     if target == "released":
-        await _outbox(conn, at, "deposit_released", row)
+        await _outbox(uow, at, "deposit_released", row)
     return Moved(registration_id=registration_id, deposit_status=target, changed=True)
 
 
-async def _outbox(conn: Conn, at: datetime, event: str, row: asyncpg.Record) -> None:
+async def _outbox(uow: UnitOfWork, at: datetime, event: str, row: asyncpg.Record) -> None:
     """The event owed to the registering user and organisation (docs/rules.md
     §Notifications)."""
-    await conn.execute(
+    await uow.emit(
         Q.insert_outbox,
         event,
         row["buyer_org_id"],

@@ -135,7 +135,7 @@ def _state(row: asyncpg.Record, bids: list[asyncpg.Record], now: datetime) -> Li
 
 async def _read(conn: Conn, row: asyncpg.Record | None, now: datetime) -> LiveState:
     if row is None:
-        raise NotFound("no published lot with this reference")
+        raise NotFound("no_published_lot")
     bids = (
         []
         if row["auction_kind"] == "sealed"

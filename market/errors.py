@@ -5,7 +5,7 @@ to check. The words a person reads come from the catalogs (`problem.<code>` in
 market/locale), in the reader's language, when the error is shown: as RFC 9457 problem
 details by the API (market/problems.py), beside the field on a form, on an error page.
 
-    raise Invalid("start_below_floor", field="start_price_fen", floor_fen=700_000_00)
+    raise Invalid("start_below_valuation_floor", field="start_price_fen", floor_fen=700_000_00)
 
 Parameters ending in `_fen` are amounts (shown as ¥1,234.00), `_at` instants (shown in
 Beijing time); the API sends them as they are, so a program need not parse the text.
@@ -44,21 +44,13 @@ class AppError(Exception):
         **params: Any,
     ) -> None:
         code = code or self.default_code
-        # TRANSITION: a sentence instead of a code (being converted area by area).
-        self.legacy = None if CODE.fullmatch(code) else code
-        if self.legacy is not None:
-            code = params.pop("code", None) or self.default_code
+        if not CODE.fullmatch(code):
+            raise ValueError(f"an error's code is a snake_case word, not {code!r}")
         super().__init__(code)
         self.code = code
         self.field = field
         self.problems = problems
         self.params = params
-
-    @property
-    def message(self) -> str:  # TRANSITION: areas that still show an error's words
-        from market.problems import text
-
-        return text(self, "zh")
 
 
 class BadRequest(AppError):

@@ -4,9 +4,10 @@
     Content-Type: application/problem+json
 
     {"type": "about:blank", "title": "请求无法处理", "status": 422,
-     "detail": "start_price_fen：起拍价不得低于评估价值的 70%（¥700,000.00）",
-     "code": "start_below_floor", "field": "start_price_fen",
-     "params": {"floor_fen": 70000000}, "request_id": "…"}
+     "detail": "start_price_fen：起拍价 ¥600,000.00 低于评估价 ¥1,000,000.00 的 70%：…",
+     "code": "start_below_valuation_floor", "field": "start_price_fen",
+     "params": {"start_price_fen": 60000000, "valuation_fen": 100000000,
+                "floor_fen": 70000000, "min_pct": 70}, "request_id": "…"}
 
 `code` is stable and meant for programs; `detail` is for people, in the caller's language
 (Accept-Language, else the user's own preference, else Chinese); `params` carries the
@@ -86,8 +87,6 @@ def describe(lang: i18n.Lang, code: str, params: dict[str, Any] | None = None) -
 
 def text(error: AppError, lang: i18n.Lang) -> str:
     """What a person reads about `error`: beside a form's field, or on an error page."""
-    if error.legacy is not None:  # TRANSITION
-        return error.legacy
     return describe(lang, error.code, error.params)
 
 

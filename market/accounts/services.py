@@ -358,23 +358,6 @@ async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -
     return caller
 
 
-# TRANSITION: the checks areas made before the permission guards.
-def require_scope(caller: ApiCaller, scope: str) -> None:
-    from market.errors import Forbidden
-
-    if scope not in caller.scopes:
-        raise Forbidden(f"this API token lacks the scope {scope!r}")
-
-
-def acting_org(caller: ApiCaller, scope: str, kind: str, refusal: str) -> int:
-    from market.errors import Forbidden
-
-    require_scope(caller, scope)
-    if caller.org_kind != kind or caller.org_status != "approved":
-        raise Forbidden(refusal)
-    return caller.org_id
-
-
 async def get_organisation(pool: asyncpg.Pool, org_id: int) -> OrganisationOut:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(Q.org_by_id, org_id)

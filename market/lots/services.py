@@ -432,7 +432,7 @@ async def _transition(
         # engine builds on the lots area.
         from auctions.deposits import release_round_deposits
 
-        await release_round_deposits(conn, at, row["id"], after.round)
+        await release_round_deposits(uow, at, row["id"], after.round)
     await events.lot_changed(uow, row["id"], before, after)
     uow.audit(
         f"lot.{name}",

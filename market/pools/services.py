@@ -40,7 +40,7 @@ from auctions.registration import draw
 from market import ledger
 from market.cases.policy import CHINA
 from market.cases.services import china_today
-from market.commands import SYSTEM, UnitOfWork, command
+from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.money import MAX_FEN, format_cny
@@ -449,15 +449,6 @@ async def route_sale_receipt(uow: UnitOfWork, data: SaleReceipt) -> ReceiptRow:
             lot_id=sale["lot_id"],
         ),
     )
-
-
-async def receipt_for_sale(conn: Conn, *, at: datetime, sale_id: int, forfeit: bool) -> ReceiptRow:
-    """TRANSITION: auctions/closing.py records a payment or a default on its own
-    connection; once those are commands they call `route_sale_receipt(uow, …)` instead."""
-    uow = UnitOfWork(conn=conn, at=at, actor=SYSTEM)
-    out = await route_sale_receipt(uow, SaleReceipt(sale_id=sale_id, forfeit=forfeit))
-    await uow._flush()
-    return out
 
 
 async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> asyncpg.Record:

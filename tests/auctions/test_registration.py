@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,6 +17,7 @@ from auctions.deposits import ConfirmDeposit
 from auctions.registration import RegisterForLot
 from market import i18n, ledger, problems
 from market.clock import FrozenClock
+from market.commands import SYSTEM, UnitOfWork
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.lots import services
 from market.lots.models import LotDraft, LotOut, PublishInput, WithdrawInput
@@ -577,14 +578,20 @@ async def confirmed_registration(
     return lot, reg, org
 
 
+def on(conn: asyncpg.Connection) -> UnitOfWork:
+    """The exchange's unit of work on a test's own transaction (a deposit's steps run
+    inside the command that moves it)."""
+    return UnitOfWork(conn=conn, at=datetime.now(UTC), actor=SYSTEM)
+
+
 async def test_release_moves_the_deposit_once(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     _, reg, org = await confirmed_registration(pool, clock, settings)
     async with pool.acquire() as conn, conn.transaction():
-        first = await deposits.release_deposit(conn, clock.now(), reg.id)
+        first = await deposits.release_deposit(on(conn), clock.now(), reg.id)
     async with pool.acquire() as conn, conn.transaction():
-        second = await deposits.release_deposit(conn, clock.now(), reg.id)
+        second = await deposits.release_deposit(on(conn), clock.now(), reg.id)
     assert first.changed and not second.changed and second.deposit_status == "released"
     assert await entries(pool, "deposit_released", reg.id) == 1
     async with pool.acquire() as conn:
@@ -598,7 +605,7 @@ async def test_release_moves_the_deposit_once(
     async with pool.acquire() as conn:
         with pytest.raises(Conflict) as refused:
             async with conn.transaction():
-                await deposits.forfeit_deposit(conn, clock.now(), reg.id, reg.lot_id)
+                await deposits.forfeit_deposit(on(conn), clock.now(), reg.id, reg.lot_id)
     assert refused.value.code == "deposit_already_settled"
     assert refused.value.params["status"] == "released"
     assert await books_balance(pool) == 0
@@ -610,8 +617,8 @@ async def test_apply_moves_the_deposit_to_the_sale_once(
     _, reg, org = await confirmed_registration(pool, clock, settings)
     sale = await insert_sale(pool, clock.now(), reg, org)
     async with pool.acquire() as conn, conn.transaction():
-        first = await deposits.apply_deposit(conn, clock.now(), reg.id, sale)
-        again = await deposits.apply_deposit(conn, clock.now(), reg.id, sale)
+        first = await deposits.apply_deposit(on(conn), clock.now(), reg.id, sale)
+        again = await deposits.apply_deposit(on(conn), clock.now(), reg.id, sale)
     assert first.changed and not again.changed
     assert await entries(pool, "deposit_applied", reg.id) == 1
     async with pool.acquire() as conn:
@@ -619,7 +626,7 @@ async def test_apply_moves_the_deposit_to_the_sale_once(
         assert await ledger.balance(conn, f"deposit:reg:{reg.id}") == 0
         with pytest.raises(Conflict):
             async with conn.transaction():
-                await deposits.release_deposit(conn, clock.now(), reg.id)
+                await deposits.release_deposit(on(conn), clock.now(), reg.id)
     assert await books_balance(pool) == 0
 
 
@@ -633,7 +640,7 @@ async def test_apply_refuses_another_registrations_sale(
     async with pool.acquire() as conn:
         with pytest.raises(Conflict) as refused:
             async with conn.transaction():
-                await deposits.apply_deposit(conn, clock.now(), reg.id, sale)
+                await deposits.apply_deposit(on(conn), clock.now(), reg.id, sale)
         assert await conn.fetchval("SELECT count(*) FROM ledger_entries") == 1
     assert refused.value.code == "sale_not_of_registration"
     assert refused.value.params == {"sale_id": sale, "registration_id": reg.id}
@@ -646,12 +653,12 @@ async def test_forfeit_moves_the_deposit_to_the_lot_once(
     async with pool.acquire() as conn:
         with pytest.raises(Conflict) as refused:
             async with conn.transaction():
-                await deposits.forfeit_deposit(conn, clock.now(), reg.id, lot.id + 1)
+                await deposits.forfeit_deposit(on(conn), clock.now(), reg.id, lot.id + 1)
         assert refused.value.code == "registration_not_of_lot"
         async with conn.transaction():
-            first = await deposits.forfeit_deposit(conn, clock.now(), reg.id, lot.id)
+            first = await deposits.forfeit_deposit(on(conn), clock.now(), reg.id, lot.id)
         async with conn.transaction():
-            again = await deposits.forfeit_deposit(conn, clock.now(), reg.id, lot.id)
+            again = await deposits.forfeit_deposit(on(conn), clock.now(), reg.id, lot.id)
         assert await ledger.balance(conn, f"forfeit:lot:{lot.id}") == -DEPOSIT
     assert first.changed and not again.changed
     assert await entries(pool, "deposit_forfeited", reg.id) == 1
@@ -666,7 +673,7 @@ async def test_an_awaiting_deposit_cannot_be_settled(
     async with pool.acquire() as conn:
         with pytest.raises(Conflict) as refused:
             async with conn.transaction():
-                await deposits.release_deposit(conn, clock.now(), reg.id)
+                await deposits.release_deposit(on(conn), clock.now(), reg.id)
     assert refused.value.code == "deposit_not_confirmed"
     assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 0
 
@@ -678,7 +685,7 @@ async def test_concurrent_releases_post_one_entry(
 
     async def release() -> deposits.Moved:
         async with pool.acquire() as conn, conn.transaction():
-            return await deposits.release_deposit(conn, clock.now(), reg.id)
+            return await deposits.release_deposit(on(conn), clock.now(), reg.id)
 
     results = await asyncio.gather(*(release() for _ in range(10)))
     assert sum(r.changed for r in results) == 1
@@ -697,10 +704,12 @@ async def test_release_round_deposits_keeps_the_winners(
     winner = regs[0]
     async with pool.acquire() as conn, conn.transaction():
         released = await deposits.release_round_deposits(
-            conn, clock.now(), lot.id, 1, keep=winner.id
+            on(conn), clock.now(), lot.id, 1, keep=winner.id
         )
     async with pool.acquire() as conn, conn.transaction():
-        again = await deposits.release_round_deposits(conn, clock.now(), lot.id, 1, keep=winner.id)
+        again = await deposits.release_round_deposits(
+            on(conn), clock.now(), lot.id, 1, keep=winner.id
+        )
     assert released == [regs[1].id, regs[2].id] and again == []
     async with pool.acquire() as conn:
         states = dict(await conn.fetch("SELECT id, deposit_status FROM registrations"))
@@ -734,7 +743,7 @@ async def test_the_deposit_accounts_have_a_label_in_each_language(
     in the reader's language and never by its code."""
     _, reg, org = await confirmed_registration(pool, clock, settings)
     async with pool.acquire() as conn, conn.transaction():
-        await deposits.release_deposit(conn, clock.now(), reg.id)
+        await deposits.release_deposit(on(conn), clock.now(), reg.id)
     async with pool.acquire() as conn:
         codes = [r["code"] for r in await conn.fetch("SELECT code FROM ledger_accounts")]
     assert sorted(codes) == sorted(

@@ -20,6 +20,7 @@ from hypothesis.stateful import (
 
 from auctions import rules as r
 from auctions.rules import AuctionState, Bid, Close, Match, Refused, SetProxy
+from market import i18n
 from market.lots.terms import Fee, PreemptiveHolder, Terms
 
 T0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
@@ -47,7 +48,7 @@ def refused(state: AuctionState, command: r.Command) -> str:
     with pytest.raises(Refused) as caught:
         r.apply(state, command)
     assert msgspec.msgpack.encode(state) == before
-    assert caught.value.message
+    assert i18n.has(f"problem.{caught.value.code}")
     return caught.value.code
 
 
