@@ -53,7 +53,7 @@ from market.lots.models import LotDraft, PublishInput  # noqa: E402
 from market.lots.terms import TermsInput, TermsPolicy  # noqa: E402
 from market.settings import load  # noqa: E402
 from tests.factories import make_org, make_token, viewer  # noqa: E402
-from tests.lots.factories import make_case  # noqa: E402
+from tests.lots.factories import draft_lot, lot_action, make_case  # noqa: E402
 
 SECONDS = bench_seconds(30)
 # A subset while working on one part, e.g. BENCH_PATHS=writer BENCH_SCENARIOS=hot_lot.
@@ -156,7 +156,7 @@ async def seed_lots(
     opens = now - timedelta(minutes=1)
     created = opens - policy.announcement_period - timedelta(minutes=1)
     bank = await viewer(pool, bank_user)
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         created,
         policy,
@@ -172,7 +172,7 @@ async def seed_lots(
             ),
         ),
     )
-    await lots.act(pool, created, policy, bank, lot.id, PublishInput())
+    await lot_action(pool, created, policy, bank, lot.id, PublishInput())
     await lots.open_due_lots(pool, now, policy)
     async with pool.acquire() as c, c.transaction():
         # More lots in bidding: copies of the first (the bid path reads only the row).

@@ -20,12 +20,11 @@ import asyncpg
 import msgspec
 from redis.asyncio import Redis
 
-from market.accounts.models import Viewer
 from market.accounts.permissions import MANAGE_LOTS
 from market.cases.services import case_for_lot
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
-from market.commands import SYSTEM, Act, Actor, Context, UnitOfWork, command, run
+from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, LineProblem, NotFound
 from market.lots import lifecycle, terms
@@ -37,7 +36,6 @@ from market.lots.models import (
     FixedPriceInput,
     LotDraft,
     LotOut,
-    LotUpdate,
     OnLot,
     PauseInput,
     PauseLot,
@@ -569,7 +567,7 @@ async def _exchange_unit(on: UnitOfWork | Conn, at: datetime) -> AsyncIterator[U
     if isinstance(on, UnitOfWork):
         yield on
         return
-    # TRANSITION: auctions/closing.py and auctions/writer.py hand over a connection.
+    # The bid writer's batch is its own unit: it hands over its connection.
     uow = UnitOfWork(conn=on, at=at, actor=SYSTEM)
     yield uow
     await uow._flush()
@@ -672,49 +670,3 @@ async def expire_pauses(
     """The worker's sweep: end the pauses overdue at `at` (one batch a run)."""
     ctx = Context(pool=pool, clock=FrozenClock(at), redis=redis)
     return await run(end_overdue_pauses, DueLots(policy=policy, batch=batch), ctx=ctx, actor=SYSTEM)
-
-
-# --- TRANSITION: the service functions other areas' tests and bench/ still call -----------
-# (tests/auctions, tests/notify, bench/). They run the commands above as the viewer at
-# `at`; the lead moves their callers to `act_as(...)` and the commands after the merge.
-
-
-def _as(pool: asyncpg.Pool, at: datetime, viewer: Viewer) -> Act:
-    return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(viewer))
-
-
-async def create_lot(
-    pool: asyncpg.Pool,
-    at: datetime,
-    policy: terms.TermsPolicy,
-    viewer: Viewer,
-    case_id: int,
-    data: LotDraft,
-) -> LotOut:
-    return await _as(pool, at, viewer)(
-        draft_lot, DraftLot(case_id=case_id, lot=data, policy=policy)
-    )
-
-
-async def update_draft(
-    pool: asyncpg.Pool,
-    at: datetime,
-    policy: terms.TermsPolicy,
-    viewer: Viewer,
-    lot_id: int,
-    data: LotUpdate,
-) -> LotOut:
-    return await _as(pool, at, viewer)(
-        update_lot, UpdateLot(lot_id=lot_id, lot=data, policy=policy)
-    )
-
-
-async def act(
-    pool: asyncpg.Pool,
-    at: datetime,
-    policy: terms.TermsPolicy,
-    viewer: Viewer,
-    lot_id: int,
-    data: ActionInput,
-) -> LotOut:
-    return await run_action(_as(pool, at, viewer), lot_id, data, policy)

@@ -16,7 +16,7 @@ from market.lots.models import LotDraft, PublishInput, WithdrawInput
 from market.lots.terms import TermsInput
 from market.settings import Settings
 from tests.factories import make_org, make_token, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 START = 1_000_000
 
@@ -29,7 +29,7 @@ async def _lot(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> An
         pool, clock.now(), bank_org, bank_user, valuation_fen=START * 10 // 7
     )
     starts = clock.now() + timedelta(days=30, hours=1)
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         clock.now(),
         policy,
@@ -45,7 +45,7 @@ async def _lot(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> An
             ),
         ),
     )
-    await lots.act(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
     return lot, bank
 
 
@@ -140,7 +140,7 @@ async def test_withdrawal_releases_confirmed_deposits(
         "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"
     }
     await _buyer(client, pool, clock, lot.reference, op)
-    await lots.act(
+    await lot_action(
         pool,
         clock.now(),
         lots.policy_for(settings),
@@ -174,7 +174,7 @@ async def test_relisted_round_starts_a_fresh_auction(
     await lots.open_due_lots(pool, clock.now(), policy)  # the worker's part
     assert await close_due(pool, clock.now() + timedelta(seconds=5), policy) == [lot.id]
     starts = clock.now() + timedelta(days=16)
-    await lots.act(
+    await lot_action(
         pool,
         clock.now(),
         policy,
@@ -214,7 +214,7 @@ async def test_sealed_tender_hides_bids_until_the_close(
         pool, clock.now(), bank_org, bank_user, valuation_fen=START * 10 // 7
     )
     starts = clock.now() + timedelta(days=30, hours=1)
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         clock.now(),
         policy,
@@ -231,7 +231,7 @@ async def test_sealed_tender_hides_bids_until_the_close(
             ),
         ),
     )
-    await lots.act(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
     _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
     op = {
         "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"

@@ -40,7 +40,7 @@ from market.lots.models import LotDraft, LotOut, PublishInput, RelistInput
 from market.lots.terms import Fee, TermsInput, fee_fen
 from market.settings import Settings
 from tests.factories import act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 START = 700_000_00
 DEPOSIT = 70_000_00
@@ -108,8 +108,8 @@ async def make_scene(
             **({"fee": fee} if fee is not None else {}),
         ),
     )
-    lot = await lots.create_lot(pool, clock.now(), policy, me, case_id, draft)
-    lot = await lots.act(pool, clock.now(), policy, me, lot.id, PublishInput())
+    lot = await draft_lot(pool, clock.now(), policy, me, case_id, draft)
+    lot = await lot_action(pool, clock.now(), policy, me, lot.id, PublishInput())
     scene = Scene(
         lot=lot,
         bank_org=bank[0],
@@ -653,7 +653,7 @@ async def test_unpaid_sale_defaults_after_the_deadline(
     # The relist: the defaulter may not register again; the other buyer may.
     me = await viewer(pool, scene.bank_user)
     starts = clock.now() + timedelta(days=15, hours=1)
-    await lots.act(
+    await lot_action(
         pool,
         clock.now(),
         lots.policy_for(settings),

@@ -38,7 +38,7 @@ from market.lots.models import LotDraft, LotOut, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
 from tests.factories import act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 START, DEPOSIT = 700_000_00, 70_000_00
 
@@ -100,7 +100,7 @@ async def bidding_scene(
     case_id, _ = await make_case(pool, created, bank_org, bank_user)
     starts = created + timedelta(days=30, hours=1)
     bank = await viewer(pool, bank_user)
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         created,
         policy,
@@ -120,7 +120,7 @@ async def bidding_scene(
             ),
         ),
     )
-    lot = await lots.act(pool, created, policy, bank, lot.id, PublishInput())
+    lot = await lot_action(pool, created, policy, bank, lot.id, PublishInput())
     assert await lots.open_due_lots(pool, at, policy) == [lot.id]
     out = []
     for n, (org, user, email) in enumerate(people):

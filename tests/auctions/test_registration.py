@@ -24,7 +24,7 @@ from market.lots.models import LotDraft, LotOut, PublishInput, WithdrawInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
 from tests.factories import OneConnectionPool, act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 DEPOSIT = 70_000_00
 CODE = re.compile(r"^[A-Z0-9]{4,8}$")
@@ -55,8 +55,8 @@ async def published_lot(
             preemptive_holders=holders,
         ),
     )
-    lot = await services.create_lot(pool, clock.now(), policy, bank, case_id, draft)
-    lot = await services.act(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    lot = await draft_lot(pool, clock.now(), policy, bank, case_id, draft)
+    lot = await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
     if open_bidding:
         assert await services.open_due_lots(pool, starts, policy) == [lot.id]
         lot = await services.get_lot(pool, bank_org, lot.id)
@@ -69,7 +69,7 @@ async def withdraw(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, l
             "SELECT u.id FROM users u JOIN lots l ON l.bank_org_id = u.org_id WHERE l.id = $1",
             lot.id,
         )
-    await services.act(
+    await lot_action(
         pool,
         clock.now(),
         services.policy_for(settings),

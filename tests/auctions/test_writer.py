@@ -37,7 +37,7 @@ from market.lots.models import LotDraft, PauseInput, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
 from tests.factories import OneConnectionPool, act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 BIDDERS = 64
 COMMANDS_EACH = 40
@@ -63,7 +63,7 @@ async def _setup(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> 
         PreemptiveHolder(rank=i + 1, name=f"优先权人{i}", credit_code=codes[o])
         for i, (o, _, _) in enumerate(buyers[:2])
     )
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         clock.now(),
         policy,
@@ -80,7 +80,9 @@ async def _setup(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> 
             ),
         ),
     )
-    await lots.act(pool, clock.now(), policy, await viewer(pool, bank_user), lot.id, PublishInput())
+    await lot_action(
+        pool, clock.now(), policy, await viewer(pool, bank_user), lot.id, PublishInput()
+    )
     regs = {}
     operator_act = await act_as(pool, clock.now(), operator.user_id)
     for org, user, _ in buyers:
@@ -639,7 +641,7 @@ async def test_a_paused_lot_refuses_a_batch_its_cache_thought_open(
         "ORDER BY u.id LIMIT 1",
         lot.id,
     )
-    await lots.act(
+    await lot_action(
         pool,
         clock.now(),
         world["policy"],

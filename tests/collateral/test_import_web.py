@@ -85,7 +85,9 @@ async def test_upload_runs_in_the_worker_and_the_page_ends_done(
 
     worker = _worker(settings, clock)
     await worker.main()
-    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+    # The import, then the relay it kicked for the monitoring flags it raised, and their
+    # deliveries: none failed.
+    assert worker.jobs_complete > 1 and worker.jobs_failed == 0
     await worker.close()
 
     fragment = await client.get(f"/bank/collateral/imports/{import_id}/progress")

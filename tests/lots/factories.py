@@ -8,7 +8,13 @@ from datetime import date, datetime
 
 import asyncpg
 
+from market.accounts.models import Viewer
 from market.cases.checklist import required_items
+from market.clock import FrozenClock
+from market.commands import Act, Actor, Context
+from market.lots import services as lots
+from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut
+from market.lots.terms import TermsPolicy
 from market.validators import _patent_check_char
 from tests.factories import credit_code
 
@@ -130,3 +136,29 @@ async def make_case(
                     at,
                 )
     return case_id, asset_ids
+
+
+async def draft_lot(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: TermsPolicy,
+    bank: Viewer,
+    case_id: int,
+    draft: LotDraft,
+) -> LotOut:
+    """A draft lot of `bank`'s case at `at`, through the command a bank's page runs."""
+    act = Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(bank))
+    return await act(lots.draft_lot, DraftLot(case_id=case_id, lot=draft, policy=policy))
+
+
+async def lot_action(
+    pool: asyncpg.Pool,
+    at: datetime,
+    policy: TermsPolicy,
+    bank: Viewer,
+    lot_id: int,
+    action: ActionInput,
+) -> LotOut:
+    """A lifecycle action (publish, withdraw, pause …) of `bank` at `at`."""
+    act = Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(bank))
+    return await lots.run_action(act, lot_id, action, policy)

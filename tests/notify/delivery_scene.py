@@ -32,7 +32,7 @@ from market.notify.jobs import JOBS
 from market.notify.routes import ROUTES
 from market.settings import Settings
 from tests.factories import act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 from workers.settings import WorkerSettings, worker_context, worker_redis
 
 START = 1_200_000_00  # ¥1,200,000.00
@@ -113,7 +113,7 @@ async def make_scene(
     policy_ = lots.policy_for(settings)
     me = await viewer(pool, bank_user)
     starts = clock.now() + timedelta(days=30, hours=1)
-    lot = await lots.create_lot(
+    lot = await draft_lot(
         pool,
         clock.now(),
         policy_,
@@ -129,7 +129,7 @@ async def make_scene(
             ),
         ),
     )
-    lot = await lots.act(pool, clock.now(), policy_, me, lot.id, PublishInput())
+    lot = await lot_action(pool, clock.now(), policy_, me, lot.id, PublishInput())
     scene = Scene(lot=lot, bank=Person(bank_org, bank_user, bank_email))
     for n in range(buyers):
         org, user, email = await make_org(pool, clock.now(), kind="buyer", name=f"竞买人{n}公司")

@@ -25,7 +25,7 @@ from market.notify import events, relay
 from market.notify.interests import InterestInput, create_interest
 from market.settings import Settings
 from tests.factories import act_as, make_org, viewer
-from tests.lots.factories import make_case
+from tests.lots.factories import draft_lot, lot_action, make_case
 from tests.notify.delivery_scene import arq_pool
 
 START = 700_000_00
@@ -85,9 +85,9 @@ async def make_lot(
             **terms,
         ),
     )
-    lot = await lots.create_lot(pool, clock.now(), policy, me, case_id, draft)
+    lot = await draft_lot(pool, clock.now(), policy, me, case_id, draft)
     if publish:
-        lot = await lots.act(pool, clock.now(), policy, me, lot.id, PublishInput())
+        lot = await lot_action(pool, clock.now(), policy, me, lot.id, PublishInput())
     return Scene(lot=lot, bank_org=bank_org, bank_user=bank_user)
 
 
@@ -256,7 +256,7 @@ async def test_publication_matches_saved_interests(
     policy = lots.policy_for(settings)
     me = await viewer(pool, scene.bank_user)
     clock.advance(minutes=5)
-    scene.lot = await lots.act(pool, clock.now(), policy, me, scene.lot.id, PublishInput())
+    scene.lot = await lot_action(pool, clock.now(), policy, me, scene.lot.id, PublishInput())
 
     rows = await outbox(pool, "lot_matched")
     by_user = {r["recipient_user_id"]: r for r in rows}

@@ -21,6 +21,7 @@ from market.notify import reminders
 from market.notify.jobs_events import CRON, JOBS, lead_times, remind_ending_soon
 from market.settings import Settings
 from tests.factories import viewer
+from tests.lots.factories import lot_action
 from tests.notify.test_events import (
     START,
     Scene,
@@ -196,10 +197,10 @@ async def test_a_paused_lot_is_not_reminded_and_resumes_with_its_end_moved(
     policy = lots.policy_for(settings)
     bank = await viewer(pool, scene.bank_user)
     clock.set(scene.ends_at - timedelta(minutes=20))
-    await lots.act(pool, clock.now(), policy, bank, scene.lot.id, PauseInput(reason="异议审查"))
+    await lot_action(pool, clock.now(), policy, bank, scene.lot.id, PauseInput(reason="异议审查"))
     assert await _run_at(ctx, scene.ends_at - timedelta(minutes=10)) == 0
     clock.set(scene.ends_at + timedelta(hours=1))
-    resumed = await lots.act(pool, clock.now(), policy, bank, scene.lot.id, ResumeInput())
+    resumed = await lot_action(pool, clock.now(), policy, bank, scene.lot.id, ResumeInput())
     assert resumed.bidding_ends_at == scene.ends_at + timedelta(hours=1, minutes=20)
     assert resumed.bidding_ends_at is not None
     assert await _run_at(ctx, resumed.bidding_ends_at - timedelta(minutes=10)) == 3
