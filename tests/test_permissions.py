@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -31,8 +32,9 @@ from market.accounts.permissions import (
 from market.app import create_app
 from market.clock import FrozenClock
 from market.demo import seed_demo
+from market.pools.reconciliation import ImportStatement, import_statement
 from market.settings import Settings
-from tests.factories import csrf, make_org, make_token, sign_in
+from tests.factories import act_as, csrf, make_org, make_token, sign_in
 
 
 def _routes(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
@@ -92,6 +94,40 @@ ID_SOURCES: dict[str, str] = {
     "org_id": "SELECT id FROM organisations",
     "sale_id": "SELECT id FROM sales",
 }
+# Path parameters that are no id: a value the route takes.
+WORDS = {"decision": "approve", "action": "publish"}
+# A well-formed body for the routes whose body is decoded before anything is looked up,
+# so that what answers is the route's look-up of the other's object, not the decoding.
+TERMS = {
+    "start_price_fen": 100_000_00,
+    "deposit_fen": 10_000_00,
+    "bidding_starts_at": "2026-03-01T02:00:00Z",
+    "bidding_ends_at": "2026-03-02T02:00:00Z",
+}
+JSON_BODIES: dict[str, Any] = {
+    "place_bid": {"type": "bid", "amount_fen": 100_000_00},
+    "record_case_valuation": {
+        "method": "appraisal",
+        "appraiser": "评估公司",
+        "report_no": "R-1",
+        "value_fen": 100_000_00,
+        "valued_on": "2026-01-01",
+    },
+    "lot_action": {"action": "publish"},
+    "create_lot": {"title": "拍品", "terms": TERMS},
+    "update_lot": {"title": "拍品", "terms": TERMS, "version": 1},
+    "bank_case_cost": {"kind": "appraisal", "amount_fen": 100},
+    "bank_write_off": {"written_off_on": "2026-01-01"},
+    "set_aside_statement_line": {"note": "非追偿款"},
+    "pool_add_rule": {"rule": {}, "effective_from": "2026-01-01"},
+    "pool_decide_claim": {"decision": "approve"},
+}
+FORMS: dict[str, dict[str, str]] = {
+    "web_bank_pools_write_off": {"written_off_on": "2026-01-01"},
+    "web_reconciliation_set_aside": {"note": "非追偿款"},
+    "web_pool_decide_claim": {"decision": "approve"},
+}
+FILES = {"upload_case_document": {"file": ("a.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}}
 PARAM = re.compile(r"\{(\w+):\w+\}")
 
 
@@ -112,11 +148,33 @@ async def _digest(pool: asyncpg.Pool) -> dict[str, str]:
     return digest
 
 
-async def _owned_by_others(pool: asyncpg.Pool) -> None:
-    """Objects of every kind the demo does not make, for its organisations."""
+async def _owned_by_others(pool: asyncpg.Pool, settings: Settings, clock: FrozenClock) -> None:
+    """Objects of every kind the demo does not make, for its organisations: a token, a
+    webhook, an interest, a delivered notice in an inbox, a reconciled statement."""
     bank = await pool.fetchrow("SELECT u.id, u.org_id FROM users u WHERE email = 'bank@ipx.demo'")
     buyer = await pool.fetchrow("SELECT u.id, u.org_id FROM users u WHERE email = 'buyer@ipx.demo'")
-    assert bank and buyer
+    manager = await pool.fetchval("SELECT id FROM users WHERE email = 'pool@ipx.demo'")
+    assert bank and buyer and manager
+    await make_token(pool, clock.now(), bank["id"], ["collateral:read"])
+    statement = (settings.data_dir / "demo" / "demo-statement.csv").read_bytes()
+    act = await act_as(pool, datetime.now(UTC), manager)  # the demo's statement is of today
+    await act(import_statement, ImportStatement(data=statement, filename="demo.csv"))
+    notice = await pool.fetchval(
+        "SELECT id FROM outbox WHERE recipient_user_id = $1 ORDER BY id LIMIT 1", buyer["id"]
+    )
+    assert notice is not None
+    await pool.execute(
+        "INSERT INTO inbox (user_id, outbox_id, event, title, body, created_at) "
+        "SELECT $1, id, event, 'x', 'x', now() FROM outbox WHERE id = $2",
+        buyer["id"],
+        notice,
+    )
+    await pool.execute(
+        "INSERT INTO deliveries (outbox_id, channel, target, status, created_at) "
+        "VALUES ($1, 'inbox', $2, 'failed', now())",
+        notice,
+        str(buyer["id"]),
+    )
     await pool.execute(
         "INSERT INTO webhook_endpoints (org_id, url, format, secret, created_at) "
         "VALUES ($1, 'https://bank.example.cn/hook', 'json', 'x', now())",
@@ -128,25 +186,27 @@ async def _owned_by_others(pool: asyncpg.Pool) -> None:
     )
 
 
-def _cases(app: Litestar) -> Iterator[tuple[str, str, list[str], Permission]]:
+def _cases(app: Litestar) -> Iterator[tuple[str, str, str, Permission]]:
     for method, path, handler in _routes(app):
-        params = PARAM.findall(path)
         permission = permission_of(handler)
-        if params and permission is not None:
-            yield method, path, params, permission
+        if PARAM.search(path) and permission is not None:
+            yield method, path, str(handler.operation_id), permission
 
 
 async def test_no_organisation_reaches_another_organisations_objects(
     settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
 ) -> None:
     await seed_demo(settings, force=True)
-    await _owned_by_others(pool)
+    await _owned_by_others(pool, settings, clock)
     ids: dict[str, Any] = {}
     for name, query in ID_SOURCES.items():
         ids[name] = await pool.fetchval(query + " ORDER BY 1 LIMIT 1")
+    ids |= WORDS
     app = create_app(settings, clock)
     cases = list(_cases(app))
-    missing = sorted({p for _, _, params, _ in cases for p in params if ids.get(p) is None})
+    missing = sorted(
+        {p for _, path, _, _ in cases for p in PARAM.findall(path) if ids.get(p) is None}
+    )
     assert missing == [], f"no object to try for {missing}"
     # The callers: a fresh approved organisation of every kind, signed in (pages) and with
     # a token holding every scope its kind may hold (API).
@@ -164,22 +224,27 @@ async def test_no_organisation_reaches_another_organisations_objects(
         async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
             await sign_in(client, email)
             form = {"_csrf_token": await csrf(client)}
-            for method, path, _, permission in cases:
+            for method, path, operation, permission in cases:
                 if permission.exchange_wide and kind in permission.kinds:
                     continue  # the operator acts on everyone's objects by design
                 url = PARAM.sub(lambda m: str(ids[m.group(1)]), path)
+                body: dict[str, Any] = {}
+                if operation in FILES:
+                    body = {"files": FILES[operation], "data": {"item": "valuation_report"}}
+                elif path.startswith("/api/") and method in ("POST", "PUT", "PATCH"):
+                    body = {"json": JSON_BODIES.get(operation, {})}
+                elif method == "POST":
+                    body = {"data": {**form, **FORMS.get(operation, {})}}
                 if path.startswith("/api/"):
                     headers = {"Authorization": f"Bearer {token}"}
-                    body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
                     r = await client.request(method, url, headers=headers, **body)
                 else:
-                    body = {"data": form} if method == "POST" else {}
                     r = await client.request(method, url, follow_redirects=False, **body)
                 tried += 1
                 if r.status_code not in (403, 404):
                     leaks.append(f"{kind}: {method} {url} → {r.status_code}")
     assert tried > 100
-    assert leaks == []
+    assert leaks == [], "\n".join(leaks)
     assert await _digest(pool) == before
 
 

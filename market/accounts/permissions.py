@@ -47,9 +47,14 @@ class Permission:
 
 
 def _p(
-    name: str, kinds: set[OrgKind] | frozenset[OrgKind], scope: str | None, **kw: Any
+    name: str,
+    kinds: set[OrgKind] | frozenset[OrgKind],
+    scope: str | None,
+    *,
+    roles: set[Role] | frozenset[Role] = ALL_ROLES,
+    **kw: Any,
 ) -> Permission:
-    return Permission(name=name, kinds=frozenset(kinds), scope=scope, **kw)
+    return Permission(name=name, kinds=frozenset(kinds), scope=scope, roles=frozenset(roles), **kw)
 
 
 # fmt: off
