@@ -260,11 +260,12 @@ def responses(container: type = Problem, *statuses: int) -> dict[int, ResponseSp
 
 def document(handler: HTTPRouteHandler, *, guarded: bool) -> None:
     """Declare on an API route the problems it may answer, beside what it declares itself:
-    every route 400 (a body, a parameter or a path that does not decode), 404 and 500;
-    a guarded one 401 and 403; one that changes state 409 and 422, and 413 for its body."""
+    every route 400 (a body, a parameter or a path that does not decode), 404, 422 and
+    500; a guarded one 401 and 403; one that changes state 409, and 413 and 415 for its
+    body (too large, or not of the type the route reads)."""
     statuses = {400, 404, 422, 500}
     if guarded:
         statuses |= {401, 403}
     if handler.http_methods & {"POST", "PUT", "PATCH", "DELETE"}:
-        statuses |= {409, 413}
+        statuses |= {409, 413, 415}
     handler.responses = {**responses(Problem, *sorted(statuses)), **(handler.responses or {})}

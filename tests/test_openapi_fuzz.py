@@ -35,7 +35,7 @@ from market.demo import seed_demo
 from market.settings import Settings
 from tests.factories import make_token
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -193,6 +193,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exports/pools/{pool_id:int}",
         operation_id="export_pool_statement",
+        media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )
     async def export_pool(
@@ -217,6 +218,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exports/bank",
         operation_id="export_bank_statement",
+        media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )
     async def export_bank(
@@ -238,6 +240,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exports/cases/{case_id:int}",
         operation_id="export_case_statement",
+        media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )
     async def export_case(

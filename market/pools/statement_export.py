@@ -94,11 +94,14 @@ def template_csv(lang: i18n.Lang) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
+CSV = "text/csv"
+
+
 def csv_response(body: bytes, filename: str) -> Response[bytes]:
     """A CSV file to download, kept out of shared caches."""
     return Response(
         body,
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV,  # Litestar adds the charset
         headers={
             "Content-Disposition": content_disposition(filename),
             "X-Content-Type-Options": "nosniff",
