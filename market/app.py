@@ -31,7 +31,7 @@ from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
 from market import db, i18n, logs, money, problems
 from market.accounts.api import AccountsApi, SignUpApi
-from market.accounts.permissions import permission_of
+from market.accounts.permissions import may, permission_of
 from market.accounts.web import AccountPage, AccountPages, OperatorPages
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
@@ -188,6 +188,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         env.globals["tz"] = settings.timezone
         env.globals["deposit_account"] = deposit_account(settings)
         env.globals["registration_refusal"] = registration_refusal
+        env.globals["may"] = may
         env.filters["local"] = _local_time(settings.timezone)
 
     app = Exchange(

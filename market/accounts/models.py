@@ -26,10 +26,6 @@ class Viewer(msgspec.Struct, frozen=True, kw_only=True):
     org_name: str
     org_status: OrgStatus
 
-    @property
-    def approved(self) -> bool:
-        return self.org_status == "approved"
-
 
 class ApiCaller(msgspec.Struct, frozen=True, kw_only=True):
     """An API request authenticated by a token: acts for the token's organisation."""

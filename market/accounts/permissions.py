@@ -164,6 +164,17 @@ def refusal(
     return None
 
 
+BY_NAME: dict[str, Permission] = {p.name: p for p in PERMISSIONS}
+
+
+def may(viewer: Viewer | None, name: str) -> bool:
+    """Whether a page's viewer may act under the permission `name` (the menu shows only
+    what its reader may open)."""
+    if viewer is None:
+        return False
+    return refusal(BY_NAME[name], viewer.org_kind, viewer.org_status, viewer.role) is None
+
+
 # --- the guard ---------------------------------------------------------------------------
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
