@@ -79,7 +79,7 @@ CREATE TABLE loans (
     disbursed_on              date,
     default_date              date,
     npl_class                 text CHECK (npl_class IN ('substandard', 'doubtful', 'loss')),
-    pool_code                 text,  -- guarantee pool it is enrolled in; rules arrive with the pools issue
+    pool_code                 text,  -- guarantee pool it is enrolled in (docs/rules.md §Guarantee pools)
     created_at                timestamptz NOT NULL,
     updated_at                timestamptz NOT NULL,
     UNIQUE (bank_org_id, loan_no),
