@@ -18,7 +18,6 @@ market.pools.matching classifies it.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from market.collateral.csv_import import cell_text
+from market.collateral.csv_import import cell_text, decode
 from market.errors import AppError, BadValue, Invalid, LineProblem
 from market.money import parse_cny
 
@@ -235,26 +234,6 @@ def check_size(data: bytes) -> None:
         raise Invalid("statement_empty", field="file")
     if len(data) > MAX_FILE_BYTES:
         raise Invalid("statement_too_large", field="file", max_mb=MAX_FILE_BYTES // (1024 * 1024))
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """(text, encoding): a BOM means UTF-8; else strict UTF-8; else strict GB18030. BadValue
-    says which it is not."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise BadValue("statement_utf16")
-    if data.startswith(codecs.BOM_UTF8):
-        try:
-            return data.decode("utf-8-sig"), "utf-8-sig"
-        except UnicodeDecodeError:
-            raise BadValue("statement_bom_not_utf8") from None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError:
-        raise BadValue("statement_encoding") from None
 
 
 def parse_date(text: str) -> date:

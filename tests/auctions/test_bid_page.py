@@ -26,7 +26,7 @@ from market.settings import ROOT, Settings
 from tests.auctions.test_live import START, Scene, bidding_scene, numsub
 from tests.factories import PASSWORD, csrf, make_org, sign_in
 from tests.servers import running_server
-from tests.test_browser import _chromium
+from tests.test_browser import CHROMIUM_ARGS, _chromium
 
 
 @pytest.fixture
@@ -316,15 +316,7 @@ async def test_live_bidding_in_chromium(
         browser = await p.chromium.launch(
             executable_path=executable,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page_a = await (await browser.new_context()).new_page()

@@ -9,7 +9,7 @@ import pytest
 
 from market.clock import SystemClock
 from tests.catalogue.factories import make_bank_case, make_lot
-from tests.test_browser import _chromium, server  # noqa: F401  (server is a fixture)
+from tests.test_browser import CHROMIUM_ARGS, _chromium, server  # noqa: F401  (server is a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ async def test_search_updates_results_in_place_and_the_address(
     )
     async with async_playwright() as p:
         browser = await p.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         try:
             page = await browser.new_page()

@@ -13,7 +13,7 @@ from market.cases.services import china_today
 from market.clock import SystemClock
 from tests.factories import PASSWORD
 from tests.pools.scene import SHANGHAI_ADVANCE, file_claim, make_loan, make_pool, receive
-from tests.test_browser import _chromium, server  # noqa: F401  (server is a fixture)
+from tests.test_browser import CHROMIUM_ARGS, _chromium, server  # noqa: F401  (server is a fixture)
 
 pytestmark = pytest.mark.browser
 M = 100_000_000
@@ -35,7 +35,7 @@ async def test_pool_manager_approves_a_claim_and_reconciles_the_recovery(
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         try:
             page = await browser.new_page()

@@ -1328,7 +1328,7 @@ def test_a_utf8_bom_file_and_excel_scientific_transaction_ids() -> None:
     with pytest.raises(Invalid) as bad:
         parse_statement(b"\x80\xff\xff" * 3, today=DAY, filename="x.csv")
     assert bad.value.problems is not None
-    assert [p.code for p in bad.value.problems] == ["statement_encoding"]
+    assert [p.code for p in bad.value.problems] == ["csv_not_utf8_or_gb18030"]
 
 
 def test_a_control_character_in_a_cell_is_refused_at_its_line_and_column() -> None:
