@@ -14,7 +14,7 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
-from cachetools import TTLCache
+from cachetools import LRUCache
 from msgspec import Meta
 
 from auctions import rules
@@ -74,10 +74,9 @@ class TokenBucket:
 
     def __init__(self, rate: float, burst: float, size: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
-        # A bucket idle for burst / rate seconds is full again: forgetting it changes nothing.
-        self.tokens: TTLCache[int, tuple[float, float]] = TTLCache(
-            maxsize=size, ttl=burst / rate + 1
-        )
+        # The `size` buckets used last: one forgotten is full again, as it would be after
+        # burst / rate idle seconds anyway.
+        self.tokens: LRUCache[int, tuple[float, float]] = LRUCache(maxsize=size)
 
     def allow(self, key: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

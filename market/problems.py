@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,7 +82,17 @@ def _shown(name: str, value: Any) -> Any:
 
 def describe(lang: i18n.Lang, code: str, params: dict[str, Any] | None = None) -> str:
     """The words of an error code in `lang`, its parameters filled in."""
-    shown = {name: _shown(name, value) for name, value in (params or {}).items()}
+    try:
+        return _words(lang, code, tuple(sorted((params or {}).items())))
+    except TypeError:  # a list among the parameters: not to be cached
+        return _words.__wrapped__(lang, code, tuple(sorted((params or {}).items())))
+
+
+@lru_cache(maxsize=4096)
+def _words(lang: i18n.Lang, code: str, params: tuple[tuple[str, Any], ...]) -> str:
+    # Cached: a hot lot refuses thousands of "too low, the least bid is …" a second, with
+    # the same few parameters (the bid path's refusals are answered without a write).
+    shown = {name: _shown(name, value) for name, value in params}
     return i18n.gettext(lang, f"problem.{code}", **shown)
 
 

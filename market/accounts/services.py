@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
 import msgspec
-from cachetools import TTLCache
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from market import validators
@@ -306,12 +307,12 @@ async def revoke_token(uow: UnitOfWork, token_id: int) -> None:
 # Validated tokens, for a few seconds: the bid path answers thousands of requests a second
 # and must not read the token table for each. A revocation in this process clears the
 # cache at once; another process sees it within TOKEN_CACHE_SECONDS. The secret's hash is
-# compared on every request all the same. Bounded: a flood of distinct tokens evicts old
-# ones rather than growing the process.
+# compared on every request all the same. Bounded (the TOKEN_CACHE_SIZE used last): a
+# flood of distinct tokens evicts old ones rather than growing the process.
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 10_000
-_tokens: TTLCache[str, tuple[bytes, ApiCaller, datetime | None]] = TTLCache(
-    maxsize=TOKEN_CACHE_SIZE, ttl=TOKEN_CACHE_SECONDS
+_tokens: LRUCache[str, tuple[float, bytes, ApiCaller, datetime | None]] = LRUCache(
+    maxsize=TOKEN_CACHE_SIZE
 )
 
 
@@ -327,8 +328,8 @@ async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -
         raise Unauthorized("invalid_token")
     digest = hashlib.sha256(parts[2].encode()).digest()
     cached = _tokens.get(parts[1])
-    if cached is not None:
-        known, caller, expires_at = cached
+    if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
+        _, known, caller, expires_at = cached
         if hmac.compare_digest(known, digest) and (expires_at is None or expires_at > at):
             return caller
     async with pool.acquire() as conn:
@@ -354,7 +355,7 @@ async def authenticate_token(pool: asyncpg.Pool, at: datetime, presented: str) -
         scopes=frozenset(row["scopes"]),
         language=row["language"],
     )
-    _tokens[parts[1]] = (row["secret_sha256"], caller, row["expires_at"])
+    _tokens[parts[1]] = (time.monotonic(), row["secret_sha256"], caller, row["expires_at"])
     return caller
 
 
