@@ -158,6 +158,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
     if settings.database_url is None or settings.redis_url is None:
         raise ValueError("create_app needs database and Redis URLs; `market serve` resolves them")
     database_url, redis_url = settings.database_url, settings.redis_url
+    # The catalogs are read (and checked) now, not by the first request that needs a word:
+    # reading them takes a few hundred milliseconds that would stall every request then.
+    i18n.check_catalogs()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
-from market import audit, db
+from market import audit, db, i18n
 from market.clock import Clock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
@@ -42,6 +42,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     assert settings.database_url is not None
     ctx.setdefault("clock", SystemClock())
+    i18n.check_catalogs()  # read once, before the first message is rendered
     ctx["pool"] = await db.create_pool(settings.database_url, max_size=10)
     await open_channels(ctx)  # one SMTP pool and HTTP client per worker, not per message
 
