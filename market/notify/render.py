@@ -40,7 +40,6 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import msgspec
-from markupsafe import Markup
 
 from market import i18n
 from market.i18n import Lang
@@ -100,18 +99,6 @@ def label(context: jinja2.runtime.Context, prefix: str, value: object) -> str:
     return i18n.gettext(i18n.pick(context.get("lang")), key) if i18n.has(key) else str(value)
 
 
-@jinja2.pass_context
-def _message(context: jinja2.runtime.Context, key: str, **params: object) -> str:
-    """`_(key, **params)` as the i18n extension's newstyle gettext gives it — the text of
-    `key` in the template's `lang`, always formatted, its parameters escaped in HTML — in
-    one call where the extension makes three: a delivery renders some thirty texts, and
-    the worker renders hundreds of deliveries a second (bench/notifications.py)."""
-    text = i18n.catalog(i18n.pick(context.get("lang"))).get(key, key)
-    if context.eval_ctx.autoescape:
-        return Markup(text) % params  # noqa: S704 - our catalog; % escapes the values
-    return text % params
-
-
 @lru_cache(maxsize=2)
 def _environment(tz: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -125,7 +112,6 @@ def _environment(tz: str) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     i18n.install(env)
-    env.globals["_"] = _message
     env.globals["cny"] = cny
     env.globals["label"] = label
     env.globals["local"] = lambda value: local_time(value, tz)
