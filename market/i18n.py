@@ -91,7 +91,7 @@ def has(key: str) -> bool:
     return key in catalog(DEFAULT)
 
 
-def gettext(lang: Lang, key: str, **params: object) -> str:
+def gettext(lang: Lang, key: str, /, **params: object) -> str:
     """The text of `key` in `lang` with its placeholders filled; the key itself when the
     catalog lacks it (which the tests look for)."""
     text = catalog(lang).get(key)
@@ -103,7 +103,7 @@ def gettext(lang: Lang, key: str, **params: object) -> str:
 def translator(lang: Lang) -> Callable[..., str]:
     """`_(key, **params)` in one language, for code that renders several texts."""
 
-    def _(key: str, **params: object) -> str:
+    def _(key: str, /, **params: object) -> str:
         return gettext(lang, key, **params)
 
     return _
@@ -133,7 +133,7 @@ def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: in
 
 
 @jinja2.pass_context
-def _message(context: jinja2.runtime.Context, key: str, **params: object) -> str:
+def _message(context: jinja2.runtime.Context, key: str, /, **params: object) -> str:
     """`_(key, **params)` as newstyle gettext gives it — the text of `key` in the
     template's `lang`, always formatted, its parameters escaped in HTML — in one call
     where the extension makes three (an e-mail renders some thirty texts, the worker

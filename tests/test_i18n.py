@@ -48,6 +48,7 @@ def test_both_catalogs_hold_the_same_keys_and_chinese_is_chinese() -> None:
 
 def test_gettext_fills_placeholders_and_falls_back_to_the_key() -> None:
     assert i18n.gettext("zh", "login.locked", minutes=15) == "失败次数过多，请 15 分钟后再试。"
+    assert i18n.gettext("en", "nav.home", key="a parameter may be called key", lang="or lang")
     assert i18n.gettext("en", "nav.home") == "Home"
     assert i18n.gettext("zh", "no.such.key") == "no.such.key"
     assert i18n.pick("fr") == "zh"
@@ -64,6 +65,6 @@ def test_accept_language_picks_by_quality() -> None:
 def test_templates_speak_the_language_of_their_context() -> None:
     env = jinja2.Environment(autoescape=True)
     i18n.install(env)
-    template = env.from_string("{{ _('nav.home') }} {{ _('login.locked', minutes='<b>') }}")
+    template = env.from_string("{{ _('nav.home') }} {{ _('login.locked', minutes='<b>', key=1) }}")
     assert template.render(lang="zh").startswith("首页 失败次数过多，请 &lt;b&gt;")
     assert template.render(lang="en").startswith("Home Too many")
