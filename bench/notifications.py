@@ -129,7 +129,7 @@ async def seed(url: str) -> list[int]:
         return [
             await conn.fetchval(
                 "INSERT INTO users (org_id, email, display_name, password_hash, role, language,"
-                " created_at) VALUES ($1, $2, $3, $4, 'member', $5, $6) RETURNING id",
+                " created_at) VALUES ($1, $2, $3, $4, 'officer', $5, $6) RETURNING id",
                 org,
                 f"bidder{n}@bench.test",
                 f"竞买人{n}",

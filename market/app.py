@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, cast
 
 import msgspec
@@ -30,9 +31,16 @@ from auctions.registration import deposit_account, registration_refusal
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
 from market import db, i18n, logs, money, problems
-from market.accounts.api import AccountsApi, SignUpApi
+from market.accounts.api import AccountsApi
+from market.accounts.api_onboarding import JoinApi, OnboardingApi, PeopleApi
 from market.accounts.permissions import may, permission_of
-from market.accounts.web import AccountPage, AccountPages, OperatorPages
+from market.accounts.web import AccountPage, AccountPages
+from market.accounts.web_onboarding import (
+    InvitationPages,
+    OperatorPages,
+    PeoplePages,
+    RegisterPages,
+)
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SystemClock
@@ -199,10 +207,15 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             healthz,
             home,
             AccountPages,
+            RegisterPages,
+            InvitationPages,
+            PeoplePages,
             AccountPage,
             OperatorPages,
-            SignUpApi,
+            JoinApi,
             AccountsApi,
+            PeopleApi,
+            OnboardingApi,
             *COLLATERAL_ROUTES,
             *CASES_ROUTES,
             *LOTS_ROUTES,
@@ -268,8 +281,10 @@ def _local_time(tz_name: str) -> Any:
     zone = ZoneInfo(tz_name)
 
     def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        if value is None:
+        if value is None or value == "":
             return ""
+        if isinstance(value, str):  # an API answer's ISO 8601 instant
+            value = datetime.fromisoformat(value)
         return str(value.astimezone(zone).strftime(fmt))
 
     return local

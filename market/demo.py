@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncpg
 
 from market import db
+from market.accounts import onboarding, people
 from market.accounts import services as accounts
-from market.accounts.models import Viewer
+from market.accounts.models import DocumentIn, Onboard, RegisterBuyer, Viewer
 from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
 from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
@@ -52,6 +53,26 @@ DEMO_ORGS = [
         "approved",
         "bank@ipx.demo",
         "李信贷",
+    ),
+    (
+        "second bank (pledgee)",
+        "bank",
+        "招商银行深圳科技园支行",
+        "CMB Shenzhen Science Park",
+        "91440300MA5F2G3H4",
+        "approved",
+        "bank2@ipx.demo",
+        "何信贷",
+    ),
+    (
+        "pledgor (borrower)",
+        "pledgor",
+        "北京智芯微电子科技有限公司",
+        "Beijing Zhixin Microelectronics",
+        "91110108MA01K2L3M",
+        "approved",
+        "pledgor@ipx.demo",
+        "孙出质",
     ),
     (
         "guarantee pool manager",
@@ -134,34 +155,7 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
     try:
         if not force and await pool.fetchval("SELECT count(*) FROM organisations"):
             return []
-        logins = []
-        pw_hash = None
-        for who, kind, name, name_en, body, status, email, person in DEMO_ORGS:
-            if await pool.fetchval("SELECT 1 FROM users WHERE email = $1", email):
-                continue
-            if pw_hash is None:
-                from market.accounts.passwords import hash_password
-
-                pw_hash = await hash_password(DEMO_PASSWORD)
-            async with unit_of_work(Context(pool=pool, clock=clock), SYSTEM) as uow:
-                org = await accounts.create_organisation(
-                    uow,
-                    kind=kind,
-                    name=name,
-                    name_en=name_en,
-                    credit_code=demo_credit_code(body),
-                    status=status,
-                )
-                await accounts.create_user(
-                    uow,
-                    org_id=org.id,
-                    email=email,
-                    display_name=person,
-                    password="",
-                    password_hash=pw_hash,
-                    role="admin",
-                )
-            logins.append((who, email, DEMO_PASSWORD))
+        logins = await _seed_organisations(pool, clock, settings)
         bank = await pool.fetchrow(
             "SELECT u.id AS user_id, u.org_id FROM users u WHERE u.email = 'bank@ipx.demo'"
         )
@@ -190,6 +184,110 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
             "demo bank statement to reconcile (sign in as pool@ipx.demo): "
             f"{pools_demo.statement.resolve()}"
         )
+    return logins
+
+
+def _pdf(title: str) -> bytes:
+    """A one-page PDF standing in for a scanned document."""
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+        + f"% {title}\n".encode()
+        + b"trailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+async def _seed_organisations(
+    pool: asyncpg.Pool, clock: SystemClock, settings: Settings
+) -> list[tuple[str, str, str]]:
+    """Every demo organisation enters as a real one would, through the same commands: the
+    operator onboards it with its documents, its administrator accepts the invitation,
+    the operator approves it; buyers sign themselves up. Only the first operator, whom
+    nobody could onboard, is made directly."""
+    ctx = Context(pool=pool, clock=clock)
+    logins: list[tuple[str, str, str]] = []
+    operator_id = await pool.fetchval("SELECT id FROM users WHERE email = $1", DEMO_ORGS[0][6])
+    if operator_id is None:
+        who, kind, name, name_en, body, status, email, person = DEMO_ORGS[0]
+        async with unit_of_work(ctx, SYSTEM) as uow:
+            org = await accounts.create_organisation(
+                uow,
+                kind=kind,
+                name=name,
+                name_en=name_en,
+                credit_code=demo_credit_code(body),
+                status=status,
+            )
+            operator_id = await accounts.create_user(
+                uow,
+                org_id=org.id,
+                email=email,
+                display_name=person,
+                password=DEMO_PASSWORD,
+                role="admin",
+            )
+        logins.append((who, email, DEMO_PASSWORD))
+    operator_viewer = await accounts.load_viewer(pool, operator_id)
+    assert operator_viewer is not None
+    operator = Act(ctx, Actor.of(operator_viewer))
+    for who, kind, name, name_en, body, status, email, person in DEMO_ORGS[1:]:
+        if await pool.fetchval("SELECT 1 FROM users WHERE email = $1", email):
+            continue
+        licence = DocumentIn(
+            kind="business_licence", filename="营业执照.pdf", content=_pdf(f"licence {body}")
+        )
+        if kind == "buyer":
+            registered = await Act(ctx, SYSTEM)(
+                onboarding.register_buyer,
+                RegisterBuyer(
+                    name=name,
+                    credit_code=demo_credit_code(body),
+                    email=email,
+                    display_name=person,
+                    password=DEMO_PASSWORD,
+                    documents=[licence],
+                ),
+            )
+            org_id = registered.organisation.id
+        else:
+            letter = DocumentIn(
+                kind="authorisation_letter",
+                filename="授权委托书.pdf",
+                content=_pdf(f"letter {body}"),
+            )
+            onboarded = await operator(
+                onboarding.onboard_organisation,
+                Onboard(
+                    kind=kind,  # type: ignore[arg-type]  # DEMO_ORGS names kinds
+                    name=name,
+                    name_en=name_en,
+                    credit_code=demo_credit_code(body),
+                    admin_email=email,
+                    documents=[licence, letter],
+                ),
+            )
+            org_id = onboarded.organisation.id
+            nonce = await pool.fetchval(
+                "SELECT nonce FROM invitations WHERE id = $1", onboarded.invitation.id
+            )
+            await Act(ctx, SYSTEM)(
+                people.accept_invitation,
+                people.Accept(
+                    token=people.invitation_token(
+                        settings.secret_key, onboarded.invitation.id, bytes(nonce)
+                    ),
+                    display_name=person,
+                    password=DEMO_PASSWORD,
+                    secret_key=settings.secret_key,
+                ),
+            )
+        if status == "approved":
+            await operator(
+                onboarding.decide_organisation,
+                onboarding.DecideOrganisation(org_id=org_id, approve=True),
+            )
+        logins.append((who, email, DEMO_PASSWORD))
     return logins
 
 

@@ -14,6 +14,7 @@ Sources for the rules are cited next to each function.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Final, Literal
 
 from market.errors import BadValue
@@ -109,6 +110,43 @@ def credit_code(s: str) -> str:
     if code[17] != expected:
         raise BadValue("credit_code_check_char", expected=expected, char=code[17])
     return code
+
+
+# ---------------------------------------------------------------------------
+# 公民身份号码 — GB 11643-1999
+# ---------------------------------------------------------------------------
+
+# GB 11643-1999 §8.2 (校验码): W_i = 2^(18-i) mod 11 for positions i = 1..17; the check is
+# (12 - sum(a_i * W_i) mod 11) mod 11, written X for 10.
+_ID_WEIGHTS: Final = tuple(pow(2, 17 - i, 11) for i in range(17))
+
+
+def _id_check_char(body: str) -> str:
+    value = (12 - sum(int(c) * w for c, w in zip(body, _ID_WEIGHTS, strict=True)) % 11) % 11
+    return "X" if value == 10 else str(value)
+
+
+def id_number(s: str) -> str:
+    """Validate a resident identity number (居民身份号码, GB 11643-1999): 6-digit address
+    code, 8-digit date of birth, 3-digit order code, check character (a digit or X).
+
+    The date of birth must be a real date; the address code is checked only as digits
+    (GB/T 2260 changes every year, and old numbers keep their old codes)."""
+    number = _fold(s)
+    if len(number) != 18:
+        raise BadValue("id_number_length", length=len(number))
+    if not _is_digits(number[:17]) or not (_is_digits(number[17]) or number[17] == "X"):
+        raise BadValue("id_number_bad_char")
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise BadValue("id_number_birth_date", date=number[6:14]) from None
+    if born.year < 1900:
+        raise BadValue("id_number_birth_date", date=number[6:14])
+    expected = _id_check_char(number[:17])
+    if number[17] != expected:
+        raise BadValue("id_number_check_char", expected=expected, char=number[17])
+    return number
 
 
 # ---------------------------------------------------------------------------

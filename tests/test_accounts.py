@@ -278,6 +278,9 @@ async def test_other_tenants_token_is_404(
         )
 
 
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
 # --- operator approval -------------------------------------------------------------------
 
 
@@ -289,10 +292,24 @@ async def test_operator_approves_pending_buyer(
     await sign_in(client, operator_email)
     queue = await client.get("/operator/organisations")
     assert f'data-org="{buyer_id}"' in queue.text
+    decide = f"/operator/organisations/{buyer_id}/decision"
+    # No business licence yet: the approval is refused, saying what is missing.
+    r = await client.post(decide, data={"decision": "approve", "_csrf_token": await csrf(client)})
+    assert r.status_code == 409 and "营业执照" in r.text
     r = await client.post(
-        f"/operator/organisations/{buyer_id}/approve", data={"_csrf_token": await csrf(client)}
+        f"/operator/organisations/{buyer_id}/documents",
+        data={"_csrf_token": await csrf(client)},
+        files={"doc_business_licence": ("licence.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
     )
-    assert r.status_code == 200
+    assert r.status_code == 303
+    page = await client.get(f"/operator/organisations/{buyer_id}")
+    assert "licence.pdf" in page.text
+    r = await client.post(
+        decide, data={"decision": "approve", "_csrf_token": await csrf(client)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM organisations WHERE id=$1", buyer_id) == (
             "approved"
@@ -303,11 +320,15 @@ async def test_operator_approves_pending_buyer(
                 "SELECT action FROM audit_log WHERE chain_org_id=$1 ORDER BY seq", buyer_id
             )
         ]
-    assert actions[-1] == "organisation.approved"
+        told = await conn.fetchval(
+            "SELECT payload->>'status' FROM outbox WHERE event = 'organisation_decided' "
+            "AND recipient_org_id = $1",
+            buyer_id,
+        )
+    assert actions[-1] == "organisation.approved" and told == "approved"
     # Deciding twice is a conflict, not a second approval.
     r = await client.post(
-        f"/operator/organisations/{buyer_id}/reject",
-        data={"reason": "late", "_csrf_token": await csrf(client)},
+        decide, data={"decision": "reject", "reason": "late", "_csrf_token": await csrf(client)}
     )
     assert r.status_code == 409
 
@@ -319,7 +340,8 @@ async def test_non_operator_cannot_approve(
     _, _, bank_email = await make_org(pool, clock.now(), kind="bank")
     await sign_in(client, bank_email)
     r = await client.post(
-        f"/operator/organisations/{buyer_id}/approve", data={"_csrf_token": await csrf(client)}
+        f"/operator/organisations/{buyer_id}/decision",
+        data={"decision": "approve", "_csrf_token": await csrf(client)},
     )
     assert r.status_code == 403
     async with pool.acquire() as conn:

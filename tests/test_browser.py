@@ -27,6 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 pytestmark = pytest.mark.browser
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
 def _chromium() -> str:
@@ -78,6 +79,10 @@ async def test_register_then_operator_approves_in_chromium(
             assert "校验码" in await page.inner_text("#err-credit_code")
             await page.fill("input[name=credit_code]", good)
             await page.fill("input[name=password]", "a long password 123")
+            await page.set_input_files(
+                "input[name=doc_business_licence]",
+                files=[{"name": "营业执照.pdf", "mimeType": "application/pdf", "buffer": PDF}],
+            )
             await page.click("form.card button[type=submit]")
             assert "待" in await page.inner_text("[role=status]")
 
@@ -88,8 +93,13 @@ async def test_register_then_operator_approves_in_chromium(
             await page.click("form.card button[type=submit]")
             await page.goto(server + "/operator/organisations")
             row = page.locator("tr", has_text="无锡芯动半导体有限公司")
-            await row.locator("button", has_text="通过").click()
+            await row.locator("a", has_text="审核").click()
+            # The licence the buyer uploaded is there to look at before approving.
+            assert "营业执照.pdf" in await page.inner_text("main")
+            await page.locator("button", has_text="通过").click()
             await page.wait_for_load_state()
+            assert "已通过" in await page.inner_text("[data-testid=org-status]")
+            await page.goto(server + "/operator/organisations")
             assert await page.locator("tr", has_text="无锡芯动半导体有限公司").count() == 0
             await page.screenshot(path=str(tmp_path / "operator.png"))
         finally:

@@ -93,6 +93,8 @@ ID_SOURCES: dict[str, str] = {
     "delivery_id": "SELECT id FROM deliveries",
     "org_id": "SELECT id FROM organisations",
     "sale_id": "SELECT id FROM sales",
+    "invitation_id": "SELECT id FROM invitations",
+    "user_id": "SELECT id FROM users",
 }
 # Path parameters that are no id: a value the route takes.
 WORDS = {"decision": "approve", "action": "publish"}
@@ -121,11 +123,13 @@ JSON_BODIES: dict[str, Any] = {
     "set_aside_statement_line": {"note": "非追偿款"},
     "pool_add_rule": {"rule": {}, "effective_from": "2026-01-01"},
     "pool_decide_claim": {"decision": "approve"},
+    "set_user_role": {"role": "officer"},
 }
 FORMS: dict[str, dict[str, str]] = {
     "web_bank_pools_write_off": {"written_off_on": "2026-01-01"},
     "web_reconciliation_set_aside": {"note": "非追偿款"},
     "web_pool_decide_claim": {"decision": "approve"},
+    "web_set_user_role": {"role": "officer"},
 }
 FILES = {"upload_case_document": {"file": ("a.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}}
 PARAM = re.compile(r"\{(\w+):\w+\}")

@@ -1,24 +1,14 @@
-"""The accounts API: buyer sign-up, the caller's organisation, tokens, operator decisions."""
+"""The accounts API: the caller's organisation and its tokens."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from litestar import Controller, get
+from litestar.params import FromPath
 
 from market.accounts import services
-from market.accounts.models import Decision, OrganisationOut, RegisterBuyer, RegisteredOut, TokenOut
-from market.accounts.permissions import OPERATE, OWN_ACCOUNT, allow
-from market.deps import ActDep, CallerDep, PoolDep
-
-
-class SignUpApi(Controller):
-    path = "/api/v1"
-    tags = ["accounts"]
-
-    @post("/buyers", operation_id="register_buyer", status_code=201)
-    async def register_buyer(self, data: JSONBody[RegisterBuyer], act: ActDep) -> RegisteredOut:
-        """Sign up a buyer organisation; it can take part once an operator approves it."""
-        return await act(services.register_buyer, data)
+from market.accounts.models import OrganisationOut, TokenOut
+from market.accounts.permissions import OWN_ACCOUNT, allow
+from market.deps import CallerDep, PoolDep
 
 
 class AccountsApi(Controller):
@@ -35,18 +25,3 @@ class AccountsApi(Controller):
     ) -> TokenOut:
         """One of the caller's organisation's tokens (another organisation's: 404)."""
         return await services.get_token(pool, caller.org_id, token_id)
-
-    @post(
-        "/operator/organisations/{org_id:int}/decision",
-        operation_id="decide_organisation",
-        status_code=200,
-        guards=[allow(OPERATE)],
-    )
-    async def decide(
-        self, act: ActDep, org_id: FromPath[int], data: JSONBody[Decision]
-    ) -> OrganisationOut:
-        """Approve or reject a pending organisation (the exchange operator)."""
-        return await act(
-            services.decide_organisation,
-            services.DecideOrganisation(org_id=org_id, approve=data.approve, reason=data.reason),
-        )

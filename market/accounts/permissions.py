@@ -32,6 +32,9 @@ from market.errors import Forbidden, LoginRequired
 ALL_KINDS: frozenset[OrgKind] = frozenset(get_args(OrgKind))
 ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
 BIDDERS: frozenset[OrgKind] = frozenset({"buyer", "acquirer"})
+# Who changes things inside an organisation; read_only users see, change nothing.
+WRITERS: frozenset[Role] = frozenset({"admin", "officer"})
+ADMINS: frozenset[Role] = frozenset({"admin"})
 
 
 @dataclass(frozen=True)
@@ -60,38 +63,46 @@ def _p(
 # fmt: off
 OWN_ACCOUNT = _p("own_account", ALL_KINDS, "account:read", approved=False,
                  description="one's own organisation, account, inbox and preferences")
-MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, None, roles={"admin"},
+MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, None, roles=ADMINS,
                    description="create and revoke the organisation's API tokens")
-READ_WEBHOOKS = _p("read_webhooks", ALL_KINDS, "account:read", roles={"admin"},
+OWN_DOCUMENTS = _p("own_documents", ALL_KINDS, "account:write", roles=ADMINS, approved=False,
+                   description="upload the documents the organisation's approval rests on")
+INVITE_USERS = _p("invite_users", ALL_KINDS, "account:write", roles=WRITERS,
+                  description="invite colleagues, with a role no higher than one's own")
+MANAGE_USERS = _p("manage_users", ALL_KINDS, "account:write", roles=ADMINS,
+                  description="give and take roles, deactivate users, revoke invitations")
+READ_WEBHOOKS = _p("read_webhooks", ALL_KINDS, "account:read", roles=ADMINS,
                    description="the organisation's webhook endpoints")
-MANAGE_WEBHOOKS = _p("manage_webhooks", ALL_KINDS, "account:write", roles={"admin"},
+MANAGE_WEBHOOKS = _p("manage_webhooks", ALL_KINDS, "account:write", roles=ADMINS,
                      description="add, test and remove webhook endpoints")
 READ_INTERESTS = _p("read_interests", BIDDERS, "account:read",
                     description="a buyer's saved interests")
-MANAGE_INTERESTS = _p("manage_interests", BIDDERS, "bids:write",
+MANAGE_INTERESTS = _p("manage_interests", BIDDERS, "bids:write", roles=WRITERS,
                       description="save and remove interests")
-BID = _p("bid", BIDDERS, "bids:write",
+BID = _p("bid", BIDDERS, "bids:write", roles=WRITERS,
          description="register for lots, bid, see one's registrations")
 READ_COLLATERAL = _p("read_collateral", {"bank"}, "collateral:read",
                      description="the bank's registry and disposal cases")
-WRITE_COLLATERAL = _p("write_collateral", {"bank"}, "collateral:write",
+WRITE_COLLATERAL = _p("write_collateral", {"bank"}, "collateral:write", roles=WRITERS,
                       description="import collateral, open and change cases, upload documents")
-MANAGE_LOTS = _p("manage_lots", {"bank"}, "lots:write",
+MANAGE_LOTS = _p("manage_lots", {"bank"}, "lots:write", roles=WRITERS,
                  description="draft, publish, withdraw and relist the bank's lots")
 READ_BANK_POOLS = _p("read_bank_pools", {"bank"}, "pools:read",
                      description="the bank's enrolments, claims and recoveries")
-WRITE_BANK_POOLS = _p("write_bank_pools", {"bank"}, "pools:write",
+WRITE_BANK_POOLS = _p("write_bank_pools", {"bank"}, "pools:write", roles=WRITERS,
                       description="enrol loans, file claims, write off, record costs, close")
 READ_POOL = _p("read_pool", {"pool"}, "pools:read",
                description="a pool's dashboard, claims, postings and rules")
-WRITE_POOL = _p("write_pool", {"pool"}, "pools:write",
+WRITE_POOL = _p("write_pool", {"pool"}, "pools:write", roles=WRITERS,
                 description="decide claims, add rule versions")
 READ_RECONCILIATION = _p("read_reconciliation", {"pool", "bank"}, "pools:read",
                          description="statements, exceptions, payouts and exports")
 WRITE_RECONCILIATION = _p("write_reconciliation", {"pool", "bank"}, "pools:write",
+                          roles=WRITERS,
                           description="import statements, match or set aside lines")
-OPERATE = _p("operate", {"operator"}, "operator:write", exchange_wide=True,
-             description="approve organisations, confirm deposits and payments, receipts")
+OPERATE = _p("operate", {"operator"}, "operator:write", roles=WRITERS, exchange_wide=True,
+             description="onboard and approve organisations and pools, confirm deposits "
+                         "and payments, receipts")
 READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=True,
                   description="the exchange's operating metrics")
 # fmt: on
@@ -99,6 +110,9 @@ READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=Tr
 PERMISSIONS: tuple[Permission, ...] = (
     OWN_ACCOUNT,
     MANAGE_TOKENS,
+    OWN_DOCUMENTS,
+    INVITE_USERS,
+    MANAGE_USERS,
     READ_WEBHOOKS,
     MANAGE_WEBHOOKS,
     READ_INTERESTS,
@@ -138,6 +152,9 @@ PUBLIC: frozenset[str] = frozenset(
         "web_lot_document",
         "web_lot_events",
         "web_inbox_count",
+        "web_invitation_form",
+        "web_invitation_accept",
+        "accept_invitation",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

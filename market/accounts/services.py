@@ -26,17 +26,14 @@ from market import validators
 from market.accounts import sessions
 from market.accounts.models import (
     ApiCaller,
-    Decision,
     Language,
     NewToken,
     OrganisationOut,
-    RegisterBuyer,
-    RegisteredOut,
     TokenOut,
     Viewer,
 )
 from market.accounts.passwords import hash_password, verify_password
-from market.accounts.permissions import MANAGE_TOKENS, OPERATE, OWN_ACCOUNT, SCOPES_BY_KIND
+from market.accounts.permissions import MANAGE_TOKENS, OWN_ACCOUNT, SCOPES_BY_KIND
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
@@ -106,61 +103,6 @@ async def create_user(
         after={"email": email, "display_name": display_name, "role": role},
     )
     return user_id
-
-
-@command(None)  # anyone may sign up; the operator's approval is what lets a buyer act
-async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
-    """A buyer organisation and its first (admin) user, pending an operator's approval."""
-    try:
-        async with uow.conn.transaction():  # a savepoint: a lost race is refused cleanly
-            org = await create_organisation(
-                uow, kind="buyer", name=data.name, credit_code=data.credit_code, status="pending"
-            )
-            user_id = await create_user(
-                uow,
-                org_id=org.id,
-                email=data.email,
-                display_name=data.display_name,
-                password=data.password,
-                role="admin",
-                language=data.language,
-            )
-    except asyncpg.UniqueViolationError as exc:
-        # Lost a race with an identical sign-up: the pre-checks passed for both.
-        if "credit_code" in (exc.constraint_name or ""):
-            raise Conflict("credit_code_taken", field="credit_code") from None
-        raise Conflict("email_taken", field="email") from None
-    return RegisteredOut(organisation=org, user_id=user_id)
-
-
-class DecideOrganisation(Decision, frozen=True, kw_only=True):
-    org_id: int
-
-
-@command(OPERATE)
-async def decide_organisation(uow: UnitOfWork, data: DecideOrganisation) -> OrganisationOut:
-    """The operator approves or rejects a pending organisation (its row locked)."""
-    reason = data.reason.strip()
-    if not data.approve and not reason:
-        raise Invalid("rejection_reason_needed", field="reason")
-    row = await uow.conn.fetchrow(Q.lock_org, data.org_id)
-    if row is None:
-        raise NotFound("no_such_organisation")
-    if row["status"] != "pending":
-        raise Conflict("organisation_decided", status=row["status"])
-    status = "approved" if data.approve else "rejected"
-    new = await uow.conn.fetchrow(
-        Q.decide_org, data.org_id, status, reason or None, uow.actor.user, uow.at
-    )
-    uow.audit(
-        f"organisation.{status}",
-        "organisation",
-        data.org_id,
-        chain_org_id=data.org_id,
-        before={"status": row["status"]},
-        after={"status": status, "reason": data.reason},
-    )
-    return msgspec.convert(dict(returned(new)), OrganisationOut)
 
 
 @command(OWN_ACCOUNT)
@@ -364,6 +306,16 @@ async def get_organisation(pool: asyncpg.Pool, org_id: int) -> OrganisationOut:
         row = await conn.fetchrow(Q.org_by_id, org_id)
     if row is None:
         raise NotFound("no_such_organisation")
-    return msgspec.convert(
-        {k: row[k] for k in ("id", "kind", "name", "credit_code", "status")}, OrganisationOut
-    )
+    return organisation_out(row)
+
+
+def organisation_out(row: asyncpg.Record) -> OrganisationOut:
+    fields = ("id", "kind", "name", "party_type", "credit_code", "status", "status_reason")
+    return msgspec.convert({k: row[k] for k in fields}, OrganisationOut)
+
+
+async def organisations_by_status(pool: asyncpg.Pool, statuses: list[str]) -> list[OrganisationOut]:
+    """The operator's queue: organisations in these statuses, oldest first."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.orgs_by_status, statuses)
+    return [organisation_out(r) for r in rows]

@@ -14,10 +14,9 @@ from litestar.response import Redirect, Template
 
 from market import i18n
 from market.accounts import services, sessions
-from market.accounts.models import NewToken, RegisterBuyer, Viewer
+from market.accounts.models import NewToken, Viewer
 from market.accounts.permissions import (
     MANAGE_TOKENS,
-    OPERATE,
     OWN_ACCOUNT,
     SCOPES_BY_KIND,
     allow,
@@ -25,7 +24,7 @@ from market.accounts.permissions import (
 )
 from market.db import Queries
 from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
-from market.errors import NotFound, RateLimited, Unauthorized
+from market.errors import RateLimited, Unauthorized
 from market.web import LANG_COOKIE, Form, page
 
 Q = Queries("accounts")
@@ -137,30 +136,6 @@ class AccountPages(Controller):
         )
         return response
 
-    @get("/register", operation_id="web_register_form")
-    async def register_form(self, request: Request[Any, Any, State], viewer: ViewerDep) -> Template:
-        return page(request, "accounts/register.html", viewer, errors={}, values={}, done=False)
-
-    @post("/register", operation_id="web_register")
-    async def register(
-        self, request: Request[Any, Any, State], act: ActDep, viewer: ViewerDep
-    ) -> Template:
-        form = await Form.read(request, viewer)
-        data = {**form.values, "language": form.lang}
-        done = await form.submit(
-            lambda: act(services.register_buyer, msgspec.convert(data, RegisterBuyer))
-        )
-        form.values.pop("password", None)
-        return page(
-            request,
-            "accounts/register.html",
-            viewer,
-            status_code=200 if done else form.status,
-            errors=form.errors,
-            values=form.values if not done else {},
-            done=bool(done),
-        )
-
 
 class AccountPage(Controller):
     include_in_schema = False
@@ -234,34 +209,3 @@ async def _account(
         new_secret=new_secret,
         errors=errors or {},
     )
-
-
-class OperatorPages(Controller):
-    path = "/operator"
-    include_in_schema = False
-    guards = [allow(OPERATE)]
-
-    @get("/organisations", operation_id="web_operator_orgs")
-    async def queue(self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep) -> Template:
-        async with pool.acquire() as conn:
-            pending = await conn.fetch(Q.orgs_by_status, ["pending"])
-        return page(request, "operator/organisations.html", me, pending=pending)
-
-    @post("/organisations/{org_id:int}/{decision:str}", operation_id="web_operator_decide")
-    async def decide(
-        self,
-        request: Request[Any, Any, State],
-        act: ActDep,
-        org_id: FromPath[int],
-        decision: FromPath[str],
-    ) -> Redirect:
-        if decision not in ("approve", "reject"):
-            raise NotFound()
-        form = await _form(request)
-        await act(
-            services.decide_organisation,
-            services.DecideOrganisation(
-                org_id=org_id, approve=decision == "approve", reason=form.get("reason", "")
-            ),
-        )
-        return Redirect("/operator/organisations")

@@ -10,6 +10,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import Stream
 
+from market.accounts.models import OrgDocumentOut
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
 from market.cases import services
 from market.cases.checklist import DisclosureStatus
@@ -36,7 +37,9 @@ READ = [allow(READ_COLLATERAL)]
 WRITE = [allow(WRITE_COLLATERAL)]
 
 
-def download(pool: asyncpg.Pool, document: DocumentOut, *, attachment: bool = True) -> Stream:
+def download(
+    pool: asyncpg.Pool, document: DocumentOut | OrgDocumentOut, *, attachment: bool = True
+) -> Stream:
     """The document's bytes as stored, with its checked type; never sniffed by a browser."""
     ascii_name = document.filename.encode("ascii", "replace").decode().replace('"', "_")
     disposition = "attachment" if attachment else "inline"

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from market.accounts.models import OrgDocumentOut
 from market.accounts.permissions import WRITE_COLLATERAL
 from market.cases import checklist, filetypes
 from market.cases.checklist import DisclosureStatus
@@ -588,7 +589,7 @@ async def find_document(
 
 async def document_bytes(
     pool: asyncpg.Pool,
-    document: DocumentOut,
+    document: DocumentOut | OrgDocumentOut,
     policy: DocumentPolicy = DEFAULT_DOCUMENT_POLICY,
 ) -> AsyncIterator[bytes]:
     """The document's bytes in chunks, read slice by slice (find_document checked access)."""

@@ -51,6 +51,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from market.accounts.people import invitation_link
 from market.accounts.permissions import OPERATE
 from market.clock import Clock
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
@@ -364,7 +365,11 @@ async def deliver_inbox_now(
 
 
 def _prepare(
-    row: asyncpg.Record, settings: Settings, now: datetime, newer: Mapping[int, int]
+    row: asyncpg.Record,
+    settings: Settings,
+    now: datetime,
+    newer: Mapping[int, int],
+    payload: Mapping[str, Any] | None = None,
 ) -> str | templates.Rendered:
     """The message of a pending, due delivery — or why it is skipped (a str); `newer` is
     `_newer_outbids` of the rows. Raises TerminalDeliveryError for a broken template or
@@ -375,12 +380,14 @@ def _prepare(
         return reason
     if row["channel"] == "inbox" and row["reader_id"] is None:
         raise TerminalDeliveryError("inbox: the user no longer exists")
-    lang: Lang = pick(row["reader_language"])
+    payload = payload if payload is not None else (row["payload"] or {})
+    # An invitee is nobody's user yet: the invitation names the language.
+    lang: Lang = pick(row["reader_language"] or payload.get("language"))
     try:
         return templates.render(
             row["event"],
             lang,
-            payload=row["payload"] or {},
+            payload=payload,
             lot=lot,
             name=row["reader_name"],
             base_url=settings.public_base_url,
@@ -424,7 +431,12 @@ async def _attempt(
         return Outcome(status="not_due"), None
     try:
         newer = await _newer_outbids(conn, [row], policy)
-        prepared = _prepare(row, settings, now, newer)
+        payload = dict(row["payload"] or {})
+        if row["event"] == "invitation":  # the link is made when it is sent (people.py)
+            payload["url"] = await invitation_link(
+                conn, settings.secret_key, settings.public_base_url, payload["invitation_id"]
+            )
+        prepared = _prepare(row, settings, now, newer, payload)
         endpoint = None
         if not isinstance(prepared, str) and row["channel"] == "webhook":
             endpoint = await endpoints.by_id(conn, int(row["target"]))

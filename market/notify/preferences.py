@@ -34,6 +34,7 @@ EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
     "acquirer": _BIDDING,
     "pool": (),
     "operator": (),
+    "pledgor": (),
 }
 
 

@@ -47,6 +47,8 @@ EVENTS: Final[tuple[str, ...]] = (
     "defaulted",
     "lot_matched",
     "monitoring_flag",
+    "organisation_decided",
+    "invitation",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret
@@ -88,6 +90,10 @@ async def plan(conn: Conn, rows: Sequence[asyncpg.Record]) -> list[Planned]:
             seen.add(key)
             out.append(Planned(outbox_id, channel, target))
 
+    for r in rows:
+        # An invitation goes to an address that is nobody's yet: e-mail only.
+        if r["event"] == "invitation" and r["email_to"]:
+            add(r["id"], "email", r["email_to"])
     for u in users:
         add(u["outbox_id"], "inbox", str(u["user_id"]))
         if email_enabled(event_of[u["outbox_id"]], choices.get(u["user_id"], {})):

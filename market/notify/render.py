@@ -142,7 +142,11 @@ def render(
     ref = (lot or {}).get("reference") or payload.get("lot_reference") or ""
     title = (lot or {}).get("title") or payload.get("lot_title") or ""
     what = i18n.gettext(lang, "email.lot_named", ref=ref, title=title) if title else ref
-    if event == "monitoring_flag" and payload.get("asset_id"):
+    if payload.get("url"):
+        url = str(payload["url"])
+    elif event == "organisation_decided":
+        url = f"{site}/account"
+    elif event == "monitoring_flag" and payload.get("asset_id"):
         url = f"{site}/bank/collateral/assets/{payload['asset_id']}"
     else:
         url = f"{site}/lots/{ref}" if ref else site

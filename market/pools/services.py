@@ -38,6 +38,7 @@ from msgspec import Meta
 from auctions.deposits import CLEARING, forfeit_account, proceeds_account
 from auctions.registration import draw
 from market import ledger
+from market.accounts.permissions import OPERATE
 from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.commands import UnitOfWork, command
@@ -89,7 +90,7 @@ class NewPool(msgspec.Struct, frozen=True, kw_only=True):
     effective_from: date
 
 
-@command(None)  # pools are set up by the exchange
+@command(OPERATE)  # pools are set up by the exchange
 async def create_pool(uow: UnitOfWork, data: NewPool) -> PoolOut:
     """A pool, its first rule version and its capital posted to the fund. Two set-ups of
     one code meet the unique code: the second is refused."""

@@ -1,7 +1,7 @@
 -- name: insert_org
 INSERT INTO organisations (kind, name, name_en, credit_code, status, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, kind, name, credit_code, status
+RETURNING id, kind, name, party_type, credit_code, status, status_reason
 
 -- name: insert_user
 INSERT INTO users (org_id, email, display_name, password_hash, role, language, created_at)
@@ -29,7 +29,8 @@ WHERE u.id = $1 AND u.disabled_at IS NULL
 UPDATE users SET language = $2 WHERE id = $1
 
 -- name: org_by_id
-SELECT id, kind, name, name_en, credit_code, status, status_reason, created_at, decided_at
+SELECT id, kind, name, name_en, party_type, credit_code, status, status_reason, created_at,
+       decided_at
 FROM organisations WHERE id = $1
 
 -- name: lock_org
@@ -38,11 +39,12 @@ SELECT id, kind, name, credit_code, status, status_reason FROM organisations WHE
 -- name: decide_org
 UPDATE organisations SET status = $2, status_reason = $3, decided_by = $4, decided_at = $5
 WHERE id = $1
-RETURNING id, kind, name, credit_code, status
+RETURNING id, kind, name, party_type, credit_code, status, status_reason
 
 -- name: orgs_by_status
 -- The operator's review queue, oldest first.
-SELECT o.id, o.kind, o.name, o.credit_code, o.status, o.status_reason, o.created_at,
+SELECT o.id, o.kind, o.name, o.party_type, o.credit_code, o.status, o.status_reason,
+       o.created_at,
        (SELECT u.email FROM users u WHERE u.org_id = o.id ORDER BY u.id LIMIT 1) AS contact
 FROM organisations o
 WHERE o.status = ANY($1::text[])

@@ -3,7 +3,8 @@
 
 -- name: claim_outbox
 -- The oldest unrelayed events; SKIP LOCKED lets several relays share the work, never a row.
-SELECT id, event, recipient_org_id, recipient_user_id, lot_id, created_at
+SELECT id, event, recipient_org_id, recipient_user_id, lot_id, created_at,
+       payload->>'email' AS email_to  -- an invitation's address (recipients.py)
 FROM outbox
 WHERE relayed_at IS NULL
 ORDER BY id

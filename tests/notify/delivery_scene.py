@@ -147,7 +147,7 @@ async def add_user(
         return int(
             await conn.fetchval(
                 "INSERT INTO users (org_id, email, display_name, password_hash, role, language,"
-                " created_at) VALUES ($1, $2, $3, 'x', 'member', $4, $5) RETURNING id",
+                " created_at) VALUES ($1, $2, $3, 'x', 'officer', $4, $5) RETURNING id",
                 org_id,
                 email,
                 email.split("@", maxsplit=1)[0],

@@ -47,6 +47,22 @@ SALE = {
 }
 # Payloads as the producers write them (auctions/*, market/notify/events.py).
 PAYLOADS: dict[str, dict[str, Any]] = {
+    "organisation_decided": {
+        "org_id": 5,
+        "org_name": "Huachuang Chip Co.",
+        "status": "rejected",
+        "reason": "licence expired",
+    },
+    "invitation": {
+        "invitation_id": 3,
+        "email": "li@bank.test",
+        "language": "zh",
+        "role": "officer",
+        "org_name": "CCB Zhongguancun",
+        "expires_at": "2026-01-12T02:00:00+00:00",
+        "inviter": "Li",
+        "url": "https://ipx.example.cn/invitations/3.abc",
+    },
     "outbid": {
         "registration_id": 4,
         "price_fen": 120_000_000,

@@ -67,7 +67,7 @@ async def add_member(pool: asyncpg.Pool, clock: FrozenClock, org_id: int) -> str
             email=email,
             display_name="成员",
             password=PASSWORD,
-            role="member",
+            role="officer",
         )
     return email
 
@@ -340,7 +340,7 @@ async def test_api_tenancy_and_who_may_change(
     assert "HTTP 404: no such hook" in failed["error"]
     # A token keeps reading, but stops changing anything once its creator is no admin.
     async with pool.acquire() as conn:
-        await conn.execute("UPDATE users SET role = 'member' WHERE id = $1", user_a)
+        await conn.execute("UPDATE users SET role = 'officer' WHERE id = $1", user_a)
     assert (await web.get("/api/v1/webhooks", headers=bearer(token_a))).status_code == 200
     r = await web.post("/api/v1/webhooks", json={"url": receiver.url}, headers=bearer(token_a))
     assert r.status_code == 403 and r.json()["code"] == "role_not_permitted"

@@ -1,0 +1,298 @@
+"""Onboarding: the organisations the operator brings in, the buyers who sign up, the
+documents an approval rests on, and the decision with its notice (docs/rules.md
+§Onboarding).
+
+Every kind of organisation enters the same way: pending, with its documents, until an
+operator approves it; its first administrator is invited by e-mail (people.py) or, for a
+buyer that signs itself up, is the person who signed up. An approval needs the documents
+REQUIRED_DOCUMENTS names; a rejection needs a reason; both are told to the organisation's
+users (event `organisation_decided`).
+
+Concurrency: the unique keys (credit code, identity number, e-mail) decide races between
+identical sign-ups, the pre-checks only give the friendlier message; a decision locks the
+organisation row, so two operators deciding at once cannot both act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Final
+
+import asyncpg
+import msgspec
+
+from market import validators
+from market.accounts import people
+from market.accounts.models import (
+    DocumentIn,
+    DocumentKind,
+    Onboard,
+    OnboardedOut,
+    OrganisationOut,
+    OrgDocumentOut,
+    PartyType,
+    RegisterBuyer,
+    RegisteredOut,
+)
+from market.accounts.permissions import OPERATE, OWN_DOCUMENTS
+from market.accounts.services import create_organisation, create_user
+from market.cases import filetypes
+from market.cases.policy import DEFAULT_DOCUMENT_POLICY
+from market.commands import UnitOfWork, command
+from market.db import Conn, Queries, returned
+from market.errors import Conflict, Invalid, NotFound
+
+Q = Queries("onboarding")
+QC = Queries("cases")
+
+# What an approval rests on (docs/rules.md §Onboarding): a company shows its business
+# licence (营业执照); an institution the operator onboards also the letter authorising its
+# administrator (授权委托书); a person bidding in their own name an identity document.
+REQUIRED_DOCUMENTS: Final[dict[tuple[str, PartyType], tuple[DocumentKind, ...]]] = {
+    ("buyer", "company"): ("business_licence",),
+    ("buyer", "individual"): ("identity_document",),
+    **{
+        (kind, "company"): ("business_licence", "authorisation_letter")
+        for kind in ("bank", "pool", "acquirer", "pledgor", "operator")
+    },
+}
+
+
+def _document(row: asyncpg.Record) -> OrgDocumentOut:
+    return OrgDocumentOut(
+        id=row["id"],
+        kind=row["kind"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        sha256=bytes(row["sha256"]).hex(),
+        uploaded_at=row["uploaded_at"].isoformat(),
+    )
+
+
+async def store_documents(
+    uow: UnitOfWork,
+    org_id: int,
+    documents: Sequence[DocumentIn],
+    *,
+    uploaded_by: int | None = None,
+) -> list[OrgDocumentOut]:
+    """Keep the documents of `org_id` (each checked by its bytes), audited; the bytes are
+    stored once per content."""
+    out = []
+    for n, doc in enumerate(documents):
+        try:
+            name, kind = filetypes.check(
+                doc.filename, doc.content, max_bytes=DEFAULT_DOCUMENT_POLICY.max_bytes
+            )
+        except Invalid as exc:
+            exc.field = f"documents[{n}]"
+            raise
+        digest = hashlib.sha256(doc.content).digest()
+        if not await uow.conn.fetchval(QC.blob_exists, digest):
+            await uow.conn.execute(QC.insert_blob, digest, doc.content, len(doc.content))
+        row = returned(
+            await uow.conn.fetchrow(
+                Q.insert_org_document,
+                org_id,
+                doc.kind,
+                name,
+                kind.content_type,
+                len(doc.content),
+                digest,
+                uploaded_by or uow.actor.user_id,
+                uow.at,
+            )
+        )
+        stored = _document(row)
+        uow.audit(
+            "organisation.document",
+            "organisation_document",
+            stored.id,
+            chain_org_id=org_id,
+            after={"kind": doc.kind, "filename": name, "sha256": stored.sha256},
+        )
+        out.append(stored)
+    return out
+
+
+@command(None)  # anyone may sign up; the operator's approval is what lets a buyer act
+async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
+    """A buyer — a company or a person — and its first (admin) user, pending an
+    operator's approval, with the documents the approval rests on."""
+    if data.party_type == "company":
+        if not data.credit_code:
+            raise Invalid("credit_code_required", field="credit_code")
+        if data.id_number:
+            raise Invalid("id_number_for_people_only", field="id_number")
+    else:
+        if not data.id_number:
+            raise Invalid("id_number_required", field="id_number")
+        if data.credit_code:
+            raise Invalid("credit_code_for_companies_only", field="credit_code")
+    try:
+        async with uow.conn.transaction():  # a savepoint: a lost race is refused cleanly
+            if data.party_type == "company":
+                org = await create_organisation(
+                    uow,
+                    kind="buyer",
+                    name=data.name,
+                    credit_code=data.credit_code,
+                    status="pending",
+                )
+            else:
+                org = await _create_person(uow, data)
+            user_id = await create_user(
+                uow,
+                org_id=org.id,
+                email=data.email,
+                display_name=data.display_name,
+                password=data.password,
+                role="admin",
+                language=data.language,
+            )
+            await store_documents(uow, org.id, data.documents, uploaded_by=user_id)
+    except asyncpg.UniqueViolationError as exc:
+        # Lost a race with an identical sign-up: the pre-checks passed for both.
+        constraint = exc.constraint_name or ""
+        if "credit_code" in constraint:
+            raise Conflict("credit_code_taken", field="credit_code") from None
+        if "id_number" in constraint:
+            raise Conflict("id_number_taken", field="id_number") from None
+        raise Conflict("email_taken", field="email") from None
+    return RegisteredOut(organisation=org, user_id=user_id)
+
+
+async def _create_person(uow: UnitOfWork, data: RegisterBuyer) -> OrganisationOut:
+    assert data.id_number is not None
+    try:
+        number = validators.id_number(data.id_number)
+    except Invalid as exc:
+        exc.field = "id_number"
+        raise
+    if await uow.conn.fetchval(Q.id_number_taken, number):
+        raise Conflict("id_number_taken", field="id_number")
+    row = returned(
+        await uow.conn.fetchrow(
+            Q.insert_buyer_org, data.name.strip(), None, number, "individual", uow.at
+        )
+    )
+    org = msgspec.convert(dict(row), OrganisationOut)
+    # The number itself stays out of the audit chain, which outlives a deletion request.
+    uow.audit(
+        "organisation.create",
+        "organisation",
+        org.id,
+        chain_org_id=org.id,
+        after={**msgspec.to_builtins(org), "id_number_sha256": _digest(number)},
+    )
+    return org
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@command(OPERATE)
+async def onboard_organisation(uow: UnitOfWork, data: Onboard) -> OnboardedOut:
+    """The operator brings in an organisation of any kind: pending, with its documents,
+    and its first administrator invited by e-mail (the invitation outlives the approval)."""
+    try:
+        async with uow.conn.transaction():
+            org = await create_organisation(
+                uow,
+                kind=data.kind,
+                name=data.name,
+                name_en=data.name_en,
+                credit_code=data.credit_code,
+                status="pending",
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("credit_code_taken", field="credit_code") from None
+    documents = await store_documents(uow, org.id, data.documents)
+    invitation = await people.create_invitation(
+        uow,
+        org_id=org.id,
+        email=data.admin_email,
+        role="admin",
+        language=data.admin_language,
+        field="admin_email",
+    )
+    return OnboardedOut(organisation=org, invitation=invitation, documents=documents)
+
+
+class OwnDocuments(msgspec.Struct, frozen=True, kw_only=True):
+    documents: list[DocumentIn]
+
+
+@command(OWN_DOCUMENTS)
+async def upload_own_documents(uow: UnitOfWork, data: OwnDocuments) -> list[OrgDocumentOut]:
+    """An organisation adds documents for its approval (a pending one, typically)."""
+    return await store_documents(uow, uow.actor.org, data.documents)
+
+
+class DocumentsFor(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: int
+    documents: list[DocumentIn]
+
+
+@command(OPERATE)
+async def upload_documents_for(uow: UnitOfWork, data: DocumentsFor) -> list[OrgDocumentOut]:
+    """The operator files documents an organisation handed in on paper."""
+    if await uow.conn.fetchrow(Q.org_for_decision, data.org_id) is None:
+        raise NotFound("no_such_organisation")
+    return await store_documents(uow, data.org_id, data.documents)
+
+
+async def documents_of(conn: Conn, org_id: int) -> list[OrgDocumentOut]:
+    return [_document(r) for r in await conn.fetch(Q.org_documents, org_id)]
+
+
+async def document_of(pool: asyncpg.Pool, org_id: int, document_id: int) -> OrgDocumentOut:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(Q.org_document, document_id, org_id)
+    if row is None:
+        raise NotFound("no_such_document")
+    return _document(row)
+
+
+class DecideOrganisation(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: int
+    approve: bool
+    reason: str = ""
+
+
+@command(OPERATE)
+async def decide_organisation(uow: UnitOfWork, data: DecideOrganisation) -> OrganisationOut:
+    """The operator approves or rejects a pending organisation (its row locked); an
+    approval needs the documents REQUIRED_DOCUMENTS names, a rejection a reason. The
+    organisation's users are told either way, with the reason."""
+    reason = data.reason.strip()
+    if not data.approve and not reason:
+        raise Invalid("rejection_reason_needed", field="reason")
+    row = await uow.conn.fetchrow(Q.org_for_decision, data.org_id)
+    if row is None:
+        raise NotFound("no_such_organisation")
+    if row["status"] != "pending":
+        raise Conflict("organisation_decided", status=row["status"])
+    if data.approve:
+        have = {r["kind"] for r in await uow.conn.fetch(Q.org_document_kinds, data.org_id)}
+        needed = REQUIRED_DOCUMENTS.get((row["kind"], row["party_type"]), ())
+        missing = [k for k in needed if k not in have]
+        if missing:
+            raise Conflict("documents_missing", field="approve", missing=", ".join(missing))
+    status = "approved" if data.approve else "rejected"
+    new = await uow.conn.fetchrow(
+        Queries("accounts").decide_org, data.org_id, status, reason or None, uow.actor.user, uow.at
+    )
+    uow.audit(
+        f"organisation.{status}",
+        "organisation",
+        data.org_id,
+        chain_org_id=data.org_id,
+        before={"status": row["status"]},
+        after={"status": status, "reason": reason},
+    )
+    await uow.emit(Q.insert_organisation_decided, data.org_id, row["name"], status, reason, uow.at)
+    return msgspec.convert(dict(returned(new)), OrganisationOut)
