@@ -109,3 +109,72 @@ async def test_register_then_operator_approves_in_chromium(
             "SELECT status FROM organisations WHERE credit_code = $1", good
         )
     assert status == "approved"
+
+
+async def test_operator_onboards_a_bank_whose_admin_joins_and_invites_in_chromium(
+    server: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from market.accounts.people import invitation_link
+
+    executable = _chromium()
+    _, _, operator_email = await make_org(pool, SystemClock().now(), kind="operator")
+    pdf = {"mimeType": "application/pdf", "buffer": PDF}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(server + "/login")
+            await page.fill("input[name=email]", operator_email)
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("form.card button[type=submit]")
+            await page.goto(server + "/operator/organisations")
+            await page.select_option("select[name=kind]", "bank")
+            await page.fill("input[name=name]", "宁波银行科技支行")
+            await page.fill("input[name=credit_code]", credit_code(818181))
+            await page.fill("input[name=admin_email]", "admin@nbbank.test")
+            await page.set_input_files(
+                "input[name=doc_business_licence]", files=[{"name": "licence.pdf", **pdf}]
+            )
+            await page.set_input_files(
+                "input[name=doc_authorisation_letter]", files=[{"name": "letter.pdf", **pdf}]
+            )
+            await page.click("form.card button[type=submit]")
+            await page.wait_for_url("**/operator/organisations/*")
+            text = await page.inner_text("main")
+            assert "宁波银行科技支行" in text and "licence.pdf" in text and "letter.pdf" in text
+            await page.locator("button", has_text="通过").click()
+            await page.wait_for_load_state()
+            assert "已通过" in await page.inner_text("[data-testid=org-status]")
+
+            # The administrator follows the e-mail's link and joins.
+            invitation = await pool.fetchval(
+                "SELECT id FROM invitations WHERE email = 'admin@nbbank.test'"
+            )
+            async with pool.acquire() as conn:
+                link = await invitation_link(conn, settings.secret_key, server, invitation)
+            admin = await browser.new_page()
+            await admin.goto(link)
+            await admin.fill("input[name=display_name]", "宁管理")
+            await admin.fill("input[name=password]", "a long password 77")
+            await admin.click("form.card button[type=submit]")
+            await admin.wait_for_url("**/login**")
+            await admin.fill("input[name=email]", "admin@nbbank.test")
+            await admin.fill("input[name=password]", "a long password 77")
+            await admin.click("form.card button[type=submit]")
+            await admin.goto(server + "/account/people")
+            await admin.fill("form.card input[name=email]", "clerk@nbbank.test")
+            await admin.select_option("form.card select[name=role]", "read_only")
+            await admin.click("form.card button[type=submit]")
+            await admin.wait_for_load_state()
+            row = admin.locator("tr", has_text="clerk@nbbank.test")
+            assert "只读" in await row.inner_text() and "待接受" in await row.inner_text()
+        finally:
+            await browser.close()
+    role = await pool.fetchval(
+        "SELECT role FROM invitations WHERE email = 'clerk@nbbank.test' AND accepted_at IS NULL"
+    )
+    assert role == "read_only"

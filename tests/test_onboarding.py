@@ -1,0 +1,324 @@
+"""Onboarding through the API: the operator brings in a second bank and a pool, their
+admins join by invitation and invite colleagues, roles change and users leave; bad input
+is refused naming its field and writes nothing; races on one invitation or on the last
+admin stay correct against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from market.accounts import people
+from market.clock import FrozenClock
+from market.settings import Settings
+from market.validators import _id_check_char
+from tests.factories import credit_code, make_org, make_token, sign_in
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def _doc(kind: str) -> dict[str, str]:
+    return {"kind": kind, "filename": f"{kind}.pdf", "content": base64.b64encode(PDF).decode()}
+
+
+async def _link_token(pool: asyncpg.Pool, settings: Settings, invitation_id: int) -> str:
+    """The token the invitation e-mail's link carries (people.invitation_link)."""
+    async with pool.acquire() as conn:
+        link = await people.invitation_link(conn, settings.secret_key, "http://x", invitation_id)
+    return link.rsplit("/", 1)[1]
+
+
+async def _count(pool: asyncpg.Pool, table: str) -> int:
+    return int(await pool.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+async def _operator(pool: asyncpg.Pool, clock: FrozenClock) -> dict[str, str]:
+    _, user, _ = await make_org(pool, clock.now(), kind="operator")
+    token = await make_token(pool, clock.now(), user, ["operator:write"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _invited(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, email: str
+) -> tuple[int, dict[str, str], int]:
+    """A bank admin, their token's header, and their invitation of an officer to `email`."""
+    _, admin, _ = await make_org(pool, clock.now(), kind="bank")
+    token = await make_token(pool, clock.now(), admin, ["account:write"])
+    auth = {"Authorization": f"Bearer {token}"}
+    r = await client.post(
+        "/api/v1/organisation/invitations", headers=auth, json={"email": email, "role": "officer"}
+    )
+    assert r.status_code == 201, r.text
+    return admin, auth, int(r.json()["id"])
+
+
+async def test_a_second_bank_and_a_pool_onboarded_entirely_through_the_api(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    op = await _operator(pool, clock)
+    first_bank, _, _ = await make_org(pool, clock.now(), kind="bank")
+    code = credit_code()
+    r = await client.post(
+        "/api/v1/operator/organisations",
+        headers=op,
+        json={
+            "kind": "bank",
+            "name": "招商银行深圳科技园支行",
+            "credit_code": code,
+            "admin_email": "Admin@CMB.test",
+            "documents": [_doc("business_licence")],
+        },
+    )
+    assert r.status_code == 201, r.text
+    bank = r.json()
+    bank_id = bank["organisation"]["id"]
+    assert bank["organisation"]["status"] == "pending"
+    assert bank["invitation"]["email"] == "admin@cmb.test"
+    # Its invitation e-mail is owed, to the address, not to anybody's inbox.
+    owed = await pool.fetchrow("SELECT * FROM outbox WHERE event = 'invitation'")
+    assert owed["payload"]["email"] == "admin@cmb.test" and owed["recipient_user_id"] is None
+
+    # Approval needs the authorisation letter too; the operator sees what is there.
+    decide = f"/api/v1/operator/organisations/{bank_id}/decision"
+    r = await client.post(decide, headers=op, json={"approve": True})
+    assert r.status_code == 409 and r.json()["code"] == "documents_missing"
+    assert "authorisation_letter" in r.json()["detail"] or "授权委托书" in r.json()["detail"]
+    r = await client.post(
+        f"/api/v1/operator/organisations/{bank_id}/documents",
+        headers=op,
+        json={"documents": [_doc("authorisation_letter")]},
+    )
+    assert r.status_code == 201
+    detail = (await client.get(f"/api/v1/operator/organisations/{bank_id}", headers=op)).json()
+    assert {d["kind"] for d in detail["documents"]} == {"business_licence", "authorisation_letter"}
+    doc = detail["documents"][0]["id"]
+    r = await client.get(f"/api/v1/operator/organisations/{bank_id}/documents/{doc}", headers=op)
+    assert r.status_code == 200 and r.content == PDF
+    r = await client.post(decide, headers=op, json={"approve": True})
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+
+    # The admin joins with the link from the e-mail.
+    token = await _link_token(pool, settings, bank["invitation"]["id"])
+    r = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": token, "display_name": "何行长", "password": "a long password 1"},
+    )
+    assert r.status_code == 201, r.text
+    admin = r.json()
+    assert admin["org_id"] == bank_id and admin["role"] == "admin"
+    # Used once.
+    r = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": token, "display_name": "x", "password": "a long password 1"},
+    )
+    assert r.status_code == 409 and r.json()["field"] == "token"
+
+    # The admin's system invites an officer and a read-only colleague.
+    bank_token = await make_token(
+        pool, clock.now(), admin["user_id"], ["account:write", "account:read"]
+    )
+    auth = {"Authorization": f"Bearer {bank_token}"}
+    joined = {}
+    for email, role in (("li@cmb.test", "officer"), ("zhao@cmb.test", "read_only")):
+        r = await client.post(
+            "/api/v1/organisation/invitations", headers=auth, json={"email": email, "role": role}
+        )
+        assert r.status_code == 201, r.text
+        token = await _link_token(pool, settings, r.json()["id"])
+        r = await client.post(
+            "/api/v1/invitations/accept",
+            json={"token": token, "display_name": email[:2], "password": "a long password 2"},
+        )
+        joined[role] = r.json()["user_id"]
+    users = (await client.get("/api/v1/organisation/users", headers=auth)).json()
+    assert sorted(u["role"] for u in users) == ["admin", "officer", "read_only"]
+    # A role changes; a user leaves: no sign-in, tokens revoked.
+    r = await client.put(
+        f"/api/v1/organisation/users/{joined['read_only']}/role",
+        headers=auth,
+        json={"role": "officer"},
+    )
+    assert r.status_code == 200 and r.json()["role"] == "officer"
+    r = await client.put(
+        f"/api/v1/organisation/users/{joined['officer']}/role", headers=auth, json={"role": "admin"}
+    )
+    assert r.status_code == 200
+    officer_token = await make_token(pool, clock.now(), joined["officer"], ["account:read"])
+    r = await client.post(
+        f"/api/v1/organisation/users/{joined['officer']}/deactivation", headers=auth
+    )
+    assert r.status_code == 200 and r.json()["disabled_at"]
+    r = await client.get(
+        "/api/v1/organisation", headers={"Authorization": f"Bearer {officer_token}"}
+    )
+    assert r.status_code == 401
+    assert (await sign_in(client, "li@cmb.test", "a long password 2")).status_code != 302
+
+    # A pool manager and its pool with its rules.
+    r = await client.post(
+        "/api/v1/operator/organisations",
+        headers=op,
+        json={
+            "kind": "pool",
+            "name": "佛山市知识产权质押融资风险补偿基金",
+            "credit_code": credit_code(),
+            "admin_email": "manager@fspool.test",
+            "documents": [_doc("business_licence"), _doc("authorisation_letter")],
+        },
+    )
+    pool_org = r.json()["organisation"]["id"]
+    assert (await client.post(
+        f"/api/v1/operator/organisations/{pool_org}/decision", headers=op, json={"approve": True}
+    )).status_code == 200  # fmt: skip
+    r = await client.post(
+        "/api/v1/operator/pools",
+        headers=op,
+        json={
+            "org_id": pool_org,
+            "code": "FS-IP",
+            "name": "佛山知识产权风险补偿资金池",
+            "capital_fen": 50_000_000_00,
+            "rule": {"shares": [{"name": "fund", "weight": 50}, {"name": "bank", "weight": 50}]},
+            "effective_from": "2026-01-01",
+        },
+    )
+    assert r.status_code == 201, r.text
+    # Every step is in the audit chains.
+    actions = {
+        r["action"]
+        for r in await pool.fetch(
+            "SELECT action FROM audit_log WHERE chain_org_id = ANY($1::bigint[])",
+            [bank_id, pool_org],
+        )
+    }
+    assert {
+        "organisation.create",
+        "organisation.document",
+        "invitation.create",
+        "organisation.approved",
+        "invitation.accept",
+        "user.create",
+        "user.role",
+        "user.deactivate",
+    } <= actions
+    # Two banks now: neither reads the other's organisation users.
+    assert first_bank != bank_id
+
+
+async def test_bad_input_is_refused_naming_its_field_and_writes_nothing(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    admin, auth, invitation = await _invited(client, pool, clock, "a@b.test")
+    # A role the inviter does not hold: an officer may not invite an administrator.
+    await pool.execute("UPDATE users SET role = 'officer' WHERE id = $1", admin)
+    before = await _count(pool, "invitations")
+    r = await client.post(
+        "/api/v1/organisation/invitations",
+        headers=auth,
+        json={"email": "c@d.test", "role": "admin"},
+    )
+    assert r.status_code == 403 and r.json()["field"] == "role"
+    assert await _count(pool, "invitations") == before
+
+    # An expired invitation.
+    token = await _link_token(pool, settings, invitation)
+    users = await _count(pool, "users")
+    late = FrozenClock(clock.now() + timedelta(days=7, seconds=1))
+    from market.app import create_app
+
+    async with AsyncTestClient(app=create_app(settings, late)) as later:
+        r = await later.post(
+            "/api/v1/invitations/accept",
+            json={"token": token, "display_name": "迟到", "password": "a long password 3"},
+        )
+    assert r.status_code == 422 and r.json()["field"] == "token"
+    assert r.json()["code"] == "invitation_expired"
+    # A forged link.
+    r = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": f"{invitation}.AAAA", "display_name": "x", "password": "a long password 3"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invitation_invalid"
+    assert await _count(pool, "users") == users
+
+    # A resident identity number with a wrong check character.
+    body = "11010519491231002"
+    wrong = body + ("0" if _id_check_char(body) != "0" else "1")
+    orgs = await _count(pool, "organisations")
+    r = await client.post(
+        "/api/v1/buyers",
+        json={
+            "name": "王小明",
+            "party_type": "individual",
+            "id_number": wrong,
+            "email": "wang@person.test",
+            "display_name": "王小明",
+            "password": "a long password 4",
+            "documents": [_doc("identity_document")],
+        },
+    )
+    assert r.status_code == 422 and r.json()["field"] == "id_number"
+    assert r.json()["code"] == "id_number_check_char"
+    assert await _count(pool, "organisations") == orgs
+    r = await client.post(
+        "/api/v1/buyers",
+        json={
+            "name": "王小明",
+            "party_type": "individual",
+            "id_number": body + _id_check_char(body),
+            "email": "wang@person.test",
+            "display_name": "王小明",
+            "password": "a long password 4",
+            "documents": [_doc("identity_document")],
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["organisation"]["party_type"] == "individual"
+
+
+async def test_one_invitation_accepted_at_once_by_many_makes_one_user(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    _, _, invitation = await _invited(client, pool, clock, "x@y.test")
+    token = await _link_token(pool, settings, invitation)
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/invitations/accept",
+                json={"token": token, "display_name": f"n{n}", "password": "a long password 5"},
+            )
+            for n in range(8)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 7
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE email = 'x@y.test'") == 1
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(
+    pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    from tests.factories import act_as
+
+    org, first, _ = await make_org(pool, clock.now(), kind="bank")
+    second = await pool.fetchval(
+        "INSERT INTO users (org_id, email, display_name, password_hash, role, created_at) "
+        "VALUES ($1, 'second@bank.test', '二', 'x', 'admin', $2) RETURNING id",
+        org,
+        clock.now(),
+    )
+    acts = [await act_as(pool, clock.now(), u) for u in (first, second)]
+    results = await asyncio.gather(
+        acts[0](people.set_user_role, people.SetRole(user_id=second, role="officer")),
+        acts[1](people.set_user_role, people.SetRole(user_id=first, role="officer")),
+        return_exceptions=True,
+    )
+    admins = await pool.fetchval(
+        "SELECT count(*) FROM users WHERE org_id = $1 AND role = 'admin'", org
+    )
+    assert admins == 1
+    assert sum(isinstance(r, Exception) for r in results) == 1
