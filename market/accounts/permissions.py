@@ -94,6 +94,8 @@ OPERATE = _p("operate", {"operator"}, "operator:write", exchange_wide=True,
              description="approve organisations, confirm deposits and payments, receipts")
 READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=True,
                   description="the exchange's operating metrics")
+MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", exchange_wide=True,
+                description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
 
 PERMISSIONS: tuple[Permission, ...] = (
@@ -115,6 +117,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     WRITE_RECONCILIATION,
     OPERATE,
     READ_METRICS,
+    MOVE_CLOCK,
 )
 
 # Routes anyone may call, signed in or not, by operation id. Litestar's own routes (the
@@ -138,6 +141,7 @@ PUBLIC: frozenset[str] = frozenset(
         "web_lot_document",
         "web_lot_events",
         "web_inbox_count",
+        "get_sandbox_clock",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")
