@@ -6,7 +6,10 @@ reach the same idempotent `close_lot`, so neither has to be perfect:
 * a job per lot and end, `close_lot_job`, deferred to the effective end. Its id
   `lot-close:{lot}:{round}:{end, epoch ms}` changes when an extension moves the end, so the
   writer enqueues a new one after a batch that extended (`schedule_close`); the old job
-  still runs at the old end, finds the end moved inside the lot lock and does nothing;
+  still runs at the old end, finds the end moved inside the lot lock and does nothing.
+  arq waits by the wall clock, so the job is deferred by the time left on the exchange's
+  clock; a sandbox whose clock was moved (market/sandbox) adds `:m{offset ms}` to the id,
+  so the sweep queues the job anew for the time left after the move;
 * `close_due_lots`, a cron every minute and at worker start: closes whatever is overdue
   (each at its own effective end, recorded as such however late the sweep runs) and
   enqueues the close jobs of every lot ending within `SCHEDULE_AHEAD` — so lots that the
