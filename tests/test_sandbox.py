@@ -144,13 +144,20 @@ async def test_a_move_is_an_audited_command_of_the_operator(
     )
     assert r.status_code in (302, 303), r.text
     assert await pool.fetchval("SELECT offset_ms FROM exchange_clock") == 2 * 86_400_000 + 1_800_000
+    r = await sandbox.post(  # a date and time in Beijing time: 02:00 UTC, five days on
+        "/operator/sandbox/clock",
+        data={"to": "2026-01-10T10:00", "_csrf_token": await csrf(sandbox)},
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303), r.text
+    assert await pool.fetchval("SELECT offset_ms FROM exchange_clock") == 5 * 86_400_000
     _, buyer, _ = await make_org(pool, clock.now(), kind="buyer")
     bidder = {
         "Authorization": f"Bearer {await make_token(pool, clock.now(), buyer, ['bids:write'])}"
     }
     r = await sandbox.post(ADVANCE, json={"seconds": 60}, headers=bidder)
     assert r.status_code == 403
-    assert (await _written(pool))[1] == 3
+    assert (await _written(pool))[1] == 4
 
 
 async def test_production_has_no_clock_to_move_and_no_banner(

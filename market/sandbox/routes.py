@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
+from arq.connections import ArqRedis
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
@@ -75,7 +76,7 @@ class SandboxPages(Controller):
                 errors=form.errors,
                 values=form.values,
             )
-        await services.after_move(redis, clock, moved)
+        await services.after_move(cast(ArqRedis, redis), clock, moved)
         return Redirect("/operator/sandbox")
 
 
@@ -136,7 +137,7 @@ class SandboxApi(Controller):
         (422 naming the field) and nothing is written."""
         await services.refresh(clock, pool)
         moved = await act(services.move_clock, data)
-        return await services.after_move(redis, clock, moved)
+        return await services.after_move(cast(ArqRedis, redis), clock, moved)
 
 
 ROUTES: list[ControllerRouterHandler] = [SandboxPages, SandboxApi]

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -105,7 +106,7 @@ async def refresh(clock: Clock, pool: asyncpg.Pool) -> ClockOut:
     return ClockOut(now=clock.now(), offset_ms=offset_ms(clock))
 
 
-async def after_move(redis: Redis, clock: Clock, moved: ClockMoved) -> ClockOut:
+async def after_move(redis: ArqRedis, clock: Clock, moved: ClockMoved) -> ClockOut:
     """Once a move is committed: this process learns it, the others are told, and the
     worker runs its sweeps now (jobs.py). A Redis failure loses nothing: the others read
     the offset within REFRESH_SECONDS and the worker's crons run the sweeps within a
@@ -114,7 +115,7 @@ async def after_move(redis: Redis, clock: Clock, moved: ClockMoved) -> ClockOut:
         clock.learn(moved.offset_ms)
     try:
         await redis.publish(CHANNEL, str(moved.offset_ms))
-        await redis.enqueue_job(  # type: ignore[attr-defined]  # the app's is an ArqRedis
+        await redis.enqueue_job(
             "clock_moved",
             moved.previous_ms,
             moved.offset_ms,
