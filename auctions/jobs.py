@@ -6,7 +6,10 @@ reach the same idempotent `close_lot`, so neither has to be perfect:
 * a job per lot and end, `close_lot_job`, deferred to the effective end. Its id
   `lot-close:{lot}:{round}:{end, epoch ms}` changes when an extension moves the end, so the
   writer enqueues a new one after a batch that extended (`schedule_close`); the old job
-  still runs at the old end, finds the end moved inside the lot lock and does nothing;
+  still runs at the old end, finds the end moved inside the lot lock and does nothing.
+  arq waits by the wall clock, so the job is deferred by the time left on the exchange's
+  clock; a sandbox whose clock was moved (market/sandbox) adds `:m{offset ms}` to the id,
+  so the sweep queues the job anew for the time left after the move;
 * `close_due_lots`, a cron every minute and at worker start: closes whatever is overdue
   (each at its own effective end, recorded as such however late the sweep runs) and
   enqueues the close jobs of every lot ending within `SCHEDULE_AHEAD` — so lots that the
@@ -32,6 +35,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from auctions import closing
+from market.clock import Clock, offset_ms, wall_delay
 from market.lots.services import policy_for
 
 log = logging.getLogger("auctions.jobs")
@@ -41,26 +45,30 @@ SCHEDULE_AHEAD = timedelta(minutes=10)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def close_job_id(lot_id: int, round: int, ends_at: datetime) -> str:
+def close_job_id(lot_id: int, round: int, ends_at: datetime, moved_ms: int = 0) -> str:
+    """The job's id; a sandbox's moved clock (`moved_ms`) gives the same end a new id, so
+    the job is deferred anew by the time left on the moved clock."""
     ms = (ends_at - _EPOCH) // timedelta(milliseconds=1)
-    return f"lot-close:{lot_id}:{round}:{ms}"
+    return f"lot-close:{lot_id}:{round}:{ms}" + (f":m{moved_ms}" if moved_ms else "")
 
 
-async def schedule_close(redis: ArqRedis, lot_id: int, round: int, ends_at: datetime) -> bool:
+async def schedule_close(
+    redis: ArqRedis, lot_id: int, round: int, ends_at: datetime, clock: Clock
+) -> bool:
     """Enqueue the close of this lot at this effective end (plus the grace); True if new.
 
     Call it after committing a change that moved the end (an extension). Enqueuing the
-    same end twice is harmless (same job id). arq defers by the wall clock, whatever the
-    app's clock says; an end already past runs at once. A Redis failure must not fail a
-    change already committed: the minute sweep closes the lot anyway.
+    same end twice is harmless (same job id). arq defers by the wall clock, so the job
+    waits for the time left until the end on the exchange's clock; an end already past
+    runs at once. A Redis failure must not fail a change already committed: the minute
+    sweep closes the lot anyway.
     """
-    delay = ends_at + CLOSE_GRACE - datetime.now(UTC)
     try:
         job = await redis.enqueue_job(
             "close_lot_job",
             lot_id,
-            _job_id=close_job_id(lot_id, round, ends_at),
-            _defer_by=delay if delay > timedelta(0) else None,
+            _job_id=close_job_id(lot_id, round, ends_at, offset_ms(clock)),
+            _defer_by=wall_delay(clock, ends_at + CLOSE_GRACE),
         )
     except (RedisError, OSError):
         log.warning("could not schedule the close of lot %s; the minute sweep will", lot_id)
@@ -103,7 +111,7 @@ async def close_due_lots(ctx: dict[str, Any]) -> dict[str, Any]:
         for lot_id, round, ends_at in await closing.lots_ending_before(
             ctx["pool"], now + SCHEDULE_AHEAD
         ):
-            if await schedule_close(redis, lot_id, round, ends_at):
+            if await schedule_close(redis, lot_id, round, ends_at, ctx["clock"]):
                 scheduled.append(lot_id)
     return {"closed": closed, "scheduled": scheduled}
 

@@ -1064,7 +1064,7 @@ def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any)
     async def on_extended(lot_id: int, round_: int, ends_at: datetime) -> None:
         from auctions.jobs import schedule_close
 
-        await schedule_close(redis, lot_id, round_, ends_at)
+        await schedule_close(redis, lot_id, round_, ends_at, clock)
 
     async def on_notices() -> None:
         from market.notify.relay import kick

@@ -43,7 +43,7 @@ from market.accounts.web_onboarding import (
 )
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
-from market.clock import Clock, SystemClock
+from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
@@ -52,6 +52,8 @@ from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
 from market.pools.routes import ROUTES as POOL_ROUTES
+from market.sandbox import services as sandbox
+from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -166,6 +168,11 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
     if settings.database_url is None or settings.redis_url is None:
         raise ValueError("create_app needs database and Redis URLs; `market serve` resolves them")
     database_url, redis_url = settings.database_url, settings.redis_url
+    # A sandbox runs on the system's time (or the one given) plus the offset its operator
+    # moved it by; production has no such clock and no route to move one (market/sandbox).
+    clock = clock or SystemClock()
+    if settings.sandbox:
+        clock = SandboxClock(clock)
     # The catalogs are read (and checked) now, not by the first request that needs a word:
     # reading them takes a few hundred milliseconds that would stall every request then.
     i18n.check_catalogs()
@@ -178,9 +185,11 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         app.state.writers = bidding_writers(app.state.pool, redis, app.state.clock, settings)
         app.state.bid_limiter = TokenBucket(settings.bid_rate_per_second, settings.bid_burst)
         app.state.live_hub = LiveHub(redis)
+        follower = await sandbox.start_following(app.state.clock, app.state.pool, redis)
         try:
             yield
         finally:
+            await sandbox.stop_following(follower)
             # Live streams end first (they never finish on their own), then the requests
             # being answered finish, then the writers land what they still hold.
             await app.state.live_hub.close()
@@ -201,6 +210,10 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         env.globals["registration_refusal"] = registration_refusal
         env.globals["may"] = may
         env.filters["local"] = _local_time(settings.timezone)
+        # A sandbox says so on every page, in both languages (templates/base.html).
+        env.globals["sandbox"] = settings.sandbox
+        env.globals["exchange_now"] = clock.now
+        env.globals["text_in"] = i18n.gettext
 
     app = Exchange(
         route_handlers=[
@@ -225,13 +238,14 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
+            *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "clock": clock or SystemClock()}),
+        state=State({"settings": settings, "clock": clock}),
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),

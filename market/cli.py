@@ -183,6 +183,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
             print("migrations applied: " + ", ".join(applied))
         logins = asyncio.run(seed_demo(s, force=False))
         env = _child_env(s)
+        # The demo is a sandbox (its operator may move the clock) unless MARKET_MODE says
+        # otherwise; `market serve` and `market worker` alone default to production.
+        env["MARKET_MODE"] = os.environ.get("MARKET_MODE") or "sandbox"
         exe = [sys.executable, "-m", "market.cli"]
         children = [
             subprocess.Popen([*exe, "serve"], env=env),  # noqa: S603 - our own command
@@ -190,6 +193,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         ]
         url = f"http://{s.host}:{s.port}"
         print(f"\nIP collateral exchange running at {url}  (health: {url}/healthz)")
+        if env["MARKET_MODE"] == "sandbox":
+            print(f"sandbox mode: the operator moves the clock at {url}/operator/sandbox")
         print(f"data folder: {s.data_dir.resolve()}  — Ctrl-C stops everything")
         if mail is not None:
             print(f"e-mails go to {mail.resolve()} (an SMTP server on {s.smtp_port} for the demo)")

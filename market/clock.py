@@ -1,6 +1,8 @@
 """The injected clock: every deadline in the exchange asks this, never datetime.now().
 
-Tests pass a FrozenClock and move it by hand, so no test of a deadline sleeps.
+Tests pass a FrozenClock and move it by hand, so no test of a deadline sleeps. A sandbox
+exchange (Settings.mode) runs on a SandboxClock: the system's time plus an offset its
+operator moves forward (market/sandbox).
 """
 
 from __future__ import annotations
@@ -36,3 +38,39 @@ class FrozenClock:
 
     def set(self, at: datetime) -> None:
         self._at = at
+
+
+class SandboxClock:
+    """A sandbox exchange's time: `base` (the system's clock) plus an offset that only
+    grows. PostgreSQL holds the offset (market/sandbox); each process keeps the largest it
+    has learned, so reading the time costs no query (the bid path reads it per bid) and
+    never goes back within a process."""
+
+    def __init__(self, base: Clock | None = None, offset_ms: int = 0) -> None:
+        self.base: Clock = base or SystemClock()
+        self.offset_ms = 0
+        self._offset = timedelta(0)
+        self.learn(offset_ms)
+
+    def now(self) -> datetime:
+        return self.base.now() + self._offset
+
+    def learn(self, offset_ms: int) -> bool:
+        """Take a larger offset (True); a smaller or equal one changes nothing (False)."""
+        if offset_ms <= self.offset_ms:
+            return False
+        self.offset_ms = offset_ms
+        self._offset = timedelta(milliseconds=offset_ms)
+        return True
+
+
+def offset_ms(clock: Clock) -> int:
+    """How far a sandbox's clock was moved (0 for any other clock)."""
+    return clock.offset_ms if isinstance(clock, SandboxClock) else 0
+
+
+def wall_delay(clock: Clock, at: datetime) -> timedelta | None:
+    """How long a job queue that runs by the wall clock (arq) must wait for the exchange's
+    instant `at`; None when it has come."""
+    delay = at - clock.now()
+    return delay if delay > timedelta(0) else None

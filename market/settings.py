@@ -66,11 +66,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     deposit_account_name: str = "成都知识产权交易中心保证金专户"
     deposit_bank: str = "中国银行股份有限公司成都高新技术产业开发区支行"
     deposit_account_number: str = "1234 5678 9012 3456 789"
+    # "production": the exchange's clock is the system's. "sandbox": a rehearsal exchange
+    # whose operator may move its clock forward (market/sandbox, docs/operations.md
+    # §Sandbox mode); every page says so. `market run` (the demo) runs as a sandbox.
+    mode: Literal["production", "sandbox"] = "production"
 
     @property
     def secure_cookies(self) -> bool:
         """Cookies carry Secure when the public address is HTTPS."""
         return self.public_base_url.startswith("https://")
+
+    @property
+    def sandbox(self) -> bool:
+        return self.mode == "sandbox"
 
     @property
     def embedded_postgres(self) -> bool:
@@ -115,6 +123,7 @@ _ENV = {
     "deposit_account_name": "MARKET_DEPOSIT_ACCOUNT_NAME",
     "deposit_bank": "MARKET_DEPOSIT_BANK",
     "deposit_account_number": "MARKET_DEPOSIT_ACCOUNT_NUMBER",
+    "mode": "MARKET_MODE",
 }
 
 

@@ -1,4 +1,5 @@
-"""A real server in a subprocess (granian, as `market serve` runs it) for browser tests."""
+"""Real processes for tests that talk HTTP only: the server (granian, as `market serve`
+runs it), the worker (`market worker`) and the `market` command itself."""
 
 from __future__ import annotations
 
@@ -21,18 +22,62 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def running_server(settings: Settings, target: str = "market.asgi:app") -> Iterator[str]:
-    """Serve `target` (an app factory) on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {
+def environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a `market` process reads these settings from (plus `extra`)."""
+    return {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
         "REDIS_URL": settings.redis_url or "",
         "MARKET_SECRET_KEY": settings.secret_key,
         "MARKET_DATA_DIR": str(settings.data_dir),
         "MARKET_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     }
+
+
+def run_market(settings: Settings, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run the `market` command (e.g. "seed-demo") to its end; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "market.cli", *args],
+        cwd=ROOT,
+        env=environment(settings, env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"market {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+@contextmanager
+def running_worker(settings: Settings, env: dict[str, str] | None = None) -> Iterator[None]:
+    """`market worker` in a subprocess, stopped (SIGTERM) at the end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "market.cli", "worker"], cwd=ROOT, env=environment(settings, env)
+    )
+    try:
+        yield
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def running_server(
+    settings: Settings, target: str = "market.asgi:app", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Serve `target` (an app factory) on a free loopback port; yields its base URL."""
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -50,7 +95,7 @@ def running_server(settings: Settings, target: str = "market.asgi:app") -> Itera
         "--no-access-log",
         target,
     ]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env)
+    proc = subprocess.Popen(command, cwd=ROOT, env=environment(settings, env))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -65,9 +110,4 @@ def running_server(settings: Settings, target: str = "market.asgi:app") -> Itera
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)

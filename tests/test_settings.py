@@ -14,6 +14,7 @@ from market.settings import SettingsError, load
         ("MARKET_BID_PATH", "fastest"),
         ("MARKET_BID_RATE", "lots"),
         ("DATABASE_URL", "no-scheme-here"),
+        ("MARKET_MODE", "staging"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
@@ -32,3 +33,5 @@ def test_good_values_are_read() -> None:
     assert settings.webhook_private_hosts is True and settings.bid_path == "direct"
     defaults = load({"MARKET_SECRET_KEY": "k" * 40})
     assert defaults.webhook_private_hosts is False and defaults.bid_path == "writer"
+    assert defaults.mode == "production" and not defaults.sandbox
+    assert load({"MARKET_MODE": "sandbox", "MARKET_SECRET_KEY": "k" * 40}).sandbox

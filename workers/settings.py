@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
 from market import audit, db, i18n
-from market.clock import Clock, SystemClock
+from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
@@ -33,6 +33,8 @@ from market.notify.jobs import CRON as NOTIFY_CRON
 from market.notify.jobs import JOBS as NOTIFY_JOBS
 from market.notify.jobs_events import CRON as EVENTS_CRON
 from market.notify.jobs_events import JOBS as EVENTS_JOBS
+from market.sandbox import services as sandbox
+from market.sandbox.jobs import JOBS as SANDBOX_JOBS
 from market.settings import Settings
 
 log = logging.getLogger("market.worker")
@@ -44,11 +46,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx.setdefault("clock", SystemClock())
     i18n.check_catalogs()  # read once, before the first message is rendered
     ctx["pool"] = await db.create_pool(settings.database_url, max_size=10)
+    # A sandbox's worker keeps its clock's offset current (market/sandbox/services.py).
+    ctx["clock_follower"] = await sandbox.start_following(ctx["clock"], ctx["pool"], ctx["redis"])
     await open_channels(ctx)  # one SMTP pool and HTTP client per worker, not per message
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await close_channels(ctx)
+    await sandbox.stop_following(ctx.get("clock_follower"))
     pool = ctx.get("pool")
     if pool is not None:
         await pool.close()
@@ -73,6 +78,7 @@ class WorkerSettings:
         *AUCTION_JOBS,
         *EVENTS_JOBS,
         *NOTIFY_JOBS,
+        *SANDBOX_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -95,7 +101,9 @@ class WorkerSettings:
 
 
 def worker_context(settings: Settings, clock: Clock | None = None) -> dict[str, Any]:
-    return {"settings": settings, "clock": clock or SystemClock()}
+    """A sandbox's worker runs on the sandbox clock (market/clock.py SandboxClock)."""
+    base = clock or SystemClock()
+    return {"settings": settings, "clock": SandboxClock(base) if settings.sandbox else base}
 
 
 def worker_redis(settings: Settings) -> RedisSettings:

@@ -105,6 +105,8 @@ OPERATE = _p("operate", {"operator"}, "operator:write", roles=WRITERS, exchange_
                          "and payments, receipts")
 READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=True,
                   description="the exchange's operating metrics")
+MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
+                description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
 
 PERMISSIONS: tuple[Permission, ...] = (
@@ -129,6 +131,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     WRITE_RECONCILIATION,
     OPERATE,
     READ_METRICS,
+    MOVE_CLOCK,
 )
 
 # Routes anyone may call, signed in or not, by operation id. Litestar's own routes (the
@@ -155,6 +158,7 @@ PUBLIC: frozenset[str] = frozenset(
         "web_invitation_form",
         "web_invitation_accept",
         "accept_invitation",
+        "get_sandbox_clock",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

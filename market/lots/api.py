@@ -18,8 +18,9 @@ from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdat
 async def after_change(request: Request[Any, Any, State], lot: LotOut) -> None:
     """Once committed: ask the worker to open bidding at the announced instant."""
     if lot.status == "announced" and lot.bidding_starts_at is not None:
+        state = request.app.state
         await jobs.schedule_opening(
-            cast(ArqRedis, request.app.state.redis), lot.id, lot.round, lot.bidding_starts_at
+            cast(ArqRedis, state.redis), lot.id, lot.round, lot.bidding_starts_at, state.clock
         )
 
 

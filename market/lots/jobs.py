@@ -14,7 +14,7 @@ implies.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from arq import cron
@@ -22,6 +22,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from market.catalogue.services import PRICE_REFRESH_SECONDS, refresh_prices
+from market.clock import Clock, wall_delay
 from market.lots import services
 
 log = logging.getLogger("market.lots")
@@ -38,18 +39,20 @@ async def advance_lots(ctx: dict[str, Any]) -> dict[str, list[int]]:
     return {"opened": opened, "pauses_expired": ended}
 
 
-async def schedule_opening(redis: ArqRedis, lot_id: int, round: int, at: datetime) -> None:
+async def schedule_opening(
+    redis: ArqRedis, lot_id: int, round: int, at: datetime, clock: Clock
+) -> None:
     """Ask the worker to run at the announced instant (best effort; the cron is the net).
 
-    arq defers by the wall clock, whatever the app's clock says; an instant already past
-    runs at once. A Redis failure here must not fail a change that is already committed.
+    arq defers by the wall clock, so the job waits for the time left until the instant on
+    the exchange's clock; an instant already past runs at once. A Redis failure here must
+    not fail a change that is already committed.
     """
-    delay = at - datetime.now(UTC)
     try:
         await redis.enqueue_job(
             "advance_lots",
             _job_id=f"lot-open:{lot_id}:{round}",
-            _defer_by=delay if delay > timedelta(0) else None,
+            _defer_by=wall_delay(clock, at),
         )
     except (RedisError, OSError):
         log.warning("could not schedule the opening of lot %s; the minute cron will", lot_id)

@@ -160,10 +160,12 @@ async def relay_all(
 
 
 async def requeue_due(
-    pool: asyncpg.Pool, redis: ArqRedis, at: datetime, limit: int = REQUEUE_LIMIT
+    pool: asyncpg.Pool, redis: ArqRedis, at: datetime, limit: int = REQUEUE_LIMIT, tag: str = ""
 ) -> int:
     """Queue every pending delivery due by `at` (module docstring); returns how many
-    jobs were newly queued (those already queued are not counted)."""
+    jobs were newly queued (those already queued are not counted). `tag` ends every job
+    id: a sandbox whose clock moved (market/sandbox/jobs.py) queues tries that arq holds
+    back by the wall clock again, to run now."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.due_deliveries, at, limit)
     orphans = await orphaned(pool, redis, rows, at)
@@ -175,7 +177,7 @@ async def requeue_due(
         # long overdue. A second id gets it done now; whichever copy runs second finds
         # it sent (delivery.py).
         late = row["id"] in orphans or row["next_attempt_at"] < stuck_before
-        return f":late{bucket}" if late else ""
+        return (f":late{bucket}" if late else "") + tag
 
     return await enqueue_rows(redis, rows, at, suffix)
 

@@ -336,8 +336,8 @@ async def test_extension_moves_the_close_and_the_job(
     try:
         ctx = {**scene.ctx, "redis": arq}
         # The job enqueued for the old end runs there and finds the end moved.
-        assert await schedule_close(arq, scene.lot.id, 1, old_end)
-        assert not await schedule_close(arq, scene.lot.id, 1, old_end)  # same id: once
+        assert await schedule_close(arq, scene.lot.id, 1, old_end, clock)
+        assert not await schedule_close(arq, scene.lot.id, 1, old_end, clock)  # same id: once
         clock.set(old_end + CLOSE_GRACE)
         assert await close_lot_job(ctx, scene.lot.id) is None
         assert (await lots.get_lot(pool, scene.bank_org, scene.lot.id)).status == "bidding"
