@@ -33,6 +33,7 @@ from market import db, i18n, logs, money, problems
 from market.accounts.api import AccountsApi, SignUpApi
 from market.accounts.permissions import may, permission_of
 from market.accounts.web import AccountPage, AccountPages, OperatorPages
+from market.api_routes import ROUTES as API_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SystemClock
@@ -213,6 +214,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
             MetricsApi,
+            *API_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),
@@ -249,6 +251,8 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             title="IP Collateral Disposal Exchange API",
             version="1",
             path="/schema",
+            # An operation's description is its handler's docstring (market/api_docs.py).
+            use_handler_docstrings=True,
         ),
         exception_handlers={Exception: error_handler},
         # Disclosure documents (≤ 20 MB, market/cases) and portfolio CSVs: the largest bodies.

@@ -60,7 +60,7 @@ def _p(
 # fmt: off
 OWN_ACCOUNT = _p("own_account", ALL_KINDS, "account:read", approved=False,
                  description="one's own organisation, account, inbox and preferences")
-MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, None, roles={"admin"},
+MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, "account:write", roles={"admin"},
                    description="create and revoke the organisation's API tokens")
 READ_WEBHOOKS = _p("read_webhooks", ALL_KINDS, "account:read", roles={"admin"},
                    description="the organisation's webhook endpoints")
