@@ -1,10 +1,10 @@
 """API tokens over the API: a bank's IT team creates, lists and revokes the tokens its
 programs use, with scopes and an expiry (market/accounts/services.py has the commands).
 
-Creating and revoking need MANAGE_TOKENS (an admin's token with scope `account:write`);
-a token never grants a scope its organisation's kind may not hold, nor one the calling
-token lacks, nor outlives the calling token. Reading needs OWN_ACCOUNT, as reading one
-token does. The secret is in the creation's answer only.
+Creating, listing and revoking need MANAGE_TOKENS (an admin's token with scope
+`account:write`), as the account page shows the tokens to those who manage them; a token
+never grants a scope its organisation's kind may not hold, nor one the calling token
+lacks, nor outlives the calling token. The secret is in the creation's answer only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery
 from market import api_docs
 from market.accounts import services
 from market.accounts.models import NewToken, TokenOut
-from market.accounts.permissions import MANAGE_TOKENS, OWN_ACCOUNT, allow
+from market.accounts.permissions import MANAGE_TOKENS, allow
 from market.db import Queries
 from market.deps import ActDep, CallerDep, ClockDep, PoolDep
 from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page
@@ -74,7 +74,7 @@ class TokensApi(Controller):
         "",
         operation_id="list_tokens",
         summary="List the organisation's API tokens",
-        guards=[allow(OWN_ACCOUNT)],
+        guards=[allow(MANAGE_TOKENS)],
         cache=False,
     )
     async def list_tokens(

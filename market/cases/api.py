@@ -9,7 +9,8 @@ from urllib.parse import quote
 import asyncpg
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, MultipartBody
+from litestar.enums import RequestEncodingType
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from market import api_docs
@@ -35,6 +36,11 @@ from market.db import Queries
 from market.deps import ActDep, CallerDep, PoolDep
 from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page
 
+UPLOAD = api_docs.body(
+    DocumentUpload,
+    {"item": "valuation_report", "file": "评估报告.pdf"},
+    media_type=RequestEncodingType.MULTI_PART,
+)
 OPEN_CASE = api_docs.body(
     OpenCase, {"loan_id": 1042, "costs_fen": 1_200_000, "notes": "借款人已逾期 180 天"}
 )
@@ -178,7 +184,7 @@ class CasesApi(Controller):
         guards=WRITE,
     )
     async def upload(
-        self, act: ActDep, case_id: FromPath[int], data: MultipartBody[DocumentUpload]
+        self, act: ActDep, case_id: FromPath[int], data: Annotated[DocumentUpload, UPLOAD]
     ) -> DocumentOut:
         """multipart/form-data with `item` (a checklist key) and `file` (≤ 20 MB; PDF, PNG,
         JPEG, DOCX, XLSX or text, judged by content)."""
