@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import FromQuery
 
+from auctions.closing import SaleOut
 from auctions.registration import (
     DepositStatus,
     PayTo,
@@ -55,26 +56,12 @@ class OwnBid(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
-class OwnSale(msgspec.Struct, frozen=True, kw_only=True):
+class OwnSale(SaleOut, frozen=True, kw_only=True):
     """A lot the caller's organisation won: price, fee, the deposit counted towards it,
     the balance still to pay, by when and under which reference."""
 
-    id: int
-    lot_id: int
     lot_reference: str
     lot_title: str
-    round: int
-    registration_id: int
-    price_fen: int
-    fee_kind: Literal["commission", "buyer_premium"]
-    fee_fen: int
-    deposit_fen: int
-    balance_due_fen: int
-    due_at: datetime
-    payment_reference: str
-    status: SaleStatus
-    paid_at: datetime | None
-    closed_at: datetime
 
 
 class PaymentInstruction(msgspec.Struct, frozen=True, kw_only=True):

@@ -109,3 +109,10 @@ def test_every_api_operation_is_documented(settings: Settings) -> None:
                         problems.append(f"{name}: no example of its {media_type} body")
     assert operations >= 80
     assert problems == [], "\n".join(problems)
+
+
+def test_a_form_field_that_is_no_text_is_a_malformed_request() -> None:
+    from market.problems import as_app_error
+
+    error = as_app_error(UnicodeDecodeError("utf-8", b"\xad", 0, 1, "invalid start byte"))
+    assert (error.status, error.code) == (400, "malformed")
