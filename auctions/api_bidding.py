@@ -20,17 +20,23 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, HeaderParameter
 
 from auctions.bidding import BidRequest, place
 from auctions.writer import BidAnswer, WriterUnavailable
-from market import i18n, problems
+from market import api_docs, i18n, problems
 from market.accounts import subjects
 from market.accounts.models import ApiCaller
 from market.accounts.permissions import BID, allow, refusal
 from market.deps import CallerDep, ClockDep
 from market.errors import Forbidden, Unavailable
 from market.logs import request_id, request_id_var
+
+BID_BODY = api_docs.body(
+    BidRequest,
+    {"type": "bid", "amount_fen": 250_000_000},
+    {"type": "proxy", "max_fen": 300_000_000},
+)
 
 
 class BidRefusal(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -105,6 +111,7 @@ class BiddingApi(Controller):
     @post(
         "/{reference:str}/bids",
         operation_id="place_bid",
+        summary="Place a bid, a proxy maximum or a match",
         responses=problems.responses(BidRefusal, 403, 409, 422),
     )
     async def bid(
@@ -113,7 +120,7 @@ class BiddingApi(Controller):
         caller: CallerDep,
         clock: ClockDep,
         reference: FromPath[str],
-        data: JSONBody[BidRequest],
+        data: Annotated[BidRequest, BID_BODY],
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[BidAnswer | BidRefusal]:
         """A bid, a proxy maximum or a pre-emptive match. 201 accepted; 409 refused with

@@ -3,14 +3,23 @@ operator's confirmation of a received deposit (OPERATE)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery
 
 from auctions import deposits, registration
+from auctions.api_buyer import page_registrations
 from auctions.deposits import ConfirmDeposit
-from auctions.registration import RegisterForLot, RegistrationOut, with_pay_to
+from auctions.registration import DepositStatus, RegisterForLot, RegistrationOut, with_pay_to
+from market import api_docs
 from market.accounts.permissions import BID, OPERATE, allow
 from market.deps import ActDep, CallerDep, PoolDep, SettingsDep
+from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
+
+CONFIRM_DEPOSIT = api_docs.body(
+    ConfirmDeposit, {"transfer_reference": "DEP8K2M4Q7", "amount_fen": 24_500_000}
+)
 
 
 class RegistrationApi(Controller):
@@ -18,7 +27,11 @@ class RegistrationApi(Controller):
     tags = ["auctions"]
     guards = [allow(BID)]
 
-    @post("/lots/{reference:str}/registrations", operation_id="register_for_lot")
+    @post(
+        "/lots/{reference:str}/registrations",
+        operation_id="register_for_lot",
+        summary="Register for a lot's current round",
+    )
     async def register(
         self, act: ActDep, settings: SettingsDep, reference: FromPath[str]
     ) -> Response[RegistrationOut]:
@@ -30,15 +43,40 @@ class RegistrationApi(Controller):
             with_pay_to(done.registration, settings), status_code=201 if done.created else 200
         )
 
-    @get("/registrations", operation_id="list_registrations")
+    @get(
+        "/registrations",
+        operation_id="list_registrations",
+        summary="List the organisation's registrations and deposits",
+    )
     async def list_own(
-        self, caller: CallerDep, pool: PoolDep, settings: SettingsDep
-    ) -> list[RegistrationOut]:
-        """The caller's organisation's registrations, newest first."""
-        regs = await registration.list_registrations(pool, caller.org_id)
-        return [with_pay_to(reg, settings) for reg in regs]
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        settings: SettingsDep,
+        deposit_status: FromQuery[DepositStatus | None] = None,
+        lot: FromQuery[str | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[RegistrationOut]:
+        """The caller's organisation's registrations, newest first, a page at a time: lot,
+        round, bidder code, and the deposit — amount, status (awaiting, confirmed,
+        released, applied, forfeited), transfer reference and the account to pay it to.
+        Filters: `deposit_status`, `lot` (a lot's reference)."""
+        return await page_registrations(
+            pool,
+            settings,
+            caller.org_id,
+            deposit_status=deposit_status,
+            lot=lot,
+            cursor=cursor,
+            limit=limit,
+        )
 
-    @get("/registrations/{registration_id:int}", operation_id="get_registration")
+    @get(
+        "/registrations/{registration_id:int}",
+        operation_id="get_registration",
+        summary="Read one registration and its deposit",
+    )
     async def get(
         self,
         caller: CallerDep,
@@ -56,7 +94,14 @@ class DepositsApi(Controller):
     tags = ["auctions"]
     guards = [allow(OPERATE)]
 
-    @post("/confirm", operation_id="confirm_deposit", status_code=200)
-    async def confirm(self, act: ActDep, data: JSONBody[ConfirmDeposit]) -> deposits.Confirmation:
+    @post(
+        "/confirm",
+        operation_id="confirm_deposit",
+        summary="Confirm a deposit received",
+        status_code=200,
+    )
+    async def confirm(
+        self, act: ActDep, data: Annotated[ConfirmDeposit, CONFIRM_DEPOSIT]
+    ) -> deposits.Confirmation:
         """The operator confirms a deposit received; confirming again changes nothing."""
         return await act(deposits.confirm_deposit, data)

@@ -41,6 +41,7 @@ from market.accounts.web_onboarding import (
     PeoplePages,
     RegisterPages,
 )
+from market.api_routes import ROUTES as API_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SandboxClock, SystemClock
@@ -240,6 +241,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *POOL_ROUTES,
             *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
+            *API_ROUTES,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),
@@ -276,6 +278,8 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             title="IP Collateral Disposal Exchange API",
             version="1",
             path="/schema",
+            # An operation's description is its handler's docstring (market/api_docs.py).
+            use_handler_docstrings=True,
         ),
         exception_handlers={Exception: error_handler},
         # Disclosure documents (≤ 20 MB, market/cases) and portfolio CSVs: the largest bodies.

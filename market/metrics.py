@@ -132,7 +132,12 @@ class MetricsApi(Controller):
     tags = ["operations"]
     guards = [allow(READ_METRICS)]
 
-    @get("", operation_id="metrics", media_type=CONTENT_TYPE)
+    @get(
+        "",
+        operation_id="metrics",
+        summary="Read the exchange's operating metrics",
+        media_type=CONTENT_TYPE,
+    )
     async def metrics(
         self, pool: PoolDep, clock: ClockDep, request: Request[Any, Any, State]
     ) -> Response[str]:

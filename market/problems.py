@@ -200,6 +200,10 @@ def as_app_error(exc: Exception) -> AppError:
             error = AppError(_HTTP_CODES.get(exc.status_code, "bad_request"))
         error.status = exc.status_code  # type: ignore[misc]
         return error
+    if isinstance(exc, UnicodeDecodeError):
+        # A multipart field that is no text in its declared charset (Litestar decodes the
+        # form before the route runs): the body is malformed; nothing happened.
+        return BadRequest("malformed")
     if isinstance(exc, asyncpg.CharacterNotInRepertoireError):
         # A NUL character in some text: PostgreSQL cannot store it; nothing was written.
         return BadRequest("nul_character")

@@ -284,3 +284,47 @@ def test_the_documented_table_is_the_table() -> None:
     from market.settings import ROOT
 
     assert table() in (ROOT / "docs" / "permissions.md").read_text(encoding="utf-8")
+
+
+# --- the lists: nobody else's rows ---------------------------------------------------------
+
+
+def _lists(app: Litestar) -> Iterator[tuple[str, Permission]]:
+    """Every paged API list (market/paging.py): GET, no id in its path, answering a Page."""
+    for method, path, handler in _routes(app):
+        permission = permission_of(handler)
+        returns = str(handler.parsed_fn_signature.return_type.annotation)
+        if (
+            method == "GET"
+            and path.startswith("/api/")
+            and not PARAM.search(path)
+            and permission is not None
+            and "Page[" in returns
+        ):
+            yield path, permission
+
+
+async def test_no_list_shows_another_organisations_objects(
+    settings: Settings, clock: FrozenClock, pool: asyncpg.Pool
+) -> None:
+    await seed_demo(settings, force=True)
+    await _owned_by_others(pool, settings, clock)
+    app = create_app(settings, clock)
+    lists = list(_lists(app))
+    assert len(lists) >= 14
+    leaks = []
+    async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
+        for kind in sorted(ALL_KINDS):
+            _, user, _ = await make_org(pool, clock.now(), kind=kind)
+            token = await make_token(pool, clock.now(), user, sorted(SCOPES_BY_KIND[kind]))
+            own_token = await pool.fetchval("SELECT max(id) FROM api_tokens")
+            for path, permission in lists:
+                if kind not in permission.kinds or permission.exchange_wide:
+                    continue
+                r = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert r.status_code == 200, (kind, path, r.text)
+                # A fresh organisation owns nothing but its own token.
+                own = [own_token] if path == "/api/v1/tokens" else []
+                if [item["id"] for item in r.json()["items"]] != own:
+                    leaks.append(f"{kind}: {path} → {r.json()['items']}")
+    assert leaks == [], "\n".join(leaks)

@@ -15,11 +15,23 @@ class AccountsApi(Controller):
     path = "/api/v1"
     tags = ["accounts"]
 
-    @get("/organisation", operation_id="get_own_organisation", guards=[allow(OWN_ACCOUNT)])
+    @get(
+        "/organisation",
+        operation_id="get_own_organisation",
+        summary="Read the caller's organisation",
+        guards=[allow(OWN_ACCOUNT)],
+    )
     async def own_organisation(self, caller: CallerDep, pool: PoolDep) -> OrganisationOut:
+        """The organisation the token acts for: its kind, name, credit code and status
+        (pending, approved, rejected, suspended)."""
         return await services.get_organisation(pool, caller.org_id)
 
-    @get("/tokens/{token_id:int}", operation_id="get_token", guards=[allow(OWN_ACCOUNT)])
+    @get(
+        "/tokens/{token_id:int}",
+        operation_id="get_token",
+        summary="Read one API token",
+        guards=[allow(OWN_ACCOUNT)],
+    )
     async def get_token(
         self, caller: CallerDep, pool: PoolDep, token_id: FromPath[int]
     ) -> TokenOut:

@@ -3,10 +3,13 @@ admins invite, give roles and deactivate; an invitee joins (docs/integration.md)
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
+from market import api_docs
 from market.accounts import onboarding, people, services
 from market.accounts.models import (
     AcceptInvitation,
@@ -36,6 +39,79 @@ from market.deps import ActDep, CallerDep, ClockDep, PoolDep, SettingsDep
 from market.pools.models import PoolOut
 from market.pools.services import NewPool, create_pool
 
+PDF_B64 = (
+    "JVBERi0xLjQKMSAwIG9iajw8L1R5cGUvQ2F0YWxvZz4+ZW5kb2JqCnRyYWlsZXI8PC9Sb290IDEgMCBSPj4KJSVFT0YK"
+)
+NEW_BUYER = api_docs.body(
+    RegisterBuyer,
+    {
+        "name": "成都蓉知科技有限公司",
+        "credit_code": "91510100MA6C8XYZ1K",
+        "email": "it@rongzhi.example.cn",
+        "display_name": "王敏",
+        "password": "correct horse battery",
+        "documents": [{"kind": "business_licence", "filename": "营业执照.pdf", "content": PDF_B64}],
+    },
+    {
+        "name": "王小明",
+        "party_type": "individual",
+        "id_number": "11010519491231002X",
+        "email": "wxm@example.cn",
+        "display_name": "王小明",
+        "password": "correct horse battery",
+        "documents": [{"kind": "identity_document", "filename": "身份证.pdf", "content": PDF_B64}],
+    },
+)
+ACCEPT = api_docs.body(
+    AcceptInvitation,
+    {"token": "42.mF3kQ…", "display_name": "李经办", "password": "correct horse battery"},
+)
+INVITE = api_docs.body(
+    Invite,
+    {"email": "li@bank.example.cn", "role": "officer"},
+    {"email": "x@bank.cn", "role": "read_only", "language": "en"},
+)
+ROLE = api_docs.body(RoleChange, {"role": "read_only"})
+DOCUMENTS = api_docs.body(
+    onboarding.OwnDocuments,
+    {
+        "documents": [
+            {"kind": "authorisation_letter", "filename": "授权委托书.pdf", "content": PDF_B64}
+        ]
+    },
+)
+ONBOARD = api_docs.body(
+    Onboard,
+    {
+        "kind": "bank",
+        "name": "招商银行深圳科技园支行",
+        "name_en": "CMB Shenzhen Science Park",
+        "credit_code": "91440300MA5F2G3H4X",
+        "admin_email": "it-admin@cmb.example.cn",
+        "documents": [
+            {"kind": "business_licence", "filename": "营业执照.pdf", "content": PDF_B64},
+            {"kind": "authorisation_letter", "filename": "授权委托书.pdf", "content": PDF_B64},
+        ],
+    },
+)
+DECISION = api_docs.body(
+    Decision, {"approve": True}, {"approve": False, "reason": "营业执照与统一社会信用代码不符"}
+)
+NEW_POOL = api_docs.body(
+    NewPool,
+    {
+        "org_id": 7,
+        "code": "FS-IP",
+        "name": "佛山知识产权风险补偿资金池",
+        "capital_fen": 5_000_000_000,
+        "rule": {
+            "shares": [{"name": "fund", "weight": 50}, {"name": "bank", "weight": 50}],
+            "cap_per_loan_fen": 300_000_000,
+        },
+        "effective_from": "2026-01-01",
+    },
+)
+
 
 class OrganisationDetail(OrganisationOut, frozen=True, kw_only=True):
     documents: list[OrgDocumentOut]
@@ -47,7 +123,9 @@ class JoinApi(Controller):
     tags = ["onboarding"]
 
     @post("/buyers", operation_id="register_buyer", status_code=201, summary="Sign up a buyer")
-    async def register_buyer(self, data: JSONBody[RegisterBuyer], act: ActDep) -> RegisteredOut:
+    async def register_buyer(
+        self, data: Annotated[RegisterBuyer, NEW_BUYER], act: ActDep
+    ) -> RegisteredOut:
         """A buyer signs itself up: a company by its unified social credit code, a person
         by the resident identity number (GB 11643 check character), with the documents the
         operator approves it on (business licence or identity document, base64). It may
@@ -61,7 +139,7 @@ class JoinApi(Controller):
         summary="Join an organisation by invitation",
     )
     async def accept(
-        self, data: JSONBody[AcceptInvitation], act: ActDep, settings: SettingsDep
+        self, data: Annotated[AcceptInvitation, ACCEPT], act: ActDep, settings: SettingsDep
     ) -> people.Joined:
         """Use the link's token from the invitation e-mail to become a user of the
         organisation that invited you, with the role it names. The link works once and
@@ -81,7 +159,12 @@ class PeopleApi(Controller):
     path = "/api/v1/organisation"
     tags = ["onboarding"]
 
-    @get("/users", operation_id="list_own_users", guards=[allow(OWN_ACCOUNT)], summary="Users")
+    @get(
+        "/users",
+        operation_id="list_own_users",
+        guards=[allow(OWN_ACCOUNT)],
+        summary="List the organisation's users",
+    )
     async def users(self, caller: CallerDep, pool: PoolDep) -> list[UserOut]:
         """The users of the caller's organisation, deactivated ones included."""
         return await people.users_of(pool, caller.org_id)
@@ -90,7 +173,7 @@ class PeopleApi(Controller):
         "/invitations",
         operation_id="list_own_invitations",
         guards=[allow(INVITE_USERS)],
-        summary="Invitations",
+        summary="List the organisation's invitations",
     )
     async def invitations(
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep
@@ -105,7 +188,7 @@ class PeopleApi(Controller):
         guards=[allow(INVITE_USERS)],
         summary="Invite a colleague",
     )
-    async def invite(self, data: JSONBody[Invite], act: ActDep) -> InvitationOut:
+    async def invite(self, data: Annotated[Invite, INVITE], act: ActDep) -> InvitationOut:
         """Send an invitation by e-mail to join the organisation with a role no higher
         than the inviter's (admin > officer > read_only)."""
         return await act(people.invite_user, data)
@@ -127,7 +210,7 @@ class PeopleApi(Controller):
         summary="Give a user a role",
     )
     async def set_role(
-        self, act: ActDep, user_id: FromPath[int], data: JSONBody[RoleChange]
+        self, act: ActDep, user_id: FromPath[int], data: Annotated[RoleChange, ROLE]
     ) -> UserOut:
         """Change a user's role (an admin); the organisation keeps at least one admin."""
         return await act(people.set_user_role, people.SetRole(user_id=user_id, role=data.role))
@@ -148,7 +231,7 @@ class PeopleApi(Controller):
         "/documents",
         operation_id="list_own_documents",
         guards=[allow(OWN_ACCOUNT)],
-        summary="Approval documents",
+        summary="List the approval documents",
     )
     async def documents(self, caller: CallerDep, pool: PoolDep) -> list[OrgDocumentOut]:
         """The documents the organisation's approval rests on."""
@@ -163,7 +246,7 @@ class PeopleApi(Controller):
         summary="Add approval documents",
     )
     async def upload(
-        self, act: ActDep, data: JSONBody[onboarding.OwnDocuments]
+        self, act: ActDep, data: Annotated[onboarding.OwnDocuments, DOCUMENTS]
     ) -> list[OrgDocumentOut]:
         """Add documents (business licence, authorisation letter, identity document), each
         checked by its bytes (PDF, PNG, JPEG …)."""
@@ -181,7 +264,7 @@ class OnboardingApi(Controller):
         status_code=201,
         summary="Onboard an organisation",
     )
-    async def onboard(self, data: JSONBody[Onboard], act: ActDep) -> OnboardedOut:
+    async def onboard(self, data: Annotated[Onboard, ONBOARD], act: ActDep) -> OnboardedOut:
         """Bring in a bank, guarantee pool manager, acquisition institution, pledgor,
         buyer or operator: pending, with its documents, its first admin invited by e-mail.
         Approve it with the decision once the documents are in."""
@@ -228,7 +311,10 @@ class OnboardingApi(Controller):
         summary="File documents for an organisation",
     )
     async def upload(
-        self, act: ActDep, org_id: FromPath[int], data: JSONBody[onboarding.OwnDocuments]
+        self,
+        act: ActDep,
+        org_id: FromPath[int],
+        data: Annotated[onboarding.OwnDocuments, DOCUMENTS],
     ) -> list[OrgDocumentOut]:
         """The operator files documents an organisation handed in on paper."""
         return await act(
@@ -243,7 +329,7 @@ class OnboardingApi(Controller):
         summary="Approve or reject an organisation",
     )
     async def decide(
-        self, act: ActDep, org_id: FromPath[int], data: JSONBody[Decision]
+        self, act: ActDep, org_id: FromPath[int], data: Annotated[Decision, DECISION]
     ) -> OrganisationOut:
         """Approve a pending organisation whose documents are in, or reject it with a
         reason; its users are told either way."""
@@ -253,7 +339,7 @@ class OnboardingApi(Controller):
         )
 
     @post("/pools", operation_id="create_pool", status_code=201, summary="Set up a pool")
-    async def create_pool(self, data: JSONBody[NewPool], act: ActDep) -> PoolOut:
+    async def create_pool(self, data: Annotated[NewPool, NEW_POOL], act: ActDep) -> PoolOut:
         """A guarantee pool for an onboarded pool manager organisation, with its first
         rule version (shares, caps, deadlines) and its capital."""
         return await act(create_pool, data)

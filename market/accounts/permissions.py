@@ -63,7 +63,7 @@ def _p(
 # fmt: off
 OWN_ACCOUNT = _p("own_account", ALL_KINDS, "account:read", approved=False,
                  description="one's own organisation, account, inbox and preferences")
-MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, None, roles=ADMINS,
+MANAGE_TOKENS = _p("manage_tokens", ALL_KINDS, "account:write", roles=ADMINS,
                    description="create and revoke the organisation's API tokens")
 OWN_DOCUMENTS = _p("own_documents", ALL_KINDS, "account:write", roles=ADMINS, approved=False,
                    description="upload the documents the organisation's approval rests on")

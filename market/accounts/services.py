@@ -40,6 +40,7 @@ from market.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from market.settings import Settings
 
 Q = Queries("accounts")
+QA = Queries("api")  # the API's token checks (sql/queries/api.sql)
 
 
 def _check(field: str, fn: Callable[[str], str], value: str) -> str:
@@ -167,7 +168,7 @@ async def load_viewer(pool: asyncpg.Pool, user_id: int) -> Viewer | None:
 TOKEN_PREFIX = "ipx"
 
 
-def _token_out(row: asyncpg.Record, secret: str | None = None) -> TokenOut:
+def token_out(row: asyncpg.Record, secret: str | None = None) -> TokenOut:
     def iso(v: datetime | None) -> str | None:
         return v.isoformat() if v else None
 
@@ -190,9 +191,11 @@ async def create_token(uow: UnitOfWork, data: NewToken) -> TokenOut:
     bad = sorted(set(data.scopes) - allowed)
     if bad:
         raise Invalid("scopes_not_available", field="scopes", scopes=bad, allowed=sorted(allowed))
+    expires = uow.at + timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    if uow.actor.token_id is not None:
+        await _within_calling_token(uow, uow.actor.token_id, set(data.scopes), expires)
     public_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)
-    expires = uow.at + timedelta(days=data.expires_in_days) if data.expires_in_days else None
     row = returned(
         await uow.conn.fetchrow(
             Q.insert_token,
@@ -212,12 +215,26 @@ async def create_token(uow: UnitOfWork, data: NewToken) -> TokenOut:
         row["id"],
         after={"name": data.name, "scopes": sorted(set(data.scopes))},
     )
-    return _token_out(row, secret=f"{TOKEN_PREFIX}_{public_id}_{secret}")
+    return token_out(row, secret=f"{TOKEN_PREFIX}_{public_id}_{secret}")
+
+
+async def _within_calling_token(
+    uow: UnitOfWork, token_id: int, scopes: set[str], expires: datetime | None
+) -> None:
+    """A token made through the API holds no scope the calling token lacks and expires no
+    later than it: a program cannot widen or prolong its own access."""
+    row = returned(await uow.conn.fetchrow(QA.token_scopes, token_id))
+    beyond = sorted(scopes - set(row["scopes"]))
+    if beyond:
+        raise Invalid("scopes_beyond_token", field="scopes", scopes=beyond)
+    limit = row["expires_at"]
+    if limit is not None and (expires is None or expires > limit):
+        raise Invalid("token_outlives_caller", field="expires_in_days", expires_at=limit)
 
 
 async def list_tokens(pool: asyncpg.Pool, org_id: int) -> list[TokenOut]:
     async with pool.acquire() as conn:
-        return [_token_out(r) for r in await conn.fetch(Q.org_tokens, org_id)]
+        return [token_out(r) for r in await conn.fetch(Q.org_tokens, org_id)]
 
 
 async def get_token(pool: asyncpg.Pool, org_id: int, token_id: int) -> TokenOut:
@@ -225,7 +242,7 @@ async def get_token(pool: asyncpg.Pool, org_id: int, token_id: int) -> TokenOut:
         row = await conn.fetchrow(Q.org_token, token_id, org_id)
     if row is None:
         raise NotFound("no_such_token")
-    return _token_out(row)
+    return token_out(row)
 
 
 @command(MANAGE_TOKENS)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
 from urllib.parse import quote
 
 import asyncpg
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.enums import RequestEncodingType
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
+from market import api_docs
 from market.accounts.models import OrgDocumentOut
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
 from market.cases import services
@@ -29,10 +33,34 @@ from market.cases.models import (
     ValuationIn,
     ValuationOut,
 )
+from market.db import Queries
 from market.deps import ActDep, CallerDep, PoolDep
-from market.errors import Invalid
+from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page
 
-LIST_MAX = 500
+UPLOAD = api_docs.body(
+    DocumentUpload,
+    {"item": "valuation_report", "file": "评估报告.pdf"},
+    media_type=RequestEncodingType.MULTI_PART,
+)
+OPEN_CASE = api_docs.body(
+    OpenCase, {"loan_id": 1042, "costs_fen": 1_200_000, "notes": "借款人已逾期 180 天"}
+)
+CLAIM_CHANGE = api_docs.body(
+    ClaimChange, {"interest_fen": 8_650_000, "notes": "利息计至 2026-03-31"}
+)
+VALUATION = api_docs.body(
+    ValuationIn,
+    {
+        "method": "appraisal",
+        "appraiser": "中联资产评估集团有限公司",
+        "report_no": "中联评报字[2026]第118号",
+        "value_fen": 350_000_000,
+        "valued_on": "2026-02-15",
+    },
+)
+
+QA = Queries("api")
+CASES: Keyset[tuple[datetime, int]] = Keyset("cases", tuple[datetime, int], "opened_at", "id")
 READ = [allow(READ_COLLATERAL)]
 WRITE = [allow(WRITE_COLLATERAL)]
 
@@ -63,44 +91,55 @@ class CasesApi(Controller):
     path = "/api/v1/cases"
     tags = ["cases"]
 
-    @post("/", operation_id="open_case", status_code=201, guards=WRITE)
-    async def open_case(self, act: ActDep, data: JSONBody[OpenCase]) -> CaseOut:
+    @post(
+        "/", operation_id="open_case", summary="Open a disposal case", status_code=201, guards=WRITE
+    )
+    async def open_case(self, act: ActDep, data: Annotated[OpenCase, OPEN_CASE]) -> CaseOut:
         """Open a disposal case on a defaulted loan (a performing loan: 422; a second open
         case on one loan: 409)."""
         return await act(services.open_case, data)
 
-    @get("/", operation_id="list_cases", guards=READ)
+    @get("/", operation_id="list_cases", summary="List the bank's disposal cases", guards=READ)
     async def list_cases(
         self,
         caller: CallerDep,
         pool: PoolDep,
         status: FromQuery[CaseStatus | None] = None,
-        limit: FromQuery[int] = 100,
-        offset: FromQuery[int] = 0,
-    ) -> list[CaseSummary]:
-        """The bank's cases, newest first."""
-        if limit < 1:
-            raise Invalid("too_small", field="limit", min=1)
-        if limit > LIST_MAX:
-            raise Invalid("too_large", field="limit", max=LIST_MAX)
-        if offset < 0:
-            raise Invalid("too_small", field="offset", min=0)
-        return await services.list_cases(
-            pool, caller.org_id, status=status, limit=limit, offset=offset
+        loan_id: FromQuery[int | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[CaseSummary]:
+        """The bank's cases, newest first, a page at a time: each with its loan, claim,
+        valuation and the disclosure items still missing. Filters: `status` (open,
+        closed), `loan_id`."""
+        return await CASES.read(
+            pool,
+            QA.page_cases,
+            caller.org_id,
+            status,
+            loan_id,
+            cursor=cursor,
+            limit=limit,
+            item=services.case_summary,
         )
 
-    @get("/{case_id:int}", operation_id="get_case", guards=READ)
+    @get("/{case_id:int}", operation_id="get_case", summary="Read one disposal case", guards=READ)
     async def get_case(self, caller: CallerDep, pool: PoolDep, case_id: FromPath[int]) -> CaseOut:
         """A case with its claim, collateral (with monitoring flags), valuations, documents,
         disclosure status and lots. Another bank's case: 404."""
         return await services.get_case(pool, caller.org_id, case_id)
 
-    @patch("/{case_id:int}", operation_id="change_case_claim", guards=WRITE)
+    @patch(
+        "/{case_id:int}",
+        operation_id="change_case_claim",
+        summary="Change a case's claim",
+        guards=WRITE,
+    )
     async def change_claim(
         self,
         act: ActDep,
         case_id: FromPath[int],
-        data: JSONBody[ClaimChange],
+        data: Annotated[ClaimChange, CLAIM_CHANGE],
     ) -> CaseOut:
         """Edit the claim while no lot of the case is published (else 409)."""
         return await act(
@@ -110,6 +149,7 @@ class CasesApi(Controller):
     @post(
         "/{case_id:int}/valuations",
         operation_id="record_case_valuation",
+        summary="Record a valuation of a case",
         status_code=201,
         guards=WRITE,
     )
@@ -117,7 +157,7 @@ class CasesApi(Controller):
         self,
         act: ActDep,
         case_id: FromPath[int],
-        data: JSONBody[ValuationIn],
+        data: Annotated[ValuationIn, VALUATION],
     ) -> ValuationOut:
         """An appraisal (`method: "appraisal"`) or an internal valuation (`"internal"`);
         it supersedes the case's current valuation. An internal valuation's explanation
@@ -126,7 +166,12 @@ class CasesApi(Controller):
             services.record_valuation, RecordValuation(case_id=case_id, valuation=data)
         )
 
-    @get("/{case_id:int}/disclosure", operation_id="get_case_disclosure", guards=READ)
+    @get(
+        "/{case_id:int}/disclosure",
+        operation_id="get_case_disclosure",
+        summary="Read a case's disclosure checklist",
+        guards=READ,
+    )
     async def disclosure(
         self, caller: CallerDep, pool: PoolDep, case_id: FromPath[int]
     ) -> DisclosureStatus:
@@ -137,11 +182,12 @@ class CasesApi(Controller):
     @post(
         "/{case_id:int}/documents",
         operation_id="upload_case_document",
+        summary="Upload a disclosure document",
         status_code=201,
         guards=WRITE,
     )
     async def upload(
-        self, act: ActDep, case_id: FromPath[int], data: MultipartBody[DocumentUpload]
+        self, act: ActDep, case_id: FromPath[int], data: Annotated[DocumentUpload, UPLOAD]
     ) -> DocumentOut:
         """multipart/form-data with `item` (a checklist key) and `file` (≤ 20 MB; PDF, PNG,
         JPEG, DOCX, XLSX or text, judged by content)."""
@@ -158,6 +204,7 @@ class CasesApi(Controller):
     @get(
         "/{case_id:int}/documents/{document_id:int}",
         operation_id="download_case_document",
+        summary="Download a disclosure document",
         guards=READ,
     )
     async def download(
@@ -171,6 +218,7 @@ class CasesApi(Controller):
     @delete(
         "/{case_id:int}/documents/{document_id:int}",
         operation_id="remove_case_document",
+        summary="Withdraw a disclosure document",
         status_code=204,
         guards=WRITE,
     )

@@ -289,6 +289,25 @@ async def get_case(pool: asyncpg.Pool, bank_org_id: int, case_id: int) -> CaseOu
         return await load_case(conn, bank_org_id, case_id)
 
 
+def case_summary(r: asyncpg.Record) -> CaseSummary:
+    return CaseSummary(
+        id=r["id"],
+        reference=r["reference"],
+        status=r["status"],
+        loan_id=r["loan_id"],
+        loan_no=r["loan_no"],
+        pledgor_name=r["pledgor_name"],
+        claim_total_fen=r["claim_total_fen"],
+        valuation_fen=r["valuation_fen"],
+        valuation_method=r["valuation_method"],
+        valuation_valid_until=r["valuation_valid_until"],
+        missing_items=checklist.disclosure(
+            r["asset_kinds"], r["items"], r["valuation_method"]
+        ).missing,
+        opened_at=r["opened_at"],
+    )
+
+
 async def list_cases(
     pool: asyncpg.Pool,
     bank_org_id: int,
@@ -299,25 +318,7 @@ async def list_cases(
 ) -> list[CaseSummary]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.list_cases, bank_org_id, status, limit, offset)
-    return [
-        CaseSummary(
-            id=r["id"],
-            reference=r["reference"],
-            status=r["status"],
-            loan_id=r["loan_id"],
-            loan_no=r["loan_no"],
-            pledgor_name=r["pledgor_name"],
-            claim_total_fen=r["claim_total_fen"],
-            valuation_fen=r["valuation_fen"],
-            valuation_method=r["valuation_method"],
-            valuation_valid_until=r["valuation_valid_until"],
-            missing_items=checklist.disclosure(
-                r["asset_kinds"], r["items"], r["valuation_method"]
-            ).missing,
-            opened_at=r["opened_at"],
-        )
-        for r in rows
-    ]
+    return [case_summary(r) for r in rows]
 
 
 async def disclosure_status(conn: Conn, bank_org_id: int, case_id: int) -> DisclosureStatus:

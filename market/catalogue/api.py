@@ -25,7 +25,7 @@ class CatalogueApi(Controller):
     path = "/api/v1/lots"
     tags = ["catalogue"]
 
-    @get("/", operation_id="search_lots")
+    @get("/", operation_id="search_lots", summary="Search the published lots")
     async def search_lots(
         self,
         pool: PoolDep,
@@ -68,7 +68,7 @@ class CatalogueApi(Controller):
         )
         return await services.search(pool, services.parse_query(params), clock.now())
 
-    @get("/{reference:str}", operation_id="get_public_lot")
+    @get("/{reference:str}", operation_id="get_public_lot", summary="Read one published lot")
     async def get_lot(self, pool: PoolDep, reference: FromPath[str]) -> LotDetail:
         """One published lot with its terms, valuation, assets, risk warnings and documents;
         a draft or unknown reference answers 404 `no_published_lot`."""

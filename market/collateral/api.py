@@ -41,6 +41,7 @@ class CollateralImportApi(Controller):
     @post(
         "/imports",
         operation_id="import_collateral_csv",
+        summary="Import a portfolio CSV file",
         status_code=201,
         responses=problems.responses(Problem, 415),
     )
@@ -71,7 +72,11 @@ class CollateralApi(Controller):
     tags = ["collateral"]
     guards = [allow(READ_COLLATERAL)]
 
-    @get("/imports/{import_id:int}", operation_id="get_collateral_import")
+    @get(
+        "/imports/{import_id:int}",
+        operation_id="get_collateral_import",
+        summary="Read a collateral import's progress and result",
+    )
     async def get_import(
         self,
         request: Request[Any, Any, State],
@@ -86,7 +91,11 @@ class CollateralApi(Controller):
                 conn, caller.org_id, import_id, subjects.language(request)
             )
 
-    @get("/loans/{loan_id:int}", operation_id="get_collateral_loan")
+    @get(
+        "/loans/{loan_id:int}",
+        operation_id="get_collateral_loan",
+        summary="Read one loan with its pledge",
+    )
     async def get_loan(
         self, caller: CallerDep, pool: PoolDep, loan_id: FromPath[int]
     ) -> LoanDetail:
@@ -94,14 +103,24 @@ class CollateralApi(Controller):
         async with pool.acquire() as conn:
             return await services.loan_for_case(conn, caller.org_id, loan_id)
 
-    @get("/assets/{asset_id:int}", operation_id="get_collateral_asset")
+    @get(
+        "/assets/{asset_id:int}",
+        operation_id="get_collateral_asset",
+        summary="Read one pledged asset",
+    )
     async def get_asset(
         self, caller: CallerDep, pool: PoolDep, asset_id: FromPath[int]
     ) -> AssetDetail:
+        """A pledged patent, trademark or software copyright with its numbers, term,
+        annuities, owners, legal status, licences and encumbrances (another bank's: 404)."""
         async with pool.acquire() as conn:
             return await services.get_asset(conn, caller.org_id, asset_id)
 
-    @get("/assets/{asset_id:int}/flags", operation_id="list_collateral_asset_flags")
+    @get(
+        "/assets/{asset_id:int}/flags",
+        operation_id="list_collateral_asset_flags",
+        summary="List an asset's open monitoring flags",
+    )
     async def asset_flags(
         self, caller: CallerDep, pool: PoolDep, asset_id: FromPath[int]
     ) -> list[Flag]:

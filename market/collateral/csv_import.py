@@ -66,6 +66,7 @@ from market.db import Queries, returned
 from market.errors import BadValue, Invalid, LineProblem
 
 Q = Queries("collateral")
+QA = Queries("api")  # the ids an import names (sql/queries/api.sql)
 log = logging.getLogger("market.collateral.import")
 
 # (phase, rows done, rows in the file); phase is "validating" or "writing".
@@ -826,6 +827,8 @@ async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
             await data.progress("writing", start + len(chunk), total)
     await conn.execute(Q.analyze_staging)
     existing = returned(await conn.fetchrow(Q.existing_counts, bank))
+    assets_before = {r["id"] for r in await conn.fetch(QA.import_asset_ids, bank)}
+    loans_before = {r["id"] for r in await conn.fetch(QA.import_loan_ids, bank)}
     distinct = {
         "pledgors": len({r.values["pledgor_credit_code"] for r in rows}),
         "assets": len({(r.values["asset_kind"], r.values["asset_number"]) for r in rows}),
@@ -838,6 +841,9 @@ async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
     removed = _affected(await conn.execute(Q.unlink_unlisted_assets, bank))
     await conn.execute(Q.link_assets, bank)
     await conn.execute(Q.upsert_loans, bank, uow.at)
+    # The ids the file created and those it found (and updated where they differed).
+    assets_after = [r["id"] for r in await conn.fetch(QA.import_asset_ids, bank)]
+    loans_after = [r["id"] for r in await conn.fetch(QA.import_loan_ids, bank)]
     await conn.execute(Q.drop_staging)
     flags = await refresh_flags(uow, bank)
     summary: dict[str, Any] = {"rows": total, "encoding": data.encoding}
@@ -865,7 +871,15 @@ async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
     await conn.execute(
         Q.finish_import, data.import_id, summary, data.total_rows, data.encoding, uow.at
     )
-    return _result(data.import_id, data.filename, summary)
+    # The ids answer the request that ran the import; the import's row and its audit
+    # keep the counts.
+    return msgspec.structs.replace(
+        _result(data.import_id, data.filename, summary),
+        asset_ids_created=[i for i in assets_after if i not in assets_before],
+        asset_ids_updated=sorted(assets_before),
+        loan_ids_created=[i for i in loans_after if i not in loans_before],
+        loan_ids_updated=sorted(loans_before),
+    )
 
 
 class Sweep(msgspec.Struct, frozen=True, kw_only=True):

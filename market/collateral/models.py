@@ -108,6 +108,12 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     links_removed: int  # assets no longer listed under a re-uploaded pledge
     flags_raised: int  # monitoring flags the new data raised (monitoring.assess)
     flags_resolved: int
+    # The ids of the loans and assets the file named: new ones, and existing ones (updated
+    # where the file changed them), so a bank's system can map its rows to the exchange's.
+    loan_ids_created: list[int] = []
+    loan_ids_updated: list[int] = []
+    asset_ids_created: list[int] = []
+    asset_ids_updated: list[int] = []
 
 
 class ImportOut(msgspec.Struct, frozen=True, kw_only=True):

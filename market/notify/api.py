@@ -16,7 +16,7 @@ class InboxApi(Controller):
     tags = ["notifications"]
     guards = [allow(OWN_ACCOUNT)]
 
-    @get("", operation_id="list_inbox", cache=False)
+    @get("", operation_id="list_inbox", summary="List the user's inbox", cache=False)
     async def list_inbox(
         self,
         caller: CallerDep,
@@ -31,7 +31,12 @@ class InboxApi(Controller):
             pool, caller.user_id, before=before, unread_only=unread_only, limit=limit
         )
 
-    @post("/{item_id:int}/read", operation_id="mark_inbox_read", status_code=204)
+    @post(
+        "/{item_id:int}/read",
+        operation_id="mark_inbox_read",
+        summary="Mark an inbox message read",
+        status_code=204,
+    )
     async def mark_read(self, act: ActDep, item_id: FromPath[int]) -> None:
         """Mark one message read (idempotent); another user's message: 404."""
         await act(inbox.mark_inbox_read, item_id)

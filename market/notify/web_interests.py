@@ -8,16 +8,16 @@ them MANAGE_INTERESTS (scope bids:write — the buyer's scope of taking part).
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from market import problems
+from market import api_docs, problems
 from market.accounts.models import Viewer
 from market.accounts.permissions import MANAGE_INTERESTS, READ_INTERESTS, allow
 from market.deps import ActDep, CallerDep, MeDep, PoolDep
@@ -25,6 +25,10 @@ from market.money import MAX_FEN
 from market.notify import interests
 from market.notify.interests import InterestInput, InterestOut
 from market.web import Form, page
+
+NEW_INTEREST = api_docs.body(
+    InterestInput, {"ipc_prefixes": ["H01M"], "keywords": ["锂电池"], "price_max_fen": 500_000_000}
+)
 
 # Commas of both widths, 、 and semicolons separate values; spaces do not, since an IPC
 # symbol ("H01M 4/525") and a keyword ("solid state") may hold them.
@@ -130,7 +134,12 @@ class InterestApi(Controller):
     path = "/api/v1/interests"
     tags = ["notifications"]
 
-    @get("/", operation_id="list_interests", guards=[allow(READ_INTERESTS)])
+    @get(
+        "/",
+        operation_id="list_interests",
+        summary="List the saved interests",
+        guards=[allow(READ_INTERESTS)],
+    )
     async def list_own(self, caller: CallerDep, pool: PoolDep) -> list[InterestOut]:
         """The saved interests of the token's user, oldest first."""
         return await interests.list_interests(pool, caller.user_id)
@@ -138,10 +147,13 @@ class InterestApi(Controller):
     @post(
         "/",
         operation_id="create_interest",
+        summary="Save an interest",
         status_code=201,
         guards=[allow(MANAGE_INTERESTS)],
     )
-    async def create(self, act: ActDep, data: JSONBody[InterestInput]) -> InterestOut:
+    async def create(
+        self, act: ActDep, data: Annotated[InterestInput, NEW_INTEREST]
+    ) -> InterestOut:
         """Save an interest: lots published afterwards that match it are announced to the
         token's user (event lot_matched)."""
         return await act(interests.create_interest, data)
@@ -149,6 +161,7 @@ class InterestApi(Controller):
     @delete(
         "/{interest_id:int}",
         operation_id="delete_interest",
+        summary="Remove a saved interest",
         status_code=204,
         guards=[allow(MANAGE_INTERESTS)],
     )

@@ -8,16 +8,16 @@ decides where the organisation's notifications go.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from market import problems
+from market import api_docs, problems
 from market.accounts.models import Viewer
 from market.accounts.permissions import MANAGE_WEBHOOKS, READ_WEBHOOKS, allow
 from market.deps import ActDep, CallerDep, MeDep, PoolDep, SettingsDep
@@ -31,6 +31,15 @@ from market.notify.endpoints import (
 )
 from market.notify.webhooks import FORMATS
 from market.web import Form, language, page
+
+NEW_WEBHOOK = api_docs.body(
+    NewWebhook,
+    {
+        "url": "https://hooks.bank.example.cn/ipx",
+        "format": "json",
+        "events": ["won", "payment_due"],
+    },
+)
 
 PAGE = "/account/webhooks"
 
@@ -143,7 +152,12 @@ class WebhooksApi(Controller):
     path = "/api/v1/webhooks"
     tags = ["webhooks"]
 
-    @get("", operation_id="list_webhooks", guards=[allow(READ_WEBHOOKS)])
+    @get(
+        "",
+        operation_id="list_webhooks",
+        summary="List the webhook endpoints",
+        guards=[allow(READ_WEBHOOKS)],
+    )
     async def list_webhooks(self, caller: CallerDep, pool: PoolDep) -> list[WebhookOut]:
         """The organisation's webhook endpoints; URLs show no query values."""
         return await endpoints.list_for_org(pool, caller.org_id)
@@ -151,11 +165,12 @@ class WebhooksApi(Controller):
     @post(
         "",
         operation_id="create_webhook",
+        summary="Add a webhook endpoint",
         status_code=201,
         guards=[allow(MANAGE_WEBHOOKS)],
     )
     async def create_webhook(
-        self, act: ActDep, settings: SettingsDep, data: JSONBody[NewWebhook]
+        self, act: ActDep, settings: SettingsDep, data: Annotated[NewWebhook, NEW_WEBHOOK]
     ) -> WebhookOut:
         """Add an endpoint (scope account:write, a token created by an administrator). A
         json endpoint's signing secret is in this answer only."""
@@ -169,6 +184,7 @@ class WebhooksApi(Controller):
     @delete(
         "/{endpoint_id:int}",
         operation_id="delete_webhook",
+        summary="Remove a webhook endpoint",
         guards=[allow(MANAGE_WEBHOOKS)],
     )
     async def delete_webhook(self, act: ActDep, endpoint_id: FromPath[int]) -> None:
@@ -178,6 +194,7 @@ class WebhooksApi(Controller):
     @post(
         "/{endpoint_id:int}/test",
         operation_id="test_webhook",
+        summary="Send a test event to a webhook endpoint",
         status_code=200,
         guards=[allow(MANAGE_WEBHOOKS)],
     )

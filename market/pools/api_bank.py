@@ -4,9 +4,12 @@ its audit row, so a refused request writes nothing."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from typing import Annotated
 
+from litestar import Controller, get, post
+from litestar.params import FromPath
+
+from market import api_docs
 from market.accounts.permissions import (
     OPERATE,
     READ_BANK_POOLS,
@@ -35,12 +38,25 @@ from market.pools.bank import (
     WriteOffOut,
 )
 
+ENROL = api_docs.body(EnrolIn, {"loan_id": 1042, "pool_code": "SZ-2025", "renewal": False})
+WRITE_OFF = api_docs.body(WriteOffIn, {"written_off_on": "2026-03-31"})
+COST = api_docs.body(CostIn, {"kind": "appraisal", "amount_fen": 1_200_000, "memo": "评估费"})
+RECEIPT = api_docs.body(
+    ReceiptIn, {"kind": "licence_fee", "reference": "LIC-2026Q1-0007", "amount_fen": 15_000_000}
+)
+REVERSE = api_docs.body(ReverseIn, {"reason": "银行退汇，款项未实际到账"})
+
 
 class BankPoolsApi(Controller):
     path = "/api/v1/bank"
     tags = ["pools"]
 
-    @get("/pools/loans", operation_id="bank_pool_loans", guards=[allow(READ_BANK_POOLS)])
+    @get(
+        "/pools/loans",
+        operation_id="bank_pool_loans",
+        summary="List the bank's loans enrolled in pools",
+        guards=[allow(READ_BANK_POOLS)],
+    )
     async def loans(self, caller: CallerDep, pool: PoolDep) -> list[EnrolledLoanOut]:
         """The bank's loans enrolled in guarantee pools: pool, rule version, enrolled
         principal, loan status and claims."""
@@ -50,10 +66,11 @@ class BankPoolsApi(Controller):
     @post(
         "/pools/enrolments",
         operation_id="bank_pool_enrol",
+        summary="Enrol a loan in a guarantee pool",
         status_code=201,
         guards=[allow(WRITE_BANK_POOLS)],
     )
-    async def enrol(self, act: ActDep, data: JSONBody[EnrolIn]) -> EnrolmentOut:
+    async def enrol(self, act: ActDep, data: Annotated[EnrolIn, ENROL]) -> EnrolmentOut:
         """Enrol a loan in a pool by the pool's code; it keeps the rule version in force
         today. A loan already enrolled: 409 `loan_already_enrolled`; an unknown code: 422
         `no_pool_with_code` naming pool_code."""
@@ -62,6 +79,7 @@ class BankPoolsApi(Controller):
     @get(
         "/loans/{loan_id:int}/claim-preview",
         operation_id="bank_claim_preview",
+        summary="Preview a compensation claim on a loan",
         guards=[allow(READ_BANK_POOLS)],
     )
     async def preview(
@@ -76,6 +94,7 @@ class BankPoolsApi(Controller):
     @get(
         "/loans/{loan_id:int}/claims",
         operation_id="bank_loan_claims",
+        summary="List the claims on one loan",
         guards=[allow(READ_BANK_POOLS)],
     )
     async def loan_claims(
@@ -88,6 +107,7 @@ class BankPoolsApi(Controller):
     @post(
         "/loans/{loan_id:int}/claims",
         operation_id="bank_file_claim",
+        summary="File a compensation claim on a loan",
         status_code=201,
         guards=[allow(WRITE_BANK_POOLS)],
     )
@@ -100,11 +120,12 @@ class BankPoolsApi(Controller):
     @post(
         "/loans/{loan_id:int}/write-off",
         operation_id="bank_write_off",
+        summary="Record a loan's write-off",
         status_code=200,
         guards=[allow(WRITE_BANK_POOLS)],
     )
     async def write_off(
-        self, act: ActDep, loan_id: FromPath[int], data: JSONBody[WriteOffIn]
+        self, act: ActDep, loan_id: FromPath[int], data: Annotated[WriteOffIn, WRITE_OFF]
     ) -> WriteOffOut:
         """核销: record the write-off of a defaulted loan; guarantee deposits parked on it
         are paid out. Twice: 409."""
@@ -115,6 +136,7 @@ class BankPoolsApi(Controller):
     @get(
         "/cases/{case_id:int}/receipts",
         operation_id="bank_case_receipts",
+        summary="Read a case's costs, receipts and payouts",
         guards=[allow(READ_BANK_POOLS)],
     )
     async def receipts(
@@ -128,11 +150,12 @@ class BankPoolsApi(Controller):
     @post(
         "/cases/{case_id:int}/costs",
         operation_id="bank_case_cost",
+        summary="Record a disposal cost of a case",
         status_code=201,
         guards=[allow(WRITE_BANK_POOLS)],
     )
     async def add_cost(
-        self, act: ActDep, case_id: FromPath[int], data: JSONBody[CostIn]
+        self, act: ActDep, case_id: FromPath[int], data: Annotated[CostIn, COST]
     ) -> CostOut:
         """A disposal cost the bank advanced (appraisal, auction, other): repaid first."""
         return await act(
@@ -143,6 +166,7 @@ class BankPoolsApi(Controller):
     @post(
         "/cases/{case_id:int}/close",
         operation_id="bank_close_case",
+        summary="Close a case's disposal",
         status_code=200,
         guards=[allow(WRITE_BANK_POOLS)],
     )
@@ -157,9 +181,14 @@ class OperatorReceiptsApi(Controller):
     tags = ["pools"]
     guards = [allow(OPERATE)]
 
-    @post("/cases/{case_id:int}/receipts", operation_id="operator_record_receipt", status_code=201)
+    @post(
+        "/cases/{case_id:int}/receipts",
+        operation_id="operator_record_receipt",
+        summary="Record money received on a case",
+        status_code=201,
+    )
     async def record(
-        self, act: ActDep, case_id: FromPath[int], data: JSONBody[ReceiptIn]
+        self, act: ActDep, case_id: FromPath[int], data: Annotated[ReceiptIn, RECEIPT]
     ) -> ReceiptOut:
         """Money received on a case other than by a sale (licence fee, royalty, other),
         routed through the waterfall. The same reference and amount again: the same
@@ -180,10 +209,11 @@ class OperatorReceiptsApi(Controller):
     @post(
         "/receipts/{receipt_id:int}/reverse",
         operation_id="operator_reverse_receipt",
+        summary="Reverse a receipt",
         status_code=200,
     )
     async def reverse(
-        self, act: ActDep, receipt_id: FromPath[int], data: JSONBody[ReverseIn]
+        self, act: ActDep, receipt_id: FromPath[int], data: Annotated[ReverseIn, REVERSE]
     ) -> ReceiptOut:
         """Reverse a receipt that did not really arrive: a new negating posting. Refused
         (409 `receipt_paid_out`) once a payout of it was received."""

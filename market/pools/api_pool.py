@@ -8,9 +8,12 @@ market/pools/dashboard.py.
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from typing import Annotated
 
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery
+
+from market import api_docs
 from market.accounts.permissions import READ_POOL, WRITE_POOL, allow
 from market.cases.services import china_today
 from market.deps import ActDep, CallerDep, ClockDep, PoolDep
@@ -19,18 +22,42 @@ from market.pools import dashboard as dash
 from market.pools import services
 from market.pools.models import PoolOut
 
+DECIDE_CLAIM = api_docs.body(
+    dash.DecisionIn,
+    {"decision": "approve"},
+    {"decision": "reject", "reason": "贷款未在风险补偿资金池备案期内"},
+)
+NEW_RULE = api_docs.body(
+    dash.NewRuleVersion,
+    {
+        "rule": {
+            "shares": [{"name": "fund", "weight": 1}, {"name": "bank", "weight": 1}],
+            "cap_per_loan_fen": 300_000_000,
+        },
+        "effective_from": "2026-07-01",
+        "note": "2026 年补偿比例调整",
+    },
+)
+
 
 class PoolsApi(Controller):
     path = "/api/v1/pools"
     tags = ["pools"]
 
-    @get("/", operation_id="pool_list", guards=[allow(READ_POOL)])
+    @get(
+        "/", operation_id="pool_list", summary="List the manager's pools", guards=[allow(READ_POOL)]
+    )
     async def list_pools(self, caller: CallerDep, pool: PoolDep) -> list[PoolOut]:
         """The pools the caller's organisation runs."""
         async with pool.acquire() as conn:
             return [dash.pool_out(r) for r in await dash.pools_of(conn, caller.org_id)]
 
-    @get("/{pool_id:int}/dashboard", operation_id="pool_dashboard", guards=[allow(READ_POOL)])
+    @get(
+        "/{pool_id:int}/dashboard",
+        operation_id="pool_dashboard",
+        summary="Read a pool's dashboard figures",
+        guards=[allow(READ_POOL)],
+    )
     async def dashboard(
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep, pool_id: FromPath[int]
     ) -> dash.Dashboard:
@@ -41,7 +68,12 @@ class PoolsApi(Controller):
             row = await services.own_pool(conn, caller.org_id, pool_id)
             return await dash.dashboard(conn, row, clock.now())
 
-    @get("/{pool_id:int}/postings", operation_id="pool_postings", guards=[allow(READ_POOL)])
+    @get(
+        "/{pool_id:int}/postings",
+        operation_id="pool_postings",
+        summary="List the postings behind a pool figure",
+        guards=[allow(READ_POOL)],
+    )
     async def postings(
         self,
         caller: CallerDep,
@@ -61,7 +93,12 @@ class PoolsApi(Controller):
                 conn, row, figure, dash.DrillFilter(month=month, bank_org_id=bank, kind=kind)
             )
 
-    @get("/{pool_id:int}/claims", operation_id="pool_claims", guards=[allow(READ_POOL)])
+    @get(
+        "/{pool_id:int}/claims",
+        operation_id="pool_claims",
+        summary="List one pool's claims, undecided first",
+        guards=[allow(READ_POOL)],
+    )
     async def claims(
         self,
         caller: CallerDep,
@@ -85,6 +122,7 @@ class PoolsApi(Controller):
     @post(
         "/{pool_id:int}/claims/{claim_id:int}/decision",
         operation_id="pool_decide_claim",
+        summary="Approve or reject a claim",
         status_code=200,
         guards=[allow(WRITE_POOL)],
     )
@@ -93,7 +131,7 @@ class PoolsApi(Controller):
         act: ActDep,
         pool_id: FromPath[int],
         claim_id: FromPath[int],
-        data: JSONBody[dash.DecisionIn],
+        data: Annotated[dash.DecisionIn, DECIDE_CLAIM],
     ) -> dash.ClaimOut:
         """`{"decision": "approve"}` pays (or parks) the amount computed now;
         `{"decision": "reject", "reason": "…"}` rejects (a reason is required: 422
@@ -105,7 +143,12 @@ class PoolsApi(Controller):
             ),
         )
 
-    @get("/{pool_id:int}/rules", operation_id="pool_rules", guards=[allow(READ_POOL)])
+    @get(
+        "/{pool_id:int}/rules",
+        operation_id="pool_rules",
+        summary="List a pool's rule versions",
+        guards=[allow(READ_POOL)],
+    )
     async def rules(
         self, caller: CallerDep, pool: PoolDep, clock: ClockDep, pool_id: FromPath[int]
     ) -> list[dash.RuleVersionOut]:
@@ -118,11 +161,12 @@ class PoolsApi(Controller):
     @post(
         "/{pool_id:int}/rules",
         operation_id="pool_add_rule",
+        summary="Add a pool rule version",
         status_code=201,
         guards=[allow(WRITE_POOL)],
     )
     async def add_rule(
-        self, act: ActDep, pool_id: FromPath[int], data: JSONBody[dash.NewRuleVersion]
+        self, act: ActDep, pool_id: FromPath[int], data: Annotated[dash.NewRuleVersion, NEW_RULE]
     ) -> dash.RuleVersionOut:
         """A new version `{"rule": {…}, "effective_from": "YYYY-MM-DD", "note": "…"}`;
         an invalid rule is 422 naming the field as `rule.<path>`."""

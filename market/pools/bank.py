@@ -245,7 +245,7 @@ def lines_of(raw: Any) -> list[Line]:
     ]
 
 
-def _claim(row: asyncpg.Record) -> ClaimOut:
+def claim_out(row: asyncpg.Record) -> ClaimOut:
     return ClaimOut(
         id=row["id"],
         loan_id=row["loan_id"],
@@ -270,7 +270,7 @@ def loan_status(row: asyncpg.Record) -> Literal["performing", "defaulted", "writ
 
 
 async def claims(conn: Conn, bank_org_id: int, loan_id: int | None = None) -> list[ClaimOut]:
-    return [_claim(r) for r in await conn.fetch(Q.claims_of_bank, bank_org_id, loan_id)]
+    return [claim_out(r) for r in await conn.fetch(Q.claims_of_bank, bank_org_id, loan_id)]
 
 
 async def loan_claims(conn: Conn, bank_org_id: int, loan_id: int) -> list[ClaimOut]:
@@ -283,7 +283,7 @@ async def claim(conn: Conn, bank_org_id: int, claim_id: int) -> ClaimOut:
     row = await conn.fetchrow(Q.claim_of_bank, claim_id, bank_org_id)
     if row is None:
         raise NotFound("not_found")
-    return _claim(row)
+    return claim_out(row)
 
 
 async def enrolled_loans(

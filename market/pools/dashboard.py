@@ -550,7 +550,7 @@ class ClaimOut(msgspec.Struct, frozen=True, kw_only=True):
     paid_at: datetime | None
 
 
-def _claim(r: asyncpg.Record) -> ClaimOut:
+def claim_out(r: asyncpg.Record) -> ClaimOut:
     return ClaimOut(
         id=r["id"],
         pool_id=r["pool_id"],
@@ -587,7 +587,7 @@ async def claims(
     if status is not None and status not in CLAIM_STATUSES:
         raise Invalid("not_a_choice", field="status", value=status)
     rows = await conn.fetch(Q.claims_of_org, org_id, pool_id, status, bank_org_id, limit, claim_id)
-    return [_claim(r) for r in rows]
+    return [claim_out(r) for r in rows]
 
 
 class Preview(msgspec.Struct, frozen=True, kw_only=True):

@@ -298,7 +298,7 @@ def _line_out(r: asyncpg.Record, lang: i18n.Lang) -> LineOut:
     )
 
 
-def _statement_out(r: asyncpg.Record) -> StatementOut:
+def statement_out(r: asyncpg.Record) -> StatementOut:
     return StatementOut(
         id=r["id"],
         filename=r["filename"],
@@ -321,7 +321,7 @@ def _payee(r: asyncpg.Record) -> str:
     return str(r["payee_org_name"] or "")
 
 
-def _payout_out(r: asyncpg.Record) -> PayoutOut:
+def payout_out(r: asyncpg.Record) -> PayoutOut:
     return PayoutOut(
         id=r["id"],
         reference=r["reference"],
@@ -632,7 +632,7 @@ async def line_out(conn: Conn, org_id: int, line_id: int, lang: i18n.Lang) -> Li
 
 
 async def list_statements(conn: Conn, org_id: int, limit: int = 100) -> list[StatementOut]:
-    return [_statement_out(r) for r in await conn.fetch(Q.statements_of_org, org_id, None, limit)]
+    return [statement_out(r) for r in await conn.fetch(Q.statements_of_org, org_id, None, limit)]
 
 
 async def statement_detail(
@@ -643,7 +643,7 @@ async def statement_detail(
     if row is None:
         raise NotFound("no_such_statement")
     lines = await conn.fetch(Q.lines, org_id, statement_id, None, MAX_LINES, None)
-    return StatementDetail(statement=_statement_out(row), lines=[_line_out(r, lang) for r in lines])
+    return StatementDetail(statement=statement_out(row), lines=[_line_out(r, lang) for r in lines])
 
 
 async def open_lines(conn: Conn, org_id: int, lang: i18n.Lang, limit: int = 500) -> list[LineOut]:
@@ -671,7 +671,7 @@ async def org_payouts(
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, False, None, status, False, limit, None, None
     )
-    return [_payout_out(r) for r in rows]
+    return [payout_out(r) for r in rows]
 
 
 async def cases_with_payouts(conn: Conn, org_id: int, limit: int = 200) -> list[asyncpg.Record]:
@@ -737,7 +737,7 @@ async def pool_statement(
     rows = await conn.fetch(
         Q.payout_rows, org_id, pool_id, False, None, None, True, EXPORT_LIMIT, *within.bounds()
     )
-    return found["code"], [_payout_out(r) for r in rows]
+    return found["code"], [payout_out(r) for r in rows]
 
 
 async def bank_statement(
@@ -751,7 +751,7 @@ async def bank_statement(
     rows = await conn.fetch(
         Q.payout_rows, org_id, None, True, None, None, True, EXPORT_LIMIT, *within.bounds()
     )
-    return [_payout_out(r) for r in rows]
+    return [payout_out(r) for r in rows]
 
 
 async def case_statement(
@@ -779,4 +779,4 @@ async def case_statement(
     )
     if none_at_all:
         raise NotFound("no_payouts_on_case")
-    return case["reference"], [_payout_out(r) for r in rows]
+    return case["reference"], [payout_out(r) for r in rows]

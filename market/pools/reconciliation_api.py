@@ -10,18 +10,20 @@ token user's language)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 
+from market import api_docs
 from market.accounts import subjects
 from market.accounts.permissions import READ_RECONCILIATION, WRITE_RECONCILIATION, allow
 from market.deps import ActDep, CallerDep, PoolDep
 from market.errors import AppError
+from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
+from market.pools import api_lists, statement_export
 from market.pools import reconciliation as recon
-from market.pools import statement_export
 from market.pools.reconciliation import (
     ImportOut,
     ImportStatement,
@@ -34,6 +36,9 @@ from market.pools.reconciliation import (
     StatementDetail,
     StatementOut,
 )
+
+MATCH = api_docs.body(MatchIn, {"reference": "PO-2026-000381", "note": "附言缺少一位数字"})
+SET_ASIDE = api_docs.body(SetAsideIn, {"note": "银行结息，非追偿款"})
 
 # What a statement upload may be sent as: CSV, and what browsers and Excel call it.
 CSV_TYPES = frozenset(
@@ -59,6 +64,7 @@ class ReconciliationApi(Controller):
     @post(
         "/statements",
         operation_id="import_statement",
+        summary="Import a bank statement CSV file",
         status_code=201,
         guards=[allow(WRITE_RECONCILIATION)],
     )
@@ -88,15 +94,31 @@ class ReconciliationApi(Controller):
         async with pool.acquire() as conn:
             return await recon.import_out(conn, caller.org_id, done, subjects.language(request))
 
-    @get("/statements", operation_id="list_statements", guards=[allow(READ_RECONCILIATION)])
-    async def statements(self, caller: CallerDep, pool: PoolDep) -> list[StatementOut]:
-        """The organisation's statements, newest first, with counts by outcome."""
-        async with pool.acquire() as conn:
-            return await recon.list_statements(conn, caller.org_id)
+    @get(
+        "/statements",
+        operation_id="list_statements",
+        summary="List the organisation's bank statements",
+        guards=[allow(READ_RECONCILIATION)],
+    )
+    async def statements(
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        open_lines: FromQuery[bool | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[StatementOut]:
+        """The organisation's imported statements, newest first, a page at a time, with
+        counts by outcome (matched, manual, set aside, open). Filter: `open_lines`
+        (true: with lines still waiting for a person)."""
+        return await api_lists.page_statements(
+            pool, caller.org_id, open_lines=open_lines, cursor=cursor, limit=limit
+        )
 
     @get(
         "/statements/{statement_id:int}",
         operation_id="get_statement",
+        summary="Read one bank statement with its lines",
         guards=[allow(READ_RECONCILIATION)],
     )
     async def statement(
@@ -115,6 +137,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exceptions",
         operation_id="list_statement_exceptions",
+        summary="List the statement lines waiting for a person",
         guards=[allow(READ_RECONCILIATION)],
     )
     async def exceptions(
@@ -127,6 +150,7 @@ class ReconciliationApi(Controller):
     @post(
         "/lines/{line_id:int}/match",
         operation_id="match_statement_line",
+        summary="Match a statement line by hand",
         status_code=200,
         guards=[allow(WRITE_RECONCILIATION)],
     )
@@ -137,7 +161,7 @@ class ReconciliationApi(Controller):
         act: ActDep,
         pool: PoolDep,
         line_id: FromPath[int],
-        data: JSONBody[MatchIn],
+        data: Annotated[MatchIn, MATCH],
     ) -> LineOut:
         """Match an open (or set-aside) line by hand to an expected payout of the
         organisation (by `payout_id` or `reference`). Amounts must be equal (422
@@ -155,6 +179,7 @@ class ReconciliationApi(Controller):
     @post(
         "/lines/{line_id:int}/set-aside",
         operation_id="set_aside_statement_line",
+        summary="Set a statement line aside",
         status_code=200,
         guards=[allow(WRITE_RECONCILIATION)],
     )
@@ -165,7 +190,7 @@ class ReconciliationApi(Controller):
         act: ActDep,
         pool: PoolDep,
         line_id: FromPath[int],
-        data: JSONBody[SetAsideIn],
+        data: Annotated[SetAsideIn, SET_ASIDE],
     ) -> LineOut:
         """Take an open line out of the exceptions as no expected recovery (bank interest,
         a payment for something else, a duplicate sent back), saying why in `note`. No
@@ -178,6 +203,7 @@ class ReconciliationApi(Controller):
     @get(
         "/payouts",
         operation_id="list_reconciliation_payouts",
+        summary="List the payouts owed to the organisation",
         guards=[allow(READ_RECONCILIATION)],
     )
     async def payouts(
@@ -185,14 +211,21 @@ class ReconciliationApi(Controller):
         caller: CallerDep,
         pool: PoolDep,
         status: FromQuery[Literal["expected", "received", "reversed"] | None] = None,
-    ) -> list[PayoutOut]:
-        """The organisation's payouts (what the waterfall owes it), oldest first."""
-        async with pool.acquire() as conn:
-            return await recon.org_payouts(conn, caller.org_id, status)
+        case_id: FromQuery[int | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[PayoutOut]:
+        """The organisation's payouts (what the waterfall owes it), oldest first, a page
+        at a time: amount, reference, status, case, and the statement line that settled
+        it. Filters: `status`, `case_id`."""
+        return await api_lists.page_payouts(
+            pool, caller.org_id, status=status, case_id=case_id, cursor=cursor, limit=limit
+        )
 
     @get(
         "/exports/pools/{pool_id:int}",
         operation_id="export_pool_statement",
+        summary="Export a pool's payout statement (CSV)",
         media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )
@@ -218,6 +251,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exports/bank",
         operation_id="export_bank_statement",
+        summary="Export the bank's payout statement (CSV)",
         media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )
@@ -240,6 +274,7 @@ class ReconciliationApi(Controller):
     @get(
         "/exports/cases/{case_id:int}",
         operation_id="export_case_statement",
+        summary="Export a case's payout statement (CSV)",
         media_type=statement_export.CSV,
         guards=[allow(READ_RECONCILIATION)],
     )

@@ -47,7 +47,15 @@ from market.errors import Conflict, Invalid, NotFound
 from market.money import MAX_FEN, format_cny
 from market.pools import accounts
 from market.pools.models import PoolOut
-from market.pools.rules import Assessment, ClaimFacts, PoolRule, assess, dump_rule, parse_rule
+from market.pools.rules import (
+    Assessment,
+    ClaimFacts,
+    PoolRule,
+    assess,
+    dump_rule,
+    parse_rule,
+    validate,
+)
 from market.pools.waterfall import Bearer, CaseState, CostDue, Slice, route
 
 Q = Queries("pools")
@@ -82,9 +90,9 @@ class NewPool(msgspec.Struct, frozen=True, kw_only=True):
     """A pool the exchange sets up for a pool organisation, with its first rule version."""
 
     org_id: int
-    code: Annotated[str, Meta(min_length=1, max_length=30)]
+    code: Annotated[str, Meta(pattern=r"^[A-Z0-9][A-Z0-9-]{1,29}$")]  # as pools_code_check
     name: Annotated[str, Meta(min_length=1, max_length=200)]
-    name_en: str | None = None
+    name_en: Annotated[str, Meta(max_length=200)] | None = None
     capital_fen: Annotated[int, Meta(ge=0, le=MAX_FEN)] = 0
     rule: PoolRule
     effective_from: date
@@ -98,6 +106,7 @@ async def create_pool(uow: UnitOfWork, data: NewPool) -> PoolOut:
     kind = await conn.fetchval(Q.org_kind, data.org_id)
     if kind != "pool":
         raise Invalid("pool_org_not_pool", field="org_id")
+    validate(data.rule)
     row = await conn.fetchrow(
         Q.insert_pool, data.org_id, data.code, data.name, data.name_en, data.capital_fen, uow.at
     )

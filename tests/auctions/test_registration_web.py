@@ -171,7 +171,7 @@ async def test_register_over_the_api(
     r = await web.get(f"/api/v1/registrations/{body['id']}", headers=bearer(token))
     assert r.status_code == 200 and r.json()["bidder_code"] == body["bidder_code"]
     r = await web.get("/api/v1/registrations", headers=bearer(token))
-    assert [x["id"] for x in r.json()] == [body["id"]]
+    assert [x["id"] for x in r.json()["items"]] == [body["id"]]
     r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
     assert r.status_code == 404
 
@@ -200,7 +200,7 @@ async def test_registrants_are_told_the_deposit_account_the_exchange_set(
             "bank": "招商银行股份有限公司成都分行",
             "account_number": "1289 0000 5566 7788",
         }
-        listed = (await web.get("/api/v1/registrations", headers=bearer(token))).json()
+        listed = (await web.get("/api/v1/registrations", headers=bearer(token))).json()["items"]
         assert [x["pay_to"]["bank"] for x in listed] == ["招商银行股份有限公司成都分行"]
         assert (await sign_in(web, email)).status_code in (302, 303)
         page = await web.get("/my/auctions")
@@ -266,7 +266,7 @@ async def test_another_buyers_registration_is_404_in_the_api(
     assert r.status_code == 404
     assert mine.transfer_reference not in r.text
     r = await web.get("/api/v1/registrations", headers=bearer(other))
-    assert r.status_code == 200 and r.json() == []
+    assert r.status_code == 200 and r.json() == {"items": [], "next_cursor": None}
     r = await web.get(f"/api/v1/registrations/{2**63}", headers=bearer(other))
     assert r.status_code in (400, 404)
 

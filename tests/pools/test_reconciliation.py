@@ -865,9 +865,10 @@ async def test_a_pool_and_a_bank_see_and_settle_only_their_own_payouts(
     assert (
         await client.get(f"/api/v1/reconciliation/exports/cases/{s.loan.case_id}", headers=h2)
     ).status_code == 404
-    listed = (await client.get("/api/v1/reconciliation/payouts", headers=h2)).json()
+    listed = (await client.get("/api/v1/reconciliation/payouts", headers=h2)).json()["items"]
     assert {p["id"] for p in listed} == {p["id"] for p in other.pool_payouts}
-    assert (await client.get("/api/v1/reconciliation/statements", headers=h2)).json() == []
+    statements = await client.get("/api/v1/reconciliation/statements", headers=h2)
+    assert statements.json()["items"] == []
     assert (await client.get("/api/v1/reconciliation/exceptions", headers=h2)).json() == []
 
     # The bank reconciles its own payouts only: the pool's reference is unknown to it.
