@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, FromQuery
 
@@ -14,12 +15,32 @@ from auctions.deposits import ConfirmDeposit
 from auctions.registration import DepositStatus, RegisterForLot, RegistrationOut, with_pay_to
 from market import api_docs
 from market.accounts.permissions import BID, OPERATE, allow
-from market.deps import ActDep, CallerDep, PoolDep, SettingsDep
+from market.deps import ActDep, CallerDep, ClockDep, PoolDep, SettingsDep
 from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
 
+
+class Acceptance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The bidding agreement's version the bidder accepts (GET /api/v1/agreements/current)."""
+
+    agreement_version: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+ACCEPTANCE = api_docs.body(Acceptance, {"agreement_version": "2020-01"})
 CONFIRM_DEPOSIT = api_docs.body(
     ConfirmDeposit, {"transfer_reference": "DEP8K2M4Q7", "amount_fen": 24_500_000}
 )
+
+
+class AgreementApi(Controller):
+    path = "/api/v1/agreements"
+    tags = ["auctions"]
+
+    @get("/current", operation_id="get_current_agreement", summary="Read the bidding agreement")
+    async def current(self, pool: PoolDep, clock: ClockDep) -> registration.Agreement:
+        """The bidding agreement (竞买协议) in force, in Chinese and English, with its
+        version: registering for a lot accepts it by naming that version."""
+        async with pool.acquire() as conn:
+            return await registration.current_agreement(conn, clock.now())
 
 
 class RegistrationApi(Controller):
@@ -33,12 +54,20 @@ class RegistrationApi(Controller):
         summary="Register for a lot's current round",
     )
     async def register(
-        self, act: ActDep, settings: SettingsDep, reference: FromPath[str]
+        self,
+        act: ActDep,
+        settings: SettingsDep,
+        reference: FromPath[str],
+        data: Annotated[Acceptance, ACCEPTANCE],
     ) -> Response[RegistrationOut]:
-        """Register the caller's organisation for the lot's current round: 201 with the new
-        registration (bidder code, deposit, its transfer reference and the account to pay
-        it to), 200 with the existing one if it registered already."""
-        done = await act(registration.register_for_lot, RegisterForLot(reference=reference))
+        """Register the caller's organisation for the lot's current round, accepting the
+        bidding agreement in force by its version: 201 with the new registration (bidder
+        code, deposit, its transfer reference and the account to pay it to, the agreement
+        version), 200 with the existing one if it registered already."""
+        done = await act(
+            registration.register_for_lot,
+            RegisterForLot(reference=reference, agreement_version=data.agreement_version),
+        )
         return Response(
             with_pay_to(done.registration, settings), status_code=201 if done.created else 200
         )

@@ -37,7 +37,7 @@ from market.accounts.models import Viewer
 from market.accounts.permissions import BID, BIDDERS, refusal
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
-from market.errors import Conflict, Forbidden, NotFound
+from market.errors import Conflict, Forbidden, Invalid, NotFound
 from market.settings import Settings
 
 Q = Queries("registration")
@@ -92,6 +92,7 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     confirmed_at: datetime | None
     settled_at: datetime | None
     created_at: datetime
+    agreement_version: str | None = None  # the bidding agreement accepted (竞买协议)
 
 
 class RegistrationOut(Registration, frozen=True, kw_only=True):
@@ -148,9 +149,34 @@ async def load(conn: Conn, registration_id: int, buyer_org_id: int) -> Registrat
 
 
 class RegisterForLot(msgspec.Struct, frozen=True, kw_only=True):
-    """The lot to register for, by its public reference; its current round is meant."""
+    """The lot to register for, by its public reference; its current round is meant. The
+    bidder accepts the bidding agreement in force by naming its version."""
 
     reference: str
+    agreement_version: str | None = None
+
+
+class Agreement(msgspec.Struct, frozen=True, kw_only=True):
+    """A version of the bidding agreement (竞买协议), in both languages."""
+
+    version: str
+    title_zh: str
+    title_en: str
+    body_zh: str
+    body_en: str
+    effective_at: datetime
+
+
+async def agreement(conn: Conn, version: str) -> Agreement:
+    row = await conn.fetchrow(Q.agreement, version)
+    if row is None:
+        raise NotFound("no_such_agreement")
+    return msgspec.convert(dict(row), Agreement)
+
+
+async def current_agreement(conn: Conn, at: datetime) -> Agreement:
+    """The bidding agreement in force at `at` (the migrations seed the first version)."""
+    return msgspec.convert(dict(returned(await conn.fetchrow(Q.current_agreement, at))), Agreement)
 
 
 class Registered(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,11 +207,27 @@ async def register_for_lot(uow: UnitOfWork, data: RegisterForLot) -> Registered:
     existing = await conn.fetchval(Q.registration_by_key, lot["id"], lot["round"], org_id)
     if existing is not None:
         return Registered(registration=await load(conn, existing, org_id), created=False)
+    # Each registration accepts the agreement in force, and records which version it was
+    # (docs/rules.md §Registration and deposits).
+    agreement = await current_agreement(conn, uow.at)
+    if data.agreement_version is None:
+        raise Invalid(
+            "agreement_not_accepted", field="agreement_version", version=agreement.version
+        )
+    if data.agreement_version != agreement.version:
+        raise Conflict(
+            "agreement_outdated",
+            field="agreement_version",
+            version=data.agreement_version,
+            current=agreement.version,
+        )
     # No credit code matches nobody (NULL), never a holder listed with an empty one.
     credit_code = returned(await conn.fetchrow(Q.registrant, org_id))["credit_code"]
     code = (credit_code or "").strip().upper() or None
     rank = await conn.fetchval(Q.preemptive_rank, lot["id"], org_id, code)
-    registration_id = await _insert(conn, uow.at, lot, org_id, uow.actor.user, rank)
+    registration_id = await _insert(
+        conn, uow.at, lot, org_id, uow.actor.user, rank, agreement.version
+    )
     if registration_id is None:
         # A concurrent registration of the same organisation committed first.
         existing = returned(
@@ -204,6 +246,7 @@ async def register_for_lot(uow: UnitOfWork, data: RegisterForLot) -> Registered:
             "preemptive_rank": registration.preemptive_rank,
             "deposit_fen": registration.deposit_fen,
             "transfer_reference": registration.transfer_reference,
+            "agreement_version": agreement.version,
         },
     )
     return Registered(registration=registration, created=True)
@@ -216,6 +259,7 @@ async def _insert(
     org_id: int,
     user_id: int,
     rank: int | None,
+    agreement_version: str,
 ) -> int | None:
     """The new registration's id, or None if the organisation's row exists already."""
     for _ in range(_DRAWS):
@@ -232,6 +276,7 @@ async def _insert(
                     lot["deposit_fen"],
                     transfer_reference(),
                     at,
+                    agreement_version,
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name in _CLASH_CONSTRAINTS:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from auctions.api_registration import DepositsApi, RegistrationApi
-from auctions.web_registration import BuyerPages, OperatorDepositPages
+from auctions.api_registration import AgreementApi, DepositsApi, RegistrationApi
+from auctions.web_registration import AgreementPages, BuyerPages, OperatorDepositPages
 
 ROUTES: list[ControllerRouterHandler] = [
+    AgreementPages,
     BuyerPages,
     OperatorDepositPages,
+    AgreementApi,
     RegistrationApi,
     DepositsApi,
 ]

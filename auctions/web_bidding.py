@@ -25,7 +25,7 @@ from litestar.response import ServerSentEvent, Template
 
 from auctions import live
 from auctions.bidding import BidBody, BidRequest, MatchBody, ProxyBody, place
-from auctions.registration import Registration, registration_for_viewer
+from auctions.registration import Registration, current_agreement, registration_for_viewer
 from auctions.writer import BidAnswer, WriterUnavailable
 from market import i18n, problems
 from market.accounts.models import Viewer
@@ -172,8 +172,13 @@ async def bid_panel_for(
     proxy = None
     if can_bid and reg is not None and state.kind != "sealed":
         proxy = await live.standing_proxy(pool, reg.id)
+    agreement = None
+    if reg is None and _may_bid(viewer):  # the register form asks to accept it
+        async with pool.acquire() as conn:
+            agreement = await current_agreement(conn, now)
     return {
         "registration": reg,
+        "agreement": agreement,
         "bidding": BidPanel(
             live=state,
             registration=reg,

@@ -19,10 +19,27 @@ from auctions.registration import RegisterForLot
 from market import problems
 from market.accounts.models import Viewer
 from market.accounts.permissions import BID, OPERATE, allow
-from market.deps import ActDep, ClockDep, MeDep, PoolDep
+from market.deps import ActDep, ClockDep, MeDep, PoolDep, ViewerDep
 from market.errors import AppError, NotFound
 from market.money import MAX_FEN
 from market.web import Form, language, page
+
+
+class AgreementPages(Controller):
+    include_in_schema = False
+
+    @get("/agreements/{version:str}", operation_id="web_agreement")
+    async def show(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        viewer: ViewerDep,
+        version: FromPath[str],
+    ) -> Template:
+        """A version of the bidding agreement, as a bidder accepts it."""
+        async with pool.acquire() as conn:
+            agreement = await registration.agreement(conn, version)
+        return page(request, "auctions/agreement.html", viewer, agreement=agreement)
 
 
 class BuyerPages(Controller):
@@ -37,9 +54,16 @@ class BuyerPages(Controller):
         me: MeDep,
         reference: FromPath[str],
     ) -> Redirect | Template:
-        """报名参拍 from the lot page; back to the lot, whose panel shows how to pay."""
+        """报名参拍 from the lot page; back to the lot, whose panel shows how to pay. The
+        ticked box accepts the bidding agreement whose version the form carries."""
+        form = await request.form()
+        accepted = form.get("accept_agreement") == "yes"
+        version = str(form.get("agreement_version") or "") if accepted else None
         try:
-            await act(registration.register_for_lot, RegisterForLot(reference=reference))
+            await act(
+                registration.register_for_lot,
+                RegisterForLot(reference=reference, agreement_version=version or None),
+            )
         except NotFound:
             raise
         except AppError as exc:

@@ -19,6 +19,8 @@ from market.validators import _credit_check_char
 PASSWORD = "correct horse battery"
 _HASH = _hasher.hash(PASSWORD)  # hashed once: argon2 is deliberately slow
 _seq = itertools.count(1)
+# The bidding agreement's version the migrations seed: registrations accept it.
+AGREEMENT = "2020-01"
 
 
 def credit_code(n: int | None = None) -> str:

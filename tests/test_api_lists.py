@@ -219,6 +219,7 @@ async def test_every_list_pages_through_its_own_items_exactly_once(
         r = await client.post(
             f"/api/v1/lots/{reference}/registrations",
             headers={"Authorization": f"Bearer {buyer_token}"},
+            json={"agreement_version": "2020-01"},
         )
         assert r.status_code in (200, 201, 403, 409, 422), r.text
     # Someone else's objects of every kind, which must never appear.
@@ -264,7 +265,9 @@ async def test_the_buyer_reads_what_to_pay_where_and_its_balance(
     )
     assert lot is not None
     registered = await client.post(
-        f"/api/v1/lots/{lot['reference']}/registrations", headers=headers
+        f"/api/v1/lots/{lot['reference']}/registrations",
+        headers=headers,
+        json={"agreement_version": "2020-01"},
     )
     assert registered.status_code == 201, registered.text
     page = (await client.get("/api/v1/payment-instructions?kind=deposit", headers=headers)).json()

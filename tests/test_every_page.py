@@ -38,6 +38,7 @@ NOT_PAGES = {
     "web_download_document",
     "web_lot_document",
     "web_lot_events",
+    "web_operator_org_document",
     "web_reconciliation_export_bank",
     "web_reconciliation_export_case",
     "web_reconciliation_export_pool",
@@ -51,6 +52,7 @@ ROLES = [
     "pool@ipx.demo",
     "buyer@ipx.demo",
     "newbuyer@ipx.demo",  # a buyer awaiting approval
+    "pledgor@ipx.demo",
 ]
 # Ids of the signed-in organisation's own objects ($1), or of anything public.
 OWN_IDS = {
@@ -62,6 +64,11 @@ OWN_IDS = {
     "pool_id": "SELECT id FROM pools WHERE org_id = $1",
     "statement_id": "SELECT id FROM statements WHERE org_id = $1",
     "reference": "SELECT reference FROM lots WHERE status <> 'draft' AND $1::bigint IS NOT NULL",
+    # The operator reviews every organisation; the demo's pending buyer is the one to see.
+    "org_id": "SELECT id FROM organisations WHERE status = 'pending' AND $1::bigint >= 0",
+    "version": "SELECT version FROM bidding_agreements WHERE $1::bigint >= 0",
+    # The invitation form renders for any link; the link is checked when it is used.
+    "token": "SELECT '1.link-from-the-email' WHERE $1::bigint >= 0",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
 

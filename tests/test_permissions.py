@@ -126,6 +126,7 @@ JSON_BODIES: dict[str, Any] = {
     "pool_add_rule": {"rule": {}, "effective_from": "2026-01-01"},
     "pool_decide_claim": {"decision": "approve"},
     "set_user_role": {"role": "officer"},
+    "register_for_lot": {"agreement_version": "2020-01"},
 }
 FORMS: dict[str, dict[str, str]] = {
     "web_bank_pools_write_off": {"written_off_on": "2026-01-01"},

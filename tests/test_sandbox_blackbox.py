@@ -99,7 +99,7 @@ def _from_publication_to_payout(
     # The bank publishes its demo draft lot: bidding opens after the 30-day announcement.
     draft = next(
         (case["id"], lot)
-        for summary in _ok(bank.get("/api/v1/cases"))
+        for summary in _ok(bank.get("/api/v1/cases"))["items"]
         for case in [_ok(bank.get(f"/api/v1/cases/{summary['id']}"))]
         for lot in case["lots"]
         if lot["status"] == "draft"
@@ -113,7 +113,12 @@ def _from_publication_to_payout(
     start_fen = published["terms"]["start_price_fen"]
 
     # The buyer registers; the operator confirms its deposit.
-    registration = _ok(buyer.post(f"/api/v1/lots/{reference}/registrations"), 201)
+    registration = _ok(
+        buyer.post(
+            f"/api/v1/lots/{reference}/registrations", json={"agreement_version": "2020-01"}
+        ),
+        201,
+    )
     _ok(
         operator.post(
             "/api/v1/operator/deposits/confirm",

@@ -159,6 +159,8 @@ PUBLIC: frozenset[str] = frozenset(
         "web_invitation_accept",
         "accept_invitation",
         "get_sandbox_clock",
+        "get_current_agreement",
+        "web_agreement",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

@@ -16,7 +16,7 @@ import msgspec
 from auctions.bidding import BidBody, TokenBucket, place
 from auctions.closing import RecordPayment, close_when_due, record_payment
 from auctions.deposits import ConfirmDeposit, confirm_deposit
-from auctions.registration import RegisterForLot, register_for_lot
+from auctions.registration import RegisterForLot, current_agreement, register_for_lot
 from auctions.writer import Writers
 from market.accounts.models import Viewer
 from market.cases import services as cases
@@ -237,8 +237,11 @@ async def _sell(
     def as_(viewer: Viewer, at: datetime) -> Act:
         return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(viewer))
 
+    async with pool.acquire() as conn:
+        agreement = await current_agreement(conn, opens - timedelta(days=3))
     registered = await as_(buyer, opens - timedelta(days=3))(
-        register_for_lot, RegisterForLot(reference=reference)
+        register_for_lot,
+        RegisterForLot(reference=reference, agreement_version=agreement.version),
     )
     registration = registered.registration
     await as_(operator, opens - timedelta(days=2))(

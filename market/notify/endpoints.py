@@ -38,7 +38,8 @@ from market.notify.webhooks import WebhookEndpoint, WebhookFormat, WebhookMessag
 Q = Queries("webhooks")
 
 # The events an endpoint can subscribe to: every event the outbox carries.
-EVENTS: Final = recipients.EVENTS
+# An invitation is sent to an address before its organisation has any endpoint to hear it.
+EVENTS: Final = tuple(e for e in recipients.EVENTS if e != "invitation")
 TEST_EVENT = "test"
 # Active endpoints per organisation: each is one more POST per notification, so the
 # fan-out of one event stays bounded (bench/notifications.py holds delivery to p99 ≤ 1 s).

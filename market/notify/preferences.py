@@ -25,7 +25,10 @@ from market.notify.recipients import EVENTS, email_enabled
 
 Q = Queries("notify")
 
-_BIDDING: Final = tuple(e for e in EVENTS if e != "monitoring_flag")
+# An invitation goes to an address, never to a user; a decision on the organisation is
+# always sent (recipients.py).
+_ACCOUNT: Final = frozenset({"invitation", "organisation_decided"})
+_BIDDING: Final = tuple(e for e in EVENTS if e != "monitoring_flag" and e not in _ACCOUNT)
 # The events a kind of organisation can receive, in the order the page lists them:
 # monitoring flags are the banks'; the rest are bidders'.
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {

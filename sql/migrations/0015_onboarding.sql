@@ -77,7 +77,7 @@ CREATE TABLE bidding_agreements (
     effective_at timestamptz NOT NULL
 );
 INSERT INTO bidding_agreements (version, title_zh, title_en, body_zh, body_en, effective_at)
-VALUES ('2026-01', '网络竞买协议', 'Online bidding agreement',
+VALUES ('2020-01', '网络竞买协议', 'Online bidding agreement',
 '一、竞买人已阅读并理解本标的的公告、竞买须知及全部披露文件，对标的现状（包括权利状态、剩余保护期、质押及许可情况）已充分了解，自愿参加竞买。
 二、竞买人按公告交纳保证金；竞得的，保证金转作价款；未竞得的，保证金在竞价结束后按规则退还。
 三、竞买人出价即不可撤回；竞得后不按期支付余款的，保证金不予退还，并承担由此产生的费用及损失。
@@ -88,6 +88,6 @@ VALUES ('2026-01', '网络竞买协议', 'Online bidding agreement',
 3. A bid cannot be withdrawn; a winner who does not pay the balance in time forfeits the deposit and bears the costs and losses this causes.
 4. Bidding, extensions, failed auctions, re-auctions and fixed-price sales follow the exchange''s published rules (after the Supreme People''s Court''s provisions on online judicial auctions).
 5. After the sale the bidder takes part in the release of the pledge and the registration of the transfer.',
-'2026-01-01T00:00:00+08:00');
+'2020-01-01T00:00:00+08:00');
 
 ALTER TABLE registrations ADD COLUMN agreement_version text REFERENCES bidding_agreements (version);

@@ -31,8 +31,9 @@ WHERE lot_id = $1 AND (org_id = $2 OR upper(btrim(credit_code)) = $3)
 -- a concurrent registration of it committed first: the insert waits, then does nothing).
 -- A clash of bidder code or transfer reference raises, and the caller draws again.
 INSERT INTO registrations (lot_id, round, buyer_org_id, user_id, bidder_code, preemptive_rank,
-                           deposit_fen, transfer_reference, deposit_status, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'awaiting', $9)
+                           deposit_fen, transfer_reference, deposit_status, created_at,
+                           agreement_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'awaiting', $9, $10)
 ON CONFLICT (lot_id, round, buyer_org_id) DO NOTHING
 RETURNING id
 
@@ -43,7 +44,7 @@ SELECT id FROM registrations WHERE lot_id = $1 AND round = $2 AND buyer_org_id =
 -- One registration of the buyer organisation, as its owner sees it.
 SELECT r.id, r.lot_id, l.reference AS lot_reference, l.title AS lot_title, r.round,
        r.bidder_code, r.preemptive_rank, r.deposit_fen, r.transfer_reference, r.deposit_status,
-       r.confirmed_at, r.settled_at, r.created_at
+       r.confirmed_at, r.settled_at, r.created_at, r.agreement_version
 FROM registrations r JOIN lots l ON l.id = r.lot_id
 WHERE r.id = $1 AND r.buyer_org_id = $2
 
@@ -118,6 +119,7 @@ LIMIT $1
 -- A sealed round's leader is a secret until the close (docs/bidding.md).
 SELECT r.id, r.lot_id, r.round, r.bidder_code, r.preemptive_rank, r.deposit_fen,
        r.transfer_reference, r.deposit_status, r.confirmed_at, r.settled_at, r.created_at,
+       r.agreement_version,
        l.reference AS lot_reference, l.title AS lot_title, l.status AS lot_status,
        l.round AS lot_round, l.auction_kind, l.current_price_fen, l.bidding_starts_at,
        l.bidding_ends_at,
@@ -151,8 +153,18 @@ SELECT registration_id, seq, amount_fen, kind, at FROM (
 -- The buyer organisation's registrations, newest first.
 SELECT r.id, r.lot_id, l.reference AS lot_reference, l.title AS lot_title, r.round,
        r.bidder_code, r.preemptive_rank, r.deposit_fen, r.transfer_reference, r.deposit_status,
-       r.confirmed_at, r.settled_at, r.created_at
+       r.confirmed_at, r.settled_at, r.created_at, r.agreement_version
 FROM registrations r JOIN lots l ON l.id = r.lot_id
 WHERE r.buyer_org_id = $1
 ORDER BY r.created_at DESC, r.id DESC
 LIMIT $2
+
+-- name: current_agreement
+-- The bidding agreement in force at $1: the latest version already effective.
+SELECT version, title_zh, title_en, body_zh, body_en, effective_at
+FROM bidding_agreements WHERE effective_at <= $1
+ORDER BY effective_at DESC, version DESC LIMIT 1
+
+-- name: agreement
+SELECT version, title_zh, title_en, body_zh, body_en, effective_at
+FROM bidding_agreements WHERE version = $1

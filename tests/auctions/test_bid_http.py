@@ -15,7 +15,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, PublishInput, WithdrawInput
 from market.lots.terms import TermsInput
 from market.settings import Settings
-from tests.factories import make_org, make_token, viewer
+from tests.factories import AGREEMENT, make_org, make_token, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 
 START = 1_000_000
@@ -58,7 +58,11 @@ async def _buyer(
 ) -> dict[str, str]:
     _, user, _ = await make_org(pool, clock.now(), kind="buyer")
     auth = {"Authorization": f"Bearer {await make_token(pool, clock.now(), user, ['bids:write'])}"}
-    r = await client.post(f"/api/v1/lots/{reference}/registrations", headers=auth)
+    r = await client.post(
+        f"/api/v1/lots/{reference}/registrations",
+        headers=auth,
+        json={"agreement_version": AGREEMENT},
+    )
     assert r.status_code == 201, r.text
     if operator_auth is not None:
         reg = r.json()

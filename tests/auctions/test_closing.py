@@ -39,7 +39,7 @@ from market.lots.jobs import advance_lots
 from market.lots.models import LotDraft, LotOut, PublishInput, RelistInput
 from market.lots.terms import Fee, TermsInput, fee_fen
 from market.settings import Settings
-from tests.factories import act_as, make_org, viewer
+from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 
 START = 700_000_00
@@ -122,7 +122,8 @@ async def make_scene(
         org, user, _ = await make_org(pool, clock.now(), kind="buyer", name=f"竞买人{n}有限公司")
         buyer_act = await act_as(pool, clock.now(), user)
         done = await buyer_act(
-            registration.register_for_lot, RegisterForLot(reference=lot.reference)
+            registration.register_for_lot,
+            RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT),
         )
         reg = done.registration
         buyer = Buyer(org, user, reg.id, reg.bidder_code, f"竞买人{n}有限公司")
@@ -668,7 +669,7 @@ async def test_unpaid_sale_defaults_after_the_deadline(
             )
         ),
     )
-    relisted = RegisterForLot(reference=lot.reference)
+    relisted = RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT)
     with pytest.raises(Forbidden) as barred:
         await (await act_as(pool, clock.now(), winner.user_id))(
             registration.register_for_lot, relisted

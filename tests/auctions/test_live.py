@@ -37,7 +37,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, LotOut, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import act_as, make_org, viewer
+from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 
 START, DEPOSIT = 700_000_00, 70_000_00
@@ -126,7 +126,10 @@ async def bidding_scene(
     for n, (org, user, email) in enumerate(people):
         buyer_act = await act_as(pool, at, user)
         reg = (
-            await buyer_act(register_for_lot, RegisterForLot(reference=lot.reference))
+            await buyer_act(
+                register_for_lot,
+                RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT),
+            )
         ).registration
         if confirmed is None or n < confirmed:
             await (await act_as(pool, at, op_user))(

@@ -23,7 +23,7 @@ from market.lots import services
 from market.lots.models import LotDraft, LotOut, PublishInput, WithdrawInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import OneConnectionPool, act_as, make_org, viewer
+from tests.factories import AGREEMENT, OneConnectionPool, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 
 DEPOSIT = 70_000_00
@@ -97,7 +97,10 @@ async def registered(
 ) -> registration.Registered:
     """The organisation's user registers through the command, at the clock's instant."""
     act = await act_as(pool, clock.now(), org_user[1])
-    return await act(registration.register_for_lot, RegisterForLot(reference=reference))
+    return await act(
+        registration.register_for_lot,
+        RegisterForLot(reference=reference, agreement_version=AGREEMENT),
+    )
 
 
 async def register(
@@ -192,7 +195,7 @@ async def test_concurrent_registrations_of_one_organisation_make_one_row(
     lot = await published_lot(pool, clock, settings)
     _, user = await buyer(pool, clock)
     act = await act_as(pool, clock.now(), user)
-    data = RegisterForLot(reference=lot.reference)
+    data = RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT)
     results = await asyncio.gather(*(act(registration.register_for_lot, data) for _ in range(12)))
     assert sum(r.created for r in results) == 1
     assert len({r.registration.id for r in results}) == 1

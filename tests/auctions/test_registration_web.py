@@ -30,7 +30,10 @@ from tests.auctions.test_registration import (
     scalar,
     withdraw,
 )
-from tests.factories import csrf, make_org, make_token, sign_in, viewer
+from tests.factories import AGREEMENT, csrf, make_org, make_token, sign_in, viewer
+
+# The register form's ticked box and the agreement version it carries.
+ACCEPT = {"accept_agreement": "yes", "agreement_version": AGREEMENT}
 
 
 @pytest.fixture
@@ -65,14 +68,18 @@ async def test_register_from_the_lot_page(
     org, _ = await signed_in_buyer(web, pool, clock)
     token = await csrf(web)
     r = await web.post(
-        f"/lots/{lot.reference}/register", data={"_csrf_token": token}, follow_redirects=False
+        f"/lots/{lot.reference}/register",
+        data={**ACCEPT, "_csrf_token": token},
+        follow_redirects=False,
     )
     assert r.status_code in (302, 303), r.text
     assert r.headers["location"] == f"/lots/{lot.reference}#registration"
     assert await scalar(pool, "SELECT buyer_org_id FROM registrations") == org
     # A second click changes nothing.
     r = await web.post(
-        f"/lots/{lot.reference}/register", data={"_csrf_token": token}, follow_redirects=False
+        f"/lots/{lot.reference}/register",
+        data={**ACCEPT, "_csrf_token": token},
+        follow_redirects=False,
     )
     assert r.status_code in (302, 303)
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 1
@@ -95,7 +102,7 @@ async def test_register_refusals_say_why(
     await signed_in_buyer(web, pool, clock, status="pending")
     r = await web.post(
         f"/lots/{lot.reference}/register",
-        data={"_csrf_token": await csrf(web)},
+        data={**ACCEPT, "_csrf_token": await csrf(web)},
         follow_redirects=False,
     )
     assert r.status_code == 403
@@ -105,7 +112,7 @@ async def test_register_refusals_say_why(
     await signed_in_buyer(web, pool, clock)
     r = await web.post(
         f"/lots/{closed.reference}/register",
-        data={"_csrf_token": await csrf(web)},
+        data={**ACCEPT, "_csrf_token": await csrf(web)},
         follow_redirects=False,
     )
     assert r.status_code == 409 and 'data-code="registration_closed"' in r.text
@@ -134,7 +141,7 @@ async def test_a_barred_buyer_is_told_why_in_its_language(
     web.cookies.set("ipx_lang", "en")
     r = await web.post(
         f"/lots/{lot.reference}/register",
-        data={"_csrf_token": await csrf(web)},
+        data={**ACCEPT, "_csrf_token": await csrf(web)},
         follow_redirects=False,
     )
     assert r.status_code == 403 and 'data-code="barred_after_default"' in r.text
@@ -147,7 +154,7 @@ async def test_register_page_needs_a_signed_in_user(
     lot = await published_lot(pool, clock, settings)
     r = await web.post(
         f"/lots/{lot.reference}/register",
-        data={"_csrf_token": await csrf(web)},
+        data={**ACCEPT, "_csrf_token": await csrf(web)},
         follow_redirects=False,
     )
     assert r.status_code in (302, 303) and r.headers["location"].startswith("/login")
@@ -160,19 +167,23 @@ async def test_register_over_the_api(
     _, user = await buyer(pool, clock)
     token = await make_token(pool, clock.now(), user, ["bids:write"])
     url = f"/api/v1/lots/{lot.reference}/registrations"
-    r = await web.post(url, headers=bearer(token))
+    r = await web.post(url, headers=bearer(token), json={"agreement_version": AGREEMENT})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["deposit_status"] == "awaiting" and body["deposit_fen"] == DEPOSIT
     assert body["transfer_reference"].startswith("BZJ")
     assert body["pay_to"]["account_name"] == settings.deposit_account_name
-    again = await web.post(url, headers=bearer(token))
+    again = await web.post(url, headers=bearer(token), json={"agreement_version": AGREEMENT})
     assert again.status_code == 200 and again.json() == body
     r = await web.get(f"/api/v1/registrations/{body['id']}", headers=bearer(token))
     assert r.status_code == 200 and r.json()["bidder_code"] == body["bidder_code"]
     r = await web.get("/api/v1/registrations", headers=bearer(token))
     assert [x["id"] for x in r.json()["items"]] == [body["id"]]
-    r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
+    r = await web.post(
+        "/api/v1/lots/LOT-2099-000000/registrations",
+        headers=bearer(token),
+        json={"agreement_version": "2020-01"},
+    )
     assert r.status_code == 404
 
 
@@ -193,7 +204,11 @@ async def test_registrants_are_told_the_deposit_account_the_exchange_set(
     async with AsyncTestClient(
         app=create_app(ours, clock), base_url="http://127.0.0.1:8000"
     ) as web:
-        r = await web.post(f"/api/v1/lots/{lot.reference}/registrations", headers=bearer(token))
+        r = await web.post(
+            f"/api/v1/lots/{lot.reference}/registrations",
+            headers=bearer(token),
+            json={"agreement_version": "2020-01"},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["pay_to"] == {
             "account_name": "某某知识产权交易所有限公司保证金专户",
@@ -242,6 +257,7 @@ async def test_api_refusals(
     r = await web.post(
         f"/api/v1/lots/{closed.reference}/registrations",
         headers={**bearer(token), "Accept-Language": "en"},
+        json={"agreement_version": AGREEMENT},
     )
     assert r.status_code == 409, r.text
     body = r.json()
@@ -250,7 +266,11 @@ async def test_api_refusals(
         {"reference": closed.reference, "status": "withdrawn"},
     )
     assert body["detail"].startswith(f"Lot {closed.reference} is neither announced")
-    r = await web.post("/api/v1/lots/LOT-2099-000000/registrations", headers=bearer(token))
+    r = await web.post(
+        "/api/v1/lots/LOT-2099-000000/registrations",
+        headers=bearer(token),
+        json={"agreement_version": "2020-01"},
+    )
     assert r.status_code == 404 and r.json()["code"] == "no_such_lot"
     assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
 
@@ -537,9 +557,39 @@ async def test_the_lot_page_carries_the_panel(
     r = await web.get(f"/lots/{lot.reference}")
     assert f'action="/lots/{lot.reference}/register"' in r.text
     r = await web.post(
-        f"/lots/{lot.reference}/register", data={"_csrf_token": await csrf(web)}
+        f"/lots/{lot.reference}/register", data={**ACCEPT, "_csrf_token": await csrf(web)}
     )  # follows the redirect back to the lot page
     assert r.status_code == 200
     code = await scalar(pool, "SELECT bidder_code FROM registrations")
     reference = await scalar(pool, "SELECT transfer_reference FROM registrations")
     assert code in r.text and reference in r.text and "待确认" in r.text
+
+
+async def test_registration_accepts_the_agreement_in_force_and_records_its_version(
+    web: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot = await published_lot(pool, clock, settings)
+    _, user = await signed_in_buyer(web, pool, clock)
+    # The lot page asks to accept the agreement and links its text.
+    page = (await web.get(f"/lots/{lot.reference}")).text
+    assert f'value="{AGREEMENT}"' in page and f'href="/agreements/{AGREEMENT}"' in page
+    text = await web.get(f"/agreements/{AGREEMENT}")
+    assert text.status_code == 200 and "竞买人" in text.text
+    # Unticked: refused, saying what to do; nothing written.
+    r = await web.post(f"/lots/{lot.reference}/register", data={"_csrf_token": await csrf(web)})
+    assert r.status_code == 422 and "竞买协议" in r.text
+    assert await scalar(pool, "SELECT count(*) FROM registrations") == 0
+    token = await make_token(pool, clock.now(), user, ["bids:write"])
+    url = f"/api/v1/lots/{lot.reference}/registrations"
+    current = (await web.get("/api/v1/agreements/current")).json()
+    assert current["version"] == AGREEMENT and current["body_en"]
+    # An outdated version is refused naming the field and the version in force.
+    r = await web.post(url, headers=bearer(token), json={"agreement_version": "2019-12"})
+    assert r.status_code == 409 and r.json()["field"] == "agreement_version"
+    assert AGREEMENT in r.json()["detail"]
+    r = await web.post(url, headers=bearer(token), json={"agreement_version": AGREEMENT})
+    assert r.status_code == 201 and r.json()["agreement_version"] == AGREEMENT
+    audit = await pool.fetchval(
+        "SELECT after->>'agreement_version' FROM audit_log WHERE action = 'registration.create'"
+    )
+    assert audit == AGREEMENT

@@ -36,7 +36,7 @@ from market.lots import services as lots
 from market.lots.models import LotDraft, PauseInput, PublishInput
 from market.lots.terms import PreemptiveHolder, TermsInput
 from market.settings import Settings
-from tests.factories import OneConnectionPool, act_as, make_org, viewer
+from tests.factories import AGREEMENT, OneConnectionPool, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 
 BIDDERS = 64
@@ -88,7 +88,10 @@ async def _setup(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> 
     for org, user, _ in buyers:
         buyer_act = await act_as(pool, clock.now(), user)
         reg = (
-            await buyer_act(register_for_lot, RegisterForLot(reference=lot.reference))
+            await buyer_act(
+                register_for_lot,
+                RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT),
+            )
         ).registration
         await operator_act(
             confirm_deposit,

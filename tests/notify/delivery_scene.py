@@ -31,7 +31,7 @@ from market.notify.delivery import Channels, NotifyPolicy, close_channels, open_
 from market.notify.jobs import JOBS
 from market.notify.routes import ROUTES
 from market.settings import Settings
-from tests.factories import act_as, make_org, viewer
+from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 from workers.settings import WorkerSettings, worker_context, worker_redis
 
@@ -134,7 +134,8 @@ async def make_scene(
     for n in range(buyers):
         org, user, email = await make_org(pool, clock.now(), kind="buyer", name=f"竞买人{n}公司")
         done = await (await act_as(pool, clock.now(), user))(
-            registration.register_for_lot, registration.RegisterForLot(reference=lot.reference)
+            registration.register_for_lot,
+            registration.RegisterForLot(reference=lot.reference, agreement_version=AGREEMENT),
         )
         scene.buyers.append(Person(org, user, email, done.registration.id))
     return scene

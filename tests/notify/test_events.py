@@ -24,7 +24,7 @@ from market.lots.terms import TermsInput
 from market.notify import events, relay
 from market.notify.interests import InterestInput, create_interest
 from market.settings import Settings
-from tests.factories import act_as, make_org, viewer
+from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
 from tests.notify.delivery_scene import arq_pool
 
@@ -102,7 +102,9 @@ async def register_bidders(
         reg = (
             await (await act_as(pool, clock.now(), user))(
                 registration.register_for_lot,
-                registration.RegisterForLot(reference=scene.lot.reference),
+                registration.RegisterForLot(
+                    reference=scene.lot.reference, agreement_version=AGREEMENT
+                ),
             )
         ).registration
         if n < confirmed:
