@@ -29,7 +29,7 @@ from auctions.live import LiveHub
 from auctions.registration import deposit_account, registration_refusal
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
-from market import db, i18n, logs, money, problems
+from market import db, i18n, logs, money, problems, reference
 from market.accounts.api import AccountsApi, SignUpApi
 from market.accounts.permissions import may, permission_of
 from market.accounts.web import AccountPage, AccountPages, OperatorPages
@@ -40,6 +40,7 @@ from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.metrics import MetricsApi
+from market.notify.payloads import webhooks_section
 from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
@@ -213,6 +214,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
             MetricsApi,
+            reference.ReferencePage,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),
@@ -249,6 +251,8 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             title="IP Collateral Disposal Exchange API",
             version="1",
             path="/schema",
+            components=reference.components(),
+            webhooks=webhooks_section(),
         ),
         exception_handlers={Exception: error_handler},
         # Disclosure documents (≤ 20 MB, market/cases) and portfolio CSVs: the largest bodies.
@@ -258,7 +262,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
     for route in app.routes:
         if route.path.startswith("/api/"):
             for handler in getattr(route, "route_handlers", ()):
-                problems.document(handler, guarded=permission_of(handler) is not None)
+                permission = permission_of(handler)
+                problems.document(handler, guarded=permission is not None)
+                reference.document(handler, permission)
     return app
 
 

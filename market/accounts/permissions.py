@@ -138,6 +138,7 @@ PUBLIC: frozenset[str] = frozenset(
         "web_lot_document",
         "web_lot_events",
         "web_inbox_count",
+        "api_reference",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")
