@@ -40,6 +40,9 @@ GROUP BY target, subject;
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_webhook_numbered
     CHECK ((channel = 'webhook') = (subject IS NOT NULL AND sequence IS NOT NULL));
 
--- One number once per stream; serves "is an earlier delivery of this stream pending?"
+-- One number once per stream.
 CREATE UNIQUE INDEX deliveries_stream ON deliveries (target, subject, sequence)
     WHERE channel = 'webhook';
+-- A stream's pending deliveries: what a delivery waits for, and the next one to wake.
+CREATE INDEX deliveries_stream_pending ON deliveries (target, subject, sequence)
+    WHERE channel = 'webhook' AND status = 'pending';
