@@ -30,7 +30,7 @@ from auctions.live import LiveHub
 from auctions.registration import deposit_account, registration_refusal
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
-from market import db, i18n, logs, money, problems
+from market import db, i18n, logs, money, problems, reference
 from market.accounts.api import AccountsApi
 from market.accounts.api_onboarding import JoinApi, OnboardingApi, PeopleApi
 from market.accounts.permissions import may, permission_of
@@ -49,6 +49,7 @@ from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.metrics import MetricsApi
+from market.notify.payloads import webhooks_section
 from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
@@ -242,6 +243,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
             *API_ROUTES,
+            reference.ReferencePage,
             create_static_files_router(
                 path="/static", directories=[ROOT / "static"], include_in_schema=False
             ),
@@ -280,6 +282,8 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             path="/schema",
             # An operation's description is its handler's docstring (market/api_docs.py).
             use_handler_docstrings=True,
+            components=reference.components(),
+            webhooks=webhooks_section(),
         ),
         exception_handlers={Exception: error_handler},
         # Disclosure documents (≤ 20 MB, market/cases) and portfolio CSVs: the largest bodies.
@@ -289,7 +293,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
     for route in app.routes:
         if route.path.startswith("/api/"):
             for handler in getattr(route, "route_handlers", ()):
-                problems.document(handler, guarded=permission_of(handler) is not None)
+                permission = permission_of(handler)
+                problems.document(handler, guarded=permission is not None)
+                reference.document(handler, permission)
     return app
 
 

@@ -161,6 +161,7 @@ PUBLIC: frozenset[str] = frozenset(
         "get_sandbox_clock",
         "get_current_agreement",
         "web_agreement",
+        "api_reference",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

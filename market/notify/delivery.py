@@ -13,14 +13,19 @@ second copy finds it locked and leaves) and does nothing unless the row is still
   that dies between the two sends again on the retry with the same Message-ID
   (email.py): at-least-once to the SMTP server, deduplicable by Message-ID;
 * webhook — webhooks.send with the idempotency key `ipx-delivery-{id}`, the same on every
-  attempt, so the receiver can drop a repeat: at-least-once, deduplicable.
+  attempt, so the receiver can drop a repeat: at-least-once, deduplicable. A stream's
+  deliveries (one endpoint, one lot — docs/webhooks.md) go out in `sequence` order: one
+  whose earlier delivery is still pending waits (`mark_waiting`: not due, no attempt
+  counted) and is made due by the transaction that finishes that one (`wake_next`), whose
+  job queues it once committed.
 
 Transient failures retry on `NotifyPolicy.retry_schedule_s` (attempt n+1 waits the n-th
 entry); after the last, or at once on a terminal failure, the row is `failed` with the
 error (the technical text of the SMTP server or the receiver, for the operator), listed
 at /operator/notifications and replayable (`replay_deliveries`, OPERATE).
 
-Skipped, never sent (status `skipped`, the reason in last_error):
+Skipped, never sent (status `skipped`, the reason in last_error) — on the people's channels
+(inbox, e-mail); a webhook gets every event, skipped only when its endpoint is gone:
 * an `outbid` when a newer outbid of the same bidder on the same lot was written within
   `outbid_collapse_s` — the newest carries the latest price; the relay defers outbid
   e-mails by `outbid_email_delay_s` so that rapid ones collapse;
@@ -232,7 +237,10 @@ async def _newer_outbids(
     ids = [
         r["outbox_id"]
         for r in rows
-        if r["event"] == "outbid" and r["recipient_user_id"] is not None and r["lot_id"]
+        if r["event"] == "outbid"
+        and r["channel"] != "webhook"
+        and r["recipient_user_id"] is not None
+        and r["lot_id"]
     ]
     if not ids:
         return {}
@@ -243,6 +251,8 @@ async def _newer_outbids(
 def _skip_reason(
     row: asyncpg.Record, lot: dict[str, Any] | None, now: datetime, newer: Mapping[int, int]
 ) -> str | None:
+    if row["channel"] == "webhook":
+        return None  # a program gets every event, in order (docs/webhooks.md)
     if row["event"] == "outbid" and row["outbox_id"] in newer:
         return f"superseded by #{newer[row['outbox_id']]}"
     if row["event"] == "ending_soon" and (
@@ -263,7 +273,8 @@ def _skip_reason(
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What one run did: sent, skipped, retry, failed — or nothing (busy, not_due, done)."""
+    """What one run did: sent, skipped, retry, failed — or nothing (busy, not_due, done,
+    waiting: a webhook behind an earlier one of its stream)."""
 
     status: str
     retry_at: datetime | None = None
@@ -283,6 +294,7 @@ class DeliveryTry(msgspec.Struct, frozen=True, kw_only=True):
 class Tried:
     outcome: Outcome
     retry: asyncpg.Record | None  # the next try to queue once this one is committed
+    woken: asyncpg.Record | None = None  # the next of its webhook stream, due now
 
 
 @command(None)
@@ -298,7 +310,12 @@ async def try_delivery(uow: UnitOfWork, data: DeliveryTry) -> Tried:
     outcome, retry = await _attempt(
         uow.conn, row, data.settings, uow.at, data.channels, data.policy
     )
-    return Tried(outcome, retry)
+    woken = None
+    if row["channel"] == "webhook" and outcome.status in ("sent", "skipped", "failed"):
+        woken = await uow.conn.fetchrow(
+            Q.wake_next, row["target"], row["subject"], row["sequence"], uow.at
+        )
+    return Tried(outcome, retry, woken)
 
 
 async def deliver_one(
@@ -317,6 +334,9 @@ async def deliver_one(
     tried = await run(try_delivery, data, ctx=Context(pool=pool, clock=clock), actor=SYSTEM)
     if tried.retry is not None:
         await enqueue_rows(redis, [tried.retry], clock.now())
+    if tried.woken is not None:
+        # Its own job id may still be held by the copy that found it waiting.
+        await enqueue_rows(redis, [tried.woken], clock.now(), lambda _: f":after{delivery_id}")
     return tried.outcome
 
 
@@ -442,6 +462,12 @@ async def _attempt(
             endpoint = await endpoints.by_id(conn, int(row["target"]))
             if endpoint is None or not endpoint.active:
                 prepared = "webhook endpoint deactivated"
+            elif earlier := await conn.fetchrow(
+                Q.earlier_pending, row["target"], row["subject"], row["sequence"]
+            ):
+                why = f"waiting for #{earlier['id']} (sequence {earlier['sequence']})"
+                await conn.execute(Q.mark_waiting, delivery_id, why)
+                return Outcome(status="waiting", error=why), None
         if isinstance(prepared, str):
             await conn.execute(Q.mark_skipped, delivery_id, prepared)
             return Outcome(status="skipped", error=prepared), None
@@ -486,9 +512,13 @@ async def _send_webhook(
     rendered: templates.Rendered,
     now: datetime,
 ) -> None:
+    key = f"ipx-delivery-{row['id']}"
     message = webhooks.WebhookMessage(
+        id=key,
         event=row["event"],
         notification_id=row["outbox_id"],
+        subject=row["subject"],
+        sequence=row["sequence"],
         created_at=row["created_at"],
         title=rendered.subject,
         text=rendered.text,
@@ -499,7 +529,7 @@ async def _send_webhook(
         await webhooks.send(
             endpoint,
             message,
-            idempotency_key=f"ipx-delivery-{row['id']}",
+            idempotency_key=key,
             client=client,
             now=now,
         )

@@ -264,9 +264,11 @@ async def deactivate_webhook(uow: UnitOfWork, endpoint_id: int) -> None:
     )
 
 
-def make_test_message(at: datetime, endpoint_id: int, lang: str) -> WebhookMessage:
+def make_test_message(at: datetime, endpoint_id: int, lang: str, key: str = "") -> WebhookMessage:
     _ = i18n.translator(i18n.pick(lang))
     return WebhookMessage(
+        id=key,
+        subject="test",  # a test is in no stream: its sequence is 0
         event=TEST_EVENT,
         notification_id=0,  # no outbox row: a test is not a notification
         created_at=at,
@@ -289,8 +291,8 @@ async def send_webhook_test(uow: UnitOfWork, data: WebhookTestRequest) -> Webhoo
     endpoint = await get_for_org(uow.conn, uow.actor.org, data.endpoint_id)
     if not endpoint.active:
         raise Conflict("webhook_inactive")
-    message = make_test_message(uow.at, data.endpoint_id, member["language"])
     key = f"ipx-test-{data.endpoint_id}-{secrets.token_hex(8)}"
+    message = make_test_message(uow.at, data.endpoint_id, member["language"], key)
     async with webhooks.http_client(private_hosts=data.private_hosts) as http:
         try:
             await webhooks.send(

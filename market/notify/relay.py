@@ -24,12 +24,18 @@ such interval. The copies are harmless, the delivery row decides.
 
 An outbid e-mail is due `outbid_email_delay_s` after the bid, so that rapid outbids
 collapse into one message (delivery.py); every other delivery is due at once.
+
+Webhook deliveries are numbered here (docs/webhooks.md): each belongs to the stream of its
+endpoint and subject (the lot; else the monitoring flag's asset; else the organisation) and
+takes the stream's next `sequence`, in outbox order. Relays take turns for that (an
+advisory lock held to the commit): two relays numbering one stream at once could give a
+later event the smaller number.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -43,7 +49,7 @@ from redis.exceptions import RedisError
 
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
-from market.db import Queries
+from market.db import Conn, Queries
 from market.notify import recipients
 from market.notify.delivery import (
     DEFAULT_POLICY,
@@ -91,12 +97,15 @@ async def relay_outbox(uow: UnitOfWork, data: RelayBatch) -> Relayed:
     takes different rows, never the same; the deliveries' unique key (outbox row, channel,
     target) refuses a second copy of any delivery all the same."""
     conn, at = uow.conn, uow.at
+    await conn.execute(Q.lock_relay)
     rows = await conn.fetch(Q.claim_outbox, data.batch)
     if not rows:
         return Relayed(count=0, queue=[])
     created: dict[int, datetime] = {r["id"]: r["created_at"] for r in rows}
     event = {r["id"]: r["event"] for r in rows}
+    subject: dict[int, str] = {r["id"]: r["subject"] for r in rows}
     planned = await recipients.plan(conn, rows)
+    numbers = await _number_webhooks(conn, planned, subject)
     outbid_delay = timedelta(seconds=data.policy.outbid_email_delay_s)
 
     def due(p: recipients.Planned) -> datetime:
@@ -111,6 +120,8 @@ async def relay_outbox(uow: UnitOfWork, data: RelayBatch) -> Relayed:
         [p.target for p in planned],
         [due(p) for p in planned],
         at,
+        [subject[p.outbox_id] if p.channel == "webhook" else None for p in planned],
+        [numbers.get(i) for i in range(len(planned))],
     )
     await conn.execute(Q.mark_relayed, list(created), at)
     if data.settings is not None:
@@ -118,6 +129,34 @@ async def relay_outbox(uow: UnitOfWork, data: RelayBatch) -> Relayed:
         done = await deliver_inbox_now(conn, data.settings, at, inbox, data.policy)
         new = [r for r in new if r["id"] not in done]
     return Relayed(count=len(rows), queue=list(new))
+
+
+async def _number_webhooks(
+    conn: Conn, planned: Sequence[recipients.Planned], subject: Mapping[int, str]
+) -> dict[int, int]:
+    """The sequence of each planned webhook delivery, by its index in `planned`: the next
+    numbers of its stream (endpoint, subject), in outbox order; one statement for all."""
+    streams: dict[tuple[int, str], list[int]] = {}
+    for i, p in sorted(enumerate(planned), key=lambda ip: ip[1].outbox_id):
+        if p.channel == "webhook":
+            streams.setdefault((int(p.target), subject[p.outbox_id]), []).append(i)
+    if not streams:
+        return {}
+    keys = sorted(streams)  # rows locked in one order: relays never deadlock on them
+    last = {
+        (r["endpoint_id"], r["subject"]): r["last_sequence"]
+        for r in await conn.fetch(
+            Q.take_sequences,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [len(streams[k]) for k in keys],
+        )
+    }
+    numbers: dict[int, int] = {}
+    for key, indexes in streams.items():
+        first = last[key] - len(indexes) + 1
+        numbers.update({i: first + n for n, i in enumerate(indexes)})
+    return numbers
 
 
 async def relay_once(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -165,7 +165,6 @@ class InterestApi(Controller):
         status_code=204,
         guards=[allow(MANAGE_INTERESTS)],
     )
-    async def remove(self, act: ActDep, interest_id: FromPath[int]) -> Response[None]:
+    async def remove(self, act: ActDep, interest_id: FromPath[int]) -> None:
         """Delete one of the token's user's interests (another user's: 404)."""
         await act(interests.delete_interest, interest_id)
-        return Response(None, status_code=204)

@@ -92,11 +92,22 @@ class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class WebhookMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """What one notification says; also the json format's body, field for field."""
+# The version of the json format's body (docs/webhooks.md); the OpenAPI document's
+# `webhooks` describe it (market/notify/payloads.py). A change a receiver could trip over
+# — a field removed, renamed or retyped — is a new version; added fields are not.
+VERSION = "2026-12-01"
 
+
+class WebhookMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one notification says; also the json format's body, field for field
+    (market/notify/payloads.py documents it per event)."""
+
+    version: str = VERSION
+    id: str = ""  # the delivery's idempotency key: one per (endpoint, event), every retry
     event: str
     notification_id: int  # the outbox row's id: the same for every channel and retry
+    subject: str = ""  # the stream the sequence counts in: "lot:{id}", "asset:{id}" …
+    sequence: int = 0  # 1, 2, 3 … per endpoint and subject, in the order of the events
     created_at: datetime
     title: str  # rendered in the recipient organisation's language
     text: str

@@ -1,9 +1,19 @@
 -- Notifications (docs/rules.md §Notifications): relay the outbox into deliveries, deliver them, the inbox,
 -- preferences and the operator's view of failures. market/notify/ runs these.
 
+-- name: lock_relay
+-- Relays take turns (an advisory lock until the commit), so webhook deliveries are numbered
+-- in the order of their events (docs/webhooks.md).
+SELECT pg_advisory_xact_lock(hashtext('market.notify.relay'))
+
 -- name: claim_outbox
 -- The oldest unrelayed events; SKIP LOCKED lets several relays share the work, never a row.
+-- The subject is what a webhook's sequence counts in: the lot, else the asset, else the
+-- organisation.
 SELECT id, event, recipient_org_id, recipient_user_id, lot_id, created_at,
+       CASE WHEN lot_id IS NOT NULL THEN 'lot:' || lot_id
+            WHEN payload ? 'asset_id' THEN 'asset:' || (payload ->> 'asset_id')
+            ELSE 'organisation' END AS subject,
        payload->>'email' AS email_to  -- an invitation's address (recipients.py)
 FROM outbox
 WHERE relayed_at IS NULL
@@ -60,15 +70,28 @@ FROM orgs
 JOIN o ON o.id = orgs.outbox_id
 JOIN webhook_endpoints e ON e.org_id = orgs.org_id
 WHERE e.active AND (cardinality(e.events) = 0 OR o.event = ANY(e.events))
+ORDER BY orgs.outbox_id, e.id
 
 -- name: insert_deliveries
--- One row per (event, channel, target); an existing one is left alone.
-INSERT INTO deliveries (outbox_id, channel, target, status, next_attempt_at, created_at)
-SELECT d.outbox_id, d.channel, d.target, 'pending', d.next_attempt_at, $5
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-     AS d (outbox_id, channel, target, next_attempt_at)
+-- One row per (event, channel, target); an existing one is left alone. A webhook's has its
+-- stream's subject and number ($6, $7; null for the other channels).
+INSERT INTO deliveries (outbox_id, channel, target, status, next_attempt_at, created_at,
+                        subject, sequence)
+SELECT d.outbox_id, d.channel, d.target, 'pending', d.next_attempt_at, $5, d.subject,
+       d.sequence
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $6::text[], $7::bigint[])
+     AS d (outbox_id, channel, target, next_attempt_at, subject, sequence)
 ON CONFLICT (outbox_id, channel, target) DO NOTHING
 RETURNING id, channel, attempts, next_attempt_at
+
+-- name: take_sequences
+-- Reserve $3 numbers in each webhook stream ($1 endpoint, $2 subject); returns the last
+-- one reserved. The row lock orders relays numbering one stream.
+INSERT INTO webhook_streams (endpoint_id, subject, last_sequence)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+ON CONFLICT (endpoint_id, subject)
+DO UPDATE SET last_sequence = webhook_streams.last_sequence + excluded.last_sequence
+RETURNING endpoint_id, subject, last_sequence
 
 -- name: mark_relayed
 UPDATE outbox SET relayed_at = $2 WHERE id = ANY($1::bigint[])
@@ -94,7 +117,7 @@ FOR UPDATE SKIP LOCKED
 -- locked and skips it. The reader is the inbox's user, the e-mail's addressee, or the
 -- event's user for a webhook.
 SELECT d.id, d.outbox_id, d.channel, d.target, d.status, d.attempts, d.next_attempt_at,
-       o.event, o.recipient_org_id, o.recipient_user_id, o.lot_id, o.payload, o.created_at,
+       d.subject, d.sequence, o.event, o.recipient_org_id, o.recipient_user_id, o.lot_id, o.payload, o.created_at,
        l.reference AS lot_reference, l.title AS lot_title, l.status AS lot_status,
        l.round AS lot_round, l.bidding_starts_at AS lot_bidding_starts_at,
        l.bidding_ends_at AS lot_bidding_ends_at,
@@ -128,6 +151,36 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) n
 WHERE o.id = ANY($1::bigint[])
+
+-- name: earlier_pending
+-- The first delivery of this webhook stream ($1 endpoint, $2 subject) before number $3 that
+-- is still pending: the one $3 waits for (docs/webhooks.md).
+SELECT id, sequence FROM deliveries
+WHERE channel = 'webhook' AND target = $1 AND subject = $2 AND sequence < $3
+  AND status = 'pending'
+ORDER BY sequence
+LIMIT 1
+
+-- name: mark_waiting
+-- A webhook delivery waits for an earlier one of its stream: not due (null) until that one
+-- is done (wake_next), and no attempt counted.
+UPDATE deliveries SET next_attempt_at = NULL, last_error = $2 WHERE id = $1
+
+-- name: wake_next
+-- The stream's next pending delivery after number $3, due now ($4) if it was waiting; run
+-- in the transaction that finishes delivery $3 (sent, skipped or failed). The UPDATE waits
+-- for a job that holds that row and then sees what it committed.
+UPDATE deliveries
+SET next_attempt_at = coalesce(next_attempt_at, $4),
+    last_error = CASE WHEN next_attempt_at IS NULL THEN NULL ELSE last_error END
+WHERE id = (
+    SELECT id FROM deliveries
+    WHERE channel = 'webhook' AND target = $1 AND subject = $2 AND sequence > $3
+      AND status = 'pending'
+    ORDER BY sequence
+    LIMIT 1
+) AND status = 'pending'
+RETURNING id, attempts, next_attempt_at
 
 -- name: mark_sent
 UPDATE deliveries SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL

@@ -141,6 +141,60 @@ async def make_scene(
     return scene
 
 
+async def open_bidding(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, scene: Scene
+) -> None:
+    """Every buyer's deposit confirmed by an operator, and the lot's bidding opened; the
+    clock 5 minutes into it."""
+    from auctions.deposits import ConfirmDeposit, confirm_deposit
+    from market.lots.jobs import advance_lots
+
+    _, op_user, _ = await make_org(pool, clock.now(), kind="operator")
+    for buyer in scene.buyers:
+        assert buyer.registration_id is not None
+        async with pool.acquire() as conn:
+            reg = await registration.load(conn, buyer.registration_id, buyer.org_id)
+        await (await act_as(pool, clock.now(), op_user))(
+            confirm_deposit,
+            ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
+        )
+    assert scene.lot.bidding_starts_at is not None
+    clock.set(scene.lot.bidding_starts_at)
+    await advance_lots({"pool": pool, "clock": clock, "settings": settings})
+    clock.advance(minutes=5)
+
+
+async def bid_in_turn(
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    settings: Settings,
+    scene: Scene,
+    steps: list[tuple[Person, Any, int]],
+) -> None:
+    """Each (bidder, bid or proxy body, expected status) through the bid writer, 2 s apart:
+    each its own batch."""
+    from auctions.bidding import TokenBucket, place
+    from auctions.writer import Writers
+
+    writers = Writers(pool, clock, lots.policy_for(settings))
+    limiter = TokenBucket(1000, 1000)
+    for who, body, expected in steps:
+        status, answer = await place(
+            pool=pool,
+            writers=writers,
+            limiter=limiter,
+            at=clock.now(),
+            org_id=who.org_id,
+            reference=scene.lot.reference,
+            body=body,
+            raw=msgspec.json.encode(body),
+            idempotency_key=None,
+        )
+        assert status == expected, answer
+        clock.advance(seconds=2)
+    await writers.stop()
+
+
 async def add_user(
     pool: asyncpg.Pool, at: datetime, org_id: int, email: str, *, language: str = "zh"
 ) -> int:

@@ -7,24 +7,19 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import msgspec
 from redis.asyncio import Redis
 
-from auctions.bidding import BidBody, ProxyBody, TokenBucket, place
-from auctions.deposits import ConfirmDeposit, confirm_deposit
-from auctions.registration import load as load_registration
-from auctions.writer import Writers
+from auctions.bidding import BidBody, ProxyBody
 from market.clock import FrozenClock
-from market.lots import services as lots
-from market.lots.jobs import advance_lots
 from market.money import format_cny
 from market.notify import relay
 from market.notify.delivery import NotifyPolicy
 from market.settings import Settings
-from tests.factories import act_as, make_org
 from tests.notify.delivery_scene import (
     arq_pool,
+    bid_in_turn,
     make_scene,
+    open_bidding,
     rows,
     run_worker,
     smtp_server,
@@ -38,22 +33,7 @@ async def test_outbid_goes_to_the_displaced_bidder_only_never_for_ones_own_bid(
 ) -> None:
     scene = await make_scene(pool, clock, settings, buyers=2)
     a, b = scene.buyers
-    _, op_user, _ = await make_org(pool, clock.now(), kind="operator")
-    for buyer in (a, b):
-        assert buyer.registration_id is not None
-        async with pool.acquire() as conn:
-            reg = await load_registration(conn, buyer.registration_id, buyer.org_id)
-        await (await act_as(pool, clock.now(), op_user))(
-            confirm_deposit,
-            ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
-        )
-    assert scene.lot.bidding_starts_at is not None
-    clock.set(scene.lot.bidding_starts_at)
-    await advance_lots({"pool": pool, "clock": clock, "settings": settings})
-    clock.advance(minutes=5)
-    policy = lots.policy_for(settings)
-    writers = Writers(pool, clock, policy)
-    limiter = TokenBucket(1000, 1000)
+    await open_bidding(pool, clock, settings, scene)
     inc = scene.lot.increment_fen
     price = scene.lot.start_price_fen
     # a bids; b outbids a; a answers with a proxy that outbids b; b bids again and a's
@@ -66,21 +46,7 @@ async def test_outbid_goes_to_the_displaced_bidder_only_never_for_ones_own_bid(
         (b, BidBody(amount_fen=price + 4 * inc), 201),
         (a, BidBody(amount_fen=price + 8 * inc), 409),
     ]
-    for who, body, expected in steps:
-        status, answer = await place(
-            pool=pool,
-            writers=writers,
-            limiter=limiter,
-            at=clock.now(),
-            org_id=who.org_id,
-            reference=scene.lot.reference,
-            body=body,
-            raw=msgspec.json.encode(body),
-            idempotency_key=None,
-        )
-        assert status == expected, answer
-        clock.advance(seconds=2)
-    await writers.stop()
+    await bid_in_turn(pool, clock, settings, scene, steps)
 
     outbid = await rows(
         pool, "SELECT recipient_user_id, payload FROM outbox WHERE event='outbid' ORDER BY id"

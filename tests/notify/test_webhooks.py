@@ -189,8 +189,11 @@ def endpoint(url: str, fmt: str = "json", secret: str = SECRET) -> WebhookEndpoi
 
 def message(**kw: Any) -> WebhookMessage:
     values: dict[str, Any] = {
+        "id": "ipx-delivery-42",
         "event": "outbid",
         "notification_id": 4242,
+        "subject": "lot:7",
+        "sequence": 3,
         "created_at": NOW - timedelta(seconds=2),
         "lot_reference": "IPX-2026-0007",
         "title": "您的出价已被超越",
@@ -218,8 +221,12 @@ async def test_json_body_is_signed_and_verifies(
     assert req.method == "POST" and req.target == "/hooks/ipx"
     body = req.json()
     assert body == {
+        "version": "2026-12-01",
+        "id": "ipx-delivery-42",
         "event": "outbid",
         "notification_id": 4242,
+        "subject": "lot:7",
+        "sequence": 3,
         "created_at": "2026-03-02T01:30:13.250000Z",
         "title": "您的出价已被超越",
         "text": "拍品 IPX-2026-0007 当前价 ¥1,250,000.00，请及时加价。",

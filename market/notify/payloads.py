@@ -1,0 +1,308 @@
+"""What a json-format webhook receives, per event, as types: the OpenAPI document's
+`webhooks` section is built from them (docs/webhooks.md).
+
+The delivery writes the body as `webhooks.WebhookMessage`, with the event's stored payload;
+the Structs here say what that body holds for each event: `WebhookEvent`'s fields, `event`
+fixed to the event's name and `payload` typed. tests/notify/test_webhook_sequence.py decodes
+delivered bodies into them and validates them against the document, so they cannot drift
+apart. Payloads may gain fields within a version; a receiver should ignore what it does not
+know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    PathItem,
+    Reference,
+    RequestBody,
+    Schema,
+)
+
+from market.notify import endpoints
+from market.notify.webhooks import VERSION
+
+DepositStatus = Literal["awaiting", "confirmed"]
+# An instant, ISO 8601 with its offset (RFC 3339).
+Instant = Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True):
+    """The event's own facts: ids, amounts in fen (integers), instants in ISO 8601."""
+
+
+class OutbidPayload(Payload, frozen=True, kw_only=True):
+    """Another bid passed this bidder's: the price now and the end now."""
+
+    registration_id: int
+    price_fen: int
+    ends_at: Instant
+
+
+class ExtendedPayload(Payload, frozen=True, kw_only=True):
+    """A late bid moved the lot's end (to every registered bidder)."""
+
+    ends_at: Instant
+
+
+class _LotFacts(Payload, frozen=True, kw_only=True):
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+
+
+class BiddingOpenedPayload(_LotFacts, frozen=True, kw_only=True):
+    """Bidding opened on a lot the buyer registered for (its deposit may still be awaited)."""
+
+    registration_id: int
+    bidder_code: str
+    deposit_status: DepositStatus
+    auction_kind: Literal["english", "fixed_price", "sealed"]
+    start_price_fen: int
+    increment_fen: int
+    starts_at: Instant | None
+    ends_at: Instant | None
+
+
+class EndingSoonPayload(_LotFacts, frozen=True, kw_only=True):
+    """The lot ends in `lead_s` seconds; `price_fen` is null in a sealed auction."""
+
+    registration_id: int
+    bidder_code: str
+    deposit_status: DepositStatus
+    lead_s: int
+    ends_at: Instant
+    price_fen: int | None
+
+
+class DepositPayload(Payload, frozen=True, kw_only=True):
+    """The buyer's deposit for one registration: received (confirmed) or given back."""
+
+    registration_id: int
+    lot_reference: str
+    round: int
+    bidder_code: str
+    amount_fen: int
+    transfer_reference: str
+
+
+def _sale_payload() -> type[Payload]:
+    """The sale of a closed round (auctions/closing.py: `SaleOut`, its `id` as `sale_id`)."""
+    from auctions.closing import SaleOut
+
+    made = msgspec.defstruct(
+        "SalePayload",
+        [
+            (f.name if f.name != "id" else "sale_id", f.type)
+            for f in msgspec.structs.fields(SaleOut)
+        ],
+        bases=(Payload,),
+        frozen=True,
+        kw_only=True,
+        module=__name__,
+    )
+    made.__doc__ = "The sale of a closed round: won, payment due, payment overdue, defaulted."
+    assert issubclass(made, Payload)
+    return made
+
+
+SalePayload: Final = _sale_payload()
+
+
+class LostPayload(Payload, frozen=True, kw_only=True):
+    """The round closed sold to another bidder, at `price_fen`."""
+
+    lot_id: int
+    round: int
+    registration_id: int
+    price_fen: int
+
+
+class LotMatchedPayload(_LotFacts, frozen=True, kw_only=True):
+    """A newly published lot matches one of the buyer's saved interests."""
+
+    interest_id: int
+    region: str
+    asset_kinds: list[str]
+    start_price_fen: int
+    deposit_fen: int
+    starts_at: Instant | None
+    ends_at: Instant | None
+
+
+class MonitoringFlagPayload(Payload, frozen=True, kw_only=True):
+    """The collateral monitor raised a flag on one of the bank's assets."""
+
+    flag_id: int
+    kind: Literal["annuity_due", "annuity_grace", "lapsed", "expiring", "expired", "invalidated"]
+    detail: dict[str, Any]
+    raised_at: Instant
+    asset_id: int
+    asset_kind: Literal["patent", "trademark", "software_copyright"]
+    asset_number: str
+    asset_title: str
+
+
+class OrganisationDecidedPayload(Payload, frozen=True, kw_only=True):
+    """The exchange approved or rejected the organisation (a rejection gives its reason)."""
+
+    org_id: int
+    org_name: str
+    status: Literal["approved", "rejected"]
+    reason: str
+
+
+class ProbePayload(Payload, frozen=True, kw_only=True):
+    """A test an administrator sent from the webhook page or the API; no stream."""
+
+    endpoint_id: int
+
+
+# Every event the exchange sends a webhook: the outbox's events and the test.
+PAYLOADS: Final[dict[str, type[Payload]]] = {
+    "outbid": OutbidPayload,
+    "extended": ExtendedPayload,
+    "ending_soon": EndingSoonPayload,
+    "bidding_opened": BiddingOpenedPayload,
+    "deposit_confirmed": DepositPayload,
+    "deposit_released": DepositPayload,
+    "won": SalePayload,
+    "lost": LostPayload,
+    "payment_due": SalePayload,
+    "payment_overdue": SalePayload,
+    "defaulted": SalePayload,
+    "lot_matched": LotMatchedPayload,
+    "monitoring_flag": MonitoringFlagPayload,
+    "organisation_decided": OrganisationDecidedPayload,
+    "test": ProbePayload,
+}
+assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"
+
+
+class WebhookEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of every json-format webhook request."""
+
+    version: Literal["2026-12-01"]  # webhooks.VERSION
+    # The delivery's idempotency key (also the Idempotency-Key header): one per endpoint
+    # and event, the same on every retry. A receiver that has seen it drops the request.
+    id: str
+    event: str
+    notification_id: int  # the event's id: the same for every endpoint and channel
+    # The stream `sequence` counts in: "lot:{id}", "asset:{id}" (a monitoring flag),
+    # "organisation" (anything else), "test".
+    subject: str
+    # 1, 2, 3 … per endpoint and subject, without gaps, in the order of the events; the
+    # exchange sends a stream's events in this order (docs/webhooks.md). 0 for a test.
+    sequence: int
+    created_at: Instant  # when the event happened
+    title: str  # for people: in the organisation's language
+    text: str
+    lot_reference: str | None = None
+    payload: Payload
+
+
+def _event_type(event: str, payload: type[Payload]) -> type[WebhookEvent]:
+    name = "Webhook" + "".join(part.title() for part in event.split("_"))
+    made = msgspec.defstruct(
+        name,
+        [("event", Literal[event]), ("payload", payload)],
+        bases=(WebhookEvent,),
+        frozen=True,
+        kw_only=True,
+        module=__name__,
+    )
+    assert issubclass(made, WebhookEvent)
+    return made
+
+
+# The body's type for each event, e.g. WebhookOutbid: msgspec.json.decode(body, type=…).
+EVENT_TYPES: Final[dict[str, type[WebhookEvent]]] = {
+    event: _event_type(event, payload) for event, payload in PAYLOADS.items()
+}
+assert VERSION == "2026-12-01", "WebhookEvent.version names the current version"
+
+
+# --- the OpenAPI document's webhooks -------------------------------------------------------
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON Schema with every `#/$defs/…` reference replaced by its definition: the
+    webhooks' schemas stand alone in the document (Litestar owns components.schemas)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def json_schema(event: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12, as OpenAPI 3.1 uses) of the body of `event`."""
+    (schema,), defs = msgspec.json.schema_components(
+        [EVENT_TYPES[event]], ref_template="#/$defs/{name}"
+    )
+    return dict(_inline(schema, defs))
+
+
+_HEADERS: Final = (
+    ("Idempotency-Key", "The body's `id`: the same on every retry of this delivery."),
+    ("X-IPX-Event", "The event's name, as in the body."),
+    ("X-IPX-Timestamp", "Unix seconds of this attempt, signed with the body."),
+    (
+        "X-IPX-Signature",
+        "`sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}` under the endpoint's "
+        "secret; refuse a request whose timestamp is more than 5 minutes off.",
+    ),
+)
+
+
+def webhooks_section() -> dict[str, PathItem | Reference]:
+    """OpenAPI 3.1 `webhooks`: one POST per event, its body's schema, the version."""
+    headers: list[Parameter] = [
+        Parameter(
+            name=name,
+            param_in="header",
+            required=True,
+            description=text,
+            schema=Schema(type=OpenAPIType.STRING),
+        )
+        for name, text in _HEADERS
+    ]
+    section: dict[str, PathItem | Reference] = {}
+    for event, payload in PAYLOADS.items():
+        body = EVENT_TYPES[event]
+        section[event] = PathItem(
+            post=Operation(
+                tags=["webhooks"],
+                summary=f"{event} (version {VERSION})",
+                description=(
+                    f"{(payload.__doc__ or '').strip()} Sent to the json-format endpoints "
+                    f"that take `{event}`, as `{body.__name__}` (payload version {VERSION}). "
+                    "Answer 2xx within 5 seconds; anything else is retried on the schedule "
+                    "of docs/webhooks.md, and later events of the same subject wait for it."
+                ),
+                operation_id=f"webhook_{event}",
+                parameters=list(headers),
+                request_body=RequestBody(
+                    required=True,
+                    content={"application/json": OpenAPIMediaType(schema=json_schema(event))},  # type: ignore[arg-type]
+                ),
+                responses={
+                    "200": OpenAPIResponse(
+                        description="Received: any 2xx status. Nothing is read from the body."
+                    )
+                },
+            )
+        )
+    return section
