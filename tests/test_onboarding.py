@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -322,3 +323,61 @@ async def test_two_admins_demoting_each_other_at_once_leave_one(
     )
     assert admins == 1
     assert sum(isinstance(r, Exception) for r in results) == 1
+
+
+async def test_the_invitation_and_the_decision_arrive_by_email_and_the_link_works(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    from market.notify import relay
+    from tests.notify.delivery_scene import arq_pool, run_worker, smtp_server, with_smtp
+
+    op = await _operator(pool, clock)
+    r = await client.post(
+        "/api/v1/operator/organisations",
+        headers=op,
+        json={
+            "kind": "acquirer",
+            "name": "北京知识产权运营管理有限公司",
+            "credit_code": credit_code(),
+            "admin_email": "boss@acquirer.test",
+            "admin_language": "en",
+            "documents": [_doc("business_licence"), _doc("authorisation_letter")],
+        },
+    )
+    org_id = r.json()["organisation"]["id"]
+
+    async def deliver(s: Settings) -> None:
+        arq = await arq_pool(s)
+        await relay.relay_once(pool, arq, clock.now())
+        await run_worker(s, clock)
+        await arq.aclose()
+
+    with smtp_server() as (smtp, port):
+        s = with_smtp(settings, port)
+        await deliver(s)
+        (invitation,) = smtp.to("boss@acquirer.test")
+        # In the invitee's language, with the one link that works.
+        assert invitation["Subject"] == "You are invited to join 北京知识产权运营管理有限公司"
+        text = invitation.get_body(preferencelist=("plain",)).get_content()
+        token = re.search(r"/invitations/(\S+)", text).group(1)  # type: ignore[union-attr]
+        r = await client.post(
+            "/api/v1/invitations/accept",
+            json={"token": token, "display_name": "Zhao", "password": "a long password 9"},
+        )
+        assert r.status_code == 201, r.text
+        r = await client.post(
+            f"/api/v1/operator/organisations/{org_id}/decision",
+            headers=op,
+            json={"approve": False, "reason": "licence expired"},
+        )
+        assert r.status_code == 200
+        await deliver(s)
+        decided = smtp.to("boss@acquirer.test")[-1]
+        assert decided["Subject"].endswith("was not approved")
+        assert "licence expired" in decided.get_body(preferencelist=("plain",)).get_content()
+    inbox = await pool.fetchval(
+        "SELECT count(*) FROM inbox i JOIN users u ON u.id = i.user_id "
+        "WHERE u.org_id = $1 AND i.event = 'organisation_decided'",
+        org_id,
+    )
+    assert inbox == 1

@@ -32,10 +32,10 @@ from market.accounts.permissions import (
 )
 from market.app import create_app
 from market.clock import FrozenClock
-from market.demo import seed_demo
+from market.demo import DEMO_PASSWORD, seed_demo
 from market.pools.reconciliation import ImportStatement, import_statement
 from market.settings import Settings
-from tests.factories import act_as, csrf, make_org, make_token, sign_in
+from tests.factories import PASSWORD, act_as, csrf, make_org, make_token, sign_in
 
 
 def _routes(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
@@ -224,12 +224,22 @@ async def test_no_organisation_reaches_another_organisations_objects(
             email,
             await make_token(pool, clock.now(), user, sorted(SCOPES_BY_KIND[kind])),
         )
+    # And the demo's second bank, onboarded as a real one is (market/demo.py), against the
+    # first bank's objects: two banks, each other's objects 404.
+    second = await pool.fetchval("SELECT id FROM users WHERE email = 'bank2@ipx.demo'")
+    assert await pool.fetchval(
+        "SELECT count(DISTINCT bank_org_id) FROM disposal_cases"
+    ) == 1 and second  # fmt: skip
+    callers["bank (second)"] = (
+        "bank2@ipx.demo",
+        await make_token(pool, clock.now(), second, sorted(SCOPES_BY_KIND["bank"])),
+    )
     before = await _digest(pool)
     leaks: list[str] = []
     tried = 0
     for kind, (email, token) in callers.items():
         async with AsyncTestClient(app=app, base_url="http://127.0.0.1:8000") as client:
-            await sign_in(client, email)
+            await sign_in(client, email, DEMO_PASSWORD if email.endswith("@ipx.demo") else PASSWORD)
             form = {"_csrf_token": await csrf(client)}
             for method, path, operation, permission in cases:
                 if permission.exchange_wide and kind in permission.kinds:
