@@ -122,6 +122,44 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     _print_logins(logins)
 
 
+def cmd_bootstrap_operator(settings: Settings, args: argparse.Namespace) -> None:
+    """The first operator of a new exchange; prints its administrator's invitation link."""
+    with resolved(settings) as s:
+        asyncio.run(_migrate(s))
+        link = asyncio.run(_bootstrap_operator(s, args))
+    print(f"operator created; its administrator joins at: {link}")
+
+
+async def _bootstrap_operator(settings: Settings, args: argparse.Namespace) -> str:
+    from market import db
+    from market.accounts import onboarding, people
+    from market.clock import SystemClock
+    from market.commands import SYSTEM, Context, run
+    from market.errors import AppError
+
+    assert settings.database_url
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        data = onboarding.FirstOperator(
+            name=args.name, credit_code=args.credit_code, admin_email=args.email
+        )
+        try:
+            done = await run(
+                onboarding.bootstrap_operator,
+                data,
+                ctx=Context(pool=pool, clock=SystemClock()),
+                actor=SYSTEM,
+            )
+        except AppError as exc:
+            raise CliError(f"{exc.code} {exc.field or ''} {exc.params or ''}".strip()) from None
+        async with pool.acquire() as conn:
+            return await people.invitation_link(
+                conn, settings.secret_key, settings.public_base_url, done.invitation.id
+            )
+    finally:
+        await pool.close()
+
+
 def _print_logins(logins: list[tuple[str, str, str]]) -> None:
     if not logins:
         print("demo data already present")
@@ -278,6 +316,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="background worker")
     sub.add_parser("migrate", help="apply new migrations")
     sub.add_parser("seed-demo", help="create demo organisations, users and data")
+    boot = sub.add_parser("bootstrap-operator", help="the exchange's first operator")
+    boot.add_argument("--name", required=True)
+    boot.add_argument("--credit-code", required=True)
+    boot.add_argument("--email", required=True, help="its first administrator, invited")
     svc = sub.add_parser("services", help="embedded PostgreSQL and Redis")
     svc.add_argument("action", choices=["up", "down", "status"])
     aud = sub.add_parser("audit", help="audit log")
@@ -301,6 +343,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "migrate": cmd_migrate,
     "seed-demo": cmd_seed_demo,
+    "bootstrap-operator": cmd_bootstrap_operator,
     "services": cmd_services,
     "audit": cmd_audit,
     "notify": cmd_notify,

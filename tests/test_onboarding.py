@@ -381,3 +381,32 @@ async def test_the_invitation_and_the_decision_arrive_by_email_and_the_link_work
         org_id,
     )
     assert inbox == 1
+
+
+async def test_the_first_operator_is_bootstrapped_once_from_the_command_line(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, settings: Settings
+) -> None:
+    import pytest
+
+    from tests.servers import run_market
+
+    code = credit_code()
+    out = run_market(
+        settings, "bootstrap-operator", "--name", "成都知识产权交易中心",
+        "--credit-code", code, "--email", "admin@exchange.test",
+    )  # fmt: skip
+    token = re.search(r"/invitations/(\S+)", out).group(1)  # type: ignore[union-attr]
+    r = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": token, "display_name": "王运营", "password": "a long password 10"},
+    )
+    assert r.status_code == 201 and r.json()["role"] == "admin"
+    assert await pool.fetchval("SELECT status FROM organisations WHERE credit_code = $1", code) == (
+        "approved"
+    )
+    with pytest.raises(RuntimeError, match="operator_exists"):
+        run_market(
+            settings, "bootstrap-operator", "--name", "另一家", "--credit-code", credit_code(),
+            "--email", "x@exchange.test",
+        )  # fmt: skip
+    assert await pool.fetchval("SELECT count(*) FROM organisations") == 1

@@ -296,3 +296,29 @@ async def decide_organisation(uow: UnitOfWork, data: DecideOrganisation) -> Orga
     )
     await uow.emit(Q.insert_organisation_decided, data.org_id, row["name"], status, reason, uow.at)
     return msgspec.convert(dict(returned(new)), OrganisationOut)
+
+
+class FirstOperator(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    credit_code: str
+    admin_email: str
+
+
+@command(None)  # run from the server's command line (`market bootstrap-operator`)
+async def bootstrap_operator(uow: UnitOfWork, data: FirstOperator) -> OnboardedOut:
+    """The exchange's first operator, whom no operator could onboard: approved at once,
+    its administrator invited. Refused once any operator exists: the rest are onboarded."""
+    await uow.conn.execute("SELECT pg_advisory_xact_lock(hashtext('bootstrap_operator'))")
+    if await uow.conn.fetchval(Q.operator_exists):
+        raise Conflict("operator_exists")
+    org = await create_organisation(
+        uow,
+        kind="operator",
+        name=data.name,
+        credit_code=data.credit_code,
+        status="approved",
+    )
+    invitation = await people.create_invitation(
+        uow, org_id=org.id, email=data.admin_email, role="admin", language="zh", field="admin_email"
+    )
+    return OnboardedOut(organisation=org, invitation=invitation, documents=[])

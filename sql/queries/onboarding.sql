@@ -112,3 +112,7 @@ RETURNING id
 UPDATE api_tokens SET revoked_at = $2, revoked_by = $3
 WHERE created_by = $1 AND revoked_at IS NULL
 RETURNING id
+
+-- name: operator_exists
+-- Locks nothing: two racing bootstraps are decided by the advisory lock the command takes.
+SELECT EXISTS (SELECT 1 FROM organisations WHERE kind = 'operator')
