@@ -120,10 +120,26 @@ async def test_a_second_bank_and_a_pool_onboarded_entirely_through_the_api(
     assert r.status_code == 409 and r.json()["field"] == "token"
 
     # The admin's system invites an officer and a read-only colleague.
-    bank_token = await make_token(
-        pool, clock.now(), admin["user_id"], ["account:write", "account:read"]
+    # Its first token is made on the account page by the person who signed in: a
+    # credential starts from a person. Every later one is made over the API.
+    assert (await sign_in(client, "admin@cmb.test", "a long password 1")).status_code == 302
+    r = await client.post(
+        "/account/tokens",
+        data={
+            "name": "core banking",
+            "scopes": ["account:write", "account:read"],
+            "_csrf_token": client.cookies["ipx_csrf"],
+        },
     )
-    auth = {"Authorization": f"Bearer {bank_token}"}
+    first = re.search(r'data-testid="new-token">([^<]+)<', r.text)
+    assert r.status_code == 201 and first is not None
+    r = await client.post(
+        "/api/v1/tokens",
+        headers={"Authorization": f"Bearer {first.group(1)}"},
+        json={"name": "people sync", "scopes": ["account:write", "account:read"]},
+    )
+    assert r.status_code == 201, r.text
+    auth = {"Authorization": f"Bearer {r.json()['secret']}"}
     joined = {}
     for email, role in (("li@cmb.test", "officer"), ("zhao@cmb.test", "read_only")):
         r = await client.post(
