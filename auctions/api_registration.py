@@ -123,6 +123,17 @@ class DepositsApi(Controller):
     tags = ["auctions"]
     guards = [allow(OPERATE)]
 
+    @get(
+        "",
+        operation_id="list_awaiting_deposits",
+        summary="List the deposits awaiting confirmation",
+        cache=False,
+    )
+    async def awaiting(self, pool: PoolDep) -> list[deposits.AwaitingDeposit]:
+        """Every organisation's deposits not yet received, oldest first (500 at most):
+        lot, round, buyer, bidder code, amount and the transfer reference to confirm."""
+        return await deposits.awaiting(pool)
+
     @post(
         "/confirm",
         operation_id="confirm_deposit",

@@ -149,6 +149,7 @@ PUBLIC: frozenset[str] = frozenset(
         "register_buyer",
         "search_lots",
         "get_public_lot",
+        "download_public_lot_document",
         "web_catalogue",
         "web_catalogue_results",
         "web_lot",

@@ -3,11 +3,12 @@ what the lot pages show to any visitor, and nothing more."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 
 from market.catalogue import services
 from market.catalogue.models import CataloguePage, LotDetail
+from market.catalogue.web import document_download
 from market.deps import ClockDep, PoolDep
 
 
@@ -73,3 +74,16 @@ class CatalogueApi(Controller):
         """One published lot with its terms, valuation, assets, risk warnings and documents;
         a draft or unknown reference answers 404 `no_published_lot`."""
         return await services.lot_detail(pool, reference)
+
+    @get(
+        "/{reference:str}/documents/{document_id:int}",
+        operation_id="download_public_lot_document",
+        summary="Download a published lot's document",
+    )
+    async def document(
+        self, pool: PoolDep, reference: FromPath[str], document_id: FromPath[int]
+    ) -> Response[bytes]:
+        """One of the disclosure documents a published lot shows (its `documents` list
+        names them): the file's bytes as an attachment. A document not disclosed with a
+        published lot answers 404, as an unknown one does."""
+        return document_download(await services.document(pool, reference, document_id))

@@ -28,6 +28,7 @@ from market.catalogue.models import (
     PUBLIC_STATUSES,
     SORTS,
     CataloguePage,
+    DocumentBytes,
 )
 from market.deps import ClockDep, PoolDep, ViewerDep
 from market.errors import Invalid
@@ -176,16 +177,20 @@ class CataloguePages(Controller):
         self, pool: PoolDep, reference: FromPath[str], document_id: FromPath[int]
     ) -> Response[bytes]:
         """A public disclosure document of a published lot, as a download."""
-        doc = await services.document(pool, reference, document_id)
-        media_type = doc.content_type if _SAFE_TYPE.match(doc.content_type) else None
-        return Response(
-            doc.content,
-            media_type=media_type or "application/octet-stream",
-            headers={
-                "Content-Disposition": content_disposition(doc.filename),
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return document_download(await services.document(pool, reference, document_id))
+
+
+def document_download(doc: DocumentBytes) -> Response[bytes]:
+    """A public document's bytes as an attachment, with its type only if a safe one."""
+    media_type = doc.content_type if _SAFE_TYPE.match(doc.content_type) else None
+    return Response(
+        doc.content,
+        media_type=media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(doc.filename),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def lot_page(

@@ -12,9 +12,18 @@ from market import problems
 from market.accounts import subjects
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
 from market.collateral import csv_import, services
-from market.collateral.models import AssetDetail, Flag, ImportOut, ImportResult, LoanDetail
+from market.collateral.api_lists import ImportRow, page_imports
+from market.collateral.models import (
+    AssetDetail,
+    Flag,
+    ImportOut,
+    ImportResult,
+    ImportStatus,
+    LoanDetail,
+)
 from market.deps import ActDep, CallerDep, PoolDep
 from market.errors import AppError
+from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
 from market.problems import Problem
 
 CSV_TYPES = frozenset(
@@ -36,7 +45,25 @@ class UnsupportedMediaType(AppError):
 class CollateralImportApi(Controller):
     path = "/api/v1/collateral"
     tags = ["collateral"]
-    guards = [allow(WRITE_COLLATERAL)]
+
+    @get(
+        "/imports",
+        operation_id="list_collateral_imports",
+        summary="List the bank's portfolio imports",
+        guards=[allow(READ_COLLATERAL)],
+    )
+    async def imports(
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        status: FromQuery[ImportStatus | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[ImportRow]:
+        """The bank's CSV uploads, newest first, by the web or the API: file, status,
+        progress and counts. Filter: `status` (`queued`, `validating`, `writing`, `done`,
+        `rejected`, `failed`)."""
+        return await page_imports(pool, caller.org_id, status=status, cursor=cursor, limit=limit)
 
     @post(
         "/imports",
@@ -44,6 +71,7 @@ class CollateralImportApi(Controller):
         summary="Import a portfolio CSV file",
         status_code=201,
         responses=problems.responses(Problem, 415),
+        guards=[allow(WRITE_COLLATERAL)],
     )
     async def import_csv(
         self,

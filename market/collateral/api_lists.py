@@ -3,7 +3,8 @@ time with filters (market/paging.py). READ_COLLATERAL: the bank's own rows only.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -11,7 +12,14 @@ from litestar import Controller, get
 from litestar.params import FromQuery
 
 from market.accounts.permissions import READ_COLLATERAL, allow
-from market.collateral.models import AssetKind, FlagKind, LegalStatus, NplClass
+from market.collateral.models import (
+    AssetKind,
+    FlagKind,
+    ImportStatus,
+    ImportVia,
+    LegalStatus,
+    NplClass,
+)
 from market.collateral.rules import PatentType
 from market.db import Queries
 from market.deps import CallerDep, PoolDep
@@ -20,6 +28,7 @@ from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page, rows_as
 Q = Queries("api")
 LOANS: Keyset[tuple[str, int]] = Keyset("loans", tuple[str, int], "loan_no", "id")
 ASSETS: Keyset[tuple[str, int]] = Keyset("assets", tuple[str, int], "number", "id")
+IMPORTS: Keyset[tuple[datetime, int]] = Keyset("imports", tuple[datetime, int], "created_at", "id")
 
 
 class LoanRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +65,24 @@ class AssetRow(msgspec.Struct, frozen=True, kw_only=True):
     pledgor_id: int
     pledgor_name: str
     flags: list[FlagKind]
+
+
+class ImportRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An upload as the list shows it; `GET /api/v1/collateral/imports/{id}` has its
+    problems, each in the reader's language."""
+
+    id: int
+    filename: str
+    encoding: str | None
+    status: ImportStatus
+    via: ImportVia
+    total_rows: int
+    processed_rows: int
+    written_rows: int
+    error_count: int
+    summary: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
 
 
 async def page_loans(
@@ -156,3 +183,22 @@ class CollateralListsApi(Controller):
             cursor=cursor,
             limit=limit,
         )
+
+
+async def page_imports(
+    pool: asyncpg.Pool,
+    bank_org_id: int,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[ImportRow]:
+    return await IMPORTS.read(
+        pool,
+        Q.page_imports,
+        bank_org_id,
+        status,
+        cursor=cursor,
+        limit=limit,
+        item=rows_as(ImportRow),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from market.notify.api import InboxApi
+from market.notify.api import FailedDeliveriesApi, InboxApi, PreferencesApi
 from market.notify.web import FailedNotificationPages, InboxPages, PreferencePages
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -12,4 +12,6 @@ ROUTES: list[ControllerRouterHandler] = [
     PreferencePages,
     FailedNotificationPages,
     InboxApi,
+    PreferencesApi,
+    FailedDeliveriesApi,
 ]

@@ -31,6 +31,7 @@ from market.pools.bank import (
     PreviewOut,
     ReceiptIn,
     ReceiptOut,
+    RecentReceipt,
     ReverseIn,
     ReverseReceipt,
     WriteOff,
@@ -180,6 +181,19 @@ class OperatorReceiptsApi(Controller):
     path = "/api/v1/operator"
     tags = ["pools"]
     guards = [allow(OPERATE)]
+
+    @get(
+        "/receipts",
+        operation_id="operator_list_receipts",
+        summary="List the latest receipts of every case",
+        cache=False,
+    )
+    async def receipts(self, pool: PoolDep) -> list[RecentReceipt]:
+        """Every bank's receipts, newest first (the latest 200): case, bank, kind,
+        source, amount, commission, status, and how many of its payouts the payees
+        received (a receipt with none can still be reversed)."""
+        async with pool.acquire() as conn:
+            return await bank.recent_receipts(conn)
 
     @post(
         "/cases/{case_id:int}/receipts",

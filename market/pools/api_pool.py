@@ -94,6 +94,26 @@ class PoolsApi(Controller):
             )
 
     @get(
+        "/{pool_id:int}/enrolments",
+        operation_id="pool_enrolments",
+        summary="List the loans enrolled in a pool",
+        guards=[allow(READ_POOL)],
+    )
+    async def enrolments(
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        pool_id: FromPath[int],
+        bank: FromQuery[int | None] = None,
+    ) -> list[dash.EnrolmentRow]:
+        """The loans behind the pool's exposure figure, newest enrolment first (1000 at
+        most): bank, enrolled and outstanding principal, NPL class, write-off, renewal
+        and rule version; `bank` keeps one bank's. Another organisation's pool: 404."""
+        async with pool.acquire() as conn:
+            row = await services.own_pool(conn, caller.org_id, pool_id)
+            return await dash.enrolment_rows(conn, row, bank)
+
+    @get(
         "/{pool_id:int}/claims",
         operation_id="pool_claims",
         summary="List one pool's claims, undecided first",

@@ -404,6 +404,34 @@ async def receipts_of_case(
     ]
 
 
+# The operator's list of receipts: the newest, as many as the page shows.
+RECEIPTS_SHOWN = 200
+
+
+class RecentReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt of any bank's case, as the operator's list shows it."""
+
+    id: int
+    case_id: int
+    case_reference: str
+    bank_name: str
+    kind: str
+    source: str
+    amount_fen: int
+    commission_fen: int
+    status: Literal["routed", "reversed"]
+    received_at: datetime
+    reversed_at: datetime | None
+    received_payouts: int  # payouts of it the payee received: it can no longer be reversed
+
+
+async def recent_receipts(conn: Conn, limit: int = RECEIPTS_SHOWN) -> list[RecentReceipt]:
+    """Every bank's receipts, newest first (the operator's, OPERATE)."""
+    return [
+        msgspec.convert(dict(r), RecentReceipt) for r in await conn.fetch(Q.recent_receipts, limit)
+    ]
+
+
 async def receipt_out(conn: Conn, case_id: int, receipt_id: int) -> ReceiptOut:
     [out] = await receipts_of_case(conn, case_id, receipt_id)
     return out

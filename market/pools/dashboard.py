@@ -525,6 +525,32 @@ async def enrolments(
     return list(await conn.fetch(Q.enrolments, pool["id"], bank_org_id))
 
 
+class EnrolmentRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A loan enrolled in the pool: what its exposure figure is made of."""
+
+    id: int
+    loan_id: int
+    loan_no: str
+    bank_org_id: int
+    bank_name: str
+    enrolled_principal_fen: int
+    outstanding_principal_fen: int
+    npl_class: str | None
+    default_date: date | None
+    written_off_on: date | None
+    renewal: bool
+    rule_version: int
+    enrolled_on: date
+
+
+async def enrolment_rows(
+    conn: Conn, pool: asyncpg.Record, bank_org_id: int | None
+) -> list[EnrolmentRow]:
+    return [
+        msgspec.convert(dict(r), EnrolmentRow) for r in await enrolments(conn, pool, bank_org_id)
+    ]
+
+
 # --- claims ----------------------------------------------------------------------------------
 
 

@@ -332,7 +332,7 @@ async def _render_operator(
     saved: str | None = None,
 ) -> Template:
     async with pool.acquire() as conn:
-        receipts = await conn.fetch(Q.recent_receipts, 200)
+        receipts = await bank.recent_receipts(conn)
         cases = await conn.fetch(Q.open_case_references)
     return page(
         request,

@@ -288,3 +288,15 @@ ORDER BY a.id
 SELECT l.id FROM loans l
 WHERE l.bank_org_id = $1 AND l.loan_no IN (SELECT loan_no FROM collateral_import_rows)
 ORDER BY l.id
+
+-- name: page_imports
+-- The bank's portfolio uploads, newest first. Filters: $2 status; cursor $3/$4
+-- (created_at, id); $5 rows to read.
+SELECT id, filename, encoding, status, via, total_rows, processed_rows, written_rows,
+       error_count, summary, created_at, finished_at
+FROM collateral_imports
+WHERE bank_org_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT $5

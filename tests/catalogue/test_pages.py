@@ -283,6 +283,34 @@ async def test_document_download(client: Client, pool: asyncpg.Pool, clock: Froz
         assert (await client.get(f"/lots/{lot.reference}/documents/{hidden}")).status_code == 404
 
 
+async def test_document_download_over_the_public_api(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, lot, docs = await published_lot(pool, clock)
+    listed = (await client.get(f"/api/v1/lots/{lot.reference}")).json()["documents"]
+    assert docs["report"] in {d["id"] for d in listed}
+    url = f"/api/v1/lots/{lot.reference}/documents/{docs['report']}"
+    response = await client.get(url)  # no token: what any visitor may download
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF-1.7 report")
+    assert response.headers["content-type"].startswith("application/pdf")
+    assert unquote(response.headers["content-disposition"].split("''", 1)[1]) == "评估报告.pdf"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    # A document not disclosed, and a draft's: 404 as problem details, nothing served.
+    other = await make_bank_case(pool, clock.now())
+    draft = await make_lot(pool, clock.now(), other, status="draft")
+    draft_doc = await make_document(pool, clock.now(), other)
+    for path in (
+        f"/api/v1/lots/{lot.reference}/documents/{docs['hidden']}",
+        f"/api/v1/lots/{lot.reference}/documents/{draft_doc}",
+        f"/api/v1/lots/{draft.reference}/documents/{draft_doc}",
+    ):
+        refused = await client.get(path)
+        assert refused.status_code == 404, path
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "no_public_document"
+
+
 async def test_html_document_is_served_as_bytes(
     client: Client, pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:

@@ -290,6 +290,52 @@ async def test_api_refuses_non_banks_wrong_scope_and_wrong_media_type(
     assert set((await count_rows(pool, *REGISTRY_TABLES, "collateral_imports")).values()) == {0}
 
 
+async def test_api_lists_the_banks_imports_newest_first_a_page_at_a_time(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, user = await _bank(pool, clock)
+    token = await make_token(pool, clock.now(), user, ["collateral:write", "collateral:read"])
+    rows = portfolio_rows(3, seed=5)
+    rejected = await _post(client, token, to_csv(rows[:2]) + b"x,y\n", filename="bad.csv")
+    assert rejected.status_code == 422
+    clock.advance(seconds=60)
+    done = await _post(client, token, to_csv(rows), filename="good.csv")
+    assert done.status_code == 201, done.text
+    auth = {"authorization": f"Bearer {token}"}
+    r = await client.get("/api/v1/collateral/imports", headers=auth)
+    assert r.status_code == 200
+    listed = r.json()
+    assert [(i["filename"], i["status"], i["via"]) for i in listed["items"]] == [
+        ("good.csv", "done", "api"),
+        ("bad.csv", "rejected", "api"),
+    ]
+    assert listed["items"][0]["id"] == done.json()["import_id"]
+    assert listed["items"][0]["written_rows"] == 3 and listed["next_cursor"] is None
+    first = (await client.get("/api/v1/collateral/imports?limit=1", headers=auth)).json()
+    assert [i["filename"] for i in first["items"]] == ["good.csv"]
+    rest = await client.get(
+        "/api/v1/collateral/imports",
+        params={"limit": 1, "cursor": first["next_cursor"]},
+        headers=auth,
+    )
+    assert [i["filename"] for i in rest.json()["items"]] == ["bad.csv"]
+    only = (await client.get("/api/v1/collateral/imports?status=rejected", headers=auth)).json()
+    assert [i["filename"] for i in only["items"]] == ["bad.csv"]
+    bad = await client.get("/api/v1/collateral/imports?status=lost", headers=auth)
+    assert bad.status_code in (400, 422) and bad.json()["field"] == "status"
+    # Another bank's list is its own (empty); a buyer may not read a bank's registry.
+    _, other = await _bank(pool, clock)
+    theirs = await make_token(pool, clock.now(), other, ["collateral:read"])
+    r = await client.get(
+        "/api/v1/collateral/imports", headers={"authorization": f"Bearer {theirs}"}
+    )
+    assert r.status_code == 200 and r.json()["items"] == []
+    _, buyer_user, _ = await make_org(pool, clock.now(), kind="buyer")
+    buyer = await make_token(pool, clock.now(), buyer_user, ["account:read"])
+    r = await client.get("/api/v1/collateral/imports", headers={"authorization": f"Bearer {buyer}"})
+    assert r.status_code == 403
+
+
 async def test_undecodable_file_is_422_with_the_reason(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:

@@ -196,7 +196,7 @@ def _collateral_routes(client: AsyncTestClient[Any]) -> dict[str, Any]:
 async def test_every_route_declares_its_permission(client: AsyncTestClient[Any]) -> None:
     routes = _collateral_routes(client)
     writes = {"web_collateral_upload", "import_collateral_csv"}
-    assert writes <= set(routes) and len(routes) == 14
+    assert writes <= set(routes) and len(routes) == 15
     for operation_id, handler in routes.items():
         expected = WRITE_COLLATERAL if operation_id in writes else READ_COLLATERAL
         assert permission_of(handler) is expected, operation_id

@@ -288,3 +288,141 @@ async def test_only_the_operator_sees_failed_notifications(
     assert refused.status_code == 403
     refused = await client.post("/operator/notifications/1/replay", data={"_csrf_token": token})
     assert refused.status_code == 403
+
+
+async def test_inbox_api_marks_every_message_read(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, client: AsyncTestClient[Any]
+) -> None:
+    scene = await make_scene(pool, clock, settings, buyers=2)
+    a, b = scene.buyers
+    for user, event in ((a.user_id, "won"), (a.user_id, "lost"), (b.user_id, "lost")):
+        await owe(
+            pool,
+            clock.now(),
+            event,
+            user_id=user,
+            lot_id=scene.lot.id,
+            payload={"price_fen": 120_000_000},
+        )
+    await _deliver_inbox(pool, settings, clock)
+    auth = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), a.user_id, ['account:read'])}"
+    }
+    done = await client.post("/api/v1/inbox/read-all", headers=auth)
+    assert done.status_code == 200 and done.json() == {"marked": 2}
+    assert (await client.get("/api/v1/inbox", headers=auth)).json()["unread"] == 0
+    again = await client.post("/api/v1/inbox/read-all", headers=auth)
+    assert again.json() == {"marked": 0}
+    # The other user's message is theirs to read.
+    unread_b = "SELECT count(*) FROM inbox WHERE user_id=$1 AND read_at IS NULL"
+    assert await value(pool, unread_b, b.user_id) == 1
+    # A token without the account scope changes nothing.
+    bids_only = await make_token(pool, clock.now(), b.user_id, ["bids:write"])
+    refused = await client.post(
+        "/api/v1/inbox/read-all", headers={"Authorization": f"Bearer {bids_only}"}
+    )
+    assert refused.status_code == 403
+    assert (await client.post("/api/v1/inbox/read-all")).status_code == 401
+    assert await value(pool, unread_b, b.user_id) == 1
+
+
+async def test_preferences_api_reads_and_saves_the_users_choices(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, client: AsyncTestClient[Any]
+) -> None:
+    scene = await make_scene(pool, clock, settings, buyers=1)
+    (a,) = scene.buyers
+    read = await make_token(pool, clock.now(), a.user_id, ["account:read"])
+    auth = {"Authorization": f"Bearer {read}"}
+    shown = await client.get("/api/v1/notification-preferences", headers=auth)
+    assert shown.status_code == 200
+    prefs = shown.json()
+    assert prefs["language"] == "zh" and "monitoring_flag" not in prefs["events"]
+    assert prefs["email"]["outbid"] is True and prefs["email"]["payment_due"] is True
+    saved = await client.put(
+        "/api/v1/notification-preferences",
+        headers=auth,
+        json={"language": "en", "email": ["won", "outbid"]},
+    )
+    assert saved.status_code == 200
+    assert saved.json()["language"] == "en"
+    assert saved.json()["email"]["won"] is True and saved.json()["email"]["payment_due"] is False
+    assert await value(pool, "SELECT language FROM users WHERE id=$1", a.user_id) == "en"
+    again = (await client.get("/api/v1/notification-preferences", headers=auth)).json()
+    assert again["email"] == saved.json()["email"]
+    # A bank's event is no choice of a buyer's: 422 naming the field, nothing saved.
+    bad = await client.put(
+        "/api/v1/notification-preferences",
+        headers=auth,
+        json={"language": "zh", "email": ["monitoring_flag"]},
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "email"
+    assert await value(pool, "SELECT language FROM users WHERE id=$1", a.user_id) == "en"
+    bids_only = await make_token(pool, clock.now(), a.user_id, ["bids:write"])
+    refused = await client.put(
+        "/api/v1/notification-preferences",
+        headers={"Authorization": f"Bearer {bids_only}"},
+        json={"language": "zh", "email": []},
+    )
+    assert refused.status_code == 403
+    assert await value(pool, "SELECT language FROM users WHERE id=$1", a.user_id) == "en"
+
+
+async def test_the_operator_lists_and_replays_failed_deliveries_over_the_api(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, client: AsyncTestClient[Any]
+) -> None:
+    scene = await make_scene(pool, clock, settings, buyers=1)
+    (a,) = scene.buyers
+    outbox = await owe(
+        pool, clock.now(), "won", user_id=a.user_id, lot_id=scene.lot.id, payload={"price_fen": 1}
+    )
+    failed = []
+    for target in ("a@x.test", "b@x.test"):
+        failed.append(
+            await value(
+                pool,
+                "INSERT INTO deliveries (outbox_id, channel, target, status, attempts, last_error,"
+                " created_at) VALUES ($1, 'email', $2, 'failed', 6, 'smtp: refused', $3)"
+                " RETURNING id",
+                outbox,
+                target,
+                clock.now(),
+            )
+        )
+    # Not the operator: refused, nothing replayed.
+    buyer = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), a.user_id, ['bids:write', 'account:read'])}"
+    }
+    assert (
+        await client.get("/api/v1/operator/deliveries/failed", headers=buyer)
+    ).status_code == 403
+    refused = await client.post(f"/api/v1/operator/deliveries/{failed[0]}/replay", headers=buyer)
+    assert refused.status_code == 403
+    refused = await client.post("/api/v1/operator/deliveries/replay-failed", headers=buyer)
+    assert refused.status_code == 403
+    still = "SELECT count(*) FROM deliveries WHERE status='failed'"
+    assert await value(pool, still) == 2
+
+    _, operator, _ = await make_org(pool, clock.now(), kind="operator")
+    op = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), operator, ['operator:write'])}"
+    }
+    listed = await client.get("/api/v1/operator/deliveries/failed", headers=op)
+    assert listed.status_code == 200
+    assert {d["id"] for d in listed.json()} == set(failed)
+    first = next(d for d in listed.json() if d["id"] == failed[0])
+    assert (first["event"], first["channel"], first["attempts"]) == ("won", "email", 6)
+    assert first["last_error"] == "smtp: refused"
+    assert first["lot_reference"] == scene.lot.reference
+    one = await client.post(f"/api/v1/operator/deliveries/{failed[0]}/replay", headers=op)
+    assert one.status_code == 200 and one.json() == {"replayed": 1}
+    status = "SELECT status FROM deliveries WHERE id=$1"
+    assert await value(pool, status, failed[0]) == "pending"
+    # A delivery no longer failed is not replayed again.
+    twice = await client.post(f"/api/v1/operator/deliveries/{failed[0]}/replay", headers=op)
+    assert twice.json() == {"replayed": 0}
+    rest = await client.post("/api/v1/operator/deliveries/replay-failed", headers=op)
+    assert rest.status_code == 200 and rest.json() == {"replayed": 1}
+    assert await value(pool, still) == 0
+    assert (await client.get("/api/v1/operator/deliveries/failed", headers=op)).json() == []
+    audited = "SELECT count(*) FROM audit_log WHERE action='notification.replay'"
+    assert await value(pool, audited) == 2

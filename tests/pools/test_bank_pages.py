@@ -413,6 +413,42 @@ async def test_reversal_refused_once_a_payout_was_received(
     assert await counts(pool) == before
 
 
+async def test_api_lists_the_latest_receipts_for_the_operator_only(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    zs = await make_pool(pool, clock.now(), ZHONGSHAN)
+    loan, bank_auth = await bank_loan(pool, clock, enrol_in=zs)
+    _op, _user, _email, op_auth = await operator(pool, clock)
+    received = []
+    for kind, reference, amount in (
+        ("licence_fee", "FEE-1", 50_000_00),
+        ("royalty", "ROY-1", 20_000_00),
+    ):
+        body = {"kind": kind, "reference": reference, "amount_fen": amount}
+        url = f"/api/v1/operator/cases/{loan.case_id}/receipts"
+        received.append((await client.post(url, json=body, headers=op_auth)).json())
+        clock.advance(seconds=60)
+    paid_out, royalty = received
+    await mark_received(pool, clock.now(), paid_out["payouts"][0]["id"])
+    r = await client.get("/api/v1/operator/receipts", headers=op_auth)
+    assert r.status_code == 200
+    assert [x["id"] for x in r.json()] == [royalty["id"], paid_out["id"]]  # newest first
+    newest, oldest = r.json()
+    case_reference = await pool.fetchval(
+        "SELECT reference FROM disposal_cases WHERE id = $1", loan.case_id
+    )
+    assert (newest["case_reference"], newest["kind"], newest["amount_fen"]) == (
+        case_reference,
+        "royalty",
+        20_000_00,
+    )
+    assert newest["status"] == "routed" and newest["received_payouts"] == 0
+    assert oldest["received_payouts"] == 1  # no longer reversible
+    # The bank reads its own case's receipts (bank_case_receipts), not everyone's.
+    refused = await client.get("/api/v1/operator/receipts", headers=bank_auth)
+    assert refused.status_code == 403
+
+
 async def test_parked_deposit_released_by_write_off(
     client: Client, pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:

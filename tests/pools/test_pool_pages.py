@@ -834,6 +834,35 @@ async def test_api_tenancy(client: Client, pool: asyncpg.Pool, clock: FrozenCloc
     assert (await client.get(f"/api/v1/pools/{pid}/dashboard", headers=bank)).status_code == 403
 
 
+async def test_api_lists_a_pools_enrolments_as_its_exposure_page_does(
+    client: Client, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await build(pool)
+    clock.set(T2)
+    ro = {"Authorization": f"Bearer {await make_token(pool, T2, s.p.user_id, ['pools:read'])}"}
+    pid = s.p.pool_id
+    r = await client.get(f"/api/v1/pools/{pid}/enrolments", headers=ro)
+    assert r.status_code == 200
+    rows = r.json()
+    # The exposure figure: five loans, CNY 50.8 m (the dashboard's and the page's).
+    assert len(rows) == 5 and sum(e["enrolled_principal_fen"] for e in rows) == 50_800_000_00
+    assert {e["loan_id"] for e in rows} >= {s.a1.loan_id, s.a2.loan_id, s.b1.loan_id}
+    assert {e["bank_name"] for e in rows} == {"甲银行", "乙银行"}
+    only_b = (
+        await client.get(f"/api/v1/pools/{pid}/enrolments?bank={s.bank_b[0]}", headers=ro)
+    ).json()
+    assert sum(e["enrolled_principal_fen"] for e in only_b) == 800_000_00
+    assert {e["bank_org_id"] for e in only_b} == {s.bank_b[0]}
+    # Another manager's pool: 404; a bank's token, even with pools:read: 403.
+    other = await make_pool(pool, T2, ZHONGSHAN)
+    theirs = {
+        "Authorization": f"Bearer {await make_token(pool, T2, other.user_id, ['pools:read'])}"
+    }
+    assert (await client.get(f"/api/v1/pools/{pid}/enrolments", headers=theirs)).status_code == 404
+    bank = {"Authorization": f"Bearer {await make_token(pool, T2, s.bank_a[1], ['pools:read'])}"}
+    assert (await client.get(f"/api/v1/pools/{pid}/enrolments", headers=bank)).status_code == 403
+
+
 # --- input too deep to parse, a bank that is none of the pool's ---------------------------
 
 
