@@ -42,6 +42,13 @@ class AgreementApi(Controller):
         async with pool.acquire() as conn:
             return await registration.current_agreement(conn, clock.now())
 
+    @get("/{version:str}", operation_id="get_agreement", summary="Read a bidding agreement version")
+    async def version(self, pool: PoolDep, version: FromPath[str]) -> registration.Agreement:
+        """One version of the bidding agreement, as bidders accepted it (a registration
+        records its version)."""
+        async with pool.acquire() as conn:
+            return await registration.agreement(conn, version)
+
 
 class RegistrationApi(Controller):
     path = "/api/v1"

@@ -21,6 +21,7 @@ from market.settings import Settings
 from tests.test_permissions import _routes
 
 PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
+    "web_agreement": "get_agreement",
     # --- accounts: one's own organisation, people, tokens -----------------------------
     "web_register": "register_buyer",
     "web_invitation_accept": "accept_invitation",

@@ -161,6 +161,7 @@ PUBLIC: frozenset[str] = frozenset(
         "accept_invitation",
         "get_sandbox_clock",
         "get_current_agreement",
+        "get_agreement",
         "web_agreement",
         "api_reference",
     }
