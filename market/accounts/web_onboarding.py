@@ -3,6 +3,7 @@ organisation with its documents; an organisation's people; the invitation link."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -346,6 +347,22 @@ class OperatorPages(Controller):
             values=values or {},
         )
 
+    async def _then_show(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        me: MeDep,
+        org_id: int,
+        form: Form,
+        call: Callable[[], Awaitable[Any]],
+    ) -> Template | Redirect:
+        """Run the form's command; back to the organisation, or its page with the refusal."""
+        if await form.submit(call) is not None:
+            return Redirect(f"/operator/organisations/{org_id}?saved=1", status_code=303)
+        return await self._show(
+            request, pool, me, org_id, errors=form.errors, values=form.values, status=form.status
+        )
+
     @get("/{org_id:int}", operation_id="web_operator_org")
     async def show(
         self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep, org_id: FromPath[int]
@@ -371,15 +388,17 @@ class OperatorPages(Controller):
         documents = await uploaded_documents(request)
         if not documents:
             form.fail("documents", "required")
-        done = await form.submit(
+        return await self._then_show(
+            request,
+            pool,
+            me,
+            org_id,
+            form,
             lambda: act(
                 onboarding.upload_documents_for,
                 onboarding.DocumentsFor(org_id=org_id, documents=documents),
-            )
+            ),
         )
-        if done is not None:
-            return Redirect(f"/operator/organisations/{org_id}", status_code=303)
-        return await self._show(request, pool, me, org_id, errors=form.errors, status=form.status)
 
     @post("/{org_id:int}/decision", operation_id="web_operator_decide")
     async def decide(
@@ -391,7 +410,12 @@ class OperatorPages(Controller):
         org_id: FromPath[int],
     ) -> Template | Redirect:
         form = await Form.read(request, me)
-        done = await form.submit(
+        return await self._then_show(
+            request,
+            pool,
+            me,
+            org_id,
+            form,
             lambda: act(
                 onboarding.decide_organisation,
                 onboarding.DecideOrganisation(
@@ -399,13 +423,8 @@ class OperatorPages(Controller):
                     approve=form.text("decision") == "approve",
                     reason=form.text("reason"),
                 ),
-            )
+            ),
         )
-        if done is not None:
-            return Redirect(
-                f"/operator/organisations/{org_id}?saved={done.status}", status_code=303
-            )
-        return await self._show(request, pool, me, org_id, errors=form.errors, status=form.status)
 
     @post("/{org_id:int}/pools", operation_id="web_operator_create_pool")
     async def create_pool(
@@ -443,9 +462,4 @@ class OperatorPages(Controller):
             )
             return await act(create_pool, data)
 
-        done = await form.submit(send)
-        if done is not None:
-            return Redirect(f"/operator/organisations/{org_id}?saved=pool", status_code=303)
-        return await self._show(
-            request, pool, me, org_id, errors=form.errors, values=form.values, status=form.status
-        )
+        return await self._then_show(request, pool, me, org_id, form, send)
