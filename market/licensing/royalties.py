@@ -672,9 +672,8 @@ def _read_report(data: bytes, problems: Problems, terms: RoyaltyTerms | None) ->
                 )
             else:
                 seen[label] = line
-        if problems.count == before:
-            net_sales, units = values["net_sales"], values["units"]
-            assert isinstance(net_sales, int) and isinstance(units, int)
+        net_sales, units = values.get("net_sales"), values.get("units")
+        if problems.count == before and isinstance(net_sales, int) and isinstance(units, int):
             out.append(
                 SalesLine(period=str(label), net_sales_fen=net_sales, units=units, line=line)
             )

@@ -34,7 +34,7 @@ from market.licensing.royalties import (
     standing,
 )
 from market.pools.rules import ClaimFacts, assess, parse_rule
-from market.pools.waterfall import Bearer, CaseState, Slice, route
+from market.pools.waterfall import Bearer, CaseState, Slice, Step, route
 from tests.pools.scene import ZHONGSHAN, claim_and_pay, make_loan, make_pool, receive, write_off
 
 # --- the worked example -------------------------------------------------------------------
@@ -159,24 +159,20 @@ def _zhongshan_compensation() -> tuple[Bearer, ...]:
     a = assess(rule, facts)
     assert (a.loss_fen, a.amount_fen) == (312_000_000, FUND)
     assert a.parties == (("insurer", None, INSURER), ("evaluator", None, EVALUATOR))
-    return (
-        Bearer(claim_id=1, party="fund", pool_id=1, org_id=9, bore_fen=FUND, recovered_fen=0),
-        Bearer(
-            claim_id=1,
-            party="insurer",
-            pool_id=None,
-            org_id=None,
-            bore_fen=INSURER,
-            recovered_fen=0,
-        ),
-        Bearer(
-            claim_id=1,
-            party="evaluator",
-            pool_id=None,
-            org_id=None,
-            bore_fen=EVALUATOR,
-            recovered_fen=0,
-        ),
+    return (_bearer("fund", FUND), _bearer("insurer", INSURER), _bearer("evaluator", EVALUATOR))
+
+
+def _bearer(party: str, bore_fen: int) -> Bearer:
+    """A bearer of the loss under claim 1: the pool's fund (pool 1 of organisation 9) or a
+    party of its rule."""
+    fund = party == "fund"
+    return Bearer(
+        claim_id=1,
+        party=party,
+        pool_id=1 if fund else None,
+        org_id=9 if fund else None,
+        bore_fen=bore_fen,
+        recovered_fen=0,
     )
 
 
@@ -209,126 +205,63 @@ def _after(state: CaseState, slices: tuple[Slice, ...]) -> CaseState:
 
 # Each receipt's slices, by hand. The bearers are listed fund, insurer, evaluator, then the
 # bank (the waterfall's order: ties to pools and parties first).
+
+
+def _split(step: Step, fund: int, insurer: int, evaluator: int, bank: int) -> tuple[Slice, ...]:
+    """One claim step's slices to the pool's fund, the insurer, the evaluator and the bank."""
+    return (
+        Slice(
+            step=step,
+            payee_kind="pool",
+            amount_fen=fund,
+            payee_org_id=9,
+            pool_id=1,
+            claim_id=1,
+            party="fund",
+        ),
+        Slice(step=step, payee_kind="party", amount_fen=insurer, claim_id=1, party="insurer"),
+        Slice(step=step, payee_kind="party", amount_fen=evaluator, claim_id=1, party="evaluator"),
+        Slice(step=step, payee_kind="bank", amount_fen=bank, payee_org_id=7),
+    )
+
+
 RECEIPT_2026 = (
     # Interest first (民法典 art. 561): 120,000 split by what each still bears, 1,684,800 :
     # 499,200 : 124,800 : 811,200 = 54 : 16 : 4 : 26 exactly.
-    Slice(
-        step="claim_interest",
-        payee_kind="pool",
-        amount_fen=6_480_000,
-        payee_org_id=9,
-        pool_id=1,
-        claim_id=1,
-        party="fund",
-    ),
-    Slice(
-        step="claim_interest", payee_kind="party", amount_fen=1_920_000, claim_id=1, party="insurer"
-    ),
-    Slice(
-        step="claim_interest", payee_kind="party", amount_fen=480_000, claim_id=1, party="evaluator"
-    ),
-    Slice(step="claim_interest", payee_kind="bank", amount_fen=3_120_000, payee_org_id=7),
+    *_split("claim_interest", 6_480_000, 1_920_000, 480_000, 3_120_000),
     # Then principal: 312,807.41 − 120,000 = 192,807.41, still 54 : 16 : 4 : 26; quotas
     # 104,116.0014, 30,849.1856, 7,712.2964, 50,129.9266 → floors sum to 192,807.39; the two
     # fen left go to the largest remainders, the bank (.66) and the evaluator (.64).
-    Slice(
-        step="claim_principal",
-        payee_kind="pool",
-        amount_fen=10_411_600,
-        payee_org_id=9,
-        pool_id=1,
-        claim_id=1,
-        party="fund",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=3_084_918,
-        claim_id=1,
-        party="insurer",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=771_230,
-        claim_id=1,
-        party="evaluator",
-    ),
-    Slice(step="claim_principal", payee_kind="bank", amount_fen=5_012_993, payee_org_id=7),
+    *_split("claim_principal", 10_411_600, 3_084_918, 771_230, 5_012_993),
 )
 # 250,000, principal only. Still borne: fund 1,684,800 − 168,916.00 = 1,515,884.00;
 # insurer 499,200 − 50,049.18 = 449,150.82; evaluator 124,800 − 12,512.30 = 112,287.70;
 # bank 811,200 − 81,329.93 = 729,870.07 (together the principal left, 2,807,192.59).
 # Quotas 135,000.0001, 40,000.0005, 9,999.9968, 64,999.9970 → floors 249,999.98; the two
 # fen go to the bank (remainder .9697) and the evaluator (.9679).
-RECEIPT_2027 = (
-    Slice(
-        step="claim_principal",
-        payee_kind="pool",
-        amount_fen=13_500_000,
-        payee_org_id=9,
-        pool_id=1,
-        claim_id=1,
-        party="fund",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=4_000_000,
-        claim_id=1,
-        party="insurer",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=1_000_000,
-        claim_id=1,
-        party="evaluator",
-    ),
-    Slice(step="claim_principal", payee_kind="bank", amount_fen=6_500_000, payee_org_id=7),
-)
+RECEIPT_2027 = _split("claim_principal", 13_500_000, 4_000_000, 1_000_000, 6_500_000)
 # 366,000.03 royalty + 2,030.55 interest = 368,030.58, principal only. Still borne: fund
 # 1,380,884.00; insurer 409,150.82; evaluator 102,287.70; bank 664,870.07 (2,557,192.59).
 # Quotas 198,736.5134, 58,884.8936, 14,721.2227, 95,687.9503 → floors 368,030.57; the fen
 # goes to the insurer (remainder .36, the fund's is .34).
-RECEIPT_2028 = (
-    Slice(
-        step="claim_principal",
-        payee_kind="pool",
-        amount_fen=19_873_651,
-        payee_org_id=9,
-        pool_id=1,
-        claim_id=1,
-        party="fund",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=5_888_490,
-        claim_id=1,
-        party="insurer",
-    ),
-    Slice(
-        step="claim_principal",
-        payee_kind="party",
-        amount_fen=1_472_122,
-        claim_id=1,
-        party="evaluator",
-    ),
-    Slice(step="claim_principal", payee_kind="bank", amount_fen=9_568_795, payee_org_id=7),
-)
+RECEIPT_2028 = _split("claim_principal", 19_873_651, 5_888_490, 1_472_122, 9_568_795)
 
 
-def test_the_worked_example_receipts_through_the_waterfall() -> None:
-    state = CaseState(
+def _case(interest_fen: int, principal_fen: int, bearers: tuple[Bearer, ...]) -> CaseState:
+    """The bank's claim on the case (no costs) and who bore its loss."""
+    return CaseState(
         bank_org_id=7,
         pledgor_id=3,
         costs=(),
         claim_costs_fen=0,
-        claim_interest_fen=CLAIM_INTEREST,
-        claim_principal_fen=CLAIM_PRINCIPAL,
-        bearers=_zhongshan_compensation(),
+        claim_interest_fen=interest_fen,
+        claim_principal_fen=principal_fen,
+        bearers=bearers,
     )
+
+
+def test_the_worked_example_receipts_through_the_waterfall() -> None:
+    state = _case(CLAIM_INTEREST, CLAIM_PRINCIPAL, _zhongshan_compensation())
     receipts = (
         (
             31_280_741,
@@ -358,6 +291,9 @@ def test_the_worked_example_receipts_through_the_waterfall() -> None:
     assert [b.recovered_fen for b in state.bearers] == [50_265_251, 14_893_408, 3_723_352]
     assert state.claim_principal_fen == CLAIM_PRINCIPAL - (93_083_799 - CLAIM_INTEREST)
     assert state.claim_interest_fen == 0
+    # The bank still bears its 811,200 less the 242,017.88 it got back.
+    others_left = sum(b.bore_fen - b.recovered_fen for b in state.bearers)
+    assert state.claim_principal_fen - others_left == BANK - 24_201_788
 
 
 async def test_the_worked_example_through_the_pools_services(pool: asyncpg.Pool) -> None:
@@ -438,25 +374,11 @@ def test_a_stream_of_royalties_through_the_waterfall_never_over_pays(
     total_loss = loss + interest
     parts = [total_loss * w // 100 for w in shares]
     bearers = [
-        Bearer(
-            claim_id=1,
-            party=name,
-            pool_id=1 if name == "fund" else None,
-            org_id=None,
-            bore_fen=bore,
-            recovered_fen=0,
-        )
-        for name, bore in (("fund", parts[0]), ("insurer", parts[2]), ("evaluator", parts[3]))
+        _bearer("fund", parts[0]),
+        _bearer("insurer", parts[2]),
+        _bearer("evaluator", parts[3]),
     ]
-    state = CaseState(
-        bank_org_id=7,
-        pledgor_id=3,
-        costs=(),
-        claim_costs_fen=0,
-        claim_interest_fen=interest,
-        claim_principal_fen=loss,
-        bearers=tuple(bearers),
-    )
+    state = _case(interest, loss, tuple(bearers))
     bank_bears = total_loss - sum(b.bore_fen for b in bearers)
     got: dict[str, int] = {}
     came_in = 0
@@ -572,6 +494,34 @@ def test_every_payment_is_applied_or_held_as_credit(
         assert p.interest_paid_fen <= p.interest_fen
         assert p.outstanding_fen is None or p.outstanding_fen >= 0
         assert p.may_terminate == (not p.settled)  # long past every grace period
+
+
+@settings(max_examples=200, deadline=None)
+@given(terms=contracts(), sales=fen, late=st.integers(-60, 400), pick=st.integers(0, 100))
+def test_a_full_payment_late_owes_exactly_the_arrears_interest(
+    terms: RoyaltyTerms, sales: int, late: int, pick: int
+) -> None:
+    all_periods = periods(terms)
+    period = all_periods[pick % len(all_periods)]
+    reports = [SalesLine(period=p.label, net_sales_fen=sales, units=0) for p in all_periods]
+    items = schedule(terms, reports)
+    item = next(i for i in items if i.period == period)
+    assert item.due is not None
+    paid_on = period.payment_due + timedelta(days=late)
+    interest = arrears_interest(item.due.total_fen, period.payment_due, paid_on, terms)
+    payment = Payment(
+        paid_on=paid_on, amount_fen=item.due.total_fen + interest, period=period.label
+    )
+    if payment.amount_fen == 0:
+        return
+    s = standing(items, [payment], paid_on, terms=terms)
+    mine = next(p for p in s.periods if p.period == period)
+    assert (mine.interest_fen, mine.interest_paid_fen, mine.outstanding_fen) == (
+        interest,
+        interest,
+        0,
+    )
+    assert mine.settled and mine.days_late == max(0, late) and s.unapplied_fen == 0
 
 
 # --- the schedule's edge cases ------------------------------------------------------------
@@ -822,41 +772,21 @@ def test_a_report_with_bad_lines_is_refused_naming_each_line_and_column() -> Non
         parse_sales_report_csv(data, terms=terms)
     e = refused.value
     assert (e.code, e.field, e.params) == ("royalty_report_rejected", "file", {"count": 8})
-    assert e.problems == [
-        LineProblem(
-            code="royalty_period_unreadable",
-            line=3,
-            field="period",
-            params={"column": "期间", "value": "2026Q5"},
+    # (line, column key, code, params with the header as the file wrote it)
+    assert [(p.line, p.field, p.code, p.params) for p in e.problems or []] == [
+        (3, "period", "royalty_period_unreadable", {"column": "期间", "value": "2026Q5"}),
+        (4, "net_sales", "amount_in_wan", {"column": "净销售额(元)"}),
+        (5, "net_sales", "amount_negative", {"column": "净销售额(元)"}),
+        (5, "units", "royalty_units_not_whole", {"column": "数量", "value": "abc"}),
+        (
+            6,
+            "period",
+            "royalty_period_twice",
+            {"column": "期间", "period": "2026Q1", "first_line": 2},
         ),
-        LineProblem(
-            code="amount_in_wan", line=4, field="net_sales", params={"column": "净销售额(元)"}
-        ),
-        LineProblem(
-            code="amount_negative", line=5, field="net_sales", params={"column": "净销售额(元)"}
-        ),
-        LineProblem(
-            code="royalty_units_not_whole",
-            line=5,
-            field="units",
-            params={"column": "数量", "value": "abc"},
-        ),
-        LineProblem(
-            code="royalty_period_twice",
-            line=6,
-            field="period",
-            params={"column": "期间", "period": "2026Q1", "first_line": 2},
-        ),
-        LineProblem(
-            code="csv_cell_required", line=7, field="net_sales", params={"column": "净销售额(元)"}
-        ),
-        LineProblem(code="csv_cell_without_header", line=8, params={"cell": 4}),
-        LineProblem(
-            code="royalty_period_not_in_contract",
-            line=8,
-            field="period",
-            params={"column": "期间", "period": "2027Q1"},
-        ),
+        (7, "net_sales", "csv_cell_required", {"column": "净销售额(元)"}),
+        (8, None, "csv_cell_without_header", {"cell": 4}),
+        (8, "period", "royalty_period_not_in_contract", {"column": "期间", "period": "2027Q1"}),
     ]
     for p in e.problems or []:
         assert i18n.has(f"problem.{p.code}"), p.code
