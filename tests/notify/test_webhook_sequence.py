@@ -408,7 +408,5 @@ async def test_a_sandbox_signs_with_the_system_time_not_its_moved_clock(
         assert tested.ok
     for req in receiver.requests:
         assert req.headers["x-ipx-timestamp"] == system_seconds
-        assert verify(
-            SECRET, system_seconds, req.body, req.headers["x-ipx-signature"], clock.now()
-        )
+        assert verify(SECRET, system_seconds, req.body, req.headers["x-ipx-signature"], clock.now())
     assert len(receiver.requests) == 2
