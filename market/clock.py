@@ -69,6 +69,13 @@ def offset_ms(clock: Clock) -> int:
     return clock.offset_ms if isinstance(clock, SandboxClock) else 0
 
 
+def system_time(at: datetime, clock_offset_ms: int) -> datetime:
+    """`at`, an instant of the exchange's clock, as the system's clock read it: a sandbox's
+    moved time less its offset (`offset_ms`). What another machine's clock compares with,
+    such as a webhook signature's timestamp (docs/webhooks.md)."""
+    return at - timedelta(milliseconds=clock_offset_ms)
+
+
 def wall_delay(clock: Clock, at: datetime) -> timedelta | None:
     """How long a job queue that runs by the wall clock (arq) must wait for the exchange's
     instant `at`; None when it has come."""

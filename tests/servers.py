@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
+from market.mailfolder import catching
 from market.settings import ROOT, Settings
 
 
@@ -111,3 +113,15 @@ def running_server(
         yield url
     finally:
         _stop(proc)
+
+
+@contextmanager
+def catching_mail(folder: Path) -> Iterator[int]:
+    """An SMTP server on a free loopback port (the demo's, market/mailfolder.py) that
+    writes every message it accepts into `folder` as `<n>.eml`; yields its port, for a
+    process's MARKET_SMTP_PORT."""
+    port = free_port()
+    with catching("127.0.0.1", port, folder, lambda _said: None) as started:
+        if started is None:
+            raise RuntimeError(f"no SMTP server on port {port}")
+        yield port

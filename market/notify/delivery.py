@@ -58,7 +58,7 @@ from redis.exceptions import RedisError
 
 from market.accounts.people import invitation_link
 from market.accounts.permissions import OPERATE
-from market.clock import Clock
+from market.clock import Clock, offset_ms, system_time
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Conn, Queries
 from market.i18n import Lang, pick
@@ -288,6 +288,9 @@ class DeliveryTry(msgspec.Struct, frozen=True, kw_only=True):
     settings: Settings
     channels: Channels
     policy: NotifyPolicy = DEFAULT_POLICY
+    # A sandbox's clock offset (market/clock.py offset_ms): a webhook's signature carries
+    # the system's time, which the receiver's clock is checked against, not the moved one.
+    clock_offset_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,13 @@ async def try_delivery(uow: UnitOfWork, data: DeliveryTry) -> Tried:
     if row is None:
         return Tried(Outcome(status="busy"), None)  # another copy holds it, or none such
     outcome, retry = await _attempt(
-        uow.conn, row, data.settings, uow.at, data.channels, data.policy
+        uow.conn,
+        row,
+        data.settings,
+        uow.at,
+        data.channels,
+        data.policy,
+        clock_offset_ms=data.clock_offset_ms,
     )
     woken = None
     if row["channel"] == "webhook" and outcome.status in ("sent", "skipped", "failed"):
@@ -330,7 +339,13 @@ async def deliver_one(
 ) -> Outcome:
     """One try of one delivery, run by the exchange; the next try, if any, is queued on
     `redis` once this one is committed (else the requeue cron queues it when due)."""
-    data = DeliveryTry(delivery_id=delivery_id, settings=settings, channels=channels, policy=policy)
+    data = DeliveryTry(
+        delivery_id=delivery_id,
+        settings=settings,
+        channels=channels,
+        policy=policy,
+        clock_offset_ms=offset_ms(clock),
+    )
     tried = await run(try_delivery, data, ctx=Context(pool=pool, clock=clock), actor=SYSTEM)
     if tried.retry is not None:
         await enqueue_rows(redis, [tried.retry], clock.now())
@@ -441,9 +456,12 @@ async def _attempt(
     now: datetime,
     channels: Channels,
     policy: NotifyPolicy,
+    *,
+    clock_offset_ms: int = 0,
 ) -> tuple[Outcome, asyncpg.Record | None]:
     """One try of the delivery in `row`, locked by the caller's transaction; the second
-    value is the row of the next try to queue, if there is one."""
+    value is the row of the next try to queue, if there is one. `now` is the exchange's
+    time, `clock_offset_ms` a sandbox's offset (DeliveryTry)."""
     delivery_id = row["id"]
     if row["status"] != "pending":
         return Outcome(status="done"), None
@@ -482,7 +500,8 @@ async def _attempt(
             await channels.mailer.send(msg)
         elif row["channel"] == "webhook":
             assert endpoint is not None
-            await _send_webhook(channels.http, row, endpoint, prepared, now)
+            signed_at = system_time(now, clock_offset_ms)
+            await _send_webhook(channels.http, row, endpoint, prepared, signed_at)
     except TransientDeliveryError as exc:
         attempts = row["attempts"] + 1
         if attempts > len(policy.retry_schedule_s):
@@ -510,7 +529,7 @@ async def _send_webhook(
     row: asyncpg.Record,
     endpoint: webhooks.WebhookEndpoint,
     rendered: templates.Rendered,
-    now: datetime,
+    signed_at: datetime,
 ) -> None:
     key = f"ipx-delivery-{row['id']}"
     message = webhooks.WebhookMessage(
@@ -531,7 +550,7 @@ async def _send_webhook(
             message,
             idempotency_key=key,
             client=client,
-            now=now,
+            now=signed_at,
         )
     except DeliveryError:
         raise

@@ -28,6 +28,7 @@ from msgspec import Meta
 
 from market import i18n
 from market.accounts.permissions import MANAGE_WEBHOOKS
+from market.clock import system_time
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
@@ -66,6 +67,8 @@ class WebhookTestRequest(msgspec.Struct, frozen=True, kw_only=True):
     endpoint_id: int
     private_hosts: bool = False  # the setting `webhook_private_hosts`, as above
     timeout_s: float = webhooks.TIMEOUT_SECONDS
+    # A sandbox's clock offset: the signature carries the system's time (delivery.py).
+    clock_offset_ms: int = 0
 
 
 class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -300,7 +303,7 @@ async def send_webhook_test(uow: UnitOfWork, data: WebhookTestRequest) -> Webhoo
                 message,
                 idempotency_key=key,
                 client=http,
-                now=uow.at,
+                now=system_time(uow.at, data.clock_offset_ms),
                 timeout_s=data.timeout_s,
             )
         except DeliveryError as exc:

@@ -20,7 +20,8 @@ from litestar.response import Redirect, Template
 from market import api_docs, problems
 from market.accounts.models import Viewer
 from market.accounts.permissions import MANAGE_WEBHOOKS, READ_WEBHOOKS, allow
-from market.deps import ActDep, CallerDep, MeDep, PoolDep, SettingsDep
+from market.clock import offset_ms
+from market.deps import ActDep, CallerDep, ClockDep, MeDep, PoolDep, SettingsDep
 from market.notify import endpoints
 from market.notify.endpoints import (
     CreateWebhook,
@@ -137,12 +138,15 @@ class WebhookPages(Controller):
         act: ActDep,
         me: MeDep,
         settings: SettingsDep,
+        clock: ClockDep,
         endpoint_id: FromPath[int],
     ) -> Template:
         result = await act(
             endpoints.send_webhook_test,
             WebhookTestRequest(
-                endpoint_id=endpoint_id, private_hosts=settings.webhook_private_hosts
+                endpoint_id=endpoint_id,
+                private_hosts=settings.webhook_private_hosts,
+                clock_offset_ms=offset_ms(clock),
             ),
         )
         return await _page(request, pool, me, test=(endpoint_id, result))
@@ -199,13 +203,15 @@ class WebhooksApi(Controller):
         guards=[allow(MANAGE_WEBHOOKS)],
     )
     async def test_webhook(
-        self, act: ActDep, settings: SettingsDep, endpoint_id: FromPath[int]
+        self, act: ActDep, settings: SettingsDep, clock: ClockDep, endpoint_id: FromPath[int]
     ) -> WebhookTestResult:
         """Send a `test` event to the endpoint now and answer whether it was delivered;
         a failure carries the receiver's answer (`error`) and a `code` with `params`."""
         return await act(
             endpoints.send_webhook_test,
             WebhookTestRequest(
-                endpoint_id=endpoint_id, private_hosts=settings.webhook_private_hosts
+                endpoint_id=endpoint_id,
+                private_hosts=settings.webhook_private_hosts,
+                clock_offset_ms=offset_ms(clock),
             ),
         )

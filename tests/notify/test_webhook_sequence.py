@@ -377,3 +377,36 @@ async def test_the_webhook_test_is_documented_too(
     body = check_documented(req.body, document_validators(settings))
     assert body["event"] == "test" and body["sequence"] == 0 and body["subject"] == "test"
     assert body["id"] == req.headers["idempotency-key"]
+
+
+async def test_a_sandbox_signs_with_the_system_time_not_its_moved_clock(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A receiver checks X-IPX-Timestamp against its own clock (docs/webhooks.md); a
+    sandbox's clock moved a month ahead must not make every delivery look a month late."""
+    from market.clock import SandboxClock
+    from market.notify.endpoints import WebhookTestRequest, send_webhook_test
+
+    month = 30 * 86400 * 1000
+    sandbox = SandboxClock(base=clock, offset_ms=month)
+    system_seconds = str(int(clock.now().timestamp()))
+    _, admin, _ = await make_org(pool, sandbox.now(), kind="bank")
+    org = await value(pool, "SELECT org_id FROM users WHERE id=$1", admin)
+    with running_receiver() as receiver:
+        endpoint = await add_endpoint(pool, org, receiver.url + "/hook", sandbox.now())
+        await owe(pool, sandbox.now(), "organisation_decided", org_id=org, payload={})
+        await relay.relay_once(pool, None, sandbox.now())
+        (hooked,) = await rows(pool, "SELECT id FROM deliveries WHERE channel='webhook'")
+        ctx = job_ctx(pool, settings, sandbox)  # type: ignore[arg-type]
+        assert await deliver(ctx, hooked["id"]) == "sent"
+        await delivery.close_channels(ctx)
+        act = await act_as(pool, sandbox.now(), admin)
+        tested = await act(
+            send_webhook_test,
+            WebhookTestRequest(endpoint_id=endpoint, private_hosts=True, clock_offset_ms=month),
+        )
+        assert tested.ok
+    for req in receiver.requests:
+        assert req.headers["x-ipx-timestamp"] == system_seconds
+        assert verify(SECRET, system_seconds, req.body, req.headers["x-ipx-signature"], clock.now())
+    assert len(receiver.requests) == 2
