@@ -1066,10 +1066,9 @@ def bidding_writers(pool: asyncpg.Pool, redis: Any, clock: Clock, settings: Any)
 
         await schedule_close(redis, lot_id, round_, ends_at, clock)
 
-    async def on_notices() -> None:
-        from market.notify.relay import kick
+    from market.notify.relay import Kicker
 
-        await kick(redis)
+    on_notices = Kicker(redis)  # the relay delivers the outbid notices now, in bulk
 
     return Writers(
         pool,

@@ -122,3 +122,37 @@ def test_a_form_field_that_is_no_text_is_a_malformed_request() -> None:
 
     error = as_app_error(UnicodeDecodeError("utf-8", b"\xad", 0, 1, "invalid start byte"))
     assert (error.status, error.code) == (400, "malformed")
+
+
+def test_the_examples_codes_are_real_codes(settings: Settings) -> None:
+    """An example a bank copies must pass the exchange's own checks: a credit code's or an
+    identity number's check character, an e-mail address."""
+    from market import validators
+
+    checks = {
+        "credit_code": validators.credit_code,
+        "id_number": validators.id_number,
+        "email": validators.email,
+        "admin_email": validators.email,
+    }
+    doc = create_app(settings).openapi_schema.to_schema()
+    seen: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in checks and isinstance(inner, str):
+                    checks[key](inner)  # raises on a code that would be refused
+                    seen.append(key)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    for item in doc["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and "requestBody" in op:
+                for media in op["requestBody"]["content"].values():
+                    walk(media)
+                    walk(_resolve(doc, media.get("schema", {})).get("examples"))
+    assert {"credit_code", "id_number", "admin_email"} <= set(seen)

@@ -46,7 +46,7 @@ NEW_BUYER = api_docs.body(
     RegisterBuyer,
     {
         "name": "成都蓉知科技有限公司",
-        "credit_code": "91510100MA6C8XYZ1K",
+        "credit_code": "91510100MA6C8XY41N",
         "email": "it@rongzhi.example.cn",
         "display_name": "王敏",
         "password": "correct horse battery",
@@ -86,7 +86,7 @@ ONBOARD = api_docs.body(
         "kind": "bank",
         "name": "招商银行深圳科技园支行",
         "name_en": "CMB Shenzhen Science Park",
-        "credit_code": "91440300MA5F2G3H4X",
+        "credit_code": "91440300MA5G7K2P3M",
         "admin_email": "it-admin@cmb.example.cn",
         "documents": [
             {"kind": "business_licence", "filename": "营业执照.pdf", "content": PDF_B64},

@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 
 import asyncpg
+import pytest
 from redis.asyncio import Redis
 
 from market.clock import FrozenClock
@@ -232,3 +233,29 @@ async def test_the_workers_relay_delivers_inbox_messages_itself(
         assert [j.args for j in queued] == [(email_id,)]
     finally:
         await arq.aclose()
+
+
+async def test_kicks_asked_for_in_a_burst_reach_the_relay_once_now_and_once_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thousand batches a second each owe a kick: the first goes at once, the rest of
+    the interval's become one kick at its end, none is lost."""
+    import asyncio
+
+    from market.notify import relay as relay_module
+
+    sent: list[float] = []
+
+    async def counted(redis: object) -> None:
+        sent.append(asyncio.get_running_loop().time())
+
+    monkeypatch.setattr(relay_module, "kick", counted)
+    kicker = relay_module.Kicker(redis=None, interval=0.05)  # type: ignore[arg-type]
+    for _ in range(100):
+        await kicker()
+    assert len(sent) == 1
+    await asyncio.sleep(0.08)
+    assert len(sent) == 2 and 0.04 <= sent[1] - sent[0] <= 0.07
+    await asyncio.sleep(0.06)
+    await kicker()  # after a quiet interval, at once again
+    assert len(sent) == 3
