@@ -189,9 +189,13 @@ async def test_a_second_bank_and_a_pool_onboarded_entirely_through_the_api(
         },
     )
     pool_org = r.json()["organisation"]["id"]
-    assert (await client.post(
-        f"/api/v1/operator/organisations/{pool_org}/decision", headers=op, json={"approve": True}
-    )).status_code == 200  # fmt: skip
+    assert (
+        await client.post(
+            f"/api/v1/operator/organisations/{pool_org}/decision",
+            headers=op,
+            json={"approve": True},
+        )
+    ).status_code == 200
     r = await client.post(
         "/api/v1/operator/pools",
         headers=op,
@@ -408,9 +412,15 @@ async def test_the_first_operator_is_bootstrapped_once_from_the_command_line(
 
     code = credit_code()
     out = run_market(
-        settings, "bootstrap-operator", "--name", "成都知识产权交易中心",
-        "--credit-code", code, "--email", "admin@exchange.test",
-    )  # fmt: skip
+        settings,
+        "bootstrap-operator",
+        "--name",
+        "成都知识产权交易中心",
+        "--credit-code",
+        code,
+        "--email",
+        "admin@exchange.test",
+    )
     token = re.search(r"/invitations/(\S+)", out).group(1)  # type: ignore[union-attr]
     r = await client.post(
         "/api/v1/invitations/accept",
@@ -422,7 +432,75 @@ async def test_the_first_operator_is_bootstrapped_once_from_the_command_line(
     )
     with pytest.raises(RuntimeError, match="operator_exists"):
         run_market(
-            settings, "bootstrap-operator", "--name", "另一家", "--credit-code", credit_code(),
-            "--email", "x@exchange.test",
-        )  # fmt: skip
+            settings,
+            "bootstrap-operator",
+            "--name",
+            "另一家",
+            "--credit-code",
+            credit_code(),
+            "--email",
+            "x@exchange.test",
+        )
     assert await pool.fetchval("SELECT count(*) FROM organisations") == 1
+
+
+async def test_every_new_endpoint_refuses_a_wrong_value_naming_the_field(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    op = await _operator(pool, clock)
+    _, admin, _ = await make_org(pool, clock.now(), kind="bank")
+    auth = {
+        "Authorization": f"Bearer {await make_token(pool, clock.now(), admin, ['account:write'])}"
+    }
+    onboard = {
+        "kind": "bank",
+        "name": "某银行",
+        "credit_code": credit_code(),
+        "admin_email": "a@bank.test",
+    }
+    cases = [
+        (op, "/api/v1/operator/organisations", {**onboard, "kind": "casino"}, "kind"),
+        (op, "/api/v1/operator/organisations", {**onboard, "credit_code": "91X"}, "credit_code"),
+        (op, "/api/v1/operator/organisations", {**onboard, "admin_email": "nobody"}, "admin_email"),
+        (
+            op,
+            "/api/v1/operator/organisations",
+            {
+                **onboard,
+                "documents": [
+                    {
+                        "kind": "business_licence",
+                        "filename": "a.exe",
+                        "content": base64.b64encode(b"MZ\x90\x00").decode(),
+                    }
+                ],
+            },
+            "documents[0]",
+        ),
+        (auth, "/api/v1/organisation/invitations", {"email": "x@y.test", "role": "boss"}, "role"),
+        (auth, "/api/v1/organisation/invitations", {"email": "x@", "role": "officer"}, "email"),
+        (
+            op,
+            "/api/v1/operator/pools",
+            {
+                "org_id": 1,
+                "code": "lower case",
+                "name": "池",
+                "rule": {"shares": []},
+                "effective_from": "2026-01-01",
+            },
+            "code",
+        ),
+        (None, "/api/v1/invitations/accept", {"token": "1.x", "display_name": "x"}, "password"),
+    ]
+    tables = ("organisations", "invitations", "users", "pools", "organisation_documents")
+    before = [await _count(pool, t) for t in tables]
+    for headers, url, body, field in cases:
+        r = await client.post(url, headers=headers or {}, json=body)
+        assert 400 <= r.status_code < 500, (url, body, r.text)
+        assert r.json()["field"] == field, (url, body, r.json())
+    r = await client.put(
+        f"/api/v1/organisation/users/{admin}/role", headers=auth, json={"role": "x"}
+    )
+    assert r.status_code == 400 and r.json()["field"] == "role"
+    assert [await _count(pool, t) for t in tables] == before
