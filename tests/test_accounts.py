@@ -306,9 +306,10 @@ async def test_operator_approves_pending_buyer(
     page = await client.get(f"/operator/organisations/{buyer_id}")
     assert "licence.pdf" in page.text
     r = await client.post(
-        decide, data={"decision": "approve", "_csrf_token": await csrf(client)},
+        decide,
+        data={"decision": "approve", "_csrf_token": await csrf(client)},
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert r.status_code == 303
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM organisations WHERE id=$1", buyer_id) == (

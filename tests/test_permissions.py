@@ -227,9 +227,10 @@ async def test_no_organisation_reaches_another_organisations_objects(
     # And the demo's second bank, onboarded as a real one is (market/demo.py), against the
     # first bank's objects: two banks, each other's objects 404.
     second = await pool.fetchval("SELECT id FROM users WHERE email = 'bank2@ipx.demo'")
-    assert await pool.fetchval(
-        "SELECT count(DISTINCT bank_org_id) FROM disposal_cases"
-    ) == 1 and second  # fmt: skip
+    assert (
+        await pool.fetchval("SELECT count(DISTINCT bank_org_id) FROM disposal_cases") == 1
+        and second
+    )
     callers["bank (second)"] = (
         "bank2@ipx.demo",
         await make_token(pool, clock.now(), second, sorted(SCOPES_BY_KIND["bank"])),

@@ -113,11 +113,6 @@ NEW_POOL = api_docs.body(
 )
 
 
-class OrganisationDetail(OrganisationOut, frozen=True, kw_only=True):
-    documents: list[OrgDocumentOut]
-    users: list[UserOut]
-
-
 class JoinApi(Controller):
     path = "/api/v1"
     tags = ["onboarding"]
@@ -282,15 +277,11 @@ class OnboardingApi(Controller):
         operation_id="get_organisation",
         summary="An organisation with its documents",
     )
-    async def organisation(self, pool: PoolDep, org_id: FromPath[int]) -> OrganisationDetail:
+    async def organisation(
+        self, pool: PoolDep, org_id: FromPath[int]
+    ) -> onboarding.OrganisationDetail:
         """What an approval looks at: the particulars, the documents and the users."""
-        org = await services.get_organisation(pool, org_id)
-        async with pool.acquire() as conn:
-            documents = await onboarding.documents_of(conn, org_id)
-        users = await people.users_of(pool, org_id)
-        return OrganisationDetail(
-            **{f: getattr(org, f) for f in org.__struct_fields__}, documents=documents, users=users
-        )
+        return await onboarding.organisation_detail(pool, org_id)
 
     @get(
         "/organisations/{org_id:int}/documents/{document_id:int}",

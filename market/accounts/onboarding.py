@@ -22,7 +22,6 @@ from typing import Final
 import asyncpg
 import msgspec
 
-from market import validators
 from market.accounts import people
 from market.accounts.models import (
     DocumentIn,
@@ -34,9 +33,10 @@ from market.accounts.models import (
     PartyType,
     RegisterBuyer,
     RegisteredOut,
+    UserOut,
 )
 from market.accounts.permissions import OPERATE, OWN_DOCUMENTS
-from market.accounts.services import create_organisation, create_user
+from market.accounts.services import create_organisation, create_user, get_organisation
 from market.cases import filetypes
 from market.cases.policy import DEFAULT_DOCUMENT_POLICY
 from market.commands import UnitOfWork, command
@@ -44,6 +44,7 @@ from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 
 Q = Queries("onboarding")
+QA = Queries("accounts")
 QC = Queries("cases")
 
 # What an approval rests on (docs/rules.md §Onboarding): a company shows its business
@@ -133,16 +134,14 @@ async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
             raise Invalid("credit_code_for_companies_only", field="credit_code")
     try:
         async with uow.conn.transaction():  # a savepoint: a lost race is refused cleanly
-            if data.party_type == "company":
-                org = await create_organisation(
-                    uow,
-                    kind="buyer",
-                    name=data.name,
-                    credit_code=data.credit_code,
-                    status="pending",
-                )
-            else:
-                org = await _create_person(uow, data)
+            org = await create_organisation(
+                uow,
+                kind="buyer",
+                name=data.name,
+                credit_code=data.credit_code,
+                id_number=data.id_number,
+                status="pending",
+            )
             user_id = await create_user(
                 uow,
                 org_id=org.id,
@@ -162,36 +161,6 @@ async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
             raise Conflict("id_number_taken", field="id_number") from None
         raise Conflict("email_taken", field="email") from None
     return RegisteredOut(organisation=org, user_id=user_id)
-
-
-async def _create_person(uow: UnitOfWork, data: RegisterBuyer) -> OrganisationOut:
-    assert data.id_number is not None
-    try:
-        number = validators.id_number(data.id_number)
-    except Invalid as exc:
-        exc.field = "id_number"
-        raise
-    if await uow.conn.fetchval(Q.id_number_taken, number):
-        raise Conflict("id_number_taken", field="id_number")
-    row = returned(
-        await uow.conn.fetchrow(
-            Q.insert_buyer_org, data.name.strip(), None, number, "individual", uow.at
-        )
-    )
-    org = msgspec.convert(dict(row), OrganisationOut)
-    # The number itself stays out of the audit chain, which outlives a deletion request.
-    uow.audit(
-        "organisation.create",
-        "organisation",
-        org.id,
-        chain_org_id=org.id,
-        after={**msgspec.to_builtins(org), "id_number_sha256": _digest(number)},
-    )
-    return org
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @command(OPERATE)
@@ -284,7 +253,7 @@ async def decide_organisation(uow: UnitOfWork, data: DecideOrganisation) -> Orga
             raise Conflict("documents_missing", field="approve", missing=", ".join(missing))
     status = "approved" if data.approve else "rejected"
     new = await uow.conn.fetchrow(
-        Queries("accounts").decide_org, data.org_id, status, reason or None, uow.actor.user, uow.at
+        QA.decide_org, data.org_id, status, reason or None, uow.actor.user, uow.at
     )
     uow.audit(
         f"organisation.{status}",
@@ -322,3 +291,21 @@ async def bootstrap_operator(uow: UnitOfWork, data: FirstOperator) -> OnboardedO
         uow, org_id=org.id, email=data.admin_email, role="admin", language="zh", field="admin_email"
     )
     return OnboardedOut(organisation=org, invitation=invitation, documents=[])
+
+
+class OrganisationDetail(OrganisationOut, frozen=True, kw_only=True):
+    """What an approval looks at: the particulars, the documents and the users."""
+
+    documents: list[OrgDocumentOut]
+    users: list[UserOut]
+
+
+async def organisation_detail(pool: asyncpg.Pool, org_id: int) -> OrganisationDetail:
+    org = await get_organisation(pool, org_id)
+    async with pool.acquire() as conn:
+        documents = await documents_of(conn, org_id)
+    return OrganisationDetail(
+        **msgspec.structs.asdict(org),
+        documents=documents,
+        users=await people.users_of(pool, org_id),
+    )

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -48,6 +48,7 @@ from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
 
 Q = Queries("onboarding")
+QA = Queries("accounts")
 
 
 class InvitationPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +126,7 @@ async def create_invitation(
     except Invalid as exc:
         exc.field = field
         raise
-    if await uow.conn.fetchval(Queries("accounts").email_taken, address):
+    if await uow.conn.fetchval(QA.email_taken, address):
         raise Conflict("email_taken", field=field)
     for old in await uow.conn.fetch(Q.revoke_open_invitations, address, uow.at):
         uow.audit("invitation.replace", "invitation", old["id"], chain_org_id=old["org_id"])
@@ -236,13 +237,14 @@ async def revoke_invitation(uow: UnitOfWork, invitation_id: int) -> None:
     uow.audit("invitation.revoke", "invitation", invitation_id, after={"email": row["email"]})
 
 
-async def _member(uow: UnitOfWork, user_id: int) -> asyncpg.Record:
-    """A user of the actor's organisation, with its admins locked (module docstring)."""
+async def _member(uow: UnitOfWork, user_id: int) -> tuple[asyncpg.Record, list[int]]:
+    """A user of the actor's organisation, and its active admins, locked (module
+    docstring)."""
     admins = [r["id"] for r in await uow.conn.fetch(Q.lock_admins, uow.actor.org)]
     row = await uow.conn.fetchrow(Q.org_user, user_id, uow.actor.org)
     if row is None:
         raise NotFound("no_such_user")
-    return {**dict(row), "admins": admins}  # type: ignore[return-value]
+    return row, admins
 
 
 class SetRole(RoleChange, frozen=True, kw_only=True):
@@ -252,10 +254,10 @@ class SetRole(RoleChange, frozen=True, kw_only=True):
 @command(MANAGE_USERS)
 async def set_user_role(uow: UnitOfWork, data: SetRole) -> UserOut:
     """Give a user of the organisation another role; the last active admin stays one."""
-    user: Any = await _member(uow, data.user_id)
+    user, admins = await _member(uow, data.user_id)
     if user["disabled_at"] is not None:
         raise Conflict("user_deactivated", field="user_id")
-    if user["role"] == "admin" and data.role != "admin" and user["admins"] == [user["id"]]:
+    if user["role"] == "admin" and data.role != "admin" and admins == [user["id"]]:
         raise Conflict("last_admin", field="role")
     if user["role"] != data.role:
         await uow.conn.execute(Q.set_role, data.user_id, uow.actor.org, data.role)
@@ -274,9 +276,9 @@ async def set_user_role(uow: UnitOfWork, data: SetRole) -> UserOut:
 async def deactivate_user(uow: UnitOfWork, user_id: int) -> UserOut:
     """A user who left: no sign-in, no session, their tokens revoked; kept for the record.
     The last active admin cannot be deactivated."""
-    user: Any = await _member(uow, user_id)
+    user, admins = await _member(uow, user_id)
     if user["disabled_at"] is None:
-        if user["admins"] == [user["id"]]:
+        if admins == [user["id"]]:
             raise Conflict("last_admin", field="user_id")
         await uow.conn.execute(Q.deactivate_user, user_id, uow.actor.org, uow.at, uow.actor.user)
         tokens = [
@@ -298,7 +300,7 @@ async def deactivate_user(uow: UnitOfWork, user_id: int) -> UserOut:
 
 async def users_of(pool: asyncpg.Pool, org_id: int) -> list[UserOut]:
     async with pool.acquire() as conn:
-        return [user_out(r) for r in await conn.fetch(Queries("accounts").org_users, org_id)]
+        return [user_out(r) for r in await conn.fetch(QA.org_users, org_id)]
 
 
 async def invitations_of(pool: asyncpg.Pool, org_id: int, now: datetime) -> list[InvitationOut]:

@@ -60,20 +60,25 @@ async def create_organisation(
     credit_code: str | None,
     status: str,
     name_en: str | None = None,
+    id_number: str | None = None,
 ) -> OrganisationOut:
-    """An organisation with its audit row, inside a command's unit of work."""
+    """An organisation with its audit row, inside a command's unit of work: a company by
+    its credit code, or a person bidding in their own name by `id_number`."""
     code = _check("credit_code", validators.credit_code, credit_code) if credit_code else None
     if code and await uow.conn.fetchval(Q.credit_code_taken, code):
         raise Conflict("credit_code_taken", field="credit_code")
-    row = await uow.conn.fetchrow(Q.insert_org, kind, name.strip(), name_en, code, status, uow.at)
-    org = msgspec.convert(dict(returned(row)), OrganisationOut)
-    uow.audit(
-        "organisation.create",
-        "organisation",
-        org.id,
-        chain_org_id=org.id,
-        after=msgspec.to_builtins(org),
+    number = _check("id_number", validators.id_number, id_number) if id_number else None
+    if number and await uow.conn.fetchval(Q.id_number_taken, number):
+        raise Conflict("id_number_taken", field="id_number")
+    party = "individual" if number else "company"
+    row = await uow.conn.fetchrow(
+        Q.insert_org, kind, name.strip(), name_en, code, status, uow.at, party, number
     )
+    org = msgspec.convert(dict(returned(row)), OrganisationOut)
+    after = msgspec.to_builtins(org)
+    if number:  # the number itself stays out of the chain, which outlives a deletion request
+        after["id_number_sha256"] = hashlib.sha256(number.encode()).hexdigest()
+    uow.audit("organisation.create", "organisation", org.id, chain_org_id=org.id, after=after)
     return org
 
 

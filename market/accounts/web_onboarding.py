@@ -24,11 +24,14 @@ from market.accounts.models import (
 )
 from market.accounts.permissions import INVITE_USERS, MANAGE_USERS, OPERATE, OWN_ACCOUNT, allow
 from market.cases.api import download
+from market.db import Queries
 from market.deps import ActDep, ClockDep, MeDep, PoolDep, SettingsDep, ViewerDep
 from market.money import MAX_FEN
 from market.pools.rules import BANK, FUND
 from market.pools.services import NewPool, create_pool
 from market.web import Form, page
+
+Q = Queries("onboarding")
 
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
     "business_licence",
@@ -171,6 +174,25 @@ class PeoplePages(Controller):
             values=values or {},
         )
 
+    async def _then_render(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        me: MeDep,
+        clock: ClockDep,
+        form: Form,
+        done: object,
+        saved: str,
+        keep_values: bool = False,
+    ) -> Template | Redirect:
+        """Back to the page once the form's command `done`, or the page with its refusal."""
+        if done is not None:
+            return Redirect(f"/account/people?saved={saved}", status_code=303)
+        values = form.values if keep_values else None
+        return await self._render(
+            request, pool, me, clock, errors=form.errors, values=values, status=form.status
+        )
+
     @get("/", operation_id="web_people", guards=[allow(OWN_ACCOUNT)])
     async def index(
         self, request: Request[Any, Any, State], pool: PoolDep, me: MeDep, clock: ClockDep
@@ -200,11 +222,7 @@ class PeoplePages(Controller):
                 ),
             )
         )
-        if done is not None:
-            return Redirect("/account/people?saved=invited", status_code=303)
-        return await self._render(
-            request, pool, me, clock, errors=form.errors, values=form.values, status=form.status
-        )
+        return await self._then_render(request, pool, me, clock, form, done, "invited", True)
 
     @post(
         "/invitations/{invitation_id:int}/revoke",
@@ -232,9 +250,7 @@ class PeoplePages(Controller):
                 msgspec.convert({"user_id": user_id, "role": form.text("role")}, people.SetRole),
             )
         )
-        if done is not None:
-            return Redirect("/account/people?saved=role", status_code=303)
-        return await self._render(request, pool, me, clock, errors=form.errors, status=form.status)
+        return await self._then_render(request, pool, me, clock, form, done, "role")
 
     @post(
         "/{user_id:int}/deactivate",
@@ -252,9 +268,7 @@ class PeoplePages(Controller):
     ) -> Template | Redirect:
         form = await Form.read(request, me)
         done = await form.submit(lambda: act(people.deactivate_user, user_id))
-        if done is not None:
-            return Redirect("/account/people?saved=deactivated", status_code=303)
-        return await self._render(request, pool, me, clock, errors=form.errors, status=form.status)
+        return await self._then_render(request, pool, me, clock, form, done, "deactivated")
 
 
 class OperatorPages(Controller):
@@ -329,18 +343,17 @@ class OperatorPages(Controller):
         values: dict[str, str] | None = None,
         status: int = 200,
     ) -> Template:
-        org = await services.get_organisation(pool, org_id)
+        org = await onboarding.organisation_detail(pool, org_id)
         async with pool.acquire() as conn:
-            documents = await onboarding.documents_of(conn, org_id)
-            pools = await conn.fetch("SELECT id, code, name FROM pools WHERE org_id = $1", org_id)
+            pools = await conn.fetch(Q.org_pools, org_id)
         return page(
             request,
             "operator/organisation.html",
             me,
             status_code=status,
             org=org,
-            documents=documents,
-            users=await people.users_of(pool, org_id),
+            documents=org.documents,
+            users=org.users,
             pools=pools,
             required=onboarding.REQUIRED_DOCUMENTS.get((org.kind, org.party_type), ()),
             errors=errors or {},

@@ -1,6 +1,7 @@
 -- name: insert_org
-INSERT INTO organisations (kind, name, name_en, credit_code, status, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO organisations (kind, name, name_en, credit_code, status, created_at, party_type,
+                           id_number)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, kind, name, party_type, credit_code, status, status_reason
 
 -- name: insert_user
@@ -10,6 +11,9 @@ RETURNING id
 
 -- name: credit_code_taken
 SELECT EXISTS (SELECT 1 FROM organisations WHERE credit_code = $1)
+
+-- name: id_number_taken
+SELECT EXISTS (SELECT 1 FROM organisations WHERE id_number = $1)
 
 -- name: email_taken
 SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)

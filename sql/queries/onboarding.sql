@@ -23,14 +23,6 @@ SELECT DISTINCT kind FROM organisation_documents WHERE org_id = $1
 SELECT id, kind, party_type, name, credit_code, status, status_reason
 FROM organisations WHERE id = $1 FOR UPDATE
 
--- name: insert_buyer_org
-INSERT INTO organisations (kind, name, credit_code, id_number, party_type, status, created_at)
-VALUES ('buyer', $1, $2, $3, $4, 'pending', $5)
-RETURNING id, kind, name, party_type, credit_code, status, status_reason
-
--- name: id_number_taken
-SELECT EXISTS (SELECT 1 FROM organisations WHERE id_number = $1)
-
 -- name: insert_organisation_decided
 -- Tell the organisation's users (and its webhooks) how the exchange decided.
 INSERT INTO outbox (event, recipient_org_id, payload, dedupe_key, created_at)
@@ -116,3 +108,7 @@ RETURNING id
 -- name: operator_exists
 -- Locks nothing: two racing bootstraps are decided by the advisory lock the command takes.
 SELECT EXISTS (SELECT 1 FROM organisations WHERE kind = 'operator')
+
+-- name: org_pools
+-- The pools a pool manager organisation runs.
+SELECT id, code, name FROM pools WHERE org_id = $1 ORDER BY id
