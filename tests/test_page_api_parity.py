@@ -120,8 +120,9 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_operator_record_receipt": "operator_record_receipt",
     "web_operator_reverse_receipt": "operator_reverse_receipt",
     # --- the pool manager ----------------------------------------------------------------
-    "web_pool_home": ("pool_list", "pool_dashboard"),
-    "web_pool_dashboard": "pool_dashboard",
+    "web_pool_home": ("pool_list", "pool_dashboard", "pool_stream_overview"),
+    "web_pool_dashboard": ("pool_dashboard", "pool_stream_overview"),
+    "web_pool_streams": ("pool_streams", "pool_stream_overview"),
     "web_pool_postings": "pool_postings",
     "web_pool_enrolments": "pool_enrolments",
     "web_pool_claims": ("list_pool_claims", "pool_claims"),

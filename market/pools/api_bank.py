@@ -141,12 +141,13 @@ class BankPoolsApi(Controller):
         guards=[allow(READ_BANK_POOLS)],
     )
     async def receipts(
-        self, caller: CallerDep, pool: PoolDep, case_id: FromPath[int]
+        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, case_id: FromPath[int]
     ) -> CaseMoneyOut:
         """The case's disposal costs and receipts, each with where its fen went (step,
-        payee, fen) and the payouts made (reference, status)."""
+        payee, fen) and the payouts made (reference, status); and each licence contract's
+        stream: expected, due, received, outstanding and late by period."""
         async with pool.acquire() as conn:
-            return await bank.case_money(conn, caller.org_id, case_id)
+            return await bank.case_money(conn, caller.org_id, case_id, clock.now())
 
     @post(
         "/cases/{case_id:int}/costs",

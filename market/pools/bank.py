@@ -32,6 +32,7 @@ from market.errors import Conflict, Invalid, NotFound
 from market.pools import accounts, services
 from market.pools.models import WORDS, Line, PayoutOut, payee_name, payout_out
 from market.pools.rules import parse_rule
+from market.pools.streams import ContractStream, case_streams
 
 Q = Queries("pool_bank")
 QP = Queries("pools")
@@ -229,6 +230,8 @@ class CaseMoneyOut(msgspec.Struct, frozen=True, kw_only=True):
     closed_at: datetime | None
     costs: list[CostOut]
     receipts: list[ReceiptOut]
+    # the case's licence contracts: expected, received, outstanding (market/pools/streams.py)
+    licence_streams: list[ContractStream] = []
 
 
 # --- reads ------------------------------------------------------------------------------
@@ -453,8 +456,9 @@ async def costs(conn: Conn, case_id: int, cost_id: int | None = None) -> list[Co
     ]
 
 
-async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut:
-    """One of the bank's cases: its costs and receipts (404 for another bank's case)."""
+async def case_money(conn: Conn, bank_org_id: int, case_id: int, at: datetime) -> CaseMoneyOut:
+    """One of the bank's cases: its costs, receipts and licence streams on the day of `at`
+    (404 for another bank's case)."""
     c = await conn.fetchrow(Q.case_of_bank, case_id, bank_org_id)
     if c is None:
         raise NotFound("not_found")
@@ -472,6 +476,7 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int) -> CaseMoneyOut
         closed_at=c["closed_at"],
         costs=await costs(conn, case_id),
         receipts=await receipts_of_case(conn, case_id),
+        licence_streams=await case_streams(conn, bank_org_id, case_id, at),
     )
 
 
@@ -663,7 +668,7 @@ async def close_case(uow: UnitOfWork, case_id: int) -> CaseMoneyOut:
         raise Conflict("case_lots_still_selling")
     await conn.fetchrow(QP.close_case, case_id, uow.at)
     uow.audit("case.close", "case", case_id, before={"status": "open"}, after={"status": "closed"})
-    return await case_money(conn, uow.actor.org, case_id)
+    return await case_money(conn, uow.actor.org, case_id, uow.at)
 
 
 # --- the operator's receipts ------------------------------------------------------------

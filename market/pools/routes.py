@@ -6,10 +6,12 @@ from litestar.types import ControllerRouterHandler
 
 from market.pools.api_bank import BankPoolsApi, OperatorReceiptsApi
 from market.pools.api_pool import PoolsApi
+from market.pools.api_streams import PoolStreamsApi
 from market.pools.reconciliation_api import ReconciliationApi
 from market.pools.reconciliation_web import ReconciliationPages
 from market.pools.web_bank import BankPoolPages, OperatorReceiptPages
 from market.pools.web_pool import PoolPages
+from market.pools.web_streams import PoolStreamPages
 
 ROUTES: list[ControllerRouterHandler] = [
     BankPoolPages,
@@ -18,6 +20,8 @@ ROUTES: list[ControllerRouterHandler] = [
     OperatorReceiptsApi,
     PoolPages,
     PoolsApi,
+    PoolStreamPages,
+    PoolStreamsApi,
     ReconciliationApi,
     ReconciliationPages,
 ]

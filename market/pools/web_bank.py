@@ -12,6 +12,7 @@ field, in the page's language (4xx), and writes nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -129,10 +130,11 @@ class BankPoolPages(Controller):
         request: Request[Any, Any, State],
         pool: PoolDep,
         me: MeDep,
+        clock: ClockDep,
         case_id: FromPath[int],
         saved: FromQuery[str | None] = None,
     ) -> Template:
-        return await _render_case(request, pool, me, case_id, saved=saved)
+        return await _render_case(request, pool, me, clock.now(), case_id, saved=saved)
 
     @post(
         "/cases/{case_id:int}/costs",
@@ -145,6 +147,7 @@ class BankPoolPages(Controller):
         pool: PoolDep,
         act: ActDep,
         me: MeDep,
+        clock: ClockDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
         form = await Form.read(request, me, fields={"amount_fen": "amount"})
@@ -160,7 +163,9 @@ class BankPoolPages(Controller):
         )
         if done is not None:
             return Redirect(f"/bank/pools/cases/{case_id}?saved=cost#costs", status_code=303)
-        return await _render_case(request, pool, me, case_id, form="cost", refused=form)
+        return await _render_case(
+            request, pool, me, clock.now(), case_id, form="cost", refused=form
+        )
 
     @post(
         "/cases/{case_id:int}/close",
@@ -173,13 +178,16 @@ class BankPoolPages(Controller):
         pool: PoolDep,
         act: ActDep,
         me: MeDep,
+        clock: ClockDep,
         case_id: FromPath[int],
     ) -> Template | Redirect:
         form = await Form.read(request, me)
         done = await form.submit(lambda: act(bank.close_case, case_id))
         if done is not None:
             return Redirect(f"/bank/pools/cases/{case_id}?saved=closed", status_code=303)
-        return await _render_case(request, pool, me, case_id, form="close", refused=form)
+        return await _render_case(
+            request, pool, me, clock.now(), case_id, form="close", refused=form
+        )
 
 
 class OperatorReceiptPages(Controller):
@@ -302,6 +310,7 @@ async def _render_case(
     request: Request[Any, Any, Any],
     pool: asyncpg.Pool,
     me: Viewer,
+    at: datetime,
     case_id: int,
     *,
     form: str | None = None,
@@ -309,7 +318,7 @@ async def _render_case(
     saved: str | None = None,
 ) -> Template:
     async with pool.acquire() as conn:
-        case = await bank.case_money(conn, me.org_id, case_id)
+        case = await bank.case_money(conn, me.org_id, case_id, at)
     return page(
         request,
         "pools/bank_case.html",

@@ -28,7 +28,7 @@ from market.cases.services import china_today
 from market.db import Conn
 from market.deps import ActDep, ClockDep, MeDep, PoolDep
 from market.errors import AppError
-from market.pools import charts, services
+from market.pools import charts, services, streams
 from market.pools import dashboard as dash
 from market.pools.rule_text import Words
 from market.web import Form, language, page
@@ -137,6 +137,7 @@ class PoolPages(Controller):
         at: datetime,
     ) -> Template:
         d = await dash.dashboard(conn, row, at)
+        stream_totals = (await streams.overview(conn, row, at)).totals
         lang = language(request, me)
         return page(
             request,
@@ -144,6 +145,7 @@ class PoolPages(Controller):
             me,
             d=d,
             pools=pools,
+            stream_totals=stream_totals,
             charts=_charts(d, i18n.translator(lang)),
             colours=SERIES_COLOURS,
             rate=_rate,
