@@ -3,8 +3,9 @@ streams on the dashboard): for each licence contract on a case whose loan is enr
 the pool, what its schedule expects, what came in, what is outstanding or late, and the
 pool's own share of what came in; and the pool's recoveries cumulated over time.
 
-Read side only; every function takes a pool row the caller has checked is the viewer's own
-(`services.own_pool`). Definitions, the same on the page and in the API:
+Read side only — no write path, nothing locked: the figures are read from the rows the
+licensing and pool commands wrote. Every function takes a pool row the caller has checked
+is the viewer's own (`services.own_pool`). Definitions, the same on the page and in the API:
 * expected: the upfront fee, each reported period's due (after the bank's audit
   adjustments), and for a period not yet reported what the contract guarantees whatever
   is reported — the year's minimum royalty less the running royalty of the year's reported

@@ -341,3 +341,50 @@ async def test_the_bank_sees_the_same_stream_on_its_case(
         Q3_DUE,
     )
     assert one["pool_share"] is None
+
+
+async def test_an_upfront_fee_is_expected_at_signature_and_received_apart(
+    pool: asyncpg.Pool,
+) -> None:
+    s = await build(pool)
+    await pool.execute(
+        "UPDATE licence_contracts SET upfront_fen = 20000000 WHERE id = $1", s.contract_id
+    )
+    row = await _pool_row(pool, s)
+    async with pool.acquire() as conn:
+        (before,) = (await streams.pool_streams(conn, row, TODAY, limit=10)).items
+    assert before.expected_fen == EXPECTED + 20_000_000
+    assert before.outstanding_fen == Q3_DUE + 20_000_000
+    await receive(
+        pool,
+        T_PAID,
+        s.loan.case_id,
+        20_000_000,
+        kind="licence_fee",
+        source=f"royalty:{s.contract_id}:upfront",
+    )
+    async with pool.acquire() as conn:
+        (after,) = (await streams.pool_streams(conn, row, TODAY, limit=10)).items
+    assert after.upfront_received_fen == 20_000_000
+    assert after.received_fen == Q2_DUE + 20_000_000
+    assert after.outstanding_fen == Q3_DUE
+    assert after.periods == before.periods  # the fee pays no royalty period
+    assert after.pool_share is not None
+    assert after.pool_share.awaiting_fen == POOL_SHARE + 20_000_000 * 54 // 100
+
+
+def test_the_step_chart_rises_by_date() -> None:
+    from market.pools import charts
+
+    c = charts.step_chart(["2026-01-01", "2026-01-11"], [[100, 300], [0, 200]], until="2026-01-21")
+    first, second = c.lines
+    assert [(p.label, p.value_fen) for p in first.points] == [
+        ("2026-01-01", 100),
+        ("2026-01-11", 300),
+    ]
+    assert [(p.label, p.value_fen) for p in second.points] == [("2026-01-11", 200)]
+    # Ten days of twenty: the second step stands halfway along the axis.
+    assert second.points[0].x == round(charts.LEFT + (charts.CHART_W - charts.LEFT - 10) / 2, 1)
+    assert first.points[1].y == c.plot_top  # the top of the axis is the largest total
+    assert [t.label for t in c.x_labels] == ["2026-01-01", "2026-01-21"]
+    assert charts.step_chart([], [[], []]).lines[0].points == []
