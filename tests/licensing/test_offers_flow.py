@@ -118,7 +118,7 @@ async def test_a_licence_chosen_over_the_hammer(
 async def test_the_hammer_stands_and_the_sale_runs_from_the_decision(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    scene, reverse, plain, end = await _to_deciding(pool, clock, settings)
+    scene, _, _, end = await _to_deciding(pool, clock, settings)
     at = end + timedelta(days=2)
     out = await _decide(pool, at, scene, [], reason="拍卖价款为现金", settings=settings)
     assert out.status == "hammer_stands" and out.lot_status == "sold"
@@ -248,47 +248,51 @@ async def test_publication_needs_the_pledgors_consent(
     assert await value(pool, "SELECT count(*) FROM lots WHERE status <> 'draft'") == 0
 
 
+async def _race(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, *, offer_first: bool
+) -> None:
+    scene = await make_offer_scene(pool, clock, settings)
+    end = scene.lot.bidding_ends_at
+    assert end is not None
+    await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])
+    start = china_today(end)
+    policy = lots.policy_for(settings)
+
+    async def offer() -> object:
+        at = end - timedelta(milliseconds=1)
+        try:
+            return await submit(pool, at, scene.pledgor, scene.lot, reverse_licence(start))
+        except Conflict as exc:
+            return exc
+
+    async def close() -> object:
+        return await closing.close_when_due(pool, end, policy, scene.lot.id)
+
+    first, second = (offer, close) if offer_first else (close, offer)
+    results = await asyncio.gather(first(), second())
+    made = [r for r in results if isinstance(r, offers.OfferOut)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    status = await value(pool, "SELECT status FROM lots WHERE id=$1", scene.lot.id)
+    if made:
+        assert status == "deciding"
+        found = await deciding.get_decision(pool, scene.bank.org_id, scene.lot.id)
+        assert [o.offer_id for o in found.offers] == [made[0].id]
+    else:
+        assert refused and refused[0].code == "offers_closed"
+        assert status == "sold"
+        count = "SELECT count(*) FROM licence_offers WHERE lot_id=$1"
+        assert await value(pool, count, scene.lot.id) == 0
+    await check_books(pool)
+
+
 async def test_an_offer_and_the_close_are_decided_under_the_lots_lock(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    """An offer arriving as the lot closes: in the decision, or refused — never lost."""
+    """An offer arriving as the lot closes, on its own connection: in the decision, or
+    refused — never lost, never half in (the offer holds the lot FOR SHARE, the close
+    FOR UPDATE)."""
     for attempt in range(4):
-        scene = await make_offer_scene(pool, clock, settings)
-        end = scene.lot.bidding_ends_at
-        assert end is not None
-        await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])
-        start = china_today(end)
-        policy = lots.policy_for(settings)
-
-        async def offer() -> object:
-            at = end - timedelta(milliseconds=1)
-            try:
-                return await submit(pool, at, scene.pledgor, scene.lot, reverse_licence(start))
-            except Conflict as exc:
-                return exc
-
-        async def close() -> object:
-            return await closing.close_when_due(pool, end, policy, scene.lot.id)
-
-        first, second = (offer, close) if attempt % 2 else (close, offer)
-        results = await asyncio.gather(first(), second())
-        made = [r for r in results if isinstance(r, offers.OfferOut)]
-        refused = [r for r in results if isinstance(r, Conflict)]
-        status = await value(pool, "SELECT status FROM lots WHERE id=$1", scene.lot.id)
-        if made:
-            assert status == "deciding"
-            found = await deciding.get_decision(pool, scene.bank.org_id, scene.lot.id)
-            assert [o.offer_id for o in found.offers] == [made[0].id]
-        else:
-            assert refused and refused[0].code == "offers_closed"
-            assert status == "sold"
-            assert (
-                await value(
-                    pool, "SELECT count(*) FROM licence_offers WHERE lot_id=$1", scene.lot.id
-                )
-                == 0
-            )
-        await check_books(pool)
+        await _race(pool, clock, settings, offer_first=attempt % 2 == 1)
         clock.set(clock.now() - timedelta(days=31))
 
 
