@@ -59,6 +59,7 @@ from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound
+from market.licensing import awaiting
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
 from market.money import MAX_FEN, format_cny
@@ -106,7 +107,9 @@ class Bidder(msgspec.Struct, frozen=True, kw_only=True):
 class CloseResult(msgspec.Struct, frozen=True, kw_only=True):
     lot_id: int
     round: int
-    status: Literal["sold", "failed"]
+    # deciding: licence offers stand, the bank decides (docs/rules.md §Licence offers and
+    # decision); winner and price are then the top bid's.
+    status: Literal["sold", "failed", "deciding"]
     closed_at: datetime  # the effective end
     winner: int | None  # registration id
     price_fen: int | None
@@ -196,10 +199,23 @@ async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
     result = rules.apply(auction, rules.Close(at=end)).result
     assert result is not None
     sold = result.status == "sold"
-    await lots.close_round(uow, end, data.policy, lot_id, sold=sold)
+    lot_terms = msgspec.convert(row["terms"], Terms)
+    offers = (
+        await awaiting.standing_offers(conn, lot_id, row["round"])
+        if lot_terms.offers.takes_licences
+        else []
+    )
+    keep: set[int] = set()
+    if offers:
+        # Licence offers stand: no sale yet, the bank decides (market/licensing/awaiting.py).
+        keep = await awaiting.hand_over_at_close(
+            uow, end, data.policy, row, lot_terms, result.winner, result.price_fen, offers
+        )
+    else:
+        await lots.close_round(uow, end, data.policy, lot_id, sold=sold)
     registrations = await conn.fetch(Q.round_registrations, lot_id, row["round"])
     sale: SaleOut | None = None
-    if sold:
+    if sold and not offers:
         assert result.winner is not None and result.price_fen is not None
         winner = next((r for r in registrations if r["id"] == result.winner), None)
         if winner is None:
@@ -207,8 +223,10 @@ async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
         sale = await _record_sale(uow, end, row, winner, result.price_fen)
     released: list[int] = []
     for reg in registrations:
-        if reg["deposit_status"] != "confirmed" or (
-            sale is not None and reg["id"] == sale.registration_id
+        if (
+            reg["deposit_status"] != "confirmed"
+            or (sale is not None and reg["id"] == sale.registration_id)
+            or reg["id"] in keep
         ):
             continue
         # Losing deposits go back at once (§After the close); the winner's waits to be
@@ -249,7 +267,7 @@ async def close_lot(uow: UnitOfWork, data: CloseLot) -> CloseResult | None:
     return CloseResult(
         lot_id=lot_id,
         round=row["round"],
-        status=result.status,
+        status="deciding" if offers else result.status,
         closed_at=end,
         winner=result.winner,
         price_fen=result.price_fen,

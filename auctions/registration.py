@@ -191,6 +191,12 @@ async def register_for_lot(uow: UnitOfWork, data: RegisterForLot) -> Registered:
     A second registration of the same organisation answers the first (created=False);
     concurrent ones make one row (the unique key decides, see the module's docstring).
     """
+    return await enrol(uow, data)
+
+
+async def enrol(uow: UnitOfWork, data: RegisterForLot) -> Registered:
+    """`register_for_lot`'s work, also an offeror's registration on a lot that takes
+    licence offers (market/licensing/offers.py), under the caller's permission."""
     reference = data.reference
     check_reference(reference)
     conn, org_id = uow.conn, uow.actor.org

@@ -17,6 +17,7 @@ from market.settings import Settings
 
 # The operations that create something (and answer 201 with it).
 CREATIONS = {
+    "submit_offer",
     "accept_invitation",
     "upload_own_documents",
     "invite_user",

@@ -97,6 +97,8 @@ ID_SOURCES: dict[str, str] = {
     "sale_id": "SELECT id FROM sales",
     "invitation_id": "SELECT id FROM invitations",
     "user_id": "SELECT id FROM users",
+    # The demo makes no licence offer: an id that is none answers as another's would.
+    "offer_id": "SELECT coalesce(max(id), 1) FROM licence_offers",
 }
 # Path parameters that are no id: a value the route takes.
 WORDS = {"decision": "approve", "action": "publish"}
@@ -127,6 +129,18 @@ JSON_BODIES: dict[str, Any] = {
     "pool_decide_claim": {"decision": "approve"},
     "set_user_role": {"role": "officer"},
     "register_for_lot": {"agreement_version": "2020-01"},
+    "register_to_offer": {"reference": "x", "agreement_version": "2020-01"},
+    "decide_offers": {"offer_ids": [], "reason": "维持成交"},
+    "submit_offer": {
+        "licence": {
+            "kind": "non_exclusive",
+            "field_of_use": "储能电池",
+            "territory": "广东省",
+            "term_start": "2027-01-01",
+            "term_end": "2028-12-31",
+            "royalty_rate_bp": 300,
+        }
+    },
 }
 FORMS: dict[str, dict[str, str]] = {
     "web_bank_pools_write_off": {"written_off_on": "2026-01-01"},

@@ -26,6 +26,8 @@ from market import audit, db, i18n
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
+from market.licensing.jobs import CRON as LICENSING_CRON
+from market.licensing.jobs import JOBS as LICENSING_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
 from market.lots.jobs import JOBS as LOTS_JOBS
 from market.notify.delivery import close_channels, open_channels
@@ -76,6 +78,7 @@ class WorkerSettings:
         *COLLATERAL_JOBS,
         *LOTS_JOBS,
         *AUCTION_JOBS,
+        *LICENSING_JOBS,
         *EVENTS_JOBS,
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
@@ -86,6 +89,7 @@ class WorkerSettings:
         *COLLATERAL_CRON,
         *LOTS_CRON,
         *AUCTION_CRON,
+        *LICENSING_CRON,
         *EVENTS_CRON,
         *NOTIFY_CRON,
     ]

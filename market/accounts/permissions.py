@@ -32,6 +32,10 @@ from market.errors import Forbidden, LoginRequired
 ALL_KINDS: frozenset[OrgKind] = frozenset(get_args(OrgKind))
 ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
 BIDDERS: frozenset[OrgKind] = frozenset({"buyer", "acquirer"})
+# Who may offer a licence (or a sale and licence back) on a lot that takes offers: the
+# bidders, and the pledgor itself (反向许可), which may never bid (docs/rules.md §Licence
+# offers and decision).
+OFFERORS: frozenset[OrgKind] = BIDDERS | {"pledgor"}
 # Who changes things inside an organisation; read_only users see, change nothing.
 WRITERS: frozenset[Role] = frozenset({"admin", "officer"})
 ADMINS: frozenset[Role] = frozenset({"admin"})
@@ -81,6 +85,12 @@ MANAGE_INTERESTS = _p("manage_interests", BIDDERS, "bids:write", roles=WRITERS,
                       description="save and remove interests")
 BID = _p("bid", BIDDERS, "bids:write", roles=WRITERS,
          description="register for lots, bid, see one's registrations")
+MAKE_OFFERS = _p("make_offers", OFFERORS, "offers:write", roles=WRITERS,
+                 description="register for lots taking licence offers, make and withdraw "
+                             "offers, see one's offers")
+READ_OFFER_DECISIONS = _p("read_offer_decisions", {"bank", "pool"}, "offers:read",
+                          description="the comparison of a lot's offers and the bank's "
+                                      "decision (a pool: on loans whose loss it bore)")
 READ_COLLATERAL = _p("read_collateral", {"bank"}, "collateral:read",
                      description="the bank's registry and disposal cases")
 WRITE_COLLATERAL = _p("write_collateral", {"bank"}, "collateral:write", roles=WRITERS,
@@ -120,6 +130,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_INTERESTS,
     MANAGE_INTERESTS,
     BID,
+    MAKE_OFFERS,
+    READ_OFFER_DECISIONS,
     READ_COLLATERAL,
     WRITE_COLLATERAL,
     MANAGE_LOTS,

@@ -2,6 +2,9 @@
 
     draft ──publish──▶ announced ──open (on time)──▶ bidding ──close──▶ sold
       │                  │    ▲                        │  ▲             └─▶ failed
+      │                  │    │                        └──close with licence offers──▶ deciding
+      │                  └──offers close (licence offers only)──────────────────────▶ deciding
+      │                  │    │           deciding ──decide──▶ sold | licensed | failed
       └──withdraw──▶ withdrawn ◀──withdraw── paused ◀──┘  │ pause/resume (≤ 5 days)
     failed, round 1 ──relist (≤ 20 % lower, 15 days' notice)──▶ announced, round 2
     failed, round 2 ──fixed_price (变卖, ≤ 60 days at round 2's start)──▶ bidding, round 3
@@ -27,9 +30,19 @@ if TYPE_CHECKING:
     from market.lots.terms import TermsPolicy
 
 Status = Literal[
-    "draft", "announced", "bidding", "sold", "failed", "paused", "withdrawn", "returned"
+    "draft",
+    "announced",
+    "bidding",
+    "deciding",
+    "sold",
+    "licensed",
+    "failed",
+    "paused",
+    "withdrawn",
+    "returned",
 ]
-TERMINAL: frozenset[str] = frozenset({"withdrawn", "returned"})
+# A licence chosen ends the disposal by licensing (docs/rules.md §Licence offers and decision).
+TERMINAL: frozenset[str] = frozenset({"withdrawn", "returned", "licensed"})
 
 # The rounds of a lot's disposal (§Lot lifecycle): the first auction, the one relist, and
 # the fixed-price sale (变卖) at the relist's starting price.
@@ -91,6 +104,24 @@ class Close(msgspec.Struct, frozen=True, tag="close"):
     sold: bool
 
 
+class AwaitDecision(msgspec.Struct, frozen=True, tag="await_decision"):
+    """The round closed with licence offers standing: the bank decides between them and
+    the top bid (docs/rules.md §Licence offers and decision). From bidding at the
+    effective end; a lot taking licence offers only, from announced when its offers close
+    (the announced opening instant: it never opens for bids)."""
+
+    at: datetime
+    licences_only: bool = False
+
+
+class Decide(msgspec.Struct, frozen=True, tag="decide"):
+    """The bank's decision (or the deadline's): the hammer or a sale and licence back
+    stands (sold), a licence was chosen (licensed), or nothing was (failed)."""
+
+    at: datetime
+    outcome: Literal["sold", "licensed", "failed"]
+
+
 class Relist(msgspec.Struct, frozen=True, tag="relist"):
     """Round 2; its terms were validated by terms.validate(round=2) before this."""
 
@@ -133,6 +164,8 @@ Action = (
     Publish
     | OpenBidding
     | Close
+    | AwaitDecision
+    | Decide
     | Default
     | Relist
     | FixedPrice
@@ -229,6 +262,28 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             return replace(
                 state, status="returned" if state.round == FIXED_PRICE_ROUND else "failed"
             )
+        case AwaitDecision(at=at, licences_only=licences_only):
+            if licences_only:
+                if state.status != "announced":
+                    raise _refuse(state, action, "offers_close_needs_announced")
+                assert state.bidding_starts_at is not None
+                if at < state.bidding_starts_at:
+                    raise _refuse(
+                        state, action, "close_before_end", ends_at=state.bidding_starts_at
+                    )
+            else:
+                if state.status != "bidding":
+                    raise _refuse(state, action, "close_needs_bidding")
+                assert state.bidding_ends_at is not None
+                if at < state.bidding_ends_at:
+                    raise _refuse(state, action, "close_before_end", ends_at=state.bidding_ends_at)
+            return replace(state, status="deciding")
+        case Decide(outcome=outcome):
+            if state.status != "deciding":
+                raise _refuse(state, action, "decide_needs_deciding")
+            if outcome == "failed" and state.round == FIXED_PRICE_ROUND:
+                return replace(state, status="returned")
+            return replace(state, status=outcome)
         case Default():
             if state.status != "sold":
                 raise _refuse(state, action, "default_needs_sale")

@@ -409,6 +409,7 @@ async def _transition(
     )
     outcome = {
         "sold": "sold",
+        "licensed": "licensed",
         "failed": "failed",
         "returned": "failed",
         "withdrawn": "withdrawn",
@@ -468,6 +469,19 @@ async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
     Concurrency: the lot row's lock (two publications: one succeeds, one gets 409)."""
     row = await _lock(uow, data.lot_id)
     missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at)
+    stored = msgspec.convert(row["terms"], terms.Terms)
+    if stored.offers.takes_licences:
+        # 民法典 art. 444: a pledged right is licensed only with the pledgor's consent
+        # (docs/rules.md §Licence offers and decision); and a lot taking licence offers
+        # only still solicits them long enough, counted from this publication.
+        if await uow.conn.fetchval(Q.case_has_consent, row["case_id"]) is None:
+            raise Conflict("licensing_consent_missing", field="offers.mode")
+        offers = terms.OffersInput(
+            mode=stored.offers.mode,
+            valuation=stored.offers.valuation,
+            decision_days=stored.offers.decision_days,
+        )
+        terms.validate_offers(data.policy, offers, stored.bidding_starts_at, uow.at)
     return await _bank_transition(uow, data, row, lifecycle.Publish(at=uow.at, missing=missing))
 
 
@@ -583,6 +597,25 @@ async def close_round(
         await _transition(uow, at, policy, row, lifecycle.Close(at=at, sold=sold))
 
 
+async def await_decision(
+    uow: UnitOfWork, at: datetime, policy: terms.TermsPolicy, lot_id: int, *, licences_only: bool
+) -> None:
+    """The close hands a round with licence offers standing to the bank's decision
+    (docs/rules.md §Licence offers and decision). The caller holds the lot row's lock."""
+    row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+    action = lifecycle.AwaitDecision(at=at, licences_only=licences_only)
+    await _transition(uow, at, policy, row, action)
+
+
+async def decide_round(
+    uow: UnitOfWork, at: datetime, policy: terms.TermsPolicy, lot_id: int, outcome: str
+) -> None:
+    """The bank's decision (or its deadline's) ends the round: sold, licensed or failed."""
+    assert outcome in ("sold", "licensed", "failed")
+    row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+    await _transition(uow, at, policy, row, lifecycle.Decide(at=at, outcome=outcome))  # type: ignore[arg-type]
+
+
 async def default_sale(
     on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
 ) -> None:
@@ -604,6 +637,15 @@ async def open_if_due(
         if row["status"] != "announced" or row["bidding_starts_at"] > at:
             return False
         opens = row["bidding_starts_at"]
+        if msgspec.convert(row["terms"], terms.Terms).offers.mode == "licences_only":
+            # A lot taking licence offers only never opens for bids: its offers close at
+            # this instant (docs/rules.md §Licence offers and decision), and a bid that
+            # brought the writer here then finds the lot closed. Imported here: licensing
+            # builds on the lots area.
+            from market.licensing.awaiting import close_offers
+
+            await close_offers(uow, opens, policy, row)
+            return False
         await _transition(uow, opens, policy, row, lifecycle.OpenBidding(at=opens))
         return True
 

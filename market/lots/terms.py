@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from market.errors import Invalid
+from market.licensing.value import ValuationPolicy, check_policy
 from market.lots.lifecycle import (
     FIRST_ROUND,
     RELIST_ROUND,
@@ -75,6 +76,12 @@ class TermsPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_pause: timedelta = timedelta(days=5)
     commission_ceiling: tuple[FeeTier, ...] = STATUTORY_COMMISSION
     max_buyer_premium_bp: int = 500
+    # Licence offers (docs/rules.md §Licence offers and decision): a lot taking licence
+    # offers only solicits them for at least 20 days before its offers close; the bank
+    # decides within 10 days of the close (at most 30).
+    min_solicitation: timedelta = timedelta(days=20)
+    decision_days: int = 10
+    max_decision_days: int = 30
 
 
 class PreemptiveHolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,6 +98,33 @@ class Fee(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     premium_bp: int = 0  # for buyer_premium
 
 
+# What a lot takes (docs/rules.md §Licence offers and decision): purchase bids only;
+# bids and licence offers together; or licence offers only (the lot never opens for bids).
+OffersMode = Literal["bids", "bids_and_licences", "licences_only"]
+
+
+class OffersInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The offers block a bank announces with the lot; omitted fields take the defaults."""
+
+    mode: OffersMode = "bids"
+    # The bank's numbers for valuing offers (market/licensing/value.py ValuationPolicy).
+    valuation: ValuationPolicy = ValuationPolicy()
+    # Days after the close within which the bank decides.
+    decision_days: Annotated[int, Meta(ge=1, le=366)] | None = None
+
+
+class Offers(msgspec.Struct, frozen=True, kw_only=True):
+    """The validated offers block, stored with the terms."""
+
+    mode: OffersMode = "bids"
+    valuation: ValuationPolicy = ValuationPolicy()
+    decision_days: int = 10
+
+    @property
+    def takes_licences(self) -> bool:
+        return self.mode != "bids"
+
+
 class TermsInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a bank sends; omitted fields take the policy's defaults."""
 
@@ -105,6 +139,7 @@ class TermsInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     payment_days: Annotated[int, Meta(ge=1)] | None = None
     fee: Fee = Fee()
     preemptive_holders: tuple[PreemptiveHolder, ...] = ()
+    offers: OffersInput = OffersInput()
 
 
 class Terms(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +156,7 @@ class Terms(msgspec.Struct, frozen=True, kw_only=True):
     payment_days: int
     fee: Fee
     preemptive_holders: tuple[PreemptiveHolder, ...]
+    offers: Offers = Offers()  # terms stored before licence offers existed take bids only
 
 
 def default_increment(policy: TermsPolicy, start_price_fen: int) -> int:
@@ -210,6 +246,7 @@ def validate(
         else data.extension_window_s
     )
     extension = policy.extension.total_seconds() if data.extension_s is None else data.extension_s
+    offers = validate_offers(policy, data.offers, data.bidding_starts_at, publish_at)
     return Terms(
         start_price_fen=start,
         deposit_fen=data.deposit_fen,
@@ -222,7 +259,37 @@ def validate(
         payment_days=payment_days,
         fee=data.fee,
         preemptive_holders=tuple(sorted(data.preemptive_holders, key=lambda h: h.rank)),
+        offers=offers,
     )
+
+
+def validate_offers(
+    policy: TermsPolicy, data: OffersInput, bidding_starts_at: datetime, publish_at: datetime
+) -> Offers:
+    """The offers block checked (docs/rules.md §Licence offers and decision). A lot taking
+    licence offers only solicits them from its publication until `bidding_starts_at`, the
+    instant its offers close (it never opens for bids): at least `min_solicitation`."""
+    try:
+        check_policy(data.valuation)
+    except Invalid as exc:
+        field = f"offers.valuation.{exc.field}" if exc.field else "offers.valuation"
+        raise Invalid(exc.code, field=field, **exc.params) from exc
+    days = policy.decision_days if data.decision_days is None else data.decision_days
+    if days > policy.max_decision_days:
+        raise Invalid(
+            "decision_days_too_long",
+            field="offers.decision_days",
+            decision_days=days,
+            max_days=policy.max_decision_days,
+        )
+    if data.mode == "licences_only" and bidding_starts_at - publish_at < policy.min_solicitation:
+        raise Invalid(
+            "solicitation_too_short",
+            field="bidding_starts_at",
+            earliest_at=publish_at + policy.min_solicitation,
+            min_days=in_days(policy.min_solicitation),
+        )
+    return Offers(mode=data.mode, valuation=data.valuation, decision_days=days)
 
 
 def _validate_schedule(

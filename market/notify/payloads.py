@@ -161,6 +161,47 @@ class OrganisationDecidedPayload(Payload, frozen=True, kw_only=True):
     reason: str
 
 
+class OfferReceivedPayload(Payload, frozen=True, kw_only=True):
+    """A licence offer (or a sale and licence back) was made on the bank's lot."""
+
+    offer_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    offeror_name: str
+    type: Literal["licence", "sale_and_licence_back"]
+    licence_kind: Literal["exclusive", "sole", "non_exclusive"]
+    upfront_fen: int
+    minimum_annual_fen: int
+    price_fen: int | None
+
+
+class OfferDecidedPayload(Payload, frozen=True, kw_only=True):
+    """The bank chose the offeror's offer, or did not (its deposit then goes back)."""
+
+    offer_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    type: Literal["licence", "sale_and_licence_back"]
+    licence_kind: Literal["exclusive", "sole", "non_exclusive"]
+
+
+class HammerSupersededPayload(Payload, frozen=True, kw_only=True):
+    """The bank chose a licence over the top bid: the bidder owes nothing, its deposit
+    goes back."""
+
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    registration_id: int
+    price_fen: int
+    deposit_fen: int
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -183,6 +224,10 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "lot_matched": LotMatchedPayload,
     "monitoring_flag": MonitoringFlagPayload,
     "organisation_decided": OrganisationDecidedPayload,
+    "offer_received": OfferReceivedPayload,
+    "offer_chosen": OfferDecidedPayload,
+    "offer_not_chosen": OfferDecidedPayload,
+    "hammer_superseded": HammerSupersededPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

@@ -28,16 +28,21 @@ Q = Queries("notify")
 # An invitation goes to an address, never to a user; a decision on the organisation is
 # always sent (recipients.py).
 _ACCOUNT: Final = frozenset({"invitation", "organisation_decided"})
-_BIDDING: Final = tuple(e for e in EVENTS if e != "monitoring_flag" and e not in _ACCOUNT)
+# What a bank hears of its lots' licence offers; what an offeror hears of its offers.
+_BANK_OFFERS: Final = ("offer_received",)
+_OFFEROR: Final = ("offer_chosen", "offer_not_chosen")
+_BIDDING: Final = tuple(
+    e for e in EVENTS if e not in ("monitoring_flag", *_BANK_OFFERS) and e not in _ACCOUNT
+)
 # The events a kind of organisation can receive, in the order the page lists them:
 # monitoring flags are the banks'; the rest are bidders'.
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag",),
+    "bank": ("monitoring_flag", *_BANK_OFFERS),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),
     "operator": (),
-    "pledgor": (),
+    "pledgor": _OFFEROR,
 }
 
 

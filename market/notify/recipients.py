@@ -32,7 +32,7 @@ Channel = Literal["inbox", "email", "webhook"]
 CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
-# closing.py and market/notify/events.py).
+# closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -48,6 +48,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "lot_matched",
     "monitoring_flag",
     "organisation_decided",
+    "offer_received",
+    "offer_chosen",
+    "offer_not_chosen",
+    "hammer_superseded",
     "invitation",
 )
 

@@ -146,6 +146,10 @@ def render(
         url = str(payload["url"])
     elif event == "organisation_decided":
         url = f"{site}/account"
+    elif event == "offer_received" and payload.get("lot_id"):
+        url = f"{site}/bank/lots/{payload['lot_id']}/offers"
+    elif event in ("offer_chosen", "offer_not_chosen"):
+        url = f"{site}/my/offers"
     elif event == "monitoring_flag" and payload.get("asset_id"):
         url = f"{site}/bank/collateral/assets/{payload['asset_id']}"
     else:

@@ -47,6 +47,46 @@ SALE = {
 }
 # Payloads as the producers write them (auctions/*, market/notify/events.py).
 PAYLOADS: dict[str, dict[str, Any]] = {
+    "offer_received": {
+        "offer_id": 7,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "offeror_name": "成都锂能科技有限公司",
+        "type": "licence",
+        "licence_kind": "exclusive",
+        "upfront_fen": 20_000_000,
+        "minimum_annual_fen": 25_000_000,
+        "price_fen": None,
+    },
+    "offer_chosen": {
+        "offer_id": 7,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "type": "licence",
+        "licence_kind": "exclusive",
+    },
+    "offer_not_chosen": {
+        "offer_id": 8,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "type": "sale_and_licence_back",
+        "licence_kind": "non_exclusive",
+    },
+    "hammer_superseded": {
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "registration_id": 5,
+        "price_fen": 110_000_000,
+        "deposit_fen": 7_000_000,
+    },
     "organisation_decided": {
         "org_id": 5,
         "org_name": "Huachuang Chip Co.",
