@@ -28,16 +28,26 @@ Q = Queries("notify")
 # An invitation goes to an address, never to a user; a decision on the organisation is
 # always sent (recipients.py).
 _ACCOUNT: Final = frozenset({"invitation", "organisation_decided"})
-_BIDDING: Final = tuple(e for e in EVENTS if e != "monitoring_flag" and e not in _ACCOUNT)
+# The pledgor's part in licensing (docs/rules.md §The pledgor, §Open licence): told to the
+# bank, and a taken open licence to the pledgor too.
+_LICENSING_BANK: Final = (
+    "licensing_consent_given",
+    "licence_back_accepted",
+    "licence_back_declined",
+    "open_licence_taken",
+)
+_BIDDING: Final = tuple(
+    e for e in EVENTS if e != "monitoring_flag" and e not in _ACCOUNT and e not in _LICENSING_BANK
+)
 # The events a kind of organisation can receive, in the order the page lists them:
 # monitoring flags are the banks'; the rest are bidders'.
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag",),
+    "bank": ("monitoring_flag", *_LICENSING_BANK),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),
     "operator": (),
-    "pledgor": (),
+    "pledgor": ("open_licence_taken",),
 }
 
 
