@@ -185,6 +185,22 @@ async def get_case(pool: asyncpg.Pool, org_id: int, case_id: int, today: date) -
         return await load_case(conn, org_id, case_id, today)
 
 
+async def case_of(
+    pool: asyncpg.Pool, org_id: int, *, open_licence_id: int = 0, contract_id: int = 0
+) -> int:
+    """The case of the pledgor's open licence or licence contract (a page returns to it);
+    another's is not found."""
+    async with pool.acquire() as conn:
+        if open_licence_id:
+            found = await conn.fetchval(Q.case_of_own_open_licence, open_licence_id, org_id)
+        else:
+            found = await conn.fetchval(Q.case_of_own_contract, contract_id, org_id)
+    if found is None:
+        raise NotFound("no_such_open_licence" if open_licence_id else "no_such_licence_back")
+    case_id: int = found
+    return case_id
+
+
 async def consent_of(conn: Conn, case_id: int) -> datetime | None:
     """When the pledgor consented to licensing the case's rights, or None (the lots'
     publishing check and the bank's case page read it)."""

@@ -79,7 +79,7 @@ class PledgorPages(Controller):
         me: MeDep,
         form: Form,
         name: str,
-        case_id: int | None,
+        case_id: int,
         call: Callable[[], Awaitable[Any]],
     ) -> Template | Redirect:
         """Run the form's command; back to the case page with what was saved, or the page
@@ -87,8 +87,6 @@ class PledgorPages(Controller):
         done = await form.submit(call)
         if done is not None:
             return Redirect(f"/pledgor/cases/{case_id}?saved={name}", status_code=303)
-        if case_id is None:
-            return Redirect("/pledgor/cases", status_code=303)
         return await _render(request, pool, clock, me, case_id, form=form, name=name)
 
     @post("/cases/{case_id:int}/consent", operation_id="web_pledgor_consent", guards=SIGN)
@@ -179,7 +177,7 @@ class PledgorPages(Controller):
             me,
             form,
             f"declare-{open_licence_id}",
-            form.id("case_id", required=False),
+            await pledgor.case_of(pool, me.org_id, open_licence_id=open_licence_id),
             lambda: act(
                 ol.declare_open_licence,
                 msgspec.convert(
@@ -216,7 +214,7 @@ class PledgorPages(Controller):
             me,
             form,
             f"withdraw-{open_licence_id}",
-            form.id("case_id", required=False),
+            await pledgor.case_of(pool, me.org_id, open_licence_id=open_licence_id),
             lambda: act(
                 ol.withdraw_open_licence,
                 msgspec.convert(
@@ -249,7 +247,7 @@ class PledgorPages(Controller):
             me,
             form,
             f"answer-{contract_id}",
-            form.id("case_id", required=False),
+            await pledgor.case_of(pool, me.org_id, contract_id=contract_id),
             lambda: act(
                 pledgor.answer_licence_back,
                 pledgor.AnswerContract(

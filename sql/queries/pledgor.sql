@@ -134,3 +134,23 @@ SELECT consented_at FROM licensing_consents WHERE case_id = $1
 
 -- name: org_name
 SELECT name FROM organisations WHERE id = $1
+
+-- name: case_of_own_open_licence
+-- The case of an open licence of the pledgor ($2); NULL when it is not the pledgor's.
+SELECT case_id FROM open_licences WHERE id = $1 AND pledgor_org_id = $2
+
+-- name: case_of_own_contract
+-- The case of a licence contract naming the organisation ($2) as pledgor.
+SELECT case_id FROM licence_contracts WHERE id = $1 AND pledgor_org_id = $2
+
+-- name: demo_user
+SELECT id FROM users WHERE email = $1
+
+-- name: demo_open_licence_patent
+-- The demo's patent to open: a valid invention of the case ($1), its annuity paid ($2).
+SELECT a.id, a.patent_type, a.filing_date
+FROM case_assets ca JOIN ip_assets a ON a.id = ca.asset_id
+WHERE ca.case_id = $1 AND a.kind = 'patent' AND a.patent_type = 'invention'
+  AND a.legal_status = 'valid' AND a.annuity_paid_through >= $2
+ORDER BY a.id
+LIMIT 1
