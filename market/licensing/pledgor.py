@@ -43,7 +43,7 @@ from market.paging import Keyset, Page
 Q = Queries("pledgor")
 
 Outcome = Literal["in_disposal", "sold", "licensed", "closed"]
-MAX_REASON: Final = 1000
+MAX_REASON: Final = 1000  # a reason is a sentence or two, as a rejection's is (§Onboarding)
 CASES: Keyset[tuple[datetime, int]] = Keyset(
     "pledgor_cases", tuple[datetime, int], "opened_at", "id"
 )

@@ -346,3 +346,23 @@ async def test_every_new_endpoint_names_the_wrong_field_and_writes_nothing(
     # And the public list shows the declared one.
     r = await client.get("/api/v1/open-licences")
     assert [o["id"] for o in r.json()["items"]] == [open_id]
+
+
+async def test_the_pages_speak_english_too(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    s = await scene(pool, clock.now())
+    open_id = await declared(pool, clock.now(), s)
+    client.cookies["ipx_lang"] = "en"
+    await sign_in(client, s.pledgor_email)
+    for url in (
+        "/pledgor/cases",
+        f"/pledgor/cases/{s.case_id}",
+        "/open-licences",
+        f"/open-licences/{open_id}",
+    ):
+        r = await client.get(url)
+        assert r.status_code == 200, url
+        assert "pledgor." not in r.text and "openlicence." not in r.text, url
+    r = await client.get(f"/open-licences/{open_id}")
+    assert "Annuity reduced while the open licence runs" in r.text
