@@ -19,6 +19,7 @@ from market.accounts.models import DocumentIn, Onboard, RegisterBuyer, Viewer
 from market.clock import SystemClock
 from market.collateral.demo import seed_demo_portfolio
 from market.commands import SYSTEM, Act, Actor, Context, unit_of_work
+from market.licensing.demo import seed_pledgor_demo
 from market.lots.demo import seed_cases_and_lots
 from market.lots.services import policy_for
 from market.pools.demo import seed_demo_pools
@@ -65,11 +66,13 @@ DEMO_ORGS = [
         "何信贷",
     ),
     (
+        # The borrower of the demo bank's loan BJ-ZGC-2021-0433 (market/collateral/demo.py):
+        # the same credit code links it to that loan's case (docs/rules.md §The pledgor).
         "pledgor (borrower)",
         "pledgor",
-        "北京智芯微电子科技有限公司",
-        "Beijing Zhixin Microelectronics",
-        "91110108MA01K2L3M",
+        "北京链融数据科技有限公司",
+        "Beijing Lianrong Data Tech",
+        "91110108MA01G4K9W",
         "approved",
         "pledgor@ipx.demo",
         "孙出质",
@@ -177,6 +180,7 @@ async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, 
                 pool, clock.now(), policy_for(settings), viewer, buyer, operator
             )
         pools_demo = await seed_demo_pools(pool, clock.now(), settings.data_dir)
+        await seed_pledgor_demo(pool, clock)
     finally:
         await pool.close()
     if pools_demo is not None and pools_demo.statement is not None:

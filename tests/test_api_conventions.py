@@ -41,6 +41,9 @@ CREATIONS = {
     "operator_record_receipt",
     "pool_add_rule",
     "import_statement",
+    "give_licensing_consent",
+    "propose_open_licence",
+    "take_open_licence",
 }
 
 

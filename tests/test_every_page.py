@@ -56,7 +56,12 @@ ROLES = [
 ]
 # Ids of the signed-in organisation's own objects ($1), or of anything public.
 OWN_IDS = {
-    "case_id": "SELECT id FROM disposal_cases WHERE bank_org_id = $1",
+    # A bank's own case; a pledgor's case of a loan it borrowed (by credit code).
+    "case_id": "SELECT c.id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id"
+    " JOIN pledgors p ON p.id = l.pledgor_id JOIN organisations o ON o.id = $1"
+    " WHERE c.bank_org_id = $1 OR (o.kind = 'pledgor' AND p.credit_code = o.credit_code)",
+    "open_licence_id": "SELECT id FROM open_licences WHERE status <> 'proposed'"
+    " AND $1::bigint >= 0",
     "loan_id": "SELECT id FROM loans WHERE bank_org_id = $1",
     "asset_id": "SELECT id FROM ip_assets WHERE bank_org_id = $1",
     "import_id": "SELECT id FROM collateral_imports WHERE bank_org_id = $1",

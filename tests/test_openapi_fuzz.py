@@ -50,6 +50,7 @@ CALLER_EMAIL = {
     "pool": "pool@ipx.demo",
     "operator": "operator@ipx.demo",
     "acquirer": "buyer@ipx.demo",
+    "pledgor": "pledgor@ipx.demo",
 }
 
 

@@ -143,6 +143,18 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_reconciliation_export_bank": "export_bank_statement",
     "web_reconciliation_export_case": "export_case_statement",
     "web_reconciliation_export_pool": "export_pool_statement",
+    # --- the pledgor and open licences ---------------------------------------------------
+    "web_pledgor_cases": "list_pledgor_cases",
+    "web_pledgor_case": "get_pledgor_case",
+    "web_pledgor_consent": "give_licensing_consent",
+    "web_pledgor_propose_open_licence": "propose_open_licence",
+    "web_pledgor_declare_open_licence": "declare_open_licence",
+    "web_pledgor_withdraw_open_licence": "withdraw_open_licence",
+    "web_pledgor_answer_licence_back": "answer_licence_back",
+    "web_bank_consent_open_licence": "consent_open_licence",
+    "web_open_licences": "list_open_licences",
+    "web_open_licence": "get_open_licence",
+    "web_take_open_licence": "take_open_licence",
     # --- the sandbox's clock -------------------------------------------------------------
     "web_sandbox_clock": "get_sandbox_clock",
     "web_move_sandbox_clock": "advance_sandbox_clock",

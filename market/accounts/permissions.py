@@ -115,6 +115,13 @@ OPERATE = _p("operate", {"operator"}, "operator:write", roles=WRITERS, exchange_
                          "and payments, receipts")
 READ_METRICS = _p("read_metrics", {"operator"}, "metrics:read", exchange_wide=True,
                   description="the exchange's operating metrics")
+READ_OWN_CASES = _p("read_own_cases", {"pledgor"}, "pledgor:read",
+                    description="a pledgor's own disposal cases, their outcome and its surplus")
+SIGN_AS_PLEDGOR = _p("sign_as_pledgor", {"pledgor"}, "pledgor:write", roles=WRITERS,
+                     description="consent to licensing, answer a licence back, declare and "
+                                 "withdraw open licences")
+TAKE_OPEN_LICENCE = _p("take_open_licence", BIDDERS, "bids:write", roles=WRITERS,
+                       description="take a declared open licence by notice")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -143,6 +150,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     WRITE_RECONCILIATION,
     OPERATE,
     READ_METRICS,
+    READ_OWN_CASES,
+    SIGN_AS_PLEDGOR,
+    TAKE_OPEN_LICENCE,
     MOVE_CLOCK,
 )
 
@@ -176,6 +186,10 @@ PUBLIC: frozenset[str] = frozenset(
         "get_agreement",
         "web_agreement",
         "api_reference",
+        "list_open_licences",
+        "get_open_licence",
+        "web_open_licences",
+        "web_open_licence",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

@@ -220,6 +220,8 @@ class CaseOut(msgspec.Struct, frozen=True, kw_only=True):
     lots: list[LotRef]
     opened_at: datetime
     updated_at: datetime | None
+    # The pledgor's consent to licensing the case's rights (民法典 art. 444), if given.
+    licensing_consented_at: datetime | None = None
 
 
 class CaseSummary(msgspec.Struct, frozen=True, kw_only=True):

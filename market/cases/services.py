@@ -65,6 +65,7 @@ from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 
 Q = Queries("cases")
+QP = Queries("pledgor")
 _UNPUBLISHED = sorted(UNPUBLISHED_LOT_STATES)
 
 
@@ -281,6 +282,7 @@ async def load_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseOut:
         lots=lots,
         opened_at=row["opened_at"],
         updated_at=row["updated_at"],
+        licensing_consented_at=await conn.fetchval(QP.bank_case_licensing, case_id),
     )
 
 

@@ -29,6 +29,7 @@ from market.cases.models import (
     ValuationOut,
 )
 from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
+from market.cases.services import china_today
 from market.cases.valuation import (
     DEFAULT_DIMENSION_WEIGHTS,
     DEFAULT_INDICATOR_WEIGHTS,
@@ -39,6 +40,7 @@ from market.cases.valuation import (
     render,
 )
 from market.deps import ActDep, MeDep, PoolDep
+from market.licensing.open_licence import open_licences_of_case
 from market.money import format_cny
 from market.web import Form, language, page
 
@@ -364,6 +366,9 @@ async def _render_case(
     status: int = 422,
 ) -> Template:
     case: CaseOut = await services.get_case(pool, me.org_id, case_id)
+    async with pool.acquire() as conn:
+        today = china_today(request.app.state.clock.now())
+        open_licences = await open_licences_of_case(conn, case_id, today)
     errors = errors or {}
     claim_values = {
         "principal": _yuan(case.claim.principal_fen),
@@ -386,6 +391,7 @@ async def _render_case(
         status_code=status if errors else 200,
         explain=explain,
         case=case,
+        open_licences=open_licences,
         form=form,
         errors=errors,
         values=values or {},

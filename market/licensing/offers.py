@@ -32,6 +32,7 @@ from market.cases.services import china_today
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
+from market.licensing.open_licence import refuse_exclusive_while_open
 from market.licensing.royalties import RoyaltyTerms
 from market.licensing.value import (
     BuyBack,
@@ -149,9 +150,8 @@ def offers_close_at(status_row: Any, terms: Terms) -> datetime:
     return found
 
 
-async def patent_expiry_of_lot(conn: Conn, lot_id: int) -> tuple[date, bool]:
-    """(the earliest last day of protection of the lot's rights, whether an open licence
-    stands on one of them)."""
+async def patent_expiry_of_lot(conn: Conn, lot_id: int) -> tuple[date, list[int]]:
+    """(the earliest last day of protection of the lot's rights, the rights' asset ids)."""
     rows = await conn.fetch(Q.lot_assets_for_offer, lot_id)
     ends: list[date] = []
     for r in rows:
@@ -161,7 +161,7 @@ async def patent_expiry_of_lot(conn: Conn, lot_id: int) -> tuple[date, bool]:
             ends.append(r["term_ends_on"])
     if not ends:
         raise Conflict("lot_rights_without_term")
-    return min(ends), any(r["open_licence"] for r in rows)
+    return min(ends), [r["id"] for r in rows]
 
 
 def _field(field: str | None) -> str:
@@ -245,13 +245,12 @@ async def submit_offer(uow: UnitOfWork, data: SubmitOffer) -> OfferOut:
         raise Conflict("offer_needs_registration", field="reference")
     if registration["deposit_status"] != "confirmed":
         raise Conflict("offer_deposit_not_confirmed", field="reference")
-    expiry, open_licence = await patent_expiry_of_lot(conn, lot["id"])
+    expiry, asset_ids = await patent_expiry_of_lot(conn, lot["id"])
     close_day = max(china_today(close_at), china_today(uow.at))
     check_input(data.offer, close_day, expiry)
-    if open_licence and data.offer.licence.kind != "non_exclusive":
-        # 专利法 art. 50: an open licence stands for anyone; no exclusive or sole licence
-        # may be granted beside it.
-        raise Conflict("open_licence_stands", field="licence.kind")
+    await refuse_exclusive_while_open(
+        conn, asset_ids, data.offer.licence.kind, field="licence.kind"
+    )
     offer_id = await conn.fetchval(
         Q.insert_offer,
         lot["id"],
@@ -339,11 +338,3 @@ async def list_offers(
     async with pool.acquire() as conn:
         rows = await conn.fetch(Q.offers_of_org, org_id, before, limit)
     return [offer_out(r) for r in rows]
-
-
-async def record_consent(
-    conn: Conn, case_id: int, pledgor_org_id: int, user_id: int, at: datetime
-) -> None:
-    """The pledgor's consent to license the case's rights (民法典 art. 444), as the
-    pledgor's consent page records it; tests and the demo call it directly."""
-    await conn.execute(Q.insert_consent, case_id, pledgor_org_id, user_id, at)

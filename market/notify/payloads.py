@@ -202,6 +202,46 @@ class HammerSupersededPayload(Payload, frozen=True, kw_only=True):
     deposit_fen: int
 
 
+class LicensingConsentGivenPayload(Payload, frozen=True, kw_only=True):
+    """The pledgor consented to licensing the pledged rights of the bank's case (民法典
+    art. 444)."""
+
+    case_id: int
+    case_reference: str
+    pledgor_name: str
+    consented_at: Instant
+    path: str  # the case's page on the exchange
+
+
+class LicenceBackAnsweredPayload(Payload, frozen=True, kw_only=True):
+    """The pledgor accepted a licence back, or declined it with its reason (the contract
+    then ends terminated)."""
+
+    contract_id: int
+    contract_reference: str
+    case_id: int
+    case_reference: str
+    pledgor_name: str
+    reason: str
+    path: str
+
+
+class OpenLicenceTakenPayload(Payload, frozen=True, kw_only=True):
+    """A firm took an open licence of the case's patent: its contract runs from `start`
+    to `end` on the published terms."""
+
+    open_licence_id: int
+    contract_id: int
+    contract_reference: str
+    case_id: int
+    patent_number: str
+    patent_title: str
+    licensee_name: str
+    start: str  # YYYY-MM-DD
+    end: str
+    path: str
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -228,6 +268,10 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "offer_chosen": OfferDecidedPayload,
     "offer_not_chosen": OfferDecidedPayload,
     "hammer_superseded": HammerSupersededPayload,
+    "licensing_consent_given": LicensingConsentGivenPayload,
+    "licence_back_accepted": LicenceBackAnsweredPayload,
+    "licence_back_declined": LicenceBackAnsweredPayload,
+    "open_licence_taken": OpenLicenceTakenPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

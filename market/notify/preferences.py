@@ -31,18 +31,28 @@ _ACCOUNT: Final = frozenset({"invitation", "organisation_decided"})
 # What a bank hears of its lots' licence offers; what an offeror hears of its offers.
 _BANK_OFFERS: Final = ("offer_received",)
 _OFFEROR: Final = ("offer_chosen", "offer_not_chosen")
+# The pledgor's part in licensing (docs/rules.md §The pledgor, §Open licence): told to the
+# bank, and a taken open licence to the pledgor too.
+_LICENSING_BANK: Final = (
+    "licensing_consent_given",
+    "licence_back_accepted",
+    "licence_back_declined",
+    "open_licence_taken",
+)
 _BIDDING: Final = tuple(
-    e for e in EVENTS if e not in ("monitoring_flag", *_BANK_OFFERS) and e not in _ACCOUNT
+    e
+    for e in EVENTS
+    if e not in ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK) and e not in _ACCOUNT
 )
 # The events a kind of organisation can receive, in the order the page lists them:
 # monitoring flags are the banks'; the rest are bidders'.
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag", *_BANK_OFFERS),
+    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),
     "operator": (),
-    "pledgor": _OFFEROR,
+    "pledgor": (*_OFFEROR, "open_licence_taken"),
 }
 
 

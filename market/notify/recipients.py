@@ -53,6 +53,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "offer_not_chosen",
     "hammer_superseded",
     "invitation",
+    "licensing_consent_given",
+    "licence_back_accepted",
+    "licence_back_declined",
+    "open_licence_taken",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

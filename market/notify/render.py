@@ -19,7 +19,8 @@ What a template sees:
 * `ref` — the lot's reference (from the lot, else the payload's lot_reference), or "";
 * `what` — the reference with the lot's title, as a sentence in `lang` names a lot;
 * `name` — the reader's display name, or None (webhooks);
-* `url` — the lot's public page (or the site when there is no lot); `site` — the site;
+* `url` — the payload's `url`, else the site's page at its `path`, else the lot's public
+  page (or the site when there is no lot); `site` — the site;
 * `cny(fen)` — ¥1,200,000.00 (market.money.format_cny); None → "—";
 * `local(value)` — an instant (datetime or ISO string) in Asia/Shanghai, "YYYY-MM-DD HH:MM";
 * `label(prefix, value)` — the catalog's word for an internal value (`email.flag.lapsed`),
@@ -144,6 +145,8 @@ def render(
     what = i18n.gettext(lang, "email.lot_named", ref=ref, title=title) if title else ref
     if payload.get("url"):
         url = str(payload["url"])
+    elif payload.get("path"):  # a page of the exchange the event is about
+        url = f"{site}{payload['path']}"
     elif event == "organisation_decided":
         url = f"{site}/account"
     elif event == "offer_received" and payload.get("lot_id"):

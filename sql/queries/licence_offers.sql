@@ -14,20 +14,14 @@ FOR SHARE
 SELECT id, reference, status, round, terms FROM lots WHERE reference = $1 AND status <> 'draft'
 
 -- name: lot_assets_for_offer
--- The patents' terms (专利法 art. 42) and any standing open licence (开放许可) on them.
-SELECT a.id, a.kind, a.patent_type, a.filing_date, a.term_ends_on,
-       EXISTS (SELECT 1 FROM open_licences o WHERE o.asset_id = a.id
-               AND o.status IN ('declared', 'proposed')) AS open_licence
+-- The patents' terms (专利法 art. 42).
+SELECT a.id, a.kind, a.patent_type, a.filing_date, a.term_ends_on
 FROM lot_assets la JOIN ip_assets a ON a.id = la.asset_id
 WHERE la.lot_id = $1
 ORDER BY a.id
 
 -- name: case_consent
 SELECT case_id, pledgor_org_id, consented_at FROM licensing_consents WHERE case_id = $1
-
--- name: insert_consent
-INSERT INTO licensing_consents (case_id, pledgor_org_id, user_id, consented_at)
-VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING
 
 -- name: own_registration
 -- The organisation's registration for the lot's round.

@@ -15,6 +15,7 @@ from auctions.registration import RegisterForLot
 from market.clock import FrozenClock
 from market.licensing import offers
 from market.licensing.offers import OfferIn, SubmitOffer
+from market.licensing.pledgor import CaseRef, give_licensing_consent
 from market.licensing.value import BankGuarantee, LicenceTerms
 from market.lots import services as lots
 from market.lots.jobs import advance_lots
@@ -82,9 +83,17 @@ async def make_offer_scene(
     me = await viewer(pool, bank_user)
     policy = lots.policy_for(settings)
     case_id, _ = await make_case(pool, at, bank_org, bank_user)
+    # The pledgor organisation is the case's borrower: the same credit code.
+    await pool.execute(
+        "UPDATE organisations SET credit_code = (SELECT p.credit_code FROM disposal_cases c"
+        " JOIN loans l ON l.id = c.loan_id JOIN pledgors p ON p.id = l.pledgor_id"
+        " WHERE c.id = $1) WHERE id = $2",
+        case_id,
+        p_org,
+    )
     if consent:
-        async with pool.acquire() as conn:
-            await offers.record_consent(conn, case_id, p_org, p_user, at)
+        pledgor_act = await act_as(pool, clock, p_user)
+        await pledgor_act(give_licensing_consent, CaseRef(case_id=case_id))
     starts = at + timedelta(days=30, hours=1)
     draft = LotDraft(
         title="锂电池正极材料专利",

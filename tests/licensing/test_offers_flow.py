@@ -220,7 +220,7 @@ async def test_offers_are_refused_when_they_must_be(
     )
     with pytest.raises(Conflict) as standing:
         await submit(pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start))
-    assert standing.value.code == "open_licence_stands"
+    assert standing.value.code == "open_licence_standing"
     assert await value(pool, "SELECT count(*) FROM licence_offers") == before
     # Tenancy: another organisation's offer is not found, and withdrawn only by its own.
     mine = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))

@@ -45,6 +45,15 @@ SALE = {
     "status": "awaiting_payment",
     "closed_at": "2026-01-06T02:00:00+00:00",
 }
+LICENCE_BACK = {
+    "contract_id": 7,
+    "contract_reference": "XK-2026-000007",
+    "case_id": 3,
+    "case_reference": "CZ-2026-000003",
+    "pledgor_name": "北京链融数据科技有限公司",
+    "reason": "费率过高",
+    "path": "/bank/cases/3",
+}
 # Payloads as the producers write them (auctions/*, market/notify/events.py).
 PAYLOADS: dict[str, dict[str, Any]] = {
     "offer_received": {
@@ -86,6 +95,27 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "registration_id": 5,
         "price_fen": 110_000_000,
         "deposit_fen": 7_000_000,
+    },
+    "licensing_consent_given": {
+        "case_id": 3,
+        "case_reference": "CZ-2026-000003",
+        "pledgor_name": "北京链融数据科技有限公司",
+        "consented_at": "2026-01-05T02:00:00+00:00",
+        "path": "/bank/cases/3",
+    },
+    "licence_back_accepted": {**LICENCE_BACK, "reason": ""},
+    "licence_back_declined": LICENCE_BACK,
+    "open_licence_taken": {
+        "open_licence_id": 2,
+        "contract_id": 8,
+        "contract_reference": "XK-2026-000008",
+        "case_id": 3,
+        "patent_number": "ZL201910000001.2",
+        "patent_title": "一种正极材料",
+        "licensee_name": "Huachuang Chip Co.",
+        "start": "2026-01-05",
+        "end": "2030-12-31",
+        "path": "/pledgor/cases/3",
     },
     "organisation_decided": {
         "org_id": 5,
