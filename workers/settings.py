@@ -26,6 +26,8 @@ from market import audit, db, i18n
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
+from market.licensing.jobs import CRON as LICENSING_CRON
+from market.licensing.jobs import JOBS as LICENSING_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
 from market.lots.jobs import JOBS as LOTS_JOBS
 from market.notify.delivery import close_channels, open_channels
@@ -79,6 +81,7 @@ class WorkerSettings:
         *EVENTS_JOBS,
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
+        *LICENSING_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -88,6 +91,7 @@ class WorkerSettings:
         *AUCTION_CRON,
         *EVENTS_CRON,
         *NOTIFY_CRON,
+        *LICENSING_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -32,7 +32,7 @@ Channel = Literal["inbox", "email", "webhook"]
 CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
-# closing.py and market/notify/events.py).
+# closing.py, market/notify/events.py and market/licensing/reminders.py, enforcement.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -48,6 +48,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "lot_matched",
     "monitoring_flag",
     "organisation_decided",
+    "royalty_report_due",
+    "royalty_payment_due",
+    "royalty_payment_late",
+    "licence_terminated",
     "invitation",
 )
 

@@ -146,6 +146,8 @@ def render(
         url = str(payload["url"])
     elif event == "organisation_decided":
         url = f"{site}/account"
+    elif payload.get("contract_id"):
+        url = f"{site}/licences/{payload['contract_id']}"
     elif event == "monitoring_flag" and payload.get("asset_id"):
         url = f"{site}/bank/collateral/assets/{payload['asset_id']}"
     else:
