@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
+import msgspec
 import pytest
 
 from market.errors import AppError, Conflict, Forbidden, Invalid, NotFound
@@ -374,8 +375,6 @@ async def test_the_recordal_by_the_bank_or_the_licensee_with_its_document(
         ({"content": b"not a document"}, "file"),
     ):
         with pytest.raises(Invalid) as caught:
-            import msgspec
-
             await as_user(
                 pool,
                 at,
