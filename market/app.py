@@ -47,6 +47,7 @@ from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.deps import SettingsDep, ViewerDep
+from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.metrics import MetricsApi
 from market.notify.payloads import webhooks_section
@@ -240,6 +241,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
+            *LICENSING_ROUTES,
             *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
             *API_ROUTES,

@@ -40,6 +40,11 @@ CREATIONS = {
     "operator_record_receipt",
     "pool_add_rule",
     "import_statement",
+    "report_royalty_sales",
+    "upload_royalty_report",
+    "adjust_royalty",
+    "import_clearing_statement",
+    "record_royalty_payment",
 }
 
 

@@ -102,10 +102,9 @@ READ_RECONCILIATION = _p("read_reconciliation", {"pool", "bank"}, "pools:read",
 WRITE_RECONCILIATION = _p("write_reconciliation", {"pool", "bank"}, "pools:write",
                           roles=WRITERS,
                           description="import statements, match or set aside lines")
-READ_LICENCES = _p("read_licences", {"bank", "buyer", "acquirer", "pledgor", "operator"},
-                   "licences:read",
-                   description="the licence contracts the organisation is a party to (the "
-                               "operator: every one), their schedules and payments")
+READ_LICENCES = _p("read_licences", {"bank", "buyer", "acquirer", "pledgor"}, "licences:read",
+                   description="the licence contracts the organisation is a party to, their "
+                               "schedules and payments")
 REPORT_ROYALTIES = _p("report_royalties", LICENSEES, "licences:write", roles=WRITERS,
                       description="a licensee reports its net sales, by form, API or CSV")
 RECORD_LICENCE = _p("record_licence", {"bank", "buyer", "acquirer", "pledgor"},

@@ -73,6 +73,13 @@ class ReportOut(msgspec.Struct, frozen=True, kw_only=True):
     due_on: date  # the payment date
 
 
+async def licensee_contract(conn: Conn, org_id: int, contract_id: int) -> None:
+    """404 unless the contract is the licensee's (read without a lock)."""
+    row = await conn.fetchrow(QB.contract_for_party, contract_id, org_id)
+    if row is None or row["licensee_org_id"] != org_id:
+        raise NotFound("not_found", field="contract_id")
+
+
 async def lock_for_licensee(
     conn: Conn, org_id: int, contract_id: int
 ) -> tuple[asyncpg.Record, RoyaltyTerms]:
