@@ -25,7 +25,7 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
     lic = await make_token(pool, at, s.licensee_user, ["licences:read", "licences:write"])
     bank = await make_token(pool, at, s.bank_user, ["licences:read", "licences:write"])
     op = await make_token(pool, at, s.operator_user, ["operator:write"])
-    L, B, O = ({"Authorization": f"Bearer {t}"} for t in (lic, bank, op))
+    L, B, OP = ({"Authorization": f"Bearer {t}"} for t in (lic, bank, op))
     k = f"/api/v1/licences/{s.contract.id}"
     pay = f"/api/v1/operator/licences/{s.contract.id}/payments"
     probes: list[tuple[str, dict[str, str], dict[str, Any], int, str | None]] = [
@@ -108,7 +108,13 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
             422,
             "amount_fen",
         ),
-        (pay, O, {"period": "2027Q1", "amount_fen": 0, "paid_on": "2027-05-10"}, 400, "amount_fen"),
+        (
+            pay,
+            OP,
+            {"period": "2027Q1", "amount_fen": 0, "paid_on": "2027-05-10"},
+            400,
+            "amount_fen",
+        ),
         (
             pay,
             O,
@@ -116,7 +122,7 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
             422,
             "paid_on",
         ),
-        (pay, O, {"period": "2027Q3", "amount_fen": 1, "paid_on": "2027-05-10"}, 409, "period"),
+        (pay, OP, {"period": "2027Q3", "amount_fen": 1, "paid_on": "2027-05-10"}, 409, "period"),
         (
             pay,
             O,
@@ -158,10 +164,10 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
     r = await client.post(
         "/api/v1/operator/clearing/statements",
         content=bad_statement,
-        headers={**O, "Content-Type": "text/csv"},
+        headers={**OP, "Content-Type": "text/csv"},
     )
     assert r.status_code == 422 and r.json()["errors"][0]["line"] == 2, r.text
     # Another organisation's contract: 404.
-    r = await client.get(f"/api/v1/licences/{s.contract.id}", headers=O)
+    r = await client.get(f"/api/v1/licences/{s.contract.id}", headers=OP)
     assert r.status_code in (403, 404)
     assert await _counts(pool) == before
