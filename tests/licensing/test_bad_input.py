@@ -103,7 +103,7 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
         ),
         (
             pay,
-            O,
+            OP,
             {"period": "2027Q1", "amount_fen": 6_000_000, "paid_on": "2027-05-10"},
             422,
             "amount_fen",
@@ -117,7 +117,7 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
         ),
         (
             pay,
-            O,
+            OP,
             {"period": "2027Q1", "amount_fen": 6_007_397, "paid_on": "2027-06-01"},
             422,
             "paid_on",
@@ -125,7 +125,7 @@ async def test_wrong_values_get_a_4xx_naming_the_field_and_write_nothing(
         (pay, OP, {"period": "2027Q3", "amount_fen": 1, "paid_on": "2027-05-10"}, 409, "period"),
         (
             pay,
-            O,
+            OP,
             {
                 "period": "2027Q1",
                 "amount_fen": 1,
