@@ -44,6 +44,11 @@ CREATIONS = {
     "give_licensing_consent",
     "propose_open_licence",
     "take_open_licence",
+    "report_royalty_sales",
+    "upload_royalty_report",
+    "adjust_royalty",
+    "import_clearing_statement",
+    "record_royalty_payment",
 }
 
 

@@ -150,6 +150,19 @@ JSON_BODIES: dict[str, Any] = {
     "declare_open_licence": {"cnipa_number": "KF-1", "declared_on": "2026-01-01"},
     "withdraw_open_licence": {"withdrawn_on": "2026-01-01"},
     "answer_licence_back": {"accept": True},
+    "report_royalty_sales": {"period": "2026Q1", "net_sales_fen": 100},
+    "adjust_royalty": {"period": "2026Q1", "net_sales_fen": 100, "reason": "审计"},
+    "terminate_licence_contract": {"reason": "逾期"},
+    "record_recordal_cancellation": {
+        "cancellation_number": "2026990000001-ZX",
+        "cancelled_on": "2026-01-01",
+    },
+    "record_licence_recordal": {
+        "recordal_number": "2026990000001",
+        "recorded_on": "2026-01-01",
+        "filename": "a.pdf",
+        "content": "JVBERi0xLjcKJSVFT0YK",
+    },
 }
 # Routes that act on another organisation's object by design: a declared open licence is
 # offered to every approved buyer and acquirer (专利法 art. 51), so taking the demo's is
@@ -190,6 +203,22 @@ async def _owned_by_others(pool: asyncpg.Pool, settings: Settings, clock: Frozen
     manager = await pool.fetchval("SELECT id FROM users WHERE email = 'pool@ipx.demo'")
     assert bank and buyer and manager
     await make_token(pool, clock.now(), bank["id"], ["collateral:read"])
+    # A licence contract of the demo bank's case, licensed to the demo buyer.
+    await pool.execute(
+        "INSERT INTO open_licences (case_id, asset_id, bank_org_id, pledgor_org_id, terms,"
+        " status, created_at) SELECT c.id, a.asset_id, c.bank_org_id, $1, '{}', 'withdrawn',"
+        " now() FROM disposal_cases c JOIN case_assets a ON a.case_id = c.id ORDER BY c.id"
+        " LIMIT 1",
+        buyer["org_id"],
+    )
+    await pool.execute(
+        "INSERT INTO licence_contracts (reference, case_id, bank_org_id, open_licence_id,"
+        " licensee_org_id, kind, terms, status, recordal_due_on, created_at, accepted_at)"
+        " SELECT 'XK-2026-999999', case_id, bank_org_id, id, $1, 'non_exclusive',"
+        ' \'{"start": "2026-01-01", "end": "2030-12-31", "royalty_rate_bp": 600}\','
+        " 'active', '2026-04-01', now(), now() FROM open_licences ORDER BY id LIMIT 1",
+        buyer["org_id"],
+    )
     statement = (settings.data_dir / "demo" / "demo-statement.csv").read_bytes()
     act = await act_as(pool, datetime.now(UTC), manager)  # the demo's statement is of today
     await act(import_statement, ImportStatement(data=statement, filename="demo.csv"))

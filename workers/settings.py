@@ -82,6 +82,7 @@ class WorkerSettings:
         *EVENTS_JOBS,
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
+        *LICENSING_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -92,6 +93,7 @@ class WorkerSettings:
         *LICENSING_CRON,
         *EVENTS_CRON,
         *NOTIFY_CRON,
+        *LICENSING_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -36,6 +36,8 @@ BIDDERS: frozenset[OrgKind] = frozenset({"buyer", "acquirer"})
 # bidders, and the pledgor itself (反向许可), which may never bid (docs/rules.md §Licence
 # offers and decision).
 OFFERORS: frozenset[OrgKind] = BIDDERS | {"pledgor"}
+# Who takes a licence: the same firms, the pledgor included (反向许可).
+LICENSEES: frozenset[OrgKind] = OFFERORS
 # Who changes things inside an organisation; read_only users see, change nothing.
 WRITERS: frozenset[Role] = frozenset({"admin", "officer"})
 ADMINS: frozenset[Role] = frozenset({"admin"})
@@ -110,6 +112,17 @@ READ_RECONCILIATION = _p("read_reconciliation", {"pool", "bank"}, "pools:read",
 WRITE_RECONCILIATION = _p("write_reconciliation", {"pool", "bank"}, "pools:write",
                           roles=WRITERS,
                           description="import statements, match or set aside lines")
+READ_LICENCES = _p("read_licences", {"bank", "buyer", "acquirer", "pledgor"}, "licences:read",
+                   description="the licence contracts the organisation is a party to, their "
+                               "schedules and payments")
+REPORT_ROYALTIES = _p("report_royalties", LICENSEES, "licences:write", roles=WRITERS,
+                      description="a licensee reports its net sales, by form, API or CSV")
+RECORD_LICENCE = _p("record_licence", {"bank", "buyer", "acquirer", "pledgor"},
+                    "licences:write", roles=WRITERS,
+                    description="record a contract's CNIPA recordal (the bank or the licensee)")
+MANAGE_LICENCES = _p("manage_licences", {"bank"}, "licences:write", roles=WRITERS,
+                     description="the bank audits royalties, terminates a contract in arrears "
+                                 "and records the recordal's cancellation")
 OPERATE = _p("operate", {"operator"}, "operator:write", roles=WRITERS, exchange_wide=True,
              description="onboard and approve organisations and pools, confirm deposits "
                          "and payments, receipts")
@@ -148,6 +161,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     WRITE_POOL,
     READ_RECONCILIATION,
     WRITE_RECONCILIATION,
+    READ_LICENCES,
+    REPORT_ROYALTIES,
+    RECORD_LICENCE,
+    MANAGE_LICENCES,
     OPERATE,
     READ_METRICS,
     READ_OWN_CASES,

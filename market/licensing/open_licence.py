@@ -330,9 +330,12 @@ async def declare_open_licence(uow: UnitOfWork, data: DeclareOpenLicence) -> Ope
     if data.declared_on >= terms.ends_on:
         raise Invalid("open_licence_declared_after_end", field="declared_on")
     number = data.cnipa_number.strip()
-    if await uow.conn.fetchval(Q.cnipa_number_used, number, data.open_licence_id):
-        raise Conflict("cnipa_number_used", field="cnipa_number")
-    await uow.conn.execute(Q.declare, data.open_licence_id, number, data.declared_on)
+    try:
+        # A savepoint: the unique index settles two declarations of one number at once.
+        async with uow.conn.transaction():
+            await uow.conn.execute(Q.declare, data.open_licence_id, number, data.declared_on)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("cnipa_number_used", field="cnipa_number") from None
     change = {"cnipa_number": number, "declared_on": data.declared_on.isoformat()}
     uow.audit("open_licence.declare", "open_licence", data.open_licence_id, after=change)
     uow.audit(

@@ -1,9 +1,11 @@
-"""The licensing area's pages and API controllers; market/app.py registers them."""
+"""The licensing area's API controllers (offers and decisions, licence contracts, the
+exchange's clearing account); market/app.py registers them."""
 
 from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from market.licensing.api_contracts import ClearingApi, LicenceContractsApi
 from market.licensing.api_offers import OffersApi
 
-ROUTES: list[ControllerRouterHandler] = [OffersApi]
+ROUTES: list[ControllerRouterHandler] = [OffersApi, LicenceContractsApi, ClearingApi]

@@ -242,6 +242,32 @@ class OpenLicenceTakenPayload(Payload, frozen=True, kw_only=True):
     path: str
 
 
+class RoyaltyReminderPayload(Payload, frozen=True, kw_only=True):
+    """A licence contract's report or payment is due soon, or late: which item, what the
+    licensee owes now (null while the report is missing) and the interest so far."""
+
+    contract_id: int
+    contract_reference: str
+    period: str  # the item: UPFRONT, 2027Q1, ADJ3
+    payment_reference: str  # to write on the transfer
+    about: Literal["report", "payment"]
+    when: Literal["before", "after"]
+    days: int
+    due_on: str  # YYYY-MM-DD
+    owed_fen: int | None
+    interest_fen: int
+
+
+class LicenceTerminatedPayload(Payload, frozen=True, kw_only=True):
+    """The bank terminated the licence for arrears past the grace period."""
+
+    contract_id: int
+    contract_reference: str
+    reason: str
+    terminated_at: Instant
+    unpaid: list[str]  # the items unpaid past the grace period
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -272,6 +298,10 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "licence_back_accepted": LicenceBackAnsweredPayload,
     "licence_back_declined": LicenceBackAnsweredPayload,
     "open_licence_taken": OpenLicenceTakenPayload,
+    "royalty_report_due": RoyaltyReminderPayload,
+    "royalty_payment_due": RoyaltyReminderPayload,
+    "royalty_payment_late": RoyaltyReminderPayload,
+    "licence_terminated": LicenceTerminatedPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

@@ -28,6 +28,13 @@ Q = Queries("notify")
 # An invitation goes to an address, never to a user; a decision on the organisation is
 # always sent (recipients.py).
 _ACCOUNT: Final = frozenset({"invitation", "organisation_decided"})
+# A licensee's: its royalty reminders and the end of its licence (market/licensing).
+LICENSEE: Final = (
+    "royalty_report_due",
+    "royalty_payment_due",
+    "royalty_payment_late",
+    "licence_terminated",
+)
 # What a bank hears of its lots' licence offers; what an offeror hears of its offers.
 _BANK_OFFERS: Final = ("offer_received",)
 _OFFEROR: Final = ("offer_chosen", "offer_not_chosen")
@@ -45,14 +52,15 @@ _BIDDING: Final = tuple(
     if e not in ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK) and e not in _ACCOUNT
 )
 # The events a kind of organisation can receive, in the order the page lists them:
-# monitoring flags are the banks'; the rest are bidders'.
+# monitoring flags are the banks'; the rest are bidders' (a bidder may be a licensee too);
+# the pledgor hears what a licensee hears (反向许可: it is the licensee).
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
     "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),
     "operator": (),
-    "pledgor": (*_OFFEROR, "open_licence_taken"),
+    "pledgor": (*_OFFEROR, "open_licence_taken", *LICENSEE),
 }
 
 

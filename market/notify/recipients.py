@@ -32,7 +32,8 @@ Channel = Literal["inbox", "email", "webhook"]
 CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
-# closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py).
+# closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
+# pledgor.py, open_licence.py, reminders.py, enforcement.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -52,6 +53,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "offer_chosen",
     "offer_not_chosen",
     "hammer_superseded",
+    "royalty_report_due",
+    "royalty_payment_due",
+    "royalty_payment_late",
+    "licence_terminated",
     "invitation",
     "licensing_consent_given",
     "licence_back_accepted",

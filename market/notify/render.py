@@ -153,6 +153,8 @@ def render(
         url = f"{site}/bank/lots/{payload['lot_id']}/offers"
     elif event in ("offer_chosen", "offer_not_chosen"):
         url = f"{site}/my/offers"
+    elif payload.get("contract_id"):
+        url = f"{site}/licences/{payload['contract_id']}"
     elif event == "monitoring_flag" and payload.get("asset_id"):
         url = f"{site}/bank/collateral/assets/{payload['asset_id']}"
     else:

@@ -87,9 +87,6 @@ WHERE id = $1 RETURNING id
 -- name: withdraw
 UPDATE open_licences SET status = 'withdrawn', withdrawn_on = $2 WHERE id = $1 RETURNING id
 
--- name: cnipa_number_used
-SELECT EXISTS (SELECT 1 FROM open_licences WHERE cnipa_number = $1 AND id <> $2)
-
 -- name: live_contract_of_taker
 SELECT reference FROM licence_contracts
 WHERE open_licence_id = $1 AND licensee_org_id = $2 AND status <> 'terminated'

@@ -199,6 +199,50 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "asset_number": "ZL201910000001.2",
         "asset_title": "一种正极材料",
     },
+    # market/licensing/reminders.py, enforcement.py
+    "royalty_report_due": {
+        "contract_id": 3,
+        "contract_reference": "XK-2027-000003",
+        "period": "2027Q1",
+        "payment_reference": "XK-2027-000003-2027Q1",
+        "about": "report",
+        "when": "before",
+        "days": 7,
+        "due_on": "2027-04-15",
+        "owed_fen": None,
+        "interest_fen": 0,
+    },
+    "royalty_payment_due": {
+        "contract_id": 3,
+        "contract_reference": "XK-2027-000003",
+        "period": "2027Q1",
+        "payment_reference": "XK-2027-000003-2027Q1",
+        "about": "payment",
+        "when": "before",
+        "days": 1,
+        "due_on": "2027-04-30",
+        "owed_fen": 6_250_000,
+        "interest_fen": 0,
+    },
+    "royalty_payment_late": {
+        "contract_id": 3,
+        "contract_reference": "XK-2027-000003",
+        "period": "2027Q1",
+        "payment_reference": "XK-2027-000003-2027Q1",
+        "about": "payment",
+        "when": "after",
+        "days": 15,
+        "due_on": "2027-04-30",
+        "owed_fen": 6_261_558,
+        "interest_fen": 11_558,
+    },
+    "licence_terminated": {
+        "contract_id": 3,
+        "contract_reference": "XK-2027-000003",
+        "reason": "2027Q1 royalty unpaid 45 days",
+        "terminated_at": "2027-06-14T02:00:00+00:00",
+        "unpaid": ["2027Q1"],
+    },
 }
 
 
@@ -219,7 +263,7 @@ def test_every_event_has_its_folder_and_its_words_in_the_catalogs() -> None:
 @pytest.mark.parametrize("event", EVENTS)
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_event_renders_in_each_language_and_channel(event: str, lang: str) -> None:
-    lot = None if event == "monitoring_flag" else LOT
+    lot = None if event == "monitoring_flag" or "contract_id" in PAYLOADS[event] else LOT
     for channel in ("email", "inbox", "webhook"):
         r = render(
             event,
