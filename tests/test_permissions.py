@@ -203,21 +203,9 @@ async def _owned_by_others(pool: asyncpg.Pool, settings: Settings, clock: Frozen
     manager = await pool.fetchval("SELECT id FROM users WHERE email = 'pool@ipx.demo'")
     assert bank and buyer and manager
     await make_token(pool, clock.now(), bank["id"], ["collateral:read"])
-    # A licence contract of the demo bank's case, licensed to the demo buyer.
-    await pool.execute(
-        "INSERT INTO open_licences (case_id, asset_id, bank_org_id, pledgor_org_id, terms,"
-        " status, created_at) SELECT c.id, a.asset_id, c.bank_org_id, $1, '{}', 'withdrawn',"
-        " now() FROM disposal_cases c JOIN case_assets a ON a.case_id = c.id ORDER BY c.id"
-        " LIMIT 1",
-        buyer["org_id"],
-    )
-    await pool.execute(
-        "INSERT INTO licence_contracts (reference, case_id, bank_org_id, open_licence_id,"
-        " licensee_org_id, kind, terms, status, recordal_due_on, created_at, accepted_at)"
-        " SELECT 'XK-2026-999999', case_id, bank_org_id, id, $1, 'non_exclusive',"
-        ' \'{"start": "2026-01-01", "end": "2030-12-31", "royalty_rate_bp": 600}\','
-        " 'active', '2026-04-01', now(), now() FROM open_licences ORDER BY id LIMIT 1",
-        buyer["org_id"],
+    # The demo's buyer holds a licence of the demo bank's patent (an open licence taken).
+    assert await pool.fetchval(
+        "SELECT count(*) FROM licence_contracts WHERE licensee_org_id = $1", buyer["org_id"]
     )
     statement = (settings.data_dir / "demo" / "demo-statement.csv").read_bytes()
     act = await act_as(pool, datetime.now(UTC), manager)  # the demo's statement is of today
