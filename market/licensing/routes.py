@@ -5,5 +5,6 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from market.licensing.api_offers import OffersApi
+from market.licensing.web_offers import DecisionPages, OfferorPages
 
-ROUTES: list[ControllerRouterHandler] = [OffersApi]
+ROUTES: list[ControllerRouterHandler] = [OffersApi, OfferorPages, DecisionPages]
