@@ -86,6 +86,14 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_operator_confirm_deposit": "confirm_deposit",
     "web_operator_payments": "list_payments_due",
     "web_operator_record_payment": "record_payment",
+    # --- licence offers: the offeror's, and the bank's comparison and decision ------------
+    "web_offer_form": "list_own_offers",
+    "web_register_to_offer": "register_to_offer",
+    "web_submit_offer": "submit_offer",
+    "web_my_offers": "list_own_offers",
+    "web_withdraw_offer": "withdraw_offer",
+    "web_offer_decision": "get_offer_decision",
+    "web_decide_offers": "decide_offers",
     # --- notifications, webhooks, interests ----------------------------------------------
     "web_inbox": ("list_inbox", "list_notifications"),
     "web_inbox_count": "list_inbox",  # its `unread`

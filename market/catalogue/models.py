@@ -11,6 +11,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from market.lots.terms import Offers
+
 LotStatus = Literal[
     "draft", "announced", "bidding", "sold", "failed", "paused", "withdrawn", "returned"
 ]
@@ -110,6 +112,9 @@ class LotTerms(msgspec.Struct, frozen=True, kw_only=True):
     commission_tiers: list[tuple[int | None, int]] | None
     premium_bp: int | None
     preemptive_holders: int
+    # What the lot takes and how the bank values licence offers against the top bid
+    # (docs/rules.md §Licence offers and decision), as announced with it.
+    offers: Offers = Offers()
 
 
 class ValuationSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -40,6 +40,7 @@ from market.catalogue.models import (
 from market.catalogue.text import format_ipc_key, ipc_filter_key, search_query
 from market.db import Queries
 from market.errors import BadValue, Invalid, NotFound
+from market.lots.terms import Offers
 from market.money import parse_cny
 
 Q = Queries("catalogue")
@@ -390,7 +391,17 @@ def _terms(row: asyncpg.Record, holders: int) -> LotTerms:
         commission_tiers=tiers,
         premium_bp=_nat(fee.get("premium_bp")) if kind == "buyer_premium" else None,
         preemptive_holders=holders or (len(listed) if isinstance(listed, list) else 0),
+        offers=_offers(raw.get("offers")),
     )
+
+
+def _offers(raw: object) -> Offers:
+    """The offers block as stored (market/lots/terms.py Offers); terms stored before
+    licence offers existed, or unreadable, take bids only."""
+    try:
+        return msgspec.convert(raw, Offers) if isinstance(raw, dict) else Offers()
+    except msgspec.ValidationError:
+        return Offers()
 
 
 _MAX_REFERENCE: Final = 60

@@ -98,6 +98,18 @@ class OfferLine(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
 
+class DecisionContract(msgspec.Struct, frozen=True, kw_only=True):
+    """A contract the decision made (market/licensing/contracts.py), by its reference."""
+
+    id: int
+    reference: str
+    offer_id: int | None
+    licensee_org_id: int
+    licensee_name: str
+    kind: str
+    status: str
+
+
 class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     lot_id: int
     lot_reference: str
@@ -117,6 +129,7 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     decided_at: datetime | None
     decided_by_deadline: bool
+    contracts: list[DecisionContract] = []
 
 
 def _valued_on(closed_at: datetime, offers: list[Any]) -> date:
@@ -153,6 +166,18 @@ async def _read(conn: Conn, lot: Any) -> DecisionOut:
     offers = list(await conn.fetch(Q.round_offers_all, lot["id"], decision["round"]))
     comparison, on = await _comparison(conn, lot, decision, offers)
     terms = msgspec.convert(lot["terms"], Terms)
+    contracts = [
+        DecisionContract(
+            id=r["id"],
+            reference=r["reference"],
+            offer_id=r["offer_id"],
+            licensee_org_id=r["licensee_org_id"],
+            licensee_name=r["licensee_name"],
+            kind=r["kind"],
+            status=r["status"],
+        )
+        for r in await conn.fetch(Q.lot_contracts, list(decision["chosen_offer_ids"]))
+    ]
     return DecisionOut(
         lot_id=lot["id"],
         lot_reference=lot["reference"],
@@ -184,6 +209,7 @@ async def _read(conn: Conn, lot: Any) -> DecisionOut:
         reason=decision["reason"],
         decided_at=decision["decided_at"],
         decided_by_deadline=decision["decided_at"] is not None and decision["decided_by"] is None,
+        contracts=contracts,
     )
 
 

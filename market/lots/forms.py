@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from market.lots.lifecycle import relist_floor
 from market.lots.models import LotOut
-from market.lots.terms import TermsPolicy
+from market.lots.terms import Offers, TermsPolicy
 from market.money import MAX_FEN
 from market.web import Form
 
@@ -30,6 +30,21 @@ FORM_FIELD = {
     "extension_window_s": "extension_window_min",
     "extension_s": "extension_min",
     "premium_bp": "premium_pct",
+}
+# The offers block's fields (`terms.offers.valuation.spreads.none_bp`, by their last part)
+# → the form's; an error of the spreads as a whole shows beside the first spread.
+OFFER_FIELD = {
+    "offers": "offers_mode",
+    "mode": "offers_mode",
+    "valuation": "discount_rate_pct",
+    "discount_rate_bp": "discount_rate_pct",
+    "spreads": "spread_none_pct",
+    "none_bp": "spread_none_pct",
+    "deposit_bp": "spread_deposit_pct",
+    "bank_guarantee_bp": "spread_guarantee_pct",
+    "credibility_bp": "credibility_pct",
+    "margin_bp": "margin_pct",
+    "decision_days": "decision_days",
 }
 # The fields the editor shows a problem beside; any other problem is the form's.
 EDITOR_FIELDS = frozenset(
@@ -51,6 +66,7 @@ EDITOR_FIELDS = frozenset(
         "premium_pct",
         "preemptive_holders",
         "version",
+        *set(OFFER_FIELD.values()),
     }
 )
 
@@ -60,6 +76,9 @@ class FormFields(Mapping[str, str]):
     `terms.preemptive_holders[0].name`) → the form field it came from."""
 
     def __getitem__(self, name: str) -> str:
+        inner = name.removeprefix("terms.")
+        if inner == "offers" or inner.startswith("offers."):
+            return OFFER_FIELD.get(inner.split(".")[-1], "offers_mode")
         base = name.removeprefix("terms.").removeprefix("fee.").split("[")[0].split(".")[0]
         return FORM_FIELD.get(base, base)
 
@@ -106,9 +125,11 @@ def _whole(form: Form, name: str) -> int | None:
     return int(text)
 
 
-def _premium_bp(form: Form, name: str) -> int | None:
-    """A percentage as typed (3, 2.5) → basis points."""
-    text = form.text(name) or "0"
+def percent_bp(form: Form, name: str) -> int | None:
+    """A percentage as typed (3, 2.5, 0.25) → whole basis points; empty → None."""
+    text = form.text(name)
+    if not text:
+        return None
     try:
         bp = Decimal(text) * 100
     except InvalidOperation:
@@ -118,6 +139,41 @@ def _premium_bp(form: Form, name: str) -> int | None:
         form.fail(name, "not_a_percentage")
         return None
     return int(bp)
+
+
+def _premium_bp(form: Form, name: str) -> int | None:
+    """The buyer's premium; empty is none."""
+    return percent_bp(form, name) if form.text(name) else 0
+
+
+def offers(form: Form) -> dict[str, Any]:
+    """The offers block's fields, as OffersInput's data; what is left empty takes the
+    defaults (docs/rules.md §Licence offers and decision)."""
+    spreads = {
+        key: bp
+        for key, name in (
+            ("none_bp", "spread_none_pct"),
+            ("deposit_bp", "spread_deposit_pct"),
+            ("bank_guarantee_bp", "spread_guarantee_pct"),
+        )
+        if (bp := percent_bp(form, name)) is not None
+    }
+    valuation: dict[str, Any] = {
+        key: bp
+        for key, name in (
+            ("discount_rate_bp", "discount_rate_pct"),
+            ("credibility_bp", "credibility_pct"),
+            ("margin_bp", "margin_pct"),
+        )
+        if (bp := percent_bp(form, name)) is not None
+    }
+    if spreads:
+        valuation["spreads"] = spreads
+    return {
+        "mode": form.text("offers_mode") or "bids",
+        "valuation": valuation,
+        "decision_days": _whole(form, "decision_days"),
+    }
 
 
 def holders(text: str) -> list[dict[str, Any]]:
@@ -147,6 +203,7 @@ def terms(form: Form, zone: ZoneInfo) -> dict[str, Any]:
         "payment_days": _whole(form, "payment_days"),
         "fee": fee,
         "preemptive_holders": holders(form.values.get("preemptive_holders", "")),
+        "offers": offers(form),
     }
 
 
@@ -211,6 +268,26 @@ def form_values(lot: LotOut, zone: ZoneInfo) -> dict[str, str]:
         "preemptive_holders": "\n".join(
             f"{h.name}, {h.credit_code}" if h.credit_code else h.name for h in t.preemptive_holders
         ),
+        **offers_values(t.offers),
+    }
+
+
+def offers_values(block: Offers) -> dict[str, str]:
+    """A saved offers block back into the form's strings (percentages)."""
+    v = block.valuation
+
+    def pct(bp: int) -> str:
+        return f"{bp / 100:g}"
+
+    return {
+        "offers_mode": block.mode,
+        "discount_rate_pct": pct(v.discount_rate_bp),
+        "spread_none_pct": pct(v.spreads.none_bp),
+        "spread_deposit_pct": pct(v.spreads.deposit_bp),
+        "spread_guarantee_pct": pct(v.spreads.bank_guarantee_bp),
+        "credibility_pct": pct(v.credibility_bp),
+        "margin_pct": pct(v.margin_bp),
+        "decision_days": str(block.decision_days),
     }
 
 

@@ -24,6 +24,7 @@ from market.errors import LineProblem, NotFound
 from market.lots import forms, lifecycle, services
 from market.lots.api import after_change
 from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdate, UpdateLot
+from market.lots.terms import Offers
 from market.settings import Settings
 from market.web import Form, language, page
 
@@ -73,6 +74,7 @@ class LotPages(Controller):
             "extension_min": "5",
             "payment_days": "10",
             "fee_kind": "commission",
+            **forms.offers_values(Offers()),
         }
         return await _new_page(request, pool, me, case_id, values, None, {})
 

@@ -133,3 +133,12 @@ ON CONFLICT (dedupe_key) DO NOTHING
 SELECT id FROM registrations
 WHERE lot_id = $1 AND round = $2 AND deposit_status = 'confirmed'
 ORDER BY id
+
+-- name: lot_contracts
+-- The licence contracts the decision made of the offers chosen (by the unique offer_id),
+-- with their licensees' names.
+SELECT k.id, k.reference, k.offer_id, k.licensee_org_id, k.kind, k.status,
+       o.name AS licensee_name
+FROM licence_contracts k JOIN organisations o ON o.id = k.licensee_org_id
+WHERE k.offer_id = ANY ($1::bigint[])
+ORDER BY k.id

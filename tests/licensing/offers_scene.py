@@ -172,3 +172,34 @@ async def submit(
 ) -> offers.OfferOut:
     act = await act_as(pool, at, party.user_id)
     return await act(offers.submit_offer, SubmitOffer(reference=lot.reference, offer=offer))
+
+
+BID = 1_100_000_00  # the worked example's top bid (docs/rules.md §Licensing)
+
+
+@dataclass
+class Deciding:
+    """A round closed with a bid and two licence offers standing, awaiting the bank."""
+
+    scene: OfferScene
+    reverse: offers.OfferOut  # the pledgor's exclusive reverse licence: it beats the hammer
+    plain: offers.OfferOut  # a third party's small non-exclusive licence: it does not
+    end: datetime  # the close
+
+
+async def to_deciding(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> Deciding:
+    """The lot takes a bid of BID and two licence offers, and closes into 'deciding'."""
+    from auctions import closing
+    from market.cases.services import china_today
+    from tests.auctions.test_closing import place_bids
+
+    scene = await make_offer_scene(pool, clock, settings)
+    end = scene.lot.bidding_ends_at
+    assert end is not None
+    await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])
+    start = china_today(end)
+    reverse = await submit(pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start))
+    plain = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))
+    result = await closing.close_when_due(pool, end, lots.policy_for(settings), scene.lot.id)
+    assert result is not None and result.status == "deciding"
+    return Deciding(scene=scene, reverse=reverse, plain=plain, end=end)

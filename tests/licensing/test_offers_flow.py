@@ -27,22 +27,15 @@ from tests.licensing.offers_scene import (
     plain_licence,
     reverse_licence,
     submit,
+    to_deciding,
 )
 
 BID = 1_100_000_00
 
 
 async def _to_deciding(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings):  # type: ignore[no-untyped-def]
-    scene = await make_offer_scene(pool, clock, settings)
-    end = scene.lot.bidding_ends_at
-    assert end is not None
-    await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])
-    start = china_today(end)
-    reverse = await submit(pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start))
-    plain = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))
-    result = await closing.close_when_due(pool, end, lots.policy_for(settings), scene.lot.id)
-    assert result is not None and result.status == "deciding"
-    return scene, reverse, plain, end
+    found = await to_deciding(pool, clock, settings)
+    return found.scene, found.reverse, found.plain, found.end
 
 
 async def _decide(pool, at, scene, offer_ids, reason="许可价值更高", settings=None):  # type: ignore[no-untyped-def]
