@@ -13,7 +13,6 @@ from typing import Any, cast
 import msgspec
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from litestar import Litestar, Request, Response, get
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -46,6 +45,7 @@ from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
+from market.csrf import SessionBoundCSRF
 from market.deps import SettingsDep, ViewerDep
 from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.metrics import MetricsApi
@@ -260,17 +260,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             "caller": Provide(provide_caller),
             "act": Provide(provide_act),
         },
-        middleware=[logs.request_id_middleware],
+        # Forms' tokens are bound to the session (market/csrf.py); the API is exempt.
+        middleware=[logs.request_id_middleware, SessionBoundCSRF],
         before_request=strict_json_body,
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="ipx_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            # The API authenticates by bearer token only, never by cookie, so a forged
-            # cross-site request carries no credential there.
-            exclude=["^/api/"],
-        ),
         template_config=TemplateConfig(
             directory=ROOT / "templates",
             engine=JinjaTemplateEngine,

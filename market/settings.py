@@ -76,6 +76,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Cookies carry Secure when the public address is HTTPS."""
         return self.public_base_url.startswith("https://")
 
+    def cookie_name(self, base: str) -> str:
+        """A cookie's name: under https with the `__Host-` prefix, which browsers accept
+        only from a Secure response, for Path=/ and without Domain, so a sibling subdomain
+        cannot set or overwrite it (docs/rules.md §Security)."""
+        return f"__Host-{base}" if self.secure_cookies else base
+
     @property
     def sandbox(self) -> bool:
         return self.mode == "sandbox"

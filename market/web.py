@@ -314,8 +314,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     viewer = request.scope.get("state", {}).get("viewer")
     lang = language(request, viewer if isinstance(viewer, Viewer) else None)
     # 403 and 404 say no more than that: another organisation's object is not disclosed.
+    # A refused CSRF token says so (a form left open across a sign-in: reload it).
     generic = {404: "error.404", 500: "error.500"}
-    if error.code in ("forbidden", "csrf_failed"):
+    if error.code == "forbidden":
         generic[403] = "error.403"
     message = (
         i18n.gettext(lang, generic[error.status])

@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from market import i18n
+from market import csrf, i18n
 from market.accounts import services, sessions
 from market.accounts.models import NewToken, Viewer
 from market.accounts.permissions import (
@@ -100,22 +100,29 @@ class AccountPages(Controller):
             )
         response = Redirect(next_path)
         response.set_cookie(
-            sessions.COOKIE,
+            settings.cookie_name(sessions.BASE_NAME),
             token,
             max_age=settings.session_ttl_seconds,
             httponly=True,
             samesite="lax",
             secure=settings.secure_cookies,
         )
+        # The forms of the new session carry a token bound to it (market/csrf.py).
+        response.set_cookie(csrf.cookie(settings, csrf.issue(settings.secret_key, token)))
         return response
 
     @post("/logout", operation_id="web_logout")
-    async def logout(self, request: Request[Any, Any, State], redis: RedisDep) -> Redirect:
-        token = request.cookies.get(sessions.COOKIE)
+    async def logout(
+        self, request: Request[Any, Any, State], redis: RedisDep, settings: SettingsDep
+    ) -> Redirect:
+        name = settings.cookie_name(sessions.BASE_NAME)
+        token = request.cookies.get(name)
         if token:
             await sessions.destroy(redis, token)
         response = Redirect("/")
-        response.delete_cookie(sessions.COOKIE)
+        # Secure even in its deletion: a browser ignores a `__Host-` cookie without it.
+        response.set_cookie(name, "", max_age=0, expires=0, secure=settings.secure_cookies)
+        response.set_cookie(csrf.cookie(settings, csrf.issue(settings.secret_key, None)))
         return response
 
     @post("/lang", operation_id="web_set_language")

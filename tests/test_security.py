@@ -1,0 +1,111 @@
+"""The exchange's defences, each probed as someone looking for a way round would
+(docs/rules.md §Security)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from market import i18n
+from tests.factories import csrf, make_org, sign_in
+
+PARAM = re.compile(r"\{(\w+):(\w+)\}")
+
+
+def _concrete(path: str) -> str:
+    """A route's path with a value in each parameter (ids 1, text "x")."""
+    return PARAM.sub(lambda m: "1" if m.group(2) == "int" else "x", path)
+
+
+def _routes(app: Any, methods: set[str]) -> Iterator[tuple[str, str]]:
+    """(method, path) of every route the app answers with one of `methods`."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            for method in sorted(handler.http_methods & methods):
+                yield method, _concrete(route.path)
+
+
+def _plant(client: AsyncTestClient[Any], token: str) -> None:
+    """What a sibling subdomain or a shared computer could do: set the victim's CSRF
+    cookie to a token the attacker holds."""
+    client.cookies.delete("ipx_csrf")
+    client.cookies.set("ipx_csrf", token)
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+async def test_csrf_token_bound_to_the_session_and_host_prefixed_under_https(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: Any, settings: Any
+) -> None:
+    """Every form of the site, posted for a signed-in victim with a CSRF cookie and token
+    the attacker obtained (signed out, or signed in as themselves), is refused: 0 accepted.
+    Under https the cookies are `__Host-` cookies, and signing in works with them."""
+    _, _, victim = await make_org(pool, clock.now(), kind="operator")
+    _, _, attacker = await make_org(pool, clock.now())
+    assert (await sign_in(client, victim)).status_code in (302, 303)
+    refused_text = i18n.gettext("zh", "problem.csrf_failed")
+
+    from market.app import create_app
+
+    async with AsyncTestClient(app=create_app(settings, clock), base_url=str(client.base_url)) as a:
+        anonymous = await csrf(a)
+        await sign_in(a, attacker)
+        own = str(a.cookies["ipx_csrf"])
+
+    forms = [
+        (m, p)
+        for m, p in _routes(client.app, {"POST", "PUT", "PATCH", "DELETE"})
+        if not p.startswith("/api/")
+    ]
+    assert len(forms) >= 40
+    accepted = []
+    planted_tokens = list(dict.fromkeys((anonymous, own)))  # sign-in hands out a new one
+    for planted in planted_tokens:
+        for method, path in forms:
+            _plant(client, planted)
+            r = await client.request(
+                method, path, data={"_csrf_token": planted}, follow_redirects=False
+            )
+            if not (r.status_code == 403 and refused_text in r.text):
+                accepted.append((planted[:6], method, path, r.status_code))
+    assert accepted == [], (
+        f"{len(accepted)} of {len(planted_tokens) * len(forms)} accepted: {accepted[:5]}"
+    )
+    assert len(planted_tokens) == 2
+    # The victim's own token, bound to the session, still works.
+    client.cookies.delete("ipx_csrf")
+    await client.get("/account")
+    r = await client.post(
+        "/lang", data={"lang": "en", "_csrf_token": await csrf(client)}, follow_redirects=False
+    )
+    assert r.status_code in (302, 303)
+    await _host_prefixed_sign_in(pool, clock, settings)
+
+
+async def _host_prefixed_sign_in(pool: asyncpg.Pool, clock: Any, settings: Any) -> None:
+    import msgspec
+
+    from market.app import create_app
+
+    https = msgspec.structs.replace(settings, public_base_url="https://ipx.example.cn")
+    _, _, email = await make_org(pool, clock.now())
+    async with AsyncTestClient(
+        app=create_app(https, clock), base_url="https://ipx.example.cn"
+    ) as c:
+        page = await c.get("/login")
+        cookie = page.headers["set-cookie"]
+        assert cookie.startswith("__Host-ipx_csrf=") and "Secure" in cookie and "Path=/" in cookie
+        token = str(c.cookies["__Host-ipx_csrf"])
+        r = await c.post(
+            "/login",
+            data={"email": email, "password": "correct horse battery", "_csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code in (302, 303)
+        assert "__Host-ipx_session" in c.cookies
+        assert (await c.get("/account")).status_code == 200
