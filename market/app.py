@@ -56,6 +56,7 @@ from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
 from market.pools.routes import ROUTES as POOL_ROUTES
 from market.sandbox import services as sandbox
 from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
+from market.security_headers import with_headers
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -144,6 +145,7 @@ class Exchange(Litestar):
                 self.idle.set()
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
+        send = with_headers(send, self.state.settings, scope["path"])
         reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
             await super().__call__(scope, receive, send)

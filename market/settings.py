@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures: int = 5
     login_window_seconds: int = 900
     session_ttl_seconds: int = 12 * 3600
+    # Strict-Transport-Security under https (docs/rules.md §Security): browsers reach the
+    # exchange over https only, for a year after their last visit.
+    hsts_max_age_seconds: Annotated[int, msgspec.Meta(ge=0)] = 365 * 86400
     db_pool_max: int = 20
     # Announcement period before bidding opens (docs/rules.md §Lot terms: 30 days for property
     # rights such as IP; one exchange-wide setting so a demo can use minutes).
@@ -120,6 +123,7 @@ _ENV = {
     "login_max_failures": "MARKET_LOGIN_MAX_FAILURES",
     "login_window_seconds": "MARKET_LOGIN_WINDOW_SECONDS",
     "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
+    "hsts_max_age_seconds": "MARKET_HSTS_MAX_AGE_SECONDS",
     "db_pool_max": "MARKET_DB_POOL_MAX",
     "announcement_period_seconds": "MARKET_ANNOUNCEMENT_SECONDS",
     "bid_rate_per_second": "MARKET_BID_RATE",

@@ -109,3 +109,43 @@ async def _host_prefixed_sign_in(pool: asyncpg.Pool, clock: Any, settings: Any) 
         assert r.status_code in (302, 303)
         assert "__Host-ipx_session" in c.cookies
         assert (await c.get("/account")).status_code == 200
+
+
+# --- headers --------------------------------------------------------------------------------
+
+
+async def test_security_headers_on_every_route(
+    pool: asyncpg.Pool, clock: Any, settings: Any
+) -> None:
+    """Every route of the route table (and an unknown address), each method, answers with
+    the CSP forbidding framing, X-Frame-Options DENY, a Referrer-Policy, HSTS (https) and
+    — all but the static files — Cache-Control: no-store."""
+    import msgspec
+
+    from market.app import create_app
+
+    https = msgspec.structs.replace(settings, public_base_url="https://ipx.example.cn")
+    app = create_app(https, clock)
+    methods = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+    routes = [*_routes(app, methods), ("GET", "/no/such/page"), ("GET", "/static/app.css")]
+    missing = []
+    async with AsyncTestClient(app=app, base_url="https://ipx.example.cn") as c:
+        for method, path in routes:
+            r = await c.request(method, path, follow_redirects=False)
+            h = r.headers
+            checks = {
+                "csp": "frame-ancestors 'none'" in h.get("content-security-policy", ""),
+                "xfo": h.get("x-frame-options") == "DENY",
+                "referrer": h.get("referrer-policy") == "same-origin",
+                "hsts": h.get("strict-transport-security", "").startswith("max-age=31536000"),
+                "no-store": path.startswith("/static/") or "no-store" in h.get("cache-control", ""),
+            }
+            missing += [(method, path, name) for name, ok in checks.items() if not ok]
+    assert len(routes) > 150
+    assert missing == [], f"{len(missing)} missing: {missing[:8]}"
+    async with AsyncTestClient(app=create_app(settings, clock)) as c:  # plain http: no HSTS
+        r = await c.get("/login")
+        assert (
+            "strict-transport-security" not in r.headers
+            and "no-store" in r.headers["cache-control"]
+        )
