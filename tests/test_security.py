@@ -149,3 +149,69 @@ async def test_security_headers_on_every_route(
             "strict-transport-security" not in r.headers
             and "no-store" in r.headers["cache-control"]
         )
+
+
+# --- the webhook address guard ----------------------------------------------------------------
+
+# Internal IPv4 addresses (loopback, private, the cloud metadata service) in every IPv6
+# form that embeds IPv4: NAT64, NAT64 for local use, 6to4, IPv4-compatible, IPv4-mapped,
+# IPv4-translated, Teredo (client 127.0.0.1 obfuscated).
+INTERNAL_V6 = [
+    form.format(**v4)
+    for v4 in (
+        {"hi": "7f00", "lo": "1", "dotted": "127.0.0.1"},
+        {"hi": "a00", "lo": "5", "dotted": "10.0.0.5"},
+        {"hi": "a9fe", "lo": "a9fe", "dotted": "169.254.169.254"},
+        {"hi": "c0a8", "lo": "101", "dotted": "192.168.1.1"},
+    )
+    for form in (
+        "64:ff9b::{hi}:{lo}",
+        "64:ff9b::{dotted}",
+        "64:ff9b:1::{hi}:{lo}",
+        "2002:{hi}:{lo}::",
+        "2002:{hi}:{lo}:1234::1",
+        "::{dotted}",
+        "::{hi}:{lo}",
+        "::ffff:{dotted}",
+        "::ffff:0:{hi}:{lo}",
+    )
+] + ["2001:0:4136:e378:8000:63bf:80ff:fffe"]  # Teredo, client 127.0.0.1
+PUBLIC_V6 = ["64:ff9b::808:808", "2002:808:808::1", "2001:4860:4860::8888", "::ffff:8.8.8.8"]
+
+
+async def test_webhook_guard_refuses_every_ipv6_form_of_an_internal_ipv4() -> None:
+    """Refused when an endpoint is saved (a literal address in the URL) and again at
+    connect time (a name that resolves to one): 0 of the forms accepted."""
+    import httpx
+
+    from market.errors import Invalid
+    from market.notify import endpoints
+    from market.notify.errors import TerminalDeliveryError
+    from market.notify.webhooks import PublicHostsOnly
+
+    def saved(address: str) -> bool:
+        try:
+            endpoints.validate_url(f"https://[{address}]/hook", private_hosts=False)
+        except Invalid as exc:
+            return (exc.code, exc.field) != ("webhook_host_not_public", "url")
+        return True
+
+    async def connected(address: str) -> bool:
+        async def resolve(host: str, port: int) -> list[str]:
+            return [address]
+
+        transport = PublicHostsOnly(resolve=resolve)
+        async with httpx.AsyncClient(transport=transport) as client:
+            try:
+                await client.post("http://hooks.bank.test/hook", content=b"{}")
+            except TerminalDeliveryError as exc:
+                return exc.code != "webhook_address_not_public"
+            except httpx.HTTPError:
+                return True  # let through to the connection (nothing listens there)
+        return True
+
+    assert len(INTERNAL_V6) == 37
+    accepted = [a for a in INTERNAL_V6 if saved(a)]
+    accepted += [f"{a} (connect)" for a in INTERNAL_V6 if await connected(a)]
+    assert accepted == [], f"{len(accepted)} of {2 * len(INTERNAL_V6)} accepted: {accepted}"
+    assert all(saved(a) for a in PUBLIC_V6)  # public ones, in the same forms, still are
