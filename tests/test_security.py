@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -215,3 +216,71 @@ async def test_webhook_guard_refuses_every_ipv6_form_of_an_internal_ipv4() -> No
     accepted += [f"{a} (connect)" for a in INTERNAL_V6 if await connected(a)]
     assert accepted == [], f"{len(accepted)} of {2 * len(INTERNAL_V6)} accepted: {accepted}"
     assert all(saved(a) for a in PUBLIC_V6)  # public ones, in the same forms, still are
+
+
+# --- smaller things: sessions, names, robots' markdown, charsets -----------------------------
+
+
+async def test_sessions_rotate_names_plain_robot_markdown_escaped_charset_once(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: Any
+) -> None:
+    import pytest
+
+    from market.cases import services as cases
+    from market.cases.models import OpenCase, UploadDocument
+    from market.errors import Invalid
+    from market.notify.webhooks import build_request
+    from tests.cases.factories import make_loan
+    from tests.factories import act_as
+    from tests.notify.test_webhooks import NOW, endpoint, message
+
+    # A sign-in ends the session the browser held before it.
+    bank, user, email = await make_org(pool, clock.now(), kind="bank")
+    await sign_in(client, email)
+    old = str(client.cookies["ipx_session"])
+    await sign_in(client, email)
+    new = str(client.cookies["ipx_session"])
+    assert new != old
+    client.cookies.delete("ipx_session")
+    client.cookies.set("ipx_session", old)
+    assert (await client.get("/account", follow_redirects=False)).status_code in (302, 303)
+    client.cookies.delete("ipx_session")
+    client.cookies.set("ipx_session", new)
+    assert (await client.get("/account")).status_code == 200
+
+    # An organisation's name holds no bidi override or zero-width character.
+    for sneaky in ("成都\u202eABC有限公司", "成都\u200b锂能有限公司", "\ufeff成都锂能有限公司"):
+        with pytest.raises(Invalid) as refused:
+            await make_org(pool, clock.now(), name=sneaky)
+        assert (refused.value.code, refused.value.field) == ("name_invisible_character", "name")
+
+    # A lot's title reaches a WeCom or DingTalk group as text, never as a link or markup.
+    title = '专利包[点击领取保证金](http://evil.example/x) <font color="warning">急</font>'
+    for fmt in ("wecom", "dingtalk"):
+        _, body, _ = build_request(
+            endpoint("https://qyapi.weixin.qq.com/x?key=k", fmt, ""),
+            message(title=title, text=f"拍品：{title}\n# 标题\n- 列表"),
+            idempotency_key="k",
+            now=NOW,
+        )
+        markdown = json.loads(body)["markdown"]
+        sent = markdown.get("content") or markdown["text"]
+        assert re.findall(r"(?<!\\)[\[\]<>]", sent) == []  # every bracket escaped
+        assert "\\# 标题" in sent and "\\- 列表" in sent
+
+    # A text document is served with its charset once.
+    act = await act_as(pool, clock, user)
+    loan = await make_loan(pool, clock.now(), bank, kinds=("patent",))
+    case = await act(cases.open_case, OpenCase(loan_id=loan.loan_id))
+    doc = await act(
+        cases.upload_document,
+        UploadDocument(
+            case_id=case.id,
+            item="payment_accounts",
+            filename="账户.txt",
+            content="收款账户：中国建设银行".encode("gb18030"),
+        ),
+    )
+    r = await client.get(f"/bank/cases/{case.id}/documents/{doc.id}")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; charset=gb18030"

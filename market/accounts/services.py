@@ -71,8 +71,10 @@ async def create_organisation(
     if number and await uow.conn.fetchval(Q.id_number_taken, number):
         raise Conflict("id_number_taken", field="id_number")
     party = "individual" if number else "company"
+    name = _check("name", validators.display_name, name)
+    name_en = _check("name_en", validators.display_name, name_en) if name_en else name_en
     row = await uow.conn.fetchrow(
-        Q.insert_org, kind, name.strip(), name_en, code, status, uow.at, party, number
+        Q.insert_org, kind, name, name_en, code, status, uow.at, party, number
     )
     org = msgspec.convert(dict(returned(row)), OrganisationOut)
     after = msgspec.to_builtins(org)
@@ -132,8 +134,11 @@ async def sign_in(
     email: str,
     password: str,
     client: str,
+    previous: str | None = None,
 ) -> str:
-    """Check the password and open a session; returns the session token.
+    """Check the password and open a session; returns the session token. The session
+    the browser held before (`previous`) ends: a session is never carried across a
+    sign-in (docs/rules.md §Security — fixation).
 
     Failures are counted per e-mail address and per client address in Redis with a
     window (settings.login_*); past the limit every try is refused with 429 before the
@@ -159,6 +164,8 @@ async def sign_in(
         raise Unauthorized("wrong_password")
     assert row is not None
     await redis.delete(email_key)
+    if previous:
+        await sessions.destroy(redis, previous)
     return await sessions.create(redis, row["id"], settings.session_ttl_seconds)
 
 

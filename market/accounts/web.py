@@ -77,6 +77,7 @@ class AccountPages(Controller):
                 email=form.get("email", ""),
                 password=form.get("password", ""),
                 client=_client(request),
+                previous=request.cookies.get(settings.cookie_name(sessions.BASE_NAME)),
             )
         except RateLimited as exc:
             return page(

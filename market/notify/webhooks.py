@@ -41,6 +41,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -154,6 +155,21 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
+# What markdown reads as markup anywhere in a line (emphasis, code, links and images, HTML
+# such as WeCom's <font>, tables, strike-through), and at a line's start (headings,
+# quotes, lists).
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
+_LINE_START = re.compile(r"^(\s*(?:\d+)?)([#>+=.)-])", re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Plain text that a robot's markdown shows as written: a lot's title such as
+    `[点击领取](http://…)` stays text, never a link in a bank's group chat
+    (docs/rules.md §Security)."""
+    escaped = _MARKUP.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
+
+
 def truncate_utf8(text: str, limit: int, ellipsis: str = "…") -> str:
     """`text` cut to at most `limit` bytes of UTF-8 without splitting a character."""
     raw = text.encode()
@@ -188,10 +204,12 @@ def build_request(
         headers["X-IPX-Timestamp"] = str(timestamp)
         headers["X-IPX-Signature"] = signature(endpoint.secret, timestamp, body)
     elif endpoint.format == "wecom":
-        content = truncate_utf8(f"**{message.title}**\n{message.text}", WECOM_MAX_BYTES)
+        title, text = markdown_text(message.title), markdown_text(message.text)
+        content = truncate_utf8(f"**{title}**\n{text}", WECOM_MAX_BYTES)
         body = msgspec.json.encode({"msgtype": "markdown", "markdown": {"content": content}})
     else:
-        text = truncate_utf8(f"#### {message.title}\n\n{message.text}", DINGTALK_MAX_BYTES)
+        title = markdown_text(message.title)
+        text = truncate_utf8(f"#### {title}\n\n{markdown_text(message.text)}", DINGTALK_MAX_BYTES)
         body = msgspec.json.encode(
             {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
         )
