@@ -284,3 +284,79 @@ async def test_sessions_rotate_names_plain_robot_markdown_escaped_charset_once(
     r = await client.get(f"/bank/cases/{case.id}/documents/{doc.id}")
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/plain; charset=gb18030"
+
+
+# --- sign-in throttling -------------------------------------------------------------------
+
+
+async def test_sign_in_throttle_is_atomic_per_account_and_client_behind_trusted_proxies(
+    pool: asyncpg.Pool, redis: Any, settings: Any, clock: Any, monkeypatch: Any
+) -> None:
+    """50 wrong passwords sent at once for one account from one address: at most the
+    limit reach the password check; the real user, from their own address, still signs
+    in; the guesser's wait grows; X-Forwarded-For counts only from a trusted proxy."""
+    import asyncio
+    from datetime import timedelta
+
+    import msgspec
+    from litestar import Request
+
+    from market.accounts import services
+    from market.errors import RateLimited, Unauthorized
+    from market.web import client_address
+    from tests.factories import PASSWORD
+
+    _, _, email = await make_org(pool, clock.now())
+    checked = 0
+    verify = services.verify_password
+
+    async def counted(hashed: str | None, password: str) -> bool:
+        nonlocal checked
+        checked += 1
+        return await verify(hashed, password)
+
+    monkeypatch.setattr(services, "verify_password", counted)
+
+    async def try_(password: str, client: str) -> int:
+        try:
+            await services.sign_in(
+                pool,
+                redis,
+                settings,
+                email=email,
+                password=password,
+                client=client,
+                at=clock.now(),
+            )
+        except RateLimited as exc:
+            return -exc.retry_after
+        except Unauthorized:
+            return 401
+        return 200
+
+    guesser, user = "203.0.113.9", "198.51.100.7"
+    answers = await asyncio.gather(*(try_("wrong guess!", guesser) for _ in range(50)))
+    limit = settings.login_max_failures
+    assert checked <= limit and answers.count(401) == checked == limit
+    assert set(answers) == {401, -settings.login_delay_seconds}
+    assert await try_(PASSWORD, user) == 200  # someone else's guessing locks nobody out
+    assert await try_(PASSWORD, guesser) == -settings.login_delay_seconds  # not even with it
+    clock.advance(timedelta(seconds=settings.login_delay_seconds))
+    assert await try_("wrong guess!", guesser) == 401  # one more try, then twice as long
+    assert await try_("wrong guess!", guesser) == -2 * settings.login_delay_seconds
+
+    proxied = msgspec.structs.replace(settings, trusted_proxies=("10.0.0.0/8",))
+
+    def seen(peer: str, forwarded: str, s: Any = proxied) -> str:
+        scope = {
+            "type": "http",
+            "client": (peer, 4000),
+            "path": "/",
+            "method": "POST",
+            "headers": [(b"x-forwarded-for", forwarded.encode())],
+        }
+        return client_address(Request(scope), s)  # type: ignore[arg-type]
+
+    assert seen("10.0.0.2", "203.0.113.5, 10.0.0.3") == "203.0.113.5"
+    assert seen("198.51.100.1", "203.0.113.5") == "198.51.100.1"  # not a proxy: ignored
+    assert seen("10.0.0.2", "203.0.113.5", settings) == "10.0.0.2"  # none configured

@@ -23,9 +23,9 @@ from market.accounts.permissions import (
     refusal,
 )
 from market.db import Queries
-from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
+from market.deps import ActDep, ClockDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
 from market.errors import RateLimited, Unauthorized
-from market.web import LANG_COOKIE, Form, page
+from market.web import LANG_COOKIE, Form, client_address, page
 
 Q = Queries("accounts")
 
@@ -35,10 +35,6 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/"
     return urlsplit(target).path or "/"
-
-
-def _client(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -65,6 +61,7 @@ class AccountPages(Controller):
         pool: PoolDep,
         redis: RedisDep,
         settings: SettingsDep,
+        clock: ClockDep,
     ) -> Template | Redirect:
         form = await _form(request)
         _ = i18n.translator(i18n.pick(request.cookies.get(LANG_COOKIE)))
@@ -76,7 +73,8 @@ class AccountPages(Controller):
                 settings,
                 email=form.get("email", ""),
                 password=form.get("password", ""),
-                client=_client(request),
+                client=client_address(request, settings),
+                at=clock.now(),
                 previous=request.cookies.get(settings.cookie_name(sessions.BASE_NAME)),
             )
         except RateLimited as exc:
