@@ -13,7 +13,6 @@ from typing import Any, cast
 import msgspec
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from litestar import Litestar, Request, Response, get
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -46,6 +45,7 @@ from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
+from market.csrf import SessionBoundCSRF
 from market.deps import SettingsDep, ViewerDep
 from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.licensing.routes_pledgor import ROUTES as PLEDGOR_ROUTES
@@ -58,6 +58,7 @@ from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
 from market.pools.routes import ROUTES as POOL_ROUTES
 from market.sandbox import services as sandbox
 from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
+from market.security_headers import with_headers
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -146,6 +147,7 @@ class Exchange(Litestar):
                 self.idle.set()
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
+        send = with_headers(send, self.state.settings, scope["path"])
         reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
             await super().__call__(scope, receive, send)
@@ -264,17 +266,9 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             "caller": Provide(provide_caller),
             "act": Provide(provide_act),
         },
-        middleware=[logs.request_id_middleware],
+        # Forms' tokens are bound to the session (market/csrf.py); the API is exempt.
+        middleware=[logs.request_id_middleware, SessionBoundCSRF],
         before_request=strict_json_body,
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="ipx_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_samesite="lax",
-            # The API authenticates by bearer token only, never by cookie, so a forged
-            # cross-site request carries no credential there.
-            exclude=["^/api/"],
-        ),
         template_config=TemplateConfig(
             directory=ROOT / "templates",
             engine=JinjaTemplateEngine,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -39,11 +40,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_starttls: bool = False
     mail_from: str = "IP Exchange <noreply@ipx.example.cn>"
     log_level: str = "INFO"
-    # Login throttling (docs/rules.md §Accounts and access): this many failures for one e-mail
-    # address, or 4x as many from one client address, within the window lock further tries.
-    login_max_failures: int = 5
-    login_window_seconds: int = 900
+    # Sign-in throttling (docs/rules.md §Security): per account and client address this
+    # many failures go at full speed, within the window; then each try waits the delay,
+    # doubled for every further failure, at most the longest delay. Per client address
+    # alone (many accounts), the factor × as many.
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    login_window_seconds: Annotated[int, msgspec.Meta(ge=1)] = 900
+    login_delay_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
+    login_max_delay_seconds: Annotated[int, msgspec.Meta(ge=1)] = 900
+    login_client_factor: Annotated[int, msgspec.Meta(ge=1)] = 4
+    # Reverse proxies in front of the exchange (addresses or networks): only from them is
+    # X-Forwarded-For believed, for the client's address (docs/rules.md §Security).
+    trusted_proxies: tuple[str, ...] = ()
     session_ttl_seconds: int = 12 * 3600
+    # Strict-Transport-Security under https (docs/rules.md §Security): browsers reach the
+    # exchange over https only, for a year after their last visit.
+    hsts_max_age_seconds: Annotated[int, msgspec.Meta(ge=0)] = 365 * 86400
     db_pool_max: int = 20
     # Announcement period before bidding opens (docs/rules.md §Lot terms: 30 days for property
     # rights such as IP; one exchange-wide setting so a demo can use minutes).
@@ -75,6 +87,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def secure_cookies(self) -> bool:
         """Cookies carry Secure when the public address is HTTPS."""
         return self.public_base_url.startswith("https://")
+
+    def cookie_name(self, base: str) -> str:
+        """A cookie's name: under https with the `__Host-` prefix, which browsers accept
+        only from a Secure response, for Path=/ and without Domain, so a sibling subdomain
+        cannot set or overwrite it (docs/rules.md §Security)."""
+        return f"__Host-{base}" if self.secure_cookies else base
+
+    @property
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """`trusted_proxies` as networks (an address is a network of one)."""
+        return tuple(ip_network(p, strict=False) for p in self.trusted_proxies)
 
     @property
     def sandbox(self) -> bool:
@@ -113,7 +136,12 @@ _ENV = {
     "log_level": "MARKET_LOG_LEVEL",
     "login_max_failures": "MARKET_LOGIN_MAX_FAILURES",
     "login_window_seconds": "MARKET_LOGIN_WINDOW_SECONDS",
+    "login_delay_seconds": "MARKET_LOGIN_DELAY_SECONDS",
+    "login_max_delay_seconds": "MARKET_LOGIN_MAX_DELAY_SECONDS",
+    "login_client_factor": "MARKET_LOGIN_CLIENT_FACTOR",
+    "trusted_proxies": "MARKET_TRUSTED_PROXIES",
     "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
+    "hsts_max_age_seconds": "MARKET_HSTS_MAX_AGE_SECONDS",
     "db_pool_max": "MARKET_DB_POOL_MAX",
     "announcement_period_seconds": "MARKET_ANNOUNCEMENT_SECONDS",
     "bid_rate_per_second": "MARKET_BID_RATE",
@@ -127,6 +155,9 @@ _ENV = {
 }
 
 
+_LISTS = frozenset({"trusted_proxies"})
+
+
 class SettingsError(Exception):
     pass
 
@@ -138,12 +169,17 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     for field, var in _ENV.items():
         value = env.get(var)
         if value is not None and value != "":
-            raw[field] = value
+            # A list is written comma-separated: MARKET_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1
+            raw[field] = [v.strip() for v in value.split(",")] if field in _LISTS else value
     try:
         settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         var = _ENV.get(field_of_msgspec(str(exc)) or "", "")  # name the variable to fix
         raise SettingsError(f"bad setting {var}: {exc}".replace(" :", ":")) from exc
+    try:
+        _ = settings.proxy_networks  # each must read as an address or a network
+    except ValueError as exc:
+        raise SettingsError(f"bad setting MARKET_TRUSTED_PROXIES: {exc}") from exc
     for name in ("database_url", "redis_url"):
         url = getattr(settings, name)
         if url is not None and not urlsplit(url).scheme:

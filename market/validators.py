@@ -14,6 +14,7 @@ Sources for the rules are cited next to each function.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Final, Literal
 
@@ -439,3 +440,20 @@ def email(s: str) -> str:
     if any(not label for label in domain.split(".")):
         raise BadValue("email_domain_empty_label", domain=domain)
     return f"{local}@{domain.lower()}"
+
+
+# ---------------------------------------------------------------------------
+# A name shown to others (an organisation's): no character that changes how the
+# text around it reads — bidi overrides and isolates (U+202A–202E, U+2066–2069) can
+# make "公司ABC" display as another name, zero-width characters (U+200B–200D, U+2060,
+# U+FEFF) make two names that look alike differ (docs/rules.md §Security). Unicode
+# classes those as format (Cf) or control (Cc) characters; none belongs in a name.
+# ---------------------------------------------------------------------------
+
+
+def display_name(s: str) -> str:
+    """A name without format or control characters, trimmed."""
+    for c in s:
+        if unicodedata.category(c) in ("Cf", "Cc"):
+            raise BadValue("name_invisible_character", char=f"U+{ord(c):04X}")
+    return s.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
@@ -85,6 +86,36 @@ async def provide_act(request: Request[Any, Any, State]) -> Act:
     if subject is None and not request.url.path.startswith("/api/"):
         subject = await subjects.viewer(request)  # a public page, signed in or not
     return Act(ctx, SYSTEM if subject is None else Actor.of(subject))
+
+
+# --- the client's address ------------------------------------------------------------------
+
+
+def client_address(request: Request[Any, Any, Any], settings: Settings) -> str:
+    """The address a request comes from: the connection's, unless that is one of the
+    trusted proxies (`Settings.trusted_proxies`, docs/rules.md §Security); then the
+    nearest address in X-Forwarded-For that is not itself a trusted proxy. A header
+    sent by anyone else is ignored: a client could write any address there."""
+    peer = request.client.host if request.client else "unknown"
+    networks = settings.proxy_networks
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not trusted(peer):
+        return peer
+    forwarded = ",".join(request.headers.getall("x-forwarded-for", []))
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage from outside the proxies: the proxy is the client
+    return peer
 
 
 # --- strict JSON bodies -------------------------------------------------------------------
@@ -314,8 +345,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     viewer = request.scope.get("state", {}).get("viewer")
     lang = language(request, viewer if isinstance(viewer, Viewer) else None)
     # 403 and 404 say no more than that: another organisation's object is not disclosed.
+    # A refused CSRF token says so (a form left open across a sign-in: reload it).
     generic = {404: "error.404", 500: "error.500"}
-    if error.code in ("forbidden", "csrf_failed"):
+    if error.code == "forbidden":
         generic[403] = "error.403"
     message = (
         i18n.gettext(lang, generic[error.status])

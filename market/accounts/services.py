@@ -23,7 +23,7 @@ from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from market import validators
-from market.accounts import sessions
+from market.accounts import sessions, throttle
 from market.accounts.models import (
     ApiCaller,
     Language,
@@ -71,8 +71,10 @@ async def create_organisation(
     if number and await uow.conn.fetchval(Q.id_number_taken, number):
         raise Conflict("id_number_taken", field="id_number")
     party = "individual" if number else "company"
+    name = _check("name", validators.display_name, name)
+    name_en = _check("name_en", validators.display_name, name_en) if name_en else name_en
     row = await uow.conn.fetchrow(
-        Q.insert_org, kind, name.strip(), name_en, code, status, uow.at, party, number
+        Q.insert_org, kind, name, name_en, code, status, uow.at, party, number
     )
     org = msgspec.convert(dict(returned(row)), OrganisationOut)
     after = msgspec.to_builtins(org)
@@ -120,10 +122,6 @@ async def set_language(uow: UnitOfWork, lang: Language) -> None:
 # --- sign-in ---------------------------------------------------------------------------
 
 
-def _fail_keys(email: str, client: str) -> tuple[str, str]:
-    return f"market:loginfail:email:{email}", f"market:loginfail:ip:{client}"
-
-
 async def sign_in(
     pool: asyncpg.Pool,
     redis: Redis,
@@ -132,33 +130,31 @@ async def sign_in(
     email: str,
     password: str,
     client: str,
+    at: datetime,
+    previous: str | None = None,
 ) -> str:
-    """Check the password and open a session; returns the session token.
+    """Check the password and open a session; returns the session token. The session
+    the browser held before (`previous`) ends: a session is never carried across a
+    sign-in (docs/rules.md §Security — fixation).
 
-    Failures are counted per e-mail address and per client address in Redis with a
-    window (settings.login_*); past the limit every try is refused with 429 before the
-    password is even checked, so guessing cannot continue at speed.
+    Every try is counted before its password is checked, atomically, per account and
+    client address (market/accounts/throttle.py): past the limit a try is refused with
+    429 and how long to wait, before the password is even checked, so guessing slows
+    down without locking the real user, elsewhere, out.
     """
     email = email.strip().lower()
-    email_key, ip_key = _fail_keys(email, client)
-    counts = await redis.mget(email_key, ip_key)
-    email_fails, ip_fails = (int(c) if c else 0 for c in counts)
-    limit = settings.login_max_failures
-    if email_fails >= limit or ip_fails >= 4 * limit:
-        ttl = await redis.ttl(email_key if email_fails >= limit else ip_key)
-        raise RateLimited(retry_after=max(int(ttl), 1))
+    attempt = throttle.attempt_of(email, client)
+    wait = await throttle.reserve(redis, settings, attempt, int(at.timestamp() * 1000))
+    if wait:
+        raise RateLimited(retry_after=wait)
     async with pool.acquire() as conn:
         row = await conn.fetchrow(Q.login_user, email)
     if not await verify_password(row["password_hash"] if row else None, password):
-        pipe = redis.pipeline()
-        for key in (email_key, ip_key):
-            # The window starts at the first failure: SET NX gives the TTL, INCR keeps it.
-            pipe.set(key, 0, ex=settings.login_window_seconds, nx=True)
-            pipe.incr(key)
-        await pipe.execute()
         raise Unauthorized("wrong_password")
     assert row is not None
-    await redis.delete(email_key)
+    await throttle.succeeded(redis, attempt)
+    if previous:
+        await sessions.destroy(redis, previous)
     return await sessions.create(redis, row["id"], settings.session_ttl_seconds)
 
 

@@ -11,7 +11,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-COOKIE = "ipx_session"
+BASE_NAME = "ipx_session"  # the cookie's name: Settings.cookie_name(BASE_NAME)
 
 
 def _key(token: str) -> str:

@@ -33,9 +33,9 @@ async def viewer(connection: Any) -> Viewer | None:
         cached: Viewer | None = state[_VIEWER]
         return cached
     found = None
-    token = connection.cookies.get(sessions.COOKIE)
+    app = connection.app.state
+    token = connection.cookies.get(app.settings.cookie_name(sessions.BASE_NAME))
     if token:
-        app = connection.app.state
         uid = await sessions.user_id(app.redis, token, app.settings.session_ttl_seconds)
         if uid is not None:
             found = await services.load_viewer(app.pool, uid)

@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from market import i18n
+from market import csrf, i18n
 from market.accounts import services, sessions
 from market.accounts.models import NewToken, Viewer
 from market.accounts.permissions import (
@@ -23,9 +23,9 @@ from market.accounts.permissions import (
     refusal,
 )
 from market.db import Queries
-from market.deps import ActDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
+from market.deps import ActDep, ClockDep, MeDep, PoolDep, RedisDep, SettingsDep, ViewerDep
 from market.errors import RateLimited, Unauthorized
-from market.web import LANG_COOKIE, Form, page
+from market.web import LANG_COOKIE, Form, client_address, page
 
 Q = Queries("accounts")
 
@@ -35,10 +35,6 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/"
     return urlsplit(target).path or "/"
-
-
-def _client(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -65,6 +61,7 @@ class AccountPages(Controller):
         pool: PoolDep,
         redis: RedisDep,
         settings: SettingsDep,
+        clock: ClockDep,
     ) -> Template | Redirect:
         form = await _form(request)
         _ = i18n.translator(i18n.pick(request.cookies.get(LANG_COOKIE)))
@@ -76,7 +73,9 @@ class AccountPages(Controller):
                 settings,
                 email=form.get("email", ""),
                 password=form.get("password", ""),
-                client=_client(request),
+                client=client_address(request, settings),
+                at=clock.now(),
+                previous=request.cookies.get(settings.cookie_name(sessions.BASE_NAME)),
             )
         except RateLimited as exc:
             return page(
@@ -100,22 +99,29 @@ class AccountPages(Controller):
             )
         response = Redirect(next_path)
         response.set_cookie(
-            sessions.COOKIE,
+            settings.cookie_name(sessions.BASE_NAME),
             token,
             max_age=settings.session_ttl_seconds,
             httponly=True,
             samesite="lax",
             secure=settings.secure_cookies,
         )
+        # The forms of the new session carry a token bound to it (market/csrf.py).
+        response.set_cookie(csrf.cookie(settings, csrf.issue(settings.secret_key, token)))
         return response
 
     @post("/logout", operation_id="web_logout")
-    async def logout(self, request: Request[Any, Any, State], redis: RedisDep) -> Redirect:
-        token = request.cookies.get(sessions.COOKIE)
+    async def logout(
+        self, request: Request[Any, Any, State], redis: RedisDep, settings: SettingsDep
+    ) -> Redirect:
+        name = settings.cookie_name(sessions.BASE_NAME)
+        token = request.cookies.get(name)
         if token:
             await sessions.destroy(redis, token)
         response = Redirect("/")
-        response.delete_cookie(sessions.COOKIE)
+        # Secure even in its deletion: a browser ignores a `__Host-` cookie without it.
+        response.set_cookie(name, "", max_age=0, expires=0, secure=settings.secure_cookies)
+        response.set_cookie(csrf.cookie(settings, csrf.issue(settings.secret_key, None)))
         return response
 
     @post("/lang", operation_id="web_set_language")

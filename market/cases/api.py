@@ -16,7 +16,7 @@ from litestar.response import Stream
 from market import api_docs
 from market.accounts.models import OrgDocumentOut
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
-from market.cases import services
+from market.cases import filetypes, services
 from market.cases.checklist import DisclosureStatus
 from market.cases.models import (
     CaseOut,
@@ -71,9 +71,11 @@ def download(
     """The document's bytes as stored, with its checked type; never sniffed by a browser."""
     ascii_name = document.filename.encode("ascii", "replace").decode().replace('"', "_")
     disposition = "attachment" if attachment else "inline"
+    media_type, charset = filetypes.media_and_charset(document.content_type)
     return Stream(
         services.document_bytes(pool, document),
-        media_type=document.content_type,
+        media_type=media_type,
+        encoding=charset,
         headers={
             "Content-Length": str(document.size_bytes),
             "Content-Disposition": (

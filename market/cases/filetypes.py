@@ -139,3 +139,16 @@ def check(filename: str, content: bytes, *, max_bytes: int) -> tuple[str, FileTy
             expected=kind.extensions[0],
         )
     return name, kind
+
+
+def media_and_charset(content_type: str) -> tuple[str, str]:
+    """(media type, charset) of a stored content type such as `text/plain; charset=gb18030`.
+    A response is given the two apart: Litestar writes the charset of a `text/` type
+    itself, and given the whole it would write it twice (docs/rules.md §Security)."""
+    media, _, params = content_type.partition(";")
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip('"')
+    return media.strip(), charset

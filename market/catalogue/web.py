@@ -21,6 +21,7 @@ from litestar.response import Template
 from auctions.web_bidding import bid_panel
 from market import i18n
 from market.accounts.models import Viewer
+from market.cases.filetypes import media_and_charset
 from market.catalogue import services
 from market.catalogue.models import (
     ASSET_KINDS,
@@ -182,10 +183,11 @@ class CataloguePages(Controller):
 
 def document_download(doc: DocumentBytes) -> Response[bytes]:
     """A public document's bytes as an attachment, with its type only if a safe one."""
-    media_type = doc.content_type if _SAFE_TYPE.match(doc.content_type) else None
+    media_type, charset = media_and_charset(doc.content_type)
     return Response(
         doc.content,
-        media_type=media_type or "application/octet-stream",
+        media_type=media_type if _SAFE_TYPE.match(media_type) else "application/octet-stream",
+        encoding=charset,
         headers={
             "Content-Disposition": content_disposition(doc.filename),
             "X-Content-Type-Options": "nosniff",

@@ -41,6 +41,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -154,6 +155,21 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
+# What markdown reads as markup anywhere in a line (emphasis, code, links and images, HTML
+# such as WeCom's <font>, tables, strike-through), and at a line's start (headings,
+# quotes, lists).
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
+_LINE_START = re.compile(r"^(\s*(?:\d+)?)([#>+=.)-])", re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Plain text that a robot's markdown shows as written: a lot's title such as
+    `[点击领取](http://…)` stays text, never a link in a bank's group chat
+    (docs/rules.md §Security)."""
+    escaped = _MARKUP.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", escaped)
+
+
 def truncate_utf8(text: str, limit: int, ellipsis: str = "…") -> str:
     """`text` cut to at most `limit` bytes of UTF-8 without splitting a character."""
     raw = text.encode()
@@ -188,10 +204,12 @@ def build_request(
         headers["X-IPX-Timestamp"] = str(timestamp)
         headers["X-IPX-Signature"] = signature(endpoint.secret, timestamp, body)
     elif endpoint.format == "wecom":
-        content = truncate_utf8(f"**{message.title}**\n{message.text}", WECOM_MAX_BYTES)
+        title, text = markdown_text(message.title), markdown_text(message.text)
+        content = truncate_utf8(f"**{title}**\n{text}", WECOM_MAX_BYTES)
         body = msgspec.json.encode({"msgtype": "markdown", "markdown": {"content": content}})
     else:
-        text = truncate_utf8(f"#### {message.title}\n\n{message.text}", DINGTALK_MAX_BYTES)
+        title = markdown_text(message.title)
+        text = truncate_utf8(f"#### {title}\n\n{markdown_text(message.text)}", DINGTALK_MAX_BYTES)
         body = msgspec.json.encode(
             {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
         )
@@ -222,12 +240,37 @@ def _snippet(data: bytes) -> str:
     return f": {text}" if text else ""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (docs/rules.md §Security):
+# NAT64's well-known prefix (RFC 6052), SIIT's IPv4-translated form (RFC 2765) and the
+# deprecated IPv4-compatible form (RFC 4291).
+_LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96"))
+# NAT64 for a network's own use (RFC 8215): what it reaches is the operator's choice.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (::ffff:a.b.c.d), 6to4
+    (2002::/16), Teredo (2001::/32, its server and its client), NAT64 (64:ff9b::/96),
+    IPv4-translated (::ffff:0:a.b.c.d) and IPv4-compatible (::a.b.c.d)."""
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    found += [
+        ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) for net in _LAST_32_BITS if address in net
+    ]
+    return [a for a in found if a is not None]
+
+
 def is_public(address: str) -> bool:
-    """Whether an IP address (text, an IPv6 zone allowed) is a public one."""
+    """Whether an IP address (text, an IPv6 zone allowed) is a public one: global, and so
+    is every IPv4 address it embeds — `[64:ff9b::7f00:1]` is loopback by NAT64."""
     try:
-        return ipaddress.ip_address(address.partition("%")[0]).is_global
+        ip = ipaddress.ip_address(address.partition("%")[0])
     except ValueError:
         return False
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return ip not in _LOCAL_NAT64 and all(v4.is_global for v4 in embedded_ipv4(ip))
+    return True
 
 
 async def _resolve(host: str, port: int) -> list[str]:

@@ -1,0 +1,73 @@
+"""The headers every answer carries (docs/rules.md §Security).
+
+* Content-Security-Policy: scripts and everything else from the exchange itself only;
+  styles may be inline (charts' and htmx's style attributes); no plugin, no foreign
+  form target, and no page of another origin may frame the exchange (`frame-ancestors
+  'none'`, with X-Frame-Options: DENY for browsers that predate it) — clickjacking.
+* Referrer-Policy: same-origin — a lot's or a case's address is not told to other sites.
+* X-Content-Type-Options: nosniff — an uploaded document is never run as a script.
+* Strict-Transport-Security under https (`Settings.hsts_max_age_seconds`).
+* Cache-Control: no-store on every answer but the static files: pages show who is
+  signed in and their organisation's objects, API answers are a tenant's data, and a
+  shared computer's cache or a proxy must keep neither.
+
+Applied around the whole app (market/app.py, Exchange), so the bid API's fast path, error
+pages and unknown addresses carry them too. A header a handler set itself stays.
+"""
+
+from __future__ import annotations
+
+from litestar.types import Message, Send
+
+from market.settings import Settings
+
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+STATIC = "/static/"
+
+
+def headers_for(settings: Settings, path: str) -> list[tuple[bytes, bytes]]:
+    """The security headers of an answer to `path`."""
+    found = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    if settings.secure_cookies:  # served over https
+        hsts = f"max-age={settings.hsts_max_age_seconds}; includeSubDomains"
+        found.append((b"strict-transport-security", hsts.encode()))
+    if not path.startswith(STATIC):
+        found.append((b"cache-control", b"no-store"))
+    return found
+
+
+def with_headers(send: Send, settings: Settings, path: str) -> Send:
+    """`send`, adding the security headers to the answer's start (those not already set)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            have = list(message.get("headers", ()))
+            names = {k.lower() for k, _ in have}
+            extra = [(k, v) for k, v in headers_for(settings, path) if k not in names]
+            if b"cache-control" in names and not path.startswith(STATIC):
+                # A private answer may say more (`private, no-store`), never less.
+                have = [
+                    (k, v if k.lower() != b"cache-control" or b"no-store" in v else b"no-store")
+                    for k, v in have
+                ]
+            message["headers"] = have + extra
+        await send(message)
+
+    return wrapped
