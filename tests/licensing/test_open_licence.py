@@ -14,6 +14,7 @@ import pytest
 
 from market.errors import Conflict, Invalid, NotFound
 from market.licensing import open_licence as ol
+from market.licensing import payments, reports
 from market.licensing.royalties import periods
 from tests.factories import act_as, make_org
 from tests.licensing.pledgor_scene import TERMS, declared, scene
@@ -214,3 +215,67 @@ async def test_published_terms_are_checked(
         assert refused.value.code == code
     assert refused.value.field == (field or "terms.royalty_rate_bp")
     assert await pool.fetchval("SELECT count(*) FROM open_licences") == 0
+
+
+async def test_three_takers_report_and_pay_on_the_published_terms_each_receipt_routed_once(
+    pool: asyncpg.Pool,
+) -> None:
+    """The published terms (3 % of net sales, a minimum of CNY 50,000 a year, pro-rated by
+    days for a first short year) make each taker's 2026 royalty; each payment is one receipt
+    routed through the waterfall, and a second record of it routes nothing."""
+    s = await scene(pool, AT)
+    open_id = await declared(pool, AT, s)
+    _, operator_user, _ = await make_org(pool, AT, kind="operator")
+    operator = await act_as(pool, datetime(2027, 1, 20, 2, tzinfo=UTC), operator_user)
+    # (taking day, 2026 net sales in fen, the royalty by hand)
+    takers = [
+        # 3 % × 5,000,000.00 = 150,000.00, above the minimum
+        (AT, 500_000_000, 15_000_000),
+        # 3 % × 1,000,000.00 = 30,000.00; minimum 50,000 × 174/365 = 23,835.62: the royalty
+        (AT + timedelta(days=40), 100_000_000, 3_000_000),
+        # 3 % × 100,000.00 = 3,000.00; minimum 50,000 × 134/365 = 18,356.164… → 18,356.16
+        (AT + timedelta(days=80), 10_000_000, 1_835_616),
+    ]
+    contracts = []
+    for n, (taken, sales, _due) in enumerate(takers):
+        firm = await make_org(pool, AT, kind="buyer" if n < 2 else "acquirer")
+        taker = await act_as(pool, taken, firm[1])
+        contract = await taker(ol.take_open_licence, ol.OpenLicenceRef(open_licence_id=open_id))
+        reporter = await act_as(pool, datetime(2027, 1, 5, 2, tzinfo=UTC), firm[1])
+        await reporter(
+            reports.report_sales,
+            reports.ReportSales(
+                contract_id=contract.id,
+                lines=(reports.SalesIn(period="2026", net_sales_fen=sales),),
+            ),
+        )
+        contracts.append(contract)
+    for contract, (_, _, due) in zip(contracts, takers, strict=True):
+        got = await operator(
+            payments.record_royalty_payment,
+            payments.RecordPayment(
+                contract_id=contract.id, period="2026", amount_fen=due, paid_on=date(2027, 1, 20)
+            ),
+        )
+        assert (got.amount_fen, got.interest_fen) == (due, 0)
+        with pytest.raises(Conflict) as again:
+            await operator(
+                payments.record_royalty_payment,
+                payments.RecordPayment(
+                    contract_id=contract.id,
+                    period="2026",
+                    amount_fen=due,
+                    paid_on=date(2027, 1, 20),
+                ),
+            )
+        assert again.value.code == "royalty_paid_already"
+    receipts = await pool.fetch(
+        "SELECT r.source, r.amount_fen, r.kind, (SELECT sum(p.amount_fen) FROM payouts p"
+        " WHERE p.receipt_id = r.id) AS paid_out FROM receipts r ORDER BY r.id"
+    )
+    assert [r["source"] for r in receipts] == [f"royalty:{c.id}:2026" for c in contracts]
+    assert [r["amount_fen"] for r in receipts] == [due for _, _, due in takers]
+    assert all(r["kind"] == "royalty" for r in receipts)
+    # Everything that came in goes out again, once: to the bank's claim, the pledgor last.
+    assert all(r["paid_out"] == r["amount_fen"] for r in receipts)
+    assert await pool.fetchval("SELECT count(*) FROM royalty_payments") == 3
