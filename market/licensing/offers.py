@@ -10,12 +10,14 @@ patents' life (专利法 art. 42) that starts no earlier than the day the offers
 exclusive or sole licence while an open licence (开放许可, 专利法 arts. 50–52) stands on
 one of the lot's patents. It may be withdrawn before the close.
 
-Concurrency: submitting takes the lot row FOR SHARE before it reads the lot's status and
-end; the close (auctions/closing.py `close_lot`, and `close_offers` here for a lot taking
-licence offers only) takes it FOR UPDATE. So an offer either commits before the close
-locks the lot, and the close finds it standing, or waits and then finds the lot closed
-and is refused: never lost, never half in. A withdrawal takes the lot FOR UPDATE, as the
-close and the decision do, so it takes turns with both.
+Concurrency: submitting takes the lot row FOR UPDATE before it reads the lot's status and
+end (so offers on one lot also take turns, and each is valued against those before it to
+tell an offeror it was outvalued); the close (auctions/closing.py `close_lot`, and
+`close_offers` here for a lot taking licence offers only) takes it FOR UPDATE too. So an
+offer either commits before the close locks the lot, and the close finds it standing, or
+waits and then finds the lot closed and is refused: never lost, never half in. A
+withdrawal takes the lot FOR UPDATE, as the close and the decision do, so it takes turns
+with both.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from market.licensing.value import (
     PositiveFen,
     SaleAndLicenceBack,
     check_offer,
+    compare,
     patent_expiry,
 )
 from market.lots.terms import Terms
@@ -275,7 +278,52 @@ async def submit_offer(uow: UnitOfWork, data: SubmitOffer) -> OfferOut:
         uow.at,
     )
     uow.audit("licence_offer.submit", "licence_offer", offer_id, after=msgspec.to_builtins(out))
+    await _tell_the_outvalued(uow, lot, terms, close_day, expiry, offer_id)
     return out
+
+
+async def _tell_the_outvalued(
+    uow: UnitOfWork, lot: Any, terms: Terms, on: date, expiry: date, new_id: int
+) -> None:
+    """`offer_outbid_by_value` to each offeror whose offer led the lot's offers before the
+    new one and no longer does (docs/rules.md §Licence offers and decision). The offers are
+    valued as the bank will value them, without the bid: the hammer's price moves until the
+    close, and whether a licence beats it is the bank's decision. The lot row is held
+    FOR UPDATE by the submission (`lot_for_offer`), so submissions on one lot take turns
+    and each compares against every offer before it."""
+    rows = await uow.conn.fetch(Q.round_offers, lot["id"], lot["round"])
+    before = [r for r in rows if r["id"] != new_id]
+    if not before:
+        return
+    policy = terms.offers.valuation
+    was = compare(None, [valued(r) for r in before], policy, on, expiry).winner
+    now = compare(None, [valued(r) for r in rows], policy, on, expiry).winner
+    if was is None or now is None:
+        return
+    values = {v.offer_id: v.total_fen for v in was.values}
+    for r in before:
+        key = f"offer-{r['id']}"
+        if key not in was.members or key in now.members:
+            continue
+        await uow.emit(
+            Q.bank_users_outbox,
+            "offer_outbid_by_value",
+            r["offeror_org_id"],
+            r["user_id"],
+            lot["id"],
+            {
+                "offer_id": r["id"],
+                "by_offer_id": new_id,
+                "lot_id": lot["id"],
+                "lot_reference": lot["reference"],
+                "lot_title": lot["title"],
+                "round": lot["round"],
+                "pv_fen": values[key],
+                "leading_pv_fen": now.pv_fen,
+            },
+            f"offer_outbid_by_value:{r['id']}:{new_id}",
+            uow.at,
+        )
 
 
 def _event_payload(offer: OfferOut) -> dict[str, Any]:

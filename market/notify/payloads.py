@@ -189,6 +189,20 @@ class OfferDecidedPayload(Payload, frozen=True, kw_only=True):
     licence_kind: Literal["exclusive", "sole", "non_exclusive"]
 
 
+class OfferOutbidPayload(Payload, frozen=True, kw_only=True):
+    """Another offer on the lot is now worth more to the bank in money of today than the
+    offeror's (docs/rules.md §Licence offers and decision): it may improve its own."""
+
+    offer_id: int
+    by_offer_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    pv_fen: int  # the offer's present value
+    leading_pv_fen: int  # the leading set's
+
+
 class HammerSupersededPayload(Payload, frozen=True, kw_only=True):
     """The bank chose a licence over the top bid: the bidder owes nothing, its deposit
     goes back."""
@@ -292,6 +306,7 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "organisation_decided": OrganisationDecidedPayload,
     "offer_received": OfferReceivedPayload,
     "offer_chosen": OfferDecidedPayload,
+    "offer_outbid_by_value": OfferOutbidPayload,
     "offer_not_chosen": OfferDecidedPayload,
     "hammer_superseded": HammerSupersededPayload,
     "licensing_consent_given": LicensingConsentGivenPayload,

@@ -37,7 +37,7 @@ LICENSEE: Final = (
 )
 # What a bank hears of its lots' licence offers; what an offeror hears of its offers.
 _BANK_OFFERS: Final = ("offer_received",)
-_OFFEROR: Final = ("offer_chosen", "offer_not_chosen")
+_OFFEROR: Final = ("offer_outbid_by_value", "offer_chosen", "offer_not_chosen")
 # The pledgor's part in licensing (docs/rules.md §The pledgor, §Open licence): told to the
 # bank, and a taken open licence to the pledgor too.
 _LICENSING_BANK: Final = (

@@ -50,6 +50,7 @@ EVENTS: Final[tuple[str, ...]] = (
     "monitoring_flag",
     "organisation_decided",
     "offer_received",
+    "offer_outbid_by_value",
     "offer_chosen",
     "offer_not_chosen",
     "hammer_superseded",

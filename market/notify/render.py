@@ -151,7 +151,7 @@ def render(
         url = f"{site}/account"
     elif event == "offer_received" and payload.get("lot_id"):
         url = f"{site}/bank/lots/{payload['lot_id']}/offers"
-    elif event in ("offer_chosen", "offer_not_chosen"):
+    elif event in ("offer_outbid_by_value", "offer_chosen", "offer_not_chosen"):
         url = f"{site}/my/offers"
     elif payload.get("contract_id"):
         url = f"{site}/licences/{payload['contract_id']}"

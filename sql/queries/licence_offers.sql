@@ -2,13 +2,14 @@
 -- market/licensing/deciding.py; docs/rules.md §Licence offers and decision).
 
 -- name: lot_for_offer
--- A published lot by reference, its row held FOR SHARE until the caller commits: the
--- close takes it FOR UPDATE, so an offer and the close never interleave. A draft is not
+-- A published lot by reference, its row held FOR UPDATE until the caller commits: the
+-- close takes it FOR UPDATE too, so an offer and the close never interleave, and two
+-- offers on one lot take turns (each is compared with those before it). A draft is not
 -- found.
 SELECT id, reference, title, status, round, terms, bidding_starts_at, bidding_ends_at,
        case_id, bank_org_id
 FROM lots WHERE reference = $1 AND status <> 'draft'
-FOR SHARE
+FOR UPDATE
 
 -- name: lot_reference
 SELECT id, reference, status, round, terms FROM lots WHERE reference = $1 AND status <> 'draft'

@@ -315,3 +315,25 @@ async def test_two_decisions_at_once_one_wins(
     assert len(conflicts) >= 1
     assert await value(pool, "SELECT count(*) FROM licence_contracts") in (0, 1)
     await check_books(pool)
+
+
+async def test_an_offeror_is_told_when_a_later_offer_is_worth_more(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene = await make_offer_scene(pool, clock, settings)
+    assert scene.lot.bidding_ends_at is not None
+    start = china_today(scene.lot.bidding_ends_at)
+    plain = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))
+    outvalued = "SELECT * FROM outbox WHERE event = 'offer_outbid_by_value'"
+    assert await pool.fetch(outvalued) == []  # the first offer outvalues nobody
+    reverse = await submit(pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start))
+    told = await pool.fetch(outvalued)
+    assert [(r["recipient_org_id"], r["dedupe_key"]) for r in told] == [
+        (scene.offeror.org_id, f"offer_outbid_by_value:{plain.id}:{reverse.id}")
+    ]
+    payload = told[0]["payload"]
+    assert payload["offer_id"] == plain.id and payload["by_offer_id"] == reverse.id
+    assert payload["leading_pv_fen"] > payload["pv_fen"] > 0
+    # An offer worth less than the leader tells nobody.
+    again = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))
+    assert again.id > reverse.id and len(await pool.fetch(outvalued)) == 1

@@ -69,6 +69,16 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "minimum_annual_fen": 25_000_000,
         "price_fen": None,
     },
+    "offer_outbid_by_value": {
+        "offer_id": 7,
+        "by_offer_id": 9,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "pv_fen": 119_131_346,
+        "leading_pv_fen": 129_799_527,
+    },
     "offer_chosen": {
         "offer_id": 7,
         "lot_id": 1,
