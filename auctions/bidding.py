@@ -37,6 +37,8 @@ class BidBody(
     tag="bid",
 ):
     amount_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
+    # An amount above the large-bid line (docs/rules.md §Bidding) is taken only confirmed.
+    confirm: bool = False
 
 
 class ProxyBody(
@@ -48,6 +50,7 @@ class ProxyBody(
     tag="proxy",
 ):
     max_fen: Annotated[int, Meta(gt=0, le=MAX_FEN)]
+    confirm: bool = False
 
 
 class MatchBody(
@@ -100,10 +103,14 @@ def command_for(
     body: BidRequest, registration_id: int, at: datetime
 ) -> rules.Bid | rules.SetProxy | rules.Match:
     match body:
-        case BidBody(amount_fen=amount):
-            return rules.Bid(registration_id=registration_id, amount_fen=amount, at=at)
-        case ProxyBody(max_fen=maximum):
-            return rules.SetProxy(registration_id=registration_id, max_fen=maximum, at=at)
+        case BidBody(amount_fen=amount, confirm=confirmed):
+            return rules.Bid(
+                registration_id=registration_id, amount_fen=amount, at=at, confirmed=confirmed
+            )
+        case ProxyBody(max_fen=maximum, confirm=confirmed):
+            return rules.SetProxy(
+                registration_id=registration_id, max_fen=maximum, at=at, confirmed=confirmed
+            )
         case MatchBody():
             return rules.Match(registration_id=registration_id, at=at)
     raise AssertionError(body)  # pragma: no cover

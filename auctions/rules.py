@@ -47,6 +47,10 @@ The rules (every number is data on the state, defaults cited):
   deadline, 招标投标法 Art. 29) and takes the new bid's time for ties. Nothing about the
   bids is public before the close; the highest wins, ties to the earliest `at`, then to
   the earlier sequence. No proxies, matches or extensions.
+* Large bids: an amount (a bid, a proxy maximum, a sealed bid) above 3 × the larger of the
+  current price (the start before any bid) and the lot's valuation is refused
+  (`bid_needs_confirmation`, naming the line) unless the command says the bidder confirmed
+  it — checked after every other rule, so a confirmed bid is otherwise valid already.
 * Close at or after the effective end: sold to the leader at the current price, or
   failed (流拍, Art. 26) without any bid. Closing again returns the same outcome.
 
@@ -84,13 +88,21 @@ RefusalCode = Literal[
     "not_ended",
     "unsupported",
     "not_revealed",
+    "bid_needs_confirmation",
 ]
 
 # 2016 rules, art. 20 (docs/rules.md §Lot terms): a bid in the last 5 minutes extends by 5.
 EXTENSION_WINDOW = timedelta(minutes=5)
 EXTENSION = timedelta(minutes=5)
-# Issue 4: the first qualified fixed-price bid opens a 24-hour window for raises.
+# docs/rules.md §Lot lifecycle: the first qualified fixed-price bid opens a 24-hour window
+# for raises.
 FIXED_PRICE_WINDOW = timedelta(hours=24)
+# docs/rules.md §Bidding: a bid (or proxy maximum, or sealed bid) above this multiple of the
+# larger of the current price (the start before any bid) and the lot's valuation is taken
+# only when the bidder confirms it — a mistyped ¥7.75 bn on a lot valued ¥1.3 m is caught.
+LARGE_BID_MULTIPLE_BP = 30_000  # 3 ×
+LARGE_BID_MULTIPLE_RANGE_BP = (15_000, 100_000)  # 1.5 × to 10 ×
+BP = 10_000
 # The proxy cache keeps the best three maxima: enough for the two best challengers of
 # any leader (the leader may be one of the three).
 _TOP = 3
@@ -142,12 +154,14 @@ class Bid(msgspec.Struct, frozen=True, kw_only=True, tag="bid"):
     registration_id: int
     amount_fen: int
     at: datetime
+    confirmed: bool = False  # the bidder confirmed an amount above the large-bid line
 
 
 class SetProxy(msgspec.Struct, frozen=True, kw_only=True, tag="set_proxy"):
     registration_id: int
     max_fen: int
     at: datetime
+    confirmed: bool = False
 
 
 class Match(msgspec.Struct, frozen=True, kw_only=True, tag="match"):
@@ -177,6 +191,8 @@ class AuctionState(msgspec.Struct, kw_only=True):
     extension_window: timedelta = EXTENSION_WINDOW
     extension: timedelta = EXTENSION
     fixed_price_window: timedelta = FIXED_PRICE_WINDOW
+    valuation_fen: int = 0  # the lot's valuation: the large-bid line is a multiple of it too
+    large_bid_multiple_bp: int = LARGE_BID_MULTIPLE_BP
     holders: dict[int, int] = msgspec.field(default_factory=dict)  # registration → rank, 1 best
     price_fen: int | None = None  # None before the first bid, and in a sealed round until close
     leader: int | None = None
@@ -198,6 +214,9 @@ class AuctionState(msgspec.Struct, kw_only=True):
             raise ValueError("the hard end cannot be before the planned end")
         if any(rank < 1 for rank in self.holders.values()):
             raise ValueError("pre-emptive ranks start at 1")
+        low, high = LARGE_BID_MULTIPLE_RANGE_BP
+        if not low <= self.large_bid_multiple_bp <= high:
+            raise ValueError("the large-bid multiple is between 1.5 and 10 times")
 
 
 def from_terms(
@@ -288,6 +307,16 @@ def _check_open(state: AuctionState, at: datetime) -> None:
         raise Refused("lot_closed")
 
 
+def _check_large(state: AuctionState, amount: int, confirmed: bool) -> None:
+    """Refuse an unconfirmed amount above the large-bid line (LARGE_BID_MULTIPLE_BP)."""
+    if confirmed:
+        return
+    base = state.start_price_fen if state.price_fen is None else state.price_fen
+    line = max(base, state.valuation_fen) * state.large_bid_multiple_bp // BP
+    if amount > line:
+        raise Refused("bid_needs_confirmation", amount_fen=amount, line_fen=line)
+
+
 def _bid(state: AuctionState, command: Bid) -> Outcome:
     at = command.at
     _check_open(state, at)
@@ -308,6 +337,7 @@ def _bid(state: AuctionState, command: Bid) -> Outcome:
             raise Refused("too_low", min_fen=price + inc)
         if (amount - price) % inc:
             raise Refused("not_on_increment", base_fen=price, increment_fen=inc)
+    _check_large(state, amount, command.confirmed)
     bids: list[AcceptedBid] = []
     _record(state, bids, who, amount, "manual", at)
     _resolve_proxies(state, bids, at)
@@ -327,6 +357,7 @@ def _set_proxy(state: AuctionState, command: SetProxy) -> Outcome:
         raise Refused(
             "not_on_increment", base_fen=state.start_price_fen, increment_fen=state.increment_fen
         )
+    _check_large(state, top, command.confirmed)
     old = state.proxies.get(who)
     if old is not None and top <= old.max_fen:
         raise Refused("proxy_not_raised", max_fen=old.max_fen)
@@ -389,6 +420,7 @@ def _sealed_bid(state: AuctionState, command: Bid) -> Outcome:
     _check_open(state, at)
     if command.amount_fen < state.start_price_fen:
         raise Refused("too_low", min_fen=state.start_price_fen)
+    _check_large(state, command.amount_fen, command.confirmed)
     state.seq += 1
     state.bid_count += 1
     bid = AcceptedBid(

@@ -32,6 +32,7 @@ def state_from_row(
     state.ends_at = row["bidding_ends_at"]
     state.price_fen = None if row["auction_kind"] == "sealed" else row["current_price_fen"]
     state.leader = None if row["auction_kind"] == "sealed" else row["leader_registration_id"]
+    state.valuation_fen = row["valuation_fen"]
     state.bid_count = row["bid_count"]
     state.seq = row["auction_seq"]
     state.first_bid_at = row["first_bid_at"]

@@ -210,11 +210,12 @@ def _amount(values: dict[str, str], name: str) -> int:
 
 
 def _body(values: dict[str, str]) -> BidRequest:
+    confirmed = values.get("confirm") == "1"  # the large-bid step's button
     match values.get("type"):
         case "bid":
-            return BidBody(amount_fen=_amount(values, "amount"))
+            return BidBody(amount_fen=_amount(values, "amount"), confirm=confirmed)
         case "proxy":
-            return ProxyBody(max_fen=_amount(values, "max_amount"))
+            return ProxyBody(max_fen=_amount(values, "max_amount"), confirm=confirmed)
         case "match":
             return MatchBody()
     raise _FormError("type", "live.error.type")
@@ -283,7 +284,9 @@ class LivePages(Controller):
         own = await registration_for_viewer(pool, me.org_id, me.org_kind, reference)
         raw = await request.body()
         form = await request.form()
-        values = {k: str(form.get(k) or "").strip() for k in ("type", "amount", "max_amount")}
+        values = {
+            k: str(form.get(k) or "").strip() for k in ("type", "amount", "max_amount", "confirm")
+        }
         kind = values["type"] if values["type"] in FORM_KINDS else "bid"
         key = str(form.get("idempotency_key") or "").strip() or None
         status, result, errors = 201, None, {}

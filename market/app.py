@@ -210,6 +210,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         env = engine.engine
         i18n.install(env)
         env.globals["format_cny"] = money.format_cny
+        env.globals["cny_capitals"] = money.cny_capitals
         env.globals["langs"] = i18n.LANGS
         env.globals["tz"] = settings.timezone
         env.globals["deposit_account"] = deposit_account(settings)

@@ -21,6 +21,7 @@ __all__ = [
     "ROUND_UNITS",
     "allocate",
     "allocate_capped",
+    "cny_capitals",
     "format_cny",
     "parse_cny",
     "percent_of",
@@ -241,3 +242,59 @@ def round_to_nice(fen: int) -> int:
     lead = yuan // power
     unit = max(u for u in ROUND_UNITS if u <= lead)
     return unit * power * FEN_PER_YUAN
+
+
+_DIGITS: Final = "零壹贰叁肆伍陆柒捌玖"
+_PLACES: Final = ((1000, "仟"), (100, "佰"), (10, "拾"), (1, ""))
+_GROUPS: Final = ("", "万", "亿", "万亿", "亿亿")
+
+
+def _four(n: int) -> str:
+    """0 < n < 10,000 in capitals, a zero inside read once (1010: 壹仟零壹拾)."""
+    out, zero = "", False
+    for place, unit in _PLACES:
+        digit = n // place % 10
+        if digit == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out, zero = out + "零", False
+        out += _DIGITS[digit] + unit
+    return out
+
+
+def cny_capitals(fen: int) -> str:
+    """An amount in the capitals (大写) a Chinese cheque, contract or confirmation writes it
+    in, so a misplaced digit shows: 775,000,000,000 fen → 柒拾柒亿伍仟万元整 (中国人民银行
+    《支付结算办法》附一 正确填写票据和结算凭证的基本规定: 零 for a gap, 整 after whole yuan)."""
+    if not 0 <= fen <= MAX_FEN:
+        raise ValueError("an amount in capitals is between 0 and MAX_FEN fen")
+    yuan, jiao, cents = fen // 100, fen // 10 % 10, fen % 10
+    groups: list[int] = []
+    rest = yuan
+    while rest:
+        rest, group = divmod(rest, 10_000)
+        groups.append(group)
+    out, gap = "", False
+    for index in reversed(range(len(groups))):
+        group = groups[index]
+        if group == 0:
+            gap = bool(out)
+            continue
+        if out and (gap or group < 1000):
+            out += "零"
+        out += _four(group) + _GROUPS[index]
+        gap = False
+    if out:
+        out += "元"
+    if jiao == 0 and cents == 0:
+        return (out or "零元") + "整"
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    elif out:
+        out += "零"
+    if cents:
+        out += _DIGITS[cents] + "分"
+    else:
+        out += "整"
+    return out

@@ -13,6 +13,7 @@ from market.money import (
     MAX_FEN,
     allocate,
     allocate_capped,
+    cny_capitals,
     format_cny,
     parse_cny,
     percent_of,
@@ -354,3 +355,22 @@ def test_round_to_nice_is_largest_125_step_below(fen: int) -> None:
     assert nice in steps
     assert nice <= fen
     assert all(step > fen for step in steps if step > nice)
+
+
+@pytest.mark.parametrize(
+    ("fen", "capitals"),
+    [
+        (775_000_000_000, "柒拾柒亿伍仟万元整"),
+        (10_000, "壹佰元整"),
+        (101_000, "壹仟零壹拾元整"),
+        (10_000_550, "壹拾万零伍元伍角整"),
+        (100_000_000_100, "壹拾亿零壹元整"),
+        (10_100_000_000, "壹亿零壹佰万元整"),
+        (120, "壹元贰角整"),
+        (1_005, "壹拾元零伍分"),
+        (5, "伍分"),
+        (0, "零元整"),
+    ],
+)
+def test_an_amount_in_capitals(fen: int, capitals: str) -> None:
+    assert cny_capitals(fen) == capitals

@@ -2,7 +2,7 @@
 -- Everything the engine's state is rebuilt from, the lot row locked for the caller's batch.
 SELECT id, status, round, auction_kind, terms, start_price_fen, increment_fen,
        bidding_starts_at, bidding_ends_at, current_price_fen, leader_registration_id,
-       bid_count, auction_seq, first_bid_at, bank_org_id
+       bid_count, auction_seq, first_bid_at, bank_org_id, valuation_fen
 FROM lots WHERE id = $1 FOR UPDATE
 
 -- name: round_holders
@@ -142,5 +142,5 @@ SELECT bid_batch_current((SELECT count(*) FROM live) + (SELECT count(*) FROM unc
 -- so batches of different processes can wait on each other but never deadlock.
 SELECT id, status, round, auction_kind, terms, start_price_fen, increment_fen,
        bidding_starts_at, bidding_ends_at, current_price_fen, leader_registration_id,
-       bid_count, auction_seq, first_bid_at, bank_org_id
+       bid_count, auction_seq, first_bid_at, bank_org_id, valuation_fen
 FROM lots WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE

@@ -409,3 +409,23 @@ async def test_a_bad_reference_fails_only_its_own_request(
         "/api/v1/lots/LOT%00X/bids", json={"type": "bid", "amount_fen": START}, headers=alice
     )
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+async def test_a_mistyped_large_bid_waits_for_the_bidders_confirmation(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot, _ = await _lot(pool, clock, settings)
+    alice, _, _, _ = await _cast(client, pool, clock, lot.reference)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    clock.set(lot.bidding_starts_at)
+    # ¥7.75 bn on a lot valued ¥14,285.71: far above 3 × the valuation (the larger base).
+    huge = START + 7_750_000_000_00 // lot.increment_fen * lot.increment_fen
+    r = await client.post(url, json={"type": "bid", "amount_fen": huge}, headers=alice)
+    assert r.status_code == 409 and r.json()["code"] == "bid_needs_confirmation", r.text
+    assert r.json()["params"] == {"amount_fen": huge, "line_fen": 3 * (START * 10 // 7)}
+    assert await pool.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 0
+    r = await client.post(
+        url, json={"type": "bid", "amount_fen": huge, "confirm": True}, headers=alice
+    )
+    assert r.status_code == 201, r.text
+    assert await pool.fetchval("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id) == huge

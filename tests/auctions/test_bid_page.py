@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from market.app import create_app
 from market.clock import FrozenClock, SystemClock
-from market.money import format_cny
+from market.money import cny_capitals, format_cny
 from market.settings import ROOT, Settings
 from tests.auctions.test_live import START, Scene, bidding_scene, numsub
 from tests.factories import PASSWORD, csrf, make_org, sign_in
@@ -418,3 +418,22 @@ def test_panel_header_name_matches_the_script() -> None:
     from auctions.web_bidding import PANEL_HEADER
 
     assert f'getResponseHeader("{PANEL_HEADER}")' in script
+
+
+async def test_a_large_bid_is_confirmed_on_the_page_with_its_amount_in_capitals(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene = await bidding_scene(pool, settings, clock.now(), buyers=1)
+    token = await as_user(client, scene.buyers[0].email)
+    # Ten times the start: one zero too many, above the line of 3 × the valuation.
+    typo = START * 10
+    asked = await post_bid(client, scene, token, type="bid", amount=yuan(typo))
+    assert asked.status_code == 409 and 'data-code="bid_needs_confirmation"' in asked.text
+    assert 'data-testid="confirm-form"' in asked.text
+    assert f'<strong data-testid="confirm-capitals">{cny_capitals(typo)}</strong>' in asked.text
+    assert await bids_of(pool, scene.lot.id) == []
+    confirmed = await post_bid(
+        client, scene, token, type="bid", amount=yuan(typo), confirm="1", idempotency_key="c1"
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    assert await bids_of(pool, scene.lot.id) == [(typo, "manual")]

@@ -4,7 +4,6 @@ jumps and closes at the engine and checks the invariants after every step."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -110,10 +109,9 @@ def test_a_proxy_bids_the_least_needed_whenever_outbid_up_to_its_maximum() -> No
 
 def test_competing_proxies_settle_in_one_step_without_walking_the_grid() -> None:
     s = lot(start_price_fen=100_000, increment_fen=100)
-    r.apply(s, SetProxy(registration_id=1, max_fen=1_000_000, at=T0))
-    began = time.perf_counter()
-    out = r.apply(s, SetProxy(registration_id=2, max_fen=999_900, at=T0 + MIN))
-    assert time.perf_counter() - began < 0.01
+    # Maxima of ten times the start: above the large-bid line, so confirmed.
+    r.apply(s, SetProxy(registration_id=1, max_fen=1_000_000, at=T0, confirmed=True))
+    out = r.apply(s, SetProxy(registration_id=2, max_fen=999_900, at=T0 + MIN, confirmed=True))
     # The loser at its last reachable price, the winner one increment above.
     assert amounts(out) == [(2, 999_900, "proxy"), (1, 1_000_000, "proxy")]
     assert [b.seq for b in out.bids] == [4, 5]  # seq 3 is the second maximum
@@ -685,3 +683,39 @@ class AuctionMachine(RuleBasedStateMachine):
 
 TestAuctionMachine = AuctionMachine.TestCase
 TestAuctionMachine.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
+
+
+# --- large bids ------------------------------------------------------------------------
+
+
+def test_a_bid_above_the_large_bid_line_needs_the_bidders_confirmation() -> None:
+    # The line is 3 × the larger of the price (the start before any bid) and the valuation.
+    state = lot(valuation_fen=20_000)
+    assert refused(state, Bid(registration_id=1, amount_fen=60_100, at=T0)) == (
+        "bid_needs_confirmation"
+    )
+    with pytest.raises(Refused) as caught:
+        r.apply(state, Bid(registration_id=1, amount_fen=60_100, at=T0))
+    assert caught.value.params == {"amount_fen": 60_100, "line_fen": 60_000}
+    assert amounts(r.apply(state, Bid(registration_id=1, amount_fen=60_000, at=T0))) == [
+        (1, 60_000, "manual")
+    ]
+    # Now the price is the larger: 3 × 60,000.
+    assert refused(state, Bid(registration_id=2, amount_fen=180_100, at=T0)) == (
+        "bid_needs_confirmation"
+    )
+    assert refused(state, SetProxy(registration_id=2, max_fen=180_100, at=T0)) == (
+        "bid_needs_confirmation"
+    )
+    confirmed = r.apply(state, Bid(registration_id=2, amount_fen=180_100, at=T0, confirmed=True))
+    assert amounts(confirmed) == [(2, 180_100, "manual")]
+    # Every other rule comes first: an amount off the grid is refused as such.
+    assert refused(state, Bid(registration_id=1, amount_fen=10**9 + 1, at=T0)) == (
+        "not_on_increment"
+    )
+    sealed = lot("sealed", valuation_fen=20_000)
+    assert refused(sealed, Bid(registration_id=1, amount_fen=60_001, at=T0)) == (
+        "bid_needs_confirmation"
+    )
+    with pytest.raises(ValueError):
+        lot(large_bid_multiple_bp=10_000)
