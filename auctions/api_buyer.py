@@ -10,25 +10,30 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
+from auctions import live
 from auctions.closing import SaleOut
+from auctions.live import LiveBid
 from auctions.registration import (
     DepositStatus,
     PayTo,
     Registration,
     RegistrationOut,
     SaleStatus,
+    check_reference,
     deposit_account,
     with_pay_to,
 )
 from market.accounts.permissions import BID, allow
 from market.db import Queries, returned
 from market.deps import CallerDep, ClockDep, PoolDep, SettingsDep
+from market.errors import NotFound
 from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page, rows_as
 from market.settings import Settings
 
 Q = Queries("api")
+RQ = Queries("registration")
 REGISTRATIONS: Keyset[tuple[datetime, int]] = Keyset(
     "registrations", tuple[datetime, int], "created_at", "id"
 )
@@ -184,6 +189,24 @@ class BuyerApi(Controller):
             limit=limit,
             item=_instruction(settings),
         )
+
+    @get(
+        "/lots/{reference:str}/sealed-bids",
+        operation_id="list_sealed_bids",
+        summary="List a closed sealed round's bids, for its participants",
+    )
+    async def sealed_bids(
+        self, caller: CallerDep, pool: PoolDep, clock: ClockDep, reference: FromPath[str]
+    ) -> list[LiveBid]:
+        """Every standing bid of the lot's sealed round, best first, by bidder code, once
+        the round is closed (409 `not_revealed` before; docs/rules.md §Bidding). Only the
+        round's participants see them: another organisation gets 404."""
+        check_reference(reference)
+        async with pool.acquire() as conn:
+            found = await conn.fetchval(RQ.current_registration, reference, caller.org_id)
+        if found is None:
+            raise NotFound("not_registered")
+        return await live.sealed_reveal(pool, await live.snapshot(pool, reference, clock.now()))
 
     @get("/balance", operation_id="get_own_balance", summary="Read the organisation's balance")
     async def balance(self, caller: CallerDep, pool: PoolDep, clock: ClockDep) -> Balance:

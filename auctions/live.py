@@ -22,8 +22,8 @@ browsers connected to it:
   updates are thus only ever late, never silently lost.
 
 Public data only: prices, bidder codes and times, never who bids. A sealed round shows
-neither price nor bids before its close (the writer publishes only `bid_count` and
-`ends_at`; the first event here does the same).
+neither price nor bids, nor how many there are, before its close (the writer publishes
+only `ends_at`, with a count of 0; the first event here does the same).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from redis.asyncio.client import PubSub
 
 from market.clock import Clock
 from market.db import Conn, Queries
-from market.errors import NotFound
+from market.errors import Conflict, NotFound
 
 Q = Queries("live")
 log = logging.getLogger("market.auctions.live")
@@ -120,7 +120,8 @@ def _state(row: asyncpg.Record, bids: list[asyncpg.Record], now: datetime) -> Li
         leader_code=None if sealed else row["leader_code"],
         starts_at=row["bidding_starts_at"],
         ends_at=row["bidding_ends_at"],
-        bid_count=row["bid_count"],
+        # A sealed round's count is part of its secret until the close (docs/rules.md §Bidding).
+        bid_count=0 if sealed and row["status"] in OPEN_STATUSES else row["bid_count"],
         bids=[] if sealed else [LiveBid(**dict(b)) for b in reversed(bids)],
         start_price_fen=row["start_price_fen"],
         increment_fen=row["increment_fen"],
@@ -142,6 +143,18 @@ async def _read(conn: Conn, row: asyncpg.Record | None, now: datetime) -> LiveSt
         else await conn.fetch(Q.recent_bids, row["id"], row["round"], HISTORY)
     )
     return _state(row, bids, now)
+
+
+async def sealed_reveal(pool: asyncpg.Pool, state: LiveState) -> list[LiveBid]:
+    """A closed sealed round's standing bids, best first, by bidder code: what its
+    participants are shown at the close (docs/rules.md §Bidding). Refused before then."""
+    if state.kind != "sealed":
+        raise Conflict("unsupported")
+    if state.status in OPEN_STATUSES:
+        raise Conflict("not_revealed")
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(Q.sealed_reveal, state.lot_id, state.round)
+    return [LiveBid(**dict(r)) for r in rows]
 
 
 async def snapshot(pool: asyncpg.Pool, reference: str, now: datetime) -> LiveState:

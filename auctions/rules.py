@@ -270,6 +270,12 @@ def minimum_bid(state: AuctionState) -> int:
     return state.price_fen + state.increment_fen
 
 
+def public_bid_count(state: AuctionState) -> int:
+    """The number of bids anyone may be told: none of a sealed round until it is closed
+    (docs/rules.md §Bidding — even how many tendered is part of the secret)."""
+    return 0 if state.kind == "sealed" and not state.closed else state.bid_count
+
+
 def reveal(state: AuctionState) -> list[AcceptedBid]:
     """A sealed round's standing bids, best first, once it is closed."""
     if state.kind != "sealed":

@@ -25,6 +25,7 @@ from litestar.response import ServerSentEvent, Template
 
 from auctions import live
 from auctions.bidding import BidBody, BidRequest, MatchBody, ProxyBody, place
+from auctions.live import LiveBid
 from auctions.registration import Registration, current_agreement, registration_for_viewer
 from auctions.writer import BidAnswer, WriterUnavailable
 from market import i18n, problems
@@ -66,6 +67,8 @@ class BidPanel:
     result: BidResult | None = None
     errors: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
+    # A closed sealed round's bids, shown to its participants (docs/rules.md §Bidding).
+    revealed: list[LiveBid] | None = None
 
     @property
     def state_json(self) -> str:
@@ -172,6 +175,14 @@ async def bid_panel_for(
     proxy = None
     if can_bid and reg is not None and state.kind != "sealed":
         proxy = await live.standing_proxy(pool, reg.id)
+    revealed = None
+    if (
+        state.kind == "sealed"
+        and state.status not in live.OPEN_STATUSES
+        and reg is not None
+        and reg.round == state.round
+    ):
+        revealed = await live.sealed_reveal(pool, state)
     agreement = None
     if reg is None and _may_bid(viewer):  # the register form asks to accept it
         async with pool.acquire() as conn:
@@ -189,6 +200,7 @@ async def bid_panel_for(
             result=result,
             errors=errors or {},
             values=values or {},
+            revealed=revealed,
         ),
     }
 

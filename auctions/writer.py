@@ -529,7 +529,7 @@ class LotWriter:
             price_fen=st.price_fen,
             leader_code=None if st.leader is None else str(st.leader),
             ends_at=st.ends_at,
-            bid_count=st.bid_count,
+            bid_count=rules.public_bid_count(st),
         ), 201
 
     def _refused(
@@ -547,7 +547,7 @@ class LotWriter:
             params=params or {},
             price_fen=st.price_fen,
             ends_at=st.ends_at,
-            bid_count=st.bid_count,
+            bid_count=rules.public_bid_count(st),
             leader_code=None if st.leader is None else str(st.leader),
         )
 
@@ -691,7 +691,7 @@ class LotWriter:
             "price_fen": None if sealed else st.price_fen,
             "leader_code": None if sealed or st.leader is None else self.codes.get(st.leader),
             "ends_at": st.ends_at.isoformat(),
-            "bid_count": st.bid_count,
+            "bid_count": rules.public_bid_count(st),
             "bids": []
             if sealed
             else [

@@ -37,7 +37,7 @@ class LotRow(msgspec.Struct, frozen=True, kw_only=True):
     deposit_fen: int
     increment_fen: int
     current_price_fen: int | None
-    bid_count: int
+    bid_count: int | None  # None while a sealed round is open: its count is secret
     bidding_starts_at: datetime | None
     bidding_ends_at: datetime | None
     created_at: datetime

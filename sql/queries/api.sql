@@ -61,9 +61,12 @@ LIMIT $6
 
 -- name: page_bank_lots
 -- The bank's lots, newest first. Filters: $2 status, $3 case; cursor $4/$5 (created_at,
--- id); $6 the rows to read.
+-- id); $6 the rows to read. An open sealed round's count is hidden from its bank too
+-- (docs/rules.md §Bidding).
 SELECT id, reference, case_id, title, status, round, auction_kind, valuation_fen,
-       start_price_fen, deposit_fen, increment_fen, current_price_fen, bid_count,
+       start_price_fen, deposit_fen, increment_fen, current_price_fen,
+       CASE WHEN auction_kind = 'sealed' AND status IN ('announced', 'bidding') THEN NULL
+            ELSE bid_count END AS bid_count,
        bidding_starts_at, bidding_ends_at, created_at, updated_at, published_at
 FROM lots
 WHERE bank_org_id = $1

@@ -28,3 +28,13 @@ LIMIT $3
 -- name: standing_proxy
 -- A registration's own standing proxy maximum, for its bid panel.
 SELECT max_fen FROM proxy_maxima WHERE registration_id = $1
+
+-- name: sealed_reveal
+-- A closed sealed round's standing bids — each tenderer's last — best first, as
+-- auctions/rules.py `reveal` ranks them (amount, then the earlier time, then sequence).
+SELECT b.seq, r.bidder_code AS code, b.amount_fen, b.kind, b.at
+FROM (SELECT DISTINCT ON (registration_id) *
+      FROM bids WHERE lot_id = $1 AND round = $2 AND kind = 'sealed'
+      ORDER BY registration_id, seq DESC) b
+JOIN registrations r ON r.id = b.registration_id
+ORDER BY b.amount_fen DESC, b.at, b.seq

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 from litestar.testing import AsyncTestClient
 
+from auctions import live
+from auctions.web_bidding import bid_panel
 from market.clock import FrozenClock
 from market.lots import services as lots
 from market.lots.models import LotDraft, PublishInput, WithdrawInput
@@ -253,11 +255,51 @@ async def test_sealed_tender_hides_bids_until_the_close(
             "SELECT current_price_fen, leader_registration_id FROM lots WHERE id=$1", lot.id
         )
     assert row["current_price_fen"] is None and row["leader_registration_id"] is None
+    # Not even how many tendered is told: not to a bidder, the public or the bank's list.
+    assert "bid_count" not in ra.json() and "bid_count" not in rb.json()
+    assert (await live.snapshot(pool, lot.reference, clock.now())).bid_count == 0
+    page = await client.get(f"/lots/{lot.reference}")
+    assert page.status_code == 200 and 'data-testid="live-bid-count"' not in page.text
+    listed = await client.get(
+        "/api/v1/bank/lots", headers=await _bank_token(pool, clock, bank_user)
+    )
+    assert [x["bid_count"] for x in listed.json()["items"] if x["id"] == lot.id] == [None]
+    regs = await pool.fetch(
+        "SELECT user_id, bidder_code FROM registrations WHERE lot_id=$1 ORDER BY id", lot.id
+    )
+    panel = await bid_panel(
+        pool, await viewer(pool, regs[0]["user_id"]), lot.reference, clock.now()
+    )
+    assert panel["bidding"].revealed is None  # sealed until the close
+    early = await client.get(f"/api/v1/lots/{lot.reference}/sealed-bids", headers=a)
+    assert early.status_code == 409 and early.json()["code"] == "not_revealed"
     clock.set(lot.bidding_ends_at)
     assert await close_due(pool, clock.now() + timedelta(seconds=5), policy) == [lot.id]
     async with pool.acquire() as conn:
         sale = await conn.fetchrow("SELECT price_fen FROM sales WHERE lot_id=$1", lot.id)
     assert sale["price_fen"] == START + 123_45  # the highest sealed bid wins
+    # At the close every participant sees every sealed bid, best first.
+    for reg in regs:
+        panel = await bid_panel(
+            pool, await viewer(pool, reg["user_id"]), lot.reference, clock.now()
+        )
+        assert [(b.code, b.amount_fen) for b in panel["bidding"].revealed] == [
+            (regs[0]["bidder_code"], START + 123_45),
+            (regs[1]["bidder_code"], START + 99),
+        ]
+    opened = await client.get(f"/api/v1/lots/{lot.reference}/sealed-bids", headers=b)
+    assert [(x["code"], x["amount_fen"]) for x in opened.json()] == [
+        (regs[0]["bidder_code"], START + 123_45),
+        (regs[1]["bidder_code"], START + 99),
+    ]
+    outsider = await make_org(pool, clock.now(), kind="buyer")
+    token = await make_token(pool, clock.now(), outsider[1], ["bids:write"])
+    other = await client.get(
+        f"/api/v1/lots/{lot.reference}/sealed-bids", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert other.status_code == 404
+    panel = await bid_panel(pool, await viewer(pool, outsider[1]), lot.reference, clock.now())
+    assert panel["bidding"].revealed is None  # the participants only
 
 
 async def test_amounts_beyond_bigint_are_a_400_naming_the_field(
@@ -429,3 +471,8 @@ async def test_a_mistyped_large_bid_waits_for_the_bidders_confirmation(
     )
     assert r.status_code == 201, r.text
     assert await pool.fetchval("SELECT amount_fen FROM bids WHERE lot_id=$1", lot.id) == huge
+
+
+async def _bank_token(pool: asyncpg.Pool, clock: FrozenClock, user_id: int) -> dict[str, str]:
+    token = await make_token(pool, clock.now(), user_id, ["lots:write"])
+    return {"Authorization": f"Bearer {token}"}

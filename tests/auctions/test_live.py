@@ -522,7 +522,7 @@ async def test_without_redis_the_stream_sends_the_first_event_and_ends(
     assert hub.clients == {}
 
 
-async def test_a_sealed_round_shows_no_price_or_bids(
+async def test_a_sealed_round_shows_no_price_bids_or_count(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     scene = await bidding_scene(pool, settings, clock.now())
@@ -543,7 +543,7 @@ async def test_a_sealed_round_shows_no_price_or_bids(
             clock.now(),
         )
     state = await live.snapshot(pool, scene.lot.reference, clock.now())
-    assert state.kind == "sealed" and state.bid_count == 1
+    assert state.kind == "sealed" and state.bid_count == 0  # one bid, not told
     assert state.price_fen is None and state.leader_code is None and state.bids == []
     assert state.min_next_fen == START
 
