@@ -38,6 +38,7 @@ NOT_PAGES = {
     "web_download_document",
     "web_lot_document",
     "web_lot_events",
+    "web_licence_recordal_document",
     "web_operator_org_document",
     "web_reconciliation_export_bank",
     "web_reconciliation_export_case",
@@ -63,6 +64,10 @@ OWN_IDS = {
     "open_licence_id": "SELECT id FROM open_licences WHERE status <> 'proposed'"
     " AND $1::bigint >= 0",
     "loan_id": "SELECT id FROM loans WHERE bank_org_id = $1",
+    # A contract the organisation is a party to (the demo buyer took the demo pledgor's
+    # open licence from the demo bank); the operator reads any.
+    "contract_id": "SELECT k.id FROM licence_contracts k JOIN organisations o ON o.id = $1"
+    " WHERE o.kind = 'operator' OR o.id IN (k.bank_org_id, k.licensee_org_id, k.pledgor_org_id)",
     "asset_id": "SELECT id FROM ip_assets WHERE bank_org_id = $1",
     "import_id": "SELECT id FROM collateral_imports WHERE bank_org_id = $1",
     "lot_id": "SELECT id FROM lots WHERE bank_org_id = $1",

@@ -94,6 +94,21 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_withdraw_offer": "withdraw_offer",
     "web_offer_decision": "get_offer_decision",
     "web_decide_offers": "decide_offers",
+    # --- licence contracts: each party's, and the operator's clearing account ----------
+    "web_licences": "list_licence_contracts",
+    "web_licence": "get_licence_contract",
+    "web_licence_recordal_document": "get_licence_recordal_document",
+    "web_licence_report": "report_royalty_sales",
+    "web_licence_report_csv": "upload_royalty_report",
+    "web_licence_recordal": "record_licence_recordal",
+    "web_licence_adjust": "adjust_royalty",
+    "web_licence_terminate": "terminate_licence_contract",
+    "web_licence_cancellation": "record_recordal_cancellation",
+    "web_operator_licences": "operator_list_licence_contracts",
+    "web_operator_licence": "operator_get_licence_contract",
+    "web_operator_clearing": "list_clearing_exceptions",
+    "web_operator_clearing_import": "import_clearing_statement",
+    "web_operator_record_royalty_payment": "record_royalty_payment",
     # --- notifications, webhooks, interests ----------------------------------------------
     "web_inbox": ("list_inbox", "list_notifications"),
     "web_inbox_count": "list_inbox",  # its `unread`

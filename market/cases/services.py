@@ -77,7 +77,7 @@ def _reference(at: datetime, number: int) -> str:
     return f"CZ-{china_today(at).year}-{number:06d}"
 
 
-def _document(row: asyncpg.Record) -> DocumentOut:
+def document_out(row: asyncpg.Record) -> DocumentOut:
     return DocumentOut(
         id=row["id"],
         item=row["item"],
@@ -244,7 +244,7 @@ async def load_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseOut:
     ]
     valuations = [_valuation(v) for v in await conn.fetch(Q.valuations, bank_org_id, case_id)]
     current = valuations[0] if valuations and valuations[0].superseded_at is None else None
-    documents = [_document(d) for d in await conn.fetch(Q.case_documents, bank_org_id, case_id)]
+    documents = [document_out(d) for d in await conn.fetch(Q.case_documents, bank_org_id, case_id)]
     lots = [
         LotRef(id=t["id"], reference=t["reference"], title=t["title"], status=t["status"])
         for t in await conn.fetch(Q.case_lots, bank_org_id, case_id)
@@ -537,7 +537,7 @@ async def upload_document(uow: UnitOfWork, data: UploadDocument) -> DocumentOut:
             uow.at,
         )
     )
-    document = _document(row)
+    document = document_out(row)
     uow.audit(
         "document.upload",
         "case_document",
@@ -587,7 +587,7 @@ async def find_document(
         row = await conn.fetchrow(Q.document_meta, bank_org_id, case_id, document_id)
     if row is None:
         raise NotFound("no_such_document")
-    return _document(row)
+    return document_out(row)
 
 
 async def document_bytes(

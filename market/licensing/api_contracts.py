@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
 
 from market import api_docs
+from market.accounts import subjects
 from market.accounts.permissions import (
     MANAGE_LICENCES,
     OPERATE,
@@ -20,9 +22,10 @@ from market.accounts.permissions import (
     REPORT_ROYALTIES,
     allow,
 )
+from market.cases.api import download
 from market.cases.services import china_today
 from market.deps import ActDep, CallerDep, ClockDep, PoolDep
-from market.licensing import clearing, enforcement, payments, recordal, reports
+from market.licensing import clearing, contract_views, enforcement, payments, recordal, reports
 from market.licensing.contract_views import (
     ContractDetail,
     ContractStatus,
@@ -33,6 +36,7 @@ from market.licensing.contract_views import (
 )
 from market.licensing.contracts import ContractOut
 from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
+from market.pools import reconciliation as recon
 from market.pools.reconciliation_api import CSV_TYPES, NotCsv
 
 PDF_B64 = (
@@ -117,6 +121,21 @@ class LicenceContractsApi(Controller):
         contract: 404."""
         async with pool.acquire() as conn:
             return await contract_detail(conn, caller.org_id, contract_id, china_today(clock.now()))
+
+    @get(
+        "/{contract_id:int}/recordal/document",
+        operation_id="get_licence_recordal_document",
+        summary="Download the licence's recordal notice",
+        guards=[allow(READ_LICENCES)],
+    )
+    async def recordal_document(
+        self, caller: CallerDep, pool: PoolDep, contract_id: FromPath[int]
+    ) -> Stream:
+        """CNIPA's recordal notice as uploaded, with the type it was checked to be (404
+        before the recordal, or for another organisation's contract)."""
+        async with pool.acquire() as conn:
+            found = await contract_views.recordal_document(conn, caller.org_id, contract_id)
+        return download(pool, found)
 
     @post(
         "/{contract_id:int}/reports",
@@ -276,6 +295,19 @@ class ClearingApi(Controller):
         """As get_licence_contract, for any contract (the operator matches payments)."""
         async with pool.acquire() as conn:
             return await contract_detail(conn, None, contract_id, china_today(clock.now()))
+
+    @get(
+        "/clearing/exceptions",
+        operation_id="list_clearing_exceptions",
+        summary="List the clearing account's lines waiting for a person",
+    )
+    async def exceptions(
+        self, request: Request[Any, Any, State], caller: CallerDep, pool: PoolDep
+    ) -> list[recon.LineOut]:
+        """The clearing statement's lines no royalty item took (a wrong amount, no or an
+        unknown reference), with their reasons: what record_royalty_payment can name."""
+        async with pool.acquire() as conn:
+            return await recon.open_lines(conn, caller.org_id, subjects.language(request))
 
     @post(
         "/clearing/statements",

@@ -14,6 +14,8 @@ from typing import Literal
 import asyncpg
 import msgspec
 
+from market.cases.models import DocumentOut
+from market.cases.services import document_out
 from market.db import Conn, Queries
 from market.errors import NotFound
 from market.licensing.book import Item, load_book
@@ -44,6 +46,10 @@ class AdjustmentRow(msgspec.Struct, frozen=True, kw_only=True):
 class ContractDetail(msgspec.Struct, frozen=True, kw_only=True):
     contract: ContractOut
     case_reference: str
+    bank: str  # the parties' names
+    licensee: str
+    pledgor: str | None
+    recordal_document_id: int | None  # CNIPA's recordal notice, once uploaded
     today: date
     items: list[Item]  # the upfront fee, every period, every audit's difference
     payments: list[PaymentOut]
@@ -82,6 +88,10 @@ async def contract_detail(
     return ContractDetail(
         contract=b.contract,
         case_reference=row["case_reference"],
+        bank=row["bank_name"],
+        licensee=row["licensee_name"],
+        pledgor=row["pledgor_name"],
+        recordal_document_id=row["recordal_document"],
         today=today,
         items=list(b.items),
         payments=[payment_out(p) for p in await conn.fetch(Q.payments_of, contract_id)],
@@ -106,6 +116,18 @@ async def contract_detail(
         cancellation_number=row["cancellation_number"],
         cancelled_on=row["cancelled_on"],
     )
+
+
+async def recordal_document(conn: Conn, org_id: int | None, contract_id: int) -> DocumentOut:
+    """A party's contract's recordal notice (`org_id` None: the operator); 404 for
+    another's contract or before the recordal."""
+    row = await conn.fetchrow(Q.contract_for_party, contract_id, org_id)
+    found = None
+    if row is not None and row["recordal_document"] is not None:
+        found = await conn.fetchrow(Q.document_of_contract, row["recordal_document"])
+    if found is None:
+        raise NotFound("no_such_document")
+    return document_out(found)
 
 
 def summary(row: asyncpg.Record) -> ContractSummary:

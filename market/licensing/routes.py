@@ -7,6 +7,7 @@ from litestar.types import ControllerRouterHandler
 
 from market.licensing.api_contracts import ClearingApi, LicenceContractsApi
 from market.licensing.api_offers import OffersApi
+from market.licensing.web_contracts import LicencePages, OperatorLicencePages
 from market.licensing.web_offers import DecisionPages, OfferorPages
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -15,4 +16,6 @@ ROUTES: list[ControllerRouterHandler] = [
     DecisionPages,
     LicenceContractsApi,
     ClearingApi,
+    LicencePages,
+    OperatorLicencePages,
 ]

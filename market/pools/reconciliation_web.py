@@ -23,7 +23,7 @@ from market.pools import reconciliation as recon
 from market.web import Form, language, page
 
 
-def _rejected(lang: i18n.Lang, found: list[LineProblem]) -> list[dict[str, Any]]:
+def rejected_lines(lang: i18n.Lang, found: list[LineProblem]) -> list[dict[str, Any]]:
     """The problems of a refused file as the page lists them: line, column, words."""
     return [
         {
@@ -73,7 +73,7 @@ async def _index(
         cases=cases,
         pools=pools,
         errors=errors or {},
-        rejected=_rejected(lang, rejected or []),
+        rejected=rejected_lines(lang, rejected or []),
         values=values or {},
         matched=matched,
         set_aside=set_aside,

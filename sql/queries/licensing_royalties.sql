@@ -13,8 +13,12 @@ SELECT id FROM licence_contracts WHERE reference = $1
 
 -- name: contract_for_party
 -- A contract as one of its parties sees it ($2 NULL: the operator sees every contract).
-SELECT k.*, c.reference AS case_reference
+SELECT k.*, c.reference AS case_reference,
+       bo.name AS bank_name, lo.name AS licensee_name, po.name AS pledgor_name
 FROM licence_contracts k JOIN disposal_cases c ON c.id = k.case_id
+JOIN organisations bo ON bo.id = k.bank_org_id
+JOIN organisations lo ON lo.id = k.licensee_org_id
+LEFT JOIN organisations po ON po.id = k.pledgor_org_id
 WHERE k.id = $1
   AND ($2::bigint IS NULL OR $2 IN (k.bank_org_id, k.licensee_org_id, k.pledgor_org_id))
 
@@ -79,6 +83,7 @@ VALUES ($1, 'licence_recordal', $2, $3, $4, $5, false, $6, $7)
 RETURNING id
 
 -- name: document_of_contract
+-- The recordal's notice (the caller read the contract as one of its parties).
 SELECT d.id, d.item, d.filename, d.content_type, d.size_bytes, d.sha256, d.uploaded_at
 FROM case_documents d WHERE d.id = $1
 

@@ -12,6 +12,7 @@ import asyncpg
 from auctions import deposits, registration
 from auctions.deposits import ConfirmDeposit
 from auctions.registration import RegisterForLot
+from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.licensing import offers
 from market.licensing.offers import OfferIn, SubmitOffer
@@ -21,9 +22,11 @@ from market.lots import services as lots
 from market.lots.jobs import advance_lots
 from market.lots.models import LotDraft, LotOut, PublishInput
 from market.lots.terms import OffersInput, OffersMode, TermsInput
+from market.pools.bank import EnrolIn, enrol_loan
 from market.settings import Settings
 from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
+from tests.pools.scene import Loan, PoolOrg, as_user, claim_and_pay, write_off
 
 START = 700_000_00
 DEPOSIT = 70_000_00
@@ -73,7 +76,10 @@ async def make_offer_scene(
     mode: OffersMode = "bids_and_licences",
     consent: bool = True,
     open_bidding: bool = True,
+    enrol_in: PoolOrg | None = None,
 ) -> OfferScene:
+    """`enrol_in`: the case's loan is enrolled in that pool, written off, and the pool
+    paid the bank's claim, so the pool bore the loss and shares what the case recovers."""
     at = clock.now()
     bank_org, bank_user, _ = await make_org(pool, at, kind="bank")
     op_org, op_user, _ = await make_org(pool, at, kind="operator")
@@ -83,6 +89,8 @@ async def make_offer_scene(
     me = await viewer(pool, bank_user)
     policy = lots.policy_for(settings)
     case_id, _ = await make_case(pool, at, bank_org, bank_user)
+    if enrol_in is not None:
+        await enrol_and_claim(pool, at, enrol_in, case_id)
     # The pledgor organisation is the case's borrower: the same credit code.
     await pool.execute(
         "UPDATE organisations SET credit_code = (SELECT p.credit_code FROM disposal_cases c"
@@ -127,6 +135,21 @@ async def make_offer_scene(
         scene.lot = await lots.get_lot(pool, bank_org, lot.id)
         assert scene.lot.status == "bidding"
     return scene
+
+
+async def enrol_and_claim(pool: asyncpg.Pool, at: datetime, into: PoolOrg, case_id: int) -> None:
+    """The case's loan enrolled in the pool, written off, the bank's claim paid."""
+    row = await pool.fetchrow(
+        "SELECT c.bank_org_id, c.opened_by, c.loan_id, l.pledgor_id FROM disposal_cases c"
+        " JOIN loans l ON l.id = c.loan_id WHERE c.id = $1",
+        case_id,
+    )
+    loan = Loan(row["bank_org_id"], row["opened_by"], row["loan_id"], case_id, row["pledgor_id"])
+    await as_user(
+        pool, at, loan.bank_user, enrol_loan, EnrolIn(loan_id=loan.loan_id, pool_code=into.code)
+    )
+    await write_off(pool, at, loan, china_today(at))
+    await claim_and_pay(pool, at, loan, into)
 
 
 def reverse_licence(start: date, **changes: Any) -> OfferIn:
@@ -187,13 +210,14 @@ class Deciding:
     end: datetime  # the close
 
 
-async def to_deciding(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> Deciding:
+async def to_deciding(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, *, enrol_in: PoolOrg | None = None
+) -> Deciding:
     """The lot takes a bid of BID and two licence offers, and closes into 'deciding'."""
     from auctions import closing
-    from market.cases.services import china_today
     from tests.auctions.test_closing import place_bids
 
-    scene = await make_offer_scene(pool, clock, settings)
+    scene = await make_offer_scene(pool, clock, settings, enrol_in=enrol_in)
     end = scene.lot.bidding_ends_at
     assert end is not None
     await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])

@@ -1,30 +1,41 @@
 """Licensing as a way out, in headless Chromium against the real server (docs/rules.md
-§Licence offers and decision): a lot took a bid and two licence offers and is deciding;
-the bank compares them in money of today and chooses the reverse licence, and sees the
-decision recorded with its licence contract.
+§Licence offers and decision, §Licensing royalties): a lot took a bid and two licence
+offers and is deciding; the bank compares them in money of today and chooses the reverse
+licence, and sees the decision recorded with its licence contract. The licensee (the
+pledgor: a reverse licence is the pledgor's own) reports its first period's net sales on
+the contract's page and sees what is due with the payment reference; the payment arrives
+and the operator records it on the clearing page; the manager of the pool that bore the
+loan's loss sees the receipt among its licence streams.
 
-The steps are functions of their own, each returning what the next needs (the contract's
-id), so the story can go on: the licensee reporting a quarter, the pool manager seeing the
-receipt on the dashboard."""
+The server runs as a sandbox exchange: its operator moves its clock to the day after the
+first period, as a person rehearsing the year would. The steps are functions of their
+own, each returning what the next needs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
 from market.clock import FrozenClock, SystemClock
+from market.licensing.contracts import contract_out
+from market.licensing.royalties import Period, periods
 from market.money import format_cny
 from market.settings import Settings
 from tests.factories import PASSWORD
 from tests.licensing.offers_scene import BID, Deciding, to_deciding
-from tests.test_browser import CHROMIUM_ARGS, _chromium, server  # noqa: F401  (server is a fixture)
+from tests.pools.scene import ZHONGSHAN, PoolOrg, make_pool
+from tests.servers import running_server
+from tests.test_browser import CHROMIUM_ARGS, _chromium
 
 pytestmark = pytest.mark.browser
 
 
-async def sign_in(page: Any, server: str, pool: asyncpg.Pool, user_id: int) -> None:  # noqa: F811
+async def sign_in(page: Any, server: str, pool: asyncpg.Pool, user_id: int) -> None:
     email = await pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
     await page.goto(server + "/login")
     await page.fill("input[name=email]", email)
@@ -35,7 +46,7 @@ async def sign_in(page: Any, server: str, pool: asyncpg.Pool, user_id: int) -> N
 
 async def bank_chooses_the_reverse_licence(
     page: Any,
-    server: str,  # noqa: F811
+    server: str,
     pool: asyncpg.Pool,
     found: Deciding,
 ) -> int:
@@ -84,8 +95,142 @@ async def bank_chooses_the_reverse_licence(
     return int(contract["id"])
 
 
-async def test_a_bank_compares_a_bid_with_two_licence_offers_and_chooses_one(
-    server: str,  # noqa: F811
+CHINA = ZoneInfo("Asia/Shanghai")
+SALES_FEN = 5_000_000_00  # the forecast's year of net sales, reported as it came
+
+
+@pytest.fixture
+def sandbox(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
+    """The server as a sandbox exchange (its operator may move its clock forward)."""
+    with running_server(settings, env={"MARKET_MODE": "sandbox"}) as url:
+        yield url
+
+
+async def signed_in(browser: Any, server: str, pool: asyncpg.Pool, user_id: int) -> Any:
+    """A page of a browser context of its own, signed in as the user."""
+    context = await browser.new_context(locale="zh-CN")
+    page = await context.new_page()
+    await sign_in(page, server, pool, user_id)
+    return page
+
+
+async def operator_moves_the_clock(
+    browser: Any,
+    server: str,
+    pool: asyncpg.Pool,
+    operator_user: int,
+    to: datetime,
+) -> None:
+    """On the sandbox's clock page, in steps of at most half a year."""
+    page = await signed_in(browser, server, pool, operator_user)
+    now = SystemClock().now()
+    stops = [now + timedelta(days=d) for d in range(180, (to - now).days, 180)] + [to]
+    for stop in stops:
+        await page.goto(server + "/operator/sandbox")
+        form = page.locator("[data-testid=sandbox-move-to]")
+        await form.locator("input[name=to]").fill(stop.astimezone(CHINA).strftime("%Y-%m-%dT%H:%M"))
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_load_state()
+    moved = await pool.fetchval("SELECT max(offset_ms) FROM exchange_clock")
+    assert moved is not None and now + timedelta(milliseconds=moved) >= to - timedelta(minutes=5)
+    await page.context.close()
+
+
+async def first_period(pool: asyncpg.Pool, contract_id: int) -> tuple[str, Period]:
+    """The contract's reference and its first royalty period."""
+    row = await pool.fetchrow("SELECT * FROM licence_contracts WHERE id = $1", contract_id)
+    contract = contract_out(row)
+    return contract.reference, periods(contract.terms)[0]
+
+
+async def licensee_reports_the_first_period(
+    browser: Any,
+    server: str,
+    pool: asyncpg.Pool,
+    found: Deciding,
+    contract_id: int,
+) -> int:
+    """The pledgor, licensee of the reverse licence, finds the contract among its own,
+    reports the period's net sales by the form, and reads what is due and the reference
+    to write on its transfer; returns the amount due in fen."""
+    reference, period = await first_period(pool, contract_id)
+    page = await signed_in(browser, server, pool, found.scene.pledgor.user_id)
+    await page.click("[data-testid=nav-licences]")
+    row = page.locator(f"[data-testid=contract-row][data-contract-id='{contract_id}']")
+    assert await row.locator("[data-testid=contract-status]").text_content() == "履行中"
+    await row.locator("a").click()
+    await page.wait_for_selector("[data-testid=report-form]")
+    assert await page.text_content("[data-testid=party-licensee]") == "成都锂能科技有限公司"
+
+    # A wrong amount is refused beside its field; nothing is recorded.
+    await page.fill("[data-testid=report-period]", period.label)
+    await page.fill("[data-testid=report-net-sales]", "五百万")
+    await page.click("[data-testid=report-submit]")
+    await page.wait_for_selector("[data-testid=err-report-net_sales]")
+    assert await pool.fetchval("SELECT count(*) FROM royalty_reports") == 0
+
+    await page.fill("[data-testid=report-period]", period.label)
+    await page.fill("[data-testid=report-net-sales]", "5,000,000.00")
+    await page.click("[data-testid=report-submit]")
+    await page.wait_for_selector("[data-testid=done]")
+    item = page.locator(f"[data-testid=item][data-item='{period.label}']")
+    due = SALES_FEN * 600 // 10_000  # 6 % of net sales, above the year's minimum
+    assert await item.locator("[data-testid=item-due]").text_content() == format_cny(due)
+    assert await item.locator("[data-testid=item-owed]").text_content() == format_cny(due)
+    shown = await item.locator("[data-testid=item-reference]").text_content()
+    assert shown == f"{reference}-{period.label}"
+    await page.context.close()
+    return due
+
+
+async def operator_records_the_payment(
+    browser: Any,
+    server: str,
+    pool: asyncpg.Pool,
+    found: Deciding,
+    contract_id: int,
+    amount_fen: int,
+    paid_on: datetime,
+) -> None:
+    """The transfer reached the clearing account: the operator records it by hand."""
+    reference, period = await first_period(pool, contract_id)
+    page = await signed_in(browser, server, pool, found.scene.operator.user_id)
+    await page.click("[data-testid=nav-clearing]")
+    await page.fill("[data-testid=payment-contract]", reference)
+    await page.fill("[data-testid=payment-period]", period.label)
+    await page.fill("[data-testid=payment-amount]", f"{amount_fen // 100}.{amount_fen % 100:02d}")
+    await page.fill("[data-testid=payment-paid-on]", paid_on.astimezone(CHINA).date().isoformat())
+    await page.click("[data-testid=payment-submit]")
+    await page.wait_for_selector("[data-testid=payment-recorded]")
+    assert await pool.fetchval("SELECT count(*) FROM royalty_payments") == 1
+    await page.context.close()
+
+
+async def pool_manager_sees_the_receipt(
+    browser: Any,
+    server: str,
+    pool: asyncpg.Pool,
+    zs: PoolOrg,
+    amount_fen: int,
+) -> None:
+    """The pool that bore the loan's loss: the stream received, and its own share."""
+    receipt = await pool.fetchval("SELECT receipt_id FROM royalty_payments")
+    share = await pool.fetchval(
+        "SELECT coalesce(sum(amount_fen), 0)::bigint FROM payouts WHERE receipt_id = $1 AND pool_id = $2",
+        receipt,
+        zs.pool_id,
+    )
+    assert share > 0
+    page = await signed_in(browser, server, pool, zs.user_id)
+    await page.goto(f"{server}/pool/{zs.pool_id}/streams")
+    assert await page.text_content("[data-testid=streams-contracts]") == "1"
+    assert await page.text_content("[data-testid=streams-received]") == format_cny(amount_fen)
+    assert await page.text_content("[data-testid=streams-pool-awaiting]") == format_cny(share)
+    await page.context.close()
+
+
+async def test_a_bank_chooses_a_licence_the_licensee_reports_the_pool_sees_the_receipt(
+    sandbox: str,
     pool: asyncpg.Pool,
     settings: Settings,
 ) -> None:
@@ -94,14 +239,30 @@ async def test_a_bank_compares_a_bid_with_two_licence_offers_and_chooses_one(
     executable = _chromium()
     # The server runs on the system clock: the scene is set up from now, so the decision
     # falls within its deadline.
-    found = await to_deciding(pool, FrozenClock(SystemClock().now()), settings)
+    now = SystemClock().now()
+    zs = await make_pool(pool, now, ZHONGSHAN)
+    found = await to_deciding(pool, FrozenClock(now), settings, enrol_in=zs)
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
         try:
             page = await browser.new_page()
-            contract_id = await bank_chooses_the_reverse_licence(page, server, pool, found)
-            assert contract_id > 0
+            contract_id = await bank_chooses_the_reverse_licence(page, sandbox, pool, found)
+            await page.context.close()
+            _, period = await first_period(pool, contract_id)
+            # The day after the first period, before its payment date: no interest.
+            after = datetime.combine(period.end + timedelta(days=2), time(10), CHINA)
+            assert after.date() < period.payment_due
+            await operator_moves_the_clock(
+                browser, sandbox, pool, found.scene.operator.user_id, after
+            )
+            due = await licensee_reports_the_first_period(
+                browser, sandbox, pool, found, contract_id
+            )
+            await operator_records_the_payment(
+                browser, sandbox, pool, found, contract_id, due, after
+            )
+            await pool_manager_sees_the_receipt(browser, sandbox, pool, zs, due)
         finally:
             await browser.close()
