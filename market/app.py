@@ -29,7 +29,7 @@ from auctions.live import LiveHub
 from auctions.registration import deposit_account, registration_refusal
 from auctions.routes import ROUTES as AUCTION_ROUTES
 from auctions.writer import bidding_writers
-from market import db, i18n, logs, money, problems, reference
+from market import audit, db, i18n, logs, money, problems, reference
 from market.accounts.api import AccountsApi
 from market.accounts.api_onboarding import JoinApi, OnboardingApi, PeopleApi
 from market.accounts.permissions import may, permission_of
@@ -182,6 +182,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
     # The catalogs are read (and checked) now, not by the first request that needs a word:
     # reading them takes a few hundred milliseconds that would stall every request then.
     i18n.check_catalogs()
+    audit.use_key(audit.key_of(settings))  # every audit row this process writes is keyed
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ market run              everything a newcomer needs: services, migrations, demo 
                         web server and worker; Ctrl-C stops it all
 market serve            the web server only          market worker   the arq worker only
 market migrate          apply new migrations         market seed-demo   demo data
-market services up|down|status                       market audit verify
+market services up|down|status                       market audit verify|anchor
 """
 
 from __future__ import annotations
@@ -275,23 +275,40 @@ def cmd_services(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
-    from market import audit, db
+    from market import audit, audit_anchors, db
+    from market.clock import SystemClock
+
+    path = audit_anchors.anchor_path(settings)
 
     async def verify(s: Settings) -> tuple[int, list[audit.Break]]:
         assert s.database_url
+        anchors = audit_anchors.read(path, audit.current_key())
         conn = await db.connect(s.database_url)
         try:
-            return await audit.verify(conn)
+            return await audit.verify(conn, anchors=anchors)
+        finally:
+            await conn.close()
+
+    async def anchor(s: Settings) -> tuple[int, list[audit.Break]]:
+        assert s.database_url
+        conn = await db.connect(s.database_url)
+        try:
+            return await audit_anchors.anchor(conn, path, audit.current_key(), SystemClock().now())
         finally:
             await conn.close()
 
     with resolved(settings) as s:
-        checked, breaks = asyncio.run(verify(s))
+        checked, breaks = asyncio.run(anchor(s) if args.action == "anchor" else verify(s))
     if breaks:
         for b in breaks:
             print(f"BROKEN {b}")
         raise SystemExit(1)
+    if args.action == "anchor":
+        print(f"{checked} chain heads anchored in {path}")
+        return
     print(f"audit log intact: {checked} rows verified")
+    if not path.exists():
+        print(f"no anchors yet in {path}: rows cut off a chain's end would not show")
 
 
 def cmd_notify(settings: Settings, args: argparse.Namespace) -> None:
@@ -323,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
     svc = sub.add_parser("services", help="embedded PostgreSQL and Redis")
     svc.add_argument("action", choices=["up", "down", "status"])
     aud = sub.add_parser("audit", help="audit log")
-    aud.add_argument("action", choices=["verify"])
+    aud.add_argument("action", choices=["verify", "anchor"])
     notify = sub.add_parser("notify", help="notifications")
     notify.add_argument("action", choices=["replay"])
     notify.add_argument(
@@ -357,6 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = load()
         logs.setup(settings.log_level)
+        from market import audit
+
+        audit.use_key(audit.key_of(settings))  # what this process writes or checks is keyed
         COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:
         pass

@@ -53,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # X-Forwarded-For believed, for the client's address (docs/rules.md §Security).
     trusted_proxies: tuple[str, ...] = ()
     session_ttl_seconds: int = 12 * 3600
+    # The audit chain's HMAC key (docs/rules.md §Security): set it apart from the secret
+    # key, from which it is derived otherwise, so that one can rotate without the other.
+    audit_key: str = ""
+    # Where the worker anchors the audit chains' heads, outside PostgreSQL; None: the data
+    # folder's audit-anchors.jsonl. Production puts it on another machine's disk.
+    audit_anchor_path: Path | None = None
     # Strict-Transport-Security under https (docs/rules.md §Security): browsers reach the
     # exchange over https only, for a year after their last visit.
     hsts_max_age_seconds: Annotated[int, msgspec.Meta(ge=0)] = 365 * 86400
@@ -141,6 +147,8 @@ _ENV = {
     "login_client_factor": "MARKET_LOGIN_CLIENT_FACTOR",
     "trusted_proxies": "MARKET_TRUSTED_PROXIES",
     "session_ttl_seconds": "MARKET_SESSION_TTL_SECONDS",
+    "audit_key": "MARKET_AUDIT_KEY",
+    "audit_anchor_path": "MARKET_AUDIT_ANCHORS",
     "hsts_max_age_seconds": "MARKET_HSTS_MAX_AGE_SECONDS",
     "db_pool_max": "MARKET_DB_POOL_MAX",
     "announcement_period_seconds": "MARKET_ANNOUNCEMENT_SECONDS",

@@ -20,14 +20,22 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from auctions.bidding import forget_caches
-from market import db
+from market import audit, db
 from market.accounts.services import forget_tokens
 from market.app import create_app
 from market.clock import FrozenClock
 from market.settings import ROOT, Settings
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+SECRET_KEY = "test-secret-" + "x" * 32
 WORKER_N = int(re.sub(r"\D", "", WORKER) or 0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_key() -> None:
+    """Every test appends and verifies audit rows with the test settings' key, app or no
+    app (market/audit.py `use_key`)."""
+    audit.use_key(audit.key_of(Settings(secret_key=SECRET_KEY)))
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +140,7 @@ def settings(test_urls: tuple[str, str], tmp_path: Path) -> Settings:
         database_url=test_urls[0],
         redis_url=test_urls[1],
         data_dir=tmp_path,
-        secret_key="test-secret-" + "x" * 32,
+        secret_key=SECRET_KEY,
         webhook_private_hosts=True,  # the tests' receivers listen on 127.0.0.1
     )
 

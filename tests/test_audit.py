@@ -16,6 +16,19 @@ from market.settings import ROOT, Settings
 from tests.factories import make_org
 
 
+def audit_verify_cli(settings: Settings) -> subprocess.CompletedProcess[str]:
+    """`market audit verify` run as the operator would, with the tests' settings."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "MARKET_DATA_DIR": str(settings.data_dir),
+        "MARKET_SECRET_KEY": settings.secret_key,
+    }
+    cmd = [sys.executable, "-m", "market.cli", "audit", "verify"]
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
 async def _append(pool: asyncpg.Pool, clock: FrozenClock, org_id: int, n: int) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await audit.append(
@@ -128,14 +141,7 @@ async def test_cli_audit_verify_names_the_edited_row(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     org, _, _ = await make_org(pool, clock.now())
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "MARKET_DATA_DIR": str(settings.data_dir),
-    }
-    cmd = [sys.executable, "-m", "market.cli", "audit", "verify"]
-    ok = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    ok = audit_verify_cli(settings)
     assert ok.returncode == 0, ok.stderr
     assert "intact" in ok.stdout
     async with pool.acquire() as conn:
@@ -143,6 +149,6 @@ async def test_cli_audit_verify_names_the_edited_row(
             "SELECT id FROM audit_log WHERE chain_org_id=$1 AND seq=1", org
         )
     await _tamper(pool, "UPDATE audit_log SET action='organisation.forged' WHERE id=$1", row_id)
-    bad = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    bad = audit_verify_cli(settings)
     assert bad.returncode == 1
     assert f"row id {row_id}" in bad.stdout and f"chain {org}" in bad.stdout

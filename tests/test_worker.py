@@ -41,3 +41,4 @@ async def test_audit_verification_job(
 def test_nightly_audit_cron_is_registered() -> None:
     names = [c.name for c in WorkerSettings.cron_jobs]
     assert "cron:verify_audit_chain" in names
+    assert "cron:anchor_audit_chains" in names  # the heads anchored every few minutes

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
-from market import audit, db, i18n
+from market import audit, audit_anchors, db, i18n
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
@@ -47,6 +47,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     assert settings.database_url is not None
     ctx.setdefault("clock", SystemClock())
     i18n.check_catalogs()  # read once, before the first message is rendered
+    audit.use_key(audit.key_of(settings))
     ctx["pool"] = await db.create_pool(settings.database_url, max_size=10)
     # A sandbox's worker keeps its clock's offset current (market/sandbox/services.py).
     ctx["clock_follower"] = await sandbox.start_following(ctx["clock"], ctx["pool"], ctx["redis"])
@@ -62,9 +63,11 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Nightly: walk every audit chain; a break is logged as an error for the operator."""
+    """Nightly: walk every audit chain with the key and against the anchors; a break is
+    logged as an error for the operator."""
+    anchors = audit_anchors.read(audit_anchors.anchor_path(ctx["settings"]), audit.current_key())
     async with ctx["pool"].acquire() as conn:
-        checked, breaks = await audit.verify(conn)
+        checked, breaks = await audit.verify(conn, anchors=anchors)
     for b in breaks:
         log.error("audit chain broken: %s", b)
     if not breaks:
@@ -72,9 +75,23 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"checked": checked, "breaks": [str(b) for b in breaks]}
 
 
+async def anchor_audit_chains(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Every few minutes: anchor the chains' moved heads outside PostgreSQL
+    (market/audit_anchors.py); a chain that does not verify is not anchored, but logged."""
+    path = audit_anchors.anchor_path(ctx["settings"])
+    async with ctx["pool"].acquire() as conn:
+        written, refused = await audit_anchors.anchor(
+            conn, path, audit.current_key(), ctx["clock"].now()
+        )
+    for b in refused:
+        log.error("audit chain not anchored: %s", b)
+    return {"anchored": written, "refused": [str(b) for b in refused]}
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
         verify_audit_chain,
+        anchor_audit_chains,
         *COLLATERAL_JOBS,
         *LOTS_JOBS,
         *AUCTION_JOBS,
@@ -87,6 +104,7 @@ class WorkerSettings:
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
         cron(verify_audit_chain, hour={19}, minute={0}, unique=True, run_at_startup=False),
+        cron(anchor_audit_chains, minute=set(audit_anchors.ANCHOR_MINUTES), unique=True),
         *COLLATERAL_CRON,
         *LOTS_CRON,
         *AUCTION_CRON,

@@ -15,7 +15,6 @@ organisation row, so two operators deciding at once cannot both act.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Final
 
@@ -37,7 +36,7 @@ from market.accounts.models import (
 )
 from market.accounts.permissions import OPERATE, OWN_DOCUMENTS
 from market.accounts.services import create_organisation, create_user, get_organisation
-from market.cases import filetypes
+from market.cases import filetypes, storage
 from market.cases.policy import DEFAULT_DOCUMENT_POLICY
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
@@ -45,7 +44,6 @@ from market.errors import Conflict, Invalid, NotFound
 
 Q = Queries("onboarding")
 QA = Queries("accounts")
-QC = Queries("cases")
 
 # What an approval rests on (docs/rules.md §Onboarding): a company shows its business
 # licence (营业执照); an institution the operator onboards also the letter authorising its
@@ -72,15 +70,18 @@ def _document(row: asyncpg.Record) -> OrgDocumentOut:
     )
 
 
-async def store_documents(
-    uow: UnitOfWork,
-    org_id: int,
-    documents: Sequence[DocumentIn],
-    *,
-    uploaded_by: int | None = None,
-) -> list[OrgDocumentOut]:
-    """Keep the documents of `org_id` (each checked by its bytes), audited; the bytes are
-    stored once per content."""
+class CheckedDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """A document whose bytes passed the checks: its clean name and judged type."""
+
+    document: DocumentIn
+    filename: str
+    content_type: str
+
+
+def check_documents(documents: Sequence[DocumentIn]) -> list[CheckedDocument]:
+    """Each document checked by its bytes, the first refused naming `documents[n]`; run
+    before anything is written, so a refused upload stores nothing (docs/rules.md
+    §Security)."""
     out = []
     for n, doc in enumerate(documents):
         try:
@@ -90,16 +91,34 @@ async def store_documents(
         except Invalid as exc:
             exc.field = f"documents[{n}]"
             raise
-        digest = hashlib.sha256(doc.content).digest()
-        if not await uow.conn.fetchval(QC.blob_exists, digest):
-            await uow.conn.execute(QC.insert_blob, digest, doc.content, len(doc.content))
+        out.append(CheckedDocument(document=doc, filename=name, content_type=kind.content_type))
+    return out
+
+
+async def store_documents(
+    uow: UnitOfWork,
+    org_id: int,
+    documents: Sequence[CheckedDocument],
+    *,
+    uploaded_by: int | None = None,
+) -> list[OrgDocumentOut]:
+    """Keep the checked documents of `org_id`, audited, once they fit the organisation's
+    storage quota (all of them, or none: a refusal names the first that does not fit,
+    `documents[n]`); the bytes are stored once per content (market/cases/storage.py)."""
+    # The quota is checked for all before any is stored, so a refusal writes nothing.
+    uploads = [(f"documents[{n}]", len(c.document.content)) for n, c in enumerate(documents)]
+    await storage.reserve(uow.conn, org_id, uploads)
+    out = []
+    for checked in documents:
+        doc = checked.document
+        digest = await storage.store(uow.conn, doc.content)
         row = returned(
             await uow.conn.fetchrow(
                 Q.insert_org_document,
                 org_id,
                 doc.kind,
-                name,
-                kind.content_type,
+                checked.filename,
+                checked.content_type,
                 len(doc.content),
                 digest,
                 uploaded_by or uow.actor.user_id,
@@ -112,7 +131,7 @@ async def store_documents(
             "organisation_document",
             stored.id,
             chain_org_id=org_id,
-            after={"kind": doc.kind, "filename": name, "sha256": stored.sha256},
+            after={"kind": doc.kind, "filename": checked.filename, "sha256": stored.sha256},
         )
         out.append(stored)
     return out
@@ -132,6 +151,7 @@ async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
             raise Invalid("id_number_required", field="id_number")
         if data.credit_code:
             raise Invalid("credit_code_for_companies_only", field="credit_code")
+    documents = check_documents(data.documents)
     try:
         async with uow.conn.transaction():  # a savepoint: a lost race is refused cleanly
             org = await create_organisation(
@@ -151,7 +171,7 @@ async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
                 role="admin",
                 language=data.language,
             )
-            await store_documents(uow, org.id, data.documents, uploaded_by=user_id)
+            await store_documents(uow, org.id, documents, uploaded_by=user_id)
     except asyncpg.UniqueViolationError as exc:
         # Lost a race with an identical sign-up: the pre-checks passed for both.
         constraint = exc.constraint_name or ""
@@ -166,7 +186,9 @@ async def register_buyer(uow: UnitOfWork, data: RegisterBuyer) -> RegisteredOut:
 @command(OPERATE)
 async def onboard_organisation(uow: UnitOfWork, data: Onboard) -> OnboardedOut:
     """The operator brings in an organisation of any kind: pending, with its documents,
-    and its first administrator invited by e-mail (the invitation outlives the approval)."""
+    and its first administrator invited by e-mail (the invitation outlives the approval).
+    The documents are stored last, once nothing else can refuse the request."""
+    checked = check_documents(data.documents)
     try:
         async with uow.conn.transaction():
             org = await create_organisation(
@@ -179,7 +201,6 @@ async def onboard_organisation(uow: UnitOfWork, data: Onboard) -> OnboardedOut:
             )
     except asyncpg.UniqueViolationError:
         raise Conflict("credit_code_taken", field="credit_code") from None
-    documents = await store_documents(uow, org.id, data.documents)
     invitation = await people.create_invitation(
         uow,
         org_id=org.id,
@@ -188,6 +209,7 @@ async def onboard_organisation(uow: UnitOfWork, data: Onboard) -> OnboardedOut:
         language=data.admin_language,
         field="admin_email",
     )
+    documents = await store_documents(uow, org.id, checked)
     return OnboardedOut(organisation=org, invitation=invitation, documents=documents)
 
 
@@ -198,7 +220,7 @@ class OwnDocuments(msgspec.Struct, frozen=True, kw_only=True):
 @command(OWN_DOCUMENTS)
 async def upload_own_documents(uow: UnitOfWork, data: OwnDocuments) -> list[OrgDocumentOut]:
     """An organisation adds documents for its approval (a pending one, typically)."""
-    return await store_documents(uow, uow.actor.org, data.documents)
+    return await store_documents(uow, uow.actor.org, check_documents(data.documents))
 
 
 class DocumentsFor(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,7 +233,7 @@ async def upload_documents_for(uow: UnitOfWork, data: DocumentsFor) -> list[OrgD
     """The operator files documents an organisation handed in on paper."""
     if await uow.conn.fetchrow(Q.org_for_decision, data.org_id) is None:
         raise NotFound("no_such_organisation")
-    return await store_documents(uow, data.org_id, data.documents)
+    return await store_documents(uow, data.org_id, check_documents(data.documents))
 
 
 async def documents_of(conn: Conn, org_id: int) -> list[OrgDocumentOut]:

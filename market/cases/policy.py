@@ -38,6 +38,9 @@ class DocumentPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_bytes: Annotated[int, Meta(ge=1)] = 20 * 1024 * 1024
     # Chunk size of a download read from PostgreSQL; the response streams chunk by chunk.
     chunk_bytes: Annotated[int, Meta(ge=1024)] = 1024 * 1024
+    # What one organisation may store in all (docs/rules.md §Security): 5 GiB, some 250
+    # documents of the largest size.
+    org_quota_bytes: Annotated[int, Meta(ge=1)] = 5 * 1024 * 1024 * 1024
 
 
 # Lot states in which a lot does not count as published: the claim and the documents of

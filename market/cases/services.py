@@ -14,7 +14,6 @@ next to a removal.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +24,7 @@ import msgspec
 
 from market.accounts.models import OrgDocumentOut
 from market.accounts.permissions import WRITE_COLLATERAL
-from market.cases import checklist, filetypes
+from market.cases import checklist, filetypes, storage
 from market.cases.checklist import DisclosureStatus
 from market.cases.models import (
     AppraisalIn,
@@ -509,21 +508,18 @@ async def record_valuation(uow: UnitOfWork, data: RecordValuation) -> ValuationO
 async def upload_document(uow: UnitOfWork, data: UploadDocument) -> DocumentOut:
     """Attach a document to a checklist item; its type is judged by its bytes.
 
-    The size and type are checked before anything is written; the case row is locked
-    (`lock_case`), so an upload and a removal on one case take turns. The bytes are stored
-    once per content (sha256); two uploads of the same file race harmlessly on
-    `insert_blob`'s ON CONFLICT DO NOTHING."""
+    The size, type, checklist item and the bank's storage quota are checked before a byte
+    is written (market/cases/storage.py); the case row is locked (`lock_case`), so an
+    upload and a removal on one case take turns, then the bank's storage lock."""
     conn, bank_org_id, case_id = uow.conn, uow.actor.org, data.case_id
     name, kind = filetypes.check(data.filename, data.content, max_bytes=data.policy.max_bytes)
     content = data.content
-    digest = hashlib.sha256(content).digest()
     await _lock_open_case(conn, bank_org_id, case_id)
     status = await disclosure_status(conn, bank_org_id, case_id)
     if data.item not in status.required:
         raise Invalid("item_not_in_checklist", field="item", item=data.item, items=status.required)
-    # Skip sending 20 MB to the server when the bytes are there already.
-    if not await conn.fetchval(Q.blob_exists, digest):
-        await conn.execute(Q.insert_blob, digest, content, len(content))
+    await storage.reserve(conn, bank_org_id, [("file", len(content))], policy=data.policy)
+    digest = await storage.store(conn, content)
     row = returned(
         await conn.fetchrow(
             Q.insert_document,

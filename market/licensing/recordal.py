@@ -5,16 +5,16 @@ overdue recordal, until then.
 
 The document is stored as the case's documents are (document_blobs once per content,
 a case_documents row of item `licence_recordal`, never shown on a lot page), its type
-judged by its bytes (market/cases/filetypes.py).
+judged by its bytes (market/cases/filetypes.py); it counts against the bank's storage
+quota, checked with everything else before a byte is written (market/cases/storage.py).
 
 Concurrency: the contract row is locked first (FOR UPDATE); of two uploads at once the
-second sees the first's number and is refused (409). The blob insert races harmlessly
-(ON CONFLICT DO NOTHING).
+second sees the first's number and is refused (409). Then the bank's storage lock
+(market/cases/storage.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Annotated
 
@@ -22,9 +22,8 @@ import msgspec
 from msgspec import Meta
 
 from market.accounts.permissions import RECORD_LICENCE
-from market.cases import filetypes
+from market.cases import filetypes, storage
 from market.cases.policy import DEFAULT_DOCUMENT_POLICY
-from market.cases.services import Q as QC
 from market.cases.services import china_today
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
@@ -73,9 +72,9 @@ async def record_recordal(uow: UnitOfWork, data: Recordal) -> ContractOut:
         raise Invalid("date_in_future", field="recorded_on")
     if data.recorded_on < china_today(row["created_at"]):
         raise Invalid("recordal_before_contract", field="recorded_on")
-    digest = hashlib.sha256(data.content).digest()
-    if not await conn.fetchval(QC.blob_exists, digest):
-        await conn.execute(QC.insert_blob, digest, data.content, len(data.content))
+    # The notice joins the bank's case: it counts against the bank's storage.
+    await storage.reserve(conn, row["bank_org_id"], [("file", len(data.content))])
+    digest = await storage.store(conn, data.content)
     document = await conn.fetchval(
         Q.insert_document,
         row["case_id"],

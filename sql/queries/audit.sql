@@ -32,3 +32,9 @@ SELECT a.seq, a.action, a.before, a.after, a.at, u.display_name AS actor
 FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
 WHERE a.object_kind = $1 AND a.object_id = $2
 ORDER BY a.at DESC, a.id DESC LIMIT $3
+
+-- name: chain_rows_after
+-- A chain's rows after an anchored seq, for the anchorer (market/audit_anchors.py).
+SELECT id, seq, actor_user_id, actor_org_id, action, object_kind, object_id, before, after,
+       at, prev_hash, hash
+FROM audit_log WHERE chain_org_id = $1 AND seq > $2 ORDER BY seq

@@ -163,6 +163,15 @@ SELECT EXISTS (SELECT 1 FROM document_blobs WHERE sha256 = $1)
 INSERT INTO document_blobs (sha256, content, size_bytes) VALUES ($1, $2, $3)
 ON CONFLICT (sha256) DO NOTHING
 
+-- name: org_stored_bytes
+-- The bytes an organisation holds, for its storage quota (market/cases/storage.py): its
+-- cases' documents, removed ones too (their bytes stay), and its onboarding documents.
+SELECT coalesce((SELECT sum(d.size_bytes) FROM case_documents d
+                 JOIN disposal_cases c ON c.id = d.case_id
+                 WHERE c.bank_org_id = $1), 0)
+     + coalesce((SELECT sum(o.size_bytes) FROM organisation_documents o
+                 WHERE o.org_id = $1), 0)
+
 -- name: insert_document
 INSERT INTO case_documents (case_id, item, filename, content_type, size_bytes, sha256,
                             uploaded_by, uploaded_at)
