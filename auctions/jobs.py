@@ -22,6 +22,10 @@ closing first would refuse a bid the server's clock accepted (法释〔2016〕18
 The close is still recorded at the effective end itself.
 
 `default_overdue_sales` runs every minute: a sale unpaid at its deadline is voided (悔拍).
+
+`seal_bids` runs every ten seconds: the rounds' new bids are sealed into the exchange's
+audit chain (auctions/seals.py), so a bid rewritten in the database afterwards is caught
+by `market audit verify`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from arq import cron
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from auctions import closing
+from auctions import closing, seals
 from market.clock import Clock, offset_ms, wall_delay
 from market.lots.services import policy_for
 
@@ -125,8 +129,15 @@ async def default_overdue_sales(ctx: dict[str, Any]) -> dict[str, list[int]]:
     return {"defaulted": defaulted}
 
 
-JOBS: list[Any] = [close_lot_job, close_due_lots, default_overdue_sales]
+async def seal_bids(ctx: dict[str, Any]) -> dict[str, int]:
+    """Seal the rounds' bids committed since the last run (auctions/seals.py)."""
+    return {"sealed": await seals.seal_due(ctx["pool"], ctx["clock"].now())}
+
+
+JOBS: list[Any] = [close_lot_job, close_due_lots, default_overdue_sales, seal_bids]
 CRON: list[Any] = [
     cron(close_due_lots, second={0}, unique=True, run_at_startup=True),
     cron(default_overdue_sales, second={30}, unique=True, run_at_startup=True),
+    # docs/rules.md §Bidding: bids are sealed within about ten seconds of their batch.
+    cron(seal_bids, second=set(range(5, 60, 10)), unique=True, run_at_startup=True),
 ]

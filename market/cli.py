@@ -275,17 +275,21 @@ def cmd_services(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
+    from auctions import seals
     from market import audit, audit_anchors, db
     from market.clock import SystemClock
 
     path = audit_anchors.anchor_path(settings)
 
-    async def verify(s: Settings) -> tuple[int, list[audit.Break]]:
+    async def verify(s: Settings) -> tuple[int, list[audit.Break | seals.SealBreak]]:
         assert s.database_url
         anchors = audit_anchors.read(path, audit.current_key())
         conn = await db.connect(s.database_url)
         try:
-            return await audit.verify(conn, anchors=anchors)
+            checked, breaks = await audit.verify(conn, anchors=anchors)
+            # The bids' seals live in the chain just verified (auctions/seals.py).
+            sealed, broken_seals = await seals.verify(conn)
+            return checked + sealed, [*breaks, *broken_seals]
         finally:
             await conn.close()
 
@@ -297,8 +301,13 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> None:
         finally:
             await conn.close()
 
+    breaks: list[audit.Break | seals.SealBreak]
     with resolved(settings) as s:
-        checked, breaks = asyncio.run(anchor(s) if args.action == "anchor" else verify(s))
+        if args.action == "anchor":
+            checked, anchored_breaks = asyncio.run(anchor(s))
+            breaks = [*anchored_breaks]
+        else:
+            checked, breaks = asyncio.run(verify(s))
     if breaks:
         for b in breaks:
             print(f"BROKEN {b}")

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from auctions import seals
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
 from market import audit, audit_anchors, db, i18n
@@ -67,7 +68,10 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     logged as an error for the operator."""
     anchors = audit_anchors.read(audit_anchors.anchor_path(ctx["settings"]), audit.current_key())
     async with ctx["pool"].acquire() as conn:
-        checked, breaks = await audit.verify(conn, anchors=anchors)
+        checked, audit_breaks = await audit.verify(conn, anchors=anchors)
+        sealed, seal_breaks = await seals.verify(conn)  # the bids' seals (auctions/seals.py)
+    breaks = [*audit_breaks, *seal_breaks]
+    checked += sealed
     for b in breaks:
         log.error("audit chain broken: %s", b)
     if not breaks:
