@@ -684,9 +684,9 @@ async def test_unpaid_sale_defaults_after_the_deadline(
 
 def test_jobs_and_crons_are_declared() -> None:
     names = {f.__name__ for f in JOBS}
-    assert names == {"close_lot_job", "close_due_lots", "default_overdue_sales"}
+    assert names == {"close_lot_job", "close_due_lots", "default_overdue_sales", "seal_bids"}
     crons = {c.name: c for c in CRON}
-    assert set(crons) == {"cron:close_due_lots", "cron:default_overdue_sales"}
+    assert set(crons) == {"cron:close_due_lots", "cron:default_overdue_sales", "cron:seal_bids"}
     assert all(c.run_at_startup and c.unique for c in crons.values())
 
 
