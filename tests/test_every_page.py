@@ -70,7 +70,9 @@ OWN_IDS = {
     " WHERE o.kind = 'operator' OR o.id IN (k.bank_org_id, k.licensee_org_id, k.pledgor_org_id)",
     "asset_id": "SELECT id FROM ip_assets WHERE bank_org_id = $1",
     "import_id": "SELECT id FROM collateral_imports WHERE bank_org_id = $1",
-    "lot_id": "SELECT id FROM lots WHERE bank_org_id = $1",
+    # A bank's own lot; the operator reads any.
+    "lot_id": "SELECT l.id FROM lots l JOIN organisations o ON o.id = $1"
+    " WHERE l.bank_org_id = $1 OR o.kind = 'operator'",
     "pool_id": "SELECT id FROM pools WHERE org_id = $1",
     "statement_id": "SELECT id FROM statements WHERE org_id = $1",
     "reference": "SELECT reference FROM lots WHERE status <> 'draft' AND $1::bigint IS NOT NULL",

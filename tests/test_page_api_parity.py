@@ -93,6 +93,7 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_my_offers": "list_own_offers",
     "web_withdraw_offer": "withdraw_offer",
     "web_offer_decision": "get_offer_decision",
+    "web_operator_offer_decision": "get_any_offer_decision",
     "web_decide_offers": "decide_offers",
     # --- licence contracts: each party's, and the operator's clearing account ----------
     "web_licences": "list_licence_contracts",

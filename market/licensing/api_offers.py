@@ -11,7 +11,13 @@ from litestar.params import FromPath
 
 from auctions.registration import Registered, RegisterForLot
 from market import api_docs
-from market.accounts.permissions import MAKE_OFFERS, MANAGE_LOTS, READ_OFFER_DECISIONS, allow
+from market.accounts.permissions import (
+    MAKE_OFFERS,
+    MANAGE_LOTS,
+    OPERATE,
+    READ_OFFER_DECISIONS,
+    allow,
+)
 from market.deps import ActDep, CallerDep, PoolDep, SettingsDep
 from market.licensing import deciding, offers
 from market.licensing.deciding import Decide, DecideLot, DecisionOut
@@ -152,6 +158,16 @@ class OffersApi(Controller):
         can stand together, the winner under the announced margin, and the decision once
         made. The lot's bank, or a pool that bore loss on its loan; others 404."""
         return await deciding.get_decision(pool, caller.org_id, lot_id)
+
+    @get(
+        "/operator/lots/{lot_id:int}/offer-decision",
+        operation_id="get_any_offer_decision",
+        summary="Read any lot's offer comparison and decision (the operator)",
+        guards=[allow(OPERATE)],
+    )
+    async def any_comparison(self, lot_id: FromPath[int], pool: PoolDep) -> DecisionOut:
+        """The comparison and decision of any lot, read-only, for the exchange's operator."""
+        return await deciding.get_decision(pool, None, lot_id)
 
     @post(
         "/lots/{lot_id:int}/offer-decision",

@@ -27,6 +27,7 @@ from market.accounts.models import Viewer
 from market.accounts.permissions import (
     MAKE_OFFERS,
     MANAGE_LOTS,
+    OPERATE,
     READ_OFFER_DECISIONS,
     allow,
     refusal,
@@ -250,10 +251,12 @@ async def _decision_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    exchange_wide: bool = False,
 ) -> Template:
     lang = language(request, me)
     try:
-        out = await deciding.get_decision(pool, me.org_id, lot_id)
+        # The operator reads every lot's (None); a bank or a pool its own.
+        out = await deciding.get_decision(pool, None if exchange_wide else me.org_id, lot_id)
     except NotFound as exc:
         if exc.code != "no_such_decision":
             raise
@@ -297,6 +300,21 @@ class DecisionPages(Controller):
         together, the winner under the announced margin; the decision form, or the
         decision once made."""
         return await _decision_page(request, pool, me, lot_id)
+
+    @get(
+        "/operator/lots/{lot_id:int}/offers",
+        operation_id="web_operator_offer_decision",
+        guards=[allow(OPERATE)],
+    )
+    async def operator_show(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        me: MeDep,
+        lot_id: FromPath[int],
+    ) -> Template:
+        """Any lot's comparison and decision, read-only, for the exchange's operator."""
+        return await _decision_page(request, pool, me, lot_id, exchange_wide=True)
 
     @post(
         "/bank/lots/{lot_id:int}/offers",
