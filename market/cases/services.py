@@ -58,6 +58,7 @@ from market.cases.valuation import (
     Line,
     add_months,
     appraisal_dates,
+    governs,
     internal_valuation,
 )
 from market.commands import UnitOfWork, command
@@ -428,6 +429,17 @@ async def record_valuation(uow: UnitOfWork, data: RecordValuation) -> ValuationO
             "objection_days": policy.objection_days,
         }
     else:
+        current = await conn.fetchrow(Q.current_valuation, bank_org_id, case_id)
+        if current is not None and governs(current["method"], current["valid_until"], today):
+            # The governing valuation is the paid appraisal while it is valid: a bank's own
+            # valuation does not replace it as the floor's basis (docs/rules.md §Disposal
+            # cases and valuation); a new appraisal does.
+            raise Conflict(
+                "appraisal_governs",
+                field="method",
+                value_fen=current["value_fen"],
+                valid_until=current["valid_until"].isoformat(),
+            )
         claim_total = (
             case["claim_principal_fen"] + case["claim_interest_fen"] + case["claim_costs_fen"]
         )

@@ -390,3 +390,10 @@ def appraisal_dates(valued_on: date, today: date, policy: ValuationPolicy) -> Ap
         valid_until=valid_until,
         objection_until=today + timedelta(days=policy.objection_days),
     )
+
+
+def governs(method: str, valid_until: date, today: date) -> bool:
+    """Whether a case's current valuation keeps a bank's internal valuation from replacing
+    it: a paid appraisal does while it is valid (docs/rules.md §Disposal cases and
+    valuation); an internal one never does, and an expired appraisal no longer does."""
+    return method == "appraisal" and today <= valid_until

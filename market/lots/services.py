@@ -21,7 +21,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from market.accounts.permissions import MANAGE_LOTS
-from market.cases.services import case_for_lot
+from market.cases.services import case_for_lot, china_today
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
@@ -240,11 +240,13 @@ async def publish_blockers(
         LineProblem(code="lot_disclosure_missing", field="disclosure", params={"item": item})
         for item in case.missing_items
     ]
+    # Valuation dates are dates in China (market/cases/policy.py CHINA).
+    today = china_today(at)
     if case.valuation_fen is None:
         missing.append(LineProblem(code="lot_needs_valuation", field="valuation"))
     else:
         until = case.valuation_valid_until
-        if until is not None and until < at.date():
+        if until is not None and until < today:
             missing.append(
                 LineProblem(
                     code="lot_valuation_expired",
@@ -253,7 +255,7 @@ async def publish_blockers(
                 )
             )
         objection = case.objection_until
-        if objection is not None and objection >= at.date():
+        if objection is not None and objection >= today:
             missing.append(
                 LineProblem(
                     code="lot_objection_window_open",

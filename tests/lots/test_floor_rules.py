@@ -1,0 +1,101 @@
+"""The rules a lot's floor and publication answer to, tried the ways round them: the
+governing valuation and its objection window, lapsed assets, the lot's own assets'
+valuation (docs/rules.md §Disposal cases and valuation, §Lot terms, §Lot lifecycle)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from market.cases import services as cases
+from market.cases.checklist import required_items
+from market.cases.models import (
+    AppraisalIn,
+    InternalIn,
+    OpenCase,
+    RecordValuation,
+    Scores,
+    UploadDocument,
+)
+from market.cases.valuation import INDICATORS
+from market.clock import FrozenClock
+from market.commands import Act
+from market.errors import Conflict, Invalid
+from market.lots import services as lots
+from market.lots.lifecycle import IllegalTransition
+from market.lots.models import DraftLot, LotDraft, PublishLot
+from market.lots.terms import TermsInput
+from market.settings import Settings
+from tests.cases.factories import bank_act, make_loan
+
+TODAY = date(2026, 1, 5)  # the frozen clock's date in China
+PDF = b"%PDF-1.4 disclosure"
+
+
+def _terms(clock: FrozenClock, start_fen: int) -> TermsInput:
+    starts = clock.now() + timedelta(days=40)
+    return TermsInput(
+        start_price_fen=start_fen,
+        deposit_fen=start_fen // 10,
+        bidding_starts_at=starts,
+        bidding_ends_at=starts + timedelta(days=1),
+    )
+
+
+async def _disclosed_case(pool: asyncpg.Pool, clock: FrozenClock, **loan: Any) -> tuple[Act, Any]:
+    """A bank's open case on a defaulted loan, every disclosure document filed."""
+    bank, _, act = await bank_act(pool, clock)
+    made = await make_loan(pool, clock.now(), bank, **loan)
+    case = await act(cases.open_case, OpenCase(loan_id=made.loan_id))
+    for item in required_items({a.kind for a in case.assets}):
+        await act(
+            cases.upload_document,
+            UploadDocument(case_id=case.id, item=item, filename=f"{item}.pdf", content=PDF),
+        )
+    return act, case
+
+
+async def test_rule_governing_valuation_is_the_valid_appraisal_and_its_objection_window_holds_publication(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """An internal valuation recorded after a paid appraisal does not replace it: the floor
+    stays 70 % of the appraisal, and no lot publishes inside the objection window."""
+    act, case = await _disclosed_case(pool, clock)
+    appraisal = AppraisalIn(
+        appraiser="四川天健资产评估有限公司",
+        report_no="川天健评报字〔2026〕第 0105 号",
+        value_fen=4_000_000_00,
+        valued_on=TODAY,
+    )
+    await act(cases.record_valuation, RecordValuation(case_id=case.id, valuation=appraisal))
+    clock.advance(hours=1)
+    internal = InternalIn(
+        base_value_fen=2_000_000_00,
+        basis="成本法",
+        scores=Scores(**dict.fromkeys(INDICATORS, 85)),  # → CNY 2.83 m
+    )
+    with pytest.raises(Conflict) as err:
+        await act(cases.record_valuation, RecordValuation(case_id=case.id, valuation=internal))
+    assert (err.value.code, err.value.field) == ("appraisal_governs", "method")
+    assert err.value.params == {"value_fen": 4_000_000_00, "valid_until": "2027-01-05"}
+    policy = lots.policy_for(settings)
+    low = LotDraft(title="专利包", terms=_terms(clock, 2_000_000_00))
+    with pytest.raises(Invalid) as floor:
+        await act(lots.draft_lot, DraftLot(case_id=case.id, lot=low, policy=policy))
+    assert (floor.value.code, floor.value.params["floor_fen"]) == (
+        "start_below_valuation_floor",
+        2_800_000_00,
+    )
+    ok = LotDraft(title="专利包", terms=_terms(clock, 2_800_000_00))
+    lot = await act(lots.draft_lot, DraftLot(case_id=case.id, lot=ok, policy=policy))
+    # the objection window runs to 2026-01-10 (5 days from the recording, China dates)
+    clock.set(clock.now().replace(day=10, hour=15))  # 23:00 on the 10th in China
+    with pytest.raises(IllegalTransition) as early:
+        await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+    assert [p.code for p in early.value.problems or []] == ["lot_objection_window_open"]
+    clock.advance(hours=2)  # 01:00 on the 11th in China
+    published = await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+    assert published.status == "announced" and published.valuation_fen == 4_000_000_00
