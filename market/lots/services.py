@@ -11,9 +11,9 @@ editor read, so a stale form cannot overwrite a newer save.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,7 @@ from market.accounts.permissions import MANAGE_LOTS
 from market.cases.services import case_for_lot, china_today
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
+from market.collateral import monitoring
 from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, LineProblem, NotFound
@@ -229,12 +230,38 @@ async def transitions(pool: asyncpg.Pool, lot_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await conn.fetch(Q.lot_transitions, lot_id)]
 
 
+async def _gone_assets(
+    conn: Conn, bank_org_id: int, asset_ids: Sequence[int], today: date
+) -> list[LineProblem]:
+    """A lapsed, invalidated or expired asset is withdrawn from the lot before publication
+    (docs/rules.md §Lot lifecycle): judged by the monitoring rule on the asset's facts
+    today, whether or not the daily run has raised its flag yet. Named by its number; a
+    lapse by its date."""
+    out: list[LineProblem] = []
+    for row in await conn.fetch(Q.lot_asset_facts, list(asset_ids), bank_org_id):
+        facts = monitoring.AssetFacts(
+            kind=row["kind"],
+            legal_status=row["legal_status"],
+            annuity_paid_through=row["annuity_paid_through"],
+            term_ends_on=row["term_ends_on"],
+            valid_until=row["valid_until"],
+        )
+        for kind in sorted(monitoring.assess(facts, today) & monitoring.GONE):
+            params: dict[str, Any] = {"asset_number": row["number"]}
+            if kind == "lapsed":
+                day = monitoring.lapsed_on(facts)
+                params["lapsed_on"] = day.isoformat() if day else "—"
+            out.append(LineProblem(code=f"lot_asset_{kind}", field="asset_ids", params=params))
+    return out
+
+
 async def publish_blockers(
-    conn: Conn, bank_org_id: int, case_id: int, at: datetime
+    conn: Conn, bank_org_id: int, case_id: int, at: datetime, asset_ids: Sequence[int] = ()
 ) -> tuple[LineProblem, ...]:
     """What must be in place before the public may see a lot of the case (docs/rules.md
-    §Disposal cases and valuation): every disclosure document, a valuation still valid,
-    its objection window passed. Each is a problem of its own, with its code."""
+    §Disposal cases and valuation, §Lot lifecycle): every disclosure document, a valuation
+    still valid, its objection window passed, and none of the lot's `asset_ids` gone. Each
+    is a problem of its own, with its code."""
     case = await case_for_lot(conn, bank_org_id, case_id)
     missing = [
         LineProblem(code="lot_disclosure_missing", field="disclosure", params={"item": item})
@@ -263,14 +290,15 @@ async def publish_blockers(
                     params={"until": objection.isoformat()},
                 )
             )
+    missing += await _gone_assets(conn, bank_org_id, asset_ids, today)
     return tuple(missing)
 
 
 async def blockers_of(
-    pool: asyncpg.Pool, bank_org_id: int, case_id: int, at: datetime
+    pool: asyncpg.Pool, bank_org_id: int, lot: LotOut, at: datetime
 ) -> tuple[LineProblem, ...]:
     async with pool.acquire() as conn:
-        return await publish_blockers(conn, bank_org_id, case_id, at)
+        return await publish_blockers(conn, bank_org_id, lot.case_id, at, lot.asset_ids)
 
 
 # --- drafts ----------------------------------------------------------------------------
@@ -467,10 +495,12 @@ async def _bank_transition(
 @command(MANAGE_LOTS)
 async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
     """Announce a draft: the public sees it and buyers may register. Refused while a
-    disclosure document or a valid valuation is missing, each blocker named.
+    disclosure document or a valid valuation is missing, or an asset is gone (lapsed,
+    invalidated, expired), each blocker named.
     Concurrency: the lot row's lock (two publications: one succeeds, one gets 409)."""
     row = await _lock(uow, data.lot_id)
-    missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at)
+    assets = [r["asset_id"] for r in await uow.conn.fetch(Q.lot_asset_ids, data.lot_id)]
+    missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at, assets)
     stored = msgspec.convert(row["terms"], terms.Terms)
     if stored.offers.takes_licences:
         # 民法典 art. 444: a pledged right is licensed only with the pledgor's consent

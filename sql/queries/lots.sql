@@ -117,3 +117,9 @@ WHERE case_id = $1 AND id <> $2 AND status NOT IN ('withdrawn', 'returned')
 -- name: case_has_consent
 -- The pledgor consented to licensing the case's rights (民法典 art. 444).
 SELECT 1 FROM licensing_consents WHERE case_id = $1
+
+-- name: lot_asset_facts
+-- What the monitoring rule looks at, for the assets of a lot about to be published.
+SELECT id, number, kind, legal_status, annuity_paid_through, term_ends_on, valid_until
+FROM ip_assets WHERE id = ANY($1::bigint[]) AND bank_org_id = $2
+ORDER BY id

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
 from market.cases import services as cases
 from market.cases.checklist import required_items
@@ -26,10 +27,13 @@ from market.commands import Act
 from market.errors import Conflict, Invalid
 from market.lots import services as lots
 from market.lots.lifecycle import IllegalTransition
-from market.lots.models import DraftLot, LotDraft, PublishLot
+from market.lots.models import DraftLot, LotDraft, LotUpdate, PublishLot, UpdateLot
 from market.lots.terms import TermsInput
+from market.problems import describe
 from market.settings import Settings
 from tests.cases.factories import bank_act, make_loan
+from tests.factories import act_as, make_org
+from tests.lots.factories import make_case
 
 TODAY = date(2026, 1, 5)  # the frozen clock's date in China
 PDF = b"%PDF-1.4 disclosure"
@@ -99,3 +103,60 @@ async def test_rule_governing_valuation_is_the_valid_appraisal_and_its_objection
     clock.advance(hours=2)  # 01:00 on the 11th in China
     published = await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
     assert published.status == "announced" and published.valuation_fen == 4_000_000_00
+
+
+async def test_rule_lapsed_asset_blocks_publication_and_the_page_dates_the_lapse(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A lot carrying a lapsed patent is not published — refused naming the patent and
+    the day it lapsed, not a warning; a lot whose patent lapses once it is public shows
+    the day of the lapse, not the day monitoring noticed it (docs/rules.md §Lot lifecycle)."""
+    org, user, _ = await make_org(pool, clock.now(), kind="bank")
+    case_id, (good, bad) = await make_case(pool, clock.now(), org, user, assets=2)
+    bad_number = await pool.fetchval("SELECT number FROM ip_assets WHERE id = $1", bad)
+    # the annuity due on 2025-04-01 was never paid: more than 6 months on, the patent lapsed
+    await pool.execute(
+        "UPDATE ip_assets SET annuity_paid_through = '2025-03-31' WHERE id = $1", bad
+    )
+    act = await act_as(pool, clock, user)
+    policy = lots.policy_for(settings)
+    draft = LotDraft(title="专利包", terms=_terms(clock, 700_000_00))
+    lot = await act(lots.draft_lot, DraftLot(case_id=case_id, lot=draft, policy=policy))
+    with pytest.raises(IllegalTransition) as err:
+        await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+    [problem] = err.value.problems or []
+    assert (problem.code, problem.field) == ("lot_asset_lapsed", "asset_ids")
+    assert problem.params == {"asset_number": bad_number, "lapsed_on": "2025-04-01"}
+    assert bad_number in describe("zh", problem.code, problem.params)
+    assert "2025-04-01" in describe("en", problem.code, problem.params)
+    assert await pool.fetchval("SELECT status FROM lots WHERE id = $1", lot.id) == "draft"
+
+    # withdrawn from the lot, the other patent alone publishes; then it lapses too, and
+    # monitoring notices two days later
+    alone = LotUpdate(
+        title="专利",
+        asset_ids=[good],
+        valuation_fen=500_000_00,
+        terms=_terms(clock, 350_000_00),
+        version=lot.version,
+    )
+    await act(lots.update_lot, UpdateLot(lot_id=lot.id, lot=alone, policy=policy))
+    published = await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+    await pool.execute(
+        "UPDATE ip_assets SET legal_status = 'lapsed', annuity_paid_through = '2025-12-31'"
+        " WHERE id = $1",
+        good,
+    )
+    clock.advance(days=2)
+    await pool.execute(
+        "INSERT INTO monitoring_flags (bank_org_id, asset_id, kind, detail, raised_at)"
+        " VALUES ($1, $2, 'lapsed', '{}', $3)",
+        org,
+        good,
+        clock.now(),
+    )
+    page = await client.get(f"/lots/{published.reference}")
+    assert page.status_code == 200
+    warnings = page.text[page.text.index('data-testid="warnings"') :]
+    warnings = warnings[: warnings.index("</section>")]
+    assert "（2026-01-01 起）" in warnings and "2026-01-07" not in warnings
