@@ -458,7 +458,10 @@ async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
         bidding_ends_at=lot["bidding_ends_at"],
         published_at=lot["published_at"],
         terms=_terms(lot, holders),
-        valuation=ValuationSummary(**dict(valuation)) if valuation else None,
+        # The lot's own assets' part of the case's valuation (docs/rules.md §Lot terms).
+        valuation=ValuationSummary(**{**dict(valuation), "value_fen": lot["valuation_fen"]})
+        if valuation
+        else None,
         assets=[
             PublicAsset(
                 **{

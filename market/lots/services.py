@@ -129,10 +129,12 @@ async def _basis(
 ) -> tuple[int, list[int]]:
     """The valuation a lot answers to, and its checked assets.
 
-    A lot offering the whole collateral carries the case's valuation. A lot offering part
-    of it ("a single patent or a package", docs/rules.md §Lot terms) states the part of
-    the valuation it carries; the live lots of a case never carry more than the case's
-    valuation together.
+    A lot answers to its own assets' part of the case's governing valuation (docs/rules.md
+    §Lot terms): the whole valuation for the whole collateral; for "a single patent or a
+    package", the parts of its assets (`asset_shares`: the values the valuation records
+    per asset, else an equal split). The bank does not choose it: a stated value that is
+    not that part is refused, naming it. One asset is in one live lot, so a case's live
+    lots never carry more than its valuation together.
     """
     case = await case_for_lot(conn, bank_org_id, case_id)
     if case.status != "open":
@@ -141,25 +143,17 @@ async def _basis(
         raise Invalid("lot_needs_valuation", field="valuation_fen")
     asset_ids = await _checked_assets(conn, lot_id, case.asset_ids, data.asset_ids)
     if set(asset_ids) == set(case.asset_ids):
-        if data.valuation_fen not in (None, case.valuation_fen):
-            raise Invalid(
-                "lot_valuation_is_case_valuation",
-                field="valuation_fen",
-                case_valuation_fen=case.valuation_fen,
-            )
-        return case.valuation_fen, asset_ids
-    if data.valuation_fen is None:
-        raise Invalid("lot_valuation_share_required", field="valuation_fen")
-    others = int(await conn.fetchval(Q.valuation_of_other_lots, case_id, lot_id))
-    room = case.valuation_fen - others
-    if data.valuation_fen > room:
+        share = case.valuation_fen
+    else:
+        share = sum(case.asset_shares[a] for a in asset_ids)
+    if data.valuation_fen not in (None, share):
         raise Invalid(
-            "lot_valuation_above_case",
+            "lot_valuation_is_assets_share",
             field="valuation_fen",
+            share_fen=share,
             case_valuation_fen=case.valuation_fen,
-            room_fen=room,
         )
-    return data.valuation_fen, asset_ids
+    return share, asset_ids
 
 
 async def _prepare(

@@ -160,3 +160,51 @@ async def test_rule_lapsed_asset_blocks_publication_and_the_page_dates_the_lapse
     warnings = page.text[page.text.index('data-testid="warnings"') :]
     warnings = warnings[: warnings.index("</section>")]
     assert "（2026-01-01 起）" in warnings and "2026-01-07" not in warnings
+
+
+async def test_rule_floor_and_shown_valuation_are_the_lots_own_assets(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A lot carrying some of the case's assets answers to those assets' part of the
+    valuation — the appraisal's per-asset values — for its 70 % floor and on its public
+    page; the bank cannot state another (docs/rules.md §Lot terms)."""
+    act, case = await _disclosed_case(pool, clock)
+    big, small = sorted(a.id for a in case.assets)
+    appraisal = AppraisalIn(
+        appraiser="四川天健资产评估有限公司",
+        report_no="川天健评报字〔2026〕第 0106 号",
+        value_fen=4_000_000_00,
+        valued_on=TODAY,
+        asset_values={big: 3_200_000_00, small: 800_000_00},
+    )
+    await act(cases.record_valuation, RecordValuation(case_id=case.id, valuation=appraisal))
+    policy = lots.policy_for(settings)
+
+    def draft(start_fen: int, valuation_fen: int | None = None) -> DraftLot:
+        lot = LotDraft(
+            title="一种电池热管理装置",
+            asset_ids=[small],
+            valuation_fen=valuation_fen,
+            terms=_terms(clock, start_fen),
+        )
+        return DraftLot(case_id=case.id, lot=lot, policy=policy)
+
+    with pytest.raises(Invalid) as err:  # 40 % of the small patent's value
+        await act(lots.draft_lot, draft(320_000_00, valuation_fen=4_000_000_00))
+    assert (err.value.code, err.value.field) == ("lot_valuation_is_assets_share", "valuation_fen")
+    with pytest.raises(Invalid) as err:
+        await act(lots.draft_lot, draft(559_999_99))
+    assert (err.value.code, err.value.params["floor_fen"]) == (
+        "start_below_valuation_floor",
+        560_000_00,
+    )
+    lot = await act(lots.draft_lot, draft(560_000_00))
+    assert lot.valuation_fen == 800_000_00
+    clock.advance(days=6)  # past the objection window
+    published = await act(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+    page = await client.get(f"/lots/{published.reference}")
+    shown = page.text[page.text.index('data-testid="valuation"') :]
+    shown = shown[: shown.index("</section>")]
+    assert "¥800,000.00" in shown and "¥4,000,000.00" not in shown
+    api = await client.get(f"/api/v1/lots/{published.reference}")
+    assert api.status_code == 200 and api.json()["valuation"]["value_fen"] == 800_000_00
