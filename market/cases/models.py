@@ -64,6 +64,10 @@ class AppraisalIn(
     report_no: Annotated[str, Meta(min_length=1, max_length=100)]
     value_fen: Annotated[int, Meta(gt=0, le=CLAIM_PART_MAX_FEN)]
     valued_on: date
+    # The report's value of each of the case's assets (分项评估值), asset id → fen, adding
+    # up to value_fen; a lot of some of the assets answers to theirs (docs/rules.md §Lot
+    # terms). Without it the value is split equally over the assets.
+    asset_values: dict[int, Annotated[int, Meta(gt=0, le=CLAIM_PART_MAX_FEN)]] | None = None
 
 
 class Scores(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -251,3 +255,5 @@ class CaseForLot(msgspec.Struct, frozen=True, kw_only=True):
     valuation_valid_until: date | None
     objection_until: date | None  # appraisal objection window end
     missing_items: list[str]  # disclosure checklist keys still missing
+    # Each asset's part of the current valuation (market/cases/valuation.asset_shares).
+    asset_shares: dict[int, int] = {}

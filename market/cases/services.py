@@ -57,6 +57,8 @@ from market.cases.valuation import (
     Line,
     add_months,
     appraisal_dates,
+    asset_shares,
+    governs,
     internal_valuation,
 )
 from market.commands import UnitOfWork, command
@@ -338,7 +340,17 @@ async def case_for_lot(conn: Conn, bank_org_id: int, case_id: int) -> CaseForLot
     assets = await conn.fetch(Q.case_assets, bank_org_id, case_id)
     valuation = await conn.fetchrow(Q.current_valuation, bank_org_id, case_id)
     status = await disclosure_status(conn, bank_org_id, case_id)
+    shares = (
+        asset_shares(
+            valuation["value_fen"],
+            [a["id"] for a in assets],
+            recorded_asset_values(valuation["inputs"]),
+        )
+        if valuation
+        else {}
+    )
     return CaseForLot(
+        asset_shares=shares,
         case_id=row["id"],
         reference=row["reference"],
         status=row["status"],
@@ -396,6 +408,38 @@ def _internal_policy(data: InternalIn) -> InternalPolicy:
     )
 
 
+def recorded_asset_values(inputs: Any) -> dict[int, int] | None:
+    """The per-asset values a valuation recorded (its inputs' `asset_values`), if any."""
+    values = inputs.get("asset_values") if isinstance(inputs, dict) else None
+    if not isinstance(values, dict):
+        return None
+    return {int(k): int(v) for k, v in values.items()}
+
+
+async def _check_asset_values(
+    conn: Conn, bank_org_id: int, case_id: int, valuation: AppraisalIn
+) -> dict[str, int] | None:
+    """An appraisal's per-asset values name exactly the case's assets and add up to its
+    value (docs/rules.md §Lot terms); stored with the inputs, keyed by asset id."""
+    values = valuation.asset_values
+    if values is None:
+        return None
+    ids = {a["id"] for a in await conn.fetch(Q.case_assets, bank_org_id, case_id)}
+    if set(values) != ids:
+        raise Invalid(
+            "asset_values_not_case_assets",
+            field="asset_values",
+            missing=sorted(ids - set(values)),
+            strangers=sorted(set(values) - ids),
+        )
+    total = sum(values.values())
+    if total != valuation.value_fen:
+        raise Invalid(
+            "asset_values_sum", field="asset_values", sum_fen=total, value_fen=valuation.value_fen
+        )
+    return {str(k): v for k, v in sorted(values.items())}
+
+
 def _decimal_map(weights: dict[str, Decimal]) -> dict[str, str]:
     return {k: str(v) for k, v in weights.items()}
 
@@ -418,6 +462,7 @@ async def record_valuation(uow: UnitOfWork, data: RecordValuation) -> ValuationO
         valid_until, objection_until = dates.valid_until, dates.objection_until
         appraiser, report_no = valuation.appraiser.strip(), valuation.report_no.strip()
         explanation = []
+        per_asset = await _check_asset_values(conn, bank_org_id, case_id, valuation)
         inputs: dict[str, Any] = {
             "appraiser": appraiser,
             "report_no": report_no,
@@ -426,7 +471,20 @@ async def record_valuation(uow: UnitOfWork, data: RecordValuation) -> ValuationO
             "validity_months": policy.appraisal_validity_months,
             "objection_days": policy.objection_days,
         }
+        if per_asset is not None:
+            inputs["asset_values"] = per_asset
     else:
+        current = await conn.fetchrow(Q.current_valuation, bank_org_id, case_id)
+        if current is not None and governs(current["method"], current["valid_until"], today):
+            # The governing valuation is the paid appraisal while it is valid: a bank's own
+            # valuation does not replace it as the floor's basis (docs/rules.md §Disposal
+            # cases and valuation); a new appraisal does.
+            raise Conflict(
+                "appraisal_governs",
+                field="method",
+                value_fen=current["value_fen"],
+                valid_until=current["valid_until"].isoformat(),
+            )
         claim_total = (
             case["claim_principal_fen"] + case["claim_interest_fen"] + case["claim_costs_fen"]
         )

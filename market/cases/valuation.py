@@ -30,7 +30,7 @@ are keys too (`cases.ind.*`), so a page shows the explanation in its reader's la
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
@@ -40,7 +40,7 @@ import msgspec
 from market import i18n
 from market.cases.policy import ValuationPolicy
 from market.errors import BadValue, Invalid
-from market.money import format_cny
+from market.money import allocate, format_cny
 
 # --- indicators and default weights -----------------------------------------------------
 
@@ -390,3 +390,26 @@ def appraisal_dates(valued_on: date, today: date, policy: ValuationPolicy) -> Ap
         valid_until=valid_until,
         objection_until=today + timedelta(days=policy.objection_days),
     )
+
+
+def governs(method: str, valid_until: date, today: date) -> bool:
+    """Whether a case's current valuation keeps a bank's internal valuation from replacing
+    it: a paid appraisal does while it is valid (docs/rules.md §Disposal cases and
+    valuation); an internal one never does, and an expired appraisal no longer does."""
+    return method == "appraisal" and today <= valid_until
+
+
+def asset_shares(
+    value_fen: int, asset_ids: Sequence[int], asset_values: Mapping[int, int] | None = None
+) -> dict[int, int]:
+    """Each asset's part of a case's valuation (docs/rules.md §Lot terms): the values the
+    valuation records for each asset when it has them (an appraisal report's 分项评估值),
+    otherwise the value split equally over the case's assets, largest remainder (the
+    lower asset id first on ties). The parts add up to the value to the fen."""
+    ids = sorted(asset_ids)
+    if not ids:
+        return {}
+    weights = [asset_values.get(i, 0) for i in ids] if asset_values else [1] * len(ids)
+    if sum(weights) == 0:
+        weights = [1] * len(ids)
+    return dict(zip(ids, allocate(value_fen, weights), strict=True))

@@ -148,7 +148,10 @@ class RiskWarning(msgspec.Struct, frozen=True, kw_only=True):
 
     asset_number: str
     kind: str  # annuity_due, annuity_grace, lapsed, expiring, expired, invalidated
-    raised_at: datetime
+    raised_at: datetime  # when monitoring noticed it
+    # A lapse's own date (market/collateral/monitoring.lapsed_on), which the page shows
+    # rather than the day it was noticed; None for other kinds or when not known.
+    lapsed_on: date | None = None
 
 
 class PublicDocument(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,6 +38,7 @@ from market.catalogue.models import (
     ValuationSummary,
 )
 from market.catalogue.text import format_ipc_key, ipc_filter_key, search_query
+from market.collateral.monitoring import AssetFacts, lapsed_on
 from market.db import Queries
 from market.errors import BadValue, Invalid, NotFound
 from market.lots.terms import Offers
@@ -415,6 +416,22 @@ def _check_reference(reference: str) -> None:
         raise NotFound("no_published_lot")
 
 
+def _warning(row: asyncpg.Record) -> RiskWarning:
+    facts = AssetFacts(
+        kind=row["asset_kind"],
+        legal_status=row["legal_status"],
+        annuity_paid_through=row["annuity_paid_through"],
+        term_ends_on=row["term_ends_on"],
+        valid_until=row["valid_until"],
+    )
+    return RiskWarning(
+        asset_number=row["asset_number"],
+        kind=row["kind"],
+        raised_at=row["raised_at"],
+        lapsed_on=lapsed_on(facts) if row["kind"] == "lapsed" else None,
+    )
+
+
 async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
     """The public page of a published lot; a draft or unknown reference is NotFound."""
     _check_reference(reference)
@@ -441,7 +458,10 @@ async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
         bidding_ends_at=lot["bidding_ends_at"],
         published_at=lot["published_at"],
         terms=_terms(lot, holders),
-        valuation=ValuationSummary(**dict(valuation)) if valuation else None,
+        # The lot's own assets' part of the case's valuation (docs/rules.md §Lot terms).
+        valuation=ValuationSummary(**{**dict(valuation), "value_fen": lot["valuation_fen"]})
+        if valuation
+        else None,
         assets=[
             PublicAsset(
                 **{
@@ -453,7 +473,7 @@ async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
             )
             for a in assets
         ],
-        warnings=[RiskWarning(**dict(w)) for w in warnings],
+        warnings=[_warning(w) for w in warnings],
         documents=[
             PublicDocument(**dict(d), url=f"/lots/{lot['reference']}/documents/{d['id']}")
             for d in documents

@@ -13,7 +13,7 @@ reader's language.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
@@ -121,6 +121,22 @@ def assess(asset: Assessable, today: date, rules: MonitoringRules = DEFAULT_RULE
         elif (paid - today).days <= rules.annuity_notice_days:
             flags.add("annuity_due")
     return flags
+
+
+# The flags that mean the right is gone, not merely at risk: a lot carrying such an asset is
+# not published until the asset is withdrawn from it (docs/rules.md §Lot lifecycle).
+GONE: Final[frozenset[str]] = frozenset({"lapsed", "invalidated", "expired"})
+
+
+def lapsed_on(asset: Assessable) -> date | None:
+    """The day a patent lapsed for an unpaid annuity: the due date of the first annuity not
+    paid, the day after the one it is paid through (Implementing Rules of the Patent Law,
+    art. 116: the right ends from the expiry of the term for paying it) — not the day the
+    lapse was noticed. None when the paid-through date is not known."""
+    paid = asset.annuity_paid_through
+    if asset.kind != "patent" or paid is None:
+        return None
+    return paid + timedelta(days=1)
 
 
 def flag_detail(

@@ -141,7 +141,9 @@ async def seed_cases_and_lots(
                     case_id=case.id, item=item, filename=f"{item}.pdf", content=_pdf(item)
                 ),
             )
-        # Two lots a case: the first asset alone, then the rest as a package.
+        # Two lots a case: the first asset alone, then the rest as a package; each answers
+        # to its assets' part of the valuation (equal parts: the demo records no per-asset
+        # values), about `share` for one asset.
         first, rest = case.assets[:1], case.assets[1:]
         share = value // len(case.assets)
         slots.append((case.id, [a.id for a in first], share, first[0].title))
@@ -164,7 +166,6 @@ async def seed_cases_and_lots(
                     title=title,
                     description="银行不良知识产权质押贷款质物处置（演示数据）",
                     asset_ids=asset_ids,
-                    valuation_fen=lot_value,
                     terms=_terms(start, t0 + ann + timedelta(hours=1)),
                 ),
             ),

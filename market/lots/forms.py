@@ -252,7 +252,9 @@ def form_values(lot: LotOut, zone: ZoneInfo) -> dict[str, str]:
 
     return {
         "title": lot.title,
-        "lot_valuation": yuan(lot.valuation_fen),
+        # Computed from the lot's assets (docs/rules.md §Lot terms): left empty, so a
+        # change of assets is not refused for the share of the assets before it.
+        "lot_valuation": "",
         "auction_kind": lot.auction_kind,
         "description": lot.description,
         "start_price": yuan(t.start_price_fen),

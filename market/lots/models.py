@@ -19,7 +19,8 @@ class LotDraft(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     asset_ids: list[int] | None = None
     # English ascending auction (default) or a sealed-bid tender (docs/rules.md §Bidding).
     auction_kind: Literal["english", "sealed"] = "english"
-    # Only for a lot offering part of the case's collateral: its share of the valuation.
+    # The lot's assets' part of the case's valuation is computed (docs/rules.md §Lot
+    # terms); a value given must be that part.
     valuation_fen: Annotated[int, Meta(gt=0)] | None = None
     terms: TermsInput
 

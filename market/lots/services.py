@@ -11,9 +11,9 @@ editor read, so a stale form cannot overwrite a newer save.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,9 +21,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from market.accounts.permissions import MANAGE_LOTS
-from market.cases.services import case_for_lot
+from market.cases.services import case_for_lot, china_today
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
+from market.collateral import monitoring
 from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, LineProblem, NotFound
@@ -128,10 +129,12 @@ async def _basis(
 ) -> tuple[int, list[int]]:
     """The valuation a lot answers to, and its checked assets.
 
-    A lot offering the whole collateral carries the case's valuation. A lot offering part
-    of it ("a single patent or a package", docs/rules.md §Lot terms) states the part of
-    the valuation it carries; the live lots of a case never carry more than the case's
-    valuation together.
+    A lot answers to its own assets' part of the case's governing valuation (docs/rules.md
+    §Lot terms): the whole valuation for the whole collateral; for "a single patent or a
+    package", the parts of its assets (`asset_shares`: the values the valuation records
+    per asset, else an equal split). The bank does not choose it: a stated value that is
+    not that part is refused, naming it. One asset is in one live lot, so a case's live
+    lots never carry more than its valuation together.
     """
     case = await case_for_lot(conn, bank_org_id, case_id)
     if case.status != "open":
@@ -140,25 +143,17 @@ async def _basis(
         raise Invalid("lot_needs_valuation", field="valuation_fen")
     asset_ids = await _checked_assets(conn, lot_id, case.asset_ids, data.asset_ids)
     if set(asset_ids) == set(case.asset_ids):
-        if data.valuation_fen not in (None, case.valuation_fen):
-            raise Invalid(
-                "lot_valuation_is_case_valuation",
-                field="valuation_fen",
-                case_valuation_fen=case.valuation_fen,
-            )
-        return case.valuation_fen, asset_ids
-    if data.valuation_fen is None:
-        raise Invalid("lot_valuation_share_required", field="valuation_fen")
-    others = int(await conn.fetchval(Q.valuation_of_other_lots, case_id, lot_id))
-    room = case.valuation_fen - others
-    if data.valuation_fen > room:
+        share = case.valuation_fen
+    else:
+        share = sum(case.asset_shares[a] for a in asset_ids)
+    if data.valuation_fen not in (None, share):
         raise Invalid(
-            "lot_valuation_above_case",
+            "lot_valuation_is_assets_share",
             field="valuation_fen",
+            share_fen=share,
             case_valuation_fen=case.valuation_fen,
-            room_fen=room,
         )
-    return data.valuation_fen, asset_ids
+    return share, asset_ids
 
 
 async def _prepare(
@@ -229,22 +224,50 @@ async def transitions(pool: asyncpg.Pool, lot_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await conn.fetch(Q.lot_transitions, lot_id)]
 
 
+async def _gone_assets(
+    conn: Conn, bank_org_id: int, asset_ids: Sequence[int], today: date
+) -> list[LineProblem]:
+    """A lapsed, invalidated or expired asset is withdrawn from the lot before publication
+    (docs/rules.md §Lot lifecycle): judged by the monitoring rule on the asset's facts
+    today, whether or not the daily run has raised its flag yet. Named by its number; a
+    lapse by its date."""
+    out: list[LineProblem] = []
+    for row in await conn.fetch(Q.lot_asset_facts, list(asset_ids), bank_org_id):
+        facts = monitoring.AssetFacts(
+            kind=row["kind"],
+            legal_status=row["legal_status"],
+            annuity_paid_through=row["annuity_paid_through"],
+            term_ends_on=row["term_ends_on"],
+            valid_until=row["valid_until"],
+        )
+        for kind in sorted(monitoring.assess(facts, today) & monitoring.GONE):
+            params: dict[str, Any] = {"asset_number": row["number"]}
+            if kind == "lapsed":
+                day = monitoring.lapsed_on(facts)
+                params["lapsed_on"] = day.isoformat() if day else "—"
+            out.append(LineProblem(code=f"lot_asset_{kind}", field="asset_ids", params=params))
+    return out
+
+
 async def publish_blockers(
-    conn: Conn, bank_org_id: int, case_id: int, at: datetime
+    conn: Conn, bank_org_id: int, case_id: int, at: datetime, asset_ids: Sequence[int] = ()
 ) -> tuple[LineProblem, ...]:
     """What must be in place before the public may see a lot of the case (docs/rules.md
-    §Disposal cases and valuation): every disclosure document, a valuation still valid,
-    its objection window passed. Each is a problem of its own, with its code."""
+    §Disposal cases and valuation, §Lot lifecycle): every disclosure document, a valuation
+    still valid, its objection window passed, and none of the lot's `asset_ids` gone. Each
+    is a problem of its own, with its code."""
     case = await case_for_lot(conn, bank_org_id, case_id)
     missing = [
         LineProblem(code="lot_disclosure_missing", field="disclosure", params={"item": item})
         for item in case.missing_items
     ]
+    # Valuation dates are dates in China (market/cases/policy.py CHINA).
+    today = china_today(at)
     if case.valuation_fen is None:
         missing.append(LineProblem(code="lot_needs_valuation", field="valuation"))
     else:
         until = case.valuation_valid_until
-        if until is not None and until < at.date():
+        if until is not None and until < today:
             missing.append(
                 LineProblem(
                     code="lot_valuation_expired",
@@ -253,7 +276,7 @@ async def publish_blockers(
                 )
             )
         objection = case.objection_until
-        if objection is not None and objection >= at.date():
+        if objection is not None and objection >= today:
             missing.append(
                 LineProblem(
                     code="lot_objection_window_open",
@@ -261,14 +284,15 @@ async def publish_blockers(
                     params={"until": objection.isoformat()},
                 )
             )
+    missing += await _gone_assets(conn, bank_org_id, asset_ids, today)
     return tuple(missing)
 
 
 async def blockers_of(
-    pool: asyncpg.Pool, bank_org_id: int, case_id: int, at: datetime
+    pool: asyncpg.Pool, bank_org_id: int, lot: LotOut, at: datetime
 ) -> tuple[LineProblem, ...]:
     async with pool.acquire() as conn:
-        return await publish_blockers(conn, bank_org_id, case_id, at)
+        return await publish_blockers(conn, bank_org_id, lot.case_id, at, lot.asset_ids)
 
 
 # --- drafts ----------------------------------------------------------------------------
@@ -465,10 +489,12 @@ async def _bank_transition(
 @command(MANAGE_LOTS)
 async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
     """Announce a draft: the public sees it and buyers may register. Refused while a
-    disclosure document or a valid valuation is missing, each blocker named.
+    disclosure document or a valid valuation is missing, or an asset is gone (lapsed,
+    invalidated, expired), each blocker named.
     Concurrency: the lot row's lock (two publications: one succeeds, one gets 409)."""
     row = await _lock(uow, data.lot_id)
-    missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at)
+    assets = [r["asset_id"] for r in await uow.conn.fetch(Q.lot_asset_ids, data.lot_id)]
+    missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at, assets)
     stored = msgspec.convert(row["terms"], terms.Terms)
     if stored.offers.takes_licences:
         # 民法典 art. 444: a pledged right is licensed only with the pledgor's consent

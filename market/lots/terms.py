@@ -64,6 +64,10 @@ class TermsPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # A bid in the last 5 minutes moves the end to 5 minutes after that bid.
     extension_window: timedelta = timedelta(minutes=5)
     extension: timedelta = timedelta(minutes=5)
+    # ... and a lot may not shorten either below 5 minutes, nor switch them off: a late
+    # bid always leaves the others time to answer (§Lot terms, 2016 rules art. 20).
+    min_extension_window: timedelta = timedelta(minutes=5)
+    min_extension: timedelta = timedelta(minutes=5)
     # Payment of the balance within 10 days of the close.
     payment_days: int = 10
     max_payment_days: int = 30
@@ -228,6 +232,18 @@ def validate(
         )
     notice = policy.relist_notice if round == RELIST_ROUND else policy.announcement_period
     _validate_schedule(policy, data, publish_at, notice)
+    window, extension = _extension(policy, data)
+    if data.hard_end_at is not None and data.hard_end_at < data.bidding_ends_at + timedelta(
+        seconds=extension
+    ):
+        # Nothing ends bidding before the effective end (§Lot terms): a hard end leaves a
+        # bid in the last second its whole extension.
+        raise Invalid(
+            "hard_end_too_early",
+            field="hard_end_at",
+            earliest_at=data.bidding_ends_at + timedelta(seconds=extension),
+            extension_minutes=extension // 60,
+        )
     payment_days = data.payment_days or policy.payment_days
     if payment_days > policy.max_payment_days:
         raise Invalid(
@@ -240,12 +256,6 @@ def validate(
     ranks = [h.rank for h in data.preemptive_holders]
     if sorted(ranks) != list(range(1, len(ranks) + 1)):
         raise Invalid("preemptive_ranks", field="preemptive_holders", ranks=sorted(ranks))
-    window = (
-        policy.extension_window.total_seconds()
-        if data.extension_window_s is None
-        else data.extension_window_s
-    )
-    extension = policy.extension.total_seconds() if data.extension_s is None else data.extension_s
     offers = validate_offers(policy, data.offers, data.bidding_starts_at, publish_at)
     return Terms(
         start_price_fen=start,
@@ -253,8 +263,8 @@ def validate(
         increment_fen=increment,
         bidding_starts_at=data.bidding_starts_at,
         bidding_ends_at=data.bidding_ends_at,
-        extension_window_s=int(window),
-        extension_s=int(extension),
+        extension_window_s=window,
+        extension_s=extension,
         hard_end_at=data.hard_end_at,
         payment_days=payment_days,
         fee=data.fee,
@@ -313,8 +323,31 @@ def _validate_schedule(
             field="bidding_ends_at",
             min_hours=in_hours(policy.min_bidding_window),
         )
-    if data.hard_end_at is not None and data.hard_end_at < data.bidding_ends_at:
-        raise Invalid("hard_end_before_end", field="hard_end_at", ends_at=data.bidding_ends_at)
+
+
+def _extension(policy: TermsPolicy, data: TermsInput) -> tuple[int, int]:
+    """(window, extension) in seconds: the lot's own or the policy's, never below the
+    policy's minimum (§Lot terms)."""
+    out: list[int] = []
+    for field, given, default, least in (
+        (
+            "extension_window_s",
+            data.extension_window_s,
+            policy.extension_window,
+            policy.min_extension_window,
+        ),
+        ("extension_s", data.extension_s, policy.extension, policy.min_extension),
+    ):
+        seconds = int(default.total_seconds()) if given is None else given
+        if seconds < least.total_seconds():
+            raise Invalid(
+                "extension_too_short",
+                field=field,
+                seconds=seconds,
+                min_minutes=int(least.total_seconds()) // 60,
+            )
+        out.append(seconds)
+    return out[0], out[1]
 
 
 def _validate_fee(policy: TermsPolicy, fee: Fee) -> None:

@@ -239,7 +239,7 @@ async def _lot_page(
     ]
     blockers: list[str] = []
     if lot.status == "draft":
-        found = await services.blockers_of(pool, me.org_id, lot.case_id, now)
+        found = await services.blockers_of(pool, me.org_id, lot, now)
         blockers = [blocker_text(lang, b) for b in found]
     if values is None:
         values = (

@@ -485,8 +485,9 @@ async def case_money(conn: Conn, bank_org_id: int, case_id: int, at: datetime) -
 
 @command(WRITE_BANK_POOLS)
 async def enrol_loan(uow: UnitOfWork, data: EnrolIn) -> EnrolmentOut:
-    """Enrol one of the bank's loans in a pool (备案); it keeps the rule version in force
-    today. A loan is enrolled once: `UNIQUE (loan_id)` refuses the second of two at once."""
+    """Enrol one of the bank's loans in a pool (备案) before it defaults; it keeps the rule
+    version in force today. A loan is enrolled once: `UNIQUE (loan_id)` refuses the second
+    of two at once."""
     conn = uow.conn
     code = data.pool_code.strip().upper()
     loan = await conn.fetchrow(QP.loan_of_bank, data.loan_id, uow.actor.org)
@@ -496,6 +497,17 @@ async def enrol_loan(uow: UnitOfWork, data: EnrolIn) -> EnrolmentOut:
     if pool is None:
         raise Invalid("no_pool_with_code", field="pool_code", pool_code=code)
     today = china_today(uow.at)
+    defaulted = loan["default_date"]
+    if defaulted <= today if defaulted is not None else loan["npl_class"] is not None:
+        # Enrolment precedes the default (docs/rules.md §Guarantee pools): a pool covers
+        # the risk of loans that may go bad, never a loss that has already happened. A
+        # loan classified non-performing without a default date has defaulted already.
+        raise Invalid(
+            "loan_defaulted_before_enrolment",
+            field="loan_id",
+            loan_no=loan["loan_no"],
+            default_date=defaulted.isoformat() if defaulted else "",
+        )
     version = await conn.fetchrow(QP.rule_in_force, pool["id"], today)
     if version is None:
         raise Invalid(

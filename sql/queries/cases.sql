@@ -115,7 +115,7 @@ ORDER BY v.superseded_at IS NOT NULL, v.created_at DESC, v.id DESC
 LIMIT 50
 
 -- name: current_valuation
-SELECT v.id, v.method, v.value_fen, v.valid_until, v.objection_until
+SELECT v.id, v.method, v.value_fen, v.valid_until, v.objection_until, v.inputs
 FROM valuations v
 JOIN disposal_cases c ON c.id = v.case_id
 WHERE c.bank_org_id = $1 AND v.case_id = $2 AND v.superseded_at IS NULL

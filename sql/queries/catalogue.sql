@@ -99,7 +99,8 @@ ORDER BY a.kind, a.number
 
 -- name: public_warnings
 -- 风险提示: unresolved monitoring flags on the lot's assets.
-SELECT a.number AS asset_number, f.kind, f.raised_at
+SELECT a.number AS asset_number, f.kind, f.raised_at, a.kind AS asset_kind, a.legal_status,
+       a.annuity_paid_through, a.term_ends_on, a.valid_until
 FROM lot_assets la
 JOIN monitoring_flags f ON f.asset_id = la.asset_id AND f.resolved_at IS NULL
 JOIN ip_assets a ON a.id = la.asset_id

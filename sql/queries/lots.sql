@@ -109,11 +109,12 @@ ORDER BY bidding_starts_at LIMIT $2 FOR UPDATE SKIP LOCKED
 SELECT id FROM lots WHERE status = 'paused' AND resume_by < $1
 ORDER BY resume_by LIMIT $2 FOR UPDATE SKIP LOCKED
 
--- name: valuation_of_other_lots
--- What the case's other live lots already carry of its valuation.
-SELECT coalesce(sum(valuation_fen), 0) FROM lots
-WHERE case_id = $1 AND id <> $2 AND status NOT IN ('withdrawn', 'returned')
-
 -- name: case_has_consent
 -- The pledgor consented to licensing the case's rights (民法典 art. 444).
 SELECT 1 FROM licensing_consents WHERE case_id = $1
+
+-- name: lot_asset_facts
+-- What the monitoring rule looks at, for the assets of a lot about to be published.
+SELECT id, number, kind, legal_status, annuity_paid_through, term_ends_on, valid_until
+FROM ip_assets WHERE id = ANY($1::bigint[]) AND bank_org_id = $2
+ORDER BY id

@@ -101,9 +101,9 @@ async def test_a_new_valuation_supersedes_the_previous(
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     bank, act, case = await open_case(pool, clock)
-    first = await act(services.record_valuation, appraisal(case.id, TODAY))
+    first = await act(services.record_valuation, internal(case.id))
     clock.advance(days=3)
-    second = await act(services.record_valuation, internal(case.id))
+    second = await act(services.record_valuation, appraisal(case.id, TODAY))
     current = await services.get_case(pool, bank, case.id)
     assert current.valuation is not None and current.valuation.id == second.id
     assert [v.id for v in current.valuation_history] == [first.id]

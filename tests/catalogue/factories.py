@@ -147,6 +147,7 @@ async def make_lot(
     assets: list[tuple[int, str]] | None = None,
     terms: dict[str, Any] | None = None,
     description: str = "",
+    valuation_fen: int | None = None,
 ) -> Lot:
     """A lot in `status`, catalogue fields filled the way the lots area fills them."""
     n = next(_seq)
@@ -174,7 +175,7 @@ async def make_lot(
             description,
             status,
             round,
-            start_price_fen * 10 // 7,
+            start_price_fen * 10 // 7 if valuation_fen is None else valuation_fen,
             start_price_fen,
             start_price_fen // 10,
             max(100_00, start_price_fen // 200),

@@ -48,6 +48,7 @@ async def published_lot(pool: asyncpg.Pool, clock: FrozenClock) -> tuple[Bank, L
         current_price_fen=1_050_000_00,
         ends_in=timedelta(hours=5),
         assets=[patent, mark],
+        valuation_fen=1_500_000_00,  # all the case's assets: the whole valuation
         kinds=("patent", "trademark"),
         description="含发明专利一项及注册商标一件，打包处置。",
         terms={

@@ -596,30 +596,28 @@ async def test_relist_and_fixed_price_through_the_api(
     assert closes == 2  # both hand-overs wrote their audit row
 
 
-async def test_partial_lot_states_its_share_of_the_valuation(
+async def test_partial_lot_answers_to_its_assets_share_of_the_valuation(
     client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     org, user, _, token = await bank(pool, clock)
     auth = {"Authorization": f"Bearer {token}"}
     case_id, assets = await make_case(pool, clock.now(), org, user, assets=2)
-    first = {**body(clock), "asset_ids": [assets[0]]}
+    half = {**body(clock, start_price_fen=350_000_00, deposit_fen=35_000_00)}
+    first = {**half, "asset_ids": [assets[0]], "valuation_fen": VALUATION}
     r = await client.post(f"/api/v1/cases/{case_id}/lots", json=first, headers=auth)
-    assert r.status_code == 422
+    assert r.status_code == 422  # the whole case's value for half the assets
     assert (r.json()["code"], r.json()["field"]) == (
-        "lot_valuation_share_required",
+        "lot_valuation_is_assets_share",
         "valuation_fen",
     )
-    first["valuation_fen"] = VALUATION  # the whole case's value for half the assets
+    assert r.json()["params"] == {"share_fen": VALUATION // 2, "case_valuation_fen": VALUATION}
+    del first["valuation_fen"]
     r = await client.post(f"/api/v1/cases/{case_id}/lots", json=first, headers=auth)
     assert r.status_code == 201, r.text
-    second = {
-        **body(clock, start_price_fen=100_00, deposit_fen=10_00),
-        "asset_ids": [assets[1]],
-        "valuation_fen": 1_00,
-    }
+    assert r.json()["valuation_fen"] == VALUATION // 2
+    second = {**half, "asset_ids": [assets[1]], "valuation_fen": VALUATION // 2}
     r = await client.post(f"/api/v1/cases/{case_id}/lots", json=second, headers=auth)
-    assert r.status_code == 422 and r.json()["code"] == "lot_valuation_above_case"
-    assert r.json()["params"] == {"case_valuation_fen": VALUATION, "room_fen": 0}
+    assert r.status_code == 201, r.text
     r = await client.post(f"/api/v1/cases/{case_id}/lots", json={**first}, headers=auth)
     assert r.status_code == 409  # already offered
     assert (r.json()["code"], r.json()["field"]) == ("assets_in_other_lot", "asset_ids")

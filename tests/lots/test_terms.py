@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auctions.rules import Bid, apply, from_terms
 from market.errors import Invalid
 from market.lots.terms import (
     STATUTORY_COMMISSION,
@@ -185,7 +186,7 @@ def test_other_refusals_name_their_rule() -> None:
         ),
         (
             terms(hard_end_at=NOW + timedelta(days=30, hours=1)),
-            "hard_end_before_end",
+            "hard_end_too_early",
             "hard_end_at",
         ),
     ]
@@ -214,3 +215,29 @@ def test_default_increment_is_a_round_figure_near_half_a_percent(start: int) -> 
     digits = str(inc // 100).rstrip("0")
     assert digits in {"1", "2", "5"}
     assert inc <= max(100, (start * 50 + 5_000) // 10_000)
+
+
+def test_rule_late_bid_extension_cannot_be_switched_off_nor_cut_by_the_hard_end() -> None:
+    """The extension window and length are at least 5 minutes, and a hard end leaves a bid
+    one second before the planned end its whole extension (docs/rules.md §Lot terms)."""
+    error = refused(terms(extension_window_s=0, extension_s=0))
+    assert (error.code, error.field) == ("extension_too_short", "extension_window_s")
+    error = refused(terms(extension_s=299))
+    assert (error.code, error.field) == ("extension_too_short", "extension_s")
+    assert error.params == {"seconds": 299, "min_minutes": 5}
+    ends = NOW + timedelta(days=31)
+    error = refused(terms(hard_end_at=ends))
+    assert (error.code, error.field) == ("hard_end_too_early", "hard_end_at")
+    assert error.params == {"earliest_at": ends + timedelta(minutes=5), "extension_minutes": 5}
+    # the earliest hard end allowed: a bid one second before the end still extends fully
+    ok = validate(
+        POLICY,
+        terms(hard_end_at=ends + timedelta(minutes=5)),
+        valuation_fen=VALUATION,
+        publish_at=NOW,
+    )
+    state = from_terms("english", ok)
+    out = apply(
+        state, Bid(registration_id=1, amount_fen=ok.start_price_fen, at=ends - timedelta(seconds=1))
+    )
+    assert out.ends_at == ends + timedelta(minutes=5) - timedelta(seconds=1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
 
+from market.cases.policy import CHINA
+from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Command, Context, run
 from market.pools import bank as _bank_cmds
@@ -121,17 +123,16 @@ async def make_loan(
             f"中山光电科技有限公司{n}",
             at,
         )
+        # Performing when made: it is enrolled (if asked) before it defaults.
         loan = await conn.fetchval(
             "INSERT INTO loans (bank_org_id, loan_no, pledgor_id, principal_fen, rate_bp,"
-            " outstanding_principal_fen, outstanding_interest_fen, default_date, npl_class,"
-            " created_at, updated_at) VALUES ($1, $2, $3, $4, 435, $4, $5, $6,"
-            " CASE WHEN $6::date IS NULL THEN NULL ELSE 'substandard' END, $7, $7) RETURNING id",
+            " outstanding_principal_fen, outstanding_interest_fen, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, 435, $4, $5, $6, $6) RETURNING id",
             bank[0],
             f"ZS-{n:06d}",
             pledgor,
             principal_fen,
             interest_fen,
-            default_date,
             at,
         )
         case = await conn.fetchval(
@@ -148,12 +149,23 @@ async def make_loan(
             at,
         )
     if enrol_in is not None:
+        # A loan is enrolled before it defaults (docs/rules.md §Guarantee pools): on the
+        # eve of its default when that is not later than `at`.
+        enrolled_at = at
+        if default_date is not None and default_date <= china_today(at):
+            enrolled_at = datetime.combine(default_date - timedelta(days=1), time(10), CHINA)
         await as_user(
             pool,
-            at,
+            enrolled_at,
             bank[1],
             _bank_cmds.enrol_loan,
             _bank_cmds.EnrolIn(loan_id=loan, pool_code=enrol_in.code),
+        )
+    if default_date is not None:
+        await pool.execute(
+            "UPDATE loans SET default_date = $2, npl_class = 'substandard' WHERE id = $1",
+            loan,
+            default_date,
         )
     return Loan(bank[0], bank[1], loan, case, pledgor)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -86,6 +86,15 @@ async def test_api_enrol_preview_write_off_and_file(
     # defaulted before the write-off below (a write-off before the default is refused)
     loan, auth = await bank_loan(pool, clock, default_date=date(2025, 12, 1))
 
+    # Enrolled before it defaulted (docs/rules.md §Guarantee pools): today it is refused.
+    r = await client.post(
+        "/api/v1/bank/pools/enrolments",
+        json={"loan_id": loan.loan_id, "pool_code": zs.code},
+        headers=auth,
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "loan_defaulted_before_enrolment")
+    today = clock.now()
+    clock.set(datetime(2025, 11, 30, 2, 0, tzinfo=UTC))
     r = await client.post(
         "/api/v1/bank/pools/enrolments",
         json={"loan_id": loan.loan_id, "pool_code": zs.code.lower(), "renewal": True},
@@ -99,7 +108,7 @@ async def test_api_enrol_preview_write_off_and_file(
         "rule_version": 1,
         "enrolled_principal_fen": 3 * M,
         "renewal": True,
-        "enrolled_on": "2026-01-05",
+        "enrolled_on": "2025-11-30",
     }
     r = await client.post(
         "/api/v1/bank/pools/enrolments",
@@ -107,6 +116,7 @@ async def test_api_enrol_preview_write_off_and_file(
         headers=auth,
     )
     assert r.status_code == 409 and r.json()["field"] == "loan_id"
+    clock.set(today)
 
     r = await client.get("/api/v1/bank/pools/loans", headers=auth)
     assert r.status_code == 200
@@ -537,8 +547,17 @@ async def test_bank_pools_page_enrol_preview_file_and_write_off(
     r = await client.post(
         "/bank/pools/enrolments",
         data={"_csrf_token": token, "loan_id": str(loan.loan_id), "pool_code": sh.code},
+    )
+    assert r.status_code == 422 and 'data-testid="err-enrol-loan_id"' in r.text
+    # Enrolled on the eve of its default (docs/rules.md §Guarantee pools).
+    today = clock.now()
+    clock.set(datetime(2025, 5, 31, 2, 0, tzinfo=UTC))
+    r = await client.post(
+        "/bank/pools/enrolments",
+        data={"_csrf_token": token, "loan_id": str(loan.loan_id), "pool_code": sh.code},
         follow_redirects=False,
     )
+    clock.set(today)
     assert r.status_code == 303 and r.headers["location"].startswith("/bank/pools?saved=enrolled")
 
     # Version 2 (55 %) from today on: the loan keeps version 1 (25 %).

@@ -613,7 +613,9 @@ async def test_rules_page_versions_and_validation(
     assert text_of(page.text, "version-1-loans") == "5"
     assert page.text.index('data-testid="version-2"') < page.text.index('data-testid="in-force"')
     # loans keep their version; a loan enrolled now gets the new one
-    await make_loan(pool, T2, principal_fen=100_000_00, bank=s.bank_a, enrol_in=s.p)
+    await make_loan(
+        pool, T2, principal_fen=100_000_00, default_date=None, bank=s.bank_a, enrol_in=s.p
+    )
     page = await client.get(url)
     assert (
         text_of(page.text, "version-2-loans") == "1"

@@ -13,7 +13,7 @@ import pytest
 from market.clock import FrozenClock
 from market.errors import Invalid
 from market.ledger import balance
-from market.pools import dashboard
+from market.pools import bank, dashboard
 from market.pools.rule_text import describe_rule, say
 from market.pools.rules import (
     ClaimFacts,
@@ -235,9 +235,12 @@ async def test_loans_keep_the_rule_they_were_enrolled_under(
         ),
     )
     assert v2.version == 2
+    # Enrolled today, under version 2; it defaults tomorrow (enrolment precedes the
+    # default) and its claim waits the rule's 90 days.
     new = await make_loan(
-        pool, clock.now(), principal_fen=1 * M, default_date=date(2025, 6, 1), enrol_in=sh
+        pool, clock.now(), principal_fen=1 * M, default_date=date(2026, 1, 6), enrol_in=sh
     )
+    clock.advance(days=95)
     assert (await claim_and_pay(pool, clock.now(), old, sh)).amount_fen == 25_000_000
     assert (await claim_and_pay(pool, clock.now(), new, sh)).amount_fen == 55_000_000
     with pytest.raises(asyncpg.RaiseError, match="never edited"):
@@ -327,3 +330,30 @@ def test_an_explanation_stored_as_words_reads_in_one_language() -> None:
     )
     assert [say("zh", line) for line in lines] == ["资金池应补偿 ¥1.00"] * 2
     assert [say("en", line) for line in lines] == ["The pool owes ¥1.00"] * 2
+
+
+async def test_rule_enrolment_precedes_the_default(pool: asyncpg.Pool, clock: FrozenClock) -> None:
+    """A loan that defaulted (by its default date, or classified non-performing without
+    one) cannot be enrolled in a pool: refused naming the loan, nothing written
+    (docs/rules.md §Guarantee pools). A loan that defaults tomorrow still can be."""
+    sh = await make_pool(pool, clock.now(), SHANGHAI_ADVANCE)
+    late = await make_loan(pool, clock.now(), principal_fen=M, default_date=date(2025, 12, 1))
+    npl = await make_loan(pool, clock.now(), principal_fen=M, default_date=None)
+    await pool.execute("UPDATE loans SET npl_class = 'doubtful' WHERE id = $1", npl.loan_id)
+    for loan in (late, npl):
+        with pytest.raises(Invalid) as err:
+            await as_user(
+                pool,
+                clock.now(),
+                loan.bank_user,
+                bank.enrol_loan,
+                bank.EnrolIn(loan_id=loan.loan_id, pool_code=sh.code),
+            )
+        assert (err.value.code, err.value.field) == ("loan_defaulted_before_enrolment", "loan_id")
+    assert await pool.fetchval("SELECT count(*) FROM pool_enrolments") == 0
+    performing = await make_loan(
+        pool, clock.now(), principal_fen=M, default_date=date(2026, 1, 6), enrol_in=sh
+    )
+    assert await pool.fetchval(
+        "SELECT enrolled_on FROM pool_enrolments WHERE loan_id = $1", performing.loan_id
+    ) == date(2026, 1, 5)
