@@ -4,7 +4,7 @@ open for bidding (docs/rules.md §Licence offers and decision)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -12,6 +12,7 @@ import asyncpg
 from auctions import deposits, registration
 from auctions.deposits import ConfirmDeposit
 from auctions.registration import RegisterForLot
+from market.cases.policy import CHINA
 from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.licensing import offers
@@ -140,13 +141,21 @@ async def make_offer_scene(
 async def enrol_and_claim(pool: asyncpg.Pool, at: datetime, into: PoolOrg, case_id: int) -> None:
     """The case's loan enrolled in the pool, written off, the bank's claim paid."""
     row = await pool.fetchrow(
-        "SELECT c.bank_org_id, c.opened_by, c.loan_id, l.pledgor_id FROM disposal_cases c"
-        " JOIN loans l ON l.id = c.loan_id WHERE c.id = $1",
+        "SELECT c.bank_org_id, c.opened_by, c.loan_id, l.pledgor_id, l.default_date"
+        " FROM disposal_cases c JOIN loans l ON l.id = c.loan_id WHERE c.id = $1",
         case_id,
     )
     loan = Loan(row["bank_org_id"], row["opened_by"], row["loan_id"], case_id, row["pledgor_id"])
+    # Enrolled before it defaulted (docs/rules.md §Guarantee pools): on the eve.
+    enrolled_at = at
+    if row["default_date"] is not None and row["default_date"] <= china_today(at):
+        enrolled_at = datetime.combine(row["default_date"] - timedelta(days=1), time(10), CHINA)
     await as_user(
-        pool, at, loan.bank_user, enrol_loan, EnrolIn(loan_id=loan.loan_id, pool_code=into.code)
+        pool,
+        enrolled_at,
+        loan.bank_user,
+        enrol_loan,
+        EnrolIn(loan_id=loan.loan_id, pool_code=into.code),
     )
     await write_off(pool, at, loan, china_today(at))
     await claim_and_pay(pool, at, loan, into)
