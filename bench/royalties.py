@@ -58,6 +58,8 @@ PER_CASE = 10
 BANKS = 20
 LICENSEES = 100
 SET_UP = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)
+# Enrolled while performing, the eve of the default (docs/rules.md §Guarantee pools).
+ENROLLED = datetime(2026, 6, 29, 2, 0, tzinfo=UTC)
 REPORT_AT = datetime(2027, 4, 2, 2, 0, tzinfo=UTC)
 PAY_AT = datetime(2027, 4, 20, 2, 0, tzinfo=UTC)
 TERMS = RoyaltyTerms(
@@ -173,7 +175,7 @@ async def set_up(pool: asyncpg.Pool) -> tuple[list[tuple[int, Actor]], Actor]:
         bank = by_bank[row["bank_org_id"]]
         await _as(
             pool,
-            SET_UP,
+            ENROLLED,
             bank,
             bank_cmds.enrol_loan,
             bank_cmds.EnrolIn(loan_id=row["loan_id"], pool_code="ZS-BENCH"),

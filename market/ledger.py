@@ -81,18 +81,19 @@ async def post(
     if entry_id is None:
         existing = await conn.fetchval(Q.existing_entry, source_kind, str(source_id))
         return Posted(entry_id=int(existing), created=False)
-    accounts = {leg.account.code: leg.account for leg in legs}
-    for account in accounts.values():
-        await conn.execute(
-            Q.ensure_account,
-            account.code,
-            account.kind,
-            account.name,
-            account.owner_org_id,
-            account.lot_id,
-            at,
-        )
-    ids = {r["code"]: r["id"] for r in await conn.fetch(Q.account_ids, list(accounts))}
+    accounts = list({leg.account.code: leg.account for leg in legs}.values())
+    await conn.execute(
+        Q.ensure_accounts,
+        [a.code for a in accounts],
+        [a.kind for a in accounts],
+        [a.name for a in accounts],
+        [a.owner_org_id for a in accounts],
+        [a.lot_id for a in accounts],
+        at,
+    )
+    # A statement of its own: its snapshot sees an account another entry created and
+    # committed while this one's insert waited on it.
+    ids = {r["code"]: r["id"] for r in await conn.fetch(Q.account_ids, [a.code for a in accounts])}
     await conn.execute(
         Q.insert_legs,
         entry_id,

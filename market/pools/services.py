@@ -68,6 +68,14 @@ def transfer_reference(prefix: str = "HK") -> str:
     return prefix + draw(10)
 
 
+def _distinct_references(n: int) -> list[str]:
+    """`n` transfer references, none twice (a receipt's payouts are inserted together)."""
+    found: set[str] = set()
+    while len(found) < n:
+        found.add(transfer_reference())
+    return list(found)
+
+
 def _year_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(date(day.year, 1, 1), time(), CHINA)
     return start, datetime.combine(date(day.year + 1, 1, 1), time(), CHINA)
@@ -385,26 +393,36 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
         )
     )
     payout_ids: dict[tuple[str, int | str], int] = {}
-    for key, (s, fen) in payees.items():
-        for _attempt in range(5):
-            pid = await conn.fetchval(
-                Q.insert_payout,
+    pending = list(payees.items())
+    for _attempt in range(5):
+        references = _distinct_references(len(pending))
+        made = {
+            r["reference"]: r["id"]
+            for r in await conn.fetch(
+                Q.insert_payouts,
                 receipt["id"],
                 data.case_id,
-                s.payee_kind,
-                s.payee_org_id,
-                s.pool_id,
-                s.pledgor_id,
-                s.party if s.payee_kind == "party" else None,
-                fen,
-                transfer_reference(),
+                [s.payee_kind for _, (s, _) in pending],
+                [s.payee_org_id for _, (s, _) in pending],
+                [s.pool_id for _, (s, _) in pending],
+                [s.pledgor_id for _, (s, _) in pending],
+                [s.party if s.payee_kind == "party" else None for _, (s, _) in pending],
+                [fen for _, (_, fen) in pending],
+                references,
                 uow.at,
             )
-            if pid is not None:
-                payout_ids[key] = pid
-                break
-        else:
-            raise RuntimeError("no free transfer reference after 5 tries")
+        }
+        left = []
+        for (key, paid), reference in zip(pending, references, strict=True):
+            if reference in made:
+                payout_ids[key] = made[reference]
+            else:  # the reference is another payout's already: a new one next time
+                left.append((key, paid))
+        pending = left
+        if not pending:
+            break
+    else:
+        raise RuntimeError("no free transfer reference after 5 tries")
     await conn.execute(
         Q.insert_distributions,
         receipt["id"],

@@ -1,7 +1,11 @@
--- name: ensure_account
--- Accounts are created on first use, keyed by their code.
+-- name: ensure_accounts
+-- Accounts are created on first use, keyed by their code: an entry's new accounts in one
+-- statement, in code order (two entries creating the same accounts lock them in one order).
 INSERT INTO ledger_accounts (code, kind, name, owner_org_id, lot_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+SELECT code, kind, name, owner_org_id, lot_id, $6
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+     AS a(code, kind, name, owner_org_id, lot_id)
+ORDER BY code
 ON CONFLICT (code) DO NOTHING
 
 -- name: account_ids

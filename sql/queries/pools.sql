@@ -114,12 +114,18 @@ INSERT INTO receipts (case_id, kind, source, amount_fen, commission_fen, lot_id,
 VALUES ($1, $2, $3, $4, $5, $6, 'routed', $7, $8)
 RETURNING *
 
--- name: insert_payout
+-- name: insert_payouts
+-- A receipt's payouts in one statement; a transfer reference already taken inserts nothing
+-- for its payout, which the caller retries with a new one.
 INSERT INTO payouts (receipt_id, case_id, payee_kind, payee_org_id, pool_id, pledgor_id, party,
                      amount_fen, reference, status, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'expected', $10)
+SELECT $1, $2, p.payee_kind, p.payee_org_id, p.pool_id, p.pledgor_id, p.party, p.amount_fen,
+       p.reference, 'expected', $10
+FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[],
+            $9::text[]) AS p(payee_kind, payee_org_id, pool_id, pledgor_id, party, amount_fen,
+                             reference)
 ON CONFLICT (reference) DO NOTHING
-RETURNING id
+RETURNING id, reference
 
 -- name: insert_distributions
 INSERT INTO distributions (receipt_id, position, step, payee_kind, payee_org_id, pool_id, claim_id,
