@@ -58,7 +58,7 @@ from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
 from market.pools.routes import ROUTES as POOL_ROUTES
 from market.sandbox import services as sandbox
 from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
-from market.security_headers import with_headers
+from market.security_headers import SecurityHeaders
 from market.settings import ROOT
 from market.web import (
     error_handler,
@@ -147,7 +147,7 @@ class Exchange(Litestar):
                 self.idle.set()
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
-        send = with_headers(send, self.state.settings, scope["path"])
+        send = self.state.security_headers.wrap(send, scope["path"])
         reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
             await super().__call__(scope, receive, send)
@@ -257,7 +257,13 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             ),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "clock": clock}),
+        state=State(
+            {
+                "settings": settings,
+                "clock": clock,
+                "security_headers": SecurityHeaders(settings),
+            }
+        ),
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
