@@ -18,7 +18,7 @@ from market.clock import FrozenClock
 from market.licensing import offers
 from market.licensing.offers import OfferIn, SubmitOffer
 from market.licensing.pledgor import CaseRef, give_licensing_consent
-from market.licensing.value import BankGuarantee, LicenceTerms
+from market.licensing.value import BankGuarantee, LicenceTerms, Period
 from market.lots import services as lots
 from market.lots.jobs import advance_lots
 from market.lots.models import LotDraft, LotOut, PublishInput
@@ -220,9 +220,15 @@ class Deciding:
 
 
 async def to_deciding(
-    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, *, enrol_in: PoolOrg | None = None
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    settings: Settings,
+    *,
+    enrol_in: PoolOrg | None = None,
+    reverse_period: Period = "yearly",
 ) -> Deciding:
-    """The lot takes a bid of BID and two licence offers, and closes into 'deciding'."""
+    """The lot takes a bid of BID and two licence offers, and closes into 'deciding'; the
+    reverse licence pays per `reverse_period` (the worked example's: yearly)."""
     from auctions import closing
     from tests.auctions.test_closing import place_bids
 
@@ -231,7 +237,9 @@ async def to_deciding(
     assert end is not None
     await place_bids(pool, scene.lot.id, [(scene.bidder.registration_id, BID, clock.now())])
     start = china_today(end)
-    reverse = await submit(pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start))
+    reverse = await submit(
+        pool, clock.now(), scene.pledgor, scene.lot, reverse_licence(start, period=reverse_period)
+    )
     plain = await submit(pool, clock.now(), scene.offeror, scene.lot, plain_licence(start))
     result = await closing.close_when_due(pool, end, lots.policy_for(settings), scene.lot.id)
     assert result is not None and result.status == "deciding"

@@ -2,13 +2,13 @@
 §Licence offers and decision, §Licensing royalties): a lot took a bid and two licence
 offers and is deciding; the bank compares them in money of today and chooses the reverse
 licence, and sees the decision recorded with its licence contract. The licensee (the
-pledgor: a reverse licence is the pledgor's own) reports its first period's net sales on
+pledgor: a reverse licence is the pledgor's own) reports its first quarter's net sales on
 the contract's page and sees what is due with the payment reference; the payment arrives
 and the operator records it on the clearing page; the manager of the pool that bore the
 loan's loss sees the receipt among its licence streams.
 
 The server runs as a sandbox exchange: its operator moves its clock to the day after the
-first period, as a person rehearsing the year would. The steps are functions of their
+first quarter, as a person rehearsing the year would. The steps are functions of their
 own, each returning what the next needs."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 
 from market.clock import FrozenClock, SystemClock
+from market.licensing import deciding
 from market.licensing.contracts import contract_out
 from market.licensing.royalties import Period, periods
 from market.money import format_cny
@@ -61,15 +62,20 @@ async def bank_chooses_the_reverse_licence(
     assert await rows.count() == 2
     reverse = page.locator(f"[data-testid=offer-row][data-offer-id='{found.reverse.id}']")
     plain = page.locator(f"[data-testid=offer-row][data-offer-id='{found.plain.id}']")
-    # docs/rules.md §Licensing's worked example, valued from the close day.
+    # The worked example's reverse licence paid quarterly (docs/rules.md §Licensing): each
+    # value as the comparison computes it, the explanation line by line in Chinese — the
+    # upfront fee and twenty quarters.
+    compared = await deciding.get_decision(pool, scene.bank.org_id, scene.lot.id)
+    values = {v.offer_id: v for s in compared.comparison.sets for v in s.values}
+    ours = values[f"offer-{found.reverse.id}"]
     assert await reverse.locator("[data-testid=offer-pv]").text_content() == format_cny(
-        1_297_995_27
+        ours.total_fen
     )
+    assert ours.total_fen > BID * 11 // 10  # it beats the hammer by the margin
     plain_pv = await plain.locator("[data-testid=offer-pv]").text_content()
-    assert plain_pv and plain_pv.startswith("¥")
-    # The explanation, line by line in Chinese: the upfront fee and five yearly periods.
+    assert plain_pv == format_cny(values[f"offer-{found.plain.id}"].total_fen)
     lines = await reverse.locator("[data-testid=offer-lines] li").all_text_contents()
-    assert len(lines) == 6 and "入门费" in lines[0] and "第 5 期" in lines[-1]
+    assert len(lines) == 21 and "入门费" in lines[0] and "第 20 期" in lines[-1]
     assert await page.locator("[data-testid=set-wins]").count() == 1
     assert "该组合胜出" in (await page.text_content("[data-testid=comparison-reason]") or "")
 
@@ -96,7 +102,7 @@ async def bank_chooses_the_reverse_licence(
 
 
 CHINA = ZoneInfo("Asia/Shanghai")
-SALES_FEN = 5_000_000_00  # the forecast's year of net sales, reported as it came
+SALES_FEN = 1_250_000_00  # a quarter of the forecast's year of net sales
 
 
 @pytest.fixture
@@ -170,11 +176,13 @@ async def licensee_reports_the_first_period(
     assert await pool.fetchval("SELECT count(*) FROM royalty_reports") == 0
 
     await page.fill("[data-testid=report-period]", period.label)
-    await page.fill("[data-testid=report-net-sales]", "5,000,000.00")
+    await page.fill("[data-testid=report-net-sales]", "1,250,000.00")
     await page.click("[data-testid=report-submit]")
     await page.wait_for_selector("[data-testid=done]")
     item = page.locator(f"[data-testid=item][data-item='{period.label}']")
-    due = SALES_FEN * 600 // 10_000  # 6 % of net sales, above the year's minimum
+    # 6 % of the quarter's net sales; the year's minimum is settled in its last period.
+    assert not period.closes_year
+    due = SALES_FEN * 600 // 10_000
     assert await item.locator("[data-testid=item-due]").text_content() == format_cny(due)
     assert await item.locator("[data-testid=item-owed]").text_content() == format_cny(due)
     shown = await item.locator("[data-testid=item-reference]").text_content()
@@ -241,7 +249,9 @@ async def test_a_bank_chooses_a_licence_the_licensee_reports_the_pool_sees_the_r
     # falls within its deadline.
     now = SystemClock().now()
     zs = await make_pool(pool, now, ZHONGSHAN)
-    found = await to_deciding(pool, FrozenClock(now), settings, enrol_in=zs)
+    found = await to_deciding(
+        pool, FrozenClock(now), settings, enrol_in=zs, reverse_period="quarterly"
+    )
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
