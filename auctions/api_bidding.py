@@ -224,6 +224,7 @@ async def fast_bid(
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", rid.encode()),
                 *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+                *state.security_headers.api,  # market/security_headers.py
             ],
         }
     )

@@ -147,15 +147,16 @@ class Exchange(Litestar):
                 self.idle.set()
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
-        send = self.state.security_headers.wrap(send, scope["path"])
+        security = self.state.security_headers
         reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, security.wrap(send, scope["path"]))
             return
 
         async def route(replay: Any) -> None:
-            await super(Exchange, self).__call__(scope, replay, send)
+            await super(Exchange, self).__call__(scope, replay, security.wrap(send, scope["path"]))
 
+        # The fast path writes the API's security headers into its own answer.
         await fast_bid(self.state, reference, scope, receive, send, route)
 
     async def drain(self, within: float) -> int:

@@ -465,6 +465,9 @@ async def test_a_mistyped_large_bid_waits_for_the_bidders_confirmation(
     r = await client.post(url, json={"type": "bid", "amount_fen": huge}, headers=alice)
     assert r.status_code == 409 and r.json()["code"] == "bid_needs_confirmation", r.text
     assert r.json()["params"] == {"amount_fen": huge, "line_fen": 3 * (START * 10 // 7)}
+    # The fast path's answer carries the API's security headers (docs/rules.md §Security).
+    assert r.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
     assert await pool.fetchval("SELECT count(*) FROM bids WHERE lot_id=$1", lot.id) == 0
     r = await client.post(
         url, json={"type": "bid", "amount_fen": huge, "confirm": True}, headers=alice
