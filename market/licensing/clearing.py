@@ -30,7 +30,6 @@ finds the item paid and leaves its line unknown — one receipt, one set of payo
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import date
 from typing import Final
@@ -39,18 +38,14 @@ import asyncpg
 import msgspec
 
 from market.accounts.permissions import OPERATE
-from market.cases.services import china_today
-from market.collateral.csv_import import clean_filename
-from market.collateral.locks import xact_lock
 from market.commands import UnitOfWork, command
-from market.db import Queries, returned
+from market.db import Queries
 from market.errors import Conflict
 from market.licensing.book import Book, item, load_book
 from market.licensing.payments import expected, pay_item
 from market.pools.matching import LineStatus, Reason, encode_reason, reason, reference_tokens
-from market.pools.reconciliation import DEFAULT_FILENAME, IMPORT_LOCK
-from market.pools.reconciliation import Q as QR
-from market.pools.statement_csv import StatementLine, check_size, parse_statement
+from market.pools.reconciliation import open_statement
+from market.pools.statement_csv import StatementLine
 
 Q = Queries("licensing_royalties")
 
@@ -143,28 +138,8 @@ async def import_clearing_statement(uow: UnitOfWork, data: ImportClearing) -> Cl
     """Import the clearing account's statement (module docstring): 422 with every problem
     by line and column, or 409 for a file imported before, with nothing written."""
     conn, org_id = uow.conn, uow.actor.org
-    name = clean_filename(data.filename or DEFAULT_FILENAME)
-    check_size(data.data)
-    today = china_today(uow.at)
-    parsed = parse_statement(data.data, today=today, filename=name)
-    await xact_lock(conn, IMPORT_LOCK, org_id)
-    sha = hashlib.sha256(data.data).digest()
-    statement = await conn.fetchrow(
-        QR.insert_statement, org_id, name, sha, len(parsed.lines), uow.actor.user, uow.at
-    )
-    if statement is None:
-        first = returned(await conn.fetchrow(QR.statement_by_sha, org_id, sha))
-        raise Conflict(
-            "duplicate_statement",
-            field="file",
-            filename=name,
-            statement_id=first["id"],
-            first_filename=first["filename"],
-            imported_on=china_today(first["imported_at"]).isoformat(),
-        )
-    txns = [ln.bank_txn_id for ln in parsed.lines if ln.bank_txn_id]
-    known = {r["bank_txn_id"] for r in await conn.fetch(QR.known_txns, org_id, txns)}
-    lines = [ln for ln in parsed.lines if ln.bank_txn_id not in known]
+    opened = await open_statement(uow, data.data, data.filename)
+    statement, parsed, lines = opened.statement, opened.parsed, opened.lines
     named = [named_item(ln.reference) for ln in lines]
     refs = sorted({n[0] for n in named if n is not None})
     contracts = {r["reference"]: r for r in await conn.fetch(Q.contracts_locked_by_reference, refs)}
@@ -209,8 +184,8 @@ async def import_clearing_statement(uow: UnitOfWork, data: ImportClearing) -> Cl
         statement["id"],
         after={
             "account": "clearing",
-            "filename": name,
-            "sha256": sha.hex(),
+            "filename": statement["filename"],
+            "sha256": bytes(statement["sha256"]).hex(),
             "lines": len(parsed.lines),
             "counts": counts,
             "skipped": len(parsed.lines) - len(lines),

@@ -358,24 +358,29 @@ def _expected(r: asyncpg.Record) -> Expected:
     )
 
 
-@command(WRITE_RECONCILIATION)
-async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
-    """Import a statement for the actor's organisation (see the module docstring).
+class Opened(msgspec.Struct, frozen=True, kw_only=True):
+    """A statement recorded once: its row, the parsed file, the lines new to this
+    organisation and those on an earlier statement already (same 流水号)."""
 
-    Invalid (422, every problem by line and column) or Conflict (409, the same file again)
-    with nothing written; otherwise the statement, its classified lines, the payouts it
-    settles (with their ledger entries) and one audit row, all in one transaction.
-    Concurrent imports of one organisation run one after the other under its advisory
-    lock; the payouts the file names are locked (in id order) before they are classified."""
+    statement: Any
+    parsed: Any  # statement_csv.Parsed
+    lines: list[StatementLine]
+    skipped: list[Skipped]
+
+
+async def open_statement(uow: UnitOfWork, raw: bytes, filename: str | None) -> Opened:
+    """Read a bank statement and record it once for the actor's organisation, under its
+    import lock (module docstring): Invalid with every problem by line and column, or
+    Conflict for the same file again, with nothing written. The pools' and banks' imports
+    and the operator's clearing account (market/licensing/clearing.py) both start here."""
     conn, org_id = uow.conn, uow.actor.org
-    name = clean_filename(data.filename or DEFAULT_FILENAME)
-    check_size(data.data)
-    parsed = parse_statement(data.data, today=china_today(uow.at), filename=name)
+    name = clean_filename(filename or DEFAULT_FILENAME)
+    check_size(raw)
+    parsed = parse_statement(raw, today=china_today(uow.at), filename=name)
     await xact_lock(conn, IMPORT_LOCK, org_id)
-    sha = hashlib.sha256(data.data).digest()
-    total = len(parsed.lines)
+    sha = hashlib.sha256(raw).digest()
     statement = await conn.fetchrow(
-        Q.insert_statement, org_id, name, sha, total, uow.actor.user, uow.at
+        Q.insert_statement, org_id, name, sha, len(parsed.lines), uow.actor.user, uow.at
     )
     if statement is None:
         first = returned(await conn.fetchrow(Q.statement_by_sha, org_id, sha))
@@ -401,6 +406,27 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
             skipped.append(Skipped(line_no=ln.line_no, reason=why))
         else:
             lines.append(ln)
+    return Opened(statement=statement, parsed=parsed, lines=lines, skipped=skipped)
+
+
+@command(WRITE_RECONCILIATION)
+async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
+    """Import a statement for the actor's organisation (see the module docstring).
+
+    Invalid (422, every problem by line and column) or Conflict (409, the same file again)
+    with nothing written; otherwise the statement, its classified lines, the payouts it
+    settles (with their ledger entries) and one audit row, all in one transaction.
+    Concurrent imports of one organisation run one after the other under its advisory
+    lock; the payouts the file names are locked (in id order) before they are classified."""
+    conn, org_id = uow.conn, uow.actor.org
+    opened = await open_statement(uow, data.data, data.filename)
+    statement, parsed, lines, skipped = (
+        opened.statement,
+        opened.parsed,
+        opened.lines,
+        opened.skipped,
+    )
+    total = len(parsed.lines)
     tokens = sorted({t for ln in lines for t in reference_tokens(ln.reference)})
     mentioned = [
         _expected(r) for r in await conn.fetch(Q.lock_payouts_by_reference, org_id, tokens)
@@ -441,8 +467,8 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
         "statement",
         statement["id"],
         after={
-            "filename": name,
-            "sha256": sha.hex(),
+            "filename": statement["filename"],
+            "sha256": bytes(statement["sha256"]).hex(),
             "encoding": parsed.encoding,
             "lines": total,
             "counts": counts,
