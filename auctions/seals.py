@@ -125,12 +125,14 @@ async def verify(conn: Conn) -> tuple[int, list[SealBreak]]:
     for (lot_id, round), seals in rounds.items():
         last = max(after["through_seq"] for _, after in seals)
         bids = await conn.fetch(Q.round_bids, lot_id, round, last)
-        digest, done = GENESIS, 0
+        digest, next_bid = GENESIS, 0
         for audit_seq, after in sorted(seals, key=lambda s: s[1]["through_seq"]):
             checked += 1
             upto = after["through_seq"]
-            digest = chain(digest, [b for b in bids if done < b["seq"] <= upto])
-            done = upto
+            start = next_bid  # the bids are in sequence order: each is chained once
+            while next_bid < len(bids) and bids[next_bid]["seq"] <= upto:
+                next_bid += 1
+            digest = chain(digest, bids[start:next_bid])
             if digest.hex() != after["digest"]:
                 breaks.append(SealBreak(lot_id, round, upto, audit_seq))
                 break  # later seals of the round chain on this one
