@@ -47,6 +47,7 @@ class DocumentSummary(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     lot_reference: str
     lot_title: str
+    case_reference: str  # the bank's disposal case the sale belongs to
     role: Literal["bank", "buyer"]  # the reader's organisation's part in the sale
     issued_at: datetime
     sha256: str | None  # null until the PDF is rendered
@@ -94,6 +95,7 @@ def _summary(row: asyncpg.Record) -> DocumentSummary:
         code=codes.grouped(row["code"]),
         lot_reference=row["lot_reference"],
         lot_title=row["lot_title"],
+        case_reference=row["case_reference"],
         role=row["role"],
         issued_at=row["issued_at"],
         sha256=sha.hex() if sha is not None else None,

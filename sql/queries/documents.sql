@@ -81,11 +81,12 @@ SELECT content FROM document_blobs WHERE sha256 = $1
 -- The documents of the sales an organisation is a party to (as the bank or the buyer),
 -- newest first ($2, $3: the cursor; $4: the limit).
 SELECT d.id, d.sale_id, d.kind, d.code, d.sha256, d.size_bytes, d.issued_at, d.rendered_at,
-       l.reference AS lot_reference, l.title AS lot_title,
+       l.reference AS lot_reference, l.title AS lot_title, c.reference AS case_reference,
        CASE WHEN l.bank_org_id = $1 THEN 'bank' ELSE 'buyer' END AS role
 FROM sale_documents d
 JOIN sales s ON s.id = d.sale_id
 JOIN lots l ON l.id = s.lot_id
+JOIN disposal_cases c ON c.id = l.case_id
 WHERE (s.buyer_org_id = $1 OR l.bank_org_id = $1)
   AND ($2::timestamptz IS NULL OR (d.issued_at, d.id) < ($2, $3::bigint))
 ORDER BY d.issued_at DESC, d.id DESC

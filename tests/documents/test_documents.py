@@ -29,7 +29,7 @@ from market.documents.rendering import RenderDocument, render_document, render_p
 from market.money import cny_capitals, format_cny
 from market.settings import Settings
 from tests.auctions.test_closing import START, close_one, make_scene, pay, place_bids, rows, value
-from tests.factories import make_token
+from tests.factories import make_token, sign_in
 
 PRICE = START + 5_000_00
 
@@ -187,6 +187,9 @@ async def test_verification_page_and_api_answer_a_real_code_and_404_a_forged_one
         answer = await client.get(f"/api/v1/verify/{forged}")
         assert answer.status_code == 404
         assert answer.json()["code"] == "no_such_verification_code"
+        assert answer.json()["field"] == "code"
+    # Nothing a verification writes.
+    assert await value(pool, "SELECT count(*) FROM sale_documents") == 1
 
 
 async def test_the_audit_chain_holds_the_hash_of_the_served_pdf(
@@ -287,3 +290,23 @@ async def test_issuing_or_rendering_twice_at_once_yields_one_document(
     assert await value(
         pool, "SELECT count(*) FROM outbox WHERE event='document_issued'"
     ) == 2 * len(pending)
+
+
+async def test_the_parties_pages_list_and_serve_the_pdfs(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, client: AsyncTestClient[Any]
+) -> None:
+    scene = await sold(pool, clock, settings)
+    sale = scene.ctx["sale"]
+    await render_pending(Context(pool=pool, clock=clock))
+    row = await stored(pool, sale.id, "confirmation")
+    email = await value(pool, "SELECT email FROM users WHERE id=$1", scene.bank_user)
+    assert (await sign_in(client, email)).status_code in (302, 303)
+
+    listed = await client.get("/documents")
+    assert listed.status_code == 200
+    assert codes.grouped(row["code"]) in listed.text and scene.lot.reference in listed.text
+    pdf = await client.get(f"/documents/{row['code']}/pdf")
+    assert pdf.status_code == 200 and pdf.content == bytes(row["pdf"])
+    assert "attachment" in pdf.headers["content-disposition"]
+    # A code of no document of the bank's: 404, as a forged one.
+    assert (await client.get(f"/documents/{codes.new_code()}/pdf")).status_code == 404
