@@ -21,7 +21,7 @@ from pypdf import PdfReader
 
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, run, unit_of_work
-from market.documents import codes
+from market.documents import codes, jobs
 from market.documents.content import DocumentContent
 from market.documents.issue import issue_certificate
 from market.documents.render import render
@@ -310,3 +310,31 @@ async def test_the_parties_pages_list_and_serve_the_pdfs(
     assert "attachment" in pdf.headers["content-disposition"]
     # A code of no document of the bank's: 404, as a forged one.
     assert (await client.get(f"/documents/{codes.new_code()}/pdf")).status_code == 404
+
+
+async def test_a_sale_made_by_the_banks_licensing_decision_gets_its_confirmation(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    from market.licensing import deciding
+    from market.licensing.deciding import Decide, DecideLot
+    from market.lots import services as lots
+    from tests.factories import act_as
+    from tests.licensing.offers_scene import to_deciding
+
+    found = await to_deciding(pool, clock, settings)
+    at = found.end + timedelta(days=2)
+    act = await act_as(pool, at, found.scene.bank.user_id)
+    data = DecideLot(
+        lot_id=found.scene.lot.id,
+        decision=Decide(offer_ids=[], reason="拍卖价款为现金"),
+        policy=lots.policy_for(settings),
+    )
+    assert (await act(deciding.decide_lot, data)).status == "hammer_stands"
+    sale_id = await value(pool, "SELECT id FROM sales WHERE lot_id=$1", found.scene.lot.id)
+    row = await stored(pool, sale_id, "confirmation")
+    assert row["issued_at"] == at  # the decision's instant, as the sale's
+    await jobs.render_documents({"pool": pool, "clock": FrozenClock(at)})
+    words = flat(pdf_text(bytes((await stored(pool, sale_id, "confirmation"))["pdf"])))
+    assert (
+        codes.grouped(row["code"]) in words and cny_capitals(row["content"]["price_fen"]) in words
+    )
