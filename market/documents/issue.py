@@ -7,7 +7,7 @@ What happens in the sale's transaction is only the document's row: its verificat
 and its content (market/documents/content.py), read from the sale as it is written. The
 PDF is rendered afterwards by the worker (market/documents/rendering.py), which stores it,
 writes its hash into the bank's audit chain and tells the parties. Why: rendering one
-takes 20–30 ms of CPU (reportlab, measured; 100 ms for the first of a process), and a
+takes 10–30 ms of CPU (reportlab, measured; 70–120 ms for the first of a process), and a
 close holds the lot's row and the bank's audit chain head locked while it runs — at a busy
 close every lot of a bank would queue behind the PDFs of the others, and the event loop
 that runs the closes would stall for all of them. The row is what makes the document

@@ -6,15 +6,18 @@ STSong-Light, one of the CID fonts every PDF reader carries (Adobe's Asian font 
 no font file is embedded or needed, and the text stays extractable (the tests read it back
 with pypdf). Every text is Chinese then English, from the documents catalog.
 
-Deterministic: the same content gives the same bytes — invariant mode (no random file
-identifier), the creation date the document's issue instant, no compression of a varying
-dictionary order — so the hash kept in the audit chain can be recomputed from
-`sale_documents.content` at any time (as long as this layout and the catalog are unchanged,
-which is why the stored bytes, not a re-rendering, are what is served).
+Deterministic: the same content gives the same bytes, in any process — reportlab's
+invariant mode, a file identifier derived from the content alone (not from the time, nor
+from SOURCE_DATE_EPOCH, which reportlab would mix in), and the creation and modification
+dates the document's issue instant in Beijing time — so the hash
+kept in the audit chain can be recomputed from `sale_documents.content` at any time (as long
+as this layout and the catalog are unchanged, which is why the stored bytes, not a
+re-rendering, are what is served).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime
 from functools import cache
@@ -28,6 +31,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from market.documents.codes import grouped
@@ -165,6 +169,15 @@ def _story(c: DocumentContent) -> list[Any]:
     return story
 
 
+class _Canvas(Canvas):
+    """reportlab's canvas with the file identifier's digest seeded by nothing but the
+    content it is fed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._doc.signature = hashlib.md5(b"sale document", usedforsecurity=False)  # type: ignore[attr-defined]
+
+
 def render(content: DocumentContent) -> bytes:
     """The document's PDF bytes (A4), the same bytes for the same content."""
     out = io.BytesIO()
@@ -188,5 +201,5 @@ def render(content: DocumentContent) -> bytes:
         producer="reportlab",
         invariant=1,
     )
-    doc.build(_story(content), onFirstPage=fixed_date, onLaterPages=fixed_date)
+    doc.build(_story(content), onFirstPage=fixed_date, onLaterPages=fixed_date, canvasmaker=_Canvas)
     return out.getvalue()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +29,7 @@ from market.documents.issue import issue_certificate
 from market.documents.render import render
 from market.documents.rendering import RenderDocument, render_document, render_pending
 from market.money import cny_capitals, format_cny
-from market.settings import Settings
+from market.settings import ROOT, Settings
 from tests.auctions.test_closing import START, close_one, make_scene, pay, place_bids, rows, value
 from tests.factories import make_token, sign_in
 
@@ -338,3 +340,31 @@ async def test_a_sale_made_by_the_banks_licensing_decision_gets_its_confirmation
     assert (
         codes.grouped(row["code"]) in words and cny_capitals(row["content"]["price_fen"]) in words
     )
+
+
+RENDER_ELSEWHERE = """
+import sys, msgspec
+from market.documents.content import DocumentContent
+from market.documents.render import render
+content = msgspec.json.decode(sys.stdin.buffer.read(), type=DocumentContent)
+sys.stdout.buffer.write(render(content))
+"""
+
+
+async def test_another_process_renders_the_same_bytes_from_the_stored_content(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene = await sold(pool, clock, settings)
+    await render_pending(Context(pool=pool, clock=clock))
+    row = await stored(pool, scene.ctx["sale"].id, "confirmation")
+    # Another process, another hash seed, and the variable reportlab reads its dates from.
+    env = {"PYTHONHASHSEED": "123", "SOURCE_DATE_EPOCH": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", RENDER_ELSEWHERE],
+        input=msgspec.json.encode(row["content"]),
+        capture_output=True,
+        check=True,
+        env=env,
+        cwd=str(ROOT),
+    )
+    assert hashlib.sha256(done.stdout).digest() == row["sha256"]
