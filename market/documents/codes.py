@@ -2,9 +2,9 @@
 
 A code is 19 random characters of Crockford's base32 (no I, L, O, U: nothing to misread),
 95 bits from the operating system's generator, then one check character (Luhn mod 32), so
-a mistyped character or two swapped neighbours are caught before any look-up. It is shown
-in groups of four; what a person types is read leniently (any case, dashes and spaces
-ignored, O read as 0, I and L as 1).
+a mistyped character, or two swapped neighbours (all but 0 and Z, as Luhn's 0 and 9), is
+caught before any look-up. It is shown in groups of four; what a person types is read
+leniently (any case, dashes and spaces ignored, O read as 0, I and L as 1).
 """
 
 from __future__ import annotations

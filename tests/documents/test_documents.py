@@ -182,7 +182,8 @@ async def test_verification_page_and_api_answer_a_real_code_and_404_a_forged_one
     assert body["content"]["price_capitals"] == cny_capitals(sale.price_fen)
 
     # A changed character fails the check; a well-formed code nobody was issued is unknown.
-    swapped = code[:-2] + code[-1] + code[-2]
+    i = next(i for i in range(len(code) - 1) if code[i] != code[i + 1])
+    swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
     unknown = codes.new_code()
     for forged in (code[:-1] + ("0" if code[-1] != "0" else "1"), swapped, unknown, "x" * 20):
         assert (await client.get(f"/verify/{forged}")).status_code == 404, forged
