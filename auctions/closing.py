@@ -58,6 +58,7 @@ from market.accounts.permissions import OPERATE
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Queries, returned
+from market.documents.issue import issue_certificate, issue_confirmation
 from market.errors import Conflict, Invalid, NotFound
 from market.licensing import awaiting
 from market.lots import services as lots
@@ -341,6 +342,7 @@ async def _record_sale(
         chain_org_id=lot["bank_org_id"],
         after=msgspec.to_builtins(sale),
     )
+    await issue_confirmation(uow, sale.id)
     return sale
 
 
@@ -450,6 +452,7 @@ async def record_payment(uow: UnitOfWork, data: RecordPayment) -> SaleOut:
         await apply_deposit(uow, at, sale["registration_id"], sale["id"])
     # The price is money back on the case: route it through the waterfall (§The waterfall).
     await pools.route_sale_receipt(uow, pools.SaleReceipt(sale_id=sale["id"], forfeit=False))
+    await issue_certificate(uow, sale["id"])
     out = _sale_out(paid)
     uow.audit(
         "sale.pay",

@@ -49,6 +49,7 @@ from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.csrf import SessionBoundCSRF
 from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
+from market.documents.routes import ROUTES as DOCUMENTS_ROUTES
 from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.licensing.routes_pledgor import ROUTES as PLEDGOR_ROUTES
 from market.lots.routes import ROUTES as LOTS_ROUTES
@@ -264,6 +265,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
             *PLEDGOR_ROUTES,
+            *DOCUMENTS_ROUTES,
             *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
             *API_ROUTES,

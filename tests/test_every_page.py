@@ -44,6 +44,7 @@ NOT_PAGES = {
     "web_reconciliation_export_case",
     "web_reconciliation_export_pool",
     "web_reconciliation_template",
+    "web_download_sale_document",
 }
 # The demo's people, one of each role (market/demo.py); None is nobody signed in.
 ROLES = [
@@ -79,6 +80,8 @@ OWN_IDS = {
     # The operator reviews every organisation; the demo's pending buyer is the one to see.
     "org_id": "SELECT id FROM organisations WHERE status = 'pending' AND $1::bigint >= 0",
     "version": "SELECT version FROM bidding_agreements WHERE $1::bigint >= 0",
+    # A sale document's verification page is public: any code verifies.
+    "code": "SELECT code FROM sale_documents WHERE $1::bigint >= 0",
     # The invitation form renders for any link; the link is checked when it is used.
     "token": "SELECT '1.link-from-the-email' WHERE $1::bigint >= 0",
 }

@@ -86,6 +86,11 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_operator_confirm_deposit": "confirm_deposit",
     "web_operator_payments": "list_payments_due",
     "web_operator_record_payment": "record_payment",
+    # --- sale documents: the public verification, the parties' PDFs ----------------------
+    "web_verify_form": "verify_document",
+    "web_verify_document": "verify_document",
+    "web_sale_documents": "list_sale_documents",
+    "web_download_sale_document": "download_sale_document",
     # --- licence offers: the offeror's, and the bank's comparison and decision ------------
     "web_offer_form": "list_own_offers",
     "web_register_to_offer": "register_to_offer",

@@ -101,6 +101,7 @@ ID_SOURCES: dict[str, str] = {
     "offer_id": "SELECT coalesce(max(id), 1) FROM licence_offers",
     "open_licence_id": "SELECT id FROM open_licences",
     "contract_id": "SELECT id FROM licence_contracts",
+    "code": "SELECT code FROM sale_documents",
 }
 # Path parameters that are no id: a value the route takes.
 WORDS = {"decision": "approve", "action": "publish"}

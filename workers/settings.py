@@ -27,6 +27,8 @@ from market import audit, audit_anchors, db, i18n
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
+from market.documents.jobs import CRON as DOCUMENTS_CRON
+from market.documents.jobs import JOBS as DOCUMENTS_JOBS
 from market.licensing.jobs import CRON as LICENSING_CRON
 from market.licensing.jobs import JOBS as LICENSING_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
@@ -104,6 +106,7 @@ class WorkerSettings:
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
         *LICENSING_JOBS,
+        *DOCUMENTS_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -116,6 +119,7 @@ class WorkerSettings:
         *EVENTS_CRON,
         *NOTIFY_CRON,
         *LICENSING_CRON,
+        *DOCUMENTS_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

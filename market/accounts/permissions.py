@@ -135,6 +135,9 @@ SIGN_AS_PLEDGOR = _p("sign_as_pledgor", {"pledgor"}, "pledgor:write", roles=WRIT
                                  "withdraw open licences")
 TAKE_OPEN_LICENCE = _p("take_open_licence", BIDDERS, "bids:write", roles=WRITERS,
                        description="take a declared open licence by notice")
+READ_SALE_DOCUMENTS = _p("read_sale_documents", {"bank", "buyer", "acquirer"}, "documents:read",
+                         description="download the 成交确认书 and 交易凭证 of the sales the "
+                                     "organisation is the bank or the buyer of")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -170,6 +173,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_OWN_CASES,
     SIGN_AS_PLEDGOR,
     TAKE_OPEN_LICENCE,
+    READ_SALE_DOCUMENTS,
     MOVE_CLOCK,
 )
 
@@ -207,6 +211,9 @@ PUBLIC: frozenset[str] = frozenset(
         "get_open_licence",
         "web_open_licences",
         "web_open_licence",
+        "verify_document",
+        "web_verify_form",
+        "web_verify_document",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

@@ -282,6 +282,23 @@ class LicenceTerminatedPayload(Payload, frozen=True, kw_only=True):
     unpaid: list[str]  # the items unpaid past the grace period
 
 
+class DocumentIssuedPayload(Payload, frozen=True, kw_only=True):
+    """The exchange issued a sale's 成交确认书 (confirmation) or 交易凭证 (certificate), to the
+    buyer and the bank: its verification code and the SHA-256 of its PDF."""
+
+    document_id: int
+    sale_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    kind: Literal["confirmation", "certificate"]
+    code: str
+    sha256: str
+    issued_at: Instant
+    path: str  # the parties' documents page
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -317,6 +334,7 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "royalty_payment_due": RoyaltyReminderPayload,
     "royalty_payment_late": RoyaltyReminderPayload,
     "licence_terminated": LicenceTerminatedPayload,
+    "document_issued": DocumentIssuedPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

@@ -55,7 +55,7 @@ _BIDDING: Final = tuple(
 # monitoring flags are the banks'; the rest are bidders' (a bidder may be a licensee too);
 # the pledgor hears what a licensee hears (反向许可: it is the licensee).
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK),
+    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, "document_issued"),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),

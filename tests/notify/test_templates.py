@@ -56,6 +56,19 @@ LICENCE_BACK = {
 }
 # Payloads as the producers write them (auctions/*, market/notify/events.py).
 PAYLOADS: dict[str, dict[str, Any]] = {
+    "document_issued": {
+        "document_id": 4,
+        "sale_id": 3,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "round": 1,
+        "kind": "confirmation",
+        "code": "21K3Q7XQKAEB30RE3SGC",
+        "sha256": "ab" * 32,
+        "issued_at": "2026-01-06T02:00:00+00:00",
+        "path": "/documents",
+    },
     "offer_received": {
         "offer_id": 7,
         "lot_id": 1,
