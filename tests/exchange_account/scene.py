@@ -1,0 +1,94 @@
+"""Registrations awaiting their deposits, a sold lot awaiting its balance, and the exchange
+account's statement as the bank's portal exports it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+
+from market.cases.services import china_today
+from market.clock import FrozenClock
+from market.settings import Settings
+from tests.auctions.test_closing import (
+    INCREMENT,
+    START,
+    Scene,
+    close_one,
+    make_scene,
+    place_bids,
+)
+from tests.factories import make_org, make_token
+
+
+@dataclass
+class Registrations:
+    operator_org: int
+    operator_user: int
+    sold: Scene  # two deposits confirmed by hand, one awaiting in a round now over
+    sale: Any  # auctions/closing.SaleOut, awaiting its balance
+    open: Scene  # a round being bid on, its registrations awaiting their deposits
+    refs: dict[int, str]  # registration id → transfer reference
+    op_auth: dict[str, str]
+    today: date  # in China: the statement's value date
+
+
+async def registrations(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings, *, waiting: int
+) -> Registrations:
+    """A sold lot (2 bidders confirmed, 1 awaiting: 3 registrations) and an open lot with
+    `waiting` registrations awaiting their deposits."""
+    op_org, op_user, _ = await make_org(pool, clock.now(), kind="operator")
+    sold = await make_scene(pool, clock, settings, buyers=2, waiting=1, operator=(op_org, op_user))
+    a, b = sold.buyers
+    await place_bids(
+        pool,
+        sold.lot.id,
+        [
+            (a.registration_id, START, sold.ends_at - timedelta(hours=2)),
+            (b.registration_id, START + INCREMENT, sold.ends_at - timedelta(hours=1)),
+        ],
+    )
+    clock.set(sold.ends_at)
+    closed = await close_one(pool, settings, clock.now(), sold.lot.id)
+    assert closed is not None and closed.sale is not None
+    opened = await make_scene(
+        pool,
+        clock,
+        settings,
+        buyers=0,
+        waiting=waiting,
+        operator=(op_org, op_user),
+        bank=(sold.bank_org, sold.bank_user),
+    )
+    refs = {
+        r["id"]: r["transfer_reference"]
+        for r in await pool.fetch("SELECT id, transfer_reference FROM registrations")
+    }
+    token = await make_token(pool, clock.now(), op_user, ["operator:write"])
+    return Registrations(
+        operator_org=op_org,
+        operator_user=op_user,
+        sold=sold,
+        sale=closed.sale,
+        open=opened,
+        refs=refs,
+        op_auth={"Authorization": f"Bearer {token}"},
+        today=china_today(clock.now()),
+    )
+
+
+def statement(*lines: tuple[int, str, str], day: date) -> bytes:
+    """(amount in fen — negative: paid out, 附言, 流水号) on `day`, as the portal exports it."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(["交易日期", "金额", "附言", "对方户名", "流水号"])
+    for fen, note, txn in lines:
+        sign = "-" if fen < 0 else ""
+        fen = abs(fen)
+        w.writerow([day.isoformat(), f"{sign}{fen // 100}.{fen % 100:02d}", note, "某竞买人", txn])
+    return out.getvalue().encode()
