@@ -88,7 +88,7 @@ def statement(*lines: tuple[int, str, str], day: date) -> bytes:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["交易日期", "金额", "附言", "对方户名", "流水号"])
     for fen, note, txn in lines:
-        sign = "-" if fen < 0 else ""
-        fen = abs(fen)
-        w.writerow([day.isoformat(), f"{sign}{fen // 100}.{fen % 100:02d}", note, "某竞买人", txn])
+        sign, size = ("-" if fen < 0 else ""), abs(fen)
+        amount = f"{sign}{size // 100}.{size % 100:02d}"
+        w.writerow([day.isoformat(), amount, note, "某竞买人", txn])
     return out.getvalue().encode()
