@@ -349,7 +349,7 @@ class ClearingApi(Controller):
         "/clearing/lines/{line_id:int}/deposit",
         operation_id="match_clearing_line_to_deposit",
         summary="Match a statement line to a registration's deposit by hand",
-        status_code=201,
+        status_code=200,
     )
     async def match_deposit(
         self,
@@ -369,7 +369,7 @@ class ClearingApi(Controller):
         "/clearing/lines/{line_id:int}/set-aside",
         operation_id="set_aside_clearing_line",
         summary="Set a statement line aside, saying why",
-        status_code=201,
+        status_code=200,
     )
     async def set_aside(
         self,

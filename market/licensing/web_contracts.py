@@ -678,7 +678,7 @@ class OperatorLicencePages(Controller):
                 return None
 
         done = await form.submit(run)
-        return await _decided(request, pool, me, form, "deposit_line", done and done.line)
+        return await _decided(request, pool, me, form, "deposit_line", done.line if done else None)
 
     @post("/clearing/lines/{line_id:int}/set-aside", operation_id="web_operator_clearing_set_aside")
     async def set_aside(
