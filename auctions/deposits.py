@@ -213,6 +213,19 @@ def transfer_reference(text: str) -> str | None:
     return ref if _REFERENCE.match(ref) else None
 
 
+def checked_reference(text: str) -> str:
+    """A transfer reference a person typed, normalised; 422 if it cannot be one."""
+    ref = transfer_reference(text)
+    if ref is None:
+        raise Invalid(
+            "not_a_transfer_reference",
+            field="transfer_reference",
+            prefix=registration.TRANSFER_PREFIX,
+            length=registration.TRANSFER_BODY_LENGTH,
+        )
+    return ref
+
+
 @command(OPERATE)
 async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation:
     """The operator received `amount_fen` with `transfer_reference` on the bank statement.
@@ -232,14 +245,7 @@ async def confirm(
     matched by the import, it is the exchange's act (confirmed_by NULL, audited as the
     exchange's); matched by hand, the operator's. Either way the audit row names the line.
     Locks: the lot FOR SHARE, then the registration FOR UPDATE (module docstring)."""
-    ref = transfer_reference(data.transfer_reference)
-    if ref is None:
-        raise Invalid(
-            "not_a_transfer_reference",
-            field="transfer_reference",
-            prefix=registration.TRANSFER_PREFIX,
-            length=registration.TRANSFER_BODY_LENGTH,
-        )
+    ref = checked_reference(data.transfer_reference)
     conn = uow.conn
     found = await conn.fetchrow(Q.registration_by_reference, ref)
     if found is None:

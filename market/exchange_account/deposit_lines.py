@@ -32,9 +32,16 @@ import asyncpg
 from auctions import deposits
 from market.commands import UnitOfWork
 from market.db import Queries, returned
-from market.exchange_account.lines import Branch, Named, Outcome, Settle
+from market.exchange_account.lines import (
+    Branch,
+    Named,
+    Outcome,
+    Settle,
+    amount_differs,
+    first_named,
+)
 from market.exchange_account.proof import StatementProof
-from market.pools.matching import reason, reference_tokens
+from market.pools.matching import reason
 from market.pools.statement_csv import StatementLine
 
 Q = Queries("exchange_statement")
@@ -43,10 +50,7 @@ DQ = Queries("registration")
 
 def named_registration(text: str) -> str | None:
     """The first registration transfer reference in a 附言."""
-    for token in reference_tokens(text):
-        if (ref := deposits.transfer_reference(token)) is not None:
-            return ref
-    return None
+    return first_named(text, deposits.transfer_reference)
 
 
 def _confirmer(ref: str) -> Settle:
@@ -82,16 +86,7 @@ def _classify_one(
     if deposits.round_over(lot, row):
         return Outcome("unknown", reason("deposit_round_over", reference=ref, lot=lot["reference"]))
     if line.amount_fen != row["deposit_fen"]:
-        return Outcome(
-            "amount_mismatch",
-            reason(
-                "deposit_amount_differs",
-                reference=ref,
-                expected_fen=row["deposit_fen"],
-                got_fen=line.amount_fen,
-                difference_fen=line.amount_fen - row["deposit_fen"],
-            ),
-        )
+        return amount_differs("deposit_amount_differs", ref, row["deposit_fen"], line.amount_fen)
     taken[row["id"]] = line.line_no
     return Outcome(
         "matched",

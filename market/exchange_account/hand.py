@@ -25,11 +25,11 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from auctions import deposits, registration
+from auctions import deposits
 from market.accounts.permissions import OPERATE
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
-from market.errors import Conflict, Invalid
+from market.errors import Conflict
 from market.exchange_account.proof import StatementProof
 from market.pools import reconciliation as recon
 
@@ -63,14 +63,7 @@ async def match_line_to_deposit(uow: UnitOfWork, data: MatchDepositLine) -> Depo
     conn = uow.conn
     recon.check_text("note", data.note, recon.MAX_NOTE)
     line = await recon.locked_line(conn, uow.actor.org, data.line_id, recon.MATCHABLE_STATUSES)
-    ref = deposits.transfer_reference(data.transfer_reference)
-    if ref is None:
-        raise Invalid(
-            "not_a_transfer_reference",
-            field="transfer_reference",
-            prefix=registration.TRANSFER_PREFIX,
-            length=registration.TRANSFER_BODY_LENGTH,
-        )
+    ref = deposits.checked_reference(data.transfer_reference)
     proof = StatementProof(
         line_id=line["id"],
         statement_id=line["statement_id"],

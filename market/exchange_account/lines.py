@@ -12,7 +12,7 @@ from typing import Any
 
 from market.commands import UnitOfWork
 from market.exchange_account.proof import StatementProof
-from market.pools.matching import LineStatus, Reason
+from market.pools.matching import LineStatus, Reason, reason, reference_tokens
 from market.pools.statement_csv import StatementLine
 
 # A matched line's act: run with the recorded line as proof; answers the reference settled.
@@ -37,6 +37,29 @@ class Branch:
     classify: Callable[[UnitOfWork, Sequence[Named]], Awaitable[list[Outcome]]]
 
 
+def first_named(text: str, accept: Callable[[str], str | None]) -> str | None:
+    """The first word of a 附言 (market/pools/matching.reference_tokens) that `accept`
+    takes for a reference of its kind, as it answers it."""
+    for token in reference_tokens(text):
+        if (ref := accept(token)) is not None:
+            return ref
+    return None
+
+
 def quoted(text: str) -> str:
     """A 附言 as a reason quotes it."""
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+def amount_differs(code: str, ref: str, expected_fen: int, got_fen: int) -> Outcome:
+    """A line naming a deposit or a sale whose amount is not what it owes: short or long."""
+    return Outcome(
+        "amount_mismatch",
+        reason(
+            code,
+            reference=ref,
+            expected_fen=expected_fen,
+            got_fen=got_fen,
+            difference_fen=got_fen - expected_fen,
+        ),
+    )

@@ -27,9 +27,16 @@ import asyncpg
 from auctions import closing, registration
 from market.commands import UnitOfWork
 from market.db import Queries
-from market.exchange_account.lines import Branch, Named, Outcome, Settle
+from market.exchange_account.lines import (
+    Branch,
+    Named,
+    Outcome,
+    Settle,
+    amount_differs,
+    first_named,
+)
 from market.exchange_account.proof import StatementProof
-from market.pools.matching import reason, reference_tokens
+from market.pools.matching import reason
 from market.pools.statement_csv import StatementLine
 
 Q = Queries("exchange_statement")
@@ -39,10 +46,7 @@ _PAYMENT: Final = re.compile(rf"JK[{registration.ALPHABET}]{{{closing.REFERENCE_
 
 def named_sale(text: str) -> str | None:
     """The first sale payment reference in a 附言."""
-    for token in reference_tokens(text):
-        if _PAYMENT.fullmatch(token):
-            return token
-    return None
+    return first_named(text, lambda token: token if _PAYMENT.fullmatch(token) else None)
 
 
 def _payer(ref: str) -> Settle:
@@ -77,16 +81,7 @@ def _classify_one(
     if sale["status"] != "awaiting_payment":
         return Outcome("unknown", reason("sale_defaulted", reference=ref))
     if line.amount_fen != sale["balance_due_fen"]:
-        return Outcome(
-            "amount_mismatch",
-            reason(
-                "sale_amount_differs",
-                reference=ref,
-                expected_fen=sale["balance_due_fen"],
-                got_fen=line.amount_fen,
-                difference_fen=line.amount_fen - sale["balance_due_fen"],
-            ),
-        )
+        return amount_differs("sale_amount_differs", ref, sale["balance_due_fen"], line.amount_fen)
     taken[sale["id"]] = line.line_no
     return Outcome(
         "matched",

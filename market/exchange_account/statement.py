@@ -46,7 +46,7 @@ from market.exchange_account import deposit_lines, royalty_lines, sale_lines
 from market.exchange_account.lines import Branch, Named, Outcome, quoted
 from market.exchange_account.proof import StatementProof
 from market.pools.matching import encode_reason, reason
-from market.pools.reconciliation import open_statement
+from market.pools.reconciliation import line_columns, open_statement
 from market.pools.statement_csv import StatementLine
 
 Q = Queries("exchange_statement")
@@ -126,12 +126,7 @@ async def import_exchange_statement(
         statement["id"],
         org_id,
         uow.at,
-        [ln.line_no for ln in lines],
-        [ln.value_date for ln in lines],
-        [ln.amount_fen for ln in lines],
-        [ln.reference for ln in lines],
-        [ln.counterparty for ln in lines],
-        [ln.bank_txn_id for ln in lines],
+        *line_columns(lines),
         [o.status for o in outcomes],
         [encode_reason(o.reason) for o in outcomes],
         [o.registration_id for o in outcomes],

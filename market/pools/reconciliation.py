@@ -445,12 +445,7 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
         statement["id"],
         org_id,
         uow.at,
-        [ln.line_no for ln in lines],
-        [ln.value_date for ln in lines],
-        [ln.amount_fen for ln in lines],
-        [ln.reference for ln in lines],
-        [ln.counterparty for ln in lines],
-        [ln.bank_txn_id for ln in lines],
+        *line_columns(lines),
         [o.status for o in outcomes],
         [encode_reason(o.reason) for o in outcomes],
         [o.payout_id for o in outcomes],
@@ -483,6 +478,19 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
         counts=counts,
         skipped=skipped,
         outgoing_skipped=parsed.outgoing,
+    )
+
+
+def line_columns(lines: list[StatementLine]) -> tuple[list[Any], ...]:
+    """The statement lines as the INSERT … SELECT FROM unnest(…) of their rows takes them:
+    line_no, value_date, amount_fen, reference, counterparty, bank_txn_id."""
+    return (
+        [ln.line_no for ln in lines],
+        [ln.value_date for ln in lines],
+        [ln.amount_fen for ln in lines],
+        [ln.reference for ln in lines],
+        [ln.counterparty for ln in lines],
+        [ln.bank_txn_id for ln in lines],
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -14,14 +14,7 @@ import asyncpg
 from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.settings import Settings
-from tests.auctions.test_closing import (
-    INCREMENT,
-    START,
-    Scene,
-    close_one,
-    make_scene,
-    place_bids,
-)
+from tests.auctions.test_closing import Scene, make_scene, sold_scene
 from tests.factories import make_org, make_token
 
 
@@ -29,7 +22,7 @@ from tests.factories import make_org, make_token
 class Registrations:
     operator_org: int
     operator_user: int
-    sold: Scene  # two deposits confirmed by hand, one awaiting in a round now over
+    sold: Scene  # two deposits confirmed by hand (the first bidder won), one awaiting in a round now over
     sale: Any  # auctions/closing.SaleOut, awaiting its balance
     open: Scene  # a round being bid on, its registrations awaiting their deposits
     refs: dict[int, str]  # registration id → transfer reference
@@ -43,19 +36,7 @@ async def registrations(
     """A sold lot (2 bidders confirmed, 1 awaiting: 3 registrations) and an open lot with
     `waiting` registrations awaiting their deposits."""
     op_org, op_user, _ = await make_org(pool, clock.now(), kind="operator")
-    sold = await make_scene(pool, clock, settings, buyers=2, waiting=1, operator=(op_org, op_user))
-    a, b = sold.buyers
-    await place_bids(
-        pool,
-        sold.lot.id,
-        [
-            (a.registration_id, START, sold.ends_at - timedelta(hours=2)),
-            (b.registration_id, START + INCREMENT, sold.ends_at - timedelta(hours=1)),
-        ],
-    )
-    clock.set(sold.ends_at)
-    closed = await close_one(pool, settings, clock.now(), sold.lot.id)
-    assert closed is not None and closed.sale is not None
+    sold, sale = await sold_scene(pool, clock, settings, waiting=1, operator=(op_org, op_user))
     opened = await make_scene(
         pool,
         clock,
@@ -74,7 +55,7 @@ async def registrations(
         operator_org=op_org,
         operator_user=op_user,
         sold=sold,
-        sale=closed.sale,
+        sale=sale,
         open=opened,
         refs=refs,
         op_auth={"Authorization": f"Bearer {token}"},

@@ -31,7 +31,7 @@ async def test_a_statement_confirms_exactly_the_deposits_it_pays(
     s = await registrations(pool, clock, settings, waiting=47)
     assert len(s.refs) == 50
     b = [w.registration_id for w in s.open.waiting]  # 47 awaiting, their round open
-    loser, winner = (x.registration_id for x in s.sold.buyers)
+    winner, loser = (x.registration_id for x in s.sold.buyers)
     late = s.sold.waiting[0].registration_id  # awaiting; its round closed
     ref = s.refs
     sale = s.sale
