@@ -35,10 +35,15 @@ from market.db import Queries, returned
 from market.exchange_account.lines import (
     Branch,
     Named,
+    OnLine,
     Outcome,
     Settle,
+    Taken,
     amount_differs,
     first_named,
+    fits,
+    second_in_file,
+    settled_before,
 )
 from market.exchange_account.proof import StatementProof
 from market.pools.matching import reason
@@ -67,33 +72,21 @@ def _classify_one(
     ref: str,
     row: asyncpg.Record | None,
     lot: asyncpg.Record | None,
-    on_line: dict[int, tuple[int, int]],
-    taken: dict[int, int],
+    on_line: OnLine,
+    taken: Taken,
 ) -> Outcome:
     if row is None or lot is None:
         return Outcome("unknown", reason("deposit_no_such_reference", reference=ref))
-    if row["id"] in taken:
-        return Outcome(
-            "unknown", reason("deposit_second_in_file", reference=ref, line=taken[row["id"]])
-        )
+    key = row["id"]
+    if (second := second_in_file("deposit", ref, key, taken)) is not None:
+        return second
     if row["deposit_status"] != "awaiting":
-        if row["id"] in on_line:
-            s, n = on_line[row["id"]]
-            why = reason("deposit_confirmed_on_line", reference=ref, statement_id=s, line=n)
-        else:
-            why = reason("deposit_confirmed_already", reference=ref)
-        return Outcome("unknown", why)
+        return settled_before("deposit_confirmed", ref, key, on_line)
     if deposits.round_over(lot, row):
         return Outcome("unknown", reason("deposit_round_over", reference=ref, lot=lot["reference"]))
     if line.amount_fen != row["deposit_fen"]:
         return amount_differs("deposit_amount_differs", ref, row["deposit_fen"], line.amount_fen)
-    taken[row["id"]] = line.line_no
-    return Outcome(
-        "matched",
-        reason("deposit_fits", reference=ref, amount_fen=line.amount_fen),
-        settle=_confirmer(ref),
-        registration_id=row["id"],
-    )
+    return fits("deposit", ref, line, key, taken, _confirmer(ref), registration_id=key)
 
 
 async def classify(uow: UnitOfWork, named: Sequence[Named]) -> list[Outcome]:
@@ -110,7 +103,7 @@ async def classify(uow: UnitOfWork, named: Sequence[Named]) -> list[Outcome]:
         r["registration_id"]: (r["statement_id"], r["line_no"])
         for r in await conn.fetch(Q.deposit_lines, [r["id"] for r in found])
     }
-    taken: dict[int, int] = {}
+    taken: Taken = {}
     out = []
     for line, ref in named:
         row = rows.get(ref)

@@ -63,3 +63,38 @@ def amount_differs(code: str, ref: str, expected_fen: int, got_fen: int) -> Outc
             difference_fen=got_fen - expected_fen,
         ),
     )
+
+
+# A deposit or a sale is settled by one line: the lines of a file that have taken one
+# (its id → line number), and the lines of earlier statements that did.
+Taken = dict[int, int]
+OnLine = dict[int, tuple[int, int]]
+
+
+def second_in_file(kind: str, ref: str, key: int, taken: Taken) -> Outcome | None:
+    """A second line of this file for the deposit or sale `key` (`<kind>_second_in_file`)."""
+    if key not in taken:
+        return None
+    return Outcome("unknown", reason(f"{kind}_second_in_file", reference=ref, line=taken[key]))
+
+
+def settled_before(code: str, ref: str, key: int, on_line: OnLine) -> Outcome:
+    """The deposit or sale `key` was settled before: on an earlier statement's line
+    (`<code>_on_line`, naming it) or by hand without one (`<code>_already`)."""
+    if key in on_line:
+        s, n = on_line[key]
+        return Outcome("unknown", reason(f"{code}_on_line", reference=ref, statement_id=s, line=n))
+    return Outcome("unknown", reason(f"{code}_already", reference=ref))
+
+
+def fits(
+    kind: str, ref: str, line: StatementLine, key: int, taken: Taken, settle: Settle, **link: int
+) -> Outcome:
+    """The line settles `key` (`<kind>_fits`), the file's only line to do so."""
+    taken[key] = line.line_no
+    return Outcome(
+        "matched",
+        reason(f"{kind}_fits", reference=ref, amount_fen=line.amount_fen),
+        settle=settle,
+        **link,
+    )

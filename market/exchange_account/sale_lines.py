@@ -30,10 +30,15 @@ from market.db import Queries
 from market.exchange_account.lines import (
     Branch,
     Named,
+    OnLine,
     Outcome,
     Settle,
+    Taken,
     amount_differs,
     first_named,
+    fits,
+    second_in_file,
+    settled_before,
 )
 from market.exchange_account.proof import StatementProof
 from market.pools.matching import reason
@@ -62,33 +67,21 @@ def _classify_one(
     line: StatementLine,
     ref: str,
     sale: asyncpg.Record | None,
-    on_line: dict[int, tuple[int, int]],
-    taken: dict[int, int],
+    on_line: OnLine,
+    taken: Taken,
 ) -> Outcome:
     if sale is None:
         return Outcome("unknown", reason("sale_no_such_reference", reference=ref))
-    if sale["id"] in taken:
-        return Outcome(
-            "unknown", reason("sale_second_in_file", reference=ref, line=taken[sale["id"]])
-        )
+    key = sale["id"]
+    if (second := second_in_file("sale", ref, key, taken)) is not None:
+        return second
     if sale["paid_at"] is not None:
-        if sale["id"] in on_line:
-            s, n = on_line[sale["id"]]
-            why = reason("sale_paid_on_line", reference=ref, statement_id=s, line=n)
-        else:
-            why = reason("sale_paid_already", reference=ref)
-        return Outcome("unknown", why)
+        return settled_before("sale_paid", ref, key, on_line)
     if sale["status"] != "awaiting_payment":
         return Outcome("unknown", reason("sale_defaulted", reference=ref))
     if line.amount_fen != sale["balance_due_fen"]:
         return amount_differs("sale_amount_differs", ref, sale["balance_due_fen"], line.amount_fen)
-    taken[sale["id"]] = line.line_no
-    return Outcome(
-        "matched",
-        reason("sale_fits", reference=ref, amount_fen=line.amount_fen),
-        settle=_payer(ref),
-        sale_id=sale["id"],
-    )
+    return fits("sale", ref, line, key, taken, _payer(ref), sale_id=key)
 
 
 async def classify(uow: UnitOfWork, named: Sequence[Named]) -> list[Outcome]:
@@ -99,7 +92,7 @@ async def classify(uow: UnitOfWork, named: Sequence[Named]) -> list[Outcome]:
         r["sale_id"]: (r["statement_id"], r["line_no"])
         for r in await conn.fetch(Q.sale_lines, [r["id"] for r in sales.values()])
     }
-    taken: dict[int, int] = {}
+    taken: Taken = {}
     return [_classify_one(line, ref, sales.get(ref), on_line, taken) for line, ref in named]
 
 
