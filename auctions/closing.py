@@ -60,6 +60,7 @@ from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Queries, returned
 from market.documents.issue import issue_certificate, issue_confirmation
 from market.errors import Conflict, Invalid, NotFound
+from market.exchange_account.proof import StatementProof
 from market.licensing import awaiting
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
@@ -70,7 +71,7 @@ Q = Queries("closing")
 _BEIJING = ZoneInfo("Asia/Shanghai")  # the books' dates are Beijing time
 log = logging.getLogger("auctions.closing")
 
-_REFERENCE_LENGTH = 10
+REFERENCE_LENGTH = 10  # after JK: what the buyer writes on the transfer
 _REFERENCE_ATTEMPTS = 5
 
 PREMIUM = ledger.Account("income:buyer_premium", "income", "买方佣金收入")
@@ -148,7 +149,7 @@ def _receivable(sale: asyncpg.Record) -> ledger.Account:
 
 def payment_reference() -> str:
     """`JK` + 10 characters: what the buyer writes on the transfer of the balance."""
-    return "JK" + registration.draw(_REFERENCE_LENGTH)
+    return "JK" + registration.draw(REFERENCE_LENGTH)
 
 
 async def _outbox(
@@ -413,6 +414,14 @@ async def record_payment(uow: UnitOfWork, data: RecordPayment) -> SaleOut:
     default sweep has voided the sale; after that it is refused (409) and the operator
     returns the money.
     """
+    return await pay_sale(uow, data)
+
+
+async def pay_sale(
+    uow: UnitOfWork, data: RecordPayment, proof: StatementProof | None = None
+) -> SaleOut:
+    """`record_payment`'s work, also for a line of the exchange's statement (`proof`, named
+    in the audit row; the exchange's act when the import matched it)."""
     conn, at = uow.conn, uow.at
     reference = data.payment_reference.strip().upper()
     sale = await conn.fetchrow(Q.sale_by_reference_locked, reference)
@@ -460,7 +469,13 @@ async def record_payment(uow: UnitOfWork, data: RecordPayment) -> SaleOut:
         sale["id"],
         chain_org_id=sale["bank_org_id"],
         before={"status": sale["status"]},
-        after={"status": out.status, "amount_fen": data.amount_fen, "reference": reference},
+        after={
+            "status": out.status,
+            "amount_fen": data.amount_fen,
+            "reference": reference,
+            **(proof.audited() if proof is not None else {}),
+        },
+        by=SYSTEM if proof is not None and not proof.by_hand else None,
     )
     return out
 

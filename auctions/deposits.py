@@ -3,7 +3,8 @@
 
     awaiting ──confirm──▶ confirmed ──▶ released | applied | forfeited
 
-* confirm (the operator, on receiving the transfer; later the statement matcher):
+* confirm (the operator by hand, or the exchange's statement import when a line's
+  reference and amount are the registration's — market/exchange_account/deposit_lines.py):
   `deposit_confirmed/{registration}` Dr exchange:clearing, Cr deposit:reg:{registration}.
 * release (a losing or withdrawn bidder): `deposit_released/{registration}`
   Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back.
@@ -12,7 +13,8 @@
 * forfeit (悔拍, the winner did not pay): `deposit_forfeited/{registration}`
   Dr deposit:reg, Cr forfeit:lot:{lot}.
 
-Confirmation is a command of the operator (`confirm_deposit`). Release, application and
+Confirmation is a command of the operator (`confirm_deposit`), and a step of the statement
+import (`confirm` with the line as proof): one code path. Release, application and
 forfeit are steps of other changes — a close, a payment, a default, a withdrawal — and run
 inside their unit of work, on its connection and at its instant; none happens alone.
 
@@ -59,9 +61,10 @@ from auctions import registration
 from auctions.registration import Registration
 from market import ledger
 from market.accounts.permissions import OPERATE
-from market.commands import UnitOfWork, command
+from market.commands import SYSTEM, UnitOfWork, command
 from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound
+from market.exchange_account.proof import StatementProof
 from market.ledger import Account, credit, debit
 from market.money import MAX_FEN
 
@@ -202,6 +205,27 @@ async def awaiting(pool: asyncpg.Pool, limit: int = 500) -> list[AwaitingDeposit
     ]
 
 
+def transfer_reference(text: str) -> str | None:
+    """`text` as a registration's transfer reference (spaces dropped, upper case), or None
+    if it cannot be one: the one check of both the operator's confirmation and the
+    statement import (market/exchange_account/deposit_lines.py)."""
+    ref = registration.normalise_transfer_reference(text)
+    return ref if _REFERENCE.match(ref) else None
+
+
+def checked_reference(text: str) -> str:
+    """A transfer reference a person typed, normalised; 422 if it cannot be one."""
+    ref = transfer_reference(text)
+    if ref is None:
+        raise Invalid(
+            "not_a_transfer_reference",
+            field="transfer_reference",
+            prefix=registration.TRANSFER_PREFIX,
+            length=registration.TRANSFER_BODY_LENGTH,
+        )
+    return ref
+
+
 @command(OPERATE)
 async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation:
     """The operator received `amount_fen` with `transfer_reference` on the bank statement.
@@ -211,14 +235,17 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
     the registration row is locked and its status re-read first, so of two concurrent
     confirmations one changes it and the other finds it done (module docstring).
     """
-    ref = registration.normalise_transfer_reference(data.transfer_reference)
-    if not _REFERENCE.match(ref):
-        raise Invalid(
-            "not_a_transfer_reference",
-            field="transfer_reference",
-            prefix=registration.TRANSFER_PREFIX,
-            length=registration.TRANSFER_BODY_LENGTH,
-        )
+    return await confirm(uow, data)
+
+
+async def confirm(
+    uow: UnitOfWork, data: ConfirmDeposit, proof: StatementProof | None = None
+) -> Confirmation:
+    """`confirm_deposit`'s work, also for a line of the exchange's statement (`proof`):
+    matched by the import, it is the exchange's act (confirmed_by NULL, audited as the
+    exchange's); matched by hand, the operator's. Either way the audit row names the line.
+    Locks: the lot FOR SHARE, then the registration FOR UPDATE (module docstring)."""
+    ref = checked_reference(data.transfer_reference)
     conn = uow.conn
     found = await conn.fetchrow(Q.registration_by_reference, ref)
     if found is None:
@@ -234,9 +261,12 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
             received_fen=data.amount_fen,
         )
     changed = row["deposit_status"] == "awaiting"
-    released = changed and (lot["round"] != row["round"] or lot["status"] not in _LIVE)
+    released = changed and round_over(lot, row)
+    by_exchange = proof is not None and not proof.by_hand
     if changed:
-        await conn.execute(Q.confirm_registration, row["id"], uow.at, uow.actor.user)
+        await conn.execute(
+            Q.confirm_registration, row["id"], uow.at, None if by_exchange else uow.actor.user
+        )
         await uow.post(
             source_kind="deposit_confirmed",
             source_id=row["id"],
@@ -263,10 +293,18 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
                 "amount_fen": data.amount_fen,
                 "transfer_reference": ref,
                 "released_at_once": released,
+                **(proof.audited() if proof is not None else {}),
             },
+            by=SYSTEM if by_exchange else None,
         )
     out = await registration.load(conn, row["id"], row["buyer_org_id"])
     return Confirmation(registration=out, changed=changed, released=released)
+
+
+def round_over(lot: asyncpg.Record, row: asyncpg.Record) -> bool:
+    """The registration's round can no longer be bid on (closed, withdrawn, or the lot
+    moved on to another round): a deposit confirmed now is released at once."""
+    return bool(lot["round"] != row["round"] or lot["status"] not in _LIVE)
 
 
 # --- settling: release, apply, forfeit ----------------------------------------------------

@@ -109,14 +109,18 @@ class UnitOfWork:
         chain_org_id: int | None = -1,
         before: Any = None,
         after: Any = None,
+        by: Actor | None = None,
     ) -> None:
         """Record the change in the audit chain of `chain_org_id` (the actor's own
-        organisation unless given; None is the exchange's chain), at the commit."""
+        organisation unless given; None is the exchange's chain), at the commit. `by`: who
+        did it when that is not the command's actor (SYSTEM: the exchange's own act inside
+        a person's command, e.g. a deposit its statement import confirmed)."""
+        who = self.actor if by is None else by
         self._audit.append(
             {
                 "chain_org_id": self.actor.org_id if chain_org_id == -1 else chain_org_id,
-                "actor_user_id": self.actor.user_id,
-                "actor_org_id": self.actor.org_id,
+                "actor_user_id": who.user_id,
+                "actor_org_id": who.org_id,
                 "action": action,
                 "object_kind": object_kind,
                 "object_id": object_id,

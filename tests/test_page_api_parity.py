@@ -115,6 +115,8 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_operator_clearing": "list_clearing_exceptions",
     "web_operator_clearing_import": "import_clearing_statement",
     "web_operator_record_royalty_payment": "record_royalty_payment",
+    "web_operator_clearing_deposit": "match_clearing_line_to_deposit",
+    "web_operator_clearing_set_aside": "set_aside_clearing_line",
     # --- notifications, webhooks, interests ----------------------------------------------
     "web_inbox": ("list_inbox", "list_notifications"),
     "web_inbox_count": "list_inbox",  # its `unread`

@@ -25,7 +25,9 @@ from market.accounts.permissions import (
 from market.cases.api import download
 from market.cases.services import china_today
 from market.deps import ActDep, CallerDep, ClockDep, PoolDep
-from market.licensing import clearing, contract_views, enforcement, payments, recordal, reports
+from market.exchange_account import hand
+from market.exchange_account import statement as exchange_statement
+from market.licensing import contract_views, enforcement, payments, recordal, reports
 from market.licensing.contract_views import (
     ContractDetail,
     ContractStatus,
@@ -78,6 +80,11 @@ PAYMENT = api_docs.body(
         "note": "附言写错，按合同号核对",
     },
 )
+DEPOSIT_LINE = api_docs.body(
+    hand.DepositLineIn,
+    {"transfer_reference": "BZJ7K3M9PQ2RX", "note": "附言漏写一位，按对方户名与金额核对"},
+)
+SET_ASIDE = api_docs.body(recon.SetAsideIn, {"note": "非保证金：对方误转，已安排退回"})
 
 
 class LicenceContractsApi(Controller):
@@ -299,20 +306,22 @@ class ClearingApi(Controller):
     @get(
         "/clearing/exceptions",
         operation_id="list_clearing_exceptions",
-        summary="List the clearing account's lines waiting for a person",
+        summary="List the exchange account's statement lines waiting for a person",
     )
     async def exceptions(
         self, request: Request[Any, Any, State], caller: CallerDep, pool: PoolDep
     ) -> list[recon.LineOut]:
-        """The clearing statement's lines no royalty item took (a wrong amount, no or an
-        unknown reference), with their reasons: what record_royalty_payment can name."""
+        """The exchange statement's lines nothing took (a wrong amount, no or an unknown
+        reference, a deposit confirmed already or of a round that is over, a second line
+        for one deposit), with their reasons in words: what match_clearing_line_to_deposit,
+        record_royalty_payment or set_aside_clearing_line decide."""
         async with pool.acquire() as conn:
             return await recon.open_lines(conn, caller.org_id, subjects.language(request))
 
     @post(
         "/clearing/statements",
         operation_id="import_clearing_statement",
-        summary="Import the clearing account's statement",
+        summary="Import the exchange account's statement",
         status_code=201,
     )
     async def import_statement(
@@ -320,15 +329,58 @@ class ClearingApi(Controller):
         request: Request[Any, Any, State],
         act: ActDep,
         filename: FromQuery[str | None] = None,
-    ) -> clearing.ClearingImported:
-        """The exchange's clearing account statement (body: the CSV, as for
-        import_statement). A line whose 附言 carries a royalty payment reference
-        (XK-2027-000001-2027Q1) and the amount that settles it on its value date pays it,
-        routed through the waterfall; the others wait as exceptions."""
+    ) -> exchange_statement.ExchangeStatementImported:
+        """The exchange's account statement (body: the CSV, as for import_statement). Each
+        incoming line is settled by the reference in its 附言: a registration's transfer
+        reference (BZJ…) with the deposit exactly confirms the deposit; a sale's payment
+        reference (JK…) with the balance due exactly records the payment; a royalty
+        payment reference (XK-2027-000001-2027Q1) with the amount that settles it on its
+        value date pays it. The others wait as exceptions. A bad file: 422 with every
+        problem by line and column, nothing written."""
         _csv_only(request)
         return await act(
-            clearing.import_clearing_statement,
-            clearing.ImportClearing(data=await request.body(), filename=filename),
+            exchange_statement.import_exchange_statement,
+            exchange_statement.ImportExchangeStatement(
+                data=await request.body(), filename=filename
+            ),
+        )
+
+    @post(
+        "/clearing/lines/{line_id:int}/deposit",
+        operation_id="match_clearing_line_to_deposit",
+        summary="Match a statement line to a registration's deposit by hand",
+        status_code=200,
+    )
+    async def match_deposit(
+        self,
+        act: ActDep,
+        line_id: FromPath[int],
+        data: Annotated[hand.DepositLineIn, DEPOSIT_LINE],
+    ) -> hand.DepositLineMatched:
+        """The line is the deposit of the registration with this transfer reference: the
+        deposit is confirmed (released at once if its round is over), audited naming the
+        line. 422 for another amount, 409 for a deposit confirmed already or a line
+        decided already."""
+        return await act(
+            hand.match_line_to_deposit, hand.MatchDepositLine(line_id=line_id, **_fields(data))
+        )
+
+    @post(
+        "/clearing/lines/{line_id:int}/set-aside",
+        operation_id="set_aside_clearing_line",
+        summary="Set a statement line aside, saying why",
+        status_code=200,
+    )
+    async def set_aside(
+        self,
+        act: ActDep,
+        line_id: FromPath[int],
+        data: Annotated[recon.SetAsideIn, SET_ASIDE],
+    ) -> recon.LineDone:
+        """No deposit, balance or royalty: the reason is kept (a transfer to send back,
+        bank interest…); audited, no money moved."""
+        return await act(
+            hand.set_aside_exchange_line, recon.SetAsideLine(line_id=line_id, note=data.note)
         )
 
     @post(

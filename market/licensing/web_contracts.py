@@ -7,8 +7,11 @@ today, the recordal step and the termination. The page carries the forms the rea
 role may use: the licensee reports a period by form or by CSV file; the bank or the
 licensee records the CNIPA recordal; the bank records an audit, terminates a contract in
 arrears and records the recordal's cancellation. The operator lists every contract on
-/operator/licences, reads any one, and on /operator/clearing imports the clearing
-account's statement and records a payment by hand. Another organisation's contract: 404.
+/operator/licences, reads any one, and on /operator/clearing imports the exchange
+account's statement (market/exchange_account/statement.py: deposits, balances and
+royalties by reference), records a royalty payment by hand, and decides each line left
+waiting: matched by hand to a registration's deposit, or set aside with the reason.
+Another organisation's contract: 404.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from market.cases.services import china_today
 from market.clock import Clock
 from market.deps import ActDep, ClockDep, MeDep, PoolDep
 from market.errors import AppError, LineProblem, NotFound
-from market.licensing import clearing, enforcement, payments, recordal, reports
+from market.exchange_account import hand
+from market.exchange_account import statement as exchange_statement
+from market.licensing import enforcement, payments, recordal, reports
 from market.licensing.contract_views import (
     ContractDetail,
     ContractStatus,
@@ -74,6 +79,8 @@ SHOWN = {
     "cancellation": frozenset({"cancellation_number", "cancelled_on"}),
     "import": frozenset({"file"}),
     "payment": frozenset({"contract", "period", "amount", "paid_on", "line", "note"}),
+    "deposit_line": frozenset({"transfer_reference", "note"}),
+    "set_aside": frozenset({"note"}),
 }
 
 
@@ -488,8 +495,9 @@ async def _clearing_page(
     pool: asyncpg.Pool,
     me: Viewer,
     *,
-    imported: clearing.ClearingImported | None = None,
+    imported: exchange_statement.ExchangeStatementImported | None = None,
     paid: payments.PaymentOut | None = None,
+    decided: str | None = None,
     form: str | None = None,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
@@ -506,6 +514,7 @@ async def _clearing_page(
         status_code=status_code,
         imported=imported,
         paid=paid,
+        decided=decided,
         exceptions=exceptions,
         form=form,
         values=values or {},
@@ -577,10 +586,12 @@ class OperatorLicencePages(Controller):
         upload = await _upload(request, form, "file")
         rejected: list[LineProblem] = []
 
-        async def run() -> clearing.ClearingImported:
+        async def run() -> exchange_statement.ExchangeStatementImported:
             assert upload is not None
-            data = clearing.ImportClearing(data=await upload.read(), filename=upload.filename)
-            return await act(clearing.import_clearing_statement, data)
+            data = exchange_statement.ImportExchangeStatement(
+                data=await upload.read(), filename=upload.filename
+            )
+            return await act(exchange_statement.import_exchange_statement, data)
 
         done = await form.submit(_caught(run, rejected))
         if done is None:
@@ -639,3 +650,69 @@ class OperatorLicencePages(Controller):
                 status_code=form.status,
             )
         return await _clearing_page(request, pool, me, paid=done)
+
+    @post("/clearing/lines/{line_id:int}/deposit", operation_id="web_operator_clearing_deposit")
+    async def match_deposit(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        me: MeDep,
+        line_id: FromPath[int],
+    ) -> Template:
+        """A waiting line is the deposit of the registration with this transfer reference."""
+        form = await Form.read(request, me)
+        data = {
+            "line_id": line_id,
+            "transfer_reference": form.text("transfer_reference"),
+            "note": form.text("note"),
+        }
+
+        async def run() -> hand.DepositLineMatched | None:
+            try:
+                return await act(
+                    hand.match_line_to_deposit, msgspec.convert(data, hand.MatchDepositLine)
+                )
+            except NotFound as exc:  # no such transfer reference: said beside what was typed
+                form.refuse(exc)
+                return None
+
+        done = await form.submit(run)
+        return await _decided(request, pool, me, form, "deposit_line", done.line if done else None)
+
+    @post("/clearing/lines/{line_id:int}/set-aside", operation_id="web_operator_clearing_set_aside")
+    async def set_aside(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        me: MeDep,
+        line_id: FromPath[int],
+    ) -> Template:
+        """A waiting line is nothing the exchange expects: set aside, with the reason."""
+        form = await Form.read(request, me)
+        data = recon.SetAsideLine(line_id=line_id, note=form.text("note"))
+        done = await form.submit(lambda: act(hand.set_aside_exchange_line, data))
+        return await _decided(request, pool, me, form, "set_aside", done)
+
+
+async def _decided(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    form: Form,
+    name: str,
+    done: recon.LineDone | None,
+) -> Template:
+    """The clearing page after a hand decision on a line: what was done, or why not."""
+    if done is None:
+        return await _clearing_page(
+            request,
+            pool,
+            me,
+            form=name,
+            values=form.values,
+            errors=form.errors,
+            status_code=form.status,
+        )
+    return await _clearing_page(request, pool, me, decided=f"{done.statement_id}:{done.line_no}")

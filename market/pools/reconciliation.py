@@ -445,12 +445,7 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
         statement["id"],
         org_id,
         uow.at,
-        [ln.line_no for ln in lines],
-        [ln.value_date for ln in lines],
-        [ln.amount_fen for ln in lines],
-        [ln.reference for ln in lines],
-        [ln.counterparty for ln in lines],
-        [ln.bank_txn_id for ln in lines],
+        *line_columns(lines),
         [o.status for o in outcomes],
         [encode_reason(o.reason) for o in outcomes],
         [o.payout_id for o in outcomes],
@@ -486,6 +481,19 @@ async def import_statement(uow: UnitOfWork, data: ImportStatement) -> Imported:
     )
 
 
+def line_columns(lines: list[StatementLine]) -> tuple[list[Any], ...]:
+    """The statement lines as the INSERT … SELECT FROM unnest(…) of their rows takes them:
+    line_no, value_date, amount_fen, reference, counterparty, bank_txn_id."""
+    return (
+        [ln.line_no for ln in lines],
+        [ln.value_date for ln in lines],
+        [ln.amount_fen for ln in lines],
+        [ln.reference for ln in lines],
+        [ln.counterparty for ln in lines],
+        [ln.bank_txn_id for ln in lines],
+    )
+
+
 def normalise_reference(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
 
@@ -499,9 +507,9 @@ async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
     two lines to one payout, or a match racing an import naming it, one settles it and
     the other is told it is received already."""
     conn, org_id = uow.conn, uow.actor.org
-    _check_text("reference", data.reference or "", MAX_MATCH_REFERENCE)
-    _check_text("note", data.note, MAX_NOTE)
-    line = await _locked_line(conn, org_id, data.line_id, MATCHABLE_STATUSES)
+    check_text("reference", data.reference or "", MAX_MATCH_REFERENCE)
+    check_text("note", data.note, MAX_NOTE)
+    line = await locked_line(conn, org_id, data.line_id, MATCHABLE_STATUSES)
     ref = normalise_reference(data.reference or "")
     if data.payout_id is not None and ref:
         raise Invalid("transfer_named_twice", field="payout_id")
@@ -556,7 +564,7 @@ async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
         "amount_fen": payout["amount_fen"],
         "note": note,
     }
-    return _audited(uow, "statement_line.match", line, settled, after)
+    return audited_line(uow, "statement_line.match", line, settled, after)
 
 
 @command(WRITE_RECONCILIATION)
@@ -564,19 +572,19 @@ async def set_aside_line(uow: UnitOfWork, data: SetAsideLine) -> LineDone:
     """A person takes an open line out of the exceptions as no expected recovery, saying
     why; audited, no payout touched, no money moved. Under the line's lock (as a manual
     match), so a line is matched or set aside, once."""
-    _check_text("note", data.note, MAX_NOTE)
+    check_text("note", data.note, MAX_NOTE)
     note = data.note.strip()
     if not note:
         raise Invalid("set_aside_reason_needed", field="note")
-    line = await _locked_line(uow.conn, uow.actor.org, data.line_id, OPEN_STATUSES)
+    line = await locked_line(uow.conn, uow.actor.org, data.line_id, OPEN_STATUSES)
     aside = returned(
         await uow.conn.fetchrow(Q.set_aside_line, line["id"], uow.actor.user, uow.at, note)
     )
     after = {"status": "set_aside", "note": note}
-    return _audited(uow, "statement_line.set_aside", line, aside, after)
+    return audited_line(uow, "statement_line.set_aside", line, aside, after)
 
 
-def _audited(
+def audited_line(
     uow: UnitOfWork,
     action: str,
     line: asyncpg.Record,
@@ -605,7 +613,7 @@ def _audited(
     )
 
 
-def _check_text(name: str, text: str, most: int) -> None:
+def check_text(name: str, text: str, most: int) -> None:
     """What a person typed: the API's schema checks the lengths, a form does not."""
     if len(text) > most:
         raise Invalid("too_long", field=name, max=most)
@@ -613,7 +621,7 @@ def _check_text(name: str, text: str, most: int) -> None:
         raise Invalid("control_character_in_text", field=name, char=char)
 
 
-async def _locked_line(
+async def locked_line(
     conn: Conn, org_id: int, line_id: int, allowed: tuple[str, ...]
 ) -> asyncpg.Record:
     """The organisation's line, locked; 409 unless its status is one of `allowed`."""

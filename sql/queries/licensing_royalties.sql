@@ -121,28 +121,6 @@ INSERT INTO outbox (event, recipient_org_id, payload, dedupe_key, created_at)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (dedupe_key) DO NOTHING
 
--- name: insert_clearing_lines
--- The clearing account's statement lines, classified (market/licensing/clearing.py).
-INSERT INTO statement_lines (statement_id, org_id, line_no, value_date, amount_fen, reference,
-                             counterparty, bank_txn_id, status, reason, matched_at)
-SELECT $1, $2, t.line_no, t.value_date, t.amount_fen, t.reference, t.counterparty,
-       t.bank_txn_id, t.status, t.reason, CASE WHEN t.status = 'matched' THEN $3::timestamptz END
-FROM unnest($4::integer[], $5::date[], $6::bigint[], $7::text[], $8::text[], $9::text[],
-            $10::text[], $11::text[])
-     AS t(line_no, value_date, amount_fen, reference, counterparty, bank_txn_id, status, reason)
-RETURNING id, line_no
-
--- name: clearing_lines
--- The operator's clearing-account lines: all of one statement ($2) or the open ones.
-SELECT l.*, rp.contract_id, rp.period AS paid_period
-FROM statement_lines l
-LEFT JOIN royalty_payments rp ON rp.statement_line_id = l.id
-WHERE l.org_id = $1
-  AND ($2::bigint IS NULL OR l.statement_id = $2)
-  AND ($3::boolean IS NOT TRUE OR l.status IN ('amount_mismatch', 'reference_typo', 'unknown'))
-ORDER BY l.statement_id DESC, l.line_no
-LIMIT $4
-
 -- name: clearing_line_locked
 SELECT * FROM statement_lines WHERE id = $1 AND org_id = $2 FOR UPDATE
 

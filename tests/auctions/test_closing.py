@@ -524,9 +524,15 @@ async def test_concurrent_closes_close_once(
 
 
 async def sold_scene(
-    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+    pool: asyncpg.Pool,
+    clock: FrozenClock,
+    settings: Settings,
+    *,
+    waiting: int = 0,
+    operator: tuple[int, int] | None = None,
 ) -> tuple[Scene, closing.SaleOut]:
-    scene = await make_scene(pool, clock, settings, buyers=2, waiting=0)
+    """Two bidders, the first wins; `waiting` registrations never paid their deposit."""
+    scene = await make_scene(pool, clock, settings, buyers=2, waiting=waiting, operator=operator)
     a, b = scene.buyers
     await place_bids(
         pool,

@@ -13,7 +13,8 @@ import msgspec
 import pytest
 
 from market.errors import AppError, Conflict, Forbidden, Invalid, NotFound
-from market.licensing import clearing, enforcement, payments, recordal, reports
+from market.exchange_account import statement as exchange_statement
+from market.licensing import enforcement, payments, recordal, reports
 from market.licensing.contracts import ContractOut
 from market.licensing.royalties import RoyaltyTerms
 from tests.factories import make_org
@@ -105,21 +106,25 @@ async def test_two_payments_of_one_period_at_once_route_once(pool: asyncpg.Pool)
             pool,
             at,
             s.operator_user,
-            clearing.import_clearing_statement,
-            clearing.ImportClearing(data=statement((date(2027, 4, 20), 6_000_000, ref, "A1"))),
+            exchange_statement.import_exchange_statement,
+            exchange_statement.ImportExchangeStatement(
+                data=statement((date(2027, 4, 20), 6_000_000, ref, "A1"))
+            ),
         ),
         as_user(
             pool,
             at,
             s.operator_user,
-            clearing.import_clearing_statement,
-            clearing.ImportClearing(data=statement((date(2027, 4, 20), 6_000_000, ref, "B1"))),
+            exchange_statement.import_exchange_statement,
+            exchange_statement.ImportExchangeStatement(
+                data=statement((date(2027, 4, 20), 6_000_000, ref, "B1"))
+            ),
         ),
         return_exceptions=True,
     )
     paid = [g for g in got if isinstance(g, payments.PaymentOut)]
     refused = [g for g in got if isinstance(g, Conflict)]
-    imported = [g for g in got if isinstance(g, clearing.ClearingImported)]
+    imported = [g for g in got if isinstance(g, exchange_statement.ExchangeStatementImported)]
     assert len(imported) == 2 and not [
         g for g in got if isinstance(g, BaseException) and not isinstance(g, Conflict)
     ]

@@ -19,7 +19,8 @@ from datetime import date
 
 import asyncpg
 
-from market.licensing import clearing, payments, reminders, reports
+from market.exchange_account import statement as exchange_statement
+from market.licensing import payments, reminders, reports
 from market.licensing.book import load_book
 from market.licensing.royalties import SalesLine
 from tests.factories import make_org
@@ -127,8 +128,10 @@ async def test_three_years_of_royalties_reported_paid_and_routed_to_the_fen(
         pool,
         beijing(date(2026, 1, 2)),
         operator_user,
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(data=statement((day, UPFRONT, f"{ref}-UPFRONT 入门费", "T1"))),
+        exchange_statement.import_exchange_statement,
+        exchange_statement.ImportExchangeStatement(
+            data=statement((day, UPFRONT, f"{ref}-UPFRONT 入门费", "T1"))
+        ),
     )
     assert done.counts == {"matched": 1, "amount_mismatch": 0, "unknown": 0}
     receipts.append(
@@ -159,8 +162,8 @@ async def test_three_years_of_royalties_reported_paid_and_routed_to_the_fen(
         pool,
         beijing(date(2027, 1, 29)),
         operator_user,
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        exchange_statement.import_exchange_statement,
+        exchange_statement.ImportExchangeStatement(
             data=statement(
                 (date(2027, 1, 28), 31_280_741, f"许可费 {ref.replace('-', '')}2026", "T2"),
                 (date(2027, 1, 28), 31_280_741, f"{ref}-2026", "T3"),
@@ -230,8 +233,8 @@ async def test_three_years_of_royalties_reported_paid_and_routed_to_the_fen(
         pool,
         beijing(date(2029, 3, 17)),
         operator_user,
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        exchange_statement.import_exchange_statement,
+        exchange_statement.ImportExchangeStatement(
             data=statement((date(2029, 3, 16), 36_600_003, f"{ref}-2028", "T4"))
         ),
     )
@@ -241,8 +244,8 @@ async def test_three_years_of_royalties_reported_paid_and_routed_to_the_fen(
         pool,
         beijing(date(2029, 3, 18)),
         operator_user,
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        exchange_statement.import_exchange_statement,
+        exchange_statement.ImportExchangeStatement(
             data=statement((date(2029, 3, 16), 36_803_058, f"{ref}-2028 含利息", "T5"))
         ),
     )
