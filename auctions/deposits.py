@@ -234,7 +234,11 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
             received_fen=data.amount_fen,
         )
     changed = row["deposit_status"] == "awaiting"
-    released = changed and (lot["round"] != row["round"] or lot["status"] not in _LIVE)
+    # A listing's round stops taking deposits when its period ends (docs/rules.md §Listing).
+    live = lot["status"] in _LIVE and (
+        lot["mode"] != "listing" or registration.takes_newcomers(lot)
+    )
+    released = changed and (lot["round"] != row["round"] or not live)
     if changed:
         await conn.execute(Q.confirm_registration, row["id"], uow.at, uow.actor.user)
         await uow.post(
@@ -250,6 +254,9 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
             memo=f"保证金到账 {ref}",
         )
         await _outbox(uow, uow.at, "deposit_confirmed", row)
+        if lot["mode"] == "listing" and not released:
+            # The intent qualifies (docs/rules.md §Listing).
+            await _outbox(uow, uow.at, "listing_intent_approved", row)
         if released:
             await _settle(uow, uow.at, row["id"], "released")
         uow.audit(
