@@ -132,7 +132,7 @@ async def _locked(uow: UnitOfWork, reference: str) -> tuple[asyncpg.Record, asyn
 def _check_open(transfer: asyncpg.Record, at: datetime) -> None:
     if transfer["status"] != "awaiting":
         raise Conflict("listing_transfer_closed", status=transfer["status"])
-    if at > transfer["confirm_by"]:
+    if at >= transfer["confirm_by"]:
         raise Conflict("listing_transfer_too_late", confirm_by=transfer["confirm_by"])
 
 

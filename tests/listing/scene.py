@@ -64,9 +64,7 @@ class ListingScene:
         op = await act_as(self.pool, self.clock, self.operator.user_id)
         return await op(
             deposits.confirm_deposit,
-            ConfirmDeposit(
-                transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen
-            ),
+            ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
         )
 
     async def advance(self, at: datetime) -> LotOut:
@@ -92,9 +90,7 @@ def listing_draft(**listing: Any) -> LotDraft:
     )
 
 
-async def make_listing(
-    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
-) -> ListingScene:
+async def make_listing(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> ListingScene:
     clock.set(PUBLISHED)
     at = clock.now()
     bank_org, bank_user, _ = await make_org(pool, at, kind="bank")
