@@ -33,7 +33,7 @@ from market.errors import Conflict, NotFound
 from market.listing.policy import end_of_working_days
 from market.lots import lifecycle
 from market.lots import services as lots
-from market.lots.models import LotOut, OnLot
+from market.lots.models import LotOut
 from market.lots.terms import Terms, TermsPolicy
 
 Q = Queries("listing")
@@ -55,6 +55,7 @@ async def notify(
         "lot_reference": lot["reference"],
         "lot_title": lot["title"],
         "round": lot["round"],
+        "path": f"/listings/{lot['reference']}",
         **extra,
     }
     await uow.emit(
@@ -112,8 +113,9 @@ async def end_period(
     return False
 
 
-class ExtendListingPeriod(OnLot, frozen=True, kw_only=True):
-    pass
+class ExtendListingPeriod(msgspec.Struct, frozen=True, kw_only=True):
+    reference: str
+    policy: TermsPolicy
 
 
 @command(MANAGE_LOTS)
@@ -125,8 +127,8 @@ async def extend_listing(uow: UnitOfWork, data: ExtendListingPeriod) -> LotOut:
     Concurrency: the lot row's lock (FOR UPDATE) first, then the period's row, which the
     extension marks: of two extensions one succeeds and the other finds the lot announced
     (409); the sweep ending the period holds the same lock."""
-    row = await uow.conn.fetchrow(lots.Q.lock_lot, data.lot_id, uow.actor.org)
-    if row is None:
+    row = await lot_row(uow, data.reference)
+    if row["bank_org_id"] != uow.actor.org:
         raise NotFound("no_such_lot")
     stored = msgspec.convert(row["terms"], Terms)
     period = await uow.conn.fetchrow(Q.last_period, row["id"], row["round"])

@@ -116,7 +116,7 @@ class BuyerConfirms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class BankConfirms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reference: Annotated[str, Meta(min_length=1, max_length=60)]
-    policy: TermsPolicy = TermsPolicy()
+    policy: TermsPolicy
 
 
 async def _locked(uow: UnitOfWork, reference: str) -> tuple[asyncpg.Record, asyncpg.Record]:

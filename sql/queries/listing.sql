@@ -69,3 +69,38 @@ INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload,
                     created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (dedupe_key) DO NOTHING
+
+-- name: listing_view
+-- A published listing's public state: the lot, its current round's periods and transfer.
+SELECT l.id, l.reference, l.title, l.status, l.round, l.start_price_fen, l.deposit_fen,
+       l.announced_at, l.bidding_starts_at, l.bidding_ends_at, l.bank_org_id, l.terms,
+       t.status AS transfer_status, t.confirm_by, t.price_fen AS transfer_price_fen,
+       t.buyer_org_id AS transfer_buyer_org_id, t.buyer_confirmed_at, t.bank_confirmed_at,
+       t.sale_id
+FROM lots l
+LEFT JOIN listing_transfers t ON t.lot_id = l.id AND t.round = l.round
+WHERE l.reference = $1 AND l.status <> 'draft' AND l.terms->>'mode' = 'listing'
+
+-- name: round_periods
+SELECT ends_at, outcome, qualified, extended_to
+FROM listing_periods WHERE lot_id = $1 AND round = $2 ORDER BY ends_at
+
+-- name: round_intents
+-- How many intents the round has, and how many qualified (deposit confirmed).
+SELECT count(*) AS intents,
+       count(*) FILTER (WHERE deposit_status IN ('confirmed', 'applied')) AS qualified
+FROM registrations WHERE lot_id = $1 AND round = $2
+
+-- name: operator_listings
+-- Every published listing, newest first, with its round's latest period and transfer.
+SELECT l.reference, l.title, l.status, l.round, l.start_price_fen, l.bidding_starts_at,
+       o.name AS bank_name,
+       (SELECT p.outcome FROM listing_periods p WHERE p.lot_id = l.id AND p.round = l.round
+        ORDER BY p.ends_at DESC LIMIT 1) AS last_outcome,
+       t.status AS transfer_status, t.confirm_by
+FROM lots l
+JOIN organisations o ON o.id = l.bank_org_id
+LEFT JOIN listing_transfers t ON t.lot_id = l.id AND t.round = l.round
+WHERE l.status <> 'draft' AND l.terms->>'mode' = 'listing'
+ORDER BY l.published_at DESC NULLS LAST, l.id DESC
+LIMIT $1

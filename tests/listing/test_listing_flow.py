@@ -65,7 +65,7 @@ async def test_no_intent_fails_the_round_and_the_bank_extends_by_five_working_da
 
     bank = await act_as(pool, clock, scene.bank.user_id)
     clock.set(PERIOD_END + timedelta(hours=9))  # Sunday 11 Oct, 09:00
-    data = period.ExtendListingPeriod(lot_id=lot.id, policy=scene.policy)
+    data = period.ExtendListingPeriod(reference=lot.reference, policy=scene.policy)
     lot = await bank(period.extend_listing, data)
     # Mon 12 – Fri 16 Oct: the period now ends at 24:00 on Friday 16 October.
     assert lot.status == "announced"
@@ -118,7 +118,9 @@ async def test_one_intent_makes_a_negotiated_transfer_confirmed_by_both_sides(
     buyer_act = await act_as(pool, clock, buyer.user_id)
     clock.set(PERIOD_END + timedelta(days=1, hours=2))
     with pytest.raises(Conflict) as early:
-        await bank(transfer.bank_confirms, BankConfirms(reference=lot.reference))
+        await bank(
+            transfer.bank_confirms, BankConfirms(reference=lot.reference, policy=scene.policy)
+        )
     assert early.value.code == "listing_transfer_awaits_buyer"
     with pytest.raises(Exception) as under:
         await buyer_act(
@@ -129,7 +131,9 @@ async def test_one_intent_makes_a_negotiated_transfer_confirmed_by_both_sides(
         transfer.buyer_confirms, BuyerConfirms(reference=lot.reference, price_fen=PRICE + 1_000_00)
     )
     assert signed.price_fen == PRICE + 1_000_00
-    done = await bank(transfer.bank_confirms, BankConfirms(reference=lot.reference))
+    done = await bank(
+        transfer.bank_confirms, BankConfirms(reference=lot.reference, policy=scene.policy)
+    )
     assert done.status == "transferred" and done.sale_id is not None
     sale = await pool.fetchrow("SELECT * FROM sales WHERE id = $1", done.sale_id)
     assert (sale["price_fen"], sale["registration_id"], sale["status"]) == (
@@ -163,7 +167,8 @@ async def test_two_intents_make_an_auction_at_the_listing_price(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
     scene = await make_listing(pool, clock, settings)
-    (_, first), (_, second) = await scene.buyer(), await scene.buyer()
+    await scene.buyer()
+    await scene.buyer()
     _, unpaid = await scene.buyer(pay=False)
     lot = await scene.advance(PERIOD_END)
     assert lot.status == "bidding" and lot.round == 1
