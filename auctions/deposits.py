@@ -236,7 +236,7 @@ async def confirm_deposit(uow: UnitOfWork, data: ConfirmDeposit) -> Confirmation
     changed = row["deposit_status"] == "awaiting"
     # A listing's round stops taking deposits when its period ends (docs/rules.md §Listing).
     live = lot["status"] in _LIVE and (
-        lot["mode"] != "listing" or registration.takes_newcomers(lot)
+        lot["mode"] != "listing" or registration.takes_newcomers(lot, uow.at)
     )
     released = changed and (lot["round"] != row["round"] or not live)
     if changed:

@@ -105,13 +105,15 @@ def with_pay_to(registration: Registration, settings: Settings) -> RegistrationO
     return RegistrationOut(**msgspec.structs.asdict(registration), pay_to=deposit_account(settings))
 
 
-def takes_newcomers(lot: asyncpg.Record) -> bool:
-    """Whether the lot's current round takes new registrations and deposits: an announced
-    or bidding round; a listing's only during its period (docs/rules.md §Listing: the
-    auction that follows is between the intents qualified in the period, nobody else).
-    `lot` has the lot's status, paused_from and terms' mode."""
+def takes_newcomers(lot: asyncpg.Record, at: datetime) -> bool:
+    """Whether the lot's current round takes new registrations and deposits at `at`: an
+    announced or bidding round; a listing's only until its period ends (docs/rules.md
+    §Listing: the auction that follows is between the intents qualified in the period,
+    nobody else), by the clock, however late the worker records the end. `lot` has the
+    lot's status, paused_from, bidding_starts_at (a listing's period end) and terms' mode."""
     if lot["mode"] == "listing":
-        return lot["status"] == "announced" or lot.get("paused_from") == "announced"
+        in_period = lot["status"] == "announced" or lot["paused_from"] == "announced"
+        return in_period and at < lot["bidding_starts_at"]
     return lot["status"] in OPEN_STATUSES
 
 
@@ -213,7 +215,7 @@ async def enrol(uow: UnitOfWork, data: RegisterForLot) -> Registered:
     lot = await conn.fetchrow(Q.lot_for_registration, reference)
     if lot is None:
         raise NotFound("no_such_lot")
-    if not takes_newcomers(lot):
+    if not takes_newcomers(lot, uow.at):
         raise Conflict("registration_closed", reference=reference, status=lot["status"])
     barred = await conn.fetch(Q.barred_assets, lot["id"], org_id)
     if barred:

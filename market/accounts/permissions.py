@@ -207,6 +207,8 @@ PUBLIC: frozenset[str] = frozenset(
         "get_open_licence",
         "web_open_licences",
         "web_open_licence",
+        "get_listing",
+        "web_listing",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

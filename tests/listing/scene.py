@@ -60,8 +60,9 @@ class ListingScene:
             await self.confirm(done.registration)
         return Party(org, user), done.registration
 
-    async def confirm(self, reg: Registration) -> deposits.Confirmation:
-        op = await act_as(self.pool, self.clock, self.operator.user_id)
+    async def confirm(self, reg: Registration, at: datetime | None = None) -> deposits.Confirmation:
+        """The operator confirms the deposit now, or at `at`."""
+        op = await act_as(self.pool, at or self.clock, self.operator.user_id)
         return await op(
             deposits.confirm_deposit,
             ConfirmDeposit(transfer_reference=reg.transfer_reference, amount_fen=reg.deposit_fen),
