@@ -113,7 +113,7 @@ def takes_newcomers(lot: asyncpg.Record, at: datetime) -> bool:
     lot's status, paused_from, bidding_starts_at (a listing's period end) and terms' mode."""
     if lot["mode"] == "listing":
         in_period = lot["status"] == "announced" or lot["paused_from"] == "announced"
-        return in_period and at < lot["bidding_starts_at"]
+        return bool(in_period and at < lot["bidding_starts_at"])
     return lot["status"] in OPEN_STATUSES
 
 
