@@ -29,6 +29,8 @@ from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
 from market.licensing.jobs import CRON as LICENSING_CRON
 from market.licensing.jobs import JOBS as LICENSING_JOBS
+from market.listing.jobs import CRON as LISTING_CRON
+from market.listing.jobs import JOBS as LISTING_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
 from market.lots.jobs import JOBS as LOTS_JOBS
 from market.notify.delivery import close_channels, open_channels
@@ -104,6 +106,7 @@ class WorkerSettings:
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
         *LICENSING_JOBS,
+        *LISTING_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -116,6 +119,7 @@ class WorkerSettings:
         *EVENTS_CRON,
         *NOTIFY_CRON,
         *LICENSING_CRON,
+        *LISTING_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

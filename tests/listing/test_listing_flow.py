@@ -14,6 +14,7 @@ from market.cases.policy import CHINA
 from market.clock import FrozenClock
 from market.errors import Conflict
 from market.listing import period, transfer
+from market.listing.jobs import lapse_listing_transfers
 from market.listing.transfer import BankConfirms, BuyerConfirms
 from market.lots.lifecycle import IllegalTransition
 from market.lots.models import RelistInput
@@ -155,7 +156,9 @@ async def test_one_intent_not_confirmed_in_time_forfeits_the_deposit_and_fails(
     _, reg = await scene.buyer()
     await scene.advance(PERIOD_END)
     assert await transfer.lapse_due(pool, CONFIRM_BY - TICK, scene.policy) == []
-    assert await transfer.lapse_due(pool, CONFIRM_BY, scene.policy) == [scene.lot.id]
+    # The worker's job, on the clock at the deadline.
+    job = await lapse_listing_transfers({**scene.ctx, "clock": FrozenClock(CONFIRM_BY)})
+    assert job == {"lapsed": [scene.lot.id]}
     lot = await scene.reload()
     assert (lot.status, lot.round) == ("failed", 1)
     status = await pool.fetchval("SELECT deposit_status FROM registrations WHERE id = $1", reg.id)
