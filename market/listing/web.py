@@ -9,6 +9,7 @@ operator follows every listing on /operator/listings.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -59,7 +60,26 @@ async def _page(
     )
 
 
-def _back(reference: str) -> Redirect:
+async def _submit(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    reference: str,
+    form: Form,
+    call: Callable[[], Awaitable[object]],
+) -> Template | Redirect:
+    """Run the form's command: back to the listing, or its page with the refusal."""
+    done = await form.submit(call)
+    if done is None:
+        return await _page(
+            request,
+            pool,
+            me,
+            reference,
+            errors=form.errors,
+            values=form.values,
+            status_code=form.status,
+        )
     return Redirect(f"/listings/{quote(reference, safe='')}")
 
 
@@ -94,18 +114,9 @@ class ListingPages(Controller):
         form = await Form.read(request, me, fields={"price_fen": "price"})
         price = form.yuan("price", max_fen=MAX_FEN, required=False)
         data = BuyerConfirms(reference=reference, price_fen=price)
-        done = await form.submit(lambda: act(transfer.buyer_confirms, data))
-        if done is None:
-            return await _page(
-                request,
-                pool,
-                me,
-                reference,
-                errors=form.errors,
-                values=form.values,
-                status_code=form.status,
-            )
-        return _back(reference)
+        return await _submit(
+            request, pool, me, reference, form, lambda: act(transfer.buyer_confirms, data)
+        )
 
     @post(
         "/listings/{reference:str}/transfer/countersignature",
@@ -124,12 +135,9 @@ class ListingPages(Controller):
         """The bank countersigns after the buyer: the sale is written."""
         form = await Form.read(request, me)
         data = BankConfirms(reference=reference, policy=policy_for(settings))
-        done = await form.submit(lambda: act(transfer.bank_confirms, data))
-        if done is None:
-            return await _page(
-                request, pool, me, reference, errors=form.errors, status_code=form.status
-            )
-        return _back(reference)
+        return await _submit(
+            request, pool, me, reference, form, lambda: act(transfer.bank_confirms, data)
+        )
 
     @post(
         "/listings/{reference:str}/extension",
@@ -148,12 +156,9 @@ class ListingPages(Controller):
         """Extend a period that found no intent by 5 working days."""
         form = await Form.read(request, me)
         data = period.ExtendListingPeriod(reference=reference, policy=policy_for(settings))
-        done = await form.submit(lambda: act(period.extend_listing, data))
-        if done is None:
-            return await _page(
-                request, pool, me, reference, errors=form.errors, status_code=form.status
-            )
-        return _back(reference)
+        return await _submit(
+            request, pool, me, reference, form, lambda: act(period.extend_listing, data)
+        )
 
 
 class OperatorListingPages(Controller):
