@@ -42,11 +42,13 @@ from market.accounts.web_onboarding import (
 )
 from market.api_routes import ROUTES as API_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
+from market.catalogue import home as shelves
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
+from market.catalogue.web import PROVINCES, remaining
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.csrf import SessionBoundCSRF
-from market.deps import SettingsDep, ViewerDep
+from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
 from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.licensing.routes_pledgor import ROUTES as PLEDGOR_ROUTES
 from market.listing.routes import ROUTES as LISTING_ROUTES
@@ -63,6 +65,7 @@ from market.security_headers import SecurityHeaders
 from market.settings import ROOT
 from market.web import (
     error_handler,
+    language,
     page,
     provide_act,
     provide_caller,
@@ -113,8 +116,20 @@ async def healthz(state: State) -> Response[Health]:
 
 
 @get("/", operation_id="web_home", include_in_schema=False)
-async def home(request: Request[Any, Any, State], viewer: ViewerDep) -> Template:
-    return page(request, "home.html", viewer)
+async def home(
+    request: Request[Any, Any, State], viewer: ViewerDep, pool: PoolDep, clock: ClockDep
+) -> Template:
+    """The front door: a search box, the shelves and the figures (market/catalogue/home.py)."""
+    now = clock.now()
+    _ = i18n.translator(language(request, viewer))
+    return page(
+        request,
+        "home.html",
+        viewer,
+        home=await shelves.home(pool, now),
+        provinces=PROVINCES,
+        remaining=lambda until: remaining(_, now, until),
+    )
 
 
 def redis_settings(url: str) -> RedisSettings:

@@ -161,10 +161,13 @@ async def _bootstrap_operator(settings: Settings, args: argparse.Namespace) -> s
 
 
 def _print_logins(logins: list[tuple[str, str, str]]) -> None:
-    if not logins:
-        print("demo data already present")
-        return
-    print("demo logins (e-mail / password):")
+    from market.demo import demo_logins
+
+    if logins:
+        print("demo logins (e-mail / password):")
+    else:  # every start says how to sign in, not only the first
+        logins = demo_logins()
+        print("demo data already present; its logins (e-mail / password, unless changed):")
     for who, email, password in logins:
         print(f"  {who:<28} {email:<28} {password}")
 
@@ -209,6 +212,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     """Services, migrations, demo data, then the web server and worker as child processes."""
     from market.demo import seed_demo
     from market.mailfolder import catching
+    from market.services import die_with_parent
 
     _exit_on_sigterm()
     _check_port_free(settings.host, settings.port)
@@ -225,9 +229,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
         # otherwise; `market serve` and `market worker` alone default to production.
         env["MARKET_MODE"] = os.environ.get("MARKET_MODE") or "sandbox"
         exe = [sys.executable, "-m", "market.cli"]
+        # A `kill -9` of this process runs no `finally`: the kernel stops the children
+        # (SIGTERM, which each turns into a clean exit), so the next `make run` finds the
+        # port free and no worker left behind.
         children = [
-            subprocess.Popen([*exe, "serve"], env=env),  # noqa: S603 - our own command
-            subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
+            subprocess.Popen(  # noqa: S603 - our own command
+                [*exe, command],
+                env=env,
+                # prctl and getppid only, both async-signal-safe (market/services.py)
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509
+            )
+            for command in ("serve", "worker")
         ]
         url = f"http://{s.host}:{s.port}"
         print(f"\nIP collateral exchange running at {url}  (health: {url}/healthz)")

@@ -150,6 +150,11 @@ DEMO_ORGS = [
 ]
 
 
+def demo_logins() -> list[tuple[str, str, str]]:
+    """(who, e-mail, password) of every demo login, as seeded."""
+    return [(org[0], org[6], DEMO_PASSWORD) for org in DEMO_ORGS]
+
+
 async def seed_demo(settings: Settings, *, force: bool) -> list[tuple[str, str, str]]:
     """Create the demo organisations; returns (who, e-mail, password) for each new login."""
     assert settings.database_url

@@ -145,6 +145,8 @@ _MINUS: Final = ("-", "\u2212")
 # MAX_FEN is 19 digits, i.e. 17 digits of yuan; longer input is rejected
 # before any arithmetic is done on it.
 _MAX_YUAN_DIGITS: Final = len(str(MAX_FEN // FEN_PER_YUAN))
+# 亿 (10^8 yuan) and 万 (10^4 yuan), the everyday units of Chinese finance.
+_UNITS_RE: Final = re.compile(r"(?:(?P<yi>[0-9.,]+)亿)?(?:(?P<wan>[0-9.,]+)万)?(?P<rest>[0-9.,]+)?")
 
 
 AmountError = BadValue  # an amount a person typed that is not one
@@ -154,9 +156,11 @@ def parse_cny(s: str) -> int:
     """Parse an amount in yuan as a person writes it and return fen.
 
     Accepts ``1,200,000.50``, ``1200000``, ``¥1,200,000.5``, ``1200000.00元``,
-    ``￥１，２００，０００`` (full-width forms are folded to ASCII).  At most two
-    decimals (1 fen is the smallest unit of the renminbi); negative amounts are
-    rejected.  Parsed with Decimal, never float, so no binary rounding.
+    ``￥１，２００，０００`` (full-width forms are folded to ASCII), and the units of
+    Chinese finance: ``40万`` (400,000 yuan), ``1.2亿`` (120,000,000 yuan),
+    ``1亿2000万``.  At most two decimals of a yuan (1 fen is the smallest unit of the
+    renminbi): ``1.2345678万`` is refused, ``1.23456789亿`` is not.  Negative amounts
+    are rejected.  Parsed with Decimal, never float, so no binary rounding.
     """
     text = "".join(s.translate(_FULL_WIDTH).upper().split())
     # Both "-¥5" and "¥-5" occur; U+2212 MINUS SIGN is how word processors
@@ -171,29 +175,57 @@ def parse_cny(s: str) -> int:
         raise AmountError("amount_negative")
     if not text:
         raise AmountError("amount_empty")
-    m = _AMOUNT_RE.fullmatch(text)
-    if m is None:
-        # 万 (10^4) and 亿 (10^8) are everyday units in Chinese finance; reading
-        # "120万" as 120 yuan would be off by ten thousand, so say so.
-        if "万" in text or "亿" in text:
-            raise AmountError("amount_in_wan")
-        if "," in text:
-            raise AmountError("amount_bad_grouping")
-        raise AmountError("amount_not_yuan", text=s.strip()[:40])
-    if m[1] is not None and len(m[1]) > 2:
-        raise AmountError("amount_past_fen")
-    if len(text.split(".")[0].replace(",", "")) > _MAX_YUAN_DIGITS:
-        raise AmountError("amount_too_large")
+    yuan = _units(text) if ("万" in text or "亿" in text) else _plain(text, s)
     with localcontext() as ctx:
         # Enough precision for every digit, and trap any rounding so that a
         # result can never be silently altered.
-        ctx.prec = len(text) + 3
+        ctx.prec = len(text) + 12
         ctx.traps[Inexact] = True
         ctx.traps[Rounded] = True
-        fen = int(Decimal(text.replace(",", "")).scaleb(2))
+        fen_exact = yuan.scaleb(2)
+    if fen_exact != fen_exact.to_integral_value():
+        raise AmountError("amount_past_fen")
+    fen = int(fen_exact)
     if fen > MAX_FEN:
         raise AmountError("amount_too_large")
     return fen
+
+
+def _plain(text: str, typed: str) -> Decimal:
+    """Digits, grouped by three or not, with at most two decimals."""
+    m = _AMOUNT_RE.fullmatch(text)
+    if m is None:
+        if "," in text:
+            raise AmountError("amount_bad_grouping")
+        raise AmountError("amount_not_yuan", text=typed.strip()[:40])
+    if m[1] is not None and len(m[1]) > 2:
+        raise AmountError("amount_past_fen")
+    if len(text.split(".", maxsplit=1)[0].replace(",", "")) > _MAX_YUAN_DIGITS:
+        raise AmountError("amount_too_large")
+    return Decimal(text.replace(",", ""))
+
+
+def _units(text: str) -> Decimal:
+    """``A亿B万C``, each part optional but one: a part after a larger unit is a whole
+    number below that unit (``1亿2000万``), and only the last part may have decimals;
+    anything else (``2万3亿``, ``1亿20000万``) is ambiguous and refused."""
+    m = _UNITS_RE.fullmatch(text)
+    if m is None or not any(m.groups()):
+        raise AmountError("amount_in_wan")
+    parts = [(m["yi"], 10**8), (m["wan"], 10**4), (m["rest"], 1)]
+    present = [(digits, unit) for digits, unit in parts if digits is not None]
+    total = Decimal(0)
+    for i, (digits, unit) in enumerate(present):
+        last = i == len(present) - 1
+        if len(digits.split(".")[0].replace(",", "")) > _MAX_YUAN_DIGITS:
+            raise AmountError("amount_too_large")
+        if ("." in digits and not last) or _AMOUNT_RE.fullmatch(digits) is None:
+            raise AmountError("amount_in_wan")
+        value = Decimal(digits.replace(",", ""))
+        if i > 0 and value >= present[i - 1][1] // unit:
+            raise AmountError("amount_in_wan")
+        total += value * unit
+    return total
 
 
 def format_cny(fen: int, *, symbol: bool = True) -> str:

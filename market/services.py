@@ -431,13 +431,15 @@ def _spawn(
         # Own process group: the terminal's Ctrl-C reaches us only, and we stop the
         # servers after the app has finished with them.
         process_group=0,
-        preexec_fn=_die_with_parent(_STOP_SIGNAL[name]),  # noqa: PLW1509 - see _die_with_parent
+        preexec_fn=die_with_parent(_STOP_SIGNAL[name]),  # noqa: PLW1509 - see die_with_parent
         **_as_account(account),
     )
     return psutil.Process(popen.pid), popen
 
 
-def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+def die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """A Popen preexec_fn: the child is sent `sig` when this process dies, however it
+    dies (SIGKILL included); None off Linux."""
     if not sys.platform.startswith("linux"):
         return None
     parent = os.getpid()

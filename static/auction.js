@@ -1,5 +1,6 @@
-// The live lot page (issue 4 item 6): keeps the board current from the lot's
-// Server-Sent Events stream and counts down on the exchange's clock, not the PC's.
+// The live lot page (docs/bidding.md "Live updates"): keeps the board current from the
+// lot's Server-Sent Events stream, counts down on the exchange's clock, not the PC's, and
+// tells a bidder the moment a rival's bid or proxy puts it behind.
 // Plain DOM, no framework; the page works without it (forms post, values are rendered).
 (function () {
   "use strict";
@@ -87,7 +88,7 @@
       else if (i === 3) {
         var time = document.createElement("time");
         time.dateTime = bid.at;
-        time.textContent = local(bid.at).slice(11);
+        time.textContent = local(bid.at).slice(5); // 01-02 03:04:05: a round may last days
         td.appendChild(time);
       } else td.textContent = value;
       if (i === 1) td.className = "amount";
@@ -144,7 +145,39 @@
     if (quick) quick.hidden = false;
   }
 
-  function render() {
+  // This bidder's standing, from the same message as the board (no event of its own, so a
+  // hot lot costs the exchange nothing per bidder): leading, or outbid by whom.
+  var leadingBefore = null;
+  function renderStanding(latest) {
+    var mine = $("my-code");
+    if (!mine || state.kind === "sealed") return;
+    var leading = state.leader_code === mine.textContent;
+    var badge = $("you-lead"), outbid = $("outbid");
+    if (badge) badge.hidden = !leading;
+    if (leading && outbid) outbid.hidden = true;
+    if (leadingBefore && !leading && state.leader_code && outbid) {
+      var byProxy = latest && latest.code === state.leader_code && latest.kind === "proxy";
+      outbid.textContent = outbid.dataset[byProxy ? "templateProxy" : "template"]
+        .replace("%(price)s", yuan(state.price_fen)).replace("%(next)s", yuan(minNext()));
+      outbid.hidden = false;
+      // "出价成功 …" said of the bid now behind is no longer the truth
+      document.querySelectorAll(".bid-result.accepted").forEach(function (p) { p.hidden = true; });
+      // the relay writes the outbid notice to the inbox a moment after the bid commits
+      [300, 1500, 5000].forEach(function (ms) {
+        setTimeout(function () { document.body.dispatchEvent(new Event("ipx:inbox")); }, ms);
+      });
+    }
+    leadingBefore = leading;
+  }
+
+  function latestBid(bids) {
+    var top = null;
+    (bids || []).forEach(function (b) { if (!top || b.seq > top.seq) top = b; });
+    return top;
+  }
+
+  function render(latest) {
+    renderStanding(latest);
     if (state.kind !== "sealed") {
       var price = $("price");
       if (price) price.textContent = yuan(state.price_fen === null ? state.start_price_fen : state.price_fen);
@@ -170,7 +203,7 @@
     var replace = next.round !== state.round || next.bid_count >= state.bid_count;
     if (replace) state = next;
     renderHistory(next.bids, replace);
-    render();
+    render(latestBid(next.bids));
   }
 
   // `update`: one committed batch. Messages of one lot may arrive out of order from
@@ -188,7 +221,7 @@
     }
     if (msg.status && msg.status !== state.status) state.status = msg.status;
     renderHistory(msg.bids, false);
-    render();
+    render(latestBid(msg.bids));
   }
 
   function connect() {

@@ -136,6 +136,8 @@ PARENT = textwrap.dedent(
     from market.services import EmbeddedServices
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # as the CLI does
+    # As the CLI does: Ctrl-C stops it even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     services = EmbeddedServices(Path(sys.argv[1]), pg_port=0, redis_port=0)
     try:
         services.start()

@@ -341,6 +341,52 @@ ONLY_FOR: Final[dict[str, AssetKind]] = {
 }
 
 
+# The template's example row (one patent of one pledge), valid as it stands so that a bank
+# sees every column filled the way the import reads it. Uploaded unchanged it is refused
+# (csv_import.validate: `csv_example_row`): it describes no real pledge.
+EXAMPLE: Final[dict[str, str]] = {
+    "pledge_registration_no": "Y2023990000001",
+    "pledge_registered_on": "2023-05-10",
+    "secured_amount": "5,000,000.00",
+    "pledgor_name": "示例科技有限公司（请替换）",
+    "pledgor_credit_code": "91110108MA01XM8K2" + validators._credit_check_char("91110108MA01XM8K2"),
+    "pledgor_region": "北京市海淀区",
+    "loan_no": "EXAMPLE-2023-0001",
+    "principal": "5,000,000.00",
+    "rate": "4.35",
+    "outstanding_principal": "4,200,000.00",
+    "outstanding_interest": "86,500.00",
+    "disbursed_on": "2023-05-12",
+    "default_date": "2025-06-30",
+    "npl_class": "次级",
+    "pool_code": "",
+    "asset_kind": "专利",
+    "asset_number": "202110123456.7",
+    "title": "一种锂电池正极材料的制备方法（示例）",
+    "abstract": "",
+    "patent_type": "发明",
+    "filing_date": "2021-03-15",
+    "ipc_codes": "H01M 4/525",
+    "owners": "示例科技有限公司（请替换）",
+    "legal_status": "有效",
+    "annuity_paid_through": "2026-03-15",
+    "nice_classes": "",
+    "valid_until": "",
+    "registered_on": "",
+    "licences": "",
+    "encumbrances": "",
+}
+
+
+# What makes a row the example: its pledge, loan and asset numbers.
+EXAMPLE_KEYS: Final = ("pledge_registration_no", "loan_no", "asset_number")
+
+
+def example_row() -> list[str]:
+    """The example row's cells, in the template's column order."""
+    return [EXAMPLE[c.key] for c in COLUMNS]
+
+
 def normalise_header(cell: str) -> str:
     return "".join(fold(cell.replace("\ufeff", "")).split())
 

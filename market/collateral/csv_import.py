@@ -260,6 +260,14 @@ def _layout(header: list[str], errs: Problems) -> tuple[list[_Slot], list[int]]:
     return slots, unnamed
 
 
+def _is_example(cells: Sequence[str], slots: Sequence[_Slot]) -> bool:
+    """The template's example row left in the file: its pledge, loan and asset numbers
+    are the example's (csv_format.EXAMPLE), whatever else was edited. It is no pledge of
+    the bank's, and imported it would stand in the registry as one."""
+    given = {slot.column.key: cell_text(cells, slot.index) for slot in slots}
+    return all(given.get(key) == fmt.EXAMPLE[key] for key in fmt.EXAMPLE_KEYS)
+
+
 def cell_text(cells: Sequence[str], index: int) -> str:
     """A cell's text, stripped (empty past the row's end); ="000123", Excel's way to keep a
     code as text, unwrapped."""
@@ -558,6 +566,9 @@ async def validate(data: bytes, *, today: date, progress: Progress | None = None
     rows: list[Row] = []
     cache: _Cache = {}
     for n, (line, cells) in enumerate(data_lines, start=1):
+        if _is_example(cells, slots):
+            errs.add(line, "csv_example_row")
+            continue
         row = _parse_row(line, cells, slots, unnamed, width, today, errs, header_of, cache)
         if row is not None:
             rows.append(row)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from typing import Any
 
@@ -134,9 +136,13 @@ class CollateralPages(Controller):
 
     @get("/bank/collateral/template.csv", operation_id="web_collateral_csv_template")
     async def csv_template(self, me: MeDep, lang: FromQuery[str] = "zh") -> Response[bytes]:
-        """A blank CSV with the headers, UTF-8 with BOM so that Excel opens it correctly."""
-        names = csv_format.header_names(i18n.pick(lang))
-        body = ("\ufeff" + ",".join(names) + "\r\n").encode("utf-8")
+        """The headers and one example row (to replace: uploaded as it is, it is refused),
+        UTF-8 with BOM so that Excel opens it correctly."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(csv_format.header_names(i18n.pick(lang)))
+        writer.writerow(csv_format.example_row())
+        body = ("\ufeff" + out.getvalue()).encode("utf-8")
         return Response(
             body,
             media_type="text/csv; charset=utf-8",

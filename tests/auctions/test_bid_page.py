@@ -22,10 +22,11 @@ from redis.asyncio import Redis
 from market.app import create_app
 from market.clock import FrozenClock, SystemClock
 from market.money import cny_capitals, format_cny
+from market.notify import inbox
 from market.settings import ROOT, Settings
 from tests.auctions.test_live import START, Scene, bidding_scene, numsub
 from tests.factories import PASSWORD, csrf, make_org, sign_in
-from tests.servers import running_server
+from tests.servers import running_server, running_worker
 from tests.test_browser import CHROMIUM_ARGS, _chromium
 
 
@@ -71,6 +72,11 @@ async def bids_of(pool: asyncpg.Pool, lot_id: int) -> list[tuple[int, str]]:
     return [(r["amount_fen"], r["kind"]) for r in rows]
 
 
+# The "you lead" badge, shown or hidden (static/auction.js toggles it as the stream goes).
+LEADS = 'data-live="you-lead" >'
+BEHIND = 'data-live="you-lead" hidden>'
+
+
 def yuan(fen: int) -> str:
     return f"{fen / 100:.2f}"
 
@@ -106,12 +112,12 @@ async def test_everyone_sees_the_board_only_a_confirmed_buyer_the_forms(
     next_min = START + scene.increment_fen
     assert 'data-testid="bid-form"' in page and 'data-testid="proxy-form"' in page
     assert f'value="{yuan(next_min)}"' in page  # prefilled with the least next bid
-    assert 'data-testid="match-form"' not in page and 'data-testid="you-lead"' in page
+    assert 'data-testid="match-form"' not in page and LEADS in page
 
     await as_user(client, holder.email)
     page = (await client.get(url)).text
     assert 'data-testid="match-form"' in page and "行使优先购买权" in page
-    assert 'data-testid="you-lead"' not in page
+    assert BEHIND in page
     keys = re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
     assert len(keys) == 3 and len(set(keys)) == 3  # one fresh key per form
 
@@ -142,7 +148,7 @@ async def test_bids_from_the_page_with_their_answers(
         client, scene, token, type="bid", amount=yuan(START), idempotency_key="k1"
     )
     assert first.status_code == 201 and first.headers["X-Bid-Panel"] == "1"
-    assert "出价成功 ¥700,000.00" in first.text and 'data-testid="you-lead"' in first.text
+    assert "出价成功 ¥700,000.00" in first.text and LEADS in first.text
     assert first.text.lstrip().startswith('<div id="bid-forms"')  # only the panel: htmx swaps it
     assert f'value="{yuan(START + inc)}"' in first.text  # the next least bid, prefilled anew
     # A double click: the same form again records nothing more and answers the same.
@@ -169,7 +175,7 @@ async def test_bids_from_the_page_with_their_answers(
 
     match = await post_bid(client, scene, token, type="match", idempotency_key="m1")
     assert match.status_code == 201 and "已行使优先购买权，跟价 ¥700,000.00" in match.text
-    assert 'data-testid="you-lead"' in match.text
+    assert LEADS in match.text
 
     token = await as_user(client, plain.email)
     proxy = await post_bid(client, scene, token, type="proxy", max_amount=yuan(START + 10 * inc))
@@ -278,9 +284,21 @@ def server(settings: Settings, pool: asyncpg.Pool) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[None]:
+    """The worker relays the outbid notices to the inbox."""
+    with running_worker(settings):
+        yield
+
+
 @pytest.mark.browser
 async def test_live_bidding_in_chromium(
-    server: str, pool: asyncpg.Pool, settings: Settings, redis: Redis, tmp_path: Path
+    server: str,
+    worker: None,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    redis: Redis,
+    tmp_path: Path,
 ) -> None:
     from playwright.async_api import Page, async_playwright, expect
 
@@ -384,6 +402,43 @@ async def test_live_bidding_in_chromium(
             )
             await expect(page_a.locator("[data-testid=bid-history] tbody tr")).to_have_count(2)
             await expect(page_a.locator("#bid-amount")).to_have_value(yuan(START + 6 * inc))
+            # A is told at once, by the same message, that it is behind and what to bid now;
+            # its "出价成功" is no longer the truth and goes; the inbox count follows live.
+            await expect(page_a.locator("[data-testid=outbid]")).to_have_text(
+                f"您的出价已被超越：当前价 {format_cny(START + 5 * inc)}，"
+                f"最低可出价 {format_cny(START + 6 * inc)}。"
+            )
+            await expect(page_a.locator("[data-testid=you-lead]")).to_be_hidden()
+            await expect(page_a.locator("[data-testid=bid-result]")).to_be_hidden()
+            await expect(page_b.locator("[data-testid=you-lead]")).to_be_visible()
+            await expect(page_b.locator("[data-testid=outbid]")).to_be_hidden()
+            for _ in range(100):  # the relay writes A's outbid notice to its inbox …
+                async with pool.acquire() as conn:
+                    if await conn.fetchval(
+                        "SELECT count(*) FROM inbox WHERE user_id = $1 AND event = 'outbid'",
+                        a.user_id,
+                    ):
+                        break
+                await asyncio.sleep(0.05)
+            unread = await inbox.unread_count(pool, a.user_id)
+            # … and the header's count shows it without waiting for its 15-second poll
+            await expect(page_a.locator("[data-testid=unread-count]")).to_have_text(
+                str(unread), timeout=6_000
+            )
+            times = await page_a.locator("[data-testid=bid-history] time").all_inner_texts()
+            assert all(re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d", t) for t in times), times
+
+            # A leads again, then B's proxy overtakes it: A is told it was a proxy.
+            await page_a.click("[data-testid=bid-submit]")
+            await expect(page_a.locator("[data-testid=you-lead]")).to_be_visible()
+            await expect(page_a.locator("[data-testid=outbid]")).to_be_hidden()
+            await page_b.fill("#proxy-max", yuan(START + 20 * inc))
+            await page_b.click("[data-testid=proxy-submit]")
+            await expect(page_a.locator("[data-testid=outbid]")).to_have_text(
+                f"其他竞买人的代理出价已超过您：当前价 {format_cny(START + 7 * inc)}，"
+                f"最低可出价 {format_cny(START + 8 * inc)}。"
+            )
+            await expect(page_a.locator("[data-testid=you-lead]")).to_be_hidden()
             assert await page_a.evaluate("window.__same_page === true")
             assert await page_b.evaluate("window.__same_page === true")
             assert await page_a.locator("[data-live=reconnecting]").is_hidden()
@@ -406,7 +461,12 @@ async def test_live_bidding_in_chromium(
             await expect(page_a.locator("[data-testid=bid-submit]")).to_be_disabled()
         finally:
             await browser.close()
-    assert await _amounts(pool, scene.lot.id) == [START, START + 5 * inc]
+    assert await _amounts(pool, scene.lot.id) == [
+        START,
+        START + 5 * inc,
+        START + 6 * inc,
+        START + 7 * inc,
+    ]
 
 
 async def _amounts(pool: asyncpg.Pool, lot_id: int) -> list[int]:

@@ -131,7 +131,7 @@ async def test_payments_page(
     assert r.status_code == 422
     assert 'id="err-amount"' in r.text and 'aria-invalid="true"' in r.text
     assert "不符，未入账" in r.text
-    r = await client.post("/operator/payments", data={**form, "amount": "12万"})
+    r = await client.post("/operator/payments", data={**form, "amount": "2万3亿"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
     r = await client.post("/operator/payments", data={**form, "payment_reference": ""})
     assert r.status_code == 422 and 'id="err-payment_reference"' in r.text

@@ -289,6 +289,17 @@ async def test_template_download_has_the_headers(
     r = await client.get("/bank/collateral/template.csv")
     assert r.status_code == 200
     assert r.content.startswith(b"\xef\xbb\xbf" + "质押登记号,".encode())
+    # the example row is read by the import as it reads the bank's own rows …
+    today = clock.now().date()
+    checked = await csv_import.validate(r.content, today=today)
+    assert [(p.line, p.code) for p in checked.errors] == [(2, "csv_example_row")]
+    # … and valid in every column once it describes a pledge of the bank's
+    own = r.content.decode("utf-8-sig").replace("Y2023990000001", "Y2023110000042")
+    checked = await csv_import.validate(own.encode(), today=today)
+    assert checked.errors == [] and len(checked.rows) == 1
+    english = await client.get("/bank/collateral/template.csv?lang=en")
+    assert english.content.decode("utf-8-sig").startswith("pledge_registration_no,")
+    assert len(english.content.decode("utf-8-sig").splitlines()) == 2  # header, example
 
 
 async def test_ten_thousand_rows_through_the_page(

@@ -762,7 +762,7 @@ def test_a_report_with_bad_lines_is_refused_naming_each_line_and_column() -> Non
         "期间,净销售额(元),数量\n"
         '2026Q1,"1,200,000.50",120\n'  # 2: good, but the file is refused whole
         "2026Q5,100,3\n"  # 3: no such quarter
-        "2026Q2,120万,4\n"  # 4: 万 is no amount in yuan
+        "2026Q2,2万3亿,4\n"  # 4: 万 before 亿 is no amount
         "2026Q3,-5,abc\n"  # 5: negative sales, units no number
         "2026Q1,100,1\n"  # 6: Q1 again
         "2026Q4,,7\n"  # 7: net sales missing

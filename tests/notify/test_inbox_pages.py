@@ -75,7 +75,10 @@ async def test_inbox_lists_counts_and_marks_read(
     await sign_in(client, a.email)
     count = await client.get("/inbox/count")
     assert re.search(r'data-testid="unread-count"[^>]*>2</span>', count.text)
-    assert 'hx-trigger="every 15s"' in count.text and count.headers["cache-control"] == "no-store"
+    assert (
+        'hx-trigger="every 15s, ipx:inbox from:body"' in count.text
+        and count.headers["cache-control"] == "no-store"
+    )
     page = await client.get("/inbox")
     assert page.status_code == 200
     assert "<h1>消息中心</h1>" in page.text and "未读 2 条" in page.text

@@ -229,7 +229,7 @@ async def test_page_saves_shows_and_deletes(
     assert r.status_code == 422
     assert 'id="err-ipc_prefixes"' in r.text and "H01M, Z99" in r.text
     assert "IPC 部应为字母 A–H，不是“Z”。" in r.text
-    bad = form | {"price_min": "12万"}
+    bad = form | {"price_min": "2万3亿"}
     r = await app_client.post("/account/interests", data=bad, follow_redirects=False)
     assert r.status_code == 422 and 'id="err-price_min"' in r.text
     bad = form | {"price_min": "9", "price_max": "8"}
