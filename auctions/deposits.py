@@ -261,7 +261,7 @@ async def confirm(
             received_fen=data.amount_fen,
         )
     changed = row["deposit_status"] == "awaiting"
-    released = changed and round_over(lot, row)
+    released = changed and round_over(lot, row, uow.at)
     by_exchange = proof is not None and not proof.by_hand
     if changed:
         await conn.execute(
@@ -280,6 +280,9 @@ async def confirm(
             memo=f"保证金到账 {ref}",
         )
         await _outbox(uow, uow.at, "deposit_confirmed", row)
+        if lot["mode"] == "listing" and not released:
+            # The intent qualifies (docs/rules.md §Listing).
+            await _outbox(uow, uow.at, "listing_intent_approved", row)
         if released:
             await _settle(uow, uow.at, row["id"], "released")
         uow.audit(
@@ -301,10 +304,13 @@ async def confirm(
     return Confirmation(registration=out, changed=changed, released=released)
 
 
-def round_over(lot: asyncpg.Record, row: asyncpg.Record) -> bool:
+def round_over(lot: asyncpg.Record, row: asyncpg.Record, at: datetime) -> bool:
     """The registration's round can no longer be bid on (closed, withdrawn, or the lot
-    moved on to another round): a deposit confirmed now is released at once."""
-    return bool(lot["round"] != row["round"] or lot["status"] not in _LIVE)
+    moved on to another round), or is a listing whose period has ended (docs/rules.md
+    §Listing): a deposit confirmed now is released at once. `lot` is `share_lot`'s row."""
+    if lot["round"] != row["round"] or lot["status"] not in _LIVE:
+        return True
+    return lot["mode"] == "listing" and not registration.takes_newcomers(lot, at)
 
 
 # --- settling: release, apply, forfeit ----------------------------------------------------

@@ -105,6 +105,18 @@ def with_pay_to(registration: Registration, settings: Settings) -> RegistrationO
     return RegistrationOut(**msgspec.structs.asdict(registration), pay_to=deposit_account(settings))
 
 
+def takes_newcomers(lot: asyncpg.Record, at: datetime) -> bool:
+    """Whether the lot's current round takes new registrations and deposits at `at`: an
+    announced or bidding round; a listing's only until its period ends (docs/rules.md
+    §Listing: the auction that follows is between the intents qualified in the period,
+    nobody else), by the clock, however late the worker records the end. `lot` has the
+    lot's status, paused_from, bidding_starts_at (a listing's period end) and terms' mode."""
+    if lot["mode"] == "listing":
+        in_period = lot["status"] == "announced" or lot["paused_from"] == "announced"
+        return bool(in_period and at < lot["bidding_starts_at"])
+    return lot["status"] in OPEN_STATUSES
+
+
 def draw(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
@@ -203,7 +215,7 @@ async def enrol(uow: UnitOfWork, data: RegisterForLot) -> Registered:
     lot = await conn.fetchrow(Q.lot_for_registration, reference)
     if lot is None:
         raise NotFound("no_such_lot")
-    if lot["status"] not in OPEN_STATUSES:
+    if not takes_newcomers(lot, uow.at):
         raise Conflict("registration_closed", reference=reference, status=lot["status"])
     barred = await conn.fetch(Q.barred_assets, lot["id"], org_id)
     if barred:

@@ -52,6 +52,7 @@ from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
 from market.documents.routes import ROUTES as DOCUMENTS_ROUTES
 from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.licensing.routes_pledgor import ROUTES as PLEDGOR_ROUTES
+from market.listing.routes import ROUTES as LISTING_ROUTES
 from market.lots.routes import ROUTES as LOTS_ROUTES
 from market.metrics import MetricsApi
 from market.notify.payloads import webhooks_section
@@ -258,6 +259,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *CASES_ROUTES,
             *LOTS_ROUTES,
             *LICENSING_ROUTES,
+            *LISTING_ROUTES,
             *CATALOGUE_ROUTES,
             *AUCTION_ROUTES,
             *WEBHOOK_ROUTES,

@@ -76,6 +76,12 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     # --- taking part: registration, bids, deposits, payments -----------------------------
     "web_register_for_lot": "register_for_lot",
     "web_place_bid": "place_bid",
+    # --- a listing (挂牌): its page, the negotiated transfer, the extension ----------------
+    "web_listing": "get_listing",
+    "web_confirm_listing_transfer": "confirm_listing_transfer",
+    "web_countersign_listing_transfer": "countersign_listing_transfer",
+    "web_extend_listing": "extend_listing",
+    "web_operator_listings": "list_operator_listings",
     "web_my_auctions": (
         "list_registrations",
         "list_own_bids",

@@ -31,6 +31,8 @@ from market.documents.jobs import CRON as DOCUMENTS_CRON
 from market.documents.jobs import JOBS as DOCUMENTS_JOBS
 from market.licensing.jobs import CRON as LICENSING_CRON
 from market.licensing.jobs import JOBS as LICENSING_JOBS
+from market.listing.jobs import CRON as LISTING_CRON
+from market.listing.jobs import JOBS as LISTING_JOBS
 from market.lots.jobs import CRON as LOTS_CRON
 from market.lots.jobs import JOBS as LOTS_JOBS
 from market.notify.delivery import close_channels, open_channels
@@ -107,6 +109,7 @@ class WorkerSettings:
         *SANDBOX_JOBS,
         *LICENSING_JOBS,
         *DOCUMENTS_JOBS,
+        *LISTING_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -120,6 +123,7 @@ class WorkerSettings:
         *NOTIFY_CRON,
         *LICENSING_CRON,
         *DOCUMENTS_CRON,
+        *LISTING_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -214,6 +214,8 @@ PUBLIC: frozenset[str] = frozenset(
         "verify_document",
         "web_verify_form",
         "web_verify_document",
+        "get_listing",
+        "web_listing",
     }
 )
 PUBLIC_PATHS: tuple[str, ...] = ("/static/", "/schema")

@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from market.lots.terms import Offers
+from market.lots.terms import Mode, Offers
 
 LotStatus = Literal[
     "draft", "announced", "bidding", "sold", "failed", "paused", "withdrawn", "returned"
@@ -85,6 +85,10 @@ class LotCard(msgspec.Struct, frozen=True, kw_only=True):
     bidding_starts_at: datetime | None
     bidding_ends_at: datetime | None
     published_at: datetime | None
+    # A listing (挂牌, docs/rules.md §Listing) beside the auctions: its period ends at
+    # `listing_ends_at` while it is announced (its auction, if any, then opens).
+    mode: Mode = "auction"
+    listing_ends_at: datetime | None = None
 
 
 class CataloguePage(msgspec.Struct, frozen=True, kw_only=True):
@@ -178,6 +182,8 @@ class LotDetail(msgspec.Struct, frozen=True, kw_only=True):
     bidding_ends_at: datetime | None
     published_at: datetime | None
     terms: LotTerms
+    mode: Mode = "auction"
+    listing_ends_at: datetime | None = None
     valuation: ValuationSummary | None
     assets: list[PublicAsset]
     warnings: list[RiskWarning]

@@ -321,7 +321,14 @@ def _card(row: asyncpg.Record) -> LotCard:
         bidding_starts_at=row["bidding_starts_at"],
         bidding_ends_at=row["bidding_ends_at"],
         published_at=row["published_at"],
+        mode=row["mode"],
+        listing_ends_at=listing_ends_at(row["mode"], row["status"], row["bidding_starts_at"]),
     )
+
+
+def listing_ends_at(mode: str, status: str, starts: datetime | None) -> datetime | None:
+    """A listing's period end while it runs: the round's `bidding_starts_at`."""
+    return starts if mode == "listing" and status in ("announced", "paused") else None
 
 
 async def search(pool: asyncpg.Pool, params: CatalogueQuery, now: datetime) -> CataloguePage:
@@ -458,6 +465,10 @@ async def lot_detail(pool: asyncpg.Pool, reference: str) -> LotDetail:
         bidding_ends_at=lot["bidding_ends_at"],
         published_at=lot["published_at"],
         terms=_terms(lot, holders),
+        mode=lot["terms"].get("mode", "auction"),
+        listing_ends_at=listing_ends_at(
+            lot["terms"].get("mode", "auction"), lot["status"], lot["bidding_starts_at"]
+        ),
         # The lot's own assets' part of the case's valuation (docs/rules.md §Lot terms).
         valuation=ValuationSummary(**{**dict(valuation), "value_fen": lot["valuation_fen"]})
         if valuation

@@ -25,6 +25,7 @@ lines confirm one deposit."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
 import asyncpg
@@ -74,6 +75,7 @@ def _classify_one(
     lot: asyncpg.Record | None,
     on_line: OnLine,
     taken: Taken,
+    at: datetime,
 ) -> Outcome:
     if row is None or lot is None:
         return Outcome("unknown", reason("deposit_no_such_reference", reference=ref))
@@ -82,7 +84,7 @@ def _classify_one(
         return second
     if row["deposit_status"] != "awaiting":
         return settled_before("deposit_confirmed", ref, key, on_line)
-    if deposits.round_over(lot, row):
+    if deposits.round_over(lot, row, at):
         return Outcome("unknown", reason("deposit_round_over", reference=ref, lot=lot["reference"]))
     if line.amount_fen != row["deposit_fen"]:
         return amount_differs("deposit_amount_differs", ref, row["deposit_fen"], line.amount_fen)
@@ -108,7 +110,7 @@ async def classify(uow: UnitOfWork, named: Sequence[Named]) -> list[Outcome]:
     for line, ref in named:
         row = rows.get(ref)
         lot = lots.get(row["lot_id"]) if row is not None else None
-        out.append(_classify_one(line, ref, row, lot, on_line, taken))
+        out.append(_classify_one(line, ref, row, lot, on_line, taken, uow.at))
     return out
 
 

@@ -30,6 +30,7 @@ FORM_FIELD = {
     "extension_window_s": "extension_window_min",
     "extension_s": "extension_min",
     "premium_bp": "premium_pct",
+    "listing": "listing_period_days",  # a listing's block (docs/rules.md §Listing)
 }
 # The offers block's fields (`terms.offers.valuation.spreads.none_bp`, by their last part)
 # → the form's; an error of the spreads as a whole shows beside the first spread.
@@ -66,6 +67,8 @@ EDITOR_FIELDS = frozenset(
         "premium_pct",
         "preemptive_holders",
         "version",
+        "mode",
+        "listing_period_days",
         *set(OFFER_FIELD.values()),
     }
 )
@@ -186,7 +189,9 @@ def holders(text: str) -> list[dict[str, Any]]:
 
 
 def terms(form: Form, zone: ZoneInfo) -> dict[str, Any]:
-    """The terms fields, as TermsInput's data."""
+    """The terms fields, as TermsInput's data. A listing's schedule follows from its period
+    (docs/rules.md §Listing): its bidding fields are not read."""
+    listing = form.text("mode") == "listing"
     window_min = _whole(form, "extension_window_min")
     extension_min = _whole(form, "extension_min")
     fee: dict[str, Any] = {"kind": "commission"}
@@ -196,8 +201,10 @@ def terms(form: Form, zone: ZoneInfo) -> dict[str, Any]:
         "start_price_fen": form.yuan("start_price", max_fen=MAX_FEN),
         "deposit_fen": form.yuan("deposit", max_fen=MAX_FEN),
         "increment_fen": form.yuan("increment", max_fen=MAX_FEN, required=False),
-        "bidding_starts_at": local_time(form, "bidding_starts_at", zone),
-        "bidding_ends_at": local_time(form, "bidding_ends_at", zone),
+        "bidding_starts_at": None if listing else local_time(form, "bidding_starts_at", zone),
+        "bidding_ends_at": None if listing else local_time(form, "bidding_ends_at", zone),
+        "mode": "listing" if listing else "auction",
+        "listing": {"period_working_days": _whole(form, "listing_period_days")},
         "extension_window_s": None if window_min is None else window_min * 60,
         "extension_s": None if extension_min is None else extension_min * 60,
         "payment_days": _whole(form, "payment_days"),
@@ -256,6 +263,8 @@ def form_values(lot: LotOut, zone: ZoneInfo) -> dict[str, str]:
         # change of assets is not refused for the share of the assets before it.
         "lot_valuation": "",
         "auction_kind": lot.auction_kind,
+        "mode": t.mode,
+        "listing_period_days": str(t.listing.period_working_days) if t.listing else "",
         "description": lot.description,
         "start_price": yuan(t.start_price_fen),
         "deposit": yuan(t.deposit_fen),

@@ -10,6 +10,9 @@
     failed, round 2 ──fixed_price (变卖, ≤ 60 days at round 2's start)──▶ bidding, round 3
     round 3 closes unsold ──▶ returned to the bank
     sold ──default (悔拍: the winner did not pay)──▶ failed (round 3: returned), so it relists
+    a listing (挂牌, docs/rules.md §Listing) is announced for its period; at its end it is
+    failed (no intent; extend_listing ──▶ announced again), deciding (one intent: the
+    negotiated transfer, decided sold or failed) or bidding (two or more: an auction)
 
 `apply(policy, state, action)` returns the new state or raises IllegalTransition (409)
 with a code naming the rule, the action, the lot's status and round, and the rule's
@@ -93,6 +96,19 @@ class Publish(msgspec.Struct, frozen=True, tag="publish"):
     # What still blocks publication (a disclosure document, the valuation…), each with
     # its own code (market/lots/services.publish_blockers).
     missing: tuple[LineProblem, ...] = ()
+    # A listing (docs/rules.md §Listing): its period, counted in working days from this
+    # publication, replaces the announcement period; (period end, the auction's planned
+    # end should two or more intents qualify).
+    listing: tuple[datetime, datetime] | None = None
+
+
+class ExtendListing(msgspec.Struct, frozen=True, tag="extend_listing"):
+    """A listing whose period ended without a qualified intent is listed again until
+    `until` (docs/rules.md §Listing); the caller checked it was a listing's period."""
+
+    at: datetime
+    until: datetime
+    auction_ends_at: datetime
 
 
 class OpenBidding(msgspec.Struct, frozen=True, tag="open"):
@@ -162,6 +178,7 @@ class ExpirePause(msgspec.Struct, frozen=True, tag="expire_pause"):
 
 Action = (
     Publish
+    | ExtendListing
     | OpenBidding
     | Close
     | AwaitDecision
@@ -224,12 +241,20 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
         raise _refuse(state, action, "lot_sold")
     replace = msgspec.structs.replace
     match action:
-        case Publish(at=at, missing=missing):
+        case Publish(at=at, missing=missing, listing=listing):
             if state.status != "draft":
                 raise _refuse(state, action, "publish_needs_draft")
             if missing:
                 raise _refuse(
                     state, action, "lot_not_publishable", problems=list(missing), count=len(missing)
+                )
+            if listing is not None:
+                return replace(
+                    state,
+                    status="announced",
+                    announced_at=at,
+                    bidding_starts_at=listing[0],
+                    bidding_ends_at=listing[1],
                 )
             assert state.bidding_starts_at is not None
             earliest = at + policy.announcement_period
@@ -360,6 +385,16 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
                 announced_at=at,
                 bidding_starts_at=at,
                 bidding_ends_at=ends,
+            )
+        case ExtendListing(at=at, until=until, auction_ends_at=auction_ends_at):
+            if state.status != "failed":
+                raise _refuse(state, action, "extend_needs_ended_listing")
+            return replace(
+                state,
+                status="announced",
+                bidding_starts_at=until,
+                bidding_ends_at=auction_ends_at,
+                reason="",
             )
         case Withdraw(at=at, reason=reason):
             if "withdraw" not in offered(state):

@@ -508,7 +508,15 @@ async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
             decision_days=stored.offers.decision_days,
         )
         terms.validate_offers(data.policy, offers, stored.bidding_starts_at, uow.at)
-    return await _bank_transition(uow, data, row, lifecycle.Publish(at=uow.at, missing=missing))
+    if stored.listing is None:
+        publish = lifecycle.Publish(at=uow.at, missing=missing)
+        return await _bank_transition(uow, data, row, publish)
+    # A listing's period counts its working days from this publication (docs/rules.md
+    # §Listing); the draft's dates were only an estimate.
+    starts, ends = terms.listing_schedule(stored.listing, uow.at)
+    stored = msgspec.structs.replace(stored, bidding_starts_at=starts, bidding_ends_at=ends)
+    publish = lifecycle.Publish(at=uow.at, missing=missing, listing=(starts, ends))
+    return await _bank_transition(uow, data, row, publish, stored)
 
 
 @command(MANAGE_LOTS)
@@ -663,7 +671,12 @@ async def open_if_due(
         if row["status"] != "announced" or row["bidding_starts_at"] > at:
             return False
         opens = row["bidding_starts_at"]
-        if msgspec.convert(row["terms"], terms.Terms).offers.mode == "licences_only":
+        stored = msgspec.convert(row["terms"], terms.Terms)
+        if stored.mode == "listing" and not await _listing_period_ended(uow, opens, policy, row):
+            # A listing's period ended: what follows depends on its qualified intents
+            # (docs/rules.md §Listing); bidding opens only when two or more qualified.
+            return False
+        if stored.offers.mode == "licences_only":
             # A lot taking licence offers only never opens for bids: its offers close at
             # this instant (docs/rules.md §Licence offers and decision), and a bid that
             # brought the writer here then finds the lot closed. Imported here: licensing
@@ -674,6 +687,17 @@ async def open_if_due(
             return False
         await _transition(uow, opens, policy, row, lifecycle.OpenBidding(at=opens))
         return True
+
+
+async def _listing_period_ended(
+    uow: UnitOfWork, at: datetime, policy: terms.TermsPolicy, row: asyncpg.Record
+) -> bool:
+    """Hand a listing whose period ended to the listing (market/listing/period.py): True
+    when its intents make an auction and bidding opens now. Imported here: the listing
+    builds on the lots area."""
+    from market.listing.period import end_period
+
+    return await end_period(uow, at, policy, row)
 
 
 # --- on time: the worker's transitions -----------------------------------------------------
@@ -738,3 +762,10 @@ async def expire_pauses(
     """The worker's sweep: end the pauses overdue at `at` (one batch a run)."""
     ctx = Context(pool=pool, clock=FrozenClock(at), redis=redis)
     return await run(end_overdue_pauses, DueLots(policy=policy, batch=batch), ctx=ctx, actor=SYSTEM)
+
+
+# --- the listing's hand-overs (market/listing/): a listing's own transitions ---------------
+# (its period extended, its negotiated transfer decided) are the lifecycle's, recorded the
+# same way; the caller holds the lot row's lock.
+transition = _transition
+load_lot = _load

@@ -16,6 +16,7 @@ from msgspec import Meta
 
 from market.errors import Invalid
 from market.licensing.value import ValuationPolicy, check_policy
+from market.listing.policy import ListingPolicy, end_of_working_days
 from market.lots.lifecycle import (
     FIRST_ROUND,
     RELIST_ROUND,
@@ -86,6 +87,8 @@ class TermsPolicy(msgspec.Struct, frozen=True, kw_only=True):
     min_solicitation: timedelta = timedelta(days=20)
     decision_days: int = 10
     max_decision_days: int = 30
+    # A lot listed instead of auctioned (docs/rules.md §Listing).
+    listing: ListingPolicy = ListingPolicy()
 
 
 class PreemptiveHolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -129,14 +132,37 @@ class Offers(msgspec.Struct, frozen=True, kw_only=True):
         return self.mode != "bids"
 
 
+# How a lot is disposed of (docs/rules.md §Listing): an auction, or a listing (挂牌) at
+# `start_price_fen` (the listing price) for a disclosure period counted in working days.
+Mode = Literal["auction", "listing"]
+
+
+class ListingInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A listing's own numbers; omitted ones take the policy's defaults."""
+
+    period_working_days: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    auction_hours: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+
+
+class Listing(msgspec.Struct, frozen=True, kw_only=True):
+    """The validated listing block. The period's end is the round's `bidding_starts_at`
+    (an online auction, when two or more intents qualify, opens then) and the auction's
+    planned end its `bidding_ends_at`, both computed from the publication instant."""
+
+    period_working_days: int
+    auction_hours: int
+
+
 class TermsInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What a bank sends; omitted fields take the policy's defaults."""
+    """What a bank sends; omitted fields take the policy's defaults. An auction names its
+    bidding window; a listing's is computed from its period (and a window sent is
+    ignored)."""
 
     start_price_fen: Annotated[int, Meta(gt=0)]
     deposit_fen: Annotated[int, Meta(gt=0)]
     increment_fen: Annotated[int, Meta(gt=0)] | None = None
-    bidding_starts_at: datetime
-    bidding_ends_at: datetime
+    bidding_starts_at: datetime | None = None
+    bidding_ends_at: datetime | None = None
     extension_window_s: Annotated[int, Meta(ge=0, le=3600)] | None = None
     extension_s: Annotated[int, Meta(ge=0, le=3600)] | None = None
     hard_end_at: datetime | None = None  # optional cap on extensions
@@ -144,6 +170,8 @@ class TermsInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     fee: Fee = Fee()
     preemptive_holders: tuple[PreemptiveHolder, ...] = ()
     offers: OffersInput = OffersInput()
+    mode: Mode = "auction"
+    listing: ListingInput = ListingInput()
 
 
 class Terms(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,6 +189,8 @@ class Terms(msgspec.Struct, frozen=True, kw_only=True):
     fee: Fee
     preemptive_holders: tuple[PreemptiveHolder, ...]
     offers: Offers = Offers()  # terms stored before licence offers existed take bids only
+    mode: Mode = "auction"
+    listing: Listing | None = None  # set when mode is "listing"
 
 
 def default_increment(policy: TermsPolicy, start_price_fen: int) -> int:
@@ -230,18 +260,21 @@ def validate(
             increment_fen=increment,
             start_price_fen=start,
         )
-    notice = policy.relist_notice if round == RELIST_ROUND else policy.announcement_period
-    _validate_schedule(policy, data, publish_at, notice)
+    listing: Listing | None = None
+    if data.mode == "listing":
+        listing = validate_listing(policy.listing, data)
+        starts, ends = listing_schedule(listing, publish_at)
+    else:
+        notice = policy.relist_notice if round == RELIST_ROUND else policy.announcement_period
+        starts, ends = _validate_schedule(policy, data, publish_at, notice)
     window, extension = _extension(policy, data)
-    if data.hard_end_at is not None and data.hard_end_at < data.bidding_ends_at + timedelta(
-        seconds=extension
-    ):
+    if data.hard_end_at is not None and data.hard_end_at < ends + timedelta(seconds=extension):
         # Nothing ends bidding before the effective end (§Lot terms): a hard end leaves a
         # bid in the last second its whole extension.
         raise Invalid(
             "hard_end_too_early",
             field="hard_end_at",
-            earliest_at=data.bidding_ends_at + timedelta(seconds=extension),
+            earliest_at=ends + timedelta(seconds=extension),
             extension_minutes=extension // 60,
         )
     payment_days = data.payment_days or policy.payment_days
@@ -256,13 +289,13 @@ def validate(
     ranks = [h.rank for h in data.preemptive_holders]
     if sorted(ranks) != list(range(1, len(ranks) + 1)):
         raise Invalid("preemptive_ranks", field="preemptive_holders", ranks=sorted(ranks))
-    offers = validate_offers(policy, data.offers, data.bidding_starts_at, publish_at)
+    offers = validate_offers(policy, data.offers, starts, publish_at)
     return Terms(
         start_price_fen=start,
         deposit_fen=data.deposit_fen,
         increment_fen=increment,
-        bidding_starts_at=data.bidding_starts_at,
-        bidding_ends_at=data.bidding_ends_at,
+        bidding_starts_at=starts,
+        bidding_ends_at=ends,
         extension_window_s=window,
         extension_s=extension,
         hard_end_at=data.hard_end_at,
@@ -270,7 +303,46 @@ def validate(
         fee=data.fee,
         preemptive_holders=tuple(sorted(data.preemptive_holders, key=lambda h: h.rank)),
         offers=offers,
+        mode=data.mode,
+        listing=listing,
     )
+
+
+def validate_listing(policy: ListingPolicy, data: TermsInput) -> Listing:
+    """A listing's block checked (docs/rules.md §Listing): a disclosure period of at least
+    the minimum of working days, an auction window of at least the lots' minimum, bids only
+    (a listing takes no licence offers)."""
+    given = data.listing
+    days = given.period_working_days or policy.default_period_working_days
+    if not policy.min_period_working_days <= days <= policy.max_period_working_days:
+        raise Invalid(
+            "listing_period_too_short"
+            if days < policy.min_period_working_days
+            else "listing_period_too_long",
+            field="listing.period_working_days",
+            period_working_days=days,
+            min_working_days=policy.min_period_working_days,
+            max_working_days=policy.max_period_working_days,
+        )
+    hours = given.auction_hours or policy.default_auction_hours
+    if not policy.default_auction_hours <= hours <= policy.max_auction_hours:
+        raise Invalid(
+            "listing_auction_hours",
+            field="listing.auction_hours",
+            auction_hours=hours,
+            min_hours=policy.default_auction_hours,
+            max_hours=policy.max_auction_hours,
+        )
+    if data.offers.mode != "bids":
+        raise Invalid("listing_takes_bids_only", field="offers.mode")
+    return Listing(period_working_days=days, auction_hours=hours)
+
+
+def listing_schedule(listing: Listing, publish_at: datetime) -> tuple[datetime, datetime]:
+    """(period end, planned end of the auction that follows when two or more intents
+    qualify) for a listing published at `publish_at`."""
+    ends = end_of_working_days(publish_at, listing.period_working_days)
+    return ends, ends + timedelta(hours=listing.auction_hours)
 
 
 def validate_offers(
@@ -304,25 +376,32 @@ def validate_offers(
 
 def _validate_schedule(
     policy: TermsPolicy, data: TermsInput, publish_at: datetime, notice: timedelta
-) -> None:
+) -> tuple[datetime, datetime]:
+    """An auction's (bidding_starts_at, bidding_ends_at), checked."""
     for name in ("bidding_starts_at", "bidding_ends_at", "hard_end_at"):
         value = getattr(data, name)
         if value is not None and value.tzinfo is None:
             raise Invalid("time_zone_required", field=name)
+    starts, ends = data.bidding_starts_at, data.bidding_ends_at
+    if starts is None:
+        raise Invalid("required", field="bidding_starts_at")
+    if ends is None:
+        raise Invalid("required", field="bidding_ends_at")
     earliest = publish_at + notice
-    if data.bidding_starts_at < earliest:
+    if starts < earliest:
         raise Invalid(
             "announcement_too_short",
             field="bidding_starts_at",
             earliest_at=earliest,
             notice_days=in_days(notice),
         )
-    if data.bidding_ends_at - data.bidding_starts_at < policy.min_bidding_window:
+    if ends - starts < policy.min_bidding_window:
         raise Invalid(
             "bidding_window_too_short",
             field="bidding_ends_at",
             min_hours=in_hours(policy.min_bidding_window),
         )
+    return starts, ends
 
 
 def _extension(policy: TermsPolicy, data: TermsInput) -> tuple[int, int]:

@@ -95,6 +95,38 @@ class DepositPayload(Payload, frozen=True, kw_only=True):
     transfer_reference: str
 
 
+class ListingPayload(Payload, frozen=True, kw_only=True):
+    """A listing's step (docs/rules.md §Listing); `path` is its page."""
+
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    round: int
+    path: str
+
+
+class ListingPeriodPayload(ListingPayload, frozen=True, kw_only=True):
+    """The period ended (to the bank): what it found."""
+
+    outcome: Literal["no_intent", "negotiation", "auction"]
+    qualified: int
+    ends_at: Instant
+
+
+class ListingTransferPayload(ListingPayload, frozen=True, kw_only=True):
+    """One qualified intent: the negotiated transfer to confirm by `confirm_by`."""
+
+    price_fen: int
+    confirm_by: Instant
+
+
+class ListingAuctionPayload(ListingPayload, frozen=True, kw_only=True):
+    """Two or more: the auction the qualified intent bids in, with its deposit."""
+
+    start_price_fen: int
+    bidding_ends_at: Instant
+
+
 def _sale_payload() -> type[Payload]:
     """The sale of a closed round (auctions/closing.py: `SaleOut`, its `id` as `sale_id`)."""
     from auctions.closing import SaleOut
@@ -335,6 +367,10 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "royalty_payment_late": RoyaltyReminderPayload,
     "licence_terminated": LicenceTerminatedPayload,
     "document_issued": DocumentIssuedPayload,
+    "listing_intent_approved": DepositPayload,
+    "listing_period_ended": ListingPeriodPayload,
+    "listing_transfer_to_confirm": ListingTransferPayload,
+    "listing_auction_created": ListingAuctionPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

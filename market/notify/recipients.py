@@ -33,7 +33,8 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
-# pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py).
+# pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
+# market/listing/).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -64,6 +65,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "licence_back_declined",
     "open_licence_taken",
     "document_issued",
+    "listing_intent_approved",
+    "listing_period_ended",
+    "listing_transfer_to_confirm",
+    "listing_auction_created",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

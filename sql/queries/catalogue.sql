@@ -27,7 +27,8 @@
 SELECT l.reference, l.title, l.status, l.round, l.asset_kinds, l.ipc_keys, l.region,
        coalesce(l.current_price_fen, l.start_price_fen) AS price_fen,
        l.start_price_fen, l.current_price_fen, l.deposit_fen,
-       l.announced_at, l.bidding_starts_at, l.bidding_ends_at, l.published_at
+       l.announced_at, l.bidding_starts_at, l.bidding_ends_at, l.published_at,
+       coalesce(l.terms->>'mode', 'auction') AS mode
 FROM lots l
 WHERE {where}
 ORDER BY {order}

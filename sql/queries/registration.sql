@@ -4,7 +4,8 @@
 
 -- name: lot_for_registration
 -- A published lot by reference with what registering needs; a draft is not found.
-SELECT id, reference, status, round, deposit_fen
+SELECT id, reference, status, round, deposit_fen, paused_from, bidding_starts_at,
+       terms->>'mode' AS mode
 FROM lots WHERE reference = $1 AND status <> 'draft'
 
 -- name: registrant
@@ -69,7 +70,8 @@ SELECT id, lot_id FROM registrations WHERE transfer_reference = $1
 -- name: share_lot
 -- Keeps the lot's status and round still while a deposit moves: the closer locks the lot
 -- FOR UPDATE before it releases a round's deposits, so it cannot miss this one.
-SELECT id, reference, status, round FROM lots WHERE id = $1 FOR SHARE
+SELECT id, reference, status, round, paused_from, bidding_starts_at, terms->>'mode' AS mode
+FROM lots WHERE id = $1 FOR SHARE
 
 -- name: lock_registration
 SELECT r.id, r.lot_id, r.round, r.buyer_org_id, r.user_id, r.bidder_code, r.deposit_fen,

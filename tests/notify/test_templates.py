@@ -55,6 +55,13 @@ LICENCE_BACK = {
     "path": "/bank/cases/3",
 }
 # Payloads as the producers write them (auctions/*, market/notify/events.py).
+LISTING = {
+    "lot_id": 1,
+    "lot_reference": "LOT-2026-000123",
+    "lot_title": "锂电池正极材料专利包（挂牌）",
+    "round": 1,
+    "path": "/listings/LOT-2026-000123",
+}
 PAYLOADS: dict[str, dict[str, Any]] = {
     "document_issued": {
         "document_id": 4,
@@ -177,6 +184,30 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "ends_at": "2026-01-06T02:00:00+00:00",
         "deposit_status": "awaiting",
         "bidder_code": "K7Q2",
+    },
+    "listing_intent_approved": {
+        "registration_id": 4,
+        "lot_reference": "LOT-2026-000123",
+        "round": 1,
+        "bidder_code": "K7Q2",
+        "amount_fen": 7_000_000,
+        "transfer_reference": "BZJ8X2",
+    },
+    "listing_period_ended": {
+        **LISTING,
+        "outcome": "negotiation",
+        "qualified": 1,
+        "ends_at": "2026-10-10T16:00:00+00:00",
+    },
+    "listing_transfer_to_confirm": {
+        **LISTING,
+        "price_fen": 70_000_000,
+        "confirm_by": "2026-10-16T16:00:00+00:00",
+    },
+    "listing_auction_created": {
+        **LISTING,
+        "start_price_fen": 70_000_000,
+        "bidding_ends_at": "2026-10-11T16:00:00+00:00",
     },
     "deposit_confirmed": {
         "registration_id": 4,
