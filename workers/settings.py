@@ -38,6 +38,8 @@ from market.notify.jobs_events import CRON as EVENTS_CRON
 from market.notify.jobs_events import JOBS as EVENTS_JOBS
 from market.sandbox import services as sandbox
 from market.sandbox.jobs import JOBS as SANDBOX_JOBS
+from market.transfer.jobs import CRON as TRANSFER_CRON
+from market.transfer.jobs import JOBS as TRANSFER_JOBS
 from market.settings import Settings
 
 log = logging.getLogger("market.worker")
@@ -104,6 +106,7 @@ class WorkerSettings:
         *NOTIFY_JOBS,
         *SANDBOX_JOBS,
         *LICENSING_JOBS,
+        *TRANSFER_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -116,6 +119,7 @@ class WorkerSettings:
         *EVENTS_CRON,
         *NOTIFY_CRON,
         *LICENSING_CRON,
+        *TRANSFER_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

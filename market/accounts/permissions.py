@@ -135,6 +135,13 @@ SIGN_AS_PLEDGOR = _p("sign_as_pledgor", {"pledgor"}, "pledgor:write", roles=WRIT
                                  "withdraw open licences")
 TAKE_OPEN_LICENCE = _p("take_open_licence", BIDDERS, "bids:write", roles=WRITERS,
                        description="take a declared open licence by notice")
+READ_TRANSFERS = _p("read_transfers", {"bank", "buyer", "acquirer"}, "transfers:read",
+                    description="the transfers of title of the sales the organisation is a "
+                                "party to, held in escrow until the title has moved")
+RELEASE_PLEDGE = _p("release_pledge", {"bank"}, "transfers:write", roles=WRITERS,
+                    description="upload the release of the pledge registration of a sold lot")
+RECORD_TRANSFER = _p("record_transfer", BIDDERS, "transfers:write", roles=WRITERS,
+                     description="upload the recordal of the transfer of a bought lot")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -170,6 +177,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_OWN_CASES,
     SIGN_AS_PLEDGOR,
     TAKE_OPEN_LICENCE,
+    READ_TRANSFERS,
+    RELEASE_PLEDGE,
+    RECORD_TRANSFER,
     MOVE_CLOCK,
 )
 

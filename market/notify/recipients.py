@@ -33,7 +33,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
-# pledgor.py, open_licence.py, reminders.py, enforcement.py).
+# pledgor.py, open_licence.py, reminders.py, enforcement.py, and market/transfer).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -63,6 +63,13 @@ EVENTS: Final[tuple[str, ...]] = (
     "licence_back_accepted",
     "licence_back_declined",
     "open_licence_taken",
+    "transfer_step_due",
+    "transfer_step_reminder",
+    "transfer_step_overdue",
+    "transfer_notice_uploaded",
+    "transfer_notice_rejected",
+    "sale_completed",
+    "sale_unwound",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret
