@@ -38,9 +38,9 @@ from market.notify.jobs_events import CRON as EVENTS_CRON
 from market.notify.jobs_events import JOBS as EVENTS_JOBS
 from market.sandbox import services as sandbox
 from market.sandbox.jobs import JOBS as SANDBOX_JOBS
+from market.settings import Settings
 from market.transfer.jobs import CRON as TRANSFER_CRON
 from market.transfer.jobs import JOBS as TRANSFER_JOBS
-from market.settings import Settings
 
 log = logging.getLogger("market.worker")
 

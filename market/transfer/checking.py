@@ -20,7 +20,7 @@ import asyncpg
 from market.accounts.permissions import OPERATE
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
-from market.errors import Conflict, NotFound
+from market.errors import Conflict, Invalid, NotFound
 from market.lots.services import policy_for
 from market.lots.terms import TermsPolicy
 from market.pools import services as pools
@@ -120,6 +120,9 @@ async def reject_notice(uow: UnitOfWork, data: RejectNotice) -> TransferOut:
     rejected with the reason; its step is open again until its deadline, moved to leave
     the party at least the policy's `resubmit_days`."""
     conn, at = uow.conn, uow.at
+    reason = data.reason.strip()
+    if not reason:
+        raise Invalid("required", field="reason")
     sale_id = await conn.fetchval(Q.notice_sale, data.notice_id)
     if sale_id is None:
         raise NotFound("not_found", field="notice_id")
@@ -129,7 +132,6 @@ async def reject_notice(uow: UnitOfWork, data: RejectNotice) -> TransferOut:
     notice = returned(await conn.fetchrow(Q.notice_locked, data.notice_id))
     if notice["status"] != "pending":
         raise Conflict("transfer_notice_decided", field="notice_id", status=notice["status"])
-    reason = data.reason.strip()
     await conn.execute(Q.decide_notices, [notice["id"]], "rejected", uow.actor.user, at, reason)
     step = step_of(notice["kind"])
     reopened = returned(

@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from market.cases.models import DocumentOut
+from market.cases.services import document_out
 from market.commands import UnitOfWork
 from market.db import Conn, Queries, returned
 from market.errors import NotFound
@@ -210,3 +212,27 @@ async def listing(
         notices = list(await conn.fetch(Q.notices, row["sale_id"]))
         out.append(transfer_out(row, await needed_kinds(conn, row["lot_id"]), notices))
     return out
+
+
+async def notice_document(
+    conn: Conn, sale_id: int, notice_id: int, org_id: int | None = None
+) -> DocumentOut:
+    """A notice's document, for a party of the sale (`org_id`) or the operator (None)."""
+    await view(conn, sale_id, org_id)
+    found = await conn.fetchrow(Q.document_of_notice, notice_id, sale_id)
+    if found is None:
+        raise NotFound("no_such_document", field="notice_id")
+    return document_out(found)
+
+
+async def held_for_pool(conn: Conn, pool_id: int) -> tuple[int, int]:
+    """(sales, fen): the prices of sales held in escrow on loans enrolled in the pool — money
+    that came back but is not a recovery until the title has moved."""
+    row = returned(await conn.fetchrow(Q.held_for_pool, pool_id))
+    return row["n"], row["amount_fen"]
+
+
+async def held_for_bank(conn: Conn, bank_org_id: int) -> tuple[int, int]:
+    """(sales, fen): the prices of the bank's sales held in escrow."""
+    row = returned(await conn.fetchrow(Q.held_for_bank, bank_org_id))
+    return row["n"], row["amount_fen"]

@@ -32,7 +32,7 @@ from market.db import Queries
 from market.lots.services import policy_for
 from market.lots.terms import TermsPolicy
 from market.transfer import escrow
-from market.transfer.models import RELEASE, Step
+from market.transfer.models import RELEASE, Cause, Step
 from market.transfer.policy import DEFAULT_POLICY, TransferPolicy
 from market.transfer.unwinding import unwind
 
@@ -80,7 +80,7 @@ async def expire_transfer(uow: UnitOfWork, data: ExpireTransfer) -> str | None:
                 lot_id=sale["lot_id"],
                 payload=payload,
             )
-            cause = "bank" if step == "release" else "buyer"
+            cause: Cause = "bank" if step == "release" else "buyer"
             await unwind(uow, data.policy, sale, cause=cause, note="")
             return "unwound"
         for days in sorted(data.transfer_policy.reminder_days, reverse=True):

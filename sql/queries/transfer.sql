@@ -135,13 +135,26 @@ ORDER BY t.status <> 'in_escrow', least(t.release_due_at, t.recordal_due_at), t.
 LIMIT $3
 
 -- name: document_of_notice
-SELECT d.id, d.filename, d.content_type, d.size_bytes, d.sha256, b.content
+-- A transfer's notice's document ($2: the transfer's sale, so another sale's is not found).
+SELECT d.id, d.item, d.filename, d.content_type, d.size_bytes, d.sha256, d.uploaded_at
 FROM transfer_notices n JOIN case_documents d ON d.id = n.document_id
-JOIN document_blobs b ON b.sha256 = d.sha256
-WHERE n.id = $1
+WHERE n.id = $1 AND n.sale_id = $2
 
 -- name: sale_lot
 SELECT lot_id FROM sales WHERE id = $1
 
 -- name: notice_sale
 SELECT sale_id FROM transfer_notices WHERE id = $1
+
+-- name: held_for_pool
+-- Prices of sales held in escrow on loans enrolled in the pool: not recoveries yet.
+SELECT count(*) AS n, coalesce(sum(s.price_fen), 0)::bigint AS amount_fen
+FROM sales s JOIN lots l ON l.id = s.lot_id JOIN disposal_cases c ON c.id = l.case_id
+JOIN pool_enrolments e ON e.loan_id = c.loan_id
+WHERE s.status = 'paid' AND e.pool_id = $1
+
+-- name: held_for_bank
+-- Prices of the bank's sales held in escrow.
+SELECT count(*) AS n, coalesce(sum(s.price_fen), 0)::bigint AS amount_fen
+FROM sales s JOIN lots l ON l.id = s.lot_id
+WHERE s.status = 'paid' AND l.bank_org_id = $1
