@@ -164,7 +164,7 @@ async def test_the_winner_pays_the_title_moves_and_the_pool_sees_the_recovery(
             )
             await operator_confirms(browser, sandbox, pool, scene.operator.user_id, sale["id"])
             share = await pool.fetchval(
-                "SELECT coalesce(sum(amount_fen), 0)::bigint FROM payouts p JOIN receipts r"
+                "SELECT coalesce(sum(p.amount_fen), 0)::bigint FROM payouts p JOIN receipts r"
                 " ON r.id = p.receipt_id WHERE r.source = $1 AND p.pool_id = $2",
                 f"sale:{sale['id']}",
                 zs.pool_id,
