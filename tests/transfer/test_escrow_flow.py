@@ -414,3 +414,32 @@ async def test_bad_notices_are_refused_and_nothing_is_written(
     await upload_release(pool, clock, scene.bank_user, sale.id)
     await confirm(pool, clock, scene.operator_user, sale.id)
     await owed_to_somebody(pool, sale)
+
+
+async def test_an_upload_at_the_deadline_and_the_sweep_at_once(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The bank's release arrives a second before its deadline while the sweep runs at the
+    deadline: either the notice is in and the sale stays in escrow, or the sale unwound
+    and the notice was refused with nothing written — never both, never neither."""
+    policy = lots.policy_for(settings)
+    for _ in range(3):
+        scene, sale = await paid_scene(pool, clock, settings)
+        due = await value(pool, "SELECT release_due_at FROM transfers WHERE sale_id=$1", sale.id)
+        late = FrozenClock(due - timedelta(seconds=1))
+        upload, swept = await asyncio.gather(
+            upload_release(pool, late, scene.bank_user, sale.id),
+            jobs.sweep(pool, due, policy),
+            return_exceptions=True,
+        )
+        notices_in = await value(
+            pool, "SELECT count(*) FROM transfer_notices WHERE sale_id=$1", sale.id
+        )
+        status = await value(pool, "SELECT status FROM transfers WHERE sale_id=$1", sale.id)
+        if status == "unwound":
+            assert isinstance(upload, Conflict) and upload.code == "transfer_not_in_escrow"
+            assert notices_in == 0 and sale.id in swept  # type: ignore[operator]
+        else:
+            assert status == "in_escrow" and notices_in == 1
+            assert not isinstance(upload, Exception) and sale.id not in swept  # type: ignore[operator]
+        await check_books(pool)
