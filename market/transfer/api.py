@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
@@ -64,14 +65,7 @@ FAILURE = api_docs.body(
 
 
 def _upload(sale_id: int, data: NoticeIn) -> UploadNotice:
-    return UploadNotice(
-        sale_id=sale_id,
-        kind=data.kind,
-        number=data.number,
-        issued_on=data.issued_on,
-        filename=data.filename,
-        content=data.content,
-    )
+    return UploadNotice(sale_id=sale_id, **msgspec.structs.asdict(data))
 
 
 class TransfersApi(Controller):

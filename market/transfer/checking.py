@@ -13,9 +13,8 @@ source `sale:{id}` and every ledger entry by the sale, so the price is routed on
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
+import msgspec
 
 from market.accounts.permissions import OPERATE
 from market.commands import UnitOfWork, command
@@ -171,8 +170,8 @@ class FailureWithPolicy(RecordFailure, frozen=True, kw_only=True):
 
 
 def with_policy(data: RecordFailure, settings: Settings) -> FailureWithPolicy:
-    fields: dict[str, Any] = {f: getattr(data, f) for f in RecordFailure.__struct_fields__}
-    return FailureWithPolicy(**fields, policy=policy_for(settings))
+    """The failure with the exchange's terms policy (the lot's next round follows it)."""
+    return FailureWithPolicy(**msgspec.structs.asdict(data), policy=policy_for(settings))
 
 
 @command(OPERATE)
