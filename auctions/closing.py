@@ -24,7 +24,8 @@ terms) of the close. Commission under the statutory brackets (market.lots.terms.
 is a disposal cost the creditor side bears in the waterfall (§The waterfall), so it is
 recorded on the sale but not charged to the buyer. The operator records the buyer's
 transfer against the sale's payment reference (`record_payment`); the winner's deposit is
-then applied to the price.
+then applied to the price, and the sale is `paid`: held in escrow until the title has
+moved (market/transfer, docs/rules.md §Transfer of title).
 
 Default (悔拍, §After the close): unpaid by the deadline, the sale is void
 (`void_unpaid_sale`) — the deposit is forfeited into `forfeit:lot:{lot}`, `sale_closed` is
@@ -66,6 +67,7 @@ from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
 from market.money import MAX_FEN, format_cny
 from market.pools import services as pools
+from market.transfer.escrow import open_transfer
 
 Q = Queries("closing")
 _BEIJING = ZoneInfo("Asia/Shanghai")  # the books' dates are Beijing time
@@ -90,7 +92,7 @@ class SaleOut(msgspec.Struct, frozen=True, kw_only=True):
     balance_due_fen: int
     due_at: datetime
     payment_reference: str
-    status: Literal["awaiting_payment", "paid", "defaulted"]
+    status: Literal["awaiting_payment", "paid", "completed", "unwound", "defaulted"]
     paid_at: datetime | None
     closed_at: datetime
 
@@ -427,7 +429,7 @@ async def pay_sale(
     sale = await conn.fetchrow(Q.sale_by_reference_locked, reference)
     if sale is None:
         raise NotFound("no_such_payment_reference", field="payment_reference", reference=reference)
-    if sale["status"] == "paid":
+    if sale["status"] in ("paid", "completed", "unwound"):
         if data.amount_fen == sale["balance_due_fen"]:
             return _sale_out(sale)
         raise Conflict(
@@ -459,8 +461,9 @@ async def pay_sale(
         )
     if sale["deposit_fen"] > 0:
         await apply_deposit(uow, at, sale["registration_id"], sale["id"])
-    # The price is money back on the case: route it through the waterfall (§The waterfall).
-    await pools.route_sale_receipt(uow, pools.SaleReceipt(sale_id=sale["id"], forfeit=False))
+    # The price is held in escrow until the title has moved (docs/rules.md §Transfer of
+    # title): market/transfer routes it through the waterfall when the transfer completes.
+    await open_transfer(uow, paid)
     await issue_certificate(uow, sale["id"])
     out = _sale_out(paid)
     uow.audit(

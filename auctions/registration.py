@@ -43,7 +43,7 @@ from market.settings import Settings
 Q = Queries("registration")
 
 DepositStatus = Literal["awaiting", "confirmed", "released", "applied", "forfeited"]
-SaleStatus = Literal["awaiting_payment", "paid", "defaulted"]
+SaleStatus = Literal["awaiting_payment", "paid", "completed", "unwound", "defaulted"]
 OPEN_STATUSES: Final = ("announced", "bidding")
 
 # Codes a person reads off a screen or types into a bank transfer: no I/O/0/1.

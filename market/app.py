@@ -64,6 +64,7 @@ from market.sandbox import services as sandbox
 from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
 from market.security_headers import SecurityHeaders
 from market.settings import ROOT
+from market.transfer.routes import ROUTES as TRANSFER_ROUTES
 from market.web import (
     error_handler,
     language,
@@ -260,6 +261,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *LOTS_ROUTES,
             *LICENSING_ROUTES,
             *LISTING_ROUTES,
+            *TRANSFER_ROUTES,
             *CATALOGUE_ROUTES,
             *AUCTION_ROUTES,
             *WEBHOOK_ROUTES,

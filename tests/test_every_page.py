@@ -39,6 +39,8 @@ NOT_PAGES = {
     "web_lot_document",
     "web_lot_events",
     "web_licence_recordal_document",
+    "web_transfer_notice_document",
+    "web_operator_transfer_document",
     "web_operator_org_document",
     "web_reconciliation_export_bank",
     "web_reconciliation_export_case",
@@ -70,6 +72,12 @@ OWN_IDS = {
     "contract_id": "SELECT k.id FROM licence_contracts k JOIN organisations o ON o.id = $1"
     " WHERE o.kind = 'operator' OR o.id IN (k.bank_org_id, k.licensee_org_id, k.pledgor_org_id)",
     "asset_id": "SELECT id FROM ip_assets WHERE bank_org_id = $1",
+    # A sale held in escrow the organisation is party to (its forms show); the operator
+    # reads any.
+    "sale_id": "SELECT t.sale_id FROM transfers t JOIN sales s ON s.id = t.sale_id"
+    " JOIN lots l ON l.id = s.lot_id JOIN organisations o ON o.id = $1"
+    " WHERE t.status = 'in_escrow'"
+    " AND (o.kind = 'operator' OR $1 IN (s.buyer_org_id, l.bank_org_id))",
     "import_id": "SELECT id FROM collateral_imports WHERE bank_org_id = $1",
     # A bank's own lot; the operator reads any.
     "lot_id": "SELECT l.id FROM lots l JOIN organisations o ON o.id = $1"

@@ -107,6 +107,18 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_operator_offer_decision": "get_any_offer_decision",
     "web_decide_offers": "decide_offers",
     # --- licence contracts: each party's, and the operator's clearing account ----------
+    # --- transfers of title: the bank's and the buyer's, the operator's escrow queue -----
+    "web_transfers": "list_transfers",
+    "web_transfer": "get_transfer",
+    "web_transfer_notice_document": "get_transfer_notice_document",
+    "web_upload_release": "upload_pledge_release",
+    "web_upload_recordal": "upload_transfer_recordal",
+    "web_operator_transfers": "list_escrow_transfers",
+    "web_operator_transfer": "get_escrow_transfer",
+    "web_operator_transfer_document": "get_escrow_notice_document",
+    "web_operator_confirm_transfer": "confirm_transfer",
+    "web_operator_reject_notice": "reject_transfer_notice",
+    "web_operator_transfer_failure": "record_transfer_failure",
     "web_licences": "list_licence_contracts",
     "web_licence": "get_licence_contract",
     "web_licence_recordal_document": "get_licence_recordal_document",

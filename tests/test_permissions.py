@@ -102,6 +102,7 @@ ID_SOURCES: dict[str, str] = {
     "open_licence_id": "SELECT id FROM open_licences",
     "contract_id": "SELECT id FROM licence_contracts",
     "code": "SELECT code FROM sale_documents",
+    "notice_id": "SELECT id FROM transfer_notices",
 }
 # Path parameters that are no id: a value the route takes.
 WORDS = {"decision": "approve", "action": "publish"}
@@ -157,6 +158,20 @@ JSON_BODIES: dict[str, Any] = {
     "record_recordal_cancellation": {
         "cancellation_number": "2026990000001-ZX",
         "cancelled_on": "2026-01-01",
+    },
+    "upload_pledge_release": {
+        "kind": "pledge_release",
+        "number": "ZX1",
+        "issued_on": "2026-01-01",
+        "filename": "a.pdf",
+        "content": "JVBERi0xLjcKJSVFT0YK",
+    },
+    "upload_transfer_recordal": {
+        "kind": "patent_recordal",
+        "number": "BG1",
+        "issued_on": "2026-01-01",
+        "filename": "a.pdf",
+        "content": "JVBERi0xLjcKJSVFT0YK",
     },
     "record_licence_recordal": {
         "recordal_number": "2026990000001",

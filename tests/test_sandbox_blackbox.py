@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -81,8 +81,12 @@ def _until(what: str, check: Any, within: float = 20.0) -> Any:
 
 def test_a_lot_from_publication_to_payout_in_under_a_minute(exchange: str) -> None:
     with (
-        _api(exchange, "bank@ipx.demo", ["collateral:read", "lots:write", "pools:read"]) as bank,
-        _api(exchange, "buyer@ipx.demo", ["bids:write"]) as buyer,
+        _api(
+            exchange,
+            "bank@ipx.demo",
+            ["collateral:read", "lots:write", "pools:read", "transfers:read", "transfers:write"],
+        ) as bank,
+        _api(exchange, "buyer@ipx.demo", ["bids:write", "transfers:write"]) as buyer,
         _api(exchange, "operator@ipx.demo", ["operator:write", "clock:write"]) as operator,
         httpx.Client(base_url=exchange, timeout=30) as public,
     ):
@@ -153,7 +157,9 @@ def _from_publication_to_payout(
         lambda: _ok(public.get(f"/api/v1/lots/{reference}"))["status"] == "sold",
     )
 
-    # The operator records the buyer's transfer; the proceeds go down the waterfall.
+    # The operator records the buyer's transfer: the price is held in escrow until the title
+    # has moved; the bank releases the pledge, the buyer records the transfer, the operator
+    # confirms — then the proceeds go down the waterfall.
     due = next(
         p for p in _ok(operator.get("/api/v1/operator/payments")) if p["lot_reference"] == reference
     )
@@ -168,6 +174,27 @@ def _from_publication_to_payout(
         )
     )
     assert paid["status"] == "paid"
+    held = _ok(bank.get(f"/api/v1/bank/cases/{case_id}/receipts"))
+    assert not [r for r in held["receipts"] if r["status"] == "routed"]
+    transfer = next(
+        t for t in _ok(bank.get("/api/v1/transfers?in_escrow=true")) if t["sale_id"] == paid["id"]
+    )
+    today = datetime.fromisoformat(_ok(public.get("/api/v1/sandbox/clock"))["now"])
+    pdf = "JVBERi0xLjQKMSAwIG9iajw8L1R5cGUvQ2F0YWxvZz4+ZW5kb2JqCnRyYWlsZXI8PC9Sb290IDEgMCBSPj4KJSVFT0YK"
+    for client, route, kind in [
+        (bank, "release", "pledge_release"),
+        *[(buyer, "recordal", k) for k in transfer["needed"] if k != "pledge_release"],
+    ]:
+        notice = {
+            "kind": kind,
+            "number": f"N{paid['id']}{kind[:3].upper()}",
+            "issued_on": today.astimezone(timezone(timedelta(hours=8))).date().isoformat(),
+            "filename": "notice.pdf",
+            "content": pdf,
+        }
+        _ok(client.post(f"/api/v1/transfers/{paid['id']}/{route}", json=notice))
+    done = _ok(operator.post(f"/api/v1/operator/transfers/{paid['id']}/confirm"))
+    assert done["status"] == "completed"
     money = _ok(bank.get(f"/api/v1/bank/cases/{case_id}/receipts"))
     receipts = [r for r in money["receipts"] if r["status"] == "routed"]
     assert receipts and all(r["payouts"] for r in receipts)

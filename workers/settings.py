@@ -43,6 +43,8 @@ from market.notify.jobs_events import JOBS as EVENTS_JOBS
 from market.sandbox import services as sandbox
 from market.sandbox.jobs import JOBS as SANDBOX_JOBS
 from market.settings import Settings
+from market.transfer.jobs import CRON as TRANSFER_CRON
+from market.transfer.jobs import JOBS as TRANSFER_JOBS
 
 log = logging.getLogger("market.worker")
 
@@ -110,6 +112,7 @@ class WorkerSettings:
         *LICENSING_JOBS,
         *DOCUMENTS_JOBS,
         *LISTING_JOBS,
+        *TRANSFER_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -124,6 +127,7 @@ class WorkerSettings:
         *LICENSING_CRON,
         *DOCUMENTS_CRON,
         *LISTING_CRON,
+        *TRANSFER_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

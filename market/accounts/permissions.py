@@ -138,6 +138,13 @@ TAKE_OPEN_LICENCE = _p("take_open_licence", BIDDERS, "bids:write", roles=WRITERS
 READ_SALE_DOCUMENTS = _p("read_sale_documents", {"bank", "buyer", "acquirer"}, "documents:read",
                          description="download the 成交确认书 and 交易凭证 of the sales the "
                                      "organisation is the bank or the buyer of")
+READ_TRANSFERS = _p("read_transfers", {"bank", "buyer", "acquirer"}, "transfers:read",
+                    description="the transfers of title of the sales the organisation is a "
+                                "party to, held in escrow until the title has moved")
+RELEASE_PLEDGE = _p("release_pledge", {"bank"}, "transfers:write", roles=WRITERS,
+                    description="upload the release of the pledge registration of a sold lot")
+RECORD_TRANSFER = _p("record_transfer", BIDDERS, "transfers:write", roles=WRITERS,
+                     description="upload the recordal of the transfer of a bought lot")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -174,6 +181,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     SIGN_AS_PLEDGOR,
     TAKE_OPEN_LICENCE,
     READ_SALE_DOCUMENTS,
+    READ_TRANSFERS,
+    RELEASE_PLEDGE,
+    RECORD_TRANSFER,
     MOVE_CLOCK,
 )
 

@@ -42,6 +42,7 @@ from market.lots.models import (
     WithdrawLot,
 )
 from market.lots.terms import TermsInput, TermsPolicy
+from market.transfer.demo import Parties, complete_demo_transfer, release_demo_pledge
 
 # What each demo lot goes through: (title suffix, the state it should end in).
 PLAN = [
@@ -54,6 +55,7 @@ PLAN = [
     "relisted",
     "sold",
     "returned",
+    "sold_in_escrow",
 ]
 
 
@@ -155,6 +157,8 @@ async def seed_cases_and_lots(
         t0 = long_ago if state not in ("draft", "announced") else now
         if state in {"bidding", "paused"}:
             t0 = now - ann - timedelta(hours=2)
+        if state == "sold_in_escrow":  # paid three days ago: its transfer under way
+            t0 = now - ann - timedelta(days=8)
         if state == "relisted":  # failed three days ago, relisted yesterday
             t0 = now - ann - timedelta(days=5)
         lot = await _as(pool, t0, bank)(
@@ -193,8 +197,15 @@ async def seed_cases_and_lots(
             )
             continue
         ends = opens + timedelta(hours=48)
-        if state == "sold" and buyer is not None and operator is not None:
-            await _sell(pool, policy, lot.reference, start, opens, ends, buyer, operator)
+        if state.startswith("sold") and buyer is not None and operator is not None:
+            sale_id = await _sell(pool, policy, lot.reference, start, opens, ends, buyer, operator)
+            parties = Parties(bank=bank, buyer=buyer, operator=operator)
+            if state == "sold":  # the title moved ten days after payment
+                await complete_demo_transfer(pool, ends + timedelta(days=13), sale_id, parties)
+            else:  # the bank has released the pledge; the recordal is awaited
+                await release_demo_pledge(pool, ends + timedelta(days=4), sale_id, parties)
+            continue
+        if state == "sold_in_escrow":
             continue
         await _close(pool, ends, policy, lot.id, sold=state == "sold")
         if state in ("failed", "sold"):
@@ -228,12 +239,12 @@ async def _sell(
     ends: datetime,
     buyer: Viewer,
     operator: Viewer,
-) -> None:
+) -> int:
     """The buyer registers while the lot is announced and transfers its deposit, which the
     operator confirms; it bids the starting price (`start_fen`) an hour into the round;
     the round closes on time with it as the winner (its deposit applied to the price); it
-    pays the balance three days later. Its history, ledger and notifications are then a
-    real sale's."""
+    pays the balance three days later (held in escrow until the title has moved). Its
+    history, ledger and notifications are then a real sale's. Returns the sale's id."""
 
     def as_(viewer: Viewer, at: datetime) -> Act:
         return Act(Context(pool=pool, clock=FrozenClock(at)), Actor.of(viewer))
@@ -279,3 +290,4 @@ async def _sell(
             amount_fen=closed.sale.balance_due_fen,
         ),
     )
+    return closed.sale.id

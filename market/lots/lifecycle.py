@@ -13,6 +13,7 @@
     a listing (挂牌, docs/rules.md §Listing) is announced for its period; at its end it is
     failed (no intent; extend_listing ──▶ announced again), deciding (one intent: the
     negotiated transfer, decided sold or failed) or bidding (two or more: an auction)
+    sold ──unwind (the title did not move: market/transfer)──▶ failed (round 3: returned)
 
 `apply(policy, state, action)` returns the new state or raises IllegalTransition (409)
 with a code naming the rule, the action, the lot's status and round, and the rule's
@@ -58,7 +59,8 @@ FIXED_PRICE_ROUND = 3
 # translated.
 REASON_DEFAULTED = "lot.reason.winner_defaulted"
 REASON_PAUSE_EXPIRED = "lot.reason.pause_expired"
-SYSTEM_REASONS: frozenset[str] = frozenset({REASON_DEFAULTED, REASON_PAUSE_EXPIRED})
+REASON_UNWOUND = "lot.reason.transfer_unwound"
+SYSTEM_REASONS: frozenset[str] = frozenset({REASON_DEFAULTED, REASON_PAUSE_EXPIRED, REASON_UNWOUND})
 
 # The actions a bank takes on its lot, by the name the lifecycle records them under.
 BANK_ACTIONS: tuple[str, ...] = ("publish", "withdraw", "pause", "resume", "relist", "fixed_price")
@@ -158,6 +160,13 @@ class Default(msgspec.Struct, frozen=True, tag="default"):
     at: datetime
 
 
+class Unwind(msgspec.Struct, frozen=True, tag="unwind"):
+    """The sale was paid but the title did not move (docs/rules.md §Transfer of title):
+    the sale is unwound and the disposal goes on."""
+
+    at: datetime
+
+
 class Withdraw(msgspec.Struct, frozen=True, tag="withdraw"):
     at: datetime
     reason: str
@@ -184,6 +193,7 @@ Action = (
     | AwaitDecision
     | Decide
     | Default
+    | Unwind
     | Relist
     | FixedPrice
     | Withdraw
@@ -237,7 +247,7 @@ def offered(state: LotState) -> frozenset[str]:
 def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
     if state.status in TERMINAL:
         raise _refuse(state, action, "lot_disposal_over")
-    if state.status == "sold" and not isinstance(action, Default):
+    if state.status == "sold" and not isinstance(action, Default | Unwind):
         raise _refuse(state, action, "lot_sold")
     replace = msgspec.structs.replace
     match action:
@@ -309,7 +319,7 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             if outcome == "failed" and state.round == FIXED_PRICE_ROUND:
                 return replace(state, status="returned")
             return replace(state, status=outcome)
-        case Default():
+        case Default() | Unwind():
             if state.status != "sold":
                 raise _refuse(state, action, "default_needs_sale")
             # The round failed after all: relist (round 1), fixed-price sale (round 2), or,
@@ -317,7 +327,7 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
             return replace(
                 state,
                 status="returned" if state.round == FIXED_PRICE_ROUND else "failed",
-                reason=REASON_DEFAULTED,
+                reason=REASON_DEFAULTED if isinstance(action, Default) else REASON_UNWOUND,
             )
         case Relist(at=at, start_price_fen=start, bidding_starts_at=starts, bidding_ends_at=ends):
             if state.status != "failed" or state.round != FIRST_ROUND:

@@ -660,6 +660,16 @@ async def default_sale(
         await _transition(uow, at, policy, row, lifecycle.Default(at=at))
 
 
+async def unwind_sale(
+    on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
+) -> None:
+    """The hand-back when a paid sale is unwound because the title did not move
+    (docs/rules.md §Transfer of title): the round failed, the disposal goes on."""
+    async with _exchange_unit(on, at) as uow:
+        row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+        await _transition(uow, at, policy, row, lifecycle.Unwind(at=at))
+
+
 async def open_if_due(
     on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
 ) -> bool:

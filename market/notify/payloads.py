@@ -331,6 +331,52 @@ class DocumentIssuedPayload(Payload, frozen=True, kw_only=True):
     path: str  # the parties' documents page
 
 
+class TransferPayload(Payload, frozen=True, kw_only=True):
+    """A sale held in escrow until its title has moved (market/transfer): the sale and its
+    lot, and the page of the transfer for this recipient."""
+
+    sale_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    price_fen: int
+    path: str
+
+
+class TransferStepPayload(TransferPayload, frozen=True, kw_only=True):
+    """A step of the transfer is due, due soon (`days` before) or overdue."""
+
+    step: Literal["release", "recordal", "check"]
+    due_at: Instant
+    days: int | None = None
+
+
+class TransferNoticePayload(TransferPayload, frozen=True, kw_only=True):
+    """A party uploaded a notice, or the operator rejected one (with its reason and the
+    step's deadline for another)."""
+
+    notice_id: int
+    kind: Literal[
+        "pledge_release", "patent_recordal", "trademark_assignment", "software_registration"
+    ]
+    number: str
+    issued_on: str | None = None
+    reason: str = ""
+    step: Literal["release", "recordal"] | None = None
+    due_at: Instant | None = None
+
+
+class SaleEndedPayload(TransferPayload, frozen=True, kw_only=True):
+    """The title moved and the price was routed (completed), or the sale was unwound: why,
+    and what the buyer gets back or forfeits."""
+
+    receipt_id: int | None = None
+    cause: Literal["pledgor_dispute", "lapsed_right", "bank", "buyer"] | None = None
+    buyer_at_fault: bool | None = None
+    refund_fen: int | None = None
+    forfeited_fen: int | None = None
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -371,6 +417,13 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "listing_period_ended": ListingPeriodPayload,
     "listing_transfer_to_confirm": ListingTransferPayload,
     "listing_auction_created": ListingAuctionPayload,
+    "transfer_step_due": TransferStepPayload,
+    "transfer_step_reminder": TransferStepPayload,
+    "transfer_step_overdue": TransferStepPayload,
+    "transfer_notice_uploaded": TransferNoticePayload,
+    "transfer_notice_rejected": TransferNoticePayload,
+    "sale_completed": SaleEndedPayload,
+    "sale_unwound": SaleEndedPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

@@ -46,6 +46,19 @@ _LICENSING_BANK: Final = (
     "licence_back_declined",
     "open_licence_taken",
 )
+# A sale's transfer of title (market/transfer): what its parties hear, what the pools
+# hear (the recovery arriving) and what the operators hear (notices to check, checks late).
+_TRANSFER: Final = (
+    "transfer_step_due",
+    "transfer_step_reminder",
+    "transfer_step_overdue",
+    "transfer_notice_uploaded",
+    "transfer_notice_rejected",
+    "sale_completed",
+    "sale_unwound",
+)
+_TRANSFER_POOL: Final = ("sale_completed",)
+_TRANSFER_OPERATOR: Final = ("transfer_notice_uploaded", "transfer_step_overdue")
 _BIDDING: Final = tuple(
     e
     for e in EVENTS
@@ -55,11 +68,11 @@ _BIDDING: Final = tuple(
 # monitoring flags are the banks'; the rest are bidders' (a bidder may be a licensee too);
 # the pledgor hears what a licensee hears (反向许可: it is the licensee).
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, "document_issued"),
+    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, *_TRANSFER, "document_issued"),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
-    "pool": (),
-    "operator": (),
+    "pool": _TRANSFER_POOL,
+    "operator": _TRANSFER_OPERATOR,
     "pledgor": (*_OFFEROR, "open_licence_taken", *LICENSEE),
 }
 

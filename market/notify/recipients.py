@@ -35,6 +35,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
 # pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
 # market/listing/).
+# pledgor.py, open_licence.py, reminders.py, enforcement.py, and market/transfer).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -69,6 +70,13 @@ EVENTS: Final[tuple[str, ...]] = (
     "listing_period_ended",
     "listing_transfer_to_confirm",
     "listing_auction_created",
+    "transfer_step_due",
+    "transfer_step_reminder",
+    "transfer_step_overdue",
+    "transfer_notice_uploaded",
+    "transfer_notice_rejected",
+    "sale_completed",
+    "sale_unwound",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

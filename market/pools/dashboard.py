@@ -51,6 +51,7 @@ from market.pools.rules import (
     fuse_status,
     parse_rule,
 )
+from market.transfer import escrow
 
 Q = Queries("pool_pages")
 QP = Queries("pools")
@@ -154,6 +155,9 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     recoveries_received_fen: int
     recoveries_outstanding_fen: int
     recovery_rate_bp: int | None
+    # Prices of sales on the pool's loans held in escrow until the title has moved
+    # (docs/rules.md §Transfer of title): not recoveries yet, counted in no other figure.
+    held_in_escrow: Tally
     fund_balance_fen: int
     monthly: list[MonthRow]
     by_bank: list[BankRow]
@@ -335,6 +339,7 @@ async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard
                 )
 
     fund = accounts.pool_fund(pool_id, pool["org_id"]).code
+    held = await escrow.held_for_pool(conn, pool_id)
     return Dashboard(
         pool=head.pool,
         as_of=today,
@@ -346,6 +351,7 @@ async def dashboard(conn: Conn, pool: asyncpg.Record, at: datetime) -> Dashboard
         recoveries_received_fen=head.recoveries_received_fen,
         recoveries_outstanding_fen=head.recoveries_outstanding_fen,
         recovery_rate_bp=head.recovery_rate_bp,
+        held_in_escrow=Tally(count=held[0], amount_fen=held[1]),
         fund_balance_fen=int(await conn.fetchval(Q.account_balance, fund)),
         monthly=monthly,
         by_bank=by_bank,

@@ -31,6 +31,7 @@ from market.deps import ActDep, ClockDep, MeDep, PoolDep
 from market.pools import bank
 from market.pools.bank import COST_KINDS, MANUAL_KINDS, Q
 from market.pools.rule_text import Words
+from market.transfer import escrow
 from market.web import Form, language, page
 
 SAVED = frozenset(
@@ -290,10 +291,12 @@ async def _render_index(
         enrollable = await conn.fetch(Q.enrollable_loans, me.org_id)
         pools = await conn.fetch(Q.pool_choices)
         cases = await conn.fetch(Q.cases_of_bank, me.org_id)
+        held = await escrow.held_for_bank(conn, me.org_id)
     return page(
         request,
         "pools/bank_pools.html",
         me,
+        held=held,
         status_code=refused.status if refused else 200,
         loans=loans,
         previews=previews,

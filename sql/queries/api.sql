@@ -163,7 +163,7 @@ SELECT
    WHERE buyer_org_id = $1 AND status = 'awaiting_payment' AND due_at < $2)::bigint
       AS balances_overdue_fen,
   (SELECT coalesce(sum(price_fen + CASE WHEN fee_kind = 'buyer_premium' THEN fee_fen ELSE 0 END), 0)
-   FROM sales WHERE buyer_org_id = $1 AND status = 'paid')::bigint AS paid_fen
+   FROM sales WHERE buyer_org_id = $1 AND status IN ('paid', 'completed'))::bigint AS paid_fen
 
 -- name: page_bank_claims
 -- The bank's compensation claims, newest first. Filters: $2 status, $3 loan, $4 pool

@@ -195,7 +195,8 @@ RETURNING *
 SELECT count(*) FROM lots l
 WHERE l.case_id = $1
   AND (l.status IN ('draft', 'announced', 'bidding', 'paused')
-       OR EXISTS (SELECT 1 FROM sales s WHERE s.lot_id = l.id AND s.status = 'awaiting_payment'))
+       OR EXISTS (SELECT 1 FROM sales s WHERE s.lot_id = l.id
+                  AND s.status IN ('awaiting_payment', 'paid')))  -- unpaid, or held in escrow
 
 -- name: insert_cost
 INSERT INTO case_costs (case_id, kind, payee_org_id, amount_fen, memo, recorded_by, recorded_at)

@@ -41,6 +41,7 @@ from market.lots.terms import Fee, TermsInput, fee_fen
 from market.settings import Settings
 from tests.factories import AGREEMENT, act_as, make_org, viewer
 from tests.lots.factories import draft_lot, lot_action, make_case
+from tests.transfer.factories import complete_transfer
 
 START = 700_000_00
 DEPOSIT = 70_000_00
@@ -585,8 +586,19 @@ async def test_payment_applies_the_deposit_once(
     assert statuses[winner.registration_id] == "applied"
     assert await balance(pool, f"sale:receivable:{sale.id}") == 0
     assert await balance(pool, f"deposit:reg:{winner.registration_id}") == 0
-    # The price was routed through the waterfall at once (§The waterfall): commission to the
-    # exchange, the rest to the bank's claim; one receipt however many clicks.
+    # The price is held in escrow until the title has moved (§Transfer of title), then
+    # routed through the waterfall: commission to the exchange, the rest to the bank's
+    # claim; one receipt however many clicks.
+    assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == -sale.price_fen
+    assert await value(pool, "SELECT count(*) FROM receipts") == 0
+    await complete_transfer(
+        pool,
+        clock,
+        sale.id,
+        bank_user=scene.bank_user,
+        buyer_user=winner.user_id,
+        operator_user=operator,
+    )
     assert await balance(pool, f"proceeds:lot:{scene.lot.id}") == 0
     assert (
         await value(pool, "SELECT count(*) FROM receipts WHERE source=$1", f"sale:{sale.id}") == 1

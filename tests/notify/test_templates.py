@@ -62,6 +62,14 @@ LISTING = {
     "round": 1,
     "path": "/listings/LOT-2026-000123",
 }
+TRANSFER = {
+    "sale_id": 3,
+    "lot_id": 1,
+    "lot_reference": "LOT-2026-000123",
+    "lot_title": "锂电池正极材料专利包",
+    "price_fen": 120_000_000,
+    "path": "/transfers/3",
+}
 PAYLOADS: dict[str, dict[str, Any]] = {
     "document_issued": {
         "document_id": 4,
@@ -75,6 +83,38 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "sha256": "ab" * 32,
         "issued_at": "2026-01-06T02:00:00+00:00",
         "path": "/documents",
+    },
+    "transfer_step_due": {**TRANSFER, "step": "release", "due_at": "2026-02-15T02:00:00+00:00"},
+    "transfer_step_reminder": {
+        **TRANSFER,
+        "step": "recordal",
+        "due_at": "2026-04-15T02:00:00+00:00",
+        "days": 7,
+    },
+    "transfer_step_overdue": {**TRANSFER, "step": "check", "due_at": "2026-04-20T02:00:00+00:00"},
+    "transfer_notice_uploaded": {
+        **TRANSFER,
+        "notice_id": 4,
+        "kind": "pledge_release",
+        "number": "ZX2026000123",
+        "issued_on": "2026-01-20",
+    },
+    "transfer_notice_rejected": {
+        **TRANSFER,
+        "notice_id": 5,
+        "kind": "patent_recordal",
+        "number": "BG2026000456",
+        "reason": "专利号与拍品不符",
+        "step": "recordal",
+        "due_at": "2026-04-25T02:00:00+00:00",
+    },
+    "sale_completed": {**TRANSFER, "receipt_id": 9},
+    "sale_unwound": {
+        **TRANSFER,
+        "cause": "lapsed_right",
+        "buyer_at_fault": False,
+        "refund_fen": 121_200_000,
+        "forfeited_fen": 0,
     },
     "offer_received": {
         "offer_id": 7,
