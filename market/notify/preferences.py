@@ -46,6 +46,8 @@ _LICENSING_BANK: Final = (
     "licence_back_declined",
     "open_licence_taken",
 )
+# What the payer of the exchange's fee hears of its invoices (market/invoices).
+INVOICES: Final = ("invoice_details_needed", "invoice_issued")
 _BIDDING: Final = tuple(
     e
     for e in EVENTS
@@ -55,7 +57,7 @@ _BIDDING: Final = tuple(
 # monitoring flags are the banks'; the rest are bidders' (a bidder may be a licensee too);
 # the pledgor hears what a licensee hears (反向许可: it is the licensee).
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, "document_issued"),
+    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, "document_issued", *INVOICES),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": (),

@@ -34,7 +34,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
 # pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
-# market/listing/).
+# market/listing/, market/invoices).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -69,6 +69,8 @@ EVENTS: Final[tuple[str, ...]] = (
     "listing_period_ended",
     "listing_transfer_to_confirm",
     "listing_auction_created",
+    "invoice_details_needed",
+    "invoice_issued",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret
