@@ -2,10 +2,10 @@
 docs/rules.md §Invoices): a CSV file of every request still to export made before the end
 of a month (Beijing time), each request in exactly one export.
 
-Concurrency: the export marks its requests exported in one UPDATE … WHERE status =
-'requested'; a concurrent export waits for the rows the first one locked, then finds them
-exported and leaves them out (PostgreSQL re-checks the WHERE of a locked row after the
-lock). An export that finds nothing to export is refused (409) and writes nothing.
+Concurrency: the export reads its requests with SELECT … WHERE status = 'requested' FOR
+UPDATE; a concurrent export waits for the rows the first one locked, then finds them
+exported and leaves them out (PostgreSQL re-checks the WHERE of a locked row once the lock
+is granted). An export that finds nothing to export is refused (409) and writes nothing.
 """
 
 from __future__ import annotations
@@ -149,21 +149,27 @@ async def export_invoice_requests(uow: UnitOfWork, data: ExportIn) -> ExportOut:
     first, end = period_bounds(data.period)
     if first > china_today(uow.at):
         raise Invalid("invoice_period_future", field="period", period=data.period)
-    export_id = await conn.fetchval(Q.insert_export, data.period, uow.actor.user_id, uow.at)
-    exported = await conn.fetch(Q.mark_exported, export_id, end, uow.at)
-    if not exported:
+    found = list(await conn.fetch(Q.to_export, end))
+    if not found:
         raise Conflict("invoice_nothing_to_export", field="period", period=data.period)
-    body = export_csv(list(await conn.fetch(Q.exported_rows, export_id)))
+    body = export_csv(found)
     row = returned(
         await conn.fetchrow(
-            Q.finish_export, export_id, len(exported), body, hashlib.sha256(body).digest()
+            Q.insert_export,
+            data.period,
+            len(found),
+            body,
+            hashlib.sha256(body).digest(),
+            uow.actor.user_id,
+            uow.at,
         )
     )
+    await conn.execute(Q.mark_exported, [r["id"] for r in found], row["id"], uow.at)
     out = _export_out(row)
     uow.audit(
         "invoice.export",
         "invoice_export",
-        export_id,
+        out.id,
         chain_org_id=None,
         after={"period": data.period, "requests": out.requests, "sha256": out.sha256},
     )

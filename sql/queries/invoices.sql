@@ -88,31 +88,24 @@ WHERE ($1::text IS NULL OR q.status = $1) AND ($2::bigint IS NULL OR q.id < $2)
 ORDER BY q.id DESC
 LIMIT $3
 
+-- name: to_export
+-- Every request still to export made before the period's end, locked, in id order: each is
+-- exported once, by whichever export locks it first (a concurrent export waits for the row
+-- lock, then PostgreSQL re-checks the status and leaves the row out).
+SELECT q.*, s.lot_id, l.reference AS lot_reference, l.title AS lot_title
+FROM invoice_requests q JOIN sales s ON s.id = q.sale_id JOIN lots l ON l.id = s.lot_id
+WHERE q.status = 'requested' AND q.created_at < $1
+ORDER BY q.id
+FOR UPDATE OF q
+
 -- name: insert_export
 INSERT INTO invoice_exports (period, requests, csv, sha256, created_by, created_at)
-VALUES ($1, 0, ''::bytea, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, $2, $3)
-RETURNING id
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, period, requests, sha256, created_at
 
 -- name: mark_exported
--- Every request still to export that was made before the period's end: each is exported
--- once, by whichever export locks it first (a concurrent export waits for the row lock,
--- then finds it exported and leaves it).
-UPDATE invoice_requests q SET status = 'exported', export_id = $1, exported_at = $3
-WHERE q.status = 'requested' AND q.created_at < $2
-RETURNING q.id
-
--- name: exported_rows
--- The lines of an export, in the order of the file.
-SELECT q.*, s.lot_id, l.reference AS lot_reference, l.title AS lot_title,
-       o.name AS payer_name
-FROM invoice_requests q JOIN sales s ON s.id = q.sale_id JOIN lots l ON l.id = s.lot_id
-     JOIN organisations o ON o.id = q.payer_org_id
-WHERE q.export_id = $1
-ORDER BY q.id
-
--- name: finish_export
-UPDATE invoice_exports SET requests = $2, csv = $3, sha256 = $4 WHERE id = $1
-RETURNING id, period, requests, sha256, created_at
+UPDATE invoice_requests SET status = 'exported', export_id = $2, exported_at = $3
+WHERE id = ANY($1::bigint[]) AND status = 'requested'
 
 -- name: exports
 SELECT id, period, requests, sha256, created_at FROM invoice_exports
