@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import Annotated, Final
 
+import asyncpg
 import msgspec
 from msgspec import Meta
 
@@ -58,7 +60,7 @@ ITEMS: Final = {
     "buyer_premium": "*经纪代理服务*买方佣金",
 }
 
-Period = Annotated[str, Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Period = Annotated[str, Meta(pattern=r"^2[0-9]{3}-(0[1-9]|1[0-2])$")]  # a month of 2000–2999
 
 
 class ExportIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -73,11 +75,8 @@ class ExportOut(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-def _export_out(row: object) -> ExportOut:
-    r: dict[str, object] = dict(row)  # type: ignore[call-overload]
-    digest = r["sha256"]
-    assert isinstance(digest, bytes)
-    return msgspec.convert({**r, "sha256": digest.hex()}, ExportOut)
+def _export_out(row: asyncpg.Record) -> ExportOut:
+    return msgspec.convert({**dict(row), "sha256": bytes(row["sha256"]).hex()}, ExportOut)
 
 
 def period_bounds(period: str) -> tuple[date, datetime]:
@@ -100,36 +99,35 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def export_csv(rows: list[object]) -> bytes:
+def export_csv(rows: Sequence[asyncpg.Record]) -> bytes:
     """The export file: UTF-8 with BOM, CRLF, the header row of COLUMNS. A red-letter line
     carries the invoice's amounts negated, as a 红字发票 prints them."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for row in rows:
-        r: dict[str, object] = dict(row)  # type: ignore[call-overload]
+    for r in rows:
         sign = -1 if r["kind"] == "red_letter" else 1
-        rate = int(r["vat_rate_bp"])  # type: ignore[call-overload]
+        rate = r["vat_rate_bp"]
         writer.writerow(
             [
                 r["id"],
                 r["kind"],
                 r["cancels_id"] or "",
                 r["sale_id"],
-                _cell(str(r["lot_reference"])),
+                _cell(r["lot_reference"]),
                 r["fee_kind"],
                 r["invoice_type"],
-                _cell(str(r["title"])),
-                _cell(r["taxpayer_number"]),  # type: ignore[arg-type]
-                _cell(r["address_phone"]),  # type: ignore[arg-type]
-                _cell(r["bank_account"]),  # type: ignore[arg-type]
-                ITEMS[str(r["fee_kind"])],
-                _yuan(sign * int(r["amount_fen"])),  # type: ignore[call-overload]
-                _yuan(sign * int(r["net_fen"])),  # type: ignore[call-overload]
+                _cell(r["title"]),
+                _cell(r["taxpayer_number"]),
+                _cell(r["address_phone"]),
+                _cell(r["bank_account"]),
+                ITEMS[r["fee_kind"]],
+                _yuan(sign * r["amount_fen"]),
+                _yuan(sign * r["net_fen"]),
                 f"{rate // 10_000}.{rate % 10_000:04d}".rstrip("0").rstrip("."),
-                _yuan(sign * int(r["tax_fen"])),  # type: ignore[call-overload]
-                china_today(r["created_at"]).isoformat(),  # type: ignore[arg-type]
-                _cell(r["reason"]),  # type: ignore[arg-type]
+                _yuan(sign * r["tax_fen"]),
+                china_today(r["created_at"]).isoformat(),
+                _cell(r["reason"]),
                 "",
                 "",
             ]

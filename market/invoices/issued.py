@@ -239,14 +239,19 @@ def parse_issued(data: bytes) -> tuple[list[_Line], list[LineProblem]]:
 
 
 def _rejected(problems: list[LineProblem], filename: str | None) -> Invalid:
-    listed = sorted(
-        problems,
-        key=lambda p: (p.line or 0, READ_COLUMNS.index(p.field) if p.field in READ_COLUMNS else -1),
-    )
+    """The file refused: each problem by line, then by column, with the column's name."""
+
+    def order(p: LineProblem) -> tuple[int, int]:
+        return (p.line or 0, READ_COLUMNS.index(p.field) if p.field in READ_COLUMNS else -1)
+
+    listed = [
+        msgspec.structs.replace(p, params={**p.params, "column": p.field or ""})
+        for p in sorted(problems, key=order)[:PROBLEM_LIMIT]
+    ]
     return Invalid(
         "invoice_import_rejected",
         field="file",
-        problems=listed[:PROBLEM_LIMIT],
+        problems=listed,
         filename=filename or "",
         count=len(problems),
     )

@@ -19,7 +19,6 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response, Template
 
-from market import problems
 from market.accounts.models import Viewer
 from market.accounts.permissions import (
     MANAGE_INVOICE_DETAILS,
@@ -34,6 +33,7 @@ from market.errors import AppError, LineProblem
 from market.invoices import details, exports, issued, requests, views
 from market.invoices.requests import Status
 from market.paging import DEFAULT_LIMIT
+from market.pools.reconciliation_web import rejected_lines
 from market.pools.statement_export import csv_response
 from market.web import Form, language, page
 
@@ -130,17 +130,6 @@ class InvoicePages(Controller):
         return await _payer_page(request, pool, me, done="requested")
 
 
-def _rejected(lang: Any, found: list[LineProblem]) -> list[dict[str, Any]]:
-    return [
-        {
-            "line": p.line,
-            "column": p.field or "",
-            "detail": problems.describe(lang, p.code, p.params),
-        }
-        for p in found
-    ]
-
-
 async def _operator_page(
     request: Request[Any, Any, State],
     pool: asyncpg.Pool,
@@ -172,9 +161,32 @@ async def _operator_page(
         form=form,
         values=values or {"period": today.strftime("%Y-%m"), "invoice_date": today.isoformat()},
         errors=errors or {},
-        rejected=_rejected(language(request, me), rejected or []),
+        rejected=rejected_lines(language(request, me), rejected or []),
         exported=exported,
         recorded=recorded,
+    )
+
+
+async def _refused(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    clock: Any,
+    me: Viewer,
+    name: str,
+    form: Form,
+    rejected: list[LineProblem] | None = None,
+) -> Template:
+    """The operator's page again with form `name`'s errors beside its fields."""
+    return await _operator_page(
+        request,
+        pool,
+        clock,
+        me,
+        form=name,
+        values=form.values,
+        errors=form.errors,
+        rejected=rejected,
+        status_code=form.status,
     )
 
 
@@ -210,16 +222,7 @@ class OperatorInvoicePages(Controller):
             lambda: act(exports.export_invoice_requests, msgspec.convert(data, exports.ExportIn))
         )
         if done is None:
-            return await _operator_page(
-                request,
-                pool,
-                clock,
-                me,
-                form="export",
-                values=form.values,
-                errors=form.errors,
-                status_code=form.status,
-            )
+            return await _refused(request, pool, clock, me, "export", form)
         return await _operator_page(request, pool, clock, me, exported=done)
 
     @get("/exports/{export_id:int}", operation_id="web_operator_invoice_export_file")
@@ -257,16 +260,7 @@ class OperatorInvoicePages(Controller):
 
         done = await form.submit(run)
         if done is None:
-            return await _operator_page(
-                request,
-                pool,
-                clock,
-                me,
-                form="import",
-                errors=form.errors,
-                rejected=rejected,
-                status_code=form.status,
-            )
+            return await _refused(request, pool, clock, me, "import", form, rejected)
         return await _operator_page(request, pool, clock, me, recorded=len(done.issued))
 
     @post("/issue", operation_id="web_operator_invoice_issue")
@@ -299,14 +293,5 @@ class OperatorInvoicePages(Controller):
             form.refuse(exc)
             done = None
         if done is None:
-            return await _operator_page(
-                request,
-                pool,
-                clock,
-                me,
-                form="issue",
-                values=form.values,
-                errors=form.errors,
-                status_code=form.status,
-            )
+            return await _refused(request, pool, clock, me, "issue", form)
         return await _operator_page(request, pool, clock, me, recorded=1)

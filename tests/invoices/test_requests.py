@@ -18,7 +18,7 @@ from market.errors import Conflict, NotFound
 from market.invoices import exports, requests
 from market.invoices.policy import split_tax
 from market.settings import Settings
-from tests.factories import act_as, make_org, make_token
+from tests.factories import act_as, make_token
 from tests.invoices.scene import exchange, give_details, paid, rows, sold
 
 
