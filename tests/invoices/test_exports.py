@@ -241,3 +241,29 @@ async def test_the_operators_page_exports_and_records_by_hand(
     assert r.status_code == 422 and 'data-testid="rejected"' in r.text
     assert "<code>invoice_number</code>" in r.text and "8 位数字" in r.text
     del made
+
+
+async def test_two_imports_of_one_file_at_once_issue_each_invoice_once(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    ex, _ = await _three_requests(pool, clock, settings)
+    token = await make_token(pool, clock.now(), ex.operator_user, ["operator:write"])
+    auth = {"Authorization": f"Bearer {token}"}
+    period = china_today(clock.now()).strftime("%Y-%m")
+    export = (await client.post(EXPORTS, json={"period": period}, headers=auth)).json()
+    lines = parse((await client.get(f"{EXPORTS}/{export['id']}", headers=auth)).content)
+    body = "request_id,invoice_number,invoice_date\r\n" + "".join(
+        f"{x['request_id']},1234567{n},{china_today(clock.now()).isoformat()}\r\n"
+        for n, x in enumerate(lines)
+    )
+    answers = await asyncio.gather(
+        *(
+            client.post(ISSUED, content=body.encode(), headers={**auth, "Content-Type": "text/csv"})
+            for _ in range(4)
+        )
+    )
+    assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+    issued = sorted(i for a in answers for i in a.json()["issued"])
+    assert issued == sorted(int(x["request_id"]) for x in lines)  # each once
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event='invoice_issued'") == 3
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action='invoice.issued'") == 3

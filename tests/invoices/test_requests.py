@@ -213,3 +213,30 @@ async def test_an_unwound_sale_cancels_its_request_or_takes_the_invoice_back(
 
     with pytest.raises(NotFound):
         await _cancel(pool, clock, 10**9, "no such sale")
+
+
+async def test_an_unwinding_and_a_request_at_once_leave_no_live_invoice(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    ex = await exchange(pool, clock)
+    s = await sold(pool, clock, settings, ex)
+    await paid(pool, clock, ex, s)  # no details yet: no request
+    await pool.execute(
+        "INSERT INTO invoice_details (org_id, invoice_type, title, taxpayer_number, updated_at)"
+        " VALUES ($1, 'vat_ordinary', '示范银行', '91510100MA6C8XY41N', $2)",
+        ex.bank_org,
+        clock.now(),
+    )
+    act = await act_as(pool, clock.now(), ex.bank_user)
+
+    async def ask() -> object:
+        try:
+            return await act(requests.request_invoice, requests.RequestIn(sale_id=s.sale.id))
+        except Conflict as exc:
+            return exc.code
+
+    results = await asyncio.gather(ask(), _cancel(pool, clock, s.sale.id, "转让失败"), ask())
+    found = await rows(pool, "SELECT status FROM invoice_requests")
+    # Whichever came first, the sale ends with no invoice to issue.
+    assert [r["status"] for r in found] in ([], ["cancelled"]), results
+    assert await pool.fetchval("SELECT count(*) FROM invoice_cancellations") == 1
