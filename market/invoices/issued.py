@@ -198,7 +198,8 @@ def parse_issued(data: bytes) -> tuple[list[_Line], list[LineProblem]]:
         ]
     at = {c: header.index(c) for c in READ_COLUMNS}
     lines: list[_Line] = []
-    seen: dict[int, int] = {}
+    seen: dict[int, int] = {}  # request id → its line
+    numbers: dict[str, int] = {}  # invoice number → its line
     for n, cells in enumerate(records[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
@@ -225,13 +226,22 @@ def parse_issued(data: bytes) -> tuple[list[_Line], list[LineProblem]]:
             problems.append(
                 LineProblem(code="invoice_number_format", line=n, field="invoice_number")
             )
+        elif number in numbers:
+            problems.append(
+                LineProblem(
+                    code="invoice_duplicate_number",
+                    line=n,
+                    field="invoice_number",
+                    params={"first_line": numbers[number]},
+                )
+            )
         try:
             day = date.fromisoformat(values["invoice_date"])
         except ValueError:
             problems.append(LineProblem(code="not_a_date", line=n, field="invoice_date"))
         if len(problems) == before:
             assert request_id is not None
-            seen[request_id] = n
+            seen[request_id] = numbers[number] = n
             lines.append(_Line(n, request_id, number, day))
     if not lines and not problems:
         problems.append(LineProblem(code="invoice_file_empty", field="file"))

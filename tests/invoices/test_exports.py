@@ -128,7 +128,11 @@ async def test_the_export_parsed_back_and_the_issued_numbers_recorded(
     ]  # the form first; the look-ups once the form is right
     broken[0]["invoice_number"] = lines[0]["invoice_number"]
     broken[1]["invoice_date"] = (china_today(clock.now()) + timedelta(days=1)).isoformat()
-    broken[2]["invoice_number"] = lines[0]["invoice_number"]
+    broken[2]["invoice_number"] = lines[0]["invoice_number"]  # one number twice in the file
+    r = await client.post(ISSUED, content=file_of(broken), headers=csv_auth)
+    found = [(e["line"], e["field"], e["code"]) for e in r.json()["errors"]]
+    assert found == [(4, "invoice_number", "invoice_duplicate_number")]
+    broken[2]["invoice_number"] = lines[2]["invoice_number"]
     r = await client.post(ISSUED, content=file_of(broken), headers=csv_auth)
     assert r.status_code == 422, r.text
     found = [(e["line"], e["field"], e["code"]) for e in r.json()["errors"]]
@@ -156,6 +160,12 @@ async def test_the_export_parsed_back_and_the_issued_numbers_recorded(
     lines[0]["invoice_number"] = "25512000000099999999"
     r = await client.post(ISSUED, content=file_of(lines[:1]), headers=csv_auth)
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "invoice_already_issued"
+    twice = b"request_id,invoice_number,invoice_date\r\n1,12345678,2026-01-01\r\n2,12345678,x\r\n"
+    r = await client.post(ISSUED, content=twice, headers=csv_auth)
+    assert [(e["line"], e["field"], e["code"]) for e in r.json()["errors"]] == [
+        (3, "invoice_number", "invoice_duplicate_number"),
+        (3, "invoice_date", "not_a_date"),
+    ]
     r = await client.post(ISSUED, content=b"request_id,amount\r\n1,2\r\n", headers=csv_auth)
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} == {"invoice_number", "invoice_date"}
