@@ -62,6 +62,7 @@ from market.db import Queries, returned
 from market.documents.issue import issue_certificate, issue_confirmation
 from market.errors import Conflict, Invalid, NotFound
 from market.exchange_account.proof import StatementProof
+from market.invoices import requests as invoices
 from market.licensing import awaiting
 from market.lots import services as lots
 from market.lots.terms import Terms, TermsPolicy, fee_fen
@@ -465,6 +466,7 @@ async def pay_sale(
     # title): market/transfer routes it through the waterfall when the transfer completes.
     await open_transfer(uow, paid)
     await issue_certificate(uow, sale["id"])
+    await invoices.request_for_sale(uow, sale["id"])  # the fee is earned (§Invoices)
     out = _sale_out(paid)
     uow.audit(
         "sale.pay",

@@ -50,6 +50,7 @@ from market.collateral.routes import ROUTES as COLLATERAL_ROUTES
 from market.csrf import SessionBoundCSRF
 from market.deps import ClockDep, PoolDep, SettingsDep, ViewerDep
 from market.documents.routes import ROUTES as DOCUMENTS_ROUTES
+from market.invoices.routes import ROUTES as INVOICE_ROUTES
 from market.licensing.routes import ROUTES as LICENSING_ROUTES
 from market.licensing.routes_pledgor import ROUTES as PLEDGOR_ROUTES
 from market.listing.routes import ROUTES as LISTING_ROUTES
@@ -270,6 +271,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *POOL_ROUTES,
             *PLEDGOR_ROUTES,
             *DOCUMENTS_ROUTES,
+            *INVOICE_ROUTES,
             *(SANDBOX_ROUTES if settings.sandbox else ()),
             MetricsApi,
             *API_ROUTES,

@@ -49,6 +49,7 @@ CREATIONS = {
     "adjust_royalty",
     "import_clearing_statement",
     "record_royalty_payment",
+    "export_invoice_requests",
 }
 
 

@@ -204,6 +204,15 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_open_licences": "list_open_licences",
     "web_open_licence": "get_open_licence",
     "web_take_open_licence": "take_open_licence",
+    # --- invoices: the payer's details and requests, the operator's export and import ---
+    "web_invoices": ("get_invoice_details", "list_invoice_requests"),
+    "web_set_invoice_details": "set_invoice_details",
+    "web_request_invoice": "request_invoice",
+    "web_operator_invoices": ("list_all_invoice_requests", "list_invoice_exports"),
+    "web_operator_invoice_export": "export_invoice_requests",
+    "web_operator_invoice_export_file": "download_invoice_export",
+    "web_operator_invoice_import": "import_issued_invoices",
+    "web_operator_invoice_issue": "record_invoice_issued",
     # --- the sandbox's clock -------------------------------------------------------------
     "web_sandbox_clock": "get_sandbox_clock",
     "web_move_sandbox_clock": "advance_sandbox_clock",

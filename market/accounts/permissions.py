@@ -123,6 +123,14 @@ RECORD_LICENCE = _p("record_licence", {"bank", "buyer", "acquirer", "pledgor"},
 MANAGE_LICENCES = _p("manage_licences", {"bank"}, "licences:write", roles=WRITERS,
                      description="the bank audits royalties, terminates a contract in arrears "
                                  "and records the recordal's cancellation")
+# Who pays the exchange's fee and is invoiced for it: the buyer (a premium), the bank (a
+# commission) (docs/rules.md §Invoices).
+READ_INVOICES = _p("read_invoices", BIDDERS | {"bank"}, "invoices:read",
+                   description="the organisation's invoicing details and invoice requests")
+MANAGE_INVOICE_DETAILS = _p("manage_invoice_details", BIDDERS | {"bank"}, "invoices:write",
+                            roles=WRITERS,
+                            description="set the invoicing details (开票信息) and request an "
+                                        "invoice of a paid sale's fee")
 OPERATE = _p("operate", {"operator"}, "operator:write", roles=WRITERS, exchange_wide=True,
              description="onboard and approve organisations and pools, confirm deposits "
                          "and payments, receipts")
@@ -175,6 +183,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     REPORT_ROYALTIES,
     RECORD_LICENCE,
     MANAGE_LICENCES,
+    READ_INVOICES,
+    MANAGE_INVOICE_DETAILS,
     OPERATE,
     READ_METRICS,
     READ_OWN_CASES,

@@ -377,6 +377,34 @@ class SaleEndedPayload(TransferPayload, frozen=True, kw_only=True):
     forfeited_fen: int | None = None
 
 
+class InvoiceDetailsNeededPayload(Payload, frozen=True, kw_only=True):
+    """A paid sale's fee is to be invoiced to the organisation, which has no invoicing
+    details on file: it is asked for them (the request is made when it saves them)."""
+
+    sale_id: int
+    lot_id: int
+    lot_reference: str
+    fee_kind: Literal["commission", "buyer_premium"]
+    fee_fen: int
+    path: str  # the page of the organisation's invoices
+
+
+class InvoiceIssuedPayload(Payload, frozen=True, kw_only=True):
+    """The finance system issued the invoice (or the red-letter invoice) of a sale's fee."""
+
+    request_id: int
+    sale_id: int
+    lot_id: int
+    lot_reference: str
+    lot_title: str
+    kind: Literal["invoice", "red_letter"]
+    invoice_type: Literal["vat_special", "vat_ordinary"]
+    invoice_number: str
+    invoice_date: str  # YYYY-MM-DD
+    amount_fen: int
+    path: str
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -424,6 +452,8 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "transfer_notice_rejected": TransferNoticePayload,
     "sale_completed": SaleEndedPayload,
     "sale_unwound": SaleEndedPayload,
+    "invoice_details_needed": InvoiceDetailsNeededPayload,
+    "invoice_issued": InvoiceIssuedPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

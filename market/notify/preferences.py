@@ -59,6 +59,8 @@ _TRANSFER: Final = (
 )
 _TRANSFER_POOL: Final = ("sale_completed",)
 _TRANSFER_OPERATOR: Final = ("transfer_notice_uploaded", "transfer_step_overdue")
+# What the payer of the exchange's fee hears of its invoices (market/invoices).
+INVOICES: Final = ("invoice_details_needed", "invoice_issued")
 _BIDDING: Final = tuple(
     e
     for e in EVENTS
@@ -68,7 +70,14 @@ _BIDDING: Final = tuple(
 # monitoring flags are the banks'; the rest are bidders' (a bidder may be a licensee too);
 # the pledgor hears what a licensee hears (反向许可: it is the licensee).
 EVENTS_FOR_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "bank": ("monitoring_flag", *_BANK_OFFERS, *_LICENSING_BANK, *_TRANSFER, "document_issued"),
+    "bank": (
+        "monitoring_flag",
+        *_BANK_OFFERS,
+        *_LICENSING_BANK,
+        *_TRANSFER,
+        "document_issued",
+        *INVOICES,
+    ),
     "buyer": _BIDDING,
     "acquirer": _BIDDING,
     "pool": _TRANSFER_POOL,

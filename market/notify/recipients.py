@@ -34,8 +34,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
 # pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
-# market/listing/).
-# pledgor.py, open_licence.py, reminders.py, enforcement.py, and market/transfer).
+# market/listing/, market/invoices, market/transfer).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -77,6 +76,8 @@ EVENTS: Final[tuple[str, ...]] = (
     "transfer_notice_rejected",
     "sale_completed",
     "sale_unwound",
+    "invoice_details_needed",
+    "invoice_issued",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

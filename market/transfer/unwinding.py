@@ -36,6 +36,7 @@ from auctions.deposits import forfeit_account, proceeds_account, sale_receivable
 from market import ledger
 from market.commands import UnitOfWork
 from market.db import Queries, returned
+from market.invoices import requests as invoices
 from market.lots import services as lots
 from market.lots.terms import TermsPolicy
 from market.money import format_cny
@@ -101,6 +102,11 @@ async def unwind(
         amount_fen=refund,
         source=f"sale_unwound:{sale_id}",
     )
+    if not (at_fault and premium):
+        # The fee is not earned: a commission comes out of proceeds never routed, a premium
+        # goes back with the price; its invoice is withdrawn (docs/rules.md §Invoices). A
+        # buyer at fault keeps no claim on its premium, whose invoice stands.
+        await invoices.cancel_for_sale(uow, sale_id, f"sale_unwound:{cause}")
     if at_fault:
         await conn.execute(CLOSING.bar_buyer, sale["buyer_org_id"], sale_id, at, sale["lot_id"])
     await lots.unwind_sale(uow, at, policy, sale["lot_id"])

@@ -337,6 +337,27 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "terminated_at": "2027-06-14T02:00:00+00:00",
         "unpaid": ["2027Q1"],
     },
+    "invoice_details_needed": {
+        "sale_id": 3,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "fee_kind": "buyer_premium",
+        "fee_fen": 1_200_000,
+        "path": "/invoices",
+    },
+    "invoice_issued": {
+        "request_id": 4,
+        "sale_id": 3,
+        "lot_id": 1,
+        "lot_reference": "LOT-2026-000123",
+        "lot_title": "锂电池正极材料专利包",
+        "kind": "invoice",
+        "invoice_type": "vat_special",
+        "invoice_number": "25442000000123456789",
+        "invoice_date": "2026-01-20",
+        "amount_fen": 1_200_000,
+        "path": "/invoices",
+    },
 }
 
 

@@ -247,6 +247,9 @@ async def test_failed_recordal_unwinds_with_a_full_refund(
     assert (late.value.code, late.value.field) == ("transfer_not_in_escrow", "sale_id")
     lot = await lots.get_lot(pool, scene.bank_org, sale.lot_id)
     assert (lot.status, lot.status_reason) == ("failed", "lot.reason.transfer_unwound")
+    # the fee was not earned: no invoice for it, now or later (docs/rules.md §Invoices)
+    reason = "SELECT reason FROM invoice_cancellations WHERE sale_id=$1"
+    assert await value(pool, reason, sale.id) == "sale_unwound:lapsed_right"
     await owed_to_somebody(pool, sale)
 
 

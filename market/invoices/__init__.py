@@ -1,0 +1,1 @@
+"""Invoices of the exchange's fee on a sale (docs/rules.md §Invoices)."""
