@@ -6,7 +6,9 @@
 * confirm (the operator, on receiving the transfer; later the statement matcher):
   `deposit_confirmed/{registration}` Dr exchange:clearing, Cr deposit:reg:{registration}.
 * release (a losing or withdrawn bidder): `deposit_released/{registration}`
-  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back.
+  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back — and a payment
+  instruction due within 24 hours (market/payments/instructions.py, docs/rules.md
+  §Payments out), which the statement's outgoing line later marks paid.
 * apply (the winner's deposit towards the price): `deposit_applied/{registration}`
   Dr deposit:reg, Cr sale:receivable:{sale}.
 * forfeit (悔拍, the winner did not pay): `deposit_forfeited/{registration}`
@@ -64,6 +66,8 @@ from market.db import Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.ledger import Account, credit, debit
 from market.money import MAX_FEN
+from market.payments.instructions import Payee, owe
+from market.payments.policy import POLICY
 
 Q = Queries("registration")
 
@@ -366,6 +370,14 @@ async def _settle(
     )
     if target == "released":
         await _outbox(uow, at, "deposit_released", row)
+        await owe(
+            uow,
+            source=f"deposit_released:{registration_id}",
+            purpose="deposit_refund",
+            payee=Payee(kind="org", org_id=row["buyer_org_id"]),
+            amount_fen=amount,
+            due_at=at + POLICY.deposit_refund_within,
+        )
     return Moved(registration_id=registration_id, deposit_status=target, changed=True)
 
 

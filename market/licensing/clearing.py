@@ -21,6 +21,9 @@ credit. A line is
 Exceptions wait for the operator, who records the payment by hand naming the line
 (`payments.record_royalty_payment`) or leaves it for the licensee to be asked.
 
+Outgoing lines (money the exchange paid out) prove payment instructions paid
+(market/payments/outgoing.py); the others are counted as `outgoing_skipped`.
+
 Concurrency: imports of the clearing account take the same advisory lock as the
 reconciliation's imports of one organisation (`IMPORT_LOCK`, the operator's organisation),
 so they run one after the other; then the contracts the file names are locked in id order
@@ -43,6 +46,7 @@ from market.db import Queries
 from market.errors import Conflict
 from market.licensing.book import Book, item, load_book
 from market.licensing.payments import expected, pay_item
+from market.payments.outgoing import settle_outgoing
 from market.pools.matching import LineStatus, Reason, encode_reason, reason, reference_tokens
 from market.pools.reconciliation import open_statement
 from market.pools.statement_csv import StatementLine
@@ -66,8 +70,9 @@ class ClearingImported(msgspec.Struct, frozen=True, kw_only=True):
     encoding: str
     counts: dict[str, int]  # matched, amount_mismatch, unknown
     skipped: int  # transfers already on an earlier statement (same 流水号)
-    outgoing_skipped: int
+    outgoing_skipped: int  # outgoing lines that prove no payment instruction paid
     paid: list[str]  # the payment references settled
+    paid_out: list[str] = []  # the payment instructions the outgoing lines proved paid
 
 
 def named_item(text: str) -> tuple[str, str] | None:
@@ -178,6 +183,7 @@ async def import_clearing_statement(uow: UnitOfWork, data: ImportClearing) -> Cl
                 uow, o.contract, o.key, ln.amount_fen, ln.value_date, line_ids[ln.line_no]
             )
             paid.append(f"{o.contract['reference']}-{o.key}")
+    out = await settle_outgoing(uow, statement["id"], parsed.paid_out)
     uow.audit(
         "statement.import",
         "statement",
@@ -190,6 +196,8 @@ async def import_clearing_statement(uow: UnitOfWork, data: ImportClearing) -> Cl
             "counts": counts,
             "skipped": len(parsed.lines) - len(lines),
             "paid": paid,
+            "outgoing": out.counts,
+            "paid_out": out.paid,
         },
     )
     return ClearingImported(
@@ -197,6 +205,7 @@ async def import_clearing_statement(uow: UnitOfWork, data: ImportClearing) -> Cl
         encoding=parsed.encoding,
         counts=counts,
         skipped=len(parsed.lines) - len(lines),
-        outgoing_skipped=parsed.outgoing,
+        outgoing_skipped=parsed.outgoing - out.counts["matched"],
         paid=paid,
+        paid_out=out.paid,
     )

@@ -52,6 +52,17 @@ def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:
     )
 
 
+def payout_payable(payout: Any) -> Account:
+    """The `payable` account a payout (a `payouts` row) discharges when it is paid."""
+    if payout["payee_kind"] == "pool":
+        return payable("pool", payout["pool_id"], payout["payee_org_id"])
+    if payout["payee_kind"] == "pledgor":
+        return payable("pledgor", payout["pledgor_id"], payout["payee_org_id"])
+    if payout["payee_org_id"] is None:
+        raise ValueError("a party's payout with no organisation has no payable account")
+    return payable("org", payout["payee_org_id"], payout["payee_org_id"])
+
+
 def pool_name(lang: i18n.Lang, pool: Any) -> str:
     """A pool's name in `lang` (its English name where it has one); a row or a PoolOut."""
     name_en = _get(pool, "name_en")
