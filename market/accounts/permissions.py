@@ -135,6 +135,13 @@ SIGN_AS_PLEDGOR = _p("sign_as_pledgor", {"pledgor"}, "pledgor:write", roles=WRIT
                                  "withdraw open licences")
 TAKE_OPEN_LICENCE = _p("take_open_licence", BIDDERS, "bids:write", roles=WRITERS,
                        description="take a declared open licence by notice")
+MANAGE_SETTLEMENT_ACCOUNT = _p("manage_settlement_account", ALL_KINDS - {"operator"},
+                               "account:write", roles=ADMINS,
+                               description="set the organisation's settlement account "
+                                           "(收款账户) for refunds and payouts")
+READ_PAYMENTS = _p("read_payments", ALL_KINDS - {"operator"}, "account:read",
+                   description="the refunds and payouts the exchange owes the organisation, "
+                               "and their status")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -170,6 +177,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_OWN_CASES,
     SIGN_AS_PLEDGOR,
     TAKE_OPEN_LICENCE,
+    MANAGE_SETTLEMENT_ACCOUNT,
+    READ_PAYMENTS,
     MOVE_CLOCK,
 )
 

@@ -75,7 +75,9 @@ async def mark_paid(
             memo=f"退款付出 {instruction['reference']}",
         )
         entry_id = posted.entry_id
-    await conn.execute(Q.mark_instruction_paid, instruction["id"], at, statement_id, line_no, entry_id)
+    await conn.execute(
+        Q.mark_instruction_paid, instruction["id"], at, statement_id, line_no, entry_id
+    )
     if instruction["payee_org_id"] is not None:
         event = "payout_paid" if instruction["purpose"] == "payout" else "refund_paid"
         await conn.execute(

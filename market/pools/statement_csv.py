@@ -430,7 +430,9 @@ def _paid_out(
         day = parse_date(_cell(cells, layout["value_date"][0]))
     except AppError:
         return None
-    ref = " ".join(" ".join(_cell(cells, s).split()) for s in layout["reference"] if _cell(cells, s))
+    ref = " ".join(
+        " ".join(_cell(cells, s).split()) for s in layout["reference"] if _cell(cells, s)
+    )
     party = _cell(cells, layout["counterparty"][0]) if "counterparty" in layout else ""
     txn = _cell(cells, layout["bank_txn_id"][0]) if "bank_txn_id" in layout else ""
     fits = (
