@@ -33,7 +33,8 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
-# pledgor.py, open_licence.py, reminders.py, enforcement.py).
+# pledgor.py, open_licence.py, reminders.py, enforcement.py; market/payments/instructions.py,
+# paying.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -63,6 +64,9 @@ EVENTS: Final[tuple[str, ...]] = (
     "licence_back_accepted",
     "licence_back_declined",
     "open_licence_taken",
+    "refund_instructed",
+    "refund_paid",
+    "payout_paid",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

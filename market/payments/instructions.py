@@ -32,6 +32,12 @@ from market.errors import Conflict
 
 Q = Queries("payments")
 
+
+def payments_queries() -> Queries:
+    """The named queries of payments out (sql/queries/payments.sql), loaded once."""
+    return Q
+
+
 Purpose = Literal["deposit_refund", "sale_refund", "payout"]
 PayeeKind = Literal["org", "pool", "pledgor", "party"]
 Status = Literal["pending", "in_file", "paid", "cancelled"]
@@ -111,6 +117,7 @@ async def owe(
                         "reference": row["reference"],
                         "amount_fen": amount_fen,
                         "purpose": purpose,
+                        "path": "/payments",
                         "due_at": due_at.isoformat(),
                     },
                     f"refund_instructed:{row['id']}",
@@ -127,12 +134,17 @@ async def owe(
     raise RuntimeError(f"no free transfer reference after {_DRAWS} draws")
 
 
-async def cancel(uow: UnitOfWork, *, source: str, reason: str) -> bool:
-    """Cancel the instruction of `source` unless it was paid (a reversed receipt's payouts):
-    True if it was cancelled now. The row is locked, so an export or a payment racing the
-    cancellation sees it first or not at all."""
-    row = await uow.conn.fetchrow(Q.cancel_instruction, source, reason)
-    return row is not None
+async def withdraw_payouts(uow: UnitOfWork, payout_ids: list[int], reason: str) -> int:
+    """A reversed receipt's payouts are owed no more: their pending instructions are
+    cancelled with the reason; the number cancelled. Conflict `receipt_paid_out` when one
+    already went out in a payment file or was paid — the money may have left. The caller
+    holds the payouts locked; the instructions are locked here, after them (paying.py:
+    lock order)."""
+    found = await uow.conn.fetch(Q.lock_instructions_of_payouts, payout_ids)
+    if any(r["status"] in ("in_file", "paid") for r in found):
+        raise Conflict("receipt_paid_out")
+    await uow.conn.execute(Q.cancel_instructions, [r["id"] for r in found], reason)
+    return sum(1 for r in found if r["status"] == "pending")
 
 
 async def status_of(uow: UnitOfWork, source: str) -> Status | None:

@@ -89,6 +89,7 @@ async def mark_paid(
                 "reference": instruction["reference"],
                 "amount_fen": instruction["amount_fen"],
                 "purpose": instruction["purpose"],
+                "path": "/payments",
             },
             f"{event}:{instruction['id']}",
             at,

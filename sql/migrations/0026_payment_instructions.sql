@@ -97,3 +97,32 @@ CREATE TABLE outgoing_lines (
 );
 CREATE UNIQUE INDEX outgoing_lines_txn ON outgoing_lines (org_id, bank_txn_id)
     WHERE bank_txn_id IS NOT NULL;
+
+-- Whom each instruction pays, by name, and the account it is paid to: a pool's own account,
+-- else its manager organisation's; a pledgor's organisation's if it is onboarded (approved,
+-- same credit code), else the one its bank recorded; an organisation's own. A party named in
+-- a pool's rule with no organisation here has none.
+CREATE VIEW payment_payees AS
+SELECT i.id AS instruction_id,
+       COALESCE(o.name, p.code, pl.name, i.party) AS payee_name,
+       a.account_name, a.account_number, a.bank_name
+FROM payment_instructions i
+LEFT JOIN organisations o ON o.id = i.payee_org_id AND i.payee_kind = 'org'
+LEFT JOIN pools p ON p.id = i.pool_id
+LEFT JOIN pledgors pl ON pl.id = i.pledgor_id
+LEFT JOIN LATERAL (
+    SELECT po.id FROM organisations po
+    WHERE po.kind = 'pledgor' AND po.status = 'approved' AND po.credit_code = pl.credit_code
+) po ON true
+LEFT JOIN LATERAL (
+    SELECT s.account_name, s.account_number, s.bank_name
+    FROM settlement_accounts s
+    WHERE (s.owner_kind = 'org' AND s.owner_id = CASE i.payee_kind
+                                                   WHEN 'org' THEN i.payee_org_id
+                                                   WHEN 'pool' THEN p.org_id
+                                                   WHEN 'pledgor' THEN po.id END)
+       OR (s.owner_kind = 'pool' AND i.payee_kind = 'pool' AND s.owner_id = i.pool_id)
+       OR (s.owner_kind = 'pledgor' AND i.payee_kind = 'pledgor' AND s.owner_id = i.pledgor_id)
+    ORDER BY CASE s.owner_kind WHEN 'pool' THEN 0 WHEN 'org' THEN 1 ELSE 2 END
+    LIMIT 1
+) a ON true;

@@ -14,10 +14,13 @@ RETURNING id, reference
 -- name: instruction_by_source
 SELECT id, amount_fen, purpose, status, reference FROM payment_instructions WHERE source = $1
 
--- name: cancel_instruction
+-- name: lock_instructions_of_payouts
+SELECT id, status FROM payment_instructions WHERE payout_id = ANY($1::bigint[])
+ORDER BY id FOR UPDATE
+
+-- name: cancel_instructions
 UPDATE payment_instructions SET status = 'cancelled', cancelled_reason = $2
-WHERE source = $1 AND status = 'pending'
-RETURNING id
+WHERE id = ANY($1::bigint[]) AND status = 'pending'
 
 -- name: insert_outbox
 -- dedupe_key is unique: an event already owed is not owed twice.
@@ -93,34 +96,45 @@ RETURNING value_date, closed_at,
           (SELECT count(*) FROM payment_files f WHERE f.value_date = $1)::int AS files
 
 -- name: due_instructions_locked
--- The pending instructions due before $1, with the account each is paid to: a pool's own,
--- else its manager organisation's; a pledgor's organisation's if it is onboarded, else the
--- one its bank recorded; an organisation's own. Locked in (due, id) order (files.py).
+-- The pending instructions due before $1, with the account each is paid to
+-- (payment_payees). Locked in (due, id) order (files.py).
 SELECT i.id, i.reference, i.amount_fen, i.payee_kind, i.due_at,
        a.account_name, a.account_number, a.bank_name
 FROM payment_instructions i
-LEFT JOIN pools p ON p.id = i.pool_id
-LEFT JOIN pledgors pl ON pl.id = i.pledgor_id
-LEFT JOIN LATERAL (
-    SELECT o.id FROM organisations o
-    WHERE o.kind = 'pledgor' AND o.status = 'approved' AND o.credit_code = pl.credit_code
-) po ON true
-LEFT JOIN LATERAL (
-    SELECT s.account_name, s.account_number, s.bank_name
-    FROM settlement_accounts s
-    WHERE (s.owner_kind = 'org' AND s.owner_id = CASE i.payee_kind
-                                                   WHEN 'org' THEN i.payee_org_id
-                                                   WHEN 'pool' THEN p.org_id
-                                                   WHEN 'pledgor' THEN po.id END)
-       OR (s.owner_kind = 'pool' AND i.payee_kind = 'pool' AND s.owner_id = i.pool_id)
-       OR (s.owner_kind = 'pledgor' AND i.payee_kind = 'pledgor' AND s.owner_id = i.pledgor_id)
-    ORDER BY CASE s.owner_kind WHEN 'pool' THEN 0 WHEN 'org' THEN 1 ELSE 2 END
-    LIMIT 1
-) a ON true
+JOIN payment_payees a ON a.instruction_id = i.id
 WHERE i.status = 'pending' AND i.due_at < $1
 ORDER BY i.due_at, i.id
 LIMIT $2
 FOR UPDATE OF i
+
+-- name: page_owed
+-- The refunds and payouts owed to organisation $1: to it, to its pools, to the pledgor it is
+-- (same credit code); newest first.
+SELECT i.id, i.purpose, i.reference, i.amount_fen, i.due_at, i.status, i.payee_kind, i.pool_id,
+       i.payout_id, i.created_at, i.paid_at, i.cancelled_reason
+FROM payment_instructions i
+WHERE (i.payee_org_id = $1
+       OR i.pool_id IN (SELECT id FROM pools WHERE org_id = $1)
+       OR i.pledgor_id IN (SELECT pl.id FROM pledgors pl
+                           JOIN organisations o ON o.credit_code = pl.credit_code
+                           WHERE o.id = $1 AND o.kind = 'pledgor'))
+  AND ($2::text IS NULL OR i.purpose = $2)
+  AND ($3::text IS NULL OR i.status = $3)
+  AND ($4::timestamptz IS NULL OR (i.created_at, i.id) < ($4, $5::bigint))
+ORDER BY i.created_at DESC, i.id DESC
+LIMIT $6
+
+-- name: page_instructions
+-- The operator's list: by status, soonest due first, with the payee and its account.
+SELECT i.id, i.purpose, i.reference, i.amount_fen, i.due_at, i.status, i.payee_kind,
+       i.created_at, i.paid_at, i.file_id, i.file_line, i.paid_statement_id, i.paid_line_no,
+       i.cancelled_reason, a.payee_name, a.account_name, a.account_number, a.bank_name
+FROM payment_instructions i
+JOIN payment_payees a ON a.instruction_id = i.id
+WHERE ($1::text IS NULL OR i.status = $1)
+  AND ($2::timestamptz IS NULL OR (i.due_at, i.id) > ($2, $3::bigint))
+ORDER BY i.due_at, i.id
+LIMIT $4
 
 -- name: insert_file
 INSERT INTO payment_files (value_date, line_count, total_fen, content, sha256, created_by,

@@ -253,6 +253,28 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "terminated_at": "2027-06-14T02:00:00+00:00",
         "unpaid": ["2027Q1"],
     },
+    "refund_instructed": {
+        "instruction_id": 4,
+        "reference": "TKAB3CD4EF5G",
+        "amount_fen": 7_000_000,
+        "purpose": "deposit_refund",
+        "path": "/payments",
+        "due_at": "2026-01-07T02:00:00+00:00",
+    },
+    "refund_paid": {
+        "instruction_id": 4,
+        "reference": "TKAB3CD4EF5G",
+        "amount_fen": 7_000_000,
+        "purpose": "deposit_refund",
+        "path": "/payments",
+    },
+    "payout_paid": {
+        "instruction_id": 5,
+        "reference": "HK7KX3M9PQ2R",
+        "amount_fen": 95_000_000,
+        "purpose": "payout",
+        "path": "/payments",
+    },
 }
 
 

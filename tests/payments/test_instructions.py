@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -120,7 +120,7 @@ async def test_released_deposit_and_payout_become_instructions(
 async def test_export_pays_and_posts_once_whichever_statement_comes_first(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    scene, sale = await paid_scene(pool, clock, settings)
+    scene, _sale = await paid_scene(pool, clock, settings)
     operator = await act_as(pool, clock, scene.operator_user)
     value_date = china_today(clock.now() + timedelta(days=5))
     # No accounts yet: both are held back, nothing is exported.
@@ -214,7 +214,7 @@ async def test_export_pays_and_posts_once_whichever_statement_comes_first(
 async def test_clearing_first_then_payee_statement_posts_once(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> None:
-    scene, sale = await paid_scene(pool, clock, settings)
+    scene, _sale = await paid_scene(pool, clock, settings)
     payout = (await rows(pool, "SELECT * FROM payment_instructions WHERE purpose='payout'"))[0]
     operator = await act_as(pool, clock, scene.operator_user)
     today = china_today(clock.now())
@@ -328,7 +328,9 @@ async def test_closed_period_and_bad_account_are_refused_with_nothing_written(
     ):
         data = payee_accounts.AccountIn(
             **{
-                **{"account_name": "甲", "account_number": "12345678", "bank_name": "工商银行"},
+                "account_name": "甲",
+                "account_number": "12345678",
+                "bank_name": "工商银行",
                 **bad,
             }
         )
