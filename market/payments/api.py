@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-
 from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, FromQuery
 

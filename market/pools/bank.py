@@ -760,9 +760,10 @@ async def reverse_receipt(uow: UnitOfWork, data: ReverseReceipt) -> ReceiptOut:
     """A receipt that did not really arrive (a bounced transfer): a new, negating ledger
     entry; its distributions stop counting and its payouts are no longer expected.
     Refused once any payout of it was received, went out in a payment file or was paid;
-    the pending instructions of its payouts are cancelled with the reason. The receipt row is locked, then its case,
-    then its payouts: a statement settling one at the same moment goes first or sees the
-    reversal; reversing twice changes nothing the second time."""
+    the pending instructions of its payouts are cancelled with the reason. The receipt row
+    is locked, then its case, then its payouts, then their instructions: a statement
+    settling one at the same moment goes first or sees the reversal; reversing twice
+    changes nothing the second time."""
     conn = uow.conn
     receipt = await conn.fetchrow(QP.receipt_locked, data.receipt_id)
     if receipt is None:
