@@ -40,6 +40,7 @@ NOT_PAGES = {
     "web_lot_events",
     "web_licence_recordal_document",
     "web_operator_org_document",
+    "web_operator_payment_file",
     "web_reconciliation_export_bank",
     "web_reconciliation_export_case",
     "web_reconciliation_export_pool",
