@@ -46,6 +46,7 @@ async def _owed_page(
         status_code=status_code,
         owed=found,
         account=account,
+        form="account",  # the page's one form: where a field's refusal is shown
         values=values or {},
         errors=errors or {},
         saved=saved,
