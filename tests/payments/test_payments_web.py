@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.commands import SYSTEM, Context, unit_of_work
+from market.errors import NotFound
 from market.payments import accounts as payee_accounts
 from market.payments import views
 from market.payments.instructions import Payee, owe
@@ -262,21 +264,28 @@ async def test_whose_account_an_instruction_is_paid_to(
         payee_accounts.AccountIn(**{**account, "account_number": "44444444"}),
     )
     assert (await accounts_now())["t:pledgor"] == ("44444444", None)
-    # Another bank cannot record an account for this pledgor; another manager not for the pool.
-    other_bank, other_user, _ = await make_org(pool, at, kind="bank")
-    from market.errors import NotFound
-
-    for cmd, data in (
-        (
+    # Another bank cannot record an account for this pledgor, another manager not for the pool.
+    _, other_bank, _ = await make_org(pool, at, kind="bank")
+    with pytest.raises(NotFound) as not_its:
+        await as_user(
+            pool,
+            at,
+            other_bank,
             payee_accounts.set_pledgor_account,
             payee_accounts.SetPledgorAccount(
                 pledgor_id=loan.pledgor_id, account=payee_accounts.AccountIn(**account)
             ),
-        ),
-    ):
-        try:
-            await as_user(pool, at, other_user, cmd, data)
-        except NotFound as exc:
-            assert exc.field == "pledgor_id"
-        else:
-            raise AssertionError("another bank set a pledgor's account")
+        )
+    assert not_its.value.field == "pledgor_id"
+    other_pool = await make_pool(pool, at, ZHONGSHAN)
+    with pytest.raises(NotFound):
+        await as_user(
+            pool,
+            at,
+            other_pool.user_id,
+            payee_accounts.set_pool_account,
+            payee_accounts.SetPoolAccount(
+                pool_id=fund.pool_id, account=payee_accounts.AccountIn(**account)
+            ),
+        )
+    assert (await accounts_now())["t:pool"] == ("22222222", None)
