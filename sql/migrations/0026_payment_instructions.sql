@@ -126,3 +126,17 @@ LEFT JOIN LATERAL (
     ORDER BY CASE s.owner_kind WHEN 'pool' THEN 0 WHEN 'org' THEN 1 ELSE 2 END
     LIMIT 1
 ) a ON true;
+
+-- A pool's payouts as its figures count them (market/pools/dashboard.py): received once the
+-- money left the exchange — the pool's own statement showed it, or the clearing account's
+-- outgoing line did — at the instant the ledger moved it off the payable account
+-- (docs/rules.md §Payments out).
+CREATE VIEW pool_payouts_seen AS
+SELECT p.id, p.receipt_id, p.case_id, p.pool_id, p.payee_kind, p.payee_org_id, p.party,
+       p.amount_fen, p.reference, p.created_at,
+       CASE WHEN p.status = 'expected' AND i.status = 'paid' THEN 'received'
+            ELSE p.status END AS status,
+       coalesce(i.paid_at, p.received_at) AS received_at
+FROM payouts p
+LEFT JOIN payment_instructions i ON i.payout_id = p.id
+WHERE p.payee_kind = 'pool';
