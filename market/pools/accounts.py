@@ -3,7 +3,8 @@
 The exchange's side: money that came back sits in `proceeds:lot:N` (a sale), `forfeit:lot:N`
 (a forfeited deposit) or `exchange:clearing` (a licence fee paid straight to the exchange);
 routing moves it to what the exchange owes each payee (`payable:…`) and to its commission
-income; a payout confirmed by the payee's statement moves it out of clearing.
+income; a payout paid — the clearing account's statement or the payee's shows the transfer,
+whichever first (market/payments/paying.py) — moves it out of clearing.
 
 A pool's side: its fund (`pool:N:fund`, capitalised from `pool:N:capital`), compensation
 paid that recoveries may bring back (`pool:N:recoverable`) and guarantee deposits parked
