@@ -27,6 +27,7 @@ import asyncpg
 from auctions.deposits import CLEARING, refund_account
 from market import ledger
 from market.db import Conn, Queries, returned
+from market.ledger import Account
 from market.pools.accounts import payout_payable
 
 Q = Queries("payments")
@@ -62,19 +63,14 @@ async def mark_paid(
             payout = returned(await conn.fetchrow(Q.payout_row, instruction["payout_id"]))
         entry_id = await _post_payout(conn, at, payout)
     else:
-        org_id = instruction["payee_org_id"]
-        posted = await ledger.post(
+        entry_id = await _post_out(
             conn,
-            source_kind="instruction_paid",
-            source_id=instruction["id"],
-            at=at,
-            legs=[
-                ledger.debit(refund_account(org_id), instruction["amount_fen"]),
-                ledger.credit(CLEARING, instruction["amount_fen"]),
-            ],
-            memo=f"退款付出 {instruction['reference']}",
+            at,
+            ("instruction_paid", instruction["id"]),
+            refund_account(instruction["payee_org_id"]),
+            instruction["amount_fen"],
+            f"退款付出 {instruction['reference']}",
         )
-        entry_id = posted.entry_id
     await conn.execute(
         Q.mark_instruction_paid, instruction["id"], at, statement_id, line_no, entry_id
     )
@@ -98,15 +94,26 @@ async def mark_paid(
 
 
 async def _post_payout(conn: Conn, at: datetime, payout: asyncpg.Record) -> int:
+    return await _post_out(
+        conn,
+        at,
+        ("payout_paid", payout["id"]),
+        payout_payable(payout),
+        payout["amount_fen"],
+        f"transfer {payout['reference']} paid",
+    )
+
+
+async def _post_out(
+    conn: Conn, at: datetime, source: tuple[str, int], owed: Account, fen: int, memo: str
+) -> int:
+    """Dr what was owed, Cr exchange:clearing — once per source (module docstring)."""
     posted = await ledger.post(
         conn,
-        source_kind="payout_paid",
-        source_id=payout["id"],
+        source_kind=source[0],
+        source_id=source[1],
         at=at,
-        legs=[
-            ledger.debit(payout_payable(payout), payout["amount_fen"]),
-            ledger.credit(CLEARING, payout["amount_fen"]),
-        ],
-        memo=f"transfer {payout['reference']} paid",
+        legs=[ledger.debit(owed, fen), ledger.credit(CLEARING, fen)],
+        memo=memo,
     )
     return posted.entry_id

@@ -13,6 +13,7 @@ from litestar.response import Template
 
 from market.accounts.models import Viewer
 from market.accounts.permissions import MANAGE_SETTLEMENT_ACCOUNT, OPERATE, READ_PAYMENTS, allow
+from market.commands import Act
 from market.deps import ActDep, MeDep, PoolDep
 from market.payments import accounts, files, views
 from market.payments.api import file_response
@@ -130,6 +131,36 @@ async def _operator_page(
     )
 
 
+async def _dated_form(
+    request: Request[Any, Any, State], pool: Any, act: Act, me: Viewer, which: str
+) -> Template:
+    """The operator's two forms of one field, `value_date`: export a file, or close the
+    date. A refusal is shown beside the field of the form that was sent."""
+    form = await Form.read(request, me)
+    day = form.date("value_date")
+
+    async def run() -> files.FileOut | files.PeriodOut:
+        assert day is not None  # Form.submit runs this only when the date was read
+        if which == "export":
+            return await act(files.export_payment_file, files.ExportIn(value_date=day))
+        return await act(files.close_payment_period, files.CloseIn(value_date=day))
+
+    done = await form.submit(run)
+    if done is None:
+        return await _operator_page(
+            request,
+            pool,
+            me,
+            form=which,
+            values=form.values,
+            errors=form.errors,
+            status_code=form.status,
+        )
+    if isinstance(done, files.FileOut):
+        return await _operator_page(request, pool, me, exported=done)
+    return await _operator_page(request, pool, me, closed=done)
+
+
 class OperatorPaymentsPages(Controller):
     path = "/operator/payments-out"
     include_in_schema = False
@@ -151,43 +182,15 @@ class OperatorPaymentsPages(Controller):
     async def export(
         self, request: Request[Any, Any, State], pool: PoolDep, act: ActDep, me: MeDep
     ) -> Template:
-        form = await Form.read(request, me)
-        day = form.date("value_date")
-        done = await form.submit(
-            lambda: act(files.export_payment_file, files.ExportIn(value_date=day))  # type: ignore[arg-type]
-        )
-        if done is None:
-            return await _operator_page(
-                request,
-                pool,
-                me,
-                form="export",
-                values=form.values,
-                errors=form.errors,
-                status_code=form.status,
-            )
-        return await _operator_page(request, pool, me, exported=done)
+        """Export the instructions due by the value date typed (export_payment_file)."""
+        return await _dated_form(request, pool, act, me, "export")
 
     @post("/close", operation_id="web_operator_close_payment_period")
     async def close(
         self, request: Request[Any, Any, State], pool: PoolDep, act: ActDep, me: MeDep
     ) -> Template:
-        form = await Form.read(request, me)
-        day = form.date("value_date")
-        done = await form.submit(
-            lambda: act(files.close_payment_period, files.CloseIn(value_date=day))  # type: ignore[arg-type]
-        )
-        if done is None:
-            return await _operator_page(
-                request,
-                pool,
-                me,
-                form="close",
-                values=form.values,
-                errors=form.errors,
-                status_code=form.status,
-            )
-        return await _operator_page(request, pool, me, closed=done)
+        """Close the value date typed (close_payment_period)."""
+        return await _dated_form(request, pool, act, me, "close")
 
     @get("/files/{file_id:int}", operation_id="web_operator_payment_file")
     async def download(self, pool: PoolDep, file_id: FromPath[int]) -> Response[bytes]:

@@ -21,7 +21,15 @@ from market.payments import accounts as payee_accounts
 from market.payments import files
 from market.pools import reconciliation
 from market.settings import Settings
-from tests.auctions.test_closing import Scene, balance, check_books, pay, sold_scene
+from tests.auctions.test_closing import (
+    Scene,
+    balance,
+    check_books,
+    pay,
+    rows,
+    sold_scene,
+    value,
+)
 from tests.factories import act_as
 
 ACCOUNT = payee_accounts.AccountIn(
@@ -29,16 +37,6 @@ ACCOUNT = payee_accounts.AccountIn(
     account_number="6222 0212 3456 7890",
     bank_name="工商银行成都分行",
 )
-
-
-async def rows(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return list(await conn.fetch(sql, *args))
-
-
-async def value(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
-    async with pool.acquire() as conn:
-        return await conn.fetchval(sql, *args)
 
 
 def outgoing_csv(*lines: tuple[date, int, str, str]) -> bytes:
