@@ -366,3 +366,51 @@ async def test_closed_period_and_bad_account_are_refused_with_nothing_written(
         await operator(
             files.close_payment_period, files.CloseIn(value_date=today + timedelta(days=5))
         )
+
+
+async def test_export_racing_the_closing_of_its_value_date(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene, _ = await paid_scene(pool, clock, settings)
+    await set_accounts(pool, clock, scene)
+    operator = await act_as(pool, clock, scene.operator_user)
+    day = china_today(clock.now() + timedelta(days=5))
+    got = await asyncio.gather(
+        operator(files.export_payment_file, files.ExportIn(value_date=day)),
+        operator(files.close_payment_period, files.CloseIn(value_date=day)),
+        return_exceptions=True,
+    )
+    exported, closed = got
+    assert isinstance(closed, files.PeriodOut)
+    if isinstance(exported, files.FileOut):  # the export went first: the closing saw it
+        assert closed.files == 1
+    else:  # the closing went first: the export was refused, nothing written
+        assert isinstance(exported, Conflict) and exported.field == "value_date"
+        assert await value(pool, "SELECT count(*) FROM payment_files") == 0
+        assert closed.files == 0
+
+
+async def test_two_admins_saving_the_account_at_once_leave_one(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene, _ = await paid_scene(pool, clock, settings)
+    act = await act_as(pool, clock, scene.bank_user)
+    numbers = [f"6222{n:012d}" for n in range(6)]
+    saved = await asyncio.gather(
+        *(
+            act(
+                payee_accounts.set_own_account,
+                payee_accounts.AccountIn(
+                    account_name="银行", account_number=number, bank_name="工商银行"
+                ),
+            )
+            for number in numbers
+        )
+    )
+    assert {s.account_number for s in saved} == set(numbers)
+    stored = await rows(pool, "SELECT account_number FROM settlement_accounts")
+    assert len(stored) == 1 and stored[0]["account_number"] in numbers
+    audited = await value(
+        pool, "SELECT count(*) FROM audit_log WHERE action = 'settlement_account.set'"
+    )
+    assert audited == len(numbers)
