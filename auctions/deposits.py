@@ -7,7 +7,9 @@
   reference and amount are the registration's — market/exchange_account/deposit_lines.py):
   `deposit_confirmed/{registration}` Dr exchange:clearing, Cr deposit:reg:{registration}.
 * release (a losing or withdrawn bidder): `deposit_released/{registration}`
-  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back.
+  Dr deposit:reg, Cr refund:org:{buyer org} — what the exchange owes back — and a payment
+  instruction due within 24 hours (market/payments/instructions.py, docs/rules.md
+  §Payments out), which the statement's outgoing line later marks paid.
 * apply (the winner's deposit towards the price): `deposit_applied/{registration}`
   Dr deposit:reg, Cr sale:receivable:{sale}.
 * forfeit (悔拍, the winner did not pay): `deposit_forfeited/{registration}`
@@ -67,6 +69,8 @@ from market.errors import Conflict, Invalid, NotFound
 from market.exchange_account.proof import StatementProof
 from market.ledger import Account, credit, debit
 from market.money import MAX_FEN
+from market.payments.instructions import Payee, owe
+from market.payments.policy import POLICY
 
 Q = Queries("registration")
 
@@ -410,6 +414,14 @@ async def _settle(
     )
     if target == "released":
         await _outbox(uow, at, "deposit_released", row)
+        await owe(
+            uow,
+            source=f"deposit_released:{registration_id}",
+            purpose="deposit_refund",
+            payee=Payee(kind="org", org_id=row["buyer_org_id"]),
+            amount_fen=amount,
+            due_at=at + POLICY.deposit_refund_within,
+        )
     return Moved(registration_id=registration_id, deposit_status=target, changed=True)
 
 

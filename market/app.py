@@ -60,6 +60,7 @@ from market.notify.payloads import webhooks_section
 from market.notify.routes import ROUTES as NOTIFY_ROUTES
 from market.notify.routes_interests import ROUTES as INTEREST_ROUTES
 from market.notify.routes_webhooks import ROUTES as WEBHOOK_ROUTES
+from market.payments.routes import ROUTES as PAYMENT_ROUTES
 from market.pools.routes import ROUTES as POOL_ROUTES
 from market.sandbox import services as sandbox
 from market.sandbox.routes import ROUTES as SANDBOX_ROUTES
@@ -269,6 +270,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,
             *POOL_ROUTES,
+            *PAYMENT_ROUTES,
             *PLEDGOR_ROUTES,
             *DOCUMENTS_ROUTES,
             *INVOICE_ROUTES,

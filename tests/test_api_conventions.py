@@ -18,6 +18,7 @@ from market.settings import Settings
 # The operations that create something (and answer 201 with it).
 CREATIONS = {
     "submit_offer",
+    "export_payment_file",
     "accept_invitation",
     "upload_own_documents",
     "invite_user",

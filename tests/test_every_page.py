@@ -43,6 +43,7 @@ NOT_PAGES = {
     "web_operator_transfer_document",
     "web_operator_org_document",
     "web_operator_invoice_export_file",
+    "web_operator_payment_file",
     "web_reconciliation_export_bank",
     "web_reconciliation_export_case",
     "web_reconciliation_export_pool",

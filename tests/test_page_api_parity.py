@@ -192,6 +192,13 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_reconciliation_export_bank": "export_bank_statement",
     "web_reconciliation_export_case": "export_case_statement",
     "web_reconciliation_export_pool": "export_pool_statement",
+    # --- payments out: refunds and payouts owed, settlement accounts, payment files -----
+    "web_payments": ("list_payments_owed", "get_settlement_account"),
+    "web_set_settlement_account": "set_settlement_account",
+    "web_operator_payments_out": ("list_payment_instructions_out", "list_payment_files"),
+    "web_operator_export_payment_file": "export_payment_file",
+    "web_operator_close_payment_period": "close_payment_period",
+    "web_operator_payment_file": "download_payment_file",
     # --- the pledgor and open licences ---------------------------------------------------
     "web_pledgor_cases": "list_pledgor_cases",
     "web_pledgor_case": "get_pledgor_case",

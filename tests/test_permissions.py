@@ -105,6 +105,9 @@ ID_SOURCES: dict[str, str] = {
     "notice_id": "SELECT id FROM transfer_notices",
     # The demo exports no invoices: an id that is none answers as another's would.
     "export_id": "SELECT coalesce(max(id), 1) FROM invoice_exports",
+    "pledgor_id": "SELECT id FROM pledgors",
+    # The demo exports no payment file (the operator's alone): an id that is none.
+    "file_id": "SELECT coalesce(max(id), 1) FROM payment_files",
 }
 # Path parameters that are no id: a value the route takes.
 WORDS = {"decision": "approve", "action": "publish"}
@@ -116,7 +119,10 @@ TERMS = {
     "bidding_starts_at": "2026-03-01T02:00:00Z",
     "bidding_ends_at": "2026-03-02T02:00:00Z",
 }
+ACCOUNT = {"account_name": "甲", "account_number": "12345678", "bank_name": "工商银行"}
 JSON_BODIES: dict[str, Any] = {
+    "set_pool_settlement_account": ACCOUNT,
+    "set_pledgor_settlement_account": ACCOUNT,
     "place_bid": {"type": "bid", "amount_fen": 100_000_00},
     "record_case_valuation": {
         "method": "appraisal",

@@ -153,6 +153,13 @@ RELEASE_PLEDGE = _p("release_pledge", {"bank"}, "transfers:write", roles=WRITERS
                     description="upload the release of the pledge registration of a sold lot")
 RECORD_TRANSFER = _p("record_transfer", BIDDERS, "transfers:write", roles=WRITERS,
                      description="upload the recordal of the transfer of a bought lot")
+MANAGE_SETTLEMENT_ACCOUNT = _p("manage_settlement_account", ALL_KINDS - {"operator"},
+                               "account:write", roles=ADMINS,
+                               description="set the organisation's settlement account "
+                                           "(收款账户) for refunds and payouts")
+READ_PAYMENTS = _p("read_payments", ALL_KINDS - {"operator"}, "account:read",
+                   description="the refunds and payouts the exchange owes the organisation, "
+                               "and their status")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -194,6 +201,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_TRANSFERS,
     RELEASE_PLEDGE,
     RECORD_TRANSFER,
+    MANAGE_SETTLEMENT_ACCOUNT,
+    READ_PAYMENTS,
     MOVE_CLOCK,
 )
 

@@ -20,8 +20,9 @@ own account: the same file format and all-or-nothing parsing (statement_csv: a b
 is 422 with every problem by line and column, nothing written), the same tables
 (statements, statement_lines of the operator's organisation), the same duplicate rules
 (`open_statement`: a file once per organisation, a bank transaction id once — a line of
-an overlapping statement already imported is skipped and listed). Outgoing lines are
-skipped and counted.
+an overlapping statement already imported is skipped and listed). An outgoing line (money
+the exchange paid out) proves a payment instruction paid when it carries its reference
+and amount (market/payments/outgoing.py); the other outgoing lines are counted.
 
 Concurrency: imports of the exchange account take the reconciliation's import lock of the
 operator's organisation (`IMPORT_LOCK`), so two imports run one after the other and the
@@ -45,6 +46,7 @@ from market.db import Queries
 from market.exchange_account import deposit_lines, royalty_lines, sale_lines
 from market.exchange_account.lines import Branch, Named, Outcome, quoted
 from market.exchange_account.proof import StatementProof
+from market.payments.outgoing import settle_outgoing
 from market.pools.matching import encode_reason, reason
 from market.pools.reconciliation import line_columns, open_statement
 from market.pools.statement_csv import StatementLine
@@ -69,10 +71,11 @@ class ExchangeStatementImported(msgspec.Struct, frozen=True, kw_only=True):
     encoding: str
     counts: dict[str, int]  # matched, amount_mismatch, unknown
     skipped: int  # transfers already on an earlier statement (same 流水号)
-    outgoing_skipped: int
+    outgoing_skipped: int  # outgoing lines that prove no payment instruction paid
     # What the matched lines settled, by branch: royalty payment references, sale payment
     # references, registrations' transfer references.
     settled: dict[str, list[str]]
+    paid_out: list[str] = []  # the payment instructions the outgoing lines proved paid
 
 
 def route(text: str) -> tuple[Branch, object] | None:
@@ -148,6 +151,7 @@ async def import_exchange_statement(
                     by_hand=False,
                 )
                 settled[branch.kind].append(await o.settle(uow, ln, proof))
+    out = await settle_outgoing(uow, statement["id"], parsed.paid_out)
     uow.audit(
         "statement.import",
         "statement",
@@ -159,8 +163,10 @@ async def import_exchange_statement(
             "lines": len(parsed.lines),
             "counts": counts,
             "skipped": len(parsed.lines) - len(lines),
-            "outgoing_skipped": parsed.outgoing,
+            "outgoing_skipped": parsed.outgoing - out.counts["matched"],
             "settled": settled,
+            "outgoing": out.counts,
+            "paid_out": out.paid,
         },
     )
     return ExchangeStatementImported(
@@ -168,6 +174,7 @@ async def import_exchange_statement(
         encoding=parsed.encoding,
         counts=counts,
         skipped=len(parsed.lines) - len(lines),
-        outgoing_skipped=parsed.outgoing,
+        outgoing_skipped=parsed.outgoing - out.counts["matched"],
         settled=settled,
+        paid_out=out.paid,
     )

@@ -248,6 +248,18 @@ class HammerSupersededPayload(Payload, frozen=True, kw_only=True):
     deposit_fen: int
 
 
+class PaymentOutPayload(Payload, frozen=True, kw_only=True):
+    """A refund or a payout the exchange owes the organisation: instructed (with its due
+    date) or paid (docs/rules.md §Payments out)."""
+
+    instruction_id: int
+    reference: str  # written on the transfer
+    amount_fen: int
+    purpose: Literal["deposit_refund", "sale_refund", "payout"]
+    path: str  # the organisation's page of refunds and payouts
+    due_at: Instant | None = None
+
+
 class LicensingConsentGivenPayload(Payload, frozen=True, kw_only=True):
     """The pledgor consented to licensing the pledged rights of the bank's case (民法典
     art. 444)."""
@@ -432,6 +444,9 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "offer_outbid_by_value": OfferOutbidPayload,
     "offer_not_chosen": OfferDecidedPayload,
     "hammer_superseded": HammerSupersededPayload,
+    "refund_instructed": PaymentOutPayload,
+    "refund_paid": PaymentOutPayload,
+    "payout_paid": PaymentOutPayload,
     "licensing_consent_given": LicensingConsentGivenPayload,
     "licence_back_accepted": LicenceBackAnsweredPayload,
     "licence_back_declined": LicenceBackAnsweredPayload,

@@ -34,7 +34,8 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 # Every event the outbox carries (producers: auctions/writer.py, deposits.py,
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
 # pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
-# market/listing/, market/invoices, market/transfer).
+# market/listing/, market/invoices, market/transfer, market/payments/instructions.py,
+# paying.py).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -78,6 +79,9 @@ EVENTS: Final[tuple[str, ...]] = (
     "sale_unwound",
     "invoice_details_needed",
     "invoice_issued",
+    "refund_instructed",
+    "refund_paid",
+    "payout_paid",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

@@ -3,7 +3,8 @@
 The exchange's side: money that came back sits in `proceeds:lot:N` (a sale), `forfeit:lot:N`
 (a forfeited deposit) or `exchange:clearing` (a licence fee paid straight to the exchange);
 routing moves it to what the exchange owes each payee (`payable:…`) and to its commission
-income; a payout confirmed by the payee's statement moves it out of clearing.
+income; a payout paid — the clearing account's statement or the payee's shows the transfer,
+whichever first (market/payments/paying.py) — moves it out of clearing.
 
 A pool's side: its fund (`pool:N:fund`, capitalised from `pool:N:capital`), compensation
 paid that recoveries may bring back (`pool:N:recoverable`) and guarantee deposits parked
@@ -50,6 +51,17 @@ def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:
         "pool.account.payable.pool" if payee_kind == "pool" else "pool.account.payable.other",
         owner_org_id=org_id,
     )
+
+
+def payout_payable(payout: Any) -> Account:
+    """The `payable` account a payout (a `payouts` row) discharges when it is paid."""
+    if payout["payee_kind"] == "pool":
+        return payable("pool", payout["pool_id"], payout["payee_org_id"])
+    if payout["payee_kind"] == "pledgor":
+        return payable("pledgor", payout["pledgor_id"], payout["payee_org_id"])
+    if payout["payee_org_id"] is None:
+        raise ValueError("a party's payout with no organisation has no payable account")
+    return payable("org", payout["payee_org_id"], payout["payee_org_id"])
 
 
 def pool_name(lang: i18n.Lang, pool: Any) -> str:

@@ -29,6 +29,7 @@ from market.cases.services import china_today
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
+from market.payments.instructions import withdraw_payouts
 from market.pools import accounts, services
 from market.pools.models import WORDS, Line, PayoutOut, payee_name, payout_out
 from market.pools.rules import parse_rule
@@ -758,9 +759,11 @@ async def record_receipt(uow: UnitOfWork, data: ManualReceipt) -> RecordedReceip
 async def reverse_receipt(uow: UnitOfWork, data: ReverseReceipt) -> ReceiptOut:
     """A receipt that did not really arrive (a bounced transfer): a new, negating ledger
     entry; its distributions stop counting and its payouts are no longer expected.
-    Refused once any payout of it was received. The receipt row is locked, then its case,
-    then its payouts: a statement settling one at the same moment goes first or sees the
-    reversal; reversing twice changes nothing the second time."""
+    Refused once any payout of it was received, went out in a payment file or was paid;
+    the pending instructions of its payouts are cancelled with the reason. The receipt row
+    is locked, then its case, then its payouts, then their instructions: a statement
+    settling one at the same moment goes first or sees the reversal; reversing twice
+    changes nothing the second time."""
     conn = uow.conn
     receipt = await conn.fetchrow(QP.receipt_locked, data.receipt_id)
     if receipt is None:
@@ -784,6 +787,7 @@ async def reverse_receipt(uow: UnitOfWork, data: ReverseReceipt) -> ReceiptOut:
     )
     await conn.fetchrow(QP.mark_receipt_reversed, data.receipt_id, posted.entry_id, uow.at)
     await conn.execute(QP.mark_payouts_reversed, data.receipt_id)
+    await withdraw_payouts(uow, [p["id"] for p in payouts], reason)
     uow.audit(
         "receipt.reverse",
         "receipt",

@@ -376,11 +376,13 @@ FIGURES: dict[str, FigureSpec] = {
     "compensation_paid": FigureSpec(("recoverable",), ("claim_paid", "claim_released"), 1),
     # debit pool:N:parked when parked, credit it when released: what is still held
     "parked": FigureSpec(("parked",), ("claim_parked", "claim_released"), 1),
-    # payable:pool:N is debited when the pool's statement shows the transfer
-    "recoveries_received": FigureSpec(("payable",), ("payout_received",), 1),
-    # credited by a receipt, debited by its reversal or by the transfer received
+    # payable:pool:N is debited when the money leaves the exchange: the pool's statement
+    # or the clearing account's shows the transfer (`payout_paid`; before payment
+    # instructions, `payout_received` did it)
+    "recoveries_received": FigureSpec(("payable",), ("payout_paid", "payout_received"), 1),
+    # credited by a receipt, debited by its reversal or by the transfer paid out
     "recoveries_outstanding": FigureSpec(
-        ("payable",), ("receipt", "receipt_reversed", "payout_received"), -1
+        ("payable",), ("receipt", "receipt_reversed", "payout_paid", "payout_received"), -1
     ),
     "fund": FigureSpec(("fund",), None, 1),
     "all": FigureSpec(("fund", "capital", "recoverable", "parked", "payable"), None, 1),

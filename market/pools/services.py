@@ -45,6 +45,9 @@ from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.money import MAX_FEN, format_cny
+from market.payments import paying
+from market.payments.instructions import Payee, owe
+from market.payments.policy import POLICY
 from market.pools import accounts
 from market.pools.models import PoolOut
 from market.pools.rules import (
@@ -316,6 +319,18 @@ def _payee_key(s: Slice) -> tuple[str, int | str] | None:
     return ("org", s.payee_org_id)
 
 
+def _payee(key: tuple[str, int | str], s: Slice) -> Payee:
+    """Whom a payout's instruction pays (docs/rules.md §Payments out)."""
+    kind, ident = key
+    if kind == "pool":
+        return Payee(kind="pool", pool_id=int(ident), org_id=s.payee_org_id)
+    if kind == "pledgor":
+        return Payee(kind="pledgor", pledgor_id=int(ident), org_id=s.payee_org_id)
+    if kind == "org":
+        return Payee(kind="org", org_id=int(ident))
+    return Payee(kind="party", party=s.party or str(ident))
+
+
 class RouteReceipt(msgspec.Struct, frozen=True, kw_only=True):
     """Money that came back on a case, and the account of the exchange it sits in."""
 
@@ -393,6 +408,7 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
         )
     )
     payout_ids: dict[tuple[str, int | str], int] = {}
+    transfer_refs: dict[int, str] = {}
     pending = list(payees.items())
     for _attempt in range(5):
         references = _distinct_references(len(pending))
@@ -416,6 +432,7 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
         for (key, paid), reference in zip(pending, references, strict=True):
             if reference in made:
                 payout_ids[key] = made[reference]
+                transfer_refs[made[reference]] = reference
             else:  # the reference is another payout's already: a new one next time
                 left.append((key, paid))
         pending = left
@@ -423,6 +440,17 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
             break
     else:
         raise RuntimeError("no free transfer reference after 5 tries")
+    for key, (s, fen) in payees.items():
+        await owe(
+            uow,
+            source=f"payout:{payout_ids[key]}",
+            purpose="payout",
+            payee=_payee(key, s),
+            amount_fen=fen,
+            due_at=uow.at + POLICY.payout_within,
+            reference=transfer_refs[payout_ids[key]],
+            payout_id=payout_ids[key],
+        )
     await conn.execute(
         Q.insert_distributions,
         receipt["id"],
@@ -480,41 +508,35 @@ async def route_sale_receipt(uow: UnitOfWork, data: SaleReceipt) -> ReceiptRow:
 
 
 async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> asyncpg.Record:
-    """The payee's statement shows the transfer: the money left the exchange's clearing
-    account; a pool's recoverable compensation turns back into fund money. Runs in the
-    transaction of the change that saw the statement line; the payout row is locked, so
-    a payout is received once."""
+    """The payee's statement shows the transfer. The money left the exchange's clearing
+    account: that posting (Dr payable, Cr clearing) is the payout's instruction's, made
+    once whichever statement shows it first — the payee's here, or the clearing account's
+    outgoing line (market/payments/paying.py `mark_paid`); a pool's recoverable
+    compensation then turns back into fund money (`payout_received`). Runs in the
+    transaction of the change that saw the statement line; the payout row is locked, then
+    its instruction (the clearing import's order too), so a payout is received once and
+    its money leaves the clearing account once."""
     payout = await conn.fetchrow(Q.payout_locked, payout_id)
     if payout is None:
         raise NotFound("not_found")
     if payout["status"] != "expected":
         raise Conflict("payout_not_outstanding", status=payout["status"])
-    key: tuple[str, int | str]
-    if payout["payee_kind"] == "pool":
-        key = ("pool", payout["pool_id"])
-    elif payout["payee_kind"] == "pledgor":
-        key = ("pledgor", payout["pledgor_id"])
-    elif payout["payee_org_id"] is not None:
-        key = ("org", payout["payee_org_id"])
-    else:
+    if payout["payee_kind"] not in ("pool", "pledgor") and payout["payee_org_id"] is None:
         raise Conflict("payout_payee_not_here")
-    fen = payout["amount_fen"]
-    legs = [
-        ledger.debit(accounts.payable(key[0], key[1], payout["payee_org_id"]), fen),
-        ledger.credit(CLEARING, fen),
-    ]
+    entry_id = await paying.payout_left_clearing(conn, at=at, payout=payout)
     if payout["payee_kind"] == "pool":
+        fen = payout["amount_fen"]
         pool = returned(await conn.fetchrow(Q.pool_by_id, payout["pool_id"]))
-        legs += [
-            ledger.debit(accounts.pool_fund(pool["id"], pool["org_id"]), fen),
-            ledger.credit(accounts.pool_recoverable(pool["id"], pool["org_id"]), fen),
-        ]
-    posted = await ledger.post(
-        conn,
-        source_kind="payout_received",
-        source_id=payout_id,
-        at=at,
-        legs=legs,
-        memo=f"transfer {payout['reference']} received",
-    )
-    return returned(await conn.fetchrow(Q.mark_payout_received, payout_id, at, posted.entry_id))
+        posted = await ledger.post(
+            conn,
+            source_kind="payout_received",
+            source_id=payout_id,
+            at=at,
+            legs=[
+                ledger.debit(accounts.pool_fund(pool["id"], pool["org_id"]), fen),
+                ledger.credit(accounts.pool_recoverable(pool["id"], pool["org_id"]), fen),
+            ],
+            memo=f"transfer {payout['reference']} received",
+        )
+        entry_id = posted.entry_id
+    return returned(await conn.fetchrow(Q.mark_payout_received, payout_id, at, entry_id))

@@ -23,7 +23,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
@@ -184,7 +184,10 @@ class StatementLine:
 class ParsedStatement:
     encoding: str
     lines: list[StatementLine]
-    outgoing: int  # outgoing payments in the file, skipped
+    outgoing: int  # outgoing payments in the file, not among `lines`
+    # Those of them whose date and amount read cleanly (the clearing account matches them
+    # to payment instructions, market/payments/outgoing.py); the rest are only counted.
+    paid_out: list[StatementLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,7 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         found.add("statement_too_many_lines", field="file", max=MAX_LINES)
         raise found.rejection(filename)
     lines: list[StatementLine] = []
+    paid_out: list[StatementLine] = []
     outgoing = 0
     txn_lines: dict[str, int] = {}
     for line_no, cells in data_rows:
@@ -342,6 +346,8 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
         debit_text = _cell(cells, layout["debit"][0]) if "debit" in layout else ""
         if (not amount_text and debit_text) or (amount_text and _negative(amount_text)):
             outgoing += 1  # money paid out, not a transfer received
+            if out := _paid_out(cells, layout, line_no, amount_text or debit_text, today):
+                paid_out.append(out)
             continue
         for key, slots in layout.items():
             for slot in slots:
@@ -410,4 +416,33 @@ def parse_statement(data: bytes, *, today: date, filename: str) -> ParsedStateme
     if not lines and not outgoing:
         found.add("statement_no_transfers", line=header_at + 2)
         raise found.rejection(filename)
-    return ParsedStatement(encoding, lines, outgoing)
+    return ParsedStatement(encoding, lines, outgoing, paid_out)
+
+
+def _paid_out(
+    cells: Sequence[str], layout: dict[str, list[_Slot]], line_no: int, amount: str, today: date
+) -> StatementLine | None:
+    """An outgoing payment as a line (its amount positive), or None when its date or amount
+    does not read cleanly: outgoing lines are never a reason to reject a file."""
+    text = unicodedata.normalize("NFKC", amount).strip().lstrip("-\u2212").strip("()")
+    try:
+        fen = parse_cny(text)
+        day = parse_date(_cell(cells, layout["value_date"][0]))
+    except AppError:
+        return None
+    ref = " ".join(
+        " ".join(_cell(cells, s).split()) for s in layout["reference"] if _cell(cells, s)
+    )
+    party = _cell(cells, layout["counterparty"][0]) if "counterparty" in layout else ""
+    txn = _cell(cells, layout["bank_txn_id"][0]) if "bank_txn_id" in layout else ""
+    fits = (
+        fen > 0
+        and day <= today
+        and len(ref) <= MAX_REFERENCE
+        and len(party) <= MAX_COUNTERPARTY
+        and len(txn) <= MAX_TXN_ID
+        and not any(control_character(t) for t in (ref, party, txn))
+    )
+    if not fits:
+        return None
+    return StatementLine(line_no, day, fen, ref, " ".join(party.split()), txn or None)

@@ -3,7 +3,9 @@
 `refund_buyer` moves money the exchange received on a sale (the sale's receivable, in
 credit once the sale is unwound) to what the exchange owes the buyer back
 (`refund:org:{buyer}`, auctions/deposits.refund_account) — the account the exchange pays
-refunds from. Idempotent by `source` (the ledger's unique (source kind, source id)).
+refunds from — and makes it a payment instruction to the buyer, due within the payouts'
+period (market/payments/instructions.py; docs/rules.md §Payments out). Idempotent by
+`source`: the ledger's unique (source kind, source id) and the instruction's unique source.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from market import ledger
 from market.commands import UnitOfWork
 from market.db import Queries
 from market.money import format_cny
+from market.payments.instructions import Payee, owe
+from market.payments.policy import POLICY
 
 Q = Queries("transfer")
 
@@ -33,4 +37,12 @@ async def refund_buyer(
             ledger.credit(refund_account(buyer_org_id), amount_fen),
         ],
         memo=f"成交 {sale_id} 退还买受人 {format_cny(amount_fen)}",
+    )
+    await owe(
+        uow,
+        source=f"sale_refund:{source}",
+        purpose="sale_refund",
+        payee=Payee(kind="org", org_id=buyer_org_id),
+        amount_fen=amount_fen,
+        due_at=uow.at + POLICY.payout_within,
     )

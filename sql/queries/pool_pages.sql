@@ -11,9 +11,10 @@ SELECT status, count(*)::bigint AS n, coalesce(sum(amount_fen), 0)::bigint AS am
 FROM compensation_claims WHERE pool_id = $1 GROUP BY status
 
 -- name: recovery_totals
--- What the waterfall routed to the pool: expected (not yet on its statement) or received.
+-- What the waterfall routed to the pool: expected, or received (paid out: on the pool's
+-- statement or the clearing account's, pool_payouts_seen).
 SELECT status, count(*)::bigint AS n, coalesce(sum(amount_fen), 0)::bigint AS amount_fen
-FROM payouts WHERE pool_id = $1 AND payee_kind = 'pool' GROUP BY status
+FROM pool_payouts_seen WHERE pool_id = $1 GROUP BY status
 
 -- name: compensation_by_month
 -- Compensation paid (a parked deposit counts when released) per month in Asia/Shanghai.
@@ -26,8 +27,8 @@ GROUP BY 1
 -- name: recoveries_by_month
 SELECT to_char(received_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,
        sum(amount_fen)::bigint AS fen
-FROM payouts
-WHERE pool_id = $1 AND payee_kind = 'pool' AND status = 'received'
+FROM pool_payouts_seen
+WHERE pool_id = $1 AND status = 'received'
   AND received_at >= $2 AND received_at < $3
 GROUP BY 1
 
@@ -46,8 +47,8 @@ WITH e AS (
     SELECT dc.bank_org_id,
            sum(p.amount_fen) FILTER (WHERE p.status = 'received') AS received_fen,
            sum(p.amount_fen) FILTER (WHERE p.status = 'expected') AS outstanding_fen
-    FROM payouts p JOIN disposal_cases dc ON dc.id = p.case_id
-    WHERE p.pool_id = $1 AND p.payee_kind = 'pool' GROUP BY dc.bank_org_id
+    FROM pool_payouts_seen p JOIN disposal_cases dc ON dc.id = p.case_id
+    WHERE p.pool_id = $1 GROUP BY dc.bank_org_id
 ), banks AS (
     SELECT bank_org_id FROM e UNION SELECT bank_org_id FROM c UNION SELECT bank_org_id FROM p
 )
@@ -71,8 +72,8 @@ ORDER BY o.name, o.id
 SELECT r.kind,
        coalesce(sum(p.amount_fen) FILTER (WHERE p.status = 'received'), 0)::bigint AS received_fen,
        coalesce(sum(p.amount_fen) FILTER (WHERE p.status = 'expected'), 0)::bigint AS outstanding_fen
-FROM payouts p JOIN receipts r ON r.id = p.receipt_id
-WHERE p.pool_id = $1 AND p.payee_kind = 'pool'
+FROM pool_payouts_seen p JOIN receipts r ON r.id = p.receipt_id
+WHERE p.pool_id = $1
 GROUP BY r.kind
 
 -- name: fuse_loans
@@ -113,7 +114,7 @@ WITH focus AS (
         WHEN e.source_kind IN ('claim_paid', 'claim_parked', 'claim_released')
         THEN e.source_id::bigint END
     LEFT JOIN payouts p ON p.id = CASE
-        WHEN e.source_kind = 'payout_received' THEN e.source_id::bigint END
+        WHEN e.source_kind IN ('payout_received', 'payout_paid') THEN e.source_id::bigint END
     LEFT JOIN receipts pr ON pr.id = p.receipt_id
     LEFT JOIN disposal_cases pc ON pc.id = p.case_id
     LEFT JOIN receipts r ON e.source_kind = 'receipt' AND r.source = e.source_id
@@ -146,12 +147,12 @@ SELECT p.id, p.receipt_id, p.case_id, p.amount_fen, p.reference, p.status, p.cre
        p.received_at, r.kind AS receipt_kind, dc.reference AS case_reference,
        dc.bank_org_id, o.name AS bank_name, p.payee_kind, p.payee_org_id, p.pool_id,
        pp.code AS pool_code, p.party, NULL::text AS payee_org_name, NULL::text AS pledgor_name
-FROM payouts p
+FROM pool_payouts_seen p
 JOIN pools pp ON pp.id = p.pool_id
 JOIN receipts r ON r.id = p.receipt_id
 JOIN disposal_cases dc ON dc.id = p.case_id
 JOIN organisations o ON o.id = dc.bank_org_id
-WHERE p.pool_id = $1 AND p.payee_kind = 'pool'
+WHERE p.pool_id = $1
   AND ($2::text IS NULL OR p.status = $2)
   AND ($3::bigint IS NULL OR dc.bank_org_id = $3)
   AND ($4::text IS NULL OR r.kind = $4)

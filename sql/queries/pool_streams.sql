@@ -59,20 +59,20 @@ ORDER BY c.id, r.received_at, r.id
 -- name: pool_share_of_receipts
 -- The pool $1's payouts from the receipts $2, by status (a reversed one counts nowhere).
 SELECT receipt_id, status, sum(amount_fen)::bigint AS amount_fen
-FROM payouts
-WHERE pool_id = $1 AND payee_kind = 'pool' AND receipt_id = ANY($2::bigint[])
+FROM pool_payouts_seen
+WHERE pool_id = $1 AND receipt_id = ANY($2::bigint[])
   AND status IN ('expected', 'received')
 GROUP BY receipt_id, status
 
 -- name: recovery_by_day
--- What the pool received (its statement showed the transfer) per day in Asia/Shanghai:
+-- What the pool received (the money left the exchange, pool_payouts_seen) per day in Asia/Shanghai:
 -- every recovery, and those from licence streams; the recovery curve cumulates them.
 SELECT (p.received_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
        sum(p.amount_fen)::bigint AS all_fen,
        coalesce(sum(p.amount_fen) FILTER (WHERE r.kind IN ('royalty', 'licence_fee')), 0)::bigint
            AS licence_fen
-FROM payouts p JOIN receipts r ON r.id = p.receipt_id
-WHERE p.pool_id = $1 AND p.payee_kind = 'pool' AND p.status = 'received'
+FROM pool_payouts_seen p JOIN receipts r ON r.id = p.receipt_id
+WHERE p.pool_id = $1 AND p.status = 'received'
   AND ($2::bigint IS NULL OR p.case_id = $2)
 GROUP BY 1
 ORDER BY 1

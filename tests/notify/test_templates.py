@@ -358,6 +358,28 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "amount_fen": 1_200_000,
         "path": "/invoices",
     },
+    "refund_instructed": {
+        "instruction_id": 4,
+        "reference": "TKAB3CD4EF5G",
+        "amount_fen": 7_000_000,
+        "purpose": "deposit_refund",
+        "path": "/payments",
+        "due_at": "2026-01-07T02:00:00+00:00",
+    },
+    "refund_paid": {
+        "instruction_id": 4,
+        "reference": "TKAB3CD4EF5G",
+        "amount_fen": 7_000_000,
+        "purpose": "deposit_refund",
+        "path": "/payments",
+    },
+    "payout_paid": {
+        "instruction_id": 5,
+        "reference": "HK7KX3M9PQ2R",
+        "amount_fen": 95_000_000,
+        "purpose": "payout",
+        "path": "/payments",
+    },
 }
 
 

@@ -242,6 +242,14 @@ async def test_failed_recordal_unwinds_with_a_full_refund(
         sale.balance_due_fen + sale.deposit_fen
     )
     assert await value(pool, "SELECT count(*) FROM receipts") == 0
+    # the refund is a payment instruction to the buyer (docs/rules.md §Payments out)
+    instructed = await value(
+        pool,
+        "SELECT amount_fen FROM payment_instructions WHERE source = $1 AND payee_org_id = $2",
+        f"sale_refund:sale_unwound:{sale.id}",
+        winner.org_id,
+    )
+    assert instructed == sale.balance_due_fen + sale.deposit_fen
     with pytest.raises(Conflict) as late:
         await confirm(pool, clock, scene.operator_user, sale.id)
     assert (late.value.code, late.value.field) == ("transfer_not_in_escrow", "sale_id")
