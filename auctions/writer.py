@@ -800,6 +800,11 @@ class Batcher:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        # The relay's kick deferred to its interval (market/notify/relay.Kicker) goes out
+        # now, while the Redis client it needs is still open.
+        flush = getattr(self.on_notices, "flush", None)
+        if flush is not None:
+            await flush()
 
     async def _run(self) -> None:
         """Start a batch whenever fewer than FLIGHTS are committing and a command waits for

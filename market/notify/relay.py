@@ -35,6 +35,7 @@ later event the smaller number.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -307,3 +308,14 @@ class Kicker:
             await kick(self.redis)
         finally:
             self._later = None
+
+    async def flush(self) -> None:
+        """Send the kick waiting for its interval now, before the Redis client it uses is
+        closed: a kick after the close would open a connection nobody closes."""
+        later, self._later = self._later, None
+        if later is not None and not later.done():
+            later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await later
+            self._last = time.monotonic()
+            await kick(self.redis)

@@ -259,3 +259,27 @@ async def test_kicks_asked_for_in_a_burst_reach_the_relay_once_now_and_once_afte
     await asyncio.sleep(0.06)
     await kicker()  # after a quiet interval, at once again
     assert len(sent) == 3
+
+
+async def test_a_deferred_kick_goes_out_at_flush_not_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping the writers flushes the kick waiting for its interval: sent once, now,
+    while the Redis client is open — not later, on a client closed meanwhile."""
+    import asyncio
+
+    from market.notify import relay as relay_module
+
+    sent: list[str] = []
+
+    async def counted(redis: object) -> None:
+        sent.append("kick")
+
+    monkeypatch.setattr(relay_module, "kick", counted)
+    kicker = relay_module.Kicker(redis=None, interval=10)  # type: ignore[arg-type]
+    await kicker()
+    await kicker()  # deferred ten seconds
+    assert sent == ["kick"]
+    await kicker.flush()
+    assert sent == ["kick", "kick"]
+    await asyncio.sleep(0.01)
+    await kicker.flush()  # nothing waits: nothing more is sent
+    assert sent == ["kick", "kick"]
