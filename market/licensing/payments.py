@@ -4,7 +4,7 @@ difference), recorded once and routed through the waterfall (docs/rules.md §Lic
 royalties, §The waterfall).
 
 `pay_item` is the one write path: the statement import of the clearing account
-(market/licensing/clearing.py) calls it for a matched line, the operator's hand record
+(market/exchange_account/statement.py) calls it for a matched line, the operator's hand record
 (`record_royalty_payment`) for a transfer it saw itself. An item is paid once, in full:
 its royalty (or fee) and the interest on arrears accrued on the day of payment, less the
 licensee's credit from audits. The receipt is routed by market/pools/services.route_receipt

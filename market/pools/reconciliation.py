@@ -372,7 +372,7 @@ async def open_statement(uow: UnitOfWork, raw: bytes, filename: str | None) -> O
     """Read a bank statement and record it once for the actor's organisation, under its
     import lock (module docstring): Invalid with every problem by line and column, or
     Conflict for the same file again, with nothing written. The pools' and banks' imports
-    and the operator's clearing account (market/licensing/clearing.py) both start here."""
+    and the operator's clearing account (market/exchange_account/statement.py) both start here."""
     conn, org_id = uow.conn, uow.actor.org
     name = clean_filename(filename or DEFAULT_FILENAME)
     check_size(raw)

@@ -16,7 +16,7 @@ import pytest
 from market.cases.services import china_today
 from market.clock import FrozenClock
 from market.errors import AppError, Conflict, Invalid
-from market.licensing import clearing
+from market.exchange_account import statement as clearing
 from market.payments import accounts as payee_accounts
 from market.payments import files
 from market.pools import reconciliation
@@ -31,6 +31,7 @@ from tests.auctions.test_closing import (
     value,
 )
 from tests.factories import act_as
+from tests.transfer.factories import complete_transfer
 
 ACCOUNT = payee_accounts.AccountIn(
     account_name="竞买人有限公司",
@@ -68,10 +69,19 @@ def parse_file(content: bytes) -> list[dict[str, str]]:
 async def paid_scene(
     pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
 ) -> tuple[Scene, Any]:
-    """A sold lot whose loser's deposit was released and whose price was paid and routed."""
+    """A sold lot whose loser's deposit was released, whose price was paid and, once its
+    title moved (docs/rules.md §Transfer of title), routed."""
     scene, sale = await sold_scene(pool, clock, settings)
     clock.advance(days=1)
     await pay(pool, clock, scene.operator_user, sale.payment_reference, sale.balance_due_fen)
+    await complete_transfer(
+        pool,
+        clock,
+        sale.id,
+        bank_user=scene.bank_user,
+        buyer_user=scene.buyers[0].user_id,
+        operator_user=scene.operator_user,
+    )
     return scene, sale
 
 
@@ -165,8 +175,8 @@ async def test_export_pays_and_posts_once_whichever_statement_comes_first(
     clearing_before = await balance(pool, "exchange:clearing")
     # Then the clearing account's statement: both outgoing lines, and an unknown one.
     done = await operator(
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        clearing.import_exchange_statement,
+        clearing.ImportExchangeStatement(
             data=outgoing_csv(
                 (today, refund["amount_fen"], f"退款 {refund['reference']}", "C1"),
                 (today, payout["amount_fen"], payout["reference"], "C2"),
@@ -200,8 +210,8 @@ async def test_export_pays_and_posts_once_whichever_statement_comes_first(
 
     # The bank's statement after the clearing's: nothing posted again either.
     again = await operator(
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        clearing.import_exchange_statement,
+        clearing.ImportExchangeStatement(
             data=outgoing_csv((today, refund["amount_fen"], refund["reference"], "C9"))
         ),
     )
@@ -218,8 +228,8 @@ async def test_clearing_first_then_payee_statement_posts_once(
     today = china_today(clock.now())
     # Paid before it went out in a file (the operator paid it by hand): still paid once.
     done = await operator(
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(
+        clearing.import_exchange_statement,
+        clearing.ImportExchangeStatement(
             data=outgoing_csv((today, payout["amount_fen"], payout["reference"], "C1"))
         ),
     )
@@ -279,8 +289,8 @@ async def test_two_clearing_imports_at_once_pay_once(
     got = await asyncio.gather(
         *(
             operator(
-                clearing.import_clearing_statement,
-                clearing.ImportClearing(
+                clearing.import_exchange_statement,
+                clearing.ImportExchangeStatement(
                     data=outgoing_csv(*[(d, f, r, f"{k}{i}") for i, (d, f, r) in enumerate(lines)])
                 ),
             )

@@ -9,7 +9,7 @@ from datetime import date
 
 import asyncpg
 
-from market.licensing import clearing
+from market.exchange_account import statement as clearing
 from market.pools import reconciliation
 from tests.factories import make_org
 from tests.payments.test_instructions import incoming_csv, outgoing_csv
@@ -36,8 +36,10 @@ async def test_a_pool_payout_paid_from_clearing_first_counts_once(pool: asyncpg.
         pool,
         T2,
         operator,
-        clearing.import_clearing_statement,
-        clearing.ImportClearing(data=outgoing_csv((day, 55_000_00, payout["reference"], "C1"))),
+        clearing.import_exchange_statement,
+        clearing.ImportExchangeStatement(
+            data=outgoing_csv((day, 55_000_00, payout["reference"], "C1"))
+        ),
     )
     assert done.paid_out == [payout["reference"]]
     after = await dashboard_of(pool, pid)
