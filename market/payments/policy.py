@@ -15,7 +15,8 @@ class PaymentsPolicy(msgspec.Struct, frozen=True, kw_only=True):
     deposit_refund_hours: Annotated[int, Meta(ge=1, le=72)] = 24
     # A payout of the waterfall (and a refund of a sale) is due within 5 calendar days:
     # no law fixes it; five calendar days hold at least three working days in any week
-    # without a public holiday, and the exchange keeps no holiday calendar
+    # without a public holiday (the working-day calendar of §Listing counts listing periods
+    # only)
     # (docs/rules.md §Payments out).
     payout_days: Annotated[int, Meta(ge=1, le=30)] = 5
 
