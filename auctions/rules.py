@@ -355,14 +355,13 @@ def _set_proxy(state: AuctionState, command: SetProxy) -> Outcome:
     if state.kind == "sealed":
         raise Refused("unsupported")
     _check_open(state, at)
-    who, top = command.registration_id, command.max_fen
-    need = minimum_bid(state)
+    who, need = command.registration_id, minimum_bid(state)
+    # A maximum off the grid is rounded down onto it: a proxy only bids grid prices, so
+    # the part above could never be used (docs/rules.md §Bidding). The answer says so.
+    over = (command.max_fen - state.start_price_fen) % state.increment_fen
+    top = command.max_fen - over
     if top < need:
         raise Refused("proxy_below_next", min_fen=need)
-    if (top - state.start_price_fen) % state.increment_fen:
-        raise Refused(
-            "not_on_increment", base_fen=state.start_price_fen, increment_fen=state.increment_fen
-        )
     _check_large(state, top, command.confirmed)
     old = state.proxies.get(who)
     if old is not None and top <= old.max_fen:

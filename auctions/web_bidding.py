@@ -52,6 +52,7 @@ class BidResult:
     amount_fen: int | None = None  # what the buyer asked for
     price_fen: int | None = None  # the price after the batch
     leading: bool = False
+    rounded_from_fen: int | None = None  # a proxy maximum rounded down onto the grid from this
 
 
 @dataclass(frozen=True)
@@ -241,11 +242,13 @@ def _result(
     me: str | None,
     lang: i18n.Lang,
 ) -> BidResult:
-    asked = None
+    asked = rounded_from = None
     if isinstance(body, BidBody):
         asked = body.amount_fen
     elif isinstance(body, ProxyBody):
         asked = body.max_fen
+        if answer.proxy_max_fen is not None and answer.proxy_max_fen != asked:
+            asked, rounded_from = answer.proxy_max_fen, asked
     return BidResult(
         status=status,
         accepted=answer.accepted,
@@ -255,6 +258,7 @@ def _result(
         amount_fen=asked,
         price_fen=answer.price_fen,
         leading=me is not None and answer.leader_code == me,
+        rounded_from_fen=rounded_from,
     )
 
 

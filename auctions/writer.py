@@ -84,6 +84,8 @@ class BidAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     leader_code: str | None = None
     ends_at: datetime | None = None
     bid_count: int = 0
+    proxy_max_fen: int | None = None  # a proxy maximum set: the one now standing
+    note: str | None = None  # said of an accepted command: `proxy_rounded_down` (problem.<note>)
 
 
 class WriterUnavailable(Exception):
@@ -506,8 +508,12 @@ class LotWriter:
         except rules.Refused as exc:
             return self._refused(st, at, exc.code, exc.params), 409
         accepted.extend(outcome.bids)
+        proxy_max = note = None
         if outcome.proxy is not None:
             proxies.append((p.registration_id, outcome.proxy, at))
+            proxy_max = outcome.proxy.max_fen
+            if isinstance(p.command, rules.SetProxy) and proxy_max != p.command.max_fen:
+                note = "proxy_rounded_down"
         for b in outcome.bids:
             if leader is not None and leader != b.registration_id:
                 outbid.append((leader, b.seq))
@@ -530,6 +536,8 @@ class LotWriter:
             leader_code=None if st.leader is None else str(st.leader),
             ends_at=st.ends_at,
             bid_count=rules.public_bid_count(st),
+            proxy_max_fen=proxy_max,
+            note=note,
         ), 201
 
     def _refused(

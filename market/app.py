@@ -40,6 +40,7 @@ from market.accounts.web_onboarding import (
     PeoplePages,
     RegisterPages,
 )
+from market.amount_echo import AmountEcho
 from market.api_routes import ROUTES as API_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue import home as shelves
@@ -248,6 +249,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
         route_handlers=[
             healthz,
             home,
+            AmountEcho,
             AccountPages,
             RegisterPages,
             InvitationPages,

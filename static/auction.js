@@ -135,7 +135,13 @@
     var forms = document.getElementById("bid-forms");
     if (!forms) return;
     var amount = $("amount", forms);
-    if (amount && !amount.dataset.dirty) amount.value = (minNext() / 100).toFixed(2);
+    if (amount && !amount.dataset.dirty) {
+      var next = (minNext() / 100).toFixed(2);
+      if (amount.value !== next) {
+        amount.value = next;
+        amount.dispatchEvent(new CustomEvent("amount:set", { bubbles: true }));  // static/amounts.js
+      }
+    }
     var note = $("min-note", forms);
     if (note && note.dataset.template) {
       note.textContent = note.dataset.template
@@ -248,6 +254,7 @@
     var base = state.price_fen === null ? state.start_price_fen - state.increment_fen : state.price_fen;
     amount.value = ((base + Number(button.dataset.steps) * state.increment_fen) / 100).toFixed(2);
     amount.dataset.dirty = "1";
+    amount.dispatchEvent(new Event("input", { bubbles: true }));  // said back by static/amounts.js
   });
   document.addEventListener("input", function (e) {
     if (e.target.matches && e.target.matches('[data-live="amount"]')) e.target.dataset.dirty = "1";

@@ -228,6 +228,7 @@ PUBLIC: frozenset[str] = frozenset(
         "web_lot_document",
         "web_lot_events",
         "web_inbox_count",
+        "web_amount_echo",
         "web_invitation_form",
         "web_invitation_accept",
         "accept_invitation",

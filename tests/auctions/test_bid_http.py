@@ -479,3 +479,27 @@ async def test_a_mistyped_large_bid_waits_for_the_bidders_confirmation(
 async def _bank_token(pool: asyncpg.Pool, clock: FrozenClock, user_id: int) -> dict[str, str]:
     token = await make_token(pool, clock.now(), user_id, ["lots:write"])
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_proxy_maximum_off_the_grid_is_rounded_down_and_said_so(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    lot, _ = await _lot(pool, clock, settings)
+    alice, _, _, _ = await _cast(client, pool, clock, lot.reference)
+    clock.set(lot.bidding_starts_at)
+    url = f"/api/v1/lots/{lot.reference}/bids"
+    async with pool.acquire() as conn:
+        inc = await conn.fetchval("SELECT increment_fen FROM lots WHERE id=$1", lot.id)
+    typed = START + 3 * inc + inc // 2
+    r = await client.post(url, json={"type": "proxy", "max_fen": typed}, headers=alice)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert answer["proxy_max_fen"] == START + 3 * inc and answer["note"] == "proxy_rounded_down"
+    on_grid = await client.post(
+        url, json={"type": "proxy", "max_fen": START + 4 * inc}, headers=alice
+    )
+    assert on_grid.status_code == 201 and "note" not in on_grid.json()
+    assert on_grid.json()["proxy_max_fen"] == START + 4 * inc
+    async with pool.acquire() as conn:
+        standing = await conn.fetchval("SELECT max_fen FROM proxy_maxima WHERE lot_id=$1", lot.id)
+    assert standing == START + 4 * inc

@@ -390,6 +390,11 @@ async def test_live_bidding_in_chromium(
             # B raises by five increments with the quick button; A sees it pushed.
             await page_b.click("[data-testid=plus5]")
             await expect(page_b.locator("#bid-amount")).to_have_value(yuan(START + 5 * inc))
+            # The amount about to be bid is said back in figures and capitals first.
+            echo = page_b.locator("form.bid [data-testid=amount-echo]")
+            await expect(echo).to_have_text(
+                f"{format_cny(START + 5 * inc)} · {cny_capitals(START + 5 * inc)}"
+            )
             await page_b.click("[data-testid=bid-submit]")
             await expect(page_b.locator("[data-testid=bid-result]")).to_have_text(
                 f"出价成功 {format_cny(START + 5 * inc)}"
@@ -433,6 +438,9 @@ async def test_live_bidding_in_chromium(
             await expect(page_a.locator("[data-testid=you-lead]")).to_be_visible()
             await expect(page_a.locator("[data-testid=outbid]")).to_be_hidden()
             await page_b.fill("#proxy-max", yuan(START + 20 * inc))
+            await expect(
+                page_b.locator("form.proxy [data-testid=amount-echo-capitals]")
+            ).to_have_text(cny_capitals(START + 20 * inc))
             await page_b.click("[data-testid=proxy-submit]")
             await expect(page_a.locator("[data-testid=outbid]")).to_have_text(
                 f"其他竞买人的代理出价已超过您：当前价 {format_cny(START + 7 * inc)}，"
@@ -497,3 +505,38 @@ async def test_a_large_bid_is_confirmed_on_the_page_with_its_amount_in_capitals(
     )
     assert confirmed.status_code == 201, confirmed.text
     assert await bids_of(pool, scene.lot.id) == [(typo, "manual")]
+
+
+async def test_a_proxy_off_the_grid_is_rounded_down_with_a_note(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    scene = await bidding_scene(pool, settings, clock.now(), buyers=1)
+    async with pool.acquire() as conn:
+        inc = await conn.fetchval("SELECT increment_fen FROM lots WHERE id=$1", scene.lot.id)
+    token = await as_user(client, scene.buyers[0].email)
+    typed = START + 5 * inc + inc // 3
+    proxy = await post_bid(client, scene, token, type="proxy", max_amount=yuan(typed))
+    said = html.unescape(proxy.text)
+    assert proxy.status_code == 201
+    assert f"代理出价已设置，最高 {format_cny(START + 5 * inc)}" in said
+    assert (
+        f"您填写的 {format_cny(typed)} 不在加价幅度上，已向下取整为 {format_cny(START + 5 * inc)}"
+        in said
+    )
+
+
+async def test_an_amount_is_said_back_in_figures_and_capitals(
+    client: AsyncTestClient[Any],
+) -> None:
+    echo = await client.get("/amounts/echo", params={"max_amount": "40万"})
+    assert echo.status_code == 200
+    assert "¥400,000.00" in echo.text and cny_capitals(40_000_000) in echo.text
+    assert cny_capitals(40_000_000) == "肆拾万元整"
+    wrong = await client.get("/amounts/echo", params={"amount": "3万4亿"})
+    assert wrong.status_code == 200 and 'data-testid="amount-echo-error"' in wrong.text
+    assert "¥" not in wrong.text
+    client.cookies["ipx_lang"] = "en"
+    english = await client.get("/amounts/echo", params={"amount": "1.2亿"})
+    assert "¥120,000,000.00" in english.text and "壹亿贰仟万元整" in english.text
+    empty = await client.get("/amounts/echo", params={"amount": " "})
+    assert empty.status_code == 200 and empty.text.strip() == ""

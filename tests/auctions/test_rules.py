@@ -162,12 +162,28 @@ def test_proxy_maximum_refusals() -> None:
     r.apply(s, Bid(registration_id=1, amount_fen=START + 500, at=T0))
     at = T0 + MIN
     assert refused(s, SetProxy(registration_id=2, max_fen=START + 500, at=at)) == "proxy_below_next"
-    assert refused(s, SetProxy(registration_id=2, max_fen=START + 650, at=at)) == "not_on_increment"
+    # Off the grid and, rounded down onto it, below the least next bid: too low.
+    assert refused(s, SetProxy(registration_id=2, max_fen=START + 599, at=at)) == "proxy_below_next"
     r.apply(s, SetProxy(registration_id=1, max_fen=START + 900, at=at))
     assert refused(s, SetProxy(registration_id=1, max_fen=START + 700, at=at)) == "proxy_not_raised"
     assert refused(s, SetProxy(registration_id=1, max_fen=START + 900, at=at)) == "proxy_not_raised"
     r.apply(s, SetProxy(registration_id=1, max_fen=START + 1000, at=at))
     assert s.proxies[1].max_fen == START + 1000 and s.leader == 1
+
+
+def test_a_maximum_off_the_grid_is_rounded_down_onto_it() -> None:
+    s = lot()
+    r.apply(s, Bid(registration_id=1, amount_fen=START + 500, at=T0))
+    out = r.apply(s, SetProxy(registration_id=2, max_fen=START + 950, at=T0 + MIN))
+    assert out.proxy is not None and out.proxy.max_fen == START + 900
+    assert amounts(out) == [(2, START + 600, "proxy")]
+    # The rounded maximum is what stands: the same typed amount again does not raise it.
+    assert refused(s, SetProxy(registration_id=2, max_fen=START + 999, at=T0 + MIN)) == (
+        "proxy_not_raised"
+    )
+    # A rival's bid above the rounded maximum wins: the 50 above the grid was never usable.
+    out = r.apply(s, Bid(registration_id=3, amount_fen=START + 1000, at=T0 + MIN))
+    assert s.leader == 3 and amounts(out) == [(3, START + 1000, "manual")]
 
 
 # --- pre-emptive right holders ---------------------------------------------------------

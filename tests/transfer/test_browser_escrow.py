@@ -21,7 +21,7 @@ from market.cases.services import china_today
 from market.clock import FrozenClock, SystemClock
 from market.licensing import deciding
 from market.lots import services as lots
-from market.money import format_cny
+from market.money import cny_capitals, format_cny
 from market.settings import Settings
 from tests.licensing.offers_scene import to_deciding
 from tests.licensing.test_browser_offers import operator_moves_the_clock, sandbox, signed_in
@@ -43,6 +43,10 @@ async def operator_records_the_payment(
     balance = sale["balance_due_fen"]
     await page.fill("input[name=payment_reference]", sale["payment_reference"])
     await page.fill("input[name=amount]", f"{balance // 100}.{balance % 100:02d}")
+    # The amount to be recorded is said back in capitals before the operator confirms.
+    await page.wait_for_selector(
+        f"form.card [data-testid=amount-echo-capitals]:text-is('{cny_capitals(balance)}')"
+    )
     await page.click("form.card button[type=submit]")
     await page.wait_for_selector("p.ok")
     assert await pool.fetchval("SELECT status FROM sales WHERE id = $1", sale["id"]) == "paid"
