@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
@@ -30,7 +31,7 @@ from market.accounts.models import ApiCaller
 from market.accounts.permissions import BID, allow, refusal
 from market.deps import CallerDep, ClockDep
 from market.errors import Forbidden, Unavailable
-from market.logs import request_id, request_id_var
+from market.logs import ID_HEADER, request_id, request_id_var
 
 BID_BODY = api_docs.body(
     BidRequest,
@@ -79,6 +80,7 @@ def refusal_of(answer: BidAnswer, status: int, lang: i18n.Lang, rid: str | None)
 
 async def bid(
     state: State,
+    pool: asyncpg.Pool,
     caller: ApiCaller,
     at: datetime,
     reference: str,
@@ -89,7 +91,7 @@ async def bid(
     """A bid, a proxy maximum or a pre-emptive match from an API caller: (status, answer)."""
     try:
         return await place(
-            pool=state.pool,
+            pool=pool,
             writers=state.writers,
             limiter=state.bid_limiter,
             at=at,
@@ -128,8 +130,9 @@ class BiddingApi(Controller):
         not registered or deposit not confirmed. The same Idempotency-Key returns the first
         answer."""
         at = clock.now()  # the exchange's clock decides, as received
+        state = request.app.state
         status, answer = await bid(
-            request.app.state, caller, at, reference, data, await request.body(), idempotency_key
+            state, state.pool, caller, at, reference, data, await request.body(), idempotency_key
         )
         if answer.accepted:
             return Response(answer, status_code=status)
@@ -145,6 +148,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 BID_PATH = re.compile(r"/api/v1/lots/([^/]+)/bids")
+_READ = frozenset((b"authorization", b"idempotency-key", b"accept-language", ID_HEADER))
 PROBLEM = problems.MEDIA_TYPE.encode()
 MAX_FAST_BODY = 4096  # a bid is about 40 bytes; anything larger takes the route
 _decode = msgspec.json.Decoder(BidRequest).decode
@@ -185,15 +189,16 @@ async def fast_bid(
         return
     headers: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:  # the first of each, as the route reads them
-        if name in (b"authorization", b"idempotency-key", b"accept-language"):
-            headers.setdefault(name, value)
-    rid = request_id(scope["headers"])
+        if name in _READ and name not in headers:
+            headers[name] = value
+    rid = request_id(headers.get(ID_HEADER))
     token = request_id_var.set(rid)
     caller: ApiCaller | None = None
     content_type = b"application/json"
     try:
+        pool = state.pool
         caller = await subjects.caller_for(
-            state.pool, at, headers.get(b"authorization", b"").decode("latin-1")
+            pool, at, headers.get(b"authorization", b"").decode("latin-1")
         )
         if BID.scope not in caller.scopes:
             raise Forbidden("token_lacks_scope", scope=BID.scope)
@@ -201,7 +206,14 @@ async def fast_bid(
             raise found
         key = headers.get(b"idempotency-key")
         status, answer = await bid(
-            state, caller, at, reference, body, raw, None if key is None else key.decode("latin-1")
+            state,
+            pool,
+            caller,
+            at,
+            reference,
+            body,
+            raw,
+            None if key is None else key.decode("latin-1"),
         )
         extra: dict[str, str] = {}
         if answer.accepted:
@@ -223,8 +235,8 @@ async def fast_bid(
                 (b"content-type", content_type),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", rid.encode()),
-                *((k.lower().encode(), v.encode()) for k, v in extra.items()),
                 *state.security_headers.api,  # market/security_headers.py
+                *([(k.lower().encode(), v.encode()) for k, v in extra.items()] if extra else ()),
             ],
         }
     )
@@ -233,7 +245,8 @@ async def fast_bid(
 
 def _language(headers: dict[bytes, bytes], caller: ApiCaller | None) -> i18n.Lang:
     """As the route's (market.accounts.subjects.language), from the headers already read."""
-    asked = i18n.from_accept_language(headers.get(b"accept-language", b"").decode("latin-1"))
+    header = headers.get(b"accept-language")
+    asked = None if header is None else i18n.from_accept_language(header.decode("latin-1"))
     if asked is not None:
         return asked
     return caller.language if caller is not None else i18n.DEFAULT

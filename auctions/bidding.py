@@ -14,7 +14,7 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
-from cachetools import LRUCache
+from lru import LRU
 from msgspec import Meta
 
 from auctions import rules
@@ -79,7 +79,7 @@ class TokenBucket:
         self.rate, self.burst = rate, burst
         # The `size` buckets used last: one forgotten is full again, as it would be after
         # burst / rate idle seconds anyway.
-        self.tokens: LRUCache[int, tuple[float, float]] = LRUCache(maxsize=size)
+        self.tokens: LRU[int, tuple[float, float]] = LRU(size)
 
     def allow(self, key: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

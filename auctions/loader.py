@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 import asyncpg
-from cachetools import LRUCache
+from lru import LRU
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -34,7 +34,7 @@ class Loader(Generic[K, V]):
         size: int = 100_000,
     ) -> None:
         self.fetch, self.ttl = fetch, ttl
-        self.cache: LRUCache[K, tuple[float, V]] = LRUCache(maxsize=size)
+        self.cache: LRU[K, tuple[float, V]] = LRU(size)
         self.wanted: dict[K, asyncio.Future[V | None]] = {}
         self.loading: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
 
@@ -70,6 +70,7 @@ class Loader(Generic[K, V]):
                 future.set_exception(exc)
             return
         now = time.monotonic()
-        self.cache.update((key, (now, value)) for key, value in found.items())
+        for key, value in found.items():  # (lru-dict's update takes no pairs)
+            self.cache[key] = (now, value)
         for key, future in batch.items():
             future.set_result(found.get(key))

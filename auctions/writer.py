@@ -42,7 +42,7 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
-from cachetools import LRUCache
+from lru import LRU
 
 from auctions import rules, state
 from market.clock import Clock
@@ -1049,7 +1049,7 @@ class Writers:
         self.pool, self.clock, self.policy = pool, clock, policy
         # Bounded: a lot not bid on for a long while is read again if it ever is (a writer
         # holding commands is in use, so never the least recently used).
-        self.by_lot: LRUCache[int, LotWriter] = LRUCache(maxsize=WRITERS_KEPT)
+        self.by_lot: LRU[int, LotWriter] = LRU(WRITERS_KEPT)
         self.batcher = Batcher(pool, clock, publish, on_extended, on_notices)
 
     def for_lot(self, lot_id: int) -> LotWriter:

@@ -161,21 +161,22 @@ class Exchange(Litestar):
             return
         self.requests += 1
         try:
-            await self._http(cast(Any, scope), cast(Any, receive), cast(Any, send))
+            await self._http(scope, receive, send)
         finally:
             self.requests -= 1
             if self.requests == 0 and self.idle is not None:
                 self.idle.set()
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
-        security = self.state.security_headers
         reference = bid_reference(scope) if self.fast_bids else None
         if reference is None:
-            await super().__call__(scope, receive, security.wrap(send, scope["path"]))
+            wrapped = self.state.security_headers.wrap(send, scope["path"])
+            await super().__call__(scope, receive, wrapped)
             return
 
         async def route(replay: Any) -> None:
-            await super(Exchange, self).__call__(scope, replay, security.wrap(send, scope["path"]))
+            wrapped = self.state.security_headers.wrap(send, scope["path"])
+            await super(Exchange, self).__call__(scope, replay, wrapped)
 
         # The fast path writes the API's security headers into its own answer.
         await fast_bid(self.state, reference, scope, receive, send, route)

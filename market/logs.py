@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
-from collections.abc import Iterable
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -46,15 +45,14 @@ def _valid(header: str) -> bool:
     return 0 < len(header) <= 64 and all(c.isalnum() or c in "-_." for c in header)
 
 
-def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The proxy's X-Request-ID when it is a sane one, else a new id. An id only has to
-    be unique, not secret, so it comes from `random` (reseeded in each forked worker),
-    not a system call per request like `secrets`."""
-    incoming = ""
-    for name, value in headers:
-        if name == b"x-request-id":
-            incoming = value.decode("latin-1")
-            break
+ID_HEADER = b"x-request-id"
+
+
+def request_id(given: bytes | None) -> str:
+    """The proxy's X-Request-ID (`given`, the header's first value) when it is a sane one,
+    else a new id. An id only has to be unique, not secret, so it comes from `random`
+    (reseeded in each forked worker), not a system call per request like `secrets`."""
+    incoming = "" if given is None else given.decode("latin-1")
     return incoming if _valid(incoming) else f"{random.getrandbits(64):016x}"
 
 
@@ -63,7 +61,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = request_id(scope["headers"])
+        rid = request_id(next((v for k, v in scope["headers"] if k == ID_HEADER), None))
         token = request_id_var.set(rid)
         scope_state: Any = scope.setdefault("state", {})
         scope_state["request_id"] = rid

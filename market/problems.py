@@ -101,6 +101,7 @@ def text(error: AppError, lang: i18n.Lang) -> str:
     return describe(lang, error.code, error.params)
 
 
+@lru_cache(maxsize=256)  # per answer of the bid path: a handful of (language, status)
 def title(lang: i18n.Lang, status: int) -> str:
     key = f"problem.status.{status}"
     return i18n.gettext(lang, key) if i18n.has(key) else str(status)

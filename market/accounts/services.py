@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 import msgspec
-from cachetools import LRUCache
+from lru import LRU
 from redis.asyncio import Redis
 
 from market import validators
@@ -271,9 +271,7 @@ async def revoke_token(uow: UnitOfWork, token_id: int) -> None:
 # flood of distinct tokens evicts old ones rather than growing the process.
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 10_000
-_tokens: LRUCache[str, tuple[float, bytes, ApiCaller, datetime | None]] = LRUCache(
-    maxsize=TOKEN_CACHE_SIZE
-)
+_tokens: LRU[str, tuple[float, bytes, ApiCaller, datetime | None]] = LRU(TOKEN_CACHE_SIZE)
 
 
 def forget_tokens() -> None:
