@@ -149,6 +149,9 @@ _MAX_YUAN_DIGITS: Final = len(str(MAX_FEN // FEN_PER_YUAN))
 _UNITS_RE: Final = re.compile(r"(?:(?P<yi>[0-9.,]+)亿)?(?:(?P<wan>[0-9.,]+)万)?(?P<rest>[0-9.,]+)?")
 
 
+# Chinese numerals, ordinary and capital (大写): an amount written in words.
+_NUMERALS: Final = frozenset("零〇一二两三四五六七八九十百千壹贰貳叁參肆伍陆陸柒捌玖拾佰仟整角分")
+
 AmountError = BadValue  # an amount a person typed that is not one
 
 
@@ -175,6 +178,10 @@ def parse_cny(s: str) -> int:
         raise AmountError("amount_negative")
     if not text:
         raise AmountError("amount_empty")
+    if any(c in _NUMERALS for c in text):
+        # 四十万元整, 肆拾万: capitals are how the exchange says an amount back, never
+        # how it reads one — refused in so many words rather than misread.
+        raise AmountError("amount_in_words")
     yuan = _units(text) if ("万" in text or "亿" in text) else _plain(text, s)
     with localcontext() as ctx:
         # Enough precision for every digit, and trap any rounding so that a
