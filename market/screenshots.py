@@ -36,6 +36,8 @@ DESKTOP: Final = {"width": 1280, "height": 900}
 PHONE: Final = {"width": 390, "height": 844}  # an everyday phone's CSS width
 LOT: Final = "{lot}"  # stands for the first lot of the catalogue
 BUYER: Final = "buyer@ipx.demo"  # the demo's approved buyer (market/demo.py)
+# As root, without a GPU, and nothing reaching out to Google's hosts (the network is closed);
+# the browser tests launch Chromium with the same.
 CHROMIUM_ARGS: Final = [
     "--no-sandbox",
     "--disable-gpu",

@@ -6,20 +6,17 @@ at the clock's instant; `market seed-demo` itself is left as it is."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
-import msgspec
 
 from auctions import deposits, registration
-from auctions.bidding import BidBody, BidRequest, ProxyBody, TokenBucket, place
+from auctions.bidding import BidBody, ProxyBody
 from auctions.deposits import ConfirmDeposit
 from auctions.registration import RegisterForLot
-from auctions.writer import Writers
 from market.accounts import services as accounts
 from market.accounts.models import Viewer
 from market.clock import Clock, FrozenClock
 from market.commands import Act, Actor, Context
+from market.lots.demo import demo_bid
 from market.lots.services import policy_for
 from market.settings import Settings
 
@@ -72,33 +69,7 @@ async def seed_buyer_activity(pool: asyncpg.Pool, clock: Clock, settings: Settin
             ),
         )
     start, step = bidding["start_price_fen"], bidding["increment_fen"]
-    await _bid(pool, at, settings, rival, bidding["reference"], BidBody(amount_fen=start))
+    policy = policy_for(settings)
+    await demo_bid(pool, policy, at, rival.org_id, bidding["reference"], BidBody(amount_fen=start))
     ceiling = ProxyBody(max_fen=start + 8 * step)
-    await _bid(pool, at, settings, buyer, bidding["reference"], ceiling)
-
-
-async def _bid(
-    pool: asyncpg.Pool,
-    at: datetime,
-    settings: Settings,
-    who: Viewer,
-    reference: str,
-    body: BidRequest,
-) -> None:
-    writers = Writers(pool, FrozenClock(at), policy_for(settings), direct=True)
-    try:
-        status, answer = await place(
-            pool=pool,
-            writers=writers,
-            limiter=TokenBucket(10, 10),
-            at=at,
-            org_id=who.org_id,
-            reference=reference,
-            body=body,
-            raw=msgspec.json.encode(body),
-            idempotency_key=None,
-        )
-    finally:
-        await writers.stop()
-    if status != 201:
-        raise RuntimeError(f"the demo bid on {reference} was refused: {answer.code}")
+    await demo_bid(pool, policy, at, buyer.org_id, bidding["reference"], ceiling)

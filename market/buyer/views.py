@@ -255,18 +255,7 @@ def _transfer(row: asyncpg.Record) -> TransferItem:
 
 
 def _refund(row: asyncpg.Record) -> RefundItem:
-    return RefundItem(
-        id=row["id"],
-        purpose=row["purpose"],
-        amount_fen=row["amount_fen"],
-        reference=row["reference"],
-        due_at=row["due_at"],
-        status=row["status"],
-        paid_at=row["paid_at"],
-        lot_reference=row["lot_reference"],
-        lot_title=row["lot_title"],
-        created_at=row["created_at"],
-    )
+    return msgspec.convert(dict(row), RefundItem)
 
 
 def _document(row: asyncpg.Record) -> DocumentItem:

@@ -65,7 +65,7 @@ LIMIT $2
 -- is `deposit_released:<registration>` (auctions/deposits.py), an unwound sale's
 -- `sale_refund:sale_unwound:<sale>` (market/transfer/unwinding.py).
 SELECT i.id, i.purpose, i.reference, i.amount_fen, i.due_at, i.status, i.created_at,
-       i.paid_at, i.cancelled_reason,
+       i.paid_at,
        coalesce(rl.reference, sl.reference) AS lot_reference,
        coalesce(rl.title, sl.title) AS lot_title
 FROM payment_instructions i

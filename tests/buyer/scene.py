@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-import msgspec
 
 from auctions import deposits, registration
-from auctions.bidding import BidBody, BidRequest, ProxyBody, TokenBucket, place
+from auctions.bidding import BidBody, BidRequest, ProxyBody
 from auctions.deposits import ConfirmDeposit
 from auctions.registration import RegisterForLot
-from auctions.writer import Writers
 from market.clock import FrozenClock
 from market.lots import services as lots
+from market.lots.demo import demo_bid
 from market.lots.models import LotOut
 from market.settings import Settings
 from tests.auctions.test_closing import DEPOSIT, INCREMENT, START, close_one, make_scene, pay
@@ -76,22 +75,7 @@ async def _bid(
     lot: LotOut,
     body: BidRequest,
 ) -> None:
-    writers = Writers(pool, at, lots.policy_for(settings), direct=True)
-    try:
-        status, answer = await place(
-            pool=pool,
-            writers=writers,
-            limiter=TokenBucket(100, 100),
-            at=at.now(),
-            org_id=firm.org_id,
-            reference=lot.reference,
-            body=body,
-            raw=msgspec.json.encode(body),
-            idempotency_key=None,
-        )
-    finally:
-        await writers.stop()
-    assert status == 201, answer
+    await demo_bid(pool, lots.policy_for(settings), at.now(), firm.org_id, lot.reference, body)
 
 
 async def buyer_history(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> History:

@@ -223,3 +223,20 @@ async def test_the_buyers_page_in_chinese_and_on_a_phone(
                 await page.close()
         finally:
             await browser.close()
+
+
+def test_every_state_the_page_shows_has_its_words() -> None:
+    from typing import get_args
+
+    from market import i18n
+    from market.payments.instructions import Status
+    from market.transfer.models import NoticeKind, Step
+
+    keys = [f"buyer.deposit.{s}" for s in get_args(views.DepositState)]
+    keys += [f"buyer.bid.{s}" for s in get_args(views.BidState)]
+    keys += [f"buyer.step.{s}" for s in get_args(Step)]
+    keys += [f"escrow.kind.{k}" for k in get_args(NoticeKind)]
+    keys += [f"payout_ins.status.{s}" for s in get_args(Status)]
+    keys += [f"payout_ins.purpose.{p}" for p in get_args(views.RefundPurpose)]
+    for lang in ("zh", "en"):
+        assert [k for k in keys if k not in i18n.catalog(lang)] == [], lang
