@@ -234,6 +234,7 @@ NO_API_NEEDED: frozenset[str] = frozenset(
         "web_login",  # a browser session; the API authenticates by bearer token
         "web_logout",  # ends the browser session; a token is revoked with revoke_token
         "web_set_language",  # the pages' language cookie; the API reads Accept-Language
+        "web_amount_echo",  # a typed amount said back; the API takes integer fen only
         "web_register_form",  # an empty form; its POST is register_buyer
         "web_invitation_form",  # an empty form for the link's token; accept_invitation
         "web_lot_events",  # the live page's server-sent events; get_public_lot reads the state
