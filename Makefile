@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SHOTS  ?= screenshots
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench clean
+.PHONY: help install run test lint typecheck pytest bench screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +36,9 @@ pytest: $(STAMP) ## the test suite against real PostgreSQL and Redis
 
 bench: $(STAMP) ## the benchmarks under bench/, printing their figures
 	@for b in bench/*.py; do [ $$b = bench/common.py ] && continue; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+screenshots: $(STAMP) ## PNGs of the demo's home, lot (phone) and buyer's pages into $(SHOTS) (default screenshots/)
+	$(BIN)/python -m market.screenshots $(SHOTS)
 
 clean: ## stop embedded services and remove .venv (data in .market/ is kept)
 	-$(BIN)/market services down

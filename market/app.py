@@ -42,6 +42,7 @@ from market.accounts.web_onboarding import (
 )
 from market.amount_echo import AmountEcho
 from market.api_routes import ROUTES as API_ROUTES
+from market.buyer.routes import ROUTES as BUYER_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue import home as shelves
 from market.catalogue.routes import ROUTES as CATALOGUE_ROUTES
@@ -269,6 +270,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *TRANSFER_ROUTES,
             *CATALOGUE_ROUTES,
             *AUCTION_ROUTES,
+            *BUYER_ROUTES,
             *WEBHOOK_ROUTES,
             *INTEREST_ROUTES,
             *NOTIFY_ROUTES,

@@ -11,21 +11,12 @@ import asyncpg
 import pytest
 
 from market.clock import SystemClock
+from market.screenshots import CHROMIUM_ARGS
 from market.settings import Settings
 from tests.factories import PASSWORD, credit_code, make_org
 from tests.servers import running_server
 
 CHROMIUM = os.environ.get("MARKET_CHROMIUM", "/usr/bin/chromium")
-# As root, without a GPU, and nothing reaching out to Google's hosts (the network is closed).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 

@@ -88,6 +88,7 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
         "list_own_sales",
         "list_payment_instructions",
     ),
+    "web_my_activity": "get_own_activity",
     "web_operator_deposits": "list_awaiting_deposits",
     "web_operator_confirm_deposit": "confirm_deposit",
     "web_operator_payments": "list_payments_due",

@@ -87,6 +87,10 @@ MANAGE_INTERESTS = _p("manage_interests", BIDDERS, "bids:write", roles=WRITERS,
                       description="save and remove interests")
 BID = _p("bid", BIDDERS, "bids:write", roles=WRITERS,
          description="register for lots, bid, see one's registrations")
+READ_ACTIVITY = _p("read_activity", BIDDERS, "account:read",
+                   description="a bidder's overview: registrations and deposits, standing in "
+                               "each round, lots won and what is left to pay, transfers, "
+                               "refunds and documents")
 MAKE_OFFERS = _p("make_offers", OFFERORS, "offers:write", roles=WRITERS,
                  description="register for lots taking licence offers, make and withdraw "
                              "offers, see one's offers")
@@ -175,6 +179,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     READ_INTERESTS,
     MANAGE_INTERESTS,
     BID,
+    READ_ACTIVITY,
     MAKE_OFFERS,
     READ_OFFER_DECISIONS,
     READ_COLLATERAL,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import msgspec
 
-from auctions.bidding import BidBody, TokenBucket, place
+from auctions.bidding import BidBody, BidRequest, TokenBucket, place
 from auctions.closing import RecordPayment, close_when_due, record_payment
 from auctions.deposits import ConfirmDeposit, confirm_deposit
 from auctions.registration import RegisterForLot, current_agreement, register_for_lot
@@ -230,6 +230,35 @@ async def seed_cases_and_lots(
     return made
 
 
+async def demo_bid(
+    pool: asyncpg.Pool,
+    policy: TermsPolicy,
+    at: datetime,
+    org_id: int,
+    reference: str,
+    body: BidRequest,
+) -> None:
+    """A bid of organisation `org_id` at `at` through the bid path a request takes (its own
+    writer, stopped after); a refusal is a broken demo."""
+    writers = Writers(pool, FrozenClock(at), policy, direct=True)
+    try:
+        status, answer = await place(
+            pool=pool,
+            writers=writers,
+            limiter=TokenBucket(1, 1),
+            at=at,
+            org_id=org_id,
+            reference=reference,
+            body=body,
+            raw=msgspec.json.encode(body),
+            idempotency_key=None,
+        )
+    finally:
+        await writers.stop()
+    if status != 201:
+        raise RuntimeError(f"the demo bid on {reference} was refused: {answer.code}")
+
+
 async def _sell(
     pool: asyncpg.Pool,
     policy: TermsPolicy,
@@ -264,22 +293,7 @@ async def _sell(
         ),
     )
     bid_at = opens + timedelta(hours=1)
-    writers = Writers(pool, FrozenClock(bid_at), policy, direct=True)
-    body = BidBody(amount_fen=start_fen)
-    status, answer = await place(
-        pool=pool,
-        writers=writers,
-        limiter=TokenBucket(1, 1),
-        at=bid_at,
-        org_id=buyer.org_id,
-        reference=reference,
-        body=body,
-        raw=msgspec.json.encode(body),
-        idempotency_key=None,
-    )
-    await writers.stop()
-    if status != 201:
-        raise RuntimeError(f"the demo bid on {reference} was refused: {answer.code}")
+    await demo_bid(pool, policy, bid_at, buyer.org_id, reference, BidBody(amount_fen=start_fen))
     closed = await close_when_due(pool, ends, policy, registration.lot_id)
     if closed is None or closed.sale is None:
         raise RuntimeError(f"the demo lot {reference} did not close as sold")

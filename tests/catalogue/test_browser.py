@@ -97,7 +97,14 @@ async def test_a_phone_needs_no_sideways_scroll(
             await page.fill("input[name=password]", PASSWORD)
             await page.click("main form button[type=submit]")
             await page.wait_for_url(lambda url: "/login" not in url)
-            for path in ("/", "/lots", f"/lots/{lot.reference}", "/inbox", "/my/auctions"):
+            for path in (
+                "/",
+                "/lots",
+                f"/lots/{lot.reference}",
+                "/inbox",
+                "/my/auctions",
+                "/my/activity",
+            ):
                 await page.goto(server + path)
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], (path, width)

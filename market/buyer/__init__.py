@@ -1,0 +1,1 @@
+"""What a bidder organisation has going on: one page and its API (market/buyer/views.py)."""
