@@ -357,6 +357,9 @@ class ReconciliationPages(Controller):
         form = await Form.read(request, me)
         back = _back(form)
         line_id = form.id("line_id")
+        if line_id is None:  # another's shortfall is 404 all the same
+            async with pool.acquire() as conn:
+                await shortfalls.get_shortfall(conn, me.org_id, shortfall_id, form.lang)
         note = form.values.get("note", "")
         done = await form.submit(
             lambda: act(

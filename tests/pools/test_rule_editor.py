@@ -55,7 +55,7 @@ async def test_the_form_shows_the_rule_in_force_and_saves_a_new_version(
     pid, url, token = await setup(client, pool, clock)
     page = await client.get(url)
     assert page.status_code == 200
-    assert 'name="share_name_2" inputmode="text" value="insurer"' in page.text
+    assert '<option value="insurer" selected>保险公司</option>' in page.text
     assert 'name="share_weight_0" inputmode="numeric" value="54"' in page.text
     assert "分担方与份额" in page.text and "预览" in page.text
 
