@@ -198,3 +198,53 @@ async def test_the_statement_page_carries_each_lines_actions_in_chinese(
             assert body is not None and "bank_charges" not in body and "recon." not in body
         finally:
             await browser.close()
+
+
+async def test_the_rule_form_previews_without_javascript_and_saves_at_390px(
+    server: str,  # noqa: F811
+    pool: asyncpg.Pool,
+) -> None:
+    """The preview is a submit button: with JavaScript off, the manager sees what the
+    rule typed would pay on the sample loans, then saves it as a new version."""
+    from playwright.async_api import async_playwright
+
+    executable = _chromium()
+    now = SystemClock().now()
+    p = await make_pool(pool, now, SHENZHEN)  # fund 1 : bank 1, at most CNY 2 m a loan
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(
+                locale="zh-CN", viewport={"width": 390, "height": 844}, java_script_enabled=False
+            )
+            page = await context.new_page()
+            await page.goto(server + "/login")
+            await page.fill("input[name=email]", p.email)
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("form.card button[type=submit]")
+            await page.goto(server + f"/pool/{p.pool_id}/rules")
+            width = await page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert width[0] <= width[1], width
+            assert await page.input_value("input[name=cap_per_loan]") == "2,000,000.00"
+            await page.fill("input[name=cap_per_loan]", "1,000,000")
+            await page.click("[data-testid=preview-button]")
+            await page.wait_for_selector("[data-testid=preview]")
+            # the medium loan's loss ¥2,200,000.00, half ¥1,100,000.00, capped at ¥1 m
+            assert await page.text_content("[data-testid=preview-medium-pool]") == ("¥1,000,000.00")
+            assert await page.text_content("[data-testid=preview-small-pool]") == "¥168,117.29"
+            assert await page.input_value("input[name=cap_per_loan]") == "1,000,000"
+            count = "SELECT count(*) FROM pool_rule_versions WHERE pool_id = $1"
+            assert await pool.fetchval(count, p.pool_id) == 1
+            await page.click("[data-testid=save-button]")
+            await page.wait_for_selector("[data-testid=saved]")
+            assert await pool.fetchval(count, p.pool_id) == 2
+            rule = await pool.fetchval(
+                "SELECT rule FROM pool_rule_versions WHERE pool_id = $1 AND version = 2", p.pool_id
+            )
+            assert rule["cap_per_loan_fen"] == 100_000_000
+        finally:
+            await browser.close()
