@@ -33,7 +33,7 @@ from market.accounts.permissions import (
 from market.app import create_app
 from market.clock import FrozenClock
 from market.demo import DEMO_PASSWORD, seed_demo
-from market.pools.reconciliation import ImportStatement, import_statement
+from market.pools.reconciliation import ImportStatement, MatchLine, import_statement, match_line
 from market.settings import Settings
 from tests.factories import PASSWORD, act_as, csrf, make_org, make_token, sign_in
 
@@ -91,6 +91,7 @@ ID_SOURCES: dict[str, str] = {
     "claim_id": "SELECT id FROM compensation_claims",
     "statement_id": "SELECT id FROM statements",
     "line_id": "SELECT id FROM statement_lines",
+    "shortfall_id": "SELECT id FROM payout_shortfalls",
     "receipt_id": "SELECT id FROM receipts",
     "delivery_id": "SELECT id FROM deliveries",
     "org_id": "SELECT id FROM organisations",
@@ -137,6 +138,8 @@ JSON_BODIES: dict[str, Any] = {
     "bank_case_cost": {"kind": "appraisal", "amount_fen": 100},
     "bank_write_off": {"written_off_on": "2026-01-01"},
     "set_aside_statement_line": {"note": "非追偿款"},
+    "settle_shortfall": {"line_id": 1},
+    "write_off_shortfall": {"note": "手续费"},
     "pool_add_rule": {"rule": {}, "effective_from": "2026-01-01"},
     "pool_decide_claim": {"decision": "approve"},
     "set_user_role": {"role": "officer"},
@@ -195,6 +198,7 @@ OPEN_TO_EVERY_FIRM = {"take_open_licence", "web_take_open_licence"}
 FORMS: dict[str, dict[str, str]] = {
     "web_bank_pools_write_off": {"written_off_on": "2026-01-01"},
     "web_reconciliation_set_aside": {"note": "非追偿款"},
+    "web_reconciliation_write_off_shortfall": {"note": "手续费"},
     "web_pool_decide_claim": {"decision": "approve"},
     "web_set_user_role": {"role": "officer"},
 }
@@ -234,6 +238,17 @@ async def _owned_by_others(pool: asyncpg.Pool, settings: Settings, clock: Frozen
     statement = (settings.data_dir / "demo" / "demo-statement.csv").read_bytes()
     act = await act_as(pool, datetime.now(UTC), manager)  # the demo's statement is of today
     await act(import_statement, ImportStatement(data=statement, filename="demo.csv"))
+    # Its line ¥20.00 short of its payout, matched for bank charges: a shortfall.
+    short = await pool.fetchrow(
+        "SELECT id, candidate_id FROM statement_lines WHERE status = 'amount_mismatch'"
+    )
+    assert short is not None
+    await act(
+        match_line,
+        MatchLine(
+            line_id=short["id"], payout_id=short["candidate_id"], short_reason="bank_charges"
+        ),
+    )
     notice = await pool.fetchval(
         "SELECT id FROM outbox WHERE recipient_user_id = $1 ORDER BY id LIMIT 1", buyer["id"]
     )

@@ -7,8 +7,10 @@ income; a payout paid — the clearing account's statement or the payee's shows 
 whichever first (market/payments/paying.py) — moves it out of clearing.
 
 A pool's side: its fund (`pool:N:fund`, capitalised from `pool:N:capital`), compensation
-paid that recoveries may bring back (`pool:N:recoverable`) and guarantee deposits parked
-until write-off (`pool:N:parked`).
+paid that recoveries may bring back (`pool:N:recoverable`), guarantee deposits parked
+until write-off (`pool:N:parked`), the part of a payout a short receipt left outstanding
+(`pool:N:shortfall`) and what the manager wrote off of it (`pool:N:written_off`, bank
+charges most often).
 
 A code is for programs and the books; people read `label()`, in their language and with
 the pool's name. The name stored with each account is the catalog key of its label.
@@ -22,7 +24,7 @@ from market import i18n
 from market.ledger import Account
 
 COMMISSION: Final = Account("income:commission", "income", "pool.account.commission")
-POOL_ACCOUNTS: Final = ("fund", "capital", "recoverable", "parked")
+POOL_ACCOUNTS: Final = ("fund", "capital", "recoverable", "parked", "shortfall", "written_off")
 
 
 def pool_fund(pool_id: int, org_id: int) -> Account:
@@ -41,6 +43,20 @@ def pool_recoverable(pool_id: int, org_id: int) -> Account:
 
 def pool_parked(pool_id: int, org_id: int) -> Account:
     return Account(f"pool:{pool_id}:parked", "asset", "pool.account.parked", owner_org_id=org_id)
+
+
+def pool_shortfall(pool_id: int, org_id: int) -> Account:
+    """What a short receipt left outstanding of a payout to the pool."""
+    return Account(
+        f"pool:{pool_id}:shortfall", "asset", "pool.account.shortfall", owner_org_id=org_id
+    )
+
+
+def pool_written_off(pool_id: int, org_id: int) -> Account:
+    """Shortfalls the manager wrote off (bank charges deducted in transit, mostly)."""
+    return Account(
+        f"pool:{pool_id}:written_off", "expense", "pool.account.written_off", owner_org_id=org_id
+    )
 
 
 def payable(payee_kind: str, key: int | str, org_id: int | None) -> Account:

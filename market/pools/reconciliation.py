@@ -13,11 +13,13 @@ transaction. The CSV files handed out (a statement of payouts, the example state
 import) are written by market.pools.statement_export.
 
 Exceptions (everything but matched) wait for a person, who matches a line by hand to an
-expected payout of their own organisation with the same amount (status manual); that is
-audited and marks the payout received. A line that is no expected recovery at all (bank
-interest, a payment for something else, a duplicate to send back) is set aside with the
-reason (status set_aside), audited, settling nothing; it can still be matched by hand
-later, should it turn out to be a recovery after all.
+expected payout of their own organisation with the same amount (status manual), or a
+little less with the reason the difference is missing (a short receipt: the shortfall
+stays outstanding until a further line settles it or it is written off,
+market.pools.shortfalls); that is audited and marks the payout received. A line that
+is no expected recovery at all (bank interest, a payment for something else, a duplicate
+to send back) is set aside with the reason (status set_aside), audited, settling nothing;
+it can still be matched by hand later, should it turn out to be a recovery after all.
 
 Commands return what they did without words (`Imported`, `LineDone`); the API and the
 pages then read the lines in their reader's language (`import_out`, `line_out`).
@@ -71,7 +73,7 @@ from market.collateral.locks import xact_lock
 from market.commands import UnitOfWork, command
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Forbidden, Invalid, NotFound
-from market.pools import services
+from market.pools import services, shortfalls
 from market.pools.matching import (
     Expected,
     LineStatus,
@@ -83,6 +85,8 @@ from market.pools.matching import (
     reason_text,
     reference_tokens,
 )
+from market.pools.shortfalls import DEFAULT_POLICY as DEFAULT_SHORT_POLICY
+from market.pools.shortfalls import SHORT_REASONS, ShortReason, ShortReceiptPolicy
 from market.pools.statement_csv import (
     MAX_LINES,
     StatementLine,
@@ -168,11 +172,15 @@ class ImportOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MatchIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which expected payout a statement line is: its id or its reference."""
+    """Which expected payout a statement line is: its id or its reference. A line a little
+    short of the payout (bank charges deducted in transit) is matched with `short_reason`
+    (`other` with words in `short_note`); the difference stays outstanding."""
 
     payout_id: int | None = None
     reference: Annotated[str, Meta(max_length=MAX_MATCH_REFERENCE)] | None = None
     note: Annotated[str, Meta(max_length=MAX_NOTE)] = ""
+    short_reason: ShortReason | None = None
+    short_note: Annotated[str, Meta(max_length=MAX_NOTE)] = ""
 
 
 class SetAsideIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -227,12 +235,17 @@ class Imported(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MatchLine(msgspec.Struct, frozen=True, kw_only=True):
-    """A statement line and the expected payout it is, named by id or by reference."""
+    """A statement line and the expected payout it is, named by id or by reference. A line
+    short of the payout (within the policy's tolerance) needs `short_reason` (and words in
+    `short_note` for `other`): the shortfall stays outstanding (market/pools/shortfalls.py)."""
 
     line_id: int
     payout_id: int | None = None
     reference: str | None = None
     note: str = ""
+    short_reason: str = ""
+    short_note: str = ""
+    policy: ShortReceiptPolicy = DEFAULT_SHORT_POLICY
 
 
 class SetAsideLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -501,14 +514,21 @@ def normalise_reference(text: str) -> str:
 @command(WRITE_RECONCILIATION)
 async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
     """A person settles an open (or set-aside) statement line with an expected payout of
-    their own organisation, of the same amount (named by its id or its reference, not
-    both); audited, the payout marked received. The line is locked, then the payout
-    (FOR UPDATE), and the payout's status is read under its lock: of two people matching
-    two lines to one payout, or a match racing an import naming it, one settles it and
-    the other is told it is received already."""
+    their own organisation (named by its id or its reference, not both); audited, the
+    payout marked received. The same amount, or — with a reason — a line short of it by
+    no more than the tolerance (`ShortReceiptPolicy`): the payout is received for the
+    amount seen and the shortfall stays outstanding (market/pools/shortfalls.py). More
+    than the payout, or shorter than the tolerance allows: refused, naming the amounts.
+    The line is locked, then the payout (FOR UPDATE), and the payout's status is read
+    under its lock: of two people matching one line, or two lines to one payout, or a
+    match racing an import naming it, one settles it and the other is told it is settled
+    or received already."""
     conn, org_id = uow.conn, uow.actor.org
     check_text("reference", data.reference or "", MAX_MATCH_REFERENCE)
     check_text("note", data.note, MAX_NOTE)
+    check_text("short_note", data.short_note, MAX_NOTE)
+    if data.short_reason and data.short_reason not in SHORT_REASONS:
+        raise Invalid("not_a_short_reason", field="short_reason", reason=data.short_reason)
     line = await locked_line(conn, org_id, data.line_id, MATCHABLE_STATUSES)
     ref = normalise_reference(data.reference or "")
     if data.payout_id is not None and ref:
@@ -538,15 +558,27 @@ async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
         )
     if payout["status"] != "expected":
         raise Conflict("transfer_reversed", field=field, reference=reference)
-    if payout["amount_fen"] != line["amount_fen"]:
+    short = shortfalls.check_short(
+        data.policy,
+        line_no=line["line_no"],
+        got_fen=line["amount_fen"],
+        reference=reference,
+        expected_fen=payout["amount_fen"],
+        field=field,
+    )
+    short_note = data.short_note.strip()
+    if short and not data.short_reason:
         raise Invalid(
-            "amount_differs",
-            field=field,
+            "short_reason_needed",
+            field="short_reason",
             line=line["line_no"],
             got_fen=line["amount_fen"],
             reference=reference,
             expected_fen=payout["amount_fen"],
+            short_fen=short,
         )
+    if short and data.short_reason == "other" and not short_note:
+        raise Invalid("short_note_needed", field="short_note")
     note = data.note.strip()
     try:
         settled = returned(
@@ -556,14 +588,29 @@ async def match_line(uow: UnitOfWork, data: MatchLine) -> LineDone:
         )
     except asyncpg.UniqueViolationError:
         raise Conflict("transfer_on_another_line", field=field, reference=reference) from None
-    await services.mark_payout_received(conn, at=uow.at, payout_id=payout["id"])
-    after = {
+    await services.mark_payout_received(
+        conn, at=uow.at, payout_id=payout["id"], received_fen=line["amount_fen"]
+    )
+    after: dict[str, Any] = {
         "status": "manual",
         "payout_id": payout["id"],
         "reference": reference,
         "amount_fen": payout["amount_fen"],
         "note": note,
     }
+    if short:
+        gap = await shortfalls.record_short(
+            uow, payout=payout, line=line, reason=data.short_reason, note=short_note
+        )
+        after |= {
+            "received_fen": line["amount_fen"],
+            "shortfall": {
+                "id": gap["id"],
+                "shortfall_fen": short,
+                "reason": data.short_reason,
+                "note": short_note,
+            },
+        }
     return audited_line(uow, "statement_line.match", line, settled, after)
 
 

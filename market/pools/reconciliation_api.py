@@ -22,7 +22,7 @@ from market.accounts.permissions import READ_RECONCILIATION, WRITE_RECONCILIATIO
 from market.deps import ActDep, CallerDep, PoolDep
 from market.errors import AppError
 from market.paging import DEFAULT_LIMIT, Cursor, Limit, Page
-from market.pools import api_lists, statement_export
+from market.pools import api_lists, shortfalls, statement_export
 from market.pools import reconciliation as recon
 from market.pools.reconciliation import (
     ImportOut,
@@ -39,6 +39,8 @@ from market.pools.reconciliation import (
 
 MATCH = api_docs.body(MatchIn, {"reference": "PO-2026-000381", "note": "附言缺少一位数字"})
 SET_ASIDE = api_docs.body(SetAsideIn, {"note": "银行结息，非追偿款"})
+SETTLE = api_docs.body(shortfalls.SettleIn, {"line_id": 4127, "note": "付款行补汇手续费"})
+WRITE_OFF = api_docs.body(shortfalls.WriteOffIn, {"note": "汇款手续费由本池承担"})
 
 # What a statement upload may be sent as: CSV, and what browsers and Excel call it.
 CSV_TYPES = frozenset(
@@ -164,13 +166,23 @@ class ReconciliationApi(Controller):
         data: Annotated[MatchIn, MATCH],
     ) -> LineOut:
         """Match an open (or set-aside) line by hand to an expected payout of the
-        organisation (by `payout_id` or `reference`). Amounts must be equal (422
-        `amount_differs`); a payout received already or a line settled already: 409.
-        Audited."""
+        organisation (by `payout_id` or `reference`). The same amount, or a line short of
+        the payout by no more than the tolerance (docs/rules.md §Reconciliation: ¥200.00
+        and 5 % of the payout) with `short_reason` (`bank_charges`, `short_paid`, or
+        `other` with `short_note`): the payout is received for the amount seen and the
+        shortfall stays outstanding (422 `short_reason_needed` without a reason). More
+        than the payout: 422 `amount_over_payout`; shorter than the tolerance: 422
+        `short_beyond_tolerance`. A payout received already or a line settled already:
+        409. Audited."""
         done = await act(
             recon.match_line,
             MatchLine(
-                line_id=line_id, payout_id=data.payout_id, reference=data.reference, note=data.note
+                line_id=line_id,
+                payout_id=data.payout_id,
+                reference=data.reference,
+                note=data.note,
+                short_reason=data.short_reason or "",
+                short_note=data.short_note,
             ),
         )
         async with pool.acquire() as conn:
@@ -199,6 +211,79 @@ class ReconciliationApi(Controller):
         done = await act(recon.set_aside_line, SetAsideLine(line_id=line_id, note=data.note))
         async with pool.acquire() as conn:
             return await recon.line_out(conn, caller.org_id, done.id, subjects.language(request))
+
+    @get(
+        "/shortfalls",
+        operation_id="list_shortfalls",
+        summary="List what short receipts left outstanding",
+        guards=[allow(READ_RECONCILIATION)],
+    )
+    async def list_shortfalls(
+        self,
+        request: Request[Any, Any, State],
+        caller: CallerDep,
+        pool: PoolDep,
+        status: FromQuery[Literal["outstanding", "settled", "written_off"] | None] = None,
+    ) -> list[shortfalls.ShortfallOut]:
+        """The organisation's shortfalls (a payout received short: the amount expected,
+        received and outstanding, the reason), outstanding first. Filter: `status`."""
+        async with pool.acquire() as conn:
+            return await shortfalls.list_shortfalls(
+                conn, caller.org_id, subjects.language(request), status
+            )
+
+    @post(
+        "/shortfalls/{shortfall_id:int}/settle",
+        operation_id="settle_shortfall",
+        summary="Settle a shortfall with a further statement line",
+        status_code=200,
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
+    async def settle_shortfall(
+        self,
+        request: Request[Any, Any, State],
+        caller: CallerDep,
+        act: ActDep,
+        pool: PoolDep,
+        shortfall_id: FromPath[int],
+        data: Annotated[shortfalls.SettleIn, SETTLE],
+    ) -> shortfalls.ShortfallOut:
+        """A further open (or set-aside) statement line of exactly the amount outstanding
+        settles the shortfall (another amount: 422 `shortfall_amount_differs`); closed
+        already: 409 `shortfall_closed_already`. Audited."""
+        cmd = shortfalls.SettleShortfall(
+            shortfall_id=shortfall_id, line_id=data.line_id, note=data.note
+        )
+        done = await act(shortfalls.settle_shortfall, cmd)
+        async with pool.acquire() as conn:
+            return await shortfalls.get_shortfall(
+                conn, caller.org_id, done.id, subjects.language(request)
+            )
+
+    @post(
+        "/shortfalls/{shortfall_id:int}/write-off",
+        operation_id="write_off_shortfall",
+        summary="Write a shortfall off",
+        status_code=200,
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
+    async def write_off_shortfall(
+        self,
+        request: Request[Any, Any, State],
+        caller: CallerDep,
+        act: ActDep,
+        pool: PoolDep,
+        shortfall_id: FromPath[int],
+        data: Annotated[shortfalls.WriteOffIn, WRITE_OFF],
+    ) -> shortfalls.ShortfallOut:
+        """Write an outstanding shortfall off, saying why in `note`; for a pool it is
+        booked as an expense. Closed already: 409 `shortfall_closed_already`. Audited."""
+        cmd = shortfalls.WriteOffShortfall(shortfall_id=shortfall_id, note=data.note)
+        done = await act(shortfalls.write_off_shortfall, cmd)
+        async with pool.acquire() as conn:
+            return await shortfalls.get_shortfall(
+                conn, caller.org_id, done.id, subjects.language(request)
+            )
 
     @get(
         "/payouts",

@@ -18,7 +18,7 @@ from market.accounts.models import Viewer
 from market.accounts.permissions import READ_RECONCILIATION, WRITE_RECONCILIATION, allow
 from market.deps import ActDep, MeDep, PoolDep
 from market.errors import AppError, LineProblem, NotFound
-from market.pools import dashboard, statement_csv, statement_export
+from market.pools import dashboard, shortfalls, statement_csv, statement_export
 from market.pools import reconciliation as recon
 from market.web import Form, language, page
 
@@ -45,6 +45,7 @@ async def _index(
     values: dict[str, str] | None = None,
     matched: int | None = None,
     set_aside: int | None = None,
+    shortfall: str | None = None,
     within: recon.Period = recon.ALL_TIME,
     status_code: int = 200,
 ) -> Template:
@@ -56,9 +57,7 @@ async def _index(
         expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
         cases = await recon.cases_with_payouts(conn, me.org_id)
         pools = await dashboard.pools_of(conn, me.org_id) if me.org_kind == "pool" else []
-    by_amount: dict[int, list[recon.PayoutOut]] = {}
-    for p in expected:
-        by_amount.setdefault(p.amount_fen, []).append(p)
+        outstanding = await shortfalls.list_shortfalls(conn, me.org_id, lang, "outstanding")
     return page(
         request,
         "pools/reconciliation_index.html",
@@ -69,7 +68,6 @@ async def _index(
         set_aside_lines=set_aside_lines,
         expected=expected,
         payee=lambda p: recon.payee_text(lang, p),
-        by_amount=by_amount,
         cases=cases,
         pools=pools,
         errors=errors or {},
@@ -77,12 +75,77 @@ async def _index(
         values=values or {},
         matched=matched,
         set_aside=set_aside,
+        shortfall_done=shortfall,
         within=within,
         bank_export=me.org_kind == "bank",
         max_mb=statement_csv.MAX_FILE_BYTES // (1024 * 1024),
-        max_reference=recon.MAX_MATCH_REFERENCE,
-        max_note=recon.MAX_NOTE,
+        **_actions(expected, outstanding, exceptions + set_aside_lines),
     )
+
+
+def _actions(
+    expected: list[recon.PayoutOut],
+    outstanding: list[shortfalls.ShortfallOut],
+    lines: list[recon.LineOut],
+) -> dict[str, Any]:
+    """What the forms of a line's actions need (pools/_recon_actions.html): the payouts a
+    line may pay (the same amount, or a little more: a short receipt), the outstanding
+    shortfalls a line of their amount settles, and the lines that could settle each."""
+    policy = shortfalls.DEFAULT_POLICY
+    return {
+        "payouts_for": lambda amount: [
+            p for p in expected if 0 <= p.amount_fen - amount <= policy.tolerance_fen(p.amount_fen)
+        ],
+        "shortfalls_for": lambda amount: [s for s in outstanding if s.shortfall_fen == amount],
+        "lines_for": lambda amount: [ln for ln in lines if ln.amount_fen == amount],
+        "outstanding": outstanding,
+        "short_reasons": shortfalls.SHORT_REASONS,
+        "policy": policy,
+        "max_reference": recon.MAX_MATCH_REFERENCE,
+        "max_note": recon.MAX_NOTE,
+    }
+
+
+async def _statement(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    statement_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    """A statement line by line, each line waiting for a person with its actions."""
+    lang = language(request, me)
+    async with pool.acquire() as conn:
+        detail = await recon.statement_detail(conn, me.org_id, statement_id, lang)
+        expected = await recon.org_payouts(conn, me.org_id, "expected", limit=500)
+        outstanding = await shortfalls.list_shortfalls(conn, me.org_id, lang, "outstanding")
+        every = await shortfalls.list_shortfalls(conn, me.org_id, lang)
+    open_lines = [ln for ln in detail.lines if ln.status in recon.MATCHABLE_STATUSES]
+    return page(
+        request,
+        "pools/reconciliation_statement.html",
+        me,
+        status_code=status_code,
+        detail=detail,
+        open_statuses=recon.MATCHABLE_STATUSES,
+        short_of_line={s.line_no: s for s in every if s.statement_id == statement_id},
+        errors=errors or {},
+        values=values or {},
+        done=done,
+        back=statement_id,
+        **_actions(expected, outstanding, open_lines),
+    )
+
+
+def _back(form: Form) -> int | None:
+    """The statement whose page a line's form was sent from (else the reconciliation
+    page)."""
+    text = form.text("back")
+    return int(text) if text.isdigit() else None
 
 
 def _lang(request: Request[Any, Any, State], me: Viewer, lang: str | None) -> i18n.Lang:
@@ -107,6 +170,7 @@ class ReconciliationPages(Controller):
         me: MeDep,
         matched: FromQuery[int | None] = None,
         set_aside: FromQuery[int | None] = None,
+        shortfall: FromQuery[str | None] = None,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
     ) -> Template:
@@ -122,7 +186,15 @@ class ReconciliationPages(Controller):
                 values={"since": since or "", "until": until or ""},
                 status_code=exc.status,
             )
-        return await _index(request, pool, me, matched=matched, set_aside=set_aside, within=within)
+        return await _index(
+            request,
+            pool,
+            me,
+            matched=matched,
+            set_aside=set_aside,
+            shortfall=shortfall if shortfall in ("settled", "written_off") else None,
+            within=within,
+        )
 
     @post(
         "/statements",
@@ -171,12 +243,10 @@ class ReconciliationPages(Controller):
         pool: PoolDep,
         me: MeDep,
         statement_id: FromPath[int],
+        done: FromQuery[str | None] = None,
     ) -> Template:
-        async with pool.acquire() as conn:
-            detail = await recon.statement_detail(
-                conn, me.org_id, statement_id, language(request, me)
-            )
-        return page(request, "pools/reconciliation_statement.html", me, detail=detail)
+        shown = done if done in ("matched", "set_aside", "settled", "written_off") else None
+        return await _statement(request, pool, me, statement_id, done=shown)
 
     @post(
         "/lines/{line_id:int}/match",
@@ -193,7 +263,14 @@ class ReconciliationPages(Controller):
     ) -> Template | Redirect:
         form = await Form.read(request, me)
         reference, note = form.values.get("reference", ""), form.values.get("note", "")
-        data = recon.MatchLine(line_id=line_id, reference=reference, note=note)
+        data = recon.MatchLine(
+            line_id=line_id,
+            reference=reference,
+            note=note,
+            short_reason=form.text("short_reason"),
+            short_note=form.values.get("short_note", ""),
+        )
+        back = _back(form)
 
         async def run() -> recon.LineDone | None:
             try:
@@ -206,13 +283,24 @@ class ReconciliationPages(Controller):
 
         done = await form.submit(run)
         if done is None:
+            values = {
+                f"line-{line_id}": reference,
+                f"note-{line_id}": note,
+                f"short_reason-{line_id}": form.values.get("short_reason", ""),
+                f"short_note-{line_id}": form.values.get("short_note", ""),
+            }
+            errors = _one_error(form, f"line-{line_id}")
+            if back is not None:
+                return await _statement(
+                    request, pool, me, back, errors=errors, values=values, status_code=form.status
+                )
             return await _index(
-                request,
-                pool,
-                me,
-                errors=_one_error(form, f"line-{line_id}"),
-                values={f"line-{line_id}": reference, f"note-{line_id}": note},
-                status_code=form.status,
+                request, pool, me, errors=errors, values=values, status_code=form.status
+            )
+        if back is not None:
+            return Redirect(
+                f"/reconciliation/statements/{back}?done=matched#line-{done.line_no}",
+                status_code=303,
             )
         return Redirect(f"/reconciliation?matched={done.line_no}", status_code=303)
 
@@ -231,19 +319,101 @@ class ReconciliationPages(Controller):
     ) -> Template | Redirect:
         form = await Form.read(request, me)
         note = form.values.get("note", "")
+        back = _back(form)
         done = await form.submit(
             lambda: act(recon.set_aside_line, recon.SetAsideLine(line_id=line_id, note=note))
         )
         if done is None:
+            errors = _one_error(form, f"aside-{line_id}")
+            values = {f"aside-{line_id}": note}
+            if back is not None:
+                return await _statement(
+                    request, pool, me, back, errors=errors, values=values, status_code=form.status
+                )
             return await _index(
-                request,
-                pool,
-                me,
-                errors=_one_error(form, f"aside-{line_id}"),
-                values={f"aside-{line_id}": note},
-                status_code=form.status,
+                request, pool, me, errors=errors, values=values, status_code=form.status
+            )
+        if back is not None:
+            return Redirect(
+                f"/reconciliation/statements/{back}?done=set_aside#line-{done.line_no}",
+                status_code=303,
             )
         return Redirect(f"/reconciliation?set_aside={done.line_no}", status_code=303)
+
+    @post(
+        "/shortfalls/{shortfall_id:int}/settle",
+        operation_id="web_reconciliation_settle_shortfall",
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
+    async def settle_shortfall(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        me: MeDep,
+        shortfall_id: FromPath[int],
+    ) -> Template | Redirect:
+        """A further line brings what a short receipt left outstanding."""
+        form = await Form.read(request, me)
+        back = _back(form)
+        line_id = form.id("line_id")
+        if line_id is None:  # another's shortfall is 404 all the same
+            async with pool.acquire() as conn:
+                await shortfalls.get_shortfall(conn, me.org_id, shortfall_id, form.lang)
+        note = form.values.get("note", "")
+        done = await form.submit(
+            lambda: act(
+                shortfalls.settle_shortfall,
+                shortfalls.SettleShortfall(
+                    shortfall_id=shortfall_id, line_id=line_id or 0, note=note
+                ),
+            )
+        )
+        key = f"settle-{shortfall_id}"
+        if done is None:
+            errors = _one_error(form, key)
+            if back is not None:
+                return await _statement(
+                    request, pool, me, back, errors=errors, status_code=form.status
+                )
+            return await _index(request, pool, me, errors=errors, status_code=form.status)
+        if back is not None:
+            return Redirect(f"/reconciliation/statements/{back}?done=settled", status_code=303)
+        return Redirect("/reconciliation?shortfall=settled#shortfalls", status_code=303)
+
+    @post(
+        "/shortfalls/{shortfall_id:int}/write-off",
+        operation_id="web_reconciliation_write_off_shortfall",
+        guards=[allow(WRITE_RECONCILIATION)],
+    )
+    async def write_off_shortfall(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        me: MeDep,
+        shortfall_id: FromPath[int],
+    ) -> Template | Redirect:
+        """What a short receipt left outstanding will not come: written off, with why."""
+        form = await Form.read(request, me)
+        back = _back(form)
+        note = form.values.get("note", "")
+        cmd = shortfalls.WriteOffShortfall(shortfall_id=shortfall_id, note=note)
+        done = await form.submit(lambda: act(shortfalls.write_off_shortfall, cmd))
+        key = f"write-off-{shortfall_id}"
+        if done is None:
+            errors = _one_error(form, key)
+            values = {key: note}
+            if back is not None:
+                return await _statement(
+                    request, pool, me, back, errors=errors, values=values, status_code=form.status
+                )
+            return await _index(
+                request, pool, me, errors=errors, values=values, status_code=form.status
+            )
+        if back is not None:
+            return Redirect(f"/reconciliation/statements/{back}?done=written_off", status_code=303)
+        return Redirect("/reconciliation?shortfall=written_off#shortfalls", status_code=303)
 
     @get(
         "/template.csv",

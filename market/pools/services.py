@@ -507,12 +507,16 @@ async def route_sale_receipt(uow: UnitOfWork, data: SaleReceipt) -> ReceiptRow:
     )
 
 
-async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> asyncpg.Record:
+async def mark_payout_received(
+    conn: Conn, *, at: datetime, payout_id: int, received_fen: int | None = None
+) -> asyncpg.Record:
     """The payee's statement shows the transfer. The money left the exchange's clearing
     account: that posting (Dr payable, Cr clearing) is the payout's instruction's, made
     once whichever statement shows it first — the payee's here, or the clearing account's
     outgoing line (market/payments/paying.py `mark_paid`); a pool's recoverable
-    compensation then turns back into fund money (`payout_received`). Runs in the
+    compensation then turns back into fund money (`payout_received`). A short receipt
+    (`received_fen` less than the payout, market/pools/shortfalls.py) brings the fund what
+    arrived and leaves the rest outstanding in `pool:N:shortfall`. Runs in the
     transaction of the change that saw the statement line; the payout row is locked, then
     its instruction (the clearing import's order too), so a payout is received once and
     its money leaves the clearing account once."""
@@ -526,6 +530,9 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
     entry_id = await paying.payout_left_clearing(conn, at=at, payout=payout)
     if payout["payee_kind"] == "pool":
         fen = payout["amount_fen"]
+        seen = fen if received_fen is None else received_fen
+        if not 0 < seen <= fen:
+            raise ValueError(f"payout {payout_id}: received {seen} of {fen}")
         pool = returned(await conn.fetchrow(Q.pool_by_id, payout["pool_id"]))
         posted = await ledger.post(
             conn,
@@ -533,10 +540,12 @@ async def mark_payout_received(conn: Conn, *, at: datetime, payout_id: int) -> a
             source_id=payout_id,
             at=at,
             legs=[
-                ledger.debit(accounts.pool_fund(pool["id"], pool["org_id"]), fen),
+                ledger.debit(accounts.pool_fund(pool["id"], pool["org_id"]), seen),
+                ledger.debit(accounts.pool_shortfall(pool["id"], pool["org_id"]), fen - seen),
                 ledger.credit(accounts.pool_recoverable(pool["id"], pool["org_id"]), fen),
             ],
-            memo=f"transfer {payout['reference']} received",
+            memo=f"transfer {payout['reference']} received"
+            + ("" if seen == fen else f", {fen - seen} fen short"),
         )
         entry_id = posted.entry_id
     return returned(await conn.fetchrow(Q.mark_payout_received, payout_id, at, entry_id))

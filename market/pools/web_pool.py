@@ -27,10 +27,12 @@ from market.accounts.permissions import READ_POOL, WRITE_POOL, allow
 from market.cases.services import china_today
 from market.db import Conn
 from market.deps import ActDep, ClockDep, MeDep, PoolDep
-from market.errors import AppError
-from market.pools import charts, services, streams
+from market.errors import AppError, Invalid
+from market.pools import charts, rule_form, rule_preview, services, streams
 from market.pools import dashboard as dash
-from market.pools.rule_text import Words
+from market.pools.rule_form import RuleForm
+from market.pools.rule_text import KNOWN_PARTIES, Words
+from market.pools.rules import parse_rule
 from market.web import Form, language, page
 
 SERIES_COLOURS = ("#9b1c1c", "#1e6b3a", "#5b6575")
@@ -318,9 +320,35 @@ class PoolPages(Controller):
         me: MeDep,
         pool_id: FromPath[int],
     ) -> Template | Redirect:
+        """Save a new rule version, or (`action=preview`) show what the rule typed would
+        pay on the sample loans, writing nothing. The rule comes from the form's fields,
+        or from the advanced view's JSON (`rule`) when that is what was sent."""
         form = await Form.read(request, me)
-        raw = _rule_json(form)
-        effective = form.date("effective_from")
+        typed = RuleForm(form)
+        as_json = "rule" in form.values
+        raw = _rule_json(form) if as_json else typed.read()
+        preview_only = form.text("action") == "preview"
+        effective = form.date("effective_from", required=not preview_only)
+        today = china_today(clock.now())
+        if preview_only:
+            previews = None
+            if not form.errors:
+                try:
+                    previews = rule_preview.preview(parse_rule(raw), today)
+                except Invalid as exc:
+                    exc.field = f"rule.{exc.field}" if exc.field and exc.field != "rule" else "rule"
+                    form.refuse(exc)
+            return await _render_rules(
+                request,
+                pool,
+                me,
+                clock.now(),
+                pool_id,
+                values=form.values,
+                errors=_rule_errors(form.errors, typed, as_json),
+                previews=previews,
+                status_code=200 if previews is not None else form.status,
+            )
         data = {
             "pool_id": pool_id,
             "rule": raw,
@@ -339,7 +367,7 @@ class PoolPages(Controller):
             clock.now(),
             pool_id,
             values=form.values,
-            errors=_rule_errors(form.errors),
+            errors=_rule_errors(form.errors, typed, as_json),
             status_code=form.status,
         )
 
@@ -365,17 +393,21 @@ def _rule_json(form: Form) -> dict[str, Any] | None:
     return raw
 
 
-def _rule_errors(errors: dict[str, str]) -> dict[str, str]:
-    """A refusal of a field inside the rule (`rule.shares[0].weight`) shows beside the rule,
-    led by its path; the other fields keep theirs."""
+def _rule_errors(errors: dict[str, str], typed: RuleForm, as_json: bool) -> dict[str, str]:
+    """A refusal of a field inside the rule shows beside its input (`rule.shares[0].weight`
+    → the first party's weight) — or, in the advanced view, beside the JSON, led by its
+    path; the other fields keep theirs."""
     out: dict[str, str] = {}
     for field, text in errors.items():
-        if field.startswith("rule."):
-            out.setdefault("rule", f"{field}: {text}")
-        elif field in ("rule", "effective_from", "note"):
+        if field in ("effective_from", "note"):
             out.setdefault(field, text)
+        elif as_json:
+            shown = f"{field}: {text}" if field.startswith("rule.") else text
+            out.setdefault("rule", shown)
+        elif field.startswith("rule") or field == "form":
+            out.setdefault(typed.field(field), text)
         else:
-            out.setdefault("rule", text)
+            out.setdefault(field, text)
     return out
 
 
@@ -437,6 +469,7 @@ async def _render_rules(
     saved: int | None = None,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    previews: list[rule_preview.SampleOut] | None = None,
     status_code: int = 200,
 ) -> Template:
     today = china_today(at)
@@ -446,10 +479,11 @@ async def _render_rules(
     current = next((v for v in versions if v.in_force), versions[0] if versions else None)
     if values is None:
         values = {
-            "rule": json.dumps(current.rule, ensure_ascii=False, indent=2) if current else "",
+            **rule_form.values_of(parse_rule(current.rule) if current else None),
             "effective_from": today.isoformat(),
             "note": "",
         }
+    current_json = json.dumps(current.rule, ensure_ascii=False, indent=2) if current else ""
     pool_out = dash.pool_out(row)
     return page(
         request,
@@ -459,6 +493,11 @@ async def _render_rules(
         versions=versions,
         pretty=lambda rule: json.dumps(rule, ensure_ascii=False, indent=2),
         values=values,
+        json_text=values.get("rule", current_json),
+        share_rows=rule_form.rows(values, "share", rule_form.MIN_SHARE_ROWS),
+        tier_rows=rule_form.rows(values, "tier", rule_form.MIN_TIER_ROWS),
+        known_parties=KNOWN_PARTIES,
+        previews=previews,
         errors=errors or {},
         saved=saved,
         status_code=status_code,

@@ -450,20 +450,26 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
     mismatch, wrong = out.lines
     headers = await api_headers(pool, clock, s.pool_org.user_id)
 
-    # The amount must be equal: the short transfer cannot settle b.
+    # A short transfer settles b only with the reason it is short.
     r = await client.post(
         f"/api/v1/reconciliation/lines/{mismatch.id}/match",
         json={"reference": b["reference"]},
         headers=headers,
     )
-    assert r.status_code == 422 and r.json()["code"] == "amount_differs"
+    assert r.status_code == 422 and r.json()["code"] == "short_reason_needed"
     assert (r.json()["field"], r.json()["params"]) == (
-        "reference",
-        {"line": 2, "got_fen": 4_990_000, "reference": b["reference"], "expected_fen": 5_000_000},
+        "short_reason",
+        {
+            "line": 2,
+            "got_fen": 4_990_000,
+            "reference": b["reference"],
+            "expected_fen": 5_000_000,
+            "short_fen": 10_000,
+        },
     )
     assert r.json()["detail"] == (
-        f"reference：第 2 行到账 ¥49,900.00，但 {b['reference']} 应收 ¥50,000.00；一行只能核销一笔"
-        "金额相同的转账，差额请与付款方另行结清。"
+        f"short_reason：第 2 行到账 ¥49,900.00，比 {b['reference']} 应收的 ¥50,000.00 少 "
+        "¥100.00：请选择短收原因（如银行手续费），差额将单列待补。"
     )
     r = await client.post(
         f"/api/v1/reconciliation/lines/{mismatch.id}/match",
@@ -471,8 +477,9 @@ async def test_a_manual_match_is_audited_and_moves_the_money_once(
         headers={**headers, "Accept-Language": "en"},
     )
     assert r.json()["detail"] == (
-        f"reference: Line 2 received ¥49,900.00 but {b['reference']} expects ¥50,000.00; a line "
-        "settles one transfer of the same amount — settle a difference with the payer."
+        f"short_reason: Line 2 received ¥49,900.00, ¥100.00 less than the ¥50,000.00 "
+        f"{b['reference']} expects: choose why it is short (bank charges, for example); "
+        "the difference stays outstanding."
     )
     # The typo line is c: matched by hand, by reference typed in lower case with spaces.
     typed = c["reference"][:5].lower() + " " + c["reference"][5:].lower()
@@ -933,7 +940,7 @@ async def test_every_route_declares_a_reconciliation_permission(client: Client) 
             wanted = WRITE_RECONCILIATION if "POST" in handler.http_methods else READ_RECONCILIATION
             assert permission_of(handler) == wanted, handler
             seen += 1
-    assert seen == 19  # 10 API routes, 9 pages
+    assert seen == 24  # 13 API routes, 11 pages
 
 
 async def test_a_pending_pool_and_a_read_only_token_cannot_import(
@@ -1194,7 +1201,7 @@ async def test_the_page_imports_lists_exceptions_and_matches_by_hand(
         follow_redirects=False,
     )
     assert r.status_code == 422 and 'data-testid="match-error"' in r.text
-    assert "一行只能核销一笔金额相同的转账" in r.text and "expects" not in r.text
+    assert "多收的款项不能核销这笔转账" in r.text and "expects" not in r.text
     r = await client.post(
         f"/reconciliation/lines/{typo_id}/match",
         data={"_csrf_token": token, "reference": c["reference"], "note": "核对无误"},
