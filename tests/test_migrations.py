@@ -11,12 +11,13 @@ import asyncpg
 import pytest
 
 from market import db
+from tests.conftest import WORKER
 
 
 @pytest.fixture
 async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[str]:
     pg = server_urls[0]
-    name = "market_migration_test"
+    name = f"market_migration_test_{WORKER}"  # one per test run, as the test databases
     admin = await asyncpg.connect(pg)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{name}"')
