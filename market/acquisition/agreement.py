@@ -255,12 +255,12 @@ async def visible(conn: Conn, org_id: int, disposal_id: int) -> asyncpg.Record:
     anyone else's answer is 404."""
     row = await conn.fetchrow(Q.disposal, disposal_id)
     if row is None:
-        raise NotFound("no_such_agreement")
+        raise NotFound("no_such_agreed_disposal")
     if org_id in (row["bank_org_id"], row["taker_org_id"]):
         return row
     case = returned(await conn.fetchrow(Q.case_of, row["case_id"]))
     if org_id not in await _bearers(conn, case):
-        raise NotFound("no_such_agreement")
+        raise NotFound("no_such_agreed_disposal")
     return row
 
 
@@ -432,7 +432,7 @@ async def _locked(uow: UnitOfWork, disposal_id: int) -> tuple[asyncpg.Record, as
     """(case, attempt) locked in that order."""
     found = await uow.conn.fetchrow(Q.disposal, disposal_id)
     if found is None:
-        raise NotFound("no_such_agreement")
+        raise NotFound("no_such_agreed_disposal")
     case = returned(await uow.conn.fetchrow(Q.case_any_locked, found["case_id"]))
     return case, returned(await uow.conn.fetchrow(Q.disposal_locked, disposal_id))
 
@@ -455,13 +455,13 @@ async def object_to(uow: UnitOfWork, data: Object) -> Agreement:
         raise Invalid("objection_reason_too_long", field="reason", max=data.policy.reason_max_chars)
     case, row = await _locked(uow, data.disposal_id)
     if uow.actor.org not in await _bearers(uow.conn, case):
-        raise NotFound("no_such_agreement")
+        raise NotFound("no_such_agreed_disposal")
     _pending(row)
     if uow.at >= row["objection_until"]:
         raise Invalid(
             "objection_window_closed",
             field="reason",
-            objection_until_at=row["objection_until"].isoformat(),
+            objection_until=row["objection_until"],
         )
     row = returned(
         await uow.conn.fetchrow(
@@ -486,7 +486,7 @@ async def withdraw(uow: UnitOfWork, data: Withdraw) -> Agreement:
     """The bank withdraws its pending attempt. Same locks as the objection."""
     case, row = await _locked(uow, data.disposal_id)
     if row["bank_org_id"] != uow.actor.org:
-        raise NotFound("no_such_agreement")
+        raise NotFound("no_such_agreed_disposal")
     _pending(row)
     row = returned(await uow.conn.fetchrow(Q.withdrawn, row["id"], uow.at))
     await _tell(uow, "agreement_withdrawn", row, case["reference"], await _bearers(uow.conn, case))
