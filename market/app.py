@@ -40,6 +40,7 @@ from market.accounts.web_onboarding import (
     PeoplePages,
     RegisterPages,
 )
+from market.acquisition.routes import ROUTES as ACQUISITION_ROUTES
 from market.api_routes import ROUTES as API_ROUTES
 from market.cases.routes import ROUTES as CASES_ROUTES
 from market.catalogue import home as shelves
@@ -263,6 +264,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *LOTS_ROUTES,
             *LICENSING_ROUTES,
             *LISTING_ROUTES,
+            *ACQUISITION_ROUTES,
             *TRANSFER_ROUTES,
             *CATALOGUE_ROUTES,
             *AUCTION_ROUTES,

@@ -113,7 +113,7 @@ class EquityIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     report_no: Annotated[str, Meta(min_length=1, max_length=100)]
     appraised_fen: Fen
     valued_on: date
-    equity_percent: Annotated[Decimal, Meta(gt=0, le=100)]
+    equity_percent: Decimal  # of the borrower's registered capital, above 0 and at most 100
     equity_shares: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None
 
 
@@ -218,6 +218,30 @@ async def equity_held(conn: Conn, case_id: int) -> list[Equity]:
     ]
 
 
+class CaseAgreements(msgspec.Struct, frozen=True, kw_only=True):
+    """A case's attempts (oldest first) and the equity its bank holds."""
+
+    case_id: int
+    case_reference: str
+    case_open: bool
+    agreements: list[Agreement]
+    equity: list[Equity]
+
+
+async def of_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseAgreements:
+    """The bank's own case's attempts and equity; another bank's case is 404."""
+    case = await conn.fetchrow(Q.case_owned, case_id, bank_org_id)
+    if case is None:
+        raise NotFound("no_such_case")
+    return CaseAgreements(
+        case_id=case_id,
+        case_reference=case["reference"],
+        case_open=case["status"] == "open",
+        agreements=[agreement_out(r) for r in await conn.fetch(Q.of_case, case_id)],
+        equity=await equity_held(conn, case_id),
+    )
+
+
 # --- notifications ----------------------------------------------------------------------
 
 
@@ -227,9 +251,9 @@ async def _tell(
     """`event` about the attempt `row` to each organisation, once each."""
     for org_id in org_ids:
         path = (
-            f"/bank/cases/{row['case_id']}/agreement"
+            f"/bank/cases/{row['case_id']}/agreed-disposals"
             if org_id == row["bank_org_id"]
-            else "/agreements"
+            else "/agreed-disposals"
         )
         payload = {
             "disposal_id": row["id"],
@@ -350,6 +374,10 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
             raise Invalid(code, field="amount_fen", floor_fen=floor, basis_fen=basis)
     else:
         kind = "equity"
+        if not (offer.equity_percent.is_finite() and 0 < offer.equity_percent <= 100):
+            raise Invalid("equity_percent_out_of_range", field="equity_percent")
+        if offer.equity_percent != round(offer.equity_percent, 4):
+            raise Invalid("equity_percent_too_precise", field="equity_percent", places=4)
         dates = appraisal_dates(offer.valued_on, china_today(uow.at), data.valuation_policy)
         await _document(
             conn, case["id"], offer.appraisal_document_id, APPRAISAL_ITEM, "appraisal_document_id"
@@ -403,7 +431,7 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
         raise Conflict("agreement_pending", field="case_id")
     await _tell(
         uow,
-        "agreement_proposed",
+        "agreed_disposal_proposed",
         row,
         case["reference"],
         await _bearers(conn, case),
@@ -469,7 +497,7 @@ async def object_to(uow: UnitOfWork, data: Object) -> Agreement:
         )
     )
     await _tell(
-        uow, "agreement_objected", row, case["reference"], [row["bank_org_id"]], reason=reason
+        uow, "agreed_disposal_objected", row, case["reference"], [row["bank_org_id"]], reason=reason
     )
     uow.audit(
         "agreement.object",
@@ -489,7 +517,9 @@ async def withdraw(uow: UnitOfWork, data: Withdraw) -> Agreement:
         raise NotFound("no_such_agreed_disposal")
     _pending(row)
     row = returned(await uow.conn.fetchrow(Q.withdrawn, row["id"], uow.at))
-    await _tell(uow, "agreement_withdrawn", row, case["reference"], await _bearers(uow.conn, case))
+    await _tell(
+        uow, "agreed_disposal_withdrawn", row, case["reference"], await _bearers(uow.conn, case)
+    )
     uow.audit("agreement.withdraw", "agreed_disposal", row["id"])
     return agreement_out(returned(await uow.conn.fetchrow(Q.disposal, row["id"])))
 
@@ -536,11 +566,11 @@ async def _complete(uow: UnitOfWork, case: asyncpg.Record, row: asyncpg.Record) 
             china_today(uow.at),
         )
     bearers = await _bearers(conn, case)
-    await _tell(uow, "agreement_completed", done, case["reference"], [bank, *bearers])
+    await _tell(uow, "agreed_disposal_completed", done, case["reference"], [bank, *bearers])
     if owed:
         await _tell(
             uow,
-            "agreement_payouts_owed",
+            "agreed_disposal_payouts_owed",
             done,
             case["reference"],
             [bank],

@@ -486,11 +486,11 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "sale_unwound": SaleEndedPayload,
     "invoice_details_needed": InvoiceDetailsNeededPayload,
     "invoice_issued": InvoiceIssuedPayload,
-    "agreement_proposed": AgreementPayload,
-    "agreement_objected": AgreementPayload,
-    "agreement_withdrawn": AgreementPayload,
-    "agreement_completed": AgreementPayload,
-    "agreement_payouts_owed": AgreementPayload,
+    "agreed_disposal_proposed": AgreementPayload,
+    "agreed_disposal_objected": AgreementPayload,
+    "agreed_disposal_withdrawn": AgreementPayload,
+    "agreed_disposal_completed": AgreementPayload,
+    "agreed_disposal_payouts_owed": AgreementPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

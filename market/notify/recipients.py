@@ -82,11 +82,11 @@ EVENTS: Final[tuple[str, ...]] = (
     "refund_instructed",
     "refund_paid",
     "payout_paid",
-    "agreement_proposed",
-    "agreement_objected",
-    "agreement_withdrawn",
-    "agreement_completed",
-    "agreement_payouts_owed",
+    "agreed_disposal_proposed",
+    "agreed_disposal_objected",
+    "agreed_disposal_withdrawn",
+    "agreed_disposal_completed",
+    "agreed_disposal_payouts_owed",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

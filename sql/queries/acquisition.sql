@@ -145,3 +145,17 @@ ORDER BY d.proposed_at DESC, d.id DESC LIMIT $1
 
 -- name: case_of
 SELECT c.*, l.pledgor_id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id WHERE c.id = $1
+
+-- name: case_owned
+SELECT id, reference, status FROM disposal_cases WHERE id = $1 AND bank_org_id = $2
+
+-- name: of_case
+SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id
+WHERE d.case_id = $1 ORDER BY d.proposed_at, d.id
+
+-- name: private_documents
+-- The case's consent and equity-appraisal documents, for the forms' choices.
+SELECT id, item, filename, uploaded_at FROM case_documents
+WHERE case_id = $1 AND item = ANY($2::text[]) AND removed_at IS NULL
+ORDER BY uploaded_at DESC, id DESC

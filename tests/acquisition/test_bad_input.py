@@ -23,7 +23,9 @@ from tests.pools.scene import as_user, make_loan
 
 async def nothing_written(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM agreed_disposals") == 0
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event LIKE 'agreement_%'") == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE event LIKE 'agreed_disposal_%'") == 0
+    )
 
 
 def refused(err: pytest.ExceptionInfo[AppError]) -> tuple[int, str, str | None]:
@@ -74,7 +76,8 @@ async def test_an_objection_after_the_window(pool: asyncpg.Pool, clock: FrozenCl
     row = await pool.fetchrow("SELECT status, objection_reason FROM agreed_disposals")
     assert (row["status"], row["objection_reason"]) == ("pending", None)
     assert (
-        await pool.fetchval("SELECT count(*) FROM outbox WHERE event = 'agreement_objected'") == 0
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE event = 'agreed_disposal_objected'")
+        == 0
     )
 
 

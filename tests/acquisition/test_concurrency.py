@@ -8,6 +8,7 @@ from datetime import timedelta
 import asyncpg
 
 from market.acquisition import agreement
+from market.acquisition.jobs import complete_agreements
 from market.clock import FrozenClock
 from market.errors import AppError
 from tests.acquisition.scene import make_scene, object_as, propose_acquisition
@@ -45,8 +46,9 @@ async def test_two_sweeps_at_once_route_once(pool: asyncpg.Pool, clock: FrozenCl
     s = await make_scene(pool, clock)
     proposed = await propose_acquisition(pool, clock.now(), s, 123_456_789)
     end = proposed.objection_until
-    first, second = await asyncio.gather(agreement.sweep(pool, end), agreement.sweep(pool, end))
-    assert sorted([first, second]) == [[], [proposed.id]]
+    ctx = {"pool": pool, "clock": FrozenClock(end)}
+    first, second = await asyncio.gather(complete_agreements(ctx), complete_agreements(ctx))
+    assert sorted([first["completed"], second["completed"]]) == [[], [proposed.id]]
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 1
     assert await pool.fetchval("SELECT count(*) FROM payouts") == 2
 
@@ -69,5 +71,7 @@ async def test_two_proposals_at_once_on_one_case_give_one(
         "case_id",
     )
     assert await pool.fetchval("SELECT count(*) FROM agreed_disposals") == 1
-    told = await pool.fetchval("SELECT count(*) FROM outbox WHERE event = 'agreement_proposed'")
+    told = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event = 'agreed_disposal_proposed'"
+    )
     assert told == 2  # the two bearers, once

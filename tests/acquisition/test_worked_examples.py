@@ -71,7 +71,7 @@ async def test_the_bank_takes_the_assets_itself_and_owes_the_pools_their_shares(
     assert (proposed.status, proposed.floor_fen) == ("pending", 120_000_000)
     assert proposed.objection_until == clock.now() + ZJ_DAYS
     told = await pool.fetch(
-        "SELECT recipient_org_id FROM outbox WHERE event = 'agreement_proposed' ORDER BY 1"
+        "SELECT recipient_org_id FROM outbox WHERE event = 'agreed_disposal_proposed' ORDER BY 1"
     )
     assert [r["recipient_org_id"] for r in told] == sorted([s.pool_a.org_id, s.pool_b.org_id])
 
@@ -119,7 +119,7 @@ async def test_the_bank_takes_the_assets_itself_and_owes_the_pools_their_shares(
     )
     assert owner == s.loan.bank_org
     owed_event = await pool.fetchrow(
-        "SELECT recipient_org_id, payload FROM outbox WHERE event = 'agreement_payouts_owed'"
+        "SELECT recipient_org_id, payload FROM outbox WHERE event = 'agreed_disposal_payouts_owed'"
     )
     assert owed_event["recipient_org_id"] == s.loan.bank_org
     assert owed_event["payload"]["owed_fen"] == 86_419_752
@@ -152,7 +152,7 @@ async def test_a_pools_objection_in_the_window_stops_it_and_nothing_is_routed(
     objected = await object_as(pool, clock.now(), s.pool_b, proposed.id, "评估价明显偏低")
     assert (objected.status, objected.objection_reason) == ("objected", "评估价明显偏低")
     told = await pool.fetchrow(
-        "SELECT recipient_org_id, payload FROM outbox WHERE event = 'agreement_objected'"
+        "SELECT recipient_org_id, payload FROM outbox WHERE event = 'agreed_disposal_objected'"
     )
     assert told["recipient_org_id"] == s.loan.bank_org
     clock.advance(timedelta(days=1))
