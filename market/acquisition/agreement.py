@@ -320,7 +320,7 @@ async def _document(conn: Conn, case_id: int, document_id: int, item: str, field
         raise Invalid("agreement_document_wrong_item", field=field, item=item)
 
 
-async def _floor(conn: Conn, case_id: int, policy: AgreementPolicy) -> tuple[int, str, int]:
+async def price_floor(conn: Conn, case_id: int, policy: AgreementPolicy) -> tuple[int, str, int]:
     """The lowest agreed price (docs/rules.md §Acquisition and pledge-to-equity): the last
     failed auction's start price or the policy's share of the valuation, whichever is
     higher; with the rule that sets it and the amount it read."""
@@ -369,7 +369,7 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
     objection_until = uow.at + data.policy.objection_window
     if isinstance(offer, AcquisitionIn):
         kind: Kind = "acquisition"
-        floor, code, basis = await _floor(conn, case["id"], data.policy)
+        floor, code, basis = await price_floor(conn, case["id"], data.policy)
         if offer.amount_fen < floor:
             raise Invalid(code, field="amount_fen", floor_fen=floor, basis_fen=basis)
     else:

@@ -25,7 +25,7 @@ LIMIT 1
 -- A lot of the case on the market (announced, bidding or deciding) or sold: the assets
 -- are not the bank's to agree on while it is.
 SELECT reference, status FROM lots
-WHERE case_id = $1 AND status IN ('announced', 'bidding', 'deciding', 'paused', 'sold', 'licensed')
+WHERE case_id = $1 AND status IN ('announced', 'bidding', 'deciding', 'paused', 'sold')
 LIMIT 1
 
 -- name: case_document

@@ -146,3 +146,39 @@ async def balance_of(pool: asyncpg.Pool, code: str) -> int:
             code,
         )
     )
+
+
+async def demo_attempt(pool: asyncpg.Pool, at: datetime) -> int:
+    """On the demo (market/demo.py): the demo bank's acquisition at an agreed price of the
+    assets of its case on the Zhongshan loan, whose loss the demo pool manager's pool bore,
+    in its objection window. The demo's lot of that case is being bid on, which the command
+    refuses (`agreement_lot_on_market`): the row is written as the command would have."""
+    bank = await pool.fetchrow("SELECT id, org_id FROM users WHERE email = 'bank@ipx.demo'")
+    case_id = await pool.fetchval(
+        "SELECT c.id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id"
+        " WHERE l.loan_no = 'ZS-ZGC-2022-1205' AND c.status = 'open'"
+    )
+    assert bank is not None and case_id is not None
+    consent = await as_user(
+        pool,
+        at,
+        bank["id"],
+        cases.upload_document,
+        UploadDocument(
+            case_id=case_id, item=agreement.CONSENT_ITEM, filename="出质人同意书.pdf", content=PDF
+        ),
+    )
+    return int(
+        await pool.fetchval(
+            "INSERT INTO agreed_disposals (case_id, bank_org_id, kind, taker_org_id, amount_fen,"
+            " floor_fen, consent_document_id, status, objection_until, proposed_by, proposed_at)"
+            " VALUES ($1, $2, 'acquisition', $2, 420000000, 420000000, $3, 'pending', $4, $5, $6)"
+            " RETURNING id",
+            case_id,
+            bank["org_id"],
+            consent.id,
+            at + agreement.POLICY.objection_window,
+            bank["id"],
+            at,
+        )
+    )
