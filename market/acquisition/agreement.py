@@ -320,13 +320,21 @@ async def _document(conn: Conn, case_id: int, document_id: int, item: str, field
         raise Invalid("agreement_document_wrong_item", field=field, item=item)
 
 
-async def price_floor(conn: Conn, case_id: int, policy: AgreementPolicy) -> tuple[int, str, int]:
+async def price_floor(
+    conn: Conn, case_id: int, policy: AgreementPolicy, today: date
+) -> tuple[int, str, int]:
     """The lowest agreed price (docs/rules.md §Acquisition and pledge-to-equity): the last
     failed auction's start price or the policy's share of the valuation, whichever is
     higher; with the rule that sets it and the amount it read."""
     valuation = await conn.fetchrow(Q.current_valuation, case_id)
     if valuation is None:
         raise Invalid("agreement_needs_valuation", field="amount_fen")
+    if valuation["valid_until"] < today:
+        # An expired valuation no longer tells the market price (§Disposal cases and
+        # valuation: valid one year).
+        raise Invalid(
+            "agreement_valuation_expired", field="amount_fen", valid_until=valuation["valid_until"]
+        )
     of_valuation = policy.floor_of_valuation(valuation["value_fen"])
     failed = await conn.fetchrow(Q.last_failed_start, case_id)
     if failed is not None and failed["start_price_fen"] >= of_valuation:
@@ -369,7 +377,7 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
     objection_until = uow.at + data.policy.objection_window
     if isinstance(offer, AcquisitionIn):
         kind: Kind = "acquisition"
-        floor, code, basis = await price_floor(conn, case["id"], data.policy)
+        floor, code, basis = await price_floor(conn, case["id"], data.policy, china_today(uow.at))
         if offer.amount_fen < floor:
             raise Invalid(code, field="amount_fen", floor_fen=floor, basis_fen=basis)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 import asyncpg
 
@@ -118,6 +119,34 @@ async def propose_acquisition(
 ) -> agreement.Agreement:
     offer = agreement.AcquisitionIn(
         amount_fen=amount_fen, consent_document_id=consent_id or s.consent_id
+    )
+    data = agreement.Propose(case_id=s.loan.case_id, offer=offer)
+    return await as_user(pool, at, s.loan.bank_user, agreement.propose, data)
+
+
+async def propose_equity(
+    pool: asyncpg.Pool,
+    at: datetime,
+    s: Scene,
+    amount_fen: int,
+    *,
+    valued_on: date,
+    percent: Decimal,
+    shares: int | None = None,
+) -> agreement.Agreement:
+    """The bank converts `amount_fen` of its claim into `percent` of the borrower, at the
+    value an appraisal report it uploads now gives it (the same amount)."""
+    appraisal = await upload(pool, at, s.loan, agreement.APPRAISAL_ITEM)
+    offer = agreement.EquityIn(
+        amount_fen=amount_fen,
+        consent_document_id=s.consent_id,
+        appraisal_document_id=appraisal,
+        appraiser="中联资产评估",
+        report_no="ZL-EQ-7",
+        appraised_fen=amount_fen,
+        valued_on=valued_on,
+        equity_percent=percent,
+        equity_shares=shares,
     )
     data = agreement.Propose(case_id=s.loan.case_id, offer=offer)
     return await as_user(pool, at, s.loan.bank_user, agreement.propose, data)

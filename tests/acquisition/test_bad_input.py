@@ -16,9 +16,10 @@ from tests.acquisition.scene import (
     make_scene,
     object_as,
     propose_acquisition,
+    propose_equity,
     upload,
 )
-from tests.pools.scene import as_user, make_loan
+from tests.pools.scene import make_loan
 
 
 async def nothing_written(pool: asyncpg.Pool) -> None:
@@ -83,24 +84,10 @@ async def test_an_objection_after_the_window(pool: asyncpg.Pool, clock: FrozenCl
 
 async def test_an_expired_appraisal_of_the_equity(pool: asyncpg.Pool, clock: FrozenClock) -> None:
     s = await make_scene(pool, clock, failed_start_fen=None)
-    appraisal = await upload(pool, clock.now(), s.loan, agreement.APPRAISAL_ITEM)
-    offer = agreement.EquityIn(
-        amount_fen=50_000_000,
-        consent_document_id=s.consent_id,
-        appraisal_document_id=appraisal,
-        appraiser="中联资产评估",
-        report_no="ZL-EQ-8",
-        appraised_fen=50_000_000,
-        valued_on=date(2024, 12, 31),  # valid until 2025-12-31; today is 2026-01-05
-        equity_percent=Decimal("5"),
-    )
     with pytest.raises(AppError) as err:
-        await as_user(
-            pool,
-            clock.now(),
-            s.loan.bank_user,
-            agreement.propose,
-            agreement.Propose(case_id=s.loan.case_id, offer=offer),
+        # Valid until 2025-12-31; today is 2026-01-05.
+        await propose_equity(
+            pool, clock.now(), s, 50_000_000, valued_on=date(2024, 12, 31), percent=Decimal(5)
         )
     assert refused(err) == (422, "appraisal_expired", "valued_on")
     await nothing_written(pool)

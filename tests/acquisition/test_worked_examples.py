@@ -22,7 +22,7 @@ from tests.acquisition.scene import (
     make_scene,
     object_as,
     propose_acquisition,
-    upload,
+    propose_equity,
 )
 from tests.pools.scene import as_user, distributions
 
@@ -167,26 +167,16 @@ async def test_pledge_to_equity_converts_part_of_the_claim_and_the_case_shows_th
     pool: asyncpg.Pool, clock: FrozenClock
 ) -> None:
     s = await make_scene(pool, clock, failed_start_fen=None)
-    appraisal = await upload(pool, clock.now(), s.loan, agreement.APPRAISAL_ITEM)
     # 12.5 % of the borrower, 1,250,000 shares, appraised at CNY 1,000,000.01; the bank
-    # converts all of it.
-    offer = agreement.EquityIn(
-        amount_fen=100_000_001,
-        consent_document_id=s.consent_id,
-        appraisal_document_id=appraisal,
-        appraiser="中联资产评估",
-        report_no="ZL-EQ-7",
-        appraised_fen=100_000_001,
-        valued_on=clock.now().date(),
-        equity_percent=Decimal("12.5"),
-        equity_shares=1_250_000,
-    )
-    proposed = await as_user(
+    # converts that much of its CNY 3 m claim.
+    proposed = await propose_equity(
         pool,
         clock.now(),
-        s.loan.bank_user,
-        agreement.propose,
-        agreement.Propose(case_id=s.loan.case_id, offer=offer),
+        s,
+        100_000_001,
+        valued_on=clock.now().date(),
+        percent=Decimal("12.5"),
+        shares=1_250_000,
     )
     assert (proposed.kind, proposed.status) == ("equity", "pending")
     clock.advance(ZJ_DAYS)
