@@ -77,7 +77,8 @@ class ExchangeStatementImported(msgspec.Struct, frozen=True, kw_only=True):
     skipped: int  # transfers already on an earlier statement (same 流水号)
     outgoing_skipped: int  # outgoing lines that prove no payment instruction paid
     # What the matched lines settled, by branch: royalty payment references, sale payment
-    # references, registrations' transfer references.
+    # references, registrations' transfer references, agreed disposals' settlement
+    # references.
     settled: dict[str, list[str]]
     paid_out: list[str] = []  # the payment instructions the outgoing lines proved paid
 

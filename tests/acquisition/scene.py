@@ -15,7 +15,11 @@ from market.cases import services as cases
 from market.cases.models import AppraisalIn, RecordValuation, UploadDocument
 from market.cases.services import china_today
 from market.clock import FrozenClock
-from market.exchange_account.statement import ImportExchangeStatement, import_exchange_statement
+from market.exchange_account.statement import (
+    ExchangeStatementImported,
+    ImportExchangeStatement,
+    import_exchange_statement,
+)
 from tests.exchange_account.scene import statement
 from tests.factories import make_org
 from tests.pools.scene import Loan, PoolOrg, as_user, claim_and_pay, make_loan, make_pool, write_off
@@ -161,7 +165,7 @@ async def object_as(
 
 async def import_lines(
     pool: asyncpg.Pool, at: datetime, s: Scene, *lines: tuple[int, str, str]
-) -> object:
+) -> ExchangeStatementImported:
     """The exchange account's statement with these lines, imported by the operator."""
     data = ImportExchangeStatement(data=statement(*lines, day=china_today(at)), filename="x.csv")
     return await as_user(pool, at, s.operator[1], import_exchange_statement, data)

@@ -42,9 +42,10 @@ async def settle_and_pay(
     assert (
         await pool.fetchval("SELECT count(*) FROM payment_instructions") == 0
     )  # not before the money
-    await import_lines(
+    imported = await import_lines(
         pool, clock.now(), s, (done.owed_fen, f"还款 {done.settlement_reference}", "T1")
     )
+    assert imported.settled["agreement"] == [done.settlement_reference]
     rows = await pool.fetch(
         "SELECT reference, amount_fen, status FROM payment_instructions ORDER BY amount_fen DESC"
     )
