@@ -40,6 +40,7 @@ from market.accounts.web_onboarding import (
     PeoplePages,
     RegisterPages,
 )
+from market.acquisition.routes import ROUTES as ACQUISITION_ROUTES
 from market.amount_echo import AmountEcho
 from market.api_routes import ROUTES as API_ROUTES
 from market.buyer.routes import ROUTES as BUYER_ROUTES
@@ -267,6 +268,7 @@ def create_app(settings: SettingsDep, clock: Clock | None = None) -> Exchange:
             *LOTS_ROUTES,
             *LICENSING_ROUTES,
             *LISTING_ROUTES,
+            *ACQUISITION_ROUTES,
             *TRANSFER_ROUTES,
             *CATALOGUE_ROUTES,
             *AUCTION_ROUTES,

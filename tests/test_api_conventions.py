@@ -51,6 +51,8 @@ CREATIONS = {
     "import_clearing_statement",
     "record_royalty_payment",
     "export_invoice_requests",
+    "propose_acquisition",
+    "propose_equity_conversion",
 }
 
 

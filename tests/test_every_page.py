@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ from market.accounts.permissions import PUBLIC_PATHS, permission_of, refusal
 from market.app import create_app
 from market.demo import DEMO_PASSWORD, seed_demo
 from market.settings import ROOT, Settings
+from tests.acquisition.scene import demo_attempt
 from tests.factories import viewer
 from tests.servers import running_server
 from tests.test_browser import CHROMIUM_ARGS, _chromium
@@ -201,6 +203,9 @@ async def test_every_page_of_every_role_speaks_chinese_without_codes(
 
     executable = _chromium()
     await seed_demo(settings, force=True)
+    # An acquisition at an agreed price in its pools' objection window: the bank's section,
+    # the pool manager's objection form and the operator's list show it.
+    await demo_attempt(pool, datetime.now(UTC))
     app = create_app(settings)
     internal = _internal_words()
     every_page = {str(h.operation_id) for _, h in _pages(app)}

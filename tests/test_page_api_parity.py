@@ -22,6 +22,14 @@ from tests.test_permissions import _routes
 
 PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_agreement": "get_agreement",
+    # --- disposal by agreement ------------------------------------------------------------
+    "web_case_agreed_disposals": "list_case_agreed_disposals",
+    "web_propose_acquisition": "propose_acquisition",
+    "web_propose_equity_conversion": "propose_equity_conversion",
+    "web_withdraw_agreed_disposal": "withdraw_agreed_disposal",
+    "web_agreed_disposals": "list_agreed_disposals",
+    "web_object_to_agreed_disposal": "object_to_agreed_disposal",
+    "web_operator_agreed_disposals": "list_operator_agreed_disposals",
     # --- accounts: one's own organisation, people, tokens -----------------------------
     "web_register": "register_buyer",
     "web_invitation_accept": "accept_invitation",

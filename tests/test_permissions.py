@@ -104,6 +104,7 @@ ID_SOURCES: dict[str, str] = {
     "contract_id": "SELECT id FROM licence_contracts",
     "code": "SELECT code FROM sale_documents",
     "notice_id": "SELECT id FROM transfer_notices",
+    "disposal_id": "SELECT id FROM agreed_disposals",
     # The demo exports no invoices: an id that is none answers as another's would.
     "export_id": "SELECT coalesce(max(id), 1) FROM invoice_exports",
     "pledgor_id": "SELECT id FROM pledgors",
@@ -122,6 +123,18 @@ TERMS = {
 }
 ACCOUNT = {"account_name": "甲", "account_number": "12345678", "bank_name": "工商银行"}
 JSON_BODIES: dict[str, Any] = {
+    "propose_acquisition": {"amount_fen": 100, "consent_document_id": 1},
+    "propose_equity_conversion": {
+        "amount_fen": 100,
+        "consent_document_id": 1,
+        "appraisal_document_id": 1,
+        "appraiser": "评估所",
+        "report_no": "1",
+        "appraised_fen": 100,
+        "valued_on": "2026-01-01",
+        "equity_percent": "1",
+    },
+    "object_to_agreed_disposal": {"reason": "价格偏低"},
     "set_pool_settlement_account": ACCOUNT,
     "set_pledgor_settlement_account": ACCOUNT,
     "place_bid": {"type": "bid", "amount_fen": 100_000_00},
@@ -201,6 +214,8 @@ FORMS: dict[str, dict[str, str]] = {
     "web_reconciliation_write_off_shortfall": {"note": "手续费"},
     "web_pool_decide_claim": {"decision": "approve"},
     "web_set_user_role": {"role": "officer"},
+    "web_object_to_agreed_disposal": {"reason": "价格偏低"},
+    "web_propose_acquisition": {"amount": "1", "consent": "1"},
 }
 FILES = {"upload_case_document": {"file": ("a.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}}
 PARAM = re.compile(r"\{(\w+):\w+\}")
@@ -273,6 +288,17 @@ async def _owned_by_others(pool: asyncpg.Pool, settings: Settings, clock: Frozen
     await pool.execute(
         "INSERT INTO saved_interests (user_id, keywords, created_at) VALUES ($1, '{专利}', now())",
         buyer["id"],
+    )
+    # An acquisition at an agreed price the demo bank proposed, in its objection window.
+    await pool.execute(
+        "INSERT INTO agreed_disposals (case_id, bank_org_id, kind, taker_org_id, amount_fen,"
+        " floor_fen, consent_document_id, status, objection_until, proposed_by, proposed_at)"
+        " SELECT d.case_id, $1, 'acquisition', $1, 100, 100, d.id, 'pending',"
+        " now() + interval '10 days', $2, now()"
+        " FROM case_documents d JOIN disposal_cases c ON c.id = d.case_id"
+        " WHERE c.bank_org_id = $1 ORDER BY d.id LIMIT 1",
+        bank["org_id"],
+        bank["id"],
     )
 
 

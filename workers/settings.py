@@ -24,6 +24,8 @@ from auctions import seals
 from auctions.jobs import CRON as AUCTION_CRON
 from auctions.jobs import JOBS as AUCTION_JOBS
 from market import audit, audit_anchors, db, i18n
+from market.acquisition.jobs import CRON as ACQUISITION_CRON
+from market.acquisition.jobs import JOBS as ACQUISITION_JOBS
 from market.clock import Clock, SandboxClock, SystemClock
 from market.collateral.jobs import CRON as COLLATERAL_CRON
 from market.collateral.jobs import JOBS as COLLATERAL_JOBS
@@ -113,6 +115,7 @@ class WorkerSettings:
         *DOCUMENTS_JOBS,
         *LISTING_JOBS,
         *TRANSFER_JOBS,
+        *ACQUISITION_JOBS,
     ]
     # 03:00 Asia/Shanghai is 19:00 UTC: the quiet hour of a Chinese exchange.
     cron_jobs: ClassVar[list[Any]] = [
@@ -128,6 +131,7 @@ class WorkerSettings:
         *DOCUMENTS_CRON,
         *LISTING_CRON,
         *TRANSFER_CRON,
+        *ACQUISITION_CRON,
     ]
     on_startup = startup
     on_shutdown = shutdown

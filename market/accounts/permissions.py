@@ -164,6 +164,16 @@ MANAGE_SETTLEMENT_ACCOUNT = _p("manage_settlement_account", ALL_KINDS - {"operat
 READ_PAYMENTS = _p("read_payments", ALL_KINDS - {"operator"}, "account:read",
                    description="the refunds and payouts the exchange owes the organisation, "
                                "and their status")
+PROPOSE_AGREEMENT = _p("propose_agreement", {"bank"}, "collateral:write", roles=WRITERS,
+                      description="propose and withdraw the bank's acquisition of a case's "
+                                  "assets at an agreed price (协议折价) or its pledge-to-equity")
+READ_AGREEMENTS = _p("read_agreements", {"bank", "pool", "acquirer"}, "agreements:read",
+                     description="the acquisitions and pledge-to-equity conversions the "
+                                 "organisation proposed, takes, or bore the loss of")
+OBJECT_TO_AGREEMENT = _p("object_to_agreement", {"pool"}, "pools:write", roles=WRITERS,
+                         description="object, with a reason and within the window, to an "
+                                     "acquisition or pledge-to-equity on a loan whose loss "
+                                     "the pool bore")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -208,6 +218,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     RECORD_TRANSFER,
     MANAGE_SETTLEMENT_ACCOUNT,
     READ_PAYMENTS,
+    PROPOSE_AGREEMENT,
+    READ_AGREEMENTS,
+    OBJECT_TO_AGREEMENT,
     MOVE_CLOCK,
 )
 

@@ -40,6 +40,11 @@ ITEMS: tuple[ChecklistItem, ...] = (
 )
 BY_KEY: dict[str, ChecklistItem] = {item.key: item for item in ITEMS}
 
+# Documents a case keeps that are not disclosed (never on a lot page, never required): the
+# pledgor's written consent to an agreed disposal and the appraisal of the equity of a
+# pledge-to-equity (docs/rules.md §Acquisition and pledge-to-equity).
+PRIVATE_ITEMS: tuple[str, ...] = ("pledgor_consent", "equity_appraisal")
+
 # An internal valuation's stored explanation is its report: the item needs no upload then.
 VALUATION_REPORT = "valuation_report"
 
@@ -56,7 +61,8 @@ class DisclosureStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 def label(lang: i18n.Lang, key: str) -> str:
     """An item's name in `lang`; an unknown key is shown as it is."""
-    return i18n.gettext(lang, f"cases.item.{key}") if key in BY_KEY else key
+    known = key in BY_KEY or key in PRIVATE_ITEMS
+    return i18n.gettext(lang, f"cases.item.{key}") if known else key
 
 
 def required_items(asset_kinds: Iterable[str]) -> list[str]:

@@ -574,7 +574,7 @@ async def upload_document(uow: UnitOfWork, data: UploadDocument) -> DocumentOut:
     content = data.content
     await _lock_open_case(conn, bank_org_id, case_id)
     status = await disclosure_status(conn, bank_org_id, case_id)
-    if data.item not in status.required:
+    if data.item not in status.required and data.item not in checklist.PRIVATE_ITEMS:
         raise Invalid("item_not_in_checklist", field="item", item=data.item, items=status.required)
     await storage.reserve(conn, bank_org_id, [("file", len(content))], policy=data.policy)
     digest = await storage.store(conn, content)
@@ -589,6 +589,7 @@ async def upload_document(uow: UnitOfWork, data: UploadDocument) -> DocumentOut:
             digest,
             uow.actor.user,
             uow.at,
+            data.item not in checklist.PRIVATE_ITEMS,
         )
     )
     document = document_out(row)

@@ -6,6 +6,7 @@ small dispatch (docs/rules.md §Reconciliation):
     BZJ…  a registration's deposit   market/exchange_account/deposit_lines.py
     JK…   a sale's balance           market/exchange_account/sale_lines.py
     XK-…  a licence's royalty item   market/exchange_account/royalty_lines.py
+    ZJ…   a bank's agreed-disposal debt  market/acquisition/lines.py
     anything else                    unknown, waits for the operator
 
 Each branch classifies the lines naming its kind of reference (matched, amount_mismatch,
@@ -28,7 +29,8 @@ Concurrency: imports of the exchange account take the reconciliation's import lo
 operator's organisation (`IMPORT_LOCK`), so two imports run one after the other and the
 second skips the transfers the first recorded (same 流水号). Then the branches lock what
 they settle, in `BRANCHES` order — contracts (id order), sales (id order), the
-registrations' lots FOR SHARE and the registrations FOR UPDATE (id order) — the order in
+registrations' lots FOR SHARE and the registrations FOR UPDATE (id order), agreed disposals
+(id order) — the order in
 which each manual command takes the same rows, so an import racing the operator's
 confirmation or payment of the same deposit or sale waits for it (or it for the import)
 and the second finds it done: confirmed once, paid once.
@@ -41,6 +43,7 @@ from typing import Final
 import msgspec
 
 from market.accounts.permissions import OPERATE
+from market.acquisition import lines as agreement_lines
 from market.commands import UnitOfWork, command
 from market.db import Queries
 from market.exchange_account import deposit_lines, royalty_lines, sale_lines
@@ -58,6 +61,7 @@ BRANCHES: Final[tuple[Branch, ...]] = (
     royalty_lines.BRANCH,
     sale_lines.BRANCH,
     deposit_lines.BRANCH,
+    agreement_lines.BRANCH,
 )
 
 
@@ -73,7 +77,8 @@ class ExchangeStatementImported(msgspec.Struct, frozen=True, kw_only=True):
     skipped: int  # transfers already on an earlier statement (same 流水号)
     outgoing_skipped: int  # outgoing lines that prove no payment instruction paid
     # What the matched lines settled, by branch: royalty payment references, sale payment
-    # references, registrations' transfer references.
+    # references, registrations' transfer references, agreed disposals' settlement
+    # references.
     settled: dict[str, list[str]]
     paid_out: list[str] = []  # the payment instructions the outgoing lines proved paid
 

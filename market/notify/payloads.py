@@ -417,6 +417,23 @@ class InvoiceIssuedPayload(Payload, frozen=True, kw_only=True):
     path: str
 
 
+class AgreementPayload(Payload, frozen=True, kw_only=True):
+    """A step of a disposal by agreement (docs/rules.md §Acquisition and pledge-to-equity):
+    proposed (to the organisations that bore the loss, with the end of their objection
+    window), objected (to the bank, with the reason), withdrawn, completed, and what the
+    bank owes the other payees with the reference to write on its transfer."""
+
+    disposal_id: int
+    case_reference: str
+    kind: Literal["acquisition", "equity"]
+    amount_fen: int
+    path: str
+    objection_until: Instant | None = None
+    reason: str | None = None
+    owed_fen: int | None = None
+    settlement_reference: str | None = None
+
+
 class ProbePayload(Payload, frozen=True, kw_only=True):
     """A test an administrator sent from the webhook page or the API; no stream."""
 
@@ -469,6 +486,11 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "sale_unwound": SaleEndedPayload,
     "invoice_details_needed": InvoiceDetailsNeededPayload,
     "invoice_issued": InvoiceIssuedPayload,
+    "agreed_disposal_proposed": AgreementPayload,
+    "agreed_disposal_objected": AgreementPayload,
+    "agreed_disposal_withdrawn": AgreementPayload,
+    "agreed_disposal_completed": AgreementPayload,
+    "agreed_disposal_payouts_owed": AgreementPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

@@ -35,7 +35,7 @@ CHANNELS: Final[tuple[Channel, ...]] = ("inbox", "email", "webhook")
 # closing.py, market/notify/events.py and market/licensing/offers.py, deciding.py,
 # pledgor.py, open_licence.py, reminders.py, enforcement.py, market/documents/rendering.py,
 # market/listing/, market/invoices, market/transfer, market/payments/instructions.py,
-# paying.py).
+# paying.py, market/acquisition).
 EVENTS: Final[tuple[str, ...]] = (
     "outbid",
     "extended",
@@ -82,6 +82,11 @@ EVENTS: Final[tuple[str, ...]] = (
     "refund_instructed",
     "refund_paid",
     "payout_paid",
+    "agreed_disposal_proposed",
+    "agreed_disposal_objected",
+    "agreed_disposal_withdrawn",
+    "agreed_disposal_completed",
+    "agreed_disposal_payouts_owed",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

@@ -63,7 +63,9 @@ from market.pools.waterfall import Bearer, CaseState, CostDue, Slice, route
 
 Q = Queries("pools")
 
-ReceiptKind = Literal["auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other"]
+ReceiptKind = Literal[
+    "auction", "fixed_price", "forfeit", "licence_fee", "royalty", "other", "acquisition", "equity"
+]
 
 
 def transfer_reference(prefix: str = "HK") -> str:
@@ -341,6 +343,11 @@ class RouteReceipt(msgspec.Struct, frozen=True, kw_only=True):
     commission_fen: int = 0
     from_account: ledger.Account = CLEARING
     lot_id: int | None = None
+    # A receipt no cash came in for (docs/rules.md §Acquisition and pledge-to-equity): the
+    # bank took the assets or converted its claim, and `from_account` is what it owes the
+    # exchange. Its own share is netted (no payout to itself, not in what it owes), and the
+    # other payouts are instructed once it paid (`instruct_payouts`), not now.
+    owed_by_org_id: int | None = None
 
 
 class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -378,12 +385,16 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
 
     # One payout per payee: the transfer the exchange makes, found later on a statement.
     keys = [_payee_key(s) for s in slices]
+    netted = ("org", data.owed_by_org_id) if data.owed_by_org_id is not None else None
+    keys = [None if key == netted else key for key in keys]
     payees: dict[tuple[str, int | str], tuple[Slice, int]] = {}
     for key, s in zip(keys, slices, strict=True):
         if key is not None:
             first, fen = payees.get(key, (s, 0))
             payees[key] = (first, fen + s.amount_fen)
-    legs = [ledger.debit(data.from_account, data.amount_fen)]
+    own = sum(s.amount_fen for k, s in zip(keys, slices, strict=True) if k is None)
+    own -= data.commission_fen
+    legs = [ledger.debit(data.from_account, data.amount_fen - own)]
     if data.commission_fen:
         legs.append(ledger.credit(accounts.COMMISSION, data.commission_fen))
     for key, (s, fen) in payees.items():
@@ -440,17 +451,11 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
             break
     else:
         raise RuntimeError("no free transfer reference after 5 tries")
-    for key, (s, fen) in payees.items():
-        await owe(
-            uow,
-            source=f"payout:{payout_ids[key]}",
-            purpose="payout",
-            payee=_payee(key, s),
-            amount_fen=fen,
-            due_at=uow.at + POLICY.payout_within,
-            reference=transfer_refs[payout_ids[key]],
-            payout_id=payout_ids[key],
-        )
+    if data.owed_by_org_id is None:
+        for key, (s, fen) in payees.items():
+            await _instruct(
+                uow, payout_ids[key], _payee(key, s), fen, transfer_refs[payout_ids[key]]
+            )
     await conn.execute(
         Q.insert_distributions,
         receipt["id"],
@@ -466,6 +471,39 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
         [s.amount_fen for s in slices],
     )
     return receipt_row(receipt)
+
+
+async def _instruct(
+    uow: UnitOfWork, payout_id: int, payee: Payee, fen: int, reference: str
+) -> None:
+    """The payment instruction of one payout, due within the payments policy's days."""
+    await owe(
+        uow,
+        source=f"payout:{payout_id}",
+        purpose="payout",
+        payee=payee,
+        amount_fen=fen,
+        due_at=uow.at + POLICY.payout_within,
+        reference=reference,
+        payout_id=payout_id,
+    )
+
+
+async def instruct_payouts(uow: UnitOfWork, receipt_id: int) -> list[int]:
+    """The payment instructions of a receipt whose payouts waited for the money (one the
+    bank owed: `RouteReceipt.owed_by_org_id`), once each; the payout ids."""
+    rows = await uow.conn.fetch(Q.payouts_of_receipt, receipt_id)
+    for r in rows:
+        if r["payee_kind"] == "pool":
+            payee = Payee(kind="pool", pool_id=r["pool_id"], org_id=r["payee_org_id"])
+        elif r["payee_kind"] == "pledgor":
+            payee = Payee(kind="pledgor", pledgor_id=r["pledgor_id"], org_id=r["payee_org_id"])
+        elif r["payee_org_id"] is not None:
+            payee = Payee(kind="org", org_id=r["payee_org_id"])
+        else:
+            payee = Payee(kind="party", party=r["party"])
+        await _instruct(uow, r["id"], payee, r["amount_fen"], r["reference"])
+    return [r["id"] for r in rows]
 
 
 class SaleReceipt(msgspec.Struct, frozen=True, kw_only=True):

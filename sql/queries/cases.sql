@@ -174,8 +174,8 @@ SELECT coalesce((SELECT sum(d.size_bytes) FROM case_documents d
 
 -- name: insert_document
 INSERT INTO case_documents (case_id, item, filename, content_type, size_bytes, sha256,
-                            uploaded_by, uploaded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                            uploaded_by, uploaded_at, public)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING id, item, filename, content_type, size_bytes, sha256, uploaded_at
 
 -- name: remove_document

@@ -70,7 +70,23 @@ TRANSFER = {
     "price_fen": 120_000_000,
     "path": "/transfers/3",
 }
+AGREEMENT = {
+    "disposal_id": 4,
+    "case_reference": "CZ-2026-000003",
+    "kind": "acquisition",
+    "amount_fen": 123_456_789,
+    "path": "/agreed-disposals",
+}
 PAYLOADS: dict[str, dict[str, Any]] = {
+    "agreed_disposal_proposed": {**AGREEMENT, "objection_until": "2026-01-15T02:00:00+00:00"},
+    "agreed_disposal_objected": {**AGREEMENT, "reason": "价格偏低"},
+    "agreed_disposal_withdrawn": {**AGREEMENT, "kind": "equity"},
+    "agreed_disposal_completed": AGREEMENT,
+    "agreed_disposal_payouts_owed": {
+        **AGREEMENT,
+        "owed_fen": 86_419_752,
+        "settlement_reference": "ZJ8X2MQ7K3PA",
+    },
     "document_issued": {
         "document_id": 4,
         "sale_id": 3,
