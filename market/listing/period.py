@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from market.accounts.permissions import MANAGE_LOTS
+from market.cases.paths import check_move
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
 from market.errors import Conflict, NotFound
@@ -145,6 +146,8 @@ async def extend_listing(uow: UnitOfWork, data: ExtendListingPeriod) -> LotOut:
             status=row["status"],
             round=row["round"],
         )
+    # Within the window the failed round leaves open (docs/rules.md §Moving between paths).
+    await check_move(uow.conn, row, "extend_listing", uow.at, data.policy.moves)
     since = max(period["ends_at"], uow.at)
     until = end_of_working_days(since, data.policy.listing.extension_working_days)
     auction_ends = until + (stored.bidding_ends_at - stored.bidding_starts_at)

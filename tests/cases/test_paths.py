@@ -1,0 +1,175 @@
+"""One case, many tries (docs/rules.md §Moving between paths): the case's history in order
+with each outcome, through the API; the next paths open with their deadlines; a move after
+its deadline refused, naming why, with nothing written; every kind and outcome labelled."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from market import i18n
+from market.cases import paths
+from market.clock import FrozenClock
+from market.settings import Settings
+from tests.cases.paths_scene import (
+    EXPECTED,
+    PERIOD_END,
+    RELIST_PRICE,
+    auction_unsold,
+    listing_failed,
+    whole_history,
+)
+from tests.factories import make_org, make_token
+from tests.listing.scene import DEPOSIT
+
+
+async def _auth(
+    pool: asyncpg.Pool, clock: FrozenClock, user_id: int, scopes: list[str]
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await make_token(pool, clock.now(), user_id, scopes)}"}
+
+
+def _shown(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(t["kind"], t["round"], t["outcome"], t["amount_fen"]) for t in body["tries"]]
+
+
+async def test_the_case_lists_every_try_in_order_with_its_outcome(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    h = await whole_history(pool, clock, settings)
+    bank = await _auth(pool, clock, h.scene.bank.user_id, ["collateral:read"])
+    r = await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=bank)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert _shown(body) == EXPECTED
+    starts = [t["started_at"] for t in body["tries"]]
+    assert starts == sorted(starts)
+    assert all(t["lot_reference"] == h.lot.reference for t in body["tries"])
+    assert body["tries"][0]["link"] == f"/listings/{h.lot.reference}"
+    assert body["next"] == []  # sold: nothing left to try
+
+    # The operator reads the same; another bank reads nothing (404), nor a bank the
+    # operator's view (403).
+    op = await _auth(pool, clock, h.scene.operator.user_id, ["operator:write"])
+    r = await client.get(f"/api/v1/operator/cases/{h.case_id}/paths", headers=op)
+    assert r.status_code == 200 and _shown(r.json()) == EXPECTED
+    assert r.json()["reference"]
+    _, other, _ = await make_org(pool, clock.now(), kind="bank")
+    stranger = await _auth(pool, clock, other, ["collateral:read"])
+    r = await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=stranger)
+    assert r.status_code == 404 and r.json()["code"] == "no_such_case"
+    r = await client.get(f"/api/v1/operator/cases/{h.case_id}/paths", headers=bank)
+    assert r.status_code == 403
+
+
+async def test_a_failed_round_shows_its_next_paths_until_their_deadline(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    h = await listing_failed(pool, clock, settings)
+    bank = await _auth(pool, clock, h.scene.bank.user_id, ["collateral:read"])
+    r = await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=bank)
+    body = r.json()
+    assert _shown(body) == [("listing", 1, "no_intent", None)]
+    moves = {n["move"]: n for n in body["next"]}
+    assert set(moves) == {"relist_auction", "relist_listing", "extend_listing"}
+    until = PERIOD_END + timedelta(days=settings_days())
+    assert all(_instant(n["until"]) == until for n in body["next"])
+    assert moves["extend_listing"]["link"] == f"/listings/{h.lot.reference}"
+    assert moves["relist_listing"]["link"] == f"/bank/lots/{h.lot.id}#move-relist"
+    # The listing unsold as an auction: no extension any more, the relists stay open.
+    await auction_unsold(h)
+    async with pool.acquire() as conn:
+        found = await paths.next_paths(conn, h.case_id, clock.now(), paths.MovesPolicy())
+    assert {n.move for n in found} == {"relist_auction", "relist_listing"}
+    # A second past the window: nothing open.
+    late = found[0].until + timedelta(seconds=1)
+    async with pool.acquire() as conn:
+        assert await paths.next_paths(conn, h.case_id, late, paths.MovesPolicy()) == []
+
+
+def settings_days() -> int:
+    return paths.MovesPolicy().retry_within_days
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def _written(pool: asyncpg.Pool) -> dict[str, int]:
+    return {
+        t: await pool.fetchval(f"SELECT count(*) FROM {t}")
+        for t in ("lot_transitions", "lot_rounds", "audit_log", "outbox", "listing_periods")
+    }
+
+
+async def test_a_move_after_its_deadline_is_refused_naming_why_and_writes_nothing(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    h = await listing_failed(pool, clock, settings)
+    until = PERIOD_END + timedelta(days=settings_days())
+    clock.set(until + timedelta(seconds=1))
+    token = await _auth(pool, clock, h.scene.bank.user_id, ["lots:write"])
+    relist = {
+        "action": "relist",
+        "terms": {
+            "start_price_fen": RELIST_PRICE,
+            "deposit_fen": DEPOSIT // 2,
+            "mode": "listing",
+            "listing": {"period_working_days": 20},
+        },
+    }
+    before = await _written(pool)
+    lot_before = await pool.fetchrow("SELECT * FROM lots WHERE id = $1", h.lot.id)
+    r = await client.post(f"/api/v1/bank/lots/{h.lot.id}/actions", json=relist, headers=token)
+    assert r.status_code == 409, r.text
+    problem = r.json()
+    assert problem["code"] == "move_deadline_passed"
+    assert problem["params"]["action"] == "relist_listing"
+    assert problem["params"]["days"] == 30
+    assert "30" in problem["detail"]
+    r = await client.post(
+        f"/api/v1/bank/listings/{h.lot.reference}/extension", headers=token, json={}
+    )
+    assert r.status_code == 409 and r.json()["code"] == "move_deadline_passed", r.text
+    assert await _written(pool) == before
+    assert dict(await pool.fetchrow("SELECT * FROM lots WHERE id = $1", h.lot.id)) == dict(
+        lot_before
+    )
+
+    # One second earlier the same relist is taken.
+    clock.set(until)
+    r = await client.post(f"/api/v1/bank/lots/{h.lot.id}/actions", json=relist, headers=token)
+    assert r.status_code == 200, r.text
+    assert (r.json()["round"], r.json()["terms"]["mode"]) == (2, "listing")
+
+
+async def test_a_move_the_round_does_not_allow_is_refused_too(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A fixed-price sale straight after a failed first round: the lifecycle's 409."""
+    h = await listing_failed(pool, clock, settings)
+    token = await _auth(pool, clock, h.scene.bank.user_id, ["lots:write"])
+    before = await _written(pool)
+    ends = (clock.now() + timedelta(days=10)).isoformat()
+    r = await client.post(
+        f"/api/v1/bank/lots/{h.lot.id}/actions",
+        json={"action": "fixed_price", "ends_at": ends},
+        headers=token,
+    )
+    assert r.status_code == 409 and r.json()["code"] == "fixed_price_needs_failed_relist"
+    assert await _written(pool) == before
+
+
+def test_every_kind_outcome_and_move_has_a_label_in_both_languages() -> None:
+    for lang in i18n.LANGS:
+        for prefix, values in (
+            ("paths.kind", paths.KINDS),
+            ("paths.outcome", paths.OUTCOMES),
+            ("paths.move", paths.MOVES),
+        ):
+            for value in values:
+                assert i18n.has(f"{prefix}.{value}")
+                assert i18n.gettext(lang, f"{prefix}.{value}", round=1) != f"{prefix}.{value}"
