@@ -14,6 +14,7 @@ from market import i18n
 from market.cases import paths
 from market.clock import FrozenClock
 from market.settings import Settings
+from market.web import LANG_COOKIE
 from tests.cases.paths_scene import (
     EXPECTED,
     PERIOD_END,
@@ -22,7 +23,7 @@ from tests.cases.paths_scene import (
     listing_failed,
     whole_history,
 )
-from tests.factories import make_org, make_token
+from tests.factories import csrf, make_org, make_token, sign_in
 from tests.listing.scene import DEPOSIT
 
 
@@ -173,3 +174,44 @@ def test_every_kind_outcome_and_move_has_a_label_in_both_languages() -> None:
             for value in values:
                 assert i18n.has(f"{prefix}.{value}")
                 assert i18n.gettext(lang, f"{prefix}.{value}", round=1) != f"{prefix}.{value}"
+
+
+async def test_the_lot_page_relists_as_a_listing_and_the_case_page_shows_the_paths(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    h = await listing_failed(pool, clock, settings)
+    email = await pool.fetchval("SELECT email FROM users WHERE id = $1", h.scene.bank.user_id)
+    assert (await sign_in(client, email)).status_code in (302, 303)
+    client.cookies.set(LANG_COOKIE, "zh")
+
+    # The case page: the listing's try and the next paths open, with their deadline.
+    page = (await client.get(f"/bank/cases/{h.case_id}")).text
+    assert 'data-kind="listing" data-outcome="no_intent"' in page
+    assert "期满无合格意向受让方" in page
+    for move in ("relist_auction", "relist_listing", "extend_listing"):
+        assert f'data-move="{move}"' in page
+    assert "截止 2026-11-10 00:00" in page  # 30 days after 24:00 on Saturday 10 October
+
+    # The lot page's relist form chooses a listing or an auction.
+    lot_page = (await client.get(f"/bank/lots/{h.lot.id}")).text
+    assert 'id="move-relist"' in lot_page and 'data-testid="relist-mode"' in lot_page
+    r = await client.post(
+        f"/bank/lots/{h.lot.id}/actions/relist",
+        data={
+            "_csrf_token": await csrf(client),
+            "mode": "listing",
+            "listing_period_days": "20",
+            "start_price": f"{RELIST_PRICE / 100:.2f}",
+            "deposit": f"{DEPOSIT // 2 / 100:.2f}",
+            "bidding_starts_at": "",
+            "bidding_ends_at": "",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303), r.text
+    lot = await pool.fetchrow("SELECT round, status, terms FROM lots WHERE id = $1", h.lot.id)
+    assert (lot["round"], lot["status"], lot["terms"]["mode"]) == (2, "announced", "listing")
+    page = (await client.get(f"/bank/cases/{h.case_id}")).text
+    assert 'data-kind="listing" data-outcome="relisted"' in page
+    assert 'data-kind="listing" data-outcome="in_progress"' in page
+    assert 'data-testid="no-next-path"' in page
