@@ -28,7 +28,8 @@ from market.demo import DEMO_PASSWORD, seed_demo
 from market.money import format_cny
 from market.settings import ROOT, Settings
 from tests.cases.paths_scene import EXPECTED, SOLD_PRICE, whole_history
-from tests.factories import PASSWORD, viewer
+from tests.factories import viewer
+from tests.licensing.test_browser_offers import signed_in
 from tests.servers import running_server
 from tests.test_browser import CHROMIUM_ARGS, _chromium
 
@@ -283,14 +284,7 @@ async def test_a_case_shows_every_path_it_tried_in_order_in_chinese(
                 (h.scene.bank.user_id, f"/bank/cases/{h.case_id}"),
                 (h.scene.operator.user_id, f"/operator/cases/{h.case_id}/paths"),
             ):
-                context = await browser.new_context(locale="zh-CN")
-                page = await context.new_page()
-                email = await pool.fetchval("SELECT email FROM users WHERE id = $1", user_id)
-                await page.goto(server + "/login")
-                await page.fill("input[name=email]", email)
-                await page.fill("input[name=password]", PASSWORD)
-                await page.click("form[action='/login'] button[type=submit]")
-                await page.wait_for_load_state()
+                page = await signed_in(browser, server, pool, user_id)
                 response = await page.goto(server + url)
                 assert response is not None and response.status == 200, url
                 tries = page.locator("[data-testid=try]")
@@ -324,6 +318,6 @@ async def test_a_case_shows_every_path_it_tried_in_order_in_chinese(
                 await page.set_viewport_size({"width": 390, "height": 800})
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, (url, width)
-                await context.close()
+                await page.context.close()
         finally:
             await browser.close()

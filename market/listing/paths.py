@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
+
+import msgspec
 
 from market.cases.paths import Q, Try
 from market.db import Conn
@@ -16,6 +19,19 @@ TRANSFER = {
     "transferred": "negotiated_transfer",
     "lapsed": "transfer_lapsed",
 }
+
+
+def _try(row: Any, started: datetime | None, ended: datetime | None, outcome: str) -> Try:
+    return Try(
+        kind="listing",
+        lot_id=row["lot_id"],
+        lot_reference=row["reference"],
+        round=row["round"],
+        started_at=started,
+        ended_at=ended,
+        outcome=outcome,
+        link=f"/listings/{row['reference']}",
+    )
 
 
 async def tries(conn: Conn, case_id: int) -> list[Try]:
@@ -46,33 +62,13 @@ async def tries(conn: Conn, case_id: int) -> list[Try]:
                     amount = row["transfer_price_fen"]
             case _:
                 outcome = "became_auction"
-        out.append(
-            Try(
-                kind="listing",
-                lot_id=row["lot_id"],
-                lot_reference=row["reference"],
-                round=row["round"],
-                started_at=started,
-                ended_at=row["ends_at"],
-                outcome=outcome,
-                amount_fen=amount,
-                link=f"/listings/{row['reference']}",
-            )
-        )
+        found = _try(row, started, row["ends_at"], outcome)
+        out.append(msgspec.structs.replace(found, amount_fen=amount))
     for row in await conn.fetch(Q.live_listings_of_case, case_id):
         key = (row["lot_id"], row["round"])
         n = seen[key]
         started = row["announced_at"] if n == 0 else extensions[key][n - 1]
         out.append(
-            Try(
-                kind="listing",
-                lot_id=row["lot_id"],
-                lot_reference=row["reference"],
-                round=row["round"],
-                started_at=started,
-                ended_at=None,
-                outcome="paused" if row["status"] == "paused" else "in_progress",
-                link=f"/listings/{row['reference']}",
-            )
+            _try(row, started, None, "paused" if row["status"] == "paused" else "in_progress")
         )
     return out
