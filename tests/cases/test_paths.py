@@ -4,6 +4,7 @@ its deadline refused, naming why, with nothing written; every kind and outcome l
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,11 @@ from litestar.testing import AsyncTestClient
 from market import i18n
 from market.cases import paths
 from market.clock import FrozenClock
+from market.listing import period
+from market.lots.lifecycle import IllegalTransition
+from market.lots.models import RelistLot
+from market.lots.services import relist_lot
+from market.lots.terms import ListingInput, TermsInput
 from market.settings import Settings
 from market.web import LANG_COOKIE
 from tests.cases.paths_scene import (
@@ -23,7 +29,7 @@ from tests.cases.paths_scene import (
     listing_failed,
     whole_history,
 )
-from tests.factories import csrf, make_org, make_token, sign_in
+from tests.factories import act_as, csrf, make_org, make_token, sign_in
 from tests.listing.scene import DEPOSIT
 
 
@@ -215,3 +221,33 @@ async def test_the_lot_page_relists_as_a_listing_and_the_case_page_shows_the_pat
     assert 'data-kind="listing" data-outcome="relisted"' in page
     assert 'data-kind="listing" data-outcome="in_progress"' in page
     assert 'data-testid="no-next-path"' in page
+
+
+async def test_two_next_paths_taken_at_once_make_one_move(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The extension and a relist of one failed listing, at the same instant: each command
+    locks the lot row first and checks the round and its window on it, so one moves the
+    lot and the other finds it moved (409); one transition is written."""
+    h = await listing_failed(pool, clock, settings)
+    clock.set(PERIOD_END + timedelta(days=29))
+    bank = await act_as(pool, clock, h.scene.bank.user_id)
+    relist = TermsInput(
+        start_price_fen=RELIST_PRICE,
+        deposit_fen=DEPOSIT // 2,
+        mode="listing",
+        listing=ListingInput(period_working_days=20),
+    )
+    before = await pool.fetchval("SELECT count(*) FROM lot_transitions")
+    done = await asyncio.gather(
+        bank(
+            period.extend_listing,
+            period.ExtendListingPeriod(reference=h.lot.reference, policy=h.scene.policy),
+        ),
+        bank(relist_lot, RelistLot(lot_id=h.lot.id, policy=h.scene.policy, terms=relist)),
+        return_exceptions=True,
+    )
+    refused = [d for d in done if isinstance(d, IllegalTransition)]
+    moved = [d for d in done if not isinstance(d, BaseException)]
+    assert len(refused) == 1 and len(moved) == 1, done
+    assert await pool.fetchval("SELECT count(*) FROM lot_transitions") == before + 1
