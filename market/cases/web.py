@@ -42,6 +42,7 @@ from market.cases.valuation import (
 from market.deps import ActDep, ClockDep, MeDep, PoolDep, SettingsDep
 from market.licensing.open_licence import open_licences_of_case
 from market.money import format_cny
+from market.settings import Settings
 from market.web import Form, language, page
 
 READ = [allow(READ_COLLATERAL)]
@@ -60,11 +61,19 @@ FIELDS: dict[str, str] = {
 }
 
 
-def _moves(request: Request[Any, Any, Any]) -> MovesPolicy:
-    """The exchange's windows for the next paths (the lots' terms policy carries them)."""
-    from market.lots.services import policy_for  # the lots build on the cases area
+def _moves(settings: Settings) -> tuple[MovesPolicy, dict[str, int | float]]:
+    """The exchange's windows for the next paths (the lots' terms policy carries them),
+    and the rules' numbers the paths' labels name (docs/rules.md §Moving between paths)."""
+    from market.lots.lifecycle import percent  # the lots build on the cases area
+    from market.lots.services import policy_for
 
-    return policy_for(request.app.state.settings).moves
+    policy = policy_for(settings)
+    return policy.moves, {
+        "retry_days": policy.moves.retry_within_days,
+        "fixed_days": policy.moves.fixed_price_within_days,
+        "max_pct": percent(policy.relist_max_reduction_bp),
+        "working_days": policy.listing.extension_working_days,
+    }
 
 
 def _yuan(fen: int) -> str:
@@ -377,7 +386,8 @@ async def _render_case(
     async with pool.acquire() as conn:
         today = china_today(now)
         open_licences = await open_licences_of_case(conn, case_id, today)
-        case_paths = await paths.case_paths(conn, case_id, now, _moves(request))
+        moves, numbers = _moves(request.app.state.settings)
+        case_paths = await paths.case_paths(conn, case_id, now, moves)
     errors = errors or {}
     claim_values = {
         "principal": _yuan(case.claim.principal_fen),
@@ -402,6 +412,7 @@ async def _render_case(
         case=case,
         open_licences=open_licences,
         paths=case_paths,
+        numbers=numbers,
         bank=True,
         form=form,
         errors=errors,
@@ -434,9 +445,8 @@ class OperatorCasePages(Controller):
         case_id: FromPath[int],
     ) -> Template:
         """Any case's tries in order with their outcomes, and the next paths open on it."""
-        from market.lots.services import policy_for  # the lots build on the cases area
-
-        found = await paths.operator_case_paths(
-            pool, case_id, clock.now(), policy_for(settings).moves
+        moves, numbers = _moves(settings)
+        found = await paths.operator_case_paths(pool, case_id, clock.now(), moves)
+        return page(
+            request, "cases/operator_paths.html", me, paths=found, numbers=numbers, bank=False
         )
-        return page(request, "cases/operator_paths.html", me, paths=found, bank=False)

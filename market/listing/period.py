@@ -123,7 +123,8 @@ class ExtendListingPeriod(msgspec.Struct, frozen=True, kw_only=True):
 async def extend_listing(uow: UnitOfWork, data: ExtendListingPeriod) -> LotOut:
     """List again for the policy's working days (5) a listing whose period just ended
     without a qualified intent (docs/rules.md §Listing), counted from the later of the
-    period's end and today, so a period never ends in the past.
+    period's end and today, so a period never ends in the past; within the window the
+    failed round leaves open (docs/rules.md §Moving between paths).
 
     Concurrency: the lot row's lock (FOR UPDATE) first, then the period's row, which the
     extension marks: of two extensions one succeeds and the other finds the lot announced

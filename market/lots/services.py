@@ -582,7 +582,9 @@ async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
 @command(MANAGE_LOTS)
 async def sell_at_fixed_price(uow: UnitOfWork, data: SellAtFixedPrice) -> LotOut:
     """The fixed-price sale (变卖) after a failed relist, at the relist's start, until
-    `ends_at`. Concurrency: the lot row's lock."""
+    `ends_at`, within the window the failed relist leaves open (docs/rules.md §Moving
+    between paths). Concurrency: the lot row's lock; the window is read from the lot's
+    transitions, written only under that lock."""
     row = await _lock(uow, data.lot_id)
     if row["round"] == RELIST_ROUND:
         # Within the window the failed relist leaves open (§Moving between paths).

@@ -170,6 +170,9 @@ async def test_a_move_the_round_does_not_allow_is_refused_too(
     assert await _written(pool) == before
 
 
+NUMBERS = {"round": 1, "retry_days": 30, "fixed_days": 30, "max_pct": 20, "working_days": 5}
+
+
 def test_every_kind_outcome_and_move_has_a_label_in_both_languages() -> None:
     for lang in i18n.LANGS:
         for prefix, values in (
@@ -179,7 +182,8 @@ def test_every_kind_outcome_and_move_has_a_label_in_both_languages() -> None:
         ):
             for value in values:
                 assert i18n.has(f"{prefix}.{value}")
-                assert i18n.gettext(lang, f"{prefix}.{value}", round=1) != f"{prefix}.{value}"
+                text = i18n.gettext(lang, f"{prefix}.{value}", **NUMBERS)
+                assert text != f"{prefix}.{value}" and "%(" not in text
 
 
 async def test_the_lot_page_relists_as_a_listing_and_the_case_page_shows_the_paths(
@@ -197,6 +201,8 @@ async def test_the_lot_page_relists_as_a_listing_and_the_case_page_shows_the_pat
     for move in ("relist_auction", "relist_listing", "extend_listing"):
         assert f'data-move="{move}"' in page
     assert "截止 2026-11-10 00:00" in page  # 30 days after 24:00 on Saturday 10 October
+    assert "再次拍卖（起拍价最多降低 20%）" in page and "延长挂牌期 5 个工作日" in page
+    assert "后 30 日内可再次拍卖" in page
 
     # The lot page's relist form chooses a listing or an auction.
     lot_page = (await client.get(f"/bank/lots/{h.lot.id}")).text
