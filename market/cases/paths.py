@@ -17,7 +17,7 @@ twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any, Literal
@@ -85,6 +85,29 @@ class Try(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str
     amount_fen: int | None = None
     link: str | None = None
+
+
+def lot_try(
+    kind: str,
+    lot: asyncpg.Record | Mapping[str, Any],
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    outcome: str,
+    link: str,
+    amount_fen: int | None = None,
+) -> Try:
+    """A try on one round of a lot (`lot`: a row with lot_id, reference and round)."""
+    return Try(
+        kind=kind,
+        lot_id=lot["lot_id"],
+        lot_reference=lot["reference"],
+        round=lot["round"],
+        started_at=started_at,
+        ended_at=ended_at,
+        outcome=outcome,
+        amount_fen=amount_fen,
+        link=link,
+    )
 
 
 class NextPath(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,7 @@ licence is chosen, or nothing is (docs/rules.md §Licence offers and decision)."
 
 from __future__ import annotations
 
-from market.cases.paths import Q, Try
+from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 
 OUTCOME = {
@@ -17,16 +17,14 @@ OUTCOME = {
 
 async def tries(conn: Conn, case_id: int) -> list[Try]:
     return [
-        Try(
-            kind="licence_decision",
-            lot_id=row["lot_id"],
-            lot_reference=row["reference"],
-            round=row["round"],
-            started_at=row["closed_at"],
-            ended_at=row["decided_at"],
-            outcome=OUTCOME[row["status"]],
-            amount_fen=row["top_price_fen"] if row["status"] == "hammer_stands" else None,
-            link=f"/bank/lots/{row['lot_id']}/offers",
+        lot_try(
+            "licence_decision",
+            row,
+            row["closed_at"],
+            row["decided_at"],
+            OUTCOME[row["status"]],
+            f"/bank/lots/{row['lot_id']}/offers",
+            row["top_price_fen"] if row["status"] == "hammer_stands" else None,
         )
         for row in await conn.fetch(Q.licence_decisions_of_case, case_id)
     ]

@@ -9,9 +9,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from market.cases.paths import Q, Try
+from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 
 TRANSFER = {
@@ -21,17 +19,8 @@ TRANSFER = {
 }
 
 
-def _try(row: Any, started: datetime | None, ended: datetime | None, outcome: str) -> Try:
-    return Try(
-        kind="listing",
-        lot_id=row["lot_id"],
-        lot_reference=row["reference"],
-        round=row["round"],
-        started_at=started,
-        ended_at=ended,
-        outcome=outcome,
-        link=f"/listings/{row['reference']}",
-    )
+def link(row: Any) -> str:
+    return f"/listings/{row['reference']}"
 
 
 async def tries(conn: Conn, case_id: int) -> list[Try]:
@@ -62,13 +51,11 @@ async def tries(conn: Conn, case_id: int) -> list[Try]:
                     amount = row["transfer_price_fen"]
             case _:
                 outcome = "became_auction"
-        found = _try(row, started, row["ends_at"], outcome)
-        out.append(msgspec.structs.replace(found, amount_fen=amount))
+        out.append(lot_try("listing", row, started, row["ends_at"], outcome, link(row), amount))
     for row in await conn.fetch(Q.live_listings_of_case, case_id):
         key = (row["lot_id"], row["round"])
         n = seen[key]
         started = row["announced_at"] if n == 0 else extensions[key][n - 1]
-        out.append(
-            _try(row, started, None, "paused" if row["status"] == "paused" else "in_progress")
-        )
+        outcome = "paused" if row["status"] == "paused" else "in_progress"
+        out.append(lot_try("listing", row, started, None, outcome, link(row)))
     return out

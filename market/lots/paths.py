@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from market.cases.paths import Q, Try
+from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 from market.lots.lifecycle import FIXED_PRICE_ROUND
 
@@ -58,17 +58,8 @@ async def tries(conn: Conn, case_id: int) -> list[Try]:
         # The close (or the decision) ended the round; a withdrawal, its own instant.
         ended = None if outcome in LIVE.values() else row["closed"] or row["closed_at"]
         sold = outcome in ("sold", "unwound", "defaulted")
-        out.append(
-            Try(
-                kind="fixed_price" if fixed else "auction",
-                lot_id=row["lot_id"],
-                lot_reference=row["reference"],
-                round=row["round"],
-                started_at=started,
-                ended_at=ended,
-                outcome=outcome,
-                amount_fen=row["sale_price_fen"] if sold else None,
-                link=f"/lots/{row['reference']}",
-            )
-        )
+        kind = "fixed_price" if fixed else "auction"
+        amount = row["sale_price_fen"] if sold else None
+        link = f"/lots/{row['reference']}"
+        out.append(lot_try(kind, row, started, ended, outcome, link, amount))
     return out
