@@ -14,7 +14,9 @@ from litestar.testing import AsyncTestClient
 from market import i18n
 from market.cases import paths
 from market.clock import FrozenClock
+from market.licensing import deciding
 from market.listing import period
+from market.lots import services as lots
 from market.lots.lifecycle import IllegalTransition
 from market.lots.models import RelistLot
 from market.lots.services import relist_lot
@@ -30,6 +32,7 @@ from tests.cases.paths_scene import (
     whole_history,
 )
 from tests.factories import act_as, csrf, make_org, make_token, sign_in
+from tests.licensing.offers_scene import BID, to_deciding
 from tests.listing.scene import DEPOSIT
 
 
@@ -257,3 +260,27 @@ async def test_two_next_paths_taken_at_once_make_one_move(
     moved = [d for d in done if not isinstance(d, BaseException)]
     assert len(refused) == 1 and len(moved) == 1, done
     assert await pool.fetchval("SELECT count(*) FROM lot_transitions") == before + 1
+
+
+async def test_a_licence_decision_is_a_try_of_its_own(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """A round closed with licence offers standing: the auction round awaits the bank's
+    decision, then the deadline lets the hammer stand (docs/rules.md §Licence offers and
+    decision); both show, in order, the decision with the price that stands."""
+    d = await to_deciding(pool, clock, settings)
+    async with pool.acquire() as conn:
+        shown = [
+            (t.kind, t.outcome, t.amount_fen) for t in await paths.tries_of(conn, d.scene.case_id)
+        ]
+    assert shown == [("auction", "deciding", None), ("licence_decision", "deciding", None)]
+    deadline = d.end + timedelta(days=10)
+    assert await deciding.decide_due(pool, deadline, lots.policy_for(settings)) == [d.scene.lot.id]
+    async with pool.acquire() as conn:
+        found = await paths.tries_of(conn, d.scene.case_id)
+    assert [(t.kind, t.outcome, t.amount_fen) for t in found] == [
+        ("auction", "sold", BID),
+        ("licence_decision", "hammer_stands", BID),
+    ]
+    assert found[1].started_at == d.end and found[1].ended_at == deadline
+    assert found[1].link == f"/bank/lots/{d.scene.lot.id}/offers"
