@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from litestar.testing import AsyncTestClient
 
+from auctions.closing import default_overdue
 from market import i18n
 from market.cases import paths
 from market.clock import FrozenClock
@@ -27,6 +28,7 @@ from tests.cases.paths_scene import (
     EXPECTED,
     PERIOD_END,
     RELIST_PRICE,
+    SOLD_PRICE,
     auction_unsold,
     listing_failed,
     whole_history,
@@ -284,3 +286,31 @@ async def test_a_licence_decision_is_a_try_of_its_own(
     ]
     assert found[1].started_at == d.end and found[1].ended_at == deadline
     assert found[1].link == f"/bank/lots/{d.scene.lot.id}/offers"
+
+
+async def test_a_winner_who_defaults_opens_the_fixed_price_sale(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The relist's winner does not pay (悔拍): that round shows defaulted at its price, the
+    fixed-price sale opens for 30 days from the default, and the bank moves to it."""
+    h = await whole_history(pool, clock, settings)
+    due = await pool.fetchval("SELECT due_at FROM sales WHERE lot_id = $1", h.lot.id)
+    policy = lots.policy_for(settings)
+    assert len(await default_overdue(pool, due, policy)) == 1
+    clock.set(due + timedelta(hours=1))
+    bank = await _auth(pool, clock, h.scene.bank.user_id, ["collateral:read", "lots:write"])
+    body = (await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=bank)).json()
+    assert _shown(body)[-1] == ("auction", 2, "defaulted", SOLD_PRICE)
+    assert [(n["move"], _instant(n["until"])) for n in body["next"]] == [
+        ("fixed_price", due + timedelta(days=30))
+    ]
+    ends = (clock.now() + timedelta(days=20)).isoformat()
+    r = await client.post(
+        f"/api/v1/bank/lots/{h.lot.id}/actions",
+        json={"action": "fixed_price", "ends_at": ends},
+        headers=bank,
+    )
+    assert r.status_code == 200, r.text
+    body = (await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=bank)).json()
+    assert _shown(body)[-1] == ("fixed_price", 3, "in_progress", None)
+    assert body["next"] == []
