@@ -6,9 +6,9 @@ Each path contributes its own tries: a provider `async def tries(conn, case_id) 
 list[Try]` in the path's module, named once in `PROVIDERS` below. A new path (acquisition
 at an agreed price, pledge-to-equity…) adds its module's provider there, one line; the case
 page, the operator's view and `GET /api/v1/cases/{id}/paths` show it without a change.
-Every `kind` and `outcome` a provider returns has a label in the case_paths catalog
-(`paths.kind.<kind>`, `paths.outcome.<outcome>`; tests/cases/test_paths.py checks the
-catalog against `KINDS` and `OUTCOMES`).
+Every `kind` and `outcome` a provider returns is named in its module's `KINDS` and
+`OUTCOMES` and has a label in both languages (`paths.kind.<kind>`,
+`paths.outcome.<outcome>`; tests/cases/test_paths.py checks the catalogs against them).
 
 Reading only: the tries are derived from what the paths recorded (the lots' rounds and
 transitions, the listing's periods and transfers, the licence decisions), never stored
@@ -31,40 +31,14 @@ from market.errors import NotFound
 
 Q = Queries("paths")
 
-# The providers, as "module:function": each path's own module contributes its tries.
+# The providers, as "module:function": each path's own module contributes its tries, and
+# names the kinds and outcomes they may carry (its `KINDS` and `OUTCOMES`), each with a
+# label in both languages (`paths.kind.<kind>`, `paths.outcome.<outcome>`). A new path is
+# one more line here.
 PROVIDERS: tuple[str, ...] = (
     "market.lots.paths:tries",
     "market.listing.paths:tries",
     "market.licensing.paths:tries",
-)
-
-# Every path kind and outcome a provider may return; each has a label in both languages.
-KINDS: tuple[str, ...] = ("auction", "fixed_price", "listing", "licence_decision")
-OUTCOMES: tuple[str, ...] = (
-    # a round or period still running
-    "scheduled",
-    "in_progress",
-    "paused",
-    "deciding",
-    # an auction round or a fixed-price sale
-    "sold",
-    "unsold",
-    "returned",
-    "defaulted",
-    "unwound",
-    "withdrawn",
-    "licensed",
-    # a listing's period
-    "no_intent",
-    "extended",
-    "relisted",
-    "negotiating",
-    "negotiated_transfer",
-    "transfer_lapsed",
-    "became_auction",
-    # a licence decision
-    "hammer_stands",
-    "nothing_chosen",
 )
 
 Move = Literal["relist_auction", "relist_listing", "extend_listing", "fixed_price"]
@@ -131,24 +105,38 @@ class CasePaths(msgspec.Struct, frozen=True, kw_only=True):
 Provider = Callable[[Conn, int], Awaitable[list[Try]]]
 
 
-def providers() -> list[Provider]:
-    """The registered providers, imported when first asked for (the paths build on the
-    cases area, so the cases area cannot import them at its own import)."""
-    found: list[Provider] = []
+def _modules() -> list[tuple[Any, str]]:
+    """The registered providers' modules, imported when first asked for (the paths build
+    on the cases area, so the cases area cannot import them at its own import)."""
+    out = []
     for name in PROVIDERS:
         module, _, function = name.partition(":")
-        found.append(getattr(import_module(module), function))
-    return found
+        out.append((import_module(module), function))
+    return out
 
 
-def _order(t: Try) -> tuple[datetime, datetime, int, int]:
+def providers() -> list[Provider]:
+    return [getattr(module, function) for module, function in _modules()]
+
+
+def kinds() -> tuple[str, ...]:
+    """Every path kind a provider may return, in the providers' order."""
+    return tuple(dict.fromkeys(k for module, _ in _modules() for k in module.KINDS))
+
+
+def outcomes() -> tuple[str, ...]:
+    """Every outcome a provider may return."""
+    return tuple(dict.fromkeys(o for module, _ in _modules() for o in module.OUTCOMES))
+
+
+def _order(known: tuple[str, ...]) -> Callable[[Try], tuple[datetime, datetime, int, int]]:
     far = datetime.max.replace(tzinfo=UTC)
-    return (
-        t.started_at or far,
-        t.ended_at or far,
-        t.lot_id or 0,
-        KINDS.index(t.kind) if t.kind in KINDS else len(KINDS),
-    )
+
+    def key(t: Try) -> tuple[datetime, datetime, int, int]:
+        rank = known.index(t.kind) if t.kind in known else len(known)
+        return (t.started_at or far, t.ended_at or far, t.lot_id or 0, rank)
+
+    return key
 
 
 async def tries_of(conn: Conn, case_id: int) -> list[Try]:
@@ -156,7 +144,7 @@ async def tries_of(conn: Conn, case_id: int) -> list[Try]:
     out: list[Try] = []
     for provide in providers():
         out += await provide(conn, case_id)
-    return sorted(out, key=_order)
+    return sorted(out, key=_order(kinds()))
 
 
 def move_deadline(policy: MovesPolicy, round_: int, failed_at: datetime) -> datetime:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 
+KINDS = ("licence_decision",)
+OUTCOMES = ("deciding", "hammer_stands", "licensed", "nothing_chosen")
 OUTCOME = {
     "open": "deciding",
     "hammer_stands": "hammer_stands",

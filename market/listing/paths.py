@@ -12,6 +12,18 @@ from typing import Any
 from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 
+KINDS = ("listing",)
+OUTCOMES = (
+    "in_progress",
+    "paused",
+    "no_intent",
+    "extended",
+    "relisted",
+    "negotiating",
+    "negotiated_transfer",
+    "transfer_lapsed",
+    "became_auction",
+)
 TRANSFER = {
     "awaiting": "negotiating",
     "transferred": "negotiated_transfer",

@@ -12,6 +12,20 @@ from market.cases.paths import Q, Try, lot_try
 from market.db import Conn
 from market.lots.lifecycle import FIXED_PRICE_ROUND
 
+KINDS = ("auction", "fixed_price")
+OUTCOMES = (
+    "scheduled",
+    "in_progress",
+    "paused",
+    "deciding",
+    "sold",
+    "unsold",
+    "returned",
+    "defaulted",
+    "unwound",
+    "withdrawn",
+    "licensed",
+)
 # A round still running: the lot's status → the try's outcome.
 LIVE = {
     "announced": "scheduled",

@@ -57,6 +57,8 @@ async def test_the_case_lists_every_try_in_order_with_its_outcome(
     assert r.status_code == 200, r.text
     body = r.json()
     assert _shown(body) == EXPECTED
+    assert {t["kind"] for t in body["tries"]} <= set(paths.kinds())
+    assert {t["outcome"] for t in body["tries"]} <= set(paths.outcomes())
     starts = [t["started_at"] for t in body["tries"]]
     assert starts == sorted(starts)
     assert all(t["lot_reference"] == h.lot.reference for t in body["tries"])
@@ -181,8 +183,8 @@ NUMBERS = {"round": 1, "retry_days": 30, "fixed_days": 30, "max_pct": 20, "worki
 def test_every_kind_outcome_and_move_has_a_label_in_both_languages() -> None:
     for lang in i18n.LANGS:
         for prefix, values in (
-            ("paths.kind", paths.KINDS),
-            ("paths.outcome", paths.OUTCOMES),
+            ("paths.kind", paths.kinds()),
+            ("paths.outcome", paths.outcomes()),
             ("paths.move", paths.MOVES),
         ):
             for value in values:
