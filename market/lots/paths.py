@@ -71,6 +71,8 @@ async def tries(conn: Conn, case_id: int) -> list[Try]:
         started = row["auction_from"] or opening
         # The close (or the decision) ended the round; a withdrawal, its own instant.
         ended = None if outcome in LIVE.values() else row["closed"] or row["closed_at"]
+        if ended is not None and started is not None and started > ended:
+            started = row["announced_at"]  # withdrawn before it opened: its announcement
         sold = outcome in ("sold", "unwound", "defaulted")
         kind = "fixed_price" if fixed else "auction"
         amount = row["sale_price_fen"] if sold else None

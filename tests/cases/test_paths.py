@@ -19,7 +19,7 @@ from market.licensing import deciding
 from market.listing import period
 from market.lots import services as lots
 from market.lots.lifecycle import IllegalTransition
-from market.lots.models import RelistLot
+from market.lots.models import LotDraft, PublishInput, RelistLot, WithdrawInput
 from market.lots.services import relist_lot
 from market.lots.terms import ListingInput, TermsInput
 from market.settings import Settings
@@ -33,9 +33,10 @@ from tests.cases.paths_scene import (
     listing_failed,
     whole_history,
 )
-from tests.factories import act_as, csrf, make_org, make_token, sign_in
+from tests.factories import act_as, csrf, make_org, make_token, sign_in, viewer
 from tests.licensing.offers_scene import BID, to_deciding
 from tests.listing.scene import DEPOSIT
+from tests.lots.factories import draft_lot, lot_action, make_case
 
 
 async def _auth(
@@ -316,3 +317,40 @@ async def test_a_winner_who_defaults_opens_the_fixed_price_sale(
     body = (await client.get(f"/api/v1/cases/{h.case_id}/paths", headers=bank)).json()
     assert _shown(body)[-1] == ("fixed_price", 3, "in_progress", None)
     assert body["next"] == []
+
+
+async def test_a_lot_withdrawn_before_it_opened_is_a_try_from_its_announcement(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    at = clock.now()
+    bank_org, bank_user, _ = await make_org(pool, at, kind="bank")
+    me = await viewer(pool, bank_user)
+    policy = lots.policy_for(settings)
+    case_id, _ = await make_case(pool, at, bank_org, bank_user)
+    starts = at + timedelta(days=31)
+    draft = LotDraft(
+        title="电池隔膜专利",
+        terms=TermsInput(
+            start_price_fen=700_000_00,
+            deposit_fen=70_000_00,
+            bidding_starts_at=starts,
+            bidding_ends_at=starts + timedelta(days=1),
+        ),
+    )
+    lot = await draft_lot(pool, at, policy, me, case_id, draft)
+    async with pool.acquire() as conn:
+        assert await paths.tries_of(conn, case_id) == []  # a draft is no try
+    await lot_action(pool, at, policy, me, lot.id, PublishInput())
+    async with pool.acquire() as conn:
+        (scheduled,) = await paths.tries_of(conn, case_id)
+    assert (scheduled.outcome, scheduled.started_at, scheduled.ended_at) == (
+        "scheduled",
+        starts,
+        None,
+    )
+    withdrawn_at = at + timedelta(days=3)
+    await lot_action(pool, withdrawn_at, policy, me, lot.id, WithdrawInput(reason="借款人已清偿"))
+    async with pool.acquire() as conn:
+        (withdrawn,) = await paths.tries_of(conn, case_id)
+    assert (withdrawn.kind, withdrawn.outcome) == ("auction", "withdrawn")
+    assert (withdrawn.started_at, withdrawn.ended_at) == (at, withdrawn_at)
