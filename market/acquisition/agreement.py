@@ -177,36 +177,6 @@ def agreement_out(row: asyncpg.Record) -> Agreement:
     return msgspec.convert({k: row[k] for k in Agreement.__struct_fields__}, Agreement)
 
 
-class Try(msgspec.Struct, frozen=True, kw_only=True):
-    """One acquisition or equity attempt of a case, for the case's history of paths."""
-
-    id: int
-    path: Kind
-    started_at: datetime
-    ended_at: datetime | None
-    status: Status
-    outcome: str  # the status, or `settled` once the bank paid what it owed
-    amount_fen: int
-
-
-async def tries(conn: Conn, case_id: int) -> list[Try]:
-    """Every acquisition / equity attempt of a case, oldest first."""
-    return [
-        Try(
-            id=r["id"],
-            path=r["kind"],
-            started_at=r["proposed_at"],
-            ended_at=r["ended_at"],
-            status=r["status"],
-            outcome="settled"
-            if r["status"] == "completed" and r["settled_at"] is not None
-            else r["status"],
-            amount_fen=r["amount_fen"],
-        )
-        for r in await conn.fetch(Q.tries, case_id)
-    ]
-
-
 async def equity_held(conn: Conn, case_id: int) -> list[Equity]:
     return [
         msgspec.convert(

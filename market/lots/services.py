@@ -21,6 +21,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from market.accounts.permissions import MANAGE_LOTS
+from market.cases.paths import Move, check_move
 from market.cases.services import case_for_lot, china_today
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
@@ -545,8 +546,9 @@ async def resume_lot(uow: UnitOfWork, data: ResumeLot) -> LotOut:
 
 @command(MANAGE_LOTS)
 async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
-    """The one relist of a failed first round, on new terms (at most the allowed
-    reduction below the first start, the relist notice).
+    """The one relist of a failed first round, as an auction or a listing, on new terms
+    (at most the allowed reduction below the first start, the relist notice), within the
+    window the failed round leaves open (docs/rules.md §Moving between paths).
     Concurrency: the lot row's lock; the round is checked on the locked row."""
     row = await _lock(uow, data.lot_id)
     if row["status"] != "failed" or row["round"] != FIRST_ROUND:
@@ -556,6 +558,10 @@ async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
             status=row["status"],
             round=row["round"],
         )
+    # Within the window the failed round leaves open (docs/rules.md §Moving between paths).
+    listing = data.terms.mode == "listing"
+    move: Move = "relist_listing" if listing else "relist_auction"
+    await check_move(uow.conn, row, move, uow.at, data.policy.moves)
     checked = terms.validate(
         data.policy,
         data.terms,
@@ -576,8 +582,13 @@ async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
 @command(MANAGE_LOTS)
 async def sell_at_fixed_price(uow: UnitOfWork, data: SellAtFixedPrice) -> LotOut:
     """The fixed-price sale (变卖) after a failed relist, at the relist's start, until
-    `ends_at`. Concurrency: the lot row's lock."""
+    `ends_at`, within the window the failed relist leaves open (docs/rules.md §Moving
+    between paths). Concurrency: the lot row's lock; the window is read from the lot's
+    transitions, written only under that lock."""
     row = await _lock(uow, data.lot_id)
+    if row["round"] == RELIST_ROUND:
+        # Within the window the failed relist leaves open (§Moving between paths).
+        await check_move(uow.conn, row, "fixed_price", uow.at, data.policy.moves)
     return await _bank_transition(
         uow, data, row, lifecycle.FixedPrice(at=uow.at, ends_at=data.ends_at)
     )

@@ -31,7 +31,14 @@ from market.web import Form, language, page
 Q = Queries("lots")
 # The fields of the relist and fixed-price forms, shown beside their inputs.
 ACTION_FIELDS = frozenset(
-    {"start_price", "deposit", "bidding_starts_at", "bidding_ends_at", "ends_at"}
+    {
+        "start_price",
+        "deposit",
+        "bidding_starts_at",
+        "bidding_ends_at",
+        "ends_at",
+        "listing_period_days",
+    }
 )
 
 
