@@ -1,7 +1,8 @@
 """Hypothesis over the disposal paths of one case (docs/rules.md §The waterfall, §Moving
 between paths): whatever sequence of recoveries the paths bring — an auction's price, a
 forfeited deposit, a fixed-price sale, royalties from a licence, a non-cash receipt into
-another account (shares of a pledge-to-equity), each perhaps reversed (a bounced transfer,
+another account, the bank's own acquisition at an agreed price or pledge-to-equity (no
+cash: the bank owes the pools their shares), each perhaps reversed (a bounced transfer,
 a sale unwound) or replayed, with the pool's compensation paid at any moment between them —
 every source is routed exactly once (a replay posts nothing), what was routed equals what
 was received, and no pool gets back more than it paid on the loan. Against real
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import asyncpg
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from auctions.deposits import forfeit_account, proceeds_account
+from market.acquisition.agreement import receivable
 from market.clock import FrozenClock
 from market.ledger import Account
 from market.pools import services
@@ -43,6 +45,7 @@ EVENT = st.one_of(
     st.tuples(st.just("fixed_price"), amount, permille),
     st.tuples(st.just("royalty"), st.integers(1, 500_000_00)),
     st.tuples(st.just("non_cash"), amount),
+    st.tuples(st.sampled_from(["acquisition", "equity"]), amount),
     st.tuples(st.just("reverse"), pick),
     st.tuples(st.just("replay"), pick),
     st.tuples(st.just("compensate")),
@@ -112,6 +115,15 @@ async def _entries(pool: asyncpg.Pool) -> tuple[int, int]:
     interest=st.integers(0, 1_000_000_00),
     events=st.lists(EVENT, min_size=1, max_size=8),
     compensate_before=st.none() | st.integers(0, 7),
+)
+# Before any compensation the bank bore the whole loss: its own acquisition owes nobody
+# anything (its whole share settled in kind), then one after the pool paid, reversed.
+@example(
+    rule=ZHONGSHAN,
+    principal=1_000_000_00,
+    interest=0,
+    events=[("acquisition", 500_000_00), ("compensate",), ("equity", 300_000_00), ("reverse", 1)],
+    compensate_before=None,
 )
 async def test_any_sequence_of_paths_routes_each_source_once_and_never_over_pays_a_pool(
     pool: asyncpg.Pool,
@@ -192,6 +204,17 @@ async def test_any_sequence_of_paths_routes_each_source_once_and_never_over_pays
                 await route(f"royalty:{case}:{n}", "royalty", fen, from_account=CLEARING)
             case "non_cash", int(fen):
                 await route(f"non_cash:{case}:{n}", "other", fen, from_account=non_cash)
+            case ("acquisition" | "equity") as kind, int(fen):
+                # As the bank's own agreed disposal completes: no cash, the bank owes the
+                # pools their shares (its own netted) — docs/rules.md §Acquisition and
+                # pledge-to-equity.
+                await route(
+                    f"{kind}:{case}:{n}",
+                    kind,
+                    fen,
+                    from_account=receivable(n, loan.bank_org),
+                    owed_by_org_id=loan.bank_org,
+                )
             case "reverse", int(i) if model.routed:
                 target = model.routed[i % len(model.routed)]
                 await reverse(pool, at, target.receipt_id, "付款退回")
@@ -258,7 +281,16 @@ async def test_any_sequence_of_paths_routes_each_source_once_and_never_over_pays
             " + commission_fen FROM receipts WHERE id = $1",
             r.receipt_id,
         )
-        assert paid == r.amount_fen
+        # A debtor bank's own share of an agreed disposal is settled in kind, no payout.
+        netted = await pool.fetchval(
+            "SELECT coalesce(sum(d.amount_fen), 0) FROM distributions d"
+            " JOIN receipts r ON r.id = d.receipt_id"
+            " WHERE d.receipt_id = $1 AND r.kind IN ('acquisition', 'equity')"
+            " AND d.payout_id IS NULL AND d.payee_org_id = $2",
+            r.receipt_id,
+            loan.bank_org,
+        )
+        assert paid + netted == r.amount_fen
         if r.reversed:  # none of its payouts is still owed
             assert not await pool.fetchval(
                 "SELECT count(*) FROM payouts WHERE receipt_id = $1 AND status <> 'reversed'",
