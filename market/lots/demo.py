@@ -178,9 +178,7 @@ async def seed_cases_and_lots(
         if state == "draft":
             continue
         # Numbered at publication: the buyers' side names the lot by its number.
-        lot = await _as(pool, t0, bank)(
-            lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy)
-        )
+        lot = await _as(pool, t0, bank)(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
         made[-1] = f"{lot.reference} {state}"
         if state == "announced":
             continue

@@ -48,7 +48,9 @@ async def test_concurrent_publications_take_consecutive_numbers_and_a_refusal_no
     with pytest.raises(AppError) as refused_draft:
         await act(
             services.draft_lot,
-            DraftLot(case_id=case_id, lot=_draft(clock, start_offset=timedelta(days=1)), policy=policy),
+            DraftLot(
+                case_id=case_id, lot=_draft(clock, start_offset=timedelta(days=1)), policy=policy
+            ),
         )
     assert refused_draft.value.code == "announcement_too_short"
 
@@ -103,4 +105,3 @@ async def test_a_lot_numbered_before_keeps_its_number(
     )
     assert published.reference == "LOT-2025-000042"
     assert await _counter(pool, clock.now().year) is None
-
