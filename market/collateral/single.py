@@ -17,12 +17,18 @@ import csv
 import io
 from collections.abc import Mapping
 from datetime import date
-from typing import Final
+from typing import Annotated, Any, Final
+
+import msgspec
+from msgspec import Meta
 
 from market.collateral import csv_format as fmt
 from market.collateral import csv_import
+from market.collateral.models import ImportResult
+from market.collateral.monitoring import business_day
+from market.commands import Act
 from market.db import Conn, Queries
-from market.errors import LineProblem, NotFound
+from market.errors import Invalid, LineProblem, NotFound
 
 Q = Queries("collateral")
 FILENAME: Final = "asset-form.csv"
@@ -50,6 +56,44 @@ async def problems(values: Mapping[str, str], today: date) -> list[LineProblem]:
         LineProblem(code="required", field=p.field) if p.code == "csv_cell_required" else p
         for p in checked.errors
     ]
+
+
+async def add_asset(act: Act, values: Mapping[str, str]) -> ImportResult:
+    """Add the asset the fields describe to its pledge, as the caller (WRITE_COLLATERAL):
+    refused, naming the field (every problem in `problems`), with nothing written; else
+    written by the import, via the form (csv_import.write_import with `adds_only`)."""
+    found = await problems(values, business_day(act.ctx.clock.now()))
+    if found:
+        first = found[0]
+        raise Invalid(first.code, field=first.field, problems=found, **first.params)
+    return await csv_import.import_now(
+        act, csv_import.StartImport(content=as_csv(values), filename=FILENAME, via="form")
+    )
+
+
+# The API's body: the CSV's columns by their keys, each as the cell's text (a field left
+# out is an empty cell).
+_Cell = Annotated[str, Meta(max_length=5000)]
+AssetLine: Any = msgspec.defstruct(
+    "AssetLine",
+    [(key, _Cell, "") for key in FIELDS],
+    kw_only=True,
+    forbid_unknown_fields=True,
+)
+
+
+# The API's example: the CSV template's example line with numbers of its own (the template's
+# line itself is refused as the template's, csv_example_row).
+EXAMPLE: Final[dict[str, str]] = {
+    key: value
+    for key, value in {
+        **fmt.EXAMPLE,
+        "pledge_registration_no": "Y2023110000456",
+        "loan_no": "JD2023-0456",
+        "asset_number": "202110654321.3",
+    }.items()
+    if value
+}
 
 
 def _yuan(fen: int | None) -> str:

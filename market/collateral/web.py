@@ -156,15 +156,7 @@ class CollateralAssetForm(Controller):
         for problem in await single.problems(values, business_day(clock.now())):
             form.fail(problem.field, problem.code, **problem.params)
 
-        async def write() -> Any:
-            return await csv_import.import_now(
-                act,
-                csv_import.StartImport(
-                    content=single.as_csv(values), filename=single.FILENAME, via="form"
-                ),
-            )
-
-        result = await form.submit(write)
+        result = await form.submit(lambda: single.add_asset(act, values))
         if result is None:
             return _asset_form(request, me, form.values, form.errors, form.status)
         if result.asset_ids_created:

@@ -202,8 +202,9 @@ async def test_every_route_declares_its_permission(client: AsyncTestClient[Any])
         "import_collateral_csv",
         "web_collateral_asset_new",
         "web_collateral_asset_add",
+        "add_collateral_asset",
     }
-    assert writes <= set(routes) and len(routes) == 17
+    assert writes <= set(routes) and len(routes) == 18
     for operation_id, handler in routes.items():
         expected = WRITE_COLLATERAL if operation_id in writes else READ_COLLATERAL
         assert permission_of(handler) is expected, operation_id

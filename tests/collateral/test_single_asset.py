@@ -19,7 +19,7 @@ from tests.collateral.factories import (
     portfolio_rows,
     to_csv,
 )
-from tests.factories import csrf, make_org, sign_in
+from tests.factories import csrf, make_org, make_token, sign_in
 
 TABLES = ("ip_assets", "pledges", "pledge_assets", "pledgors", "loans", "collateral_imports")
 
@@ -155,3 +155,27 @@ async def test_the_form_adds_to_a_pledge_and_a_csv_replaces_only_what_files_brou
     # … so a file that leaves it out removes it.
     await import_file(pool, clock, user, to_csv([first]))
     assert await numbers() == {first["asset_number"]: "csv"}
+
+
+async def test_one_asset_by_the_api_same_rules_same_words(
+    client: AsyncTestClient[Any], pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    _, user, _ = await make_org(pool, clock.now(), kind="bank")
+    token = await make_token(pool, clock.now(), user, ["collateral:write", "collateral:read"])
+    auth = {"Authorization": f"Bearer {token}"}
+    row = _one_row()
+    bad = {**row, "asset_number": row["asset_number"][:-1] + "X", "title": ""}
+    r = await client.post("/api/v1/collateral/assets", json=bad, headers=auth)
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["field"] == "asset_number"
+    assert {e["field"] for e in problem["errors"]} == {"asset_number", "title"}
+    r = await client.post("/api/v1/collateral/assets", json={**row, "colour": "red"}, headers=auth)
+    assert r.status_code == 400 and r.json()["field"] == "colour"
+    assert await count_rows(pool, *TABLES) == dict.fromkeys(TABLES, 0)
+    r = await client.post("/api/v1/collateral/assets", json=row, headers=auth)
+    assert r.status_code == 201, r.text
+    created = r.json()["asset_ids_created"]
+    assert len(created) == 1
+    r = await client.get(f"/api/v1/collateral/assets/{created[0]}", headers=auth)
+    assert r.status_code == 200 and r.json()["number"] == row["asset_number"]
