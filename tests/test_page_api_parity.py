@@ -56,6 +56,8 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
         "list_collateral_imports",
     ),
     "web_collateral_upload": "import_collateral_csv",
+    "web_collateral_asset_new": "get_collateral_loan",
+    "web_collateral_asset_add": "add_collateral_asset",
     "web_collateral_import": "get_collateral_import",
     "web_collateral_import_progress": "get_collateral_import",
     "web_collateral_loan": "get_collateral_loan",
@@ -74,6 +76,8 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     # --- the bank's lots -----------------------------------------------------------------
     "web_new_lot": "get_case",
     "web_create_lot": "create_lot",
+    "web_lot_wizard": ("get_case", "get_case_disclosure"),
+    "web_lot_wizard_publish": ("create_lot", "lot_action"),
     "web_bank_lot": "get_bank_lot",
     "web_update_lot": "update_lot",
     "web_lot_action": "lot_action",
