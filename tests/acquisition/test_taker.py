@@ -1,0 +1,135 @@
+"""An approved acquisition institution as the taker of an agreed acquisition (docs/rules.md
+§Acquisition and pledge-to-equity, "By an acquisition institution"), on an injected clock:
+the bank names it, it accepts, the pools' window passes, the failed lot is sold to it at the
+agreed price and the sale goes through the after-the-hammer steps — the balance paid by its
+JK reference on the exchange statement, escrow, release, recordal and the operator's check
+— and only then is the cash routed through the waterfall, once, as the sale's receipt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from market.acquisition import agreement
+from market.clock import FrozenClock
+from market.lots import services as lots
+from market.settings import Settings
+from tests.acquisition.scene import balance_of, import_lines
+from tests.acquisition.taker_scene import PRICE, answer_as, make_taker_scene, propose_to
+from tests.transfer.factories import complete_transfer
+
+DAY = timedelta(days=1)
+
+
+async def counts(pool: asyncpg.Pool) -> dict[str, int]:
+    """What a refused step must not write."""
+    tables = ("agreed_disposals", "sales", "registrations", "outbox", "audit_log", "ledger_legs")
+    return {t: int(await pool.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+
+
+async def tries(pool: asyncpg.Pool, case_id: int) -> list[agreement.Try]:
+    async with pool.acquire() as conn:
+        return await agreement.tries(conn, case_id)
+
+
+async def test_the_acquirer_accepts_buys_pays_and_the_cash_is_routed_once_at_the_transfer(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    t = await make_taker_scene(pool, clock, settings)
+    acquirer_org, acquirer_user = t.acquirer
+    terms = lots.policy_for(settings)
+    proposed = await propose_to(pool, clock.now(), t, acquirer_org)
+    assert (proposed.status, proposed.taker_org_id, proposed.lot_id) == (
+        "pending",
+        acquirer_org,
+        t.lot_id,
+    )
+    assert proposed.accept_by == proposed.objection_until == clock.now() + 10 * DAY
+    offered = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event = 'agreed_disposal_offered'"
+        " AND recipient_org_id = $1",
+        acquirer_org,
+    )
+    assert offered == 1
+
+    clock.advance(days=3)
+    accepted = await answer_as(pool, clock.now(), acquirer_user, proposed.id)
+    assert accepted.accepted_at == clock.now() and accepted.status == "pending"
+    assert await answer_as(pool, clock.now(), acquirer_user, proposed.id) == accepted  # once
+    told = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event = 'agreed_disposal_accepted'"
+        " AND recipient_org_id = $1",
+        t.s.loan.bank_org,
+    )
+    assert told == 1
+    # Not before the window's end.
+    assert await agreement.sweep(pool, clock.now(), terms=terms) == []
+
+    clock.advance(days=7)
+    assert await agreement.sweep(pool, clock.now(), terms=terms) == [proposed.id]
+    assert await agreement.sweep(pool, clock.now(), terms=terms) == []  # once
+    sale = await pool.fetchrow("SELECT * FROM sales WHERE lot_id = $1", t.lot_id)
+    assert (sale["buyer_org_id"], sale["price_fen"], sale["status"]) == (
+        acquirer_org,
+        PRICE,
+        "awaiting_payment",
+    )
+    assert (sale["deposit_fen"], sale["balance_due_fen"]) == (0, PRICE)
+    assert sale["payment_reference"].startswith("JK")
+    lot = await pool.fetchrow("SELECT status, round FROM lots WHERE id = $1", t.lot_id)
+    assert (lot["status"], lot["round"]) == ("sold", 1)
+    step = await pool.fetchval(
+        "SELECT action FROM lot_transitions WHERE lot_id = $1 ORDER BY id DESC LIMIT 1", t.lot_id
+    )
+    assert step == "sell_by_agreement"
+    confirmation = await pool.fetchval(
+        "SELECT count(*) FROM sale_documents WHERE sale_id = $1", sale["id"]
+    )
+    assert confirmation >= 1  # the sale confirmation (成交确认书)
+    [attempt] = await tries(pool, t.s.loan.case_id)
+    assert (attempt.outcome, attempt.sale_id, attempt.taker_org_id) == (
+        "sold",
+        sale["id"],
+        acquirer_org,
+    )
+    # Not a bank debt: no receivable, no receipt, no settlement reference.
+    assert await balance_of(pool, f"receivable:agreement:{proposed.id}") == 0
+    assert await pool.fetchval("SELECT count(*) FROM receipts") == 0
+    done = await pool.fetchrow("SELECT * FROM agreed_disposals WHERE id = $1", proposed.id)
+    assert (done["status"], done["receipt_id"], done["settlement_reference"]) == (
+        "completed",
+        None,
+        None,
+    )
+
+    # The balance arrives on the exchange statement with its JK reference.
+    clock.advance(days=2)
+    await import_lines(
+        pool, clock.now(), t.s, (PRICE, f"收储价款 {sale['payment_reference']}", "K1")
+    )
+    assert await pool.fetchval("SELECT status FROM sales WHERE id = $1", sale["id"]) == "paid"
+    assert await pool.fetchval("SELECT count(*) FROM receipts") == 0  # held in escrow
+
+    clock.advance(days=5)
+    await complete_transfer(
+        pool,
+        clock,
+        sale["id"],
+        bank_user=t.s.loan.bank_user,
+        buyer_user=acquirer_user,
+        operator_user=t.operator_user,
+    )
+    receipts = await pool.fetch("SELECT * FROM receipts")
+    assert [(r["source"], r["amount_fen"]) for r in receipts] == [(f"sale:{sale['id']}", PRICE)]
+    payees = {
+        r["payee_org_id"]
+        for r in await pool.fetch(
+            "SELECT payee_org_id FROM distributions WHERE receipt_id = $1", receipts[0]["id"]
+        )
+    }
+    assert {t.s.pool_a.org_id, t.s.pool_b.org_id} <= payees
+    assert await pool.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM ledger_legs") == 0
+    assert await balance_of(pool, f"receivable:agreement:{proposed.id}") == 0
+    [attempt] = await tries(pool, t.s.loan.case_id)
+    assert (attempt.outcome, attempt.sale_status) == ("sold", "completed")
