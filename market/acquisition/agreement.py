@@ -285,14 +285,23 @@ async def equity_held(conn: Conn, case_id: int) -> list[Equity]:
     ]
 
 
+class Taker(msgspec.Struct, frozen=True, kw_only=True):
+    """An approved acquisition institution the bank may name as the taker."""
+
+    org_id: int
+    name: str
+
+
 class CaseAgreements(msgspec.Struct, frozen=True, kw_only=True):
-    """A case's attempts (oldest first) and the equity its bank holds."""
+    """A case's attempts (oldest first), the equity its bank holds, and the acquisition
+    institutions it may name as the taker of an acquisition."""
 
     case_id: int
     case_reference: str
     case_open: bool
     agreements: list[Agreement]
     equity: list[Equity]
+    takers: list[Taker]
 
 
 async def of_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseAgreements:
@@ -306,6 +315,9 @@ async def of_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseAgreements:
         case_open=case["status"] == "open",
         agreements=[agreement_out(r) for r in await conn.fetch(Q.of_case, case_id)],
         equity=await equity_held(conn, case_id),
+        takers=[
+            Taker(org_id=r["id"], name=r["name"]) for r in await conn.fetch(Q.approved_acquirers)
+        ],
     )
 
 
@@ -770,9 +782,9 @@ async def _taker_registration(uow: UnitOfWork, row: asyncpg.Record) -> asyncpg.R
 
 async def _sell_to_taker(
     uow: UnitOfWork, case: asyncpg.Record, row: asyncpg.Record, terms: TermsPolicy
-) -> None:
+) -> bool:
     """Out of the window: accepted, the failed lot is sold to the taker at the agreed price
-    (module docstring); not accepted, or the lot moved on, the attempt lapses."""
+    (module docstring), True; not accepted, or the lot moved on, the attempt lapses."""
     conn, bank = uow.conn, row["bank_org_id"]
     lot = returned(await conn.fetchrow(lots.Q.lock_lot_any_bank, row["lot_id"]))
     moved_on = lot["status"] != "failed" or lot["round"] != row["lot_round"]
@@ -794,7 +806,7 @@ async def _sell_to_taker(
             chain_org_id=bank,
             after={"accepted": row["accepted_at"] is not None, "lot_moved_on": moved_on},
         )
-        return
+        return False
     winner = await _taker_registration(uow, row)
     sale = await _record_sale(uow, uow.at, lot, winner, row["amount_fen"])
     await lots.sell_by_agreement(uow, uow.at, terms, lot["id"])
@@ -816,6 +828,7 @@ async def _sell_to_taker(
         chain_org_id=bank,
         after={"sale_id": sale.id, "lot_id": lot["id"], "price_fen": row["amount_fen"]},
     )
+    return True
 
 
 class DueAgreements(msgspec.Struct, frozen=True, kw_only=True):
@@ -836,7 +849,8 @@ async def complete_due(uow: UnitOfWork, data: DueAgreements) -> list[int]:
         if row["status"] != "pending" or row["objection_until"] > uow.at:
             continue
         if row["taker_org_id"] != row["bank_org_id"]:
-            await _sell_to_taker(uow, case, row, data.terms)
+            if not await _sell_to_taker(uow, case, row, data.terms):
+                continue  # lapsed
         else:
             await _complete(uow, case, row)
         completed.append(row["id"])

@@ -201,3 +201,8 @@ SELECT id, status, price_fen, balance_due_fen, payment_reference FROM sales WHER
 
 -- name: org_name
 SELECT name FROM organisations WHERE id = $1
+
+-- name: approved_acquirers
+-- The acquisition institutions a bank may name as the taker.
+SELECT id, name FROM organisations WHERE kind = 'acquirer' AND status = 'approved'
+ORDER BY name, id LIMIT 200

@@ -7,16 +7,20 @@ JK reference on the exchange statement, escrow, release, recordal and the operat
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from market.acquisition import agreement
 from market.clock import FrozenClock
+from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
 from market.settings import Settings
-from tests.acquisition.scene import balance_of, import_lines
+from tests.acquisition.scene import balance_of, import_lines, object_as
 from tests.acquisition.taker_scene import PRICE, answer_as, make_taker_scene, propose_to
+from tests.factories import make_org
 from tests.transfer.factories import complete_transfer
 
 DAY = timedelta(days=1)
@@ -133,3 +137,113 @@ async def test_the_acquirer_accepts_buys_pays_and_the_cash_is_routed_once_at_the
     assert await balance_of(pool, f"receivable:agreement:{proposed.id}") == 0
     [attempt] = await tries(pool, t.s.loan.case_id)
     assert (attempt.outcome, attempt.sale_status) == ("sold", "completed")
+
+
+async def test_a_pool_objection_stops_it_even_after_the_acquirer_accepted(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    t = await make_taker_scene(pool, clock, settings)
+    proposed = await propose_to(pool, clock.now(), t, t.acquirer[0])
+    clock.advance(days=1)
+    await answer_as(pool, clock.now(), t.acquirer[1], proposed.id)
+    clock.advance(days=5)
+    objected = await object_as(pool, clock.now(), t.s.pool_b, proposed.id)
+    assert objected.status == "objected" and objected.accepted_at is not None
+    clock.advance(days=30)
+    assert await agreement.sweep(pool, clock.now(), terms=lots.policy_for(settings)) == []
+    assert await pool.fetchval("SELECT count(*) FROM sales") == 0
+    assert await pool.fetchval("SELECT status FROM lots WHERE id = $1", t.lot_id) == "failed"
+    [attempt] = await tries(pool, t.s.loan.case_id)
+    assert (attempt.outcome, attempt.sale_id) == ("objected", None)
+    # Ended: the acquirer's answer now finds it so.
+    with pytest.raises(Conflict) as ended:
+        await answer_as(pool, clock.now(), t.acquirer[1], proposed.id, "decline")
+    assert (ended.value.code, ended.value.field) == ("agreement_ended", "decision")
+
+
+async def test_declined_or_not_accepted_in_time_it_ends_without_a_sale(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    t = await make_taker_scene(pool, clock, settings)
+    terms = lots.policy_for(settings)
+    first = await propose_to(pool, clock.now(), t, t.acquirer[0])
+    declined = await answer_as(pool, clock.now(), t.acquirer[1], first.id, "decline")
+    assert (declined.status, declined.ended_at) == ("declined", clock.now())
+    told = await pool.fetch(
+        "SELECT recipient_org_id FROM outbox WHERE event = 'agreed_disposal_declined'"
+    )
+    assert t.s.loan.bank_org in {r["recipient_org_id"] for r in told}
+    # The bank proposes again; nobody answers; the window passes: it lapses.
+    second = await propose_to(pool, clock.now(), t, t.acquirer[0])
+    clock.advance(days=10)
+    assert await agreement.sweep(pool, clock.now(), terms=terms) == []
+    lapsed = await pool.fetchval("SELECT status FROM agreed_disposals WHERE id = $1", second.id)
+    assert lapsed == "lapsed"
+    assert await pool.fetchval("SELECT count(*) FROM sales") == 0
+    assert [a.outcome for a in await tries(pool, t.s.loan.case_id)] == ["declined", "lapsed"]
+
+
+async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    t = await make_taker_scene(pool, clock, settings)
+    buyer, _, _ = await make_org(pool, clock.now(), kind="buyer")
+    pending, _, _ = await make_org(pool, clock.now(), kind="acquirer", status="pending")
+    before = await counts(pool)
+    for taker, code in (
+        (buyer, "agreement_taker_not_acquirer"),
+        (10**12, "agreement_taker_not_acquirer"),
+        (pending, "agreement_taker_not_approved"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            await propose_to(pool, clock.now(), t, taker)
+        assert (refused.value.code, refused.value.field) == (code, "taker_org_id")
+    # The acquirer path keeps the bank's guards: the price floor.
+    with pytest.raises(Invalid) as low:
+        await propose_to(pool, clock.now(), t, t.acquirer[0], PRICE - 1)
+    assert (low.value.code, low.value.field) == ("agreement_below_auction_start", "amount_fen")
+    assert await counts(pool) == before
+
+    proposed = await propose_to(pool, clock.now(), t, t.acquirer[0])
+    _, other_user, _ = await make_org(pool, clock.now(), kind="acquirer")
+    before = await counts(pool)
+    with pytest.raises(NotFound) as stranger:
+        await answer_as(pool, clock.now(), other_user, proposed.id)
+    assert stranger.value.code == "no_such_agreed_disposal"
+    clock.advance(days=10)
+    with pytest.raises(Invalid) as late:
+        await answer_as(pool, clock.now(), t.acquirer[1], proposed.id)
+    assert (late.value.code, late.value.field) == ("agreement_acceptance_closed", "decision")
+    assert await counts(pool) == before
+
+
+async def test_the_acceptance_and_the_completing_sweep_at_once_give_one_outcome(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
+    """The acquirer's acceptance a second before the deadline and the sweep at the
+    window's end, run together, again and again: accepted then sold, or lapsed and the
+    acceptance refused — never a sale without an acceptance, nor an acceptance left
+    dangling on a lapsed attempt."""
+    t = await make_taker_scene(pool, clock, settings)
+    terms = lots.policy_for(settings)
+    outcomes = set()
+    for _ in range(3):
+        proposed = await propose_to(pool, clock.now(), t, t.acquirer[0])
+        end = proposed.objection_until
+        accepted, swept = await asyncio.gather(
+            answer_as(pool, end - timedelta(seconds=1), t.acquirer[1], proposed.id),
+            agreement.sweep(pool, end, terms=terms),
+            return_exceptions=True,
+        )
+        row = await pool.fetchrow("SELECT * FROM agreed_disposals WHERE id = $1", proposed.id)
+        sales = await pool.fetchval("SELECT count(*) FROM sales WHERE lot_id = $1", t.lot_id)
+        if row["status"] == "completed":
+            assert isinstance(accepted, agreement.Agreement) and swept == [proposed.id]
+            assert row["accepted_at"] is not None and sales == 1
+            outcomes.add("sold")
+            break
+        assert row["status"] == "lapsed" and row["accepted_at"] is None and sales == 0
+        assert isinstance(accepted, Conflict) and accepted.code == "agreement_ended"
+        outcomes.add("lapsed")
+        clock.set(end + timedelta(minutes=1))
+    assert outcomes
