@@ -547,7 +547,7 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
     )
     if row is None:  # the unique index: another attempt is pending
         raise Conflict("agreement_pending", field="case_id")
-    if taker_lot is not None:
+    if taker_lot is not None and accept_by is not None:
         await _tell(
             uow,
             "agreed_disposal_offered",
