@@ -181,7 +181,7 @@ def parse_cny(s: str) -> int:
     if any(c in _NUMERALS for c in text):
         # 四十万元整, 肆拾万: capitals are how the exchange says an amount back, never
         # how it reads one — refused in so many words rather than misread.
-        raise AmountError("amount_in_words")
+        raise AmountError("amount_in_words", text=s)
     yuan = _units(text) if ("万" in text or "亿" in text) else _plain(text, s)
     with localcontext() as ctx:
         # Enough precision for every digit, and trap any rounding so that a

@@ -69,12 +69,27 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --- words -----------------------------------------------------------------------------
 
 
+def _instant(name: str, value: Any) -> datetime | None:
+    """An instant among the parameters: a datetime, or an `_at` parameter kept as ISO
+    8601 text (as an event payload or a stored refusal keeps it); None for anything else."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else None
+    return None
+
+
 def _shown(name: str, value: Any) -> Any:
-    """A parameter as a person reads it: amounts in yuan, instants in Beijing time."""
+    """A parameter as a person reads it: amounts in yuan, instants in Beijing time (the
+    time the exchange's forms ask for; `params` keep the instant as it is, ISO 8601)."""
     if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
         return format_cny(value)
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M")
+    if (instant := _instant(name, value)) is not None:
+        return instant.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, list | tuple):
         return "、".join(str(v) for v in value)
     return value

@@ -28,6 +28,7 @@ CREATIONS = {
     "register_buyer",
     "create_token",
     "import_collateral_csv",
+    "add_collateral_asset",
     "open_case",
     "record_case_valuation",
     "upload_case_document",

@@ -24,10 +24,14 @@ from market import i18n
 from market.accounts.models import Viewer
 from market.accounts.permissions import PUBLIC_PATHS, permission_of, refusal
 from market.app import create_app
+from market.clock import FrozenClock
 from market.demo import DEMO_PASSWORD, seed_demo
+from market.money import format_cny
 from market.settings import ROOT, Settings
 from tests.acquisition.scene import demo_attempt
+from tests.cases.paths_scene import EXPECTED, SOLD_PRICE, whole_history
 from tests.factories import viewer
+from tests.licensing.test_browser_offers import signed_in
 from tests.servers import running_server
 from tests.test_browser import CHROMIUM_ARGS, _chromium
 
@@ -66,9 +70,11 @@ ROLES = [
 # Ids of the signed-in organisation's own objects ($1), or of anything public.
 OWN_IDS = {
     # A bank's own case; a pledgor's case of a loan it borrowed (by credit code).
+    # The operator reads any case's paths.
     "case_id": "SELECT c.id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id"
     " JOIN pledgors p ON p.id = l.pledgor_id JOIN organisations o ON o.id = $1"
-    " WHERE c.bank_org_id = $1 OR (o.kind = 'pledgor' AND p.credit_code = o.credit_code)",
+    " WHERE c.bank_org_id = $1 OR (o.kind = 'pledgor' AND p.credit_code = o.credit_code)"
+    " OR o.kind = 'operator'",
     "open_licence_id": "SELECT id FROM open_licences WHERE status <> 'proposed'"
     " AND $1::bigint >= 0",
     "loan_id": "SELECT id FROM loans WHERE bank_org_id = $1",
@@ -255,3 +261,70 @@ async def test_every_page_of_every_role_speaks_chinese_without_codes(
     assert found == [], "\n".join(sorted(set(found)))
     assert visits > 30
     assert every_page - opened_by_someone == set(), "pages no role opened"
+
+
+async def test_a_case_shows_every_path_it_tried_in_order_in_chinese(
+    server: str, settings: Settings, pool: asyncpg.Pool, clock: FrozenClock
+) -> None:
+    """The case that went listing (no intent) → extended → auction unsold → relisted and
+    sold, on the bank's case page and the operator's view (docs/rules.md §Moving between
+    paths): each try in order, its kind and outcome in Chinese, the sale's price, and no
+    code or message id anywhere on the page."""
+    from playwright.async_api import async_playwright
+
+    h = await whole_history(pool, clock, settings)
+    # The factories name an organisation after its kind ("bank 3 有限公司"), a word the scan
+    # flags: the people here have Chinese names, as the demo's do.
+    await pool.execute(
+        "UPDATE organisations SET name = '成都农商银行' WHERE id = $1", h.scene.bank.org_id
+    )
+    await pool.execute(
+        "UPDATE organisations SET name = '知识产权交易所' WHERE id = $1", h.scene.operator.org_id
+    )
+    internal = _internal_words()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            for user_id, url in (
+                (h.scene.bank.user_id, f"/bank/cases/{h.case_id}"),
+                (h.scene.operator.user_id, f"/operator/cases/{h.case_id}/paths"),
+            ):
+                page = await signed_in(browser, server, pool, user_id)
+                response = await page.goto(server + url)
+                assert response is not None and response.status == 200, url
+                tries = page.locator("[data-testid=try]")
+                shown = [
+                    (
+                        await tries.nth(i).get_attribute("data-kind"),
+                        await tries.nth(i).get_attribute("data-outcome"),
+                    )
+                    for i in range(await tries.count())
+                ]
+                assert shown == [(kind, outcome) for kind, _, outcome, _ in EXPECTED], url
+                words = [
+                    (
+                        await tries.nth(i).locator("[data-testid=try-kind]").inner_text(),
+                        await tries.nth(i).locator("[data-testid=try-outcome]").inner_text(),
+                    )
+                    for i in range(await tries.count())
+                ]
+                assert words == [
+                    ("挂牌转让", "无合格意向，已延期挂牌"),
+                    ("挂牌转让", "两个以上合格意向方，转为网络竞价"),
+                    ("第 1 轮拍卖", "流拍"),
+                    ("第 2 轮拍卖", "成交"),
+                ], url
+                amount = await tries.nth(3).locator("[data-testid=try-amount]").inner_text()
+                assert amount == format_cny(SOLD_PRICE)
+                assert await page.locator("[data-testid=no-next-path]").count() == 1
+                text = await page.evaluate(VISIBLE_TEXT)
+                assert problems_on(text, internal) == [], url
+                # No sideways scroll at 390 px.
+                await page.set_viewport_size({"width": 390, "height": 800})
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (url, width)
+                await page.context.close()
+        finally:
+            await browser.close()

@@ -228,52 +228,6 @@ def agreement_out(row: asyncpg.Record) -> Agreement:
     return msgspec.convert({k: row[k] for k in Agreement.__struct_fields__}, Agreement)
 
 
-class Try(msgspec.Struct, frozen=True, kw_only=True):
-    """One acquisition or equity attempt of a case, for the case's history of paths."""
-
-    id: int
-    path: Kind
-    started_at: datetime
-    ended_at: datetime | None
-    status: Status
-    # the status; `settled` once the bank paid what it owed; `sold` once it is a sale to
-    # an acquisition institution (`sale_id`, its status `sale_status`)
-    outcome: str
-    amount_fen: int
-    taker_org_id: int
-    taker_name: str
-    sale_id: int | None
-    sale_status: str | None
-
-
-def _outcome(r: asyncpg.Record) -> str:
-    if r["status"] == "completed" and r["sale_id"] is not None:
-        return "sold"
-    if r["status"] == "completed" and r["settled_at"] is not None:
-        return "settled"
-    return str(r["status"])
-
-
-async def tries(conn: Conn, case_id: int) -> list[Try]:
-    """Every acquisition / equity attempt of a case, oldest first."""
-    return [
-        Try(
-            id=r["id"],
-            path=r["kind"],
-            started_at=r["proposed_at"],
-            ended_at=r["ended_at"],
-            status=r["status"],
-            outcome=_outcome(r),
-            amount_fen=r["amount_fen"],
-            taker_org_id=r["taker_org_id"],
-            taker_name=r["taker_name"],
-            sale_id=r["sale_id"],
-            sale_status=r["sale_status"],
-        )
-        for r in await conn.fetch(Q.tries, case_id)
-    ]
-
-
 async def equity_held(conn: Conn, case_id: int) -> list[Equity]:
     return [
         msgspec.convert(

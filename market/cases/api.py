@@ -15,8 +15,8 @@ from litestar.response import Stream
 
 from market import api_docs
 from market.accounts.models import OrgDocumentOut
-from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
-from market.cases import filetypes, services
+from market.accounts.permissions import OPERATE, READ_COLLATERAL, WRITE_COLLATERAL, allow
+from market.cases import filetypes, paths, services
 from market.cases.checklist import DisclosureStatus
 from market.cases.models import (
     CaseOut,
@@ -34,7 +34,7 @@ from market.cases.models import (
     ValuationOut,
 )
 from market.db import Queries
-from market.deps import ActDep, CallerDep, PoolDep
+from market.deps import ActDep, CallerDep, ClockDep, PoolDep, SettingsDep
 from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page
 
 UPLOAD = api_docs.body(
@@ -130,6 +130,31 @@ class CasesApi(Controller):
         """A case with its claim, collateral (with monitoring flags), valuations, documents,
         disclosure status and lots. Another bank's case: 404."""
         return await services.get_case(pool, caller.org_id, case_id)
+
+    @get(
+        "/{case_id:int}/paths",
+        operation_id="get_case_paths",
+        summary="Every disposal path a case tried, and the next ones open",
+        guards=READ,
+    )
+    async def get_paths(
+        self,
+        caller: CallerDep,
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        case_id: FromPath[int],
+    ) -> paths.CasePaths:
+        """Every path tried on the case, in order, each with its outcome (`tries`: a
+        listing's period, an auction round, the fixed-price sale, a licence decision…;
+        `kind` and `outcome` are codes with labels on the case page), and the next paths its
+        failed rounds leave open now with their deadlines (`next`, docs/rules.md §Moving
+        between paths). Another bank's case: 404."""
+        from market.lots.services import policy_for  # the lots build on the cases area
+
+        return await paths.bank_case_paths(
+            pool, caller.org_id, case_id, clock.now(), policy_for(settings).moves
+        )
 
     @patch(
         "/{case_id:int}",
@@ -228,4 +253,26 @@ class CasesApi(Controller):
         """Withdraw a document while no lot of the case is published (else 409)."""
         await act(
             services.remove_document, RemoveDocument(case_id=case_id, document_id=document_id)
+        )
+
+
+class OperatorCasesApi(Controller):
+    path = "/api/v1/operator/cases"
+    tags = ["cases"]
+    guards = [allow(OPERATE)]
+
+    @get(
+        "/{case_id:int}/paths",
+        operation_id="get_operator_case_paths",
+        summary="Any case's disposal paths, for the operator",
+    )
+    async def get_paths(
+        self, pool: PoolDep, clock: ClockDep, settings: SettingsDep, case_id: FromPath[int]
+    ) -> paths.OperatorCasePaths:
+        """Any case's tries in order with their outcomes, and the next paths open on it
+        (as `GET /api/v1/cases/{case_id}/paths` gives its bank)."""
+        from market.lots.services import policy_for  # the lots build on the cases area
+
+        return await paths.operator_case_paths(
+            pool, case_id, clock.now(), policy_for(settings).moves
         )

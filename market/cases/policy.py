@@ -50,3 +50,21 @@ UNPUBLISHED_LOT_STATES = frozenset({"draft", "withdrawn", "returned"})
 
 DEFAULT_VALUATION_POLICY = ValuationPolicy()
 DEFAULT_DOCUMENT_POLICY = DocumentPolicy()
+
+
+class MovesPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How long a failed round leaves its next paths open (docs/rules.md §Moving between
+    paths): counted from the instant the round failed (no bid at the close, no intent at a
+    listing's end, a lapsed transfer, a winner's default, an unwound sale)."""
+
+    # A failed first round is tried again within 30 days: the 2016 rules, art. 26
+    # (流拍后应当在三十日内再次拍卖). The exchange applies the same window to every next try
+    # of a failed first round: relisted as an auction or as a listing, or a listing's
+    # period extended.
+    retry_within_days: Annotated[int, Meta(ge=1, le=366)] = 30
+    # A failed second round goes to the fixed-price sale (变卖, the 2016 rules art. 27,
+    # which sets no period): the exchange keeps the same 30 days.
+    fixed_price_within_days: Annotated[int, Meta(ge=1, le=366)] = 30
+
+
+DEFAULT_MOVES_POLICY = MovesPolicy()

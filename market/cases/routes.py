@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from market.cases.api import CasesApi
-from market.cases.web import CasePages
+from market.cases.api import CasesApi, OperatorCasesApi
+from market.cases.web import CasePages, OperatorCasePages
 
-ROUTES: list[ControllerRouterHandler] = [CasePages, CasesApi]
+ROUTES: list[ControllerRouterHandler] = [CasePages, CasesApi, OperatorCasesApi, OperatorCasePages]

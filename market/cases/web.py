@@ -14,8 +14,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 
 from market.accounts.models import Viewer
-from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
-from market.cases import checklist, services
+from market.accounts.permissions import OPERATE, READ_COLLATERAL, WRITE_COLLATERAL, allow
+from market.cases import checklist, paths, services
 from market.cases.api import download
 from market.cases.models import (
     CaseOut,
@@ -28,7 +28,7 @@ from market.cases.models import (
     ValuationIn,
     ValuationOut,
 )
-from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY
+from market.cases.policy import CLAIM_PART_MAX_FEN, DEFAULT_VALUATION_POLICY, MovesPolicy
 from market.cases.services import china_today
 from market.cases.valuation import (
     DEFAULT_DIMENSION_WEIGHTS,
@@ -39,9 +39,10 @@ from market.cases.valuation import (
     SCORE_MAX,
     render,
 )
-from market.deps import ActDep, MeDep, PoolDep
+from market.deps import ActDep, ClockDep, MeDep, PoolDep, SettingsDep
 from market.licensing.open_licence import open_licences_of_case
 from market.money import format_cny
+from market.settings import Settings
 from market.web import Form, language, page
 
 READ = [allow(READ_COLLATERAL)]
@@ -58,6 +59,21 @@ FIELDS: dict[str, str] = {
     "item": "form",
     **{f"scores.{key}": f"score_{key}" for key in INDICATORS},
 }
+
+
+def _moves(settings: Settings) -> tuple[MovesPolicy, dict[str, int | float]]:
+    """The exchange's windows for the next paths (the lots' terms policy carries them),
+    and the rules' numbers the paths' labels name (docs/rules.md §Moving between paths)."""
+    from market.lots.lifecycle import percent  # the lots build on the cases area
+    from market.lots.services import policy_for
+
+    policy = policy_for(settings)
+    return policy.moves, {
+        "retry_days": policy.moves.retry_within_days,
+        "fixed_days": policy.moves.fixed_price_within_days,
+        "max_pct": percent(policy.relist_max_reduction_bp),
+        "working_days": policy.listing.extension_working_days,
+    }
 
 
 def _yuan(fen: int) -> str:
@@ -366,9 +382,12 @@ async def _render_case(
     status: int = 422,
 ) -> Template:
     case: CaseOut = await services.get_case(pool, me.org_id, case_id)
+    now = request.app.state.clock.now()
     async with pool.acquire() as conn:
-        today = china_today(request.app.state.clock.now())
+        today = china_today(now)
         open_licences = await open_licences_of_case(conn, case_id, today)
+        moves, numbers = _moves(request.app.state.settings)
+        case_paths = await paths.case_paths(conn, case_id, now, moves)
     errors = errors or {}
     claim_values = {
         "principal": _yuan(case.claim.principal_fen),
@@ -392,6 +411,9 @@ async def _render_case(
         explain=explain,
         case=case,
         open_licences=open_licences,
+        paths=case_paths,
+        numbers=numbers,
+        bank=True,
         form=form,
         errors=errors,
         values=values or {},
@@ -406,3 +428,25 @@ async def _render_case(
             key: [d for d in case.documents if d.item == key] for key in case.disclosure.required
         },
     )
+
+
+class OperatorCasePages(Controller):
+    include_in_schema = False
+    guards = [allow(OPERATE)]
+
+    @get("/operator/cases/{case_id:int}/paths", operation_id="web_operator_case_paths")
+    async def paths(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        me: MeDep,
+        case_id: FromPath[int],
+    ) -> Template:
+        """Any case's tries in order with their outcomes, and the next paths open on it."""
+        moves, numbers = _moves(settings)
+        found = await paths.operator_case_paths(pool, case_id, clock.now(), moves)
+        return page(
+            request, "cases/operator_paths.html", me, paths=found, numbers=numbers, bank=False
+        )

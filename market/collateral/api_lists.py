@@ -1,20 +1,24 @@
 """The bank's registry as lists for its systems: loans and pledged assets, a page at a
-time with filters (market/paging.py). READ_COLLATERAL: the bank's own rows only."""
+time with filters (market/paging.py). READ_COLLATERAL: the bank's own rows only. Beside
+the list of assets, one asset added (WRITE_COLLATERAL, market/collateral/single.py)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.params import FromQuery
 
-from market.accounts.permissions import READ_COLLATERAL, allow
+from market import api_docs
+from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow
+from market.collateral import single
 from market.collateral.models import (
     AssetKind,
     FlagKind,
+    ImportResult,
     ImportStatus,
     ImportVia,
     LegalStatus,
@@ -22,7 +26,7 @@ from market.collateral.models import (
 )
 from market.collateral.rules import PatentType
 from market.db import Queries
-from market.deps import CallerDep, PoolDep
+from market.deps import ActDep, CallerDep, PoolDep
 from market.paging import DEFAULT_LIMIT, Cursor, Keyset, Limit, Page, rows_as
 
 Q = Queries("api")
@@ -134,9 +138,13 @@ async def page_assets(
 class CollateralListsApi(Controller):
     path = "/api/v1/collateral"
     tags = ["collateral"]
-    guards = [allow(READ_COLLATERAL)]
 
-    @get("/loans", operation_id="list_collateral_loans", summary="List the bank's loans")
+    @get(
+        "/loans",
+        operation_id="list_collateral_loans",
+        summary="List the bank's loans",
+        guards=[allow(READ_COLLATERAL)],
+    )
     async def loans(
         self,
         caller: CallerDep,
@@ -160,7 +168,12 @@ class CollateralListsApi(Controller):
             limit=limit,
         )
 
-    @get("/assets", operation_id="list_collateral_assets", summary="List the bank's pledged IP")
+    @get(
+        "/assets",
+        operation_id="list_collateral_assets",
+        summary="List the bank's pledged IP",
+        guards=[allow(READ_COLLATERAL)],
+    )
     async def assets(
         self,
         caller: CallerDep,
@@ -183,6 +196,27 @@ class CollateralListsApi(Controller):
             cursor=cursor,
             limit=limit,
         )
+
+    @post(
+        "/assets",
+        operation_id="add_collateral_asset",
+        summary="Add one pledged asset to a pledge",
+        status_code=201,
+        guards=[allow(WRITE_COLLATERAL)],
+    )
+    async def add_asset(
+        self,
+        act: ActDep,
+        data: Annotated[single.AssetLine, api_docs.body(single.AssetLine, single.EXAMPLE)],
+    ) -> ImportResult:
+        """One line of the portfolio CSV as a JSON object, by the columns' English keys
+        (`pledge_registration_no`, `asset_number` …), each the cell's text (amounts in
+        yuan, dates YYYY-MM-DD). Checked by the same rules as a line of the file: 422
+        naming the first field at fault, `errors` listing every problem, nothing written.
+        The asset is added to its pledge (made if new) and the pledge's other assets stay;
+        a later CSV import replaces only the assets files brought. `asset_ids_created`
+        names the asset when it is new."""
+        return await single.add_asset(act, msgspec.structs.asdict(data))
 
 
 async def page_imports(

@@ -7,7 +7,9 @@ its problems and write nothing → otherwise write everything in ONE transaction
 set-based: COPY the validated rows into a temp table, then one INSERT … SELECT … ON
 CONFLICT … DO UPDATE per table. Re-uploading updates by key (pledgors by credit code,
 assets by kind and number, pledges by registration number, loans by loan number) and a
-pledge's assets become exactly the file's rows for it; nothing is ever duplicated. One
+pledge's assets brought by files become exactly the file's rows for it (an asset added by
+the single-asset form, market/collateral/single.py, stays until a file lists it); nothing
+is ever duplicated. One
 audit row records the import (file sha256, filename, counts), not one per row.
 
 Commands (market/commands.py): the bank starts an import (`start_import`, which keeps the
@@ -58,7 +60,7 @@ from market import validators
 from market.accounts.permissions import WRITE_COLLATERAL
 from market.collateral import csv_format as fmt
 from market.collateral.locks import lock_bank_registry
-from market.collateral.models import ImportResult
+from market.collateral.models import ImportResult, ImportVia
 from market.collateral.monitoring import business_day, refresh_flags
 from market.collateral.rules import PatentType, patent_term_end
 from market.commands import SYSTEM, Act, Context, UnitOfWork, command, run
@@ -681,7 +683,9 @@ class StartImport(msgspec.Struct, frozen=True, kw_only=True):
 
     content: bytes
     filename: str | None = None
-    via: Literal["web", "api", "demo"] = "web"
+    # "form": one asset entered on the page (market/collateral/single.py), run by the
+    # request; it adds its asset to its pledge and removes none.
+    via: ImportVia = "web"
 
 
 class Started(msgspec.Struct, frozen=True, kw_only=True):
@@ -719,6 +723,7 @@ class Claimed(msgspec.Struct, frozen=True, kw_only=True):
     uploaded_by: int
     filename: str
     content: bytes
+    via: str = "web"
 
 
 @command(None)
@@ -737,6 +742,7 @@ async def claim_import(uow: UnitOfWork, import_id: int) -> Claimed | None:
         uploaded_by=row["uploaded_by"],
         filename=row["filename"],
         content=bytes(row["content"]),
+        via=row["via"],
     )
 
 
@@ -811,12 +817,18 @@ class WriteImport(msgspec.Struct, frozen=True, kw_only=True):
     rows: list[Row]
     # Where the counters go meanwhile (record_progress, in transactions of their own).
     progress: Progress | None = None
+    # A file makes each pledge's assets the file's (those files brought); one asset from
+    # the form is added to its pledge, and no other is removed (docs/rules.md §Collateral
+    # and monitoring).
+    adds_only: bool = False
 
 
 @command(None)
 async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
     """Write a validated file into the bank's registry, refresh the bank's monitoring
-    flags, audit the import and mark it done, all in this unit of work.
+    flags, audit the import and mark it done, all in this unit of work. A file replaces
+    each of its pledges' assets brought by files; one asset from the form (`adds_only`)
+    is added to its pledge.
 
     Concurrency: the bank's registry lock is taken first, before any row (see the module
     docstring), so two imports of one bank, or an import and the monitoring run, write one
@@ -849,8 +861,10 @@ async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
     await conn.execute(Q.upsert_pledgors, bank, uow.at)
     await conn.execute(Q.upsert_assets, bank, uow.at)
     await conn.execute(Q.upsert_pledges, bank, uow.at)
-    removed = _affected(await conn.execute(Q.unlink_unlisted_assets, bank))
-    await conn.execute(Q.link_assets, bank)
+    removed = 0
+    if not data.adds_only:
+        removed = _affected(await conn.execute(Q.unlink_unlisted_assets, bank))
+    await conn.execute(Q.link_assets, bank, "form" if data.adds_only else "csv")
     await conn.execute(Q.upsert_loans, bank, uow.at)
     # The ids the file created and those it found (and updated where they differed).
     assets_after = [r["id"] for r in await conn.fetch(QA.import_asset_ids, bank)]
@@ -874,6 +888,7 @@ async def write_import(uow: UnitOfWork, data: WriteImport) -> ImportResult:
             "filename": data.filename,
             "sha256": data.sha256_hex,
             "uploaded_by": data.uploaded_by,
+            "adds_only": data.adds_only,
             **summary,
         },
     )
@@ -1017,6 +1032,7 @@ async def run_import(
                 total_rows=checked.total_rows,
                 rows=checked.rows,
                 progress=reporter,
+                adds_only=claimed.via == "form",
             ),
             ctx=ctx,
             actor=SYSTEM,

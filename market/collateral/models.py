@@ -15,7 +15,8 @@ LegalStatus = Literal["pending", "valid", "lapsed", "invalidated", "expired"]
 NplClass = Literal["substandard", "doubtful", "loss"]
 FlagKind = Literal["annuity_due", "annuity_grace", "lapsed", "expiring", "expired", "invalidated"]
 ImportStatus = Literal["queued", "validating", "writing", "done", "rejected", "failed"]
-ImportVia = Literal["web", "api", "demo"]
+# "form": one asset entered on the page (market/collateral/single.py).
+ImportVia = Literal["web", "api", "demo", "form"]
 
 ASSET_KINDS: tuple[AssetKind, ...] = ("patent", "trademark", "software_copyright")
 LEGAL_STATUSES: tuple[LegalStatus, ...] = ("pending", "valid", "lapsed", "invalidated", "expired")

@@ -208,3 +208,8 @@ async def asset_page(conn: Conn, bank_org_id: int, number: int, size: int = PAGE
     total = await conn.fetchval(Q.count_assets, bank_org_id)
     rows = await conn.fetch(Q.asset_page, bank_org_id, size, (number - 1) * size)
     return Page(number=number, size=size, total=total, rows=[dict(r) for r in rows])
+
+
+async def form_asset_count(conn: Conn, bank_org_id: int) -> int:
+    """Assets of the bank's pledges added by the single-asset form: a CSV file keeps them."""
+    return int(await conn.fetchval(Q.form_assets_of_pledges, bank_org_id))

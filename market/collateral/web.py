@@ -15,9 +15,10 @@ from litestar.response import Redirect, Template
 from market import i18n
 from market.accounts.models import Viewer
 from market.accounts.permissions import READ_COLLATERAL, WRITE_COLLATERAL, allow, refusal
-from market.collateral import csv_format, csv_import, services
+from market.collateral import csv_format, csv_import, services, single
 from market.collateral.jobs import import_job_id
-from market.deps import ActDep, MeDep, PoolDep
+from market.collateral.monitoring import business_day
+from market.deps import ActDep, ClockDep, MeDep, PoolDep
 from market.web import Form, content_disposition, language, page
 
 log = logging.getLogger("market.collateral.web")
@@ -36,6 +37,7 @@ async def _index(
     lang = language(request, me)
     async with pool.acquire() as conn:
         counts = await services.overview(conn, me.org_id)
+        by_form = await services.form_asset_count(conn, me.org_id)
         pledges = await services.pledge_page(conn, me.org_id, page_no)
         assets = await services.asset_page(conn, me.org_id, assets_page_no)
         imports = await services.recent_imports(conn, me.org_id, lang)
@@ -48,6 +50,7 @@ async def _index(
         pledges=pledges,
         assets=assets,
         imports=imports,
+        by_form=by_form,
         errors=errors or {},
         can_import=refusal(WRITE_COLLATERAL, me.org_kind, me.org_status, me.role) is None,
         max_mb=csv_import.MAX_FILE_BYTES // (1024 * 1024),
@@ -88,6 +91,79 @@ class CollateralUploadPages(Controller):
             # The upload is kept as queued; the sweeper enqueues it within a minute.
             log.warning("could not enqueue collateral import %s", started.import_id, exc_info=True)
         return Redirect(f"/bank/collateral/imports/{started.import_id}", status_code=303)
+
+
+def _asset_form(
+    request: Request[Any, Any, State],
+    me: Viewer,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    lang = language(request, me)
+    columns = [
+        {
+            "key": c.key,
+            "label": c.header if lang == "zh" else c.key.replace("_", " ").capitalize(),
+            "required": c.required,
+            "example": csv_format.EXAMPLE.get(c.key, ""),
+        }
+        for c in csv_format.COLUMNS
+    ]
+    return page(
+        request,
+        "collateral/asset_new.html",
+        me,
+        status_code=status_code,
+        pledge_columns=[c for c in columns if c["key"] in csv_format.PLEDGE_KEYS],
+        asset_columns=[c for c in columns if c["key"] in csv_format.ASSET_KEYS],
+        values=values,
+        errors=errors,
+    )
+
+
+class CollateralAssetForm(Controller):
+    """One asset by form (market/collateral/single.py): the CSV's line, checked by the
+    import's validator and written by the import, adding the asset to its pledge."""
+
+    include_in_schema = False
+    guards = [allow(WRITE_COLLATERAL)]
+
+    @get("/bank/collateral/assets/new", operation_id="web_collateral_asset_new")
+    async def new(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        me: MeDep,
+        pledge: FromQuery[int | None] = None,
+    ) -> Template:
+        values = dict(single.DEFAULTS)
+        if pledge is not None:
+            async with pool.acquire() as conn:
+                values |= await single.pledge_values(conn, me.org_id, pledge)
+        return _asset_form(request, me, values, {})
+
+    @post("/bank/collateral/assets/new", operation_id="web_collateral_asset_add")
+    async def add(
+        self,
+        request: Request[Any, Any, State],
+        act: ActDep,
+        clock: ClockDep,
+        me: MeDep,
+    ) -> Template | Redirect:
+        form = await Form.read(request, me, fields={"file": "form"})
+        values = {key: form.values.get(key, "") for key in single.FIELDS}
+        for problem in await single.problems(values, business_day(clock.now())):
+            form.fail(problem.field, problem.code, **problem.params)
+
+        result = await form.submit(lambda: single.add_asset(act, values))
+        if result is None:
+            return _asset_form(request, me, form.values, form.errors, form.status)
+        if result.asset_ids_created:
+            return Redirect(
+                f"/bank/collateral/assets/{result.asset_ids_created[0]}", status_code=303
+            )
+        return Redirect("/bank/collateral?saved=asset", status_code=303)
 
 
 class CollateralPages(Controller):

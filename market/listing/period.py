@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 
 from market.accounts.permissions import MANAGE_LOTS
+from market.cases.paths import check_move
 from market.commands import UnitOfWork, command
 from market.db import Queries, returned
 from market.errors import Conflict, NotFound
@@ -122,7 +123,8 @@ class ExtendListingPeriod(msgspec.Struct, frozen=True, kw_only=True):
 async def extend_listing(uow: UnitOfWork, data: ExtendListingPeriod) -> LotOut:
     """List again for the policy's working days (5) a listing whose period just ended
     without a qualified intent (docs/rules.md §Listing), counted from the later of the
-    period's end and today, so a period never ends in the past.
+    period's end and today, so a period never ends in the past; within the window the
+    failed round leaves open (docs/rules.md §Moving between paths).
 
     Concurrency: the lot row's lock (FOR UPDATE) first, then the period's row, which the
     extension marks: of two extensions one succeeds and the other finds the lot announced
@@ -145,6 +147,8 @@ async def extend_listing(uow: UnitOfWork, data: ExtendListingPeriod) -> LotOut:
             status=row["status"],
             round=row["round"],
         )
+    # Within the window the failed round leaves open (docs/rules.md §Moving between paths).
+    await check_move(uow.conn, row, "extend_listing", uow.at, data.policy.moves)
     since = max(period["ends_at"], uow.at)
     until = end_of_working_days(since, data.policy.listing.extension_working_days)
     auction_ends = until + (stored.bidding_ends_at - stored.bidding_starts_at)

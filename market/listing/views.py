@@ -125,6 +125,7 @@ async def listing(pool: asyncpg.Pool, reference: str) -> tuple[ListingOut, Parti
 
 class OperatorListing(msgspec.Struct, frozen=True, kw_only=True):
     reference: str
+    case_id: int  # its case's paths: GET /api/v1/operator/cases/{case_id}/paths
     title: str
     bank_name: str
     state: ListingState
@@ -143,6 +144,7 @@ async def operator_listings(pool: asyncpg.Pool, limit: int = 200) -> list[Operat
     return [
         OperatorListing(
             reference=r["reference"],
+            case_id=r["case_id"],
             title=r["title"],
             bank_name=r["bank_name"],
             state=_state(r["status"], r["last_outcome"], r["transfer_status"]),

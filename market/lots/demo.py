@@ -177,7 +177,9 @@ async def seed_cases_and_lots(
         made.append(f"{lot.reference} {state}")
         if state == "draft":
             continue
-        await _as(pool, t0, bank)(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+        # Numbered at publication: the buyers' side names the lot by its number.
+        lot = await _as(pool, t0, bank)(lots.publish_lot, PublishLot(lot_id=lot.id, policy=policy))
+        made[-1] = f"{lot.reference} {state}"
         if state == "announced":
             continue
         if state == "withdrawn":

@@ -21,6 +21,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from market.accounts.permissions import MANAGE_LOTS
+from market.cases.paths import Move, check_move
 from market.cases.services import case_for_lot, china_today
 from market.catalogue.text import ipc_keys, search_document
 from market.clock import FrozenClock
@@ -297,12 +298,46 @@ async def blockers_of(
 
 # --- drafts ----------------------------------------------------------------------------
 
+DRAFT_PREFIX = "DRAFT-"
+
+
+def draft_reference(lot_id: int) -> str:
+    """What a draft is called until its publication numbers it: its draft id, which no
+    buyer ever sees (the catalogue, the documents and the payments name published lots)."""
+    return f"{DRAFT_PREFIX}{lot_id:06d}"
+
+
+def is_numbered(reference: str) -> bool:
+    """A lot number given at publication (a lot made before numbers were given at
+    publication keeps the one its draft had)."""
+    return not reference.startswith(DRAFT_PREFIX)
+
+
+async def _number(uow: UnitOfWork, row: asyncpg.Record) -> str:
+    """The lot's public number, given in the publishing transaction: the next of the
+    year (in Beijing time) of the publication, `LOT-2026-000123` (docs/rules.md §Lot
+    lifecycle). The year's counter row is locked FOR UPDATE until the transaction ends:
+    concurrent publications take consecutive numbers one after the other, and one that
+    is refused later or rolls back gives its number back, so none is ever skipped."""
+    if is_numbered(row["reference"]):
+        return str(row["reference"])
+    year = china_today(uow.at).year
+    await uow.conn.execute(Q.open_number_year, year)
+    await uow.conn.fetchval(Q.lock_number_year, year)
+    number: int = await uow.conn.fetchval(Q.take_number, year)
+    reference = f"LOT-{year}-{number:06d}"
+    await uow.conn.execute(Q.set_reference, row["id"], reference)
+    return reference
+
 
 @command(MANAGE_LOTS)
 async def draft_lot(uow: UnitOfWork, data: DraftLot) -> LotOut:
     """A draft lot from a case of the bank's, its terms checked against the rules.
 
-    Concurrency: a new draft changes no existing row and takes no lock; its reference
+    A draft has no lot number, only its draft id (`draft_reference`): the number is given
+    at publication (`publish_lot`), so a draft refused or abandoned uses none.
+
+    Concurrency: a new draft changes no existing row and takes no lock; its draft id
     carries an id taken from the sequence before the insert, so two drafts never share
     one. (Two drafts saved at the same instant from the same assets are not kept apart:
     the check that an asset is in no other live lot is a read.)"""
@@ -311,7 +346,7 @@ async def draft_lot(uow: UnitOfWork, data: DraftLot) -> LotOut:
     checked, asset_ids, columns = await _prepare(
         conn, at, data.policy, bank, data.case_id, lot_id, data.lot
     )
-    reference = f"LOT-{at.year}-{lot_id:06d}"
+    reference = draft_reference(lot_id)
     await conn.execute(Q.insert_lot, lot_id, data.case_id, bank, reference, *columns)
     await _save_children(conn, lot_id, asset_ids, checked)
     await conn.execute(
@@ -490,8 +525,11 @@ async def _bank_transition(
 async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
     """Announce a draft: the public sees it and buyers may register. Refused while a
     disclosure document or a valid valuation is missing, or an asset is gone (lapsed,
-    invalidated, expired), each blocker named.
-    Concurrency: the lot row's lock (two publications: one succeeds, one gets 409)."""
+    invalidated, expired), each blocker named. The lot gets its number here (`_number`),
+    only once the lifecycle allows the publication.
+    Concurrency: the lot row's lock (two publications: one succeeds, one gets 409), then
+    the year's lot-number row FOR UPDATE (always in that order, so no two publications
+    deadlock): concurrent publications of different lots take consecutive numbers."""
     row = await _lock(uow, data.lot_id)
     assets = [r["asset_id"] for r in await uow.conn.fetch(Q.lot_asset_ids, data.lot_id)]
     missing = await publish_blockers(uow.conn, uow.actor.org, row["case_id"], uow.at, assets)
@@ -510,12 +548,16 @@ async def publish_lot(uow: UnitOfWork, data: PublishLot) -> LotOut:
         terms.validate_offers(data.policy, offers, stored.bidding_starts_at, uow.at)
     if stored.listing is None:
         publish = lifecycle.Publish(at=uow.at, missing=missing)
+        lifecycle.apply(data.policy, state_of(row), publish)  # refused: no number taken
+        await _number(uow, row)
         return await _bank_transition(uow, data, row, publish)
     # A listing's period counts its working days from this publication (docs/rules.md
     # §Listing); the draft's dates were only an estimate.
     starts, ends = terms.listing_schedule(stored.listing, uow.at)
     stored = msgspec.structs.replace(stored, bidding_starts_at=starts, bidding_ends_at=ends)
     publish = lifecycle.Publish(at=uow.at, missing=missing, listing=(starts, ends))
+    lifecycle.apply(data.policy, state_of(row), publish)
+    await _number(uow, row)
     return await _bank_transition(uow, data, row, publish, stored)
 
 
@@ -545,8 +587,9 @@ async def resume_lot(uow: UnitOfWork, data: ResumeLot) -> LotOut:
 
 @command(MANAGE_LOTS)
 async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
-    """The one relist of a failed first round, on new terms (at most the allowed
-    reduction below the first start, the relist notice).
+    """The one relist of a failed first round, as an auction or a listing, on new terms
+    (at most the allowed reduction below the first start, the relist notice), within the
+    window the failed round leaves open (docs/rules.md §Moving between paths).
     Concurrency: the lot row's lock; the round is checked on the locked row."""
     row = await _lock(uow, data.lot_id)
     if row["status"] != "failed" or row["round"] != FIRST_ROUND:
@@ -556,6 +599,10 @@ async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
             status=row["status"],
             round=row["round"],
         )
+    # Within the window the failed round leaves open (docs/rules.md §Moving between paths).
+    listing = data.terms.mode == "listing"
+    move: Move = "relist_listing" if listing else "relist_auction"
+    await check_move(uow.conn, row, move, uow.at, data.policy.moves)
     checked = terms.validate(
         data.policy,
         data.terms,
@@ -576,8 +623,13 @@ async def relist_lot(uow: UnitOfWork, data: RelistLot) -> LotOut:
 @command(MANAGE_LOTS)
 async def sell_at_fixed_price(uow: UnitOfWork, data: SellAtFixedPrice) -> LotOut:
     """The fixed-price sale (变卖) after a failed relist, at the relist's start, until
-    `ends_at`. Concurrency: the lot row's lock."""
+    `ends_at`, within the window the failed relist leaves open (docs/rules.md §Moving
+    between paths). Concurrency: the lot row's lock; the window is read from the lot's
+    transitions, written only under that lock."""
     row = await _lock(uow, data.lot_id)
+    if row["round"] == RELIST_ROUND:
+        # Within the window the failed relist leaves open (§Moving between paths).
+        await check_move(uow.conn, row, "fixed_price", uow.at, data.policy.moves)
     return await _bank_transition(
         uow, data, row, lifecycle.FixedPrice(at=uow.at, ends_at=data.ends_at)
     )

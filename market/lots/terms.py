@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from market.cases.policy import MovesPolicy
 from market.errors import Invalid
 from market.licensing.value import ValuationPolicy, check_policy
 from market.listing.policy import ListingPolicy, end_of_working_days
@@ -89,6 +90,8 @@ class TermsPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_decision_days: int = 30
     # A lot listed instead of auctioned (docs/rules.md §Listing).
     listing: ListingPolicy = ListingPolicy()
+    # How long a failed round's next paths stay open (docs/rules.md §Moving between paths).
+    moves: MovesPolicy = MovesPolicy()
 
 
 class PreemptiveHolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -21,17 +21,44 @@ from market.cases.services import case_for_lot
 from market.db import Queries
 from market.deps import ActDep, ClockDep, MeDep, PoolDep, SettingsDep
 from market.errors import LineProblem, NotFound
-from market.lots import forms, lifecycle, services
+from market.lots import forms, lifecycle, services, wizard
 from market.lots.api import after_change
-from market.lots.models import ActionInput, DraftLot, LotDraft, LotOut, LotUpdate, UpdateLot
+from market.lots.models import (
+    ActionInput,
+    DraftLot,
+    LotDraft,
+    LotOut,
+    LotUpdate,
+    PublishInput,
+    UpdateLot,
+)
 from market.lots.terms import Offers
 from market.settings import Settings
 from market.web import Form, language, page
 
 Q = Queries("lots")
+# The wizard's fields (market/lots/wizard.py): the deposit is asked as a percentage.
+WIZARD_FIELDS = frozenset(
+    {
+        "title",
+        "asset_ids",
+        "start_price",
+        "deposit_pct",
+        "increment",
+        "bidding_starts_at",
+        "bidding_ends_at",
+    }
+)
 # The fields of the relist and fixed-price forms, shown beside their inputs.
 ACTION_FIELDS = frozenset(
-    {"start_price", "deposit", "bidding_starts_at", "bidding_ends_at", "ends_at"}
+    {
+        "start_price",
+        "deposit",
+        "bidding_starts_at",
+        "bidding_ends_at",
+        "ends_at",
+        "listing_period_days",
+    }
 )
 
 
@@ -103,6 +130,70 @@ class LotPages(Controller):
             return await _new_page(
                 request, pool, me, case_id, form.values, chosen, errors, form.status
             )
+        return Redirect(f"/bank/lots/{lot.id}")
+
+    @get("/bank/cases/{case_id:int}/lots/wizard", operation_id="web_lot_wizard")
+    async def wizard_page(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        me: MeDep,
+        case_id: FromPath[int],
+    ) -> Template:
+        filled = await wizard.prefill(pool, me.org_id, case_id)
+        policy = services.policy_for(settings)
+        values = wizard.values(filled, policy, clock.now(), _zone(settings))
+        return _wizard_page(request, me, filled, values, wizard.chosen(filled), {})
+
+    @post("/bank/cases/{case_id:int}/lots/wizard", operation_id="web_lot_wizard_publish")
+    async def wizard_submit(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        clock: ClockDep,
+        settings: SettingsDep,
+        me: MeDep,
+        case_id: FromPath[int],
+    ) -> Template | Redirect:
+        """Draft the lot (services.draft_lot) and, unless the bank only saves a draft,
+        publish it (services.publish_lot): the lots' own commands, one after the other. A
+        refused publication leaves the draft, shown on its page with the reasons."""
+        form = await Form.read(request, me, fields=WIZARD_FORM_FIELDS)
+        wizard.deposit_from_pct(form)
+        data = forms.draft(form, _zone(settings))
+        policy = services.policy_for(settings)
+        lot = await form.submit(
+            lambda: act(
+                services.draft_lot,
+                DraftLot(case_id=case_id, lot=msgspec.convert(data, LotDraft), policy=policy),
+            )
+        )
+        if lot is None:
+            filled = await wizard.prefill(pool, me.org_id, case_id)
+            errors = forms.placed(form.errors, WIZARD_FIELDS)
+            return _wizard_page(
+                request, me, filled, form.values, form.ids("asset_ids"), errors, form.status
+            )
+        if form.text("intent") == "draft":
+            return Redirect(f"/bank/lots/{lot.id}")
+        published = await form.submit(
+            lambda: services.run_action(act, lot.id, PublishInput(), policy)
+        )
+        if published is None:
+            return await _lot_page(
+                request,
+                pool,
+                clock.now(),
+                settings,
+                me,
+                lot,
+                errors=forms.placed(form.errors, frozenset(), other="action"),
+                status_code=form.status,
+            )
+        await after_change(request, published)
         return Redirect(f"/bank/lots/{lot.id}")
 
     @get("/bank/lots/{lot_id:int}", operation_id="web_bank_lot")
@@ -189,6 +280,41 @@ class LotPages(Controller):
             )
         await after_change(request, lot)
         return Redirect(f"/bank/lots/{lot_id}")
+
+
+class _WizardFields(forms.FormFields):
+    """The editor's field names, but a deposit refused is shown beside the percentage."""
+
+    def __getitem__(self, name: str) -> str:
+        field = super().__getitem__(name)
+        return "deposit_pct" if field == "deposit" else field
+
+
+WIZARD_FORM_FIELDS = _WizardFields()
+
+
+def _wizard_page(
+    request: Request[Any, Any, State],
+    me: Viewer,
+    filled: wizard.Prefill,
+    values: dict[str, str],
+    chosen: list[int],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "lots/wizard.html",
+        me,
+        status_code=status_code,
+        case=filled.case,
+        assets=filled.assets,
+        taken=filled.taken,
+        documents=filled.documents,
+        values=values,
+        chosen=chosen,
+        errors=errors,
+    )
 
 
 async def _new_page(

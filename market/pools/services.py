@@ -394,11 +394,22 @@ async def route_receipt(uow: UnitOfWork, data: RouteReceipt) -> ReceiptRow:
             payees[key] = (first, fen + s.amount_fen)
     own = sum(s.amount_fen for k, s in zip(keys, slices, strict=True) if k is None)
     own -= data.commission_fen
-    legs = [ledger.debit(data.from_account, data.amount_fen - own)]
+    legs = [ledger.debit(data.from_account, data.amount_fen)]
     if data.commission_fen:
         legs.append(ledger.credit(accounts.COMMISSION, data.commission_fen))
     for key, (s, fen) in payees.items():
         legs.append(ledger.credit(accounts.payable(key[0], key[1], s.payee_org_id), fen))
+    if own and data.owed_by_org_id is not None:
+        # The debtor's own share of what it owes is settled in kind in the same entry:
+        # credited to it and at once set against its receivable, so the receivable keeps
+        # only what it owes others — also when that is nothing (docs/rules.md §Acquisition
+        # and pledge-to-equity). A reversal negates the entry whole.
+        own_payable = accounts.payable("org", data.owed_by_org_id, data.owed_by_org_id)
+        legs += [
+            ledger.credit(own_payable, own),
+            ledger.debit(own_payable, own),
+            ledger.credit(data.from_account, own),
+        ]
     posted = await uow.post(
         source_kind="receipt",
         source_id=data.source,

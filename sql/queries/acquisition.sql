@@ -98,10 +98,13 @@ SELECT e.*, o.name AS holder_name FROM case_equity e JOIN organisations o ON o.i
 WHERE e.case_id = $1 ORDER BY e.acquired_on, e.disposal_id
 
 -- name: tries
+-- With an acquisition institution as the taker: the lot it buys and, once sold, the sale.
 SELECT d.id, d.kind, d.taker_org_id, d.bank_org_id, d.status, d.amount_fen, d.proposed_at,
        d.ended_at, d.objection_until, d.objection_reason, d.settled_at, d.owed_fen, d.sale_id,
-       t.name AS taker_name, s.status AS sale_status
+       d.lot_id, d.lot_round AS round, l.reference, t.name AS taker_name,
+       s.status AS sale_status
 FROM agreed_disposals d JOIN organisations t ON t.id = d.taker_org_id
+LEFT JOIN lots l ON l.id = d.lot_id
 LEFT JOIN sales s ON s.id = d.sale_id
 WHERE d.case_id = $1 ORDER BY d.proposed_at, d.id
 

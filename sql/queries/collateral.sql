@@ -19,7 +19,7 @@ RETURNING id
 -- A queued import becomes this run's: a second run of the same job finds nothing to do.
 UPDATE collateral_imports SET status = 'validating', started_at = $2
 WHERE id = $1 AND status = 'queued'
-RETURNING id, bank_org_id, uploaded_by, filename, content
+RETURNING id, bank_org_id, uploaded_by, filename, content, via
 
 -- name: import_progress
 -- Written on its own connection while the import's transaction is still open.
@@ -199,7 +199,8 @@ WHERE (pledges.pledgor_id, pledges.secured_amount_fen, pledges.registered_on)
    IS DISTINCT FROM (EXCLUDED.pledgor_id, EXCLUDED.secured_amount_fen, EXCLUDED.registered_on)
 
 -- name: unlink_unlisted_assets
--- A re-uploaded pledge holds exactly the file's assets: links the file no longer lists go.
+-- A re-uploaded pledge holds exactly the file's assets among those files brought: links
+-- the file no longer lists go; an asset added by the single-asset form stays.
 WITH wanted AS (
     SELECT g.id AS pledge_id, a.id AS asset_id
     FROM collateral_import_rows r
@@ -208,16 +209,37 @@ WITH wanted AS (
 )
 DELETE FROM pledge_assets pa
 WHERE pa.pledge_id IN (SELECT pledge_id FROM wanted)
+  AND pa.source = 'csv'
   AND NOT EXISTS (
       SELECT 1 FROM wanted w WHERE w.pledge_id = pa.pledge_id AND w.asset_id = pa.asset_id)
 
 -- name: link_assets
-INSERT INTO pledge_assets (pledge_id, asset_id)
-SELECT g.id, a.id
+-- $2: 'csv' (a file: it holds every asset it lists from now on, one added by the form
+-- too) or 'form' (one asset added: a link there already keeps its source).
+INSERT INTO pledge_assets (pledge_id, asset_id, source)
+SELECT g.id, a.id, $2
 FROM collateral_import_rows r
 JOIN pledges g ON g.bank_org_id = $1 AND g.registration_no = r.registration_no
 JOIN ip_assets a ON a.bank_org_id = $1 AND a.kind = r.kind AND a.number = r.number
-ON CONFLICT DO NOTHING
+ON CONFLICT (pledge_id, asset_id) DO UPDATE SET source = 'csv' WHERE $2::text = 'csv'
+
+-- name: form_assets_of_pledges
+-- How many assets of the bank's pledges were added by the form (the upload page says a
+-- file keeps them).
+SELECT count(*) FROM pledge_assets pa JOIN pledges g ON g.id = pa.pledge_id
+WHERE g.bank_org_id = $1 AND pa.source = 'form'
+
+-- name: pledge_for_form
+-- A pledge of the bank with its pledgor and loan, to fill in the single-asset form.
+SELECT g.registration_no, g.registered_on, g.secured_amount_fen, p.name AS pledgor_name,
+       p.credit_code, p.region, l.loan_no, l.principal_fen, l.rate_bp,
+       l.outstanding_principal_fen, l.outstanding_interest_fen, l.disbursed_on,
+       l.default_date, l.npl_class, l.pool_code
+FROM pledges g
+JOIN pledgors p ON p.id = g.pledgor_id
+LEFT JOIN loans l ON l.pledge_id = g.id AND l.bank_org_id = g.bank_org_id
+WHERE g.id = $2 AND g.bank_org_id = $1
+ORDER BY l.id LIMIT 1
 
 -- name: upsert_loans
 INSERT INTO loans (bank_org_id, loan_no, pledgor_id, pledge_id, principal_fen, rate_bp,

@@ -93,8 +93,8 @@ FROM registrations WHERE lot_id = $1 AND round = $2
 
 -- name: operator_listings
 -- Every published listing, newest first, with its round's latest period and transfer.
-SELECT l.reference, l.title, l.status, l.round, l.start_price_fen, l.bidding_starts_at,
-       o.name AS bank_name,
+SELECT l.reference, l.case_id, l.title, l.status, l.round, l.start_price_fen,
+       l.bidding_starts_at, o.name AS bank_name,
        (SELECT p.outcome FROM listing_periods p WHERE p.lot_id = l.id AND p.round = l.round
         ORDER BY p.ends_at DESC LIMIT 1) AS last_outcome,
        t.status AS transfer_status, t.confirm_by

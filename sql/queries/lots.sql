@@ -118,3 +118,18 @@ SELECT 1 FROM licensing_consents WHERE case_id = $1
 SELECT id, number, kind, legal_status, annuity_paid_through, term_ends_on, valid_until
 FROM ip_assets WHERE id = ANY($1::bigint[]) AND bank_org_id = $2
 ORDER BY id
+
+-- name: open_number_year
+-- The year's counter row, made once; numbers are taken from it under its lock.
+INSERT INTO lot_numbers (year, last_number) VALUES ($1, 0) ON CONFLICT (year) DO NOTHING
+
+-- name: lock_number_year
+-- Publications of one year take turns on this row until their transactions end, so the
+-- numbers they take are consecutive and a rolled-back publication gives its number back.
+SELECT last_number FROM lot_numbers WHERE year = $1 FOR UPDATE
+
+-- name: take_number
+UPDATE lot_numbers SET last_number = last_number + 1 WHERE year = $1 RETURNING last_number
+
+-- name: set_reference
+UPDATE lots SET reference = $2 WHERE id = $1

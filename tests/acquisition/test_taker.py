@@ -13,7 +13,8 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from market.acquisition import agreement
+from market.acquisition import agreement, paths
+from market.cases.paths import Try, tries_of
 from market.clock import FrozenClock
 from market.errors import Conflict, Invalid, NotFound
 from market.lots import services as lots
@@ -32,9 +33,10 @@ async def counts(pool: asyncpg.Pool) -> dict[str, int]:
     return {t: int(await pool.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
 
 
-async def tries(pool: asyncpg.Pool, case_id: int) -> list[agreement.Try]:
+async def tries(pool: asyncpg.Pool, case_id: int) -> list[Try]:
+    """The case's agreed disposals as tries of its history of paths."""
     async with pool.acquire() as conn:
-        return await agreement.tries(conn, case_id)
+        return await paths.tries(conn, case_id)
 
 
 async def test_the_acquirer_accepts_buys_pays_and_the_cash_is_routed_once_at_the_transfer(
@@ -92,11 +94,18 @@ async def test_the_acquirer_accepts_buys_pays_and_the_cash_is_routed_once_at_the
     )
     assert confirmation >= 1  # the sale confirmation (成交确认书)
     [attempt] = await tries(pool, t.s.loan.case_id)
-    assert (attempt.outcome, attempt.sale_id, attempt.taker_org_id) == (
+    assert (attempt.kind, attempt.outcome, attempt.lot_id, attempt.round, attempt.amount_fen) == (
+        "acquisition",
         "sold",
-        sale["id"],
-        acquirer_org,
+        t.lot_id,
+        1,
+        PRICE,
     )
+    async with pool.acquire() as conn:
+        history = await tries_of(conn, t.s.loan.case_id)
+    # The listing's period found no intent; the sale is the agreed disposal's try.
+    assert [(h.kind, h.outcome) for h in history][-1] == ("acquisition", "sold")
+    assert ("auction", "sold") not in [(h.kind, h.outcome) for h in history]
     # Not a bank debt: no receivable, no receipt, no settlement reference.
     assert await balance_of(pool, f"receivable:agreement:{proposed.id}") == 0
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 0
@@ -136,7 +145,7 @@ async def test_the_acquirer_accepts_buys_pays_and_the_cash_is_routed_once_at_the
     assert await pool.fetchval("SELECT coalesce(sum(amount_fen), 0) FROM ledger_legs") == 0
     assert await balance_of(pool, f"receivable:agreement:{proposed.id}") == 0
     [attempt] = await tries(pool, t.s.loan.case_id)
-    assert (attempt.outcome, attempt.sale_status) == ("sold", "completed")
+    assert (attempt.outcome, attempt.amount_fen) == ("sold", PRICE)
 
 
 async def test_a_pool_objection_stops_it_even_after_the_acquirer_accepted(
@@ -154,7 +163,7 @@ async def test_a_pool_objection_stops_it_even_after_the_acquirer_accepted(
     assert await pool.fetchval("SELECT count(*) FROM sales") == 0
     assert await pool.fetchval("SELECT status FROM lots WHERE id = $1", t.lot_id) == "failed"
     [attempt] = await tries(pool, t.s.loan.case_id)
-    assert (attempt.outcome, attempt.sale_id) == ("objected", None)
+    assert (attempt.outcome, attempt.amount_fen) == ("objected", None)
     # Ended: the acquirer's answer now finds it so.
     with pytest.raises(Conflict) as ended:
         await answer_as(pool, clock.now(), t.acquirer[1], proposed.id, "decline")

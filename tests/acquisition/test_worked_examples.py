@@ -14,6 +14,7 @@ from decimal import Decimal
 import asyncpg
 
 from market.acquisition import agreement
+from market.cases.paths import Try, tries_of
 from market.clock import FrozenClock
 from market.ledger import balance
 from tests.acquisition.scene import (
@@ -106,10 +107,9 @@ async def test_the_bank_takes_the_assets_itself_and_owes_the_pools_their_shares(
     ]
     done = await as_user(pool, clock.now(), s.loan.bank_user, agreement.status_of, proposed.id)
     assert (done.status, done.owed_fen) == ("completed", 86_419_752)
-    owed_to_bank = await pool.fetchval(
-        "SELECT count(*) FROM ledger_accounts WHERE code = $1", f"payable:org:{s.loan.bank_org}"
-    )
-    assert owed_to_bank == 0
+    # Its own share is credited to it and set against its receivable in the same entry:
+    # nothing stays owed to the bank, and the receivable holds what it owes the others.
+    assert await balance(pool, f"payable:org:{s.loan.bank_org}") == 0
     # Posted: the bank owes the exchange 864,197.52; the exchange owes the two pools.
     receivable = f"receivable:agreement:{proposed.id}"
     assert await balance(pool, receivable) == 86_419_752
@@ -133,15 +133,16 @@ async def test_the_bank_takes_the_assets_itself_and_owes_the_pools_their_shares(
     assert await balance(pool, f"payable:org:{s.pool_b.org_id}") == 0
     assert await balance(pool, "exchange:clearing") == 0
     tries = await pool_tries(pool, s.loan.case_id)
-    assert [(t.path, t.status, t.outcome, t.amount_fen) for t in tries] == [
-        ("acquisition", "completed", "settled", 123_456_789)
+    assert [(t.kind, t.outcome, t.amount_fen) for t in tries] == [
+        ("acquisition", "settled", 123_456_789)
     ]
     assert await trial_balance(pool) == 0
 
 
-async def pool_tries(pool: asyncpg.Pool, case_id: int) -> list[agreement.Try]:
+async def pool_tries(pool: asyncpg.Pool, case_id: int) -> list[Try]:
+    """The case's history of paths, as the case page and its API show it."""
     async with pool.acquire() as conn:
-        return await agreement.tries(conn, case_id)
+        return await tries_of(conn, case_id)
 
 
 async def test_a_pools_objection_in_the_window_stops_it_and_nothing_is_routed(
@@ -161,7 +162,9 @@ async def test_a_pools_objection_in_the_window_stops_it_and_nothing_is_routed(
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 0
     assert await pool.fetchval("SELECT count(*) FROM payouts") == 0
     tries = await pool_tries(pool, s.loan.case_id)
-    assert [(t.status, t.ended_at) for t in tries] == [("objected", objected.ended_at)]
+    assert [(t.kind, t.outcome, t.ended_at) for t in tries if t.kind == "acquisition"] == [
+        ("acquisition", "objected", objected.ended_at)
+    ]
 
 
 async def test_pledge_to_equity_converts_part_of_the_claim_and_the_case_shows_the_equity(

@@ -47,7 +47,7 @@ async def _lot(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> An
             ),
         ),
     )
-    await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    lot = await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
     return lot, bank
 
 
@@ -237,7 +237,7 @@ async def test_sealed_tender_hides_bids_until_the_close(
             ),
         ),
     )
-    await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
+    lot = await lot_action(pool, clock.now(), policy, bank, lot.id, PublishInput())
     _, operator_user, _ = await make_org(pool, clock.now(), kind="operator")
     op = {
         "Authorization": f"Bearer {await make_token(pool, clock.now(), operator_user, ['operator:write'])}"

@@ -476,7 +476,7 @@ async def test_operator_confirms_on_the_page(
     assert await scalar(pool, "SELECT count(*) FROM ledger_entries") == 0
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "七万"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
-    assert "万/亿金额写法有歧义" in r.text
+    assert "“七万”是用汉字写的金额" in r.text
     r = await web.post("/operator/deposits/confirm", data={**form, "amount": "0"})
     assert r.status_code == 422 and 'id="err-amount"' in r.text
     unknown = {**form, "transfer_reference": "BZJ2345678923", "amount": "70,000"}

@@ -80,7 +80,7 @@ async def _setup(pool: asyncpg.Pool, clock: FrozenClock, settings: Settings) -> 
             ),
         ),
     )
-    await lot_action(
+    lot = await lot_action(
         pool, clock.now(), policy, await viewer(pool, bank_user), lot.id, PublishInput()
     )
     regs = {}

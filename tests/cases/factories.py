@@ -194,7 +194,7 @@ async def make_lot(
                    RETURNING id""",
                 case_id,
                 bank_org_id,
-                f"LOT-2026-{n:06d}",
+                f"LOT-2026-{900_000 + n:06d}",  # beyond the numbers publication gives
                 f"电池热管理专利包 {n}",
                 status,
                 at,

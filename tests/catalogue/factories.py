@@ -151,7 +151,7 @@ async def make_lot(
 ) -> Lot:
     """A lot in `status`, catalogue fields filled the way the lots area fills them."""
     n = next(_seq)
-    reference = f"LOT-2026-{n:06d}"
+    reference = f"LOT-2026-{900_000 + n:06d}"  # beyond the numbers publication gives
     ends = at + ends_in
     starts = ends - timedelta(days=1) if status != "bidding" else at - timedelta(hours=1)
     published = None if status == "draft" else at - published_ago

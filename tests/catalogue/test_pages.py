@@ -192,7 +192,7 @@ async def test_bad_search_says_which_field(
     assert response.status_code == 422
     html = response.text
     assert 'id="err-price_min"' in html and 'aria-invalid="true"' in html
-    assert "“一百”不是以元为单位的金额" in html
+    assert "“一百”是用汉字写的金额" in html
     assert 'value="锂电池"' in html  # what was typed stays in the form
     fragment = await client.get("/lots/results", params={"ipc": "X99"})
     assert fragment.status_code == 422

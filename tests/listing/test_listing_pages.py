@@ -67,5 +67,9 @@ async def test_each_reader_sees_the_listing_translated_with_its_own_forms(
         await _as(client, pool, scene.operator.user_id)
         listed = await _read(client, "/operator/listings", lang)
         assert ref in listed
+        # Each listing leads to its case's paths.
+        paths = f'href="/operator/cases/{scene.lot.case_id}/paths"'
+        assert paths in listed
+        await _read(client, f"/operator/cases/{scene.lot.case_id}/paths", lang)
     other = await _read(client, "/listings/NO-SUCH-LOT", "zh")
     assert 'data-testid="not-a-listing"' in other

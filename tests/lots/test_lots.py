@@ -186,10 +186,11 @@ async def test_lot_lifecycle_over_the_api(
     assert r.status_code == 201, r.text
     lot = r.json()
     assert lot["status"] == "draft" and lot["asset_ids"] == assets
-    assert lot["increment_fen"] == 2_000_00 and lot["reference"].startswith("LOT-")
+    assert lot["increment_fen"] == 2_000_00 and lot["reference"].startswith("DRAFT-")
     url = f"/api/v1/bank/lots/{lot['id']}/actions"
     r = await client.post(url, json={"action": "publish"}, headers=auth)
     assert r.status_code == 200 and r.json()["status"] == "announced"
+    assert r.json()["reference"] == f"LOT-{clock.now().year}-000001"  # numbered on publication
     r = await client.post(url, json={"action": "publish"}, headers=auth)
     assert r.status_code == 409
     assert r.json()["code"] == "publish_needs_draft"

@@ -274,6 +274,7 @@ async def test_publication_matches_saved_interests(
         assert row["created_at"] == clock.now()
     payload = rows[0]["payload"]
     assert payload["lot_reference"] == scene.lot.reference
+    assert scene.lot.reference.startswith("LOT-")  # numbered before the event was written
     assert payload["start_price_fen"] == START
     assert payload["deposit_fen"] == DEPOSIT
     assert datetime.fromisoformat(payload["starts_at"]) == scene.starts_at
