@@ -65,6 +65,7 @@ ROLES = [
     "buyer@ipx.demo",
     "newbuyer@ipx.demo",  # a buyer awaiting approval
     "pledgor@ipx.demo",
+    "acquirer@ipx.demo",
 ]
 # Ids of the signed-in organisation's own objects ($1), or of anything public.
 OWN_IDS = {
@@ -209,9 +210,10 @@ async def test_every_page_of_every_role_speaks_chinese_without_codes(
 
     executable = _chromium()
     await seed_demo(settings, force=True)
-    # An acquisition at an agreed price in its pools' objection window: the bank's section,
-    # the pool manager's objection form and the operator's list show it.
-    await demo_attempt(pool, datetime.now(UTC))
+    # An acquisition at an agreed price in its pools' objection window, by the demo
+    # acquisition institution: the bank's section, the pool manager's objection form, the
+    # acquirer's answer and the operator's list show it.
+    await demo_attempt(pool, datetime.now(UTC), taker=True)
     app = create_app(settings)
     internal = _internal_words()
     every_page = {str(h.operation_id) for _, h in _pages(app)}

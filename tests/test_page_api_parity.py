@@ -29,6 +29,7 @@ PAGE_TO_API: dict[str, str | tuple[str, ...]] = {
     "web_withdraw_agreed_disposal": "withdraw_agreed_disposal",
     "web_agreed_disposals": "list_agreed_disposals",
     "web_object_to_agreed_disposal": "object_to_agreed_disposal",
+    "web_answer_agreed_disposal": "answer_agreed_disposal",
     "web_operator_agreed_disposals": "list_operator_agreed_disposals",
     # --- accounts: one's own organisation, people, tokens -----------------------------
     "web_register": "register_buyer",

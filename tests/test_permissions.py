@@ -135,6 +135,7 @@ JSON_BODIES: dict[str, Any] = {
         "equity_percent": "1",
     },
     "object_to_agreed_disposal": {"reason": "价格偏低"},
+    "answer_agreed_disposal": {"decision": "accept"},
     "set_pool_settlement_account": ACCOUNT,
     "set_pledgor_settlement_account": ACCOUNT,
     "place_bid": {"type": "bid", "amount_fen": 100_000_00},
@@ -215,6 +216,7 @@ FORMS: dict[str, dict[str, str]] = {
     "web_pool_decide_claim": {"decision": "approve"},
     "web_set_user_role": {"role": "officer"},
     "web_object_to_agreed_disposal": {"reason": "价格偏低"},
+    "web_answer_agreed_disposal": {"decision": "accept"},
     "web_propose_acquisition": {"amount": "1", "consent": "1"},
 }
 FILES = {"upload_case_document": {"file": ("a.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")}}

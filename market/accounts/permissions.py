@@ -174,6 +174,10 @@ OBJECT_TO_AGREEMENT = _p("object_to_agreement", {"pool"}, "pools:write", roles=W
                          description="object, with a reason and within the window, to an "
                                      "acquisition or pledge-to-equity on a loan whose loss "
                                      "the pool bore")
+TAKE_AGREEMENT = _p("take_agreement", {"acquirer"}, "agreements:write", roles=WRITERS,
+                    description="accept or decline, by its deadline, a bank's proposal naming "
+                                "the acquisition institution as the taker of a case's assets "
+                                "at an agreed price")
 MOVE_CLOCK = _p("move_clock", {"operator"}, "clock:write", roles=WRITERS, exchange_wide=True,
                 description="move a sandbox exchange's clock forward (no such route in production)")
 # fmt: on
@@ -221,6 +225,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     PROPOSE_AGREEMENT,
     READ_AGREEMENTS,
     OBJECT_TO_AGREEMENT,
+    TAKE_AGREEMENT,
     MOVE_CLOCK,
 )
 

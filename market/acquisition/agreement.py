@@ -8,6 +8,19 @@ of both ways a case ends without a sale to the market.
   the borrower at the value an appraisal gives (valid and out of its own objection window
   as any appraisal, market/cases/valuation.py `appraisal_dates`).
 
+An approved acquisition institution (an organisation of kind `acquirer`) may be named as
+the taker of an acquisition instead of the bank. The guards and the pools' window are the
+bank's own; the case must have a lot whose round failed, and the taker accepts (or
+declines) by a deadline (`AgreementPolicy.acceptance_days`, never after the window). Out of
+the window, accepted and not objected to, the attempt becomes a SALE of that lot to the
+taker at the agreed price, in the lot's current round (the lot lifecycle's
+`sell_by_agreement`; the one way a sale is recorded, auctions/closing.py `_record_sale`,
+with a registration of the taker in the round that carries no deposit): the sale
+confirmation, the payment of the balance (its `JK` reference), escrow and the transfer of
+title follow as for any sale, and the price is routed through the waterfall as the sale's
+cash receipt when the transfer completes — not as a debt of the bank. Not accepted by then
+it lapses; a lot that moved on meanwhile (relisted) lapses it too.
+
 Both need the pledgor's written consent (a document of the case, `pledgor_consent`); both
 tell every organisation that bore the loss on the loan and wait out their objection window
 (10 days from the proposal, on the injected clock). A pool manager's objection with a
@@ -29,6 +42,10 @@ Locks, in this order everywhere: the case row (FOR UPDATE), then the attempt's r
 withdrawal and the sweep each re-read the attempt's status under its lock: whichever comes
 first decides it, the other finds it ended (409). `route_receipt` takes the same case lock
 (already held) and is keyed by its source, so a sweep run twice or concurrently routes once.
+The taker's acceptance takes the same two locks: against the sweep, whichever comes first
+decides (accepted, then sold; or lapsed, then the acceptance finds it ended). The sale to a
+taker then locks the lot row (a third lock, after the other two; nothing that holds a lot
+lock waits for a case's attempt), and the sale's UNIQUE (lot_id, round) backs it.
 """
 
 from __future__ import annotations
@@ -41,10 +58,16 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
+from auctions.closing import _record_sale
 from auctions.deposits import CLEARING
-from auctions.registration import ALPHABET, draw
+from auctions.registration import ALPHABET, bidder_code, draw, transfer_reference
 from market import ledger
-from market.accounts.permissions import OBJECT_TO_AGREEMENT, PROPOSE_AGREEMENT, READ_AGREEMENTS
+from market.accounts.permissions import (
+    OBJECT_TO_AGREEMENT,
+    PROPOSE_AGREEMENT,
+    READ_AGREEMENTS,
+    TAKE_AGREEMENT,
+)
 from market.acquisition.policy import POLICY, AgreementPolicy
 from market.cases.policy import CHINA, DEFAULT_VALUATION_POLICY, ValuationPolicy
 from market.cases.services import china_today
@@ -54,13 +77,15 @@ from market.commands import SYSTEM, Context, UnitOfWork, command, run
 from market.db import Conn, Queries, returned
 from market.errors import Conflict, Invalid, NotFound
 from market.exchange_account.proof import StatementProof
+from market.lots import services as lots
+from market.lots.terms import TermsPolicy
 from market.money import MAX_FEN, format_cny
 from market.pools import services as pools
 
 Q = Queries("acquisition")
 
 Kind = Literal["acquisition", "equity"]
-Status = Literal["pending", "objected", "withdrawn", "completed"]
+Status = Literal["pending", "objected", "withdrawn", "completed", "declined", "lapsed"]
 CONSENT_ITEM: Final = "pledgor_consent"
 APPRAISAL_ITEM: Final = "equity_appraisal"
 SETTLEMENT_PREFIX: Final = "ZJ"  # 折价: what the bank writes on the transfer of its debt
@@ -96,10 +121,12 @@ Reason = Annotated[str, Meta(min_length=1, max_length=2000)]
 
 
 class AcquisitionIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The bank takes the case's assets itself at `amount_fen`."""
+    """The bank takes the case's assets itself at `amount_fen`, or names an approved
+    acquisition institution (`taker_org_id`) that buys them at that price."""
 
     amount_fen: Fen
     consent_document_id: Annotated[int, Meta(ge=1, le=2**63 - 1)]
+    taker_org_id: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 class EquityIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,6 +165,17 @@ class Withdraw(msgspec.Struct, frozen=True, kw_only=True):
     disposal_id: int
 
 
+class AnswerIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The named acquisition institution's answer to the bank's proposal."""
+
+    decision: Literal["accept", "decline"]
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    disposal_id: int
+    decision: Literal["accept", "decline"]
+
+
 class Equity(msgspec.Struct, frozen=True, kw_only=True):
     """Equity the case's bank holds in the borrower."""
 
@@ -156,6 +194,7 @@ class Agreement(msgspec.Struct, frozen=True, kw_only=True):
     case_reference: str
     kind: Kind
     taker_org_id: int
+    taker_name: str
     amount_fen: int
     floor_fen: int
     status: Status
@@ -171,6 +210,18 @@ class Agreement(msgspec.Struct, frozen=True, kw_only=True):
     owed_fen: int | None  # what the bank owes the other payees, once completed
     settlement_reference: str | None  # what the bank writes on its transfer
     settled_at: datetime | None
+    # an acquisition institution as the taker: its deadline, its acceptance, the lot it
+    # buys and, once completed, the sale
+    accept_by: datetime | None
+    accepted_at: datetime | None
+    lot_id: int | None
+    sale_id: int | None
+    bank_org_id: int
+
+    @property
+    def by_taker(self) -> bool:
+        """An acquisition institution takes the assets, not the bank."""
+        return self.taker_org_id != self.bank_org_id
 
 
 def agreement_out(row: asyncpg.Record) -> Agreement:
@@ -188,14 +239,23 @@ async def equity_held(conn: Conn, case_id: int) -> list[Equity]:
     ]
 
 
+class Taker(msgspec.Struct, frozen=True, kw_only=True):
+    """An approved acquisition institution the bank may name as the taker."""
+
+    org_id: int
+    name: str
+
+
 class CaseAgreements(msgspec.Struct, frozen=True, kw_only=True):
-    """A case's attempts (oldest first) and the equity its bank holds."""
+    """A case's attempts (oldest first), the equity its bank holds, and the acquisition
+    institutions it may name as the taker of an acquisition."""
 
     case_id: int
     case_reference: str
     case_open: bool
     agreements: list[Agreement]
     equity: list[Equity]
+    takers: list[Taker]
 
 
 async def of_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseAgreements:
@@ -209,6 +269,9 @@ async def of_case(conn: Conn, bank_org_id: int, case_id: int) -> CaseAgreements:
         case_open=case["status"] == "open",
         agreements=[agreement_out(r) for r in await conn.fetch(Q.of_case, case_id)],
         equity=await equity_held(conn, case_id),
+        takers=[
+            Taker(org_id=r["id"], name=r["name"]) for r in await conn.fetch(Q.approved_acquirers)
+        ],
     )
 
 
@@ -312,6 +375,27 @@ async def price_floor(
     return of_valuation, "agreement_below_valuation_share", valuation["value_fen"]
 
 
+async def _taker_lot(conn: Conn, case_id: int, taker_org_id: int) -> asyncpg.Record:
+    """The failed lot an acquisition institution named as the taker buys; the taker must be
+    an approved organisation of kind `acquirer` (refused naming `taker_org_id`)."""
+    org = await conn.fetchrow(Q.org_kind, taker_org_id)
+    if org is None or org["kind"] != "acquirer":
+        raise Invalid("agreement_taker_not_acquirer", field="taker_org_id")
+    if org["status"] != "approved":
+        raise Invalid("agreement_taker_not_approved", field="taker_org_id", status=org["status"])
+    failed = await conn.fetch(Q.failed_lots, case_id)
+    if len(failed) != 1:
+        # The sale needs one lot whose round failed to sell in (market/lots/lifecycle.py
+        # `sell_by_agreement`): none, or several to choose between.
+        raise Conflict("agreement_taker_needs_failed_lot", field="taker_org_id", lots=len(failed))
+    if failed[0]["sold_before"]:
+        # The round's sale was voided (悔拍): one round, one sale.
+        raise Conflict(
+            "agreement_taker_round_sold_before", field="taker_org_id", lot=failed[0]["reference"]
+        )
+    return failed[0]
+
+
 @command(PROPOSE_AGREEMENT)
 async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
     """The bank proposes to take the case's assets at an agreed price, or to convert its
@@ -345,8 +429,12 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
         ),
     )
     objection_until = uow.at + data.policy.objection_window
+    taker, taker_lot = bank, None
     if isinstance(offer, AcquisitionIn):
         kind: Kind = "acquisition"
+        if offer.taker_org_id is not None and offer.taker_org_id != bank:
+            taker_lot = await _taker_lot(conn, case["id"], offer.taker_org_id)
+            taker = offer.taker_org_id
         floor, code, basis = await price_floor(conn, case["id"], data.policy, china_today(uow.at))
         if offer.amount_fen < floor:
             raise Invalid(code, field="amount_fen", floor_fen=floor, basis_fen=basis)
@@ -384,12 +472,15 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
         # runs inside the pools' window, or the attempt waits for it too.
         appraisal_ends = datetime.combine(dates.objection_until + timedelta(days=1), time(), CHINA)
         objection_until = max(objection_until, appraisal_ends)
+    accept_by = (
+        None if taker_lot is None else min(uow.at + data.policy.acceptance_window, objection_until)
+    )
     row = await conn.fetchrow(
         Q.insert_disposal,
         case["id"],
         bank,
         kind,
-        bank,
+        taker,
         offer.amount_fen,
         floor,
         offer.consent_document_id,
@@ -404,9 +495,22 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
         objection_until,
         uow.actor.user,
         uow.at,
+        taker_lot and taker_lot["id"],
+        taker_lot and taker_lot["round"],
+        accept_by,
     )
     if row is None:  # the unique index: another attempt is pending
         raise Conflict("agreement_pending", field="case_id")
+    if taker_lot is not None and accept_by is not None:
+        await _tell(
+            uow,
+            "agreed_disposal_offered",
+            row,
+            case["reference"],
+            [taker],
+            accept_by=accept_by.isoformat(),
+            objection_until=objection_until.isoformat(),
+        )
     await _tell(
         uow,
         "agreed_disposal_proposed",
@@ -426,6 +530,11 @@ async def propose(uow: UnitOfWork, data: Propose) -> Agreement:
             "consent_document_id": offer.consent_document_id,
             "objection_until": objection_until.isoformat(),
             **{k: str(v) for k, v in equity.items() if v is not None},
+            **(
+                {"taker_org_id": taker, "lot_id": taker_lot["id"], "accept_by": str(accept_by)}
+                if taker_lot is not None
+                else {}
+            ),
         },
     )
     return agreement_out(returned(await conn.fetchrow(Q.disposal, row["id"])))
@@ -502,6 +611,41 @@ async def withdraw(uow: UnitOfWork, data: Withdraw) -> Agreement:
     return agreement_out(returned(await uow.conn.fetchrow(Q.disposal, row["id"])))
 
 
+@command(TAKE_AGREEMENT)
+async def answer(uow: UnitOfWork, data: Answer) -> Agreement:
+    """The acquisition institution named as the taker accepts or declines, by its deadline
+    (`accept_by`; 422 `agreement_acceptance_closed` naming `decision` after). Another
+    organisation's answer is 404. Same locks as the objection (module docstring): against
+    the completing sweep, whichever takes the case lock first decides. Accepting twice
+    answers the first; declining after accepting is refused (409)."""
+    case, row = await _locked(uow, data.disposal_id)
+    if row["taker_org_id"] != uow.actor.org or row["taker_org_id"] == row["bank_org_id"]:
+        raise NotFound("no_such_agreed_disposal")
+    if row["status"] != "pending":
+        raise Conflict("agreement_ended", field="decision", status=row["status"])
+    if row["accepted_at"] is not None:
+        if data.decision == "accept":
+            return agreement_out(returned(await uow.conn.fetchrow(Q.disposal, row["id"])))
+        raise Conflict("agreement_accepted_already", field="decision")
+    if uow.at >= row["accept_by"]:
+        raise Invalid("agreement_acceptance_closed", field="decision", accept_by=row["accept_by"])
+    if data.decision == "accept":
+        row = returned(await uow.conn.fetchrow(Q.accepted, row["id"], uow.at, uow.actor.user))
+        await _tell(uow, "agreed_disposal_accepted", row, case["reference"], [row["bank_org_id"]])
+    else:
+        row = returned(await uow.conn.fetchrow(Q.ended_as, row["id"], "declined", uow.at))
+        told = [row["bank_org_id"], *await _bearers(uow.conn, case)]
+        await _tell(uow, "agreed_disposal_declined", row, case["reference"], told)
+    uow.audit(
+        f"agreement.{data.decision}",
+        "agreed_disposal",
+        row["id"],
+        chain_org_id=row["bank_org_id"],
+        after={"taker_org_id": uow.actor.org},
+    )
+    return agreement_out(returned(await uow.conn.fetchrow(Q.disposal, row["id"])))
+
+
 # --- completion -------------------------------------------------------------------------
 
 
@@ -566,22 +710,103 @@ async def _complete(uow: UnitOfWork, case: asyncpg.Record, row: asyncpg.Record) 
     )
 
 
+async def _taker_registration(uow: UnitOfWork, row: asyncpg.Record) -> asyncpg.Record:
+    """The taker's registration in the lot's round (the sale's registration): its own if it
+    registered to bid, else one without a deposit."""
+    conn, lot_id, rnd, taker = uow.conn, row["lot_id"], row["lot_round"], row["taker_org_id"]
+    found = await conn.fetchrow(Q.registration_of, lot_id, rnd, taker)
+    while found is None:
+        try:
+            async with conn.transaction():  # a clash of drawn codes: draw again
+                await conn.fetchval(
+                    Q.taker_registration,
+                    lot_id,
+                    rnd,
+                    taker,
+                    row["accepted_by"],
+                    bidder_code(None),
+                    transfer_reference(),
+                    uow.at,
+                )
+        except asyncpg.UniqueViolationError:
+            continue
+        found = await conn.fetchrow(Q.registration_of, lot_id, rnd, taker)
+    return found
+
+
+async def _sell_to_taker(
+    uow: UnitOfWork, case: asyncpg.Record, row: asyncpg.Record, terms: TermsPolicy
+) -> bool:
+    """Out of the window: accepted, the failed lot is sold to the taker at the agreed price
+    (module docstring), True; not accepted, or the lot moved on, the attempt lapses."""
+    conn, bank = uow.conn, row["bank_org_id"]
+    lot = returned(await conn.fetchrow(lots.Q.lock_lot_any_bank, row["lot_id"]))
+    moved_on = lot["status"] != "failed" or lot["round"] != row["lot_round"]
+    if row["accepted_at"] is None or moved_on:
+        done = returned(await conn.fetchrow(Q.ended_as, row["id"], "lapsed", uow.at))
+        told = [bank, row["taker_org_id"], *await _bearers(conn, case)]
+        await _tell(
+            uow,
+            "agreed_disposal_lapsed",
+            done,
+            case["reference"],
+            told,
+            accepted=row["accepted_at"] is not None,
+        )
+        uow.audit(
+            "agreement.lapse",
+            "agreed_disposal",
+            row["id"],
+            chain_org_id=bank,
+            after={"accepted": row["accepted_at"] is not None, "lot_moved_on": moved_on},
+        )
+        return False
+    winner = await _taker_registration(uow, row)
+    sale = await _record_sale(uow, uow.at, lot, winner, row["amount_fen"])
+    await lots.sell_by_agreement(uow, uow.at, terms, lot["id"])
+    done = returned(await conn.fetchrow(Q.sold_to_taker, row["id"], uow.at, sale.id))
+    told = [bank, row["taker_org_id"], *await _bearers(conn, case)]
+    await _tell(
+        uow,
+        "agreed_disposal_completed",
+        done,
+        case["reference"],
+        told,
+        sale_id=sale.id,
+        payment_reference=sale.payment_reference,
+    )
+    uow.audit(
+        "agreement.complete",
+        "agreed_disposal",
+        row["id"],
+        chain_org_id=bank,
+        after={"sale_id": sale.id, "lot_id": lot["id"], "price_fen": row["amount_fen"]},
+    )
+    return True
+
+
 class DueAgreements(msgspec.Struct, frozen=True, kw_only=True):
     batch: int = 200
+    terms: TermsPolicy = msgspec.field(default_factory=TermsPolicy)
 
 
 @command(None)
 async def complete_due(uow: UnitOfWork, data: DueAgreements) -> list[int]:
     """Complete every pending attempt whose objection window has passed (one batch): each
-    case row locked, then the attempt re-read under its lock, so an objection or a
-    withdrawal that committed first wins; a second sweep finds nothing pending."""
+    case row locked, then the attempt re-read under its lock, so an objection, a
+    withdrawal or a taker's answer that committed first wins; a second sweep finds nothing
+    pending. An acquisition institution's attempt becomes a sale, or lapses."""
     completed: list[int] = []
     for r in await uow.conn.fetch(Q.due, uow.at, data.batch):
         case = returned(await uow.conn.fetchrow(Q.case_any_locked, r["case_id"]))
         row = returned(await uow.conn.fetchrow(Q.disposal_locked, r["id"]))
         if row["status"] != "pending" or row["objection_until"] > uow.at:
             continue
-        await _complete(uow, case, row)
+        if row["taker_org_id"] != row["bank_org_id"]:
+            if not await _sell_to_taker(uow, case, row, data.terms):
+                continue  # lapsed
+        else:
+            await _complete(uow, case, row)
         completed.append(row["id"])
     return completed
 
@@ -589,7 +814,8 @@ async def complete_due(uow: UnitOfWork, data: DueAgreements) -> list[int]:
 async def sweep(pool: asyncpg.Pool, at: datetime, **kw: Any) -> list[int]:
     """The worker's sweep at `at` (the injected clock)."""
     ctx = Context(pool=pool, clock=FrozenClock(at), redis=kw.get("redis"))
-    return await run(complete_due, DueAgreements(), ctx=ctx, actor=SYSTEM)
+    data = DueAgreements(terms=kw.get("terms") or TermsPolicy())
+    return await run(complete_due, data, ctx=ctx, actor=SYSTEM)
 
 
 # --- the bank's settlement --------------------------------------------------------------

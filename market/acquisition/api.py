@@ -18,12 +18,14 @@ from market.accounts.permissions import (
     OPERATE,
     PROPOSE_AGREEMENT,
     READ_AGREEMENTS,
+    TAKE_AGREEMENT,
     allow,
 )
 from market.acquisition import agreement
 from market.acquisition.agreement import (
     AcquisitionIn,
     Agreement,
+    AnswerIn,
     CaseAgreements,
     EquityIn,
     ObjectionIn,
@@ -46,6 +48,7 @@ EQUITY = api_docs.body(
         "equity_shares": 1_250_000,
     },
 )
+ANSWER = api_docs.body(AnswerIn, {"decision": "accept"})
 OBJECTION = api_docs.body(ObjectionIn, {"reason": "协议价格明显低于同类专利近期成交价"})
 
 
@@ -66,7 +69,9 @@ class BankAgreementApi(Controller):
         436): not below the last failed auction's start price or 70 % of the valuation,
         whichever is higher (422 naming `amount_fen`), with the pledgor's written consent
         (a case document of item `pledgor_consent`); the loss-bearing pools may object for
-        10 days, then it completes."""
+        10 days, then it completes. With `taker_org_id`, an approved acquisition institution
+        (422 `agreement_taker_not_acquirer` / `agreement_taker_not_approved` naming it)
+        buys the case's failed lot at that price once it accepted: a sale like any other."""
         return await act(agreement.propose, Propose(case_id=case_id, offer=data))
 
     @post(
@@ -149,6 +154,23 @@ class AgreementApi(Controller):
         `objection_window_closed` naming `reason` after): the attempt stops."""
         data_in = agreement.Object(disposal_id=disposal_id, reason=data.reason)
         return await act(agreement.object_to, data_in)
+
+    @post(
+        "/{disposal_id:int}/answer",
+        operation_id="answer_agreed_disposal",
+        summary="Accept or decline being the taker of an acquisition",
+        guards=[allow(TAKE_AGREEMENT)],
+        status_code=200,
+    )
+    async def answer(
+        self, act: ActDep, disposal_id: FromPath[int], data: Annotated[AnswerIn, ANSWER]
+    ) -> Agreement:
+        """The acquisition institution the bank named, by `accept_by` (422
+        `agreement_acceptance_closed` naming `decision` after); another organisation's
+        answer is 404. Accepted and not objected to, the attempt becomes a sale to it when
+        the pools' window ends."""
+        data_in = agreement.Answer(disposal_id=disposal_id, decision=data.decision)
+        return await act(agreement.answer, data_in)
 
 
 class OperatorAgreementApi(Controller):

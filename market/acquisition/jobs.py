@@ -13,12 +13,15 @@ from typing import Any
 from arq import cron
 
 from market.acquisition.agreement import sweep
+from market.lots.services import policy_for
 
 log = logging.getLogger("market.acquisition")
 
 
 async def complete_agreements(ctx: dict[str, Any]) -> dict[str, list[int]]:
-    completed = await sweep(ctx["pool"], ctx["clock"].now(), redis=ctx.get("redis"))
+    completed = await sweep(
+        ctx["pool"], ctx["clock"].now(), redis=ctx.get("redis"), terms=policy_for(ctx["settings"])
+    )
     if completed:
         log.info("agreed disposals completed after their objection window: %s", completed)
     return {"completed": completed}

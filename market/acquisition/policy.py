@@ -21,12 +21,20 @@ class AgreementPolicy(msgspec.Struct, frozen=True, kw_only=True):
     # The loss-bearing pools' objection window, in calendar days from the proposal
     # (docs/rules.md §Acquisition and pledge-to-equity).
     objection_days: Annotated[int, Meta(ge=1, le=60)] = 10
+    # An acquisition institution named as the taker accepts within this many calendar days
+    # of the proposal, and never after the pools' window ends (docs/rules.md §Acquisition
+    # and pledge-to-equity, "By an acquisition institution").
+    acceptance_days: Annotated[int, Meta(ge=1, le=60)] = 10
     # What an objection must say.
     reason_max_chars: Annotated[int, Meta(ge=10, le=2000)] = 500
 
     @property
     def objection_window(self) -> timedelta:
         return timedelta(days=self.objection_days)
+
+    @property
+    def acceptance_window(self) -> timedelta:
+        return timedelta(days=self.acceptance_days)
 
     def floor_of_valuation(self, value_fen: int) -> int:
         """The share of the valuation an agreed price may not go below, rounded up to the

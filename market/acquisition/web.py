@@ -5,7 +5,8 @@ adapters over the commands the API runs (market/acquisition/api.py).
   it owes and the reference to pay it with, the equity held, the consent and appraisal
   documents, and the forms to propose an acquisition or a pledge-to-equity and to withdraw;
 * /agreed-disposals — the attempts an organisation is party to: a pool manager's (with the
-  objection form while the window runs) and an acquirer's;
+  objection form while the window runs) and an acquirer's (with the forms to accept or
+  decline being the taker by its deadline);
 * /operator/agreed-disposals — every attempt.
 """
 
@@ -27,6 +28,7 @@ from market.accounts.permissions import (
     OPERATE,
     PROPOSE_AGREEMENT,
     READ_AGREEMENTS,
+    TAKE_AGREEMENT,
     allow,
 )
 from market.acquisition import agreement
@@ -43,6 +45,7 @@ FIELDS: dict[str, str] = {
     "amount_fen": "amount",
     "appraised_fen": "appraised",
     "consent_document_id": "consent",
+    "taker_org_id": "taker",
     "appraisal_document_id": "appraisal",
     "equity_percent": "percent",
     "equity_shares": "shares",
@@ -138,10 +141,13 @@ class BankAgreementPages(Controller):
         form = await Form.read(request, me, fields=FIELDS)
         amount = form.yuan("amount", max_fen=MAX_FEN)
         consent = form.id("consent")
+        taker = form.id("taker", required=False)
 
         async def call() -> object:
             assert amount is not None and consent is not None
-            offer = AcquisitionIn(amount_fen=amount, consent_document_id=consent)
+            offer = AcquisitionIn(
+                amount_fen=amount, consent_document_id=consent, taker_org_id=taker
+            )
             return await act(agreement.propose, Propose(case_id=case_id, offer=offer))
 
         return await _submit(request, pool, me, case_id, "acquisition", form, call)
@@ -226,6 +232,7 @@ async def _list_page(
         rows=rows,
         operator=me.org_kind == "operator",
         may_object=me.org_kind == "pool",
+        may_answer=me.org_kind == "acquirer",
         failed=failed,
         errors=errors or {},
         values=values or {},
@@ -260,6 +267,40 @@ class AgreementPages(Controller):
         form = await Form.read(request, me, fields=FIELDS)
         data = agreement.Object(disposal_id=disposal_id, reason=form.text("reason"))
         if await form.submit(lambda: act(agreement.object_to, data)) is None:
+            return await _list_page(
+                request,
+                pool,
+                me,
+                errors=form.errors,
+                values=form.values,
+                failed=disposal_id,
+                status_code=form.status,
+            )
+        return Redirect("/agreed-disposals", status_code=303)
+
+    @post(
+        "/agreed-disposals/{disposal_id:int}/answer",
+        operation_id="web_answer_agreed_disposal",
+        guards=[allow(TAKE_AGREEMENT)],
+    )
+    async def answer(
+        self,
+        request: Request[Any, Any, State],
+        pool: PoolDep,
+        act: ActDep,
+        me: MeDep,
+        disposal_id: FromPath[int],
+    ) -> Template | Redirect:
+        form = await Form.read(request, me, fields=FIELDS)
+        decision = form.text("decision")
+
+        async def call() -> object:
+            data = msgspec.convert(
+                {"disposal_id": disposal_id, "decision": decision}, agreement.Answer
+            )
+            return await act(agreement.answer, data)
+
+        if await form.submit(call) is None:
             return await _list_page(
                 request,
                 pool,

@@ -14,6 +14,8 @@
     failed (no intent; extend_listing ──▶ announced again), deciding (one intent: the
     negotiated transfer, decided sold or failed) or bidding (two or more: an auction)
     sold ──unwind (the title did not move: market/transfer)──▶ failed (round 3: returned)
+    failed ──sell_by_agreement (an acquisition institution takes the case's assets at the
+      agreed price: market/acquisition)──▶ sold, in the round that failed
 
 `apply(policy, state, action)` returns the new state or raises IllegalTransition (409)
 with a code naming the rule, the action, the lot's status and round, and the rule's
@@ -167,6 +169,15 @@ class Unwind(msgspec.Struct, frozen=True, tag="unwind"):
     at: datetime
 
 
+class SellByAgreement(msgspec.Struct, frozen=True, tag="sell_by_agreement"):
+    """The round failed and an acquisition institution takes the assets at the price
+    agreed with the bank, out of the pools' objection window (docs/rules.md §Acquisition
+    and pledge-to-equity): the round is sold after all, and the sale goes through the
+    after-the-hammer steps like any other."""
+
+    at: datetime
+
+
 class Withdraw(msgspec.Struct, frozen=True, tag="withdraw"):
     at: datetime
     reason: str
@@ -194,6 +205,7 @@ Action = (
     | Decide
     | Default
     | Unwind
+    | SellByAgreement
     | Relist
     | FixedPrice
     | Withdraw
@@ -329,6 +341,10 @@ def apply(policy: TermsPolicy, state: LotState, action: Action) -> LotState:
                 status="returned" if state.round == FIXED_PRICE_ROUND else "failed",
                 reason=REASON_DEFAULTED if isinstance(action, Default) else REASON_UNWOUND,
             )
+        case SellByAgreement():
+            if state.status != "failed":
+                raise _refuse(state, action, "sell_by_agreement_needs_failed")
+            return replace(state, status="sold", reason="")
         case Relist(at=at, start_price_fen=start, bidding_starts_at=starts, bidding_ends_at=ends):
             if state.status != "failed" or state.round != FIRST_ROUND:
                 raise _refuse(state, action, "relist_needs_failed_first_round")

@@ -43,7 +43,10 @@ def _outcome(row: asyncpg.Record) -> str | None:
                 return None  # a round overtaken without an outcome: not a try of its own
             return LIVE.get(row["lot_status"])
         case "sold":
-            return "sold"
+            # Sold after it failed, to an acquisition institution at the agreed price: the
+            # round failed at auction; the sale is the agreed disposal's try
+            # (market/acquisition/paths.py).
+            return "unsold" if "sell_by_agreement" in actions else "sold"
         case "licensed" | "withdrawn":
             return str(row["outcome"])
         case _:  # failed

@@ -722,6 +722,15 @@ async def unwind_sale(
         await _transition(uow, at, policy, row, lifecycle.Unwind(at=at))
 
 
+async def sell_by_agreement(
+    uow: UnitOfWork, at: datetime, policy: terms.TermsPolicy, lot_id: int
+) -> None:
+    """The hand-over of an agreed disposal to an acquisition institution
+    (market/acquisition): the failed round is sold. The caller holds the lot row's lock."""
+    row = returned(await uow.conn.fetchrow(Q.lock_lot_any_bank, lot_id))
+    await _transition(uow, at, policy, row, lifecycle.SellByAgreement(at=at))
+
+
 async def open_if_due(
     on: UnitOfWork | Conn, at: datetime, policy: terms.TermsPolicy, lot_id: int
 ) -> bool:

@@ -421,7 +421,10 @@ class AgreementPayload(Payload, frozen=True, kw_only=True):
     """A step of a disposal by agreement (docs/rules.md §Acquisition and pledge-to-equity):
     proposed (to the organisations that bore the loss, with the end of their objection
     window), objected (to the bank, with the reason), withdrawn, completed, and what the
-    bank owes the other payees with the reference to write on its transfer."""
+    bank owes the other payees with the reference to write on its transfer. With an
+    acquisition institution as the taker: offered to it (with its deadline to accept),
+    accepted or declined (to the bank), lapsed, and completed as a sale to it (the sale and
+    the reference to pay its balance with)."""
 
     disposal_id: int
     case_reference: str
@@ -432,6 +435,10 @@ class AgreementPayload(Payload, frozen=True, kw_only=True):
     reason: str | None = None
     owed_fen: int | None = None
     settlement_reference: str | None = None
+    accept_by: Instant | None = None
+    accepted: bool | None = None
+    sale_id: int | None = None
+    payment_reference: str | None = None
 
 
 class ProbePayload(Payload, frozen=True, kw_only=True):
@@ -491,6 +498,10 @@ PAYLOADS: Final[dict[str, type[Payload]]] = {
     "agreed_disposal_withdrawn": AgreementPayload,
     "agreed_disposal_completed": AgreementPayload,
     "agreed_disposal_payouts_owed": AgreementPayload,
+    "agreed_disposal_offered": AgreementPayload,
+    "agreed_disposal_accepted": AgreementPayload,
+    "agreed_disposal_declined": AgreementPayload,
+    "agreed_disposal_lapsed": AgreementPayload,
     "test": ProbePayload,
 }
 assert set(PAYLOADS) == {*endpoints.EVENTS, "test"}, "an event without its payload type"

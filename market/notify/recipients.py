@@ -87,6 +87,10 @@ EVENTS: Final[tuple[str, ...]] = (
     "agreed_disposal_withdrawn",
     "agreed_disposal_completed",
     "agreed_disposal_payouts_owed",
+    "agreed_disposal_offered",
+    "agreed_disposal_accepted",
+    "agreed_disposal_declined",
+    "agreed_disposal_lapsed",
 )
 
 # E-mail on by default: everything a bidder must act on or would regret

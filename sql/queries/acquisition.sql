@@ -38,8 +38,10 @@ SELECT kind, status FROM organisations WHERE id = $1
 INSERT INTO agreed_disposals (case_id, bank_org_id, kind, taker_org_id, amount_fen, floor_fen,
                               consent_document_id, appraisal_document_id, appraiser, report_no,
                               appraised_fen, valued_on, appraisal_valid_until, equity_shares,
-                              equity_percent, status, objection_until, proposed_by, proposed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'pending', $16, $17, $18)
+                              equity_percent, status, objection_until, proposed_by, proposed_at,
+                              lot_id, lot_round, accept_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'pending', $16, $17, $18,
+        $19, $20, $21)
 ON CONFLICT (case_id) WHERE status = 'pending' DO NOTHING
 RETURNING *
 
@@ -50,8 +52,8 @@ SELECT * FROM agreed_disposals WHERE case_id = $1 AND status = 'pending'
 SELECT * FROM agreed_disposals WHERE id = $1 FOR UPDATE
 
 -- name: disposal
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id WHERE d.id = $1
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id WHERE d.id = $1
 
 -- name: bearer_orgs
 -- The organisations that bore the loss on the case's loan (a pool, or a party of its rule
@@ -96,9 +98,15 @@ SELECT e.*, o.name AS holder_name FROM case_equity e JOIN organisations o ON o.i
 WHERE e.case_id = $1 ORDER BY e.acquired_on, e.disposal_id
 
 -- name: tries
-SELECT id, kind, taker_org_id, bank_org_id, status, amount_fen, proposed_at, ended_at,
-       objection_until, objection_reason, settled_at, owed_fen
-FROM agreed_disposals WHERE case_id = $1 ORDER BY proposed_at, id
+-- With an acquisition institution as the taker: the lot it buys and, once sold, the sale.
+SELECT d.id, d.kind, d.taker_org_id, d.bank_org_id, d.status, d.amount_fen, d.proposed_at,
+       d.ended_at, d.objection_until, d.objection_reason, d.settled_at, d.owed_fen, d.sale_id,
+       d.lot_id, d.lot_round AS round, l.reference, t.name AS taker_name,
+       s.status AS sale_status
+FROM agreed_disposals d JOIN organisations t ON t.id = d.taker_org_id
+LEFT JOIN lots l ON l.id = d.lot_id
+LEFT JOIN sales s ON s.id = d.sale_id
+WHERE d.case_id = $1 ORDER BY d.proposed_at, d.id
 
 -- name: insert_outbox
 INSERT INTO outbox (event, recipient_org_id, recipient_user_id, lot_id, payload, dedupe_key,
@@ -116,14 +124,14 @@ SELECT * FROM agreed_disposals WHERE settlement_reference = $1 FOR UPDATE
 UPDATE agreed_disposals SET settled_at = $2, settled_line_id = $3 WHERE id = $1 RETURNING *
 
 -- name: for_bank
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id
 WHERE d.bank_org_id = $1 ORDER BY d.proposed_at DESC, d.id DESC LIMIT $2
 
 -- name: for_pool
 -- The attempts on loans whose loss the pool organisation bore.
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id
 WHERE EXISTS (
     SELECT 1 FROM claim_shares s
     JOIN compensation_claims cl ON cl.id = s.claim_id
@@ -133,14 +141,14 @@ WHERE EXISTS (
 ORDER BY d.proposed_at DESC, d.id DESC LIMIT $2
 
 -- name: for_taker
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id
 WHERE d.taker_org_id = $1 AND d.taker_org_id <> d.bank_org_id
 ORDER BY d.proposed_at DESC, d.id DESC LIMIT $2
 
 -- name: all_disposals
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id
 ORDER BY d.proposed_at DESC, d.id DESC LIMIT $1
 
 -- name: case_of
@@ -150,8 +158,8 @@ SELECT c.*, l.pledgor_id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id 
 SELECT id, reference, status FROM disposal_cases WHERE id = $1 AND bank_org_id = $2
 
 -- name: of_case
-SELECT d.*, c.reference AS case_reference FROM agreed_disposals d
-JOIN disposal_cases c ON c.id = d.case_id
+SELECT d.*, c.reference AS case_reference, t.name AS taker_name FROM agreed_disposals d
+JOIN disposal_cases c ON c.id = d.case_id JOIN organisations t ON t.id = d.taker_org_id
 WHERE d.case_id = $1 ORDER BY d.proposed_at, d.id
 
 -- name: private_documents
@@ -159,3 +167,45 @@ WHERE d.case_id = $1 ORDER BY d.proposed_at, d.id
 SELECT id, item, filename, uploaded_at FROM case_documents
 WHERE case_id = $1 AND item = ANY($2::text[]) AND removed_at IS NULL
 ORDER BY uploaded_at DESC, id DESC
+
+-- name: failed_lots
+-- The case's lots whose round failed (the round an acquisition institution buys in), and
+-- whether that round has a sale already (a winner that defaulted).
+SELECT l.id, l.reference, l.round,
+       EXISTS (SELECT 1 FROM sales s WHERE s.lot_id = l.id AND s.round = l.round) AS sold_before
+FROM lots l WHERE l.case_id = $1 AND l.status = 'failed'
+ORDER BY l.id
+
+-- name: accepted
+UPDATE agreed_disposals SET accepted_at = $2, accepted_by = $3 WHERE id = $1 RETURNING *
+
+-- name: ended_as
+-- Declined by the taker, or lapsed (not accepted in time, or the lot moved on).
+UPDATE agreed_disposals SET status = $2, ended_at = $3 WHERE id = $1 RETURNING *
+
+-- name: sold_to_taker
+UPDATE agreed_disposals SET status = 'completed', ended_at = $2, sale_id = $3
+WHERE id = $1 RETURNING *
+
+-- name: taker_registration
+-- The taker's registration in the lot's round: its own if it registered to bid, or one
+-- without a deposit (it never bids).
+INSERT INTO registrations (lot_id, round, buyer_org_id, user_id, bidder_code, deposit_fen,
+                           transfer_reference, deposit_status, settled_at, created_at)
+VALUES ($1, $2, $3, $4, $5, 0, $6, 'released', $7, $7)
+ON CONFLICT (lot_id, round, buyer_org_id) DO NOTHING
+RETURNING id
+
+-- name: registration_of
+SELECT * FROM registrations WHERE lot_id = $1 AND round = $2 AND buyer_org_id = $3
+
+-- name: sale_of
+SELECT id, status, price_fen, balance_due_fen, payment_reference FROM sales WHERE id = $1
+
+-- name: org_name
+SELECT name FROM organisations WHERE id = $1
+
+-- name: approved_acquirers
+-- The acquisition institutions a bank may name as the taker.
+SELECT id, name FROM organisations WHERE kind = 'acquirer' AND status = 'approved'
+ORDER BY name, id LIMIT 200

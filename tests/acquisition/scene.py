@@ -181,11 +181,13 @@ async def balance_of(pool: asyncpg.Pool, code: str) -> int:
     )
 
 
-async def demo_attempt(pool: asyncpg.Pool, at: datetime) -> int:
+async def demo_attempt(pool: asyncpg.Pool, at: datetime, *, taker: bool = False) -> int:
     """On the demo (market/demo.py): the demo bank's acquisition at an agreed price of the
     assets of its case on the Zhongshan loan, whose loss the demo pool manager's pool bore,
-    in its objection window. The demo's lot of that case is being bid on, which the command
-    refuses (`agreement_lot_on_market`): the row is written as the command would have."""
+    in its objection window; with `taker`, the demo acquisition institution named as the
+    taker, awaiting its answer. The demo's lot of that case is being bid on, which the
+    command refuses (`agreement_lot_on_market`): the row is written as the command would
+    have."""
     bank = await pool.fetchrow("SELECT id, org_id FROM users WHERE email = 'bank@ipx.demo'")
     case_id = await pool.fetchval(
         "SELECT c.id FROM disposal_cases c JOIN loans l ON l.id = c.loan_id"
@@ -201,17 +203,33 @@ async def demo_attempt(pool: asyncpg.Pool, at: datetime) -> int:
             case_id=case_id, item=agreement.CONSENT_ITEM, filename="出质人同意书.pdf", content=PDF
         ),
     )
+    taker_org, lot, lot_round, accept_by = bank["org_id"], None, None, None
+    if taker:
+        taker_org = await pool.fetchval(
+            "SELECT org_id FROM users WHERE email = 'acquirer@ipx.demo'"
+        )
+        found = await pool.fetchrow(
+            "SELECT id, round FROM lots WHERE case_id = $1 ORDER BY id LIMIT 1", case_id
+        )
+        assert taker_org is not None and found is not None
+        lot, lot_round = found["id"], found["round"]
+        accept_by = at + agreement.POLICY.acceptance_window
     return int(
         await pool.fetchval(
             "INSERT INTO agreed_disposals (case_id, bank_org_id, kind, taker_org_id, amount_fen,"
-            " floor_fen, consent_document_id, status, objection_until, proposed_by, proposed_at)"
-            " VALUES ($1, $2, 'acquisition', $2, 420000000, 420000000, $3, 'pending', $4, $5, $6)"
-            " RETURNING id",
+            " floor_fen, consent_document_id, status, objection_until, proposed_by, proposed_at,"
+            " lot_id, lot_round, accept_by)"
+            " VALUES ($1, $2, 'acquisition', $3, 420000000, 420000000, $4, 'pending', $5, $6, $7,"
+            " $8, $9, $10) RETURNING id",
             case_id,
             bank["org_id"],
+            taker_org,
             consent.id,
             at + agreement.POLICY.objection_window,
             bank["id"],
             at,
+            lot,
+            lot_round,
+            accept_by,
         )
     )

@@ -11,6 +11,7 @@ from market.acquisition import agreement
 from market.acquisition.jobs import complete_agreements
 from market.clock import FrozenClock
 from market.errors import AppError
+from market.settings import Settings
 from tests.acquisition.scene import make_scene, object_as, propose_acquisition
 
 
@@ -42,11 +43,13 @@ async def test_an_objection_and_the_completing_sweep_at_once_give_one_outcome(
         clock.advance(timedelta(days=11))
 
 
-async def test_two_sweeps_at_once_route_once(pool: asyncpg.Pool, clock: FrozenClock) -> None:
+async def test_two_sweeps_at_once_route_once(
+    pool: asyncpg.Pool, clock: FrozenClock, settings: Settings
+) -> None:
     s = await make_scene(pool, clock)
     proposed = await propose_acquisition(pool, clock.now(), s, 123_456_789)
     end = proposed.objection_until
-    ctx = {"pool": pool, "clock": FrozenClock(end)}
+    ctx = {"pool": pool, "clock": FrozenClock(end), "settings": settings}
     first, second = await asyncio.gather(complete_agreements(ctx), complete_agreements(ctx))
     assert sorted([first["completed"], second["completed"]]) == [[], [proposed.id]]
     assert await pool.fetchval("SELECT count(*) FROM receipts") == 1

@@ -82,6 +82,14 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "agreed_disposal_objected": {**AGREEMENT, "reason": "价格偏低"},
     "agreed_disposal_withdrawn": {**AGREEMENT, "kind": "equity"},
     "agreed_disposal_completed": AGREEMENT,
+    "agreed_disposal_offered": {
+        **AGREEMENT,
+        "accept_by": "2026-01-15T02:00:00+00:00",
+        "objection_until": "2026-01-15T02:00:00+00:00",
+    },
+    "agreed_disposal_accepted": AGREEMENT,
+    "agreed_disposal_declined": AGREEMENT,
+    "agreed_disposal_lapsed": {**AGREEMENT, "accepted": False},
     "agreed_disposal_payouts_owed": {
         **AGREEMENT,
         "owed_fen": 86_419_752,
