@@ -92,7 +92,10 @@ async def test_a_phone_needs_no_sideways_scroll(
         )
         try:
             page = await browser.new_page(viewport=PHONE)
-            await page.goto(server + "/login")
+            for path in ("/register", "/login"):  # a buyer signs up on the phone too
+                await page.goto(server + path)
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], (path, width)
             await page.fill("input[name=email]", email)
             await page.fill("input[name=password]", PASSWORD)
             await page.click("main form button[type=submit]")
