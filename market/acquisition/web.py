@@ -239,6 +239,29 @@ async def _list_page(
     )
 
 
+async def _answer_on_list(
+    request: Request[Any, Any, State],
+    pool: asyncpg.Pool,
+    me: Viewer,
+    disposal_id: int,
+    form: Form,
+    call: Callable[[], Awaitable[object]],
+) -> Template | Redirect:
+    """A party's objection or answer: back to the list, or the list with the refusal
+    beside the attempt it was about."""
+    if await form.submit(call) is None:
+        return await _list_page(
+            request,
+            pool,
+            me,
+            errors=form.errors,
+            values=form.values,
+            failed=disposal_id,
+            status_code=form.status,
+        )
+    return Redirect("/agreed-disposals", status_code=303)
+
+
 class AgreementPages(Controller):
     include_in_schema = False
 
@@ -266,17 +289,9 @@ class AgreementPages(Controller):
     ) -> Template | Redirect:
         form = await Form.read(request, me, fields=FIELDS)
         data = agreement.Object(disposal_id=disposal_id, reason=form.text("reason"))
-        if await form.submit(lambda: act(agreement.object_to, data)) is None:
-            return await _list_page(
-                request,
-                pool,
-                me,
-                errors=form.errors,
-                values=form.values,
-                failed=disposal_id,
-                status_code=form.status,
-            )
-        return Redirect("/agreed-disposals", status_code=303)
+        return await _answer_on_list(
+            request, pool, me, disposal_id, form, lambda: act(agreement.object_to, data)
+        )
 
     @post(
         "/agreed-disposals/{disposal_id:int}/answer",
@@ -300,17 +315,7 @@ class AgreementPages(Controller):
             )
             return await act(agreement.answer, data)
 
-        if await form.submit(call) is None:
-            return await _list_page(
-                request,
-                pool,
-                me,
-                errors=form.errors,
-                values=form.values,
-                failed=disposal_id,
-                status_code=form.status,
-            )
-        return Redirect("/agreed-disposals", status_code=303)
+        return await _answer_on_list(request, pool, me, disposal_id, form, call)
 
     @get(
         "/operator/agreed-disposals",
